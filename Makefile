@@ -1,0 +1,54 @@
+# Front door. `make run` and `make test` work on a fresh machine (they run scripts/setup first).
+PRESET ?= dev
+BUILD := build/$(PRESET)
+JOBS ?= 2
+FUZZ_SECONDS ?= 60
+
+.PHONY: all setup configure build run test test-cpp test-sanitizers bench fuzz fuzz-smoke format clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+$(BUILD)/build.ninja: CMakeLists.txt CMakePresets.json | setup
+	cmake --preset $(PRESET) >/dev/null
+
+configure: setup
+	cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+# The main job: the stock worker on its built-in manifest, speaking frames on stdio.
+run: PRESET = release
+run: build
+	build/release/apps/molt-worker/molt-worker --stdio
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory fuzz-smoke
+
+test-sanitizers: setup
+	$(MAKE) --no-print-directory PRESET=asan build
+	ctest --test-dir build/asan --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory PRESET=tsan build
+	ctest --test-dir build/tsan --output-on-failure -j $(JOBS)
+
+bench: PRESET = release
+bench: build
+	bench/run_worker_bench.sh build/release
+
+fuzz: setup
+	cmake --preset fuzz >/dev/null && cmake --build --preset fuzz -j $(JOBS)
+	fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+
+fuzz-smoke: setup
+	cmake --preset fuzz >/dev/null && cmake --build --preset fuzz -j $(JOBS)
+	fuzz/run.sh build/fuzz 10
+
+format:
+	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf build

@@ -1,0 +1,17 @@
+# Every dependency comes from Debian by package name (scripts/setup installs them).
+find_package(Threads REQUIRED)
+find_package(Boost 1.81.0 EXACT CONFIG REQUIRED COMPONENTS json url)
+find_package(CLI11 CONFIG REQUIRED)
+
+# msgpack-cxx: Debian's package, unpacked by scripts/setup into .deps/ (see the comment there).
+find_path(MSGPACK_INCLUDE_DIR msgpack.hpp
+  HINTS "${PROJECT_SOURCE_DIR}/.deps/msgpack/usr/include" REQUIRED)
+add_library(molt_msgpack INTERFACE)
+target_include_directories(molt_msgpack SYSTEM INTERFACE "${MSGPACK_INCLUDE_DIR}")
+target_compile_definitions(molt_msgpack INTERFACE MSGPACK_NO_BOOST)
+
+# Asio is compiled once, in molt_core (src/core/asio_impl.cpp), not in every translation unit.
+add_library(molt_asio INTERFACE)
+target_link_libraries(molt_asio INTERFACE Boost::headers Threads::Threads)
+target_compile_definitions(molt_asio INTERFACE BOOST_ASIO_SEPARATE_COMPILATION
+                                               BOOST_ASIO_NO_DEPRECATED)

@@ -1,0 +1,38 @@
+#pragma once
+// A typed decode failure that says where and what: "payload.items[3].score: expected number,
+// got string". It is an InvalidInput, so the worker answers it as such.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "molt/core/status.hpp"
+
+namespace molt::codec {
+
+// A position inside the value being decoded: a chain of segments living on the decoder's stack,
+// rendered to text only when an error is raised.
+struct PathSegment {
+  const PathSegment* parent = nullptr;
+  std::string_view key;  // a field name, or empty for an array index
+  std::size_t index = 0;
+
+  PathSegment field(std::string_view name) const { return {this, name, 0}; }
+  PathSegment element(std::size_t i) const { return {this, {}, i}; }
+  std::string render() const;
+};
+
+inline constexpr PathSegment kRootPath{nullptr, "payload", 0};
+
+class DecodeError : public core::InvalidInput {
+ public:
+  DecodeError(const PathSegment& at, std::string_view expected, std::string_view got);
+  const std::string& path() const noexcept { return path_; }
+  const std::string& expected() const noexcept { return expected_; }
+  const std::string& got() const noexcept { return got_; }
+
+ private:
+  std::string path_, expected_, got_;
+};
+
+}  // namespace molt::codec

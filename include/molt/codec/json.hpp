@@ -1,0 +1,186 @@
+#pragma once
+// Typed JSON: parse with Boost.JSON, decode into described types with path-naming errors;
+// write described types straight to bytes (no DOM), numbers in Python's notation.
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "molt/codec/decode_error.hpp"
+#include "molt/codec/number_format.hpp"
+#include "molt/codec/traits.hpp"
+
+namespace molt::codec {
+
+// ---- writing ----------------------------------------------------------------------------
+
+void write_json_string(std::string& out, std::string_view text);
+void write_json_value(std::string& out, const boost::json::value& value);
+
+template <class T>
+void write_json(std::string& out, const T& value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    out += value ? "true" : "false";
+  } else if constexpr (traits::is_integer_v<T>) {
+    if constexpr (std::is_signed_v<T>) append_integer(out, static_cast<std::int64_t>(value));
+    else append_integer(out, static_cast<std::uint64_t>(value));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    append_python_float(out, static_cast<double>(value));
+  } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    write_json_string(out, value);
+  } else if constexpr (std::is_same_v<T, boost::json::value>) {
+    write_json_value(out, value);
+  } else if constexpr (traits::is_optional<T>::value) {
+    if (value) write_json(out, *value);
+    else out += "null";
+  } else if constexpr (traits::is_vector<T>::value) {
+    out += '[';
+    bool first = true;
+    for (const auto& v : value) {
+      if (!first) out += ',';
+      first = false;
+      write_json(out, v);
+    }
+    out += ']';
+  } else if constexpr (traits::is_string_map<T>::value) {
+    out += '{';
+    bool first = true;
+    for (const auto& [k, v] : value) {
+      if (!first) out += ',';
+      first = false;
+      write_json_string(out, k);
+      out += ':';
+      write_json(out, v);
+    }
+    out += '}';
+  } else if constexpr (traits::is_described_enum_v<T>) {
+    const char* name = boost::describe::enum_to_string(value, nullptr);
+    if (name) write_json_string(out, name);
+    else append_integer(out, static_cast<std::int64_t>(value));
+  } else if constexpr (traits::is_described_struct_v<T>) {
+    out += '{';
+    bool first = true;
+    boost::mp11::mp_for_each<
+        boost::describe::describe_members<T, boost::describe::mod_public | boost::describe::mod_inherited>>(
+        [&](auto member) {
+          if (!first) out += ',';
+          first = false;
+          write_json_string(out, member.name);
+          out += ':';
+          write_json(out, value.*member.pointer);
+        });
+    out += '}';
+  } else {
+    static_assert(sizeof(T) == 0, "molt::codec: this type has no JSON encoding; describe it");
+  }
+}
+
+template <class T>
+std::string to_json(const T& value) {
+  std::string out;
+  write_json(out, value);
+  return out;
+}
+
+// ---- reading ----------------------------------------------------------------------------
+
+// What a JSON value is, in the words of a decode error.
+std::string_view json_kind(const boost::json::value& value) noexcept;
+
+// Parses `text` (a complete JSON document); a syntax error is an InvalidInput naming the offset.
+boost::json::value parse_json(std::string_view text);
+
+template <class T>
+void from_json_value(const boost::json::value& v, T& out, const PathSegment& at) {
+  namespace json = boost::json;
+  if constexpr (traits::is_optional<T>::value) {
+    if (v.is_null()) {
+      out.reset();
+      return;
+    }
+    typename T::value_type inner{};
+    from_json_value(v, inner, at);
+    out = std::move(inner);
+  } else if constexpr (std::is_same_v<T, json::value>) {
+    out = v;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_bool()) throw DecodeError(at, "boolean", json_kind(v));
+    out = v.get_bool();
+  } else if constexpr (traits::is_integer_v<T>) {
+    if (v.is_int64()) {
+      const std::int64_t i = v.get_int64();
+      if constexpr (std::is_unsigned_v<T>) {
+        if (i < 0 || static_cast<std::uint64_t>(i) > std::numeric_limits<T>::max())
+          throw DecodeError(at, "integer in range", "out-of-range integer");
+      } else {
+        if (i < std::numeric_limits<T>::min() || i > std::numeric_limits<T>::max())
+          throw DecodeError(at, "integer in range", "out-of-range integer");
+      }
+      out = static_cast<T>(i);
+    } else if (v.is_uint64()) {
+      const std::uint64_t u = v.get_uint64();
+      if (u > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
+        throw DecodeError(at, "integer in range", "out-of-range integer");
+      out = static_cast<T>(u);
+    } else {
+      throw DecodeError(at, "integer", json_kind(v));
+    }
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (v.is_double()) out = static_cast<T>(v.get_double());
+    else if (v.is_int64()) out = static_cast<T>(v.get_int64());
+    else if (v.is_uint64()) out = static_cast<T>(v.get_uint64());
+    else throw DecodeError(at, "number", json_kind(v));
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) throw DecodeError(at, "string", json_kind(v));
+    out.assign(v.get_string().data(), v.get_string().size());
+  } else if constexpr (traits::is_vector<T>::value) {
+    if (!v.is_array()) throw DecodeError(at, "array", json_kind(v));
+    const auto& arr = v.get_array();
+    out.clear();
+    out.resize(arr.size());
+    for (std::size_t i = 0; i < arr.size(); ++i) from_json_value(arr[i], out[i], at.element(i));
+  } else if constexpr (traits::is_string_map<T>::value) {
+    if (!v.is_object()) throw DecodeError(at, "object", json_kind(v));
+    out.clear();
+    for (const auto& kv : v.get_object()) {
+      std::string key(kv.key());
+      from_json_value(kv.value(), out[key], at.field(kv.key()));
+    }
+  } else if constexpr (traits::is_described_enum_v<T>) {
+    if (!v.is_string()) throw DecodeError(at, traits::enum_names_hint<T>(), json_kind(v));
+    std::string_view name(v.get_string().data(), v.get_string().size());
+    if (!boost::describe::enum_from_string(name, out))
+      throw DecodeError(at, traits::enum_names_hint<T>(), "\"" + std::string(name) + "\"");
+  } else if constexpr (traits::is_described_struct_v<T>) {
+    if (!v.is_object()) throw DecodeError(at, "object", json_kind(v));
+    const auto& obj = v.get_object();
+    boost::mp11::mp_for_each<
+        boost::describe::describe_members<T, boost::describe::mod_public | boost::describe::mod_inherited>>(
+        [&](auto member) {
+          using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
+          const PathSegment here = at.field(member.name);
+          if (const json::value* field = obj.if_contains(member.name)) {
+            from_json_value(*field, out.*member.pointer, here);
+          } else if constexpr (traits::is_optional<M>::value) {
+            (out.*member.pointer).reset();
+          } else {
+            throw DecodeError(here, traits::expected_name<M>(), "nothing (the field is required)");
+          }
+        });
+  } else {
+    static_assert(sizeof(T) == 0, "molt::codec: this type has no JSON decoding; describe it");
+  }
+}
+
+template <class T>
+T decode_json(std::string_view text) {
+  const boost::json::value v = parse_json(text);
+  T out{};
+  from_json_value(v, out, kRootPath);
+  return out;
+}
+
+}  // namespace molt::codec

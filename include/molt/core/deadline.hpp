@@ -1,0 +1,45 @@
+#pragma once
+// A point in time after which work must stop. "No deadline" is explicit, never a huge number.
+
+#include <chrono>
+#include <cstdint>
+
+namespace molt::core {
+
+using Clock = std::chrono::steady_clock;
+
+class Deadline {
+ public:
+  Deadline() = default;  // never expires
+  explicit Deadline(Clock::time_point at) : at_(at), set_(true) {}
+
+  static Deadline none() { return {}; }
+  static Deadline after(Clock::duration d, Clock::time_point now = Clock::now()) {
+    return Deadline(now + d);
+  }
+  // 0 means "no deadline", as in the worker protocol's timeout_ms.
+  static Deadline after_ms(std::uint64_t ms, Clock::time_point now = Clock::now()) {
+    return ms == 0 ? none() : after(std::chrono::milliseconds(ms), now);
+  }
+
+  bool is_set() const noexcept { return set_; }
+  Clock::time_point at() const noexcept { return set_ ? at_ : Clock::time_point::max(); }
+  bool expired(Clock::time_point now = Clock::now()) const noexcept { return set_ && now >= at_; }
+  // Time left, never negative; Clock::duration::max() when unset.
+  Clock::duration remaining(Clock::time_point now = Clock::now()) const noexcept {
+    if (!set_) return Clock::duration::max();
+    return now >= at_ ? Clock::duration::zero() : at_ - now;
+  }
+  // The earlier of two deadlines.
+  Deadline min(const Deadline& other) const noexcept {
+    if (!set_) return other;
+    if (!other.set_) return *this;
+    return at_ <= other.at_ ? *this : other;
+  }
+
+ private:
+  Clock::time_point at_{};
+  bool set_ = false;
+};
+
+}  // namespace molt::core

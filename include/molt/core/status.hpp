@@ -1,0 +1,43 @@
+#pragma once
+// The one status vocabulary shared by the worker protocol, the database layer and the web
+// framework. The names are the wire names of DESIGN.md §4.
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace molt::core {
+
+enum class StatusCode { Ok, InvalidInput, Busy, Timeout, Cancelled, InternalError };
+
+std::string_view to_string(StatusCode code) noexcept;
+std::optional<StatusCode> parse_status_code(std::string_view name) noexcept;
+
+struct Status {
+  StatusCode code = StatusCode::Ok;
+  std::string message;
+
+  bool ok() const noexcept { return code == StatusCode::Ok; }
+  static Status success() { return {}; }
+};
+
+// Thrown to stop work with a specific status. Anything else a handler throws is reported as
+// InternalError with a safe, generic message.
+class Error : public std::runtime_error {
+ public:
+  Error(StatusCode code, std::string message)
+      : std::runtime_error(std::move(message)), code_(code) {}
+  StatusCode code() const noexcept { return code_; }
+  Status status() const { return {code_, what()}; }
+
+ private:
+  StatusCode code_;
+};
+
+class InvalidInput : public Error {
+ public:
+  explicit InvalidInput(std::string message) : Error(StatusCode::InvalidInput, std::move(message)) {}
+};
+
+}  // namespace molt::core
