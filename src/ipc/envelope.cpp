@@ -211,6 +211,7 @@ DecodedRequest decode_request(std::string_view body) {
     return out;
   }
   out.wire = *wire;
+  out.wire_detected = true;
   try {
     if (*wire == Wire::MsgPack) {
       msgpack::zone zone;

@@ -56,6 +56,7 @@ std::optional<Wire> detect_wire(std::string_view body) noexcept;
 // read (0 when unknowable) so the error answer reaches the right caller.
 struct DecodedRequest {
   Wire wire = Wire::MsgPack;
+  bool wire_detected = false;  // false: the body was neither MsgPack map nor JSON object
   bool ok = false;
   Request request;
   std::string error;

@@ -1,0 +1,45 @@
+#pragma once
+// What an export sees of the request it serves: its cancellation, its deadline, and a place
+// for metrics. Handlers call check() at safe points; it throws the status the request then
+// answers (Timeout past the deadline, Cancelled after __cancel__ or at shutdown).
+
+#include <chrono>
+#include <string>
+
+#include "molt/core/cancel.hpp"
+#include "molt/core/deadline.hpp"
+#include "molt/ipc/envelope.hpp"
+
+namespace molt::worker {
+
+class ExportContext {
+ public:
+  ExportContext(core::CancelToken token, core::Deadline deadline)
+      : token_(std::move(token)), deadline_(deadline) {}
+
+  const core::CancelToken& token() const noexcept { return token_; }
+  core::Deadline deadline() const noexcept { return deadline_; }
+
+  // True once the request was cancelled or its deadline passed.
+  bool cancelled() const noexcept { return token_.cancelled() || deadline_.expired(); }
+  // Throws core::Error(Timeout) or core::Error(Cancelled) when the work must stop.
+  void check() const;
+  // Sleeps for `duration`, waking early and throwing as check() does when the request stops.
+  void sleep_for(std::chrono::microseconds duration) const;
+
+  // Extra metrics for the response (e.g. db_* keys); numbers or short strings.
+  void add_metric(std::string key, ipc::MetricValue value) {
+    metrics_.emplace_back(std::move(key), std::move(value));
+  }
+  ipc::Metrics& metrics() noexcept { return metrics_; }
+
+  // Set by typed exports so the response can tell decode time from handler time.
+  std::chrono::nanoseconds decode_time{0};
+
+ private:
+  core::CancelToken token_;
+  core::Deadline deadline_;
+  ipc::Metrics metrics_;
+};
+
+}  // namespace molt::worker

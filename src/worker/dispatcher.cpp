@@ -1,0 +1,271 @@
+#include "molt/worker/dispatcher.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <new>
+#include <vector>
+
+#include "molt/codec/json.hpp"
+
+namespace molt::worker {
+
+using core::Clock;
+using core::StatusCode;
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+using std::chrono::nanoseconds;
+
+struct Dispatcher::Job {
+  ipc::Request request;
+  ipc::Wire wire = ipc::Wire::MsgPack;
+  const Export* exp = nullptr;
+  core::CancelSource cancel;
+  core::Deadline deadline;
+  Clock::time_point arrival;
+  std::size_t queue_depth = 0;
+  std::atomic<bool> answered{false};
+  std::atomic<core::BlockingPool::TaskId> task_id{0};
+  std::atomic<core::TimerQueue::TimerId> timer_id{0};
+  // When a pool thread picked the job up (0: never); nanoseconds on Clock.
+  std::atomic<Clock::rep> started{0};
+
+  Clock::time_point started_at() const {
+    return Clock::time_point(Clock::duration(started.load(std::memory_order_acquire)));
+  }
+  bool was_started() const { return started.load(std::memory_order_acquire) != 0; }
+};
+
+namespace {
+ipc::Response error_response(std::uint64_t id, StatusCode code, std::string message) {
+  ipc::Response r;
+  r.request_id = id;
+  r.status = code;
+  r.error = std::move(message);
+  return r;
+}
+}  // namespace
+
+Dispatcher::Dispatcher(const ExportTable& exports, DispatcherOptions options, ResponseSink& sink)
+    : exports_(exports),
+      options_(options),
+      sink_(sink),
+      pool_(options.threads, options.max_queue) {}
+
+Dispatcher::~Dispatcher() { shutdown(std::chrono::milliseconds(0)); }
+
+std::optional<ipc::Response> Dispatcher::submit(ipc::Request request, ipc::Wire wire,
+                                                Clock::time_point arrival) {
+  const std::uint64_t id = request.request_id;
+  const Export* exp = exports_.find(request.entry);
+  if (!exp)
+    return error_response(id, StatusCode::InvalidInput,
+                          "unknown entry '" + request.entry + "' (not in this worker's exports)");
+  if (request.codec != exp->spec.codec_in)
+    return error_response(id, StatusCode::InvalidInput,
+                          "entry '" + request.entry + "' takes codec '" +
+                              std::string(ipc::to_string(exp->spec.codec_in)) + "', not '" +
+                              std::string(ipc::to_string(request.codec)) + "'");
+
+  auto job = std::make_shared<Job>();
+  job->wire = wire;
+  job->exp = exp;
+  job->arrival = arrival;
+  job->deadline = core::Deadline::after_ms(request.timeout_ms, arrival);
+  job->request = std::move(request);
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_) return error_response(id, StatusCode::Cancelled, "worker is shutting down");
+    if (!jobs_.emplace(id, job).second)
+      return error_response(id, StatusCode::InvalidInput,
+                            "request_id " + std::to_string(id) + " is already in flight");
+  }
+  job->queue_depth = pool_.queued();
+  if (job->deadline.is_set())
+    job->timer_id = timers_.schedule(job->deadline.at(), [this, job] { expire(job); });
+
+  const auto task = pool_.try_post([this, job] { run(job); });
+  if (task) {
+    job->task_id = *task;
+    return std::nullopt;
+  }
+  timers_.cancel(job->timer_id);
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.erase(id);
+    if (jobs_.empty()) drained_.notify_all();
+  }
+  if (job->answered.exchange(true)) return std::nullopt;  // its deadline already answered it
+  return error_response(id, StatusCode::Busy,
+                        "worker queue is full (" + std::to_string(options_.max_queue) +
+                            " waiting, " + std::to_string(pool_.thread_count()) + " running)");
+}
+
+bool Dispatcher::cancel(std::uint64_t request_id) {
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = jobs_.find(request_id);
+    if (it == jobs_.end()) return false;
+    job = it->second;
+  }
+  job->cancel.cancel(core::CancelReason::Cancelled);
+  const bool was_queued = pool_.remove_queued(job->task_id);
+  finish(*job, error_response(request_id, StatusCode::Cancelled,
+                              was_queued ? "cancelled while queued" : "cancelled while running"));
+  return true;
+}
+
+std::size_t Dispatcher::pending() const {
+  std::lock_guard lock(mutex_);
+  return jobs_.size();
+}
+
+void Dispatcher::run(const std::shared_ptr<Job>& job) {
+  if (job->answered.load(std::memory_order_acquire)) return;
+  const auto started = Clock::now();
+  job->started.store(started.time_since_epoch().count(), std::memory_order_release);
+
+  ExportContext ctx(job->cancel.token(), job->deadline);
+  ipc::Response response;
+  response.request_id = job->request.request_id;
+  nanoseconds handler_time{0};
+  try {
+    ctx.check();
+    response.payload = job->exp->invoke(job->request.payload, ctx);
+    handler_time = Clock::now() - started - ctx.decode_time;
+    response.codec = job->exp->spec.codec_out;
+  } catch (const core::Error& e) {
+    response.status = e.code();
+    response.error = e.what();
+  } catch (const std::bad_alloc&) {
+    response.status = StatusCode::InternalError;
+    response.error = "out of memory in export '" + job->exp->spec.name + "'";
+  } catch (const std::exception& e) {
+    // The exception text may carry internals: it goes to the log, not to the caller.
+    std::fprintf(stderr, "molt-worker: export '%s' (request %llu) failed: %s\n",
+                 job->exp->spec.name.c_str(),
+                 static_cast<unsigned long long>(job->request.request_id), e.what());
+    response.status = StatusCode::InternalError;
+    response.error = "export '" + job->exp->spec.name + "' failed";
+  } catch (...) {
+    response.status = StatusCode::InternalError;
+    response.error = "export '" + job->exp->spec.name + "' failed";
+  }
+  if (response.status != StatusCode::Ok) response.payload.clear();
+  for (auto& m : ctx.metrics()) response.metrics.push_back(std::move(m));
+  add_timing_metrics(*job, response, ctx.decode_time, handler_time);
+  finish(*job, std::move(response));
+}
+
+void Dispatcher::expire(const std::shared_ptr<Job>& job) {
+  if (job->answered.load(std::memory_order_acquire)) return;
+  job->cancel.cancel(core::CancelReason::Timeout);
+  const bool was_queued = pool_.remove_queued(job->task_id) || !job->was_started();
+  finish(*job, error_response(job->request.request_id, StatusCode::Timeout,
+                              "deadline of " + std::to_string(job->request.timeout_ms) +
+                                  " ms exceeded while " + (was_queued ? "queued" : "running")));
+}
+
+void Dispatcher::finish(Job& job, ipc::Response response) {
+  if (job.answered.exchange(true, std::memory_order_acq_rel)) return;
+  timers_.cancel(job.timer_id);
+  if (response.metrics.empty()) add_timing_metrics(job, response, {}, {});
+  {
+    // Leave the table before the answer is out: the caller may reuse the id at once.
+    std::lock_guard lock(mutex_);
+    auto it = jobs_.find(job.request.request_id);
+    if (it != jobs_.end() && it->second.get() == &job) jobs_.erase(it);
+    if (jobs_.empty()) drained_.notify_all();
+  }
+  thread_local std::string frame;
+  frame.clear();
+  ipc::append_response_frame(frame, response, job.wire);
+  sink_.send(frame);
+  if (frame.capacity() > (1u << 20)) std::string().swap(frame);
+  if (options_.log_requests) log_request(job, response);
+}
+
+void Dispatcher::add_timing_metrics(Job& job, ipc::Response& r, nanoseconds decode,
+                                    nanoseconds handler) const {
+  const auto now = Clock::now();
+  const bool started = job.was_started();
+  const auto start = started ? job.started_at() : now;
+  const auto queue = duration_cast<microseconds>(start - job.arrival).count();
+  const auto exec = started ? duration_cast<microseconds>(now - start).count() : 0;
+  r.metrics.emplace_back("queue_us", static_cast<std::int64_t>(queue));
+  r.metrics.emplace_back("exec_us", static_cast<std::int64_t>(exec));
+  r.metrics.emplace_back("handler_us",
+                         static_cast<std::int64_t>(duration_cast<microseconds>(handler).count()));
+  r.metrics.emplace_back("decode_us",
+                         static_cast<std::int64_t>(duration_cast<microseconds>(decode).count()));
+  r.metrics.emplace_back("queue_ms", static_cast<double>(queue) / 1000.0);
+  r.metrics.emplace_back("exec_ms", static_cast<double>(exec) / 1000.0);
+  r.metrics.emplace_back("queue_depth", static_cast<std::int64_t>(job.queue_depth));
+}
+
+void Dispatcher::log_request(const Job& job, const ipc::Response& r) const {
+  std::string line = "{\"event\":\"request\",\"request_id\":";
+  codec::append_integer(line, job.request.request_id);
+  line += ",\"entry\":";
+  codec::write_json_string(line, job.request.entry);
+  line += ",\"status\":";
+  codec::write_json_string(line, core::to_string(r.status));
+  line += ",\"wire\":";
+  codec::write_json_string(line, ipc::to_string(job.wire));
+  for (const auto& [key, value] : r.metrics) {
+    if (key != "queue_us" && key != "exec_us") continue;
+    line += ",\"";
+    line += key;
+    line += "\":";
+    codec::append_integer(line, std::get<std::int64_t>(value));
+  }
+  if (!r.error.empty()) {
+    line += ",\"error\":";
+    codec::write_json_string(line, r.error);
+  }
+  line += "}\n";
+  // One write per line keeps lines whole when several threads log at once.
+  [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+bool Dispatcher::shutdown(std::chrono::milliseconds grace) {
+  std::vector<std::shared_ptr<Job>> pending;
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_ && jobs_.empty()) {
+      pool_.close();
+      timers_.stop();
+      return true;
+    }
+    closing_ = true;
+    for (const auto& [id, job] : jobs_) pending.push_back(job);
+  }
+  for (const auto& job : pending) {
+    job->cancel.cancel(core::CancelReason::Shutdown);
+    if (pool_.remove_queued(job->task_id))
+      finish(*job, error_response(job->request.request_id, StatusCode::Cancelled,
+                                  "worker is shutting down"));
+  }
+  bool drained;
+  {
+    std::unique_lock lock(mutex_);
+    drained = drained_.wait_for(lock, grace, [this] { return jobs_.empty(); });
+    if (!drained) {
+      pending.clear();
+      for (const auto& [id, job] : jobs_) pending.push_back(job);
+    }
+  }
+  if (!drained) {
+    // Handlers that ignore cancellation still get an answer; their threads are abandoned.
+    for (const auto& job : pending)
+      finish(*job, error_response(job->request.request_id, StatusCode::Cancelled,
+                                  "worker is shutting down"));
+    return false;
+  }
+  pool_.close();
+  timers_.stop();
+  return true;
+}
+
+}  // namespace molt::worker

@@ -1,0 +1,146 @@
+#include "molt/worker/worker_main.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include "molt/worker/dispatcher.hpp"
+#include "molt/worker/stdio_server.hpp"
+
+namespace molt::worker {
+namespace {
+
+struct WorkerSettings {
+  std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  std::size_t max_queue = 64;
+  std::string exports_path;
+  std::size_t max_frame = ipc::kDefaultMaxFrame;
+  std::int64_t shutdown_grace_ms = 5000;
+  bool print_exports = false;
+  bool log_requests = false;
+  bool stdio = true;
+};
+
+// CLI11 gives flags precedence over the environment, as DESIGN.md §4 asks.
+void add_options(CLI::App& app, WorkerSettings& s) {
+  app.add_option("--threads", s.threads, "handler threads (default: cores)")
+      ->envname("MOLT_WORKER_THREADS")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--max-queue", s.max_queue, "requests that may wait for a thread; more -> Busy")
+      ->envname("MOLT_WORKER_MAX_QUEUE")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--exports", s.exports_path,
+                 "exports manifest (JSON); default: every export built into this binary")
+      ->envname("MOLT_WORKER_EXPORTS");
+  app.add_option("--max-frame-size", s.max_frame, "largest accepted frame, bytes")
+      ->envname("MOLT_WORKER_MAX_FRAME_SIZE")
+      ->check(CLI::Range(std::size_t{64}, std::size_t{1} << 31));
+  app.add_option("--shutdown-grace-ms", s.shutdown_grace_ms,
+                 "how long running work may take to stop at shutdown")
+      ->envname("MOLT_WORKER_SHUTDOWN_GRACE_MS")
+      ->check(CLI::Range(0, 600000));
+  app.add_flag("--log-requests", s.log_requests, "one JSON line per request on stderr")
+      ->envname("MOLT_WORKER_LOG_REQUESTS");
+  app.add_flag("--stdio", s.stdio, "serve frames on stdin/stdout (the default)");
+  app.add_flag("--print-exports", s.print_exports,
+               "print the manifest of the built-in exports and exit");
+}
+
+// SIGTERM/SIGINT are taken by a dedicated thread (sigwait) and turned into a stop request;
+// SIGUSR1, with an empty handler and no SA_RESTART, interrupts the reader's read(2).
+void on_wakeup(int) {}
+
+void install_signal_handling(sigset_t& stop_signals) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, nullptr);  // a closed stdout is an EPIPE, not a crash
+
+  struct sigaction wake {};
+  wake.sa_handler = on_wakeup;
+  sigemptyset(&wake.sa_mask);
+  wake.sa_flags = 0;
+  sigaction(SIGUSR1, &wake, nullptr);
+
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  // Blocked before any thread starts, so every thread inherits it and only sigwait sees them.
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+}
+
+}  // namespace
+
+int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
+  CLI::App app("molt-worker: runs exported entrypoints over length-prefixed stdio frames",
+               "molt-worker");
+  WorkerSettings settings;
+  add_options(app, settings);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  ExportRegistry registry;
+  std::optional<ExportTable> table;
+  try {
+    register_exports(registry);
+    if (settings.print_exports) {
+      std::cout << ipc::to_json(registry.manifest());
+      return 0;
+    }
+    table = settings.exports_path.empty()
+                ? ExportTable::all_of(registry)
+                : ExportTable::from_manifest(registry, ipc::load_manifest_file(settings.exports_path));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "molt-worker: error: %s\n", e.what());
+    return 2;
+  }
+
+  sigset_t stop_signals;
+  install_signal_handling(stop_signals);
+
+  FdResponseSink sink(STDOUT_FILENO);
+  Dispatcher dispatcher(*table, {settings.threads, settings.max_queue, settings.log_requests},
+                        sink);
+  StdioServer server(dispatcher, sink, STDIN_FILENO, settings.max_frame);
+
+  const pthread_t reader_thread = pthread_self();
+  std::atomic<bool> reader_done{false};
+  std::thread signal_thread([&] {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    server.request_stop();
+    // Re-send until the reader notices: a wake-up may land just before it enters read(2).
+    while (!reader_done.load(std::memory_order_acquire)) {
+      pthread_kill(reader_thread, SIGUSR1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+
+  std::fprintf(stderr, "molt-worker: serving %zu exports, %zu threads, max queue %zu\n",
+               table->size(), settings.threads, settings.max_queue);
+  server.run();
+  reader_done.store(true, std::memory_order_release);
+
+  const bool stopped = dispatcher.shutdown(std::chrono::milliseconds(settings.shutdown_grace_ms));
+  if (!stopped) {
+    std::fprintf(stderr, "molt-worker: a handler ignored cancellation; exiting without it\n");
+    std::fflush(stderr);
+    std::_Exit(0);
+  }
+  // Release the signal thread if no signal came.
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
+  return 0;
+}
+
+}  // namespace molt::worker
