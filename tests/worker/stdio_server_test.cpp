@@ -1,0 +1,125 @@
+#include "molt/worker/stdio_server.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "collecting_sink.hpp"
+
+namespace molt::worker {
+namespace {
+
+using core::StatusCode;
+using ipc::Codec;
+using ipc::Wire;
+
+ipc::Request request(std::uint64_t id, std::string entry, Codec codec = Codec::Raw,
+                     std::string payload = {}) {
+  ipc::Request r;
+  r.request_id = id;
+  r.entry = std::move(entry);
+  r.codec = codec;
+  r.payload = std::move(payload);
+  return r;
+}
+
+class StdioServerTest : public ::testing::Test {
+ protected:
+  StdioServerTest() {
+    registry.add_raw("echo", Codec::Raw, Codec::Raw,
+                     [](std::string_view p, ExportContext&) { return std::string(p); });
+    table = ExportTable::all_of(registry);
+  }
+
+  // Serves `input` on a pipe and returns every answer in order. The pipe is closed once
+  // `expected` answers are out, because end of input cancels whatever is still running.
+  std::vector<ipc::Response> serve(const std::string& input, std::size_t expected,
+                                   std::size_t max_frame = 1024,
+                                   std::vector<Wire>* wires = nullptr) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    testing::CollectingSink sink;
+    std::thread writer([&] {
+      std::string_view rest = input;
+      while (!rest.empty()) {  // small writes: frames arrive split
+        const std::size_t n = std::min<std::size_t>(rest.size(), 7);
+        EXPECT_EQ(::write(fds[1], rest.data(), n), static_cast<ssize_t>(n));
+        rest.remove_prefix(n);
+      }
+      sink.wait_for(expected);
+      ::close(fds[1]);
+    });
+    {
+      Dispatcher dispatcher(*table, {1, 16}, sink);
+      StdioServer server(dispatcher, sink, fds[0], max_frame);
+      server.run();
+      dispatcher.shutdown(std::chrono::seconds(2));
+    }
+    writer.join();
+    ::close(fds[0]);
+    if (wires) *wires = sink.wires();
+    return sink.wait_for(0);
+  }
+
+  ExportRegistry registry;
+  std::optional<ExportTable> table;
+};
+
+TEST_F(StdioServerTest, PingAndRequestsSplitAcrossReadsAreAnswered) {
+  std::string input;
+  ipc::append_request_frame(input, request(1, "__ping__"), Wire::MsgPack);
+  ipc::append_request_frame(input, request(2, "echo", Codec::Raw, "hello"), Wire::Json);
+  const auto answers = serve(input, 2);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].request_id, 1u);
+  EXPECT_EQ(answers[0].status, StatusCode::Ok);
+  EXPECT_EQ(answers[1].request_id, 2u);
+  EXPECT_EQ(answers[1].payload, "hello");
+}
+
+TEST_F(StdioServerTest, OversizedFrameIsSkippedEvenWhenItArrivesInPieces) {
+  std::string input;
+  ipc::append_frame(input, std::string(5000, '\x81'));  // would parse as maps if not skipped
+  ipc::append_request_frame(input, request(3, "__ping__"), Wire::MsgPack);
+  const auto answers = serve(input, 2, /*max_frame=*/1024);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].request_id, 0u);
+  EXPECT_EQ(answers[0].status, StatusCode::InvalidInput);
+  EXPECT_EQ(answers[1].request_id, 3u);
+  EXPECT_EQ(answers[1].status, StatusCode::Ok);
+}
+
+TEST_F(StdioServerTest, UnreadableFrameIsAnsweredOnTheWireThePeerUsedLast) {
+  std::string input;
+  ipc::append_request_frame(input, request(1, "__ping__"), Wire::Json);
+  ipc::append_frame(input, "\x01\x02 not an envelope");
+  std::vector<Wire> wires;
+  const auto answers = serve(input, 2, 1024, &wires);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[1].status, StatusCode::InvalidInput);
+  EXPECT_EQ(wires[1], Wire::Json);
+}
+
+TEST_F(StdioServerTest, TruncatedFrameAtEndOfInputIsReported) {
+  std::string input;
+  ipc::append_request_frame(input, request(1, "__ping__"), Wire::MsgPack);
+  input.append("\x20\x00\x00\x00\x85", 5);
+  const auto answers = serve(input, 1);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[1].status, StatusCode::InvalidInput);
+  EXPECT_NE(answers[1].error.find("inside a frame"), std::string::npos);
+}
+
+TEST_F(StdioServerTest, CancelWithUndecodablePayloadIsInvalidInput) {
+  std::string input;
+  ipc::append_request_frame(input, request(4, "__cancel__", Codec::MsgPack, "\xc1"), Wire::MsgPack);
+  const auto answers = serve(input, 1);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].request_id, 4u);
+  EXPECT_EQ(answers[0].status, StatusCode::InvalidInput);
+  EXPECT_NE(answers[0].error.find("bad __cancel__"), std::string::npos) << answers[0].error;
+}
+
+}  // namespace
+}  // namespace molt::worker
