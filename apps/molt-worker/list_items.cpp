@@ -41,9 +41,9 @@ std::int64_t code_points(const std::optional<std::string>& text) {
   return n;
 }
 
-void two_digits(std::string& out, std::int64_t v) {
-  out += static_cast<char>('0' + v / 10);
-  out += static_cast<char>('0' + v % 10);
+void two_digits(char* out, std::int64_t v) {
+  out[0] = static_cast<char>('0' + v / 10);
+  out[1] = static_cast<char>('0' + v % 10);
 }
 
 ListItemsResponse list_items_fake(const ListItemsRequest& req, ExportContext& ctx,
@@ -71,13 +71,13 @@ ListItemsResponse list_items_fake(const ListItemsRequest& req, ExportContext& ct
     item.id = base + idx;
     const bool open = idx % 2 == 0;
     item.status = open ? "open" : "closed";
-    item.created_at.reserve(20);
-    item.created_at = "2026-01-";
-    two_digits(item.created_at, idx % 28 + 1);
-    item.created_at += "T00:00:";
-    two_digits(item.created_at, idx % 60);
-    item.created_at += 'Z';
-    item.title = "Item " + std::to_string(item.id);
+    char created[] = "2026-01-DDT00:00:SSZ";
+    two_digits(created + 8, idx % 28 + 1);
+    two_digits(created + 17, idx % 60);
+    item.created_at.assign(created, sizeof created - 1);
+    char title[32] = "Item ";
+    const auto end = std::to_chars(title + 5, title + sizeof title, item.id).ptr;
+    item.title.assign(title, end);
     item.score = static_cast<double>(idx % 100) / 100.0;
     item.unread = idx % 3 == 0;
     ++(open ? out.counts.open : out.counts.closed);

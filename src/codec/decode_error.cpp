@@ -10,11 +10,11 @@ std::string PathSegment::render() const {
   std::string out;
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     const PathSegment& s = **it;
-    if (!s.key.empty()) {
-      if (!out.empty()) out += '.';
-      out += s.key;
-    } else {
+    if (s.is_index) {
       out += '[' + std::to_string(s.index) + ']';
+    } else {
+      if (!out.empty()) out += '.';
+      out += s.key.empty() ? std::string_view("\"\"") : s.key;  // a map key "" shows as ""
     }
   }
   return out;

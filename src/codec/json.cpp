@@ -1,16 +1,28 @@
 #include "molt/codec/json.hpp"
 
+#include <array>
 #include <boost/json/parser.hpp>
+#include <cstdint>
+#include <cstring>
 
 namespace molt::codec {
 
-void write_json_string(std::string& out, std::string_view text) {
+namespace {
+// Bytes that JSON strings must escape: control characters, '"' and '\\'.
+constexpr std::array<bool, 256> make_escape_table() {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = true;
+  table['"'] = table['\\'] = true;
+  return table;
+}
+constexpr auto kNeedsEscape = make_escape_table();
+
+void append_escaped(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (!kNeedsEscape[c]) continue;
     out.append(text.data() + run, i - run);
     run = i + 1;
     switch (c) {
@@ -28,6 +40,40 @@ void write_json_string(std::string& out, std::string_view text) {
     }
   }
   out.append(text.data() + run, text.size() - run);
+}
+}  // namespace
+
+void write_json_string(std::string& out, std::string_view text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  std::size_t i = 0;
+  // Eight bytes at a time: a lane is flagged when it is below 0x20 or equals '"' or '\\'.
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, bytes + i, 8);
+    const std::uint64_t quote = word ^ (kOnes * '"');
+    const std::uint64_t backslash = word ^ (kOnes * '\\');
+    const std::uint64_t flagged = ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) &
+                                  ~word & kHighs;
+    if (flagged) break;
+  }
+  while (i < text.size() && !kNeedsEscape[bytes[i]]) ++i;
+  if (i == text.size()) {  // nothing to escape
+    if (text.size() <= 62) {  // short, the common case: one append
+      char quoted[64];
+      quoted[0] = '"';
+      std::memcpy(quoted + 1, text.data(), text.size());
+      quoted[text.size() + 1] = '"';
+      out.append(quoted, text.size() + 2);
+      return;
+    }
+    out += '"';
+    out.append(text);
+    out += '"';
+    return;
+  }
+  out += '"';
+  append_escaped(out, text);
   out += '"';
 }
 

@@ -1,6 +1,7 @@
 #include "molt/codec/msgpack.hpp"
 
 #include <boost/json/value.hpp>
+#include <cstring>
 
 namespace molt::codec {
 
@@ -10,7 +11,7 @@ void pack_json_value(Packer& p, const boost::json::value& value) {
     case boost::json::kind::bool_: value.get_bool() ? p.pack_true() : p.pack_false(); break;
     case boost::json::kind::int64: p.pack_int64(value.get_int64()); break;
     case boost::json::kind::uint64: p.pack_uint64(value.get_uint64()); break;
-    case boost::json::kind::double_: p.pack_double(value.get_double()); break;
+    case boost::json::kind::double_: pack_float64(p, value.get_double()); break;
     case boost::json::kind::string: {
       const auto& s = value.get_string();
       pack(p, std::string_view(s.data(), s.size()));
@@ -28,6 +29,16 @@ void pack_json_value(Packer& p, const boost::json::value& value) {
       }
       break;
   }
+}
+
+void pack_float64(Packer& p, double value) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  char bytes[9];
+  bytes[0] = static_cast<char>(0xcb);
+  for (int i = 0; i < 8; ++i) bytes[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+  // The packer has no raw write; a bin body is appended verbatim, here a whole float64.
+  p.pack_bin_body(bytes, sizeof bytes);
 }
 
 void msgpack_to_json_value(const msgpack::object& o, boost::json::value& out,

@@ -6,6 +6,46 @@
 
 namespace molt::codec {
 
+namespace {
+
+// The common case, fast: a value that is exactly what a decimal with at most four places reads
+// as (0.25, 3.0, 19.99, 0.0001). Below 1e9 one unit in the fourth place is thousands of ulps, so
+// at most one such decimal reads back as `value`, and trying 0, 1, 2... places finds the
+// shortest, which is Python's repr. Python writes all of these in fixed notation.
+bool append_short_decimal(std::string& out, double value) {
+  static constexpr double kPow10[] = {1, 10, 100, 1000, 10000};
+  const double magnitude = std::fabs(value);
+  if (magnitude == 0) {
+    out += std::signbit(value) ? "-0.0" : "0.0";
+    return true;
+  }
+  if (!(magnitude >= 1e-4 && magnitude < 1e9)) return false;
+  for (int places = 0; places <= 4; ++places) {
+    const double scaled = std::nearbyint(magnitude * kPow10[places]);
+    if (scaled / kPow10[places] != magnitude) continue;
+    auto units = static_cast<std::uint64_t>(scaled);
+    const auto unit = static_cast<std::uint64_t>(kPow10[places]);
+    if (value < 0) out += '-';
+    append_integer(out, units / unit);
+    out += '.';
+    if (places == 0) {
+      out += '0';
+      return true;
+    }
+    char frac[4];
+    std::uint64_t rest = units % unit;
+    for (int i = places - 1; i >= 0; --i) {
+      frac[i] = static_cast<char>('0' + rest % 10);
+      rest /= 10;
+    }
+    out.append(frac, static_cast<std::size_t>(places));
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void append_python_float(std::string& out, double value) {
   if (std::isnan(value)) {
     out += "NaN";
@@ -15,6 +55,7 @@ void append_python_float(std::string& out, double value) {
     out += value < 0 ? "-Infinity" : "Infinity";
     return;
   }
+  if (append_short_decimal(out, value)) return;
   // Shortest round-trip digits in scientific form, e.g. "-1.2345e-07", then re-laid out.
   char sci[32];
   auto [end, ec] = std::to_chars(sci, sci + sizeof sci, value, std::chars_format::scientific);

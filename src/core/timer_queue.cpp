@@ -53,8 +53,10 @@ void TimerQueue::run() {
       continue;
     }
     auto first = entries_.begin();
-    if (Clock::now() < first->first.first) {
-      changed_.wait_until(lock, first->first.first);
+    // A copy: the entry may be cancelled (erased) while we wait.
+    const Clock::time_point due = first->first.first;
+    if (Clock::now() < due) {
+      changed_.wait_until(lock, due);
       continue;
     }
     Callback callback = std::move(first->second);

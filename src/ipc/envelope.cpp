@@ -6,6 +6,8 @@
 #include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
 #include "molt/ipc/frame.hpp"
+#include "msgpack_envelope.hpp"
+#include "msgpack_writer.hpp"
 
 namespace molt::ipc {
 
@@ -59,22 +61,25 @@ void read_request_fields(Fields& f, DecodedRequest& out) {
     out.error = f.problem("request_id", "an unsigned integer");
     return;
   }
-  if (!f.text("entry", r.entry) || r.entry.empty()) {
+  const auto entry = f.text("entry");
+  if (!entry || entry->empty()) {
     out.error = f.problem("entry", "a non-empty string");
     return;
   }
+  r.entry.assign(*entry);
   if (!f.uint_or("timeout_ms", r.timeout_ms, 0)) {
     out.error = f.problem("timeout_ms", "an unsigned integer");
     return;
   }
-  std::string codec_name = "msgpack";
-  if (!f.text_or("codec", codec_name, "msgpack")) {
+  const auto codec_name = f.text_or("codec", "msgpack");
+  if (!codec_name) {
     out.error = f.problem("codec", "a string");
     return;
   }
-  const auto codec = parse_codec(codec_name);
+  const auto codec = parse_codec(*codec_name);
   if (!codec) {
-    out.error = "unknown codec '" + codec_name + "' (expected msgpack, json, raw or arrow_ipc)";
+    out.error = "unknown codec '" + std::string(*codec_name) +
+                "' (expected msgpack, json, raw or arrow_ipc)";
     return;
   }
   r.codec = *codec;
@@ -87,62 +92,53 @@ void read_request_fields(Fields& f, DecodedRequest& out) {
 
 class MsgPackFields {
  public:
-  explicit MsgPackFields(const msgpack::object& map) : map_(map) {}
+  explicit MsgPackFields(const detail::MsgPackEnvelope& env) : env_(env) {}
 
-  const msgpack::object* find(std::string_view key) const {
-    const msgpack::object* found = nullptr;
-    for (std::uint32_t i = 0; i < map_.via.map.size; ++i) {
-      const auto& kv = map_.via.map.ptr[i];
-      if (kv.key.type == msgpack::type::STR &&
-          std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key)
-        found = &kv.val;
-    }
-    return found;
-  }
   bool uint(std::string_view key, std::uint64_t& out) const {
-    const auto* v = find(key);
-    if (!v || v->type != msgpack::type::POSITIVE_INTEGER) return false;
-    out = v->via.u64;
+    const auto& v = slot(key);
+    if (v.kind != detail::EnvelopeSlot::Kind::UInt) return false;
+    out = v.uint;
     return true;
   }
   bool uint_or(std::string_view key, std::uint64_t& out, std::uint64_t fallback) const {
-    const auto* v = find(key);
-    if (!v || v->type == msgpack::type::NIL) {
+    if (slot(key).absent()) {
       out = fallback;
       return true;
     }
     return uint(key, out);
   }
-  bool text(std::string_view key, std::string& out) const {
-    const auto* v = find(key);
-    if (!v || v->type != msgpack::type::STR) return false;
-    out.assign(v->via.str.ptr, v->via.str.size);
-    return true;
+  std::optional<std::string_view> text(std::string_view key) const {
+    const auto& v = slot(key);
+    if (!v.is_text()) return std::nullopt;
+    return v.bytes;
   }
-  bool text_or(std::string_view key, std::string& out, std::string_view fallback) const {
-    const auto* v = find(key);
-    if (!v || v->type == msgpack::type::NIL) {
-      out = fallback;
-      return true;
-    }
-    return text(key, out);
+  std::optional<std::string_view> text_or(std::string_view key, std::string_view fallback) const {
+    if (slot(key).absent()) return fallback;
+    return text(key);
   }
   bool payload(std::string& out) const {
-    const auto* v = find("payload");
-    if (!v || v->type == msgpack::type::NIL) return true;
-    if (v->type != msgpack::type::BIN && v->type != msgpack::type::STR) return false;
-    out.assign(codec::detail::msgpack_string(*v));
+    if (env_.payload.absent()) return true;
+    if (!env_.payload.is_bytes()) return false;
+    out.assign(env_.payload.bytes);
     return true;
   }
   std::string problem(std::string_view key, std::string_view expected) const {
-    const auto* v = find(key);
     return "envelope key '" + std::string(key) + "' must be " + std::string(expected) + ", got " +
-           (v ? std::string(codec::msgpack_kind(*v)) : std::string("nothing"));
+           std::string(slot(key).kind_name());
   }
   std::string payload_problem() const { return problem("payload", "bytes"); }
 
  private:
-  const msgpack::object& map_;
+  const detail::EnvelopeSlot& slot(std::string_view key) const {
+    if (key == "request_id") return env_.request_id;
+    if (key == "entry") return env_.entry;
+    if (key == "timeout_ms") return env_.timeout_ms;
+    if (key == "codec") return env_.codec;
+    if (key == "status") return env_.status;
+    if (key == "error") return env_.error;
+    return env_.payload;
+  }
+  const detail::MsgPackEnvelope& env_;
 };
 
 class JsonFields {
@@ -165,19 +161,15 @@ class JsonFields {
     }
     return uint(key, out);
   }
-  bool text(std::string_view key, std::string& out) const {
+  std::optional<std::string_view> text(std::string_view key) const {
     const auto* v = obj_.if_contains(key);
-    if (!v || !v->is_string()) return false;
-    out.assign(v->get_string().data(), v->get_string().size());
-    return true;
+    if (!v || !v->is_string()) return std::nullopt;
+    return std::string_view(v->get_string().data(), v->get_string().size());
   }
-  bool text_or(std::string_view key, std::string& out, std::string_view fallback) const {
+  std::optional<std::string_view> text_or(std::string_view key, std::string_view fallback) const {
     const auto* v = obj_.if_contains(key);
-    if (!v || v->is_null()) {
-      out = fallback;
-      return true;
-    }
-    return text(key, out);
+    if (!v || v->is_null()) return fallback;
+    return text(key);
   }
   bool payload(std::string& out) const {
     const auto* v = obj_.if_contains("payload_b64");
@@ -214,13 +206,9 @@ DecodedRequest decode_request(std::string_view body) {
   out.wire_detected = true;
   try {
     if (*wire == Wire::MsgPack) {
-      msgpack::zone zone;
-      const msgpack::object root = codec::unpack_msgpack(body, zone);
-      if (root.type != msgpack::type::MAP) {
-        out.error = "envelope must be a MsgPack map";
-        return out;
-      }
-      MsgPackFields fields(root);
+      detail::MsgPackEnvelope envelope;
+      detail::scan_msgpack_envelope(body, envelope);
+      MsgPackFields fields(envelope);
       read_request_fields(fields, out);
     } else {
       const boost::json::value root = codec::parse_json(body);
@@ -242,9 +230,19 @@ DecodedRequest decode_request(std::string_view body) {
 
 namespace {
 
-void pack_metric(codec::Packer& p, const MetricValue& value) {
-  std::visit([&](const auto& v) { codec::pack(p, v); }, value);
+constexpr std::size_t kMaxHeader = detail::MsgPackWriter::kHeaderSize;
+
+std::size_t metric_size(const MetricValue& value) {
+  const auto* text = std::get_if<std::string>(&value);
+  return text ? kMaxHeader + text->size() : detail::MsgPackWriter::kNumberSize;
 }
+
+struct MetricWriter {
+  detail::MsgPackWriter& w;
+  void operator()(std::int64_t v) const { w.sint(v); }
+  void operator()(double v) const { w.float64(v); }
+  void operator()(const std::string& v) const { w.str(v); }
+};
 
 void write_metric_json(std::string& out, const MetricValue& value) {
   std::visit([&](const auto& v) { codec::write_json(out, v); }, value);
@@ -256,34 +254,38 @@ void append_response_frame(std::string& out, const Response& r, Wire wire) {
   FrameBuilder frame(out);
   const bool failed = r.status != StatusCode::Ok;
   if (wire == Wire::MsgPack) {
-    codec::StringSink sink{out};
-    codec::Packer p(sink);
-    p.pack_map(4 + (failed ? 1 : 0) + (r.entry.empty() ? 0 : 1) + (r.metrics.empty() ? 0 : 1));
-    codec::pack(p, std::string_view("request_id"));
-    p.pack_uint64(r.request_id);
-    codec::pack(p, std::string_view("status"));
-    codec::pack(p, core::to_string(r.status));
-    codec::pack(p, std::string_view("codec"));
-    codec::pack(p, to_string(r.codec));
-    codec::pack(p, std::string_view("payload"));
-    p.pack_bin(static_cast<std::uint32_t>(r.payload.size()));
-    p.pack_bin_body(r.payload.data(), static_cast<std::uint32_t>(r.payload.size()));
+    // The payload goes last, appended as it is: the writer's room covers only the rest.
+    std::size_t room = 160 + r.error.size() + r.entry.size();
+    for (const auto& [key, value] : r.metrics)
+      room += key.size() + kMaxHeader + metric_size(value);
+    detail::MsgPackWriter w(out, room);
+    w.map(4 + (failed ? 1 : 0) + (r.entry.empty() ? 0 : 1) + (r.metrics.empty() ? 0 : 1));
+    w.raw("\xaa" "request_id");
+    w.uint(r.request_id);
+    w.raw("\xa6" "status");
+    w.str(core::to_string(r.status));
+    w.raw("\xa5" "codec");
+    w.str(to_string(r.codec));
     if (failed) {
-      codec::pack(p, std::string_view("error"));
-      codec::pack(p, r.error);
+      w.raw("\xa5" "error");
+      w.str(r.error);
     }
     if (!r.entry.empty()) {
-      codec::pack(p, std::string_view("entry"));
-      codec::pack(p, r.entry);
+      w.raw("\xa5" "entry");
+      w.str(r.entry);
     }
     if (!r.metrics.empty()) {
-      codec::pack(p, std::string_view("metrics"));
-      p.pack_map(static_cast<std::uint32_t>(r.metrics.size()));
+      w.raw("\xa7" "metrics");
+      w.map(static_cast<std::uint32_t>(r.metrics.size()));
       for (const auto& [key, value] : r.metrics) {
-        codec::pack(p, key);
-        pack_metric(p, value);
+        w.str(key);
+        std::visit(MetricWriter{w}, value);
       }
     }
+    w.raw("\xa7" "payload");
+    w.bin_header(r.payload.size());
+    w.finish();
+    out.append(r.payload);
   } else {
     out += "{\"request_id\":";
     codec::append_integer(out, r.request_id);
@@ -322,20 +324,20 @@ void append_response_frame(std::string& out, const Response& r, Wire wire) {
 void append_request_frame(std::string& out, const Request& r, Wire wire) {
   FrameBuilder frame(out);
   if (wire == Wire::MsgPack) {
-    codec::StringSink sink{out};
-    codec::Packer p(sink);
-    p.pack_map(5);
-    codec::pack(p, std::string_view("request_id"));
-    p.pack_uint64(r.request_id);
-    codec::pack(p, std::string_view("entry"));
-    codec::pack(p, r.entry);
-    codec::pack(p, std::string_view("timeout_ms"));
-    p.pack_uint64(r.timeout_ms);
-    codec::pack(p, std::string_view("codec"));
-    codec::pack(p, to_string(r.codec));
-    codec::pack(p, std::string_view("payload"));
-    p.pack_bin(static_cast<std::uint32_t>(r.payload.size()));
-    p.pack_bin_body(r.payload.data(), static_cast<std::uint32_t>(r.payload.size()));
+    detail::MsgPackWriter w(out, 128 + r.entry.size());
+    w.map(5);
+    w.raw("\xaa" "request_id");
+    w.uint(r.request_id);
+    w.raw("\xa5" "entry");
+    w.str(r.entry);
+    w.raw("\xaa" "timeout_ms");
+    w.uint(r.timeout_ms);
+    w.raw("\xa5" "codec");
+    w.str(to_string(r.codec));
+    w.raw("\xa7" "payload");
+    w.bin_header(r.payload.size());
+    w.finish();
+    out.append(r.payload);
   } else {
     out += "{\"request_id\":";
     codec::append_integer(out, r.request_id);
@@ -362,16 +364,6 @@ MetricValue metric_from_json(const boost::json::value& v) {
   if (v.is_string()) return std::string(v.get_string());
   throw core::InvalidInput("metric values must be numbers or strings");
 }
-MetricValue metric_from_msgpack(const msgpack::object& v) {
-  switch (v.type) {
-    case msgpack::type::POSITIVE_INTEGER: return static_cast<std::int64_t>(v.via.u64);
-    case msgpack::type::NEGATIVE_INTEGER: return v.via.i64;
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: return v.via.f64;
-    case msgpack::type::STR: return std::string(v.via.str.ptr, v.via.str.size);
-    default: throw core::InvalidInput("metric values must be numbers or strings");
-  }
-}
 StatusCode status_from(std::string_view name) {
   auto code = core::parse_status_code(name);
   if (!code) throw core::InvalidInput("unknown status '" + std::string(name) + "'");
@@ -384,43 +376,35 @@ Codec codec_from(std::string_view name) {
 }
 }  // namespace
 
+template <class Fields>
+void read_response_fields(const Fields& f, Response& r) {
+  if (!f.uint("request_id", r.request_id))
+    throw core::InvalidInput(f.problem("request_id", "an unsigned integer"));
+  const auto status = f.text("status");
+  if (!status) throw core::InvalidInput(f.problem("status", "a string"));
+  r.status = status_from(*status);
+  if (const auto codec = f.text("codec")) r.codec = codec_from(*codec);
+  if (!f.payload(r.payload)) throw core::InvalidInput(f.payload_problem());
+  if (const auto error = f.text("error")) r.error.assign(*error);
+  if (const auto entry = f.text("entry")) r.entry.assign(*entry);
+}
+
 Response decode_response(std::string_view body, Wire* wire_out) {
   const auto wire = detect_wire(body);
   if (!wire) throw core::InvalidInput("response is neither a MsgPack map nor a JSON object");
   if (wire_out) *wire_out = *wire;
   Response r;
-  std::string text;
   if (*wire == Wire::MsgPack) {
-    msgpack::zone zone;
-    const msgpack::object root = codec::unpack_msgpack(body, zone);
-    if (root.type != msgpack::type::MAP) throw core::InvalidInput("response must be a map");
-    MsgPackFields f(root);
-    if (!f.uint("request_id", r.request_id)) throw core::InvalidInput(f.problem("request_id", "uint"));
-    if (!f.text("status", text)) throw core::InvalidInput(f.problem("status", "a string"));
-    r.status = status_from(text);
-    if (f.text("codec", text)) r.codec = codec_from(text);
-    if (!f.payload(r.payload)) throw core::InvalidInput(f.payload_problem());
-    f.text("error", r.error);
-    f.text("entry", r.entry);
-    if (const auto* m = f.find("metrics"); m && m->type == msgpack::type::MAP) {
-      for (std::uint32_t i = 0; i < m->via.map.size; ++i) {
-        const auto& kv = m->via.map.ptr[i];
-        if (kv.key.type != msgpack::type::STR) continue;
-        r.metrics.emplace_back(std::string(kv.key.via.str.ptr, kv.key.via.str.size),
-                               metric_from_msgpack(kv.val));
-      }
-    }
+    detail::MsgPackEnvelope envelope;
+    envelope.metrics_out = &r.metrics;
+    detail::scan_msgpack_envelope(body, envelope);
+    MsgPackFields f(envelope);
+    read_response_fields(f, r);
   } else {
     const boost::json::value root = codec::parse_json(body);
     if (!root.is_object()) throw core::InvalidInput("response must be a JSON object");
     JsonFields f(root.get_object());
-    if (!f.uint("request_id", r.request_id)) throw core::InvalidInput(f.problem("request_id", "uint"));
-    if (!f.text("status", text)) throw core::InvalidInput(f.problem("status", "a string"));
-    r.status = status_from(text);
-    if (f.text("codec", text)) r.codec = codec_from(text);
-    if (!f.payload(r.payload)) throw core::InvalidInput(f.payload_problem());
-    f.text("error", r.error);
-    f.text("entry", r.entry);
+    read_response_fields(f, r);
     if (const auto* m = root.get_object().if_contains("metrics"); m && m->is_object()) {
       for (const auto& kv : m->get_object())
         r.metrics.emplace_back(std::string(kv.key()), metric_from_json(kv.value()));

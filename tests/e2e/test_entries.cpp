@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -26,12 +27,15 @@ void molt_register_test_entries(molt::worker::ExportRegistry& registry) {
     throw std::runtime_error("secret internals: connection string postgres://admin:hunter2@db");
   });
   // Sleeps for the payload's milliseconds, stopping early when cancelled.
+  // Both say on stderr when they start, so tests can act on a request known to be running.
   registry.add_raw("sleep", Codec::Raw, Codec::Raw, [](std::string_view payload, ExportContext& ctx) {
+    std::fprintf(stderr, "sleep: started\n");
     ctx.sleep_for(std::chrono::milliseconds(millis_from(payload)));
     return std::string("slept");
   });
   // Busy for the payload's milliseconds and never checks for cancellation.
   registry.add_raw("spin", Codec::Raw, Codec::Raw, [](std::string_view payload, ExportContext&) {
+    std::fprintf(stderr, "spin: started\n");
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(millis_from(payload));
     while (std::chrono::steady_clock::now() < until) {
     }

@@ -14,11 +14,12 @@ namespace molt::codec {
 // rendered to text only when an error is raised.
 struct PathSegment {
   const PathSegment* parent = nullptr;
-  std::string_view key;  // a field name, or empty for an array index
+  std::string_view key;  // a field name (may be empty: a map key ""), unless is_index
   std::size_t index = 0;
+  bool is_index = false;
 
-  PathSegment field(std::string_view name) const { return {this, name, 0}; }
-  PathSegment element(std::size_t i) const { return {this, {}, i}; }
+  PathSegment field(std::string_view name) const { return {this, name, 0, false}; }
+  PathSegment element(std::size_t i) const { return {this, {}, i, true}; }
   std::string render() const;
 };
 

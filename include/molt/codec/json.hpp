@@ -3,6 +3,7 @@
 // write described types straight to bytes (no DOM), numbers in Python's notation.
 
 #include <boost/json/parse.hpp>
+#include <array>
 #include <boost/json/value.hpp>
 #include <cmath>
 #include <limits>
@@ -61,17 +62,26 @@ void write_json(std::string& out, const T& value) {
     if (name) write_json_string(out, name);
     else append_integer(out, static_cast<std::int64_t>(value));
   } else if constexpr (traits::is_described_struct_v<T>) {
-    out += '{';
-    bool first = true;
-    boost::mp11::mp_for_each<
-        boost::describe::describe_members<T, boost::describe::mod_public | boost::describe::mod_inherited>>(
-        [&](auto member) {
-          if (!first) out += ',';
-          first = false;
-          write_json_string(out, member.name);
-          out += ':';
-          write_json(out, value.*member.pointer);
-        });
+    using Members = boost::describe::describe_members<
+        T, boost::describe::mod_public | boost::describe::mod_inherited>;
+    // `{"name":` / `,"name":` for each member, escaped once per type rather than per value.
+    static const auto prefixes = [] {
+      std::array<std::string, boost::mp11::mp_size<Members>::value> text;
+      std::size_t i = 0;
+      boost::mp11::mp_for_each<Members>([&](auto member) {
+        text[i] = i == 0 ? "{" : ",";
+        write_json_string(text[i], member.name);
+        text[i] += ':';
+        ++i;
+      });
+      return text;
+    }();
+    if constexpr (boost::mp11::mp_size<Members>::value == 0) out += '{';
+    std::size_t i = 0;
+    boost::mp11::mp_for_each<Members>([&](auto member) {
+      out.append(prefixes[i++]);
+      write_json(out, value.*member.pointer);
+    });
     out += '}';
   } else {
     static_assert(sizeof(T) == 0, "molt::codec: this type has no JSON encoding; describe it");
@@ -152,7 +162,7 @@ void from_json_value(const boost::json::value& v, T& out, const PathSegment& at)
   } else if constexpr (traits::is_described_enum_v<T>) {
     if (!v.is_string()) throw DecodeError(at, traits::enum_names_hint<T>(), json_kind(v));
     std::string_view name(v.get_string().data(), v.get_string().size());
-    if (!boost::describe::enum_from_string(name, out))
+    if (!traits::enum_from_name(name, out))
       throw DecodeError(at, traits::enum_names_hint<T>(), "\"" + std::string(name) + "\"");
   } else if constexpr (traits::is_described_struct_v<T>) {
     if (!v.is_object()) throw DecodeError(at, "object", json_kind(v));

@@ -24,6 +24,10 @@ struct StringSink {
 using Packer = msgpack::packer<StringSink>;
 
 void pack_json_value(Packer& packer, const boost::json::value& value);
+// Always a MsgPack float64, as Python's msgpack writes floats. (msgpack-cxx 4.1's pack_double
+// turns integral values into integers, so 6.0 would arrive in Python as int 6, and it converts
+// 2^64 to uint64 on the way, which is undefined behaviour.)
+void pack_float64(Packer& packer, double value);
 // Converts any MsgPack value to JSON (bin as base64-free byte string; ext refused).
 void msgpack_to_json_value(const msgpack::object& object, boost::json::value& out,
                            const PathSegment& at);
@@ -43,7 +47,7 @@ void pack(Packer& p, const T& value) {
     if constexpr (std::is_signed_v<T>) p.pack_int64(value);
     else p.pack_uint64(value);
   } else if constexpr (std::is_floating_point_v<T>) {
-    p.pack_double(static_cast<double>(value));
+    pack_float64(p, static_cast<double>(value));
   } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
     const std::string_view s = value;
     p.pack_str(static_cast<std::uint32_t>(s.size()));
@@ -170,7 +174,7 @@ void from_msgpack_object(const msgpack::object& o, T& out, const PathSegment& at
     if (o.type != msgpack::type::STR)
       throw DecodeError(at, traits::enum_names_hint<T>(), msgpack_kind(o));
     const std::string_view name = detail::msgpack_string(o);
-    if (!boost::describe::enum_from_string(name, out))
+    if (!traits::enum_from_name(name, out))
       throw DecodeError(at, traits::enum_names_hint<T>(), "\"" + std::string(name) + "\"");
   } else if constexpr (traits::is_described_struct_v<T>) {
     if (o.type != msgpack::type::MAP) throw DecodeError(at, "object", msgpack_kind(o));

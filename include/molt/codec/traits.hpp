@@ -54,6 +54,20 @@ constexpr std::string_view expected_name() {
   else return "value";
 }
 
+// The enumerator called `name`, compared as bytes. (Boost 1.81's enum_from_string takes a
+// NUL-terminated char*, which a string_view into a payload is not.)
+template <class E>
+bool enum_from_name(std::string_view name, E& out) {
+  bool found = false;
+  boost::mp11::mp_for_each<boost::describe::describe_enumerators<E>>([&](auto e) {
+    if (!found && name == e.name) {
+      out = e.value;
+      found = true;
+    }
+  });
+  return found;
+}
+
 // "one of "open", "closed"" for a described enum, built once.
 template <class D>
 const std::string& enum_names_hint() {

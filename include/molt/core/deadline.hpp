@@ -14,12 +14,19 @@ class Deadline {
   explicit Deadline(Clock::time_point at) : at_(at), set_(true) {}
 
   static Deadline none() { return {}; }
+  // A duration beyond the clock's range gives the latest representable time, never a wrap.
   static Deadline after(Clock::duration d, Clock::time_point now = Clock::now()) {
+    if (d > Clock::time_point::max() - now) return Deadline(Clock::time_point::max());
     return Deadline(now + d);
   }
-  // 0 means "no deadline", as in the worker protocol's timeout_ms.
+  // 0 means "no deadline", as in the worker protocol's timeout_ms. `ms` comes from clients, so
+  // any u64 must work: huge values saturate instead of overflowing into the past.
   static Deadline after_ms(std::uint64_t ms, Clock::time_point now = Clock::now()) {
-    return ms == 0 ? none() : after(std::chrono::milliseconds(ms), now);
+    if (ms == 0) return none();
+    const auto room =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
+    if (ms >= static_cast<std::uint64_t>(room.count())) return Deadline(Clock::time_point::max());
+    return after(std::chrono::milliseconds(static_cast<std::int64_t>(ms)), now);
   }
 
   bool is_set() const noexcept { return set_; }

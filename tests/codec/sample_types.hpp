@@ -1,0 +1,67 @@
+#pragma once
+// Described types shared by the JSON and MsgPack codec tests, so that both codecs are held to
+// the same cases and the same error texts.
+
+#include <boost/describe.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace molt::codec::sample {
+
+enum class Color { red, green, blue };
+BOOST_DESCRIBE_ENUM(Color, red, green, blue)
+
+struct Item {
+  std::string name;
+  double score = 0;
+  std::optional<std::int32_t> rank;
+  friend bool operator==(const Item&, const Item&) = default;
+};
+BOOST_DESCRIBE_STRUCT(Item, (), (name, score, rank))
+
+struct Payload {
+  std::vector<Item> items;
+  std::map<std::string, std::int64_t> counts;
+  Color color = Color::red;
+  std::optional<std::string> note;
+  boost::json::value extra;
+  bool flag = false;
+  friend bool operator==(const Payload&, const Payload&) = default;
+};
+BOOST_DESCRIBE_STRUCT(Payload, (), (items, counts, color, note, extra, flag))
+
+struct Nested {
+  Payload payload;
+  std::vector<std::vector<int>> grid;
+  std::map<std::string, Item> by_name;
+  std::optional<Item> best;
+  friend bool operator==(const Nested&, const Nested&) = default;
+};
+BOOST_DESCRIBE_STRUCT(Nested, (), (payload, grid, by_name, best))
+
+struct Base {
+  std::string id;
+};
+BOOST_DESCRIBE_STRUCT(Base, (), (id))
+
+struct Derived : Base {
+  std::uint32_t version = 0;
+};
+BOOST_DESCRIBE_STRUCT(Derived, (Base), (version))
+
+inline Payload make_payload() {
+  Payload p;
+  p.items = {{"apple", 0.93, 1}, {"pear", 27.125, std::nullopt}, {"fig", -1e-05, -3}};
+  p.counts = {{"a", 1}, {"b", -9223372036854775807LL - 1}, {"c", 9223372036854775807LL}};
+  p.color = Color::green;
+  p.note = "hello";
+  p.extra = boost::json::value{{"k", boost::json::array{1, "two", nullptr, true, 2.5}}};
+  p.flag = true;
+  return p;
+}
+
+}  // namespace molt::codec::sample
