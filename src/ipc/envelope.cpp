@@ -5,6 +5,7 @@
 #include "molt/codec/base64.hpp"
 #include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
+#include "molt/codec/utf8.hpp"
 #include "molt/ipc/frame.hpp"
 #include "msgpack_envelope.hpp"
 #include "msgpack_writer.hpp"
@@ -250,7 +251,16 @@ void write_metric_json(std::string& out, const MetricValue& value) {
 
 }  // namespace
 
-void append_response_frame(std::string& out, const Response& r, Wire wire) {
+void append_response_frame(std::string& out, const Response& response, Wire wire) {
+  // Error texts may quote what a peer sent; a wire string must still be valid UTF-8.
+  const bool clean = codec::is_valid_utf8(response.error) && codec::is_valid_utf8(response.entry);
+  Response cleaned;
+  if (!clean) {
+    cleaned = response;
+    cleaned.error = codec::replace_invalid_utf8(response.error);
+    cleaned.entry = codec::replace_invalid_utf8(response.entry);
+  }
+  const Response& r = clean ? response : cleaned;
   FrameBuilder frame(out);
   const bool failed = r.status != StatusCode::Ok;
   if (wire == Wire::MsgPack) {

@@ -13,6 +13,7 @@
 #include "molt/codec/base64.hpp"
 #include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
+#include "molt/codec/utf8.hpp"
 #include "support/worker_process.hpp"
 
 namespace molt::ipc {
@@ -472,4 +473,15 @@ TEST(WorkerE2E, ManyConcurrentRequestsAreEachAnsweredOnce) {
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(kCount));
 }
 
+}  // namespace
+
+namespace {
+TEST(WorkerE2E, ErrorQuotingInvalidUtf8IsStillAValidString) {
+  WorkerProcess worker(MOLT_WORKER_BINARY, {});
+  worker.send(make_request(3, "bad\xff\xfe" "entry", Codec::Raw));
+  const Response r = expect_answer(worker);
+  EXPECT_EQ(r.status, StatusCode::InvalidInput);
+  EXPECT_TRUE(molt::codec::is_valid_utf8(r.error)) << r.error;
+  EXPECT_NE(r.error.find("bad\xef\xbf\xbd\xef\xbf\xbd" "entry"), std::string::npos) << r.error;
+}
 }  // namespace

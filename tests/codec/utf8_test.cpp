@@ -1,0 +1,33 @@
+#include "molt/codec/utf8.hpp"
+
+#include <gtest/gtest.h>
+
+namespace molt::codec {
+namespace {
+
+TEST(Utf8Test, AcceptsWellFormedText) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("list_items"));
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));  // é € 😀
+  EXPECT_TRUE(is_valid_utf8("\xf4\x8f\xbf\xbf"));                           // U+10FFFF
+}
+
+TEST(Utf8Test, RejectsIllFormedSequences) {
+  EXPECT_FALSE(is_valid_utf8("\xff"));
+  EXPECT_FALSE(is_valid_utf8("\xc3"));              // truncated
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("a\x80z"));            // stray continuation
+}
+
+TEST(Utf8Test, ReplacesEachBadByteAndKeepsTheRest) {
+  EXPECT_EQ(replace_invalid_utf8("ok"), "ok");
+  EXPECT_EQ(replace_invalid_utf8("a\xff" "b"), "a\xef\xbf\xbd" "b");
+  EXPECT_EQ(replace_invalid_utf8("\xc3\xa9\xc3"), "\xc3\xa9\xef\xbf\xbd");
+  EXPECT_TRUE(is_valid_utf8(replace_invalid_utf8("\xed\xa0\x80 \xf8\x88")));
+}
+
+}  // namespace
+}  // namespace molt::codec
