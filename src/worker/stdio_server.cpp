@@ -65,7 +65,6 @@ void StdioServer::handle_oversized(std::uint64_t declared, std::string& answers)
 }
 
 void StdioServer::handle_frame(std::string_view body, std::string& answers) {
-  const auto arrival = core::Clock::now();
   ipc::DecodedRequest decoded = ipc::decode_request(body);
   if (decoded.wire_detected) last_wire_ = decoded.wire;
   else decoded.wire = last_wire_;
@@ -84,6 +83,8 @@ void StdioServer::handle_frame(std::string_view body, std::string& answers) {
     handle_cancel(request, decoded.wire, answers);
     return;
   }
+  // Deadlines count from here; decoding the envelope took a microsecond at most.
+  const auto arrival = core::Clock::now();
   if (auto immediate = dispatcher_.submit(std::move(request), decoded.wire, arrival))
     ipc::append_response_frame(answers, *immediate, decoded.wire);
 }
