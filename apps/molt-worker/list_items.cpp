@@ -16,9 +16,9 @@ namespace {
 using molt::worker::ExportContext;
 
 struct FakeDbKnobs {
-  std::int64_t delay_ms = 0;             // MOLT_FAKE_DB_DELAY_MS: once per call
-  std::int64_t decode_us_per_row = 0;    // MOLT_FAKE_DB_DECODE_US_PER_ROW
-  std::int64_t cpu_iters_per_row = 0;    // MOLT_FAKE_DB_CPU_ITERS
+  std::int64_t delay_ms = 0;           // MOLT_FAKE_DB_DELAY_MS: once per call
+  std::int64_t decode_us_per_row = 0;  // MOLT_FAKE_DB_DECODE_US_PER_ROW
+  std::int64_t cpu_iters_per_row = 0;  // MOLT_FAKE_DB_CPU_ITERS
 };
 
 std::int64_t knob_from_env(const char* name) {

@@ -69,8 +69,9 @@ Key key_of(const json::value& v, std::size_t row) {
 }
 
 bool matches(const json::value& cell, const Filter& f) {
-  if (f.op == "eq") return cell == f.value || (as_number(cell) && as_number(f.value) &&
-                                                *as_number(cell) == *as_number(f.value));
+  if (f.op == "eq")
+    return cell == f.value ||
+           (as_number(cell) && as_number(f.value) && *as_number(cell) == *as_number(f.value));
   if (f.op == "ne") return !matches(cell, {f.column, "eq", f.value});
   if (f.op == "contains")
     return cell.is_string() && f.value.is_string() &&
@@ -88,8 +89,9 @@ TableResponse offload_table(const TableRequest& req, molt::worker::ExportContext
   if (req.where) {
     static constexpr std::string_view kOps[] = {"eq", "ne", "lt", "le", "gt", "ge", "contains"};
     if (std::find(std::begin(kOps), std::end(kOps), req.where->op) == std::end(kOps))
-      throw InvalidInput("payload.where.op: expected one of eq, ne, lt, le, gt, ge, contains, got '" +
-                         req.where->op + "'");
+      throw InvalidInput(
+          "payload.where.op: expected one of eq, ne, lt, le, gt, ge, contains, got '" +
+          req.where->op + "'");
   }
   std::map<Key, Group> groups;
   TableResponse out;

@@ -26,13 +26,27 @@ void append_escaped(std::string& out, std::string_view text) {
     out.append(text.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default: {
         const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
         out.append(esc, 6);
@@ -53,12 +67,12 @@ void write_json_string(std::string& out, std::string_view text) {
     std::memcpy(&word, bytes + i, 8);
     const std::uint64_t quote = word ^ (kOnes * '"');
     const std::uint64_t backslash = word ^ (kOnes * '\\');
-    const std::uint64_t flagged = ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) &
-                                  ~word & kHighs;
+    const std::uint64_t flagged =
+        ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
     if (flagged) break;
   }
   while (i < text.size() && !kNeedsEscape[bytes[i]]) ++i;
-  if (i == text.size()) {  // nothing to escape
+  if (i == text.size()) {     // nothing to escape
     if (text.size() <= 62) {  // short, the common case: one append
       char quoted[64];
       quoted[0] = '"';
@@ -79,11 +93,21 @@ void write_json_string(std::string& out, std::string_view text) {
 
 void write_json_value(std::string& out, const boost::json::value& value) {
   switch (value.kind()) {
-    case boost::json::kind::null: out += "null"; break;
-    case boost::json::kind::bool_: out += value.get_bool() ? "true" : "false"; break;
-    case boost::json::kind::int64: append_integer(out, value.get_int64()); break;
-    case boost::json::kind::uint64: append_integer(out, value.get_uint64()); break;
-    case boost::json::kind::double_: append_python_float(out, value.get_double()); break;
+    case boost::json::kind::null:
+      out += "null";
+      break;
+    case boost::json::kind::bool_:
+      out += value.get_bool() ? "true" : "false";
+      break;
+    case boost::json::kind::int64:
+      append_integer(out, value.get_int64());
+      break;
+    case boost::json::kind::uint64:
+      append_integer(out, value.get_uint64());
+      break;
+    case boost::json::kind::double_:
+      append_python_float(out, value.get_double());
+      break;
     case boost::json::kind::string: {
       const auto& s = value.get_string();
       write_json_string(out, std::string_view(s.data(), s.size()));
@@ -118,14 +142,21 @@ void write_json_value(std::string& out, const boost::json::value& value) {
 
 std::string_view json_kind(const boost::json::value& value) noexcept {
   switch (value.kind()) {
-    case boost::json::kind::null: return "null";
-    case boost::json::kind::bool_: return "boolean";
+    case boost::json::kind::null:
+      return "null";
+    case boost::json::kind::bool_:
+      return "boolean";
     case boost::json::kind::int64:
-    case boost::json::kind::uint64: return "integer";
-    case boost::json::kind::double_: return "number";
-    case boost::json::kind::string: return "string";
-    case boost::json::kind::array: return "array";
-    case boost::json::kind::object: return "object";
+    case boost::json::kind::uint64:
+      return "integer";
+    case boost::json::kind::double_:
+      return "number";
+    case boost::json::kind::string:
+      return "string";
+    case boost::json::kind::array:
+      return "array";
+    case boost::json::kind::object:
+      return "object";
   }
   return "value";
 }

@@ -7,11 +7,21 @@ namespace molt::codec {
 
 void pack_json_value(Packer& p, const boost::json::value& value) {
   switch (value.kind()) {
-    case boost::json::kind::null: p.pack_nil(); break;
-    case boost::json::kind::bool_: value.get_bool() ? p.pack_true() : p.pack_false(); break;
-    case boost::json::kind::int64: p.pack_int64(value.get_int64()); break;
-    case boost::json::kind::uint64: p.pack_uint64(value.get_uint64()); break;
-    case boost::json::kind::double_: pack_float64(p, value.get_double()); break;
+    case boost::json::kind::null:
+      p.pack_nil();
+      break;
+    case boost::json::kind::bool_:
+      value.get_bool() ? p.pack_true() : p.pack_false();
+      break;
+    case boost::json::kind::int64:
+      p.pack_int64(value.get_int64());
+      break;
+    case boost::json::kind::uint64:
+      p.pack_uint64(value.get_uint64());
+      break;
+    case boost::json::kind::double_:
+      pack_float64(p, value.get_double());
+      break;
     case boost::json::kind::string: {
       const auto& s = value.get_string();
       pack(p, std::string_view(s.data(), s.size()));
@@ -44,14 +54,26 @@ void pack_float64(Packer& p, double value) {
 void msgpack_to_json_value(const msgpack::object& o, boost::json::value& out,
                            const PathSegment& at) {
   switch (o.type) {
-    case msgpack::type::NIL: out = nullptr; break;
-    case msgpack::type::BOOLEAN: out = o.via.boolean; break;
-    case msgpack::type::POSITIVE_INTEGER: out = o.via.u64; break;
-    case msgpack::type::NEGATIVE_INTEGER: out = o.via.i64; break;
+    case msgpack::type::NIL:
+      out = nullptr;
+      break;
+    case msgpack::type::BOOLEAN:
+      out = o.via.boolean;
+      break;
+    case msgpack::type::POSITIVE_INTEGER:
+      out = o.via.u64;
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      out = o.via.i64;
+      break;
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: out = o.via.f64; break;
+    case msgpack::type::FLOAT64:
+      out = o.via.f64;
+      break;
     case msgpack::type::STR:
-    case msgpack::type::BIN: out = boost::json::string(detail::msgpack_string(o)); break;
+    case msgpack::type::BIN:
+      out = boost::json::string(detail::msgpack_string(o));
+      break;
     case msgpack::type::ARRAY: {
       boost::json::array arr;
       arr.resize(o.via.array.size);
@@ -73,23 +95,33 @@ void msgpack_to_json_value(const msgpack::object& o, boost::json::value& out,
       out = std::move(obj);
       break;
     }
-    case msgpack::type::EXT: throw DecodeError(at, "a JSON-compatible value", "ext");
+    case msgpack::type::EXT:
+      throw DecodeError(at, "a JSON-compatible value", "ext");
   }
 }
 
 std::string_view msgpack_kind(const msgpack::object& o) noexcept {
   switch (o.type) {
-    case msgpack::type::NIL: return "null";
-    case msgpack::type::BOOLEAN: return "boolean";
+    case msgpack::type::NIL:
+      return "null";
+    case msgpack::type::BOOLEAN:
+      return "boolean";
     case msgpack::type::POSITIVE_INTEGER:
-    case msgpack::type::NEGATIVE_INTEGER: return "integer";
+    case msgpack::type::NEGATIVE_INTEGER:
+      return "integer";
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: return "number";
-    case msgpack::type::STR: return "string";
-    case msgpack::type::BIN: return "bytes";
-    case msgpack::type::ARRAY: return "array";
-    case msgpack::type::MAP: return "object";
-    case msgpack::type::EXT: return "ext";
+    case msgpack::type::FLOAT64:
+      return "number";
+    case msgpack::type::STR:
+      return "string";
+    case msgpack::type::BIN:
+      return "bytes";
+    case msgpack::type::ARRAY:
+      return "array";
+    case msgpack::type::MAP:
+      return "object";
+    case msgpack::type::EXT:
+      return "ext";
   }
   return "value";
 }
@@ -110,8 +142,8 @@ msgpack::object unpack_msgpack(std::string_view bytes, msgpack::zone& zone) {
   bool referenced = false;
   msgpack::object object;
   try {
-    object = msgpack::unpack(zone, bytes.data(), n, offset, referenced, reference_in_place,
-                             nullptr, limit);
+    object = msgpack::unpack(zone, bytes.data(), n, offset, referenced, reference_in_place, nullptr,
+                             limit);
   } catch (const msgpack::insufficient_bytes&) {
     throw core::InvalidInput("invalid MsgPack: truncated value");
   } catch (const msgpack::depth_size_overflow&) {

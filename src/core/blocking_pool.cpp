@@ -10,7 +10,9 @@ BlockingPool::BlockingPool(std::size_t threads, std::size_t max_queued)
   for (std::size_t i = 0; i < thread_count_; ++i) threads_.emplace_back([this] { run_thread(); });
 }
 
-BlockingPool::~BlockingPool() { close(); }
+BlockingPool::~BlockingPool() {
+  close();
+}
 
 std::optional<BlockingPool::TaskId> BlockingPool::try_post(Task task) {
   TaskId id;

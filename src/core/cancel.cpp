@@ -24,11 +24,16 @@ struct CancelState {
 
 std::string_view to_string(CancelReason reason) noexcept {
   switch (reason) {
-    case CancelReason::None: return "none";
-    case CancelReason::Cancelled: return "cancelled";
-    case CancelReason::Timeout: return "timeout";
-    case CancelReason::Shutdown: return "shutdown";
-    case CancelReason::Disconnected: return "disconnected";
+    case CancelReason::None:
+      return "none";
+    case CancelReason::Cancelled:
+      return "cancelled";
+    case CancelReason::Timeout:
+      return "timeout";
+    case CancelReason::Shutdown:
+      return "shutdown";
+    case CancelReason::Disconnected:
+      return "disconnected";
   }
   return "unknown";
 }
@@ -37,7 +42,9 @@ StatusCode status_for(CancelReason reason) noexcept {
   return reason == CancelReason::Timeout ? StatusCode::Timeout : StatusCode::Cancelled;
 }
 
-CancelRegistration::~CancelRegistration() { reset(); }
+CancelRegistration::~CancelRegistration() {
+  reset();
+}
 
 void CancelRegistration::reset() {
   callback_.reset();  // std::stop_callback's destructor waits for a running callback
@@ -56,8 +63,8 @@ CancelRegistration CancelToken::on_cancel(std::function<void()> callback) const 
   CancelRegistration registration;
   if (!state_) return registration;
   registration.state_ = state_;
-  registration.callback_ = std::make_unique<CancelRegistration::Callback>(
-      state_->stop.get_token(), std::move(callback));
+  registration.callback_ =
+      std::make_unique<CancelRegistration::Callback>(state_->stop.get_token(), std::move(callback));
   return registration;
 }
 

@@ -4,7 +4,9 @@ namespace molt::core {
 
 TimerQueue::TimerQueue() : thread_([this] { run(); }) {}
 
-TimerQueue::~TimerQueue() { stop(); }
+TimerQueue::~TimerQueue() {
+  stop();
+}
 
 TimerQueue::TimerId TimerQueue::schedule(Clock::time_point at, Callback callback) {
   bool earliest;

@@ -23,7 +23,9 @@ constexpr std::array<std::pair<Codec, std::string_view>, 4> kCodecNames{{
 }};
 }  // namespace
 
-std::string_view to_string(Wire wire) noexcept { return wire == Wire::Json ? "json" : "msgpack"; }
+std::string_view to_string(Wire wire) noexcept {
+  return wire == Wire::Json ? "json" : "msgpack";
+}
 
 std::string_view to_string(Codec codec) noexcept {
   for (const auto& [c, name] : kCodecNames)
@@ -149,9 +151,12 @@ class JsonFields {
   bool uint(std::string_view key, std::uint64_t& out) const {
     const auto* v = obj_.if_contains(key);
     if (!v) return false;
-    if (v->is_uint64()) out = v->get_uint64();
-    else if (v->is_int64() && v->get_int64() >= 0) out = static_cast<std::uint64_t>(v->get_int64());
-    else return false;
+    if (v->is_uint64())
+      out = v->get_uint64();
+    else if (v->is_int64() && v->get_int64() >= 0)
+      out = static_cast<std::uint64_t>(v->get_int64());
+    else
+      return false;
     return true;
   }
   bool uint_or(std::string_view key, std::uint64_t& out, std::uint64_t fallback) const {
@@ -266,33 +271,46 @@ void append_response_frame(std::string& out, const Response& response, Wire wire
   if (wire == Wire::MsgPack) {
     // The payload goes last, appended as it is: the writer's room covers only the rest.
     std::size_t room = 160 + r.error.size() + r.entry.size();
-    for (const auto& [key, value] : r.metrics)
-      room += key.size() + kMaxHeader + metric_size(value);
+    for (const auto& [key, value] : r.metrics) room += key.size() + kMaxHeader + metric_size(value);
     detail::MsgPackWriter w(out, room);
     w.map(4 + (failed ? 1 : 0) + (r.entry.empty() ? 0 : 1) + (r.metrics.empty() ? 0 : 1));
-    w.raw("\xaa" "request_id");
+    w.raw(
+        "\xaa"
+        "request_id");
     w.uint(r.request_id);
-    w.raw("\xa6" "status");
+    w.raw(
+        "\xa6"
+        "status");
     w.str(core::to_string(r.status));
-    w.raw("\xa5" "codec");
+    w.raw(
+        "\xa5"
+        "codec");
     w.str(to_string(r.codec));
     if (failed) {
-      w.raw("\xa5" "error");
+      w.raw(
+          "\xa5"
+          "error");
       w.str(r.error);
     }
     if (!r.entry.empty()) {
-      w.raw("\xa5" "entry");
+      w.raw(
+          "\xa5"
+          "entry");
       w.str(r.entry);
     }
     if (!r.metrics.empty()) {
-      w.raw("\xa7" "metrics");
+      w.raw(
+          "\xa7"
+          "metrics");
       w.map(static_cast<std::uint32_t>(r.metrics.size()));
       for (const auto& [key, value] : r.metrics) {
         w.str(key);
         std::visit(MetricWriter{w}, value);
       }
     }
-    w.raw("\xa7" "payload");
+    w.raw(
+        "\xa7"
+        "payload");
     w.bin_header(r.payload.size());
     w.finish();
     out.append(r.payload);
@@ -336,15 +354,25 @@ void append_request_frame(std::string& out, const Request& r, Wire wire) {
   if (wire == Wire::MsgPack) {
     detail::MsgPackWriter w(out, 128 + r.entry.size());
     w.map(5);
-    w.raw("\xaa" "request_id");
+    w.raw(
+        "\xaa"
+        "request_id");
     w.uint(r.request_id);
-    w.raw("\xa5" "entry");
+    w.raw(
+        "\xa5"
+        "entry");
     w.str(r.entry);
-    w.raw("\xaa" "timeout_ms");
+    w.raw(
+        "\xaa"
+        "timeout_ms");
     w.uint(r.timeout_ms);
-    w.raw("\xa5" "codec");
+    w.raw(
+        "\xa5"
+        "codec");
     w.str(to_string(r.codec));
-    w.raw("\xa7" "payload");
+    w.raw(
+        "\xa7"
+        "payload");
     w.bin_header(r.payload.size());
     w.finish();
     out.append(r.payload);

@@ -7,17 +7,27 @@ namespace molt::ipc::detail {
 
 std::string_view EnvelopeSlot::kind_name() const noexcept {
   switch (kind) {
-    case Kind::Missing: return "nothing";
-    case Kind::Nil: return "null";
-    case Kind::Bool: return "boolean";
+    case Kind::Missing:
+      return "nothing";
+    case Kind::Nil:
+      return "null";
+    case Kind::Bool:
+      return "boolean";
     case Kind::UInt:
-    case Kind::NegInt: return "integer";
-    case Kind::Float: return "number";
-    case Kind::Str: return "string";
-    case Kind::Bin: return "bytes";
-    case Kind::Array: return "array";
-    case Kind::Map: return "object";
-    case Kind::Ext: return "ext";
+    case Kind::NegInt:
+      return "integer";
+    case Kind::Float:
+      return "number";
+    case Kind::Str:
+      return "string";
+    case Kind::Bin:
+      return "bytes";
+    case Kind::Array:
+      return "array";
+    case Kind::Map:
+      return "object";
+    case Kind::Ext:
+      return "ext";
   }
   return "value";
 }
@@ -62,18 +72,26 @@ class Reader {
     if (b <= 0xbf) return text(slot, Kind::Str, b & 0x1f);
     if (b >= 0xe0) return signed_int(slot, static_cast<std::int8_t>(b));
     switch (b) {
-      case 0xc0: slot.kind = Kind::Nil; return 0;
+      case 0xc0:
+        slot.kind = Kind::Nil;
+        return 0;
       case 0xc2:
       case 0xc3:
         slot.kind = Kind::Bool;
         slot.boolean = b == 0xc3;
         return 0;
-      case 0xc4: return text(slot, Kind::Bin, be(1));
-      case 0xc5: return text(slot, Kind::Bin, be(2));
-      case 0xc6: return text(slot, Kind::Bin, be(4));
-      case 0xc7: return text(slot, Kind::Ext, be(1) + 1);
-      case 0xc8: return text(slot, Kind::Ext, be(2) + 1);
-      case 0xc9: return text(slot, Kind::Ext, be(4) + 1);
+      case 0xc4:
+        return text(slot, Kind::Bin, be(1));
+      case 0xc5:
+        return text(slot, Kind::Bin, be(2));
+      case 0xc6:
+        return text(slot, Kind::Bin, be(4));
+      case 0xc7:
+        return text(slot, Kind::Ext, be(1) + 1);
+      case 0xc8:
+        return text(slot, Kind::Ext, be(2) + 1);
+      case 0xc9:
+        return text(slot, Kind::Ext, be(4) + 1);
       case 0xca: {
         const auto bits = static_cast<std::uint32_t>(be(4));
         slot.kind = Kind::Float;
@@ -84,27 +102,48 @@ class Reader {
         slot.kind = Kind::Float;
         slot.real = std::bit_cast<double>(be(8));
         return 0;
-      case 0xcc: return scalar(slot, Kind::UInt, be(1));
-      case 0xcd: return scalar(slot, Kind::UInt, be(2));
-      case 0xce: return scalar(slot, Kind::UInt, be(4));
-      case 0xcf: return scalar(slot, Kind::UInt, be(8));
-      case 0xd0: return signed_int(slot, static_cast<std::int8_t>(be(1)));
-      case 0xd1: return signed_int(slot, static_cast<std::int16_t>(be(2)));
-      case 0xd2: return signed_int(slot, static_cast<std::int32_t>(be(4)));
-      case 0xd3: return signed_int(slot, static_cast<std::int64_t>(be(8)));
-      case 0xd4: return text(slot, Kind::Ext, 2);
-      case 0xd5: return text(slot, Kind::Ext, 3);
-      case 0xd6: return text(slot, Kind::Ext, 5);
-      case 0xd7: return text(slot, Kind::Ext, 9);
-      case 0xd8: return text(slot, Kind::Ext, 17);
-      case 0xd9: return text(slot, Kind::Str, be(1));
-      case 0xda: return text(slot, Kind::Str, be(2));
-      case 0xdb: return text(slot, Kind::Str, be(4));
-      case 0xdc: return container(slot, Kind::Array, be(2));
-      case 0xdd: return container(slot, Kind::Array, be(4));
-      case 0xde: return container(slot, Kind::Map, be(2));
-      case 0xdf: return container(slot, Kind::Map, be(4));
-      default: fail("byte 0xc1 is never used");
+      case 0xcc:
+        return scalar(slot, Kind::UInt, be(1));
+      case 0xcd:
+        return scalar(slot, Kind::UInt, be(2));
+      case 0xce:
+        return scalar(slot, Kind::UInt, be(4));
+      case 0xcf:
+        return scalar(slot, Kind::UInt, be(8));
+      case 0xd0:
+        return signed_int(slot, static_cast<std::int8_t>(be(1)));
+      case 0xd1:
+        return signed_int(slot, static_cast<std::int16_t>(be(2)));
+      case 0xd2:
+        return signed_int(slot, static_cast<std::int32_t>(be(4)));
+      case 0xd3:
+        return signed_int(slot, static_cast<std::int64_t>(be(8)));
+      case 0xd4:
+        return text(slot, Kind::Ext, 2);
+      case 0xd5:
+        return text(slot, Kind::Ext, 3);
+      case 0xd6:
+        return text(slot, Kind::Ext, 5);
+      case 0xd7:
+        return text(slot, Kind::Ext, 9);
+      case 0xd8:
+        return text(slot, Kind::Ext, 17);
+      case 0xd9:
+        return text(slot, Kind::Str, be(1));
+      case 0xda:
+        return text(slot, Kind::Str, be(2));
+      case 0xdb:
+        return text(slot, Kind::Str, be(4));
+      case 0xdc:
+        return container(slot, Kind::Array, be(2));
+      case 0xdd:
+        return container(slot, Kind::Array, be(4));
+      case 0xde:
+        return container(slot, Kind::Map, be(2));
+      case 0xdf:
+        return container(slot, Kind::Map, be(4));
+      default:
+        fail("byte 0xc1 is never used");
     }
   }
 
@@ -114,8 +153,10 @@ class Reader {
     EnvelopeSlot scratch;
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::uint32_t n = read(scratch);
-      if (scratch.kind == Kind::Array) skip(n, depth + 1);
-      else if (scratch.kind == Kind::Map) skip(std::uint64_t{n} * 2, depth + 1);
+      if (scratch.kind == Kind::Array)
+        skip(n, depth + 1);
+      else if (scratch.kind == Kind::Map)
+        skip(std::uint64_t{n} * 2, depth + 1);
     }
   }
 
@@ -190,11 +231,16 @@ EnvelopeSlot* slot_named(MsgPackEnvelope& env, std::string_view key) {
 
 std::optional<MetricValue> metric_value(const EnvelopeSlot& v) {
   switch (v.kind) {
-    case Kind::UInt: return static_cast<std::int64_t>(v.uint);
-    case Kind::NegInt: return v.sint;
-    case Kind::Float: return v.real;
-    case Kind::Str: return std::string(v.bytes);
-    default: return std::nullopt;
+    case Kind::UInt:
+      return static_cast<std::int64_t>(v.uint);
+    case Kind::NegInt:
+      return v.sint;
+    case Kind::Float:
+      return v.real;
+    case Kind::Str:
+      return std::string(v.bytes);
+    default:
+      return std::nullopt;
   }
 }
 

@@ -12,7 +12,19 @@ namespace molt::ipc::detail {
 
 // What one top-level value was, and its scalar content.
 struct EnvelopeSlot {
-  enum class Kind : std::uint8_t { Missing, Nil, Bool, UInt, NegInt, Float, Str, Bin, Array, Map, Ext };
+  enum class Kind : std::uint8_t {
+    Missing,
+    Nil,
+    Bool,
+    UInt,
+    NegInt,
+    Float,
+    Str,
+    Bin,
+    Array,
+    Map,
+    Ext
+  };
   Kind kind = Kind::Missing;
   std::uint64_t uint = 0;
   std::int64_t sint = 0;

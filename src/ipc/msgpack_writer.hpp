@@ -99,8 +99,10 @@ class MsgPackWriter {
     }
   }
   void header(std::uint32_t n, unsigned char fix, std::uint32_t fix_limit, unsigned char marker) {
-    if (n < fix_limit) *p_++ = static_cast<char>(fix | n);
-    else sized(n, marker);
+    if (n < fix_limit)
+      *p_++ = static_cast<char>(fix | n);
+    else
+      sized(n, marker);
   }
 
   std::string& out_;

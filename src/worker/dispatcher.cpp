@@ -52,7 +52,9 @@ Dispatcher::Dispatcher(const ExportTable& exports, DispatcherOptions options, Re
       sink_(sink),
       pool_(options.threads, options.max_queue) {}
 
-Dispatcher::~Dispatcher() { shutdown(std::chrono::milliseconds(0)); }
+Dispatcher::~Dispatcher() {
+  shutdown(std::chrono::milliseconds(0));
+}
 
 std::optional<ipc::Response> Dispatcher::submit(ipc::Request request, ipc::Wire wire,
                                                 Clock::time_point arrival) {

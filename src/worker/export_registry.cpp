@@ -47,8 +47,8 @@ ExportTable ExportTable::from_manifest(const ExportRegistry& registry,
                                "', which this worker does not implement");
     if (e->spec.codec_in != spec.codec_in || e->spec.codec_out != spec.codec_out)
       throw core::InvalidInput(
-          "manifest export '" + spec.name + "' says codec_in=" +
-          std::string(ipc::to_string(spec.codec_in)) +
+          "manifest export '" + spec.name +
+          "' says codec_in=" + std::string(ipc::to_string(spec.codec_in)) +
           " codec_out=" + std::string(ipc::to_string(spec.codec_out)) +
           ", but this worker implements codec_in=" + std::string(ipc::to_string(e->spec.codec_in)) +
           " codec_out=" + std::string(ipc::to_string(e->spec.codec_out)));

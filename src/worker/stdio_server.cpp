@@ -38,8 +38,7 @@ void StdioServer::run() {
       break;
     }
     if (n == 0) {
-      if (reader_.mid_frame())
-        append_error(answers, 0, last_wire_, "input ended inside a frame");
+      if (reader_.mid_frame()) append_error(answers, 0, last_wire_, "input ended inside a frame");
       if (!answers.empty()) sink_.send(answers);
       break;
     }
@@ -66,8 +65,10 @@ void StdioServer::handle_oversized(std::uint64_t declared, std::string& answers)
 
 void StdioServer::handle_frame(std::string_view body, std::string& answers) {
   ipc::DecodedRequest decoded = ipc::decode_request(body);
-  if (decoded.wire_detected) last_wire_ = decoded.wire;
-  else decoded.wire = last_wire_;
+  if (decoded.wire_detected)
+    last_wire_ = decoded.wire;
+  else
+    decoded.wire = last_wire_;
   if (!decoded.ok) {
     append_error(answers, decoded.request.request_id, decoded.wire, std::move(decoded.error));
     return;
@@ -89,8 +90,7 @@ void StdioServer::handle_frame(std::string_view body, std::string& answers) {
     ipc::append_response_frame(answers, *immediate, decoded.wire);
 }
 
-void StdioServer::handle_cancel(const ipc::Request& request, ipc::Wire wire,
-                                std::string& answers) {
+void StdioServer::handle_cancel(const ipc::Request& request, ipc::Wire wire, std::string& answers) {
   // The target is in the payload; the envelope carries the same id, which is the fallback
   // for a client that sends an empty payload.
   std::uint64_t target = request.request_id;

@@ -97,9 +97,10 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
       std::cout << ipc::to_json(registry.manifest());
       return 0;
     }
-    table = settings.exports_path.empty()
-                ? ExportTable::all_of(registry)
-                : ExportTable::from_manifest(registry, ipc::load_manifest_file(settings.exports_path));
+    table =
+        settings.exports_path.empty()
+            ? ExportTable::all_of(registry)
+            : ExportTable::from_manifest(registry, ipc::load_manifest_file(settings.exports_path));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "molt-worker: error: %s\n", e.what());
     return 2;

@@ -24,7 +24,10 @@ TEST(Utf8Test, RejectsIllFormedSequences) {
 
 TEST(Utf8Test, ReplacesEachBadByteAndKeepsTheRest) {
   EXPECT_EQ(replace_invalid_utf8("ok"), "ok");
-  EXPECT_EQ(replace_invalid_utf8("a\xff" "b"), "a\xef\xbf\xbd" "b");
+  EXPECT_EQ(replace_invalid_utf8("a\xff"
+                                 "b"),
+            "a\xef\xbf\xbd"
+            "b");
   EXPECT_EQ(replace_invalid_utf8("\xc3\xa9\xc3"), "\xc3\xa9\xef\xbf\xbd");
   EXPECT_TRUE(is_valid_utf8(replace_invalid_utf8("\xed\xa0\x80 \xf8\x88")));
 }

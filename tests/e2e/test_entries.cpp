@@ -23,20 +23,23 @@ void molt_register_test_entries(molt::worker::ExportRegistry& registry) {
   registry.add_raw("echo", Codec::Raw, Codec::Raw,
                    [](std::string_view payload, ExportContext&) { return std::string(payload); });
   // Throws something that is not a molt error, with text that must not reach the caller.
-  registry.add_raw("boom", Codec::Raw, Codec::Raw, [](std::string_view, ExportContext&) -> std::string {
-    throw std::runtime_error("secret internals: connection string postgres://admin:hunter2@db");
-  });
+  registry.add_raw(
+      "boom", Codec::Raw, Codec::Raw, [](std::string_view, ExportContext&) -> std::string {
+        throw std::runtime_error("secret internals: connection string postgres://admin:hunter2@db");
+      });
   // Sleeps for the payload's milliseconds, stopping early when cancelled.
   // Both say on stderr when they start, so tests can act on a request known to be running.
-  registry.add_raw("sleep", Codec::Raw, Codec::Raw, [](std::string_view payload, ExportContext& ctx) {
-    std::fprintf(stderr, "sleep: started\n");
-    ctx.sleep_for(std::chrono::milliseconds(millis_from(payload)));
-    return std::string("slept");
-  });
+  registry.add_raw("sleep", Codec::Raw, Codec::Raw,
+                   [](std::string_view payload, ExportContext& ctx) {
+                     std::fprintf(stderr, "sleep: started\n");
+                     ctx.sleep_for(std::chrono::milliseconds(millis_from(payload)));
+                     return std::string("slept");
+                   });
   // Busy for the payload's milliseconds and never checks for cancellation.
   registry.add_raw("spin", Codec::Raw, Codec::Raw, [](std::string_view payload, ExportContext&) {
     std::fprintf(stderr, "spin: started\n");
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(millis_from(payload));
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(millis_from(payload));
     while (std::chrono::steady_clock::now() < until) {
     }
     return std::string("spun");

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "molt/codec/base64.hpp"
@@ -18,7 +19,9 @@
 
 namespace molt::ipc {
 // Names the wire in test output instead of printing its bytes.
-void PrintTo(Wire wire, std::ostream* os) { *os << to_string(wire); }
+void PrintTo(Wire wire, std::ostream* os) {
+  *os << to_string(wire);
+}
 }  // namespace molt::ipc
 
 namespace {
@@ -69,10 +72,14 @@ void wait_for_stderr(WorkerProcess& worker, std::string_view text) {
 
 class WireTest : public ::testing::TestWithParam<Wire> {};
 INSTANTIATE_TEST_SUITE_P(BothWires, WireTest, ::testing::Values(Wire::MsgPack, Wire::Json),
-                         [](const auto& info) { return std::string(molt::ipc::to_string(info.param)); });
+                         [](const auto& info) {
+                           return std::string(molt::ipc::to_string(info.param));
+                         });
 
 // The payload codec that goes with a wire for entries that take "the wire's" encoding.
-Codec payload_codec(Wire wire) { return wire == Wire::Json ? Codec::Json : Codec::MsgPack; }
+Codec payload_codec(Wire wire) {
+  return wire == Wire::Json ? Codec::Json : Codec::MsgPack;
+}
 
 TEST_P(WireTest, PingIsAnsweredOkOnTheSameWire) {
   WorkerProcess worker(MOLT_WORKER_BINARY, {"--threads", "1"});
@@ -94,12 +101,13 @@ TEST_P(WireTest, ListItemsFakeDbAnswersThePythonJson) {
   ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
   EXPECT_EQ(r.codec, Codec::Json);
   // base = 7*1000 + len("ab") = 7002; score 0.0, 0.01, 0.02 in Python's notation.
-  EXPECT_EQ(r.payload,
-            R"({"items":[)"
-            R"({"id":7002,"created_at":"2026-01-01T00:00:00Z","status":"open","title":"Item 7002","score":0.0,"unread":true},)"
-            R"({"id":7003,"created_at":"2026-01-02T00:00:01Z","status":"closed","title":"Item 7003","score":0.01,"unread":false},)"
-            R"({"id":7004,"created_at":"2026-01-03T00:00:02Z","status":"open","title":"Item 7004","score":0.02,"unread":false}],)"
-            R"("next_cursor":"7:3","counts":{"open":2,"closed":1}})");
+  EXPECT_EQ(
+      r.payload,
+      R"({"items":[)"
+      R"({"id":7002,"created_at":"2026-01-01T00:00:00Z","status":"open","title":"Item 7002","score":0.0,"unread":true},)"
+      R"({"id":7003,"created_at":"2026-01-02T00:00:01Z","status":"closed","title":"Item 7003","score":0.01,"unread":false},)"
+      R"({"id":7004,"created_at":"2026-01-03T00:00:02Z","status":"open","title":"Item 7004","score":0.02,"unread":false}],)"
+      R"("next_cursor":"7:3","counts":{"open":2,"closed":1}})");
   for (auto key : {"queue_us", "exec_us", "handler_us", "decode_us", "queue_depth"})
     EXPECT_GE(metric(r, key), 0) << key;
 }
@@ -109,8 +117,8 @@ TEST(WorkerE2E, ListItemsDefaultsAndClampsTheLimit) {
   worker.send(make_request(1, "list_items", Codec::MsgPack, msgpack_of(R"({"user_id": -3})")));
   worker.send(make_request(2, "list_items", Codec::MsgPack,
                            msgpack_of(R"({"user_id": 3, "limit": 100000, "status": null})")));
-  worker.send(make_request(3, "list_items", Codec::MsgPack,
-                           msgpack_of(R"({"user_id": 3, "limit": -5})")));
+  worker.send(
+      make_request(3, "list_items", Codec::MsgPack, msgpack_of(R"({"user_id": 3, "limit": -5})")));
   std::map<std::uint64_t, json::value> answers;
   for (int i = 0; i < 3; ++i) {
     const Response r = expect_answer(worker);
@@ -166,10 +174,9 @@ TEST_P(WireTest, OffloadTableGroupsFiltersAndAggregates) {
   worker.send(make_request(3, "offload_table", Codec::Json, input), GetParam());
   const Response r = expect_answer(worker);
   ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
-  EXPECT_EQ(r.payload,
-            R"({"row_count":4,"matched":3,"groups":[)"
-            R"({"key":"closed","count":1,"sum":2.5,"mean":2.5,"min":2.5,"max":2.5},)"
-            R"({"key":"open","count":2,"sum":6.0,"mean":3.0,"min":1.0,"max":5.0}]})");
+  EXPECT_EQ(r.payload, R"({"row_count":4,"matched":3,"groups":[)"
+                       R"({"key":"closed","count":1,"sum":2.5,"mean":2.5,"min":2.5,"max":2.5},)"
+                       R"({"key":"open","count":2,"sum":6.0,"mean":3.0,"min":1.0,"max":5.0}]})");
 }
 
 TEST_P(WireTest, HealthSaysOk) {
@@ -347,14 +354,15 @@ TEST(WorkerE2E, OversizedFrameIsRefusedSkippedAndTheNextRequestServed) {
 TEST(WorkerE2E, BadInputIsAnsweredAndTheWorkerKeepsServing) {
   WorkerProcess worker(MOLT_WORKER_BINARY, {});
   std::vector<std::string> bodies = {
-      "\xc1\x00garbage",                                       // neither map nor object
-      "{\"request_id\": 4, \"entry\": ",                       // truncated JSON
-      "{\"entry\": \"__ping__\"}",                             // no request_id
-      "{\"request_id\": 6, \"entry\": 17}",                    // mistyped entry
+      "\xc1\x00garbage",                                               // neither map nor object
+      "{\"request_id\": 4, \"entry\": ",                               // truncated JSON
+      "{\"entry\": \"__ping__\"}",                                     // no request_id
+      "{\"request_id\": 6, \"entry\": 17}",                            // mistyped entry
       "{\"request_id\": 7, \"entry\": \"nope\", \"codec\": \"raw\"}",  // unknown entry
       "{\"request_id\": 8, \"entry\": \"list_items\", \"codec\": \"json\"}",  // wrong codec
-      "{\"request_id\": 9, \"entry\": \"list_items\", \"codec\": \"msgpack\", \"payload_b64\": \"//8=\"}",
-      "{\"request_id\": 10, \"entry\": \"compute\", \"codec\": \"zip\"}",  // unknown codec
+      "{\"request_id\": 9, \"entry\": \"list_items\", \"codec\": \"msgpack\", \"payload_b64\": "
+      "\"//8=\"}",
+      "{\"request_id\": 10, \"entry\": \"compute\", \"codec\": \"zip\"}",        // unknown codec
       "{\"request_id\": 11, \"entry\": \"compute\", \"payload_b64\": \"***\"}",  // bad base64
       "[1, 2, 3]",
       "",
@@ -365,8 +373,8 @@ TEST(WorkerE2E, BadInputIsAnsweredAndTheWorkerKeepsServing) {
     worker.send_raw(frame);
   }
   std::string undecodable;
-  molt::ipc::append_request_frame(undecodable,
-                                  make_request(12, "compute", Codec::MsgPack, "\x93\x01"), Wire::MsgPack);
+  molt::ipc::append_request_frame(
+      undecodable, make_request(12, "compute", Codec::MsgPack, "\x93\x01"), Wire::MsgPack);
   worker.send_raw(undecodable);
   // Envelope errors are answered inline, payload errors by a pool thread: compare as a set.
   const std::multiset<std::uint64_t> expected_ids = {0, 0, 0, 6, 7, 8, 9, 10, 11, 0, 0, 12};
@@ -398,7 +406,8 @@ TEST(WorkerE2E, TruncatedFrameAtEndOfInputIsReportedThenExitZero) {
 
 TEST(WorkerE2E, ManifestIsTheAllowlist) {
   const std::string path = ::testing::TempDir() + "/only_compute.json";
-  std::ofstream(path) << R"({"abi_version":"0.1","exports":[{"name":"compute","codec_in":"msgpack","codec_out":"msgpack"}]})";
+  std::ofstream(path)
+      << R"({"abi_version":"0.1","exports":[{"name":"compute","codec_in":"msgpack","codec_out":"msgpack"}]})";
   WorkerProcess worker(MOLT_WORKER_BINARY, {"--exports", path});
   worker.send(make_request(1, "health", Codec::Json, "{}"));
   const Response r = expect_answer(worker);
@@ -414,9 +423,20 @@ TEST(WorkerE2E, BuiltManifestMatchesPrintExports) {
   EXPECT_EQ(expect_answer(worker).status, StatusCode::Ok);
 }
 
+// The checked-in default manifest (what clients ship) must not drift from the binary.
+TEST(WorkerE2E, CheckedInDefaultManifestIsWhatTheBinaryImplements) {
+  std::ifstream built(MOLT_WORKER_MANIFEST), checked_in(MOLT_WORKER_DEFAULT_MANIFEST);
+  ASSERT_TRUE(built && checked_in);
+  std::stringstream a, b;
+  a << built.rdbuf();
+  b << checked_in.rdbuf();
+  EXPECT_EQ(a.str(), b.str()) << "update apps/molt-worker/molt_exports.json from --print-exports";
+}
+
 TEST(WorkerE2E, ManifestEntryNotImplementedIsAStartupError) {
   const std::string path = ::testing::TempDir() + "/missing_entry.json";
-  std::ofstream(path) << R"({"abi_version":"0.1","exports":[{"name":"reports","codec_in":"json","codec_out":"json"}]})";
+  std::ofstream(path)
+      << R"({"abi_version":"0.1","exports":[{"name":"reports","codec_in":"json","codec_out":"json"}]})";
   WorkerProcess worker(MOLT_WORKER_BINARY, {"--exports", path});
   EXPECT_EQ(worker.wait_exit(5s), 2);
   EXPECT_NE(worker.stderr_text().find("'reports', which this worker does not implement"),
@@ -426,7 +446,8 @@ TEST(WorkerE2E, ManifestEntryNotImplementedIsAStartupError) {
 
 TEST(WorkerE2E, ManifestWithMismatchedCodecIsAStartupError) {
   const std::string path = ::testing::TempDir() + "/wrong_codec.json";
-  std::ofstream(path) << R"({"abi_version":"0.1","exports":[{"name":"list_items","codec_in":"json","codec_out":"json"}]})";
+  std::ofstream(path)
+      << R"({"abi_version":"0.1","exports":[{"name":"list_items","codec_in":"json","codec_out":"json"}]})";
   WorkerProcess worker(MOLT_WORKER_BINARY, {"--exports", path});
   EXPECT_EQ(worker.wait_exit(5s), 2);
   EXPECT_NE(worker.stderr_text().find("codec_in=msgpack"), std::string::npos);
@@ -478,10 +499,16 @@ TEST(WorkerE2E, ManyConcurrentRequestsAreEachAnsweredOnce) {
 namespace {
 TEST(WorkerE2E, ErrorQuotingInvalidUtf8IsStillAValidString) {
   WorkerProcess worker(MOLT_WORKER_BINARY, {});
-  worker.send(make_request(3, "bad\xff\xfe" "entry", Codec::Raw));
+  worker.send(make_request(3,
+                           "bad\xff\xfe"
+                           "entry",
+                           Codec::Raw));
   const Response r = expect_answer(worker);
   EXPECT_EQ(r.status, StatusCode::InvalidInput);
   EXPECT_TRUE(molt::codec::is_valid_utf8(r.error)) << r.error;
-  EXPECT_NE(r.error.find("bad\xef\xbf\xbd\xef\xbf\xbd" "entry"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("bad\xef\xbf\xbd\xef\xbf\xbd"
+                         "entry"),
+            std::string::npos)
+      << r.error;
 }
 }  // namespace

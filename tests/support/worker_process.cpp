@@ -23,8 +23,7 @@ void check(bool ok, const char* what) {
 WorkerProcess::WorkerProcess(const std::string& binary, const std::vector<std::string>& args,
                              const std::vector<std::string>& env) {
   int in[2], out[2], err[2];
-  check(::pipe2(in, O_CLOEXEC) == 0 && ::pipe2(out, O_CLOEXEC) == 0 &&
-            ::pipe2(err, O_CLOEXEC) == 0,
+  check(::pipe2(in, O_CLOEXEC) == 0 && ::pipe2(out, O_CLOEXEC) == 0 && ::pipe2(err, O_CLOEXEC) == 0,
         "pipe2");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -111,7 +110,9 @@ void WorkerProcess::close_stdin() {
   in_fd_ = -1;
 }
 
-void WorkerProcess::signal(int sig) { ::kill(pid_, sig); }
+void WorkerProcess::signal(int sig) {
+  ::kill(pid_, sig);
+}
 
 std::optional<int> WorkerProcess::wait_exit(std::chrono::milliseconds timeout) {
   if (exit_code_) return exit_code_;

@@ -91,8 +91,8 @@ TEST_F(DispatcherTest, AnswersThroughTheSinkWithTimingMetrics) {
   EXPECT_EQ(answers[0].payload, "abc");
   std::set<std::string> keys;
   for (const auto& [k, v] : answers[0].metrics) keys.insert(k);
-  for (auto key : {"queue_us", "exec_us", "handler_us", "decode_us", "queue_ms", "exec_ms",
-                   "queue_depth"})
+  for (auto key :
+       {"queue_us", "exec_us", "handler_us", "decode_us", "queue_ms", "exec_ms", "queue_depth"})
     EXPECT_TRUE(keys.contains(key)) << key;
 }
 
@@ -112,7 +112,8 @@ TEST_F(DispatcherTest, UnknownEntryAndWrongCodecAreImmediateInvalidInput) {
   auto unknown = d->submit(request(1, "nope"), ipc::Wire::MsgPack, core::Clock::now());
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, StatusCode::InvalidInput);
-  auto wrong = d->submit(request(2, "echo", 0, Codec::Json), ipc::Wire::MsgPack, core::Clock::now());
+  auto wrong =
+      d->submit(request(2, "echo", 0, Codec::Json), ipc::Wire::MsgPack, core::Clock::now());
   ASSERT_TRUE(wrong);
   EXPECT_EQ(wrong->status, StatusCode::InvalidInput);
   EXPECT_NE(wrong->error.find("takes codec 'raw', not 'json'"), std::string::npos) << wrong->error;

@@ -18,9 +18,13 @@ struct Sum {
 };
 BOOST_DESCRIBE_STRUCT(Sum, (), (total))
 
-Sum add(const Point& p, ExportContext&) { return {p.x + p.y.value_or(0)}; }
+Sum add(const Point& p, ExportContext&) {
+  return {p.x + p.y.value_or(0)};
+}
 
-ExportContext context() { return ExportContext(core::CancelToken(), core::Deadline::none()); }
+ExportContext context() {
+  return ExportContext(core::CancelToken(), core::Deadline::none());
+}
 
 TEST(ExportRegistry, TypedExportDecodesCallsAndEncodesOnEitherCodec) {
   ExportRegistry registry;

@@ -2,8 +2,8 @@
 // Typed JSON: parse with Boost.JSON, decode into described types with path-naming errors;
 // write described types straight to bytes (no DOM), numbers in Python's notation.
 
-#include <boost/json/parse.hpp>
 #include <array>
+#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cmath>
 #include <limits>
@@ -26,8 +26,10 @@ void write_json(std::string& out, const T& value) {
   if constexpr (std::is_same_v<T, bool>) {
     out += value ? "true" : "false";
   } else if constexpr (traits::is_integer_v<T>) {
-    if constexpr (std::is_signed_v<T>) append_integer(out, static_cast<std::int64_t>(value));
-    else append_integer(out, static_cast<std::uint64_t>(value));
+    if constexpr (std::is_signed_v<T>)
+      append_integer(out, static_cast<std::int64_t>(value));
+    else
+      append_integer(out, static_cast<std::uint64_t>(value));
   } else if constexpr (std::is_floating_point_v<T>) {
     append_python_float(out, static_cast<double>(value));
   } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
@@ -35,8 +37,10 @@ void write_json(std::string& out, const T& value) {
   } else if constexpr (std::is_same_v<T, boost::json::value>) {
     write_json_value(out, value);
   } else if constexpr (traits::is_optional<T>::value) {
-    if (value) write_json(out, *value);
-    else out += "null";
+    if (value)
+      write_json(out, *value);
+    else
+      out += "null";
   } else if constexpr (traits::is_vector<T>::value) {
     out += '[';
     bool first = true;
@@ -59,11 +63,13 @@ void write_json(std::string& out, const T& value) {
     out += '}';
   } else if constexpr (traits::is_described_enum_v<T>) {
     const char* name = boost::describe::enum_to_string(value, nullptr);
-    if (name) write_json_string(out, name);
-    else append_integer(out, static_cast<std::int64_t>(value));
+    if (name)
+      write_json_string(out, name);
+    else
+      append_integer(out, static_cast<std::int64_t>(value));
   } else if constexpr (traits::is_described_struct_v<T>) {
-    using Members = boost::describe::describe_members<
-        T, boost::describe::mod_public | boost::describe::mod_inherited>;
+    using Members = boost::describe::describe_members<T, boost::describe::mod_public |
+                                                             boost::describe::mod_inherited>;
     // `{"name":` / `,"name":` for each member, escaped once per type rather than per value.
     static const auto prefixes = [] {
       std::array<std::string, boost::mp11::mp_size<Members>::value> text;
@@ -139,10 +145,14 @@ void from_json_value(const boost::json::value& v, T& out, const PathSegment& at)
       throw DecodeError(at, "integer", json_kind(v));
     }
   } else if constexpr (std::is_floating_point_v<T>) {
-    if (v.is_double()) out = static_cast<T>(v.get_double());
-    else if (v.is_int64()) out = static_cast<T>(v.get_int64());
-    else if (v.is_uint64()) out = static_cast<T>(v.get_uint64());
-    else throw DecodeError(at, "number", json_kind(v));
+    if (v.is_double())
+      out = static_cast<T>(v.get_double());
+    else if (v.is_int64())
+      out = static_cast<T>(v.get_int64());
+    else if (v.is_uint64())
+      out = static_cast<T>(v.get_uint64());
+    else
+      throw DecodeError(at, "number", json_kind(v));
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (!v.is_string()) throw DecodeError(at, "string", json_kind(v));
     out.assign(v.get_string().data(), v.get_string().size());
@@ -167,19 +177,18 @@ void from_json_value(const boost::json::value& v, T& out, const PathSegment& at)
   } else if constexpr (traits::is_described_struct_v<T>) {
     if (!v.is_object()) throw DecodeError(at, "object", json_kind(v));
     const auto& obj = v.get_object();
-    boost::mp11::mp_for_each<
-        boost::describe::describe_members<T, boost::describe::mod_public | boost::describe::mod_inherited>>(
-        [&](auto member) {
-          using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
-          const PathSegment here = at.field(member.name);
-          if (const json::value* field = obj.if_contains(member.name)) {
-            from_json_value(*field, out.*member.pointer, here);
-          } else if constexpr (traits::is_optional<M>::value) {
-            (out.*member.pointer).reset();
-          } else {
-            throw DecodeError(here, traits::expected_name<M>(), "nothing (the field is required)");
-          }
-        });
+    boost::mp11::mp_for_each<boost::describe::describe_members<
+        T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
+      using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
+      const PathSegment here = at.field(member.name);
+      if (const json::value* field = obj.if_contains(member.name)) {
+        from_json_value(*field, out.*member.pointer, here);
+      } else if constexpr (traits::is_optional<M>::value) {
+        (out.*member.pointer).reset();
+      } else {
+        throw DecodeError(here, traits::expected_name<M>(), "nothing (the field is required)");
+      }
+    });
   } else {
     static_assert(sizeof(T) == 0, "molt::codec: this type has no JSON decoding; describe it");
   }

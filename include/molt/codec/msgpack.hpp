@@ -2,8 +2,8 @@
 // Typed MsgPack through msgpack-cxx: the same described types and the same path-naming
 // errors as the JSON codec. Binary (bin) values decode into std::string as bytes.
 
-#include <msgpack.hpp>
 #include <limits>
+#include <msgpack.hpp>
 #include <string>
 #include <string_view>
 
@@ -44,8 +44,10 @@ void pack(Packer& p, const T& value) {
   if constexpr (std::is_same_v<T, bool>) {
     value ? p.pack_true() : p.pack_false();
   } else if constexpr (traits::is_integer_v<T>) {
-    if constexpr (std::is_signed_v<T>) p.pack_int64(value);
-    else p.pack_uint64(value);
+    if constexpr (std::is_signed_v<T>)
+      p.pack_int64(value);
+    else
+      p.pack_uint64(value);
   } else if constexpr (std::is_floating_point_v<T>) {
     pack_float64(p, static_cast<double>(value));
   } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
@@ -55,8 +57,10 @@ void pack(Packer& p, const T& value) {
   } else if constexpr (std::is_same_v<T, boost::json::value>) {
     pack_json_value(p, value);
   } else if constexpr (traits::is_optional<T>::value) {
-    if (value) pack(p, *value);
-    else p.pack_nil();
+    if (value)
+      pack(p, *value);
+    else
+      p.pack_nil();
   } else if constexpr (traits::is_vector<T>::value) {
     p.pack_array(static_cast<std::uint32_t>(value.size()));
     for (const auto& v : value) pack(p, v);
@@ -68,11 +72,13 @@ void pack(Packer& p, const T& value) {
     }
   } else if constexpr (traits::is_described_enum_v<T>) {
     const char* name = boost::describe::enum_to_string(value, nullptr);
-    if (name) pack(p, std::string_view(name));
-    else p.pack_int64(static_cast<std::int64_t>(value));
+    if (name)
+      pack(p, std::string_view(name));
+    else
+      p.pack_int64(static_cast<std::int64_t>(value));
   } else if constexpr (traits::is_described_struct_v<T>) {
-    using Members = boost::describe::describe_members<
-        T, boost::describe::mod_public | boost::describe::mod_inherited>;
+    using Members = boost::describe::describe_members<T, boost::describe::mod_public |
+                                                             boost::describe::mod_inherited>;
     p.pack_map(static_cast<std::uint32_t>(boost::mp11::mp_size<Members>::value));
     boost::mp11::mp_for_each<Members>([&](auto member) {
       pack(p, std::string_view(member.name));
@@ -145,10 +151,17 @@ void from_msgpack_object(const msgpack::object& o, T& out, const PathSegment& at
   } else if constexpr (std::is_floating_point_v<T>) {
     switch (o.type) {
       case msgpack::type::FLOAT32:
-      case msgpack::type::FLOAT64: out = static_cast<T>(o.via.f64); break;
-      case msgpack::type::POSITIVE_INTEGER: out = static_cast<T>(o.via.u64); break;
-      case msgpack::type::NEGATIVE_INTEGER: out = static_cast<T>(o.via.i64); break;
-      default: throw DecodeError(at, "number", msgpack_kind(o));
+      case msgpack::type::FLOAT64:
+        out = static_cast<T>(o.via.f64);
+        break;
+      case msgpack::type::POSITIVE_INTEGER:
+        out = static_cast<T>(o.via.u64);
+        break;
+      case msgpack::type::NEGATIVE_INTEGER:
+        out = static_cast<T>(o.via.i64);
+        break;
+      default:
+        throw DecodeError(at, "number", msgpack_kind(o));
     }
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (o.type != msgpack::type::STR && o.type != msgpack::type::BIN)
@@ -166,7 +179,8 @@ void from_msgpack_object(const msgpack::object& o, T& out, const PathSegment& at
     for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
       const auto& kv = o.via.map.ptr[i];
       if (kv.key.type != msgpack::type::STR)
-        throw DecodeError(at, "object with string keys", "a " + std::string(msgpack_kind(kv.key)) + " key");
+        throw DecodeError(at, "object with string keys",
+                          "a " + std::string(msgpack_kind(kv.key)) + " key");
       const std::string_view key = detail::msgpack_string(kv.key);
       from_msgpack_object(kv.val, out[std::string(key)], at.field(key));
     }

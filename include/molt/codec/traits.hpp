@@ -35,23 +35,31 @@ inline constexpr bool is_integer_v =
 
 template <class T>
 inline constexpr bool is_described_struct_v =
-    boost::describe::has_describe_members<T>::value && std::is_class_v<T>;
+    boost::describe::has_describe_members<T>::value&& std::is_class_v<T>;
 
 template <class T>
 inline constexpr bool is_described_enum_v =
-    boost::describe::has_describe_enumerators<T>::value && std::is_enum_v<T>;
+    boost::describe::has_describe_enumerators<T>::value&& std::is_enum_v<T>;
 
 // The words a decode error uses for what a type expects.
 template <class T>
 constexpr std::string_view expected_name() {
-  if constexpr (std::is_same_v<T, bool>) return "boolean";
-  else if constexpr (is_integer_v<T>) return "integer";
-  else if constexpr (std::is_floating_point_v<T>) return "number";
-  else if constexpr (std::is_same_v<T, std::string>) return "string";
-  else if constexpr (is_vector<T>::value) return "array";
-  else if constexpr (is_string_map<T>::value || is_described_struct_v<T>) return "object";
-  else if constexpr (is_described_enum_v<T>) return "one of its names (string)";
-  else return "value";
+  if constexpr (std::is_same_v<T, bool>)
+    return "boolean";
+  else if constexpr (is_integer_v<T>)
+    return "integer";
+  else if constexpr (std::is_floating_point_v<T>)
+    return "number";
+  else if constexpr (std::is_same_v<T, std::string>)
+    return "string";
+  else if constexpr (is_vector<T>::value)
+    return "array";
+  else if constexpr (is_string_map<T>::value || is_described_struct_v<T>)
+    return "object";
+  else if constexpr (is_described_enum_v<T>)
+    return "one of its names (string)";
+  else
+    return "value";
 }
 
 // The enumerator called `name`, compared as bytes. (Boost 1.81's enum_from_string takes a

@@ -37,7 +37,8 @@ class Error : public std::runtime_error {
 
 class InvalidInput : public Error {
  public:
-  explicit InvalidInput(std::string message) : Error(StatusCode::InvalidInput, std::move(message)) {}
+  explicit InvalidInput(std::string message)
+      : Error(StatusCode::InvalidInput, std::move(message)) {}
 };
 
 }  // namespace molt::core

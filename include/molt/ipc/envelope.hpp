@@ -43,8 +43,8 @@ struct Response {
   core::StatusCode status = core::StatusCode::Ok;
   Codec codec = Codec::Raw;
   std::string payload;
-  std::string error;        // set when status != Ok
-  std::string entry;        // set only on a __cancel__ acknowledgement
+  std::string error;  // set when status != Ok
+  std::string entry;  // set only on a __cancel__ acknowledgement
   Metrics metrics;
 };
 

@@ -19,8 +19,8 @@ inline constexpr std::size_t kFrameHeader = 4;
 struct FrameEvent {
   enum class Kind { Frame, Oversized };
   Kind kind;
-  std::string_view bytes;        // Frame: the body, valid until the next prepare()/feed()
-  std::uint64_t declared_size;   // the length the header announced
+  std::string_view bytes;       // Frame: the body, valid until the next prepare()/feed()
+  std::uint64_t declared_size;  // the length the header announced
 };
 
 class FrameReader {

@@ -41,7 +41,7 @@ class ExportRegistry {
     require_typed_codec(name, codec_out);
     add_raw(std::move(name), codec_in, codec_out,
             [codec_in, codec_out, handler = std::move(handler)](std::string_view payload,
-                                                                 ExportContext& ctx) {
+                                                                ExportContext& ctx) {
               const auto started = std::chrono::steady_clock::now();
               In input = codec_in == ipc::Codec::Json ? codec::decode_json<In>(payload)
                                                       : codec::decode_msgpack<In>(payload);
@@ -51,8 +51,10 @@ class ExportRegistry {
               thread_local std::size_t size_hint = 256;
               std::string out;
               out.reserve(size_hint);
-              if (codec_out == ipc::Codec::Json) codec::write_json(out, output);
-              else codec::write_msgpack(out, output);
+              if (codec_out == ipc::Codec::Json)
+                codec::write_json(out, output);
+              else
+                codec::write_msgpack(out, output);
               size_hint = std::min<std::size_t>(out.size() + out.size() / 8, 1u << 20);
               return out;
             });
