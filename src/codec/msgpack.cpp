@@ -86,10 +86,7 @@ void msgpack_to_json_value(const msgpack::object& o, boost::json::value& out,
       boost::json::object obj;
       for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
         const auto& kv = o.via.map.ptr[i];
-        if (kv.key.type != msgpack::type::STR)
-          throw DecodeError(at, "object with string keys",
-                            "a " + std::string(msgpack_kind(kv.key)) + " key");
-        const std::string_view key = detail::msgpack_string(kv.key);
+        const std::string_view key = detail::map_key(kv.key, at);
         msgpack_to_json_value(kv.val, obj[key], at.field(key));
       }
       out = std::move(obj);
@@ -98,6 +95,12 @@ void msgpack_to_json_value(const msgpack::object& o, boost::json::value& out,
     case msgpack::type::EXT:
       throw DecodeError(at, "a JSON-compatible value", "ext");
   }
+}
+
+std::string_view detail::map_key(const msgpack::object& key, const PathSegment& at) {
+  if (key.type != msgpack::type::STR)
+    throw DecodeError(at, "object with string keys", "a " + std::string(msgpack_kind(key)) + " key");
+  return msgpack_string(key);
 }
 
 std::string_view msgpack_kind(const msgpack::object& o) noexcept {

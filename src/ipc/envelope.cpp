@@ -274,43 +274,29 @@ void append_response_frame(std::string& out, const Response& response, Wire wire
     for (const auto& [key, value] : r.metrics) room += key.size() + kMaxHeader + metric_size(value);
     detail::MsgPackWriter w(out, room);
     w.map(4 + (failed ? 1 : 0) + (r.entry.empty() ? 0 : 1) + (r.metrics.empty() ? 0 : 1));
-    w.raw(
-        "\xaa"
-        "request_id");
+    w.str("request_id");
     w.uint(r.request_id);
-    w.raw(
-        "\xa6"
-        "status");
+    w.str("status");
     w.str(core::to_string(r.status));
-    w.raw(
-        "\xa5"
-        "codec");
+    w.str("codec");
     w.str(to_string(r.codec));
     if (failed) {
-      w.raw(
-          "\xa5"
-          "error");
+      w.str("error");
       w.str(r.error);
     }
     if (!r.entry.empty()) {
-      w.raw(
-          "\xa5"
-          "entry");
+      w.str("entry");
       w.str(r.entry);
     }
     if (!r.metrics.empty()) {
-      w.raw(
-          "\xa7"
-          "metrics");
+      w.str("metrics");
       w.map(static_cast<std::uint32_t>(r.metrics.size()));
       for (const auto& [key, value] : r.metrics) {
         w.str(key);
         std::visit(MetricWriter{w}, value);
       }
     }
-    w.raw(
-        "\xa7"
-        "payload");
+    w.str("payload");
     w.bin_header(r.payload.size());
     w.finish();
     out.append(r.payload);
@@ -354,25 +340,15 @@ void append_request_frame(std::string& out, const Request& r, Wire wire) {
   if (wire == Wire::MsgPack) {
     detail::MsgPackWriter w(out, 128 + r.entry.size());
     w.map(5);
-    w.raw(
-        "\xaa"
-        "request_id");
+    w.str("request_id");
     w.uint(r.request_id);
-    w.raw(
-        "\xa5"
-        "entry");
+    w.str("entry");
     w.str(r.entry);
-    w.raw(
-        "\xaa"
-        "timeout_ms");
+    w.str("timeout_ms");
     w.uint(r.timeout_ms);
-    w.raw(
-        "\xa5"
-        "codec");
+    w.str("codec");
     w.str(to_string(r.codec));
-    w.raw(
-        "\xa7"
-        "payload");
+    w.str("payload");
     w.bin_header(r.payload.size());
     w.finish();
     out.append(r.payload);

@@ -77,9 +77,6 @@ class MsgPackWriter {
     *p_++ = static_cast<char>(0xcb);
     be(std::bit_cast<std::uint64_t>(v), 8);
   }
-  // Bytes that already are MsgPack (e.g. a key encoded at compile time).
-  void raw(std::string_view encoded) { bytes(encoded); }
-
  private:
   void bytes(std::string_view b) {
     std::memcpy(p_, b.data(), b.size());

@@ -128,6 +128,9 @@ inline std::string_view msgpack_string(const msgpack::object& o) {
   return o.type == msgpack::type::STR ? std::string_view(o.via.str.ptr, o.via.str.size)
                                       : std::string_view(o.via.bin.ptr, o.via.bin.size);
 }
+
+// A map key as text; JSON-shaped data only has string keys.
+std::string_view map_key(const msgpack::object& key, const PathSegment& at);
 }  // namespace detail
 
 template <class T>
@@ -178,10 +181,7 @@ void from_msgpack_object(const msgpack::object& o, T& out, const PathSegment& at
     out.clear();
     for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
       const auto& kv = o.via.map.ptr[i];
-      if (kv.key.type != msgpack::type::STR)
-        throw DecodeError(at, "object with string keys",
-                          "a " + std::string(msgpack_kind(kv.key)) + " key");
-      const std::string_view key = detail::msgpack_string(kv.key);
+      const std::string_view key = detail::map_key(kv.key, at);
       from_msgpack_object(kv.val, out[std::string(key)], at.field(key));
     }
   } else if constexpr (traits::is_described_enum_v<T>) {
