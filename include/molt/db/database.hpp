@@ -1,0 +1,99 @@
+#pragma once
+// One API over SQLite and PostgreSQL (DESIGN.md §2, §5). Calls block the calling thread, so
+// they belong on a blocking pool (the worker's handler threads, core::BlockingPool); every call
+// has a deadline and a cancel token, and stops promptly when either fires.
+//
+// Errors are core::Error with the protocol's statuses: InvalidInput (bad SQL, wrong parameters,
+// a write through query(), writes on a read-only database, max_rows exceeded), Busy (no
+// connection free within the pool's wait), Timeout, Cancelled, InternalError.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "molt/core/cancel.hpp"
+#include "molt/core/deadline.hpp"
+#include "molt/db/rows.hpp"
+
+namespace molt::db {
+
+enum class Backend { Sqlite, Postgres };
+
+struct QueryOptions {
+  core::Deadline deadline;  // none: the database's default query timeout applies
+  core::CancelToken cancel;
+  std::size_t max_rows = 0;  // 0: no limit; otherwise more rows is an InvalidInput error
+};
+
+struct PoolStats {
+  std::size_t connections = 0;  // open
+  std::size_t in_use = 0;
+  std::size_t waiting = 0;  // callers waiting for a connection
+};
+
+class Transaction;
+
+class Database {
+ public:
+  virtual ~Database() = default;
+  virtual Backend backend() const noexcept = 0;
+
+  // A statement that only reads; one that would write is refused (InvalidInput).
+  virtual Rows query(std::string_view sql, const Params& params, const QueryOptions& options) = 0;
+  // A statement that may write (the database must have been opened for writing).
+  virtual ExecResult execute(std::string_view sql, const Params& params,
+                             const QueryOptions& options) = 0;
+  // A transaction on one connection: commit() or it rolls back when destroyed.
+  virtual Transaction begin(const QueryOptions& options) = 0;
+
+  virtual PoolStats stats() const = 0;
+};
+
+// The part of a transaction a backend implements.
+class TransactionSession {
+ public:
+  virtual ~TransactionSession() = default;
+  virtual Rows query(std::string_view sql, const Params& params, const QueryOptions& options) = 0;
+  virtual ExecResult execute(std::string_view sql, const Params& params,
+                             const QueryOptions& options) = 0;
+  virtual void commit() = 0;
+  virtual void rollback() noexcept = 0;
+};
+
+class Transaction {
+ public:
+  explicit Transaction(std::unique_ptr<TransactionSession> session)
+      : session_(std::move(session)) {}
+  Transaction(Transaction&&) noexcept = default;
+  Transaction& operator=(Transaction&&) noexcept = default;
+  ~Transaction() {
+    if (session_) session_->rollback();
+  }
+
+  Rows query(std::string_view sql, const Params& params = {}, const QueryOptions& options = {}) {
+    return session_->query(sql, params, options);
+  }
+  ExecResult execute(std::string_view sql, const Params& params = {},
+                     const QueryOptions& options = {}) {
+    return session_->execute(sql, params, options);
+  }
+  // Commits and ends the transaction; on failure it is rolled back and the error rethrown.
+  void commit() {
+    auto session = std::move(session_);
+    try {
+      session->commit();
+    } catch (...) {
+      session->rollback();
+      throw;
+    }
+  }
+  void rollback() noexcept {
+    if (auto session = std::move(session_)) session->rollback();
+  }
+
+ private:
+  std::unique_ptr<TransactionSession> session_;
+};
+
+}  // namespace molt::db

@@ -1,0 +1,84 @@
+#pragma once
+// A query's result, materialised: column names and cells, with typed access by index or name
+// and decoding into described structs by column name.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "molt/core/status.hpp"
+#include "molt/db/value.hpp"
+
+namespace molt::db {
+
+class Rows {
+ public:
+  Rows() = default;
+  explicit Rows(std::vector<std::string> columns) : columns_(std::move(columns)) {}
+
+  const std::vector<std::string>& columns() const noexcept { return columns_; }
+  std::size_t size() const noexcept {
+    return columns_.empty() ? 0 : cells_.size() / columns_.size();
+  }
+  bool empty() const noexcept { return size() == 0; }
+
+  const Value& at(std::size_t row, std::size_t column) const;
+  const Value& at(std::size_t row, std::string_view column) const;
+  std::optional<std::size_t> column_index(std::string_view name) const noexcept;
+
+  // The cell as T (bool, integers, double, std::string, Bytes, std::optional of those);
+  // throws core::Error(InternalError) naming the column when the cell is another type.
+  template <class T>
+  T get(std::size_t row, std::string_view column) const;
+
+  // Appending, for backends.
+  void add_row(std::vector<Value>&& cells);
+  void append_cell(Value value) { cells_.push_back(std::move(value)); }
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<Value> cells_;  // row-major
+};
+
+// What a writing statement did.
+struct ExecResult {
+  std::int64_t rows_affected = 0;
+  std::optional<std::int64_t> last_insert_id;
+};
+
+namespace detail {
+[[noreturn]] void wrong_cell_type(std::string_view column, std::string_view wanted,
+                                  const Value& got);
+}
+
+template <class T>
+T Rows::get(std::size_t row, std::string_view column) const {
+  const Value& v = at(row, column);
+  if constexpr (requires { typename T::value_type; } && !std::is_same_v<T, std::string>) {
+    if (std::holds_alternative<std::nullptr_t>(v)) return std::nullopt;
+    return get<typename T::value_type>(row, column);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (const auto* b = std::get_if<bool>(&v)) return *b;
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return *i != 0;  // SQLite has no bool
+    detail::wrong_cell_type(column, "bool", v);
+  } else if constexpr (std::is_integral_v<T>) {
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<T>(*i);
+    detail::wrong_cell_type(column, "integer", v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (const auto* d = std::get_if<double>(&v)) return static_cast<T>(*d);
+    if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<T>(*i);
+    detail::wrong_cell_type(column, "number", v);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (const auto* s = std::get_if<std::string>(&v)) return *s;
+    detail::wrong_cell_type(column, "text", v);
+  } else if constexpr (std::is_same_v<T, Bytes>) {
+    if (const auto* b = std::get_if<Bytes>(&v)) return *b;
+    detail::wrong_cell_type(column, "bytes", v);
+  } else {
+    static_assert(sizeof(T) == 0, "Rows::get: unsupported type");
+  }
+}
+
+}  // namespace molt::db

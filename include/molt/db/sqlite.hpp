@@ -1,0 +1,28 @@
+#pragma once
+// The embedded default: SQLite 3 with a small pool (read-only readers + one writer), WAL,
+// a busy timeout, a prepared-statement cache per connection, and deadlines/cancellation that
+// interrupt a running statement (progress handler + sqlite3_interrupt).
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "molt/db/database.hpp"
+
+namespace molt::db {
+
+struct SqliteOptions {
+  std::string path;
+  bool read_write = false;  // off: opened read-only (MOLT_DB_SQLITE_READWRITE=1 to write)
+  bool create = false;      // create the file when missing (read_write only)
+  std::size_t readers = 4;
+  std::size_t statement_cache = 64;  // prepared statements kept per connection
+  std::chrono::milliseconds busy_timeout{2000};
+  std::chrono::milliseconds pool_wait{1000};      // longer without a free connection -> Busy
+  std::chrono::milliseconds query_timeout{5000};  // applies when a call brings no deadline
+};
+
+// Opens the database; throws core::Error (InvalidInput naming the path) when it cannot.
+std::shared_ptr<Database> open_sqlite(const SqliteOptions& options);
+
+}  // namespace molt::db

@@ -1,0 +1,45 @@
+#pragma once
+// Values that go into a statement (parameters) and come out of it (cells). Parameters are
+// only ever bound, never spliced into SQL text.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace molt::db {
+
+// Raw bytes (SQLite BLOB, PostgreSQL bytea), kept apart from text.
+struct Bytes {
+  std::string data;
+  bool operator==(const Bytes&) const = default;
+};
+
+using Value = std::variant<std::nullptr_t, bool, std::int64_t, double, std::string, Bytes>;
+
+enum class ValueType { Null, Bool, Int, Float, Text, Bytes };
+std::string_view to_string(ValueType type) noexcept;
+std::optional<ValueType> parse_value_type(
+    std::string_view name) noexcept;  // bool int float str bytes
+ValueType type_of(const Value& value) noexcept;
+
+// A bound parameter. A null carries the type it stands for (PostgreSQL needs it to plan).
+struct Param {
+  Value value;
+  ValueType null_type = ValueType::Null;
+
+  static Param null(ValueType type) { return {nullptr, type}; }
+};
+
+// Positional (`?` in SQLite, `$1` in PostgreSQL) or named (`:name` on both).
+struct Params {
+  std::vector<Param> values;
+  std::vector<std::string> names;  // empty: positional; else one name per value
+
+  bool named() const noexcept { return !names.empty(); }
+  static Params positional(std::vector<Param> values) { return {std::move(values), {}}; }
+};
+
+}  // namespace molt::db

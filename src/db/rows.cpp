@@ -1,0 +1,39 @@
+#include "molt/db/rows.hpp"
+
+namespace molt::db {
+
+const Value& Rows::at(std::size_t row, std::size_t column) const {
+  if (column >= columns_.size() || row >= size())
+    throw core::Error(core::StatusCode::InternalError, "row " + std::to_string(row) + ", column " +
+                                                           std::to_string(column) +
+                                                           " is outside the result");
+  return cells_[row * columns_.size() + column];
+}
+
+const Value& Rows::at(std::size_t row, std::string_view column) const {
+  const auto index = column_index(column);
+  if (!index)
+    throw core::Error(core::StatusCode::InternalError,
+                      "the result has no column '" + std::string(column) + "'");
+  return at(row, *index);
+}
+
+std::optional<std::size_t> Rows::column_index(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < columns_.size(); ++i)
+    if (columns_[i] == name) return i;
+  return std::nullopt;
+}
+
+void Rows::add_row(std::vector<Value>&& cells) {
+  for (auto& cell : cells) cells_.push_back(std::move(cell));
+}
+
+namespace detail {
+void wrong_cell_type(std::string_view column, std::string_view wanted, const Value& got) {
+  throw core::Error(core::StatusCode::InternalError, "column '" + std::string(column) + "' holds " +
+                                                         std::string(to_string(type_of(got))) +
+                                                         ", not " + std::string(wanted));
+}
+}  // namespace detail
+
+}  // namespace molt::db

@@ -1,0 +1,463 @@
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "molt/db/sqlite.hpp"
+
+namespace molt::db {
+namespace {
+
+using core::Clock;
+using core::StatusCode;
+
+[[noreturn]] void fail(StatusCode code, std::string message) {
+  throw core::Error(code, std::move(message));
+}
+
+// Hash/equality that let the statement cache be searched with a string_view.
+struct TextHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+class Connection {
+ public:
+  Connection(const SqliteOptions& options, bool writer) : cache_limit_(options.statement_cache) {
+    int flags = SQLITE_OPEN_NOMUTEX;
+    if (writer)
+      flags |= SQLITE_OPEN_READWRITE | (options.create ? SQLITE_OPEN_CREATE : 0);
+    else
+      flags |= SQLITE_OPEN_READONLY;
+    const int rc = sqlite3_open_v2(options.path.c_str(), &db_, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      sqlite3_close(db_);
+      fail(StatusCode::InvalidInput, "cannot open SQLite database '" + options.path + "': " + why);
+    }
+    sqlite3_extended_result_codes(db_, 0);
+    if (writer) {
+      run_pragma("PRAGMA journal_mode=WAL");
+      run_pragma("PRAGMA synchronous=NORMAL");
+    } else {
+      run_pragma("PRAGMA query_only=1");
+    }
+  }
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close(db_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  sqlite3* handle() const noexcept { return db_; }
+
+  // A prepared statement for `sql`, from the cache when it was seen before.
+  sqlite3_stmt* prepare(std::string_view sql) {
+    if (auto it = cache_.find(sql); it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    const char* tail = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+    if (rc != SQLITE_OK)
+      fail(rc == SQLITE_INTERRUPT ? StatusCode::Cancelled : StatusCode::InvalidInput,
+           std::string("SQL error: ") + sqlite3_errmsg(db_));
+    if (!stmt) fail(StatusCode::InvalidInput, "SQL error: the statement is empty");
+    const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
+    if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+      sqlite3_finalize(stmt);
+      fail(StatusCode::InvalidInput,
+           "SQL error: one statement per call (found more after the first)");
+    }
+    if (cache_.size() >= cache_limit_) {
+      for (auto& [text, old] : cache_) sqlite3_finalize(old);
+      cache_.clear();
+    }
+    cache_.emplace(std::string(sql), stmt);
+    return stmt;
+  }
+
+  void run_pragma(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      std::string why = error ? error : "unknown error";
+      sqlite3_free(error);
+      fail(StatusCode::InvalidInput, std::string("SQLite: ") + sql + ": " + why);
+    }
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::size_t cache_limit_;
+  std::unordered_map<std::string, sqlite3_stmt*, TextHash, std::equal_to<>> cache_;
+};
+
+// While a call runs: its deadline and token can stop the statement. The progress handler
+// catches the deadline between VM steps; the token interrupts at once from any thread.
+class CallGuard {
+ public:
+  CallGuard(Connection& connection, core::Deadline deadline, const core::CancelToken& cancel,
+            std::chrono::milliseconds busy_timeout)
+      : db_(connection.handle()), deadline_(deadline), cancel_(cancel) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline.remaining());
+    sqlite3_busy_timeout(db_, static_cast<int>(std::max<std::int64_t>(
+                                  0, std::min<std::int64_t>(busy_timeout.count(), left.count()))));
+    sqlite3_progress_handler(db_, 1000, &CallGuard::on_progress, this);
+    registration_ = cancel.on_cancel([db = db_] { sqlite3_interrupt(db); });
+  }
+  ~CallGuard() {
+    registration_.reset();  // waits for a running interrupt, so it cannot hit the next user
+    sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+  }
+
+  // Why an interrupted statement stopped.
+  [[noreturn]] void throw_stopped() const {
+    cancel_.throw_if_cancelled();
+    fail(StatusCode::Timeout, "query deadline exceeded");
+  }
+  void check() const {
+    cancel_.throw_if_cancelled();
+    if (deadline_.expired()) fail(StatusCode::Timeout, "query deadline exceeded");
+  }
+
+ private:
+  static int on_progress(void* self) {
+    const auto* guard = static_cast<CallGuard*>(self);
+    return guard->deadline_.expired() || guard->cancel_.cancelled() ? 1 : 0;
+  }
+
+  sqlite3* db_;
+  core::Deadline deadline_;
+  const core::CancelToken& cancel_;
+  core::CancelRegistration registration_;
+};
+
+[[noreturn]] void fail_step(sqlite3* db, int rc, const CallGuard& guard) {
+  const std::string why = sqlite3_errmsg(db);
+  switch (rc) {
+    case SQLITE_INTERRUPT:
+      guard.throw_stopped();
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      fail(StatusCode::Busy, "database is locked: " + why);
+    case SQLITE_READONLY:
+      fail(StatusCode::InvalidInput,
+           "the database is read-only here (open it for writing to change it): " + why);
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG:
+    case SQLITE_ERROR:
+      fail(StatusCode::InvalidInput, "SQL error: " + why);
+    default:
+      fail(StatusCode::InternalError, "SQLite error: " + why);
+  }
+}
+
+void bind_one(sqlite3_stmt* stmt, int index, const Param& param) {
+  int rc = SQLITE_OK;
+  std::visit(
+      [&](const auto& v) {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, std::nullptr_t>)
+          rc = sqlite3_bind_null(stmt, index);
+        else if constexpr (std::is_same_v<V, bool>)
+          rc = sqlite3_bind_int64(stmt, index, v ? 1 : 0);
+        else if constexpr (std::is_same_v<V, std::int64_t>)
+          rc = sqlite3_bind_int64(stmt, index, v);
+        else if constexpr (std::is_same_v<V, double>)
+          rc = sqlite3_bind_double(stmt, index, v);
+        else if constexpr (std::is_same_v<V, std::string>)
+          rc = sqlite3_bind_text64(stmt, index, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+        else
+          rc = sqlite3_bind_blob64(stmt, index, v.data.data(), v.data.size(), SQLITE_TRANSIENT);
+      },
+      param.value);
+  if (rc != SQLITE_OK)
+    fail(StatusCode::InvalidInput, "cannot bind parameter " + std::to_string(index));
+}
+
+// Binds `params` to every placeholder of `stmt`; a count or name mismatch is InvalidInput.
+void bind(sqlite3_stmt* stmt, const Params& params) {
+  const int count = sqlite3_bind_parameter_count(stmt);
+  if (!params.named()) {
+    if (static_cast<std::size_t>(count) != params.values.size())
+      fail(StatusCode::InvalidInput,
+           "the statement has " + std::to_string(count) + " placeholders but " +
+               std::to_string(params.values.size()) + " values were given");
+    for (int i = 1; i <= count; ++i) {
+      const char* name = sqlite3_bind_parameter_name(stmt, i);
+      if (name && name[0] != '?')
+        fail(StatusCode::InvalidInput,
+             std::string("positional values given, but the SQL names ") + name);
+      bind_one(stmt, i, params.values[static_cast<std::size_t>(i - 1)]);
+    }
+    return;
+  }
+  std::vector<bool> used(params.values.size(), false);
+  for (int i = 1; i <= count; ++i) {
+    const char* name = sqlite3_bind_parameter_name(stmt, i);
+    if (!name || name[0] != ':')
+      fail(StatusCode::InvalidInput,
+           "named values given, but placeholder " + std::to_string(i) + " is not written :name");
+    const std::string_view wanted(name + 1);
+    const auto it = std::find(params.names.begin(), params.names.end(), wanted);
+    if (it == params.names.end())
+      fail(StatusCode::InvalidInput, "no value given for :" + std::string(wanted));
+    const auto at = static_cast<std::size_t>(it - params.names.begin());
+    used[at] = true;
+    bind_one(stmt, i, params.values[at]);
+  }
+  for (std::size_t i = 0; i < used.size(); ++i)
+    if (!used[i]) fail(StatusCode::InvalidInput, "the SQL has no :" + params.names[i]);
+}
+
+Value read_cell(sqlite3_stmt* stmt, int column) {
+  switch (sqlite3_column_type(stmt, column)) {
+    case SQLITE_INTEGER:
+      return static_cast<std::int64_t>(sqlite3_column_int64(stmt, column));
+    case SQLITE_FLOAT:
+      return sqlite3_column_double(stmt, column);
+    case SQLITE_TEXT: {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
+      return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)));
+    }
+    case SQLITE_BLOB: {
+      const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt, column));
+      return Bytes{std::string(data ? data : "",
+                               static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)))};
+    }
+    default:
+      return nullptr;
+  }
+}
+
+// Leaves a cached statement ready for its next use, whatever happened.
+struct StatementReset {
+  sqlite3_stmt* stmt;
+  ~StatementReset() {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+  }
+};
+
+Rows run_query(Connection& c, std::string_view sql, const Params& params,
+               const QueryOptions& options, core::Deadline deadline,
+               std::chrono::milliseconds busy_timeout, bool reads_only) {
+  CallGuard guard(c, deadline, options.cancel, busy_timeout);
+  guard.check();
+  sqlite3_stmt* stmt = c.prepare(sql);
+  StatementReset reset{stmt};
+  if (reads_only && !sqlite3_stmt_readonly(stmt))
+    fail(StatusCode::InvalidInput,
+         "this statement writes; queries only read (use an execute call)");
+  bind(stmt, params);
+  const int width = sqlite3_column_count(stmt);
+  std::vector<std::string> columns;
+  columns.reserve(static_cast<std::size_t>(width));
+  for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
+  Rows rows(std::move(columns));
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);
+    if (options.max_rows && rows.size() == options.max_rows)
+      fail(StatusCode::InvalidInput,
+           "the query returns more than max_rows=" + std::to_string(options.max_rows) + " rows");
+    for (int i = 0; i < width; ++i) rows.append_cell(read_cell(stmt, i));
+  }
+  return rows;
+}
+
+ExecResult run_execute(Connection& c, std::string_view sql, const Params& params,
+                       const QueryOptions& options, core::Deadline deadline,
+                       std::chrono::milliseconds busy_timeout) {
+  CallGuard guard(c, deadline, options.cancel, busy_timeout);
+  guard.check();
+  sqlite3_stmt* stmt = c.prepare(sql);
+  StatementReset reset{stmt};
+  bind(stmt, params);
+  const sqlite3_int64 rowid_before = sqlite3_last_insert_rowid(c.handle());
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);  // rows of RETURNING are dropped
+  }
+  ExecResult result;
+  result.rows_affected = sqlite3_changes64(c.handle());
+  const sqlite3_int64 rowid = sqlite3_last_insert_rowid(c.handle());
+  if (rowid != rowid_before) result.last_insert_id = rowid;
+  return result;
+}
+
+// A fixed set of connections; waiting for one is bounded by the pool wait and the call's
+// deadline and stops at once on cancellation.
+class ConnectionPool {
+ public:
+  void add(std::unique_ptr<Connection> c) {
+    free_.push_back(c.get());
+    all_.push_back(std::move(c));
+  }
+
+  class Lease {
+   public:
+    Lease(ConnectionPool& pool, Connection* c) : pool_(&pool), c_(c) {}
+    Lease(Lease&& other) noexcept : pool_(other.pool_), c_(std::exchange(other.c_, nullptr)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (c_) pool_->release(c_);
+    }
+    Connection& operator*() const { return *c_; }
+
+   private:
+    ConnectionPool* pool_;
+    Connection* c_;
+  };
+
+  Lease acquire(core::Deadline deadline, const core::CancelToken& cancel,
+                std::chrono::milliseconds pool_wait) {
+    const auto wait_until = deadline.min(core::Deadline::after(pool_wait));
+    auto wake = cancel.on_cancel([this] {
+      std::lock_guard lock(mutex_);
+      available_.notify_all();
+    });
+    std::unique_lock lock(mutex_);
+    ++waiting_;
+    available_.wait_until(lock, wait_until.at(),
+                          [&] { return !free_.empty() || cancel.cancelled(); });
+    --waiting_;
+    if (cancel.cancelled()) {
+      lock.unlock();
+      cancel.throw_if_cancelled();
+    }
+    if (free_.empty()) {
+      if (deadline.expired())
+        fail(StatusCode::Timeout, "deadline passed while waiting for a database connection");
+      fail(StatusCode::Busy,
+           "no database connection free within " + std::to_string(pool_wait.count()) + " ms");
+    }
+    Connection* c = free_.back();
+    free_.pop_back();
+    return Lease(*this, c);
+  }
+
+  PoolStats stats() const {
+    std::lock_guard lock(mutex_);
+    return {all_.size(), all_.size() - free_.size(), waiting_};
+  }
+
+ private:
+  void release(Connection* c) {
+    {
+      std::lock_guard lock(mutex_);
+      free_.push_back(c);
+    }
+    available_.notify_one();
+  }
+
+  mutable std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<Connection>> all_;
+  std::vector<Connection*> free_;
+  std::size_t waiting_ = 0;
+};
+
+class SqliteTransaction final : public TransactionSession {
+ public:
+  SqliteTransaction(ConnectionPool::Lease lease, const SqliteOptions& options, bool reads_only)
+      : lease_(std::move(lease)), options_(options), reads_only_(reads_only) {}
+
+  Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
+    return run_query(*lease_, sql, params, o, deadline(o), options_.busy_timeout, true);
+  }
+  ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
+    if (reads_only_)
+      fail(StatusCode::InvalidInput,
+           "the database was opened read-only (set MOLT_DB_SQLITE_READWRITE=1 to write)");
+    return run_execute(*lease_, sql, params, o, deadline(o), options_.busy_timeout);
+  }
+  void commit() override {
+    run_execute(*lease_, "COMMIT", {}, {}, deadline({}), options_.busy_timeout);
+  }
+  void rollback() noexcept override {
+    // After an interrupted statement SQLite may have rolled back already.
+    if (!sqlite3_get_autocommit((*lease_).handle()))
+      sqlite3_exec((*lease_).handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+
+ private:
+  core::Deadline deadline(const QueryOptions& o) const {
+    return o.deadline.is_set() ? o.deadline : core::Deadline::after(options_.query_timeout);
+  }
+  ConnectionPool::Lease lease_;
+  const SqliteOptions& options_;
+  bool reads_only_;
+};
+
+class SqliteDatabase final : public Database {
+ public:
+  explicit SqliteDatabase(SqliteOptions options) : options_(std::move(options)) {
+    if (options_.read_write) writers_.add(std::make_unique<Connection>(options_, true));
+    for (std::size_t i = 0; i < std::max<std::size_t>(options_.readers, 1); ++i)
+      readers_.add(std::make_unique<Connection>(options_, false));
+  }
+
+  Backend backend() const noexcept override { return Backend::Sqlite; }
+
+  Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
+    const auto d = deadline(o);
+    auto lease = readers_.acquire(d, o.cancel, options_.pool_wait);
+    return run_query(*lease, sql, params, o, d, options_.busy_timeout, true);
+  }
+
+  ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
+    require_writable();
+    const auto d = deadline(o);
+    auto lease = writers_.acquire(d, o.cancel, options_.pool_wait);
+    return run_execute(*lease, sql, params, o, d, options_.busy_timeout);
+  }
+
+  Transaction begin(const QueryOptions& o) override {
+    const auto d = deadline(o);
+    const bool reads_only = !options_.read_write;
+    auto lease = (reads_only ? readers_ : writers_).acquire(d, o.cancel, options_.pool_wait);
+    // IMMEDIATE takes the write lock now, so a transaction never fails later on an upgrade.
+    run_execute(*lease, reads_only ? "BEGIN" : "BEGIN IMMEDIATE", {}, o, d, options_.busy_timeout);
+    return Transaction(std::make_unique<SqliteTransaction>(std::move(lease), options_, reads_only));
+  }
+
+  PoolStats stats() const override {
+    PoolStats r = readers_.stats(), w = writers_.stats();
+    return {r.connections + w.connections, r.in_use + w.in_use, r.waiting + w.waiting};
+  }
+
+ private:
+  core::Deadline deadline(const QueryOptions& o) const {
+    return o.deadline.is_set() ? o.deadline : core::Deadline::after(options_.query_timeout);
+  }
+  void require_writable() const {
+    if (!options_.read_write)
+      fail(StatusCode::InvalidInput,
+           "the database was opened read-only (set MOLT_DB_SQLITE_READWRITE=1 to write)");
+  }
+
+  SqliteOptions options_;
+  ConnectionPool writers_;
+  ConnectionPool readers_;
+};
+
+}  // namespace
+
+std::shared_ptr<Database> open_sqlite(const SqliteOptions& options) {
+  if (options.path.empty()) fail(StatusCode::InvalidInput, "SQLite: no database path given");
+  return std::make_shared<SqliteDatabase>(options);
+}
+
+}  // namespace molt::db

@@ -1,0 +1,282 @@
+// molt::db on SQLite: real database files in a temporary folder.
+
+#include "molt/db/sqlite.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+namespace molt::db {
+namespace {
+
+using namespace std::chrono_literals;
+using core::StatusCode;
+
+// A query that runs for a long time unless stopped: counts to a billion.
+constexpr std::string_view kSlowQuery =
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
+    "SELECT count(*) FROM n";
+
+StatusCode status_of(const std::function<void()>& call, std::string* message = nullptr) {
+  try {
+    call();
+  } catch (const core::Error& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+  return StatusCode::Ok;
+}
+
+class SqliteTest : public ::testing::Test {
+ protected:
+  SqliteTest() {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("molt_sqlite_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "test.db").string();
+    auto db = writable();
+    db->execute(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, user_id INTEGER, title TEXT, "
+        "score REAL, data BLOB)",
+        {}, {});
+    for (int i = 1; i <= 5; ++i)
+      db->execute(
+          "INSERT INTO items(user_id, title, score) VALUES (?, ?, ?)",
+          Params::positional({{std::int64_t{i % 2}}, {"item " + std::to_string(i)}, {i / 4.0}}),
+          {});
+  }
+  ~SqliteTest() override { std::filesystem::remove_all(dir_); }
+
+  std::shared_ptr<Database> writable(std::size_t readers = 2) {
+    SqliteOptions o;
+    o.path = path_;
+    o.read_write = true;
+    o.create = true;
+    o.readers = readers;
+    return open_sqlite(o);
+  }
+  std::shared_ptr<Database> read_only(std::size_t readers = 2,
+                                      std::chrono::milliseconds wait = 1s) {
+    SqliteOptions o;
+    o.path = path_;
+    o.readers = readers;
+    o.pool_wait = wait;
+    return open_sqlite(o);
+  }
+  std::int64_t count(Database& db) {
+    return db.query("SELECT count(*) AS n FROM items", {}, {}).get<std::int64_t>(0, "n");
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(SqliteTest, QueryReturnsTypedRowsByIndexAndName) {
+  auto db = read_only();
+  const Rows rows =
+      db->query("SELECT id, title, score, data FROM items WHERE user_id = ? ORDER BY id",
+                Params::positional({{std::int64_t{1}}}), {});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows.columns(), (std::vector<std::string>{"id", "title", "score", "data"}));
+  EXPECT_EQ(rows.get<std::int64_t>(0, "id"), 1);
+  EXPECT_EQ(rows.get<std::string>(1, "title"), "item 3");
+  EXPECT_DOUBLE_EQ(rows.get<double>(2, "score"), 1.25);
+  EXPECT_EQ(rows.get<std::optional<std::string>>(0, "data"), std::nullopt);
+  EXPECT_TRUE(std::holds_alternative<std::nullptr_t>(rows.at(0, 3)));
+  EXPECT_EQ(status_of([&] { rows.get<std::string>(0, "id"); }), StatusCode::InternalError);
+}
+
+TEST_F(SqliteTest, NamedParametersBindByNameInAnyOrder) {
+  auto db = read_only();
+  Params p{{{std::string("item 2")}, {std::int64_t{0}}}, {"title", "user_id"}};
+  const Rows rows =
+      db->query("SELECT id FROM items WHERE user_id = :user_id AND title = :title", p, {});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows.get<std::int64_t>(0, "id"), 2);
+}
+
+TEST_F(SqliteTest, ParameterMismatchesAreInvalidInputNamingTheProblem) {
+  auto db = read_only();
+  std::string why;
+  EXPECT_EQ(
+      status_of([&] { db->query("SELECT ? + ?", Params::positional({{std::int64_t{1}}}), {}); },
+                &why),
+      StatusCode::InvalidInput);
+  EXPECT_NE(why.find("2 placeholders but 1 values"), std::string::npos) << why;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->query("SELECT :a", Params{{{std::int64_t{1}}}, {"b"}}, {});
+                },
+                &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("no value given for :a"), std::string::npos) << why;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->query("SELECT :a",
+                            Params{{{std::int64_t{1}}, {std::int64_t{2}}}, {"a", "zzz"}}, {});
+                },
+                &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("no :zzz"), std::string::npos) << why;
+}
+
+TEST_F(SqliteTest, MalformedSqlIsInvalidInputWithSqlitesMessage) {
+  auto db = read_only();
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELEC id FROM items", {}, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("syntax error"), std::string::npos) << why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT 1; SELECT 2", {}, {}); }, &why),
+            StatusCode::InvalidInput);
+}
+
+TEST_F(SqliteTest, QueryRefusesWritesAndChangesNothing) {
+  auto db = writable();
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("DELETE FROM items", {}, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("writes"), std::string::npos) << why;
+  EXPECT_EQ(count(*db), 5);
+}
+
+TEST_F(SqliteTest, ReadOnlyDatabaseRefusesExecute) {
+  auto db = read_only();
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->execute("DELETE FROM items", {}, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("MOLT_DB_SQLITE_READWRITE"), std::string::npos) << why;
+  EXPECT_EQ(count(*db), 5);
+}
+
+TEST_F(SqliteTest, MissingFileIsInvalidInputNamingThePath) {
+  SqliteOptions o;
+  o.path = (dir_ / "nope.db").string();
+  std::string why;
+  EXPECT_EQ(status_of([&] { open_sqlite(o); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("nope.db"), std::string::npos) << why;
+}
+
+TEST_F(SqliteTest, ExecuteReportsRowsAffectedAndLastInsertId) {
+  auto db = writable();
+  const auto insert = db->execute(
+      "INSERT INTO items(user_id, title, data) VALUES (?, ?, ?)",
+      Params::positional(
+          {{std::int64_t{9}}, Param::null(ValueType::Text), {Bytes{std::string("\0\x01\xff", 3)}}}),
+      {});
+  EXPECT_EQ(insert.rows_affected, 1);
+  EXPECT_EQ(insert.last_insert_id, 6);
+  const auto update = db->execute("UPDATE items SET score = 0 WHERE user_id = 1", {}, {});
+  EXPECT_EQ(update.rows_affected, 3);
+  EXPECT_FALSE(update.last_insert_id);
+  const Rows rows = db->query("SELECT title, data FROM items WHERE id = 6", {}, {});
+  EXPECT_TRUE(std::holds_alternative<std::nullptr_t>(rows.at(0, "title")));
+  EXPECT_EQ(rows.get<Bytes>(0, "data").data, std::string("\0\x01\xff", 3));
+}
+
+TEST_F(SqliteTest, MaxRowsIsStrict) {
+  auto db = read_only();
+  QueryOptions o;
+  o.max_rows = 5;
+  EXPECT_EQ(db->query("SELECT id FROM items", {}, o).size(), 5u);
+  o.max_rows = 4;
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT id FROM items", {}, o); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("max_rows=4"), std::string::npos) << why;
+}
+
+TEST_F(SqliteTest, DeadlineInterruptsARunningQueryAndTheConnectionStaysHealthy) {
+  auto db = read_only(/*readers=*/1);
+  QueryOptions o;
+  o.deadline = core::Deadline::after(100ms);
+  const auto start = std::chrono::steady_clock::now();
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query(kSlowQuery, {}, o); }, &why), StatusCode::Timeout) << why;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(count(*db), 5);  // the same (only) connection answers the next query
+  EXPECT_EQ(db->stats().in_use, 0u);
+}
+
+TEST_F(SqliteTest, CancelFromAnotherThreadInterruptsARunningQuery) {
+  auto db = read_only(1);
+  core::CancelSource source;
+  QueryOptions o;
+  o.cancel = source.token();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(100ms);
+    source.cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(status_of([&] { db->query(kSlowQuery, {}, o); }), StatusCode::Cancelled);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  canceller.join();
+  EXPECT_EQ(count(*db), 5);
+}
+
+TEST_F(SqliteTest, ExhaustedPoolAnswersBusyAfterItsWait) {
+  auto db = read_only(/*readers=*/1, /*wait=*/100ms);
+  Transaction held = db->begin({});  // holds the only reader
+  const auto start = std::chrono::steady_clock::now();
+  std::string why;
+  EXPECT_EQ(status_of([&] { count(*db); }, &why), StatusCode::Busy);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 90ms);
+  EXPECT_NE(why.find("no database connection free"), std::string::npos) << why;
+  held.rollback();
+  EXPECT_EQ(count(*db), 5);
+}
+
+TEST_F(SqliteTest, TransactionCommitsOrRollsBack) {
+  auto db = writable();
+  {
+    Transaction tx = db->begin({});
+    tx.execute("DELETE FROM items WHERE id = 1");
+    EXPECT_EQ(tx.query("SELECT count(*) AS n FROM items").get<std::int64_t>(0, "n"), 4);
+  }  // destroyed without commit: rolled back
+  EXPECT_EQ(count(*db), 5);
+  {
+    Transaction tx = db->begin({});
+    tx.execute("DELETE FROM items WHERE id = 1");
+    tx.commit();
+  }
+  EXPECT_EQ(count(*db), 4);
+}
+
+TEST_F(SqliteTest, CancellationInsideATransactionLeavesNoOpenTransaction) {
+  auto db = writable();
+  core::CancelSource source;
+  {
+    Transaction tx = db->begin({});
+    tx.execute("DELETE FROM items");
+    QueryOptions o;
+    o.cancel = source.token();
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(100ms);
+      source.cancel();
+    });
+    EXPECT_EQ(status_of([&] { tx.query(kSlowQuery, {}, o); }), StatusCode::Cancelled);
+    canceller.join();
+  }
+  EXPECT_EQ(count(*db), 5);  // the delete was rolled back
+  QueryOptions quick;
+  quick.deadline = core::Deadline::after(1s);
+  Transaction next = db->begin(quick);  // the writer is free and not inside a transaction
+  next.execute("DELETE FROM items WHERE id = 2");
+  next.commit();
+  EXPECT_EQ(count(*db), 4);
+}
+
+TEST_F(SqliteTest, ManyDistinctStatementsOutgrowTheCacheSafely) {
+  auto db = read_only(1);
+  for (int i = 0; i < 300; ++i) {
+    const std::string sql = "SELECT " + std::to_string(i) + " AS v";
+    EXPECT_EQ(db->query(sql, {}, {}).get<std::int64_t>(0, "v"), i);
+  }
+}
+
+}  // namespace
+}  // namespace molt::db
