@@ -1,5 +1,6 @@
-// list_items in fake-DB mode (DESIGN.md §5): deterministic rows, the same JSON Django answers,
-// with latency knobs to stand in for a slow database.
+// list_items (DESIGN.md §5), the same JSON Django answers. With a database configured it reads
+// the `items` table (molt-seed writes it); without one it makes deterministic fake rows, with
+// latency knobs to stand in for a slow database.
 
 #include <algorithm>
 #include <charconv>
@@ -9,6 +10,7 @@
 
 #include "contracts.hpp"
 #include "molt/worker/export_registry.hpp"
+#include "settings.hpp"
 
 namespace molt_worker {
 namespace {
@@ -20,18 +22,6 @@ struct FakeDbKnobs {
   std::int64_t decode_us_per_row = 0;  // MOLT_FAKE_DB_DECODE_US_PER_ROW
   std::int64_t cpu_iters_per_row = 0;  // MOLT_FAKE_DB_CPU_ITERS
 };
-
-std::int64_t knob_from_env(const char* name) {
-  const char* text = std::getenv(name);
-  if (!text || !*text) return 0;
-  std::int64_t value = 0;
-  const char* end = text + std::char_traits<char>::length(text);
-  auto [ptr, ec] = std::from_chars(text, end, value);
-  if (ec != std::errc() || ptr != end || value < 0)
-    throw std::invalid_argument(std::string(name) + " must be a non-negative integer, got '" +
-                                text + "'");
-  return value;
-}
 
 // Python's len() of a str: code points, not bytes.
 std::int64_t code_points(const std::optional<std::string>& text) {
@@ -86,14 +76,97 @@ ListItemsResponse list_items_fake(const ListItemsRequest& req, ExportContext& ct
   return out;
 }
 
+// `%q%` for LIKE with q's own wildcards taken literally (ESCAPE '\\'), as Django's
+// `contains` does.
+std::string like_pattern(const std::string& q) {
+  std::string out = "%";
+  for (char c : q) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '%';
+  return out;
+}
+
+std::int64_t cursor_id(const std::optional<std::string>& cursor) {
+  if (!cursor || cursor->empty()) return 0;
+  std::int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(cursor->data(), cursor->data() + cursor->size(), id);
+  if (ec != std::errc() || ptr != cursor->data() + cursor->size() || id < 0)
+    throw molt::core::InvalidInput("payload.cursor: expected an item id (digits), got '" + *cursor +
+                                   "'");
+  return id;
+}
+
+ListItemsResponse list_items_db(const ListItemsRequest& req, ExportContext& ctx,
+                                molt::db::Database& db) {
+  using molt::db::Param;
+  using molt::db::Params;
+  using molt::db::ValueType;
+  const std::int64_t limit = std::clamp<std::int64_t>(req.limit.value_or(50), 1, 500);
+  molt::db::QueryOptions options;
+  options.deadline = ctx.deadline();
+  options.cancel = ctx.token();
+  Params params{{{req.user_id},
+                 req.status ? Param{*req.status} : Param::null(ValueType::Text),
+                 req.q ? Param{like_pattern(*req.q)} : Param::null(ValueType::Text),
+                 {cursor_id(req.cursor)},
+                 {limit}},
+                {"user_id", "status", "pattern", "after", "limit"}};
+  const auto started = std::chrono::steady_clock::now();
+  const molt::db::Rows rows = db.query(
+      "SELECT id, created_at, status, title, score, unread FROM items "
+      "WHERE user_id = :user_id AND (:status IS NULL OR status = :status) "
+      "AND (:pattern IS NULL OR title LIKE :pattern ESCAPE '\\') AND id > :after "
+      "ORDER BY id LIMIT :limit",
+      params, options);
+  const molt::db::Rows counts =
+      db.query("SELECT status, count(*) AS n FROM items WHERE user_id = ? GROUP BY status",
+               Params::positional({{req.user_id}}), options);
+  ctx.add_metric("db_us",
+                 static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::steady_clock::now() - started)
+                                               .count()));
+  ctx.add_metric("db_rows", static_cast<std::int64_t>(rows.size()));
+
+  ListItemsResponse out;
+  out.items.resize(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    Item& item = out.items[i];
+    item.id = rows.get<std::int64_t>(i, "id");
+    item.created_at = rows.get<std::string>(i, "created_at");
+    item.status = rows.get<std::string>(i, "status");
+    item.title = rows.get<std::string>(i, "title");
+    item.score = rows.get<double>(i, "score");
+    item.unread = rows.get<bool>(i, "unread");
+  }
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    const auto status = counts.get<std::string>(i, "status");
+    if (status == "open") out.counts.open = counts.get<std::int64_t>(i, "n");
+    if (status == "closed") out.counts.closed = counts.get<std::int64_t>(i, "n");
+  }
+  if (static_cast<std::int64_t>(rows.size()) == limit)
+    out.next_cursor = std::to_string(out.items.back().id);
+  return out;
+}
+
 }  // namespace
 }  // namespace molt_worker
 
 void molt_register_list_items(molt::worker::ExportRegistry& registry) {
   using namespace molt_worker;
-  const FakeDbKnobs knobs{knob_from_env("MOLT_FAKE_DB_DELAY_MS"),
-                          knob_from_env("MOLT_FAKE_DB_DECODE_US_PER_ROW"),
-                          knob_from_env("MOLT_FAKE_DB_CPU_ITERS")};
+  std::shared_ptr<molt::db::Database> db = configured_database();
+  if (db) {
+    registry.add<ListItemsRequest, ListItemsResponse>(
+        "list_items", molt::ipc::Codec::MsgPack, molt::ipc::Codec::Json,
+        [db](const ListItemsRequest& req, molt::worker::ExportContext& ctx) {
+          return list_items_db(req, ctx, *db);
+        });
+    return;
+  }
+  const FakeDbKnobs knobs{int_from_env("MOLT_FAKE_DB_DELAY_MS", 0),
+                          int_from_env("MOLT_FAKE_DB_DECODE_US_PER_ROW", 0),
+                          int_from_env("MOLT_FAKE_DB_CPU_ITERS", 0)};
   registry.add<ListItemsRequest, ListItemsResponse>(
       "list_items", molt::ipc::Codec::MsgPack, molt::ipc::Codec::Json,
       [knobs](const ListItemsRequest& req, molt::worker::ExportContext& ctx) {

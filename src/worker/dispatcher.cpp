@@ -136,7 +136,7 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
     ctx.check();
     response.payload = job->exp->invoke(job->request.payload, ctx);
     handler_time = Clock::now() - started - ctx.decode_time;
-    response.codec = job->exp->spec.codec_out;
+    response.codec = ctx.codec_out().value_or(job->exp->spec.codec_out);
   } catch (const core::Error& e) {
     response.status = e.code();
     response.error = e.what();

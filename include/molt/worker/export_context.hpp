@@ -4,6 +4,7 @@
 // answers (Timeout past the deadline, Cancelled after __cancel__ or at shutdown).
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "molt/core/cancel.hpp"
@@ -33,6 +34,11 @@ class ExportContext {
   }
   ipc::Metrics& metrics() noexcept { return metrics_; }
 
+  // An export whose answer encoding depends on the request (e.g. db_query's result_format)
+  // says so here; the answer then carries this codec instead of the manifest's codec_out.
+  void set_codec_out(ipc::Codec codec) noexcept { codec_out_ = codec; }
+  std::optional<ipc::Codec> codec_out() const noexcept { return codec_out_; }
+
   // Set by typed exports so the response can tell decode time from handler time.
   std::chrono::nanoseconds decode_time{0};
 
@@ -40,6 +46,7 @@ class ExportContext {
   core::CancelToken token_;
   core::Deadline deadline_;
   ipc::Metrics metrics_;
+  std::optional<ipc::Codec> codec_out_;
 };
 
 }  // namespace molt::worker

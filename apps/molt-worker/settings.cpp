@@ -1,0 +1,70 @@
+#include "settings.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <stdexcept>
+#include <string_view>
+
+#include "molt/db/sqlite.hpp"
+
+namespace molt_worker {
+
+std::int64_t int_from_env(const char* name, std::int64_t fallback) {
+  const char* text = std::getenv(name);
+  if (!text || !*text) return fallback;
+  std::int64_t value = 0;
+  const std::string_view s(text);
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || ptr != s.data() + s.size() || value < 0)
+    throw std::invalid_argument(std::string(name) + " must be a non-negative integer, got '" +
+                                text + "'");
+  return value;
+}
+
+bool flag_from_env(const char* name) {
+  const char* text = std::getenv(name);
+  if (!text || !*text) return false;
+  const std::string_view s(text);
+  if (s == "1" || s == "true" || s == "yes") return true;
+  if (s == "0" || s == "false" || s == "no") return false;
+  throw std::invalid_argument(std::string(name) + " must be 1 or 0, got '" + text + "'");
+}
+
+DbSettings DbSettings::from_env() {
+  DbSettings s;
+  if (const char* p = std::getenv("MOLT_DB_SQLITE_PATH")) s.sqlite_path = p;
+  if (const char* d = std::getenv("MOLT_DB_POSTGRES_DSN")) s.postgres_dsn = d;
+  s.sqlite_read_write = flag_from_env("MOLT_DB_SQLITE_READWRITE");
+  s.max_rows = int_from_env("MOLT_DB_MAX_ROWS", s.max_rows);
+  s.pool_size = int_from_env("MOLT_DB_POOL_SIZE", s.pool_size);
+  s.query_timeout_ms = int_from_env("MOLT_DB_QUERY_TIMEOUT_MS", s.query_timeout_ms);
+  s.pool_wait_ms = int_from_env("MOLT_DB_POOL_WAIT_MS", s.pool_wait_ms);
+  if (s.max_rows == 0) throw std::invalid_argument("MOLT_DB_MAX_ROWS must be at least 1");
+  if (s.pool_size == 0) throw std::invalid_argument("MOLT_DB_POOL_SIZE must be at least 1");
+  return s;
+}
+
+const DbSettings& db_settings() {
+  static const DbSettings settings = DbSettings::from_env();
+  return settings;
+}
+
+const std::shared_ptr<molt::db::Database>& configured_database() {
+  static const std::shared_ptr<molt::db::Database> database = [] {
+    const DbSettings& s = db_settings();
+    if (!s.postgres_dsn.empty())
+      throw std::invalid_argument(
+          "MOLT_DB_POSTGRES_DSN is set, but this build has no PostgreSQL backend yet");
+    if (s.sqlite_path.empty()) return std::shared_ptr<molt::db::Database>();
+    molt::db::SqliteOptions o;
+    o.path = s.sqlite_path;
+    o.read_write = s.sqlite_read_write;
+    o.readers = static_cast<std::size_t>(s.pool_size);
+    o.query_timeout = std::chrono::milliseconds(s.query_timeout_ms);
+    o.pool_wait = std::chrono::milliseconds(s.pool_wait_ms);
+    return molt::db::open_sqlite(o);
+  }();
+  return database;
+}
+
+}  // namespace molt_worker

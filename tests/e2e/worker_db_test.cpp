@@ -1,0 +1,239 @@
+// End-to-end: the real molt-worker on a real SQLite file (list_items database mode, db_query,
+// db_exec), including deadlines, pool exhaustion and refused writes.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "molt/codec/json.hpp"
+#include "molt/codec/msgpack.hpp"
+#include "molt/db/sqlite.hpp"
+#include "support/worker_process.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using molt::core::StatusCode;
+using molt::ipc::Codec;
+using molt::ipc::Response;
+using molt::testing::make_request;
+using molt::testing::WorkerProcess;
+namespace json = boost::json;
+namespace db = molt::db;
+
+constexpr std::string_view kSlowQuery =
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
+    "SELECT count(*) FROM n";
+
+std::string msgpack_of(std::string_view json_text) {
+  return molt::codec::to_msgpack(json::parse(json_text));
+}
+
+class WorkerDbTest : public ::testing::Test {
+ protected:
+  WorkerDbTest() {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("molt_worker_db_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "demo.db").string();
+    db::SqliteOptions o;
+    o.path = path_;
+    o.read_write = o.create = true;
+    auto d = db::open_sqlite(o);
+    d->execute(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, "
+        "created_at TEXT NOT NULL, status TEXT NOT NULL, title TEXT NOT NULL, "
+        "score REAL NOT NULL, unread INTEGER NOT NULL)",
+        {}, {});
+    auto tx = d->begin({});
+    // Users 1..3, ten items each; ids 1..30; every third item closed.
+    for (std::int64_t id = 1; id <= 30; ++id) {
+      const std::int64_t user = (id - 1) / 10 + 1;
+      tx.execute("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 db::Params::positional(
+                     {{id},
+                      {user},
+                      {std::string("2026-01-0") + std::to_string(id % 9 + 1) + "T00:00:00Z"},
+                      {std::string(id % 3 == 0 ? "closed" : "open")},
+                      {"Item " + std::to_string(id) + (id % 2 ? " alpha" : " beta_x")},
+                      {static_cast<double>(id) / 4},
+                      {std::int64_t{id % 4 == 0}}}));
+    }
+    tx.commit();
+  }
+  ~WorkerDbTest() override { std::filesystem::remove_all(dir_); }
+
+  WorkerProcess worker(std::vector<std::string> env = {}, std::vector<std::string> args = {}) {
+    env.push_back("MOLT_DB_SQLITE_PATH=" + path_);
+    return WorkerProcess(MOLT_WORKER_BINARY, args, env);
+  }
+
+  static Response answer(WorkerProcess& w) {
+    auto r = w.receive(5s);
+    if (!r) {
+      ADD_FAILURE() << "no answer; stderr: " << w.stderr_text();
+      return {};
+    }
+    return *r;
+  }
+  static json::value query_json(WorkerProcess& w, std::string_view request_json,
+                                std::string_view entry = "db_query") {
+    w.send(make_request(1, std::string(entry), Codec::MsgPack, msgpack_of(request_json), 5000));
+    const Response r = answer(w);
+    EXPECT_EQ(r.status, StatusCode::Ok) << r.error;
+    if (r.codec == Codec::Json) return json::parse(r.payload);
+    return molt::codec::decode_msgpack<json::value>(r.payload);
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(WorkerDbTest, ListItemsReadsTheDatabaseWithFiltersAndKeysetPages) {
+  auto w = worker();
+  w.send(
+      make_request(1, "list_items", Codec::MsgPack, msgpack_of(R"({"user_id": 2, "limit": 4})")));
+  Response r = answer(w);
+  ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
+  EXPECT_EQ(
+      r.payload,
+      R"({"items":[)"
+      R"({"id":11,"created_at":"2026-01-03T00:00:00Z","status":"open","title":"Item 11 alpha","score":2.75,"unread":false},)"
+      R"({"id":12,"created_at":"2026-01-04T00:00:00Z","status":"closed","title":"Item 12 beta_x","score":3.0,"unread":true},)"
+      R"({"id":13,"created_at":"2026-01-05T00:00:00Z","status":"open","title":"Item 13 alpha","score":3.25,"unread":false},)"
+      R"({"id":14,"created_at":"2026-01-06T00:00:00Z","status":"open","title":"Item 14 beta_x","score":3.5,"unread":false}],)"
+      R"("next_cursor":"14","counts":{"open":7,"closed":3}})");
+  // The next page starts after the cursor; the last page has no cursor.
+  const json::value page2 = json::parse(
+      (w.send(make_request(2, "list_items", Codec::MsgPack,
+                           msgpack_of(R"({"user_id": 2, "limit": 10, "cursor": "14"})"))),
+       answer(w).payload));
+  EXPECT_EQ(page2.at("items").as_array().size(), 6u);
+  EXPECT_EQ(page2.at("items").at(0).at("id"), 15);
+  EXPECT_TRUE(page2.at("next_cursor").is_null());
+  // status and q filter; q's '_' is a literal character, not a LIKE wildcard.
+  const json::value filtered = json::parse(
+      (w.send(make_request(3, "list_items", Codec::MsgPack,
+                           msgpack_of(R"({"user_id": 1, "status": "open", "q": "a_x"})"))),
+       answer(w).payload));
+  std::vector<std::int64_t> ids;
+  for (const auto& item : filtered.at("items").as_array()) ids.push_back(item.at("id").as_int64());
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{2, 4, 8, 10}));
+  EXPECT_EQ(filtered.at("counts").at("closed"), 3);
+}
+
+TEST_F(WorkerDbTest, ListItemsRefusesABadCursor) {
+  auto w = worker();
+  w.send(make_request(1, "list_items", Codec::MsgPack,
+                      msgpack_of(R"({"user_id": 2, "cursor": "x1"})")));
+  const Response r = answer(w);
+  EXPECT_EQ(r.status, StatusCode::InvalidInput);
+  EXPECT_NE(r.error.find("payload.cursor"), std::string::npos) << r.error;
+}
+
+TEST_F(WorkerDbTest, DbQueryWithPositionalAndNamedParamsOnBothResultFormats) {
+  auto w = worker();
+  const json::value mp = query_json(
+      w, R"({"sql": "SELECT id, title FROM items WHERE user_id = ? AND id < ? ORDER BY id",
+      "params": {"mode": "positional", "values": [3, 23]}, "tag": "t1"})");
+  EXPECT_EQ(
+      molt::codec::to_json(mp),
+      R"({"columns":["id","title"],"rows":[[21,"Item 21 alpha"],[22,"Item 22 beta_x"]],"row_count":2})");
+  const json::value js = query_json(w, R"({"sql": "SELECT :b AS b, :a AS a, :n AS n",
+      "params": {"mode": "named", "values": [{"name": "a", "value": 1.5}, {"name": "b", "value": "x"},
+                                              {"name": "n", "type": "int", "value": null}]},
+      "result_format": "json"})");
+  EXPECT_EQ(molt::codec::to_json(js),
+            R"({"columns":["b","a","n"],"rows":[["x",1.5,null]],"row_count":1})");
+}
+
+TEST_F(WorkerDbTest, DbQueryRefusesBadParametersWritesAndMalformedSql) {
+  auto w = worker({"MOLT_DB_SQLITE_READWRITE=1"});
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"sql": "SELECT ?", "params": {"values": [null]}})", "typed null"},
+      {R"({"sql": "SELECT ?", "params": {"values": [[1]]}})", "payload.params.values[0]"},
+      {R"({"sql": "SELECT ?", "params": {"values": [{"type": "int", "value": "x"}]}})",
+       "expected int, got str"},
+      {R"({"sql": "SELECT :a", "params": {"mode": "named", "values": [{"name": "a", "value": 1}, {"name": "a", "value": 2}]}})",
+       "given twice"},
+      {R"({"sql": "SELECT :a", "params": {"mode": "named", "values": [{"name": "b", "value": 1}]}})",
+       "no value given for :a"},
+      {R"({"sql": "DELETE FROM items"})", "writes"},
+      {R"({"sql": "SELEC 1"})", "syntax error"},
+      {R"({"sql": "SELECT 1", "result_format": "arrow_ipc"})", "arrow_ipc is not supported yet"},
+      {R"({"sql": "SELECT 1", "db_alias": "other"})", "unknown database 'other'"},
+      {R"({"sql": "SELECT id FROM items", "max_rows": 5})", "max_rows=5"},
+      {R"({"params": {}})", "payload.sql"},
+  };
+  std::uint64_t id = 0;
+  for (const auto& [request, expected] : cases) {
+    w.send(make_request(++id, "db_query", Codec::MsgPack, msgpack_of(request)));
+    const Response r = answer(w);
+    EXPECT_EQ(r.status, StatusCode::InvalidInput) << request;
+    EXPECT_NE(r.error.find(expected), std::string::npos) << request << " -> " << r.error;
+  }
+  EXPECT_EQ(query_json(w, R"({"sql": "SELECT count(*) FROM items"})").at("rows").at(0).at(0), 30);
+}
+
+TEST_F(WorkerDbTest, DbExecNeedsAllowWriteAndAWritableDatabase) {
+  {
+    auto ro = worker();
+    ro.send(make_request(1, "db_exec", Codec::MsgPack,
+                         msgpack_of(R"({"sql": "DELETE FROM items", "allow_write": true})")));
+    const Response r = answer(ro);
+    EXPECT_EQ(r.status, StatusCode::InvalidInput);
+    EXPECT_NE(r.error.find("MOLT_DB_SQLITE_READWRITE"), std::string::npos) << r.error;
+  }
+  auto w = worker({"MOLT_DB_SQLITE_READWRITE=1"});
+  w.send(make_request(1, "db_exec", Codec::MsgPack, msgpack_of(R"({"sql": "DELETE FROM items"})")));
+  const Response refused = answer(w);
+  EXPECT_EQ(refused.status, StatusCode::InvalidInput);
+  EXPECT_NE(refused.error.find("allow_write"), std::string::npos) << refused.error;
+  const json::value done =
+      query_json(w, R"j({"sql": "INSERT INTO items VALUES (?, 9, 'd', 'open', 't', 1.0, 0)",
+      "params": {"values": [100]}, "allow_write": true})j",
+                 "db_exec");
+  EXPECT_EQ(done.at("rows_affected"), 1);
+  EXPECT_EQ(done.at("last_insert_id"), 100);
+  EXPECT_EQ(query_json(w, R"({"sql": "SELECT count(*) FROM items"})").at("rows").at(0).at(0), 31);
+}
+
+TEST_F(WorkerDbTest, SlowQueryPastItsDeadlineIsStoppedAndTheWorkerGoesOn) {
+  auto w = worker({"MOLT_DB_POOL_SIZE=1"}, {"--threads", "1"});
+  const auto start = std::chrono::steady_clock::now();
+  w.send(make_request(1, "db_query", Codec::MsgPack,
+                      msgpack_of(R"({"sql": ")" + std::string(kSlowQuery) + R"("})"), 200));
+  const Response r = answer(w);
+  EXPECT_EQ(r.status, StatusCode::Timeout) << r.error;
+  // The one connection and the one thread are free again: the query really stopped.
+  EXPECT_EQ(query_json(w, R"({"sql": "SELECT count(*) FROM items"})").at("rows").at(0).at(0), 30);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
+}
+
+TEST_F(WorkerDbTest, ExhaustedConnectionPoolAnswersBusy) {
+  auto w = worker({"MOLT_DB_POOL_SIZE=1", "MOLT_DB_POOL_WAIT_MS=100"}, {"--threads", "2"});
+  w.send(make_request(1, "db_query", Codec::MsgPack,
+                      msgpack_of(R"({"sql": ")" + std::string(kSlowQuery) + R"("})"), 2000));
+  std::this_thread::sleep_for(100ms);
+  w.send(make_request(2, "db_query", Codec::MsgPack, msgpack_of(R"({"sql": "SELECT 1"})"), 2000));
+  const Response busy = answer(w);
+  EXPECT_EQ(busy.request_id, 2u);
+  EXPECT_EQ(busy.status, StatusCode::Busy) << busy.error;
+  w.send(make_request(1, "__cancel__", Codec::MsgPack, msgpack_of(R"({"request_id": 1})")));
+  EXPECT_EQ(answer(w).status, StatusCode::Cancelled);
+}
+
+TEST(WorkerNoDbTest, DbQueryWithoutADatabaseIsInvalidInput) {
+  WorkerProcess w(MOLT_WORKER_BINARY, {});
+  w.send(make_request(1, "db_query", Codec::MsgPack, msgpack_of(R"({"sql": "SELECT 1"})")));
+  auto r = w.receive(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, StatusCode::InvalidInput);
+  EXPECT_NE(r->error.find("no database is configured"), std::string::npos) << r->error;
+}
+
+}  // namespace
