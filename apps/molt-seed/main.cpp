@@ -1,0 +1,129 @@
+// molt-seed: writes the demo database that list_items reads in database mode (DESIGN.md §5).
+// The rows come from demo_rows.hpp; this file only decides where they go and how.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "demo_rows.hpp"
+#include "molt/core/status.hpp"
+#include "molt/db/database.hpp"
+#include "molt/db/sqlite.hpp"
+
+namespace molt::demo {
+namespace {
+
+// The SQL that differs from one backend to the next.
+struct Dialect {
+  std::string_view table_exists;  // one row, column "n": how many tables are named items
+  std::string_view create_table;
+  std::string_view create_index;
+  std::string_view insert;  // the seven columns, in DemoRow order
+};
+
+constexpr Dialect kSqlite{
+    "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'items'",
+    "CREATE TABLE items(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, created_at TEXT NOT "
+    "NULL, status TEXT NOT NULL, title TEXT NOT NULL, score REAL NOT NULL, unread INTEGER NOT "
+    "NULL)",
+    "CREATE INDEX items_user_id_id ON items(user_id, id)",
+    "INSERT INTO items(id, user_id, created_at, status, title, score, unread) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"};
+
+struct Settings {
+  std::string sqlite_path;
+  int users = kDefaultUsers;
+  int items = kDefaultItemsPerUser;
+  bool force = false;
+};
+
+// (Re)creates the items table and fills it, all in one transaction: either every row is there
+// or the database is as it was. An existing table with rows is kept unless `force`. Returns the
+// number of rows written; throws core::Error.
+std::int64_t write_items(db::Database& database, const Dialect& dialect, const Settings& s,
+                         std::string_view where) {
+  db::Transaction tx = database.begin({});
+  if (tx.query(dialect.table_exists).get<std::int64_t>(0, "n") > 0) {
+    const auto existing = tx.query("SELECT count(*) AS n FROM items").get<std::int64_t>(0, "n");
+    if (existing > 0 && !s.force)
+      throw core::InvalidInput(std::string(where) + " already has an items table with " +
+                               std::to_string(existing) +
+                               " rows; pass --force to drop and recreate it");
+    // An empty table is replaced too, so the schema is always exactly ours.
+    tx.execute("DROP TABLE items");
+  }
+  tx.execute(dialect.create_table);
+
+  // One statement, prepared once (the connection caches it), and one set of parameters whose
+  // buffers are reused from row to row.
+  db::Params params;
+  params.values.resize(7);
+  std::int64_t written = 0;
+  for_each_demo_row(s.users, s.items, [&](const DemoRow& row) {
+    params.values[0].value = row.id;
+    params.values[1].value = row.user_id;
+    params.values[2].value = row.created_at;
+    params.values[3].value = std::string(row.status);
+    params.values[4].value = row.title;
+    params.values[5].value = row.score;
+    params.values[6].value = std::int64_t{row.unread ? 1 : 0};
+    written += tx.execute(dialect.insert, params).rows_affected;
+  });
+  // Built once over all the rows: cheaper than maintaining it insert by insert.
+  tx.execute(dialect.create_index);
+  tx.commit();
+  return written;
+}
+
+std::int64_t seed_sqlite(const Settings& s) {
+  db::SqliteOptions options;
+  options.path = s.sqlite_path;
+  options.read_write = true;
+  options.create = true;
+  options.readers = 1;
+  // A batch job: building the index of a large table may take longer than a request would.
+  options.query_timeout = std::chrono::minutes(30);
+  auto database = db::open_sqlite(options);
+  return write_items(*database, kSqlite, s, "'" + s.sqlite_path + "'");
+}
+
+}  // namespace
+}  // namespace molt::demo
+
+int main(int argc, char** argv) {
+  using molt::demo::Settings;
+  CLI::App app("molt-seed: writes the deterministic demo database (items table, DESIGN.md §5)",
+               "molt-seed");
+  Settings s;
+  app.add_option("--sqlite", s.sqlite_path, "SQLite database file (created when missing)")
+      ->required();
+  app.add_option("--users", s.users, "users; their ids are 1..users")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000'000));
+  app.add_option("--items", s.items, "items per user")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000'000));
+  app.add_flag("--force", s.force, "replace an items table that already has rows");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  std::int64_t rows = 0;
+  try {
+    rows = molt::demo::seed_sqlite(s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "molt-seed: error: %s\n", e.what());
+    return 1;
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  std::fprintf(stderr, "molt-seed: wrote %lld rows (%d users x %d items) to %s in %.3f s\n",
+               static_cast<long long>(rows), s.users, s.items, s.sqlite_path.c_str(), took.count());
+  return 0;
+}
