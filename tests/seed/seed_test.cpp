@@ -28,6 +28,8 @@ constexpr std::string_view kTableSql =
     "NULL, status TEXT NOT NULL, title TEXT NOT NULL, score REAL NOT NULL, unread INTEGER NOT "
     "NULL)";
 constexpr std::string_view kIndexSql = "CREATE INDEX items_user_id_id ON items(user_id, id)";
+constexpr std::string_view kStatusIndexSql =
+    "CREATE INDEX items_user_id_status ON items(user_id, status)";
 
 struct Expected {
   std::int64_t user, j, items_per_user;
@@ -190,13 +192,16 @@ TEST_F(SeedTest, WritesEveryRowWithTheSchema) {
   }
 
   const db::Rows schema = d->query(
-      "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'items' ORDER BY type DESC", {},
-      {});
-  ASSERT_EQ(schema.size(), 2u);
+      "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'items' "
+      "ORDER BY type DESC, name",
+      {}, {});
+  ASSERT_EQ(schema.size(), 3u);
   EXPECT_EQ(schema.get<std::string>(0, "name"), "items");
   EXPECT_EQ(schema.get<std::string>(0, "sql"), kTableSql);
   EXPECT_EQ(schema.get<std::string>(1, "name"), "items_user_id_id");
   EXPECT_EQ(schema.get<std::string>(1, "sql"), kIndexSql);
+  EXPECT_EQ(schema.get<std::string>(2, "name"), "items_user_id_status");
+  EXPECT_EQ(schema.get<std::string>(2, "sql"), kStatusIndexSql);
   const db::Rows columns =
       d->query("SELECT name FROM pragma_index_info('items_user_id_id') ORDER BY seqno", {}, {});
   ASSERT_EQ(columns.size(), 2u);

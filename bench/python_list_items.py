@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""list_items (database mode, DESIGN.md section 5) through Python's sqlite3: the peer figure
+for the worker's database mode. Same SQL as the worker, same JSON answer built with json.dumps,
+the statement the worker runs when no filter is given, one connection, a closed loop on one thread (what one Django worker process does per request).
+
+usage: python_list_items.py DB_PATH [--seconds S] [--user U] [--limit N]
+prints: python_sqlite calls_per_s=... p50_us=... p99_us=... cpu_us_per_call=...
+"""
+import argparse
+import json
+import sqlite3
+import time
+
+ITEMS_SQL = (
+    "SELECT id, created_at, status, title, score, unread FROM items "
+    "WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?"
+)
+COUNTS_SQL = "SELECT status, count(*) FROM items WHERE user_id = ? GROUP BY status"
+
+
+def list_items(conn, user_id, limit):
+    rows = conn.execute(ITEMS_SQL, (user_id, 0, limit)).fetchall()
+    counts = {"open": 0, "closed": 0}
+    for status, n in conn.execute(COUNTS_SQL, (user_id,)):
+        if status in counts:
+            counts[status] = n
+    items = [
+        {"id": r[0], "created_at": r[1], "status": r[2], "title": r[3], "score": r[4],
+         "unread": bool(r[5])}
+        for r in rows
+    ]
+    next_cursor = str(items[-1]["id"]) if len(items) == limit else None
+    body = {"items": items, "next_cursor": next_cursor, "counts": counts}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("db")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--user", type=int, default=7)
+    parser.add_argument("--limit", type=int, default=50)
+    args = parser.parse_args()
+    conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True, check_same_thread=False)
+    if len(json.loads(list_items(conn, args.user, args.limit))["items"]) != args.limit:
+        raise SystemExit("the database does not hold enough rows for this user")
+    latencies = []
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    end = start + args.seconds
+    while True:
+        t0 = time.perf_counter()
+        if t0 >= end:
+            break
+        list_items(conn, args.user, args.limit)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
+    latencies.sort()
+    n = len(latencies)
+    print(f"python_sqlite calls_per_s={n / elapsed:.0f} "
+          f"p50_us={latencies[n // 2] * 1e6:.1f} p99_us={latencies[int(n * 0.99)] * 1e6:.1f} "
+          f"cpu_us_per_call={cpu / n * 1e6:.2f}")
+
+
+if __name__ == "__main__":
+    main()

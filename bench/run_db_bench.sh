@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# bench/run_db_bench.sh <build-dir>
+#
+# list_items in database mode (50 rows from the seeded demo database, SQLite) through the
+# worker, against the same two queries and the same JSON through Python's sqlite3 in the same
+# run (bench/python_list_items.py). Rounds are interleaved and repeated (BENCH_REPEAT, 3).
+# Target from the issue: the worker at least 5x the Python figure. Measures, never asserts.
+# PostgreSQL (psycopg 3) joins this when molt::db has its PostgreSQL backend.
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+  echo "usage: $0 <build-dir>" >&2
+  exit 2
+fi
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+load_client="$build/bench/worker_load"
+worker="$build/apps/molt-worker/molt-worker"
+seed="$build/apps/molt-seed/molt-seed"
+for binary in "$load_client" "$worker" "$seed"; do
+  [ -x "$binary" ] || { echo "bench: $binary is missing; build the release preset" >&2; exit 2; }
+done
+seconds=${BENCH_SECONDS:-3}
+repeat=${BENCH_REPEAT:-3}
+inflight=${BENCH_INFLIGHT:-64}
+
+db="$build/bench-demo.db"
+[ -s "$db" ] || "$seed" --sqlite "$db" --force
+
+echo "bench: $(nproc) cores, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+worker_rates=()
+python_rates=()
+for round in $(seq 1 "$repeat"); do
+  line=$(MOLT_DB_SQLITE_PATH="$db" "$load_client" --modes list_items -k "$inflight" \
+    --seconds "$seconds" --items 50 --worker "$worker" | grep '^run')
+  echo "worker  $line"
+  worker_rates+=("$(sed -E 's/.*calls_per_s=([0-9.]+).*/\1/' <<<"$line")")
+  line=$(python3 "$here/python_list_items.py" "$db" --seconds "$seconds" --limit 50)
+  echo "python  $line"
+  python_rates+=("$(sed -E 's/.*calls_per_s=([0-9.]+).*/\1/' <<<"$line")")
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+w=$(median "${worker_rates[@]}")
+p=$(median "${python_rates[@]}")
+ratio=$(awk -v w="$w" -v p="$p" 'BEGIN {printf "%.1f", w / p}')
+echo "median  worker calls_per_s=$w python_sqlite calls_per_s=$p ratio=$ratio"
+echo "bench: load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+met=$(awk -v r="$ratio" 'BEGIN {print (r >= 5) ? "met" : "NOT met"}')
+echo "target worker >= 5x Python sqlite3 on list_items (database mode): $ratio ($met)"
