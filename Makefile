@@ -11,9 +11,6 @@ all: build
 setup:
 	@scripts/setup
 
-$(BUILD)/build.ninja: CMakeLists.txt CMakePresets.json | setup
-	cmake --preset $(PRESET) >/dev/null
-
 configure: setup
 	cmake --preset $(PRESET) >/dev/null
 
@@ -38,6 +35,7 @@ test-sanitizers: setup
 bench: PRESET = release
 bench: build
 	bench/run_worker_bench.sh build/release
+	bench/run_db_bench.sh build/release
 
 fuzz: setup
 	cmake --preset fuzz >/dev/null && cmake --build --preset fuzz -j $(JOBS)
