@@ -4,7 +4,7 @@ BUILD := build/$(PRESET)
 JOBS ?= 2
 FUZZ_SECONDS ?= 60
 
-.PHONY: all setup configure build run test test-cpp test-sanitizers bench fuzz fuzz-smoke format clean
+.PHONY: all setup configure build run test test-sanitizers bench fuzz fuzz-smoke format clean
 
 all: build
 
