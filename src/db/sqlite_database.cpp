@@ -373,8 +373,14 @@ class ConnectionPool {
 
 class SqliteTransaction final : public TransactionSession {
  public:
-  SqliteTransaction(ConnectionPool::Lease lease, const SqliteOptions& options, bool reads_only)
-      : lease_(std::move(lease)), options_(options), reads_only_(reads_only) {}
+  // `owner` keeps the database (and so the pool the lease returns to) alive for as long as
+  // the transaction lives.
+  SqliteTransaction(std::shared_ptr<const Database> owner, ConnectionPool::Lease lease,
+                    const SqliteOptions& options, bool reads_only)
+      : owner_(std::move(owner)),
+        lease_(std::move(lease)),
+        options_(options),
+        reads_only_(reads_only) {}
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
     return run_query(*lease_, sql, params, o, deadline(o), options_.busy_timeout, true);
@@ -398,12 +404,13 @@ class SqliteTransaction final : public TransactionSession {
   core::Deadline deadline(const QueryOptions& o) const {
     return o.deadline.is_set() ? o.deadline : core::Deadline::after(options_.query_timeout);
   }
+  std::shared_ptr<const Database> owner_;
   ConnectionPool::Lease lease_;
   const SqliteOptions& options_;
   bool reads_only_;
 };
 
-class SqliteDatabase final : public Database {
+class SqliteDatabase final : public Database, public std::enable_shared_from_this<SqliteDatabase> {
  public:
   explicit SqliteDatabase(SqliteOptions options) : options_(std::move(options)) {
     if (options_.read_write) writers_.add(std::make_unique<Connection>(options_, true));
@@ -432,7 +439,8 @@ class SqliteDatabase final : public Database {
     auto lease = (reads_only ? readers_ : writers_).acquire(d, o.cancel, options_.pool_wait);
     // IMMEDIATE takes the write lock now, so a transaction never fails later on an upgrade.
     run_execute(*lease, reads_only ? "BEGIN" : "BEGIN IMMEDIATE", {}, o, d, options_.busy_timeout);
-    return Transaction(std::make_unique<SqliteTransaction>(std::move(lease), options_, reads_only));
+    return Transaction(std::make_unique<SqliteTransaction>(shared_from_this(), std::move(lease),
+                                                           options_, reads_only));
   }
 
   PoolStats stats() const override {

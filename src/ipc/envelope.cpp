@@ -390,6 +390,7 @@ Codec codec_from(std::string_view name) {
 }
 }  // namespace
 
+namespace {
 template <class Fields>
 void read_response_fields(const Fields& f, Response& r) {
   if (!f.uint("request_id", r.request_id))
@@ -402,6 +403,7 @@ void read_response_fields(const Fields& f, Response& r) {
   if (const auto error = f.text("error")) r.error.assign(*error);
   if (const auto entry = f.text("entry")) r.entry.assign(*entry);
 }
+}  // namespace
 
 Response decode_response(std::string_view body, Wire* wire_out) {
   const auto wire = detect_wire(body);

@@ -280,3 +280,16 @@ TEST_F(SqliteTest, ManyDistinctStatementsOutgrowTheCacheSafely) {
 
 }  // namespace
 }  // namespace molt::db
+
+namespace molt::db {
+namespace {
+TEST_F(SqliteTest, ATransactionKeepsItsDatabaseAlive) {
+  auto db = writable();
+  Transaction tx = db->begin({});
+  db.reset();  // the last handle the caller had
+  tx.execute("DELETE FROM items WHERE id = 1");
+  tx.commit();
+  EXPECT_EQ(count(*read_only()), 4);
+}
+}  // namespace
+}  // namespace molt::db
