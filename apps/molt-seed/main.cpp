@@ -13,6 +13,7 @@
 #include "demo_rows.hpp"
 #include "molt/core/status.hpp"
 #include "molt/db/database.hpp"
+#include "molt/db/postgres.hpp"
 #include "molt/db/sqlite.hpp"
 
 namespace molt::demo {
@@ -38,8 +39,20 @@ constexpr Dialect kSqlite{
     "INSERT INTO items(id, user_id, created_at, status, title, score, unread) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"};
 
+constexpr Dialect kPostgres{
+    "SELECT count(*) AS n FROM information_schema.tables "
+    "WHERE table_schema = current_schema() AND table_name = 'items'",
+    "CREATE TABLE items(id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, created_at TEXT NOT "
+    "NULL, status TEXT NOT NULL, title TEXT NOT NULL, score DOUBLE PRECISION NOT NULL, unread "
+    "INTEGER NOT NULL)",
+    {"CREATE INDEX items_user_id_id ON items(user_id, id)",
+     "CREATE INDEX items_user_id_status ON items(user_id, status)"},
+    "INSERT INTO items(id, user_id, created_at, status, title, score, unread) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7)"};
+
 struct Settings {
   std::string sqlite_path;
+  std::string postgres_dsn;
   int users = kDefaultUsers;
   int items = kDefaultItemsPerUser;
   bool force = false;
@@ -95,6 +108,15 @@ std::int64_t seed_sqlite(const Settings& s) {
   return write_items(*database, kSqlite, s, "'" + s.sqlite_path + "'");
 }
 
+std::int64_t seed_postgres(const Settings& s) {
+  db::PostgresOptions options;
+  options.dsn = s.postgres_dsn;
+  options.pool_size = 1;
+  options.query_timeout = std::chrono::minutes(30);
+  auto database = db::open_postgres(options);
+  return write_items(*database, kPostgres, s, "the PostgreSQL database");
+}
+
 }  // namespace
 }  // namespace molt::demo
 
@@ -103,8 +125,11 @@ int main(int argc, char** argv) {
   CLI::App app("molt-seed: writes the deterministic demo database (items table, DESIGN.md §5)",
                "molt-seed");
   Settings s;
-  app.add_option("--sqlite", s.sqlite_path, "SQLite database file (created when missing)")
-      ->required();
+  auto* sqlite =
+      app.add_option("--sqlite", s.sqlite_path, "SQLite database file (created when missing)");
+  auto* postgres =
+      app.add_option("--postgres", s.postgres_dsn, "PostgreSQL conninfo or postgresql:// URI");
+  sqlite->excludes(postgres);
   app.add_option("--users", s.users, "users; their ids are 1..users")
       ->capture_default_str()
       ->check(CLI::Range(1, 10'000'000));
@@ -114,6 +139,8 @@ int main(int argc, char** argv) {
   app.add_flag("--force", s.force, "replace an items table that already has rows");
   try {
     app.parse(argc, argv);
+    if (s.sqlite_path.empty() && s.postgres_dsn.empty())
+      throw CLI::RequiredError("one of --sqlite or --postgres");
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
@@ -121,13 +148,14 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   std::int64_t rows = 0;
   try {
-    rows = molt::demo::seed_sqlite(s);
+    rows = s.postgres_dsn.empty() ? molt::demo::seed_sqlite(s) : molt::demo::seed_postgres(s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "molt-seed: error: %s\n", e.what());
     return 1;
   }
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   std::fprintf(stderr, "molt-seed: wrote %lld rows (%d users x %d items) to %s in %.3f s\n",
-               static_cast<long long>(rows), s.users, s.items, s.sqlite_path.c_str(), took.count());
+               static_cast<long long>(rows), s.users, s.items,
+               s.postgres_dsn.empty() ? s.sqlite_path.c_str() : "PostgreSQL", took.count());
   return 0;
 }

@@ -131,8 +131,8 @@ ListItemsResponse list_items_db(const ListItemsRequest& req, ExportContext& ctx,
   const molt::db::Rows rows =
       db.query(kItemsSql[(req.status ? 1 : 0) + (req.q ? 2 : 0)], params, options);
   const molt::db::Rows counts =
-      db.query("SELECT status, count(*) AS n FROM items WHERE user_id = ? GROUP BY status",
-               Params::positional({{req.user_id}}), options);
+      db.query("SELECT status, count(*) AS n FROM items WHERE user_id = :user_id GROUP BY status",
+               Params{{{req.user_id}}, {"user_id"}}, options);
   ctx.add_metric("db_us",
                  static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                std::chrono::steady_clock::now() - started)

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "molt/db/postgres.hpp"
 #include "molt/db/sqlite.hpp"
 
 namespace molt_worker {
@@ -52,9 +53,17 @@ const DbSettings& db_settings() {
 const std::shared_ptr<molt::db::Database>& configured_database() {
   static const std::shared_ptr<molt::db::Database> database = [] {
     const DbSettings& s = db_settings();
-    if (!s.postgres_dsn.empty())
+    if (!s.postgres_dsn.empty() && !s.sqlite_path.empty())
       throw std::invalid_argument(
-          "MOLT_DB_POSTGRES_DSN is set, but this build has no PostgreSQL backend yet");
+          "both MOLT_DB_POSTGRES_DSN and MOLT_DB_SQLITE_PATH are set; choose one database");
+    if (!s.postgres_dsn.empty()) {
+      molt::db::PostgresOptions o;
+      o.dsn = s.postgres_dsn;
+      o.pool_size = static_cast<std::size_t>(s.pool_size);
+      o.query_timeout = std::chrono::milliseconds(s.query_timeout_ms);
+      o.pool_wait = std::chrono::milliseconds(s.pool_wait_ms);
+      return molt::db::open_postgres(o);
+    }
     if (s.sqlite_path.empty()) return std::shared_ptr<molt::db::Database>();
     molt::db::SqliteOptions o;
     o.path = s.sqlite_path;
