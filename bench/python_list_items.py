@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""list_items (database mode, DESIGN.md section 5) through Python's sqlite3: the peer figure
-for the worker's database mode. Same SQL as the worker, same JSON answer built with json.dumps,
+"""list_items (database mode, DESIGN.md section 5) through Python's sqlite3, or psycopg 3 on
+PostgreSQL (--postgres DSN): the peer figure for the worker's database mode. Same SQL as the worker, same JSON answer built with json.dumps,
 the statement the worker runs when no filter is given, one connection, a closed loop on one thread (what one Django worker process does per request).
 
-usage: python_list_items.py DB_PATH [--seconds S] [--user U] [--limit N]
-prints: python_sqlite calls_per_s=... p50_us=... p99_us=... cpu_us_per_call=...
+usage: python_list_items.py (DB_PATH | --postgres DSN) [--seconds S] [--user U] [--limit N]
+prints: python_<driver> calls_per_s=... p50_us=... p99_us=... cpu_us_per_call=...
 """
 import argparse
 import json
@@ -18,10 +18,10 @@ ITEMS_SQL = (
 COUNTS_SQL = "SELECT status, count(*) FROM items WHERE user_id = ? GROUP BY status"
 
 
-def list_items(conn, user_id, limit):
-    rows = conn.execute(ITEMS_SQL, (user_id, 0, limit)).fetchall()
+def list_items(conn, user_id, limit, items_sql=ITEMS_SQL, counts_sql=COUNTS_SQL):
+    rows = conn.execute(items_sql, (user_id, 0, limit)).fetchall()
     counts = {"open": 0, "closed": 0}
-    for status, n in conn.execute(COUNTS_SQL, (user_id,)):
+    for status, n in conn.execute(counts_sql, (user_id,)):
         if status in counts:
             counts[status] = n
     items = [
@@ -36,13 +36,28 @@ def list_items(conn, user_id, limit):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("db")
+    parser.add_argument("db", nargs="?")
+    parser.add_argument("--postgres", help="libpq conninfo: use psycopg 3 instead of sqlite3")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--user", type=int, default=7)
     parser.add_argument("--limit", type=int, default=50)
     args = parser.parse_args()
-    conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True, check_same_thread=False)
-    if len(json.loads(list_items(conn, args.user, args.limit))["items"]) != args.limit:
+    if args.postgres:
+        import psycopg  # only needed for PostgreSQL
+
+        conn = psycopg.connect(args.postgres, autocommit=True)
+        driver = "psycopg"
+        # psycopg's placeholders are %s; the statements are otherwise the same.
+        sql = (ITEMS_SQL.replace("?", "%s"), COUNTS_SQL.replace("?", "%s"))
+    else:
+        conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True, check_same_thread=False)
+        driver = "sqlite"
+        sql = (ITEMS_SQL, COUNTS_SQL)
+
+    def call():
+        return list_items(conn, args.user, args.limit, *sql)
+
+    if len(json.loads(call())["items"]) != args.limit:
         raise SystemExit("the database does not hold enough rows for this user")
     latencies = []
     cpu0 = time.process_time()
@@ -52,13 +67,13 @@ def main():
         t0 = time.perf_counter()
         if t0 >= end:
             break
-        list_items(conn, args.user, args.limit)
+        call()
         latencies.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu0
     latencies.sort()
     n = len(latencies)
-    print(f"python_sqlite calls_per_s={n / elapsed:.0f} "
+    print(f"python_{driver} calls_per_s={n / elapsed:.0f} "
           f"p50_us={latencies[n // 2] * 1e6:.1f} p99_us={latencies[int(n * 0.99)] * 1e6:.1f} "
           f"cpu_us_per_call={cpu / n * 1e6:.2f}")
 
