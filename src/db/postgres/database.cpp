@@ -5,7 +5,7 @@
 // the pool (or is closed when it cannot be brought back to a clean state).
 //
 // Not yet here: prepared-statement caching (every call is parsed by the server anew),
-// pipeline mode for the BEGIN/statement/COMMIT of query(), single-row mode (a result is
+// pipeline mode (a lone write is BEGIN READ WRITE/statement/COMMIT), single-row mode (a result is
 // materialised by libpq before max_rows is checked), and COPY.
 
 #include <libpq-fe.h>
@@ -127,7 +127,11 @@ class Connection {
   void connect(core::Deadline deadline, const core::CancelToken& cancel) {
     clear_wake();
     auto wake = cancel.on_cancel([this] { this->wake(); });
-    conn_ = PQconnectStart(options_.dsn.c_str());
+    // Sessions read by default: a statement outside an explicit transaction cannot write,
+    // so query() needs no transaction of its own (one round trip); writes say READ WRITE.
+    const char* keywords[] = {"dbname", "options", nullptr};
+    const char* values[] = {options_.dsn.c_str(), "-c default_transaction_read_only=on", nullptr};
+    conn_ = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
     if (!conn_) fail(StatusCode::InternalError, "cannot connect to PostgreSQL: out of memory");
     auto status = PGRES_POLLING_WRITING;
     while (status != PGRES_POLLING_OK) {
@@ -356,26 +360,28 @@ Rows to_rows(const PGresult* result, std::size_t max_rows) {
   return rows;
 }
 
-// Reads only: outside a transaction the statement runs in a READ ONLY transaction of its
-// own; inside one, under a savepoint with transaction_read_only set, which rolling back to
-// the savepoint undoes again. Either way a write fails on the server (25006) and changes
-// nothing, whatever the SQL looks like.
+// Reads only: outside a transaction the statement runs in the session's default read-only
+// transaction; inside one, under a savepoint with transaction_read_only set, which rolling
+// back to the savepoint undoes again. Either way a write fails on the server (25006) and
+// changes nothing, whatever the SQL looks like.
 Rows run_query(Connection& c, std::string_view sql, const Params& params,
                const QueryOptions& options, core::Deadline deadline, bool in_transaction) {
   const Statement statement = prepare(sql, params);
   Call call(c, deadline, options.cancel, in_transaction);
   call.check();
-  call.run(in_transaction ? "SAVEPOINT molt_query; SET LOCAL transaction_read_only = on"
-                          : "BEGIN READ ONLY");
-  const char* end =
-      in_transaction ? "ROLLBACK TO SAVEPOINT molt_query; RELEASE SAVEPOINT molt_query" : "COMMIT";
+  if (!in_transaction) {  // the session's default read-only transaction does the guarding
+    ResultPtr result = call.run(statement.sql, statement.params);
+    return to_rows(result.get(), options.max_rows);
+  }
+  call.run("SAVEPOINT molt_query; SET LOCAL transaction_read_only = on");
+  const char* end = "ROLLBACK TO SAVEPOINT molt_query; RELEASE SAVEPOINT molt_query";
   ResultPtr result = no_result();
   try {
     result = call.run(statement.sql, statement.params);
   } catch (const core::Error&) {
     if (call.usable()) {
       try {
-        call.run(in_transaction ? end : "ROLLBACK");
+        call.run(end);
       } catch (const core::Error&) {
         c.close();  // the statement's error is the one to report
       }
@@ -391,7 +397,28 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
   const Statement statement = prepare(sql, params);
   Call call(c, deadline, options.cancel, in_transaction);
   call.check();
-  ResultPtr result = call.run(statement.sql, statement.params);
+  // Sessions are read-only by default (see Connection::connect): a write on its own gets a
+  // READ WRITE transaction of its own.
+  if (!in_transaction) call.run("BEGIN READ WRITE");
+  ResultPtr result = no_result();
+  try {
+    result = call.run(statement.sql, statement.params);
+  } catch (const core::Error&) {
+    if (!in_transaction && call.usable()) {
+      try {
+        call.run("ROLLBACK");
+      } catch (const core::Error&) {
+        c.close();  // the statement's error is the one to report
+      }
+    }
+    throw;
+  }
+  if (!in_transaction) {
+    ResultPtr committed = call.run("COMMIT");
+    // COMMIT of a transaction that failed answers ROLLBACK, not an error.
+    if (!committed || std::strcmp(PQcmdStatus(committed.get()), "COMMIT") != 0)
+      fail(StatusCode::InvalidInput, "the statement was rolled back");
+  }
   ExecResult out;  // last_insert_id stays empty: PostgreSQL callers use RETURNING
   if (result) {
     const char* tuples = PQcmdTuples(result.get());
@@ -564,7 +591,8 @@ class PostgresDatabase final : public Database,
   Transaction begin(const QueryOptions& o) override {
     const auto d = deadline(o);
     auto lease = lease_open(d, o.cancel);
-    run_execute(*lease, "BEGIN", {}, o, d, false);
+    // Sessions read by default; an explicit transaction may write.
+    run_execute(*lease, "BEGIN READ WRITE", {}, o, d, /*in_transaction=*/true);
     return Transaction(
         std::make_unique<PostgresTransaction>(shared_from_this(), std::move(lease), options_));
   }
