@@ -1,13 +1,13 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "connection_pool.hpp"
 #include "molt/db/sqlite.hpp"
 
 namespace molt::db {
@@ -60,6 +60,7 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   sqlite3* handle() const noexcept { return db_; }
+  bool is_open() const noexcept { return true; }  // open from construction to destruction
 
   // A prepared statement for `sql`, from the cache when it was seen before.
   sqlite3_stmt* prepare(std::string_view sql) {
@@ -299,77 +300,7 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
   return result;
 }
 
-// A fixed set of connections; waiting for one is bounded by the pool wait and the call's
-// deadline and stops at once on cancellation.
-class ConnectionPool {
- public:
-  void add(std::unique_ptr<Connection> c) {
-    free_.push_back(c.get());
-    all_.push_back(std::move(c));
-  }
-
-  class Lease {
-   public:
-    Lease(ConnectionPool& pool, Connection* c) : pool_(&pool), c_(c) {}
-    Lease(Lease&& other) noexcept : pool_(other.pool_), c_(std::exchange(other.c_, nullptr)) {}
-    Lease& operator=(Lease&&) = delete;
-    ~Lease() {
-      if (c_) pool_->release(c_);
-    }
-    Connection& operator*() const { return *c_; }
-
-   private:
-    ConnectionPool* pool_;
-    Connection* c_;
-  };
-
-  Lease acquire(core::Deadline deadline, const core::CancelToken& cancel,
-                std::chrono::milliseconds pool_wait) {
-    const auto wait_until = deadline.min(core::Deadline::after(pool_wait));
-    auto wake = cancel.on_cancel([this] {
-      std::lock_guard lock(mutex_);
-      available_.notify_all();
-    });
-    std::unique_lock lock(mutex_);
-    ++waiting_;
-    available_.wait_until(lock, wait_until.at(),
-                          [&] { return !free_.empty() || cancel.cancelled(); });
-    --waiting_;
-    if (cancel.cancelled()) {
-      lock.unlock();
-      cancel.throw_if_cancelled();
-    }
-    if (free_.empty()) {
-      if (deadline.expired())
-        fail(StatusCode::Timeout, "deadline passed while waiting for a database connection");
-      fail(StatusCode::Busy,
-           "no database connection free within " + std::to_string(pool_wait.count()) + " ms");
-    }
-    Connection* c = free_.back();
-    free_.pop_back();
-    return Lease(*this, c);
-  }
-
-  PoolStats stats() const {
-    std::lock_guard lock(mutex_);
-    return {all_.size(), all_.size() - free_.size(), waiting_};
-  }
-
- private:
-  void release(Connection* c) {
-    {
-      std::lock_guard lock(mutex_);
-      free_.push_back(c);
-    }
-    available_.notify_one();
-  }
-
-  mutable std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<std::unique_ptr<Connection>> all_;
-  std::vector<Connection*> free_;
-  std::size_t waiting_ = 0;
-};
+using ConnectionPool = detail::ConnectionPool<Connection>;
 
 class SqliteTransaction final : public TransactionSession {
  public:

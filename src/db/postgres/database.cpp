@@ -15,14 +15,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "../connection_pool.hpp"
 #include "molt/db/postgres.hpp"
 #include "named_params.hpp"
 #include "text_params.hpp"
@@ -427,97 +426,7 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
   return out;
 }
 
-// A fixed set of connections handed out to waiters in arrival order. Waiting is bounded by
-// the pool wait and the call's deadline and stops at once on cancellation.
-class ConnectionPool {
- public:
-  explicit ConnectionPool(const PostgresOptions& options) {
-    for (std::size_t i = 0; i < options.pool_size; ++i) {
-      all_.push_back(std::make_unique<Connection>(options));
-      free_.push_back(all_.back().get());
-    }
-  }
-
-  class Lease {
-   public:
-    Lease(ConnectionPool& pool, Connection* c) : pool_(&pool), c_(c) {}
-    Lease(Lease&& other) noexcept : pool_(other.pool_), c_(std::exchange(other.c_, nullptr)) {}
-    Lease& operator=(Lease&&) = delete;
-    ~Lease() {
-      if (c_) pool_->release(c_);
-    }
-    Connection& operator*() const { return *c_; }
-
-   private:
-    ConnectionPool* pool_;
-    Connection* c_;
-  };
-
-  Lease acquire(core::Deadline deadline, const core::CancelToken& cancel,
-                std::chrono::milliseconds pool_wait) {
-    Waiter waiter;
-    // Registered before taking the lock: it runs at once when the token already fired.
-    auto wake = cancel.on_cancel([this, &waiter] {
-      std::lock_guard lock(mutex_);
-      waiter.ready.notify_all();
-    });
-    std::unique_lock lock(mutex_);
-    if (waiters_.empty() && !free_.empty()) {
-      Connection* c = free_.back();
-      free_.pop_back();
-      return Lease(*this, c);
-    }
-    const auto until = deadline.min(core::Deadline::after(pool_wait));
-    waiters_.push_back(&waiter);
-    waiter.ready.wait_until(lock, until.at(), [&] { return waiter.granted || cancel.cancelled(); });
-    if (waiter.granted && !cancel.cancelled()) return Lease(*this, waiter.granted);
-    if (waiter.granted)
-      hand_over(waiter.granted);
-    else
-      waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &waiter));
-    lock.unlock();
-    cancel.throw_if_cancelled();
-    if (deadline.expired())
-      fail(StatusCode::Timeout, "deadline passed while waiting for a database connection");
-    fail(StatusCode::Busy,
-         "no database connection free within " + std::to_string(pool_wait.count()) + " ms");
-  }
-
-  PoolStats stats() const {
-    std::lock_guard lock(mutex_);
-    std::size_t open = 0;
-    for (const auto& c : all_) open += c->is_open() ? 1 : 0;
-    return {open, all_.size() - free_.size(), waiters_.size()};
-  }
-
- private:
-  struct Waiter {
-    std::condition_variable ready;
-    Connection* granted = nullptr;
-  };
-
-  void release(Connection* c) {
-    std::lock_guard lock(mutex_);
-    hand_over(c);
-  }
-  // Gives `c` to the longest waiter, or back to the free list. Called with the lock held,
-  // which also keeps the waiter (on its own stack) alive until it wakes.
-  void hand_over(Connection* c) {
-    if (waiters_.empty()) {
-      free_.push_back(c);
-      return;
-    }
-    Waiter* first = waiters_.front();
-    waiters_.pop_front();
-    first->granted = c;
-    first->ready.notify_one();
-  }
-
-  mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<Connection>> all_;
-  std::vector<Connection*> free_;
-  std::deque<Waiter*> waiters_;
-};
+using ConnectionPool = detail::ConnectionPool<Connection>;
 
 class PostgresTransaction final : public TransactionSession {
  public:
@@ -571,8 +480,10 @@ class PostgresTransaction final : public TransactionSession {
 class PostgresDatabase final : public Database,
                                public std::enable_shared_from_this<PostgresDatabase> {
  public:
-  explicit PostgresDatabase(PostgresOptions options)
-      : options_(std::move(options)), pool_(options_) {}
+  explicit PostgresDatabase(PostgresOptions options) : options_(std::move(options)) {
+    for (std::size_t i = 0; i < options_.pool_size; ++i)
+      pool_.add(std::make_unique<Connection>(options_));
+  }
 
   Backend backend() const noexcept override { return Backend::Postgres; }
 
