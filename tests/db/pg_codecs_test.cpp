@@ -15,6 +15,7 @@
 #include "db/postgres/text_params.hpp"
 #include "db/postgres/text_values.hpp"
 #include "molt/core/status.hpp"
+#include "support/status_of.hpp"
 
 namespace molt::db::pg {
 namespace {
@@ -23,16 +24,7 @@ using core::StatusCode;
 using Names = std::vector<std::string>;
 using Elements = std::vector<std::optional<std::string>>;
 
-// The status a call throws (Ok when it returns) and, through `message`, its text.
-StatusCode status_of(const std::function<void()>& call, std::string* message = nullptr) {
-  try {
-    call();
-  } catch (const core::Error& e) {
-    if (message) *message = e.what();
-    return e.code();
-  }
-  return StatusCode::Ok;
-}
+using molt::testing::status_of;
 
 // The rewritten text alone, for the many cases where the names are not the point.
 std::string rewrite(std::string_view sql) {

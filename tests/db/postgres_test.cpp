@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "support/postgres_server.hpp"
+#include "support/status_of.hpp"
 
 namespace molt::db {
 namespace {
@@ -20,15 +21,7 @@ using namespace std::chrono_literals;
 using core::StatusCode;
 using testing::PostgresServer;
 
-StatusCode status_of(const std::function<void()>& call, std::string* message = nullptr) {
-  try {
-    call();
-  } catch (const core::Error& e) {
-    if (message) *message = e.what();
-    return e.code();
-  }
-  return StatusCode::Ok;
-}
+using molt::testing::status_of;
 
 // A database on the shared server whose sessions carry `application_name`, in UTC so that
 // timestamps come back the same everywhere.

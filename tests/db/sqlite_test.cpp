@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "support/status_of.hpp"
+
 namespace molt::db {
 namespace {
 
@@ -20,15 +22,7 @@ constexpr std::string_view kSlowQuery =
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
     "SELECT count(*) FROM n";
 
-StatusCode status_of(const std::function<void()>& call, std::string* message = nullptr) {
-  try {
-    call();
-  } catch (const core::Error& e) {
-    if (message) *message = e.what();
-    return e.code();
-  }
-  return StatusCode::Ok;
-}
+using molt::testing::status_of;
 
 class SqliteTest : public ::testing::Test {
  protected:

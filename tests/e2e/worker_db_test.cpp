@@ -19,6 +19,7 @@ using molt::core::StatusCode;
 using molt::ipc::Codec;
 using molt::ipc::Response;
 using molt::testing::make_request;
+using molt::testing::msgpack_of;
 using molt::testing::WorkerProcess;
 namespace json = boost::json;
 namespace db = molt::db;
@@ -26,10 +27,6 @@ namespace db = molt::db;
 constexpr std::string_view kSlowQuery =
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
     "SELECT count(*) FROM n";
-
-std::string msgpack_of(std::string_view json_text) {
-  return molt::codec::to_msgpack(json::parse(json_text));
-}
 
 class WorkerDbTest : public ::testing::Test {
  protected:

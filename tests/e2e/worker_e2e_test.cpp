@@ -32,14 +32,11 @@ using molt::ipc::Codec;
 using molt::ipc::Response;
 using molt::ipc::Wire;
 using molt::testing::make_request;
+using molt::testing::msgpack_of;
 using molt::testing::WorkerProcess;
 namespace json = boost::json;
 
 constexpr auto kAnswerWait = 5s;
-
-std::string msgpack_of(std::string_view json_text) {
-  return molt::codec::to_msgpack(json::parse(json_text));
-}
 
 json::value msgpack_payload_as_json(const Response& r) {
   return molt::codec::decode_msgpack<json::value>(r.payload);

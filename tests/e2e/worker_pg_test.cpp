@@ -22,13 +22,10 @@ using molt::core::StatusCode;
 using molt::ipc::Codec;
 using molt::ipc::Response;
 using molt::testing::make_request;
+using molt::testing::msgpack_of;
 using molt::testing::PostgresServer;
 using molt::testing::WorkerProcess;
 namespace json = boost::json;
-
-std::string msgpack_of(std::string_view json_text) {
-  return molt::codec::to_msgpack(json::parse(json_text));
-}
 
 int run_seed(const std::vector<std::string>& args) {
   std::string command = MOLT_SEED_BINARY;

@@ -7,9 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/json/parse.hpp>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+
+#include "molt/codec/msgpack.hpp"
 
 extern char** environ;
 
@@ -148,6 +151,10 @@ ipc::Request make_request(std::uint64_t id, std::string entry, ipc::Codec codec,
   r.payload = std::move(payload);
   r.timeout_ms = timeout_ms;
   return r;
+}
+
+std::string msgpack_of(std::string_view json_text) {
+  return codec::to_msgpack(boost::json::parse(json_text));
 }
 
 }  // namespace molt::testing

@@ -52,4 +52,7 @@ class WorkerProcess {
 ipc::Request make_request(std::uint64_t id, std::string entry, ipc::Codec codec,
                           std::string payload = {}, std::uint64_t timeout_ms = 0);
 
+// A MsgPack payload written as JSON text, for readable tests: msgpack_of(R"({"user_id": 7})").
+std::string msgpack_of(std::string_view json_text);
+
 }  // namespace molt::testing
