@@ -4,7 +4,7 @@ BUILD := build/$(PRESET)
 JOBS ?= 2
 FUZZ_SECONDS ?= 60
 
-.PHONY: all setup configure build run test test-sanitizers bench fuzz fuzz-smoke format clean
+.PHONY: all setup configure build run test test-python test-sanitizers bench fuzz fuzz-smoke format clean
 
 all: build
 
@@ -24,7 +24,18 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory test-python
 	$(MAKE) --no-print-directory fuzz-smoke
+
+# molt_accel and the Django demo against the real binaries of $(BUILD).
+test-python: build
+	.venv/bin/ruff check python
+	.venv/bin/ruff format --check python
+	MOLT_REQUIRE_WORKER=1 \
+	MOLT_WORKER_BIN=$(BUILD)/apps/molt-worker/molt-worker \
+	MOLT_TEST_WORKER_BIN=$(BUILD)/tests/e2e/molt-test-worker \
+	MOLT_SEED_BIN=$(BUILD)/apps/molt-seed/molt-seed \
+	.venv/bin/pytest -q
 
 test-sanitizers: setup
 	$(MAKE) --no-print-directory PRESET=asan build
@@ -47,6 +58,7 @@ fuzz-smoke: setup
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+	.venv/bin/ruff format python demo
 
 clean:
 	rm -rf build

@@ -1,0 +1,336 @@
+"""``AsyncMoltClient``: the worker protocol on asyncio pipes, for async Django views.
+
+Cancelling the task that awaits ``call()`` (Django cancels an async view whose client
+disconnected) sends ``__cancel__`` to the worker, so the work really stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from molt_accel.client import TIMEOUT_GRACE_S, CancelCheck, Hook, _run_hook
+from molt_accel.config import ExportSpec, default_worker_cmd, load_manifest
+from molt_accel.errors import (
+    MoltCancelled,
+    MoltProtocolError,
+    MoltTimeout,
+    MoltWorkerUnavailable,
+    error_for_status,
+)
+from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, encode_frame, frame_length
+from molt_accel.wire import (
+    Answer,
+    decode_answer,
+    decode_payload,
+    encode_payload,
+    encode_request,
+    resolve_wire,
+)
+
+logger = logging.getLogger("molt_accel")
+
+
+class _AsyncWorker:
+    """One worker child driven by asyncio: a reader task settles one future per call."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, max_frame_size: int) -> None:
+        self.proc = proc
+        self.max_frame_size = max_frame_size
+        self.pending: dict[int, asyncio.Future[Answer]] = {}
+        self.dead = False
+        self.death_reason = ""
+        self.reader = asyncio.get_running_loop().create_task(self._read_answers())
+
+    async def _read_answers(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        reason = "worker closed its output"
+        try:
+            while True:
+                try:
+                    header = await stdout.readexactly(HEADER_SIZE)
+                    body = await stdout.readexactly(frame_length(header, self.max_frame_size))
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial:
+                        reason = "worker output ended inside a frame"
+                    break
+                answer = decode_answer(body)
+                if answer.entry == "__cancel__":
+                    continue
+                future = self.pending.pop(answer.request_id, None)
+                if future is not None and not future.done():
+                    future.set_result(answer)
+        except MoltProtocolError as exc:
+            reason = f"worker broke the protocol: {exc}"
+            if self.proc.returncode is None:
+                self.proc.kill()
+        except OSError as exc:
+            reason = f"reading from the worker failed: {exc}"
+        code = self.proc.returncode
+        if code is None:
+            try:
+                code = await asyncio.wait_for(self.proc.wait(), 0.2)
+            except TimeoutError:
+                code = None
+        if code:
+            reason = f"worker exited with code {code}" if code > 0 else f"worker killed by signal {-code}"
+        self.dead = True
+        self.death_reason = reason
+        for request_id, future in list(self.pending.items()):
+            self.pending.pop(request_id, None)
+            if not future.done():
+                future.set_exception(MoltWorkerUnavailable(reason, request_id=request_id))
+
+    def send(self, frame: bytes) -> None:
+        stdin = self.proc.stdin
+        if self.dead or stdin is None or stdin.is_closing():
+            raise MoltWorkerUnavailable(self.death_reason or "worker input is closed")
+        stdin.write(frame)
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), grace_s)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        await asyncio.gather(self.reader, return_exceptions=True)
+
+
+class AsyncMoltClient:
+    """The asyncio twin of ``MoltClient``; use it from one event loop."""
+
+    def __init__(
+        self,
+        worker_cmd: list[str] | None = None,
+        wire: str | None = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        restart_on_failure: bool = True,
+        max_restarts: int = 1,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        self.worker_cmd = list(worker_cmd) if worker_cmd else default_worker_cmd()
+        self.wire = resolve_wire(wire)
+        self.max_frame_size = max_frame_size
+        self.restart_on_failure = restart_on_failure
+        self.max_restarts = max(0, max_restarts)
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self._ids = itertools.count(1)
+        self._worker: _AsyncWorker | None = None
+        self._starting: asyncio.Lock | None = None
+        self._started_once = False
+        self._closed = False
+        self._exports: dict[str, ExportSpec] | None = None
+
+    def exports(self) -> dict[str, ExportSpec]:
+        if self._exports is None:
+            self._exports = load_manifest(self.worker_cmd, self.env, self.cwd)
+        return self._exports
+
+    @property
+    def pid(self) -> int | None:
+        worker = self._worker
+        return worker.proc.pid if worker is not None and not worker.dead else None
+
+    async def call(
+        self,
+        entry: str,
+        payload: Any,
+        codec: str = "msgpack",
+        timeout_ms: int = 250,
+        idempotent: bool = False,
+        decode_response: bool = True,
+        before_send: Hook | None = None,
+        after_recv: Hook | None = None,
+        metrics_hook: Hook | None = None,
+        cancel_check: CancelCheck | None = None,
+        **retry_options: Any,
+    ) -> Any:
+        """Runs ``entry``; see ``MoltClient.call``. Retries after a worker death only when
+        ``idempotent``. Busy/timeout retry options are accepted and not applied here: an
+        async caller owns its own retry loop."""
+        if timeout_ms < 0:
+            raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
+        body = encode_payload(payload, codec)
+        restarts_left = self.max_restarts
+        while True:
+            try:
+                answer = await self._exchange(
+                    entry, body, codec, timeout_ms, cancel_check, before_send, after_recv, metrics_hook
+                )
+                break
+            except MoltWorkerUnavailable:
+                if not (idempotent and self.restart_on_failure and restarts_left > 0):
+                    raise
+                restarts_left -= 1
+        if not decode_response:
+            return answer.payload
+        return decode_payload(answer.payload, answer.codec)
+
+    async def ping(self, timeout_ms: int = 1000) -> bool:
+        await self._exchange("__ping__", b"", "raw", timeout_ms, None, None, None, None)
+        return True
+
+    async def close(self) -> None:
+        self._closed = True
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await worker.close()
+
+    async def __aenter__(self) -> AsyncMoltClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _current_worker(self) -> _AsyncWorker:
+        worker = self._worker
+        if worker is not None and not worker.dead:
+            return worker
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            worker = self._worker
+            if worker is not None and not worker.dead:
+                return worker
+            if self._closed:
+                raise MoltWorkerUnavailable("the client is closed")
+            if self._started_once and not self.restart_on_failure:
+                raise MoltWorkerUnavailable("the worker stopped (restart_on_failure is off)")
+            self._started_once = True
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *self.worker_cmd,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    env=self.env,
+                    cwd=self.cwd,
+                    limit=max(self.max_frame_size, 1 << 16),
+                )
+            except OSError as exc:
+                raise MoltWorkerUnavailable(
+                    f"cannot start the worker {self.worker_cmd[0]!r}: {exc}"
+                ) from None
+            self._worker = _AsyncWorker(proc, self.max_frame_size)
+            return self._worker
+
+    async def _exchange(
+        self,
+        entry: str,
+        body: bytes,
+        codec: str,
+        timeout_ms: int,
+        cancel_check: CancelCheck | None,
+        before_send: Hook | None,
+        after_recv: Hook | None,
+        metrics_hook: Hook | None,
+    ) -> Answer:
+        worker = await self._current_worker()
+        request_id = next(self._ids)
+        frame = encode_frame(
+            encode_request(self.wire, request_id, entry, timeout_ms, codec, body), self.max_frame_size
+        )
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        worker.pending[request_id] = future
+        if before_send is not None:
+            _run_hook(
+                before_send,
+                {
+                    "entry": entry,
+                    "request_id": request_id,
+                    "codec": codec,
+                    "payload_bytes": len(body),
+                    "timeout_ms": timeout_ms,
+                },
+            )
+        started = time.perf_counter()
+        try:
+            worker.send(frame)
+        except MoltWorkerUnavailable:
+            worker.pending.pop(request_id, None)
+            raise
+        wait_s = timeout_ms / 1000.0 + TIMEOUT_GRACE_S if timeout_ms else None
+        try:
+            answer = await asyncio.wait_for(self._await_answer(future, cancel_check), wait_s)
+        except TimeoutError:
+            worker.pending.pop(request_id, None)
+            self._cancel_in_worker(worker, request_id)
+            self._retire(worker)
+            raise MoltTimeout(
+                f"no answer from the worker within {timeout_ms} ms", request_id=request_id
+            ) from None
+        except asyncio.CancelledError:
+            # The awaiting task was cancelled (client disconnect): stop the work too.
+            if worker.pending.pop(request_id, None) is not None:
+                self._cancel_in_worker(worker, request_id)
+            raise
+        except MoltCancelled:
+            worker.pending.pop(request_id, None)
+            self._cancel_in_worker(worker, request_id)
+            raise
+        client_ms = (time.perf_counter() - started) * 1000.0
+        if after_recv is not None:
+            _run_hook(
+                after_recv,
+                {
+                    "entry": entry,
+                    "request_id": request_id,
+                    "status": answer.status,
+                    "codec": answer.codec,
+                    "response_bytes": len(answer.payload),
+                    "client_ms": client_ms,
+                },
+            )
+        if metrics_hook is not None:
+            metrics = dict(answer.metrics)
+            metrics.update(
+                entry=entry,
+                status=answer.status,
+                client_ms=client_ms,
+                payload_bytes=len(body),
+                response_bytes=len(answer.payload),
+            )
+            _run_hook(metrics_hook, metrics)
+        if answer.status != "Ok":
+            raise error_for_status(answer.status, answer.error, request_id)
+        return answer
+
+    @staticmethod
+    async def _await_answer(future: asyncio.Future[Answer], cancel_check: CancelCheck | None) -> Answer:
+        if cancel_check is None:
+            return await asyncio.shield(future)
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=0.01)
+            if done:
+                return future.result()
+            if cancel_check():
+                raise MoltCancelled("the caller went away; the worker request was cancelled")
+
+    def _cancel_in_worker(self, worker: _AsyncWorker, request_id: int) -> None:
+        payload = encode_payload({"request_id": request_id}, self.wire)
+        body = encode_request(self.wire, request_id, "__cancel__", 0, self.wire, payload)
+        try:
+            worker.send(encode_frame(body, self.max_frame_size))
+        except MoltWorkerUnavailable:
+            pass
+
+    def _retire(self, worker: _AsyncWorker) -> None:
+        """Replaces a stuck worker; the old one exits once its calls have drained."""
+        if self._worker is worker:
+            self._worker = None
+
+        async def drain_then_close() -> None:
+            while worker.pending and not worker.dead:
+                await asyncio.sleep(0.05)
+            await worker.close()
+
+        task = asyncio.get_running_loop().create_task(drain_then_close())
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)

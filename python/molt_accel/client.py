@@ -1,0 +1,413 @@
+"""``MoltClient``: calls exports of one worker process; ``MoltClientPool``: several of them."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from molt_accel.config import ExportSpec, default_worker_cmd, load_manifest
+from molt_accel.errors import (
+    MoltAccelError,
+    MoltBusy,
+    MoltCancelled,
+    MoltTimeout,
+    MoltWorkerUnavailable,
+    error_for_status,
+)
+from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
+from molt_accel.process import PendingCall, WorkerProcess
+from molt_accel.wire import Answer, decode_payload, encode_payload, encode_request, resolve_wire
+
+logger = logging.getLogger("molt_accel")
+
+Hook = Callable[[dict[str, Any]], None]
+CancelCheck = Callable[[], bool]
+
+# The worker answers `Timeout` itself at the deadline; the client gives it this much longer
+# before it decides the worker is stuck, cancels, and replaces it.
+TIMEOUT_GRACE_S = 0.1
+# How often a call with a `cancel_check` asks it while waiting.
+CANCEL_POLL_S = 0.01
+# Retries after `Busy` (and after a timeout, for idempotent calls) when enabled.
+MAX_RETRIES = 2
+
+_live_clients: weakref.WeakSet[MoltClient] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_live_clients):
+        client._forget_worker_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _run_hook(hook: Hook | None, info: dict[str, Any]) -> None:
+    if hook is None:
+        return
+    try:
+        hook(info)
+    except Exception:  # an observability hook must never fail the call it observes
+        logger.exception("molt_accel hook %r raised", hook)
+
+
+class MoltClient:
+    """Talks to one ``molt-worker`` over its stdin/stdout.
+
+    Thread-safe: many threads may call at once; their requests are in flight together and
+    one reader thread hands each answer to its caller. The worker starts at the first call
+    (or ``start()``), so a client can be built at import time, before a server forks.
+    """
+
+    def __init__(
+        self,
+        worker_cmd: list[str] | None = None,
+        wire: str | None = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        restart_on_failure: bool = True,
+        max_restarts: int = 1,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        self.worker_cmd = list(worker_cmd) if worker_cmd else default_worker_cmd()
+        self.wire = resolve_wire(wire)
+        self.max_frame_size = max_frame_size
+        self.restart_on_failure = restart_on_failure
+        self.max_restarts = max(0, max_restarts)
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._worker: WorkerProcess | None = None
+        self._started_once = False
+        self._closed = False
+        self._exports: dict[str, ExportSpec] | None = None
+        _live_clients.add(self)
+
+    # -- public API ------------------------------------------------------------------------
+
+    def call(
+        self,
+        entry: str,
+        payload: Any,
+        codec: str = "msgpack",
+        timeout_ms: int = 250,
+        idempotent: bool = False,
+        decode_response: bool = True,
+        before_send: Hook | None = None,
+        after_recv: Hook | None = None,
+        metrics_hook: Hook | None = None,
+        cancel_check: CancelCheck | None = None,
+        retry_on_timeout: bool = False,
+        retry_on_busy: bool = False,
+        retry_backoff_ms: int = 0,
+        retry_backoff_max_ms: int = 0,
+    ) -> Any:
+        """Runs ``entry`` on the worker and returns its decoded result (or the raw payload
+        bytes when ``decode_response`` is False). Raises a ``MoltAccelError`` child."""
+        if timeout_ms < 0:
+            raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
+        body = encode_payload(payload, codec)
+        restarts_left = self.max_restarts
+        retries = 0
+        while True:
+            try:
+                answer = self._exchange(
+                    entry, body, codec, timeout_ms, cancel_check, before_send, after_recv, metrics_hook
+                )
+                break
+            except _Undelivered:
+                # The worker died before it could read the request: sending it to a new
+                # worker cannot run it twice.
+                if not (self.restart_on_failure and restarts_left > 0):
+                    raise
+                restarts_left -= 1
+            except MoltWorkerUnavailable:
+                # Re-sent only when the caller says running it twice is harmless.
+                if not (idempotent and self.restart_on_failure and restarts_left > 0):
+                    raise
+                restarts_left -= 1
+            except MoltBusy:
+                if not (retry_on_busy and retries < MAX_RETRIES):
+                    raise
+                retries += 1
+                _backoff(retry_backoff_ms, retry_backoff_max_ms, retries)
+            except MoltTimeout:
+                if not (retry_on_timeout and idempotent and retries < MAX_RETRIES):
+                    raise
+                retries += 1
+                _backoff(retry_backoff_ms, retry_backoff_max_ms, retries)
+        if not decode_response:
+            return answer.payload
+        return decode_payload(answer.payload, answer.codec)
+
+    def ping(self, timeout_ms: int = 1000) -> bool:
+        """True when the worker answers ``__ping__`` in time (starting it if needed)."""
+        self._exchange("__ping__", b"", "raw", timeout_ms, None, None, None, None)
+        return True
+
+    def start(self) -> None:
+        """Starts the worker now rather than at the first call."""
+        self._current_worker()
+
+    def exports(self) -> dict[str, ExportSpec]:
+        """The worker's exports manifest, read without starting the worker."""
+        if self._exports is None:
+            self._exports = load_manifest(self.worker_cmd, self.env, self.cwd)
+        return self._exports
+
+    @property
+    def pid(self) -> int | None:
+        """The current worker's process id, or None when none runs."""
+        worker = self._worker
+        return worker.pid if worker is not None and not worker.dead else None
+
+    def close(self) -> None:
+        """Closes the worker's input and waits for it to exit (killing it after a grace)."""
+        with self._lock:
+            self._closed = True
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close(wait=True)
+
+    def __enter__(self) -> MoltClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one request/answer ----------------------------------------------------------------
+
+    def _exchange(
+        self,
+        entry: str,
+        body: bytes,
+        codec: str,
+        timeout_ms: int,
+        cancel_check: CancelCheck | None,
+        before_send: Hook | None,
+        after_recv: Hook | None,
+        metrics_hook: Hook | None,
+    ) -> Answer:
+        worker = self._current_worker()
+        request_id = next(self._ids)
+        frame = encode_frame(
+            encode_request(worker.wire, request_id, entry, timeout_ms, codec, body), self.max_frame_size
+        )
+        call = PendingCall()
+        try:
+            worker.register(request_id, call)
+        except MoltWorkerUnavailable as exc:
+            self._drop(worker)
+            raise _Undelivered(exc.message) from None
+        if before_send is not None:
+            _run_hook(
+                before_send,
+                {
+                    "entry": entry,
+                    "request_id": request_id,
+                    "codec": codec,
+                    "payload_bytes": len(body),
+                    "timeout_ms": timeout_ms,
+                },
+            )
+        started = time.perf_counter()
+        try:
+            worker.send(frame)
+        except MoltWorkerUnavailable as exc:
+            # A failed write to a closed pipe means the worker never read the whole frame.
+            worker.abandon(request_id)
+            self._drop(worker)
+            raise _Undelivered(exc.message) from None
+
+        if not self._wait(worker, call, request_id, started, timeout_ms, cancel_check):
+            # No answer in time, and the worker did not answer `Timeout` itself: it is
+            # stuck or overloaded. Cancel, and replace it once its other calls drain.
+            worker.send_cancel(request_id)
+            self._drop(worker)
+            raise MoltTimeout(f"no answer from the worker within {timeout_ms} ms", request_id=request_id)
+
+        if call.error is not None:
+            self._drop(worker)
+            raise call.error
+        answer = call.answer
+        assert answer is not None
+        client_ms = (time.perf_counter() - started) * 1000.0
+        if after_recv is not None:
+            _run_hook(
+                after_recv,
+                {
+                    "entry": entry,
+                    "request_id": request_id,
+                    "status": answer.status,
+                    "codec": answer.codec,
+                    "response_bytes": len(answer.payload),
+                    "client_ms": client_ms,
+                },
+            )
+        if metrics_hook is not None:
+            metrics = dict(answer.metrics)
+            metrics.update(
+                entry=entry,
+                status=answer.status,
+                client_ms=client_ms,
+                payload_bytes=len(body),
+                response_bytes=len(answer.payload),
+            )
+            _run_hook(metrics_hook, metrics)
+        if answer.status != "Ok":
+            raise error_for_status(answer.status, answer.error, request_id)
+        return answer
+
+    def _wait(
+        self,
+        worker: WorkerProcess,
+        call: PendingCall,
+        request_id: int,
+        started: float,
+        timeout_ms: int,
+        cancel_check: CancelCheck | None,
+    ) -> bool:
+        """Waits for the answer; False on a client-side timeout. Raises ``MoltCancelled``
+        when ``cancel_check`` says the caller is gone (after telling the worker)."""
+        deadline = started + timeout_ms / 1000.0 + TIMEOUT_GRACE_S if timeout_ms else None
+        if cancel_check is None:
+            wait_s = -1 if deadline is None else max(0.0, deadline - time.perf_counter())
+            if call.lock.acquire(timeout=wait_s):
+                return True
+        else:
+            while True:
+                remaining = None if deadline is None else deadline - time.perf_counter()
+                if remaining is not None and remaining <= 0:
+                    break
+                if call.lock.acquire(
+                    timeout=CANCEL_POLL_S if remaining is None else min(remaining, CANCEL_POLL_S)
+                ):
+                    return True
+                if _cancel_requested(cancel_check) and worker.abandon(request_id):
+                    worker.send_cancel(request_id)
+                    raise MoltCancelled(
+                        "the caller went away; the worker request was cancelled", request_id=request_id
+                    )
+        if worker.abandon(request_id):
+            return False
+        call.lock.acquire()  # the answer won the race against our timeout: it is settled
+        return True
+
+    # -- the worker process ----------------------------------------------------------------
+
+    def _current_worker(self) -> WorkerProcess:
+        worker = self._worker
+        if worker is not None and not worker.dead:
+            return worker
+        with self._lock:
+            worker = self._worker
+            if worker is not None and not worker.dead:
+                return worker
+            if self._closed:
+                raise MoltWorkerUnavailable("the client is closed")
+            if self._started_once and not self.restart_on_failure:
+                reason = worker.death_reason if worker is not None else "the worker stopped"
+                raise MoltWorkerUnavailable(f"{reason} (restart_on_failure is off)")
+            self._started_once = True
+            self._worker = WorkerProcess(self.worker_cmd, self.wire, self.max_frame_size, self.env, self.cwd)
+            return self._worker
+
+    def _drop(self, worker: WorkerProcess) -> None:
+        """Stops sending new calls to ``worker``; it exits once its calls have drained."""
+        with self._lock:
+            if self._worker is worker:
+                self._worker = None
+        if worker.dead:
+            worker.close()
+        else:
+            worker.retire()
+
+    def _forget_worker_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.forget_after_fork()
+
+
+class _Undelivered(MoltWorkerUnavailable):
+    """The worker was gone before the request reached it."""
+
+
+def _cancel_requested(cancel_check: CancelCheck) -> bool:
+    try:
+        return bool(cancel_check())
+    except Exception:
+        logger.exception("molt_accel cancel_check raised; treating it as not cancelled")
+        return False
+
+
+def _backoff(base_ms: int, max_ms: int, attempt: int) -> None:
+    if base_ms <= 0:
+        return
+    delay_ms = base_ms * (2 ** (attempt - 1))
+    if max_ms > 0:
+        delay_ms = min(delay_ms, max_ms)
+    # Full jitter spreads retries from many callers that failed together.
+    time.sleep(random.uniform(delay_ms / 2, delay_ms) / 1000.0)
+
+
+class MoltClientPool:
+    """Several workers behind one ``call``: requests go round-robin across them."""
+
+    def __init__(
+        self,
+        worker_cmd: list[str] | None = None,
+        pool_size: int | None = None,
+        **client_options: Any,
+    ) -> None:
+        if pool_size is None:
+            from molt_accel.config import pool_size_from_env
+
+            pool_size = pool_size_from_env()
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        command = list(worker_cmd) if worker_cmd else default_worker_cmd()
+        self.clients = [MoltClient(worker_cmd=command, **client_options) for _ in range(pool_size)]
+        self._next = itertools.count()
+
+    @property
+    def worker_cmd(self) -> list[str]:
+        return self.clients[0].worker_cmd
+
+    def call(self, entry: str, payload: Any, **options: Any) -> Any:
+        client = self.clients[next(self._next) % len(self.clients)]
+        return client.call(entry, payload, **options)
+
+    def ping(self, timeout_ms: int = 1000) -> bool:
+        return all(client.ping(timeout_ms) for client in self.clients)
+
+    def start(self) -> None:
+        for client in self.clients:
+            client.start()
+
+    def exports(self) -> dict[str, ExportSpec]:
+        return self.clients[0].exports()
+
+    def close(self) -> None:
+        errors: list[MoltAccelError] = []
+        for client in self.clients:
+            try:
+                client.close()
+            except MoltAccelError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> MoltClientPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,160 @@
+"""Settings read from the environment, the default worker command and the exports manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sysconfig
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from molt_accel.errors import MoltWorkerUnavailable
+
+WORKER_BINARY = "molt-worker"
+
+
+def env_flag(name: str, default: bool = False, env: Mapping[str, str] | None = None) -> bool:
+    """A boolean setting: 1/true/yes/on or 0/false/no/off; anything else is an error."""
+    raw = (env if env is not None else os.environ).get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int, minimum: int = 0, env: Mapping[str, str] | None = None) -> int:
+    """An integer setting of at least ``minimum``; anything else is an error naming it."""
+    raw = (env if env is not None else os.environ).get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a call is tried again: after ``Busy`` (nothing ran), after a timeout (only for
+    idempotent calls), with an exponential backoff between attempts."""
+
+    on_timeout: bool = False
+    on_busy: bool = False
+    backoff_ms: int = 0
+    backoff_max_ms: int = 0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        return cls(
+            on_timeout=env_flag("MOLT_ACCEL_RETRY_ON_TIMEOUT"),
+            on_busy=env_flag("MOLT_ACCEL_RETRY_ON_BUSY"),
+            backoff_ms=env_int("MOLT_ACCEL_RETRY_BACKOFF_MS", 0),
+            backoff_max_ms=env_int("MOLT_ACCEL_RETRY_BACKOFF_MAX_MS", 0),
+        )
+
+
+def client_mode_from_env() -> str:
+    mode = os.environ.get("MOLT_ACCEL_CLIENT_MODE", "").strip().lower() or "shared"
+    if mode not in ("shared", "per_request"):
+        raise ValueError(f"MOLT_ACCEL_CLIENT_MODE must be 'shared' or 'per_request', got {mode!r}")
+    return mode
+
+
+def pool_size_from_env() -> int:
+    return env_int("MOLT_ACCEL_POOL_SIZE", 1, minimum=1)
+
+
+def packaged_manifest_path() -> Path:
+    """The exports manifest shipped inside the package (the stock worker's exports)."""
+    return Path(str(files("molt_accel").joinpath("default_exports.json")))
+
+
+def find_worker_binary() -> str | None:
+    """``molt-worker`` on PATH, or in this interpreter's scripts folder (where
+    ``pip install .[accel]`` puts it, even when the virtualenv is not activated)."""
+    found = shutil.which(WORKER_BINARY)
+    if found:
+        return found
+    candidate = Path(sysconfig.get_path("scripts")) / WORKER_BINARY
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+def default_worker_cmd() -> list[str]:
+    """``MOLT_WORKER_CMD`` split like a shell would, else the installed ``molt-worker`` with
+    the packaged manifest."""
+    configured = os.environ.get("MOLT_WORKER_CMD", "").strip()
+    if configured:
+        return shlex.split(configured)
+    binary = find_worker_binary()
+    if binary is None:
+        raise MoltWorkerUnavailable(
+            "MOLT_WORKER_CMD is not set and molt-worker is not installed "
+            "(pip install .[accel], or set MOLT_WORKER_CMD)"
+        )
+    return [binary, "--stdio", "--exports", str(packaged_manifest_path())]
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    name: str
+    codec_in: str
+    codec_out: str
+
+
+def _exports_flag(worker_cmd: list[str]) -> str | None:
+    for index, arg in enumerate(worker_cmd):
+        if arg == "--exports" and index + 1 < len(worker_cmd):
+            return worker_cmd[index + 1]
+        if arg.startswith("--exports="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def parse_manifest(text: str, origin: str) -> dict[str, ExportSpec]:
+    try:
+        document = json.loads(text)
+        exports = {
+            item["name"]: ExportSpec(item["name"], item["codec_in"], item["codec_out"])
+            for item in document["exports"]
+        }
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"exports manifest {origin} is malformed: {exc}") from None
+    return exports
+
+
+def load_manifest(
+    worker_cmd: list[str], env: Mapping[str, str] | None = None, cwd: str | None = None
+) -> dict[str, ExportSpec]:
+    """The exports the worker started by ``worker_cmd`` will serve: its ``--exports`` file,
+    else ``MOLT_WORKER_EXPORTS``, else what the binary reports with ``--print-exports``."""
+    environment = dict(os.environ if env is None else env)
+    path = _exports_flag(worker_cmd) or environment.get("MOLT_WORKER_EXPORTS")
+    if path:
+        resolved = Path(cwd, path) if cwd else Path(path)
+        try:
+            return parse_manifest(resolved.read_text(), str(resolved))
+        except OSError as exc:
+            raise ValueError(f"cannot read exports manifest {resolved}: {exc.strerror}") from None
+    try:
+        listed = subprocess.run(
+            [worker_cmd[0], "--print-exports"],
+            capture_output=True,
+            timeout=10,
+            check=True,
+            env=environment,
+            cwd=cwd,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise MoltWorkerUnavailable(f"cannot ask {worker_cmd[0]} for its exports: {exc}") from None
+    return parse_manifest(listed.stdout.decode(), f"printed by {worker_cmd[0]}")

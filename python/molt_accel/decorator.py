@@ -1,0 +1,182 @@
+"""``@molt_offload``: a Django view whose work runs in ``molt-worker``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from molt_accel.client import Hook, MoltClient, MoltClientPool
+from molt_accel.config import RetryPolicy, client_mode_from_env, pool_size_from_env
+from molt_accel.contracts import build_list_items_payload
+from molt_accel.disconnect import request_cancel_check
+from molt_accel.errors import MoltAccelError, MoltInvalidInput
+from molt_accel.responses import (
+    ResponseFactory,
+    error_body,
+    error_status,
+    json_response_factory,
+    raw_json_response_factory,
+)
+
+logger = logging.getLogger("molt_accel")
+
+AnyClient = MoltClient | MoltClientPool
+PayloadBuilder = Callable[..., Any]
+
+__all__ = ["molt_offload", "raw_json_response_factory", "reset_shared_client", "shared_client"]
+
+_shared: AnyClient | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_client() -> AnyClient:
+    """The process-wide client of ``client_mode="shared"``: one ``MoltClient``, or a
+    ``MoltClientPool`` when ``MOLT_ACCEL_POOL_SIZE`` > 1. Its workers start at first use."""
+    global _shared
+    client = _shared
+    if client is None:
+        with _shared_lock:
+            if _shared is None:
+                size = pool_size_from_env()
+                _shared = MoltClientPool(pool_size=size) if size > 1 else MoltClient()
+            client = _shared
+    return client
+
+
+def reset_shared_client() -> None:
+    """Closes the shared client; the next request builds a new one from the environment."""
+    global _shared
+    with _shared_lock:
+        client, _shared = _shared, None
+    if client is not None:
+        client.close()
+
+
+class ImproperlyConfiguredError(Exception):
+    """Raised at decoration time when Django is not installed (else Django's own)."""
+
+
+def _improperly_configured(message: str) -> Exception:
+    try:
+        from django.core.exceptions import ImproperlyConfigured
+    except ImportError:
+        return ImproperlyConfiguredError(message)
+    return ImproperlyConfigured(message)
+
+
+def _check_entry(entry: str, codec: str, client: Any) -> None:
+    """Fails at startup, not at the first request, when the worker does not export
+    ``entry`` with ``codec``."""
+    try:
+        exports = client.exports() if client is not None else MoltClient().exports()
+    except AttributeError:
+        return  # a client object without a manifest (a test double): nothing to check
+    except (MoltAccelError, ValueError) as exc:
+        raise _improperly_configured(f"molt_offload(entry={entry!r}): {exc}") from None
+    spec = exports.get(entry)
+    if spec is None:
+        known = ", ".join(sorted(exports)) or "none"
+        raise _improperly_configured(
+            f"molt_offload(entry={entry!r}): the worker's manifest has no such export (it has: {known})"
+        )
+    if spec.codec_in != codec:
+        raise _improperly_configured(
+            f"molt_offload(entry={entry!r}, codec={codec!r}): the export takes {spec.codec_in!r}"
+        )
+
+
+def molt_offload(
+    *,
+    entry: str,
+    codec: str = "msgpack",
+    timeout_ms: int = 250,
+    client: AnyClient | None = None,
+    client_mode: str | None = None,
+    payload_builder: PayloadBuilder | None = None,
+    response_factory: ResponseFactory | None = None,
+    allow_fallback: bool = False,
+    decode_response: bool = True,
+    before_send: Hook | None = None,
+    after_recv: Hook | None = None,
+    metrics_hook: Hook | None = None,
+    cancel_check: Callable[[Any], bool] | None = None,
+    idempotent: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Runs ``entry`` in the worker instead of the decorated view.
+
+    The view itself runs only with ``allow_fallback=True``, when the worker fails. Errors
+    become small JSON answers (see ``molt_accel.responses``).
+    """
+    try:
+        mode = client_mode.strip().lower() if client_mode else client_mode_from_env()
+    except ValueError as exc:
+        raise _improperly_configured(str(exc)) from None
+    if mode not in ("shared", "per_request"):
+        raise _improperly_configured(f"client_mode must be 'shared' or 'per_request', got {mode!r}")
+    if timeout_ms < 0:
+        raise _improperly_configured("timeout_ms must be >= 0")
+    _check_entry(entry, codec, client)
+    build_payload = payload_builder or build_list_items_payload
+    build_response = response_factory or json_response_factory
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(view):
+            raise _improperly_configured(
+                f"molt_offload on async view {view.__qualname__}: use molt_offload_async"
+            )
+
+        @functools.wraps(view)
+        def offloaded(request: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                retry = RetryPolicy.from_env()
+            except ValueError as exc:
+                logger.error("molt_accel: %s", exc)
+                retry = RetryPolicy()
+            per_request = client is None and mode == "per_request"
+            active: AnyClient | None = None
+            try:
+                payload = build_payload(request, *args, **kwargs)
+                active = client or (MoltClient() if per_request else shared_client())
+                check = request_cancel_check(request)
+                if cancel_check is not None:
+                    check = functools.partial(cancel_check, request)
+                result = active.call(
+                    entry=entry,
+                    payload=payload,
+                    codec=codec,
+                    timeout_ms=timeout_ms,
+                    idempotent=idempotent,
+                    decode_response=decode_response,
+                    before_send=before_send,
+                    after_recv=after_recv,
+                    metrics_hook=metrics_hook,
+                    cancel_check=check,
+                    retry_on_timeout=retry.on_timeout,
+                    retry_on_busy=retry.on_busy,
+                    retry_backoff_ms=retry.backoff_ms,
+                    retry_backoff_max_ms=retry.backoff_max_ms,
+                )
+            except MoltAccelError as exc:
+                if allow_fallback and not isinstance(exc, MoltInvalidInput):
+                    logger.warning("molt_offload(%s) failed (%s); running the view", entry, exc.code)
+                    return view(request, *args, **kwargs)
+                _log_failure(entry, exc)
+                return build_response(error_body(exc), error_status(exc))
+            finally:
+                if per_request and active is not None:
+                    active.close()
+            return build_response(result, 200)
+
+        offloaded.molt_entry = entry  # type: ignore[attr-defined]
+        return offloaded
+
+    return decorate
+
+
+def _log_failure(entry: str, error: MoltAccelError) -> None:
+    level = logging.INFO if error.code in ("invalid_input", "cancelled") else logging.WARNING
+    logger.log(level, "molt_offload(%s): %s: %s", entry, error.code, error.detail or error.message)

@@ -1,0 +1,207 @@
+"""One running worker process: its pipes, its reader thread and the calls waiting on it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+from _thread import allocate_lock
+from collections.abc import Mapping
+
+from molt_accel.errors import MoltAccelError, MoltProtocolError, MoltWorkerUnavailable
+from molt_accel.framing import encode_frame, read_frame
+from molt_accel.wire import Answer, Wire, decode_answer, encode_payload, encode_request
+
+logger = logging.getLogger("molt_accel")
+
+# How long a closed worker gets to finish its in-flight work and exit before it is killed.
+EXIT_GRACE_S = 5.0
+
+
+class PendingCall:
+    """A call waiting for its answer. The lock is held until the reader thread hands the
+    answer over, so the caller blocks on one lock acquire: no polling, no condition."""
+
+    __slots__ = ("answer", "error", "lock")
+
+    def __init__(self) -> None:
+        self.lock = allocate_lock()
+        self.lock.acquire()
+        self.answer: Answer | None = None
+        self.error: MoltAccelError | None = None
+
+
+class WorkerProcess:
+    """Owns one ``molt-worker`` child.
+
+    Calls register a ``PendingCall`` under their request id, then write their frame; the
+    reader thread pops the pending call of each answer and releases it. Whoever pops a
+    pending call (the reader, a timed-out caller, a failure) is the only one to settle it.
+    """
+
+    def __init__(
+        self,
+        worker_cmd: list[str],
+        wire: Wire,
+        max_frame_size: int,
+        env: Mapping[str, str] | None,
+        cwd: str | None,
+    ) -> None:
+        self.wire = wire
+        self.max_frame_size = max_frame_size
+        self.pending: dict[int, PendingCall] = {}
+        self.dead = False
+        self.death_reason = ""
+        self._retiring = False
+        self._write_lock = threading.Lock()
+        try:
+            self.proc = subprocess.Popen(
+                worker_cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                bufsize=0,
+            )
+        except OSError as exc:
+            raise MoltWorkerUnavailable(
+                f"cannot start the worker {worker_cmd[0]!r}: {exc.strerror or exc}"
+            ) from None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._stdin_fd = self.proc.stdin.fileno()
+        self._stdout = open(self.proc.stdout.fileno(), "rb", buffering=1 << 16, closefd=False)
+        self._reader = threading.Thread(
+            target=self._read_answers, name=f"molt-accel-reader-{self.proc.pid}", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """Writes one whole frame; frames from several threads never interleave."""
+        view = memoryview(frame)
+        try:
+            with self._write_lock:
+                while view:
+                    written = os.write(self._stdin_fd, view)
+                    view = view[written:]
+        except OSError as exc:
+            self._mark_dead(f"writing to the worker failed: {exc.strerror or exc}")
+            raise MoltWorkerUnavailable(self.death_reason) from None
+
+    def send_cancel(self, request_id: int) -> None:
+        """Best effort: asks the worker to stop ``request_id``; a dead pipe is ignored."""
+        payload = encode_payload({"request_id": request_id}, self.wire)
+        body = encode_request(self.wire, request_id, "__cancel__", 0, self.wire, payload)
+        try:
+            self.send(encode_frame(body, self.max_frame_size))
+        except MoltWorkerUnavailable:
+            pass
+
+    # -- pending calls ---------------------------------------------------------------------
+
+    def register(self, request_id: int, call: PendingCall) -> None:
+        self.pending[request_id] = call
+        # The reader sets `dead` before it fails what is pending; checking after inserting
+        # means a call is either failed by the reader or sees `dead` here, never neither.
+        if self.dead and self.pending.pop(request_id, None) is not None:
+            raise MoltWorkerUnavailable(self.death_reason)
+
+    def abandon(self, request_id: int) -> bool:
+        """Takes a call back from the reader (timeout, cancel); False if its answer won."""
+        taken = self.pending.pop(request_id, None) is not None
+        if taken and self._retiring and not self.pending:
+            self.close()
+        return taken
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def retire(self) -> None:
+        """Stops taking new calls; closes once the calls still in flight have drained."""
+        self._retiring = True
+        if not self.pending:
+            self.close()
+
+    def close(self, wait: bool = False) -> None:
+        """Closes the worker's input: it finishes or cancels what it has and exits. A worker
+        that has not exited after a grace period is killed."""
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        if wait:
+            self._reap()
+        else:
+            threading.Thread(target=self._reap, name=f"molt-accel-reap-{self.pid}", daemon=True).start()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the inherited pipes without touching the parent's worker."""
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        self.dead = True
+        self.death_reason = "worker belongs to the parent process"
+
+    def _reap(self) -> None:
+        try:
+            self.proc.wait(timeout=EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            logger.warning("molt-worker %d did not exit in %.0f s; killing it", self.pid, EXIT_GRACE_S)
+            self.proc.kill()
+            self.proc.wait()
+
+    # -- the reader thread -----------------------------------------------------------------
+
+    def _read_answers(self) -> None:
+        reason = "worker closed its output"
+        try:
+            while True:
+                body = read_frame(self._stdout, self.max_frame_size)
+                if body is None:
+                    break
+                answer = decode_answer(body)
+                if answer.entry == "__cancel__":
+                    continue  # the acknowledgement of a cancel, not request N's answer
+                call = self.pending.pop(answer.request_id, None)
+                if call is None:
+                    continue  # a call that timed out or was cancelled meanwhile
+                call.answer = answer
+                call.lock.release()
+                if self._retiring and not self.pending:
+                    self.close()
+        except MoltProtocolError as exc:
+            reason = f"worker broke the protocol: {exc}"
+            self.kill()
+        except (OSError, ValueError) as exc:
+            reason = f"reading from the worker failed: {exc}"
+        code = self.proc.poll()
+        if code is None:
+            try:
+                code = self.proc.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                code = None
+        if code is not None and code != 0:
+            reason = f"worker exited with code {code}" if code > 0 else f"worker killed by signal {-code}"
+        self._mark_dead(reason)
+
+    def _mark_dead(self, reason: str) -> None:
+        if not self.dead:
+            self.death_reason = reason
+            self.dead = True
+        for request_id in list(self.pending):
+            call = self.pending.pop(request_id, None)
+            if call is not None:
+                call.error = MoltWorkerUnavailable(self.death_reason, request_id=request_id)
+                call.lock.release()

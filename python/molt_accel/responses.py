@@ -1,0 +1,89 @@
+"""HTTP answers of the decorator: results and errors as Django responses.
+
+Django is optional: without it (plain Python tests, other frameworks) the factories return
+``{"status": ..., "payload": ...}`` dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from molt_accel.config import env_flag
+from molt_accel.errors import MoltAccelError, MoltBusy
+
+ResponseFactory = Callable[[Any, int], Any]
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+# Safe messages for HTTP clients, by error code: the worker's own text stays in the logs.
+_SAFE_MESSAGES = {
+    "worker_unavailable": "The service is temporarily unavailable.",
+    "busy": "The service is busy; retry shortly.",
+    "timeout": "The request took too long.",
+    "cancelled": "The request was cancelled.",
+    "invalid_input": "The request is invalid.",
+    "internal_error": "The request failed.",
+    "protocol_error": "The service answered incorrectly.",
+}
+
+
+def _optional_django_http() -> Any:
+    try:
+        from django import http
+    except ImportError:
+        return None
+    return http
+
+
+def raw_json_response_factory(payload: Any, status: int) -> Any:
+    """JSON pass-through: bytes from the worker become the body as they are (no decode and
+    re-encode); other values are serialized compactly."""
+    http = _optional_django_http()
+    if http is None:
+        return {"status": status, "payload": payload}
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return http.HttpResponse(bytes(payload), status=status, content_type="application/json")
+    return http.HttpResponse(_compact.encode(payload), status=status, content_type="application/json")
+
+
+def json_response_factory(payload: Any, status: int) -> Any:
+    """The default factory: a ``JsonResponse`` of the decoded result."""
+    http = _optional_django_http()
+    if http is None:
+        return {"status": status, "payload": payload}
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return http.HttpResponse(bytes(payload), status=status, content_type="application/octet-stream")
+    return http.JsonResponse(payload, status=status, safe=isinstance(payload, dict))
+
+
+def busy_status() -> int:
+    """429 by default; ``MOLT_ACCEL_BUSY_STATUS=503`` for proxies that retry on 503."""
+    raw = os.environ.get("MOLT_ACCEL_BUSY_STATUS", "").strip() or "429"
+    if raw not in ("429", "503"):
+        raise ValueError(f"MOLT_ACCEL_BUSY_STATUS must be 429 or 503, got {raw!r}")
+    return int(raw)
+
+
+def debug_errors() -> bool:
+    """``MOLT_ACCEL_DEBUG_ERRORS=1`` adds the worker's own text to error bodies."""
+    return env_flag("MOLT_ACCEL_DEBUG_ERRORS")
+
+
+def error_status(error: MoltAccelError) -> int:
+    return busy_status() if isinstance(error, MoltBusy) else error.http_status
+
+
+def error_body(error: MoltAccelError) -> dict[str, Any]:
+    """``{"error": {"code", "message"}}``: a stable code and a safe message. Messages of
+    bad-input errors raised on the Django side (the payload builders) are the user's own
+    doing and are shown; worker text only with the debug setting."""
+    message = _SAFE_MESSAGES.get(error.code, "The request failed.")
+    if error.code == "invalid_input" and error.detail is None:
+        message = error.message
+    body: dict[str, Any] = {"code": error.code, "message": message}
+    if debug_errors():
+        body["detail"] = error.detail or error.message
+    return {"error": body}

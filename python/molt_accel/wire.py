@@ -1,0 +1,147 @@
+"""Envelopes and payload codecs of the worker protocol (DESIGN.md §4).
+
+A request or answer is a map, MsgPack by default and JSON as a fallback (the "wire"); the
+payload inside it is encoded with its own ``codec``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from typing import Any, Literal
+
+import msgpack
+
+from molt_accel.errors import MoltProtocolError
+
+Wire = Literal["msgpack", "json"]
+WIRES: tuple[Wire, ...] = ("msgpack", "json")
+CODECS = ("msgpack", "json", "raw", "arrow_ipc")
+
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def resolve_wire(wire: str | None) -> Wire:
+    """The wire to speak: the argument, else ``MOLT_WIRE``, else MsgPack."""
+    chosen = wire or os.environ.get("MOLT_WIRE") or "msgpack"
+    chosen = chosen.strip().lower()
+    if chosen not in WIRES:
+        raise ValueError(f"wire must be 'msgpack' or 'json', got {chosen!r}")
+    return chosen  # type: ignore[return-value]
+
+
+def encode_payload(payload: Any, codec: str) -> bytes:
+    """The bytes of ``payload`` in ``codec``; raw codecs take bytes as they are."""
+    if codec == "msgpack":
+        try:
+            return msgpack.packb(payload, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise TypeError(f"payload cannot be encoded as msgpack: {exc}") from None
+    if codec == "json":
+        try:
+            return _json_encoder.encode(payload).encode()
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"payload cannot be encoded as json: {exc}") from None
+    if codec in ("raw", "arrow_ipc"):
+        if isinstance(payload, (bytes, bytearray, memoryview)):
+            return bytes(payload)
+        raise TypeError(f"codec {codec!r} needs a bytes payload, got {type(payload).__name__}")
+    raise ValueError(f"unknown codec {codec!r} (expected one of {', '.join(CODECS)})")
+
+
+def decode_payload(data: bytes, codec: str) -> Any:
+    """The value of an answer's payload; raw codecs stay bytes."""
+    try:
+        if codec == "msgpack":
+            return msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if codec == "json":
+            return json.loads(data)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise MoltProtocolError(f"worker answer is not valid {codec}: {exc}") from None
+    return data
+
+
+def encode_request(
+    wire: Wire, request_id: int, entry: str, timeout_ms: int, codec: str, payload: bytes
+) -> bytes:
+    """The body of a request frame."""
+    if wire == "msgpack":
+        return msgpack.packb(
+            {
+                "request_id": request_id,
+                "entry": entry,
+                "timeout_ms": timeout_ms,
+                "codec": codec,
+                "payload": payload,
+            },
+            use_bin_type=True,
+        )
+    envelope = {
+        "request_id": request_id,
+        "entry": entry,
+        "timeout_ms": timeout_ms,
+        "codec": codec,
+        "payload_b64": base64.b64encode(payload).decode("ascii"),
+    }
+    return _json_encoder.encode(envelope).encode()
+
+
+class Answer:
+    """One decoded answer frame."""
+
+    __slots__ = ("codec", "entry", "error", "metrics", "payload", "request_id", "status")
+
+    def __init__(
+        self,
+        request_id: int,
+        status: str,
+        codec: str,
+        payload: bytes,
+        error: str | None,
+        metrics: dict[str, Any],
+        entry: str | None,
+    ) -> None:
+        self.request_id = request_id
+        self.status = status
+        self.codec = codec
+        self.payload = payload
+        self.error = error
+        self.metrics = metrics
+        self.entry = entry
+
+
+def decode_answer(body: bytes) -> Answer:
+    """Reads an answer on whichever wire it came (a JSON object starts with ``{``)."""
+    try:
+        if body[:1] == b"{":
+            envelope = json.loads(body)
+            encoded = envelope.get("payload_b64") or ""
+            payload = base64.b64decode(encoded, validate=True) if encoded else b""
+        else:
+            envelope = msgpack.unpackb(body, raw=False, strict_map_key=False)
+            payload = envelope.get("payload") or b"" if isinstance(envelope, dict) else b""
+    except (ValueError, binascii.Error, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise MoltProtocolError(f"unreadable answer from the worker: {exc}") from None
+    if not isinstance(envelope, dict):
+        raise MoltProtocolError("worker answer is not a map")
+    request_id = envelope.get("request_id")
+    status = envelope.get("status")
+    if not isinstance(request_id, int) or isinstance(request_id, bool) or not isinstance(status, str):
+        raise MoltProtocolError("worker answer lacks request_id or status")
+    if not isinstance(payload, (bytes, bytearray)):
+        raise MoltProtocolError("worker answer payload is not bytes")
+    codec = envelope.get("codec") or "raw"
+    metrics = envelope.get("metrics")
+    error = envelope.get("error")
+    entry = envelope.get("entry")
+    return Answer(
+        request_id,
+        status,
+        codec if isinstance(codec, str) else "raw",
+        bytes(payload),
+        error if isinstance(error, str) else None,
+        metrics if isinstance(metrics, dict) else {},
+        entry if isinstance(entry, str) else None,
+    )

@@ -1,0 +1,55 @@
+"""Shared fixtures: the real worker binaries from the CMake build (never a Python stub)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _binary(variable: str, default: Path) -> Path:
+    configured = os.environ.get(variable)
+    path = Path(configured) if configured else default
+    if not path.is_file():
+        if configured or os.environ.get("MOLT_REQUIRE_WORKER") == "1":
+            pytest.fail(f"{variable}: no worker binary at {path}")
+        pytest.skip(f"build the workers first (cmake --build build/dev); {path} is missing")
+    return path.resolve()
+
+
+@pytest.fixture(scope="session")
+def worker_bin() -> Path:
+    """The stock molt-worker."""
+    return _binary("MOLT_WORKER_BIN", ROOT / "build/dev/apps/molt-worker/molt-worker")
+
+
+@pytest.fixture(scope="session")
+def test_worker_bin() -> Path:
+    """The test worker: echo, boom (throws), sleep (cancellable), spin (ignores cancel)."""
+    return _binary("MOLT_TEST_WORKER_BIN", ROOT / "build/dev/tests/e2e/molt-test-worker")
+
+
+def child_pids() -> set[int]:
+    """Live (not zombie) children of this process, read from /proc."""
+    me = os.getpid()
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def worker_env(**overrides: str) -> dict[str, str]:
+    """The environment for a worker child: ours, minus database settings, plus overrides."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOLT_DB_", "MOLT_FAKE_DB_"))}
+    env.update(overrides)
+    return env

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import base64
+import json
+
+import msgpack
+import pytest
+
+from molt_accel.errors import MoltProtocolError
+from molt_accel.wire import decode_answer, decode_payload, encode_payload, encode_request, resolve_wire
+
+
+def test_msgpack_request_envelope_has_the_protocol_keys() -> None:
+    body = encode_request("msgpack", 7, "list_items", 250, "msgpack", b"\x81\xa1a\x01")
+    assert msgpack.unpackb(body) == {
+        "request_id": 7,
+        "entry": "list_items",
+        "timeout_ms": 250,
+        "codec": "msgpack",
+        "payload": b"\x81\xa1a\x01",
+    }
+
+
+def test_json_request_envelope_carries_base64_payload() -> None:
+    body = encode_request("json", 8, "health", 0, "json", b'{"x":1}')
+    envelope = json.loads(body)
+    assert envelope["payload_b64"] == base64.b64encode(b'{"x":1}').decode()
+    assert "payload" not in envelope
+
+
+def test_answers_decode_on_both_wires() -> None:
+    packed = msgpack.packb(
+        {"request_id": 3, "status": "Ok", "codec": "json", "payload": b"[1]", "metrics": {"exec_us": 5}},
+        use_bin_type=True,
+    )
+    answer = decode_answer(packed)
+    assert (answer.request_id, answer.status, answer.payload, answer.metrics) == (
+        3,
+        "Ok",
+        b"[1]",
+        {"exec_us": 5},
+    )
+    as_json = json.dumps(
+        {"request_id": 4, "status": "Busy", "codec": "raw", "payload_b64": "", "error": "queue full"}
+    ).encode()
+    answer = decode_answer(as_json)
+    assert (answer.request_id, answer.status, answer.error, answer.payload) == (4, "Busy", "queue full", b"")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xc1",  # never used in MsgPack
+        msgpack.packb([1, 2]),
+        msgpack.packb({"status": "Ok"}),
+        msgpack.packb({"request_id": "1", "status": "Ok"}),
+        msgpack.packb({"request_id": 1, "status": "Ok", "payload": 5}),
+        b'{"request_id": 1, "status": "Ok", "payload_b64": "***"}',
+        b"{not json",
+    ],
+)
+def test_malformed_answers_are_protocol_errors(body: bytes) -> None:
+    with pytest.raises(MoltProtocolError):
+        decode_answer(body)
+
+
+def test_payload_codecs() -> None:
+    value = {"user_id": 3, "q": "é", "scores": [0.5, 1]}
+    assert decode_payload(encode_payload(value, "msgpack"), "msgpack") == value
+    assert encode_payload(value, "json") == '{"user_id":3,"q":"é","scores":[0.5,1]}'.encode()
+    assert encode_payload(b"raw", "raw") == b"raw"
+    with pytest.raises(TypeError, match="bytes payload"):
+        encode_payload("text", "raw")
+    with pytest.raises(TypeError, match="json"):
+        encode_payload({"x": object()}, "json")
+    with pytest.raises(ValueError, match="unknown codec"):
+        encode_payload({}, "yaml")
+    with pytest.raises(MoltProtocolError):
+        decode_payload(b"{", "json")
+
+
+def test_wire_comes_from_argument_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOLT_WIRE", raising=False)
+    assert resolve_wire(None) == "msgpack"
+    monkeypatch.setenv("MOLT_WIRE", "JSON")
+    assert resolve_wire(None) == "json"
+    assert resolve_wire("msgpack") == "msgpack"
+    with pytest.raises(ValueError, match="wire must be"):
+        resolve_wire("xml")
