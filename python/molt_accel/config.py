@@ -146,6 +146,9 @@ def load_manifest(
             return parse_manifest(resolved.read_text(), str(resolved))
         except OSError as exc:
             raise ValueError(f"cannot read exports manifest {resolved}: {exc.strerror}") from None
+    # The manifest does not depend on the databases; a worker asked only for it must not
+    # fail because one is unreachable from here.
+    environment = {k: v for k, v in environment.items() if not k.startswith("MOLT_DB_")}
     try:
         listed = subprocess.run(
             [worker_cmd[0], "--print-exports"],
@@ -155,6 +158,12 @@ def load_manifest(
             env=environment,
             cwd=cwd,
         )
+    except subprocess.CalledProcessError as exc:
+        said = exc.stderr.decode(errors="replace").strip().splitlines()
+        raise MoltWorkerUnavailable(
+            f"{worker_cmd[0]} --print-exports failed with code {exc.returncode}"
+            + (f": {said[-1]}" if said else "")
+        ) from None
     except (OSError, subprocess.SubprocessError) as exc:
         raise MoltWorkerUnavailable(f"cannot ask {worker_cmd[0]} for its exports: {exc}") from None
     return parse_manifest(listed.stdout.decode(), f"printed by {worker_cmd[0]}")

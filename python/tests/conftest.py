@@ -53,3 +53,7 @@ def worker_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOLT_DB_", "MOLT_FAKE_DB_"))}
     env.update(overrides)
     return env
+
+
+# The decorator tests build Django requests and responses; the demo project's settings serve.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "molt_demo.settings")

@@ -1,0 +1,276 @@
+"""@molt_offload in Django: every status mapping, fallback, cancellation, client modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import child_pids, worker_env
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
+from django.test import RequestFactory
+
+from molt_accel import MoltClient, MoltClientPool, molt_offload, raw_json_response_factory, shared_client
+from molt_accel.decorator import reset_shared_client
+from molt_accel.disconnect import socket_closed_by_peer
+
+requests = RequestFactory()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith(("MOLT_ACCEL_", "MOLT_WORKER_CMD", "MOLT_WIRE", "MOLT_DB_", "MOLT_FAKE_DB_")):
+            monkeypatch.delenv(name)
+    yield
+    reset_shared_client()
+
+
+def stock_client(worker_bin: Path, *args: str, **env: str) -> MoltClient:
+    return MoltClient([str(worker_bin), *args], env=worker_env(**env))
+
+
+def body_of(response: HttpResponse) -> dict[str, Any]:
+    assert response["Content-Type"].startswith("application/json")
+    return json.loads(response.content)
+
+
+def list_view(client: Any, **options: Any) -> Any:
+    @molt_offload(entry="list_items", client=client, **options)
+    def view(request: Any) -> HttpResponse:
+        return HttpResponse("fallback ran", status=218)
+
+    return view
+
+
+def test_ok_answers_the_worker_result(worker_bin: Path) -> None:
+    with stock_client(worker_bin) as client:
+        response = list_view(client)(requests.get("/items", {"user_id": "4", "limit": "2"}))
+        assert response.status_code == 200
+        assert [item["id"] for item in body_of(response)["items"]] == [4000, 4001]
+        raw = list_view(client, decode_response=False, response_factory=raw_json_response_factory)(
+            requests.get("/items", {"user_id": "4", "limit": "2"})
+        )
+        assert raw.status_code == 200
+        assert raw.content == client.call("list_items", {"user_id": 4, "limit": 2}, decode_response=False)
+
+
+def test_bad_input_from_the_request_is_400_with_its_reason(worker_bin: Path) -> None:
+    with stock_client(worker_bin) as client:
+        response = list_view(client)(requests.get("/items", {"limit": "2"}))
+        assert response.status_code == 400
+        assert body_of(response) == {"error": {"code": "invalid_input", "message": "user_id is required"}}
+
+
+def test_worker_text_stays_out_of_answers_unless_debugging(
+    worker_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with stock_client(worker_bin) as client:
+        view = list_view(client)
+        response = view(requests.get("/items", {"user_id": str(10**13)}))
+        assert response.status_code == 400
+        assert body_of(response) == {"error": {"code": "invalid_input", "message": "The request is invalid."}}
+        monkeypatch.setenv("MOLT_ACCEL_DEBUG_ERRORS", "1")
+        response = view(requests.get("/items", {"user_id": str(10**13)}))
+        assert "out of range" in body_of(response)["error"]["detail"]
+
+
+def test_internal_error_is_500_without_internals(test_worker_bin: Path) -> None:
+    client = MoltClient([str(test_worker_bin)], env=worker_env())
+
+    @molt_offload(entry="boom", codec="raw", client=client, payload_builder=lambda request: b"")
+    def view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    response = view(requests.get("/boom"))
+    assert response.status_code == 500
+    assert body_of(response) == {"error": {"code": "internal_error", "message": "The request failed."}}
+    assert b"hunter2" not in response.content and b"Traceback" not in response.content
+    client.close()
+
+
+def test_timeout_is_504(worker_bin: Path) -> None:
+    with stock_client(worker_bin, MOLT_FAKE_DB_DELAY_MS="2000") as client:
+        response = list_view(client, timeout_ms=50)(requests.get("/items", {"user_id": "1"}))
+        assert response.status_code == 504
+        assert body_of(response)["error"]["code"] == "timeout"
+
+
+@pytest.mark.parametrize(("setting", "status"), [(None, 429), ("503", 503)])
+def test_busy_is_429_or_503_by_setting(
+    worker_bin: Path, monkeypatch: pytest.MonkeyPatch, setting: str | None, status: int
+) -> None:
+    if setting:
+        monkeypatch.setenv("MOLT_ACCEL_BUSY_STATUS", setting)
+    with stock_client(
+        worker_bin, "--threads", "1", "--max-queue", "0", MOLT_FAKE_DB_DELAY_MS="300"
+    ) as client:
+        client.ping()
+        occupant = threading.Thread(
+            target=client.call, args=("list_items", {"user_id": 1}), kwargs={"timeout_ms": 5000}
+        )
+        occupant.start()
+        time.sleep(0.1)
+        response = list_view(client, timeout_ms=5000)(requests.get("/items", {"user_id": "2"}))
+        occupant.join()
+        assert response.status_code == status
+        assert body_of(response)["error"]["code"] == "busy"
+
+
+def test_unavailable_worker_is_503_or_falls_back(worker_bin: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "exports.json"
+    manifest.write_text((Path(__file__).parents[1] / "molt_accel/default_exports.json").read_text())
+    dead = MoltClient(["/bin/false", "--exports", str(manifest)])
+    response = list_view(dead)(requests.get("/items", {"user_id": "1"}))
+    assert response.status_code == 503
+    assert body_of(response)["error"]["code"] == "worker_unavailable"
+    fallback = list_view(dead, allow_fallback=True)(requests.get("/items", {"user_id": "1"}))
+    assert (fallback.status_code, fallback.content) == (218, b"fallback ran")
+    # Bad input is the caller's fault: no fallback for it.
+    assert list_view(dead, allow_fallback=True)(requests.get("/items")).status_code == 400
+
+
+def test_cancel_check_cancels_the_worker_request(test_worker_bin: Path) -> None:
+    client = MoltClient([str(test_worker_bin), "--threads", "1"], env=worker_env())
+    started = time.monotonic()
+
+    @molt_offload(
+        entry="sleep",
+        codec="raw",
+        timeout_ms=20000,
+        client=client,
+        payload_builder=lambda request: b"20000",
+        cancel_check=lambda request: time.monotonic() - started > 0.05,
+    )
+    def view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    response = view(requests.get("/sleep"))
+    assert response.status_code == 499
+    assert body_of(response)["error"]["code"] == "cancelled"
+    assert client.call("echo", b"free", codec="raw", timeout_ms=3000) == b"free"  # the thread was freed
+    client.close()
+
+
+def test_request_disconnect_helpers_are_used_when_present(test_worker_bin: Path) -> None:
+    client = MoltClient([str(test_worker_bin), "--threads", "1"], env=worker_env())
+
+    @molt_offload(
+        entry="sleep", codec="raw", timeout_ms=20000, client=client, payload_builder=lambda r: b"20000"
+    )
+    def view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    request = requests.get("/sleep")
+    deadline = time.monotonic() + 0.05
+    request.is_disconnected = lambda: time.monotonic() > deadline  # type: ignore[attr-defined]
+    assert view(request).status_code == 499
+    client.close()
+
+
+def test_socket_disconnect_check() -> None:
+    server_side, client_side = socket.socketpair()
+    try:
+        assert not socket_closed_by_peer(server_side)
+        client_side.sendall(b"GET /next HTTP/1.1\r\n")  # a pipelined request is not a disconnect
+        assert not socket_closed_by_peer(server_side)
+        server_side.recv(100)
+        client_side.close()
+        assert socket_closed_by_peer(server_side)
+    finally:
+        server_side.close()
+
+
+def test_unknown_entry_or_codec_fails_at_decoration(
+    worker_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = stock_client(worker_bin)
+    with pytest.raises(ImproperlyConfigured, match="no such export"):
+        molt_offload(entry="lsit_items", client=client)
+    with pytest.raises(ImproperlyConfigured, match="takes 'msgpack'"):
+        molt_offload(entry="list_items", codec="json", client=client)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ImproperlyConfigured, match="MOLT_WORKER_CMD is not set"):
+        molt_offload(entry="list_items")
+    monkeypatch.setenv("MOLT_ACCEL_CLIENT_MODE", "sometimes")
+    with pytest.raises(ImproperlyConfigured, match="MOLT_ACCEL_CLIENT_MODE"):
+        molt_offload(entry="list_items", client=client)
+
+
+def test_per_request_mode_leaves_no_process_behind(worker_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOLT_WORKER_CMD", f"{worker_bin} --stdio")
+    before = child_pids()
+
+    @molt_offload(entry="list_items", client_mode="per_request")
+    def view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    for user in (1, 2, 3):
+        response = view(requests.get("/items", {"user_id": str(user), "limit": "1"}))
+        assert body_of(response)["items"][0]["id"] == user * 1000
+    assert child_pids() - before == set()
+
+
+def test_shared_mode_uses_a_pool_sized_from_the_environment(
+    worker_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOLT_WORKER_CMD", f"{worker_bin} --stdio")
+    monkeypatch.setenv("MOLT_ACCEL_POOL_SIZE", "2")
+
+    @molt_offload(entry="health", codec="json", payload_builder=lambda request: {})
+    def view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    pids = [body_of(view(requests.get("/health")))["pid"] for _ in range(4)]
+    assert isinstance(shared_client(), MoltClientPool)
+    assert len(set(pids)) == 2 and pids[0] == pids[2]
+
+
+def test_retry_policy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    class RecordingClient:
+        def call(self, **options: Any) -> dict[str, bool]:
+            seen.update(options)
+            return {"ok": True}
+
+    monkeypatch.setenv("MOLT_ACCEL_RETRY_ON_TIMEOUT", "1")
+    monkeypatch.setenv("MOLT_ACCEL_RETRY_ON_BUSY", "true")
+    monkeypatch.setenv("MOLT_ACCEL_RETRY_BACKOFF_MS", "9")
+    monkeypatch.setenv("MOLT_ACCEL_RETRY_BACKOFF_MAX_MS", "21")
+    response = list_view(RecordingClient(), idempotent=True)(requests.get("/items", {"user_id": "1"}))
+    assert response.status_code == 200
+    assert (seen["retry_on_timeout"], seen["retry_on_busy"], seen["retry_backoff_ms"]) == (True, True, 9)
+    assert seen["retry_backoff_max_ms"] == 21 and seen["idempotent"] is True
+
+
+def test_killed_worker_fails_non_idempotent_views_and_retries_idempotent_ones(test_worker_bin: Path) -> None:
+    client = MoltClient([str(test_worker_bin)], env=worker_env())
+
+    def sleep_view(idempotent: bool) -> Any:
+        @molt_offload(
+            entry="sleep",
+            codec="raw",
+            timeout_ms=5000,
+            client=client,
+            payload_builder=lambda r: b"300",
+            idempotent=idempotent,
+        )
+        def view(request: Any) -> HttpResponse:
+            return HttpResponse("unused")
+
+        return view
+
+    for idempotent, status in ((False, 503), (True, 200)):
+        client.ping()
+        threading.Timer(0.1, os.kill, (client.pid, signal.SIGKILL)).start()
+        assert sleep_view(idempotent)(requests.get("/sleep")).status_code == status
+    client.close()
