@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
+from molt_accel.async_client import AsyncMoltClient
 from molt_accel.client import Hook, MoltClient, MoltClientPool
 from molt_accel.config import RetryPolicy, client_mode_from_env, pool_size_from_env
 from molt_accel.contracts import build_list_items_payload
@@ -44,6 +47,20 @@ def shared_client() -> AnyClient:
                 size = pool_size_from_env()
                 _shared = MoltClientPool(pool_size=size) if size > 1 else MoltClient()
             client = _shared
+    return client
+
+
+_shared_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMoltClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_async_client() -> AsyncMoltClient:
+    """The shared client of async views: one ``AsyncMoltClient`` per event loop."""
+    loop = asyncio.get_running_loop()
+    client = _shared_async.get(loop)
+    if client is None:
+        client = _shared_async[loop] = AsyncMoltClient()
     return client
 
 
@@ -123,52 +140,83 @@ def molt_offload(
     build_payload = payload_builder or build_list_items_payload
     build_response = response_factory or json_response_factory
 
+    def call_options(request: Any) -> dict[str, Any]:
+        try:
+            retry = RetryPolicy.from_env()
+        except ValueError as exc:
+            logger.error("molt_accel: %s", exc)
+            retry = RetryPolicy()
+        check = request_cancel_check(request)
+        if cancel_check is not None:
+            check = functools.partial(cancel_check, request)
+        return {
+            "entry": entry,
+            "codec": codec,
+            "timeout_ms": timeout_ms,
+            "idempotent": idempotent,
+            "decode_response": decode_response,
+            "before_send": before_send,
+            "after_recv": after_recv,
+            "metrics_hook": metrics_hook,
+            "cancel_check": check,
+            "retry_on_timeout": retry.on_timeout,
+            "retry_on_busy": retry.on_busy,
+            "retry_backoff_ms": retry.backoff_ms,
+            "retry_backoff_max_ms": retry.backoff_max_ms,
+        }
+
+    def failure_response(error: MoltAccelError) -> Any:
+        _log_failure(entry, error)
+        return build_response(error_body(error), error_status(error))
+
+    def falls_back(error: MoltAccelError) -> bool:
+        if allow_fallback and not isinstance(error, MoltInvalidInput):
+            logger.warning("molt_offload(%s) failed (%s); running the view", entry, error.code)
+            return True
+        return False
+
+    per_request = client is None and mode == "per_request"
+
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.iscoroutinefunction(view):
-            raise _improperly_configured(
-                f"molt_offload on async view {view.__qualname__}: use molt_offload_async"
-            )
+            if client is not None and not isinstance(client, AsyncMoltClient):
+                raise _improperly_configured(
+                    f"molt_offload on async view {view.__qualname__} needs an AsyncMoltClient"
+                )
+            return _decorate_async(view)
 
         @functools.wraps(view)
         def offloaded(request: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                retry = RetryPolicy.from_env()
-            except ValueError as exc:
-                logger.error("molt_accel: %s", exc)
-                retry = RetryPolicy()
-            per_request = client is None and mode == "per_request"
             active: AnyClient | None = None
             try:
                 payload = build_payload(request, *args, **kwargs)
                 active = client or (MoltClient() if per_request else shared_client())
-                check = request_cancel_check(request)
-                if cancel_check is not None:
-                    check = functools.partial(cancel_check, request)
-                result = active.call(
-                    entry=entry,
-                    payload=payload,
-                    codec=codec,
-                    timeout_ms=timeout_ms,
-                    idempotent=idempotent,
-                    decode_response=decode_response,
-                    before_send=before_send,
-                    after_recv=after_recv,
-                    metrics_hook=metrics_hook,
-                    cancel_check=check,
-                    retry_on_timeout=retry.on_timeout,
-                    retry_on_busy=retry.on_busy,
-                    retry_backoff_ms=retry.backoff_ms,
-                    retry_backoff_max_ms=retry.backoff_max_ms,
-                )
+                result = active.call(payload=payload, **call_options(request))
             except MoltAccelError as exc:
-                if allow_fallback and not isinstance(exc, MoltInvalidInput):
-                    logger.warning("molt_offload(%s) failed (%s); running the view", entry, exc.code)
-                    return view(request, *args, **kwargs)
-                _log_failure(entry, exc)
-                return build_response(error_body(exc), error_status(exc))
+                return view(request, *args, **kwargs) if falls_back(exc) else failure_response(exc)
             finally:
                 if per_request and active is not None:
                     active.close()
+            return build_response(result, 200)
+
+        offloaded.molt_entry = entry  # type: ignore[attr-defined]
+        return offloaded
+
+    def _decorate_async(view: Callable[..., Any]) -> Callable[..., Any]:
+        # Django cancels the task of an async view whose client disconnected; the
+        # AsyncMoltClient turns that cancellation into a `__cancel__` for the worker.
+        @functools.wraps(view)
+        async def offloaded(request: Any, *args: Any, **kwargs: Any) -> Any:
+            active: AsyncMoltClient | None = None
+            try:
+                payload = build_payload(request, *args, **kwargs)
+                active = client or (AsyncMoltClient() if per_request else shared_async_client())  # type: ignore[assignment]
+                result = await active.call(payload=payload, **call_options(request))
+            except MoltAccelError as exc:
+                return await view(request, *args, **kwargs) if falls_back(exc) else failure_response(exc)
+            finally:
+                if per_request and active is not None:
+                    await active.close()
             return build_response(result, 200)
 
         offloaded.molt_entry = entry  # type: ignore[attr-defined]
