@@ -30,8 +30,8 @@ test: build
 
 # molt_accel and the Django demo against the real binaries of $(BUILD).
 test-python: build
-	.venv/bin/ruff check python
-	.venv/bin/ruff format --check python
+	.venv/bin/ruff check python demo bench
+	.venv/bin/ruff format --check python demo bench
 	MOLT_REQUIRE_WORKER=1 \
 	MOLT_WORKER_BIN=$(BUILD)/apps/molt-worker/molt-worker \
 	MOLT_TEST_WORKER_BIN=$(BUILD)/tests/e2e/molt-test-worker \
@@ -59,7 +59,7 @@ fuzz-smoke: setup
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
-	.venv/bin/ruff format python demo
+	.venv/bin/ruff format python demo bench
 
 clean:
 	rm -rf build

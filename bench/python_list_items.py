@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """list_items (database mode, DESIGN.md section 5) through Python's sqlite3, or psycopg 3 on
-PostgreSQL (--postgres DSN): the peer figure for the worker's database mode. Same SQL as the worker, same JSON answer built with json.dumps,
-the statement the worker runs when no filter is given, one connection, a closed loop on one thread (what one Django worker process does per request).
+PostgreSQL (--postgres DSN): the peer figure for the worker's database mode. Same SQL as the
+worker (the statement it runs when no filter is given), the same JSON answer built with
+json.dumps, one connection, a closed loop on one thread (what one Django worker process does
+per request).
 
 usage: python_list_items.py (DB_PATH | --postgres DSN) [--seconds S] [--user U] [--limit N]
 prints: python_<driver> calls_per_s=... p50_us=... p99_us=... cpu_us_per_call=...
 """
+
 import argparse
 import json
 import sqlite3
@@ -25,8 +28,7 @@ def list_items(conn, user_id, limit, items_sql=ITEMS_SQL, counts_sql=COUNTS_SQL)
         if status in counts:
             counts[status] = n
     items = [
-        {"id": r[0], "created_at": r[1], "status": r[2], "title": r[3], "score": r[4],
-         "unread": bool(r[5])}
+        {"id": r[0], "created_at": r[1], "status": r[2], "title": r[3], "score": r[4], "unread": bool(r[5])}
         for r in rows
     ]
     next_cursor = str(items[-1]["id"]) if len(items) == limit else None
@@ -73,9 +75,11 @@ def main():
     cpu = time.process_time() - cpu0
     latencies.sort()
     n = len(latencies)
-    print(f"python_{driver} calls_per_s={n / elapsed:.0f} "
-          f"p50_us={latencies[n // 2] * 1e6:.1f} p99_us={latencies[int(n * 0.99)] * 1e6:.1f} "
-          f"cpu_us_per_call={cpu / n * 1e6:.2f}")
+    print(
+        f"python_{driver} calls_per_s={n / elapsed:.0f} "
+        f"p50_us={latencies[n // 2] * 1e6:.1f} p99_us={latencies[int(n * 0.99)] * 1e6:.1f} "
+        f"cpu_us_per_call={cpu / n * 1e6:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgpack
 
-from molt_accel.errors import MoltProtocolError
+from molt_accel.errors import MoltInvalidInput, MoltProtocolError
 
 Wire = Literal["msgpack", "json"]
 WIRES: tuple[Wire, ...] = ("msgpack", "json")
@@ -33,21 +33,24 @@ def resolve_wire(wire: str | None) -> Wire:
 
 
 def encode_payload(payload: Any, codec: str) -> bytes:
-    """The bytes of ``payload`` in ``codec``; raw codecs take bytes as they are."""
+    """The bytes of ``payload`` in ``codec``; raw codecs take bytes as they are.
+
+    A payload the codec cannot carry (an integer beyond 64 bits, NaN in JSON, an object) is
+    ``MoltInvalidInput``: it usually comes from a request, and nothing was sent."""
     if codec == "msgpack":
         try:
             return msgpack.packb(payload, use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise TypeError(f"payload cannot be encoded as msgpack: {exc}") from None
+            raise MoltInvalidInput(f"payload cannot be encoded as msgpack: {exc}") from None
     if codec == "json":
         try:
             return _json_encoder.encode(payload).encode()
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"payload cannot be encoded as json: {exc}") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise MoltInvalidInput(f"payload cannot be encoded as json: {exc}") from None
     if codec in ("raw", "arrow_ipc"):
         if isinstance(payload, (bytes, bytearray, memoryview)):
             return bytes(payload)
-        raise TypeError(f"codec {codec!r} needs a bytes payload, got {type(payload).__name__}")
+        raise MoltInvalidInput(f"codec {codec!r} needs a bytes payload, got {type(payload).__name__}")
     raise ValueError(f"unknown codec {codec!r} (expected one of {', '.join(CODECS)})")
 
 

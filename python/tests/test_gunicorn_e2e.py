@@ -100,3 +100,31 @@ def test_client_disconnect_cancels_the_worker_request(worker_bin: Path, tmp_path
     assert wait_for(lambda: not processes_mentioning(str(manifest)), 10)
     assert server.returncode == 0
 
+
+def test_an_entry_missing_from_the_manifest_stops_the_server_at_boot(
+    worker_bin: Path, tmp_path: Path
+) -> None:
+    if not GUNICORN.is_file():
+        pytest.skip("gunicorn is installed by scripts/setup")
+    manifest = tmp_path / "exports.json"
+    manifest.write_text(
+        '{"abi_version":"0.1","exports":[{"name":"health","codec_in":"json","codec_out":"json"}]}'
+    )
+    env = worker_env(
+        PYTHONPATH=str(ROOT / "python"),
+        DJANGO_SETTINGS_MODULE="molt_demo.settings",
+        MOLT_DEMO_SQLITE_PATH=str(tmp_path / "demo.sqlite3"),
+        MOLT_WORKER_CMD=shlex.join([str(worker_bin), "--stdio", "--exports", str(manifest)]),
+    )
+    server = subprocess.run(
+        [str(GUNICORN), "molt_demo.wsgi", "--workers", "1", "--bind", "127.0.0.1:0"],
+        cwd=ROOT / "demo/django_app",
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert server.returncode != 0
+    assert (
+        b"ImproperlyConfigured: molt_offload(entry='list_items'): the worker's manifest has no such export"
+        in (server.stderr)
+    )

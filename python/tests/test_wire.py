@@ -6,7 +6,7 @@ import json
 import msgpack
 import pytest
 
-from molt_accel.errors import MoltProtocolError
+from molt_accel.errors import MoltInvalidInput, MoltProtocolError
 from molt_accel.wire import decode_answer, decode_payload, encode_payload, encode_request, resolve_wire
 
 
@@ -69,10 +69,14 @@ def test_payload_codecs() -> None:
     assert decode_payload(encode_payload(value, "msgpack"), "msgpack") == value
     assert encode_payload(value, "json") == '{"user_id":3,"q":"é","scores":[0.5,1]}'.encode()
     assert encode_payload(b"raw", "raw") == b"raw"
-    with pytest.raises(TypeError, match="bytes payload"):
+    with pytest.raises(MoltInvalidInput, match="bytes payload"):
         encode_payload("text", "raw")
-    with pytest.raises(TypeError, match="json"):
+    with pytest.raises(MoltInvalidInput, match="json"):
         encode_payload({"x": object()}, "json")
+    with pytest.raises(MoltInvalidInput, match="json"):
+        encode_payload({"x": float("nan")}, "json")
+    with pytest.raises(MoltInvalidInput, match="msgpack"):
+        encode_payload({"user_id": 2**64}, "msgpack")
     with pytest.raises(ValueError, match="unknown codec"):
         encode_payload({}, "yaml")
     with pytest.raises(MoltProtocolError):

@@ -1,0 +1,239 @@
+"""The headline of issue 4: Django under gunicorn (sync workers), the same list_items contract
+three ways, loaded by wrk at fixed concurrency in one run.
+
+    /baseline/      the ORM, as Django users write it
+    /baseline_raw/  raw SQL through Django's connection
+    /offload/       @molt_offload -> molt-worker reading the same SQLite file
+
+Seeds the demo database (1,000 users x 200 items) once, checks that the three answers are the
+same bytes, then runs wrk on each endpoint, interleaved and repeated. Reports requests/s,
+p50/p99 and the server's CPU time per request (user+sys of gunicorn and its molt-worker
+children, from /proc), and the ratios. Measures only: the exit status does not depend on them.
+
+    .venv/bin/python bench/django_bench.py build/release/apps/molt-worker/molt-worker
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "demo/django_app"
+VENV_BIN = ROOT / ".venv/bin"
+ENDPOINTS = ("/baseline/", "/baseline_raw/", "/offload/")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# Each request asks for a random user's first page of 50 items.
+WRK_SCRIPT = """
+math.randomseed(42)
+request = function()
+  return wrk.format("GET", wrk.path .. "?user_id=" .. math.random(1, 1000) .. "&limit=50")
+end
+"""
+
+
+def descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    usage = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        usage[pid] = (int(fields[11]) + int(fields[12])) / TICKS
+    return usage
+
+
+def parse_wrk(output: str) -> tuple[float, float, float, int]:
+    def micros(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = micros(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = micros(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        raise SystemExit(f"bench: {errors.group(1)} error responses:\n{output}")
+    return rps, p50, p99, requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Django baseline vs offload under gunicorn")
+    parser.add_argument("worker", type=lambda p: str(Path(p).resolve()), help="path to a release molt-worker")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="molt-django-bench-"))
+    db = data / "demo.sqlite3"
+    script = data / "random_user.lua"
+    script.write_text(WRK_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOLT_", "DJANGO_"))}
+    env.update(
+        PYTHONPATH=str(ROOT / "python"),
+        DJANGO_SETTINGS_MODULE="molt_demo.settings",
+        MOLT_DEMO_SQLITE_PATH=str(db),
+        MOLT_DEMO_TIMEOUT_MS="2000",
+        MOLT_WORKER_CMD=shlex.join([args.worker, "--stdio"]),
+    )
+    subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", "seed_demo", "--users", "1000", "--items", "200"],
+        cwd=DEMO,
+        env=env,
+        check=True,
+    )
+    log = (data / "gunicorn.log").open("wb")
+    server = subprocess.Popen(
+        [
+            str(VENV_BIN / "gunicorn"),
+            "molt_demo.wsgi",
+            "--workers",
+            str(args.workers),
+            "--bind",
+            "127.0.0.1:0",
+            "--worker-class",
+            "sync",
+            "--log-level",
+            "warning",
+            "--error-logfile",
+            "-",
+        ],
+        cwd=DEMO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        port = None
+        for _ in range(400):
+            match = re.search(
+                rb"Listening at: http://127\.0\.0\.1:(\d+)", (data / "gunicorn.log").read_bytes()
+            )
+            if match:
+                port = int(match.group(1))
+                break
+            time.sleep(0.05)
+        if port is None:
+            # --log-level warning hides the line; find the port from the socket table instead.
+            port = listening_port(server.pid)
+        base = f"http://127.0.0.1:{port}"
+        sample = "?user_id=7&limit=50"
+        bodies = {path: urllib.request.urlopen(base + path + sample, timeout=10).read() for path in ENDPOINTS}
+        same = len(set(bodies.values())) == 1
+        print(
+            f"bench: parity of the three answers for {sample}: {'identical' if same else 'DIFFERENT'} "
+            f"({len(bodies['/offload/'])} bytes)"
+        )
+        print(f"bench: {os.cpu_count()} cores, load average before: {os.getloadavg()}")
+        runs: dict[str, list[tuple[float, float, float, float]]] = {path: [] for path in ENDPOINTS}
+        for round_number in range(1, args.repeat + 1):
+            for path in ENDPOINTS:
+                # Warm-up: starts the molt-worker children and fills caches.
+                subprocess.run(
+                    ["wrk", "-t1", "-c", str(args.connections), "-d", "1s", "-s", str(script), base + path],
+                    capture_output=True,
+                    check=True,
+                )
+                pids = descendants(server.pid)
+                before = cpu_seconds(pids)
+                output = subprocess.run(
+                    [
+                        "wrk",
+                        "-t1",
+                        "-c",
+                        str(args.connections),
+                        "-d",
+                        f"{args.seconds}s",
+                        "--latency",
+                        "-s",
+                        str(script),
+                        base + path,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                after = cpu_seconds(descendants(server.pid))
+                rps, p50, p99, requests = parse_wrk(output)
+                cpu_us = sum(after[pid] - before.get(pid, 0.0) for pid in after) / requests * 1e6
+                runs[path].append((rps, p50, p99, cpu_us))
+                print(
+                    f"run {round_number} {path:15s} {rps:9,.0f} req/s  p50 {p50 / 1000:7.2f} ms  "
+                    f"p99 {p99 / 1000:7.2f} ms  server CPU {cpu_us:7.0f} us/req"
+                )
+        print(f"bench: load average after: {os.getloadavg()}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    print(
+        f"\nmedians (gunicorn sync x{args.workers}, wrk -t1 -c{args.connections}, "
+        f"{args.seconds}s x {args.repeat}):"
+    )
+    print("| endpoint | req/s | p50 ms | p99 ms | server CPU µs/req |")
+    print("|---|---:|---:|---:|---:|")
+    for path in ENDPOINTS:
+        med = [statistics.median(run[i] for run in runs[path]) for i in range(4)]
+        print(f"| `{path}` | {med[0]:,.0f} | {med[1] / 1000:.2f} | {med[2] / 1000:.2f} | {med[3]:,.0f} |")
+    for peer in ("/baseline/", "/baseline_raw/"):
+        rps_ratio = statistics.median(o[0] / b[0] for o, b in zip(runs["/offload/"], runs[peer], strict=True))
+        cpu_ratio = statistics.median(b[3] / o[3] for o, b in zip(runs["/offload/"], runs[peer], strict=True))
+        p99_offload = statistics.median(run[2] for run in runs["/offload/"])
+        p99_peer = statistics.median(run[2] for run in runs[peer])
+        print(
+            f"ratio /offload/ vs {peer}: {rps_ratio:.2f}x req/s, "
+            f"{cpu_ratio:.2f}x less server CPU per request, "
+            f"p99 {p99_offload / 1000:.2f} vs {p99_peer / 1000:.2f} ms"
+        )
+
+
+def listening_port(root: int) -> int:
+    inodes = set()
+    for pid in descendants(root):
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+            return int(fields[1].split(":")[1], 16)
+    raise SystemExit("bench: gunicorn is not listening")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

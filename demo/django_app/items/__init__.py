@@ -1,0 +1,1 @@
+"""The demo's one app: the ``items`` table and the endpoints over it."""

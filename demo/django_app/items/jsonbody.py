@@ -1,0 +1,60 @@
+"""Reading a request's JSON body, and the checks the baselines share."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from items.contract import InvalidRequest
+
+JsonObject = dict[str, Any]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidRequest(f"body: {name} is not JSON")
+
+
+def parse_json_object(body: bytes, allow_nan: bool = True) -> JsonObject:
+    """The body as a JSON object. ``allow_nan=False`` refuses ``NaN``/``Infinity``, as the
+    worker's JSON parser does (Python's json module takes them)."""
+    if not body:
+        raise InvalidRequest("body: a JSON object is required")
+    try:
+        if allow_nan:
+            value = json.loads(body)
+        else:
+            value = json.loads(body, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequest(f"body: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("body: expected a JSON object")
+    return value
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number: int or float, not bool (which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def to_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidRequest("number out of range") from None
+
+
+def optional_number(body: JsonObject, name: str, default: float) -> float:
+    """``body[name]`` when present (it must then be a number), else ``default``."""
+    if name not in body:
+        return default
+    value = body[name]
+    if not is_number(value):
+        raise InvalidRequest(f"{name}: expected a number")
+    return to_float(value)
+
+
+def optional_string(body: JsonObject, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"{name}: expected a string")
+    return value

@@ -1,0 +1,49 @@
+"""The ``items`` table that molt-seed writes and molt-worker's ``list_items`` reads.
+
+The table is not Django's to create: ``seed_demo`` (or molt-seed) writes it with exactly the
+schema of apps/molt-seed/main.cpp, so the worker and Django read the same file or database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+class IntegerBooleanField(models.BooleanField):
+    """A bool stored as INTEGER 0/1, molt-seed's column type on SQLite and PostgreSQL."""
+
+    def db_type(self, connection: BaseDatabaseWrapper) -> str:
+        return "integer"
+
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> bool | None:
+        return None if value is None else bool(value)
+
+    def get_db_prep_value(
+        self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False
+    ) -> int | None:
+        value = super().get_db_prep_value(value, connection, prepared)
+        return None if value is None else int(value)
+
+
+class Item(models.Model):
+    id = models.BigIntegerField(primary_key=True)
+    user_id = models.BigIntegerField()
+    created_at = models.TextField()
+    status = models.TextField()
+    title = models.TextField()
+    score = models.FloatField()
+    unread = IntegerBooleanField()
+
+    class Meta:
+        managed = False
+        db_table = "items"
+        indexes = [
+            models.Index(fields=["user_id", "id"], name="items_user_id_id"),
+            models.Index(fields=["user_id", "status"], name="items_user_id_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

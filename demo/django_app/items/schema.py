@@ -1,0 +1,39 @@
+"""The ``items`` table's DDL per backend, exactly as apps/molt-seed/main.cpp writes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dialect:
+    create_table: str
+    create_indexes: tuple[str, ...]
+
+
+# (user_id, id): a user's items in id order, the keyset page. (user_id, status): the
+# per-status counts from the index alone.
+_INDEXES = (
+    "CREATE INDEX items_user_id_id ON items(user_id, id)",
+    "CREATE INDEX items_user_id_status ON items(user_id, status)",
+)
+
+DIALECTS = {
+    "sqlite": Dialect(
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, created_at TEXT "
+        "NOT NULL, status TEXT NOT NULL, title TEXT NOT NULL, score REAL NOT NULL, unread "
+        "INTEGER NOT NULL)",
+        _INDEXES,
+    ),
+    "postgresql": Dialect(
+        "CREATE TABLE items(id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, created_at TEXT NOT "
+        "NULL, status TEXT NOT NULL, title TEXT NOT NULL, score DOUBLE PRECISION NOT NULL, "
+        "unread INTEGER NOT NULL)",
+        _INDEXES,
+    ),
+}
+
+INSERT = (
+    "INSERT INTO items(id, user_id, created_at, status, title, score, unread) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
