@@ -120,6 +120,31 @@ def test_stuck_worker_is_cancelled_replaced_and_reaped_after_draining(test_worke
     client.close()
 
 
+def test_a_retired_worker_finishes_its_in_flight_calls_before_it_exits(test_worker_bin: Path) -> None:
+    client = client_for(test_worker_bin)
+    client.ping()
+    old = client.pid
+    assert old is not None
+    slow = threading.Thread(
+        target=lambda: results.append(client.call("sleep", b"400", codec="raw", timeout_ms=10000))
+    )
+    results: list[bytes] = []
+    slow.start()
+    time.sleep(0.1)
+    os.kill(old, signal.SIGSTOP)
+    try:
+        with pytest.raises(MoltTimeout, match="no answer"):
+            client.call("echo", b"x", codec="raw", timeout_ms=50)
+        assert client.call("echo", b"new", codec="raw", timeout_ms=2000) == b"new"  # a new worker
+        assert old in child_pids()  # the old one still owes an answer: it is kept
+    finally:
+        os.kill(old, signal.SIGCONT)
+    slow.join(10)
+    assert results == [b"slept"]  # drained, not cut off
+    assert wait_until(lambda: process_gone(old))  # then closed
+    client.close()
+
+
 def test_cancel_check_stops_the_work_in_the_worker(test_worker_bin: Path) -> None:
     with client_for(test_worker_bin, "--threads", "1") as client:
         client.ping()

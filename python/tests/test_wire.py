@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -91,3 +92,10 @@ def test_wire_comes_from_argument_then_environment(monkeypatch: pytest.MonkeyPat
     assert resolve_wire("msgpack") == "msgpack"
     with pytest.raises(ValueError, match="wire must be"):
         resolve_wire("xml")
+
+
+def test_packaged_manifest_is_the_stock_workers() -> None:
+    root = Path(__file__).resolve().parents[2]
+    packaged = json.loads((root / "python/molt_accel/default_exports.json").read_text())
+    built = json.loads((root / "apps/molt-worker/molt_exports.json").read_text())
+    assert packaged == built
