@@ -140,12 +140,12 @@ def molt_offload(
     build_payload = payload_builder or build_list_items_payload
     build_response = response_factory or json_response_factory
 
+    try:
+        retry = RetryPolicy.from_env()
+    except ValueError as exc:
+        raise _improperly_configured(str(exc)) from None
+
     def call_options(request: Any) -> dict[str, Any]:
-        try:
-            retry = RetryPolicy.from_env()
-        except ValueError as exc:
-            logger.error("molt_accel: %s", exc)
-            retry = RetryPolicy()
         check = request_cancel_check(request)
         if cancel_check is not None:
             check = functools.partial(cancel_check, request)

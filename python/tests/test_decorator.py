@@ -189,9 +189,7 @@ def test_socket_disconnect_check() -> None:
         server_side.close()
 
 
-def test_unknown_entry_or_codec_fails_at_decoration(
-    worker_bin: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_misconfiguration_fails_at_decoration(worker_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = stock_client(worker_bin)
     with pytest.raises(ImproperlyConfigured, match="no such export"):
         molt_offload(entry="lsit_items", client=client)
@@ -202,6 +200,10 @@ def test_unknown_entry_or_codec_fails_at_decoration(
         molt_offload(entry="list_items")
     monkeypatch.setenv("MOLT_ACCEL_CLIENT_MODE", "sometimes")
     with pytest.raises(ImproperlyConfigured, match="MOLT_ACCEL_CLIENT_MODE"):
+        molt_offload(entry="list_items", client=client)
+    monkeypatch.delenv("MOLT_ACCEL_CLIENT_MODE")
+    monkeypatch.setenv("MOLT_ACCEL_RETRY_BACKOFF_MS", "soon")
+    with pytest.raises(ImproperlyConfigured, match="MOLT_ACCEL_RETRY_BACKOFF_MS must be an integer"):
         molt_offload(entry="list_items", client=client)
 
 
