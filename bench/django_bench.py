@@ -32,13 +32,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo/django_app"
 VENV_BIN = ROOT / ".venv/bin"
 ENDPOINTS = ("/baseline/", "/baseline_raw/", "/offload/")
+# Django's own floor on this machine: a pure-Python view answering one fake item. No endpoint
+# of this server can cost less than this; it tells how much of each figure is Django itself.
+FLOOR = "/baseline_fake/?limit=1"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 # Each request asks for a random user's first page of 50 items.
 WRK_SCRIPT = """
 math.randomseed(42)
+local separator = wrk.path:find("?", 1, true) and "&" or "?"
+local page = wrk.path:find("limit=", 1, true) and "" or "&limit=50"
 request = function()
-  return wrk.format("GET", wrk.path .. "?user_id=" .. math.random(1, 1000) .. "&limit=50")
+  return wrk.format("GET", wrk.path .. separator .. "user_id=" .. math.random(1, 1000) .. page)
 end
 """
 
@@ -92,7 +97,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--worker-class",
+        default="sync",
+        choices=("sync", "gthread"),
+        help="sync closes the connection after each response; gthread keeps it alive",
+    )
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="molt-django-bench-"))
@@ -156,9 +168,10 @@ def main() -> None:
             f"({len(bodies['/offload/'])} bytes)"
         )
         print(f"bench: {os.cpu_count()} cores, load average before: {os.getloadavg()}")
-        runs: dict[str, list[tuple[float, float, float, float]]] = {path: [] for path in ENDPOINTS}
+        measured = (*ENDPOINTS, FLOOR)
+        runs: dict[str, list[tuple[float, float, float, float]]] = {path: [] for path in measured}
         for round_number in range(1, args.repeat + 1):
-            for path in ENDPOINTS:
+            for path in measured:
                 # Warm-up: starts the molt-worker children and fills caches.
                 subprocess.run(
                     ["wrk", "-t1", "-c", str(args.connections), "-d", "1s", "-s", str(script), base + path],
@@ -189,7 +202,7 @@ def main() -> None:
                 cpu_us = sum(after[pid] - before.get(pid, 0.0) for pid in after) / requests * 1e6
                 runs[path].append((rps, p50, p99, cpu_us))
                 print(
-                    f"run {round_number} {path:15s} {rps:9,.0f} req/s  p50 {p50 / 1000:7.2f} ms  "
+                    f"run {round_number} {path:24s} {rps:9,.0f} req/s  p50 {p50 / 1000:7.2f} ms  "
                     f"p99 {p99 / 1000:7.2f} ms  server CPU {cpu_us:7.0f} us/req"
                 )
         print(f"bench: load average after: {os.getloadavg()}")
@@ -198,12 +211,12 @@ def main() -> None:
         server.wait(timeout=30)
 
     print(
-        f"\nmedians (gunicorn sync x{args.workers}, wrk -t1 -c{args.connections}, "
+        f"\nmedians (gunicorn {args.worker_class} x{args.workers}, wrk -t1 -c{args.connections}, "
         f"{args.seconds}s x {args.repeat}):"
     )
     print("| endpoint | req/s | p50 ms | p99 ms | server CPU µs/req |")
     print("|---|---:|---:|---:|---:|")
-    for path in ENDPOINTS:
+    for path in (*ENDPOINTS, FLOOR):
         med = [statistics.median(run[i] for run in runs[path]) for i in range(4)]
         print(f"| `{path}` | {med[0]:,.0f} | {med[1] / 1000:.2f} | {med[2] / 1000:.2f} | {med[3]:,.0f} |")
     for peer in ("/baseline/", "/baseline_raw/"):
@@ -216,6 +229,15 @@ def main() -> None:
             f"{cpu_ratio:.2f}x less server CPU per request, "
             f"p99 {p99_offload / 1000:.2f} vs {p99_peer / 1000:.2f} ms"
         )
+    floor_cpu = statistics.median(run[3] for run in runs[FLOOR])
+    offload_cpu = statistics.median(run[3] for run in runs["/offload/"])
+    baseline_cpu = statistics.median(run[3] for run in runs["/baseline/"])
+    print(
+        f"Django's floor ({FLOOR}) costs {floor_cpu:,.0f} us/req: "
+        f"/offload/ adds {offload_cpu - floor_cpu:,.0f} us to it, "
+        f"/baseline/ adds {baseline_cpu - floor_cpu:,.0f} us "
+        f"({(baseline_cpu - floor_cpu) / max(offload_cpu - floor_cpu, 1):.1f}x as much)"
+    )
 
 
 def listening_port(root: int) -> int:
