@@ -124,6 +124,25 @@ void worker_stream_seeds(const fs::path& dir) {
   write_seed(dir, "refused", frames(refused, ipc::Wire::Json));
 }
 
+// Requests (mode byte 0) and patterns (mode byte 1) for fuzz_router.
+void router_seeds(const fs::path& dir) {
+  const char* requests[] = {"GET /users/42",
+                            "GET /users/me",
+                            "POST /users/7/posts/hello%20x",
+                            "GET /static/css/a%2Fb.css",
+                            "GET /a/b/d",
+                            "HEAD /files/%C3%A9",
+                            "GET /static/../x",
+                            "OPTIONS /"};
+  const char* patterns[] = {"/users/{id:int}", "/s/{rest:path}",    "/a/{b}/c/{d:str}",
+                            "/x/{y",           "/caf\xc3\xa9/menu", "/"};
+  int n = 0;
+  for (const char* request : requests)
+    write_seed(dir, "request" + std::to_string(n++), std::string(1, '\0') + request);
+  for (const char* pattern : patterns)
+    write_seed(dir, "pattern" + std::to_string(n++), std::string(1, '\1') + pattern);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,5 +154,6 @@ int main(int argc, char** argv) {
   frames_seeds(root / "fuzz_frames");
   worker_stream_seeds(root / "fuzz_worker_stream");
   typed_decode_seeds(root / "fuzz_typed_decode");
+  router_seeds(root / "fuzz_router");
   return 0;
 }

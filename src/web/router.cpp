@@ -1,0 +1,374 @@
+#include "molt/web/router.hpp"
+
+#include <algorithm>
+#include <array>
+#include <boost/url/decode_view.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/pct_string_view.hpp>
+#include <boost/url/rfc/pchars.hpp>
+#include <charconv>
+
+namespace molt::web {
+
+struct Router::Node {
+  std::vector<std::pair<std::string, std::unique_ptr<Node>>> literals;
+  std::unique_ptr<Node> param;  // a `{name}` or `{name:int}` segment
+  ParamKind param_kind = ParamKind::Str;
+  std::string param_name;
+  std::unique_ptr<Node> rest;  // a `{name:path}` tail
+  std::string rest_name;
+  // Set where a pattern ends: the methods it takes, the Allow header, the pattern itself.
+  std::vector<std::pair<std::string, std::size_t>> methods;
+  std::string allow;
+  std::string pattern;
+};
+
+namespace {
+
+struct PatternSegment {
+  std::string_view text;  // the literal, or the parameter's name
+  bool is_param = false;
+  ParamKind kind = ParamKind::Str;
+};
+
+bool is_name_char(char c, bool first) {
+  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (!first && c >= '0' && c <= '9');
+}
+
+bool is_token(std::string_view method) {
+  if (method.empty()) return false;
+  return std::all_of(method.begin(), method.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+bool is_dot_segment(std::string_view segment) {
+  return segment == "." || segment == "..";
+}
+
+std::string describe(std::string_view method, std::string_view pattern) {
+  std::string text = "route '";
+  text.append(method).append(" ").append(pattern).append("'");
+  return text;
+}
+
+std::vector<PatternSegment> parse_pattern(std::string_view method, std::string_view pattern) {
+  const auto fail = [&](std::string_view why) {
+    throw RouteError(describe(method, pattern) + ": " + std::string(why));
+  };
+  if (pattern.empty() || pattern.front() != '/') fail("a pattern starts with '/'");
+  std::vector<PatternSegment> segments;
+  std::string_view rest = pattern.substr(1);
+  while (true) {
+    const auto slash = rest.find('/');
+    const std::string_view text = rest.substr(0, slash);
+    if (!segments.empty() && segments.back().is_param && segments.back().kind == ParamKind::Path)
+      fail("a {name:path} parameter must be the last segment");
+    if (!text.empty() && text.front() == '{') {
+      if (text.back() != '}') fail("a parameter is a whole segment: {name} or {name:kind}");
+      std::string_view inside = text.substr(1, text.size() - 2);
+      PatternSegment segment{inside, true, ParamKind::Str};
+      if (const auto colon = inside.find(':'); colon != std::string_view::npos) {
+        const std::string_view kind = inside.substr(colon + 1);
+        segment.text = inside.substr(0, colon);
+        if (kind == "int") {
+          segment.kind = ParamKind::Int;
+        } else if (kind == "path") {
+          segment.kind = ParamKind::Path;
+        } else if (kind != "str") {
+          fail("unknown parameter kind '" + std::string(kind) + "' (str, int or path)");
+        }
+      }
+      if (segment.text.empty() || !is_name_char(segment.text.front(), true) ||
+          !std::all_of(segment.text.begin(), segment.text.end(),
+                       [](char c) { return is_name_char(c, false); }))
+        fail("parameter names are identifiers: {id}, {user_id}");
+      for (const auto& seen : segments)
+        if (seen.is_param && seen.text == segment.text)
+          fail("parameter '" + std::string(segment.text) + "' appears twice");
+      segments.push_back(segment);
+    } else {
+      if (text.find_first_of("{}") != std::string_view::npos)
+        fail("a parameter is a whole segment: {name} or {name:kind}");
+      if (text.find('%') != std::string_view::npos)
+        fail("write literal segments decoded (no %-escapes)");
+      if (is_dot_segment(text)) fail("'.' and '..' segments can never match");
+      segments.push_back({text, false, ParamKind::Str});
+    }
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  if (segments.size() > Router::kMaxSegments) fail("too many segments");
+  return segments;
+}
+
+std::string build_allow(const std::vector<std::pair<std::string, std::size_t>>& methods) {
+  std::vector<std::string_view> names;
+  bool has_get = false, has_head = false, has_options = false;
+  for (const auto& [method, id] : methods) {
+    names.push_back(method);
+    has_get |= method == "GET";
+    has_head |= method == "HEAD";
+    has_options |= method == "OPTIONS";
+  }
+  if (has_get && !has_head) names.push_back("HEAD");
+  if (!has_options) names.push_back("OPTIONS");
+  std::sort(names.begin(), names.end());
+  std::string allow;
+  for (const auto name : names) {
+    if (!allow.empty()) allow += ", ";
+    allow.append(name);
+  }
+  return allow;
+}
+
+bool parse_int(std::string_view text, std::int64_t& value) {
+  if (text.empty() ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+// One capture while walking: a parameter's name and the request segments it covers.
+struct Capture {
+  std::string_view name;
+  std::size_t first = 0;
+  std::size_t last = 0;  // one past
+};
+
+struct Walk {
+  const std::string_view* segments;
+  std::size_t count;
+  std::array<Capture, Router::kMaxSegments> captures;
+  std::size_t captured = 0;
+};
+
+template <typename NodeT>
+const NodeT* walk(const NodeT& node, Walk& w, std::size_t index) {
+  if (index == w.count) return node.methods.empty() ? nullptr : &node;
+  const std::string_view segment = w.segments[index];
+  for (const auto& [literal, child] : node.literals) {
+    if (literal == segment) {
+      if (const NodeT* end = walk(*child, w, index + 1)) return end;
+      break;
+    }
+  }
+  if (node.param && !segment.empty()) {
+    std::int64_t ignored = 0;
+    if (node.param_kind != ParamKind::Int || parse_int(segment, ignored)) {
+      w.captures[w.captured++] = {node.param_name, index, index + 1};
+      if (const NodeT* end = walk(*node.param, w, index + 1)) return end;
+      --w.captured;
+    }
+  }
+  if (node.rest && !node.rest->methods.empty()) {
+    w.captures[w.captured++] = {node.rest_name, index, w.count};
+    return node.rest.get();
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Router::Router() : root_(std::make_unique<Node>()) {}
+Router::~Router() = default;
+Router::Router(Router&&) noexcept = default;
+Router& Router::operator=(Router&&) noexcept = default;
+
+void Router::add(std::string_view method, std::string_view pattern, std::size_t route_id,
+                 std::string_view name) {
+  if (!is_token(method)) throw RouteError(describe(method, pattern) + ": invalid method");
+  const auto segments = parse_pattern(method, pattern);
+  Node* node = root_.get();
+  for (const auto& segment : segments) {
+    if (!segment.is_param) {
+      auto it = std::find_if(node->literals.begin(), node->literals.end(),
+                             [&](const auto& entry) { return entry.first == segment.text; });
+      if (it == node->literals.end()) {
+        node->literals.emplace_back(std::string(segment.text), std::make_unique<Node>());
+        it = std::prev(node->literals.end());
+      }
+      node = it->second.get();
+      continue;
+    }
+    const bool is_path = segment.kind == ParamKind::Path;
+    const bool other_kind_here = is_path ? node->param != nullptr : node->rest != nullptr;
+    std::unique_ptr<Node>& slot = is_path ? node->rest : node->param;
+    std::string& slot_name = is_path ? node->rest_name : node->param_name;
+    const bool same_slot_differs =
+        slot && (slot_name != segment.text || (!is_path && node->param_kind != segment.kind));
+    if (other_kind_here || same_slot_differs)
+      throw RouteError(describe(method, pattern) + ": parameter '{" + std::string(segment.text) +
+                       "}' is ambiguous with another route's parameter at the same place");
+    if (!slot) {
+      slot = std::make_unique<Node>();
+      slot_name = std::string(segment.text);
+      if (!is_path) node->param_kind = segment.kind;
+    }
+    node = slot.get();
+  }
+  for (const auto& [existing, id] : node->methods)
+    if (existing == method)
+      throw RouteError(describe(method, pattern) + ": duplicates route '" + existing + " " +
+                       node->pattern + "'");
+  if (!name.empty()) {
+    for (const auto& named : named_)
+      if (named.name == name)
+        throw RouteError(describe(method, pattern) + ": the name '" + std::string(name) +
+                         "' is already used by '" + named.pattern + "'");
+    named_.push_back({std::string(name), std::string(pattern)});
+  }
+  if (node->pattern.empty()) node->pattern = std::string(pattern);
+  node->methods.emplace_back(std::string(method), route_id);
+  node->allow = build_allow(node->methods);
+}
+
+RouteMatch Router::match(std::string_view method, std::string_view path) const {
+  RouteMatch out;
+  match(method, path, out);
+  return out;
+}
+
+void Router::match(std::string_view method, std::string_view path, RouteMatch& out) const {
+  out.outcome_ = RouteMatch::Outcome::BadPath;
+  out.route_ = 0;
+  out.head_from_get_ = false;
+  out.allow_ = {};
+  out.params_.clear();
+  out.decoded_.clear();
+  if (path.empty() || path.front() != '/') return;
+
+  // Split, percent-decoding the segments that need it into `scratch`; reserving the whole
+  // path up front keeps the views into it valid (decoding never grows a segment).
+  std::array<std::string_view, kMaxSegments> segments;
+  std::size_t count = 0;
+  std::string scratch;
+  if (path.find('%') != std::string_view::npos) scratch.reserve(path.size());
+  std::string_view rest = path.substr(1);
+  while (true) {
+    if (count == kMaxSegments) return;
+    const auto slash = rest.find('/');
+    std::string_view segment = rest.substr(0, slash);
+    if (segment.find('%') != std::string_view::npos) {
+      const auto encoded = boost::urls::make_pct_string_view(segment);
+      if (encoded.has_error()) return;
+      const std::size_t start = scratch.size();
+      for (const char c : **encoded) scratch.push_back(c);
+      segment = std::string_view(scratch).substr(start);
+    }
+    if (is_dot_segment(segment)) return;
+    segments[count++] = segment;
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+
+  Walk w{segments.data(), count, {}, 0};
+  const Node* end = walk(*root_, w, 0);
+  if (end == nullptr) {
+    out.outcome_ = RouteMatch::Outcome::NotFound;
+    return;
+  }
+  for (std::size_t i = 0; i < w.captured; ++i) {
+    const Capture& capture = w.captures[i];
+    const std::size_t offset = out.decoded_.size();
+    for (std::size_t s = capture.first; s < capture.last; ++s) {
+      if (s > capture.first) out.decoded_.push_back('/');
+      out.decoded_.append(segments[s]);
+    }
+    out.params_.push_back({capture.name, offset, out.decoded_.size() - offset});
+  }
+  out.allow_ = end->allow;
+  const std::size_t* get_route = nullptr;
+  for (const auto& [candidate, id] : end->methods) {
+    if (candidate == method) {
+      out.outcome_ = RouteMatch::Outcome::Found;
+      out.route_ = id;
+      return;
+    }
+    if (candidate == "GET") get_route = &id;
+  }
+  if (method == "HEAD" && get_route != nullptr) {
+    out.outcome_ = RouteMatch::Outcome::Found;
+    out.route_ = *get_route;
+    out.head_from_get_ = true;
+    return;
+  }
+  out.outcome_ =
+      method == "OPTIONS" ? RouteMatch::Outcome::Options : RouteMatch::Outcome::MethodNotAllowed;
+}
+
+std::string Router::url_for(
+    std::string_view name,
+    const std::vector<std::pair<std::string_view, std::string_view>>& params) const {
+  const auto named = std::find_if(named_.begin(), named_.end(),
+                                  [&](const NamedRoute& route) { return route.name == name; });
+  if (named == named_.end())
+    throw RouteError("url_for: no route named '" + std::string(name) + "'");
+  const auto segments = parse_pattern("", named->pattern);
+  const auto value_of = [&](std::string_view param) -> std::string_view {
+    for (const auto& [key, value] : params)
+      if (key == param) return value;
+    throw RouteError("url_for('" + std::string(name) + "'): missing parameter '" +
+                     std::string(param) + "'");
+  };
+  const auto fail = [&](std::string_view param, std::string_view why) {
+    throw RouteError("url_for('" + std::string(name) + "'): parameter '" + std::string(param) +
+                     "' " + std::string(why));
+  };
+  std::size_t used = 0;
+  std::string url;
+  for (const auto& segment : segments) {
+    url.push_back('/');
+    if (!segment.is_param) {
+      url += boost::urls::encode(segment.text, boost::urls::pchars);
+      continue;
+    }
+    const std::string_view value = value_of(segment.text);
+    ++used;
+    std::int64_t ignored = 0;
+    if (segment.kind == ParamKind::Int && !parse_int(value, ignored))
+      fail(segment.text, "must be a non-negative integer");
+    if (segment.kind == ParamKind::Str && (value.empty() || is_dot_segment(value)))
+      fail(segment.text, "must not be empty, '.' or '..'");
+    if (segment.kind != ParamKind::Path) {
+      url += boost::urls::encode(value, boost::urls::pchars);  // a '/' in it becomes %2F
+      continue;
+    }
+    std::string_view rest = value;
+    while (true) {  // a path parameter keeps its slashes
+      const auto slash = rest.find('/');
+      const std::string_view piece = rest.substr(0, slash);
+      if (is_dot_segment(piece)) fail(segment.text, "must not contain '.' or '..' segments");
+      url += boost::urls::encode(piece, boost::urls::pchars);
+      if (slash == std::string_view::npos) break;
+      url.push_back('/');
+      rest.remove_prefix(slash + 1);
+    }
+  }
+  if (used != params.size())
+    throw RouteError("url_for('" + std::string(name) + "'): unknown or repeated parameters");
+  return url;
+}
+
+std::optional<std::string_view> RouteMatch::param(std::string_view name) const {
+  for (const Param& p : params_)
+    if (p.name == name) return std::string_view(decoded_).substr(p.offset, p.size);
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> RouteMatch::int_param(std::string_view name) const {
+  const auto text = param(name);
+  std::int64_t value = 0;
+  if (!text || !parse_int(*text, value)) return std::nullopt;
+  return value;
+}
+
+std::pair<std::string_view, std::string_view> RouteMatch::param_at(std::size_t i) const {
+  const Param& p = params_.at(i);
+  return {p.name, std::string_view(decoded_).substr(p.offset, p.size)};
+}
+
+}  // namespace molt::web

@@ -1,0 +1,137 @@
+#include "molt/web/router.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+using molt::web::RouteError;
+using molt::web::RouteMatch;
+using molt::web::Router;
+
+// The message of the RouteError that `add` throws, or "" when it does not throw.
+std::string add_error(Router& router, std::string_view method, std::string_view pattern,
+                      std::string_view name = {}) {
+  try {
+    router.add(method, pattern, 0, name);
+  } catch (const RouteError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(RouterTest, MalformedPatternsAreRefusedWithTheReason) {
+  Router router;
+  EXPECT_NE(add_error(router, "GET", "users").find("starts with '/'"), std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/users/{id").find("whole segment"), std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/files/{name}.txt").find("whole segment"), std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/x/{id:float}").find("unknown parameter kind 'float'"),
+            std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/x/{1d}").find("identifiers"), std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/x/{}").find("identifiers"), std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/x/{a}/{a}").find("appears twice"), std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/s/{rest:path}/more").find("last segment"),
+            std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/a%20b").find("decoded"), std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/a/../b").find("never match"), std::string::npos);
+  EXPECT_NE(add_error(router, "GE T", "/ok").find("invalid method"), std::string::npos);
+  EXPECT_NE(add_error(router, "", "/ok").find("invalid method"), std::string::npos);
+  // The message names the route.
+  EXPECT_EQ(add_error(router, "GET", "/x/{1d}").rfind("route 'GET /x/{1d}': ", 0), 0u);
+}
+
+TEST(RouterTest, AmbiguousAndDuplicateRoutesAreRefusedAtStartup) {
+  Router router;
+  ASSERT_EQ(add_error(router, "GET", "/users/{id:int}", "users.show"), "");
+  EXPECT_NE(
+      add_error(router, "GET", "/users/{id:int}").find("duplicates route 'GET /users/{id:int}'"),
+      std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/users/{name}").find("ambiguous"), std::string::npos);
+  EXPECT_NE(add_error(router, "POST", "/users/{uid:int}/x").find("ambiguous"), std::string::npos);
+  EXPECT_NE(add_error(router, "GET", "/users/{rest:path}").find("ambiguous"), std::string::npos);
+  EXPECT_NE(add_error(router, "POST", "/other", "users.show").find("already used"),
+            std::string::npos);
+  // Same parameter, same kind, same name: a different method or a deeper route is fine.
+  EXPECT_EQ(add_error(router, "PUT", "/users/{id:int}"), "");
+  EXPECT_EQ(add_error(router, "GET", "/users/{id:int}/posts"), "");
+  EXPECT_EQ(add_error(router, "GET", "/users/me"), "");
+  // A refused route left nothing behind: the table still answers as before.
+  EXPECT_EQ(router.match("GET", "/users/5").outcome(), RouteMatch::Outcome::Found);
+  EXPECT_EQ(router.match("GET", "/users/bob").outcome(), RouteMatch::Outcome::NotFound);
+}
+
+TEST(RouterTest, ParametersAreTyped) {
+  Router router;
+  router.add("GET", "/users/{id:int}/files/{name}/{rest:path}", 7);
+  const RouteMatch match = router.match("GET", "/users/0042/files/a%2Fb/x/y%20z");
+  ASSERT_TRUE(match.found());
+  EXPECT_EQ(match.route(), 7u);
+  EXPECT_EQ(match.int_param("id"), 42);
+  EXPECT_EQ(match.param("name"), "a/b");
+  EXPECT_EQ(match.param("rest"), "x/y z");
+  EXPECT_EQ(match.int_param("name"), std::nullopt);
+  EXPECT_EQ(match.param("missing"), std::nullopt);
+  EXPECT_EQ(router.match("GET", "/users/9223372036854775808/files/a/b").outcome(),
+            RouteMatch::Outcome::NotFound);  // one past int64
+  EXPECT_TRUE(router.match("GET", "/users/9223372036854775807/files/a/b").found());
+}
+
+TEST(RouterTest, AMatchObjectCanBeReusedAcrossRequests) {
+  Router router;
+  router.add("GET", "/a/{x}", 1);
+  router.add("GET", "/b", 2);
+  RouteMatch match;
+  router.match("GET", "/a/first%20value", match);
+  EXPECT_EQ(match.param("x"), "first value");
+  router.match("GET", "/b", match);
+  EXPECT_EQ(match.route(), 2u);
+  EXPECT_EQ(match.param_count(), 0u);
+  router.match("GET", "/nothing", match);
+  EXPECT_EQ(match.outcome(), RouteMatch::Outcome::NotFound);
+}
+
+TEST(RouterTest, TooManySegmentsIsABadPath) {
+  Router router;
+  router.add("GET", "/{rest:path}", 1);
+  std::string path;
+  for (std::size_t i = 0; i < Router::kMaxSegments; ++i) path += "/s";
+  EXPECT_TRUE(router.match("GET", path).found());
+  EXPECT_EQ(router.match("GET", path + "/s").outcome(), RouteMatch::Outcome::BadPath);
+}
+
+TEST(RouterTest, UrlForBuildsEncodedPathsThatRouteBack) {
+  Router router;
+  router.add("GET", "/users/{id:int}/files/{name}", 1, "file");
+  router.add("GET", "/static/{rest:path}", 2, "static");
+  router.add("GET", "/café/menu", 3, "menu");
+  const std::string url = router.url_for("file", {{"id", "12"}, {"name", "a/b c?"}});
+  EXPECT_EQ(url, "/users/12/files/a%2Fb%20c%3F");
+  const RouteMatch back = router.match("GET", url);
+  ASSERT_TRUE(back.found());
+  EXPECT_EQ(back.param("name"), "a/b c?");
+  EXPECT_EQ(router.url_for("static", {{"rest", "css/site main.css"}}),
+            "/static/css/site%20main.css");
+  EXPECT_EQ(router.url_for("menu", {}), "/caf%C3%A9/menu");
+  EXPECT_TRUE(router.match("GET", router.url_for("menu", {})).found());
+
+  const auto error_of = [&](std::string_view name,
+                            std::vector<std::pair<std::string_view, std::string_view>> params) {
+    try {
+      router.url_for(name, params);
+    } catch (const RouteError& error) {
+      return std::string(error.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of("nope", {}).find("no route named 'nope'"), std::string::npos);
+  EXPECT_NE(error_of("file", {{"id", "12"}}).find("missing parameter 'name'"), std::string::npos);
+  EXPECT_NE(error_of("file", {{"id", "x"}, {"name", "n"}}).find("non-negative integer"),
+            std::string::npos);
+  EXPECT_NE(error_of("file", {{"id", "1"}, {"name", ".."}}).find("'..'"), std::string::npos);
+  EXPECT_NE(error_of("file", {{"id", "1"}, {"name", "n"}, {"extra", "e"}}).find("unknown"),
+            std::string::npos);
+  EXPECT_NE(error_of("static", {{"rest", "a/../b"}}).find("'..'"), std::string::npos);
+}
+
+}  // namespace
