@@ -1,0 +1,221 @@
+// App, RouteGroup, Ctx and middleware: the framework half of molt::web.
+//
+//   molt::web::App app;
+//   app.use(molt::web::request_id());
+//   app.get("/users/{id:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+//     co_return Response::json_text(...);
+//   }, "users.show");
+//   auto api = app.group("/api");            // a prefix and its own middleware
+//   api.use(require_token);
+//
+// Handlers and middleware are coroutines. App middleware sees every request, 404s included;
+// a group's middleware sees the requests routed into that group. Routes are compiled when the
+// app starts serving (freeze()); a bad table fails then, with the route named.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "molt/core/cancel.hpp"
+#include "molt/web/message.hpp"
+#include "molt/web/router.hpp"
+
+namespace molt::web {
+
+class App;
+class Ctx;
+class Next;
+
+using Handler = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&)>;
+using Middleware = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&, Next)>;
+
+// Thrown by handlers (and by Ctx's typed accessors) to answer an HTTP error with
+// {"error":{"code","message"}}; the message is shown to the client, so keep it safe.
+class HttpError : public std::runtime_error {
+ public:
+  HttpError(int status, std::string code, std::string message)
+      : std::runtime_error(message), status_(status), code_(std::move(code)) {}
+  int status() const { return status_; }
+  const std::string& code() const { return code_; }
+
+ private:
+  int status_;
+  std::string code_;
+};
+
+// The rest of the chain, for a middleware to call (or not, to short-circuit).
+class Next {
+ public:
+  boost::asio::awaitable<Response> operator()() const;
+
+ private:
+  friend class App;
+  struct Chain;
+  Next(const Chain* chain, std::size_t index, const Request& request, Ctx& ctx)
+      : chain_(chain), index_(index), request_(&request), ctx_(&ctx) {}
+  const Chain* chain_;
+  std::size_t index_;
+  const Request* request_;
+  Ctx* ctx_;
+};
+
+class Ctx {
+ public:
+  Ctx(const App& app, core::CancelToken token) : app_(&app), token_(std::move(token)) {}
+
+  // A path parameter of the matched route.
+  std::optional<std::string_view> param(std::string_view name) const { return route_.param(name); }
+  // An `{name:int}` parameter; HttpError 400 if it is missing or not an integer.
+  std::int64_t int_param(std::string_view name) const;
+  const RouteMatch& route() const { return route_; }
+  RouteMatch& route() { return route_; }
+  // The matched route's name ("" when unnamed or unmatched).
+  std::string_view route_name() const { return route_name_; }
+
+  // App-scoped state, set up before serving with App::set_state.
+  template <typename T>
+  T& state() const;
+
+  // Request-scoped values, for middleware to hand to handlers.
+  template <typename T>
+  void set(T value) {
+    locals_[std::type_index(typeid(T))] = std::make_shared<T>(std::move(value));
+  }
+  template <typename T>
+  T* get() const {
+    const auto it = locals_.find(std::type_index(typeid(T)));
+    return it == locals_.end() ? nullptr : static_cast<T*>(it->second.get());
+  }
+
+  // Cancellation of this request: client disconnect, deadline or shutdown.
+  const core::CancelToken& token() const { return token_; }
+  bool cancelled() const { return token_.cancelled(); }
+
+ private:
+  friend class App;
+  const App* app_;
+  core::CancelToken token_;
+  RouteMatch route_;
+  std::string_view route_name_;
+  std::unordered_map<std::type_index, std::shared_ptr<void>> locals_;
+};
+
+class RouteGroup {
+ public:
+  RouteGroup& use(Middleware middleware);
+  RouteGroup& route(std::string_view method, std::string_view pattern, Handler handler,
+                    std::string_view name = {});
+  RouteGroup& get(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("GET", pattern, std::move(handler), name);
+  }
+  RouteGroup& post(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("POST", pattern, std::move(handler), name);
+  }
+  RouteGroup& put(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("PUT", pattern, std::move(handler), name);
+  }
+  RouteGroup& patch(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("PATCH", pattern, std::move(handler), name);
+  }
+  RouteGroup& del(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("DELETE", pattern, std::move(handler), name);
+  }
+  // A nested group: its prefix is appended to this one's, its middleware runs inside ours.
+  RouteGroup group(std::string_view prefix);
+
+ private:
+  friend class App;
+  struct Data;
+  RouteGroup(App& app, Data& data) : app_(&app), data_(&data) {}
+  App* app_;
+  Data* data_;
+};
+
+class App {
+ public:
+  App();
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Middleware around every request, in the order added (the first is outermost).
+  App& use(Middleware middleware);
+  App& route(std::string_view method, std::string_view pattern, Handler handler,
+             std::string_view name = {});
+  App& get(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("GET", pattern, std::move(handler), name);
+  }
+  App& post(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("POST", pattern, std::move(handler), name);
+  }
+  App& put(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("PUT", pattern, std::move(handler), name);
+  }
+  App& patch(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("PATCH", pattern, std::move(handler), name);
+  }
+  App& del(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return route("DELETE", pattern, std::move(handler), name);
+  }
+  RouteGroup group(std::string_view prefix);
+
+  // App-scoped state, one value per type, set before serving.
+  template <typename T>
+  void set_state(T value) {
+    state_[std::type_index(typeid(T))] = std::make_shared<T>(std::move(value));
+  }
+  template <typename T>
+  T* find_state() const {
+    const auto it = state_.find(std::type_index(typeid(T)));
+    return it == state_.end() ? nullptr : static_cast<T*>(it->second.get());
+  }
+
+  // Compiles the routes; throws RouteError for a bad table. Later changes are refused.
+  void freeze();
+  bool frozen() const { return frozen_; }
+
+  // Answers one request: routing, middleware, handler, errors. Never throws.
+  boost::asio::awaitable<Response> handle(const Request& request, Ctx& ctx) const;
+
+  std::string url_for(
+      std::string_view name,
+      const std::vector<std::pair<std::string_view, std::string_view>>& params) const {
+    return router_.url_for(name, params);
+  }
+
+ private:
+  friend class RouteGroup;
+  friend class Next;
+  struct RouteEntry;
+  void add_route(RouteGroup::Data& group, std::string_view method, std::string_view pattern,
+                 Handler handler, std::string_view name);
+  boost::asio::awaitable<Response> dispatch(const Request& request, Ctx& ctx) const;
+  void check_not_frozen() const;
+
+  std::vector<std::unique_ptr<RouteGroup::Data>> groups_;  // groups_[0] is the app itself
+  std::vector<RouteEntry> routes_;
+  std::unique_ptr<Next::Chain> app_chain_;
+  Router router_;
+  bool frozen_ = false;
+  std::unordered_map<std::type_index, std::shared_ptr<void>> state_;
+};
+
+template <typename T>
+T& Ctx::state() const {
+  T* value = app_->find_state<T>();
+  if (value == nullptr) throw std::logic_error("app state of this type was never set");
+  return *value;
+}
+
+}  // namespace molt::web

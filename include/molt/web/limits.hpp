@@ -1,0 +1,22 @@
+// Limits and timeouts of the HTTP server: every one of them answers with the right status
+// rather than letting a peer hold memory or a connection without bound.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace molt::web {
+
+struct Limits {
+  std::uint32_t max_header_bytes = 16 * 1024;  // request line + headers; over it: 431
+  std::size_t max_headers = 100;               // header fields; over it: 431
+  std::uint64_t max_body_bytes = 1024 * 1024;  // over it: 413
+  std::size_t initial_buffer_bytes = 1024;     // what each connection starts with
+  std::size_t max_connections = 10'000;        // per thread; over it, new connections are closed
+  std::chrono::milliseconds header_timeout{10'000};   // to receive a request's header
+  std::chrono::milliseconds idle_timeout{30'000};     // between keep-alive requests
+  std::chrono::milliseconds request_timeout{30'000};  // body + handler + write of one request
+};
+
+}  // namespace molt::web

@@ -1,0 +1,101 @@
+// Request and Response of molt::web.
+//
+// A Request is a view: its method, target and header strings point into the connection's
+// read buffer, which stays put until the response is written (so parsing a request copies
+// nothing but its body). A Response owns what it sends.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace molt::web {
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+};
+
+class Request {
+ public:
+  std::string_view method() const { return method_; }
+  // The request target as sent: path and query, still percent-encoded.
+  std::string_view target() const { return target_; }
+  std::string_view path() const { return path_; }
+  // The query string without '?', still percent-encoded ("" when absent).
+  std::string_view query() const { return query_; }
+  int version() const { return version_; }  // 10 or 11
+  const std::vector<Header>& headers() const { return headers_; }
+  // The first header called `name` (case-insensitive).
+  std::optional<std::string_view> header(std::string_view name) const;
+  // The decoded value of the first query parameter called `name`; "" for `?flag`.
+  // std::nullopt when absent, or when the query is not valid percent-encoding.
+  std::optional<std::string> query_param(std::string_view name) const;
+  const std::string& body() const { return body_; }
+  bool keep_alive() const { return keep_alive_; }
+
+  // For parsers and test clients: the fields of a request.
+  void reset();
+  void set_start_line(std::string_view method, std::string_view target, int version);
+  void add_header(std::string_view name, std::string_view value) {
+    headers_.push_back({name, value});
+  }
+  std::string& body() { return body_; }
+  void set_keep_alive(bool keep_alive) { keep_alive_ = keep_alive; }
+  // The buffer the views point into moved by `delta` bytes: move the views with it.
+  void rebase(std::ptrdiff_t delta);
+
+ private:
+  std::string_view method_;
+  std::string_view target_;
+  std::string_view path_;
+  std::string_view query_;
+  int version_ = 11;
+  std::vector<Header> headers_;
+  std::string body_;
+  bool keep_alive_ = true;
+};
+
+class Response {
+ public:
+  Response() = default;
+  explicit Response(int status) : status_(status) {}
+  Response(int status, std::string body, std::string content_type)
+      : status_(status), body_(std::move(body)), content_type_(std::move(content_type)) {}
+
+  static Response text(std::string body, int status = 200) {
+    return {status, std::move(body), "text/plain; charset=utf-8"};
+  }
+  // A body that is already JSON.
+  static Response json_text(std::string body, int status = 200) {
+    return {status, std::move(body), "application/json"};
+  }
+  // {"error":{"code":..,"message":..}}: the shape of every error molt::web answers.
+  static Response error(int status, std::string_view code, std::string_view message);
+
+  int status() const { return status_; }
+  void set_status(int status) { status_ = status; }
+  const std::string& body() const { return body_; }
+  std::string& body() { return body_; }
+  const std::string& content_type() const { return content_type_; }
+  void set_content_type(std::string content_type) { content_type_ = std::move(content_type); }
+  // Headers beyond the ones the server writes (Date, Content-Length, Content-Type, ...).
+  const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
+  void set_header(std::string name, std::string value);
+  std::optional<std::string_view> header(std::string_view name) const;
+
+ private:
+  int status_ = 200;
+  std::string body_;
+  std::string content_type_;
+  std::vector<std::pair<std::string, std::string>> headers_;
+};
+
+// Case-insensitive ASCII comparison, as header names compare.
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace molt::web

@@ -1,0 +1,184 @@
+#include "molt/web/app.hpp"
+
+#include <boost/asio/this_coro.hpp>
+#include <charconv>
+#include <cstdio>
+
+#include "molt/core/status.hpp"
+
+namespace molt::web {
+
+struct Next::Chain {
+  std::vector<const Middleware*> middleware;
+  // What runs after the last middleware: the route's handler, or the router for the app chain.
+  std::function<boost::asio::awaitable<Response>(const Request&, Ctx&)> terminal;
+};
+
+struct RouteGroup::Data {
+  std::string prefix;
+  Data* parent = nullptr;
+  std::vector<Middleware> middleware;
+};
+
+struct App::RouteEntry {
+  Handler handler;
+  RouteGroup::Data* group = nullptr;
+  std::string name;
+  std::unique_ptr<Next::Chain> chain;  // built by freeze()
+};
+
+boost::asio::awaitable<Response> Next::operator()() const {
+  if (index_ < chain_->middleware.size())
+    co_return co_await (*chain_->middleware[index_])(*request_, *ctx_,
+                                                     Next(chain_, index_ + 1, *request_, *ctx_));
+  co_return co_await chain_->terminal(*request_, *ctx_);
+}
+
+std::int64_t Ctx::int_param(std::string_view name) const {
+  if (const auto value = route_.int_param(name)) return *value;
+  throw HttpError(400, "invalid_input",
+                  "path parameter '" + std::string(name) + "' must be an integer");
+}
+
+RouteGroup& RouteGroup::use(Middleware middleware) {
+  app_->check_not_frozen();
+  data_->middleware.push_back(std::move(middleware));
+  return *this;
+}
+
+RouteGroup& RouteGroup::route(std::string_view method, std::string_view pattern, Handler handler,
+                              std::string_view name) {
+  app_->add_route(*data_, method, pattern, std::move(handler), name);
+  return *this;
+}
+
+RouteGroup RouteGroup::group(std::string_view prefix) {
+  app_->check_not_frozen();
+  if (prefix.size() < 2 || prefix.front() != '/' || prefix.back() == '/')
+    throw RouteError("group '" + std::string(prefix) +
+                     "': a prefix looks like '/api' (a slash first, none last)");
+  auto data = std::make_unique<Data>();
+  data->prefix = data_->prefix + std::string(prefix);
+  data->parent = data_;
+  app_->groups_.push_back(std::move(data));
+  return RouteGroup(*app_, *app_->groups_.back());
+}
+
+App::App() {
+  groups_.push_back(std::make_unique<RouteGroup::Data>());
+}
+App::~App() = default;
+
+App& App::use(Middleware middleware) {
+  check_not_frozen();
+  groups_.front()->middleware.push_back(std::move(middleware));
+  return *this;
+}
+
+App& App::route(std::string_view method, std::string_view pattern, Handler handler,
+                std::string_view name) {
+  add_route(*groups_.front(), method, pattern, std::move(handler), name);
+  return *this;
+}
+
+RouteGroup App::group(std::string_view prefix) {
+  return RouteGroup(*this, *groups_.front()).group(prefix);
+}
+
+void App::check_not_frozen() const {
+  if (frozen_)
+    throw std::logic_error("molt::web::App: routes and middleware are fixed once serving starts");
+}
+
+void App::add_route(RouteGroup::Data& group, std::string_view method, std::string_view pattern,
+                    Handler handler, std::string_view name) {
+  check_not_frozen();
+  if (pattern.empty() || pattern.front() != '/')
+    throw RouteError("route '" + std::string(method) + " " + std::string(pattern) +
+                     "': a pattern starts with '/'");
+  if (!handler)
+    throw RouteError("route '" + std::string(method) + " " + std::string(pattern) +
+                     "': no handler");
+  const std::string full = group.prefix + std::string(pattern);
+  // The router checks the pattern now, so that the error names the line that added it.
+  router_.add(method, full, routes_.size(), name);
+  routes_.push_back({std::move(handler), &group, std::string(name), nullptr});
+}
+
+void App::freeze() {
+  if (frozen_) return;
+  // A route's chain: its groups' middleware from the outermost group inwards, then it. The
+  // app's own middleware (groups_[0]) runs in the app chain, around routing itself.
+  for (RouteEntry& route : routes_) {
+    auto chain = std::make_unique<Next::Chain>();
+    std::vector<const RouteGroup::Data*> lineage;
+    for (const RouteGroup::Data* g = route.group; g != nullptr && g != groups_.front().get();
+         g = g->parent)
+      lineage.push_back(g);
+    for (auto it = lineage.rbegin(); it != lineage.rend(); ++it)
+      for (const Middleware& m : (*it)->middleware) chain->middleware.push_back(&m);
+    chain->terminal = route.handler;
+    route.chain = std::move(chain);
+  }
+  app_chain_ = std::make_unique<Next::Chain>();
+  for (const Middleware& m : groups_.front()->middleware) app_chain_->middleware.push_back(&m);
+  app_chain_->terminal = [this](const Request& request, Ctx& ctx) {
+    return dispatch(request, ctx);
+  };
+  frozen_ = true;
+}
+
+boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx) const {
+  RouteMatch& match = ctx.route_;
+  router_.match(request.method(), request.path(), match);
+  switch (match.outcome()) {
+    case RouteMatch::Outcome::Found:
+      break;
+    case RouteMatch::Outcome::NotFound:
+      co_return Response::error(404, "not_found", "no route for this path");
+    case RouteMatch::Outcome::BadPath:
+      co_return Response::error(400, "bad_path", "the request path is malformed");
+    case RouteMatch::Outcome::MethodNotAllowed: {
+      Response response =
+          Response::error(405, "method_not_allowed", "this path does not take that method");
+      response.set_header("Allow", std::string(match.allow()));
+      co_return response;
+    }
+    case RouteMatch::Outcome::Options: {
+      Response response(204);
+      response.set_header("Allow", std::string(match.allow()));
+      co_return response;
+    }
+  }
+  const RouteEntry& route = routes_[match.route()];
+  ctx.route_name_ = route.name;
+  co_return co_await Next(route.chain.get(), 0, request, ctx)();
+}
+
+boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) const {
+  std::string failure;
+  try {
+    co_return co_await Next(app_chain_.get(), 0, request, ctx)();
+  } catch (const HttpError& error) {
+    co_return Response::error(error.status(), error.code(), error.what());
+  } catch (const core::Error& error) {
+    if (error.code() == core::StatusCode::InvalidInput)
+      co_return Response::error(400, "invalid_input", error.what());
+    if (error.code() == core::StatusCode::Timeout)
+      co_return Response::error(504, "timeout", "the request took too long");
+    if (error.code() == core::StatusCode::Cancelled)
+      co_return Response::error(503, "cancelled", "the request was cancelled");
+    failure = error.what();
+  } catch (const std::exception& error) {
+    failure = error.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  // The details go to the log, never to the client.
+  std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",
+               static_cast<int>(request.method().size()), request.method().data(),
+               static_cast<int>(request.path().size()), request.path().data(), failure.c_str());
+  co_return Response::error(500, "internal_error", "the request failed");
+}
+
+}  // namespace molt::web

@@ -1,0 +1,24 @@
+// One request/answer exchange, shared by the socket connection and the TestClient.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <string>
+
+#include "molt/core/cancel.hpp"
+#include "molt/web/app.hpp"
+#include "request_reader.hpp"
+
+namespace molt::web::detail {
+
+// Runs the app on the request `reader` holds and appends the serialized answer to `out`.
+// Returns whether the connection may carry another request.
+boost::asio::awaitable<bool> answer_request(const App& app, Request& request, std::string& out,
+                                            core::CancelToken token, bool closing);
+
+// Appends the answer to a request that could not be read; the connection then closes.
+void write_read_error(std::string& out, const ReadError& error);
+
+// The interim answer to `Expect: 100-continue`.
+inline constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+}  // namespace molt::web::detail

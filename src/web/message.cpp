@@ -1,0 +1,106 @@
+#include "molt/web/message.hpp"
+
+#include <algorithm>
+#include <boost/url/encoding_opts.hpp>
+#include <boost/url/pct_string_view.hpp>
+
+#include "molt/codec/json.hpp"
+
+namespace molt::web {
+
+namespace {
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
+}
+
+void Request::reset() {
+  method_ = target_ = path_ = query_ = {};
+  version_ = 11;
+  headers_.clear();
+  body_.clear();
+  keep_alive_ = true;
+}
+
+void Request::set_start_line(std::string_view method, std::string_view target, int version) {
+  method_ = method;
+  target_ = target;
+  version_ = version;
+  const auto mark = target.find('?');
+  path_ = target.substr(0, mark);
+  query_ = mark == std::string_view::npos ? std::string_view() : target.substr(mark + 1);
+}
+
+void Request::rebase(std::ptrdiff_t delta) {
+  const auto move = [delta](std::string_view& view) {
+    if (view.data() != nullptr) view = std::string_view(view.data() + delta, view.size());
+  };
+  move(method_);
+  move(target_);
+  move(path_);
+  move(query_);
+  for (Header& h : headers_) {
+    move(h.name);
+    move(h.value);
+  }
+}
+
+std::optional<std::string_view> Request::header(std::string_view name) const {
+  for (const Header& h : headers_)
+    if (iequals(h.name, name)) return h.value;
+  return std::nullopt;
+}
+
+std::optional<std::string> Request::query_param(std::string_view name) const {
+  // Split by hand: Boost.URL 1.81's parse_query reads past the end of a view that is not
+  // the end of its buffer. Each piece is still validated and decoded by Boost.URL.
+  boost::urls::encoding_opts form;
+  form.space_as_plus = true;  // query strings from HTML forms write spaces as '+'
+  std::string_view rest = query_;
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    const auto eq = pair.find('=');
+    const auto key = boost::urls::make_pct_string_view(pair.substr(0, eq));
+    if (key.has_error()) return std::nullopt;
+    if (key->decode(form) != name) continue;
+    if (eq == std::string_view::npos) return std::string();
+    const auto value = boost::urls::make_pct_string_view(pair.substr(eq + 1));
+    if (value.has_error()) return std::nullopt;
+    return value->decode(form);
+  }
+  return std::nullopt;
+}
+
+Response Response::error(int status, std::string_view code, std::string_view message) {
+  std::string body = "{\"error\":{\"code\":";
+  codec::write_json_string(body, code);
+  body += ",\"message\":";
+  codec::write_json_string(body, message);
+  body += "}}";
+  return {status, std::move(body), "application/json"};
+}
+
+void Response::set_header(std::string name, std::string value) {
+  for (auto& [existing, current] : headers_) {
+    if (iequals(existing, name)) {
+      current = std::move(value);
+      return;
+    }
+  }
+  headers_.emplace_back(std::move(name), std::move(value));
+}
+
+std::optional<std::string_view> Response::header(std::string_view name) const {
+  for (const auto& [existing, value] : headers_)
+    if (iequals(existing, name)) return std::string_view(value);
+  return std::nullopt;
+}
+
+}  // namespace molt::web

@@ -1,0 +1,89 @@
+// Beast's HTTP/1.1 request parser, fed from the connection's own buffer, filling a
+// molt::web::Request without copying the header: the views it hands out point into that
+// buffer, and RequestReader moves them along whenever it moves the bytes.
+#pragma once
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <cstddef>
+#include <cstdint>
+
+#include "molt/web/message.hpp"
+
+namespace molt::web::detail {
+
+class RequestParser : public boost::beast::http::basic_parser<true> {
+ public:
+  RequestParser(Request& request, std::uint32_t max_header_bytes, std::size_t max_headers,
+                std::uint64_t max_body_bytes)
+      : request_(request), max_headers_(max_headers) {
+    header_limit(max_header_bytes);
+    body_limit(max_body_bytes);
+    eager(true);  // parse the body along with the header when it is already buffered
+  }
+
+  // True when a header set a limit that was crossed (431 rather than 400).
+  bool too_many_headers() const { return too_many_headers_; }
+  // True when the request is framed by a transfer coding we do not decode (501).
+  bool unsupported_coding() const { return unsupported_coding_; }
+
+ private:
+  using error_code = boost::beast::error_code;
+  using string_view = boost::beast::string_view;
+
+  void on_request_impl(boost::beast::http::verb, string_view method, string_view target,
+                       int version, error_code&) override {
+    request_.set_start_line({method.data(), method.size()}, {target.data(), target.size()},
+                            version);
+  }
+
+  void on_response_impl(int, string_view, int, error_code&) override {}
+
+  void on_field_impl(boost::beast::http::field, string_view name, string_view value,
+                     error_code& ec) override {
+    if (request_.headers().size() == max_headers_) {
+      too_many_headers_ = true;
+      ec = boost::beast::http::error::header_limit;
+      return;
+    }
+    request_.add_header({name.data(), name.size()}, {value.data(), value.size()});
+  }
+
+  // Only `chunked` is decoded. A request whose last coding is not chunked cannot be framed
+  // (RFC 9112 §6.3: 400); chunked under another coding (gzip, ...) is not supported (501).
+  void on_header_impl(error_code& ec) override {
+    const auto coding = request_.header("Transfer-Encoding");
+    if (!coding) return;
+    std::string_view value = *coding;
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (iequals(value, "chunked")) return;
+    const bool ends_chunked =
+        value.size() > 7 && iequals(value.substr(value.size() - 7), "chunked");
+    unsupported_coding_ = ends_chunked;
+    ec = boost::beast::http::error::bad_transfer_encoding;
+  }
+
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+    if (length) request_.body().reserve(static_cast<std::size_t>(*length));
+  }
+
+  std::size_t on_body_impl(string_view body, error_code&) override {
+    request_.body().append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
+    request_.body().append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_finish_impl(error_code&) override { request_.set_keep_alive(keep_alive()); }
+
+  Request& request_;
+  std::size_t max_headers_;
+  bool too_many_headers_ = false;
+  bool unsupported_coding_ = false;
+};
+
+}  // namespace molt::web::detail

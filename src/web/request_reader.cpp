@@ -1,0 +1,133 @@
+#include "request_reader.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cstring>
+
+namespace molt::web::detail {
+
+namespace http = boost::beast::http;
+
+RequestReader::RequestReader(const Limits& limits) : limits_(limits) {
+  buffer_.resize(limits_.initial_buffer_bytes);
+  begin_request();
+}
+
+void RequestReader::begin_request() {
+  request_.reset();
+  parser_.emplace(request_, limits_.max_header_bytes, limits_.max_headers, limits_.max_body_bytes);
+  // Not eager: the first put() stops at the end of the header, which tells where it ends.
+  parser_->eager(false);
+  header_end_ = 0;
+  header_reported_ = false;
+  start_ = next_;
+}
+
+void RequestReader::start_next() {
+  begin_request();
+}
+
+std::span<char> RequestReader::read_space() {
+  if (end_ == buffer_.size()) {
+    const bool header_done = parser_->is_header_done();
+    if (header_done && next_ > header_end_) {
+      // Body bytes the parser has taken are in request_.body() already: drop them.
+      std::memmove(buffer_.data() + header_end_, buffer_.data() + next_, end_ - next_);
+      end_ -= next_ - header_end_;
+      next_ = header_end_;
+    }
+    if (start_ > 0 && end_ == buffer_.size()) {
+      // Bytes of requests already answered: slide the current one to the front.
+      std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
+      // Beast hands out the request line as soon as it is read, before the rest of the
+      // header: whatever views the request holds move with the bytes.
+      request_.rebase(-static_cast<std::ptrdiff_t>(start_));
+      next_ -= start_;
+      end_ -= start_;
+      header_end_ = header_done ? header_end_ - start_ : 0;
+      start_ = 0;
+    }
+    if (end_ == buffer_.size()) {
+      const char* before = buffer_.data();
+      buffer_.resize(buffer_.size() * 2);
+      request_.rebase(buffer_.data() - before);
+    }
+  }
+  return {buffer_.data() + end_, buffer_.size() - end_};
+}
+
+RequestReader::State RequestReader::parse() {
+  if (!error_.code.empty()) return State::Failed;
+  while (!parser_->is_done()) {
+    if (next_ == end_) break;
+    boost::beast::error_code ec;
+    const bool header_was_done = parser_->is_header_done();
+    const std::size_t used =
+        parser_->put(boost::asio::const_buffer(buffer_.data() + next_, end_ - next_), ec);
+    next_ += used;
+    if (!header_was_done && parser_->is_header_done()) {
+      header_end_ = next_;
+      parser_->eager(true);  // the body: take all of it that is here
+    }
+    if (ec == http::error::need_more) break;
+    if (ec) return fail_from(ec);
+    if (used == 0) break;
+  }
+  if (parser_->is_done()) return State::Ready;
+  if (parser_->is_header_done() && !header_reported_) {
+    header_reported_ = true;
+    return State::HeaderReady;
+  }
+  return State::NeedMore;
+}
+
+RequestReader::State RequestReader::input_closed() {
+  if (!error_.code.empty()) return State::Failed;
+  if (end_ == start_) return State::NeedMore;  // closed between requests: nothing lost
+  boost::beast::error_code ec;
+  parser_->put_eof(ec);
+  if (ec || !parser_->is_done()) return fail(400, "bad_request", "the request ended early");
+  return State::Ready;
+}
+
+bool RequestReader::expects_continue() const {
+  const auto expect = request_.header("Expect");
+  return expect && iequals(*expect, "100-continue") && request_.version() >= 11;
+}
+
+void RequestReader::shrink_if_idle() {
+  if (end_ == start_ && buffer_.size() > limits_.initial_buffer_bytes) {
+    std::string().swap(buffer_);
+    buffer_.resize(limits_.initial_buffer_bytes);
+    start_ = next_ = end_ = 0;
+    begin_request();
+  }
+}
+
+RequestReader::State RequestReader::fail(int status, std::string code, std::string message) {
+  error_ = {status, std::move(code), std::move(message)};
+  return State::Failed;
+}
+
+RequestReader::State RequestReader::fail_from(const boost::beast::error_code& ec) {
+  if (ec == http::error::header_limit)
+    return fail(
+        431, "header_too_large",
+        parser_->too_many_headers() ? "too many header fields" : "the request header is too large");
+  if (ec == http::error::body_limit)
+    return fail(413, "payload_too_large", "the request body is too large");
+  if (ec == http::error::bad_content_length || ec == http::error::multiple_content_length)
+    return fail(400, "bad_request", "invalid Content-Length");
+  if (ec == http::error::bad_transfer_encoding && parser_->unsupported_coding())
+    return fail(501, "not_implemented", "only the chunked transfer coding is supported");
+  if (ec == http::error::bad_transfer_encoding)
+    return fail(400, "bad_request", "invalid Transfer-Encoding");
+  if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension)
+    return fail(400, "bad_request", "invalid chunked body");
+  if (ec == http::error::bad_method) return fail(400, "bad_request", "invalid method");
+  if (ec == http::error::bad_target) return fail(400, "bad_request", "invalid request target");
+  if (ec == http::error::bad_version) return fail(400, "bad_request", "invalid HTTP version");
+  return fail(400, "bad_request", "malformed request");
+}
+
+}  // namespace molt::web::detail

@@ -1,0 +1,69 @@
+// Reads HTTP/1.1 requests out of one growable buffer, for a socket connection and for the
+// TestClient alike: bytes go in through read_space()/commit(), requests come out in order
+// (pipelining), and every malformed or oversized request becomes an error answer.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "molt/web/limits.hpp"
+#include "molt/web/message.hpp"
+#include "request_parser.hpp"
+
+namespace molt::web::detail {
+
+// Why a request could not be read; the connection answers it and closes.
+struct ReadError {
+  int status = 400;
+  std::string code;
+  std::string message;
+};
+
+class RequestReader {
+ public:
+  explicit RequestReader(const Limits& limits);
+
+  // Where to read the next bytes into; grows the buffer when full.
+  std::span<char> read_space();
+  void commit(std::size_t bytes) { end_ += bytes; }
+
+  enum class State { NeedMore, HeaderReady, Ready, Failed };
+  // Parses what is buffered. HeaderReady (once per request, when the header is complete but
+  // the body is not) lets the caller answer `Expect: 100-continue`; then NeedMore again.
+  State parse();
+  // The peer closed its side: a request cut short is an error; between requests it is not.
+  State input_closed();
+
+  Request& request() { return request_; }
+  const ReadError& error() const { return error_; }
+  bool expects_continue() const;
+  // Whether any byte of a next request is buffered (the peer is pipelining).
+  bool has_buffered_input() const { return end_ > next_; }
+  // Forgets the request just answered and starts on the next one.
+  void start_next();
+  // The buffer's size: what an idle connection holds.
+  std::size_t buffer_capacity() const { return buffer_.size(); }
+  // Drops a large buffer while idle, so idle connections stay small.
+  void shrink_if_idle();
+
+ private:
+  void begin_request();
+  State fail(int status, std::string code, std::string message);
+  State fail_from(const boost::beast::error_code& ec);
+
+  const Limits& limits_;
+  std::string buffer_;
+  std::size_t start_ = 0;  // first byte of the current request
+  std::size_t next_ = 0;   // first byte not consumed by the parser
+  std::size_t end_ = 0;    // one past the last byte read
+  Request request_;
+  std::optional<RequestParser> parser_;
+  std::size_t header_end_ = 0;  // one past the header of the current request
+  bool header_reported_ = false;
+  ReadError error_;
+};
+
+}  // namespace molt::web::detail

@@ -1,0 +1,117 @@
+#include "molt/web/test_client.hpp"
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstring>
+#include <stdexcept>
+
+#include "exchange.hpp"
+#include "request_reader.hpp"
+
+namespace molt::web {
+
+std::optional<std::string> TestResponse::header(std::string_view name) const {
+  for (const auto& [key, value] : headers)
+    if (iequals(key, name)) return value;
+  return std::nullopt;
+}
+
+TestClient::TestClient(App& app, Limits limits) : app_(app), limits_(limits) {
+  app_.freeze();
+}
+
+std::string TestClient::raw(std::string_view bytes) {
+  detail::RequestReader reader(limits_);
+  std::string out;
+  boost::asio::io_context io;
+  // Input arrives in the pieces the reader asks for, as from a socket.
+  std::size_t fed = 0;
+  bool closed = false;
+  while (true) {
+    auto state = reader.parse();
+    if (state == detail::RequestReader::State::HeaderReady) {
+      if (reader.expects_continue()) out += detail::kContinue;
+      continue;
+    }
+    if (state == detail::RequestReader::State::NeedMore) {
+      if (fed == bytes.size()) {
+        if (closed) break;
+        closed = true;
+        state = reader.input_closed();
+        if (state == detail::RequestReader::State::NeedMore) break;
+      } else {
+        const auto space = reader.read_space();
+        const std::size_t n = std::min(space.size(), bytes.size() - fed);
+        std::memcpy(space.data(), bytes.data() + fed, n);
+        fed += n;
+        reader.commit(n);
+        continue;
+      }
+    }
+    if (state == detail::RequestReader::State::Failed) {
+      detail::write_read_error(out, reader.error());
+      break;
+    }
+    core::CancelSource source;
+    auto done = boost::asio::co_spawn(
+        io, detail::answer_request(app_, reader.request(), out, source.token(), false),
+        boost::asio::use_future);
+    io.run();
+    io.restart();
+    if (!done.get()) break;
+    reader.start_next();
+  }
+  return out;
+}
+
+TestResponse TestClient::request(std::string_view method, std::string_view target,
+                                 std::string_view body, const Headers& headers) {
+  std::string bytes;
+  bytes.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: testserver\r\n");
+  bool has_length = false;
+  for (const auto& [name, value] : headers) {
+    bytes.append(name).append(": ").append(value).append("\r\n");
+    has_length |= iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding");
+  }
+  if (!body.empty() && !has_length)
+    bytes.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  bytes.append("\r\n").append(body);
+  const auto responses = parse_responses(raw(bytes), method == "HEAD");
+  if (responses.empty()) throw std::runtime_error("TestClient: the server answered nothing");
+  return responses.back();
+}
+
+TestResponse TestClient::get(std::string_view target, const Headers& headers) {
+  return request("GET", target, {}, headers);
+}
+
+std::vector<TestResponse> TestClient::parse_responses(std::string_view bytes, bool head) {
+  namespace http = boost::beast::http;
+  std::vector<TestResponse> responses;
+  while (!bytes.empty()) {
+    http::response_parser<http::string_body> parser;
+    parser.skip(head);
+    parser.eager(true);
+    boost::beast::error_code ec;
+    const std::size_t used = parser.put(boost::asio::const_buffer(bytes.data(), bytes.size()), ec);
+    if (ec || !parser.is_done())
+      throw std::runtime_error("TestClient: unreadable answer: " + ec.message());
+    bytes.remove_prefix(used);
+    const auto& message = parser.get();
+    if (message.result_int() == 100) continue;
+    TestResponse response;
+    response.status = static_cast<int>(message.result_int());
+    for (const auto& field : message)
+      response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    response.body = message.body();
+    responses.push_back(std::move(response));
+  }
+  return responses;
+}
+
+}  // namespace molt::web

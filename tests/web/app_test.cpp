@@ -1,0 +1,183 @@
+// The framework through the TestClient: routing, middleware, groups, errors, state.
+#include "molt/web/app.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "molt/web/test_client.hpp"
+
+namespace {
+
+using boost::asio::awaitable;
+using molt::web::App;
+using molt::web::Ctx;
+using molt::web::HttpError;
+using molt::web::Next;
+using molt::web::Request;
+using molt::web::Response;
+using molt::web::TestClient;
+
+awaitable<Response> hello(const Request&, Ctx&) {
+  co_return Response::text("hello");
+}
+
+TEST(AppTest, RoutesWithParametersAndNames) {
+  App app;
+  app.get(
+      "/users/{id:int}",
+      [](const Request&, Ctx& ctx) -> awaitable<Response> {
+        co_return Response::json_text("{\"id\":" + std::to_string(ctx.int_param("id")) + "}");
+      },
+      "users.show");
+  TestClient client(app);
+  const auto ok = client.get("/users/42");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "{\"id\":42}");
+  EXPECT_EQ(ok.header("Content-Type"), "application/json");
+  EXPECT_EQ(ok.header("X-Content-Type-Options"), "nosniff");
+  EXPECT_TRUE(ok.header("Date").has_value());
+  EXPECT_FALSE(ok.header("Server").has_value());  // no version banner
+  EXPECT_EQ(app.url_for("users.show", {{"id", "7"}}), "/users/7");
+
+  const auto missing = client.get("/users/abc");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.body, R"({"error":{"code":"not_found","message":"no route for this path"}})");
+  const auto wrong_method = client.request("DELETE", "/users/1");
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(wrong_method.header("Allow"), "GET, HEAD, OPTIONS");
+  const auto options = client.request("OPTIONS", "/users/1");
+  EXPECT_EQ(options.status, 204);
+  EXPECT_EQ(options.header("Allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(client.get("/users/%zz").status, 400);
+}
+
+TEST(AppTest, HeadAnswersTheGetHeadersWithoutTheBody) {
+  App app;
+  app.get("/hello", hello);
+  TestClient client(app);
+  const std::string raw = client.raw("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_NE(raw.find("Content-Length: 5\r\n"), std::string::npos);
+  EXPECT_EQ(raw.substr(raw.size() - 4), "\r\n\r\n");  // the head only
+}
+
+TEST(AppTest, MiddlewareRunsInOrderAndCanShortCircuit) {
+  App app;
+  std::vector<std::string> trace;
+  app.use([&](const Request&, Ctx& ctx, Next next) -> awaitable<Response> {
+    trace.push_back("app:before");
+    Response response = co_await next();
+    response.set_header("X-Route", std::string(ctx.route_name()));
+    trace.push_back("app:after");
+    co_return response;
+  });
+  auto admin = app.group("/admin");
+  admin.use([&](const Request& request, Ctx&, Next next) -> awaitable<Response> {
+    trace.push_back("admin");
+    if (request.header("Authorization") != "Bearer ok")
+      co_return Response::error(401, "unauthorized", "a token is required");
+    co_return co_await next();
+  });
+  admin.get(
+      "/stats",
+      [&](const Request&, Ctx&) -> awaitable<Response> {
+        trace.push_back("handler");
+        co_return Response::text("stats");
+      },
+      "admin.stats");
+  auto nested = admin.group("/deep");
+  nested.get("/x", hello);
+  app.get("/open", hello);
+  TestClient client(app);
+
+  EXPECT_EQ(client.get("/admin/stats").status, 401);
+  EXPECT_EQ(trace, (std::vector<std::string>{"app:before", "admin", "app:after"}));
+  trace.clear();
+  const auto allowed = client.get("/admin/stats", {{"Authorization", "Bearer ok"}});
+  EXPECT_EQ(allowed.status, 200);
+  EXPECT_EQ(allowed.header("X-Route"), "admin.stats");
+  EXPECT_EQ(trace, (std::vector<std::string>{"app:before", "admin", "handler", "app:after"}));
+  trace.clear();
+  EXPECT_EQ(client.get("/admin/deep/x").status, 401);  // nested groups inherit middleware
+  trace.clear();
+  EXPECT_EQ(client.get("/open").status, 200);
+  EXPECT_EQ(trace, (std::vector<std::string>{"app:before", "app:after"}));
+  trace.clear();
+  EXPECT_EQ(client.get("/nowhere").status, 404);  // app middleware sees 404s too
+  EXPECT_EQ(trace, (std::vector<std::string>{"app:before", "app:after"}));
+}
+
+TEST(AppTest, ErrorsBecomeSafeJsonAnswers) {
+  App app;
+  app.get("/bad", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw HttpError(422, "invalid_input", "limit must be at most 500");
+    co_return Response(200);
+  });
+  app.get("/boom", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw std::runtime_error("password=hunter2 in the connection string");
+    co_return Response(200);
+  });
+  TestClient client(app);
+  const auto bad = client.get("/bad");
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_EQ(bad.body,
+            R"({"error":{"code":"invalid_input","message":"limit must be at most 500"}})");
+  const auto boom = client.get("/boom");
+  EXPECT_EQ(boom.status, 500);
+  EXPECT_EQ(boom.body, R"({"error":{"code":"internal_error","message":"the request failed"}})");
+}
+
+TEST(AppTest, StateAndRequestValuesAndQuery) {
+  struct Greeting {
+    std::string word;
+  };
+  struct User {
+    std::string name;
+  };
+  App app;
+  app.set_state(Greeting{"hi"});
+  app.use([](const Request& request, Ctx& ctx, Next next) -> awaitable<Response> {
+    ctx.set(User{request.query_param("user").value_or("nobody")});
+    co_return co_await next();
+  });
+  app.get("/greet", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    co_return Response::text(ctx.state<Greeting>().word + " " + ctx.get<User>()->name);
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/greet?user=ada+lovelace").body, "hi ada lovelace");
+  EXPECT_EQ(client.get("/greet?user=%C3%A9mile&x=1").body, "hi émile");
+  EXPECT_EQ(client.get("/greet").body, "hi nobody");
+}
+
+TEST(RequestTest, QueryParametersAreDecodedWithinTheQueryOnly) {
+  molt::web::Request request;
+  const std::string target = "/p?a=1&user=ada+l%C3%B6we&flag&bad=%zz&empty=";
+  const std::string buffer = target + " HTTP/1.1\r\nuser=not-this";  // bytes after the target
+  request.set_start_line("GET", std::string_view(buffer).substr(0, target.size()), 11);
+  EXPECT_EQ(request.path(), "/p");
+  EXPECT_EQ(request.query_param("user"), "ada löwe");
+  EXPECT_EQ(request.query_param("a"), "1");
+  EXPECT_EQ(request.query_param("flag"), "");
+  EXPECT_EQ(request.query_param("empty"), "");
+  EXPECT_EQ(request.query_param("missing"), std::nullopt);
+  EXPECT_EQ(request.query_param("bad"), std::nullopt);
+}
+
+TEST(AppTest, TheTableIsFixedOnceServing) {
+  App app;
+  app.get("/a", hello);
+  TestClient client(app);
+  EXPECT_THROW(app.get("/b", hello), std::logic_error);
+  EXPECT_THROW(app.use([](const Request&, Ctx&, Next next) { return next(); }), std::logic_error);
+}
+
+TEST(AppTest, BadRoutesFailWhenAdded) {
+  App app;
+  app.get("/users/{id:int}", hello);
+  EXPECT_THROW(app.get("/users/{name}", hello), molt::web::RouteError);
+  auto group = app.group("/v1");
+  EXPECT_THROW(group.get("no-slash", hello), molt::web::RouteError);
+}
+
+}  // namespace

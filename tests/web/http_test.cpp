@@ -1,0 +1,178 @@
+// HTTP/1.1 on the wire, through TestClient::raw: the server's own parser and serializer.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "molt/web/app.hpp"
+#include "molt/web/test_client.hpp"
+
+namespace {
+
+using boost::asio::awaitable;
+using molt::web::App;
+using molt::web::Ctx;
+using molt::web::Limits;
+using molt::web::Request;
+using molt::web::Response;
+using molt::web::TestClient;
+
+App& echo_app() {
+  static App app;
+  static bool ready = false;
+  if (!ready) {
+    app.get("/hi",
+            [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::text("hi"); });
+    app.post("/echo", [](const Request& request, Ctx&) -> awaitable<Response> {
+      co_return Response::text(request.body());
+    });
+    ready = true;
+  }
+  return app;
+}
+
+int count(const std::string& text, std::string_view what) {
+  int n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(HttpTest, PipelinedRequestsAreAnsweredInOrder) {
+  TestClient client(echo_app());
+  const auto answers = TestClient::parse_responses(
+      client.raw("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n"
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nfirst"
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nsecond"));
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(answers[0].body, "hi");
+  EXPECT_EQ(answers[1].body, "first");
+  EXPECT_EQ(answers[2].body, "second");
+  EXPECT_FALSE(answers[2].header("Connection").has_value());  // keep-alive is the default
+}
+
+TEST(HttpTest, ConnectionCloseStopsTheConnection) {
+  TestClient client(echo_app());
+  const std::string raw = client.raw(
+      "GET /hi HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+      "GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(count(raw, "HTTP/1.1 200"), 1);
+  EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos);
+  const std::string old = client.raw("GET /hi HTTP/1.0\r\n\r\nGET /hi HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(count(old, "HTTP/1.0 200"), 1);  // HTTP/1.0 closes unless asked to keep alive
+  const std::string kept = client.raw("GET /hi HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_NE(kept.find("Connection: keep-alive\r\n"), std::string::npos);
+}
+
+TEST(HttpTest, ChunkedBodiesAreDecoded) {
+  TestClient client(echo_app());
+  const auto answers = TestClient::parse_responses(
+      client.raw("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n"));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].body, "hello, world");
+}
+
+TEST(HttpTest, ExpectContinueGetsAnInterimAnswerWhenTheBodyIsStillToCome) {
+  Limits limits;
+  limits.initial_buffer_bytes = 128;  // the header arrives in the first read, the body later
+  TestClient client(echo_app(), limits);
+  const std::string body(1000, 'b');
+  const std::string raw = client.raw(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n" +
+      body);
+  EXPECT_EQ(raw.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_EQ(count(raw, "100 Continue"), 1);
+  EXPECT_EQ(raw.substr(raw.size() - body.size()), body);
+  // A body that came with the header needs no interim answer.
+  TestClient eager(echo_app());
+  EXPECT_EQ(eager
+                .raw("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: "
+                     "4\r\n\r\nbody")
+                .rfind("HTTP/1.1 200 OK", 0),
+            0u);
+}
+
+// The status and the connection's fate for one malformed or oversized request.
+void expect_refused(const std::string& request, int status, const Limits& limits = {}) {
+  TestClient client(echo_app(), limits);
+  const std::string raw = client.raw(request + "GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  SCOPED_TRACE(request.substr(0, 80));
+  EXPECT_EQ(raw.rfind("HTTP/1.1 " + std::to_string(status) + " ", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(count(raw, "HTTP/1.1"), 1) << "nothing after a refused request is served";
+}
+
+TEST(HttpTest, RequestSmugglingShapesAreRefused) {
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n",
+      400);
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+      "3\r\n\r\n0\r\n\r\n",
+      400);
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400);
+  expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 4\r\n\r\nabcd", 400);
+  expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", 400);
+  expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1x\r\n\r\n", 400);
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+      "chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+      400);
+  expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nx", 400);
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501);
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+      501);
+  expect_refused("GET /hi HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400);
+  expect_refused("GET /hi HTTP/9.9\r\n\r\n", 400);
+  expect_refused("\x01\x02garbage\r\n\r\n", 400);
+}
+
+TEST(HttpTest, LimitsAnswerWithTheirStatus) {
+  Limits small;
+  small.max_header_bytes = 512;
+  small.max_headers = 5;
+  small.max_body_bytes = 10;
+  expect_refused("GET /hi HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(600, 'a') + "\r\n\r\n", 431,
+                 small);
+  std::string many = "GET /hi HTTP/1.1\r\nHost: t\r\n";
+  for (int i = 0; i < 6; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  expect_refused(many + "\r\n", 431, small);
+  expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n01234567890", 413,
+                 small);
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n",
+      413, small);
+}
+
+TEST(HttpTest, ARequestCutShortIsABadRequest) {
+  TestClient client(echo_app());
+  EXPECT_EQ(client.raw("GET /hi HTTP/1.1\r\nHost:").rfind("HTTP/1.1 400 ", 0), 0u);
+  EXPECT_EQ(client.raw("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+                .rfind("HTTP/1.1 400 ", 0),
+            0u);
+  EXPECT_EQ(client.raw(""), "");  // nothing sent, nothing answered
+}
+
+TEST(HttpTest, LargeBodiesGrowTheBufferAndArriveWhole) {
+  Limits limits;
+  limits.initial_buffer_bytes = 64;  // forces growth and compaction across reads
+  TestClient client(echo_app(), limits);
+  std::string body(100'000, 'x');
+  for (std::size_t i = 0; i < body.size(); i += 7) body[i] = static_cast<char>('a' + i % 26);
+  const auto answers = TestClient::parse_responses(
+      client.raw("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n"
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nX-Long: " +
+                 std::string(300, 'h') + "\r\nContent-Length: " + std::to_string(body.size()) +
+                 "\r\n\r\n" + body + "GET /hi HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(answers[1].status, 200);
+  EXPECT_TRUE(answers[1].body == body)
+      << "the echoed body differs (" << answers[1].body.size() << " bytes)";
+  EXPECT_EQ(answers[2].body, "hi");
+}
+
+}  // namespace
