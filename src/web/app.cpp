@@ -174,6 +174,11 @@ boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) c
   } catch (...) {
     failure = "unknown exception";
   }
+  // A handler stopped by its deadline or by shutdown says so, not "internal error".
+  if (ctx.token().reason() == core::CancelReason::Timeout)
+    co_return Response::error(504, "timeout", "the request took too long");
+  if (ctx.token().reason() == core::CancelReason::Shutdown)
+    co_return Response::error(503, "shutting_down", "the server is shutting down");
   // The details go to the log, never to the client.
   std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",
                static_cast<int>(request.method().size()), request.method().data(),

@@ -4,13 +4,17 @@
 
 namespace molt::web::detail {
 
-boost::asio::awaitable<bool> answer_request(const App& app, Request& request, std::string& out,
-                                            core::CancelToken token, bool closing) {
+boost::asio::awaitable<Response> run_app(const App& app, const Request& request,
+                                         core::CancelToken token) {
   Ctx ctx(app, std::move(token));
-  const Response response = co_await app.handle(request, ctx);
+  co_return co_await app.handle(request, ctx);
+}
+
+bool write_answer(std::string& out, const Request& request, const Response& response,
+                  bool closing) {
   const bool keep_alive = request.keep_alive() && !closing;
   write_response(out, response, {request.version(), keep_alive, request.method() == "HEAD"});
-  co_return keep_alive;
+  return keep_alive;
 }
 
 void write_read_error(std::string& out, const ReadError& error) {

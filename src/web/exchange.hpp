@@ -10,10 +10,13 @@
 
 namespace molt::web::detail {
 
-// Runs the app on the request `reader` holds and appends the serialized answer to `out`.
-// Returns whether the connection may carry another request.
-boost::asio::awaitable<bool> answer_request(const App& app, Request& request, std::string& out,
-                                            core::CancelToken token, bool closing);
+// Runs the app on one request.
+boost::asio::awaitable<Response> run_app(const App& app, const Request& request,
+                                         core::CancelToken token);
+
+// Appends the serialized answer to `out`; returns whether the connection may carry another
+// request (decided now, after the handler: a shutdown may have begun meanwhile).
+bool write_answer(std::string& out, const Request& request, const Response& response, bool closing);
 
 // Appends the answer to a request that could not be read; the connection then closes.
 void write_read_error(std::string& out, const ReadError& error);

@@ -58,12 +58,11 @@ std::string TestClient::raw(std::string_view bytes) {
       break;
     }
     core::CancelSource source;
-    auto done = boost::asio::co_spawn(
-        io, detail::answer_request(app_, reader.request(), out, source.token(), false),
-        boost::asio::use_future);
+    auto done = boost::asio::co_spawn(io, detail::run_app(app_, reader.request(), source.token()),
+                                      boost::asio::use_future);
     io.run();
     io.restart();
-    if (!done.get()) break;
+    if (!detail::write_answer(out, reader.request(), done.get(), false)) break;
     reader.start_next();
   }
   return out;

@@ -1,0 +1,215 @@
+#include "connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "exchange.hpp"
+#include "response_writer.hpp"
+
+namespace molt::web::detail {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// ---- ConnectionSet ----------------------------------------------------------------------
+
+void ConnectionSet::add(Connection* connection) {
+  connections_.insert(connection);
+  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ConnectionSet::remove(Connection* connection) {
+  connections_.erase(connection);
+  count_.fetch_sub(1, std::memory_order_relaxed);
+  if (connections_.empty() && draining_ && on_empty_) std::exchange(on_empty_, nullptr)();
+}
+
+void ConnectionSet::drain() {
+  draining_ = true;
+  // drain() may close a connection, which removes it from the set: iterate over a copy.
+  const std::vector<Connection*> snapshot(connections_.begin(), connections_.end());
+  for (Connection* connection : snapshot) connection->drain();
+}
+
+void ConnectionSet::close_all() {
+  const std::vector<Connection*> snapshot(connections_.begin(), connections_.end());
+  for (Connection* connection : snapshot) connection->force_close();
+}
+
+void ConnectionSet::on_empty(std::function<void()> callback) {
+  if (connections_.empty()) {
+    callback();
+  } else {
+    on_empty_ = std::move(callback);
+  }
+}
+
+// ---- Connection -------------------------------------------------------------------------
+
+void Connection::start(tcp::socket socket, const App& app, const Limits& limits,
+                       ConnectionSet& set) {
+  auto connection = std::make_shared<Connection>(std::move(socket), app, limits, set);
+  const auto executor = connection->socket_.get_executor();
+  asio::co_spawn(
+      executor, [connection]() { return connection->run(); },
+      asio::bind_cancellation_slot(connection->cancel_signal_.slot(), asio::detached));
+}
+
+Connection::Connection(tcp::socket socket, const App& app, const Limits& limits, ConnectionSet& set)
+    : socket_(std::move(socket)),
+      app_(app),
+      limits_(limits),
+      set_(set),
+      reader_(limits),
+      timer_(socket_.get_executor()) {
+  set_.add(this);
+  closing_ = set_.draining();
+}
+
+Connection::~Connection() {
+  set_.remove(this);
+}
+
+void Connection::drain() {
+  closing_ = true;
+  if (phase_ == Phase::Idle && !reader_.has_buffered_input()) close_socket();
+}
+
+void Connection::force_close() {
+  if (request_source_) request_source_->cancel(core::CancelReason::Shutdown);
+  cancel_signal_.emit(asio::cancellation_type::terminal);
+  close_socket();
+}
+
+void Connection::close_socket() {
+  boost::system::error_code ignored;
+  socket_.close(ignored);  // pending reads and writes complete with operation_aborted
+}
+
+// The watchdog: one deadline, moved by each phase. The timer is re-armed only when the new
+// deadline is earlier than the one it waits for; otherwise it wakes at the old one and
+// waits again for the rest.
+void Connection::arm(Clock::duration timeout) {
+  deadline_ = Clock::now() + timeout;
+  if (timer_waiting_ && timer_expiry_ <= deadline_) return;
+  timer_expiry_ = deadline_;
+  timer_waiting_ = true;
+  timer_.expires_at(deadline_);
+  const std::uint64_t generation = ++timer_generation_;
+  timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+    if (!ec) self->on_timer(generation);
+  });
+}
+
+void Connection::on_timer(std::uint64_t generation) {
+  if (generation != timer_generation_) return;  // superseded by an earlier deadline
+  timer_waiting_ = false;
+  if (!socket_.is_open()) return;
+  if (Clock::now() < deadline_) {
+    arm(deadline_ - Clock::now());
+    return;
+  }
+  if (phase_ == Phase::Handling && request_source_ && !cancelled_for_timeout_) {
+    // The handler's time is up: tell it, and give it a moment to answer before closing.
+    cancelled_for_timeout_ = true;
+    request_source_->cancel(core::CancelReason::Timeout);
+    cancel_signal_.emit(asio::cancellation_type::terminal);
+    arm(std::chrono::seconds(5));
+    return;
+  }
+  close_socket();
+}
+
+asio::awaitable<bool> Connection::write_out() {
+  auto [ec, written] =
+      co_await asio::async_write(socket_, asio::buffer(out_), asio::as_tuple(asio::use_awaitable));
+  (void)written;
+  co_return !ec;
+}
+
+asio::awaitable<void> Connection::run() {
+  using State = RequestReader::State;
+  for (;;) {
+    phase_ = Phase::Idle;
+    arm(reader_.has_buffered_input() ? limits_.header_timeout : limits_.idle_timeout);
+    State state = reader_.parse();
+    while (state == State::NeedMore || state == State::HeaderReady) {
+      if (state == State::HeaderReady) {
+        phase_ = Phase::Reading;
+        arm(limits_.request_timeout);
+        if (reader_.expects_continue()) {
+          out_.assign(kContinue);
+          if (!co_await write_out()) break;
+        }
+        state = reader_.parse();
+        continue;
+      }
+      if (closing_ && phase_ == Phase::Idle && !reader_.has_buffered_input()) break;
+      const auto space = reader_.read_space();
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                                                      asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        state = ec == asio::error::eof ? reader_.input_closed() : State::NeedMore;
+        if (state == State::NeedMore) break;  // closed, reset or timed out
+        continue;
+      }
+      if (phase_ == Phase::Idle) {
+        phase_ = Phase::Reading;
+        arm(limits_.header_timeout);
+      }
+      reader_.commit(n);
+      state = reader_.parse();
+    }
+    if (state == State::NeedMore || state == State::HeaderReady) break;
+    if (state == State::Failed) {
+      out_.clear();
+      write_read_error(out_, reader_.error());
+      co_await write_out();
+      break;
+    }
+
+    phase_ = Phase::Handling;
+    arm(limits_.request_timeout);
+    cancelled_for_timeout_ = false;
+    request_source_.emplace();
+    out_.clear();
+    const Response response = co_await run_app(app_, reader_.request(), request_source_->token());
+    request_source_.reset();
+    // A timeout cancelled the handler's operations; the answer must still go out.
+    co_await asio::this_coro::reset_cancellation_state();
+    const bool keep_alive = write_answer(out_, reader_.request(), response, closing_);
+    phase_ = Phase::Writing;
+    if (!co_await write_out() || !keep_alive) break;
+    reader_.start_next();
+    if (!reader_.has_buffered_input()) {
+      reader_.shrink_if_idle();
+      if (out_.capacity() > 64 * 1024) std::string().swap(out_);
+    }
+  }
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  close_socket();
+  timer_.cancel();
+}
+
+void refuse_connection(tcp::socket socket) {
+  static const std::string answer = [] {
+    std::string out;
+    write_response(out, Response::error(503, "overloaded", "the server has too many connections"),
+                   {11, false, false});
+    return out;
+  }();
+  boost::system::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(asio::buffer(answer), ignored);  // best effort: never wait for this peer
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+}  // namespace molt::web::detail

@@ -1,0 +1,94 @@
+// One HTTP/1.1 connection: a coroutine that reads a request, answers it, and goes on while
+// the peer keeps the connection alive. A watchdog timer enforces the header, idle and request
+// timeouts without being re-armed on every request (it only ever moves its deadline later,
+// lazily, when it fires).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include "molt/core/cancel.hpp"
+#include "molt/web/app.hpp"
+#include "molt/web/limits.hpp"
+#include "request_reader.hpp"
+
+namespace molt::web::detail {
+
+class Connection;
+
+// The connections of one server thread; used on that thread only (size() excepted).
+class ConnectionSet {
+ public:
+  void add(Connection* connection);
+  void remove(Connection* connection);
+  std::size_t size() const { return count_.load(std::memory_order_relaxed); }
+  bool draining() const { return draining_; }
+  // Graceful shutdown: idle connections close now, busy ones after their current answer.
+  void drain();
+  // The grace period is over: cancel what still runs and close every socket.
+  void close_all();
+  // Called once the set is empty (after drain()).
+  void on_empty(std::function<void()> callback);
+
+ private:
+  std::unordered_set<Connection*> connections_;
+  std::atomic<std::size_t> count_{0};
+  bool draining_ = false;
+  std::function<void()> on_empty_;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  static void start(boost::asio::ip::tcp::socket socket, const App& app, const Limits& limits,
+                    ConnectionSet& set);
+  Connection(boost::asio::ip::tcp::socket socket, const App& app, const Limits& limits,
+             ConnectionSet& set);
+  ~Connection();
+
+  void drain();
+  void force_close();
+
+ private:
+  enum class Phase { Idle, Reading, Handling, Writing };
+  using Clock = std::chrono::steady_clock;
+
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<bool> write_out();
+  void arm(Clock::duration timeout);
+  void on_timer(std::uint64_t generation);
+  void close_socket();
+
+  boost::asio::ip::tcp::socket socket_;
+  const App& app_;
+  const Limits& limits_;
+  ConnectionSet& set_;
+  RequestReader reader_;
+  std::string out_;
+  boost::asio::steady_timer timer_;
+  Clock::time_point deadline_{};
+  Clock::time_point timer_expiry_{};
+  std::uint64_t timer_generation_ = 0;
+  bool timer_waiting_ = false;
+  bool cancelled_for_timeout_ = false;
+  Phase phase_ = Phase::Idle;
+  bool closing_ = false;
+  std::optional<core::CancelSource> request_source_;
+  // Cancels whatever the connection's coroutine awaits (a handler's timer or query
+  // included) at a request timeout or a forced shutdown.
+  boost::asio::cancellation_signal cancel_signal_;
+};
+
+// Answers 503 to a connection over the limit, without reading from it, and closes it.
+void refuse_connection(boost::asio::ip::tcp::socket socket);
+
+}  // namespace molt::web::detail

@@ -1,0 +1,201 @@
+// The server on real sockets (127.0.0.1, ephemeral ports): keep-alive, pipelining,
+// timeouts, connection limits and graceful shutdown.
+#include "molt/web/server.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "molt/web/test_client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using boost::asio::awaitable;
+using molt::web::App;
+using molt::web::Ctx;
+using molt::web::Request;
+using molt::web::Response;
+using molt::web::Server;
+using molt::web::ServerOptions;
+using molt::web::TestClient;
+
+// A blocking client socket with a receive timeout, so a test can never hang.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval timeout{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  }
+  ~Client() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  void send(std::string_view bytes) {
+    ASSERT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  // Reads until `answers` complete answers arrived, or the peer closed, or 5 s passed.
+  std::string receive(std::size_t answers) {
+    std::string data;
+    char chunk[65536];
+    while (true) {
+      try {
+        if (TestClient::parse_responses(data).size() >= answers) return data;
+      } catch (const std::exception&) {
+      }
+      const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+      if (n <= 0) return data;
+      data.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+  // True when the server closed the connection (EOF) within the receive timeout.
+  bool closed_by_peer() {
+    char byte;
+    return ::recv(fd_, &byte, 1, 0) == 0;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+App& test_app() {
+  static App app;
+  static bool ready = false;
+  if (!ready) {
+    app.get("/hi",
+            [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::text("hi"); });
+    app.get("/slow/{ms:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+      timer.expires_after(std::chrono::milliseconds(ctx.int_param("ms")));
+      co_await timer.async_wait(boost::asio::use_awaitable);
+      co_return Response::text("slept");
+    });
+    ready = true;
+  }
+  return app;
+}
+
+ServerOptions local(unsigned threads = 2) {
+  ServerOptions options;
+  options.port = 0;
+  options.threads = threads;
+  return options;
+}
+
+TEST(ServerTest, KeepAliveAndPipeliningOnOneConnection) {
+  Server server(test_app(), local());
+  server.start();
+  Client client(server.port());
+  ASSERT_TRUE(client.connected());
+  client.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto first = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].body, "hi");
+  client.send(
+      "GET /hi HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n\r\nGET /hi "
+      "HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto three = TestClient::parse_responses(client.receive(3));
+  ASSERT_EQ(three.size(), 3u);
+  EXPECT_EQ(three[0].status, 200);
+  EXPECT_EQ(three[1].status, 404);
+  EXPECT_EQ(three[2].status, 200);
+  server.stop();
+}
+
+TEST(ServerTest, IdleAndHeaderTimeoutsCloseTheConnection) {
+  ServerOptions options = local(1);
+  options.limits.idle_timeout = 200ms;
+  options.limits.header_timeout = 200ms;
+  Server server(test_app(), options);
+  server.start();
+  Client idle(server.port());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(idle.closed_by_peer());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  Client slowloris(server.port());
+  slowloris.send("GET /hi HTTP/1.1\r\nHost: t\r\n");  // and never the end of the header
+  EXPECT_TRUE(slowloris.closed_by_peer());
+  server.stop();
+}
+
+TEST(ServerTest, ARequestPastItsDeadlineAnswers504AndTheServerGoesOn) {
+  ServerOptions options = local(1);
+  options.limits.request_timeout = 200ms;
+  Server server(test_app(), options);
+  server.start();
+  Client client(server.port());
+  client.send("GET /slow/5000 HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 504);
+  client.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(TestClient::parse_responses(client.receive(1)).at(0).body, "hi");
+  server.stop();
+}
+
+TEST(ServerTest, ConnectionsOverTheLimitAreRefusedWith503) {
+  ServerOptions options = local(1);
+  options.limits.max_connections = 2;
+  Server server(test_app(), options);
+  server.start();
+  Client a(server.port()), b(server.port());
+  a.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  b.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_EQ(TestClient::parse_responses(a.receive(1)).size(), 1u);
+  ASSERT_EQ(TestClient::parse_responses(b.receive(1)).size(), 1u);
+  Client c(server.port());
+  const auto refused = TestClient::parse_responses(c.receive(1));
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].status, 503);
+  server.stop();
+}
+
+TEST(ServerTest, ShutdownDrainsInFlightRequestsAndClosesIdleOnes) {
+  Server server(test_app(), local(2));
+  server.start();
+  Client busy(server.port()), idle(server.port());
+  busy.send("GET /slow/300 HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  std::thread stopper([&] { server.stop(); });
+  const auto answers = TestClient::parse_responses(busy.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].body, "slept");  // finished, not cut off
+  EXPECT_EQ(answers[0].header("Connection"), "close");
+  EXPECT_TRUE(idle.closed_by_peer());
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(server.open_connections(), 0u);
+  Client late(server.port());
+  EXPECT_FALSE(late.connected());
+}
+
+TEST(ServerTest, ShutdownCancelsWhatOutlastsTheGrace) {
+  ServerOptions options = local(1);
+  options.shutdown_grace = 200ms;
+  Server server(test_app(), options);
+  server.start();
+  Client busy(server.port());
+  busy.send("GET /slow/60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  server.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(server.open_connections(), 0u);
+}
+
+}  // namespace
