@@ -143,6 +143,22 @@ void router_seeds(const fs::path& dir) {
     write_seed(dir, "pattern" + std::to_string(n++), std::string(1, '\1') + pattern);
 }
 
+// Whole connections for fuzz_http: pipelined, chunked, 100-continue, HEAD.
+void http_seeds(const fs::path& dir) {
+  write_seed(dir, "pipelined",
+             "GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: "
+             "3\r\n\r\nabc");
+  write_seed(
+      dir, "chunked",
+      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  write_seed(
+      dir, "continue",
+      "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi");
+  write_seed(dir, "params", "HEAD /users/12/a%2Fb/c?q=x+y HTTP/1.1\r\nHost: a\r\n\r\n");
+  write_seed(dir, "http10",
+             "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -155,5 +171,6 @@ int main(int argc, char** argv) {
   worker_stream_seeds(root / "fuzz_worker_stream");
   typed_decode_seeds(root / "fuzz_typed_decode");
   router_seeds(root / "fuzz_router");
+  http_seeds(root / "fuzz_http");
   return 0;
 }

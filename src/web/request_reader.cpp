@@ -20,6 +20,7 @@ void RequestReader::begin_request() {
   parser_->eager(false);
   header_end_ = 0;
   header_reported_ = false;
+  stalled_ = false;
   start_ = next_;
 }
 
@@ -58,7 +59,7 @@ std::span<char> RequestReader::read_space() {
 
 RequestReader::State RequestReader::parse() {
   if (!error_.code.empty()) return State::Failed;
-  while (!parser_->is_done()) {
+  while (!parser_->is_done() && !stalled_) {
     if (next_ == end_) break;
     boost::beast::error_code ec;
     const bool header_was_done = parser_->is_header_done();
@@ -69,7 +70,10 @@ RequestReader::State RequestReader::parse() {
       header_end_ = next_;
       parser_->eager(true);  // the body: take all of it that is here
     }
-    if (ec == http::error::need_more) break;
+    if (ec == http::error::need_more) {
+      stalled_ = true;
+      break;
+    }
     if (ec) return fail_from(ec);
     if (used == 0) break;
   }

@@ -28,7 +28,10 @@ class RequestReader {
 
   // Where to read the next bytes into; grows the buffer when full.
   std::span<char> read_space();
-  void commit(std::size_t bytes) { end_ += bytes; }
+  void commit(std::size_t bytes) {
+    end_ += bytes;
+    stalled_ = false;
+  }
 
   enum class State { NeedMore, HeaderReady, Ready, Failed };
   // Parses what is buffered. HeaderReady (once per request, when the header is complete but
@@ -63,6 +66,9 @@ class RequestReader {
   std::optional<RequestParser> parser_;
   std::size_t header_end_ = 0;  // one past the header of the current request
   bool header_reported_ = false;
+  // Beast said need_more and no byte came since: it must not be fed the same bytes again
+  // (its chunk parser asserts that each call brings more).
+  bool stalled_ = false;
   ReadError error_;
 };
 
