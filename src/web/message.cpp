@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/pct_string_view.hpp>
+#include <stdexcept>
 
 #include "molt/codec/json.hpp"
 
@@ -88,6 +89,15 @@ Response Response::error(int status, std::string_view code, std::string_view mes
 }
 
 void Response::set_header(std::string name, std::string value) {
+  // A CR or LF from user input would let it write its own headers (response splitting).
+  const auto is_token_char = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  };
+  if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char))
+    throw std::invalid_argument("response header name is not a token: " + name);
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+    throw std::invalid_argument("response header '" + name + "' has a CR, LF or NUL in its value");
   for (auto& [existing, current] : headers_) {
     if (iequals(existing, name)) {
       current = std::move(value);

@@ -1,0 +1,44 @@
+// Built-in middleware. Each is a plain Middleware value: add it with app.use(...) or
+// group.use(...), in the order it should wrap the handler (the first added is outermost).
+// Errors need no middleware: App turns any exception into a safe JSON answer (HttpError ->
+// its status and message; anything else -> 500 without details, which go to stderr).
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "molt/web/app.hpp"
+
+namespace molt::web {
+
+// The request's id: the client's `X-Request-Id` when it is a sane token (up to 64
+// characters of [A-Za-z0-9._-]), else a fresh one. Echoed in the answer; handlers read it
+// with ctx.get<RequestId>().
+struct RequestId {
+  std::string value;
+};
+Middleware request_id();
+
+// One JSON line per request: method, path, status, duration and request id (when the
+// request_id middleware runs before this one). Written with one write(2), so lines from
+// several threads never interleave. The default sink is stderr.
+Middleware access_log(std::function<void(std::string_view line)> sink = {});
+
+struct CorsOptions {
+  std::vector<std::string> allowed_origins;  // exact origins; "*" allows any (without credentials)
+  std::vector<std::string> allowed_methods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+  std::vector<std::string> allowed_headers = {"Content-Type", "Authorization"};
+  bool allow_credentials = false;
+  std::chrono::seconds max_age{600};
+};
+// Answers preflight requests itself (204) and marks answers to allowed origins.
+Middleware cors(CorsOptions options);
+
+// `Server-Timing: app;dur=<ms>`: the time spent inside the chain after this middleware.
+Middleware server_timing();
+
+}  // namespace molt::web

@@ -1,0 +1,91 @@
+// Typed bodies, answers and query parameters for handlers, from described structs
+// (BOOST_DESCRIBE_STRUCT): one description gives JSON and MsgPack both ways.
+//
+//   struct NewItem { std::string title; std::optional<double> score; };
+//   BOOST_DESCRIBE_STRUCT(NewItem, (), (title, score))
+//
+//   app.post("/items", [](const Request& request, Ctx&) -> awaitable<Response> {
+//     const auto item = molt::web::body_as<NewItem>(request);   // 400 naming the bad field
+//     co_return molt::web::respond(request, Created{...}, 201);  // JSON or MsgPack by Accept
+//   });
+#pragma once
+
+#include <charconv>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "molt/codec/json.hpp"
+#include "molt/codec/msgpack.hpp"
+#include "molt/web/app.hpp"
+#include "molt/web/message.hpp"
+
+namespace molt::web {
+
+inline constexpr std::string_view kJson = "application/json";
+inline constexpr std::string_view kMsgPack = "application/msgpack";
+
+// Whether the client prefers MsgPack: its Accept names application/msgpack (or
+// application/x-msgpack) before any JSON type. JSON otherwise, and by default.
+bool prefers_msgpack(const Request& request);
+
+template <typename T>
+Response json(const T& value, int status = 200) {
+  Response response(status, {}, std::string(kJson));
+  codec::write_json(response.body(), value);
+  return response;
+}
+
+template <typename T>
+Response msgpack(const T& value, int status = 200) {
+  Response response(status, {}, std::string(kMsgPack));
+  codec::write_msgpack(response.body(), value);
+  return response;
+}
+
+// JSON or MsgPack, as the request's Accept header prefers.
+template <typename T>
+Response respond(const Request& request, const T& value, int status = 200) {
+  return prefers_msgpack(request) ? msgpack(value, status) : json(value, status);
+}
+
+// The body decoded by its Content-Type (JSON when absent). Throws HttpError 415 for other
+// types, and core::InvalidInput (a 400 naming the field) for a body that does not fit T.
+template <typename T>
+T body_as(const Request& request) {
+  const std::string_view type = request.header("Content-Type").value_or(kJson);
+  const std::string_view media = type.substr(0, type.find(';'));
+  if (iequals(media, kJson)) return codec::decode_json<T>(request.body());
+  if (iequals(media, kMsgPack) || iequals(media, "application/x-msgpack"))
+    return codec::decode_msgpack<T>(request.body());
+  throw HttpError(415, "unsupported_media_type", "send application/json or application/msgpack");
+}
+
+// A query parameter as T (std::string, bool, an integer or a floating-point type); nullopt
+// when absent. Throws HttpError 400 naming the parameter when it does not parse.
+template <typename T>
+std::optional<T> query_as(const Request& request, std::string_view name) {
+  std::optional<std::string> text = request.query_param(name);
+  if (!text) return std::nullopt;
+  const auto bad = [&](std::string_view what) {
+    return HttpError(400, "invalid_input",
+                     "query parameter '" + std::string(name) + "' must be " + std::string(what));
+  };
+  if constexpr (std::is_same_v<T, std::string>) {
+    return text;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (*text == "true" || *text == "1") return true;
+    if (*text == "false" || *text == "0") return false;
+    throw bad("true or false");
+  } else {
+    static_assert(std::is_arithmetic_v<T>, "query_as<T>: T is a string, bool or number");
+    T value{};
+    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size() || text->empty())
+      throw bad(std::is_integral_v<T> ? "an integer in range" : "a number");
+    return value;
+  }
+}
+
+}  // namespace molt::web

@@ -1,0 +1,140 @@
+#include "molt/web/middleware.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <random>
+
+#include "molt/codec/json.hpp"
+
+namespace molt::web {
+namespace {
+
+bool is_sane_request_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+// 128 random-looking bits as 32 hex digits: a per-thread random prefix and a counter, so
+// making an id costs no system call and no lock.
+std::string fresh_request_id() {
+  thread_local const std::uint64_t prefix =
+      std::random_device{}() * 0x9E3779B97F4A7C15ULL ^ std::random_device{}();
+  thread_local std::uint64_t counter = 0;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  std::uint64_t words[2] = {prefix, ++counter * 0xD6E8FEB86659FD93ULL};
+  for (int w = 0; w < 2; ++w)
+    for (int i = 0; i < 16; ++i) id[w * 16 + i] = kHex[(words[w] >> (60 - 4 * i)) & 0xF];
+  return id;
+}
+
+std::string join(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& value : values) {
+    if (!out.empty()) out += ", ";
+    out += value;
+  }
+  return out;
+}
+
+}  // namespace
+
+Middleware request_id() {
+  return [](const Request& request, Ctx& ctx, Next next) -> boost::asio::awaitable<Response> {
+    const auto given = request.header("X-Request-Id");
+    std::string id = given && is_sane_request_id(*given) ? std::string(*given) : fresh_request_id();
+    ctx.set(RequestId{id});
+    Response response = co_await next();
+    response.set_header("X-Request-Id", std::move(id));
+    co_return response;
+  };
+}
+
+Middleware access_log(std::function<void(std::string_view)> sink) {
+  if (!sink) {
+    sink = [](std::string_view line) {
+      [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
+    };
+  }
+  return [sink = std::move(sink)](const Request& request, Ctx& ctx,
+                                  Next next) -> boost::asio::awaitable<Response> {
+    const auto start = std::chrono::steady_clock::now();
+    Response response = co_await next();
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+    std::string line = "{\"method\":";
+    codec::write_json_string(line, request.method());
+    line += ",\"path\":";
+    codec::write_json_string(line, request.path());
+    line += ",\"status\":" + std::to_string(response.status());
+    line += ",\"duration_us\":" + std::to_string(micros);
+    line += ",\"bytes\":" + std::to_string(response.body().size());
+    if (const RequestId* id = ctx.get<RequestId>()) {
+      line += ",\"request_id\":";
+      codec::write_json_string(line, id->value);
+    }
+    line += "}\n";
+    sink(line);
+    co_return response;
+  };
+}
+
+Middleware cors(CorsOptions options) {
+  const bool any_origin = std::find(options.allowed_origins.begin(), options.allowed_origins.end(),
+                                    "*") != options.allowed_origins.end();
+  if (any_origin && options.allow_credentials)
+    throw std::invalid_argument("cors: a wildcard origin cannot be combined with credentials");
+  const std::string methods = join(options.allowed_methods);
+  const std::string headers = join(options.allowed_headers);
+  const std::string max_age = std::to_string(options.max_age.count());
+  return [options = std::move(options), any_origin, methods, headers, max_age](
+             const Request& request, Ctx&, Next next) -> boost::asio::awaitable<Response> {
+    const auto origin = request.header("Origin");
+    const bool allowed =
+        origin &&
+        (any_origin || std::find(options.allowed_origins.begin(), options.allowed_origins.end(),
+                                 *origin) != options.allowed_origins.end());
+    const auto mark = [&](Response& response) {
+      response.set_header("Vary", "Origin");
+      if (!allowed) return;
+      response.set_header("Access-Control-Allow-Origin", any_origin ? "*" : std::string(*origin));
+      if (options.allow_credentials)
+        response.set_header("Access-Control-Allow-Credentials", "true");
+    };
+    if (request.method() == "OPTIONS" && origin &&
+        request.header("Access-Control-Request-Method")) {
+      Response preflight(204);
+      mark(preflight);
+      if (allowed) {
+        preflight.set_header("Access-Control-Allow-Methods", methods);
+        preflight.set_header("Access-Control-Allow-Headers", headers);
+        preflight.set_header("Access-Control-Max-Age", max_age);
+      }
+      co_return preflight;
+    }
+    Response response = co_await next();
+    if (origin) mark(response);
+    co_return response;
+  };
+}
+
+Middleware server_timing() {
+  return [](const Request&, Ctx&, Next next) -> boost::asio::awaitable<Response> {
+    const auto start = std::chrono::steady_clock::now();
+    Response response = co_await next();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    char value[48];
+    const int n = std::snprintf(value, sizeof(value), "app;dur=%.3f", ms);
+    response.set_header("Server-Timing", std::string(value, static_cast<std::size_t>(n)));
+    co_return response;
+  };
+}
+
+}  // namespace molt::web

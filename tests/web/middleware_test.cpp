@@ -1,0 +1,98 @@
+#include "molt/web/middleware.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "molt/web/test_client.hpp"
+
+namespace {
+
+using boost::asio::awaitable;
+using molt::web::App;
+using molt::web::Ctx;
+using molt::web::Request;
+using molt::web::Response;
+using molt::web::TestClient;
+
+awaitable<Response> show_id(const Request&, Ctx& ctx) {
+  const auto* id = ctx.get<molt::web::RequestId>();
+  co_return Response::text(id ? id->value : "none");
+}
+
+TEST(MiddlewareTest, RequestIdIsKeptWhenSaneAndMadeOtherwise) {
+  App app;
+  app.use(molt::web::request_id());
+  app.get("/id", show_id);
+  TestClient client(app);
+  const auto given = client.get("/id", {{"X-Request-Id", "abc-123"}});
+  EXPECT_EQ(given.body, "abc-123");
+  EXPECT_EQ(given.header("X-Request-Id"), "abc-123");
+  const auto fresh = client.get("/id", {{"X-Request-Id", std::string(65, 'a')}});
+  EXPECT_EQ(fresh.body.size(), 32u);
+  EXPECT_EQ(fresh.header("X-Request-Id"), fresh.body);
+  EXPECT_NE(client.get("/id").body, client.get("/id").body);
+}
+
+TEST(MiddlewareTest, AccessLogWritesOneJsonLinePerRequest) {
+  std::vector<std::string> lines;
+  App app;
+  app.use(molt::web::request_id());
+  app.use(molt::web::access_log([&](std::string_view line) { lines.emplace_back(line); }));
+  app.get("/id", show_id);
+  TestClient client(app);
+  client.get("/id?secret=1", {{"X-Request-Id", "r1"}});
+  client.get("/missing");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].rfind(R"({"method":"GET","path":"/id","status":200,"duration_us":)", 0), 0u)
+      << lines[0];
+  EXPECT_NE(lines[0].find(R"("request_id":"r1"})"), std::string::npos);
+  EXPECT_EQ(lines[0].find("secret"), std::string::npos);  // the query string is not logged
+  EXPECT_NE(lines[1].find(R"("status":404)"), std::string::npos);
+  EXPECT_EQ(lines[1].back(), '\n');
+}
+
+TEST(MiddlewareTest, CorsAnswersPreflightsAndMarksAllowedOrigins) {
+  App app;
+  molt::web::CorsOptions options;
+  options.allowed_origins = {"https://app.example"};
+  app.use(molt::web::cors(options));
+  app.get("/data", show_id);
+  TestClient client(app);
+  const auto preflight =
+      client.request("OPTIONS", "/data", {},
+                     {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "GET"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.header("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_EQ(preflight.header("Access-Control-Allow-Methods"), "GET, POST, PUT, PATCH, DELETE");
+  EXPECT_EQ(preflight.header("Access-Control-Max-Age"), "600");
+  const auto simple = client.get("/data", {{"Origin", "https://app.example"}});
+  EXPECT_EQ(simple.header("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_EQ(simple.header("Vary"), "Origin");
+  const auto stranger = client.get("/data", {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(stranger.status, 200);
+  EXPECT_FALSE(stranger.header("Access-Control-Allow-Origin").has_value());
+  molt::web::CorsOptions bad;
+  bad.allowed_origins = {"*"};
+  bad.allow_credentials = true;
+  EXPECT_THROW(molt::web::cors(bad), std::invalid_argument);
+}
+
+TEST(MiddlewareTest, ServerTimingAndHeaderInjectionGuard) {
+  App app;
+  app.use(molt::web::server_timing());
+  app.get("/t", show_id);
+  app.get("/inject", [](const Request& request, Ctx&) -> awaitable<Response> {
+    Response response = Response::text("x");
+    response.set_header("X-Echo", request.query_param("v").value_or(""));
+    co_return response;
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/t").header("Server-Timing").value_or("").rfind("app;dur=", 0), 0u);
+  const auto injected = client.get("/inject?v=a%0D%0ASet-Cookie:%20x=1");
+  EXPECT_EQ(injected.status, 500);  // refused, not written
+  EXPECT_FALSE(injected.header("Set-Cookie").has_value());
+}
+
+}  // namespace

@@ -1,0 +1,109 @@
+#include "molt/web/typed.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/describe.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "molt/web/test_client.hpp"
+
+namespace typed_test {
+
+struct NewItem {
+  std::string title;
+  std::optional<double> score;
+  std::vector<std::string> tags;
+};
+BOOST_DESCRIBE_STRUCT(NewItem, (), (title, score, tags))
+
+struct Created {
+  std::int64_t id;
+  std::string title;
+  double score;
+};
+BOOST_DESCRIBE_STRUCT(Created, (), (id, title, score))
+
+}  // namespace typed_test
+
+namespace {
+
+using boost::asio::awaitable;
+using molt::web::App;
+using molt::web::Ctx;
+using molt::web::Request;
+using molt::web::Response;
+using molt::web::TestClient;
+using typed_test::Created;
+using typed_test::NewItem;
+
+App& items_app() {
+  static App app;
+  static bool ready = false;
+  if (!ready) {
+    app.post("/items", [](const Request& request, Ctx&) -> awaitable<Response> {
+      const auto item = molt::web::body_as<NewItem>(request);
+      co_return molt::web::respond(request, Created{7, item.title, item.score.value_or(0.5)}, 201);
+    });
+    app.get("/page", [](const Request& request, Ctx&) -> awaitable<Response> {
+      const auto limit = molt::web::query_as<int>(request, "limit").value_or(50);
+      const auto exact = molt::web::query_as<bool>(request, "exact").value_or(false);
+      co_return Response::text(std::to_string(limit) + (exact ? " exact" : ""));
+    });
+    ready = true;
+  }
+  return app;
+}
+
+TEST(TypedTest, JsonInJsonOut) {
+  TestClient client(items_app());
+  const auto created = client.request("POST", "/items", R"({"title":"café","tags":["a"]})",
+                                      {{"Content-Type", "application/json; charset=utf-8"}});
+  EXPECT_EQ(created.status, 201);
+  EXPECT_EQ(created.header("Content-Type"), "application/json");
+  EXPECT_EQ(created.body, R"({"id":7,"title":"café","score":0.5})");
+}
+
+TEST(TypedTest, MsgPackByContentTypeAndAccept) {
+  TestClient client(items_app());
+  const std::string body = molt::codec::to_msgpack(NewItem{"x", 2.25, {}});
+  const auto created = client.request("POST", "/items", body,
+                                      {{"Content-Type", "application/msgpack"},
+                                       {"Accept", "application/msgpack, application/json"}});
+  EXPECT_EQ(created.status, 201);
+  EXPECT_EQ(created.header("Content-Type"), "application/msgpack");
+  const auto decoded = molt::codec::decode_msgpack<Created>(created.body);
+  EXPECT_EQ(decoded.title, "x");
+  EXPECT_EQ(decoded.score, 2.25);
+  // JSON when the client ranks it first or accepts anything.
+  const auto json = client.request(
+      "POST", "/items", body,
+      {{"Content-Type", "application/msgpack"}, {"Accept", "*/*, application/msgpack"}});
+  EXPECT_EQ(json.header("Content-Type"), "application/json");
+}
+
+TEST(TypedTest, BadBodiesAreClear400sOr415) {
+  TestClient client(items_app());
+  const auto wrong_type = client.request("POST", "/items", R"({"title":5})");
+  EXPECT_EQ(wrong_type.status, 400);
+  EXPECT_NE(wrong_type.body.find("title"), std::string::npos) << wrong_type.body;
+  EXPECT_EQ(client.request("POST", "/items", "{not json").status, 400);
+  EXPECT_EQ(client.request("POST", "/items", R"({"score":1})").status, 400);  // title missing
+  EXPECT_EQ(client.request("POST", "/items", "x", {{"Content-Type", "text/plain"}}).status, 415);
+}
+
+TEST(TypedTest, QueryParametersAreTyped) {
+  TestClient client(items_app());
+  EXPECT_EQ(client.get("/page").body, "50");
+  EXPECT_EQ(client.get("/page?limit=7&exact=true").body, "7 exact");
+  const auto bad = client.get("/page?limit=seven");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(
+      bad.body,
+      R"({"error":{"code":"invalid_input","message":"query parameter 'limit' must be an integer in range"}})");
+  EXPECT_EQ(client.get("/page?limit=99999999999").status, 400);
+  EXPECT_EQ(client.get("/page?exact=maybe").status, 400);
+}
+
+}  // namespace
