@@ -133,6 +133,33 @@ asio::awaitable<bool> Connection::write_out() {
   co_return !ec;
 }
 
+// Pulls a streamed body piece by piece; each piece is written before the next is asked for,
+// and each write gets a fresh deadline (a slow client holds the producer, not the server).
+asio::awaitable<bool> Connection::write_stream(const Response& response) {
+  const Request& request = reader_.request();
+  for (;;) {
+    std::optional<std::string> piece;
+    try {
+      piece = co_await response.chunks()();
+    } catch (const std::exception&) {
+      co_return false;  // the head is out: all that is left is to cut the body short
+    }
+    out_.clear();
+    if (piece) {
+      frame_piece(out_, request, *piece);
+    } else {
+      frame_end(out_, request);
+    }
+    if (out_.empty()) continue;
+    arm(limits_.request_timeout);
+    if (!co_await write_out()) {
+      if (request_source_) request_source_->cancel(core::CancelReason::Disconnected);
+      co_return false;
+    }
+    if (!piece) co_return true;
+  }
+}
+
 asio::awaitable<void> Connection::run() {
   using State = RequestReader::State;
   for (;;) {
@@ -180,12 +207,15 @@ asio::awaitable<void> Connection::run() {
     request_source_.emplace();
     out_.clear();
     const Response response = co_await run_app(app_, reader_.request(), request_source_->token());
-    request_source_.reset();
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();
     const bool keep_alive = write_answer(out_, reader_.request(), response, closing_);
     phase_ = Phase::Writing;
-    if (!co_await write_out() || !keep_alive) break;
+    bool written = co_await write_out();
+    if (written && sends_stream(reader_.request(), response))
+      written = co_await write_stream(response);
+    request_source_.reset();
+    if (!written || !keep_alive) break;
     reader_.start_next();
     if (!reader_.has_buffered_input()) {
       reader_.shrink_if_idle();

@@ -64,6 +64,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<bool> write_out();
+  boost::asio::awaitable<bool> write_stream(const Response& response);
   void arm(Clock::duration timeout);
   void on_timer(std::uint64_t generation);
   void close_socket();

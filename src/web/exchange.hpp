@@ -18,6 +18,12 @@ boost::asio::awaitable<Response> run_app(const App& app, const Request& request,
 // request (decided now, after the handler: a shutdown may have begun meanwhile).
 bool write_answer(std::string& out, const Request& request, const Response& response, bool closing);
 
+// Whether the answer has a streamed body to send after its head.
+bool sends_stream(const Request& request, const Response& response);
+// Appends one piece of a streamed body, or its end, framed for the request's HTTP version.
+void frame_piece(std::string& out, const Request& request, std::string_view piece);
+void frame_end(std::string& out, const Request& request);
+
 // Appends the answer to a request that could not be read; the connection then closes.
 void write_read_error(std::string& out, const ReadError& error);
 

@@ -59,9 +59,13 @@ void write_response(std::string& out, const Response& response, const WriteOptio
       out += response.content_type();
       out += "\r\n";
     }
-    out += "Content-Length: ";
-    append_number(out, response.body().size());
-    out += "\r\n";
+    if (!response.streaming()) {
+      out += "Content-Length: ";
+      append_number(out, response.body().size());
+      out += "\r\n";
+    } else if (options.version >= 11) {
+      out += "Transfer-Encoding: chunked\r\n";
+    }  // HTTP/1.0: the end of the connection ends the body
   }
   for (const auto& [name, value] : response.headers()) {
     out += name;
@@ -75,7 +79,18 @@ void write_response(std::string& out, const Response& response, const WriteOptio
     out += "Connection: keep-alive\r\n";
   }
   out += "\r\n";
-  if (!bodiless && !options.head_only) out += response.body();
+  if (!bodiless && !options.head_only && !response.streaming()) out += response.body();
+}
+
+void append_chunk(std::string& out, std::string_view data) {
+  if (data.empty()) return;  // an empty chunk would end the body
+  char size[20];
+  const auto [end, ec] = std::to_chars(size, size + sizeof(size), data.size(), 16);
+  (void)ec;
+  out.append(size, end);
+  out += "\r\n";
+  out += data;
+  out += "\r\n";
 }
 
 }  // namespace molt::web::detail

@@ -17,6 +17,10 @@ struct WriteOptions {
 // X-Content-Type-Options: nosniff; no Server header (no version banner).
 void write_response(std::string& out, const Response& response, const WriteOptions& options);
 
+// One piece of a chunked body (nothing for an empty piece), and the end of one.
+void append_chunk(std::string& out, std::string_view data);
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
+
 // The reason phrase of a status code ("Not Found"); "" for codes without one.
 std::string_view reason_phrase(int status);
 

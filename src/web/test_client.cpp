@@ -21,6 +21,22 @@ std::optional<std::string> TestResponse::header(std::string_view name) const {
   return std::nullopt;
 }
 
+namespace {
+
+// Collects a streamed body into `out`, framed as the server frames it. False if it failed.
+boost::asio::awaitable<bool> drain_stream(const Response& response, const Request& request,
+                                          std::string& out) {
+  try {
+    while (auto piece = co_await response.chunks()()) detail::frame_piece(out, request, *piece);
+  } catch (const std::exception&) {
+    co_return false;
+  }
+  detail::frame_end(out, request);
+  co_return true;
+}
+
+}  // namespace
+
 TestClient::TestClient(App& app, Limits limits) : app_(app), limits_(limits) {
   app_.freeze();
 }
@@ -62,7 +78,16 @@ std::string TestClient::raw(std::string_view bytes) {
                                       boost::asio::use_future);
     io.run();
     io.restart();
-    if (!detail::write_answer(out, reader.request(), done.get(), false)) break;
+    const Response response = done.get();
+    const bool keep_alive = detail::write_answer(out, reader.request(), response, false);
+    if (detail::sends_stream(reader.request(), response)) {
+      auto body = boost::asio::co_spawn(io, drain_stream(response, reader.request(), out),
+                                        boost::asio::use_future);
+      io.run();
+      io.restart();
+      if (!body.get()) break;
+    }
+    if (!keep_alive) break;
     reader.start_next();
   }
   return out;

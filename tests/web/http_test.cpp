@@ -197,3 +197,46 @@ TEST(HttpTest, ChunkedTrailersSplitAcrossReads) {
 }
 
 }  // namespace
+
+namespace {
+
+App& stream_app() {
+  static App app;
+  static bool ready = false;
+  if (!ready) {
+    app.get("/count/{n:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+      auto next = std::make_shared<std::int64_t>(0);
+      const std::int64_t n = ctx.int_param("n");
+      co_return Response::stream(
+          [next, n]() -> awaitable<std::optional<std::string>> {
+            if (*next == n) co_return std::nullopt;
+            co_return std::to_string((*next)++) + "\n";
+          },
+          "text/plain; charset=utf-8");
+    });
+    ready = true;
+  }
+  return app;
+}
+
+TEST(HttpTest, StreamedBodiesAreChunkedAndTheConnectionGoesOn) {
+  TestClient client(stream_app());
+  const std::string raw = client.raw(
+      "GET /count/3 HTTP/1.1\r\nHost: t\r\n\r\nGET /count/0 HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_NE(raw.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_EQ(raw.find("Content-Length"), std::string::npos);
+  EXPECT_NE(raw.find("2\r\n0\n\r\n2\r\n1\n\r\n2\r\n2\n\r\n0\r\n\r\n"), std::string::npos);
+  const auto answers = TestClient::parse_responses(raw);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].body, "0\n1\n2\n");
+  EXPECT_EQ(answers[1].body, "");
+  // HTTP/1.0 has no chunks: the body runs to the end of the connection.
+  const std::string old = client.raw("GET /count/2 HTTP/1.0\r\n\r\n");
+  EXPECT_NE(old.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(old.substr(old.size() - 4), "0\n1\n");
+  // HEAD: the head only.
+  const std::string head = client.raw("HEAD /count/2 HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n");
+}
+
+}  // namespace

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -72,6 +73,8 @@ class Client {
   bool connected_ = false;
 };
 
+std::atomic<int> pieces_pulled{0};
+
 App& test_app() {
   static App app;
   static bool ready = false;
@@ -83,6 +86,14 @@ App& test_app() {
       timer.expires_after(std::chrono::milliseconds(ctx.int_param("ms")));
       co_await timer.async_wait(boost::asio::use_awaitable);
       co_return Response::text("slept");
+    });
+    app.get("/firehose", [](const Request&, Ctx&) -> awaitable<Response> {
+      co_return Response::stream(
+          []() -> awaitable<std::optional<std::string>> {
+            if (++pieces_pulled == 100'000) co_return std::nullopt;  // 6.4 GB if ever read
+            co_return std::string(64 * 1024, 'x');
+          },
+          "application/octet-stream");
     });
     ready = true;
   }
@@ -182,6 +193,23 @@ TEST(ServerTest, ShutdownDrainsInFlightRequestsAndClosesIdleOnes) {
   EXPECT_EQ(server.open_connections(), 0u);
   Client late(server.port());
   EXPECT_FALSE(late.connected());
+}
+
+TEST(ServerTest, ASlowClientHoldsBackAStreamingProducer) {
+  Server server(test_app(), local(1));
+  server.start();
+  pieces_pulled = 0;
+  {
+    Client reader(server.port());
+    reader.send("GET /firehose HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::this_thread::sleep_for(500ms);  // and read nothing
+    // Only what fits in the socket buffers was produced: a few MB, not gigabytes.
+    EXPECT_LT(pieces_pulled.load(), 400);
+    EXPECT_GT(pieces_pulled.load(), 0);
+  }  // the client goes away
+  for (int i = 0; i < 100 && server.open_connections() > 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(server.open_connections(), 0u);
+  server.stop();
 }
 
 TEST(ServerTest, ShutdownCancelsWhatOutlastsTheGrace) {

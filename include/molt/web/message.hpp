@@ -5,8 +5,10 @@
 // nothing but its body). A Response owns what it sends.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +62,10 @@ class Request {
   bool keep_alive_ = true;
 };
 
+// A streamed body: each call gives the next piece, std::nullopt at the end. The server pulls
+// the next piece only once the previous one is written, so a slow client slows the producer.
+using BodyChunks = std::function<boost::asio::awaitable<std::optional<std::string>>()>;
+
 class Response {
  public:
   Response() = default;
@@ -74,6 +80,13 @@ class Response {
   static Response json_text(std::string body, int status = 200) {
     return {status, std::move(body), "application/json"};
   }
+  // A body produced piece by piece, sent with chunked transfer coding (HTTP/1.1) or until
+  // the connection closes (HTTP/1.0).
+  static Response stream(BodyChunks chunks, std::string content_type, int status = 200) {
+    Response response(status, {}, std::move(content_type));
+    response.chunks_ = std::move(chunks);
+    return response;
+  }
   // {"error":{"code":..,"message":..}}: the shape of every error molt::web answers.
   static Response error(int status, std::string_view code, std::string_view message);
 
@@ -87,12 +100,15 @@ class Response {
   const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
   void set_header(std::string name, std::string value);
   std::optional<std::string_view> header(std::string_view name) const;
+  bool streaming() const { return static_cast<bool>(chunks_); }
+  const BodyChunks& chunks() const { return chunks_; }
 
  private:
   int status_ = 200;
   std::string body_;
   std::string content_type_;
   std::vector<std::pair<std::string, std::string>> headers_;
+  BodyChunks chunks_;
 };
 
 // Case-insensitive ASCII comparison, as header names compare.
