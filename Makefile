@@ -4,7 +4,7 @@ BUILD := build/$(PRESET)
 JOBS ?= 2
 FUZZ_SECONDS ?= 60
 
-.PHONY: all setup configure build run test test-python test-sanitizers bench fuzz fuzz-smoke format clean
+.PHONY: all setup configure build run run-worker test test-python test-sanitizers bench fuzz fuzz-smoke format clean
 
 all: build
 
@@ -17,9 +17,15 @@ configure: setup
 build: configure
 	cmake --build --preset $(PRESET) -j $(JOBS)
 
-# The main job: the stock worker on its built-in manifest, speaking frames on stdio.
+# The example service (molt::web + molt::db): http://localhost:8080, on an embedded SQLite
+# file created and seeded in the working folder on first run. The worker: make run-worker.
 run: PRESET = release
 run: build
+	build/release/apps/molt-demo/molt-demo --port 8080
+
+# The stock worker on its built-in manifest, speaking frames on stdio.
+run-worker: PRESET = release
+run-worker: build
 	build/release/apps/molt-worker/molt-worker --stdio
 
 test: build

@@ -1,0 +1,200 @@
+#include "items.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "demo_rows.hpp"
+#include "molt/core/status.hpp"
+#include "molt/db/postgres.hpp"
+#include "molt/db/sqlite.hpp"
+
+namespace molt_demo {
+namespace {
+
+using molt::db::Param;
+using molt::db::Params;
+
+constexpr std::string_view kCreateTable =
+    "CREATE TABLE items(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, created_at TEXT NOT "
+    "NULL, "
+    "status TEXT NOT NULL, title TEXT NOT NULL, score REAL NOT NULL, unread INTEGER NOT NULL)";
+constexpr std::string_view kCreateIndexes[] = {
+    "CREATE INDEX items_user_id_id ON items(user_id, id)",
+    "CREATE INDEX items_user_id_status ON items(user_id, status)"};
+constexpr std::string_view kInsert =
+    "INSERT INTO items(id, user_id, created_at, status, title, score, unread) "
+    "VALUES (:id, :user_id, :created_at, :status, :title, :score, :unread)";
+
+// One fixed statement per combination of filters, as molt-worker runs them.
+constexpr std::string_view kItemsSql[4] = {
+    "SELECT id, created_at, status, title, score, unread FROM items WHERE user_id = :user_id "
+    "AND id > :after ORDER BY id LIMIT :limit",
+    "SELECT id, created_at, status, title, score, unread FROM items WHERE user_id = :user_id "
+    "AND status = :status AND id > :after ORDER BY id LIMIT :limit",
+    "SELECT id, created_at, status, title, score, unread FROM items WHERE user_id = :user_id "
+    "AND title LIKE :pattern ESCAPE '\\' AND id > :after ORDER BY id LIMIT :limit",
+    "SELECT id, created_at, status, title, score, unread FROM items WHERE user_id = :user_id "
+    "AND status = :status AND title LIKE :pattern ESCAPE '\\' AND id > :after ORDER BY id "
+    "LIMIT :limit",
+};
+constexpr std::string_view kCountsSql =
+    "SELECT status, count(*) AS n FROM items WHERE user_id = :user_id GROUP BY status";
+
+Params insert_params(std::int64_t id, std::int64_t user_id, std::string created_at,
+                     std::string status, std::string title, double score, bool unread) {
+  return Params{{{id},
+                 {user_id},
+                 {std::move(created_at)},
+                 {std::move(status)},
+                 {std::move(title)},
+                 {score},
+                 {static_cast<std::int64_t>(unread)}},
+                {"id", "user_id", "created_at", "status", "title", "score", "unread"}};
+}
+
+void seed(molt::db::Database& db) {
+  std::fprintf(stderr, "molt-demo: seeding the demo database (%d users x %d items)...\n",
+               molt::demo::kDefaultUsers, molt::demo::kDefaultItemsPerUser);
+  molt::db::QueryOptions options;
+  options.deadline = molt::core::Deadline::after(std::chrono::minutes(5));
+  auto tx = db.begin(options);
+  tx.execute(kCreateTable, {}, options);
+  for (const auto index : kCreateIndexes) tx.execute(index, {}, options);
+  molt::demo::for_each_demo_row(
+      molt::demo::kDefaultUsers, molt::demo::kDefaultItemsPerUser,
+      [&](const molt::demo::DemoRow& row) {
+        tx.execute(kInsert,
+                   insert_params(row.id, row.user_id, row.created_at, std::string(row.status),
+                                 row.title, row.score, row.unread),
+                   options);
+      });
+  tx.commit();
+}
+
+// `%q%` with q's own %, _ and \ taken literally, as Django's `contains`.
+std::string like_pattern(std::string_view q) {
+  std::string pattern = "%";
+  for (const char c : q) {
+    if (c == '%' || c == '_' || c == '\\') pattern.push_back('\\');
+    pattern.push_back(c);
+  }
+  pattern.push_back('%');
+  return pattern;
+}
+
+std::int64_t cursor_id(const std::optional<std::string>& cursor) {
+  if (!cursor || cursor->empty()) return 0;
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(cursor->data(), cursor->data() + cursor->size(), id);
+  if (ec != std::errc() || end != cursor->data() + cursor->size() || id < 0)
+    throw molt::core::InvalidInput("cursor: expected an item id (digits)");
+  return id;
+}
+
+std::string now_utc() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+}  // namespace
+
+ItemsStore ItemsStore::open_sqlite(const std::string& path) {
+  const bool fresh = !std::filesystem::exists(path);
+  molt::db::SqliteOptions options;
+  options.path = path;
+  options.read_write = true;  // POST /items writes; the demo owns its file
+  options.create = fresh;
+  auto db = molt::db::open_sqlite(options);
+  if (fresh) seed(*db);
+  return ItemsStore(std::move(db));
+}
+
+ItemsStore ItemsStore::open_postgres(const std::string& dsn) {
+  molt::db::PostgresOptions options;
+  options.dsn = dsn;
+  return ItemsStore(molt::db::open_postgres(options));
+}
+
+std::string_view ItemsStore::backend() const {
+  return db_->backend() == molt::db::Backend::Sqlite ? "sqlite" : "postgres";
+}
+
+ListItemsResponse ItemsStore::list(const ListItemsRequest& request, molt::core::Deadline deadline,
+                                   molt::core::CancelToken cancel) const {
+  const std::int64_t limit = std::clamp<std::int64_t>(request.limit.value_or(50), 1, 500);
+  molt::db::QueryOptions options;
+  options.deadline = deadline;
+  options.cancel = std::move(cancel);
+  Params params{{{request.user_id}, {cursor_id(request.cursor)}, {limit}},
+                {"user_id", "after", "limit"}};
+  if (request.status) {
+    params.values.push_back({*request.status});
+    params.names.push_back("status");
+  }
+  if (request.q) {
+    params.values.push_back({like_pattern(*request.q)});
+    params.names.push_back("pattern");
+  }
+  const auto rows =
+      db_->query(kItemsSql[(request.status ? 1 : 0) + (request.q ? 2 : 0)], params, options);
+  const auto counts = db_->query(kCountsSql, Params{{{request.user_id}}, {"user_id"}}, options);
+
+  ListItemsResponse out;
+  out.items.resize(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    Item& item = out.items[i];
+    item.id = std::get<std::int64_t>(rows.at(i, 0));
+    item.created_at = std::get<std::string>(rows.at(i, 1));
+    item.status = std::get<std::string>(rows.at(i, 2));
+    item.title = std::get<std::string>(rows.at(i, 3));
+    const auto& score = rows.at(i, 4);
+    item.score = std::holds_alternative<double>(score)
+                     ? std::get<double>(score)
+                     : static_cast<double>(std::get<std::int64_t>(score));
+    item.unread = std::get<std::int64_t>(rows.at(i, 5)) != 0;
+  }
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    const auto status = counts.get<std::string>(i, "status");
+    if (status == "open") out.counts.open = counts.get<std::int64_t>(i, "n");
+    if (status == "closed") out.counts.closed = counts.get<std::int64_t>(i, "n");
+  }
+  if (static_cast<std::int64_t>(rows.size()) == limit)
+    out.next_cursor = std::to_string(out.items.back().id);
+  return out;
+}
+
+Item ItemsStore::create(const NewItem& item, molt::core::Deadline deadline) const {
+  if (item.user_id <= 0) throw molt::core::InvalidInput("user_id: must be a positive integer");
+  if (item.title.empty() || item.title.size() > 200)
+    throw molt::core::InvalidInput("title: must be 1 to 200 bytes long");
+  const std::string status = item.status.value_or("open");
+  if (status != "open" && status != "closed")
+    throw molt::core::InvalidInput("status: must be \"open\" or \"closed\"");
+  const double score = item.score.value_or(0.0);
+  if (!(score >= 0.0 && score <= 10.0))
+    throw molt::core::InvalidInput("score: must be between 0 and 10");
+
+  molt::db::QueryOptions options;
+  options.deadline = deadline;
+  auto tx = db_->begin(options);
+  // The next id inside the write transaction: SQLite has a single writer, so no two inserts
+  // can take the same one (on PostgreSQL a concurrent insert fails on the primary key).
+  const auto next = tx.query("SELECT coalesce(max(id), 0) + 1 AS next FROM items", {}, options);
+  Item created{next.get<std::int64_t>(0, "next"), now_utc(), status, item.title, score, true};
+  tx.execute(
+      kInsert,
+      insert_params(created.id, item.user_id, created.created_at, status, item.title, score, true),
+      options);
+  tx.commit();
+  return created;
+}
+
+}  // namespace molt_demo

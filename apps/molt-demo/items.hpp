@@ -1,0 +1,50 @@
+// The demo's data: the `items` table of DESIGN.md §5 (the list_items contract), on an embedded
+// SQLite file created and seeded on first run, or on PostgreSQL (seeded by molt-seed).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "contracts.hpp"
+#include "molt/core/cancel.hpp"
+#include "molt/core/deadline.hpp"
+#include "molt/db/database.hpp"
+
+namespace molt_demo {
+
+using molt_worker::Item;
+using molt_worker::ListItemsRequest;
+using molt_worker::ListItemsResponse;
+
+struct NewItem {
+  std::int64_t user_id = 0;
+  std::string title;
+  std::optional<std::string> status;  // "open" (default) or "closed"
+  std::optional<double> score;        // 0..10, default 0
+};
+BOOST_DESCRIBE_STRUCT(NewItem, (), (user_id, title, status, score))
+
+class ItemsStore {
+ public:
+  // SQLite at `path`: created and seeded with the demo rows (1,000 users x 200 items) when the
+  // file does not exist yet.
+  static ItemsStore open_sqlite(const std::string& path);
+  static ItemsStore open_postgres(const std::string& dsn);
+
+  // The list_items contract: the same JSON as molt-worker and the Django baseline.
+  // Throws core::InvalidInput for a bad cursor.
+  ListItemsResponse list(const ListItemsRequest& request, molt::core::Deadline deadline,
+                         molt::core::CancelToken cancel) const;
+  // Inserts an item; throws core::InvalidInput naming the field that is wrong.
+  Item create(const NewItem& item, molt::core::Deadline deadline) const;
+
+  std::string_view backend() const;
+
+ private:
+  explicit ItemsStore(std::shared_ptr<molt::db::Database> db) : db_(std::move(db)) {}
+  std::shared_ptr<molt::db::Database> db_;
+};
+
+}  // namespace molt_demo

@@ -1,0 +1,118 @@
+#include "routes.hpp"
+
+#include <boost/describe.hpp>
+
+#include "molt/web/blocking.hpp"
+#include "molt/web/typed.hpp"
+
+namespace molt_demo {
+
+struct Message {
+  std::string message;
+};
+BOOST_DESCRIBE_STRUCT(Message, (), (message))
+
+struct Health {
+  bool ok = true;
+  std::string version;
+  double uptime_s = 0;
+  std::string database;
+};
+BOOST_DESCRIBE_STRUCT(Health, (), (ok, version, uptime_s, database))
+
+namespace {
+
+using boost::asio::awaitable;
+using molt::web::Ctx;
+using molt::web::HttpError;
+using molt::web::Request;
+using molt::web::Response;
+
+// ?user_id=&q=&status=&cursor=&limit= -> the list_items request; 400 naming what is wrong.
+ListItemsRequest list_request(const Request& request) {
+  ListItemsRequest out;
+  const auto user_id = molt::web::query_as<std::int64_t>(request, "user_id");
+  if (!user_id) throw HttpError(400, "invalid_input", "query parameter 'user_id' is required");
+  out.user_id = *user_id;
+  out.q = request.query_param("q");
+  out.status = request.query_param("status");
+  out.cursor = request.query_param("cursor");
+  out.limit = molt::web::query_as<std::int64_t>(request, "limit");
+  return out;
+}
+
+molt::core::Deadline query_deadline(const Services& services) {
+  return molt::core::Deadline::after(services.query_timeout);
+}
+
+}  // namespace
+
+void add_routes(molt::web::App& app, Services& services) {
+  app.get("/health", [&services](const Request& request, Ctx&) -> awaitable<Response> {
+    const std::chrono::duration<double> up = std::chrono::steady_clock::now() - services.started;
+    co_return molt::web::respond(
+        request, Health{true, "0.1.0", up.count(), std::string(services.items.backend())});
+  });
+
+  // The benchmark endpoints of the TechEmpower kind.
+  app.get("/json", [](const Request&, Ctx&) -> awaitable<Response> {
+    co_return molt::web::json(Message{"Hello, World!"});
+  });
+  app.get("/plaintext", [](const Request&, Ctx&) -> awaitable<Response> {
+    co_return Response::text("Hello, World!");
+  });
+
+  // list_items (DESIGN.md §5): the same JSON as molt-worker and the Django baseline.
+  app.get(
+      "/items",
+      [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
+        const ListItemsRequest query = list_request(request);
+        const auto token = ctx.token();
+        const auto page = co_await molt::web::run_blocking(services.pool, [&] {
+          return services.items.list(query, query_deadline(services), token);
+        });
+        co_return molt::web::respond(request, page);
+      },
+      "items.list");
+
+  // A JSON POST: validated, 400 naming the field, 201 with the stored item.
+  app.post(
+      "/items",
+      [&services](const Request& request, Ctx&) -> awaitable<Response> {
+        const auto item = molt::web::body_as<NewItem>(request);
+        const auto created = co_await molt::web::run_blocking(
+            services.pool, [&] { return services.items.create(item, query_deadline(services)); });
+        co_return molt::web::respond(request, created, 201);
+      },
+      "items.create");
+
+  // Streaming: every item of a user as NDJSON, one page per piece. The next page is read only
+  // once the previous one is written, so a slow client slows the queries, not the memory.
+  app.get(
+      "/items/export",
+      [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
+        auto query = std::make_shared<ListItemsRequest>(list_request(request));
+        query->limit = 200;
+        auto done = std::make_shared<bool>(false);
+        const auto token = ctx.token();
+        co_return Response::stream(
+            [&services, query, done, token]() -> awaitable<std::optional<std::string>> {
+              if (*done) co_return std::nullopt;
+              const auto page = co_await molt::web::run_blocking(services.pool, [&] {
+                return services.items.list(*query, query_deadline(services), token);
+              });
+              std::string lines;
+              for (const auto& item : page.items) {
+                molt::codec::write_json(lines, item);
+                lines.push_back('\n');
+              }
+              query->cursor = page.next_cursor;
+              *done = !page.next_cursor.has_value();
+              co_return lines;
+            },
+            "application/x-ndjson");
+      },
+      "items.export");
+}
+
+}  // namespace molt_demo

@@ -1,0 +1,128 @@
+// molt-demo's routes in-process, on a freshly seeded SQLite file: the /items answers are the
+// same bytes as molt-worker's list_items on that file, and the other routes keep their word.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "molt/codec/msgpack.hpp"
+#include "molt/web/middleware.hpp"
+#include "molt/web/test_client.hpp"
+#include "routes.hpp"
+#include "support/worker_process.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using molt::web::TestClient;
+
+class DemoTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    path_ = new fs::path(fs::temp_directory_path() /
+                         ("molt-demo-test-" + std::to_string(::getpid()) + ".sqlite3"));
+    fs::remove(*path_);
+    pool_ = new molt::core::BlockingPool(2, 64);
+    services_ =
+        new molt_demo::Services{molt_demo::ItemsStore::open_sqlite(path_->string()), *pool_};
+    app_ = new molt::web::App;
+    app_->use(molt::web::request_id());
+    molt_demo::add_routes(*app_, *services_);
+  }
+  static void TearDownTestSuite() {
+    delete app_;
+    delete services_;
+    pool_->close();
+    delete pool_;
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_->string() + suffix);
+    delete path_;
+  }
+  static fs::path* path_;
+  static molt::core::BlockingPool* pool_;
+  static molt_demo::Services* services_;
+  static molt::web::App* app_;
+};
+fs::path* DemoTest::path_ = nullptr;
+molt::core::BlockingPool* DemoTest::pool_ = nullptr;
+molt_demo::Services* DemoTest::services_ = nullptr;
+molt::web::App* DemoTest::app_ = nullptr;
+
+struct Query {
+  std::string http;     // the query string
+  std::string payload;  // the same request for list_items, as msgpack
+};
+
+TEST_F(DemoTest, ItemsAreTheWorkersBytesAndTheRoutesKeepTheirWord) {
+  TestClient client(*app_);
+
+  // 1. /items == molt-worker's list_items on the same file, for a grid of inputs.
+  molt::testing::WorkerProcess worker(MOLT_WORKER_BINARY, {},
+                                      {"MOLT_DB_SQLITE_PATH=" + path_->string()});
+  const struct {
+    std::string query;
+    std::string payload_json;
+  } grid[] = {
+      {"user_id=7", R"({"user_id":7})"},
+      {"user_id=7&limit=3", R"({"user_id":7,"limit":3})"},
+      {"user_id=1000&limit=500", R"({"user_id":1000,"limit":500})"},
+      {"user_id=3&status=closed&limit=5", R"({"user_id":3,"status":"closed","limit":5})"},
+      {"user_id=3&q=beta&limit=4", R"({"user_id":3,"q":"beta","limit":4})"},
+      {"user_id=3&q=Item%20601&status=open", R"({"user_id":3,"q":"Item 601","status":"open"})"},
+      {"user_id=2&cursor=250&limit=10", R"({"user_id":2,"cursor":"250","limit":10})"},
+      {"user_id=2&limit=0", R"({"user_id":2,"limit":0})"},
+      {"user_id=99999", R"({"user_id":99999})"},
+      {"user_id=5&q=%25_", R"({"user_id":5,"q":"%_"})"},
+  };
+  std::uint64_t id = 1;
+  for (const auto& row : grid) {
+    const auto web = client.get("/items?" + row.query);
+    ASSERT_EQ(web.status, 200) << row.query << ": " << web.body;
+    worker.send(molt::testing::make_request(id, "list_items", molt::ipc::Codec::MsgPack,
+                                            molt::testing::msgpack_of(row.payload_json)));
+    const auto answer = worker.receive();
+    ASSERT_TRUE(answer.has_value());
+    ASSERT_EQ(answer->status, molt::core::StatusCode::Ok) << answer->error;
+    EXPECT_EQ(web.body, answer->payload) << row.query;
+    ++id;
+  }
+
+  // 2. Bad input is a 400 that says what is wrong.
+  EXPECT_EQ(
+      client.get("/items").body,
+      R"({"error":{"code":"invalid_input","message":"query parameter 'user_id' is required"}})");
+  EXPECT_EQ(client.get("/items?user_id=x").status, 400);
+  EXPECT_EQ(client.get("/items?user_id=1&cursor=abc").status, 400);
+
+  // 3. POST /items validates, stores, and the item is then listed.
+  const auto bad = client.request("POST", "/items", R"({"user_id":4,"title":"","score":3})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("title"), std::string::npos);
+  EXPECT_EQ(client.request("POST", "/items", R"({"user_id":4,"title":"x","status":"done"})").status,
+            400);
+  EXPECT_EQ(client.request("POST", "/items", R"({"user_id":4,"title":"x","score":11})").status,
+            400);
+  const auto created =
+      client.request("POST", "/items", R"({"user_id":4,"title":"fresh item","score":2.5})",
+                     {{"Content-Type", "application/json"}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_NE(created.body.find(R"("title":"fresh item","score":2.5,"unread":true})"),
+            std::string::npos);
+  EXPECT_NE(client.get("/items?user_id=4&q=fresh").body.find("fresh item"), std::string::npos);
+
+  // 4. The export streams every item of the user, one JSON line each.
+  const auto exported = client.get("/items/export?user_id=9");
+  EXPECT_EQ(exported.status, 200);
+  EXPECT_EQ(exported.header("Content-Type"), "application/x-ndjson");
+  EXPECT_EQ(std::count(exported.body.begin(), exported.body.end(), '\n'), 200);
+  EXPECT_EQ(exported.body.rfind(R"({"id":1601,)", 0), 0u);
+
+  // 5. The small ones.
+  EXPECT_EQ(client.get("/json").body, R"({"message":"Hello, World!"})");
+  EXPECT_EQ(client.get("/plaintext").body, "Hello, World!");
+  const auto health = client.get("/health");
+  EXPECT_EQ(health.body.rfind(R"({"ok":true,"version":"0.1.0","uptime_s":)", 0), 0u);
+  EXPECT_TRUE(health.header("X-Request-Id").has_value());
+}
+
+}  // namespace
