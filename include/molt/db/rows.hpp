@@ -24,7 +24,15 @@ class Rows {
   }
   bool empty() const noexcept { return size() == 0; }
 
-  const Value& at(std::size_t row, std::size_t column) const;
+  const Value& at(std::size_t row, std::size_t column) const {
+    if (column >= columns_.size() || row >= size()) out_of_range(row, column);
+    return cells_[row * columns_.size() + column];
+  }
+  // The cell itself, to move a value out of a result the caller owns.
+  Value& at(std::size_t row, std::size_t column) {
+    if (column >= columns_.size() || row >= size()) out_of_range(row, column);
+    return cells_[row * columns_.size() + column];
+  }
   const Value& at(std::size_t row, std::string_view column) const;
   std::optional<std::size_t> column_index(std::string_view name) const noexcept;
 
@@ -34,10 +42,13 @@ class Rows {
   T get(std::size_t row, std::string_view column) const;
 
   // Appending, for backends.
+  void reserve_cells(std::size_t cells) { cells_.reserve(cells); }
   void add_row(std::vector<Value>&& cells);
   void append_cell(Value value) { cells_.push_back(std::move(value)); }
 
  private:
+  [[noreturn]] static void out_of_range(std::size_t row, std::size_t column);
+
   std::vector<std::string> columns_;
   std::vector<Value> cells_;  // row-major
 };

@@ -40,6 +40,7 @@ void Connection::close() noexcept {
 }
 
 void Connection::clear_wake() const noexcept {
+  if (!woken_.exchange(false)) return;
   std::uint64_t value = 0;
   while (::read(wake_fd_, &value, sizeof value) > 0) {
   }
@@ -48,6 +49,7 @@ void Connection::clear_wake() const noexcept {
 void Connection::wake() const noexcept {
   const std::uint64_t one = 1;
   [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
+  woken_.store(true);
 }
 
 void Connection::ensure_open(core::Deadline deadline, const core::CancelToken& cancel) {

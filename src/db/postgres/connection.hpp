@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -40,7 +41,11 @@ class Connection {
   void close() noexcept;
 
   // Forgets an earlier wake-up, so that only this call's cancel token can end its waits.
+  // Reads the signal only when a wake-up was sent: most calls are never woken, and a read
+  // that finds nothing is a system call per call for nothing.
   void clear_wake() const noexcept;
+  // Callers make sure no wake() of an earlier call is still running when the next call
+  // clears (a call's cancel registration is reset, waiting for its callback, as it ends).
   void wake() const noexcept;
 
   // Makes sure the connection is usable, opening it when closed or found dead: the server
@@ -54,6 +59,7 @@ class Connection {
   const PostgresOptions& options_;
   PGconn* conn_ = nullptr;
   int wake_fd_;
+  mutable std::atomic<bool> woken_{false};  // set after the signal was written
   StatementCache statements_;
 };
 

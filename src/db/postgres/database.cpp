@@ -79,6 +79,7 @@ Rows to_rows(const PGresult* result, std::size_t max_rows) {
   std::vector<std::string> columns;
   for (int i = 0; i < width; ++i) columns.emplace_back(PQfname(result, i));
   Rows rows(std::move(columns));
+  rows.reserve_cells(static_cast<std::size_t>(width) * static_cast<std::size_t>(height));
   for (int r = 0; r < height; ++r)
     for (int i = 0; i < width; ++i)
       rows.append_cell(pg::decode_text_cell(PQftype(result, i), PQgetvalue(result, r, i),
