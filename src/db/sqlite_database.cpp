@@ -179,8 +179,11 @@ void bind_one(sqlite3_stmt* stmt, int index, const Param& param) {
           rc = sqlite3_bind_double(stmt, index, v);
         else if constexpr (std::is_same_v<V, std::string>)
           rc = sqlite3_bind_text64(stmt, index, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-        else
+        else if constexpr (std::is_same_v<V, Bytes>)
           rc = sqlite3_bind_blob64(stmt, index, v.data.data(), v.data.size(), SQLITE_TRANSIENT);
+        else
+          fail(StatusCode::InvalidInput,
+               "parameter " + std::to_string(index) + " is an array; SQLite has no arrays");
       },
       param.value);
   if (rc != SQLITE_OK)

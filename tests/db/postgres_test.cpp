@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <thread>
@@ -89,6 +90,52 @@ TEST(PostgresTest, RoundTripsTypedValuesPositionalAndNamed) {
                          Params{{{std::int64_t{21}}, {std::string("x")}}, {"a", "label"}}, {});
   EXPECT_EQ(named.get<std::int64_t>(0, "twice"), 42);
   EXPECT_EQ(named.get<std::string>(0, "label"), "x");
+
+  // One-dimensional arrays of the decoded types, elements typed like cells, nulls kept.
+  auto arrays = db->query(
+      "SELECT ARRAY[1, NULL, -3]::int4[] AS i4, ARRAY[9223372036854775807]::int8[] AS i8, "
+      "ARRAY[2]::int2[] AS i2, ARRAY[true, false] AS b, ARRAY[1.5, 'NaN']::float8[] AS f8, "
+      "ARRAY[0.25]::float4[] AS f4, ARRAY[1.10]::numeric[] AS num, "
+      "ARRAY['a b', NULL, 'NULL', 'q\"uote', 'back\\slash', '{}', 'é']::text[] AS t, "
+      "ARRAY['x']::varchar[] AS vc, ARRAY['\\x00ff'::bytea, NULL] AS by, "
+      "ARRAY['2024-01-02'::date] AS d, ARRAY['2024-01-02 03:04:05'::timestamp] AS ts, "
+      "ARRAY['2024-01-02 03:04:05+02'::timestamptz] AS tstz, "
+      "ARRAY['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid] AS u, "
+      "ARRAY['{\"k\": [1, \"v\"]}'::jsonb] AS jb, ARRAY['{\"k\":1}'::json] AS j, "
+      "'{}'::int8[] AS empty, NULL::int4[] AS none",
+      {}, {});
+  using I = std::int64_t;
+  auto array = [&](std::string_view column) { return arrays.get<Array>(0, column).elements; };
+  EXPECT_EQ(array("i4"), (std::vector<Element>{I{1}, nullptr, I{-3}}));
+  EXPECT_EQ(array("i8"), (std::vector<Element>{I{9223372036854775807}}));
+  EXPECT_EQ(array("i2"), (std::vector<Element>{I{2}}));
+  EXPECT_EQ(array("b"), (std::vector<Element>{true, false}));
+  ASSERT_EQ(array("f8").size(), 2u);
+  EXPECT_EQ(std::get<double>(array("f8")[0]), 1.5);
+  EXPECT_TRUE(std::isnan(std::get<double>(array("f8")[1])));
+  EXPECT_EQ(array("f4"), (std::vector<Element>{0.25}));
+  EXPECT_EQ(array("num"), (std::vector<Element>{std::string("1.10")}));
+  EXPECT_EQ(array("t"), (std::vector<Element>{std::string("a b"), nullptr, std::string("NULL"),
+                                              std::string("q\"uote"), std::string("back\\slash"),
+                                              std::string("{}"), std::string("é")}));
+  EXPECT_EQ(array("vc"), (std::vector<Element>{std::string("x")}));
+  EXPECT_EQ(array("by"), (std::vector<Element>{Bytes{std::string("\0\xff", 2)}, nullptr}));
+  EXPECT_EQ(array("d"), (std::vector<Element>{std::string("2024-01-02")}));
+  EXPECT_EQ(array("ts"), (std::vector<Element>{std::string("2024-01-02 03:04:05")}));
+  EXPECT_EQ(array("tstz"), (std::vector<Element>{std::string("2024-01-02 01:04:05+00")}));
+  EXPECT_EQ(array("u"),
+            (std::vector<Element>{std::string("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")}));
+  EXPECT_EQ(array("jb"), (std::vector<Element>{std::string("{\"k\": [1, \"v\"]}")}));
+  EXPECT_EQ(array("j"), (std::vector<Element>{std::string("{\"k\":1}")}));
+  EXPECT_TRUE(array("empty").empty());
+  EXPECT_EQ(arrays.get<std::optional<Array>>(0, "none"), std::nullopt);
+  // Two dimensions: a clear refusal that says how to read it instead, and no harm done.
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT ARRAY[[1, 2], [3, 4]] AS m", {}, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("one-dimensional"), std::string::npos) << why;
+  EXPECT_EQ(db->query("SELECT ARRAY[[1, 2], [3, 4]]::text AS m", {}, {}).get<std::string>(0, "m"),
+            "{{1,2},{3,4}}");
 
   db->execute("CREATE TABLE roundtrip(id bigserial PRIMARY KEY, title text, data bytea)", {}, {});
   const auto inserted =

@@ -117,6 +117,26 @@ TEST(WorkerPostgresTest, DbQueryAndDbExecOnPostgresWithDeadlinesThatReallyStop) 
   EXPECT_EQ(active, "0");
   r = ask(w, 6, "db_query", R"j({"sql": "SELECT count(*) AS n FROM notes"})j");
   ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
+
+  // Array cells are arrays in both result formats, elements typed like cells.
+  r = ask(w, 7, "db_query",
+          R"j({"result_format": "json", "sql": "SELECT ARRAY[1, NULL]::int8[] AS a, )j"
+          R"j(ARRAY['x', 'y z', NULL] AS t, ARRAY[0.5, 2]::float8[] AS f, ARRAY[true] AS b, )j"
+          R"j(ARRAY['\\x01ff'::bytea] AS by, '{}'::text[] AS e"})j");
+  ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
+  EXPECT_EQ(
+      r.payload,
+      R"j({"columns":["a","t","f","b","by","e"],)j"
+      R"j("rows":[[[1,null],["x","y z",null],[0.5,2.0],[true],["Af8="],[]]],"row_count":1})j");
+  r = ask(
+      w, 8, "db_query",
+      R"j({"sql": "SELECT ARRAY[1, NULL]::int8[] AS a, ARRAY['x', 'y z'] AS t, '{}'::int4[] AS e"})j");
+  ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
+  EXPECT_EQ(molt::codec::to_json(molt::codec::decode_msgpack<json::value>(r.payload)),
+            R"j({"columns":["a","t","e"],"rows":[[[1,null],["x","y z"],[]]],"row_count":1})j");
+  r = ask(w, 9, "db_query", R"j({"sql": "SELECT ARRAY[[1, 2], [3, 4]] AS m"})j");
+  EXPECT_EQ(r.status, StatusCode::InvalidInput);
+  EXPECT_NE(r.error.find("one-dimensional"), std::string::npos) << r.error;
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ class Rows {
   const Value& at(std::size_t row, std::string_view column) const;
   std::optional<std::size_t> column_index(std::string_view name) const noexcept;
 
-  // The cell as T (bool, integers, double, std::string, Bytes, std::optional of those);
+  // The cell as T (bool, integers, double, std::string, Bytes, Array, std::optional of those);
   // throws core::Error(InternalError) naming the column when the cell is another type.
   template <class T>
   T get(std::size_t row, std::string_view column) const;
@@ -87,6 +87,9 @@ T Rows::get(std::size_t row, std::string_view column) const {
   } else if constexpr (std::is_same_v<T, Bytes>) {
     if (const auto* b = std::get_if<Bytes>(&v)) return *b;
     detail::wrong_cell_type(column, "bytes", v);
+  } else if constexpr (std::is_same_v<T, Array>) {
+    if (const auto* a = std::get_if<Array>(&v)) return *a;
+    detail::wrong_cell_type(column, "array", v);
   } else {
     static_assert(sizeof(T) == 0, "Rows::get: unsupported type");
   }

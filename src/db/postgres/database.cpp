@@ -77,13 +77,17 @@ Rows to_rows(const PGresult* result, std::size_t max_rows) {
     fail(StatusCode::InvalidInput,
          "the query returns more than max_rows=" + std::to_string(max_rows) + " rows");
   std::vector<std::string> columns;
-  for (int i = 0; i < width; ++i) columns.emplace_back(PQfname(result, i));
+  std::vector<Oid> types;  // asked once per column, not once per cell
+  for (int i = 0; i < width; ++i) {
+    columns.emplace_back(PQfname(result, i));
+    types.push_back(PQftype(result, i));
+  }
   Rows rows(std::move(columns));
   rows.reserve_cells(static_cast<std::size_t>(width) * static_cast<std::size_t>(height));
   for (int r = 0; r < height; ++r)
     for (int i = 0; i < width; ++i)
-      rows.append_cell(pg::decode_text_cell(PQftype(result, i), PQgetvalue(result, r, i),
-                                            PQgetlength(result, r, i),
+      rows.append_cell(pg::decode_text_cell(types[static_cast<std::size_t>(i)],
+                                            PQgetvalue(result, r, i), PQgetlength(result, r, i),
                                             PQgetisnull(result, r, i) != 0));
   return rows;
 }
