@@ -265,7 +265,8 @@ class PostgresDatabase final : public Database,
     const auto d = deadline(o);
     auto lease = lease_open(d, o.cancel);
     // Safe to repeat: the failed statement's transaction was rolled back.
-    return replanned([&] { return run_execute(*lease, statement, o, d, false); });
+    return replanned(
+        [&] { return run_execute(reopened(*lease, d, o.cancel), statement, o, d, false); });
   }
 
   Transaction begin(const QueryOptions& o) override {
@@ -285,7 +286,13 @@ class PostgresDatabase final : public Database,
     auto lease = lease_open(d, o.cancel);
     // Safe to repeat: the statements ran in one implicit transaction, which the failure
     // rolled back.
-    return replanned([&] { return run_queries(*lease, statements, o, d, false); });
+    return replanned(
+        [&] { return run_queries(reopened(*lease, d, o.cancel), statements, o, d, false); });
+  }
+  // The connection again, for a second attempt after a stale plan whose clean-up closed it.
+  static Connection& reopened(Connection& c, core::Deadline d, const core::CancelToken& cancel) {
+    if (!c.is_open()) c.ensure_open(d, cancel);
+    return c;
   }
   ConnectionPool::Lease lease_open(core::Deadline d, const core::CancelToken& cancel) {
     auto lease = pool_.acquire(d, cancel, options_.pool_wait);
