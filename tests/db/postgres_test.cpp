@@ -338,6 +338,16 @@ TEST(PostgresTest, StatementsArePreparedOnceBoundedAndReplannedAfterSchemaChange
   EXPECT_EQ(runs_of(prepared, "SELECT 2 AS x"), 1);
   EXPECT_EQ(runs_of(prepared, "SELECT a FROM plans WHERE a = $1"), 0);
 
+  // A batch of more statements than the cache holds: all of them run, then the cache
+  // shrinks back to its size.
+  const auto batch = db->query_batch(
+      {{"SELECT 3 AS x", {}}, {"SELECT 4 AS x", {}}, {"SELECT 5 AS x", {}}, {"SELECT 3 AS x", {}}},
+      {});
+  ASSERT_EQ(batch.size(), 4u);
+  EXPECT_EQ(batch[2].get<std::int64_t>(0, "x"), 5);
+  EXPECT_EQ(batch[3].get<std::int64_t>(0, "x"), 3);
+  EXPECT_EQ(db->query(kPrepared, {}, {}).size(), 2u);
+
   // A table's columns change under a cached `SELECT *`: prepared again, answered right.
   EXPECT_EQ(db->query("SELECT * FROM plans", {}, {}).columns().size(), 1u);
   pg.psql("ALTER TABLE plans ADD COLUMN b text DEFAULT 'x'");
