@@ -368,11 +368,23 @@ TEST(PostgresTest, StatementsArePreparedOnceBoundedAndReplannedAfterSchemaChange
   pg.psql("ALTER TABLE plans DROP COLUMN c");
   EXPECT_EQ(db->execute(kDelete, Params{{{std::int64_t{2}}}, {"a"}}, {}).rows_affected, 1);
 
-  // The session dropped its statements itself: the next calls prepare them again.
+  // The session dropped its statements itself: the next calls prepare them again, inside a
+  // transaction too (where the cache's clean-up must not abort the transaction).
   db->query("SELECT * FROM plans", {}, {});
   db->execute("DEALLOCATE ALL", {}, {});
   EXPECT_EQ(db->query("SELECT * FROM plans", {}, {}).size(), 1u);
   EXPECT_EQ(db->query(kPrepared, {}, {}).size(), 2u);
+  db->query("SELECT * FROM plans", {}, {});
+  db->execute("DEALLOCATE ALL", {}, {});
+  {
+    auto tx = db->begin({});
+    EXPECT_EQ(tx.query("SELECT * FROM plans").size(), 1u);
+    EXPECT_EQ(tx.query("SELECT count(*) AS n FROM plans").get<std::int64_t>(0, "n"), 1);
+    tx.execute("INSERT INTO plans(a) VALUES (3)");
+    tx.commit();
+  }
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM plans"), "2");
+  EXPECT_EQ(db->query(kPrepared, {}, {}).size(), 2u);  // the pending clean-up ran after all
 
   // Without a cache every statement goes unnamed and nothing stays on the server.
   o.statement_cache = 0;

@@ -143,10 +143,11 @@ void Call::send(std::span<const Step> steps, std::vector<Expected>& expected) {
     cache.use(keys_[i]);
   }
   cache.trim();
-  // Statements the cache let go, each in a Sync group of its own so that one the server no
-  // longer has fails alone. The names are ours (molt_<n>), never caller text.
-  // Not inside a failed transaction, where every statement fails: they wait for the next call.
-  const bool can_deallocate = PQtransactionStatus(conn) != PQTRANS_INERROR;
+  // Statements the cache let go, each in a Sync group (an implicit transaction) of its own so
+  // that one the server no longer has fails alone. Only outside explicit transactions, which
+  // such a failure would abort: inside one they wait for a later call. The names are ours
+  // (molt_<n>), never caller text.
+  const bool can_deallocate = PQtransactionStatus(conn) == PQTRANS_IDLE;
   for (const std::string& name :
        can_deallocate ? cache.take_evicted() : std::vector<std::string>{}) {
     const std::string sql = "DEALLOCATE " + name;
