@@ -338,6 +338,20 @@ TEST(PostgresTest, StatementsArePreparedOnceBoundedAndReplannedAfterSchemaChange
   EXPECT_EQ(runs_of(prepared, "SELECT 2 AS x"), 1);
   EXPECT_EQ(runs_of(prepared, "SELECT a FROM plans WHERE a = $1"), 0);
 
+  // Many distinct statements in a row (more than any cache here holds), each answered right;
+  // SQL that mixes placeholder styles is refused every time, not only the first.
+  for (std::int64_t i = 0; i < 80; ++i)
+    ASSERT_EQ(db->query("SELECT :v::int8 + " + std::to_string(i) + " AS x",
+                        Params{{{std::int64_t{1}}}, {"v"}}, {})
+                  .get<std::int64_t>(0, "x"),
+              1 + i);
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(status_of([&] {
+                db->query("SELECT $1::int8, :a::int8", Params{{{std::int64_t{1}}}, {"a"}}, {});
+              }),
+              StatusCode::InvalidInput);
+  EXPECT_EQ(db->query(kPrepared, {}, {}).size(), 2u);
+
   // A batch of more statements than the cache holds: all of them run, then the cache
   // shrinks back to its size.
   const auto batch = db->query_batch(

@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -46,11 +47,28 @@ struct Statement {
   Step step() const { return {sql, &params, /*prepared=*/true}; }
 };
 
+// The `:name` rewrite of `sql`, remembered per thread: the same few statements come back
+// call after call, and looking one up costs far less than scanning it again. Per thread, so
+// no lock; bounded, so a stream of distinct SQL cannot grow it without limit.
+const pg::RewrittenSql& rewritten(std::string_view sql) {
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  constexpr std::size_t kRemembered = 64;
+  thread_local std::unordered_map<std::string, pg::RewrittenSql, Hash, std::equal_to<>> seen;
+  if (const auto found = seen.find(sql); found != seen.end()) return found->second;
+  pg::RewrittenSql fresh = pg::rewrite_named_params(sql);  // may throw: nothing is kept then
+  if (seen.size() >= kRemembered) seen.clear();
+  return seen.emplace(std::string(sql), std::move(fresh)).first->second;
+}
+
 Statement bind(std::string_view sql, const Params& params) {
-  auto rewritten = pg::rewrite_named_params(sql);
-  Statement s{std::move(rewritten.sql), {}};
-  for (const auto& p : pg::order_named_params(rewritten, params))
-    s.params.push_back(pg::encode_param(p));
+  const pg::RewrittenSql& r = rewritten(sql);
+  Statement s{r.sql, {}};
+  for (const auto& p : pg::order_named_params(r, params)) s.params.push_back(pg::encode_param(p));
   return s;
 }
 
@@ -85,10 +103,13 @@ Rows to_rows(const PGresult* result, std::size_t max_rows) {
   Rows rows(std::move(columns));
   rows.reserve_cells(static_cast<std::size_t>(width) * static_cast<std::size_t>(height));
   for (int r = 0; r < height; ++r)
-    for (int i = 0; i < width; ++i)
+    for (int i = 0; i < width; ++i) {
+      const int length = PQgetlength(result, r, i);
+      // Only an empty cell can be NULL: one libpq call per cell saved.
+      const bool is_null = length == 0 && PQgetisnull(result, r, i) != 0;
       rows.append_cell(pg::decode_text_cell(types[static_cast<std::size_t>(i)],
-                                            PQgetvalue(result, r, i), PQgetlength(result, r, i),
-                                            PQgetisnull(result, r, i) != 0));
+                                            PQgetvalue(result, r, i), length, is_null));
+    }
   return rows;
 }
 
