@@ -7,6 +7,8 @@
 # Target from the issue: the worker at least 5x the Python figure. Measures, never asserts.
 # Then the same on PostgreSQL against psycopg 3, on a throwaway cluster (bench/pg_cluster.sh)
 # seeded with the same rows; the Python side runs from .venv (scripts/setup installs psycopg).
+# BENCH_WORKER_THREADS sets the worker's --threads (a handler waiting on PostgreSQL holds its
+# thread, so more threads than cores can pay there).
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -24,6 +26,7 @@ done
 seconds=${BENCH_SECONDS:-3}
 repeat=${BENCH_REPEAT:-3}
 inflight=${BENCH_INFLIGHT:-64}
+threads=${BENCH_WORKER_THREADS:-}  # the worker's handler threads; empty: its default (cores)
 
 db="$build/bench-demo.db"
 [ -s "$db" ] || "$seed" --sqlite "$db" --force
@@ -39,7 +42,7 @@ compare() {
   local worker_rates=() python_rates=() line
   for round in $(seq 1 "$repeat"); do
     line=$("$load_client" --modes list_items -k "$inflight" --seconds "$seconds" --items 50 \
-      --worker "$worker" | grep '^run')
+      --worker "$worker${threads:+ --threads $threads}" | grep '^run')
     echo "worker  $line"
     worker_rates+=("$(rate "$line")")
     line=$("$python" "$here/python_list_items.py" "$@" --seconds "$seconds" --limit 50)
@@ -66,6 +69,9 @@ if "$python" -c 'import psycopg' 2>/dev/null; then
   trap '"$here/pg_cluster.sh" stop "$pgdir/pg"; rmdir "$pgdir" 2>/dev/null || true' EXIT
   dsn=$("$here/pg_cluster.sh" start "$pgdir/pg")
   "$seed" --postgres "$dsn" --force
+  # Settle the fresh table first (visibility map for the index-only counts, planner
+  # statistics): otherwise autovacuum does it in the middle of the rounds, at a random moment.
+  "$python" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], autocommit=True).execute("VACUUM ANALYZE items")' "$dsn"
   MOLT_DB_POSTGRES_DSN="$dsn" compare postgres --postgres "$dsn"
 else
   echo "bench: psycopg is not installed (run scripts/setup); skipping PostgreSQL"

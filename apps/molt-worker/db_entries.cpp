@@ -8,6 +8,7 @@
 // A named value is {name, value, type?}; names bind by name, each exactly once.
 // db_query answers {columns, rows, row_count}; db_exec answers {rows_affected, last_insert_id?}.
 // result_format json answers the same shape as JSON (codec json), bytes as base64 strings.
+// A PostgreSQL array cell is an array of its elements in either format.
 
 #include <chrono>
 #include <set>
@@ -213,7 +214,9 @@ void add_db_metrics(molt::worker::ExportContext& ctx, const DbRequest& r,
   if (!r.tag.empty()) ctx.add_metric("db_tag", r.tag);
 }
 
-void pack_cell(molt::codec::Packer& p, const molt::db::Value& v) {
+// A cell or an array element; an array is a MsgPack array of its elements.
+template <class Cell>
+void pack_cell(molt::codec::Packer& p, const Cell& v) {
   std::visit(
       [&](const auto& x) {
         using X = std::decay_t<decltype(x)>;
@@ -222,13 +225,18 @@ void pack_cell(molt::codec::Packer& p, const molt::db::Value& v) {
         else if constexpr (std::is_same_v<X, molt::db::Bytes>) {
           p.pack_bin(static_cast<std::uint32_t>(x.data.size()));
           p.pack_bin_body(x.data.data(), static_cast<std::uint32_t>(x.data.size()));
+        } else if constexpr (std::is_same_v<X, molt::db::Array>) {
+          p.pack_array(static_cast<std::uint32_t>(x.elements.size()));
+          for (const auto& element : x.elements) pack_cell(p, element);
         } else
           molt::codec::pack(p, x);
       },
       v);
 }
 
-void write_cell_json(std::string& out, const molt::db::Value& v) {
+// A cell or an array element; an array is a JSON array of its elements.
+template <class Cell>
+void write_cell_json(std::string& out, const Cell& v) {
   std::visit(
       [&](const auto& x) {
         using X = std::decay_t<decltype(x)>;
@@ -238,6 +246,13 @@ void write_cell_json(std::string& out, const molt::db::Value& v) {
           out += '"';
           molt::codec::append_base64(out, x.data);
           out += '"';
+        } else if constexpr (std::is_same_v<X, molt::db::Array>) {
+          out += '[';
+          for (std::size_t i = 0; i < x.elements.size(); ++i) {
+            if (i) out += ',';
+            write_cell_json(out, x.elements[i]);
+          }
+          out += ']';
         } else
           molt::codec::write_json(out, x);
       },

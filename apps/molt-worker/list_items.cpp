@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "contracts.hpp"
 #include "molt/worker/export_registry.hpp"
@@ -128,11 +129,14 @@ ListItemsResponse list_items_db(const ListItemsRequest& req, ExportContext& ctx,
     params.names.push_back("pattern");
   }
   const auto started = std::chrono::steady_clock::now();
-  const molt::db::Rows rows =
-      db.query(kItemsSql[(req.status ? 1 : 0) + (req.q ? 2 : 0)], params, options);
-  const molt::db::Rows counts =
-      db.query("SELECT status, count(*) AS n FROM items WHERE user_id = :user_id GROUP BY status",
-               Params{{{req.user_id}}, {"user_id"}}, options);
+  // Both statements in one batch: on PostgreSQL one round trip instead of two.
+  std::vector<molt::db::Rows> results = db.query_batch(
+      {{kItemsSql[(req.status ? 1 : 0) + (req.q ? 2 : 0)], std::move(params)},
+       {"SELECT status, count(*) AS n FROM items WHERE user_id = :user_id GROUP BY status",
+        Params{{{req.user_id}}, {"user_id"}}}},
+      options);
+  molt::db::Rows& rows = results[0];
+  const molt::db::Rows& counts = results[1];
   ctx.add_metric("db_us",
                  static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                std::chrono::steady_clock::now() - started)
@@ -141,13 +145,14 @@ ListItemsResponse list_items_db(const ListItemsRequest& req, ExportContext& ctx,
 
   ListItemsResponse out;
   out.items.resize(rows.size());
-  // Columns by position: the SELECT above fixes their order.
+  // Columns by position: the SELECT above fixes their order. The texts are moved out of the
+  // result, which is ours: a copy each would be an allocation each.
   for (std::size_t i = 0; i < rows.size(); ++i) {
     Item& item = out.items[i];
     item.id = std::get<std::int64_t>(rows.at(i, 0));
-    item.created_at = std::get<std::string>(rows.at(i, 1));
-    item.status = std::get<std::string>(rows.at(i, 2));
-    item.title = std::get<std::string>(rows.at(i, 3));
+    item.created_at = std::move(std::get<std::string>(rows.at(i, 1)));
+    item.status = std::move(std::get<std::string>(rows.at(i, 2)));
+    item.title = std::move(std::get<std::string>(rows.at(i, 3)));
     const auto& score = rows.at(i, 4);
     item.score = std::holds_alternative<double>(score)
                      ? std::get<double>(score)

@@ -2,12 +2,10 @@
 
 namespace molt::db {
 
-const Value& Rows::at(std::size_t row, std::size_t column) const {
-  if (column >= columns_.size() || row >= size())
-    throw core::Error(core::StatusCode::InternalError, "row " + std::to_string(row) + ", column " +
-                                                           std::to_string(column) +
-                                                           " is outside the result");
-  return cells_[row * columns_.size() + column];
+void Rows::out_of_range(std::size_t row, std::size_t column) {
+  throw core::Error(core::StatusCode::InternalError, "row " + std::to_string(row) + ", column " +
+                                                         std::to_string(column) +
+                                                         " is outside the result");
 }
 
 const Value& Rows::at(std::size_t row, std::string_view column) const {

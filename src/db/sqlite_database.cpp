@@ -179,8 +179,11 @@ void bind_one(sqlite3_stmt* stmt, int index, const Param& param) {
           rc = sqlite3_bind_double(stmt, index, v);
         else if constexpr (std::is_same_v<V, std::string>)
           rc = sqlite3_bind_text64(stmt, index, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-        else
+        else if constexpr (std::is_same_v<V, Bytes>)
           rc = sqlite3_bind_blob64(stmt, index, v.data.data(), v.data.size(), SQLITE_TRANSIENT);
+        else
+          fail(StatusCode::InvalidInput,
+               "parameter " + std::to_string(index) + " is an array; SQLite has no arrays");
       },
       param.value);
   if (rc != SQLITE_OK)
@@ -355,6 +358,19 @@ class SqliteDatabase final : public Database, public std::enable_shared_from_thi
     const auto d = deadline(o);
     auto lease = readers_.acquire(d, o.cancel, options_.pool_wait);
     return run_query(*lease, sql, params, o, d, options_.busy_timeout, true);
+  }
+
+  // One reader connection, one statement after another: SQLite has no round trips to save.
+  std::vector<Rows> query_batch(const std::vector<BatchQuery>& queries,
+                                const QueryOptions& o) override {
+    std::vector<Rows> out;
+    if (queries.empty()) return out;
+    const auto d = deadline(o);
+    auto lease = readers_.acquire(d, o.cancel, options_.pool_wait);
+    out.reserve(queries.size());
+    for (const auto& q : queries)
+      out.push_back(run_query(*lease, q.sql, q.params, o, d, options_.busy_timeout, true));
+    return out;
   }
 
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {

@@ -5,13 +5,14 @@
 
 namespace molt::db {
 namespace {
-constexpr std::array<std::pair<ValueType, std::string_view>, 6> kNames{{
+constexpr std::array<std::pair<ValueType, std::string_view>, 7> kNames{{
     {ValueType::Null, "null"},
     {ValueType::Bool, "bool"},
     {ValueType::Int, "int"},
     {ValueType::Float, "float"},
     {ValueType::Text, "str"},
     {ValueType::Bytes, "bytes"},
+    {ValueType::Array, "array"},
 }};
 }  // namespace
 
@@ -23,7 +24,7 @@ std::string_view to_string(ValueType type) noexcept {
 
 std::optional<ValueType> parse_value_type(std::string_view name) noexcept {
   for (const auto& [t, n] : kNames)
-    if (n == name && t != ValueType::Null) return t;
+    if (n == name && t != ValueType::Null && t != ValueType::Array) return t;
   return std::nullopt;
 }
 

@@ -401,11 +401,62 @@ TEST(PgTextValues, DatesTimesUuidJsonAndUnknownTypesAreTheServersText) {
       {2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
       {114, "{\"a\": [1, 2]}"},
       {3802, "{\"a\": [1, 2]}"},
-      {600, "(1,2)"},     // point: a type we do not decode
-      {1007, "{1,2,3}"},  // arrays are text until the caller parses them
+      {600, "(1,2)"},         // point: a type we do not decode
+      {1017, "{\"(1,2)\"}"},  // point[]: an array of a type we do not decode
       {999999, "whatever"},
   };
   for (const auto& [oid, text] : samples) EXPECT_EQ(cell(oid, text), Value(text)) << oid;
+}
+
+Array array_of(std::vector<Element> elements) {
+  return Array{std::move(elements)};
+}
+
+TEST(PgTextValues, OneDimensionalArraysDecodeTheirElementsByType) {
+  EXPECT_EQ(cell(1007, "{1,NULL,-3}"),
+            Value(array_of({std::int64_t{1}, nullptr, std::int64_t{-3}})));
+  EXPECT_EQ(cell(1016, "{}"), Value(array_of({})));
+  EXPECT_EQ(cell(1000, "{t,f,NULL}"), Value(array_of({true, false, nullptr})));
+  const Value floats = cell(1022, "{1.5,NaN,-Infinity,1e-05}");
+  const auto& f = std::get<Array>(floats).elements;
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_EQ(std::get<double>(f[0]), 1.5);
+  EXPECT_TRUE(std::isnan(std::get<double>(f[1])));
+  EXPECT_EQ(std::get<double>(f[2]), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(std::get<double>(f[3]), 1e-05);
+  // Quoted text keeps its spaces, quotes and backslashes; a quoted "NULL" is the text.
+  EXPECT_EQ(
+      cell(1009, R"({"a b",NULL,"NULL","q\"uote","back\\slash",plain})"),
+      Value(array_of({std::string("a b"), nullptr, std::string("NULL"), std::string("q\"uote"),
+                      std::string("back\\slash"), std::string("plain")})));
+  // bytea elements arrive in hex inside the literal, with their backslash escaped.
+  EXPECT_EQ(cell(1001, R"({"\\x00ff",NULL})"),
+            Value(array_of({Bytes{std::string("\0\xff", 2)}, nullptr})));
+  // numeric, dates, uuid, json stay text, element by element.
+  EXPECT_EQ(cell(1231, "{1.10,NaN}"), Value(array_of({std::string("1.10"), std::string("NaN")})));
+  EXPECT_EQ(cell(1185, R"({"2024-01-02 03:04:05+00"})"),
+            Value(array_of({std::string("2024-01-02 03:04:05+00")})));
+  EXPECT_EQ(cell(3807, R"({"{\"a\": 1}"})"), Value(array_of({std::string("{\"a\": 1}")})));
+  EXPECT_EQ(type_of(cell(2951, "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}")), ValueType::Array);
+}
+
+TEST(PgTextValues, ArraysThisDecoderDoesNotTakeSayWhy) {
+  std::string why;
+  EXPECT_EQ(status_of([] { cell(1007, "{{1,2},{3,4}}"); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("one-dimensional"), std::string::npos) << why;
+  EXPECT_EQ(status_of([] { cell(1007, "[0:1]={1,2}"); }), StatusCode::InvalidInput);
+  // A malformed literal or element is the server's fault, not the caller's.
+  EXPECT_EQ(status_of([] { cell(1007, "{1,2"); }), StatusCode::InternalError);
+  EXPECT_EQ(status_of([&] { cell(1007, "{1,x}"); }, &why), StatusCode::InternalError);
+  EXPECT_NE(why.find("'x'"), std::string::npos) << why;
+  EXPECT_EQ(status_of([] { cell(1000, "{maybe}"); }), StatusCode::InternalError);
+}
+
+TEST(PgTextParams, ArraysAreNotParameters) {
+  EXPECT_EQ(status_of([] { encode_param(Param{array_of({std::int64_t{1}})}); }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(parse_value_type("array"), std::nullopt);
+  EXPECT_EQ(to_string(ValueType::Array), "array");
 }
 
 TEST(PgTextValues, NegativeLengthIsInternalError) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <thread>
@@ -89,6 +90,52 @@ TEST(PostgresTest, RoundTripsTypedValuesPositionalAndNamed) {
                          Params{{{std::int64_t{21}}, {std::string("x")}}, {"a", "label"}}, {});
   EXPECT_EQ(named.get<std::int64_t>(0, "twice"), 42);
   EXPECT_EQ(named.get<std::string>(0, "label"), "x");
+
+  // One-dimensional arrays of the decoded types, elements typed like cells, nulls kept.
+  auto arrays = db->query(
+      "SELECT ARRAY[1, NULL, -3]::int4[] AS i4, ARRAY[9223372036854775807]::int8[] AS i8, "
+      "ARRAY[2]::int2[] AS i2, ARRAY[true, false] AS b, ARRAY[1.5, 'NaN']::float8[] AS f8, "
+      "ARRAY[0.25]::float4[] AS f4, ARRAY[1.10]::numeric[] AS num, "
+      "ARRAY['a b', NULL, 'NULL', 'q\"uote', 'back\\slash', '{}', 'é']::text[] AS t, "
+      "ARRAY['x']::varchar[] AS vc, ARRAY['\\x00ff'::bytea, NULL] AS by, "
+      "ARRAY['2024-01-02'::date] AS d, ARRAY['2024-01-02 03:04:05'::timestamp] AS ts, "
+      "ARRAY['2024-01-02 03:04:05+02'::timestamptz] AS tstz, "
+      "ARRAY['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid] AS u, "
+      "ARRAY['{\"k\": [1, \"v\"]}'::jsonb] AS jb, ARRAY['{\"k\":1}'::json] AS j, "
+      "'{}'::int8[] AS empty, NULL::int4[] AS none",
+      {}, {});
+  using I = std::int64_t;
+  auto array = [&](std::string_view column) { return arrays.get<Array>(0, column).elements; };
+  EXPECT_EQ(array("i4"), (std::vector<Element>{I{1}, nullptr, I{-3}}));
+  EXPECT_EQ(array("i8"), (std::vector<Element>{I{9223372036854775807}}));
+  EXPECT_EQ(array("i2"), (std::vector<Element>{I{2}}));
+  EXPECT_EQ(array("b"), (std::vector<Element>{true, false}));
+  ASSERT_EQ(array("f8").size(), 2u);
+  EXPECT_EQ(std::get<double>(array("f8")[0]), 1.5);
+  EXPECT_TRUE(std::isnan(std::get<double>(array("f8")[1])));
+  EXPECT_EQ(array("f4"), (std::vector<Element>{0.25}));
+  EXPECT_EQ(array("num"), (std::vector<Element>{std::string("1.10")}));
+  EXPECT_EQ(array("t"), (std::vector<Element>{std::string("a b"), nullptr, std::string("NULL"),
+                                              std::string("q\"uote"), std::string("back\\slash"),
+                                              std::string("{}"), std::string("é")}));
+  EXPECT_EQ(array("vc"), (std::vector<Element>{std::string("x")}));
+  EXPECT_EQ(array("by"), (std::vector<Element>{Bytes{std::string("\0\xff", 2)}, nullptr}));
+  EXPECT_EQ(array("d"), (std::vector<Element>{std::string("2024-01-02")}));
+  EXPECT_EQ(array("ts"), (std::vector<Element>{std::string("2024-01-02 03:04:05")}));
+  EXPECT_EQ(array("tstz"), (std::vector<Element>{std::string("2024-01-02 01:04:05+00")}));
+  EXPECT_EQ(array("u"),
+            (std::vector<Element>{std::string("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")}));
+  EXPECT_EQ(array("jb"), (std::vector<Element>{std::string("{\"k\": [1, \"v\"]}")}));
+  EXPECT_EQ(array("j"), (std::vector<Element>{std::string("{\"k\":1}")}));
+  EXPECT_TRUE(array("empty").empty());
+  EXPECT_EQ(arrays.get<std::optional<Array>>(0, "none"), std::nullopt);
+  // Two dimensions: a clear refusal that says how to read it instead, and no harm done.
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT ARRAY[[1, 2], [3, 4]] AS m", {}, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("one-dimensional"), std::string::npos) << why;
+  EXPECT_EQ(db->query("SELECT ARRAY[[1, 2], [3, 4]]::text AS m", {}, {}).get<std::string>(0, "m"),
+            "{{1,2},{3,4}}");
 
   db->execute("CREATE TABLE roundtrip(id bigserial PRIMARY KEY, title text, data bytea)", {}, {});
   const auto inserted =
@@ -254,6 +301,202 @@ TEST(PostgresTest, PoolWaitEndsInBusyAndTransactionsRollBackUnlessCommitted) {
             StatusCode::InvalidInput);
   EXPECT_EQ(status_of([&] { last.commit(); }), StatusCode::InvalidInput);
   EXPECT_EQ(pg.psql("SELECT string_agg(id::text, ',') FROM pooled"), "2");
+}
+
+TEST(PostgresTest, StatementsArePreparedOnceBoundedAndReplannedAfterSchemaChanges) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE TABLE plans(a int); INSERT INTO plans VALUES (1)");
+  PostgresOptions o;
+  o.dsn = pg.dsn() + " application_name=molt-plans";
+  o.pool_size = 1;
+  o.statement_cache = 2;
+  auto db = open_postgres(o);
+  // The session's own view of its prepared statements (this query is one of them).
+  const std::string_view kPrepared =
+      "SELECT statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements "
+      "ORDER BY name";
+  auto runs_of = [](const Rows& rows, std::string_view sql) -> std::int64_t {
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      if (rows.get<std::string>(i, "statement") == sql) return rows.get<std::int64_t>(i, "runs");
+    return 0;
+  };
+
+  // Three calls, one statement prepared once and run three times.
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(db->query("SELECT a FROM plans WHERE a = :a", Params{{{std::int64_t{1}}}, {"a"}}, {})
+                  .get<std::int64_t>(0, "a"),
+              1);
+  auto prepared = db->query(kPrepared, {}, {});
+  EXPECT_EQ(runs_of(prepared, "SELECT a FROM plans WHERE a = $1"), 3);
+  EXPECT_EQ(prepared.size(), 2u);
+
+  // Bounded: older statements are deallocated on the server as newer ones come.
+  db->query("SELECT 1 AS x", {}, {});
+  db->query("SELECT 2 AS x", {}, {});
+  prepared = db->query(kPrepared, {}, {});
+  EXPECT_EQ(prepared.size(), 2u);
+  EXPECT_EQ(runs_of(prepared, "SELECT 2 AS x"), 1);
+  EXPECT_EQ(runs_of(prepared, "SELECT a FROM plans WHERE a = $1"), 0);
+
+  // Many distinct statements in a row (more than any cache here holds), each answered right;
+  // SQL that mixes placeholder styles is refused every time, not only the first.
+  for (std::int64_t i = 0; i < 80; ++i)
+    ASSERT_EQ(db->query("SELECT :v::int8 + " + std::to_string(i) + " AS x",
+                        Params{{{std::int64_t{1}}}, {"v"}}, {})
+                  .get<std::int64_t>(0, "x"),
+              1 + i);
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(status_of([&] {
+                db->query("SELECT $1::int8, :a::int8", Params{{{std::int64_t{1}}}, {"a"}}, {});
+              }),
+              StatusCode::InvalidInput);
+  EXPECT_EQ(db->query(kPrepared, {}, {}).size(), 2u);
+
+  // A batch of more statements than the cache holds: all of them run, then the cache
+  // shrinks back to its size.
+  const auto batch = db->query_batch(
+      {{"SELECT 3 AS x", {}}, {"SELECT 4 AS x", {}}, {"SELECT 5 AS x", {}}, {"SELECT 3 AS x", {}}},
+      {});
+  ASSERT_EQ(batch.size(), 4u);
+  EXPECT_EQ(batch[2].get<std::int64_t>(0, "x"), 5);
+  EXPECT_EQ(batch[3].get<std::int64_t>(0, "x"), 3);
+  EXPECT_EQ(db->query(kPrepared, {}, {}).size(), 2u);
+
+  // A table's columns change under a cached `SELECT *`: prepared again, answered right.
+  EXPECT_EQ(db->query("SELECT * FROM plans", {}, {}).columns().size(), 1u);
+  pg.psql("ALTER TABLE plans ADD COLUMN b text DEFAULT 'x'");
+  auto rows = db->query("SELECT * FROM plans", {}, {});
+  ASSERT_EQ(rows.columns().size(), 2u);
+  EXPECT_EQ(rows.get<std::string>(0, "b"), "x");
+  // ... also inside a transaction, which stays usable, and for a lone write.
+  {
+    auto tx = db->begin({});
+    pg.psql("ALTER TABLE plans ADD COLUMN c int DEFAULT 7");
+    EXPECT_EQ(tx.query("SELECT * FROM plans").get<std::int64_t>(0, "c"), 7);
+    tx.execute("INSERT INTO plans(a) VALUES (2)");
+    tx.commit();
+  }
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM plans"), "2");
+  const std::string_view kDelete = "DELETE FROM plans WHERE a = :a RETURNING *";
+  EXPECT_EQ(db->execute(kDelete, Params{{{std::int64_t{3}}}, {"a"}}, {}).rows_affected, 0);
+  pg.psql("ALTER TABLE plans DROP COLUMN c");
+  EXPECT_EQ(db->execute(kDelete, Params{{{std::int64_t{2}}}, {"a"}}, {}).rows_affected, 1);
+
+  // The session dropped its statements itself: the next calls prepare them again, inside a
+  // transaction too (where the cache's clean-up must not abort the transaction).
+  db->query("SELECT * FROM plans", {}, {});
+  db->execute("DEALLOCATE ALL", {}, {});
+  EXPECT_EQ(db->query("SELECT * FROM plans", {}, {}).size(), 1u);
+  EXPECT_EQ(db->query(kPrepared, {}, {}).size(), 2u);
+  db->query("SELECT * FROM plans", {}, {});
+  db->execute("DEALLOCATE ALL", {}, {});
+  {
+    auto tx = db->begin({});
+    EXPECT_EQ(tx.query("SELECT * FROM plans").size(), 1u);
+    EXPECT_EQ(tx.query("SELECT count(*) AS n FROM plans").get<std::int64_t>(0, "n"), 1);
+    tx.execute("INSERT INTO plans(a) VALUES (3)");
+    tx.commit();
+  }
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM plans"), "2");
+  EXPECT_EQ(db->query(kPrepared, {}, {}).size(), 2u);  // the pending clean-up ran after all
+
+  // Without a cache every statement goes unnamed and nothing stays on the server.
+  o.statement_cache = 0;
+  o.dsn = pg.dsn() + " application_name=molt-plans-uncached";
+  auto uncached = open_postgres(o);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(uncached->query(kPrepared, {}, {}).size(), 0u);
+  EXPECT_EQ(uncached->execute("INSERT INTO plans(a) VALUES (5)", {}, {}).rows_affected, 1);
+}
+
+TEST(PostgresTest, BatchesRunInOneTransactionWithTheErrorsAndDeadlinesOfSingleQueries) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE TABLE batch(id int); INSERT INTO batch VALUES (1), (2), (3)");
+  auto db = open("molt-batch", 1);
+  const auto pid = backend_pid(*db);
+  EXPECT_TRUE(db->query_batch({}, {}).empty());
+
+  auto results = db->query_batch(
+      {{"SELECT now()::text AS t, count(*) AS n FROM batch", {}},
+       {"SELECT now()::text AS t, :x::int8 * 2 AS x", Params{{{std::int64_t{21}}}, {"x"}}},
+       {"SELECT id FROM batch WHERE id >= $1 ORDER BY id", Params::positional({{std::int64_t{2}}})},
+       {"SELECT 1 AS one WHERE false", {}}},
+      {});
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[0].get<std::int64_t>(0, "n"), 3);
+  EXPECT_EQ(results[1].get<std::int64_t>(0, "x"), 42);
+  // now() is the transaction's start: the statements shared one transaction (one Sync).
+  EXPECT_EQ(results[0].get<std::string>(0, "t"), results[1].get<std::string>(0, "t"));
+  ASSERT_EQ(results[2].size(), 2u);
+  EXPECT_EQ(results[2].get<std::int64_t>(1, "id"), 3);
+  EXPECT_EQ(results[3].size(), 0u);
+  EXPECT_EQ(results[3].columns(), std::vector<std::string>{"one"});
+  // A second batch of the same statements runs them prepared, with the same answers.
+  const auto again = db->query_batch(
+      {{"SELECT count(*) AS n FROM batch", {}}, {"SELECT count(*) AS n FROM batch", {}}}, {});
+  EXPECT_EQ(again[1].get<std::int64_t>(0, "n"), 3);
+
+  // The first failing statement is the error; the connection stays usable.
+  std::string message;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->query_batch({{"SELECT 1", {}}, {"SELECT 1 / 0", {}}, {"SELEC 3", {}}}, {});
+                },
+                &message),
+            StatusCode::InvalidInput);
+  EXPECT_NE(message.find("division by zero"), std::string::npos) << message;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->query_batch({{"SELECT 1", {}}, {"SELEC 2", {}}}, {});
+                },
+                &message),
+            StatusCode::InvalidInput);
+  EXPECT_NE(message.find("syntax error"), std::string::npos) << message;
+  // Reads only, and max_rows holds for each statement.
+  EXPECT_EQ(status_of([&] {
+              db->query_batch({{"SELECT 1", {}}, {"INSERT INTO batch VALUES (4)", {}}}, {});
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM batch"), "3");
+  QueryOptions limited;
+  limited.max_rows = 2;
+  EXPECT_EQ(status_of([&] {
+              db->query_batch({{"SELECT 1", {}}, {"SELECT id FROM batch", {}}}, limited);
+            }),
+            StatusCode::InvalidInput);
+  // Named parameters are checked per statement before anything is sent.
+  EXPECT_EQ(status_of([&] {
+              db->query_batch({{"SELECT :a::int", Params{{{std::int64_t{1}}}, {"b"}}}}, {});
+            }),
+            StatusCode::InvalidInput);
+
+  // A deadline stops the batch on the server and keeps the connection.
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(status_of([&] {
+              db->query_batch({{"SELECT 1", {}}, {"SELECT pg_sleep(10)", {}}}, within(300ms));
+            }),
+            StatusCode::Timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
+  EXPECT_FALSE(still_running("molt-batch", "pg_sleep"));
+  EXPECT_EQ(backend_pid(*db), pid);
+  // So does a cancel from another thread.
+  core::CancelSource source;
+  QueryOptions cancellable;
+  cancellable.cancel = source.token();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(200ms);
+    source.cancel();
+  });
+  EXPECT_EQ(status_of([&] {
+              db->query_batch({{"SELECT pg_sleep(10)", {}}, {"SELECT 2", {}}}, cancellable);
+            }),
+            StatusCode::Cancelled);
+  canceller.join();
+  EXPECT_FALSE(still_running("molt-batch", "pg_sleep"));
+  EXPECT_EQ(backend_pid(*db), pid);
+  EXPECT_EQ(PostgresServer::shared().psql(
+                "SELECT state FROM pg_stat_activity WHERE application_name = 'molt-batch'"),
+            "idle");
+  EXPECT_EQ(db->query_batch({{"SELECT 5 AS five", {}}}, {})[0].get<std::int64_t>(0, "five"), 5);
 }
 
 // Last in the file: when every test runs in one process, the restart comes after the others.

@@ -94,6 +94,50 @@ TEST_F(SqliteTest, NamedParametersBindByNameInAnyOrder) {
   EXPECT_EQ(rows.get<std::int64_t>(0, "id"), 2);
 }
 
+TEST_F(SqliteTest, BatchesRunInOrderOnOneConnectionWithTheRulesOfSingleQueries) {
+  auto db = read_only(/*readers=*/1);
+  EXPECT_TRUE(db->query_batch({}, {}).empty());
+  const auto results = db->query_batch(
+      {{"SELECT count(*) AS n FROM items", {}},
+       {"SELECT id FROM items WHERE user_id = :u ORDER BY id", Params{{{std::int64_t{0}}}, {"u"}}},
+       {"SELECT ? * 2 AS twice", Params::positional({{std::int64_t{21}}})}},
+      {});
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].get<std::int64_t>(0, "n"), 5);
+  ASSERT_EQ(results[1].size(), 2u);
+  EXPECT_EQ(results[1].get<std::int64_t>(1, "id"), 4);
+  EXPECT_EQ(results[2].get<std::int64_t>(0, "twice"), 42);
+
+  std::string why;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->query_batch({{"SELECT 1", {}}, {"SELEC 2", {}}}, {});
+                },
+                &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("syntax error"), std::string::npos) << why;
+  auto rw = writable(1);
+  EXPECT_EQ(status_of([&] {
+              rw->query_batch({{"SELECT 1", {}}, {"DELETE FROM items", {}}}, {});
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(count(*rw), 5);
+  QueryOptions limited;
+  limited.max_rows = 4;
+  EXPECT_EQ(status_of([&] {
+              db->query_batch({{"SELECT 1", {}}, {"SELECT id FROM items", {}}}, limited);
+            }),
+            StatusCode::InvalidInput);
+  QueryOptions short_deadline;
+  short_deadline.deadline = core::Deadline::after(100ms);
+  EXPECT_EQ(status_of([&] {
+              db->query_batch({{"SELECT 1", {}}, {kSlowQuery, {}}}, short_deadline);
+            }),
+            StatusCode::Timeout);
+  EXPECT_EQ(db->stats().in_use, 0u);
+  EXPECT_EQ(count(*db), 5);
+}
+
 TEST_F(SqliteTest, ParameterMismatchesAreInvalidInputNamingTheProblem) {
   auto db = read_only();
   std::string why;

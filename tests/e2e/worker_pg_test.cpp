@@ -12,6 +12,8 @@
 
 #include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
+#include "molt/db/postgres.hpp"
+#include "molt/db/sqlite.hpp"
 #include "support/postgres_server.hpp"
 #include "support/worker_process.hpp"
 
@@ -50,8 +52,26 @@ TEST(WorkerPostgresTest, ListItemsAnswersTheSameJsonFromPostgresAndSqlite) {
                    ("molt_pg_parity_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string sqlite_path = (dir / "demo.db").string();
-  ASSERT_EQ(run_seed({"--sqlite", sqlite_path, "--users", "4", "--items", "60", "--force"}), 0);
-  ASSERT_EQ(run_seed({"--postgres", pg.dsn(), "--users", "4", "--items", "60", "--force"}), 0);
+  // 2,400 rows: molt-seed writes 1,000 rows per INSERT, so two full batches and a short one.
+  ASSERT_EQ(run_seed({"--sqlite", sqlite_path, "--users", "4", "--items", "600", "--force"}), 0);
+  ASSERT_EQ(run_seed({"--postgres", pg.dsn(), "--users", "4", "--items", "600", "--force"}), 0);
+  {
+    // Every row is the same on both backends, cell by cell and typed the same way.
+    const std::string_view all =
+        "SELECT id, user_id, created_at, status, title, score, unread FROM items ORDER BY id";
+    const auto lite = molt::db::open_sqlite({.path = sqlite_path});
+    const auto postgres = molt::db::open_postgres({.dsn = pg.dsn()});
+    const molt::db::Rows a = lite->query(all, {}, {});
+    const molt::db::Rows b = postgres->query(all, {}, {});
+    ASSERT_EQ(a.size(), 2400u);
+    ASSERT_EQ(b.size(), a.size());
+    std::size_t differences = 0;
+    for (std::size_t r = 0; r < a.size(); ++r)
+      for (std::size_t c = 0; c < a.columns().size(); ++c)
+        if (a.at(r, c) != b.at(r, c) && differences++ == 0)
+          ADD_FAILURE() << "row " << r << " column " << a.columns()[c] << " differs";
+    EXPECT_EQ(differences, 0u);
+  }
 
   WorkerProcess on_sqlite(MOLT_WORKER_BINARY, {}, {"MOLT_DB_SQLITE_PATH=" + sqlite_path});
   WorkerProcess on_postgres(MOLT_WORKER_BINARY, {}, {"MOLT_DB_POSTGRES_DSN=" + pg.dsn()});
@@ -117,6 +137,26 @@ TEST(WorkerPostgresTest, DbQueryAndDbExecOnPostgresWithDeadlinesThatReallyStop) 
   EXPECT_EQ(active, "0");
   r = ask(w, 6, "db_query", R"j({"sql": "SELECT count(*) AS n FROM notes"})j");
   ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
+
+  // Array cells are arrays in both result formats, elements typed like cells.
+  r = ask(w, 7, "db_query",
+          R"j({"result_format": "json", "sql": "SELECT ARRAY[1, NULL]::int8[] AS a, )j"
+          R"j(ARRAY['x', 'y z', NULL] AS t, ARRAY[0.5, 2]::float8[] AS f, ARRAY[true] AS b, )j"
+          R"j(ARRAY['\\x01ff'::bytea] AS by, '{}'::text[] AS e"})j");
+  ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
+  EXPECT_EQ(
+      r.payload,
+      R"j({"columns":["a","t","f","b","by","e"],)j"
+      R"j("rows":[[[1,null],["x","y z",null],[0.5,2.0],[true],["Af8="],[]]],"row_count":1})j");
+  r = ask(
+      w, 8, "db_query",
+      R"j({"sql": "SELECT ARRAY[1, NULL]::int8[] AS a, ARRAY['x', 'y z'] AS t, '{}'::int4[] AS e"})j");
+  ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
+  EXPECT_EQ(molt::codec::to_json(molt::codec::decode_msgpack<json::value>(r.payload)),
+            R"j({"columns":["a","t","e"],"rows":[[[1,null],["x","y z"],[]]],"row_count":1})j");
+  r = ask(w, 9, "db_query", R"j({"sql": "SELECT ARRAY[[1, 2], [3, 4]] AS m"})j");
+  EXPECT_EQ(r.status, StatusCode::InvalidInput);
+  EXPECT_NE(r.error.find("one-dimensional"), std::string::npos) << r.error;
 }
 
 }  // namespace

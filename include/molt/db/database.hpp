@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "molt/core/cancel.hpp"
 #include "molt/core/deadline.hpp"
@@ -34,6 +35,12 @@ struct PoolStats {
 
 class Transaction;
 
+// One statement of Database::query_batch().
+struct BatchQuery {
+  std::string_view sql;
+  Params params;
+};
+
 class Database {
  public:
   virtual ~Database() = default;
@@ -41,6 +48,12 @@ class Database {
 
   // A statement that only reads; one that would write is refused (InvalidInput).
   virtual Rows query(std::string_view sql, const Params& params, const QueryOptions& options) = 0;
+  // Several reading statements on one connection, one Rows each, in order; the first that
+  // fails ends the batch with its error. On PostgreSQL they travel in one round trip (and
+  // run in one implicit read-only transaction); SQLite runs them one after another. The
+  // deadline and max_rows of `options` apply to the batch and to each statement.
+  virtual std::vector<Rows> query_batch(const std::vector<BatchQuery>& queries,
+                                        const QueryOptions& options) = 0;
   // A statement that may write (the database must have been opened for writing).
   virtual ExecResult execute(std::string_view sql, const Params& params,
                              const QueryOptions& options) = 0;

@@ -1,7 +1,8 @@
 #pragma once
 // PostgreSQL through libpq's non-blocking API: a fixed pool of connections with FIFO waiters,
-// deadlines and cancellation that send the server a cancel request, typed decoding of text
-// results, and connections reopened after the server went away.
+// statements prepared once per connection and sent in pipeline mode (a call is one round
+// trip), deadlines and cancellation that send the server a cancel request, typed decoding of
+// text results, and connections reopened after the server went away.
 
 #include <chrono>
 #include <cstddef>
@@ -18,6 +19,9 @@ struct PostgresOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds pool_wait{1000};      // longer without a free connection -> Busy
   std::chrono::milliseconds query_timeout{5000};  // applies when a call brings no deadline
+  // Prepared statements kept per connection (least recently used out); 0 sends every
+  // statement unnamed, parsed and planned by the server on each call.
+  std::size_t statement_cache = 128;
 };
 
 // Checks the options and returns the database; connections open on first use, so a server

@@ -24,20 +24,31 @@ class Rows {
   }
   bool empty() const noexcept { return size() == 0; }
 
-  const Value& at(std::size_t row, std::size_t column) const;
+  const Value& at(std::size_t row, std::size_t column) const {
+    if (column >= columns_.size() || row >= size()) out_of_range(row, column);
+    return cells_[row * columns_.size() + column];
+  }
+  // The cell itself, to move a value out of a result the caller owns.
+  Value& at(std::size_t row, std::size_t column) {
+    if (column >= columns_.size() || row >= size()) out_of_range(row, column);
+    return cells_[row * columns_.size() + column];
+  }
   const Value& at(std::size_t row, std::string_view column) const;
   std::optional<std::size_t> column_index(std::string_view name) const noexcept;
 
-  // The cell as T (bool, integers, double, std::string, Bytes, std::optional of those);
+  // The cell as T (bool, integers, double, std::string, Bytes, Array, std::optional of those);
   // throws core::Error(InternalError) naming the column when the cell is another type.
   template <class T>
   T get(std::size_t row, std::string_view column) const;
 
   // Appending, for backends.
+  void reserve_cells(std::size_t cells) { cells_.reserve(cells); }
   void add_row(std::vector<Value>&& cells);
   void append_cell(Value value) { cells_.push_back(std::move(value)); }
 
  private:
+  [[noreturn]] static void out_of_range(std::size_t row, std::size_t column);
+
   std::vector<std::string> columns_;
   std::vector<Value> cells_;  // row-major
 };
@@ -76,6 +87,9 @@ T Rows::get(std::size_t row, std::string_view column) const {
   } else if constexpr (std::is_same_v<T, Bytes>) {
     if (const auto* b = std::get_if<Bytes>(&v)) return *b;
     detail::wrong_cell_type(column, "bytes", v);
+  } else if constexpr (std::is_same_v<T, Array>) {
+    if (const auto* a = std::get_if<Array>(&v)) return *a;
+    detail::wrong_cell_type(column, "array", v);
   } else {
     static_assert(sizeof(T) == 0, "Rows::get: unsupported type");
   }

@@ -17,12 +17,22 @@ struct Bytes {
   bool operator==(const Bytes&) const = default;
 };
 
-using Value = std::variant<std::nullptr_t, bool, std::int64_t, double, std::string, Bytes>;
+// An element of an array cell: the scalar kinds of Value.
+using Element = std::variant<std::nullptr_t, bool, std::int64_t, double, std::string, Bytes>;
 
-enum class ValueType { Null, Bool, Int, Float, Text, Bytes };
+// A one-dimensional array (PostgreSQL `int8[]`, `text[]`, ...), its elements in order; a
+// null element is nullptr. Arrays come out of queries; they are not parameters.
+struct Array {
+  std::vector<Element> elements;
+  bool operator==(const Array&) const = default;
+};
+
+using Value = std::variant<std::nullptr_t, bool, std::int64_t, double, std::string, Bytes, Array>;
+
+enum class ValueType { Null, Bool, Int, Float, Text, Bytes, Array };
 std::string_view to_string(ValueType type) noexcept;
-std::optional<ValueType> parse_value_type(
-    std::string_view name) noexcept;  // bool int float str bytes
+// bool int float str bytes: the types a parameter (or a typed null) can have.
+std::optional<ValueType> parse_value_type(std::string_view name) noexcept;
 ValueType type_of(const Value& value) noexcept;
 
 // A bound parameter. A null carries the type it stands for (PostgreSQL needs it to plan).

@@ -1,27 +1,25 @@
 // molt::db on PostgreSQL through libpq's non-blocking API. Every call runs on a leased
-// connection in the calling thread; the only place that blocks is wait_for_socket(), so
-// deadlines and cancel tokens stop a call promptly: the wait wakes, a cancel request goes to
-// the server, the connection's pending results are drained and the connection goes back to
-// the pool (or is closed when it cannot be brought back to a clean state).
+// connection in the calling thread and is one round trip (pg::Call: pipeline mode, callers'
+// statements prepared once per connection): a query is its statement, a lone write is
+// BEGIN READ WRITE / statement / COMMIT, a batch is its statements. Deadlines and cancel
+// tokens stop a call promptly: a cancel request goes to the server, the connection's pending
+// results are drained and the connection goes back to the pool (or is closed when it cannot
+// be brought back to a clean state).
 //
-// Not yet here: prepared-statement caching (every call is parsed by the server anew),
-// pipeline mode (a lone write is BEGIN READ WRITE/statement/COMMIT), single-row mode (a result is
-// materialised by libpq before max_rows is checked), and COPY.
+// Not yet here: single-row mode (a result is materialised by libpq before max_rows is
+// checked), and COPY.
 
 #include <libpq-fe.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "../connection_pool.hpp"
+#include "call.hpp"
+#include "connection.hpp"
 #include "molt/db/postgres.hpp"
 #include "named_params.hpp"
 #include "text_params.hpp"
@@ -30,316 +28,64 @@
 namespace molt::db {
 namespace {
 
-using core::Clock;
 using core::StatusCode;
 using namespace std::chrono_literals;
+using pg::Call;
+using pg::Connection;
+using pg::fail;
+using pg::ResultPtr;
+using pg::Step;
 
-// How long a stopped call may spend bringing its connection back to a clean state.
-constexpr auto kDrainTime = 1s;
-
-[[noreturn]] void fail(StatusCode code, std::string message) {
-  throw core::Error(code, std::move(message));
-}
-
-// libpq's messages end with a newline; ours do not.
-std::string trimmed(const char* text) {
-  std::string s = text ? text : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-enum class WaitResult { kReady, kWoken, kTimedOut };
-
-// Waits until `socket` is ready for `events` (poll(2) flags), `wake_fd` becomes readable (a
-// cancel token fired; -1 for none) or `until` passes. This is the one place a call blocks:
-// an Asio-driven wait (async_wait on the socket and the wake signal) can replace it later
-// without touching the protocol code around it.
-WaitResult wait_for_socket(int socket, short events, int wake_fd, Clock::time_point until) {
-  for (;;) {
-    const auto now = Clock::now();
-    if (now >= until) return WaitResult::kTimedOut;
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
-    const int timeout = static_cast<int>(std::min<std::int64_t>(left, 60'000));
-    pollfd fds[2] = {{socket, events, 0}, {wake_fd, POLLIN, 0}};  // poll skips a negative fd
-    const int n = ::poll(fds, 2, timeout);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return WaitResult::kReady;  // let libpq run into the error and report it
-    if (fds[1].revents) return WaitResult::kWoken;
-    if (fds[0].revents) return WaitResult::kReady;
-  }
-}
-
-using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
-
-ResultPtr no_result() {
-  return ResultPtr(nullptr, &PQclear);
-}
-
-// One pool slot: a libpq connection that may be closed (never opened, lost, or discarded
-// after a failed clean-up) and is opened again on next use.
-class Connection {
- public:
-  explicit Connection(const PostgresOptions& options)
-      : options_(options), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (wake_fd_ < 0)
-      fail(StatusCode::InternalError, "eventfd failed: " + std::string(strerror(errno)));
-  }
-  ~Connection() {
-    close();
-    ::close(wake_fd_);
-  }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  PGconn* handle() const noexcept { return conn_; }
-  bool is_open() const noexcept { return conn_ != nullptr; }
-  int wake_fd() const noexcept { return wake_fd_; }
-
-  void close() noexcept {
-    if (conn_) PQfinish(conn_);
-    conn_ = nullptr;
-  }
-
-  // Forgets an earlier wake-up, so that only this call's cancel token can end its waits.
-  void clear_wake() const noexcept {
-    std::uint64_t value = 0;
-    while (::read(wake_fd_, &value, sizeof value) > 0) {
-    }
-  }
-  void wake() const noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
-  }
-
-  // Makes sure the connection is usable, opening it when closed or found dead: the server
-  // may have restarted since the last call, which an idle connection only learns by reading
-  // the termination message and end of stream waiting on its socket.
-  void ensure_open(core::Deadline deadline, const core::CancelToken& cancel) {
-    if (conn_ && (PQstatus(conn_) != CONNECTION_OK || !PQconsumeInput(conn_) ||
-                  PQstatus(conn_) != CONNECTION_OK || PQtransactionStatus(conn_) != PQTRANS_IDLE))
-      close();
-    if (conn_) return;
-    connect(deadline.min(core::Deadline::after(options_.connect_timeout)), cancel);
-  }
-
- private:
-  void connect(core::Deadline deadline, const core::CancelToken& cancel) {
-    clear_wake();
-    auto wake = cancel.on_cancel([this] { this->wake(); });
-    // Sessions read by default: a statement outside an explicit transaction cannot write,
-    // so query() needs no transaction of its own (one round trip); writes say READ WRITE.
-    const char* keywords[] = {"dbname", "options", nullptr};
-    const char* values[] = {options_.dsn.c_str(), "-c default_transaction_read_only=on", nullptr};
-    conn_ = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
-    if (!conn_) fail(StatusCode::InternalError, "cannot connect to PostgreSQL: out of memory");
-    auto status = PGRES_POLLING_WRITING;
-    while (status != PGRES_POLLING_OK) {
-      if (status == PGRES_POLLING_FAILED || PQstatus(conn_) == CONNECTION_BAD) {
-        const std::string why = trimmed(PQerrorMessage(conn_));
-        close();
-        fail(StatusCode::InternalError, "cannot connect to PostgreSQL: " + why);
-      }
-      const short events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-      const auto waited = wait_for_socket(PQsocket(conn_), events, wake_fd_, deadline.at());
-      if (waited != WaitResult::kReady) {
-        close();
-        cancel.throw_if_cancelled();
-        fail(StatusCode::Timeout, "deadline passed while connecting to PostgreSQL");
-      }
-      status = PQconnectPoll(conn_);
-    }
-    PQsetnonblocking(conn_, 1);
-    // Notices ("there is no transaction in progress" and the like) would go to stderr.
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
-  }
-
-  const PostgresOptions& options_;
-  PGconn* conn_ = nullptr;
-  int wake_fd_;
-};
-
-// The status of a server error, chosen by its SQLSTATE.
-[[noreturn]] void fail_result(const PGresult* result) {
-  const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-  const std::string code = state ? state : "";
-  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-  const std::string message = primary ? primary : trimmed(PQresultErrorMessage(result));
-  const std::string klass = code.substr(0, 2);
-  if (code == "40001" || code == "40P01" || code == "55P03")
-    fail(StatusCode::Busy, "database busy: " + message);
-  if (code == "57014") fail(StatusCode::Timeout, "the server cancelled the statement: " + message);
-  // 08P01 here is the server refusing our bind message: the values do not match the SQL.
-  if (klass == "42" || klass == "22" || klass == "23" || klass == "21" || klass == "0A" ||
-      klass == "25" || code == "08P01")
-    fail(StatusCode::InvalidInput, "SQL error: " + message);
-  fail(StatusCode::InternalError, "PostgreSQL error " + code + ": " + message);
-}
-
-// One call's use of a connection: sends statements one round trip at a time and collects
-// their results, watching the call's deadline and cancel token throughout.
-class Call {
- public:
-  Call(Connection& connection, core::Deadline deadline, const core::CancelToken& cancel,
-       bool in_transaction)
-      : c_(connection), deadline_(deadline), cancel_(cancel), in_transaction_(in_transaction) {
-    c_.clear_wake();
-    registration_ = cancel.on_cancel([&c = c_] { c.wake(); });
-  }
-  ~Call() { registration_.reset(); }  // waits for a running callback
-  Call(const Call&) = delete;
-  Call& operator=(const Call&) = delete;
-
-  void check() const {
-    cancel_.throw_if_cancelled();
-    if (deadline_.expired()) fail(StatusCode::Timeout, "query deadline exceeded");
-  }
-  // Whether the connection can still take statements after this call threw.
-  bool usable() const noexcept { return c_.is_open() && !stopped_; }
-
-  // A statement with parameters (extended protocol, text results, one statement only).
-  ResultPtr run(const std::string& sql, const std::vector<pg::EncodedParam>& params) {
-    std::vector<Oid> types;
-    std::vector<const char*> values;
-    std::vector<int> lengths, formats;
-    for (const auto& p : params) {
-      types.push_back(p.oid);
-      values.push_back(p.text ? p.text->data() : nullptr);
-      lengths.push_back(p.text ? static_cast<int>(p.text->size()) : 0);
-      formats.push_back(p.binary ? 1 : 0);
-    }
-    if (!PQsendQueryParams(c_.handle(), sql.c_str(), static_cast<int>(params.size()), types.data(),
-                           values.data(), lengths.data(), formats.data(), 0))
-      lost();
-    return collect();
-  }
-  // Fixed SQL of our own without parameters (simple protocol: may hold several statements).
-  ResultPtr run(const char* sql) {
-    if (!PQsendQuery(c_.handle(), sql)) lost();
-    return collect();
-  }
-
- private:
-  ResultPtr collect() {
-    PGconn* conn = c_.handle();
-    for (;;) {
-      const int flushed = PQflush(conn);
-      if (flushed < 0) lost();
-      if (flushed == 0) break;
-      wait(POLLIN | POLLOUT);
-      if (!PQconsumeInput(conn)) lost();
-    }
-    ResultPtr last = no_result(), error = no_result();
-    for (;;) {
-      while (PQisBusy(conn)) {
-        wait(POLLIN);
-        if (!PQconsumeInput(conn)) lost();
-      }
-      PGresult* result = PQgetResult(conn);
-      if (!result) break;
-      const auto status = PQresultStatus(result);
-      if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
-        PQclear(result);
-        c_.close();  // leaving COPY mode cleanly is not worth it for a statement we refuse
-        fail(StatusCode::InvalidInput, "COPY is not supported through molt::db");
-      }
-      if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
-        if (!error)
-          error.reset(result);
-        else
-          PQclear(result);  // the first error is the cause
-      } else {
-        last.reset(result);
-      }
-    }
-    if (PQstatus(conn) == CONNECTION_BAD) lost();
-    if (error) fail_result(error.get());
-    return last;
-  }
-
-  void wait(short events) {
-    const auto until = deadline_.at();
-    if (wait_for_socket(PQsocket(c_.handle()), events, c_.wake_fd(), until) != WaitResult::kReady)
-      stop();
-  }
-
-  // The deadline passed or the token fired: ask the server to cancel, drain what it still
-  // sends, and throw the matching status. The connection stays open only when it is known
-  // to be idle again (or, inside a transaction, back to waiting for the next statement).
-  [[noreturn]] void stop() {
-    stopped_ = true;
-    PGconn* conn = c_.handle();
-    // PQcancel opens its own short connection and blocks for it; libpq 17's PQcancelStart
-    // would make this non-blocking too.
-    if (PGcancel* request = PQgetCancel(conn)) {
-      char why[256];
-      PQcancel(request, why, sizeof why);
-      PQfreeCancel(request);
-    }
-    const auto until = Clock::now() + kDrainTime;
-    bool clean = drain(until);
-    if (clean && !in_transaction_ && PQtransactionStatus(conn) != PQTRANS_IDLE)
-      clean = PQsendQuery(conn, "ROLLBACK") && drain(until) &&
-              PQtransactionStatus(conn) == PQTRANS_IDLE;
-    if (!clean) c_.close();
-    cancel_.throw_if_cancelled();
-    fail(StatusCode::Timeout, "query deadline exceeded");
-  }
-
-  // Reads and drops every pending result until the connection is idle; false when it did
-  // not get there by `until` or the connection broke.
-  bool drain(Clock::time_point until) {
-    PGconn* conn = c_.handle();
-    for (;;) {
-      const int flushed = PQflush(conn);
-      if (flushed < 0) return false;
-      if (flushed == 0) break;
-      if (wait_for_socket(PQsocket(conn), POLLIN | POLLOUT, -1, until) != WaitResult::kReady ||
-          !PQconsumeInput(conn))
-        return false;
-    }
-    for (;;) {
-      while (PQisBusy(conn)) {
-        if (wait_for_socket(PQsocket(conn), POLLIN, -1, until) != WaitResult::kReady ||
-            !PQconsumeInput(conn))
-          return false;
-      }
-      PGresult* result = PQgetResult(conn);
-      if (!result) break;
-      const auto status = PQresultStatus(result);
-      PQclear(result);
-      if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH)
-        return false;
-    }
-    return PQstatus(conn) == CONNECTION_OK;
-  }
-
-  [[noreturn]] void lost() {
-    const std::string why = trimmed(PQerrorMessage(c_.handle()));
-    c_.close();
-    fail(StatusCode::InternalError, "database connection lost: " + why);
-  }
-
-  Connection& c_;
-  core::Deadline deadline_;
-  const core::CancelToken& cancel_;
-  bool in_transaction_;
-  bool stopped_ = false;
-  core::CancelRegistration registration_;
-};
+// How long a transaction's rollback may take when it is destroyed.
+constexpr auto kRollbackTime = 1s;
 
 // SQL and parameters as the server takes them: `:name` rewritten to `$k`.
 struct Statement {
   std::string sql;
   std::vector<pg::EncodedParam> params;
+
+  Step step() const { return {sql, &params, /*prepared=*/true}; }
 };
 
-Statement prepare(std::string_view sql, const Params& params) {
-  auto rewritten = pg::rewrite_named_params(sql);
-  Statement s{std::move(rewritten.sql), {}};
-  for (const auto& p : pg::order_named_params(rewritten, params))
-    s.params.push_back(pg::encode_param(p));
+// The `:name` rewrite of `sql`, remembered per thread: the same few statements come back
+// call after call, and looking one up costs far less than scanning it again. Per thread, so
+// no lock; bounded, so a stream of distinct SQL cannot grow it without limit.
+const pg::RewrittenSql& rewritten(std::string_view sql) {
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  constexpr std::size_t kRemembered = 64;
+  thread_local std::unordered_map<std::string, pg::RewrittenSql, Hash, std::equal_to<>> seen;
+  if (const auto found = seen.find(sql); found != seen.end()) return found->second;
+  pg::RewrittenSql fresh = pg::rewrite_named_params(sql);  // may throw: nothing is kept then
+  if (seen.size() >= kRemembered) seen.clear();
+  return seen.emplace(std::string(sql), std::move(fresh)).first->second;
+}
+
+Statement bind(std::string_view sql, const Params& params) {
+  const pg::RewrittenSql& r = rewritten(sql);
+  Statement s{r.sql, {}};
+  for (const auto& p : pg::order_named_params(r, params)) s.params.push_back(pg::encode_param(p));
   return s;
+}
+
+// Fixed SQL of our own: sent unnamed, never cached.
+constexpr Step fixed(std::string_view sql) {
+  return {sql, nullptr, false};
+}
+
+// Runs `attempt` once more when a cached prepared statement turned out stale: the server
+// refused it before running it, and the connection is back outside any failed transaction.
+template <class F>
+auto replanned(F&& attempt) -> decltype(attempt()) {
+  try {
+    return attempt();
+  } catch (const pg::StalePlan&) {
+    return attempt();
+  }
 }
 
 Rows to_rows(const PGresult* result, std::size_t max_rows) {
@@ -349,74 +95,99 @@ Rows to_rows(const PGresult* result, std::size_t max_rows) {
     fail(StatusCode::InvalidInput,
          "the query returns more than max_rows=" + std::to_string(max_rows) + " rows");
   std::vector<std::string> columns;
-  for (int i = 0; i < width; ++i) columns.emplace_back(PQfname(result, i));
+  std::vector<Oid> types;  // asked once per column, not once per cell
+  for (int i = 0; i < width; ++i) {
+    columns.emplace_back(PQfname(result, i));
+    types.push_back(PQftype(result, i));
+  }
   Rows rows(std::move(columns));
+  rows.reserve_cells(static_cast<std::size_t>(width) * static_cast<std::size_t>(height));
   for (int r = 0; r < height; ++r)
-    for (int i = 0; i < width; ++i)
-      rows.append_cell(pg::decode_text_cell(PQftype(result, i), PQgetvalue(result, r, i),
-                                            PQgetlength(result, r, i),
-                                            PQgetisnull(result, r, i) != 0));
+    for (int i = 0; i < width; ++i) {
+      const int length = PQgetlength(result, r, i);
+      // Only an empty cell can be NULL: one libpq call per cell saved.
+      const bool is_null = length == 0 && PQgetisnull(result, r, i) != 0;
+      rows.append_cell(pg::decode_text_cell(types[static_cast<std::size_t>(i)],
+                                            PQgetvalue(result, r, i), length, is_null));
+    }
   return rows;
 }
 
-// Reads only: outside a transaction the statement runs in the session's default read-only
+// Reads only: outside a transaction the statements run in the session's default read-only
 // transaction; inside one, under a savepoint with transaction_read_only set, which rolling
 // back to the savepoint undoes again. Either way a write fails on the server (25006) and
-// changes nothing, whatever the SQL looks like.
-Rows run_query(Connection& c, std::string_view sql, const Params& params,
-               const QueryOptions& options, core::Deadline deadline, bool in_transaction) {
-  const Statement statement = prepare(sql, params);
+// changes nothing, whatever the SQL looks like. One round trip unless a statement fails
+// inside a transaction (then a second one restores the savepoint).
+std::vector<Rows> run_queries(Connection& c, const std::vector<Statement>& statements,
+                              const QueryOptions& options, core::Deadline deadline,
+                              bool in_transaction) {
   Call call(c, deadline, options.cancel, in_transaction);
   call.check();
-  if (!in_transaction) {  // the session's default read-only transaction does the guarding
-    ResultPtr result = call.run(statement.sql, statement.params);
-    return to_rows(result.get(), options.max_rows);
+  std::vector<Step> steps;
+  constexpr std::size_t kOpening = 2;  // the savepoint steps before the statements
+  if (in_transaction) {
+    steps.push_back(fixed("SAVEPOINT molt_query"));
+    steps.push_back(fixed("SET LOCAL transaction_read_only = on"));
   }
-  call.run("SAVEPOINT molt_query; SET LOCAL transaction_read_only = on");
-  const char* end = "ROLLBACK TO SAVEPOINT molt_query; RELEASE SAVEPOINT molt_query";
-  ResultPtr result = no_result();
+  for (const auto& s : statements) steps.push_back(s.step());
+  const Step closing[] = {fixed("ROLLBACK TO SAVEPOINT molt_query"),
+                          fixed("RELEASE SAVEPOINT molt_query")};
+  if (in_transaction) steps.insert(steps.end(), std::begin(closing), std::end(closing));
+  std::vector<ResultPtr> results;
   try {
-    result = call.run(statement.sql, statement.params);
+    results = call.run(steps);
   } catch (const core::Error&) {
-    if (call.usable()) {
+    // A failed statement left the transaction aborted; back to the savepoint (when it was
+    // taken) makes it usable again.
+    if (in_transaction && call.usable() && call.failed_step() != static_cast<std::size_t>(-1) &&
+        call.failed_step() >= 1) {
       try {
-        call.run(end);
+        call.run(closing);
       } catch (const core::Error&) {
         c.close();  // the statement's error is the one to report
       }
     }
     throw;
   }
-  call.run(end);
-  return to_rows(result.get(), options.max_rows);
+  std::vector<Rows> out;
+  out.reserve(statements.size());
+  const std::size_t first = in_transaction ? kOpening : 0;
+  for (std::size_t i = 0; i < statements.size(); ++i)
+    out.push_back(to_rows(results[first + i].get(), options.max_rows));
+  return out;
 }
 
-ExecResult run_execute(Connection& c, std::string_view sql, const Params& params,
-                       const QueryOptions& options, core::Deadline deadline, bool in_transaction) {
-  const Statement statement = prepare(sql, params);
+ExecResult run_execute(Connection& c, const Statement& statement, const QueryOptions& options,
+                       core::Deadline deadline, bool in_transaction) {
   Call call(c, deadline, options.cancel, in_transaction);
   call.check();
-  // Sessions are read-only by default (see Connection::connect): a write on its own gets a
-  // READ WRITE transaction of its own.
-  if (!in_transaction) call.run("BEGIN READ WRITE");
-  ResultPtr result = no_result();
-  try {
-    result = call.run(statement.sql, statement.params);
-  } catch (const core::Error&) {
-    if (!in_transaction && call.usable()) {
-      try {
-        call.run("ROLLBACK");
-      } catch (const core::Error&) {
-        c.close();  // the statement's error is the one to report
+  ResultPtr result = pg::no_result();
+  if (in_transaction) {
+    const Step steps[] = {statement.step()};
+    result = std::move(call.run(steps)[0]);
+  } else {
+    // Sessions are read-only by default (see Connection::connect): a write on its own gets a
+    // READ WRITE transaction of its own, in the same round trip.
+    const Step steps[] = {fixed("BEGIN READ WRITE"), statement.step(), fixed("COMMIT")};
+    std::vector<ResultPtr> results;
+    try {
+      results = call.run(steps);
+    } catch (const core::Error&) {
+      // The failed statement skipped COMMIT and left the transaction aborted.
+      if (call.usable() && PQtransactionStatus(c.handle()) != PQTRANS_IDLE) {
+        try {
+          const Step rollback[] = {fixed("ROLLBACK")};
+          call.run(rollback);
+        } catch (const core::Error&) {
+          c.close();  // the statement's error is the one to report
+        }
       }
+      throw;
     }
-    throw;
-  }
-  if (!in_transaction) {
-    ResultPtr committed = call.run("COMMIT");
     // COMMIT of a transaction that failed answers ROLLBACK, not an error.
-    if (!committed || std::strcmp(PQcmdStatus(committed.get()), "COMMIT") != 0)
+    if (!results[2] || std::strcmp(PQcmdStatus(results[2].get()), "COMMIT") != 0)
       fail(StatusCode::InvalidInput, "the statement was rolled back");
+    result = std::move(results[1]);
   }
   ExecResult out;  // last_insert_id stays empty: PostgreSQL callers use RETURNING
   if (result) {
@@ -424,6 +195,15 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
     if (tuples && *tuples) out.rows_affected = std::stoll(tuples);
   }
   return out;
+}
+
+// Runs one fixed statement (BEGIN, COMMIT, ROLLBACK) and answers its command tag.
+std::string run_fixed(Connection& c, std::string_view sql, core::Deadline deadline,
+                      const core::CancelToken& cancel, bool in_transaction) {
+  Call call(c, deadline, cancel, in_transaction);
+  const Step steps[] = {fixed(sql)};
+  const ResultPtr result = std::move(call.run(steps)[0]);
+  return result ? PQcmdStatus(result.get()) : "";
 }
 
 using ConnectionPool = detail::ConnectionPool<Connection>;
@@ -437,16 +217,17 @@ class PostgresTransaction final : public TransactionSession {
       : owner_(std::move(owner)), lease_(std::move(lease)), options_(options) {}
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    return run_query(connection(), sql, params, o, deadline(o), true);
+    const std::vector<Statement> statements{bind(sql, params)};
+    // Safe to repeat: a failed statement was undone by rolling back to its savepoint.
+    return std::move(
+        replanned([&] { return run_queries(connection(), statements, o, deadline(o), true); })[0]);
   }
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    return run_execute(connection(), sql, params, o, deadline(o), true);
+    return run_execute(connection(), bind(sql, params), o, deadline(o), true);
   }
   void commit() override {
-    Call call(connection(), deadline({}), {}, true);
-    ResultPtr result = call.run("COMMIT");
     // COMMIT of a transaction that already failed answers ROLLBACK, not an error.
-    if (!result || std::strcmp(PQcmdStatus(result.get()), "COMMIT") != 0)
+    if (run_fixed(connection(), "COMMIT", deadline({}), {}, true) != "COMMIT")
       fail(StatusCode::InvalidInput,
            "the transaction failed earlier and was rolled back instead of committed");
   }
@@ -454,8 +235,7 @@ class PostgresTransaction final : public TransactionSession {
     Connection& c = *lease_;
     if (!c.is_open() || PQtransactionStatus(c.handle()) == PQTRANS_IDLE) return;
     try {
-      Call call(c, core::Deadline::after(kDrainTime), {}, false);
-      call.run("ROLLBACK");
+      run_fixed(c, "ROLLBACK", core::Deadline::after(kRollbackTime), {}, false);
     } catch (...) {
       c.close();  // a connection in an unknown transaction state must not be reused
     }
@@ -488,22 +268,33 @@ class PostgresDatabase final : public Database,
   Backend backend() const noexcept override { return Backend::Postgres; }
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    const auto d = deadline(o);
-    auto lease = lease_open(d, o.cancel);
-    return run_query(*lease, sql, params, o, d, false);
+    const std::vector<Statement> statements{bind(sql, params)};
+    return std::move(run(statements, o)[0]);
+  }
+
+  std::vector<Rows> query_batch(const std::vector<BatchQuery>& queries,
+                                const QueryOptions& o) override {
+    std::vector<Statement> statements;
+    statements.reserve(queries.size());
+    for (const auto& q : queries) statements.push_back(bind(q.sql, q.params));
+    if (statements.empty()) return {};
+    return run(statements, o);
   }
 
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
+    const Statement statement = bind(sql, params);
     const auto d = deadline(o);
     auto lease = lease_open(d, o.cancel);
-    return run_execute(*lease, sql, params, o, d, false);
+    // Safe to repeat: the failed statement's transaction was rolled back.
+    return replanned(
+        [&] { return run_execute(reopened(*lease, d, o.cancel), statement, o, d, false); });
   }
 
   Transaction begin(const QueryOptions& o) override {
     const auto d = deadline(o);
     auto lease = lease_open(d, o.cancel);
     // Sessions read by default; an explicit transaction may write.
-    run_execute(*lease, "BEGIN READ WRITE", {}, o, d, /*in_transaction=*/true);
+    run_fixed(*lease, "BEGIN READ WRITE", d, o.cancel, /*in_transaction=*/true);
     return Transaction(
         std::make_unique<PostgresTransaction>(shared_from_this(), std::move(lease), options_));
   }
@@ -511,6 +302,19 @@ class PostgresDatabase final : public Database,
   PoolStats stats() const override { return pool_.stats(); }
 
  private:
+  std::vector<Rows> run(const std::vector<Statement>& statements, const QueryOptions& o) {
+    const auto d = deadline(o);
+    auto lease = lease_open(d, o.cancel);
+    // Safe to repeat: the statements ran in one implicit transaction, which the failure
+    // rolled back.
+    return replanned(
+        [&] { return run_queries(reopened(*lease, d, o.cancel), statements, o, d, false); });
+  }
+  // The connection again, for a second attempt after a stale plan whose clean-up closed it.
+  static Connection& reopened(Connection& c, core::Deadline d, const core::CancelToken& cancel) {
+    if (!c.is_open()) c.ensure_open(d, cancel);
+    return c;
+  }
   ConnectionPool::Lease lease_open(core::Deadline d, const core::CancelToken& cancel) {
     auto lease = pool_.acquire(d, cancel, options_.pool_wait);
     (*lease).ensure_open(d, cancel);
@@ -531,7 +335,7 @@ std::shared_ptr<Database> open_postgres(const PostgresOptions& options) {
   char* error = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(options.dsn.c_str(), &error);
   if (!parsed) {
-    const std::string why = error ? trimmed(error) : "out of memory";
+    const std::string why = error ? pg::trimmed(error) : "out of memory";
     PQfreemem(error);
     fail(StatusCode::InvalidInput, "PostgreSQL: cannot parse the connection string: " + why);
   }

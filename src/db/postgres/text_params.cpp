@@ -22,6 +22,7 @@ std::uint32_t oid_of(ValueType type) {
     case ValueType::Bytes:
       return kBytea;
     case ValueType::Null:
+    case ValueType::Array:
       break;
   }
   return kUnspecified;
@@ -57,9 +58,11 @@ EncodedParam encode_param(const Param& param) {
                 "a text parameter contains a NUL byte, which PostgreSQL text cannot hold; "
                 "send it as bytes");
           return {kText, value, false};
-        } else {
-          static_assert(std::is_same_v<T, Bytes>);
+        } else if constexpr (std::is_same_v<T, Bytes>) {
           return {kBytea, value.data, true};
+        } else {
+          static_assert(std::is_same_v<T, Array>);
+          throw core::InvalidInput("array parameters are not supported (arrays come out only)");
         }
       },
       param.value);

@@ -1,6 +1,5 @@
 #include "text_values.hpp"
 
-#include <array>
 #include <charconv>
 #include <limits>
 #include <utility>
@@ -177,39 +176,7 @@ class ArrayScanner {
   std::vector<std::optional<std::string>> elements_;
 };
 
-constexpr std::array<std::pair<std::uint32_t, std::uint32_t>, 22> kArrayElements{{
-    {kBoolArray, kBool},
-    {kByteaArray, kBytea},
-    {kCharArray, kChar},
-    {kNameArray, kName},
-    {kInt2Array, kInt2},
-    {kInt4Array, kInt4},
-    {kTextArray, kText},
-    {kBpcharArray, kBpchar},
-    {kVarcharArray, kVarchar},
-    {kInt8Array, kInt8},
-    {kFloat4Array, kFloat4},
-    {kFloat8Array, kFloat8},
-    {kOidArray, kOid},
-    {kTimestampArray, kTimestamp},
-    {kDateArray, kDate},
-    {kTimeArray, kTime},
-    {kTimestamptzArray, kTimestamptz},
-    {kIntervalArray, kInterval},
-    {kNumericArray, kNumeric},
-    {kJsonArray, kJson},
-    {kUuidArray, kUuid},
-    {kJsonbArray, kJsonb},
-}};
-
-}  // namespace
-
-Value decode_text_cell(std::uint32_t oid, const char* data, int length, bool is_null) {
-  if (is_null) return nullptr;
-  if (length < 0 || (data == nullptr && length > 0))
-    throw core::Error(core::StatusCode::InternalError,
-                      "a result cell (type OID " + std::to_string(oid) + ") has no valid length");
-  const std::string_view text(data == nullptr ? "" : data, static_cast<std::size_t>(length));
+Value decode_scalar(std::uint32_t oid, std::string_view text) {
   switch (oid) {
     case kBool:
       return decode_bool(oid, text);
@@ -230,15 +197,104 @@ Value decode_text_cell(std::uint32_t oid, const char* data, int length, bool is_
   }
 }
 
+Element to_element(Value&& value) {
+  return std::visit(
+      [](auto&& v) -> Element {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, Array>)
+          throw core::Error(core::StatusCode::InternalError, "an array inside an array element");
+        else
+          return Element(std::move(v));
+      },
+      std::move(value));
+}
+
+Array decode_array(std::uint32_t oid, std::uint32_t element_oid, std::string_view text) {
+  auto parsed = parse_text_array(text);
+  if (!parsed) {
+    const bool shaped = !text.empty() && (text[0] == '[' || text.find("{{") != text.npos);
+    if (shaped)
+      throw core::InvalidInput(
+          "an array cell (type OID " + std::to_string(oid) +
+          ") has more than one dimension or explicit bounds; molt::db reads one-dimensional "
+          "arrays only (cast the column to text to read it as the server prints it)");
+    malformed(oid, "array", text);
+  }
+  Array array;
+  array.elements.reserve(parsed->size());
+  for (auto& element : *parsed)
+    array.elements.push_back(element ? to_element(decode_scalar(element_oid, *element))
+                                     : Element(nullptr));
+  return array;
+}
+
+}  // namespace
+
+Value decode_text_cell(std::uint32_t oid, const char* data, int length, bool is_null) {
+  if (is_null) return nullptr;
+  if (length < 0 || (data == nullptr && length > 0))
+    throw core::Error(core::StatusCode::InternalError,
+                      "a result cell (type OID " + std::to_string(oid) + ") has no valid length");
+  const std::string_view text(data == nullptr ? "" : data, static_cast<std::size_t>(length));
+  if (const auto element = array_element_oid(oid)) return decode_array(oid, *element, text);
+  return decode_scalar(oid, text);
+}
+
 std::optional<std::vector<std::optional<std::string>>> parse_text_array(std::string_view literal) {
   ArrayScanner scanner(literal);
   return scanner.run();
 }
 
 std::optional<std::uint32_t> array_element_oid(std::uint32_t array_oid) noexcept {
-  for (const auto& [array, element] : kArrayElements)
-    if (array == array_oid) return element;
-  return std::nullopt;
+  // A switch, not a table scan: every cell of every result asks.
+  switch (array_oid) {
+    case kBoolArray:
+      return kBool;
+    case kByteaArray:
+      return kBytea;
+    case kCharArray:
+      return kChar;
+    case kNameArray:
+      return kName;
+    case kInt2Array:
+      return kInt2;
+    case kInt4Array:
+      return kInt4;
+    case kTextArray:
+      return kText;
+    case kBpcharArray:
+      return kBpchar;
+    case kVarcharArray:
+      return kVarchar;
+    case kInt8Array:
+      return kInt8;
+    case kFloat4Array:
+      return kFloat4;
+    case kFloat8Array:
+      return kFloat8;
+    case kOidArray:
+      return kOid;
+    case kTimestampArray:
+      return kTimestamp;
+    case kDateArray:
+      return kDate;
+    case kTimeArray:
+      return kTime;
+    case kTimestamptzArray:
+      return kTimestamptz;
+    case kIntervalArray:
+      return kInterval;
+    case kNumericArray:
+      return kNumeric;
+    case kJsonArray:
+      return kJson;
+    case kUuidArray:
+      return kUuid;
+    case kJsonbArray:
+      return kJsonb;
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace molt::db::pg

@@ -17,8 +17,11 @@ namespace molt::db::pg {
 // One cell: `data`/`length` as the server sent them (not NUL-terminated), `is_null` for SQL
 // NULL, which is never the same as empty text. bool -> bool; int2/int4/int8/oid -> int64;
 // float4/float8 -> double (NaN, Infinity, -Infinity included); bytea (hex format) -> Bytes;
-// numeric stays text so no digit is lost; every other type, known or not, is the text the
-// server sent. Text the type cannot have is core::Error(InternalError) naming OID and text.
+// numeric stays text so no digit is lost; a one-dimensional array of a type known to
+// array_element_oid() -> Array, its elements decoded by these same rules; every other type,
+// known or not, is the text the server sent. Text the type cannot have is
+// core::Error(InternalError) naming OID and text; an array with more than one dimension or
+// explicit bounds is core::InvalidInput (cast it to text to read it).
 Value decode_text_cell(std::uint32_t oid, const char* data, int length, bool is_null);
 
 // The elements of a one-dimensional array literal such as `{1,NULL,"a b"}`: an unquoted

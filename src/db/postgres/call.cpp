@@ -1,0 +1,291 @@
+#include "call.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "socket_wait.hpp"
+
+namespace molt::db::pg {
+namespace {
+
+using core::Clock;
+using core::StatusCode;
+using namespace std::chrono_literals;
+
+// How long a stopped call may spend bringing its connection back to a clean state.
+constexpr auto kDrainTime = 1s;
+
+bool is_copy(ExecStatusType status) {
+  return status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH;
+}
+
+std::string error_field(const PGresult* result, int field) {
+  const char* text = PQresultErrorField(result, field);
+  return text ? text : "";
+}
+
+// The status of a server error, chosen by its SQLSTATE.
+[[noreturn]] void fail_result(const PGresult* result) {
+  const std::string code = error_field(result, PG_DIAG_SQLSTATE);
+  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  const std::string message = primary ? primary : trimmed(PQresultErrorMessage(result));
+  const std::string klass = code.substr(0, 2);
+  if (code == "40001" || code == "40P01" || code == "55P03")
+    fail(StatusCode::Busy, "database busy: " + message);
+  if (code == "57014") fail(StatusCode::Timeout, "the server cancelled the statement: " + message);
+  // 08P01 here is the server refusing our bind message: the values do not match the SQL.
+  if (klass == "42" || klass == "22" || klass == "23" || klass == "21" || klass == "0A" ||
+      klass == "25" || code == "08P01")
+    fail(StatusCode::InvalidInput, "SQL error: " + message);
+  fail(StatusCode::InternalError, "PostgreSQL error " + code + ": " + message);
+}
+
+// The parameter arrays libpq takes, for one step.
+struct ParamArrays {
+  std::vector<::Oid> types;  // libpq's Oid, not pg::Oid (the enum of known types)
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+
+  explicit ParamArrays(const std::vector<EncodedParam>* params) {
+    if (!params) return;
+    for (const auto& p : *params) {
+      types.push_back(p.oid);
+      values.push_back(p.text ? p.text->data() : nullptr);
+      lengths.push_back(p.text ? static_cast<int>(p.text->size()) : 0);
+      formats.push_back(p.binary ? 1 : 0);
+    }
+  }
+  int count() const { return static_cast<int>(types.size()); }
+};
+
+}  // namespace
+
+Call::Call(Connection& connection, core::Deadline deadline, const core::CancelToken& cancel,
+           bool in_transaction)
+    : c_(connection), deadline_(deadline), cancel_(cancel), in_transaction_(in_transaction) {
+  c_.clear_wake();
+  registration_ = cancel.on_cancel([&c = c_] { c.wake(); });
+}
+
+Call::~Call() {
+  registration_.reset();  // waits for a running callback
+}
+
+void Call::check() const {
+  cancel_.throw_if_cancelled();
+  if (deadline_.expired()) fail(StatusCode::Timeout, "query deadline exceeded");
+}
+
+std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
+  PGconn* conn = c_.handle();
+  failed_step_ = static_cast<std::size_t>(-1);
+  if (!PQenterPipelineMode(conn)) lost();
+  std::vector<Expected> expected;
+  send(steps, expected);
+  flush();
+
+  StatementCache& cache = c_.statements();
+  std::vector<ResultPtr> results;
+  results.reserve(steps.size());
+  for (std::size_t i = 0; i < steps.size(); ++i) results.push_back(no_result());
+  ResultPtr error = no_result();
+  for (const Expected& e : expected) {
+    if (e.kind == Expect::kSync) {
+      ResultPtr sync = next_result();
+      if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) lost();
+      continue;
+    }
+    bool parsed = false;
+    for (ResultPtr r = next_result(); r; r = next_result()) {
+      const auto status = PQresultStatus(r.get());
+      if (is_copy(status)) {
+        c_.close();  // leaving COPY mode cleanly is not worth it for a statement we refuse
+        fail(StatusCode::InvalidInput, "COPY is not supported through molt::db");
+      }
+      const bool failed = status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE;
+      if (e.kind == Expect::kPrepare) parsed = status == PGRES_COMMAND_OK;
+      if (e.kind == Expect::kIgnore) continue;
+      if (failed && !error) {  // the first error is the cause; later steps were skipped
+        error = std::move(r);
+        failed_step_ = e.step;
+      } else if (e.kind == Expect::kStep && !failed && status != PGRES_PIPELINE_ABORTED) {
+        results[e.step] = std::move(r);
+      }
+    }
+    if (e.kind == Expect::kPrepare) {
+      // Answered either way now; a statement the server did not create leaves the cache.
+      std::erase(unconfirmed_, keys_[e.step]);
+      if (!parsed) cache.forget(keys_[e.step], false);
+    }
+  }
+  if (!PQexitPipelineMode(conn) || PQstatus(conn) == CONNECTION_BAD) lost();
+  if (error) fail_step(error.get());
+  return results;
+}
+
+void Call::send(std::span<const Step> steps, std::vector<Expected>& expected) {
+  PGconn* conn = c_.handle();
+  StatementCache& cache = c_.statements();
+  cache.begin_round();
+  keys_.assign(steps.size(), {});
+  reused_.assign(steps.size(), false);
+  unconfirmed_.clear();
+  std::vector<std::uint32_t> oids;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (!steps[i].prepared || cache.capacity() == 0) continue;
+    oids.clear();
+    if (steps[i].params)
+      for (const auto& p : *steps[i].params) oids.push_back(p.oid);
+    keys_[i] = StatementCache::key_of(steps[i].sql, oids);
+    cache.use(keys_[i]);
+  }
+  cache.trim();
+  // Statements the cache let go, each in a Sync group (an implicit transaction) of its own so
+  // that one the server no longer has fails alone. Only outside explicit transactions, which
+  // such a failure would abort: inside one they wait for a later call. The names are ours
+  // (molt_<n>), never caller text.
+  const bool can_deallocate = PQtransactionStatus(conn) == PQTRANS_IDLE;
+  for (const std::string& name :
+       can_deallocate ? cache.take_evicted() : std::vector<std::string>{}) {
+    const std::string sql = "DEALLOCATE " + name;
+    if (!PQsendQueryParams(conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) ||
+        !PQpipelineSync(conn))
+      lost();
+    expected.push_back({Expect::kIgnore});
+    expected.push_back({Expect::kSync});
+  }
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    const ParamArrays p(step.params);
+    StatementCache::Entry* entry = keys_[i].empty() ? nullptr : cache.find(keys_[i]);
+    if (entry && !entry->prepared) {
+      if (!PQsendPrepare(conn, entry->name.c_str(), step.sql.data(), p.count(), p.types.data()))
+        lost();
+      entry->prepared = true;  // a second step with the same key in this round runs it too
+      unconfirmed_.push_back(keys_[i]);
+      expected.push_back({Expect::kPrepare, i});
+    } else if (entry) {
+      reused_[i] = true;
+    }
+    const int sent =
+        entry ? PQsendQueryPrepared(conn, entry->name.c_str(), p.count(), p.values.data(),
+                                    p.lengths.data(), p.formats.data(), 0)
+              : PQsendQueryParams(conn, step.sql.data(), p.count(), p.types.data(), p.values.data(),
+                                  p.lengths.data(), p.formats.data(), 0);
+    if (!sent) lost();
+    expected.push_back({Expect::kStep, i});
+  }
+  if (!PQpipelineSync(conn)) lost();
+  expected.push_back({Expect::kSync});
+}
+
+void Call::flush() {
+  PGconn* conn = c_.handle();
+  for (;;) {
+    const int flushed = PQflush(conn);
+    if (flushed < 0) lost();
+    if (flushed == 0) return;
+    wait(POLLIN | POLLOUT);
+    if (!PQconsumeInput(conn)) lost();
+  }
+}
+
+ResultPtr Call::next_result() {
+  PGconn* conn = c_.handle();
+  while (PQisBusy(conn)) {
+    wait(POLLIN);
+    if (!PQconsumeInput(conn)) lost();
+  }
+  return ResultPtr(PQgetResult(conn), &PQclear);
+}
+
+void Call::wait(short events) {
+  if (wait_for_socket(PQsocket(c_.handle()), events, c_.wake_fd(), deadline_.at()) !=
+      WaitResult::kReady)
+    stop();
+}
+
+void Call::fail_step(const PGresult* error) {
+  const std::string code = error_field(error, PG_DIAG_SQLSTATE);
+  const std::string message = error_field(error, PG_DIAG_MESSAGE_PRIMARY);
+  const bool reused = failed_step_ < reused_.size() && reused_[failed_step_];
+  if (reused && code == "26000") {
+    // Someone dropped the session's statements (DEALLOCATE ALL, DISCARD ALL): start afresh.
+    c_.statements().forget_all();
+    throw StalePlan("prepared statement lost: " + message);
+  }
+  if (reused && code == "0A000" && message.starts_with("cached plan must not change")) {
+    c_.statements().forget(keys_[failed_step_], true);
+    throw StalePlan("prepared statement outdated: " + message);
+  }
+  fail_result(error);
+}
+
+// The deadline passed or the token fired: ask the server to cancel, drain what it still
+// sends, and throw the matching status. The connection stays open only when it is known
+// to be idle again (or, inside a transaction, back to waiting for the next statement).
+void Call::stop() {
+  stopped_ = true;
+  PGconn* conn = c_.handle();
+  // Whether the server created them is unknown now: forget them, and deallocate next time.
+  for (const std::string& key : std::exchange(unconfirmed_, {})) c_.statements().forget(key, true);
+  // PQcancel opens its own short connection and blocks for it; libpq 17's PQcancelStart
+  // would make this non-blocking too.
+  if (PGcancel* request = PQgetCancel(conn)) {
+    char why[256];
+    PQcancel(request, why, sizeof why);
+    PQfreeCancel(request);
+  }
+  const auto until = Clock::now() + kDrainTime;
+  bool clean = drain(until);
+  if (clean && !in_transaction_ && PQtransactionStatus(conn) != PQTRANS_IDLE)
+    clean =
+        PQsendQuery(conn, "ROLLBACK") && drain(until) && PQtransactionStatus(conn) == PQTRANS_IDLE;
+  if (!clean) c_.close();
+  cancel_.throw_if_cancelled();
+  fail(StatusCode::Timeout, "query deadline exceeded");
+}
+
+// Reads and drops every pending result until the connection is idle and out of pipeline
+// mode; false when it did not get there by `until` or the connection broke.
+bool Call::drain(Clock::time_point until) {
+  PGconn* conn = c_.handle();
+  for (;;) {
+    const int flushed = PQflush(conn);
+    if (flushed < 0) return false;
+    if (flushed == 0) break;
+    if (wait_for_socket(PQsocket(conn), POLLIN | POLLOUT, -1, until) != WaitResult::kReady ||
+        !PQconsumeInput(conn))
+      return false;
+  }
+  for (;;) {
+    while (PQisBusy(conn)) {
+      if (wait_for_socket(PQsocket(conn), POLLIN, -1, until) != WaitResult::kReady ||
+          !PQconsumeInput(conn))
+        return false;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) return false;
+    if (PGresult* result = PQgetResult(conn)) {
+      const auto status = PQresultStatus(result);
+      PQclear(result);
+      if (is_copy(status)) return false;
+      continue;
+    }
+    // Between two pipelined statements PQgetResult also answers nullptr; leaving pipeline
+    // mode succeeds only once nothing is pending any more.
+    if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF || PQexitPipelineMode(conn)) break;
+    if (Clock::now() >= until) return false;
+  }
+  return PQstatus(conn) == CONNECTION_OK;
+}
+
+void Call::lost() {
+  const std::string why = trimmed(PQerrorMessage(c_.handle()));
+  c_.close();
+  fail(StatusCode::InternalError, "database connection lost: " + why);
+}
+
+}  // namespace molt::db::pg

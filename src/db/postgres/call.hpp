@@ -1,0 +1,94 @@
+#pragma once
+// One call's use of a PostgreSQL connection: its statements go to the server in one round
+// trip (libpq pipeline mode, one Sync), callers' statements prepared once per session and
+// reused by name, while the call's deadline and cancel token are watched throughout. A call
+// that is stopped sends the server a cancel request, drains what is still coming and leaves
+// the connection idle, or closes it. Internal to molt::db.
+
+#include <libpq-fe.h>
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "connection.hpp"
+#include "text_params.hpp"
+
+namespace molt::db::pg {
+
+using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+inline ResultPtr no_result() {
+  return ResultPtr(nullptr, &PQclear);
+}
+
+// One statement of a round trip. `sql` must be NUL-terminated (libpq takes C strings).
+struct Step {
+  std::string_view sql;
+  const std::vector<EncodedParam>* params = nullptr;  // none: our own fixed SQL
+  bool prepared = false;  // prepare once per session and run by name (callers' statements)
+};
+
+// The server no longer has a prepared statement the cache named (DEALLOCATE ALL, DISCARD
+// ALL) or its plan no longer fits (a table's columns changed under `SELECT *`). The
+// statement did not run and the cache has forgotten it: the same steps can run once more
+// once the connection is back outside any failed transaction.
+class StalePlan : public core::Error {
+ public:
+  explicit StalePlan(std::string message)
+      : core::Error(core::StatusCode::InternalError, std::move(message)) {}
+};
+
+class Call {
+ public:
+  Call(Connection& connection, core::Deadline deadline, const core::CancelToken& cancel,
+       bool in_transaction);
+  ~Call();
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+
+  void check() const;
+  // Whether the connection can still take statements after this call threw.
+  bool usable() const noexcept { return c_.is_open() && !stopped_; }
+
+  // Sends `steps` in one round trip and returns one result per step (nullptr when a step
+  // has none). When a step fails the server skips the later ones up to the Sync; the call
+  // reads everything up to it, then throws: StalePlan (see above) or core::Error with the
+  // status of the SQLSTATE. failed_step() then says which step failed.
+  std::vector<ResultPtr> run(std::span<const Step> steps);
+  std::size_t failed_step() const noexcept { return failed_step_; }
+
+ private:
+  enum class Expect { kIgnore, kPrepare, kStep, kSync };
+  struct Expected {
+    Expect kind;
+    std::size_t step = 0;
+  };
+
+  void send(std::span<const Step> steps, std::vector<Expected>& expected);
+  void flush();
+  ResultPtr next_result();
+  void wait(short events);
+  [[noreturn]] void stop();
+  bool drain(core::Clock::time_point until);
+  [[noreturn]] void lost();
+  [[noreturn]] void fail_step(const PGresult* error);
+
+  Connection& c_;
+  core::Deadline deadline_;
+  core::CancelToken cancel_;  // a copy: callers may pass a temporary
+  bool in_transaction_;
+  bool stopped_ = false;
+  std::size_t failed_step_ = static_cast<std::size_t>(-1);
+  // Per step of the running round: the cache key and whether it ran a cached statement
+  // that this round did not prepare (only those can be stale).
+  std::vector<std::string> keys_;
+  std::vector<bool> reused_;
+  std::vector<std::string> unconfirmed_;  // keys prepared this round, Parse not yet answered
+  core::CancelRegistration registration_;
+};
+
+}  // namespace molt::db::pg

@@ -1,0 +1,94 @@
+#include "connection.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "socket_wait.hpp"
+
+namespace molt::db::pg {
+
+using core::StatusCode;
+
+std::string trimmed(const char* text) {
+  std::string s = text ? text : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Connection::Connection(const PostgresOptions& options)
+    : options_(options),
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      statements_(options.statement_cache) {
+  if (wake_fd_ < 0)
+    fail(StatusCode::InternalError, "eventfd failed: " + std::string(strerror(errno)));
+}
+
+Connection::~Connection() {
+  close();
+  ::close(wake_fd_);
+}
+
+void Connection::close() noexcept {
+  if (conn_) PQfinish(conn_);
+  conn_ = nullptr;
+  statements_.clear();  // prepared statements live and die with the session
+}
+
+void Connection::clear_wake() const noexcept {
+  if (!woken_.exchange(false)) return;
+  std::uint64_t value = 0;
+  while (::read(wake_fd_, &value, sizeof value) > 0) {
+  }
+}
+
+void Connection::wake() const noexcept {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
+  woken_.store(true);
+}
+
+void Connection::ensure_open(core::Deadline deadline, const core::CancelToken& cancel) {
+  if (conn_ && (PQstatus(conn_) != CONNECTION_OK || !PQconsumeInput(conn_) ||
+                PQstatus(conn_) != CONNECTION_OK || PQtransactionStatus(conn_) != PQTRANS_IDLE))
+    close();
+  if (conn_) return;
+  connect(deadline.min(core::Deadline::after(options_.connect_timeout)), cancel);
+}
+
+void Connection::connect(core::Deadline deadline, const core::CancelToken& cancel) {
+  clear_wake();
+  auto wake = cancel.on_cancel([this] { this->wake(); });
+  // Sessions read by default: a statement outside an explicit transaction cannot write,
+  // so query() needs no transaction of its own (one round trip); writes say READ WRITE.
+  const char* keywords[] = {"dbname", "options", nullptr};
+  const char* values[] = {options_.dsn.c_str(), "-c default_transaction_read_only=on", nullptr};
+  conn_ = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
+  if (!conn_) fail(StatusCode::InternalError, "cannot connect to PostgreSQL: out of memory");
+  auto status = PGRES_POLLING_WRITING;
+  while (status != PGRES_POLLING_OK) {
+    if (status == PGRES_POLLING_FAILED || PQstatus(conn_) == CONNECTION_BAD) {
+      const std::string why = trimmed(PQerrorMessage(conn_));
+      close();
+      fail(StatusCode::InternalError, "cannot connect to PostgreSQL: " + why);
+    }
+    const short events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    const auto waited = wait_for_socket(PQsocket(conn_), events, wake_fd_, deadline.at());
+    if (waited != WaitResult::kReady) {
+      close();
+      cancel.throw_if_cancelled();
+      fail(StatusCode::Timeout, "deadline passed while connecting to PostgreSQL");
+    }
+    status = PQconnectPoll(conn_);
+  }
+  PQsetnonblocking(conn_, 1);
+  // Notices ("there is no transaction in progress" and the like) would go to stderr.
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
+}
+
+}  // namespace molt::db::pg

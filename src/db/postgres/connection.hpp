@@ -1,0 +1,66 @@
+#pragma once
+// One pool slot of the PostgreSQL backend: a libpq connection that may be closed (never
+// opened, lost, or discarded after a failed clean-up) and is opened again on next use, with
+// the prepared statements of its current session and the wake-up signal its calls wait on.
+// Internal to molt::db.
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "molt/core/cancel.hpp"
+#include "molt/core/deadline.hpp"
+#include "molt/core/status.hpp"
+#include "molt/db/postgres.hpp"
+#include "statement_cache.hpp"
+
+namespace molt::db::pg {
+
+[[noreturn]] inline void fail(core::StatusCode code, std::string message) {
+  throw core::Error(code, std::move(message));
+}
+
+// libpq's messages end with a newline; ours do not.
+std::string trimmed(const char* text);
+
+class Connection {
+ public:
+  explicit Connection(const PostgresOptions& options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  PGconn* handle() const noexcept { return conn_; }
+  bool is_open() const noexcept { return conn_ != nullptr; }
+  int wake_fd() const noexcept { return wake_fd_; }
+  // The session's prepared statements; emptied whenever the session ends.
+  StatementCache& statements() noexcept { return statements_; }
+
+  void close() noexcept;
+
+  // Forgets an earlier wake-up, so that only this call's cancel token can end its waits.
+  // Reads the signal only when a wake-up was sent: most calls are never woken, and a read
+  // that finds nothing is a system call per call for nothing.
+  void clear_wake() const noexcept;
+  // Callers make sure no wake() of an earlier call is still running when the next call
+  // clears (a call's cancel registration is reset, waiting for its callback, as it ends).
+  void wake() const noexcept;
+
+  // Makes sure the connection is usable, opening it when closed or found dead: the server
+  // may have restarted since the last call, which an idle connection only learns by reading
+  // the termination message and end of stream waiting on its socket.
+  void ensure_open(core::Deadline deadline, const core::CancelToken& cancel);
+
+ private:
+  void connect(core::Deadline deadline, const core::CancelToken& cancel);
+
+  const PostgresOptions& options_;
+  PGconn* conn_ = nullptr;
+  int wake_fd_;
+  mutable std::atomic<bool> woken_{false};  // set after the signal was written
+  StatementCache statements_;
+};
+
+}  // namespace molt::db::pg
