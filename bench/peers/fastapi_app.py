@@ -1,0 +1,74 @@
+"""The FastAPI peer of molt-demo for bench/run_web_bench.py: the same three endpoints,
+written the way FastAPI's documentation writes them.
+
+/json and /plaintext are the TechEmpower pair; /items is the list_items contract
+(DESIGN.md section 5) on the same SQLite file as molt-demo (MOLT_BENCH_SQLITE), the same SQL,
+one connection per worker thread.
+
+    MOLT_BENCH_SQLITE=demo.sqlite3 uvicorn --loop uvloop --http httptools peers.fastapi_app:app
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import PlainTextResponse
+
+app = FastAPI()
+_local = threading.local()
+
+_PAGE = (
+    "SELECT id, created_at, status, title, score, unread FROM items "
+    "WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?"
+)
+_COUNTS = "SELECT status, count(*) FROM items WHERE user_id = ? GROUP BY status"
+
+
+def _db() -> sqlite3.Connection:
+    connection = getattr(_local, "connection", None)
+    if connection is None:
+        path = os.environ["MOLT_BENCH_SQLITE"]
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        _local.connection = connection
+    return connection
+
+
+@app.get("/json")
+def json_endpoint() -> dict[str, str]:
+    return {"message": "Hello, World!"}
+
+
+@app.get("/plaintext", response_class=PlainTextResponse)
+def plaintext() -> str:
+    return "Hello, World!"
+
+
+@app.get("/items")
+def items(user_id: int, limit: int = Query(50), cursor: str | None = None) -> dict[str, object]:
+    limit = max(1, min(limit, 500))
+    try:
+        after = int(cursor) if cursor else 0
+    except ValueError:
+        raise HTTPException(status_code=400, detail="cursor: expected an item id") from None
+    db = _db()
+    rows = db.execute(_PAGE, (user_id, after, limit)).fetchall()
+    counts = dict(db.execute(_COUNTS, (user_id,)).fetchall())
+    page = [
+        {
+            "id": row[0],
+            "created_at": row[1],
+            "status": row[2],
+            "title": row[3],
+            "score": float(row[4]),
+            "unread": bool(row[5]),
+        }
+        for row in rows
+    ]
+    return {
+        "items": page,
+        "next_cursor": str(page[-1]["id"]) if len(page) == limit else None,
+        "counts": {"open": counts.get("open", 0), "closed": counts.get("closed", 0)},
+    }
