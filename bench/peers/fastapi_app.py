@@ -36,16 +36,19 @@ def _db() -> sqlite3.Connection:
     return connection
 
 
+# Nothing blocks here: `async def` runs on the event loop (a plain `def` would be sent to a
+# thread pool, which FastAPI does for blocking code such as /items below).
 @app.get("/json")
-def json_endpoint() -> dict[str, str]:
+async def json_endpoint() -> dict[str, str]:
     return {"message": "Hello, World!"}
 
 
 @app.get("/plaintext", response_class=PlainTextResponse)
-def plaintext() -> str:
+async def plaintext() -> str:
     return "Hello, World!"
 
 
+# sqlite3 blocks: a plain `def`, which FastAPI runs in its thread pool.
 @app.get("/items")
 def items(user_id: int, limit: int = Query(50), cursor: str | None = None) -> dict[str, object]:
     limit = max(1, min(limit, 500))

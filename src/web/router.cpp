@@ -133,17 +133,19 @@ bool parse_int(std::string_view text, std::int64_t& value) {
 }
 
 // One capture while walking: a parameter's name and the request segments it covers.
+// No member initializers: a Walk holds kMaxSegments of them, only `captured` are used, and
+// zeroing the rest would cost every request.
 struct Capture {
   std::string_view name;
-  std::size_t first = 0;
-  std::size_t last = 0;  // one past
+  std::size_t first;
+  std::size_t last;  // one past
 };
 
 struct Walk {
   const std::string_view* segments;
   std::size_t count;
-  std::array<Capture, Router::kMaxSegments> captures;
-  std::size_t captured = 0;
+  std::size_t captured;
+  Capture captures[Router::kMaxSegments];
 };
 
 template <typename NodeT>
@@ -265,7 +267,10 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
     rest.remove_prefix(slash + 1);
   }
 
-  Walk w{segments.data(), count, {}, 0};
+  Walk w;  // captures left uninitialized: only the first `captured` are ever read
+  w.segments = segments.data();
+  w.count = count;
+  w.captured = 0;
   const Node* end = walk(*root_, w, 0);
   if (end == nullptr) {
     out.outcome_ = RouteMatch::Outcome::NotFound;

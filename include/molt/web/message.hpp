@@ -72,6 +72,10 @@ class Response {
   explicit Response(int status) : status_(status) {}
   Response(int status, std::string body, std::string content_type)
       : status_(status), body_(std::move(body)), content_type_(std::move(content_type)) {}
+  // A content type written as a string literal is kept as a view: no allocation.
+  template <std::size_t N>
+  Response(int status, std::string body, const char (&literal_content_type)[N])
+      : status_(status), body_(std::move(body)), static_content_type_(literal_content_type) {}
 
   static Response text(std::string body, int status = 200) {
     return {status, std::move(body), "text/plain; charset=utf-8"};
@@ -87,6 +91,13 @@ class Response {
     response.chunks_ = std::move(chunks);
     return response;
   }
+  template <std::size_t N>
+  static Response stream(BodyChunks chunks, const char (&literal_content_type)[N],
+                         int status = 200) {
+    Response response(status, {}, literal_content_type);
+    response.chunks_ = std::move(chunks);
+    return response;
+  }
   // {"error":{"code":..,"message":..}}: the shape of every error molt::web answers.
   static Response error(int status, std::string_view code, std::string_view message);
 
@@ -94,8 +105,13 @@ class Response {
   void set_status(int status) { status_ = status; }
   const std::string& body() const { return body_; }
   std::string& body() { return body_; }
-  const std::string& content_type() const { return content_type_; }
-  void set_content_type(std::string content_type) { content_type_ = std::move(content_type); }
+  std::string_view content_type() const {
+    return static_content_type_ != nullptr ? std::string_view(static_content_type_) : content_type_;
+  }
+  void set_content_type(std::string content_type) {
+    content_type_ = std::move(content_type);
+    static_content_type_ = nullptr;
+  }
   // Headers beyond the ones the server writes (Date, Content-Length, Content-Type, ...).
   const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
   void set_header(std::string name, std::string value);
@@ -107,6 +123,7 @@ class Response {
   int status_ = 200;
   std::string body_;
   std::string content_type_;
+  const char* static_content_type_ = nullptr;
   std::vector<std::pair<std::string, std::string>> headers_;
   BodyChunks chunks_;
 };

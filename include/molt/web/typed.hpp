@@ -23,8 +23,8 @@
 
 namespace molt::web {
 
-inline constexpr std::string_view kJson = "application/json";
-inline constexpr std::string_view kMsgPack = "application/msgpack";
+inline constexpr char kJson[] = "application/json";
+inline constexpr char kMsgPack[] = "application/msgpack";
 
 // Whether the client prefers MsgPack: its Accept names application/msgpack (or
 // application/x-msgpack) before any JSON type. JSON otherwise, and by default.
@@ -32,14 +32,14 @@ bool prefers_msgpack(const Request& request);
 
 template <typename T>
 Response json(const T& value, int status = 200) {
-  Response response(status, {}, std::string(kJson));
+  Response response(status, {}, kJson);
   codec::write_json(response.body(), value);
   return response;
 }
 
 template <typename T>
 Response msgpack(const T& value, int status = 200) {
-  Response response(status, {}, std::string(kMsgPack));
+  Response response(status, {}, kMsgPack);
   codec::write_msgpack(response.body(), value);
   return response;
 }
@@ -54,7 +54,7 @@ Response respond(const Request& request, const T& value, int status = 200) {
 // types, and core::InvalidInput (a 400 naming the field) for a body that does not fit T.
 template <typename T>
 T body_as(const Request& request) {
-  const std::string_view type = request.header("Content-Type").value_or(kJson);
+  const std::string_view type = request.header("Content-Type").value_or(std::string_view(kJson));
   const std::string_view media = type.substr(0, type.find(';'));
   if (iequals(media, kJson)) return codec::decode_json<T>(request.body());
   if (iequals(media, kMsgPack) || iequals(media, "application/x-msgpack"))
