@@ -4,7 +4,7 @@ BUILD := build/$(PRESET)
 JOBS ?= 2
 FUZZ_SECONDS ?= 60
 
-.PHONY: all setup configure build run run-worker test test-python test-sanitizers bench fuzz fuzz-smoke format clean
+.PHONY: all setup configure build run run-worker test test-python test-sanitizers bench bench-web bench-django fuzz fuzz-smoke format clean
 
 all: build
 
@@ -54,6 +54,18 @@ bench: PRESET = release
 bench: build
 	bench/run_worker_bench.sh build/release
 	bench/run_db_bench.sh build/release
+
+# molt::web against FastAPI/uvicorn, granian and a bare Beast server (about 10 minutes).
+bench-web: PRESET = release
+bench-web: build
+	.venv/bin/python bench/run_web_bench.py build/release --callgrind --idle 10000
+
+# Django under gunicorn: ORM, raw SQL and @molt_offload, with Django's own floor.
+bench-django: PRESET = release
+bench-django: build
+	.venv/bin/python bench/django_bench.py build/release/apps/molt-worker/molt-worker
+	.venv/bin/python bench/django_bench.py build/release/apps/molt-worker/molt-worker --worker-class gthread
+	.venv/bin/python bench/python_client_overhead.py build/release/apps/molt-worker/molt-worker
 
 fuzz: setup
 	cmake --preset fuzz >/dev/null && cmake --build --preset fuzz -j $(JOBS)
