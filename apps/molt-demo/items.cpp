@@ -1,13 +1,12 @@
 #include "items.hpp"
 
-#include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 
 #include "demo_rows.hpp"
+#include "list_items_query.hpp"
 #include "molt/core/status.hpp"
 #include "molt/db/postgres.hpp"
 #include "molt/db/sqlite.hpp"
@@ -28,21 +27,6 @@ constexpr std::string_view kCreateIndexes[] = {
 constexpr std::string_view kInsert =
     "INSERT INTO items(id, user_id, created_at, status, title, score, unread) "
     "VALUES (:id, :user_id, :created_at, :status, :title, :score, :unread)";
-
-// One fixed statement per combination of filters, as molt-worker runs them.
-constexpr std::string_view kItemsSql[4] = {
-    "SELECT id, created_at, status, title, score, unread FROM items WHERE user_id = :user_id "
-    "AND id > :after ORDER BY id LIMIT :limit",
-    "SELECT id, created_at, status, title, score, unread FROM items WHERE user_id = :user_id "
-    "AND status = :status AND id > :after ORDER BY id LIMIT :limit",
-    "SELECT id, created_at, status, title, score, unread FROM items WHERE user_id = :user_id "
-    "AND title LIKE :pattern ESCAPE '\\' AND id > :after ORDER BY id LIMIT :limit",
-    "SELECT id, created_at, status, title, score, unread FROM items WHERE user_id = :user_id "
-    "AND status = :status AND title LIKE :pattern ESCAPE '\\' AND id > :after ORDER BY id "
-    "LIMIT :limit",
-};
-constexpr std::string_view kCountsSql =
-    "SELECT status, count(*) AS n FROM items WHERE user_id = :user_id GROUP BY status";
 
 Params insert_params(std::int64_t id, std::int64_t user_id, std::string created_at,
                      std::string status, std::string title, double score, bool unread) {
@@ -73,26 +57,6 @@ void seed(molt::db::Database& db) {
                    options);
       });
   tx.commit();
-}
-
-// `%q%` with q's own %, _ and \ taken literally, as Django's `contains`.
-std::string like_pattern(std::string_view q) {
-  std::string pattern = "%";
-  for (const char c : q) {
-    if (c == '%' || c == '_' || c == '\\') pattern.push_back('\\');
-    pattern.push_back(c);
-  }
-  pattern.push_back('%');
-  return pattern;
-}
-
-std::int64_t cursor_id(const std::optional<std::string>& cursor) {
-  if (!cursor || cursor->empty()) return 0;
-  std::int64_t id = 0;
-  const auto [end, ec] = std::from_chars(cursor->data(), cursor->data() + cursor->size(), id);
-  if (ec != std::errc() || end != cursor->data() + cursor->size() || id < 0)
-    throw molt::core::InvalidInput("cursor: expected an item id (digits)");
-  return id;
 }
 
 std::string now_utc() {
@@ -129,46 +93,10 @@ std::string_view ItemsStore::backend() const {
 
 ListItemsResponse ItemsStore::list(const ListItemsRequest& request, molt::core::Deadline deadline,
                                    molt::core::CancelToken cancel) const {
-  const std::int64_t limit = std::clamp<std::int64_t>(request.limit.value_or(50), 1, 500);
   molt::db::QueryOptions options;
   options.deadline = deadline;
   options.cancel = std::move(cancel);
-  Params params{{{request.user_id}, {cursor_id(request.cursor)}, {limit}},
-                {"user_id", "after", "limit"}};
-  if (request.status) {
-    params.values.push_back({*request.status});
-    params.names.push_back("status");
-  }
-  if (request.q) {
-    params.values.push_back({like_pattern(*request.q)});
-    params.names.push_back("pattern");
-  }
-  const auto rows =
-      db_->query(kItemsSql[(request.status ? 1 : 0) + (request.q ? 2 : 0)], params, options);
-  const auto counts = db_->query(kCountsSql, Params{{{request.user_id}}, {"user_id"}}, options);
-
-  ListItemsResponse out;
-  out.items.resize(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    Item& item = out.items[i];
-    item.id = std::get<std::int64_t>(rows.at(i, 0));
-    item.created_at = std::get<std::string>(rows.at(i, 1));
-    item.status = std::get<std::string>(rows.at(i, 2));
-    item.title = std::get<std::string>(rows.at(i, 3));
-    const auto& score = rows.at(i, 4);
-    item.score = std::holds_alternative<double>(score)
-                     ? std::get<double>(score)
-                     : static_cast<double>(std::get<std::int64_t>(score));
-    item.unread = std::get<std::int64_t>(rows.at(i, 5)) != 0;
-  }
-  for (std::size_t i = 0; i < counts.size(); ++i) {
-    const auto status = counts.get<std::string>(i, "status");
-    if (status == "open") out.counts.open = counts.get<std::int64_t>(i, "n");
-    if (status == "closed") out.counts.closed = counts.get<std::int64_t>(i, "n");
-  }
-  if (static_cast<std::int64_t>(rows.size()) == limit)
-    out.next_cursor = std::to_string(out.items.back().id);
-  return out;
+  return molt_worker::query_list_items(*db_, request, options);
 }
 
 Item ItemsStore::create(const NewItem& item, molt::core::Deadline deadline) const {

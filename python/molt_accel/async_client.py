@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from molt_accel.client import TIMEOUT_GRACE_S, CancelCheck, Hook, _run_hook
+from molt_accel.client import TIMEOUT_GRACE_S, CancelCheck
 from molt_accel.config import ExportSpec, default_worker_cmd, load_manifest
 from molt_accel.errors import (
     MoltCancelled,
@@ -23,6 +23,7 @@ from molt_accel.errors import (
     error_for_status,
 )
 from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, encode_frame, frame_length
+from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.wire import (
     Answer,
     decode_answer,
@@ -240,17 +241,7 @@ class AsyncMoltClient:
         )
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         worker.pending[request_id] = future
-        if before_send is not None:
-            _run_hook(
-                before_send,
-                {
-                    "entry": entry,
-                    "request_id": request_id,
-                    "codec": codec,
-                    "payload_bytes": len(body),
-                    "timeout_ms": timeout_ms,
-                },
-            )
+        report_send(before_send, entry, request_id, codec, len(body), timeout_ms)
         started = time.perf_counter()
         try:
             worker.send(frame)
@@ -277,28 +268,7 @@ class AsyncMoltClient:
             self._cancel_in_worker(worker, request_id)
             raise
         client_ms = (time.perf_counter() - started) * 1000.0
-        if after_recv is not None:
-            _run_hook(
-                after_recv,
-                {
-                    "entry": entry,
-                    "request_id": request_id,
-                    "status": answer.status,
-                    "codec": answer.codec,
-                    "response_bytes": len(answer.payload),
-                    "client_ms": client_ms,
-                },
-            )
-        if metrics_hook is not None:
-            metrics = dict(answer.metrics)
-            metrics.update(
-                entry=entry,
-                status=answer.status,
-                client_ms=client_ms,
-                payload_bytes=len(body),
-                response_bytes=len(answer.payload),
-            )
-            _run_hook(metrics_hook, metrics)
+        report_answer(after_recv, metrics_hook, entry, request_id, answer, len(body), client_ms)
         if answer.status != "Ok":
             raise error_for_status(answer.status, answer.error, request_id)
         return answer

@@ -22,12 +22,12 @@ from molt_accel.errors import (
     error_for_status,
 )
 from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
+from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.process import PendingCall, WorkerProcess
 from molt_accel.wire import Answer, decode_payload, encode_payload, encode_request, resolve_wire
 
 logger = logging.getLogger("molt_accel")
 
-Hook = Callable[[dict[str, Any]], None]
 CancelCheck = Callable[[], bool]
 
 # The worker answers `Timeout` itself at the deadline; the client gives it this much longer
@@ -47,15 +47,6 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _run_hook(hook: Hook | None, info: dict[str, Any]) -> None:
-    if hook is None:
-        return
-    try:
-        hook(info)
-    except Exception:  # an observability hook must never fail the call it observes
-        logger.exception("molt_accel hook %r raised", hook)
 
 
 class MoltClient:
@@ -207,17 +198,7 @@ class MoltClient:
         except MoltWorkerUnavailable as exc:
             self._drop(worker)
             raise _Undelivered(exc.message) from None
-        if before_send is not None:
-            _run_hook(
-                before_send,
-                {
-                    "entry": entry,
-                    "request_id": request_id,
-                    "codec": codec,
-                    "payload_bytes": len(body),
-                    "timeout_ms": timeout_ms,
-                },
-            )
+        report_send(before_send, entry, request_id, codec, len(body), timeout_ms)
         started = time.perf_counter()
         try:
             worker.send(frame)
@@ -240,28 +221,7 @@ class MoltClient:
         answer = call.answer
         assert answer is not None
         client_ms = (time.perf_counter() - started) * 1000.0
-        if after_recv is not None:
-            _run_hook(
-                after_recv,
-                {
-                    "entry": entry,
-                    "request_id": request_id,
-                    "status": answer.status,
-                    "codec": answer.codec,
-                    "response_bytes": len(answer.payload),
-                    "client_ms": client_ms,
-                },
-            )
-        if metrics_hook is not None:
-            metrics = dict(answer.metrics)
-            metrics.update(
-                entry=entry,
-                status=answer.status,
-                client_ms=client_ms,
-                payload_bytes=len(body),
-                response_bytes=len(answer.payload),
-            )
-            _run_hook(metrics_hook, metrics)
+        report_answer(after_recv, metrics_hook, entry, request_id, answer, len(body), client_ms)
         if answer.status != "Ok":
             raise error_for_status(answer.status, answer.error, request_id)
         return answer

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from molt_accel.async_client import AsyncMoltClient
-from molt_accel.client import Hook, MoltClient, MoltClientPool
+from molt_accel.client import MoltClient, MoltClientPool
 from molt_accel.config import RetryPolicy, client_mode_from_env, pool_size_from_env
 from molt_accel.contracts import build_list_items_payload
 from molt_accel.disconnect import request_cancel_check
 from molt_accel.errors import MoltAccelError, MoltInvalidInput
+from molt_accel.hooks import Hook
 from molt_accel.responses import (
     ResponseFactory,
     error_body,

@@ -111,26 +111,35 @@ class Ctx {
   std::unordered_map<std::type_index, std::shared_ptr<void>> locals_;
 };
 
-class RouteGroup {
+// get/post/put/patch/del for App and RouteGroup, written once: each calls Derived::route.
+template <typename Derived>
+class RouteMethods {
+ public:
+  Derived& get(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return self().route("GET", pattern, std::move(handler), name);
+  }
+  Derived& post(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return self().route("POST", pattern, std::move(handler), name);
+  }
+  Derived& put(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return self().route("PUT", pattern, std::move(handler), name);
+  }
+  Derived& patch(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return self().route("PATCH", pattern, std::move(handler), name);
+  }
+  Derived& del(std::string_view pattern, Handler handler, std::string_view name = {}) {
+    return self().route("DELETE", pattern, std::move(handler), name);
+  }
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
+
+class RouteGroup : public RouteMethods<RouteGroup> {
  public:
   RouteGroup& use(Middleware middleware);
   RouteGroup& route(std::string_view method, std::string_view pattern, Handler handler,
                     std::string_view name = {});
-  RouteGroup& get(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("GET", pattern, std::move(handler), name);
-  }
-  RouteGroup& post(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("POST", pattern, std::move(handler), name);
-  }
-  RouteGroup& put(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("PUT", pattern, std::move(handler), name);
-  }
-  RouteGroup& patch(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("PATCH", pattern, std::move(handler), name);
-  }
-  RouteGroup& del(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("DELETE", pattern, std::move(handler), name);
-  }
   // A nested group: its prefix is appended to this one's, its middleware runs inside ours.
   RouteGroup group(std::string_view prefix);
 
@@ -142,7 +151,7 @@ class RouteGroup {
   Data* data_;
 };
 
-class App {
+class App : public RouteMethods<App> {
  public:
   App();
   ~App();
@@ -153,21 +162,6 @@ class App {
   App& use(Middleware middleware);
   App& route(std::string_view method, std::string_view pattern, Handler handler,
              std::string_view name = {});
-  App& get(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("GET", pattern, std::move(handler), name);
-  }
-  App& post(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("POST", pattern, std::move(handler), name);
-  }
-  App& put(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("PUT", pattern, std::move(handler), name);
-  }
-  App& patch(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("PATCH", pattern, std::move(handler), name);
-  }
-  App& del(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return route("DELETE", pattern, std::move(handler), name);
-  }
   RouteGroup group(std::string_view prefix);
 
   // App-scoped state, one value per type, set before serving.
