@@ -5,7 +5,7 @@
 #include <ctime>
 #include <filesystem>
 
-#include "demo_rows.hpp"
+#include "demo_seed.hpp"
 #include "list_items_query.hpp"
 #include "molt/core/status.hpp"
 #include "molt/db/postgres.hpp"
@@ -17,13 +17,6 @@ namespace {
 using molt::db::Param;
 using molt::db::Params;
 
-constexpr std::string_view kCreateTable =
-    "CREATE TABLE items(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, created_at TEXT NOT "
-    "NULL, "
-    "status TEXT NOT NULL, title TEXT NOT NULL, score REAL NOT NULL, unread INTEGER NOT NULL)";
-constexpr std::string_view kCreateIndexes[] = {
-    "CREATE INDEX items_user_id_id ON items(user_id, id)",
-    "CREATE INDEX items_user_id_status ON items(user_id, status)"};
 constexpr std::string_view kInsert =
     "INSERT INTO items(id, user_id, created_at, status, title, score, unread) "
     "VALUES (:id, :user_id, :created_at, :status, :title, :score, :unread)";
@@ -38,25 +31,6 @@ Params insert_params(std::int64_t id, std::int64_t user_id, std::string created_
                  {score},
                  {static_cast<std::int64_t>(unread)}},
                 {"id", "user_id", "created_at", "status", "title", "score", "unread"}};
-}
-
-void seed(molt::db::Database& db) {
-  std::fprintf(stderr, "molt-demo: seeding the demo database (%d users x %d items)...\n",
-               molt::demo::kDefaultUsers, molt::demo::kDefaultItemsPerUser);
-  molt::db::QueryOptions options;
-  options.deadline = molt::core::Deadline::after(std::chrono::minutes(5));
-  auto tx = db.begin(options);
-  tx.execute(kCreateTable, {}, options);
-  for (const auto index : kCreateIndexes) tx.execute(index, {}, options);
-  molt::demo::for_each_demo_row(
-      molt::demo::kDefaultUsers, molt::demo::kDefaultItemsPerUser,
-      [&](const molt::demo::DemoRow& row) {
-        tx.execute(kInsert,
-                   insert_params(row.id, row.user_id, row.created_at, std::string(row.status),
-                                 row.title, row.score, row.unread),
-                   options);
-      });
-  tx.commit();
 }
 
 std::string now_utc() {
@@ -77,7 +51,10 @@ ItemsStore ItemsStore::open_sqlite(const std::string& path) {
   options.read_write = true;  // POST /items writes; the demo owns its file
   options.create = fresh;
   auto db = molt::db::open_sqlite(options);
-  if (fresh) seed(*db);
+  if (fresh) {
+    std::fprintf(stderr, "molt-demo: seeding %s with the demo rows...\n", path.c_str());
+    molt::demo::write_demo_items(*db, {}, path);
+  }
   return ItemsStore(std::move(db));
 }
 
