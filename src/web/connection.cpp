@@ -5,6 +5,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -126,6 +127,34 @@ void Connection::on_timer(std::uint64_t generation) {
   close_socket();
 }
 
+// While a handler runs nothing reads the socket, so a client that goes away would only be
+// noticed at the write. Waiting for readability meanwhile catches it: a peer that closed (or
+// reset) makes the socket readable with nothing to read, and the handler is cancelled at once.
+// Bytes of a pipelined next request are left for later and end the watch.
+void Connection::watch_for_disconnect() {
+  if (reader_.has_buffered_input()) return;  // the peer is pipelining: it is still there
+  watching_ = true;
+  socket_.async_wait(
+      tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+        self->watching_ = false;
+        if (ec || !self->request_source_) return;
+        char byte;
+        boost::system::error_code peek_error;
+        const std::size_t n =
+            self->socket_.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_error);
+        if (n == 0 || (peek_error && peek_error != asio::error::would_block)) {
+          self->request_source_->cancel(core::CancelReason::Disconnected);
+          self->cancel_signal_.emit(asio::cancellation_type::terminal);
+        }
+      });
+}
+
+void Connection::stop_watching_for_disconnect() {
+  if (!watching_) return;
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);  // only the wait is outstanding: the coroutine reads nothing now
+}
+
 asio::awaitable<bool> Connection::write_out() {
   auto [ec, written] =
       co_await asio::async_write(socket_, asio::buffer(out_), asio::as_tuple(asio::use_awaitable));
@@ -206,7 +235,14 @@ asio::awaitable<void> Connection::run() {
     cancelled_for_timeout_ = false;
     request_source_.emplace();
     out_.clear();
+    // Handlers that answer without waiting never need the watch: arm it only if this one is
+    // still running once the I/O thread gets to the posted check.
+    asio::post(socket_.get_executor(), [self = shared_from_this(), request = ++request_number_] {
+      if (self->phase_ == Phase::Handling && self->request_number_ == request)
+        self->watch_for_disconnect();
+    });
     const Response response = co_await run_app(app_, reader_.request(), request_source_->token());
+    stop_watching_for_disconnect();
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();
     const bool keep_alive = write_answer(out_, reader_.request(), response, closing_);

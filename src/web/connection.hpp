@@ -64,6 +64,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<bool> write_out();
+  void watch_for_disconnect();
+  void stop_watching_for_disconnect();
   boost::asio::awaitable<bool> write_stream(const Response& response);
   void arm(Clock::duration timeout);
   void on_timer(std::uint64_t generation);
@@ -83,6 +85,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool cancelled_for_timeout_ = false;
   Phase phase_ = Phase::Idle;
   bool closing_ = false;
+  bool watching_ = false;  // a readability wait for a disconnect is outstanding
+  std::uint64_t request_number_ = 0;
   std::optional<core::CancelSource> request_source_;
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query
   // included) at a request timeout or a forced shutdown.

@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "molt/core/cancel.hpp"
 #include "molt/web/test_client.hpp"
 
 namespace {
@@ -74,6 +75,7 @@ class Client {
 };
 
 std::atomic<int> pieces_pulled{0};
+std::atomic<int> stopped_by_disconnect{0};
 
 App& test_app() {
   static App app;
@@ -86,6 +88,17 @@ App& test_app() {
       timer.expires_after(std::chrono::milliseconds(ctx.int_param("ms")));
       co_await timer.async_wait(boost::asio::use_awaitable);
       co_return Response::text("slept");
+    });
+    app.get("/watched", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+      timer.expires_after(std::chrono::seconds(30));
+      try {
+        co_await timer.async_wait(boost::asio::use_awaitable);
+      } catch (const boost::system::system_error&) {
+        if (ctx.token().reason() == molt::core::CancelReason::Disconnected) ++stopped_by_disconnect;
+        throw;
+      }
+      co_return Response::text("waited");
     });
     app.get("/firehose", [](const Request&, Ctx&) -> awaitable<Response> {
       co_return Response::stream(
@@ -209,6 +222,26 @@ TEST(ServerTest, ASlowClientHoldsBackAStreamingProducer) {
   }  // the client goes away
   for (int i = 0; i < 100 && server.open_connections() > 0; ++i) std::this_thread::sleep_for(20ms);
   EXPECT_EQ(server.open_connections(), 0u);
+  server.stop();
+}
+
+TEST(ServerTest, AClientThatLeavesCancelsItsHandlerAtOnce) {
+  Server server(test_app(), local(1));
+  server.start();
+  stopped_by_disconnect = 0;
+  {
+    Client leaving(server.port());
+    leaving.send("GET /watched HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::this_thread::sleep_for(100ms);
+  }  // closes the socket mid-request
+  for (int i = 0; i < 100 && stopped_by_disconnect == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(stopped_by_disconnect.load(), 1);  // not 30 s later
+  for (int i = 0; i < 100 && server.open_connections() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server.open_connections(), 0u);
+  // A client that stays gets its answer: the watch does not disturb keep-alive.
+  Client staying(server.port());
+  staying.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\nGET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(TestClient::parse_responses(staying.receive(2)).size(), 2u);
   server.stop();
 }
 
