@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "molt/core/status.hpp"
+#include "task_group.hpp"
 
 namespace molt::web {
 
@@ -38,6 +39,10 @@ std::int64_t Ctx::int_param(std::string_view name) const {
   if (const auto value = route_.int_param(name)) return *value;
   throw HttpError(400, "invalid_input",
                   "path parameter '" + std::string(name) + "' must be an integer");
+}
+
+bool Ctx::spawn(BackgroundTask task, SpawnOptions options) {
+  return tasks_ != nullptr && task && tasks_->spawn(std::move(task), token_, options);
 }
 
 RouteGroup& RouteGroup::use(Middleware middleware) {

@@ -53,20 +53,22 @@ void ConnectionSet::on_empty(std::function<void()> callback) {
 
 // ---- Connection -------------------------------------------------------------------------
 
-void Connection::start(tcp::socket socket, const App& app, const Limits& limits,
-                       ConnectionSet& set) {
-  auto connection = std::make_shared<Connection>(std::move(socket), app, limits, set);
+void Connection::start(tcp::socket socket, const App& app, const Limits& limits, ConnectionSet& set,
+                       TaskGroup& tasks) {
+  auto connection = std::make_shared<Connection>(std::move(socket), app, limits, set, tasks);
   const auto executor = connection->socket_.get_executor();
   asio::co_spawn(
       executor, [connection]() { return connection->run(); },
       asio::bind_cancellation_slot(connection->cancel_signal_.slot(), asio::detached));
 }
 
-Connection::Connection(tcp::socket socket, const App& app, const Limits& limits, ConnectionSet& set)
+Connection::Connection(tcp::socket socket, const App& app, const Limits& limits, ConnectionSet& set,
+                       TaskGroup& tasks)
     : socket_(std::move(socket)),
       app_(app),
       limits_(limits),
       set_(set),
+      tasks_(tasks),
       reader_(limits),
       timer_(socket_.get_executor()) {
   set_.add(this);
@@ -241,7 +243,8 @@ asio::awaitable<void> Connection::run() {
       if (self->phase_ == Phase::Handling && self->request_number_ == request)
         self->watch_for_disconnect();
     });
-    const Response response = co_await run_app(app_, reader_.request(), request_source_->token());
+    const Response response =
+        co_await run_app(app_, reader_.request(), request_source_->token(), &tasks_);
     stop_watching_for_disconnect();
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();

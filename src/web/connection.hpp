@@ -21,6 +21,7 @@
 #include "molt/web/app.hpp"
 #include "molt/web/limits.hpp"
 #include "request_reader.hpp"
+#include "task_group.hpp"
 
 namespace molt::web::detail {
 
@@ -50,9 +51,9 @@ class ConnectionSet {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   static void start(boost::asio::ip::tcp::socket socket, const App& app, const Limits& limits,
-                    ConnectionSet& set);
+                    ConnectionSet& set, TaskGroup& tasks);
   Connection(boost::asio::ip::tcp::socket socket, const App& app, const Limits& limits,
-             ConnectionSet& set);
+             ConnectionSet& set, TaskGroup& tasks);
   ~Connection();
 
   void drain();
@@ -75,6 +76,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const App& app_;
   const Limits& limits_;
   ConnectionSet& set_;
+  TaskGroup& tasks_;
   RequestReader reader_;
   std::string out_;
   boost::asio::steady_timer timer_;

@@ -5,8 +5,8 @@
 namespace molt::web::detail {
 
 boost::asio::awaitable<Response> run_app(const App& app, const Request& request,
-                                         core::CancelToken token) {
-  Ctx ctx(app, std::move(token));
+                                         core::CancelToken token, TaskGroup* tasks) {
+  Ctx ctx(app, std::move(token), tasks);
   co_return co_await app.handle(request, ctx);
 }
 

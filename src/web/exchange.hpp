@@ -7,12 +7,13 @@
 #include "molt/core/cancel.hpp"
 #include "molt/web/app.hpp"
 #include "request_reader.hpp"
+#include "task_group.hpp"
 
 namespace molt::web::detail {
 
 // Runs the app on one request.
 boost::asio::awaitable<Response> run_app(const App& app, const Request& request,
-                                         core::CancelToken token);
+                                         core::CancelToken token, TaskGroup* tasks);
 
 // Appends the serialized answer to `out`; returns whether the connection may carry another
 // request (decided now, after the handler: a shutdown may have begun meanwhile).

@@ -22,10 +22,12 @@ using tcp = asio::ip::tcp;
 
 struct Server::Impl {
   struct Worker {
+    explicit Worker(std::size_t max_tasks) : tasks(io.get_executor(), max_tasks) {}
     asio::io_context io{1};
     tcp::acceptor acceptor{io};
     std::thread thread;
     detail::ConnectionSet connections;
+    detail::TaskGroup tasks;  // ctx.spawn
     asio::steady_timer grace_timer{io};
   };
 
@@ -63,21 +65,28 @@ struct Server::Impl {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      detail::Connection::start(std::move(socket), app, options.limits, worker.connections);
+      detail::Connection::start(std::move(socket), app, options.limits, worker.connections,
+                                worker.tasks);
     }
   }
 
-  // On the worker's thread: stop accepting, drain, and force what is left after the grace.
+  // On the worker's thread: stop accepting, drain connections and spawned tasks, and force
+  // what is left after the grace.
   void drain(Worker& worker) {
     boost::system::error_code ignored;
     worker.acceptor.close(ignored);
     worker.connections.drain();
+    worker.tasks.drain();
     worker.grace_timer.expires_after(options.shutdown_grace);
     worker.grace_timer.async_wait([&worker](boost::system::error_code ec) {
-      if (!ec) worker.connections.close_all();
+      if (ec) return;
+      worker.connections.close_all();
+      worker.tasks.cancel_all();
     });
-    // Once the last connection is gone, nothing is left for the io_context: run() returns.
-    worker.connections.on_empty([&worker] { worker.grace_timer.cancel(); });
+    // Once the last connection and the last task are gone, nothing is left for the
+    // io_context: run() returns.
+    worker.connections.on_empty(
+        [&worker] { worker.tasks.on_empty([&worker] { worker.grace_timer.cancel(); }); });
   }
 };
 
@@ -91,7 +100,7 @@ Server::~Server() {
 void Server::start() {
   impl_->app.freeze();
   for (unsigned i = 0; i < impl_->options.threads; ++i) {
-    auto worker = std::make_unique<Impl::Worker>();
+    auto worker = std::make_unique<Impl::Worker>(impl_->options.limits.max_background_tasks);
     impl_->bind(*worker, i == 0 ? impl_->options.port : impl_->bound_port);
     if (i == 0) impl_->bound_port = worker->acceptor.local_endpoint().port();
     impl_->workers.push_back(std::move(worker));

@@ -12,6 +12,7 @@
 
 #include "exchange.hpp"
 #include "request_reader.hpp"
+#include "task_group.hpp"
 
 namespace molt::web {
 
@@ -45,6 +46,8 @@ std::string TestClient::raw(std::string_view bytes) {
   detail::RequestReader reader(limits_);
   std::string out;
   boost::asio::io_context io;
+  // Spawned tasks run on the same io_context: each run() below finishes them too.
+  detail::TaskGroup tasks(io.get_executor(), limits_.max_background_tasks);
   // Input arrives in the pieces the reader asks for, as from a socket.
   std::size_t fed = 0;
   bool closed = false;
@@ -74,8 +77,9 @@ std::string TestClient::raw(std::string_view bytes) {
       break;
     }
     core::CancelSource source;
-    auto done = boost::asio::co_spawn(io, detail::run_app(app_, reader.request(), source.token()),
-                                      boost::asio::use_future);
+    auto done =
+        boost::asio::co_spawn(io, detail::run_app(app_, reader.request(), source.token(), &tasks),
+                              boost::asio::use_future);
     io.run();
     io.restart();
     const Response response = done.get();

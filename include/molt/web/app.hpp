@@ -14,6 +14,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -36,6 +37,19 @@ namespace molt::web {
 class App;
 class Ctx;
 class Next;
+namespace detail {
+class TaskGroup;
+}
+
+// Background work started by a handler (ctx.spawn). It gets its own cancellation token.
+using BackgroundTask = std::function<boost::asio::awaitable<void>(core::CancelToken)>;
+
+struct SpawnOptions {
+  // Cancelled with the request that spawned it (client gone, deadline, shutdown). Off: it
+  // outlives a client that leaves, still within `timeout` and the server's shutdown.
+  bool inherit_cancellation = true;
+  std::chrono::milliseconds timeout{30'000};  // the task's own deadline (reason Timeout)
+};
 
 using Handler = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&)>;
 using Middleware = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&, Next)>;
@@ -72,7 +86,8 @@ class Next {
 
 class Ctx {
  public:
-  Ctx(const App& app, core::CancelToken token) : app_(&app), token_(std::move(token)) {}
+  Ctx(const App& app, core::CancelToken token, detail::TaskGroup* tasks = nullptr)
+      : app_(&app), token_(std::move(token)), tasks_(tasks) {}
 
   // A path parameter of the matched route.
   std::optional<std::string_view> param(std::string_view name) const { return route_.param(name); }
@@ -102,10 +117,16 @@ class Ctx {
   const core::CancelToken& token() const { return token_; }
   bool cancelled() const { return token_.cancelled(); }
 
+  // Runs `task` in the background on this request's thread, after or while the answer goes
+  // out. Bounded: it has a deadline, the thread a maximum number of tasks, and shutdown waits
+  // for it (then cancels it). False, and nothing runs, when no more tasks are taken.
+  bool spawn(BackgroundTask task, SpawnOptions options = {});
+
  private:
   friend class App;
   const App* app_;
   core::CancelToken token_;
+  detail::TaskGroup* tasks_;
   RouteMatch route_;
   std::string_view route_name_;
   std::unordered_map<std::type_index, std::shared_ptr<void>> locals_;

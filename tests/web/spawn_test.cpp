@@ -1,0 +1,120 @@
+// ctx.spawn: background work with a bounded lifetime, its token following the request's.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <thread>
+
+#include "molt/web/server.hpp"
+#include "molt/web/test_client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using boost::asio::awaitable;
+using molt::core::CancelReason;
+using molt::core::CancelToken;
+using molt::web::App;
+using molt::web::Ctx;
+using molt::web::Request;
+using molt::web::Response;
+using molt::web::TestClient;
+
+// A task that waits `ms` and records how it ended.
+struct Outcome {
+  std::atomic<int> finished{0};
+  std::atomic<int> cancelled{0};
+  std::atomic<CancelReason> reason{CancelReason::None};
+};
+
+molt::web::BackgroundTask waiter(Outcome& outcome, std::chrono::milliseconds ms) {
+  return [&outcome, ms](CancelToken token) -> awaitable<void> {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    timer.expires_after(ms);
+    try {
+      co_await timer.async_wait(boost::asio::use_awaitable);
+      ++outcome.finished;
+    } catch (const boost::system::system_error&) {
+      outcome.reason = token.reason();
+      ++outcome.cancelled;
+    }
+  };
+}
+
+TEST(SpawnTest, TasksRunAfterTheAnswerAndTimeOut) {
+  Outcome quick, slow;
+  App app;
+  app.post("/work", [&](const Request&, Ctx& ctx) -> awaitable<Response> {
+    EXPECT_TRUE(ctx.spawn(waiter(quick, 10ms)));
+    molt::web::SpawnOptions bounded;
+    bounded.timeout = 30ms;
+    EXPECT_TRUE(ctx.spawn(waiter(slow, 10s), bounded));
+    co_return Response(202);
+  });
+  TestClient client(app);  // runs spawned tasks to their end before returning
+  EXPECT_EQ(client.request("POST", "/work").status, 202);
+  EXPECT_EQ(quick.finished.load(), 1);
+  EXPECT_EQ(slow.cancelled.load(), 1);
+  EXPECT_EQ(slow.reason.load(), CancelReason::Timeout);
+}
+
+TEST(SpawnTest, TheThreadsTaskLimitIsKept) {
+  molt::web::Limits limits;
+  limits.max_background_tasks = 2;
+  Outcome outcome;
+  int refused = 0;
+  App app;
+  app.post("/work", [&](const Request&, Ctx& ctx) -> awaitable<Response> {
+    for (int i = 0; i < 3; ++i) refused += ctx.spawn(waiter(outcome, 5ms)) ? 0 : 1;
+    co_return Response(202);
+  });
+  TestClient client(app, limits);
+  client.request("POST", "/work");
+  EXPECT_EQ(refused, 1);
+  EXPECT_EQ(outcome.finished.load(), 2);
+}
+
+TEST(SpawnTest, ShutdownWaitsForTasksThenCancelsThem) {
+  Outcome finishing, lingering, detached;
+  App app;
+  app.post("/work", [&](const Request&, Ctx& ctx) -> awaitable<Response> {
+    ctx.spawn(waiter(finishing, 100ms));
+    ctx.spawn(waiter(lingering, 60s));
+    molt::web::SpawnOptions own;
+    own.inherit_cancellation = false;
+    ctx.spawn(waiter(detached, 60s), own);
+    co_return Response(202);
+  });
+  molt::web::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.shutdown_grace = 300ms;
+  molt::web::Server server(app, options);
+  server.start();
+  {
+    // One request over a real socket; its answer comes before the tasks end.
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
+    const std::string request = "POST /work HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+    boost::asio::write(socket, boost::asio::buffer(request));
+    char answer[256];
+    const auto n = socket.read_some(boost::asio::buffer(answer));
+    EXPECT_EQ(std::string(answer, n).rfind("HTTP/1.1 202", 0), 0u);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  server.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(finishing.finished.load(), 1);  // drained: it had time within the grace
+  EXPECT_EQ(lingering.reason.load(), CancelReason::Shutdown);
+  EXPECT_EQ(detached.reason.load(), CancelReason::Shutdown);
+}
+
+}  // namespace
