@@ -23,6 +23,7 @@ struct RouteGroup::Data {
 
 struct App::RouteEntry {
   Handler handler;
+  RouteOptions options;
   RouteGroup::Data* group = nullptr;
   std::string name;
   std::unique_ptr<Next::Chain> chain;  // built by freeze()
@@ -52,8 +53,8 @@ RouteGroup& RouteGroup::use(Middleware middleware) {
 }
 
 RouteGroup& RouteGroup::route(std::string_view method, std::string_view pattern, Handler handler,
-                              std::string_view name) {
-  app_->add_route(*data_, method, pattern, std::move(handler), name);
+                              std::string_view name, RouteOptions options) {
+  app_->add_route(*data_, method, pattern, std::move(handler), name, options);
   return *this;
 }
 
@@ -81,8 +82,8 @@ App& App::use(Middleware middleware) {
 }
 
 App& App::route(std::string_view method, std::string_view pattern, Handler handler,
-                std::string_view name) {
-  add_route(*groups_.front(), method, pattern, std::move(handler), name);
+                std::string_view name, RouteOptions options) {
+  add_route(*groups_.front(), method, pattern, std::move(handler), name, options);
   return *this;
 }
 
@@ -96,7 +97,7 @@ void App::check_not_frozen() const {
 }
 
 void App::add_route(RouteGroup::Data& group, std::string_view method, std::string_view pattern,
-                    Handler handler, std::string_view name) {
+                    Handler handler, std::string_view name, RouteOptions options) {
   check_not_frozen();
   if (pattern.empty() || pattern.front() != '/')
     throw RouteError("route '" + std::string(method) + " " + std::string(pattern) +
@@ -107,7 +108,11 @@ void App::add_route(RouteGroup::Data& group, std::string_view method, std::strin
   const std::string full = group.prefix + std::string(pattern);
   // The router checks the pattern now, so that the error names the line that added it.
   router_.add(method, full, routes_.size(), name);
-  routes_.push_back({std::move(handler), &group, std::string(name), nullptr});
+  if (options.max_body_bytes) {
+    has_route_body_limits_ = true;
+    largest_route_body_limit_ = std::max(largest_route_body_limit_, *options.max_body_bytes);
+  }
+  routes_.push_back({std::move(handler), options, &group, std::string(name), nullptr});
 }
 
 void App::freeze() {
@@ -131,6 +136,13 @@ void App::freeze() {
     return dispatch(request, ctx);
   };
   frozen_ = true;
+}
+
+std::uint64_t App::body_limit_for(const Request& request, std::uint64_t fallback) const {
+  if (!has_route_body_limits_) return fallback;
+  const RouteMatch match = router_.match(request.method(), request.path());
+  if (!match.found()) return fallback;
+  return routes_[match.route()].options.max_body_bytes.value_or(fallback);
 }
 
 boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx) const {

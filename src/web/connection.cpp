@@ -69,7 +69,7 @@ Connection::Connection(tcp::socket socket, const App& app, const Limits& limits,
       limits_(limits),
       set_(set),
       tasks_(tasks),
-      reader_(limits),
+      reader_(limits, &app),
       timer_(socket_.get_executor()) {
   set_.add(this);
   closing_ = set_.draining();

@@ -7,17 +7,24 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "molt/web/app.hpp"
 #include "molt/web/message.hpp"
 
 namespace molt::web::detail {
 
 class RequestParser : public boost::beast::http::basic_parser<true> {
  public:
+  // With `app`, the body limit is the matched route's (RouteOptions::max_body_bytes): the
+  // parser starts with the largest any route allows (Beast checks a Content-Length against it
+  // before the header callback), and narrows it to the route's once the header is read.
   RequestParser(Request& request, std::uint32_t max_header_bytes, std::size_t max_headers,
-                std::uint64_t max_body_bytes)
-      : request_(request), max_headers_(max_headers) {
+                std::uint64_t max_body_bytes, const App* app = nullptr)
+      : request_(request),
+        max_headers_(max_headers),
+        max_body_bytes_(max_body_bytes),
+        app_(app != nullptr && app->has_route_body_limits() ? app : nullptr) {
     header_limit(max_header_bytes);
-    body_limit(max_body_bytes);
+    body_limit(app_ != nullptr ? app_->body_limit_ceiling(max_body_bytes) : max_body_bytes);
     eager(true);  // parse the body along with the header when it is already buffered
   }
 
@@ -51,6 +58,16 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   // Only `chunked` is decoded. A request whose last coding is not chunked cannot be framed
   // (RFC 9112 §6.3: 400); chunked under another coding (gzip, ...) is not supported (501).
   void on_header_impl(error_code& ec) override {
+    if (app_ != nullptr) {
+      // Chunked bodies are held to body_limit() chunk by chunk; a declared Content-Length
+      // was only checked against the ceiling, so check it against the route's here.
+      const std::uint64_t limit = app_->body_limit_for(request_, max_body_bytes_);
+      body_limit(limit);
+      if (const auto length = content_length(); length && *length > limit) {
+        ec = boost::beast::http::error::body_limit;
+        return;
+      }
+    }
     const auto coding = request_.header("Transfer-Encoding");
     if (!coding) return;
     std::string_view value = *coding;
@@ -82,6 +99,8 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
 
   Request& request_;
   std::size_t max_headers_;
+  std::uint64_t max_body_bytes_;
+  const App* app_;
   bool too_many_headers_ = false;
   bool unsupported_coding_ = false;
 };

@@ -8,14 +8,15 @@ namespace molt::web::detail {
 
 namespace http = boost::beast::http;
 
-RequestReader::RequestReader(const Limits& limits) : limits_(limits) {
+RequestReader::RequestReader(const Limits& limits, const App* app) : limits_(limits), app_(app) {
   buffer_.resize(limits_.initial_buffer_bytes);
   begin_request();
 }
 
 void RequestReader::begin_request() {
   request_.reset();
-  parser_.emplace(request_, limits_.max_header_bytes, limits_.max_headers, limits_.max_body_bytes);
+  parser_.emplace(request_, limits_.max_header_bytes, limits_.max_headers, limits_.max_body_bytes,
+                  app_);
   // Not eager: the first put() stops at the end of the header, which tells where it ends.
   parser_->eager(false);
   header_end_ = 0;

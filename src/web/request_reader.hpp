@@ -24,7 +24,8 @@ struct ReadError {
 
 class RequestReader {
  public:
-  explicit RequestReader(const Limits& limits);
+  // With `app`, bodies are limited per route (RouteOptions::max_body_bytes).
+  explicit RequestReader(const Limits& limits, const App* app = nullptr);
 
   // Where to read the next bytes into; grows the buffer when full.
   std::span<char> read_space();
@@ -58,6 +59,7 @@ class RequestReader {
   State fail_from(const boost::beast::error_code& ec);
 
   const Limits& limits_;
+  const App* app_;
   std::string buffer_;
   std::size_t start_ = 0;  // first byte of the current request
   std::size_t next_ = 0;   // first byte not consumed by the parser

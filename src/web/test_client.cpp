@@ -43,7 +43,7 @@ TestClient::TestClient(App& app, Limits limits) : app_(app), limits_(limits) {
 }
 
 std::string TestClient::raw(std::string_view bytes) {
-  detail::RequestReader reader(limits_);
+  detail::RequestReader reader(limits_, &app_);
   std::string out;
   boost::asio::io_context io;
   // Spawned tasks run on the same io_context: each run() below finishes them too.

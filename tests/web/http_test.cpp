@@ -240,3 +240,50 @@ TEST(HttpTest, StreamedBodiesAreChunkedAndTheConnectionGoesOn) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(HttpTest, RoutesCanRaiseOrLowerTheBodyLimit) {
+  App app;
+  app.post(
+      "/small",
+      [](const Request& r, Ctx&) -> awaitable<Response> {
+        co_return Response::text(std::to_string(r.body().size()));
+      },
+      "small", molt::web::RouteOptions{.max_body_bytes = 8});
+  app.post(
+      "/upload",
+      [](const Request& r, Ctx&) -> awaitable<Response> {
+        co_return Response::text(std::to_string(r.body().size()));
+      },
+      "upload", molt::web::RouteOptions{.max_body_bytes = 4096});
+  app.post("/plain", [](const Request& r, Ctx&) -> awaitable<Response> {
+    co_return Response::text(std::to_string(r.body().size()));
+  });
+  Limits limits;
+  limits.max_body_bytes = 100;
+  TestClient client(app, limits);
+  const auto sized = [](std::string_view path, std::size_t n) {
+    return "POST " + std::string(path) +
+           " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(n) + "\r\n\r\n" +
+           std::string(n, 'x');
+  };
+  const auto chunked = [](std::string_view path, std::size_t n) {
+    char size[16];
+    std::snprintf(size, sizeof(size), "%zx", n);
+    return "POST " + std::string(path) +
+           " HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + size + "\r\n" +
+           std::string(n, 'x') + "\r\n0\r\n\r\n";
+  };
+  EXPECT_EQ(client.raw(sized("/small", 8)).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(client.raw(sized("/small", 9)).rfind("HTTP/1.1 413", 0), 0u);
+  EXPECT_EQ(client.raw(chunked("/small", 9)).rfind("HTTP/1.1 413", 0), 0u);
+  EXPECT_EQ(client.raw(sized("/upload", 3000)).rfind("HTTP/1.1 200", 0), 0u);  // above the default
+  EXPECT_EQ(client.raw(chunked("/upload", 3000)).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(client.raw(sized("/upload", 4097)).rfind("HTTP/1.1 413", 0), 0u);
+  EXPECT_EQ(client.raw(sized("/plain", 100)).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(client.raw(sized("/plain", 101)).rfind("HTTP/1.1 413", 0), 0u);  // the default holds
+  EXPECT_EQ(client.raw(sized("/nowhere", 3000)).rfind("HTTP/1.1 413", 0), 0u);
+}
+
+}  // namespace

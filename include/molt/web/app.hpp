@@ -13,6 +13,7 @@
 // app starts serving (freeze()); a bad table fails then, with the route named.
 #pragma once
 
+#include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
@@ -132,24 +133,36 @@ class Ctx {
   std::unordered_map<std::type_index, std::shared_ptr<void>> locals_;
 };
 
+// Per-route settings that differ from the server's Limits.
+struct RouteOptions {
+  // The largest request body this route takes (413 above it), instead of
+  // Limits::max_body_bytes: larger for an upload route, smaller for a tight one.
+  std::optional<std::uint64_t> max_body_bytes;
+};
+
 // get/post/put/patch/del for App and RouteGroup, written once: each calls Derived::route.
 template <typename Derived>
 class RouteMethods {
  public:
-  Derived& get(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return self().route("GET", pattern, std::move(handler), name);
+  Derived& get(std::string_view pattern, Handler handler, std::string_view name = {},
+               RouteOptions options = {}) {
+    return self().route("GET", pattern, std::move(handler), name, options);
   }
-  Derived& post(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return self().route("POST", pattern, std::move(handler), name);
+  Derived& post(std::string_view pattern, Handler handler, std::string_view name = {},
+                RouteOptions options = {}) {
+    return self().route("POST", pattern, std::move(handler), name, options);
   }
-  Derived& put(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return self().route("PUT", pattern, std::move(handler), name);
+  Derived& put(std::string_view pattern, Handler handler, std::string_view name = {},
+               RouteOptions options = {}) {
+    return self().route("PUT", pattern, std::move(handler), name, options);
   }
-  Derived& patch(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return self().route("PATCH", pattern, std::move(handler), name);
+  Derived& patch(std::string_view pattern, Handler handler, std::string_view name = {},
+                 RouteOptions options = {}) {
+    return self().route("PATCH", pattern, std::move(handler), name, options);
   }
-  Derived& del(std::string_view pattern, Handler handler, std::string_view name = {}) {
-    return self().route("DELETE", pattern, std::move(handler), name);
+  Derived& del(std::string_view pattern, Handler handler, std::string_view name = {},
+               RouteOptions options = {}) {
+    return self().route("DELETE", pattern, std::move(handler), name, options);
   }
 
  private:
@@ -160,7 +173,7 @@ class RouteGroup : public RouteMethods<RouteGroup> {
  public:
   RouteGroup& use(Middleware middleware);
   RouteGroup& route(std::string_view method, std::string_view pattern, Handler handler,
-                    std::string_view name = {});
+                    std::string_view name = {}, RouteOptions options = {});
   // A nested group: its prefix is appended to this one's, its middleware runs inside ours.
   RouteGroup group(std::string_view prefix);
 
@@ -182,7 +195,7 @@ class App : public RouteMethods<App> {
   // Middleware around every request, in the order added (the first is outermost).
   App& use(Middleware middleware);
   App& route(std::string_view method, std::string_view pattern, Handler handler,
-             std::string_view name = {});
+             std::string_view name = {}, RouteOptions options = {});
   RouteGroup group(std::string_view prefix);
 
   // App-scoped state, one value per type, set before serving.
@@ -200,6 +213,14 @@ class App : public RouteMethods<App> {
   void freeze();
   bool frozen() const { return frozen_; }
 
+  // The body limit of the route `request` goes to (its RouteOptions, else `fallback`), and
+  // the largest any route allows: the reader checks bodies against them.
+  std::uint64_t body_limit_for(const Request& request, std::uint64_t fallback) const;
+  std::uint64_t body_limit_ceiling(std::uint64_t fallback) const {
+    return std::max(fallback, largest_route_body_limit_);
+  }
+  bool has_route_body_limits() const { return has_route_body_limits_; }
+
   // Answers one request: routing, middleware, handler, errors. Never throws.
   boost::asio::awaitable<Response> handle(const Request& request, Ctx& ctx) const;
 
@@ -214,7 +235,7 @@ class App : public RouteMethods<App> {
   friend class Next;
   struct RouteEntry;
   void add_route(RouteGroup::Data& group, std::string_view method, std::string_view pattern,
-                 Handler handler, std::string_view name);
+                 Handler handler, std::string_view name, RouteOptions options);
   boost::asio::awaitable<Response> dispatch(const Request& request, Ctx& ctx) const;
   void check_not_frozen() const;
 
@@ -223,6 +244,8 @@ class App : public RouteMethods<App> {
   std::unique_ptr<Next::Chain> app_chain_;
   Router router_;
   bool frozen_ = false;
+  bool has_route_body_limits_ = false;
+  std::uint64_t largest_route_body_limit_ = 0;
   std::unordered_map<std::type_index, std::shared_ptr<void>> state_;
 };
 
