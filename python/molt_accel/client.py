@@ -276,6 +276,8 @@ class MoltClient:
             if self._started_once and not self.restart_on_failure:
                 reason = worker.death_reason if worker is not None else "the worker stopped"
                 raise MoltWorkerUnavailable(f"{reason} (restart_on_failure is off)")
+            if worker is not None:
+                worker.close()  # died while idle: reap it and release its pipes now
             self._started_once = True
             self._worker = WorkerProcess(self.worker_cmd, self.wire, self.max_frame_size, self.env, self.cwd)
             return self._worker

@@ -243,9 +243,12 @@ def test_without_restart_on_failure_a_dead_worker_stays_dead(test_worker_bin: Pa
 def test_an_idle_worker_that_died_is_replaced_without_losing_the_call(test_worker_bin: Path) -> None:
     with client_for(test_worker_bin) as client:
         client.ping()
-        os.kill(client.pid or 0, signal.SIGKILL)
+        victim = client.pid or 0
+        os.kill(victim, signal.SIGKILL)
         assert wait_until(lambda: client.pid is None)
         assert client.call("echo", b"fresh", codec="raw") == b"fresh"
+        # The dead one is reaped, not left a zombie.
+        assert wait_until(lambda: not Path(f"/proc/{victim}").exists())
 
 
 def test_unstartable_worker_is_unavailable(tmp_path: Path) -> None:
