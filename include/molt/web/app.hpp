@@ -106,12 +106,21 @@ class Ctx {
   // Request-scoped values, for middleware to hand to handlers.
   template <typename T>
   void set(T value) {
-    locals_[std::type_index(typeid(T))] = std::make_shared<T>(std::move(value));
+    const std::type_index type(typeid(T));
+    for (auto& [key, stored] : locals_) {
+      if (key == type) {
+        stored = std::make_shared<T>(std::move(value));
+        return;
+      }
+    }
+    locals_.emplace_back(type, std::make_shared<T>(std::move(value)));
   }
   template <typename T>
   T* get() const {
-    const auto it = locals_.find(std::type_index(typeid(T)));
-    return it == locals_.end() ? nullptr : static_cast<T*>(it->second.get());
+    const std::type_index type(typeid(T));
+    for (const auto& [key, stored] : locals_)
+      if (key == type) return static_cast<T*>(stored.get());
+    return nullptr;
   }
 
   // Cancellation of this request: client disconnect, deadline or shutdown.
@@ -130,7 +139,8 @@ class Ctx {
   detail::TaskGroup* tasks_;
   RouteMatch route_;
   std::string_view route_name_;
-  std::unordered_map<std::type_index, std::shared_ptr<void>> locals_;
+  // A request carries a handful of values at most: a vector beats a hash map here.
+  std::vector<std::pair<std::type_index, std::shared_ptr<void>>> locals_;
 };
 
 // Per-route settings that differ from the server's Limits.
