@@ -194,11 +194,13 @@ void from_json_value(const boost::json::value& v, T& out, const PathSegment& at)
   }
 }
 
+// Errors name the field from `root`: "payload.user_id" for a worker's payload, "body.title"
+// for an HTTP body.
 template <class T>
-T decode_json(std::string_view text) {
+T decode_json(std::string_view text, std::string_view root = kRootPath.key) {
   const boost::json::value v = parse_json(text);
   T out{};
-  from_json_value(v, out, kRootPath);
+  from_json_value(v, out, PathSegment{nullptr, root, 0});
   return out;
 }
 

@@ -215,12 +215,13 @@ void from_msgpack_object(const msgpack::object& o, T& out, const PathSegment& at
   }
 }
 
+// Errors name the field from `root`, as decode_json's do.
 template <class T>
-T decode_msgpack(std::string_view bytes) {
+T decode_msgpack(std::string_view bytes, std::string_view root = kRootPath.key) {
   msgpack::zone zone;
   const msgpack::object o = unpack_msgpack(bytes, zone);
   T out{};
-  from_msgpack_object(o, out, kRootPath);
+  from_msgpack_object(o, out, PathSegment{nullptr, root, 0});
   return out;
 }
 

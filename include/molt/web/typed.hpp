@@ -56,9 +56,9 @@ template <typename T>
 T body_as(const Request& request) {
   const std::string_view type = request.header("Content-Type").value_or(std::string_view(kJson));
   const std::string_view media = type.substr(0, type.find(';'));
-  if (iequals(media, kJson)) return codec::decode_json<T>(request.body());
+  if (iequals(media, kJson)) return codec::decode_json<T>(request.body(), "body");
   if (iequals(media, kMsgPack) || iequals(media, "application/x-msgpack"))
-    return codec::decode_msgpack<T>(request.body());
+    return codec::decode_msgpack<T>(request.body(), "body");
   throw HttpError(415, "unsupported_media_type", "send application/json or application/msgpack");
 }
 
