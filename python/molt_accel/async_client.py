@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from molt_accel.client import TIMEOUT_GRACE_S, CancelCheck
-from molt_accel.config import ExportSpec, default_worker_cmd, load_manifest
+from molt_accel.config import WorkerSettings
 from molt_accel.errors import (
     MoltCancelled,
     MoltProtocolError,
@@ -28,9 +28,9 @@ from molt_accel.wire import (
     Answer,
     decode_answer,
     decode_payload,
+    encode_cancel,
     encode_payload,
     encode_request,
-    resolve_wire,
 )
 
 logger = logging.getLogger("molt_accel")
@@ -104,7 +104,7 @@ class _AsyncWorker:
         await asyncio.gather(self.reader, return_exceptions=True)
 
 
-class AsyncMoltClient:
+class AsyncMoltClient(WorkerSettings):
     """The asyncio twin of ``MoltClient``; use it from one event loop."""
 
     def __init__(
@@ -117,24 +117,12 @@ class AsyncMoltClient:
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
     ) -> None:
-        self.worker_cmd = list(worker_cmd) if worker_cmd else default_worker_cmd()
-        self.wire = resolve_wire(wire)
-        self.max_frame_size = max_frame_size
-        self.restart_on_failure = restart_on_failure
-        self.max_restarts = max(0, max_restarts)
-        self.env = dict(env) if env is not None else None
-        self.cwd = cwd
+        super().__init__(worker_cmd, wire, max_frame_size, restart_on_failure, max_restarts, env, cwd)
         self._ids = itertools.count(1)
         self._worker: _AsyncWorker | None = None
         self._starting: asyncio.Lock | None = None
         self._started_once = False
         self._closed = False
-        self._exports: dict[str, ExportSpec] | None = None
-
-    def exports(self) -> dict[str, ExportSpec]:
-        if self._exports is None:
-            self._exports = load_manifest(self.worker_cmd, self.env, self.cwd)
-        return self._exports
 
     @property
     def pid(self) -> int | None:
@@ -285,10 +273,8 @@ class AsyncMoltClient:
                 raise MoltCancelled("the caller went away; the worker request was cancelled")
 
     def _cancel_in_worker(self, worker: _AsyncWorker, request_id: int) -> None:
-        payload = encode_payload({"request_id": request_id}, self.wire)
-        body = encode_request(self.wire, request_id, "__cancel__", 0, self.wire, payload)
         try:
-            worker.send(encode_frame(body, self.max_frame_size))
+            worker.send(encode_frame(encode_cancel(self.wire, request_id), self.max_frame_size))
         except MoltWorkerUnavailable:
             pass
 

@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from molt_accel.config import ExportSpec, default_worker_cmd, load_manifest
+from molt_accel.config import ExportSpec, WorkerSettings, default_worker_cmd
 from molt_accel.errors import (
     MoltAccelError,
     MoltBusy,
@@ -24,7 +24,7 @@ from molt_accel.errors import (
 from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.process import PendingCall, WorkerProcess
-from molt_accel.wire import Answer, decode_payload, encode_payload, encode_request, resolve_wire
+from molt_accel.wire import Answer, decode_payload, encode_payload, encode_request
 
 logger = logging.getLogger("molt_accel")
 
@@ -49,7 +49,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class MoltClient:
+class MoltClient(WorkerSettings):
     """Talks to one ``molt-worker`` over its stdin/stdout.
 
     Thread-safe: many threads may call at once; their requests are in flight together and
@@ -67,19 +67,12 @@ class MoltClient:
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
     ) -> None:
-        self.worker_cmd = list(worker_cmd) if worker_cmd else default_worker_cmd()
-        self.wire = resolve_wire(wire)
-        self.max_frame_size = max_frame_size
-        self.restart_on_failure = restart_on_failure
-        self.max_restarts = max(0, max_restarts)
-        self.env = dict(env) if env is not None else None
-        self.cwd = cwd
+        super().__init__(worker_cmd, wire, max_frame_size, restart_on_failure, max_restarts, env, cwd)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._worker: WorkerProcess | None = None
         self._started_once = False
         self._closed = False
-        self._exports: dict[str, ExportSpec] | None = None
         _live_clients.add(self)
 
     # -- public API ------------------------------------------------------------------------
@@ -147,12 +140,6 @@ class MoltClient:
     def start(self) -> None:
         """Starts the worker now rather than at the first call."""
         self._current_worker()
-
-    def exports(self) -> dict[str, ExportSpec]:
-        """The worker's exports manifest, read without starting the worker."""
-        if self._exports is None:
-            self._exports = load_manifest(self.worker_cmd, self.env, self.cwd)
-        return self._exports
 
     @property
     def pid(self) -> int | None:

@@ -14,6 +14,8 @@ from importlib.resources import files
 from pathlib import Path
 
 from molt_accel.errors import MoltWorkerUnavailable
+from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE
+from molt_accel.wire import resolve_wire
 
 WORKER_BINARY = "molt-worker"
 
@@ -167,3 +169,33 @@ def load_manifest(
     except (OSError, subprocess.SubprocessError) as exc:
         raise MoltWorkerUnavailable(f"cannot ask {worker_cmd[0]} for its exports: {exc}") from None
     return parse_manifest(listed.stdout.decode(), f"printed by {worker_cmd[0]}")
+
+
+class WorkerSettings:
+    """What MoltClient and AsyncMoltClient share: the worker command and how to talk to it,
+    the restart policy, and the exports manifest (read without starting the worker)."""
+
+    def __init__(
+        self,
+        worker_cmd: list[str] | None = None,
+        wire: str | None = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        restart_on_failure: bool = True,
+        max_restarts: int = 1,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        self.worker_cmd = list(worker_cmd) if worker_cmd else default_worker_cmd()
+        self.wire = resolve_wire(wire)
+        self.max_frame_size = max_frame_size
+        self.restart_on_failure = restart_on_failure
+        self.max_restarts = max(0, max_restarts)
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self._exports: dict[str, ExportSpec] | None = None
+
+    def exports(self) -> dict[str, ExportSpec]:
+        """The worker's exports manifest, read without starting the worker."""
+        if self._exports is None:
+            self._exports = load_manifest(self.worker_cmd, self.env, self.cwd)
+        return self._exports

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from molt_accel.errors import MoltAccelError, MoltProtocolError, MoltWorkerUnavailable
 from molt_accel.framing import encode_frame, read_frame
-from molt_accel.wire import Answer, Wire, decode_answer, encode_payload, encode_request
+from molt_accel.wire import Answer, Wire, decode_answer, encode_cancel
 
 logger = logging.getLogger("molt_accel")
 
@@ -96,10 +96,8 @@ class WorkerProcess:
 
     def send_cancel(self, request_id: int) -> None:
         """Best effort: asks the worker to stop ``request_id``; a dead pipe is ignored."""
-        payload = encode_payload({"request_id": request_id}, self.wire)
-        body = encode_request(self.wire, request_id, "__cancel__", 0, self.wire, payload)
         try:
-            self.send(encode_frame(body, self.max_frame_size))
+            self.send(encode_frame(encode_cancel(self.wire, request_id), self.max_frame_size))
         except MoltWorkerUnavailable:
             pass
 

@@ -91,6 +91,12 @@ def encode_request(
     return _json_encoder.encode(envelope).encode()
 
 
+def encode_cancel(wire: Wire, request_id: int) -> bytes:
+    """The body of a ``__cancel__`` request for ``request_id`` (its payload on the same wire)."""
+    payload = encode_payload({"request_id": request_id}, wire)
+    return encode_request(wire, request_id, "__cancel__", 0, wire, payload)
+
+
 class Answer:
     """One decoded answer frame."""
 
