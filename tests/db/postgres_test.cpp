@@ -381,6 +381,23 @@ TEST(PostgresTest, StatementsArePreparedOnceBoundedAndReplannedAfterSchemaChange
   EXPECT_EQ(db->execute(kDelete, Params{{{std::int64_t{3}}}, {"a"}}, {}).rows_affected, 0);
   pg.psql("ALTER TABLE plans DROP COLUMN c");
   EXPECT_EQ(db->execute(kDelete, Params{{{std::int64_t{2}}}, {"a"}}, {}).rows_affected, 1);
+  // Inside a transaction a write whose plan went stale cannot run again in place (the
+  // refusal aborted the transaction): Busy, run the transaction again, and that succeeds.
+  const Params nine{{{std::int64_t{9}}}, {"a"}};
+  pg.psql("ALTER TABLE plans ADD COLUMN d int");
+  {
+    auto tx = db->begin({});
+    std::string why;
+    EXPECT_EQ(status_of([&] { tx.execute(kDelete, nine); }, &why), StatusCode::Busy);
+    EXPECT_NE(why.find("run it again"), std::string::npos) << why;
+  }
+  {
+    auto tx = db->begin({});
+    EXPECT_EQ(tx.execute(kDelete, nine).rows_affected, 0);
+    tx.commit();
+  }
+  pg.psql("ALTER TABLE plans DROP COLUMN d");
+  EXPECT_EQ(db->execute(kDelete, nine, {}).rows_affected, 0);
 
   // The session dropped its statements itself: the next calls prepare them again, inside a
   // transaction too (where the cache's clean-up must not abort the transaction).

@@ -1,12 +1,8 @@
 #include "call.hpp"
 
-#include <poll.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-
-#include "socket_wait.hpp"
 
 namespace molt::db::pg {
 namespace {
@@ -188,7 +184,7 @@ void Call::flush() {
     const int flushed = PQflush(conn);
     if (flushed < 0) lost();
     if (flushed == 0) return;
-    wait(POLLIN | POLLOUT);
+    wait(SocketWaiter::kRead | SocketWaiter::kWrite);
     if (!PQconsumeInput(conn)) lost();
   }
 }
@@ -196,16 +192,14 @@ void Call::flush() {
 ResultPtr Call::next_result() {
   PGconn* conn = c_.handle();
   while (PQisBusy(conn)) {
-    wait(POLLIN);
+    wait(SocketWaiter::kRead);
     if (!PQconsumeInput(conn)) lost();
   }
   return ResultPtr(PQgetResult(conn), &PQclear);
 }
 
-void Call::wait(short events) {
-  if (wait_for_socket(PQsocket(c_.handle()), events, c_.wake_fd(), deadline_.at()) !=
-      WaitResult::kReady)
-    stop();
+void Call::wait(unsigned events) {
+  if (c_.wait(events, deadline_.at()) != WaitResult::kReady) stop();
 }
 
 void Call::fail_step(const PGresult* error) {
@@ -257,13 +251,14 @@ bool Call::drain(Clock::time_point until) {
     const int flushed = PQflush(conn);
     if (flushed < 0) return false;
     if (flushed == 0) break;
-    if (wait_for_socket(PQsocket(conn), POLLIN | POLLOUT, -1, until) != WaitResult::kReady ||
+    if (c_.wait(SocketWaiter::kRead | SocketWaiter::kWrite, until, /*interruptible=*/false) !=
+            WaitResult::kReady ||
         !PQconsumeInput(conn))
       return false;
   }
   for (;;) {
     while (PQisBusy(conn)) {
-      if (wait_for_socket(PQsocket(conn), POLLIN, -1, until) != WaitResult::kReady ||
+      if (c_.wait(SocketWaiter::kRead, until, /*interruptible=*/false) != WaitResult::kReady ||
           !PQconsumeInput(conn))
         return false;
     }

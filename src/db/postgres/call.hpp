@@ -71,7 +71,7 @@ class Call {
   void send(std::span<const Step> steps, std::vector<Expected>& expected);
   void flush();
   ResultPtr next_result();
-  void wait(short events);
+  void wait(unsigned events);
   [[noreturn]] void stop();
   bool drain(core::Clock::time_point until);
   [[noreturn]] void lost();

@@ -1,15 +1,5 @@
 #include "connection.hpp"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdint>
-#include <cstring>
-
-#include "socket_wait.hpp"
-
 namespace molt::db::pg {
 
 using core::StatusCode;
@@ -21,35 +11,17 @@ std::string trimmed(const char* text) {
 }
 
 Connection::Connection(const PostgresOptions& options)
-    : options_(options),
-      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-      statements_(options.statement_cache) {
-  if (wake_fd_ < 0)
-    fail(StatusCode::InternalError, "eventfd failed: " + std::string(strerror(errno)));
-}
+    : options_(options), statements_(options.statement_cache) {}
 
 Connection::~Connection() {
   close();
-  ::close(wake_fd_);
 }
 
 void Connection::close() noexcept {
+  waiter_.forget();  // before libpq closes the socket
   if (conn_) PQfinish(conn_);
   conn_ = nullptr;
   statements_.clear();  // prepared statements live and die with the session
-}
-
-void Connection::clear_wake() const noexcept {
-  if (!woken_.exchange(false)) return;
-  std::uint64_t value = 0;
-  while (::read(wake_fd_, &value, sizeof value) > 0) {
-  }
-}
-
-void Connection::wake() const noexcept {
-  const std::uint64_t one = 1;
-  [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
-  woken_.store(true);
 }
 
 void Connection::ensure_open(core::Deadline deadline, const core::CancelToken& cancel) {
@@ -76,8 +48,11 @@ void Connection::connect(core::Deadline deadline, const core::CancelToken& cance
       close();
       fail(StatusCode::InternalError, "cannot connect to PostgreSQL: " + why);
     }
-    const short events = status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-    const auto waited = wait_for_socket(PQsocket(conn_), events, wake_fd_, deadline.at());
+    const unsigned events =
+        status == PGRES_POLLING_READING ? SocketWaiter::kRead : SocketWaiter::kWrite;
+    // libpq may have moved on to another address, on a new socket.
+    const auto waited = waiter_.wait(PQsocket(conn_), events, deadline.at(), /*interruptible=*/true,
+                                     /*socket_changed=*/true);
     if (waited != WaitResult::kReady) {
       close();
       cancel.throw_if_cancelled();

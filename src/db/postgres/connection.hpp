@@ -1,12 +1,11 @@
 #pragma once
 // One pool slot of the PostgreSQL backend: a libpq connection that may be closed (never
 // opened, lost, or discarded after a failed clean-up) and is opened again on next use, with
-// the prepared statements of its current session and the wake-up signal its calls wait on.
+// the prepared statements of its current session and the waiter its calls block in.
 // Internal to molt::db.
 
 #include <libpq-fe.h>
 
-#include <atomic>
 #include <memory>
 #include <string>
 
@@ -14,6 +13,7 @@
 #include "molt/core/deadline.hpp"
 #include "molt/core/status.hpp"
 #include "molt/db/postgres.hpp"
+#include "socket_wait.hpp"
 #include "statement_cache.hpp"
 
 namespace molt::db::pg {
@@ -34,19 +34,22 @@ class Connection {
 
   PGconn* handle() const noexcept { return conn_; }
   bool is_open() const noexcept { return conn_ != nullptr; }
-  int wake_fd() const noexcept { return wake_fd_; }
   // The session's prepared statements; emptied whenever the session ends.
   StatementCache& statements() noexcept { return statements_; }
 
   void close() noexcept;
 
   // Forgets an earlier wake-up, so that only this call's cancel token can end its waits.
-  // Reads the signal only when a wake-up was sent: most calls are never woken, and a read
-  // that finds nothing is a system call per call for nothing.
-  void clear_wake() const noexcept;
-  // Callers make sure no wake() of an earlier call is still running when the next call
-  // clears (a call's cancel registration is reset, waiting for its callback, as it ends).
-  void wake() const noexcept;
+  void clear_wake() noexcept { waiter_.clear_wake(); }
+  // Ends the call's current or next interruptible wait (kWoken); any thread. Callers make
+  // sure no wake() of an earlier call is still running when the next call clears (a call's
+  // cancel registration is reset, waiting for its callback, as it ends).
+  void wake() noexcept { waiter_.wake(); }
+  // Waits for the open connection's socket (SocketWaiter::Events), a wake-up when
+  // `interruptible`, or `until`.
+  WaitResult wait(unsigned events, core::Clock::time_point until, bool interruptible = true) {
+    return waiter_.wait(PQsocket(conn_), events, until, interruptible);
+  }
 
   // Makes sure the connection is usable, opening it when closed or found dead: the server
   // may have restarted since the last call, which an idle connection only learns by reading
@@ -58,8 +61,7 @@ class Connection {
 
   const PostgresOptions& options_;
   PGconn* conn_ = nullptr;
-  int wake_fd_;
-  mutable std::atomic<bool> woken_{false};  // set after the signal was written
+  SocketWaiter waiter_;
   StatementCache statements_;
 };
 

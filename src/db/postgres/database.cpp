@@ -223,7 +223,15 @@ class PostgresTransaction final : public TransactionSession {
         replanned([&] { return run_queries(connection(), statements, o, deadline(o), true); })[0]);
   }
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    return run_execute(connection(), bind(sql, params), o, deadline(o), true);
+    try {
+      return run_execute(connection(), bind(sql, params), o, deadline(o), true);
+    } catch (const pg::StalePlan& stale) {
+      // The refusal aborted the transaction, and a savepoint per write to retry from would
+      // cost every transaction subtransactions (as asyncpg, the caller retries instead). The
+      // statement is forgotten: the transaction's next attempt prepares it afresh.
+      fail(StatusCode::Busy, std::string(stale.what()) +
+                                 "; the transaction is aborted: roll it back and run it again");
+    }
   }
   void commit() override {
     // COMMIT of a transaction that already failed answers ROLLBACK, not an error.
