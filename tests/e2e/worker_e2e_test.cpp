@@ -207,7 +207,9 @@ TEST(WorkerE2E, FullQueueAnswersBusyAtOnce) {
 TEST(WorkerE2E, DeadlinePassedWhileRunningAnswersTimeoutPromptly) {
   WorkerProcess worker(MOLT_TEST_WORKER_BINARY, {"--threads", "1"});
   const auto sent = std::chrono::steady_clock::now();
-  worker.send(make_request(11, "sleep", Codec::Raw, "10000", /*timeout_ms=*/100));
+  // A deadline long enough for the request to leave the queue even on a loaded machine (at
+  // 100 ms it was sometimes still queued, a different answer), far shorter than the sleep.
+  worker.send(make_request(11, "sleep", Codec::Raw, "10000", /*timeout_ms=*/1000));
   const Response r = expect_answer(worker);
   EXPECT_EQ(r.request_id, 11u);
   EXPECT_EQ(r.status, StatusCode::Timeout);
