@@ -5,10 +5,12 @@
 #include "molt/db/postgres.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -514,6 +516,34 @@ TEST(PostgresTest, BatchesRunInOneTransactionWithTheErrorsAndDeadlinesOfSingleQu
                 "SELECT state FROM pg_stat_activity WHERE application_name = 'molt-batch'"),
             "idle");
   EXPECT_EQ(db->query_batch({{"SELECT 5 AS five", {}}}, {})[0].get<std::int64_t>(0, "five"), 5);
+}
+
+// A server that accepts connections but does not answer them (its postmaster stopped): the
+// cancel request cannot be delivered, and still the call answers by its deadline.
+TEST(PostgresTest, DeadlineHoldsWhenTheServerDoesNotTakeTheCancelRequest) {
+  auto& pg = PostgresServer::shared();
+  auto db = open("molt-stuck-cancel", 1);
+  const auto pid = backend_pid(*db);  // connected before the postmaster stops
+  const pid_t postmaster = pg.postmaster_pid();
+  ASSERT_GT(postmaster, 0);
+  ASSERT_EQ(::kill(postmaster, SIGSTOP), 0);
+  // Continued whatever happens below: a call that hangs fails the test instead of hanging it.
+  std::promise<void> finished;
+  std::thread resumer([postmaster, done = finished.get_future()] {
+    done.wait_for(10s);
+    ::kill(postmaster, SIGCONT);
+  });
+  const auto started = std::chrono::steady_clock::now();
+  std::string message;
+  const auto status =
+      status_of([&] { db->query("SELECT pg_sleep(5)", {}, within(200ms)); }, &message);
+  const auto took = std::chrono::steady_clock::now() - started;
+  finished.set_value();
+  resumer.join();
+  EXPECT_EQ(status, StatusCode::Timeout) << message;
+  EXPECT_LT(took, 3s);
+  // The connection, whose statement may still run, was not kept: the next call has another.
+  EXPECT_NE(backend_pid(*db), pid);
 }
 
 // Last in the file: when every test runs in one process, the restart comes after the others.

@@ -1,8 +1,12 @@
 #include "call.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <future>
+#include <system_error>
+#include <thread>
 
 namespace molt::db::pg {
 namespace {
@@ -56,6 +60,43 @@ struct ParamArrays {
   }
   int count() const { return static_cast<int>(types.size()); }
 };
+
+// Cancel requests whose thread is still waiting for the server; past the bound no more start
+// (their calls close the connection instead), so a server that stopped answering cannot
+// collect threads without limit.
+std::atomic<int> cancels_in_flight{0};
+constexpr int kMaxCancelsInFlight = 16;
+
+// Asks the server to cancel what `conn` runs, waiting until `until` at most for the request
+// to be delivered; true when it was. PQcancel opens a connection of its own and waits for
+// the server to close it, with no bound (libpq 15 has no PQcancelStart): a server that
+// accepts connections but does not answer (stopped, overloaded) would hold the call past its
+// deadline. So it runs on a thread of its own, which finishes alone if it outlives the wait.
+bool send_cancel_request(PGconn* conn, Clock::time_point until) {
+  PGcancel* request = PQgetCancel(conn);  // a copy of the address and key: outlives `conn`
+  if (!request) return false;
+  if (cancels_in_flight.fetch_add(1) >= kMaxCancelsInFlight) {
+    cancels_in_flight.fetch_sub(1);
+    PQfreeCancel(request);
+    return false;
+  }
+  std::promise<bool> delivered;
+  std::future<bool> answer = delivered.get_future();
+  try {
+    std::thread([request, delivered = std::move(delivered)]() mutable {
+      char why[256];
+      const bool sent = PQcancel(request, why, sizeof why) != 0;
+      PQfreeCancel(request);
+      cancels_in_flight.fetch_sub(1);
+      delivered.set_value(sent);
+    }).detach();
+  } catch (const std::system_error&) {  // no thread to be had: the call closes its connection
+    cancels_in_flight.fetch_sub(1);
+    PQfreeCancel(request);
+    return false;
+  }
+  return answer.wait_until(until) == std::future_status::ready && answer.get();
+}
 
 }  // namespace
 
@@ -226,15 +267,10 @@ void Call::stop() {
   PGconn* conn = c_.handle();
   // Whether the server created them is unknown now: forget them, and deallocate next time.
   for (const std::string& key : std::exchange(unconfirmed_, {})) c_.statements().forget(key, true);
-  // PQcancel opens its own short connection and blocks for it; libpq 17's PQcancelStart
-  // would make this non-blocking too.
-  if (PGcancel* request = PQgetCancel(conn)) {
-    char why[256];
-    PQcancel(request, why, sizeof why);
-    PQfreeCancel(request);
-  }
   const auto until = Clock::now() + kDrainTime;
-  bool clean = drain(until);
+  // A cancel request still on its way could stop the connection's next statement instead:
+  // without word that it arrived, the connection is not reused.
+  bool clean = send_cancel_request(conn, until) && drain(until);
   if (clean && !in_transaction_ && PQtransactionStatus(conn) != PQTRANS_IDLE)
     clean =
         PQsendQuery(conn, "ROLLBACK") && drain(until) && PQtransactionStatus(conn) == PQTRANS_IDLE;
