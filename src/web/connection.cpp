@@ -85,7 +85,7 @@ void Connection::drain() {
 }
 
 void Connection::force_close() {
-  if (request_source_) request_source_->cancel(core::CancelReason::Shutdown);
+  request_cancel_.cancel(core::CancelReason::Shutdown);
   cancel_signal_.emit(asio::cancellation_type::terminal);
   close_socket();
 }
@@ -118,10 +118,10 @@ void Connection::on_timer(std::uint64_t generation) {
     arm(deadline_ - Clock::now());
     return;
   }
-  if (phase_ == Phase::Handling && request_source_ && !cancelled_for_timeout_) {
+  if (phase_ == Phase::Handling && request_cancel_.active() && !cancelled_for_timeout_) {
     // The handler's time is up: tell it, and give it a moment to answer before closing.
     cancelled_for_timeout_ = true;
-    request_source_->cancel(core::CancelReason::Timeout);
+    request_cancel_.cancel(core::CancelReason::Timeout);
     cancel_signal_.emit(asio::cancellation_type::terminal);
     arm(std::chrono::seconds(5));
     return;
@@ -139,13 +139,13 @@ void Connection::watch_for_disconnect() {
   socket_.async_wait(
       tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
         self->watching_ = false;
-        if (ec || !self->request_source_) return;
+        if (ec || !self->request_cancel_.active()) return;
         char byte;
         boost::system::error_code peek_error;
         const std::size_t n =
             self->socket_.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_error);
         if (n == 0 || (peek_error && peek_error != asio::error::would_block)) {
-          self->request_source_->cancel(core::CancelReason::Disconnected);
+          self->request_cancel_.cancel(core::CancelReason::Disconnected);
           self->cancel_signal_.emit(asio::cancellation_type::terminal);
         }
       });
@@ -184,7 +184,7 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
     if (out_.empty()) continue;
     arm(limits_.request_timeout);
     if (!co_await write_out()) {
-      if (request_source_) request_source_->cancel(core::CancelReason::Disconnected);
+      request_cancel_.cancel(core::CancelReason::Disconnected);
       co_return false;
     }
     if (!piece) co_return true;
@@ -235,7 +235,7 @@ asio::awaitable<void> Connection::run() {
     phase_ = Phase::Handling;
     arm(limits_.request_timeout);
     cancelled_for_timeout_ = false;
-    request_source_.emplace();
+    request_cancel_.begin();
     out_.clear();
     // Handlers that answer without waiting never need the watch: arm it only if this one is
     // still running once the I/O thread gets to the posted check.
@@ -243,8 +243,9 @@ asio::awaitable<void> Connection::run() {
       if (self->phase_ == Phase::Handling && self->request_number_ == request)
         self->watch_for_disconnect();
     });
-    const Response response =
-        co_await run_app(app_, reader_.request(), request_source_->token(), &tasks_);
+    // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
+    Ctx ctx(app_, request_cancel_, &tasks_);
+    const Response response = co_await app_.handle(reader_.request(), ctx);
     stop_watching_for_disconnect();
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();
@@ -253,7 +254,7 @@ asio::awaitable<void> Connection::run() {
     bool written = co_await write_out();
     if (written && sends_stream(reader_.request(), response))
       written = co_await write_stream(response);
-    request_source_.reset();
+    request_cancel_.end();
     if (!written || !keep_alive) break;
     reader_.start_next();
     if (!reader_.has_buffered_input()) {

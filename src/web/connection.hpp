@@ -20,6 +20,7 @@
 #include "molt/core/cancel.hpp"
 #include "molt/web/app.hpp"
 #include "molt/web/limits.hpp"
+#include "request_cancel.hpp"
 #include "request_reader.hpp"
 #include "task_group.hpp"
 
@@ -89,7 +90,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool watching_ = false;  // a readability wait for a disconnect is outstanding
   std::uint64_t request_number_ = 0;
-  std::optional<core::CancelSource> request_source_;
+  RequestCancel request_cancel_;
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query
   // included) at a request timeout or a forced shutdown.
   boost::asio::cancellation_signal cancel_signal_;
