@@ -71,6 +71,9 @@ Connection::Connection(tcp::socket socket, const App& app, const Limits& limits,
       tasks_(tasks),
       reader_(limits, &app),
       timer_(socket_.get_executor()) {
+  // For send_now(): a send that would block must say so, not wait.
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);
   set_.add(this);
   closing_ = set_.draining();
 }
@@ -157,6 +160,18 @@ void Connection::stop_watching_for_disconnect() {
   socket_.cancel(ignored);  // only the wait is outstanding: the coroutine reads nothing now
 }
 
+// Most answers fit in the socket's send buffer: one non-blocking send puts them out without an
+// asynchronous operation and its trip through the scheduler. False when bytes are left (they
+// stay in out_) or the send failed; write_out() then finishes the job or meets the error.
+bool Connection::send_now() {
+  boost::system::error_code ec;
+  const std::size_t sent = socket_.write_some(asio::buffer(out_), ec);
+  if (ec) return false;
+  if (sent == out_.size()) return true;
+  out_.erase(0, sent);
+  return false;
+}
+
 asio::awaitable<bool> Connection::write_out() {
   auto [ec, written] =
       co_await asio::async_write(socket_, asio::buffer(out_), asio::as_tuple(asio::use_awaitable));
@@ -183,7 +198,7 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
     }
     if (out_.empty()) continue;
     arm(limits_.request_timeout);
-    if (!co_await write_out()) {
+    if (!send_now() && !co_await write_out()) {
       request_cancel_.cancel(core::CancelReason::Disconnected);
       co_return false;
     }
@@ -203,7 +218,7 @@ asio::awaitable<void> Connection::run() {
         arm(limits_.request_timeout);
         if (reader_.expects_continue()) {
           out_.assign(kContinue);
-          if (!co_await write_out()) break;
+          if (!send_now() && !co_await write_out()) break;
         }
         state = reader_.parse();
         continue;
@@ -228,7 +243,7 @@ asio::awaitable<void> Connection::run() {
     if (state == State::Failed) {
       out_.clear();
       write_read_error(out_, reader_.error());
-      co_await write_out();
+      if (!send_now()) co_await write_out();
       break;
     }
 
@@ -251,7 +266,8 @@ asio::awaitable<void> Connection::run() {
     co_await asio::this_coro::reset_cancellation_state();
     const bool keep_alive = write_answer(out_, reader_.request(), response, closing_);
     phase_ = Phase::Writing;
-    bool written = co_await write_out();
+    bool written = send_now();
+    if (!written) written = co_await write_out();
     if (written && sends_stream(reader_.request(), response))
       written = co_await write_stream(response);
     request_cancel_.end();

@@ -65,6 +65,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using Clock = std::chrono::steady_clock;
 
   boost::asio::awaitable<void> run();
+  bool send_now();
   boost::asio::awaitable<bool> write_out();
   void watch_for_disconnect();
   void stop_watching_for_disconnect();
