@@ -127,7 +127,12 @@ class Ctx {
         return;
       }
     }
-    locals_.push_back({type, stored, destroy});
+    try {
+      locals_.push_back({type, stored, destroy});
+    } catch (...) {
+      destroy(stored);
+      throw;
+    }
   }
   template <typename T>
   T* get() const {
