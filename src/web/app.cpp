@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "molt/core/status.hpp"
+#include "request_cancel.hpp"
 #include "task_group.hpp"
 
 namespace molt::web {
@@ -29,11 +30,38 @@ struct App::RouteEntry {
   std::unique_ptr<Next::Chain> chain;  // built by freeze()
 };
 
+namespace {
+// An answer known without waiting, as an awaitable (routing errors).
+boost::asio::awaitable<Response> ready(Response response) {
+  co_return response;
+}
+}  // namespace
+
+// Not a coroutine: it hands over the next one's awaitable, so a chain of N middleware costs N
+// coroutine frames, not 2N.
 boost::asio::awaitable<Response> Next::operator()() const {
   if (index_ < chain_->middleware.size())
-    co_return co_await (*chain_->middleware[index_])(*request_, *ctx_,
-                                                     Next(chain_, index_ + 1, *request_, *ctx_));
-  co_return co_await chain_->terminal(*request_, *ctx_);
+    return (*chain_->middleware[index_])(*request_, *ctx_,
+                                         Next(chain_, index_ + 1, *request_, *ctx_));
+  return chain_->terminal(*request_, *ctx_);
+}
+
+Ctx::~Ctx() {
+  for (const Local& local : locals_) local.destroy(local.value);
+}
+
+const core::CancelToken& Ctx::token() const {
+  if (lazy_cancel_ != nullptr && !token_.can_be_cancelled()) token_ = lazy_cancel_->token();
+  return token_;
+}
+
+bool Ctx::cancelled() const {
+  return cancel_reason() != core::CancelReason::None;
+}
+
+core::CancelReason Ctx::cancel_reason() const {
+  if (lazy_cancel_ != nullptr && !token_.can_be_cancelled()) return lazy_cancel_->reason();
+  return token_.reason();
 }
 
 std::int64_t Ctx::int_param(std::string_view name) const {
@@ -43,7 +71,7 @@ std::int64_t Ctx::int_param(std::string_view name) const {
 }
 
 bool Ctx::spawn(BackgroundTask task, SpawnOptions options) {
-  return tasks_ != nullptr && task && tasks_->spawn(std::move(task), token_, options);
+  return tasks_ != nullptr && task && tasks_->spawn(std::move(task), token(), options);
 }
 
 RouteGroup& RouteGroup::use(Middleware middleware) {
@@ -145,6 +173,7 @@ std::uint64_t App::body_limit_for(const Request& request, std::uint64_t fallback
   return routes_[match.route()].options.max_body_bytes.value_or(fallback);
 }
 
+// Not a coroutine either: a matched request goes straight into its route's chain.
 boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx) const {
   RouteMatch& match = ctx.route_;
   router_.match(request.method(), request.path(), match);
@@ -152,24 +181,24 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
     case RouteMatch::Outcome::Found:
       break;
     case RouteMatch::Outcome::NotFound:
-      co_return Response::error(404, "not_found", "no route for this path");
+      return ready(Response::error(404, "not_found", "no route for this path"));
     case RouteMatch::Outcome::BadPath:
-      co_return Response::error(400, "bad_path", "the request path is malformed");
+      return ready(Response::error(400, "bad_path", "the request path is malformed"));
     case RouteMatch::Outcome::MethodNotAllowed: {
       Response response =
           Response::error(405, "method_not_allowed", "this path does not take that method");
       response.set_header("Allow", std::string(match.allow()));
-      co_return response;
+      return ready(std::move(response));
     }
     case RouteMatch::Outcome::Options: {
       Response response(204);
       response.set_header("Allow", std::string(match.allow()));
-      co_return response;
+      return ready(std::move(response));
     }
   }
   const RouteEntry& route = routes_[match.route()];
   ctx.route_name_ = route.name;
-  co_return co_await Next(route.chain.get(), 0, request, ctx)();
+  return Next(route.chain.get(), 0, request, ctx)();
 }
 
 boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) const {
@@ -192,9 +221,9 @@ boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) c
     failure = "unknown exception";
   }
   // A handler stopped by its deadline or by shutdown says so, not "internal error".
-  if (ctx.token().reason() == core::CancelReason::Timeout)
+  if (ctx.cancel_reason() == core::CancelReason::Timeout)
     co_return Response::error(504, "timeout", "the request took too long");
-  if (ctx.token().reason() == core::CancelReason::Shutdown)
+  if (ctx.cancel_reason() == core::CancelReason::Shutdown)
     co_return Response::error(503, "shutting_down", "the server is shutting down");
   // The details go to the log, never to the client.
   std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",

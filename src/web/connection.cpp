@@ -71,6 +71,9 @@ Connection::Connection(tcp::socket socket, const App& app, const Limits& limits,
       tasks_(tasks),
       reader_(limits, &app),
       timer_(socket_.get_executor()) {
+  // For send_now(): a send that would block must say so, not wait.
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);
   set_.add(this);
   closing_ = set_.draining();
 }
@@ -85,7 +88,7 @@ void Connection::drain() {
 }
 
 void Connection::force_close() {
-  if (request_source_) request_source_->cancel(core::CancelReason::Shutdown);
+  request_cancel_.cancel(core::CancelReason::Shutdown);
   cancel_signal_.emit(asio::cancellation_type::terminal);
   close_socket();
 }
@@ -118,10 +121,10 @@ void Connection::on_timer(std::uint64_t generation) {
     arm(deadline_ - Clock::now());
     return;
   }
-  if (phase_ == Phase::Handling && request_source_ && !cancelled_for_timeout_) {
+  if (phase_ == Phase::Handling && request_cancel_.active() && !cancelled_for_timeout_) {
     // The handler's time is up: tell it, and give it a moment to answer before closing.
     cancelled_for_timeout_ = true;
-    request_source_->cancel(core::CancelReason::Timeout);
+    request_cancel_.cancel(core::CancelReason::Timeout);
     cancel_signal_.emit(asio::cancellation_type::terminal);
     arm(std::chrono::seconds(5));
     return;
@@ -139,13 +142,13 @@ void Connection::watch_for_disconnect() {
   socket_.async_wait(
       tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
         self->watching_ = false;
-        if (ec || !self->request_source_) return;
+        if (ec || !self->request_cancel_.active()) return;
         char byte;
         boost::system::error_code peek_error;
         const std::size_t n =
             self->socket_.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_error);
         if (n == 0 || (peek_error && peek_error != asio::error::would_block)) {
-          self->request_source_->cancel(core::CancelReason::Disconnected);
+          self->request_cancel_.cancel(core::CancelReason::Disconnected);
           self->cancel_signal_.emit(asio::cancellation_type::terminal);
         }
       });
@@ -155,6 +158,18 @@ void Connection::stop_watching_for_disconnect() {
   if (!watching_) return;
   boost::system::error_code ignored;
   socket_.cancel(ignored);  // only the wait is outstanding: the coroutine reads nothing now
+}
+
+// Most answers fit in the socket's send buffer: one non-blocking send puts them out without an
+// asynchronous operation and its trip through the scheduler. False when bytes are left (they
+// stay in out_) or the send failed; write_out() then finishes the job or meets the error.
+bool Connection::send_now() {
+  boost::system::error_code ec;
+  const std::size_t sent = socket_.write_some(asio::buffer(out_), ec);
+  if (ec) return false;
+  if (sent == out_.size()) return true;
+  out_.erase(0, sent);
+  return false;
 }
 
 asio::awaitable<bool> Connection::write_out() {
@@ -183,8 +198,8 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
     }
     if (out_.empty()) continue;
     arm(limits_.request_timeout);
-    if (!co_await write_out()) {
-      if (request_source_) request_source_->cancel(core::CancelReason::Disconnected);
+    if (!send_now() && !co_await write_out()) {
+      request_cancel_.cancel(core::CancelReason::Disconnected);
       co_return false;
     }
     if (!piece) co_return true;
@@ -203,7 +218,7 @@ asio::awaitable<void> Connection::run() {
         arm(limits_.request_timeout);
         if (reader_.expects_continue()) {
           out_.assign(kContinue);
-          if (!co_await write_out()) break;
+          if (!send_now() && !co_await write_out()) break;
         }
         state = reader_.parse();
         continue;
@@ -228,14 +243,14 @@ asio::awaitable<void> Connection::run() {
     if (state == State::Failed) {
       out_.clear();
       write_read_error(out_, reader_.error());
-      co_await write_out();
+      if (!send_now()) co_await write_out();
       break;
     }
 
     phase_ = Phase::Handling;
     arm(limits_.request_timeout);
     cancelled_for_timeout_ = false;
-    request_source_.emplace();
+    request_cancel_.begin();
     out_.clear();
     // Handlers that answer without waiting never need the watch: arm it only if this one is
     // still running once the I/O thread gets to the posted check.
@@ -243,17 +258,19 @@ asio::awaitable<void> Connection::run() {
       if (self->phase_ == Phase::Handling && self->request_number_ == request)
         self->watch_for_disconnect();
     });
-    const Response response =
-        co_await run_app(app_, reader_.request(), request_source_->token(), &tasks_);
+    // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
+    Ctx ctx(app_, request_cancel_, &tasks_);
+    const Response response = co_await app_.handle(reader_.request(), ctx);
     stop_watching_for_disconnect();
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();
     const bool keep_alive = write_answer(out_, reader_.request(), response, closing_);
     phase_ = Phase::Writing;
-    bool written = co_await write_out();
+    bool written = send_now();
+    if (!written) written = co_await write_out();
     if (written && sends_stream(reader_.request(), response))
       written = co_await write_stream(response);
-    request_source_.reset();
+    request_cancel_.end();
     if (!written || !keep_alive) break;
     reader_.start_next();
     if (!reader_.has_buffered_input()) {

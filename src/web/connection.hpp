@@ -20,6 +20,7 @@
 #include "molt/core/cancel.hpp"
 #include "molt/web/app.hpp"
 #include "molt/web/limits.hpp"
+#include "request_cancel.hpp"
 #include "request_reader.hpp"
 #include "task_group.hpp"
 
@@ -64,6 +65,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using Clock = std::chrono::steady_clock;
 
   boost::asio::awaitable<void> run();
+  bool send_now();
   boost::asio::awaitable<bool> write_out();
   void watch_for_disconnect();
   void stop_watching_for_disconnect();
@@ -89,7 +91,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool watching_ = false;  // a readability wait for a disconnect is outstanding
   std::uint64_t request_number_ = 0;
-  std::optional<core::CancelSource> request_source_;
+  RequestCancel request_cancel_;
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query
   // included) at a request timeout or a forced shutdown.
   boost::asio::cancellation_signal cancel_signal_;

@@ -1,6 +1,7 @@
 #include "molt/web/message.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <stdexcept>
@@ -88,15 +89,26 @@ Response Response::error(int status, std::string_view code, std::string_view mes
   return {status, std::move(body), "application/json"};
 }
 
+namespace {
+// RFC 9110 tchar, as a table: set_header runs on every answer that carries a header.
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (const char c : std::string_view("!#$%&'*+-.^_`|~"))
+    table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+}  // namespace
+
 void Response::set_header(std::string name, std::string value) {
   // A CR or LF from user input would let it write its own headers (response splitting).
-  const auto is_token_char = [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  };
+  const auto is_token_char = [](char c) { return kTokenChars[static_cast<unsigned char>(c)]; };
+  const auto is_line_break = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
   if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char))
     throw std::invalid_argument("response header name is not a token: " + name);
-  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+  if (std::any_of(value.begin(), value.end(), is_line_break))
     throw std::invalid_argument("response header '" + name + "' has a CR, LF or NUL in its value");
   for (auto& [existing, current] : headers_) {
     if (iequals(existing, name)) {

@@ -4,6 +4,7 @@
 #include <boost/beast/http/status.hpp>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 namespace molt::web::detail {
@@ -24,13 +25,6 @@ std::string_view date_line() {
   return {line.data(), length};
 }
 
-void append_number(std::string& out, std::size_t value) {
-  char digits[24];
-  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
-  (void)ec;
-  out.append(digits, end);
-}
-
 bool has_no_body(int status) {
   return status < 200 || status == 204 || status == 304;
 }
@@ -43,42 +37,67 @@ std::string_view reason_phrase(int status) {
   return {text.data(), text.size()};
 }
 
+namespace {
+
+char* put(char* p, std::string_view text) {
+  std::memcpy(p, text.data(), text.size());
+  return p + text.size();
+}
+
+// Every fixed piece a head can have, plus room for a status and a length in digits.
+constexpr std::size_t kFixedHeadRoom = 160;
+
+}  // namespace
+
+// The head is written through a pointer into room sized once, rather than grown piece by
+// piece: a dozen appends, each checking capacity, were a visible part of a small answer.
 void write_response(std::string& out, const Response& response, const WriteOptions& options) {
   const int status = response.status();
-  out += options.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  append_number(out, static_cast<std::size_t>(status));
-  out.push_back(' ');
-  out += reason_phrase(status);
-  out += "\r\n";
-  out += date_line();
-  out += "X-Content-Type-Options: nosniff\r\n";
   const bool bodiless = has_no_body(status);
+  const std::string_view reason = reason_phrase(status);
+  const std::string_view date = date_line();
+  const std::string_view content_type = response.content_type();
+  std::size_t room = kFixedHeadRoom + reason.size() + date.size() + content_type.size();
+  for (const auto& [name, value] : response.headers()) room += name.size() + value.size() + 4;
+  const std::size_t start = out.size();
+  out.resize(start + room);
+  char* const first = out.data();
+  char* p = first + start;
+
+  p = put(p, options.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  p = std::to_chars(p, p + 12, status).ptr;
+  *p++ = ' ';
+  p = put(p, reason);
+  p = put(p, "\r\n");
+  p = put(p, date);
+  p = put(p, "X-Content-Type-Options: nosniff\r\n");
   if (!bodiless) {
-    if (!response.content_type().empty()) {
-      out += "Content-Type: ";
-      out += response.content_type();
-      out += "\r\n";
+    if (!content_type.empty()) {
+      p = put(p, "Content-Type: ");
+      p = put(p, content_type);
+      p = put(p, "\r\n");
     }
     if (!response.streaming()) {
-      out += "Content-Length: ";
-      append_number(out, response.body().size());
-      out += "\r\n";
+      p = put(p, "Content-Length: ");
+      p = std::to_chars(p, p + 20, response.body().size()).ptr;
+      p = put(p, "\r\n");
     } else if (options.version >= 11) {
-      out += "Transfer-Encoding: chunked\r\n";
+      p = put(p, "Transfer-Encoding: chunked\r\n");
     }  // HTTP/1.0: the end of the connection ends the body
   }
   for (const auto& [name, value] : response.headers()) {
-    out += name;
-    out += ": ";
-    out += value;
-    out += "\r\n";
+    p = put(p, name);
+    p = put(p, ": ");
+    p = put(p, value);
+    p = put(p, "\r\n");
   }
   if (!options.keep_alive) {
-    out += "Connection: close\r\n";
+    p = put(p, "Connection: close\r\n");
   } else if (options.version == 10) {
-    out += "Connection: keep-alive\r\n";
+    p = put(p, "Connection: keep-alive\r\n");
   }
-  out += "\r\n";
+  p = put(p, "\r\n");
+  out.resize(static_cast<std::size_t>(p - first));
   if (!bodiless && !options.head_only && !response.streaming()) out += response.body();
 }
 

@@ -132,9 +132,16 @@ bool parse_int(std::string_view text, std::int64_t& value) {
   return ec == std::errc() && end == text.data() + text.size();
 }
 
+// Room for N values that is never initialized as a whole: a request uses the first few, and
+// constructing all N (string_view's constructor zeroes it) cost every request ~kMaxSegments
+// stores. Each item is written (trivial assignment) before it is read.
+template <typename T, std::size_t N>
+union Uninitialized {
+  Uninitialized() {}
+  T items[N];
+};
+
 // One capture while walking: a parameter's name and the request segments it covers.
-// No member initializers: a Walk holds kMaxSegments of them, only `captured` are used, and
-// zeroing the rest would cost every request.
 struct Capture {
   std::string_view name;
   std::size_t first;
@@ -145,7 +152,7 @@ struct Walk {
   const std::string_view* segments;
   std::size_t count;
   std::size_t captured;
-  Capture captures[Router::kMaxSegments];
+  Uninitialized<Capture, Router::kMaxSegments> captures;
 };
 
 template <typename NodeT>
@@ -161,13 +168,13 @@ const NodeT* walk(const NodeT& node, Walk& w, std::size_t index) {
   if (node.param && !segment.empty()) {
     std::int64_t ignored = 0;
     if (node.param_kind != ParamKind::Int || parse_int(segment, ignored)) {
-      w.captures[w.captured++] = {node.param_name, index, index + 1};
+      w.captures.items[w.captured++] = {node.param_name, index, index + 1};
       if (const NodeT* end = walk(*node.param, w, index + 1)) return end;
       --w.captured;
     }
   }
   if (node.rest && !node.rest->methods.empty()) {
-    w.captures[w.captured++] = {node.rest_name, index, w.count};
+    w.captures.items[w.captured++] = {node.rest_name, index, w.count};
     return node.rest.get();
   }
   return nullptr;
@@ -245,7 +252,7 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
 
   // Split, percent-decoding the segments that need it into `scratch`; reserving the whole
   // path up front keeps the views into it valid (decoding never grows a segment).
-  std::array<std::string_view, kMaxSegments> segments;
+  Uninitialized<std::string_view, kMaxSegments> segments;
   std::size_t count = 0;
   std::string scratch;
   if (path.find('%') != std::string_view::npos) scratch.reserve(path.size());
@@ -262,13 +269,13 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
       segment = std::string_view(scratch).substr(start);
     }
     if (is_dot_segment(segment)) return;
-    segments[count++] = segment;
+    segments.items[count++] = segment;
     if (slash == std::string_view::npos) break;
     rest.remove_prefix(slash + 1);
   }
 
   Walk w;  // captures left uninitialized: only the first `captured` are ever read
-  w.segments = segments.data();
+  w.segments = segments.items;
   w.count = count;
   w.captured = 0;
   const Node* end = walk(*root_, w, 0);
@@ -277,11 +284,11 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
     return;
   }
   for (std::size_t i = 0; i < w.captured; ++i) {
-    const Capture& capture = w.captures[i];
+    const Capture& capture = w.captures.items[i];
     const std::size_t offset = out.decoded_.size();
     for (std::size_t s = capture.first; s < capture.last; ++s) {
       if (s > capture.first) out.decoded_.push_back('/');
-      out.decoded_.append(segments[s]);
+      out.decoded_.append(segments.items[s]);
     }
     out.params_.push_back({capture.name, offset, out.decoded_.size() - offset});
   }

@@ -16,10 +16,13 @@
 #include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <memory_resource>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -40,7 +43,8 @@ class Ctx;
 class Next;
 namespace detail {
 class TaskGroup;
-}
+class RequestCancel;
+}  // namespace detail
 
 // Background work started by a handler (ctx.spawn). It gets its own cancellation token.
 using BackgroundTask = std::function<boost::asio::awaitable<void>(core::CancelToken)>;
@@ -89,6 +93,12 @@ class Ctx {
  public:
   Ctx(const App& app, core::CancelToken token, detail::TaskGroup* tasks = nullptr)
       : app_(&app), token_(std::move(token)), tasks_(tasks) {}
+  // For the server: the token is made only if someone asks for it (see RequestCancel).
+  Ctx(const App& app, detail::RequestCancel& cancel, detail::TaskGroup* tasks)
+      : app_(&app), lazy_cancel_(&cancel), tasks_(tasks) {}
+  Ctx(const Ctx&) = delete;
+  Ctx& operator=(const Ctx&) = delete;
+  ~Ctx();
 
   // A path parameter of the matched route.
   std::optional<std::string_view> param(std::string_view name) const { return route_.param(name); }
@@ -106,26 +116,35 @@ class Ctx {
   // Request-scoped values, for middleware to hand to handlers.
   template <typename T>
   void set(T value) {
+    // The new value is built before the old one goes, so a throwing move leaves the old.
+    T* stored = ::new (locals_arena_.allocate(sizeof(T), alignof(T))) T(std::move(value));
+    const auto destroy = [](void* p) { static_cast<T*>(p)->~T(); };
     const std::type_index type(typeid(T));
-    for (auto& [key, stored] : locals_) {
-      if (key == type) {
-        stored = std::make_shared<T>(std::move(value));
+    for (Local& local : locals_) {
+      if (local.type == type) {
+        local.destroy(local.value);
+        local.value = stored;
         return;
       }
     }
-    locals_.emplace_back(type, std::make_shared<T>(std::move(value)));
+    try {
+      locals_.push_back({type, stored, destroy});
+    } catch (...) {
+      destroy(stored);
+      throw;
+    }
   }
   template <typename T>
   T* get() const {
     const std::type_index type(typeid(T));
-    for (const auto& [key, stored] : locals_)
-      if (key == type) return static_cast<T*>(stored.get());
+    for (const Local& local : locals_)
+      if (local.type == type) return static_cast<T*>(local.value);
     return nullptr;
   }
 
   // Cancellation of this request: client disconnect, deadline or shutdown.
-  const core::CancelToken& token() const { return token_; }
-  bool cancelled() const { return token_.cancelled(); }
+  const core::CancelToken& token() const;
+  bool cancelled() const;
 
   // Runs `task` in the background on this request's thread, after or while the answer goes
   // out. Bounded: it has a deadline, the thread a maximum number of tasks, and shutdown waits
@@ -134,13 +153,24 @@ class Ctx {
 
  private:
   friend class App;
+  core::CancelReason cancel_reason() const;
+
+  struct Local {
+    std::type_index type;
+    void* value;
+    void (*destroy)(void*);
+  };
   const App* app_;
-  core::CancelToken token_;
+  mutable core::CancelToken token_;
+  detail::RequestCancel* lazy_cancel_ = nullptr;
   detail::TaskGroup* tasks_;
   RouteMatch route_;
   std::string_view route_name_;
-  // A request carries a handful of values at most: a vector beats a hash map here.
-  std::vector<std::pair<std::type_index, std::shared_ptr<void>>> locals_;
+  // A request carries a handful of small values at most: they and their list live in a
+  // buffer inside the Ctx (the heap only past it), and a vector beats a hash map here.
+  alignas(std::max_align_t) std::byte locals_buffer_[192];
+  std::pmr::monotonic_buffer_resource locals_arena_{locals_buffer_, sizeof(locals_buffer_)};
+  std::pmr::vector<Local> locals_{&locals_arena_};
 };
 
 // Per-route settings that differ from the server's Limits.
