@@ -9,12 +9,6 @@
 namespace molt::db {
 namespace {
 
-[[noreturn]] void wrong_type(std::size_t column, std::string_view wanted, ValueType got) {
-  throw core::Error(core::StatusCode::InternalError, "column " + std::to_string(column) +
-                                                         " holds " + std::string(to_string(got)) +
-                                                         ", not " + std::string(wanted));
-}
-
 // A row of a materialised result, for backends without a streaming path of their own.
 class RowsRowView final : public RowView {
  public:
@@ -50,9 +44,16 @@ class RowsRowView final : public RowView {
 
 }  // namespace
 
+void detail::wrong_cell_type(std::size_t column, std::string_view wanted, ValueType got) {
+  throw core::Error(core::StatusCode::InternalError, "column " + std::to_string(column) +
+                                                         " holds " + std::string(to_string(got)) +
+                                                         ", not " + std::string(wanted));
+}
+
 std::int64_t RowView::integer(std::size_t column) const {
   const CellView c = cell(column);
-  if (c.type != ValueType::Int && c.type != ValueType::Bool) wrong_type(column, "integer", c.type);
+  if (c.type != ValueType::Int && c.type != ValueType::Bool)
+    detail::wrong_cell_type(column, "integer", c.type);
   return c.integer;
 }
 
@@ -60,12 +61,12 @@ double RowView::number(std::size_t column) const {
   const CellView c = cell(column);
   if (c.type == ValueType::Float) return c.real;
   if (c.type == ValueType::Int) return static_cast<double>(c.integer);
-  wrong_type(column, "number", c.type);
+  detail::wrong_cell_type(column, "number", c.type);
 }
 
 std::string_view RowView::text(std::size_t column) const {
   const CellView c = cell(column);
-  if (c.type != ValueType::Text) wrong_type(column, "text", c.type);
+  if (c.type != ValueType::Text) detail::wrong_cell_type(column, "text", c.type);
   return c.text;
 }
 

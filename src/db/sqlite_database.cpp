@@ -260,16 +260,9 @@ class SqliteRowView final : public RowView {
   SqliteRowView(sqlite3_stmt* stmt, int width) : stmt_(stmt), width_(width) {}
 
   std::size_t width() const noexcept override { return static_cast<std::size_t>(width_); }
+
   CellView cell(std::size_t column) const override {
-    if (column >= static_cast<std::size_t>(width_))
-      fail(StatusCode::InternalError,
-           "column " + std::to_string(column) + " is outside the result");
-    // One sqlite3_column_value() per cell and the sqlite3_value_* reads on it, rather than
-    // sqlite3_column_type() then sqlite3_column_text() and _bytes(): each sqlite3_column_*
-    // call looks the column up again (with its mutex and error bookkeeping). SQLite calls such
-    // a value unprotected and its reads not thread-safe; this connection is leased to one
-    // thread and opened NOMUTEX, and the value is read before the next step.
-    sqlite3_value* value = sqlite3_column_value(stmt_, static_cast<int>(column));
+    sqlite3_value* value = at(column);
     CellView out;
     switch (sqlite3_value_type(value)) {
       case SQLITE_INTEGER:
@@ -298,7 +291,37 @@ class SqliteRowView final : public RowView {
     return out;
   }
 
+  // The typed reads check the one type they want and read it, without a CellView.
+  std::int64_t integer(std::size_t column) const override {
+    sqlite3_value* value = at(column);
+    if (sqlite3_value_type(value) != SQLITE_INTEGER) return RowView::integer(column);
+    return sqlite3_value_int64(value);
+  }
+  double number(std::size_t column) const override {
+    sqlite3_value* value = at(column);
+    if (sqlite3_value_type(value) != SQLITE_FLOAT) return RowView::number(column);
+    return sqlite3_value_double(value);
+  }
+  std::string_view text(std::size_t column) const override {
+    sqlite3_value* value = at(column);
+    if (sqlite3_value_type(value) != SQLITE_TEXT) return RowView::text(column);
+    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
+    return {text, static_cast<std::size_t>(sqlite3_value_bytes(value))};
+  }
+
  private:
+  // One sqlite3_column_value() per read and the sqlite3_value_* reads on it, rather than
+  // sqlite3_column_type() then sqlite3_column_text() and _bytes(): each sqlite3_column_*
+  // call looks the column up again (with its mutex and error bookkeeping). SQLite calls such
+  // a value unprotected and its reads not thread-safe; this connection is leased to one
+  // thread and opened NOMUTEX, and the value is read before the next step.
+  sqlite3_value* at(std::size_t column) const {
+    if (column >= static_cast<std::size_t>(width_))
+      fail(StatusCode::InternalError,
+           "column " + std::to_string(column) + " is outside the result");
+    return sqlite3_column_value(stmt_, static_cast<int>(column));
+  }
+
   sqlite3_stmt* stmt_;
   int width_;
 };

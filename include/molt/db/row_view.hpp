@@ -12,6 +12,11 @@
 
 namespace molt::db {
 
+namespace detail {
+// The InternalError of a typed read of a cell of another type.
+[[noreturn]] void wrong_cell_type(std::size_t column, std::string_view wanted, ValueType got);
+}  // namespace detail
+
 // A cell as the driver holds it: its type and, by type, the number or the viewed bytes.
 struct CellView {
   ValueType type = ValueType::Null;
@@ -27,9 +32,10 @@ class RowView {
   virtual CellView cell(std::size_t column) const = 0;
 
   // Typed reads; a cell of another type is core::Error(InternalError) naming the column.
-  std::int64_t integer(std::size_t column) const;
-  double number(std::size_t column) const;  // an integer cell reads as its double
-  std::string_view text(std::size_t column) const;
+  // Virtual so that a backend can read the one type asked for without building a CellView.
+  virtual std::int64_t integer(std::size_t column) const;
+  virtual double number(std::size_t column) const;  // an integer cell reads as its double
+  virtual std::string_view text(std::size_t column) const;
 
  protected:
   ~RowView() = default;
