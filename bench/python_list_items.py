@@ -18,15 +18,17 @@ ITEMS_SQL = (
     "SELECT id, created_at, status, title, score, unread FROM items "
     "WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?"
 )
-COUNTS_SQL = "SELECT status, count(*) FROM items WHERE user_id = ? GROUP BY status"
+# One index range per status, as the worker counts (apps/common/list_items_query.cpp).
+COUNTS_SQL = (
+    "SELECT (SELECT count(*) FROM items WHERE user_id = ? AND status = 'open'), "
+    "(SELECT count(*) FROM items WHERE user_id = ? AND status = 'closed')"
+)
 
 
 def list_items(conn, user_id, limit, items_sql=ITEMS_SQL, counts_sql=COUNTS_SQL):
     rows = conn.execute(items_sql, (user_id, 0, limit)).fetchall()
-    counts = {"open": 0, "closed": 0}
-    for status, n in conn.execute(counts_sql, (user_id,)):
-        if status in counts:
-            counts[status] = n
+    n_open, n_closed = conn.execute(counts_sql, (user_id, user_id)).fetchone()
+    counts = {"open": n_open, "closed": n_closed}
     items = [
         {"id": r[0], "created_at": r[1], "status": r[2], "title": r[3], "score": r[4], "unread": bool(r[5])}
         for r in rows

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "molt/codec/json.hpp"
+#include "molt/codec/number_format.hpp"
 #include "molt/core/status.hpp"
 
 namespace molt_worker {
@@ -25,8 +27,13 @@ constexpr std::string_view kItemsSql[4] = {
     "AND status = :status AND title LIKE :pattern ESCAPE '\\' AND id > :after ORDER BY id "
     "LIMIT :limit",
 };
+// One count per status of the answer, each a range of the (user_id, status) index: SQLite
+// steps that range with a key comparison and a count per entry, where GROUP BY status also
+// read the status of every entry and compared it with the previous group's (177k instructions
+// a call against 106k, measured with callgrind). The answer holds open and closed only.
 constexpr std::string_view kCountsSql =
-    "SELECT status, count(*) AS n FROM items WHERE user_id = :user_id GROUP BY status";
+    "SELECT (SELECT count(*) FROM items WHERE user_id = :user_id AND status = 'open') AS n_open, "
+    "(SELECT count(*) FROM items WHERE user_id = :user_id AND status = 'closed') AS n_closed";
 
 // `%q%` for LIKE with q's own wildcards taken literally (ESCAPE '\\').
 std::string like_pattern(const std::string& q) {
@@ -49,12 +56,10 @@ std::int64_t cursor_id(const std::optional<std::string>& cursor, std::string_vie
   return id;
 }
 
-}  // namespace
-
-ListItemsResponse query_list_items(molt::db::Database& db, const ListItemsRequest& request,
-                                   const molt::db::QueryOptions& options,
-                                   std::string_view field_prefix) {
-  const std::int64_t limit = std::clamp<std::int64_t>(request.limit.value_or(50), 1, 500);
+// The page statement for the request's filters and the counts statement, with their values.
+std::vector<molt::db::BatchQuery> list_items_batch(const ListItemsRequest& request,
+                                                   std::int64_t limit,
+                                                   std::string_view field_prefix) {
   Params params{{{request.user_id}, {cursor_id(request.cursor, field_prefix)}, {limit}},
                 {"user_id", "after", "limit"}};
   if (request.status) {
@@ -65,37 +70,86 @@ ListItemsResponse query_list_items(molt::db::Database& db, const ListItemsReques
     params.values.push_back({like_pattern(*request.q)});
     params.names.push_back("pattern");
   }
-  std::vector<molt::db::Rows> results = db.query_batch(
-      {{kItemsSql[(request.status ? 1 : 0) + (request.q ? 2 : 0)], std::move(params)},
-       {kCountsSql, Params{{{request.user_id}}, {"user_id"}}}},
-      options);
-  molt::db::Rows& rows = results[0];
-  const molt::db::Rows& counts = results[1];
+  std::vector<molt::db::BatchQuery> batch;
+  batch.reserve(2);
+  batch.push_back({kItemsSql[(request.status ? 1 : 0) + (request.q ? 2 : 0)], std::move(params)});
+  batch.push_back({kCountsSql, Params{{{request.user_id}}, {"user_id"}}});
+  return batch;
+}
 
+std::int64_t clamped_limit(const ListItemsRequest& request) {
+  return std::clamp<std::int64_t>(request.limit.value_or(50), 1, 500);
+}
+
+}  // namespace
+
+ListItemsResponse query_list_items(molt::db::Database& db, const ListItemsRequest& request,
+                                   const molt::db::QueryOptions& options,
+                                   std::string_view field_prefix) {
+  const std::int64_t limit = clamped_limit(request);
   ListItemsResponse out;
-  out.items.resize(rows.size());
-  // Columns by position: the SELECT above fixes their order. The texts are moved out of the
-  // result, which is ours: a copy each would be an allocation each.
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    Item& item = out.items[i];
-    item.id = std::get<std::int64_t>(rows.at(i, 0));
-    item.created_at = std::move(std::get<std::string>(rows.at(i, 1)));
-    item.status = std::move(std::get<std::string>(rows.at(i, 2)));
-    item.title = std::move(std::get<std::string>(rows.at(i, 3)));
-    const auto& score = rows.at(i, 4);
-    item.score = std::holds_alternative<double>(score)
-                     ? std::get<double>(score)
-                     : static_cast<double>(std::get<std::int64_t>(score));
-    item.unread = std::get<std::int64_t>(rows.at(i, 5)) != 0;
-  }
-  for (std::size_t i = 0; i < counts.size(); ++i) {
-    const auto status = counts.get<std::string>(i, "status");
-    if (status == "open") out.counts.open = counts.get<std::int64_t>(i, "n");
-    if (status == "closed") out.counts.closed = counts.get<std::int64_t>(i, "n");
-  }
-  if (static_cast<std::int64_t>(rows.size()) == limit)
+  out.items.reserve(static_cast<std::size_t>(limit));
+  // Cells straight from the driver into the items, columns by position (the SELECTs above fix
+  // their order): no Rows, no Value per cell, one copy of each text.
+  db.query_batch_each(list_items_batch(request, limit, field_prefix), options,
+                      [&out](std::size_t statement, const molt::db::RowView& row) {
+                        if (statement == 1) {
+                          out.counts.open = row.integer(0);
+                          out.counts.closed = row.integer(1);
+                          return;
+                        }
+                        Item& item = out.items.emplace_back();
+                        item.id = row.integer(0);
+                        item.created_at = row.text(1);
+                        item.status = row.text(2);
+                        item.title = row.text(3);
+                        item.score = row.number(4);
+                        item.unread = row.integer(5) != 0;
+                      });
+  if (static_cast<std::int64_t>(out.items.size()) == limit)
     out.next_cursor = std::to_string(out.items.back().id);
   return out;
+}
+
+std::size_t write_list_items_json(std::string& out, molt::db::Database& db,
+                                  const ListItemsRequest& request,
+                                  const molt::db::QueryOptions& options,
+                                  std::string_view field_prefix) {
+  const std::int64_t limit = clamped_limit(request);
+  // The members in ListItemsResponse's and Item's described order, as write_json writes them.
+  out += "{\"items\":[";
+  std::size_t items = 0;
+  std::int64_t last_id = 0;
+  StatusCounts counts;
+  db.query_batch_each(list_items_batch(request, limit, field_prefix), options,
+                      [&](std::size_t statement, const molt::db::RowView& row) {
+                        if (statement == 1) {
+                          counts.open = row.integer(0);
+                          counts.closed = row.integer(1);
+                          return;
+                        }
+                        last_id = row.integer(0);
+                        out += items++ ? ",{\"id\":" : "{\"id\":";
+                        molt::codec::append_integer(out, last_id);
+                        out += ",\"created_at\":";
+                        molt::codec::write_json_string(out, row.text(1));
+                        out += ",\"status\":";
+                        molt::codec::write_json_string(out, row.text(2));
+                        out += ",\"title\":";
+                        molt::codec::write_json_string(out, row.text(3));
+                        out += ",\"score\":";
+                        molt::codec::append_python_float(out, row.number(4));
+                        out += row.integer(5) != 0 ? ",\"unread\":true}" : ",\"unread\":false}";
+                      });
+  out += "],\"next_cursor\":";
+  if (static_cast<std::int64_t>(items) == limit)
+    molt::codec::write_json_string(out, std::to_string(last_id));
+  else
+    out += "null";
+  out += ",\"counts\":";
+  molt::codec::write_json(out, counts);
+  out += '}';
+  return items;
 }
 
 }  // namespace molt_worker

@@ -5,6 +5,8 @@
 // last id when the page is full; counts are over all the user's items.
 #pragma once
 
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "contracts.hpp"
@@ -17,5 +19,13 @@ namespace molt_worker {
 ListItemsResponse query_list_items(molt::db::Database& db, const ListItemsRequest& request,
                                    const molt::db::QueryOptions& options,
                                    std::string_view field_prefix = {});
+
+// The same answer written straight as its JSON, appended to `out`: the bytes that
+// codec::write_json gives for query_list_items' result, each cell written as it comes off the
+// database (no Items, no copies of their texts). Returns how many items it wrote.
+std::size_t write_list_items_json(std::string& out, molt::db::Database& db,
+                                  const ListItemsRequest& request,
+                                  const molt::db::QueryOptions& options,
+                                  std::string_view field_prefix = {});
 
 }  // namespace molt_worker

@@ -13,7 +13,9 @@ struct Dialect {
   std::string_view table_exists;  // one row, column "n": how many tables are named items
   std::string_view create_table;
   // (user_id, id): a user's items in id order, the keyset page. (user_id, status): the
-  // per-status counts from the index alone, without visiting the rows.
+  // per-status counts from the index alone, without visiting the rows. On SQLite the page
+  // index also carries the other columns of the page, so the page is read from the index
+  // alone too, without a table lookup per row (119k instructions a page against 140k).
   std::array<std::string_view, 2> create_indexes;
   bool numbered_placeholders;  // `$1, $2, ...` (PostgreSQL) rather than `?` (SQLite)
 };
@@ -23,7 +25,8 @@ constexpr Dialect kSqlite{
     "CREATE TABLE items(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, created_at TEXT NOT "
     "NULL, status TEXT NOT NULL, title TEXT NOT NULL, score REAL NOT NULL, unread INTEGER NOT "
     "NULL)",
-    {"CREATE INDEX items_user_id_id ON items(user_id, id)",
+    {"CREATE INDEX items_user_id_id ON items(user_id, id, created_at, status, title, score, "
+     "unread)",
      "CREATE INDEX items_user_id_status ON items(user_id, status)"},
     false};
 

@@ -24,7 +24,11 @@ _PAGE = (
     "SELECT id, created_at, status, title, score, unread FROM items "
     "WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?"
 )
-_COUNTS = "SELECT status, count(*) FROM items WHERE user_id = ? GROUP BY status"
+# The counts statement of apps/common/list_items_query.cpp: one index range per status.
+_COUNTS = (
+    "SELECT (SELECT count(*) FROM items WHERE user_id = ? AND status = 'open'), "
+    "(SELECT count(*) FROM items WHERE user_id = ? AND status = 'closed')"
+)
 
 
 def _db() -> sqlite3.Connection:
@@ -58,7 +62,7 @@ def items(user_id: int, limit: int = Query(50), cursor: str | None = None) -> di
         raise HTTPException(status_code=400, detail="cursor: expected an item id") from None
     db = _db()
     rows = db.execute(_PAGE, (user_id, after, limit)).fetchall()
-    counts = dict(db.execute(_COUNTS, (user_id,)).fetchall())
+    n_open, n_closed = db.execute(_COUNTS, (user_id, user_id)).fetchone()
     page = [
         {
             "id": row[0],
@@ -73,5 +77,5 @@ def items(user_id: int, limit: int = Query(50), cursor: str | None = None) -> di
     return {
         "items": page,
         "next_cursor": str(page[-1]["id"]) if len(page) == limit else None,
-        "counts": {"open": counts.get("open", 0), "closed": counts.get("closed", 0)},
+        "counts": {"open": n_open, "closed": n_closed},
     }

@@ -254,9 +254,85 @@ struct StatementReset {
   }
 };
 
-Rows run_query(Connection& c, std::string_view sql, const Params& params,
-               const QueryOptions& options, core::Deadline deadline,
-               std::chrono::milliseconds busy_timeout, bool reads_only) {
+// A row of a running statement, read in place by position.
+class SqliteRowView final : public RowView {
+ public:
+  SqliteRowView(sqlite3_stmt* stmt, int width) : stmt_(stmt), width_(width) {}
+
+  std::size_t width() const noexcept override { return static_cast<std::size_t>(width_); }
+
+  CellView cell(std::size_t column) const override {
+    sqlite3_value* value = at(column);
+    CellView out;
+    switch (sqlite3_value_type(value)) {
+      case SQLITE_INTEGER:
+        out.type = ValueType::Int;
+        out.integer = sqlite3_value_int64(value);
+        break;
+      case SQLITE_FLOAT:
+        out.type = ValueType::Float;
+        out.real = sqlite3_value_double(value);
+        break;
+      case SQLITE_TEXT: {
+        out.type = ValueType::Text;
+        const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
+        out.text = {text, static_cast<std::size_t>(sqlite3_value_bytes(value))};
+        break;
+      }
+      case SQLITE_BLOB: {
+        out.type = ValueType::Bytes;
+        const auto* data = static_cast<const char*>(sqlite3_value_blob(value));
+        out.text = {data ? data : "", static_cast<std::size_t>(sqlite3_value_bytes(value))};
+        break;
+      }
+      default:
+        break;
+    }
+    return out;
+  }
+
+  // The typed reads check the one type they want and read it, without a CellView.
+  std::int64_t integer(std::size_t column) const override {
+    sqlite3_value* value = at(column);
+    if (sqlite3_value_type(value) != SQLITE_INTEGER) return RowView::integer(column);
+    return sqlite3_value_int64(value);
+  }
+  double number(std::size_t column) const override {
+    sqlite3_value* value = at(column);
+    if (sqlite3_value_type(value) != SQLITE_FLOAT) return RowView::number(column);
+    return sqlite3_value_double(value);
+  }
+  std::string_view text(std::size_t column) const override {
+    sqlite3_value* value = at(column);
+    if (sqlite3_value_type(value) != SQLITE_TEXT) return RowView::text(column);
+    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
+    return {text, static_cast<std::size_t>(sqlite3_value_bytes(value))};
+  }
+
+ private:
+  // One sqlite3_column_value() per read and the sqlite3_value_* reads on it, rather than
+  // sqlite3_column_type() then sqlite3_column_text() and _bytes(): each sqlite3_column_*
+  // call looks the column up again (with its mutex and error bookkeeping). SQLite calls such
+  // a value unprotected and its reads not thread-safe; this connection is leased to one
+  // thread and opened NOMUTEX, and the value is read before the next step.
+  sqlite3_value* at(std::size_t column) const {
+    if (column >= static_cast<std::size_t>(width_))
+      fail(StatusCode::InternalError,
+           "column " + std::to_string(column) + " is outside the result");
+    return sqlite3_column_value(stmt_, static_cast<int>(column));
+  }
+
+  sqlite3_stmt* stmt_;
+  int width_;
+};
+
+// Runs one reading statement: `on_start(stmt, width)` once it is bound, `on_row(stmt, width)`
+// for every row while it sits on that row. max_rows, the deadline and the token apply.
+template <class OnStart, class OnRow>
+void step_query(Connection& c, std::string_view sql, const Params& params,
+                const QueryOptions& options, core::Deadline deadline,
+                std::chrono::milliseconds busy_timeout, bool reads_only, OnStart&& on_start,
+                OnRow&& on_row) {
   CallGuard guard(c, deadline, options.cancel, busy_timeout);
   guard.check();
   sqlite3_stmt* stmt = c.prepare(sql);
@@ -266,19 +342,35 @@ Rows run_query(Connection& c, std::string_view sql, const Params& params,
          "this statement writes; queries only read (use an execute call)");
   bind(stmt, params);
   const int width = sqlite3_column_count(stmt);
-  std::vector<std::string> columns;
-  columns.reserve(static_cast<std::size_t>(width));
-  for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
-  Rows rows(std::move(columns));
+  on_start(stmt, width);
+  std::size_t count = 0;
   for (;;) {
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);
-    if (options.max_rows && rows.size() == options.max_rows)
+    if (options.max_rows && count == options.max_rows)
       fail(StatusCode::InvalidInput,
            "the query returns more than max_rows=" + std::to_string(options.max_rows) + " rows");
-    for (int i = 0; i < width; ++i) rows.append_cell(read_cell(stmt, i));
+    ++count;
+    on_row(stmt, width);
   }
+}
+
+Rows run_query(Connection& c, std::string_view sql, const Params& params,
+               const QueryOptions& options, core::Deadline deadline,
+               std::chrono::milliseconds busy_timeout, bool reads_only) {
+  Rows rows;
+  step_query(
+      c, sql, params, options, deadline, busy_timeout, reads_only,
+      [&](sqlite3_stmt* stmt, int width) {
+        std::vector<std::string> columns;
+        columns.reserve(static_cast<std::size_t>(width));
+        for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
+        rows = Rows(std::move(columns));
+      },
+      [&](sqlite3_stmt* stmt, int width) {
+        for (int i = 0; i < width; ++i) rows.append_cell(read_cell(stmt, i));
+      });
   return rows;
 }
 
@@ -371,6 +463,20 @@ class SqliteDatabase final : public Database, public std::enable_shared_from_thi
     for (const auto& q : queries)
       out.push_back(run_query(*lease, q.sql, q.params, o, d, options_.busy_timeout, true));
     return out;
+  }
+
+  // As query_batch(), each row read in place from the statement: no column names, no Value
+  // per cell, no copy of a text unless the visitor makes one.
+  void query_batch_each(const std::vector<BatchQuery>& queries, const QueryOptions& o,
+                        const RowVisitor& visit) override {
+    if (queries.empty()) return;
+    const auto d = deadline(o);
+    auto lease = readers_.acquire(d, o.cancel, options_.pool_wait);
+    for (std::size_t s = 0; s < queries.size(); ++s)
+      step_query(
+          *lease, queries[s].sql, queries[s].params, o, d, options_.busy_timeout, true,
+          [](sqlite3_stmt*, int) {},
+          [&](sqlite3_stmt* stmt, int width) { visit(s, SqliteRowView(stmt, width)); });
   }
 
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {

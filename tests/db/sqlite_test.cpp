@@ -138,6 +138,94 @@ TEST_F(SqliteTest, BatchesRunInOrderOnOneConnectionWithTheRulesOfSingleQueries) 
   EXPECT_EQ(count(*db), 5);
 }
 
+TEST_F(SqliteTest, BatchRowsAreVisitedInPlaceByPositionWithTheRulesOfQueryBatch) {
+  auto db = writable(/*readers=*/1);
+  db->execute("UPDATE items SET data = x'00ff' WHERE id = 2", {}, {});
+  struct Seen {
+    std::size_t statement;
+    std::int64_t id;
+    std::string title;
+    double score;
+    ValueType data;
+    std::string bytes;
+  };
+  std::vector<Seen> seen;
+  std::size_t width = 0;
+  db->query_batch_each({{"SELECT id, title, score, data FROM items WHERE user_id = :u ORDER BY id",
+                         Params{{{std::int64_t{0}}}, {"u"}}},
+                        {"SELECT ? * 2, 'x', 1.5, NULL", Params::positional({{std::int64_t{21}}})}},
+                       {}, [&](std::size_t statement, const RowView& row) {
+                         width = row.width();
+                         const CellView data = row.cell(3);
+                         seen.push_back({statement, row.integer(0), std::string(row.text(1)),
+                                         row.number(2), data.type, std::string(data.text)});
+                       });
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(width, 4u);
+  EXPECT_EQ(seen[0].statement, 0u);
+  EXPECT_EQ(seen[0].id, 2);
+  EXPECT_EQ(seen[0].title, "item 2");
+  EXPECT_DOUBLE_EQ(seen[0].score, 0.5);
+  EXPECT_EQ(seen[0].data, ValueType::Bytes);
+  EXPECT_EQ(seen[0].bytes, std::string("\x00\xff", 2));
+  EXPECT_EQ(seen[1].id, 4);
+  EXPECT_EQ(seen[1].data, ValueType::Null);
+  EXPECT_EQ(seen[2].statement, 1u);
+  EXPECT_EQ(seen[2].id, 42);
+  EXPECT_EQ(seen[2].title, "x");
+  EXPECT_DOUBLE_EQ(seen[2].score, 1.5);
+
+  // A cell of another type, or past the last column, is InternalError naming the column.
+  std::string why;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->query_batch_each({{"SELECT 'text'", {}}}, {},
+                                       [](std::size_t, const RowView& row) { row.integer(0); });
+                },
+                &why),
+            StatusCode::InternalError);
+  EXPECT_NE(why.find("column 0 holds str, not integer"), std::string::npos) << why;
+  EXPECT_EQ(status_of([&] {
+              db->query_batch_each({{"SELECT NULL", {}}}, {},
+                                   [](std::size_t, const RowView& row) { row.text(0); });
+            }),
+            StatusCode::InternalError);
+  EXPECT_EQ(status_of([&] {
+              db->query_batch_each({{"SELECT 1", {}}}, {},
+                                   [](std::size_t, const RowView& row) { row.cell(1); });
+            }),
+            StatusCode::InternalError);
+
+  // The rules of query_batch: bad SQL, writes, max_rows and the deadline.
+  const auto nothing = [](std::size_t, const RowView&) {};
+  EXPECT_EQ(status_of([&] {
+              db->query_batch_each({{"SELEC 2", {}}}, {}, nothing);
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(status_of([&] {
+              db->query_batch_each({{"DELETE FROM items", {}}}, {}, nothing);
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(count(*db), 5);
+  QueryOptions limited;
+  limited.max_rows = 4;
+  std::size_t visited = 0;
+  EXPECT_EQ(status_of([&] {
+              db->query_batch_each({{"SELECT id FROM items", {}}}, limited,
+                                   [&](std::size_t, const RowView&) { ++visited; });
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(visited, 4u);
+  QueryOptions short_deadline;
+  short_deadline.deadline = core::Deadline::after(100ms);
+  EXPECT_EQ(status_of([&] {
+              db->query_batch_each({{kSlowQuery, {}}}, short_deadline, nothing);
+            }),
+            StatusCode::Timeout);
+  EXPECT_EQ(db->stats().in_use, 0u);
+  EXPECT_EQ(count(*db), 5);
+}
+
 TEST_F(SqliteTest, ParameterMismatchesAreInvalidInputNamingTheProblem) {
   auto db = read_only();
   std::string why;

@@ -27,7 +27,9 @@ constexpr std::string_view kTableSql =
     "CREATE TABLE items(id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, created_at TEXT NOT "
     "NULL, status TEXT NOT NULL, title TEXT NOT NULL, score REAL NOT NULL, unread INTEGER NOT "
     "NULL)";
-constexpr std::string_view kIndexSql = "CREATE INDEX items_user_id_id ON items(user_id, id)";
+constexpr std::string_view kIndexSql =
+    "CREATE INDEX items_user_id_id ON items(user_id, id, created_at, status, title, score, "
+    "unread)";
 constexpr std::string_view kStatusIndexSql =
     "CREATE INDEX items_user_id_status ON items(user_id, status)";
 
@@ -204,9 +206,11 @@ TEST_F(SeedTest, WritesEveryRowWithTheSchema) {
   EXPECT_EQ(schema.get<std::string>(2, "sql"), kStatusIndexSql);
   const db::Rows columns =
       d->query("SELECT name FROM pragma_index_info('items_user_id_id') ORDER BY seqno", {}, {});
-  ASSERT_EQ(columns.size(), 2u);
+  // (user_id, id) first, the page's other columns after them (a covering index).
+  ASSERT_EQ(columns.size(), 7u);
   EXPECT_EQ(columns.get<std::string>(0, "name"), "user_id");
   EXPECT_EQ(columns.get<std::string>(1, "name"), "id");
+  EXPECT_EQ(columns.get<std::string>(6, "name"), "unread");
 }
 
 TEST_F(SeedTest, EveryRowIsTheGeneratorsRow) {

@@ -40,6 +40,8 @@ class Item(models.Model):
     class Meta:
         managed = False
         db_table = "items"
+        # Documentation only (unmanaged): items/schema.py has the DDL, where on SQLite
+        # items_user_id_id also carries the page's other columns after (user_id, id).
         indexes = [
             models.Index(fields=["user_id", "id"], name="items_user_id_id"),
             models.Index(fields=["user_id", "status"], name="items_user_id_status"),

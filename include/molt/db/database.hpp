@@ -9,12 +9,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
 
 #include "molt/core/cancel.hpp"
 #include "molt/core/deadline.hpp"
+#include "molt/db/row_view.hpp"
 #include "molt/db/rows.hpp"
 
 namespace molt::db {
@@ -41,6 +43,10 @@ struct BatchQuery {
   Params params;
 };
 
+// Sees each row of Database::query_batch_each: the statement's position in the batch, then
+// the row in place.
+using RowVisitor = std::function<void(std::size_t statement, const RowView& row)>;
+
 class Database {
  public:
   virtual ~Database() = default;
@@ -54,6 +60,12 @@ class Database {
   // deadline and max_rows of `options` apply to the batch and to each statement.
   virtual std::vector<Rows> query_batch(const std::vector<BatchQuery>& queries,
                                         const QueryOptions& options) = 0;
+  // query_batch() with each row handed to `visit` as it comes instead of being kept, for
+  // callers that build their own result: no cell is copied unless `visit` copies it. Same
+  // statements, errors, deadline and max_rows. The default runs query_batch() and visits its
+  // rows; a backend overrides it when it can do better.
+  virtual void query_batch_each(const std::vector<BatchQuery>& queries, const QueryOptions& options,
+                                const RowVisitor& visit);
   // A statement that may write (the database must have been opened for writing).
   virtual ExecResult execute(std::string_view sql, const Params& params,
                              const QueryOptions& options) = 0;
