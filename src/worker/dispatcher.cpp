@@ -123,6 +123,12 @@ std::size_t Dispatcher::pending() const {
   return jobs_.size();
 }
 
+// What a request whose deadline passed is answered, whoever noticed first.
+std::string Dispatcher::deadline_message(const Job& job, bool was_queued) {
+  return "deadline of " + std::to_string(job.request.timeout_ms) + " ms exceeded while " +
+         (was_queued ? "queued" : "running");
+}
+
 void Dispatcher::run(const std::shared_ptr<Job>& job) {
   if (job->answered.load(std::memory_order_acquire)) return;
   const auto started = Clock::now();
@@ -140,6 +146,10 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
   } catch (const core::Error& e) {
     response.status = e.code();
     response.error = e.what();
+    // The handler saw the request's own deadline pass a moment before expire() did: the
+    // same answer either way.
+    if (e.code() == StatusCode::Timeout && job->deadline.expired())
+      response.error = deadline_message(*job, /*was_queued=*/false);
   } catch (const std::bad_alloc&) {
     response.status = StatusCode::InternalError;
     response.error = "out of memory in export '" + job->exp->spec.name + "'";
@@ -165,8 +175,7 @@ void Dispatcher::expire(const std::shared_ptr<Job>& job) {
   job->cancel.cancel(core::CancelReason::Timeout);
   const bool was_queued = pool_.remove_queued(job->task_id) || !job->was_started();
   finish(*job, error_response(job->request.request_id, StatusCode::Timeout,
-                              "deadline of " + std::to_string(job->request.timeout_ms) +
-                                  " ms exceeded while " + (was_queued ? "queued" : "running")));
+                              deadline_message(*job, was_queued)));
 }
 
 void Dispatcher::finish(Job& job, ipc::Response response) {

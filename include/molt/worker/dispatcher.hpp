@@ -54,6 +54,7 @@ class Dispatcher {
   void expire(const std::shared_ptr<Job>& job);
   // Answers `job` unless it already was; the one place a response leaves for the sink.
   void finish(Job& job, ipc::Response response);
+  static std::string deadline_message(const Job& job, bool was_queued);
   void add_timing_metrics(Job& job, ipc::Response& response, std::chrono::nanoseconds decode,
                           std::chrono::nanoseconds handler) const;
   void log_request(const Job& job, const ipc::Response& response) const;
