@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from molt_accel.client import TIMEOUT_GRACE_S, CancelCheck
@@ -22,7 +21,7 @@ from molt_accel.errors import (
     MoltWorkerUnavailable,
     error_for_status,
 )
-from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, encode_frame, frame_length
+from molt_accel.framing import HEADER_SIZE, encode_frame, frame_length
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.wire import (
     Answer,
@@ -107,17 +106,7 @@ class _AsyncWorker:
 class AsyncMoltClient(WorkerSettings):
     """The asyncio twin of ``MoltClient``; use it from one event loop."""
 
-    def __init__(
-        self,
-        worker_cmd: list[str] | None = None,
-        wire: str | None = None,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-        restart_on_failure: bool = True,
-        max_restarts: int = 1,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-    ) -> None:
-        super().__init__(worker_cmd, wire, max_frame_size, restart_on_failure, max_restarts, env, cwd)
+    def _init_client(self) -> None:
         self._ids = itertools.count(1)
         self._worker: _AsyncWorker | None = None
         self._starting: asyncio.Lock | None = None

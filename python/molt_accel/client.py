@@ -9,7 +9,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from molt_accel.config import ExportSpec, WorkerSettings, default_worker_cmd
@@ -21,7 +21,7 @@ from molt_accel.errors import (
     MoltWorkerUnavailable,
     error_for_status,
 )
-from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE, encode_frame
+from molt_accel.framing import encode_frame
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.process import PendingCall, WorkerProcess
 from molt_accel.wire import Answer, decode_payload, encode_payload, encode_request
@@ -57,17 +57,7 @@ class MoltClient(WorkerSettings):
     (or ``start()``), so a client can be built at import time, before a server forks.
     """
 
-    def __init__(
-        self,
-        worker_cmd: list[str] | None = None,
-        wire: str | None = None,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-        restart_on_failure: bool = True,
-        max_restarts: int = 1,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-    ) -> None:
-        super().__init__(worker_cmd, wire, max_frame_size, restart_on_failure, max_restarts, env, cwd)
+    def _init_client(self) -> None:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._worker: WorkerProcess | None = None

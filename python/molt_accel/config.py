@@ -193,6 +193,10 @@ class WorkerSettings:
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self._exports: dict[str, ExportSpec] | None = None
+        self._init_client()
+
+    def _init_client(self) -> None:
+        """The client's own state, set up at the end of ``__init__``."""
 
     def exports(self) -> dict[str, ExportSpec]:
         """The worker's exports manifest, read without starting the worker."""
