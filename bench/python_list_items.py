@@ -18,10 +18,10 @@ ITEMS_SQL = (
     "SELECT id, created_at, status, title, score, unread FROM items "
     "WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?"
 )
-# One index range per status, as the worker counts (apps/common/list_items_query.cpp).
+# The worker's counts statement (apps/common/list_items_query.cpp): kept counts, two lookups.
 COUNTS_SQL = (
-    "SELECT (SELECT count(*) FROM items WHERE user_id = ? AND status = 'open'), "
-    "(SELECT count(*) FROM items WHERE user_id = ? AND status = 'closed')"
+    "SELECT coalesce((SELECT n FROM item_counts WHERE user_id = ? AND status = 'open'), 0), "
+    "coalesce((SELECT n FROM item_counts WHERE user_id = ? AND status = 'closed'), 0)"
 )
 
 

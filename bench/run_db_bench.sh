@@ -29,14 +29,16 @@ inflight=${BENCH_INFLIGHT:-64}
 threads=${BENCH_WORKER_THREADS:-}  # the worker's handler threads; empty: its default (cores)
 
 db="$build/bench-demo.db"
-# Seeded again when missing or written before the page index covered the page's columns
-# (the schema molt-seed writes now; an older file would measure the old schema).
-covering() {
+# Seeded again when missing or written before the schema molt-seed writes now (the page index
+# covering the page's columns, item_counts): an older file would measure the old schema.
+current_schema() {
   python3 -c 'import sqlite3, sys
 c = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-sys.exit(len(c.execute("PRAGMA index_info(items_user_id_id)").fetchall()) != 7)' "$1" 2>/dev/null
+covering = len(c.execute("PRAGMA index_info(items_user_id_id)").fetchall()) == 7
+counts = c.execute("SELECT count(*) FROM sqlite_master WHERE name = ?", ("item_counts",)).fetchone()[0]
+sys.exit(0 if covering and counts else 1)' "$1" 2>/dev/null
 }
-[ -s "$db" ] && covering "$db" || "$seed" --sqlite "$db" --force
+[ -s "$db" ] && current_schema "$db" || "$seed" --sqlite "$db" --force
 
 echo "bench: $(nproc) cores, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -54,6 +54,13 @@ ItemsStore ItemsStore::open_sqlite(const std::string& path) {
   if (fresh) {
     std::fprintf(stderr, "molt-demo: seeding %s with the demo rows...\n", path.c_str());
     molt::demo::write_demo_items(*db, {}, path);
+  } else if (db->query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'item_counts'", {}, {})
+                 .get<std::int64_t>(0, "n") == 0) {
+    // A file seeded before item_counts existed: the counts are built from its rows, once.
+    std::fprintf(stderr, "molt-demo: adding item_counts to %s...\n", path.c_str());
+    auto tx = db->begin({});
+    molt::demo::create_item_counts(tx, molt::db::Backend::Sqlite);
+    tx.commit();
   }
   return ItemsStore(std::move(db));
 }

@@ -24,10 +24,10 @@ _PAGE = (
     "SELECT id, created_at, status, title, score, unread FROM items "
     "WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?"
 )
-# The counts statement of apps/common/list_items_query.cpp: one index range per status.
+# The counts statement of apps/common/list_items_query.cpp: kept counts, two key lookups.
 _COUNTS = (
-    "SELECT (SELECT count(*) FROM items WHERE user_id = ? AND status = 'open'), "
-    "(SELECT count(*) FROM items WHERE user_id = ? AND status = 'closed')"
+    "SELECT coalesce((SELECT n FROM item_counts WHERE user_id = ? AND status = 'open'), 0), "
+    "coalesce((SELECT n FROM item_counts WHERE user_id = ? AND status = 'closed'), 0)"
 )
 
 

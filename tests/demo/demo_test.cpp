@@ -7,6 +7,7 @@
 #include <string>
 
 #include "molt/codec/msgpack.hpp"
+#include "molt/db/sqlite.hpp"
 #include "molt/web/middleware.hpp"
 #include "molt/web/test_client.hpp"
 #include "routes.hpp"
@@ -123,6 +124,34 @@ TEST_F(DemoTest, ItemsAreTheWorkersBytesAndTheRoutesKeepTheirWord) {
   const auto health = client.get("/health");
   EXPECT_EQ(health.body.rfind(R"({"ok":true,"version":"0.1.0","uptime_s":)", 0), 0u);
   EXPECT_TRUE(health.header("X-Request-Id").has_value());
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(DemoTest, AFileSeededBeforeItemCountsGetsThemOnOpen) {
+  std::int64_t closed = 0;
+  {
+    molt::db::SqliteOptions o;
+    o.path = path_->string();
+    o.read_write = true;
+    auto db = molt::db::open_sqlite(o);
+    closed =
+        db->query("SELECT count(*) AS n FROM items WHERE user_id = 7 AND status = 'closed'", {}, {})
+            .get<std::int64_t>(0, "n");
+    for (std::string_view sql :
+         {"DROP TABLE item_counts", "DROP TRIGGER items_count_insert",
+          "DROP TRIGGER items_count_delete", "DROP TRIGGER items_count_update"})
+      db->execute(sql, {}, {});
+  }
+  const auto store = molt_demo::ItemsStore::open_sqlite(path_->string());
+  molt_worker::ListItemsRequest request;
+  request.user_id = 7;
+  const auto page = store.list(request, molt::core::Deadline::after_ms(5000), {});
+  EXPECT_GT(closed, 0);
+  EXPECT_EQ(page.counts.closed, closed);
+  EXPECT_EQ(page.counts.open, 200 - closed);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 
+#include "demo_seed.hpp"
 #include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
 #include "molt/db/sqlite.hpp"
@@ -60,6 +61,7 @@ class WorkerDbTest : public ::testing::Test {
                       {static_cast<double>(id) / 4},
                       {std::int64_t{id % 4 == 0}}}));
     }
+    molt::demo::create_item_counts(tx, db::Backend::Sqlite);  // list_items reads its counts there
     tx.commit();
   }
   ~WorkerDbTest() override { std::filesystem::remove_all(dir_); }

@@ -95,6 +95,34 @@ TEST(WorkerPostgresTest, ListItemsAnswersTheSameJsonFromPostgresAndSqlite) {
   }
   const json::value first = json::parse(ask(on_postgres, 100, "list_items", grid[1]).payload);
   EXPECT_EQ(first.at("items").as_array().size(), 7u);
+
+  // item_counts follows writes through the trigger, as on SQLite (seed_test), and list_items
+  // answers the new counts.
+  const std::string by_table =
+      "SELECT string_agg(user_id || status || n, ' ' ORDER BY user_id, status) FROM item_counts "
+      "WHERE n > 0";
+  const std::string by_rows =
+      "SELECT string_agg(user_id || status || n, ' ' ORDER BY user_id, status) FROM "
+      "(SELECT user_id, status, count(*) AS n FROM items GROUP BY user_id, status) c";
+  EXPECT_EQ(pg.psql(by_table),
+            "1closed200 1open400 2closed200 2open400 3closed200 3open400 "
+            "4closed200 4open400");
+  for (const std::string& write :
+       {"INSERT INTO items VALUES (9000, 2, 'x', 'closed', 'new', 0.5, 0)",
+        "INSERT INTO items VALUES (9001, 9, 'x', 'open', 'new user', 0.5, 0)",
+        "DELETE FROM items WHERE id IN (1, 2, 3)",
+        "UPDATE items SET status = 'closed' WHERE id = 9001",
+        "UPDATE items SET user_id = 1 WHERE user_id = 9",
+        "UPDATE items SET status = status WHERE id = 4"}) {
+    pg.psql(write);
+    EXPECT_EQ(pg.psql(by_table), pg.psql(by_rows)) << write;
+  }
+  const json::value after = json::parse(ask(on_postgres, 101, "list_items", grid[0]).payload);
+  EXPECT_EQ(
+      json::serialize(after.at("counts")),
+      pg.psql(
+          "SELECT format('{\"open\":%s,\"closed\":%s}', count(*) FILTER (WHERE status = 'open'), "
+          "count(*) FILTER (WHERE status = 'closed')) FROM items WHERE user_id = 1"));
   std::filesystem::remove_all(dir);
 }
 

@@ -195,7 +195,7 @@ TEST_F(SeedTest, WritesEveryRowWithTheSchema) {
 
   const db::Rows schema = d->query(
       "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'items' "
-      "ORDER BY type DESC, name",
+      "AND type IN ('table', 'index') ORDER BY type DESC, name",
       {}, {});
   ASSERT_EQ(schema.size(), 3u);
   EXPECT_EQ(schema.get<std::string>(0, "name"), "items");
@@ -211,6 +211,53 @@ TEST_F(SeedTest, WritesEveryRowWithTheSchema) {
   EXPECT_EQ(columns.get<std::string>(0, "name"), "user_id");
   EXPECT_EQ(columns.get<std::string>(1, "name"), "id");
   EXPECT_EQ(columns.get<std::string>(6, "name"), "unread");
+}
+
+// "<user><status><n> ..." in user and status order: item_counts against counting the rows.
+std::string counts_text(db::Database& d, std::string_view counts_sql) {
+  return d
+      .query("SELECT coalesce(group_concat(user_id || status || n, ' '), '') AS s FROM (" +
+                 std::string(counts_sql) + " ORDER BY user_id, status)",
+             {}, {})
+      .get<std::string>(0, "s");
+}
+std::string counts_by_table(db::Database& d) {
+  return counts_text(d, "SELECT user_id, status, n FROM item_counts WHERE n > 0");
+}
+std::string counts_by_rows(db::Database& d) {
+  return counts_text(d,
+                     "SELECT user_id, status, count(*) AS n FROM items GROUP BY user_id, status");
+}
+
+TEST_F(SeedTest, ItemCountsFollowEveryWrite) {
+  const auto file = path("demo.db");
+  ASSERT_EQ(seed({"--sqlite", file, "--users", "3", "--items", "5"}).exit_code, 0);
+  auto d = open(file, true);
+  // (u + j) % 3 == 0 is closed: user 1 has 1 closed, user 2 two, user 3 two.
+  EXPECT_EQ(counts_by_table(*d), "1closed1 1open4 2closed2 2open3 3closed2 3open3");
+  const std::string_view writes[] = {
+      "INSERT INTO items VALUES (100, 2, '2026-05-01T00:00:00Z', 'closed', 'new', 0.5, 0)",
+      "INSERT INTO items VALUES (101, 9, '2026-05-01T00:00:00Z', 'open', 'new user', 0.5, 0)",
+      "INSERT INTO items VALUES (102, 1, '2026-05-01T00:00:00Z', 'archived', 'other', 0, 0)",
+      "DELETE FROM items WHERE id = 1",
+      "UPDATE items SET status = 'closed' WHERE user_id = 3",
+      "UPDATE items SET user_id = 1 WHERE id = 100",
+      "UPDATE items SET title = 'renamed', status = status WHERE id = 2",
+      "DELETE FROM items WHERE user_id = 9",
+  };
+  for (std::string_view sql : writes) {
+    SCOPED_TRACE(sql);
+    d->execute(sql, {}, {});
+    EXPECT_EQ(counts_by_table(*d), counts_by_rows(*d));
+  }
+  EXPECT_EQ(counts_by_table(*d), "1archived1 1closed2 1open3 2closed2 2open3 3closed5");
+  // A rolled-back write leaves the counts as they were.
+  {
+    db::Transaction tx = d->begin({});
+    tx.execute("DELETE FROM items WHERE user_id = 2");
+    tx.rollback();
+  }
+  EXPECT_EQ(counts_by_table(*d), counts_by_rows(*d));
 }
 
 TEST_F(SeedTest, EveryRowIsTheGeneratorsRow) {

@@ -3,19 +3,18 @@
 Both answer what apps/molt-worker/list_items.cpp answers: the user's items filtered by
 ``status`` and ``title`` containing ``q`` (``%`` and ``_`` taken literally), after the
 cursor's id, ``limit`` of them in id order; ``next_cursor`` is the last id (a string) when the
-page is full, else null; ``counts`` are per status over all the user's items.
+page is full, else null; ``counts`` are per status over all the user's items, read from
+``item_counts`` (kept by triggers, items/schema.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q
 
 from items.contract import ListItemsQuery, cursor_after_id
-from items.models import Item
+from items.models import Item, ItemCount
 
 ItemRow = tuple[int, str, str, str, float, Any]
 
@@ -51,15 +50,20 @@ def list_items_orm(query: ListItemsQuery) -> dict[str, Any]:
         item_json((i.id, i.created_at, i.status, i.title, i.score, i.unread))
         for i in rows.order_by("id")[: query.limit]
     ]
-    counts = Item.objects.filter(user_id=query.user_id).aggregate(
-        open=Count("id", filter=Q(status="open")),
-        closed=Count("id", filter=Q(status="closed")),
+    counts = dict(
+        ItemCount.objects.filter(user_id=query.user_id, status__in=("open", "closed")).values_list(
+            "status", "n"
+        )
     )
-    return page_json(items, query.limit, counts["open"], counts["closed"])
+    return page_json(items, query.limit, counts.get("open", 0), counts.get("closed", 0))
 
 
 _SELECT = "SELECT id, created_at, status, title, score, unread FROM items WHERE user_id = %s"
-_COUNTS = "SELECT status, count(*) FROM items WHERE user_id = %s GROUP BY status"
+# The counts statement of apps/common/list_items_query.cpp: kept counts, two key lookups.
+_COUNTS = (
+    "SELECT coalesce((SELECT n FROM item_counts WHERE user_id = %s AND status = 'open'), 0), "
+    "coalesce((SELECT n FROM item_counts WHERE user_id = %s AND status = 'closed'), 0)"
+)
 
 
 def like_contains(q: str) -> str:
@@ -83,10 +87,6 @@ def list_items_raw(query: ListItemsQuery) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute(" ".join(sql), params)
         items = [item_json(row) for row in cursor.fetchall()]
-        cursor.execute(_COUNTS, [query.user_id])
-        counts = _status_counts(cursor.fetchall())
-    return page_json(items, query.limit, counts.get("open", 0), counts.get("closed", 0))
-
-
-def _status_counts(rows: Iterable[tuple[str, int]]) -> dict[str, int]:
-    return {status: int(n) for status, n in rows}
+        cursor.execute(_COUNTS, [query.user_id, query.user_id])
+        n_open, n_closed = cursor.fetchone()
+    return page_json(items, query.limit, int(n_open), int(n_closed))

@@ -1,4 +1,5 @@
-"""The ``items`` table that molt-seed writes and molt-worker's ``list_items`` reads.
+"""The ``items`` and ``item_counts`` tables that molt-seed writes and molt-worker's
+``list_items`` reads.
 
 The table is not Django's to create: ``seed_demo`` (or molt-seed) writes it with exactly the
 schema of apps/molt-seed/main.cpp, so the worker and Django read the same file or database.
@@ -49,3 +50,19 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ItemCount(models.Model):
+    """A user's items per status, kept by triggers on ``items`` (items/schema.py)."""
+
+    pk = models.CompositePrimaryKey("user_id", "status")
+    user_id = models.BigIntegerField()
+    status = models.TextField()
+    n = models.BigIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "item_counts"
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.status}: {self.n}"

@@ -11,6 +11,9 @@ import pytest
 from demo_testing import SEED_ITEMS, SEED_USERS
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db.models import Count
+
+from items.models import Item, ItemCount
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +63,33 @@ def test_refuses_to_overwrite_without_force() -> None:
 def test_counts_are_checked() -> None:
     with pytest.raises(CommandError):
         call_command("seed_demo", "--users", "0", "--force")
+
+
+def _kept_and_counted() -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
+    kept = {(c.user_id, c.status): c.n for c in ItemCount.objects.filter(n__gt=0)}
+    counted = {
+        (row["user_id"], row["status"]): row["n"]
+        for row in Item.objects.values("user_id", "status").annotate(n=Count("id"))
+    }
+    return kept, counted
+
+
+def test_item_counts_follow_orm_writes() -> None:
+    kept, counted = _kept_and_counted()
+    assert kept == counted
+    assert sum(kept.values()) == SEED_USERS * SEED_ITEMS
+    writes = [
+        lambda: Item.objects.create(
+            id=10_000_000, user_id=1, created_at="x", status="archived", title="t", score=0.0, unread=False
+        ),
+        lambda: Item.objects.filter(user_id=2).update(status="closed"),
+        lambda: Item.objects.filter(id=10_000_000).update(user_id=3),
+        lambda: Item.objects.filter(user_id=1, status="open").delete(),
+    ]
+    for write in writes:
+        write()
+        kept, counted = _kept_and_counted()
+        assert kept == counted
+    assert (3, "archived") in kept
+    assert (1, "open") not in kept
+    assert kept[(2, "closed")] == SEED_ITEMS

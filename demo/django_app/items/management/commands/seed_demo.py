@@ -57,13 +57,14 @@ class Command(BaseCommand):
                         "pass --force to drop and recreate it"
                     )
                 # An empty table is replaced too, so the schema is always exactly molt-seed's.
-                cursor.execute("DROP TABLE items")
+                cursor.execute("DROP TABLE items")  # and its triggers
+            cursor.execute("DROP TABLE IF EXISTS item_counts")
             cursor.execute(dialect.create_table)
             rows = demo_rows(users, items)
             while batch := list(itertools.islice(rows, BATCH_ROWS)):
                 cursor.executemany(INSERT, batch)
             # Built once over all the rows: cheaper than maintaining them insert by insert.
-            for statement in dialect.create_indexes:
+            for statement in (*dialect.create_indexes, *dialect.create_counts):
                 cursor.execute(statement)
         took = time.monotonic() - started
         self.stdout.write(
