@@ -138,6 +138,32 @@ TEST_F(SqliteTest, BatchesRunInOrderOnOneConnectionWithTheRulesOfSingleQueries) 
   EXPECT_EQ(count(*db), 5);
 }
 
+TEST_F(SqliteTest, TheStatementsOfABatchSeeOneSnapshot) {
+  auto db = writable(/*readers=*/1);
+  // A write committed while the batch's first statement runs (WAL lets it) is seen by no
+  // statement of the batch, and by the next call.
+  std::vector<std::int64_t> counts;
+  db->query_batch_each({{"SELECT count(*) FROM items", {}}, {"SELECT count(*) FROM items", {}}}, {},
+                       [&](std::size_t statement, const RowView& row) {
+                         counts.push_back(row.integer(0));
+                         if (statement == 0)
+                           db->execute("INSERT INTO items(user_id, title) VALUES (9, 'new')", {},
+                                       {});
+                       });
+  EXPECT_EQ(counts, (std::vector<std::int64_t>{5, 5}));
+  const auto batch = db->query_batch(
+      {{"SELECT count(*) AS n FROM items", {}}, {"SELECT count(*) AS n FROM items", {}}}, {});
+  EXPECT_EQ(batch.at(1).get<std::int64_t>(0, "n"), 6);
+  // A failed statement ends the read transaction too: the connection reads the newest data.
+  EXPECT_EQ(status_of([&] {
+              db->query_batch_each({{"SELECT 1", {}}, {"SELEC 2", {}}}, {},
+                                   [](std::size_t, const RowView&) {});
+            }),
+            StatusCode::InvalidInput);
+  db->execute("INSERT INTO items(user_id, title) VALUES (9, 'newer')", {}, {});
+  EXPECT_EQ(count(*db), 7);
+}
+
 TEST_F(SqliteTest, BatchRowsAreVisitedInPlaceByPositionWithTheRulesOfQueryBatch) {
   auto db = writable(/*readers=*/1);
   db->execute("UPDATE items SET data = x'00ff' WHERE id = 2", {}, {});

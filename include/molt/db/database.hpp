@@ -56,8 +56,9 @@ class Database {
   virtual Rows query(std::string_view sql, const Params& params, const QueryOptions& options) = 0;
   // Several reading statements on one connection, one Rows each, in order; the first that
   // fails ends the batch with its error. On PostgreSQL they travel in one round trip (and
-  // run in one implicit read-only transaction); SQLite runs them one after another. The
-  // deadline and max_rows of `options` apply to the batch and to each statement.
+  // run in one implicit read-only transaction); SQLite runs them one after another in one
+  // read transaction, so that they all see the same snapshot. The deadline and max_rows of
+  // `options` apply to the batch and to each statement.
   virtual std::vector<Rows> query_batch(const std::vector<BatchQuery>& queries,
                                         const QueryOptions& options) = 0;
   // query_batch() with each row handed to `visit` as it comes instead of being kept, for
