@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/system/system_error.hpp>
 
 #include "exchange.hpp"
 #include "response_writer.hpp"
@@ -17,6 +18,12 @@ namespace molt::web::detail {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+namespace {
+// How long a connection closed with a body still coming reads and drops it first, so that
+// the client gets the answer rather than a reset (a close with unread input sends RST).
+constexpr auto kLingerTime = std::chrono::seconds(2);
+}  // namespace
 
 // ---- ConnectionSet ----------------------------------------------------------------------
 
@@ -138,6 +145,8 @@ void Connection::on_timer(std::uint64_t generation) {
 // Bytes of a pipelined next request are left for later and end the watch.
 void Connection::watch_for_disconnect() {
   if (reader_.has_buffered_input()) return;  // the peer is pipelining: it is still there
+  // A body still to come makes the socket readable: its own reads notice a peer that leaves.
+  if (reader_.request().body_streamed() && !body_.ended()) return;
   watching_ = true;
   socket_.async_wait(
       tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
@@ -206,6 +215,44 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
   }
 }
 
+asio::awaitable<void> Connection::SocketBody::send_continue() {
+  Connection& c = connection_;
+  c.out_.assign(kContinue);
+  const bool sent = c.send_now() || co_await c.write_out();
+  c.out_.clear();
+  if (!sent) throw boost::system::system_error(asio::error::broken_pipe);
+}
+
+asio::awaitable<bool> Connection::SocketBody::receive() {
+  Connection& c = connection_;
+  const auto space = c.reader_.body_read_space();
+  auto [ec, n] = co_await c.socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                                                    asio::as_tuple(asio::use_awaitable));
+  if (ec == asio::error::eof) {
+    c.request_cancel_.cancel(core::CancelReason::Disconnected);
+    co_return false;
+  }
+  if (ec) {
+    // Aborted: the request was cancelled (its token says why). Anything else: the peer left.
+    if (ec != asio::error::operation_aborted)
+      c.request_cancel_.cancel(core::CancelReason::Disconnected);
+    throw boost::system::system_error(ec);
+  }
+  c.reader_.commit(n);
+  co_return true;
+}
+
+// Reads and drops whatever the peer still sends, until it closes or kLingerTime is over.
+asio::awaitable<void> Connection::discard_input() {
+  arm(kLingerTime);  // not Handling: the watchdog closes the socket, which ends the read
+  for (;;) {
+    const auto space = reader_.scratch();
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                                                    asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+  }
+}
+
 asio::awaitable<void> Connection::run() {
   using State = RequestReader::State;
   for (;;) {
@@ -258,19 +305,34 @@ asio::awaitable<void> Connection::run() {
       if (self->phase_ == Phase::Handling && self->request_number_ == request)
         self->watch_for_disconnect();
     });
+    const bool streamed = reader_.request().body_streamed();
+    if (streamed) body_.begin();
     // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
-    Ctx ctx(app_, request_cancel_, &tasks_);
+    Ctx ctx(app_, request_cancel_, &tasks_, streamed ? &body_ : nullptr);
     const Response response = co_await app_.handle(reader_.request(), ctx);
     stop_watching_for_disconnect();
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();
-    const bool keep_alive = write_answer(out_, reader_.request(), response, closing_);
+    // A body the handler left unread: skipped if little is left, else the connection closes.
+    bool unread_body = false;
+    if (streamed && request_cancel_.reason() != core::CancelReason::None) {
+      unread_body = true;  // cancelled: nothing more is read for this request
+    } else if (streamed) {
+      unread_body = !co_await body_.finish(kMaxDrainBytes);
+    }
+    const bool keep_alive =
+        write_answer(out_, reader_.request(), response, closing_ || unread_body);
     phase_ = Phase::Writing;
     bool written = send_now();
     if (!written) written = co_await write_out();
     if (written && sends_stream(reader_.request(), response))
       written = co_await write_stream(response);
     request_cancel_.end();
+    if (written && unread_body) {
+      boost::system::error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      co_await discard_input();
+    }
     if (!written || !keep_alive) break;
     reader_.start_next();
     if (!reader_.has_buffered_input()) {

@@ -29,15 +29,20 @@ void RequestReader::start_next() {
   begin_request();
 }
 
+// Body bytes the parser has taken are in request_.body() already, or were handed out as
+// pieces of a streamed body: drop them, keeping the header (the request's views) in place.
+void RequestReader::drop_consumed_body() {
+  if (parser_->is_header_done() && next_ > header_end_) {
+    std::memmove(buffer_.data() + header_end_, buffer_.data() + next_, end_ - next_);
+    end_ -= next_ - header_end_;
+    next_ = header_end_;
+  }
+}
+
 std::span<char> RequestReader::read_space() {
   if (end_ == buffer_.size()) {
     const bool header_done = parser_->is_header_done();
-    if (header_done && next_ > header_end_) {
-      // Body bytes the parser has taken are in request_.body() already: drop them.
-      std::memmove(buffer_.data() + header_end_, buffer_.data() + next_, end_ - next_);
-      end_ -= next_ - header_end_;
-      next_ = header_end_;
-    }
+    drop_consumed_body();
     if (start_ > 0 && end_ == buffer_.size()) {
       // Bytes of requests already answered: slide the current one to the front.
       std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
@@ -67,15 +72,22 @@ RequestReader::State RequestReader::parse() {
     const std::size_t used =
         parser_->put(boost::asio::const_buffer(buffer_.data() + next_, end_ - next_), ec);
     next_ += used;
-    if (!header_was_done && parser_->is_header_done()) {
+    const bool header_now_done = !header_was_done && parser_->is_header_done();
+    if (header_now_done) {
       header_end_ = next_;
-      parser_->eager(true);  // the body: take all of it that is here
+      // The body: take all of it that is here, unless the handler streams it.
+      if (!parser_->streams_body()) parser_->eager(true);
     }
     if (ec == http::error::need_more) {
       stalled_ = true;
       break;
     }
     if (ec) return fail_from(ec);
+    if (header_now_done && parser_->streams_body()) {
+      // Left for the handler; the parser stays one step per put() (one piece each).
+      request_.set_body_streamed(true);
+      return State::Ready;
+    }
     if (used == 0) break;
   }
   if (parser_->is_done()) return State::Ready;
@@ -84,6 +96,43 @@ RequestReader::State RequestReader::parse() {
     return State::HeaderReady;
   }
   return State::NeedMore;
+}
+
+RequestReader::Piece RequestReader::next_piece(std::string_view& piece) {
+  if (!error_.code.empty()) return Piece::Failed;
+  while (!parser_->is_done() && !stalled_ && next_ < end_) {
+    boost::beast::error_code ec;
+    const std::size_t used =
+        parser_->put(boost::asio::const_buffer(buffer_.data() + next_, end_ - next_), ec);
+    next_ += used;
+    if (ec == http::error::need_more) {
+      stalled_ = true;
+      break;
+    }
+    if (ec) {
+      fail_from(ec);
+      return Piece::Failed;
+    }
+    piece = parser_->take_piece();
+    if (!piece.empty()) return Piece::Data;
+    if (used == 0) break;
+  }
+  return parser_->is_done() ? Piece::End : Piece::NeedMore;
+}
+
+std::span<char> RequestReader::body_read_space() {
+  drop_consumed_body();
+  if (buffer_.size() < limits_.stream_buffer_bytes) {
+    const char* before = buffer_.data();
+    buffer_.resize(limits_.stream_buffer_bytes);
+    request_.rebase(buffer_.data() - before);
+  }
+  return read_space();
+}
+
+std::optional<std::uint64_t> RequestReader::body_remaining() const {
+  if (parser_->chunked()) return std::nullopt;
+  return parser_->content_length().value_or(0);
 }
 
 RequestReader::State RequestReader::input_closed() {
