@@ -4,12 +4,6 @@
 
 namespace molt::web::detail {
 
-namespace {
-[[noreturn]] void throw_read_error(const ReadError& error) {
-  throw HttpError(error.status, error.code, error.message);
-}
-}  // namespace
-
 boost::asio::awaitable<std::optional<std::string_view>> BodyStream::next_piece() {
   using Piece = RequestReader::Piece;
   if (continue_owed_) {
@@ -19,21 +13,19 @@ boost::asio::awaitable<std::optional<std::string_view>> BodyStream::next_piece()
   }
   for (;;) {
     std::string_view piece;
-    switch (reader_.next_piece(piece)) {
-      case Piece::Data:
-        co_return piece;
-      case Piece::End:
-        ended_ = true;
-        co_return std::nullopt;
-      case Piece::Failed:
-        throw_read_error(reader_.error());
-      case Piece::NeedMore:
-        if (!co_await receive()) {
-          reader_.input_closed();  // cut short: the reader fails the request
-          throw_read_error(reader_.error());
-        }
-        break;
+    const Piece state = reader_.next_piece(piece);
+    if (state == Piece::Data) co_return piece;
+    if (state == Piece::End) {
+      ended_ = true;
+      co_return std::nullopt;
     }
+    if (state == Piece::NeedMore) {
+      const bool more = co_await receive();
+      if (more) continue;
+      reader_.input_closed();  // cut short: the reader fails the request
+    }
+    const ReadError& error = reader_.error();
+    throw HttpError(error.status, error.code, error.message);
   }
 }
 
@@ -51,7 +43,8 @@ boost::asio::awaitable<bool> BodyStream::finish(std::uint64_t max_drain) {
   const auto remaining = reader_.body_remaining();
   if (!remaining || *remaining > max_drain) co_return false;
   try {
-    while (co_await next_piece()) {
+    // A declaration in the condition: GCC 12 miscompiles `while (co_await ...)` without one.
+    while (const auto skipped = co_await next_piece()) {
     }
   } catch (const std::exception&) {
     co_return false;

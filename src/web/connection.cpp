@@ -91,7 +91,8 @@ Connection::~Connection() {
 
 void Connection::drain() {
   closing_ = true;
-  if (phase_ == Phase::Idle && !reader_.has_buffered_input()) close_socket();
+  if ((phase_ == Phase::Idle && !reader_.has_buffered_input()) || phase_ == Phase::Lingering)
+    close_socket();
 }
 
 void Connection::force_close() {
@@ -218,7 +219,8 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
 asio::awaitable<void> Connection::SocketBody::send_continue() {
   Connection& c = connection_;
   c.out_.assign(kContinue);
-  const bool sent = c.send_now() || co_await c.write_out();
+  bool sent = c.send_now();
+  if (!sent) sent = co_await c.write_out();
   c.out_.clear();
   if (!sent) throw boost::system::system_error(asio::error::broken_pipe);
 }
@@ -244,7 +246,8 @@ asio::awaitable<bool> Connection::SocketBody::receive() {
 
 // Reads and drops whatever the peer still sends, until it closes or kLingerTime is over.
 asio::awaitable<void> Connection::discard_input() {
-  arm(kLingerTime);  // not Handling: the watchdog closes the socket, which ends the read
+  phase_ = Phase::Lingering;  // a shutdown need not wait for it
+  arm(kLingerTime);           // the watchdog closes the socket then, which ends the read
   for (;;) {
     const auto space = reader_.scratch();
     auto [ec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),

@@ -62,7 +62,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void force_close();
 
  private:
-  enum class Phase { Idle, Reading, Handling, Writing };
+  // Lingering: answered and closing, reading what the peer still sends (discard_input).
+  enum class Phase { Idle, Reading, Handling, Writing, Lingering };
   using Clock = std::chrono::steady_clock;
 
   // A streamed request body, read from the socket as the handler asks for it.

@@ -36,6 +36,9 @@ class RequestBody {
   // 413 past the route's body limit, 400 for a malformed body or one the client cut short.
   // The connection closes after such an answer. A request cancelled (timeout, shutdown,
   // client gone) aborts a pending next() with the operation's error.
+  //
+  // Loop with a declaration, `while (auto piece = co_await ctx.body().next())`: GCC 12
+  // miscompiles `while (co_await ...)` whose condition declares nothing (a crash).
   boost::asio::awaitable<std::optional<std::string_view>> next();
 
   // The rest of the body in one string, within the route's body limit (413 past it).
