@@ -84,8 +84,10 @@ RequestReader::State RequestReader::parse() {
     }
     if (ec) return fail_from(ec);
     if (header_now_done && parser_->streams_body()) {
-      // Left for the handler; the parser stays one step per put() (one piece each).
+      // Left for the handler; the parser stays one step per put() (one piece each). Beast
+      // knows keep-alive from the header; the end of the body would tell it too late.
       request_.set_body_streamed(true);
+      request_.set_keep_alive(parser_->keep_alive());
       return State::Ready;
     }
     if (used == 0) break;

@@ -84,6 +84,15 @@ App& stream_app() {
           co_return molt::web::json(molt::web::body_as<Point>(request, body));
         },
         "collected", kStream);
+    // Whether the connection stays open, told before the body is read.
+    app.post(
+        "/keep-alive",
+        [](const Request& request, Ctx& ctx) -> awaitable<Response> {
+          const bool before = request.keep_alive();
+          const std::string body = co_await ctx.body().read_all();
+          co_return Response::text(std::string(before ? "yes" : "no") + ":" + body);
+        },
+        "keep-alive", kStream);
     // Not streamed: the same calls give the body read before the handler, in one piece.
     app.post("/whole", [](const Request& request, Ctx& ctx) -> awaitable<Response> {
       if (request.body_streamed() || ctx.body().streamed()) co_return Response(500);
@@ -241,6 +250,18 @@ TEST(BodyStreamTest, PipelinedRequestsAfterAStreamedOneAreAnswered) {
   EXPECT_EQ(answers[1].body.substr(answers[1].body.find(':') + 1), "second-body");
   EXPECT_EQ(answers[2].body, "hi");
   EXPECT_EQ(answers[3].body, "1:third");
+}
+
+TEST(BodyStreamTest, KeepAliveIsKnownBeforeTheBodyIsRead) {
+  TestClient client(stream_app());
+  EXPECT_EQ(client.request("POST", "/keep-alive", "x").body, "yes:x");
+  const auto closing = client.request("POST", "/keep-alive", "x", {{"Connection", "close"}});
+  EXPECT_EQ(closing.body, "no:x");
+  EXPECT_EQ(closing.header("Connection"), "close");
+  const auto answers = TestClient::parse_responses(client.raw(
+      "POST /keep-alive HTTP/1.0\r\nContent-Length: 2\r\n\r\nabGET /hi HTTP/1.0\r\n\r\n"));
+  ASSERT_EQ(answers.size(), 1u);  // HTTP/1.0 closes after the answer
+  EXPECT_EQ(answers[0].body, "no:ab");
 }
 
 TEST(BodyStreamTest, WholeBodyAccessorsOnAStreamedRoute) {
