@@ -80,7 +80,7 @@ void ItemsStore::validate(const NewItem& item) {
   if (item.user_id <= 0) throw molt::core::InvalidInput("user_id: must be a positive integer");
   if (item.title.empty() || item.title.size() > 200)
     throw molt::core::InvalidInput("title: must be 1 to 200 bytes long");
-  const std::string_view status = item.status.value_or("open");
+  const std::string status = item.status.value_or("open");
   if (status != "open" && status != "closed")
     throw molt::core::InvalidInput("status: must be \"open\" or \"closed\"");
   const double score = item.score.value_or(0.0);

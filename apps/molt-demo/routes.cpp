@@ -129,8 +129,8 @@ void add_routes(molt::web::App& app, Services& services) {
              }
              if (!ok)
                throw HttpError(400, "invalid_input",
-                               import.error() + " (" + std::to_string(imported) +
-                                   " items before it were imported)");
+                               import.error() +
+                                   " (items imported before it: " + std::to_string(imported) + ")");
              co_return molt::web::respond(request, Imported{imported}, 201);
            },
            "items.import", {.max_body_bytes = 256 << 20, .stream_body = true});
