@@ -9,7 +9,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/system/system_error.hpp>
 
 #include "exchange.hpp"
 #include "response_writer.hpp"
@@ -18,12 +17,6 @@ namespace molt::web::detail {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-
-namespace {
-// How long a connection closed with a body still coming reads and drops it first, so that
-// the client gets the answer rather than a reset (a close with unread input sends RST).
-constexpr auto kLingerTime = std::chrono::seconds(2);
-}  // namespace
 
 // ---- ConnectionSet ----------------------------------------------------------------------
 
@@ -216,46 +209,6 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
   }
 }
 
-asio::awaitable<void> Connection::SocketBody::send_continue() {
-  Connection& c = connection_;
-  c.out_.assign(kContinue);
-  bool sent = c.send_now();
-  if (!sent) sent = co_await c.write_out();
-  c.out_.clear();
-  if (!sent) throw boost::system::system_error(asio::error::broken_pipe);
-}
-
-asio::awaitable<bool> Connection::SocketBody::receive() {
-  Connection& c = connection_;
-  const auto space = c.reader_.body_read_space();
-  auto [ec, n] = co_await c.socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                                                    asio::as_tuple(asio::use_awaitable));
-  if (ec == asio::error::eof) {
-    c.request_cancel_.cancel(core::CancelReason::Disconnected);
-    co_return false;
-  }
-  if (ec) {
-    // Aborted: the request was cancelled (its token says why). Anything else: the peer left.
-    if (ec != asio::error::operation_aborted)
-      c.request_cancel_.cancel(core::CancelReason::Disconnected);
-    throw boost::system::system_error(ec);
-  }
-  c.reader_.commit(n);
-  co_return true;
-}
-
-// Reads and drops whatever the peer still sends, until it closes or kLingerTime is over.
-asio::awaitable<void> Connection::discard_input() {
-  phase_ = Phase::Lingering;  // a shutdown need not wait for it
-  arm(kLingerTime);           // the watchdog closes the socket then, which ends the read
-  for (;;) {
-    const auto space = reader_.scratch();
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                                                    asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return;
-  }
-}
-
 asio::awaitable<void> Connection::run() {
   using State = RequestReader::State;
   for (;;) {
@@ -309,7 +262,8 @@ asio::awaitable<void> Connection::run() {
         self->watch_for_disconnect();
     });
     const bool streamed = reader_.request().body_streamed();
-    if (streamed) body_.begin();
+    if (streamed) [[unlikely]]
+      body_.begin();
     // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
     Ctx ctx(app_, request_cancel_, &tasks_, streamed ? &body_ : nullptr);
     const Response response = co_await app_.handle(reader_.request(), ctx);
@@ -318,10 +272,12 @@ asio::awaitable<void> Connection::run() {
     co_await asio::this_coro::reset_cancellation_state();
     // A body the handler left unread: skipped if little is left, else the connection closes.
     bool unread_body = false;
-    if (streamed && request_cancel_.reason() != core::CancelReason::None) {
-      unread_body = true;  // cancelled: nothing more is read for this request
-    } else if (streamed) {
-      unread_body = !co_await body_.finish(kMaxDrainBytes);
+    if (streamed) [[unlikely]] {
+      if (request_cancel_.reason() != core::CancelReason::None) {
+        unread_body = true;  // cancelled: nothing more is read for this request
+      } else {
+        unread_body = !co_await body_.finish(kMaxDrainBytes);
+      }
     }
     const bool keep_alive =
         write_answer(out_, reader_.request(), response, closing_ || unread_body);

@@ -72,24 +72,17 @@ RequestReader::State RequestReader::parse() {
     const std::size_t used =
         parser_->put(boost::asio::const_buffer(buffer_.data() + next_, end_ - next_), ec);
     next_ += used;
-    const bool header_now_done = !header_was_done && parser_->is_header_done();
-    if (header_now_done) {
+    if (!header_was_done && parser_->is_header_done()) {
       header_end_ = next_;
-      // The body: take all of it that is here, unless the handler streams it.
-      if (!parser_->streams_body()) parser_->eager(true);
+      if (parser_->streams_body()) [[unlikely]]
+        return streamed_header(ec);
+      parser_->eager(true);  // the body: take all of it that is here
     }
     if (ec == http::error::need_more) {
       stalled_ = true;
       break;
     }
     if (ec) return fail_from(ec);
-    if (header_now_done && parser_->streams_body()) {
-      // Left for the handler; the parser stays one step per put() (one piece each). Beast
-      // knows keep-alive from the header; the end of the body would tell it too late.
-      request_.set_body_streamed(true);
-      request_.set_keep_alive(parser_->keep_alive());
-      return State::Ready;
-    }
     if (used == 0) break;
   }
   if (parser_->is_done()) return State::Ready;
@@ -98,6 +91,16 @@ RequestReader::State RequestReader::parse() {
     return State::HeaderReady;
   }
   return State::NeedMore;
+}
+
+// The header of a request whose handler streams the body: it is ready now, and the body is
+// left for next_piece(). Out of parse(), whose loop runs for every request.
+RequestReader::State RequestReader::streamed_header(const boost::beast::error_code& ec) {
+  if (ec) return fail_from(ec);  // a header refused (over the route's limit, ...)
+  request_.set_body_streamed(true);
+  // Beast knows keep-alive from the header; the end of the body would tell it too late.
+  request_.set_keep_alive(parser_->keep_alive());
+  return State::Ready;
 }
 
 RequestReader::Piece RequestReader::next_piece(std::string_view& piece) {
