@@ -192,6 +192,20 @@ TEST(BodyStreamServerTest, TheRequestTimeoutCoversTheBody) {
   server.stop();
 }
 
+TEST(BodyStreamServerTest, ShutdownCancelsAReadThatOutlastsTheGrace) {
+  ServerOptions options = local();
+  options.shutdown_grace = 200ms;
+  Server server(body_app(), options);
+  server.start();
+  Client client(server.port());
+  client.send(post_head("/count", 1000) + "only ten b");  // the handler waits in next()
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  server.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(server.open_connections(), 0u);
+}
+
 TEST(BodyStreamServerTest, AnEarlyAnswerReachesAClientStillSending) {
   Server server(body_app(), local());
   server.start();
