@@ -58,6 +58,7 @@ class BodyStream : public BodySource {
   virtual boost::asio::awaitable<bool> receive() = 0;
 
   ~BodyStream() = default;
+  RequestReader& reader() { return reader_; }
 
  private:
   RequestReader& reader_;

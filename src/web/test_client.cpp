@@ -58,7 +58,7 @@ struct Input {
 class InputBody final : public detail::BodyStream {
  public:
   InputBody(detail::RequestReader& reader, Input& input, std::string& out)
-      : BodyStream(reader), reader_(reader), input_(input), out_(out) {}
+      : BodyStream(reader), input_(input), out_(out) {}
 
  private:
   boost::asio::awaitable<void> send_continue() override {
@@ -67,10 +67,9 @@ class InputBody final : public detail::BodyStream {
   }
   boost::asio::awaitable<bool> receive() override {
     if (input_.done()) co_return false;
-    input_.feed(reader_.body_read_space(), reader_);
+    input_.feed(reader().body_read_space(), reader());
     co_return true;
   }
-  detail::RequestReader& reader_;
   Input& input_;
   std::string& out_;
 };
