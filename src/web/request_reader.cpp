@@ -127,9 +127,11 @@ RequestReader::Piece RequestReader::next_piece(std::string_view& piece) {
 
 std::span<char> RequestReader::body_read_space() {
   drop_consumed_body();
-  if (buffer_.size() < limits_.stream_buffer_bytes) {
+  // Room for the body beside the header, however large the header.
+  const std::size_t wanted = (header_end_ - start_) + limits_.stream_buffer_bytes;
+  if (buffer_.size() < wanted) {
     const char* before = buffer_.data();
-    buffer_.resize(limits_.stream_buffer_bytes);
+    buffer_.resize(wanted);
     request_.rebase(buffer_.data() - before);
   }
   return read_space();

@@ -51,8 +51,8 @@ class RequestReader {
   enum class Piece { Data, End, NeedMore, Failed };
   Piece next_piece(std::string_view& piece);
   // Where to read more of a streamed body into: the consumed bytes are dropped first, and
-  // the buffer is Limits::stream_buffer_bytes (or what the header and a partial chunk
-  // header need), so that it never holds more of the body than that.
+  // the buffer holds the header and Limits::stream_buffer_bytes (more only when a partial
+  // chunk header needs it), so that it never holds more of the body than that.
   std::span<char> body_read_space();
   // What is left of a streamed body framed by Content-Length; nullopt when chunked.
   std::optional<std::uint64_t> body_remaining() const;

@@ -16,6 +16,7 @@ namespace {
 using boost::asio::awaitable;
 using molt::web::App;
 using molt::web::Ctx;
+using molt::web::Limits;
 using molt::web::Request;
 using molt::web::Response;
 using molt::web::RouteOptions;
@@ -138,6 +139,21 @@ TEST(BodyStreamTest, PiecesArriveInOrderAndComplete) {
   const auto colon = answers[0].body.find(':');
   EXPECT_GT(std::stoi(answers[0].body.substr(0, colon)), 3);  // several pieces, not one
   EXPECT_EQ(answers[0].body.substr(colon + 1), body);         // all of it, in order
+}
+
+TEST(BodyStreamTest, PiecesAreAsLargeAsTheStreamBufferWhateverTheHeader) {
+  Limits limits;
+  limits.stream_buffer_bytes = 4096;
+  TestClient client(stream_app(), limits);
+  const std::string body(40'000, 'b');
+  const std::string header = "X-Padding: " + std::string(8000, 'p') + "\r\n";
+  const auto answers = TestClient::parse_responses(client.raw(post("/pieces", body, header)));
+  ASSERT_EQ(answers.size(), 1u);
+  const std::string& text = answers[0].body;
+  EXPECT_EQ(text.substr(text.find(':') + 1), body);
+  // 40,000 bytes in pieces of at most 4096 (the first may be smaller): 10 or 11 of them.
+  EXPECT_LE(std::stoi(text.substr(0, text.find(':'))), 11);
+  EXPECT_GE(std::stoi(text.substr(0, text.find(':'))), 10);
 }
 
 TEST(BodyStreamTest, ChunkedBodiesStreamChunkByChunk) {
