@@ -1,11 +1,15 @@
 #include "body_stream.hpp"
 
+#include <stdexcept>
+
 #include "molt/web/app.hpp"
 
 namespace molt::web::detail {
 
 boost::asio::awaitable<std::optional<std::string_view>> BodyStream::next_piece() {
   using Piece = RequestReader::Piece;
+  if (over_)
+    throw std::logic_error("the request body is read in the handler, not after it has answered");
   if (continue_owed_) {
     // Asked for the body at last: now the client may send it.
     continue_owed_ = false;
@@ -30,6 +34,12 @@ boost::asio::awaitable<std::optional<std::string_view>> BodyStream::next_piece()
 }
 
 boost::asio::awaitable<bool> BodyStream::finish(std::uint64_t max_drain) {
+  const bool can_go_on = co_await skip_rest(max_drain);
+  over_ = true;
+  co_return can_go_on;
+}
+
+boost::asio::awaitable<bool> BodyStream::skip_rest(std::uint64_t max_drain) {
   using Piece = RequestReader::Piece;
   if (ended_) co_return true;
   if (continue_owed_) co_return false;  // the client still waits to be asked for the body

@@ -37,17 +37,20 @@ class BodyStream : public BodySource {
   void begin() {
     continue_owed_ = reader_.expects_continue();
     ended_ = false;
+    over_ = false;
   }
 
   boost::asio::awaitable<std::optional<std::string_view>> next_piece() final;
   // Whether next_piece() has reached the end of the body.
   bool ended() const { return ended_; }
 
-  // Once the handler has answered: reads and drops what is left of the body, when that is
-  // little (a Content-Length remainder of at most `max_drain` bytes, or what is buffered).
-  // True when the body is over and the connection can take another request; false when it
-  // must close after the answer (a large or endless remainder, a body in error, or one the
-  // client was told to wait for with `Expect: 100-continue` and was never asked for).
+  // Once the handler has answered (later reads throw std::logic_error, so that a streamed
+  // answer's producer cannot read a body that was skipped or abandoned): reads and drops
+  // what is left of the body, when that is little (a Content-Length remainder of at most
+  // `max_drain` bytes, or what is buffered). True when the body is over and the connection can take
+  // another request; false when it must close after the answer (a large or endless remainder, a
+  // body in error, or one the client was told to wait for with `Expect: 100-continue` and was never
+  // asked for).
   boost::asio::awaitable<bool> finish(std::uint64_t max_drain);
 
  protected:
@@ -61,9 +64,12 @@ class BodyStream : public BodySource {
   RequestReader& reader() { return reader_; }
 
  private:
+  boost::asio::awaitable<bool> skip_rest(std::uint64_t max_drain);
+
   RequestReader& reader_;
   bool continue_owed_ = false;
   bool ended_ = false;
+  bool over_ = false;  // finish() has run: the body is no longer the handler's to read
 };
 
 }  // namespace molt::web::detail

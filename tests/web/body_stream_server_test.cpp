@@ -39,6 +39,7 @@ constexpr RouteOptions kLargeStream{.max_body_bytes = kLargeBody, .stream_body =
 std::atomic<std::size_t> first_piece{0};
 std::atomic<bool> release{false};
 std::atomic<int> read_stopped_by_disconnect{0};
+std::atomic<int> late_reads_refused{0};
 
 awaitable<Response> count_rest(Ctx& ctx) {
   while (const auto piece = co_await ctx.body().next()) {
@@ -80,6 +81,22 @@ App& body_app() {
           }
         },
         "watched", kLargeStream);
+    // A streamed answer whose producer tries to read the body after the handler returned.
+    app.post(
+        "/late",
+        [](const Request&, Ctx& ctx) -> awaitable<Response> {
+          co_return Response::stream(
+              [&ctx]() -> awaitable<std::optional<std::string>> {
+                try {
+                  const auto piece = co_await ctx.body().next();
+                } catch (const std::logic_error&) {
+                  ++late_reads_refused;
+                }
+                co_return std::nullopt;
+              },
+              "text/plain");
+        },
+        "late", kLargeStream);
     app.post(
         "/reject",
         [](const Request&, Ctx&) -> awaitable<Response> {
@@ -220,6 +237,19 @@ TEST(BodyStreamServerTest, AnEarlyAnswerReachesAClientStillSending) {
   send_filler(client, (8 << 20) - 64 * 1024);  // more than the socket buffers hold
   ::shutdown(client.fd(), SHUT_WR);
   EXPECT_TRUE(client.closed_by_peer());
+  server.stop();
+}
+
+TEST(BodyStreamServerTest, TheBodyIsNotReadAfterTheHandlerReturned) {
+  Server server(body_app(), local());
+  server.start();
+  late_reads_refused = 0;
+  Client client(server.port());
+  client.send(post_head("/late", 100'000) + std::string(1000, 'x'));
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].header("Connection"), "close");  // the rest was left unread
+  EXPECT_EQ(late_reads_refused.load(), 1);
   server.stop();
 }
 

@@ -30,7 +30,8 @@ class RequestBody {
  public:
   // The next piece of the body, std::nullopt at its end (and ever after). The view points
   // into the connection's read buffer: it stays valid until the next call to next() or
-  // read_all(), and never beyond the handler. Copy what must live longer.
+  // read_all(), and never beyond the handler. Copy what must live longer. The body is read
+  // in the handler: once it has returned, next() throws std::logic_error.
   //
   // Errors, thrown as HttpError so that a handler that lets them go answers right:
   // 413 past the route's body limit, 400 for a malformed body or one the client cut short.
