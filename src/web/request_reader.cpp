@@ -39,21 +39,22 @@ void RequestReader::drop_consumed_body() {
   }
 }
 
+// Bytes of requests already answered: slide the current one to the front.
+void RequestReader::slide_to_front() {
+  std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
+  // Beast hands out the request line as soon as it is read, before the rest of the
+  // header: whatever views the request holds move with the bytes.
+  request_.rebase(-static_cast<std::ptrdiff_t>(start_));
+  next_ -= start_;
+  end_ -= start_;
+  header_end_ = parser_->is_header_done() ? header_end_ - start_ : 0;
+  start_ = 0;
+}
+
 std::span<char> RequestReader::read_space() {
   if (end_ == buffer_.size()) {
-    const bool header_done = parser_->is_header_done();
     drop_consumed_body();
-    if (start_ > 0 && end_ == buffer_.size()) {
-      // Bytes of requests already answered: slide the current one to the front.
-      std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
-      // Beast hands out the request line as soon as it is read, before the rest of the
-      // header: whatever views the request holds move with the bytes.
-      request_.rebase(-static_cast<std::ptrdiff_t>(start_));
-      next_ -= start_;
-      end_ -= start_;
-      header_end_ = header_done ? header_end_ - start_ : 0;
-      start_ = 0;
-    }
+    if (start_ > 0 && end_ == buffer_.size()) slide_to_front();
     if (end_ == buffer_.size()) {
       const char* before = buffer_.data();
       buffer_.resize(buffer_.size() * 2);
@@ -127,8 +128,9 @@ RequestReader::Piece RequestReader::next_piece(std::string_view& piece) {
 
 std::span<char> RequestReader::body_read_space() {
   drop_consumed_body();
+  if (start_ > 0) slide_to_front();
   // Room for the body beside the header, however large the header.
-  const std::size_t wanted = (header_end_ - start_) + limits_.stream_buffer_bytes;
+  const std::size_t wanted = header_end_ + limits_.stream_buffer_bytes;
   if (buffer_.size() < wanted) {
     const char* before = buffer_.data();
     buffer_.resize(wanted);

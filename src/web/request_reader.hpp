@@ -74,6 +74,7 @@ class RequestReader {
  private:
   void begin_request();
   void drop_consumed_body();
+  void slide_to_front();
   [[gnu::noinline]] State streamed_header(const boost::beast::error_code& ec);
   State fail(int status, std::string code, std::string message);
   State fail_from(const boost::beast::error_code& ec);
