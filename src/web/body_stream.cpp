@@ -21,6 +21,7 @@ boost::asio::awaitable<std::optional<std::string_view>> BodyStream::next_piece()
     if (state == Piece::Data) co_return piece;
     if (state == Piece::End) {
       ended_ = true;
+      if (!skipping_) on_end();
       co_return std::nullopt;
     }
     if (state == Piece::NeedMore) {
@@ -41,6 +42,7 @@ boost::asio::awaitable<bool> BodyStream::finish(std::uint64_t max_drain) {
 
 boost::asio::awaitable<bool> BodyStream::skip_rest(std::uint64_t max_drain) {
   using Piece = RequestReader::Piece;
+  skipping_ = true;
   if (ended_) co_return true;
   if (continue_owed_) co_return false;  // the client still waits to be asked for the body
   // What is buffered costs nothing to skip; more is read only when it is known to be little.

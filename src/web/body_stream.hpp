@@ -37,6 +37,7 @@ class BodyStream : public BodySource {
   void begin() {
     continue_owed_ = reader_.expects_continue();
     ended_ = false;
+    skipping_ = false;
     over_ = false;
   }
 
@@ -59,6 +60,8 @@ class BodyStream : public BodySource {
   // Reads more bytes into the reader (body_read_space()/commit()); false at the end of the
   // input. Throws for a read that failed or was cancelled.
   virtual boost::asio::awaitable<bool> receive() = 0;
+  // The handler has read the body to its end (not called when finish() skips the rest).
+  virtual void on_end() {}
 
   ~BodyStream() = default;
   RequestReader& reader() { return reader_; }
@@ -69,7 +72,8 @@ class BodyStream : public BodySource {
   RequestReader& reader_;
   bool continue_owed_ = false;
   bool ended_ = false;
-  bool over_ = false;  // finish() has run: the body is no longer the handler's to read
+  bool skipping_ = false;  // finish() is reading what the handler left
+  bool over_ = false;      // finish() has run: the body is no longer the handler's to read
 };
 
 }  // namespace molt::web::detail

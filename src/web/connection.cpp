@@ -139,7 +139,8 @@ void Connection::on_timer(std::uint64_t generation) {
 // Bytes of a pipelined next request are left for later and end the watch.
 void Connection::watch_for_disconnect() {
   if (reader_.has_buffered_input()) return;  // the peer is pipelining: it is still there
-  // A body still to come makes the socket readable: its own reads notice a peer that leaves.
+  // A body still to come makes the socket readable: its own reads notice a peer that leaves
+  // (and the watch begins once the handler has read it all: SocketBody::on_end).
   if (reader_.request().body_streamed() && !body_.ended()) return;
   watching_ = true;
   socket_.async_wait(

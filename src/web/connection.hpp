@@ -75,6 +75,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
    private:
     boost::asio::awaitable<void> send_continue() override;
     boost::asio::awaitable<bool> receive() override;
+    void on_end() override;
     Connection& connection_;
   };
 

@@ -49,6 +49,13 @@ asio::awaitable<bool> Connection::SocketBody::receive() {
   co_return true;
 }
 
+// The body is read: from now on the socket only tells of a client that leaves, so a handler
+// still at work after it gets the same watch as one whose body came whole.
+void Connection::SocketBody::on_end() {
+  Connection& c = connection_;
+  if (c.phase_ == Phase::Handling && !c.watching_) c.watch_for_disconnect();
+}
+
 // Reads and drops whatever the peer still sends, until it closes or kLingerTime is over.
 asio::awaitable<void> Connection::discard_input() {
   phase_ = Phase::Lingering;  // a shutdown need not wait for it

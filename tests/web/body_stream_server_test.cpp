@@ -40,6 +40,7 @@ std::atomic<std::size_t> first_piece{0};
 std::atomic<bool> release{false};
 std::atomic<int> read_stopped_by_disconnect{0};
 std::atomic<int> late_reads_refused{0};
+std::atomic<int> work_stopped_by_disconnect{0};
 
 awaitable<Response> count_rest(Ctx& ctx) {
   while (const auto piece = co_await ctx.body().next()) {
@@ -81,6 +82,24 @@ App& body_app() {
           }
         },
         "watched", kLargeStream);
+    // Reads the body, then works for long.
+    app.post(
+        "/then-work",
+        [](const Request&, Ctx& ctx) -> awaitable<Response> {
+          while (const auto piece = co_await ctx.body().next()) {
+          }
+          boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+          timer.expires_after(30s);
+          try {
+            co_await timer.async_wait(boost::asio::use_awaitable);
+          } catch (const boost::system::system_error&) {
+            if (ctx.token().reason() == molt::core::CancelReason::Disconnected)
+              ++work_stopped_by_disconnect;
+            throw;
+          }
+          co_return Response::text("worked");
+        },
+        "then-work", kLargeStream);
     // A streamed answer whose producer tries to read the body after the handler returned.
     app.post(
         "/late",
@@ -190,6 +209,21 @@ TEST(BodyStreamServerTest, AClientThatLeavesMidBodyCancelsThePendingRead) {
   EXPECT_EQ(read_stopped_by_disconnect.load(), 1);
   for (int i = 0; i < 100 && server.open_connections() > 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(server.open_connections(), 0u);
+  server.stop();
+}
+
+TEST(BodyStreamServerTest, AClientThatLeavesAfterTheBodyCancelsTheWorkAfterIt) {
+  Server server(body_app(), local());
+  server.start();
+  work_stopped_by_disconnect = 0;
+  {
+    Client leaving(server.port());
+    leaving.send(post_head("/then-work", 50'000) + std::string(50'000, 'w'));
+    std::this_thread::sleep_for(100ms);  // the body is read; the handler works
+  }
+  for (int i = 0; i < 200 && work_stopped_by_disconnect == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(work_stopped_by_disconnect.load(), 1);  // not 30 s later
   server.stop();
 }
 
