@@ -1,7 +1,8 @@
 // fuzz_http: arbitrary bytes as one connection's input to a molt::web app, through the
 // server's own reader, router and writer (TestClient::raw). Properties: no crash or
 // sanitizer report, and whatever the server writes back is a sequence of well-formed
-// HTTP/1.1 answers.
+// HTTP/1.1 answers. The first byte of the input also picks how it is split into reads, so that
+// streamed bodies (POST /stream) come in pieces of every size.
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +33,18 @@ molt::web::App& app() {
                    co_return Response::text(std::string(ctx.param("rest").value_or("")) +
                                             request.query_param("q").value_or(""));
                  });
+    // Reads the body piece by piece and answers early at a piece that starts with 'q': the
+    // connection must then skip the rest of the body, or close.
+    instance.post("/stream",
+                  [](const Request&, Ctx& ctx) -> awaitable<Response> {
+                    std::string seen;
+                    while (const auto piece = co_await ctx.body().next()) {
+                      if (piece->front() == 'q') break;
+                      seen.append(*piece);
+                    }
+                    co_return Response::text(seen);
+                  },
+                  "stream", {.max_body_bytes = 1024, .stream_body = true});
     ready = true;
   }
   return instance;
@@ -45,6 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.max_header_bytes = 2048;
   limits.max_body_bytes = 4096;
   molt::web::TestClient client(app(), limits);
+  if (size > 0 && (data[0] & 1) != 0) client.set_read_size(1 + data[0] % 61);
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const std::string out = client.raw(input);
   // Answers to HEAD have no body, which a plain response parser cannot know: check the

@@ -143,7 +143,8 @@ void router_seeds(const fs::path& dir) {
     write_seed(dir, "pattern" + std::to_string(n++), std::string(1, '\1') + pattern);
 }
 
-// Whole connections for fuzz_http: pipelined, chunked, 100-continue, HEAD.
+// Whole connections for fuzz_http: pipelined, chunked, 100-continue, HEAD, streamed bodies
+// (read whole, answered early, over the route's limit).
 void http_seeds(const fs::path& dir) {
   write_seed(dir, "pipelined",
              "GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: "
@@ -157,6 +158,13 @@ void http_seeds(const fs::path& dir) {
   write_seed(dir, "params", "HEAD /users/12/a%2Fb/c?q=x+y HTTP/1.1\r\nHost: a\r\n\r\n");
   write_seed(dir, "http10",
              "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+  write_seed(dir, "stream",
+             "POST /stream HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello worldGET / "
+             "HTTP/1.1\r\nHost: a\r\n\r\n");
+  write_seed(dir, "stream_chunked",
+             "POST /stream HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: "
+             "100-continue\r\n\r\n3\r\nabc\r\n2\r\nqz\r\n4\r\nrest\r\n0\r\n\r\nGET / "
+             "HTTP/1.1\r\nHost: a\r\n\r\n");
 }
 
 }  // namespace

@@ -83,7 +83,7 @@ ListItemsResponse ItemsStore::list(const ListItemsRequest& request, molt::core::
   return molt_worker::query_list_items(*db_, request, options);
 }
 
-Item ItemsStore::create(const NewItem& item, molt::core::Deadline deadline) const {
+void ItemsStore::validate(const NewItem& item) {
   if (item.user_id <= 0) throw molt::core::InvalidInput("user_id: must be a positive integer");
   if (item.title.empty() || item.title.size() > 200)
     throw molt::core::InvalidInput("title: must be 1 to 200 bytes long");
@@ -93,18 +93,34 @@ Item ItemsStore::create(const NewItem& item, molt::core::Deadline deadline) cons
   const double score = item.score.value_or(0.0);
   if (!(score >= 0.0 && score <= 10.0))
     throw molt::core::InvalidInput("score: must be between 0 and 10");
+}
 
+Item ItemsStore::create(const NewItem& item, molt::core::Deadline deadline) const {
+  return create_all({item}, deadline).front();
+}
+
+std::vector<Item> ItemsStore::create_all(const std::vector<NewItem>& items,
+                                         molt::core::Deadline deadline) const {
+  for (const NewItem& item : items) validate(item);
   molt::db::QueryOptions options;
   options.deadline = deadline;
   auto tx = db_->begin(options);
   // The next id inside the write transaction: SQLite has a single writer, so no two inserts
   // can take the same one (on PostgreSQL a concurrent insert fails on the primary key).
   const auto next = tx.query("SELECT coalesce(max(id), 0) + 1 AS next FROM items", {}, options);
-  Item created{next.get<std::int64_t>(0, "next"), now_utc(), status, item.title, score, true};
-  tx.execute(
-      kInsert,
-      insert_params(created.id, item.user_id, created.created_at, status, item.title, score, true),
-      options);
+  std::int64_t id = next.get<std::int64_t>(0, "next");
+  const std::string created_at = now_utc();
+  std::vector<Item> created;
+  created.reserve(items.size());
+  for (const NewItem& item : items) {
+    const std::string status = item.status.value_or("open");
+    const double score = item.score.value_or(0.0);
+    created.push_back({id++, created_at, status, item.title, score, true});
+    tx.execute(
+        kInsert,
+        insert_params(created.back().id, item.user_id, created_at, status, item.title, score, true),
+        options);
+  }
   tx.commit();
   return created;
 }

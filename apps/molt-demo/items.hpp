@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "contracts.hpp"
 #include "molt/core/cancel.hpp"
@@ -26,6 +27,15 @@ struct NewItem {
 };
 BOOST_DESCRIBE_STRUCT(NewItem, (), (user_id, title, status, score))
 
+// One line of POST /items/import: an item of the user the import is for. A line of
+// /items/export fits too (its other fields are ignored), so an export imports back.
+struct ImportLine {
+  std::string title;
+  std::optional<std::string> status;
+  std::optional<double> score;
+};
+BOOST_DESCRIBE_STRUCT(ImportLine, (), (title, status, score))
+
 class ItemsStore {
  public:
   // SQLite at `path`: created and seeded with the demo rows (1,000 users x 200 items) when the
@@ -37,8 +47,13 @@ class ItemsStore {
   // Throws core::InvalidInput for a bad cursor.
   ListItemsResponse list(const ListItemsRequest& request, molt::core::Deadline deadline,
                          molt::core::CancelToken cancel) const;
+  // Throws core::InvalidInput naming the field of `item` that is wrong.
+  static void validate(const NewItem& item);
   // Inserts an item; throws core::InvalidInput naming the field that is wrong.
   Item create(const NewItem& item, molt::core::Deadline deadline) const;
+  // Inserts the items in one transaction (all or none), after validating every one.
+  std::vector<Item> create_all(const std::vector<NewItem>& items,
+                               molt::core::Deadline deadline) const;
 
   std::string_view backend() const;
 

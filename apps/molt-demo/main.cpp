@@ -2,8 +2,8 @@
 //
 //   molt-demo [--port 8080] [--threads N] [--db molt-demo.sqlite3] [--access-log]
 //
-// Serves /health, /json, /plaintext, /items (GET and POST) and /items/export from an
-// embedded SQLite file, created and seeded on first run; from PostgreSQL when
+// Serves /health, /json, /plaintext, /items (GET and POST), /items/export and /items/import
+// from an embedded SQLite file, created and seeded on first run; from PostgreSQL when
 // MOLT_DB_POSTGRES_DSN is set (seed it with molt-seed --postgres). SIGTERM or SIGINT drains
 // in-flight requests and exits 0.
 #include <CLI/CLI.hpp>

@@ -2,6 +2,7 @@
 
 #include <boost/describe.hpp>
 
+#include "item_import.hpp"
 #include "molt/web/blocking.hpp"
 #include "molt/web/typed.hpp"
 
@@ -19,6 +20,11 @@ struct Health {
   std::string database;
 };
 BOOST_DESCRIBE_STRUCT(Health, (), (ok, version, uptime_s, database))
+
+struct Imported {
+  std::int64_t imported = 0;
+};
+BOOST_DESCRIBE_STRUCT(Imported, (), (imported))
 
 namespace {
 
@@ -43,6 +49,16 @@ ListItemsRequest list_request(const Request& request) {
 
 molt::core::Deadline query_deadline(const Services& services) {
   return molt::core::Deadline::after(services.query_timeout);
+}
+
+// Stores the items gathered so far (one transaction) and empties the batch.
+awaitable<std::int64_t> insert_batch(Services& services, std::vector<NewItem>& batch) {
+  if (batch.empty()) co_return 0;
+  const auto stored = co_await molt::web::run_blocking(services.pool, [&] {
+    return services.items.create_all(batch, query_deadline(services)).size();
+  });
+  batch.clear();
+  co_return static_cast<std::int64_t>(stored);
 }
 
 }  // namespace
@@ -85,6 +101,39 @@ void add_routes(molt::web::App& app, Services& services) {
         co_return molt::web::respond(request, created, 201);
       },
       "items.create");
+
+  // A streamed upload, the counterpart of the export: NDJSON items for a user, checked and
+  // stored as the body arrives (one transaction per piece of it), so an import of any size
+  // holds one piece in memory. A slow database slows the upload down: the body is read only
+  // as the handler asks. A bad line stops the import with a 400 naming it; the lines before
+  // it are stored, and the answer says how many.
+  app.post("/items/import",
+           [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
+             const auto user_id = molt::web::query_as<std::int64_t>(request, "user_id");
+             if (!user_id || *user_id <= 0)
+               throw HttpError(400, "invalid_input",
+                               "query parameter 'user_id' is required (a positive integer)");
+             ItemImport import(*user_id);
+             std::int64_t imported = 0;
+             bool ok = true;
+             while (const auto piece = co_await ctx.body().next()) {
+               ok = import.feed(*piece);
+               const std::int64_t stored = co_await insert_batch(services, import.batch());
+               imported += stored;
+               if (!ok) break;
+             }
+             if (ok) {
+               ok = import.finish();
+               const std::int64_t stored = co_await insert_batch(services, import.batch());
+               imported += stored;
+             }
+             if (!ok)
+               throw HttpError(400, "invalid_input",
+                               import.error() +
+                                   " (items imported before it: " + std::to_string(imported) + ")");
+             co_return molt::web::respond(request, Imported{imported}, 201);
+           },
+           "items.import", {.max_body_bytes = 256 << 20, .stream_body = true});
 
   // Streaming: every item of a user as NDJSON, one page per piece. The next page is read only
   // once the previous one is written, so a slow client slows the queries, not the memory.

@@ -137,9 +137,10 @@ void App::add_route(RouteGroup::Data& group, std::string_view method, std::strin
   // The router checks the pattern now, so that the error names the line that added it.
   router_.add(method, full, routes_.size(), name);
   if (options.max_body_bytes) {
-    has_route_body_limits_ = true;
+    has_route_body_options_ = true;
     largest_route_body_limit_ = std::max(largest_route_body_limit_, *options.max_body_bytes);
   }
+  if (options.stream_body) has_route_body_options_ = true;
   routes_.push_back({std::move(handler), options, &group, std::string(name), nullptr});
 }
 
@@ -166,11 +167,12 @@ void App::freeze() {
   frozen_ = true;
 }
 
-std::uint64_t App::body_limit_for(const Request& request, std::uint64_t fallback) const {
-  if (!has_route_body_limits_) return fallback;
+App::BodyRule App::body_rule_for(const Request& request, std::uint64_t fallback) const {
+  if (!has_route_body_options_) return {fallback, false};
   const RouteMatch match = router_.match(request.method(), request.path());
-  if (!match.found()) return fallback;
-  return routes_[match.route()].options.max_body_bytes.value_or(fallback);
+  if (!match.found()) return {fallback, false};
+  const RouteOptions& options = routes_[match.route()].options;
+  return {options.max_body_bytes.value_or(fallback), options.stream_body};
 }
 
 // Not a coroutine either: a matched request goes straight into its route's chain.
@@ -202,6 +204,7 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
 }
 
 boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) const {
+  ctx.body_.whole_ = &request.body();
   std::string failure;
   try {
     co_return co_await Next(app_chain_.get(), 0, request, ctx)();

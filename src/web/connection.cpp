@@ -84,7 +84,8 @@ Connection::~Connection() {
 
 void Connection::drain() {
   closing_ = true;
-  if (phase_ == Phase::Idle && !reader_.has_buffered_input()) close_socket();
+  if ((phase_ == Phase::Idle && !reader_.has_buffered_input()) || phase_ == Phase::Lingering)
+    close_socket();
 }
 
 void Connection::force_close() {
@@ -138,6 +139,9 @@ void Connection::on_timer(std::uint64_t generation) {
 // Bytes of a pipelined next request are left for later and end the watch.
 void Connection::watch_for_disconnect() {
   if (reader_.has_buffered_input()) return;  // the peer is pipelining: it is still there
+  // A body still to come makes the socket readable: its own reads notice a peer that leaves
+  // (and the watch begins once the handler has read it all: SocketBody::on_end).
+  if (reader_.request().body_streamed() && !body_.ended()) return;
   watching_ = true;
   socket_.async_wait(
       tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
@@ -258,19 +262,37 @@ asio::awaitable<void> Connection::run() {
       if (self->phase_ == Phase::Handling && self->request_number_ == request)
         self->watch_for_disconnect();
     });
+    const bool streamed = reader_.request().body_streamed();
+    if (streamed) [[unlikely]]
+      body_.begin();
     // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
-    Ctx ctx(app_, request_cancel_, &tasks_);
+    Ctx ctx(app_, request_cancel_, &tasks_, streamed ? &body_ : nullptr);
     const Response response = co_await app_.handle(reader_.request(), ctx);
     stop_watching_for_disconnect();
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();
-    const bool keep_alive = write_answer(out_, reader_.request(), response, closing_);
+    // A body the handler left unread: skipped if little is left, else the connection closes.
+    bool unread_body = false;
+    if (streamed) [[unlikely]] {
+      if (request_cancel_.reason() != core::CancelReason::None) {
+        unread_body = true;  // cancelled: nothing more is read for this request
+      } else {
+        unread_body = !co_await body_.finish(kMaxDrainBytes);
+      }
+    }
+    const bool keep_alive =
+        write_answer(out_, reader_.request(), response, closing_ || unread_body);
     phase_ = Phase::Writing;
     bool written = send_now();
     if (!written) written = co_await write_out();
     if (written && sends_stream(reader_.request(), response))
       written = co_await write_stream(response);
     request_cancel_.end();
+    if (written && unread_body) {
+      boost::system::error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      co_await discard_input();
+    }
     if (!written || !keep_alive) break;
     reader_.start_next();
     if (!reader_.has_buffered_input()) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "body_stream.hpp"
 #include "molt/core/cancel.hpp"
 #include "molt/web/app.hpp"
 #include "molt/web/limits.hpp"
@@ -61,8 +62,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void force_close();
 
  private:
-  enum class Phase { Idle, Reading, Handling, Writing };
+  // Lingering: answered and closing, reading what the peer still sends (discard_input).
+  enum class Phase { Idle, Reading, Handling, Writing, Lingering };
   using Clock = std::chrono::steady_clock;
+
+  // A streamed request body, read from the socket as the handler asks for it.
+  class SocketBody final : public BodyStream {
+   public:
+    explicit SocketBody(Connection& connection)
+        : BodyStream(connection.reader_), connection_(connection) {}
+
+   private:
+    boost::asio::awaitable<void> send_continue() override;
+    boost::asio::awaitable<bool> receive() override;
+    void on_end() override;
+    Connection& connection_;
+  };
 
   boost::asio::awaitable<void> run();
   bool send_now();
@@ -70,6 +85,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void watch_for_disconnect();
   void stop_watching_for_disconnect();
   boost::asio::awaitable<bool> write_stream(const Response& response);
+  boost::asio::awaitable<void> discard_input();
   void arm(Clock::duration timeout);
   void on_timer(std::uint64_t generation);
   void close_socket();
@@ -80,6 +96,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionSet& set_;
   TaskGroup& tasks_;
   RequestReader reader_;
+  SocketBody body_{*this};
   std::string out_;
   boost::asio::steady_timer timer_;
   Clock::time_point deadline_{};

@@ -4,10 +4,15 @@
 
 namespace molt::web::detail {
 
-boost::asio::awaitable<Response> run_app(const App& app, const Request& request,
-                                         core::CancelToken token, TaskGroup* tasks) {
-  Ctx ctx(app, std::move(token), tasks);
-  co_return co_await app.handle(request, ctx);
+boost::asio::awaitable<Answer> run_app(const App& app, const Request& request,
+                                       core::CancelToken token, TaskGroup* tasks,
+                                       BodyStream* body) {
+  Ctx ctx(app, std::move(token), tasks, body);
+  // Built in steps: GCC 12 mishandles an aggregate initialized from a co_await.
+  Answer answer;
+  answer.response = co_await app.handle(request, ctx);
+  if (body != nullptr) answer.unread_body = !co_await body->finish(kMaxDrainBytes);
+  co_return answer;
 }
 
 bool write_answer(std::string& out, const Request& request, const Response& response,

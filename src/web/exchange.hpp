@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <string>
 
+#include "body_stream.hpp"
 #include "molt/core/cancel.hpp"
 #include "molt/web/app.hpp"
 #include "request_reader.hpp"
@@ -11,9 +12,15 @@
 
 namespace molt::web::detail {
 
-// Runs the app on one request.
-boost::asio::awaitable<Response> run_app(const App& app, const Request& request,
-                                         core::CancelToken token, TaskGroup* tasks);
+// Runs the app on one request. With `body` (a streamed request body), what the handler left
+// of it is then skipped if little (BodyStream::finish); `unread_body` says it was not, and
+// the connection must close after the answer.
+struct Answer {
+  Response response;
+  bool unread_body = false;
+};
+boost::asio::awaitable<Answer> run_app(const App& app, const Request& request,
+                                       core::CancelToken token, TaskGroup* tasks, BodyStream* body);
 
 // Appends the serialized answer to `out`; returns whether the connection may carry another
 // request (decided now, after the handler: a shutdown may have begun meanwhile).

@@ -27,6 +27,7 @@ void Request::reset() {
   headers_.clear();
   body_.clear();
   keep_alive_ = true;
+  body_streamed_ = false;
 }
 
 void Request::set_start_line(std::string_view method, std::string_view target, int version) {

@@ -6,6 +6,8 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
+#include <utility>
 
 #include "molt/web/app.hpp"
 #include "molt/web/message.hpp"
@@ -16,13 +18,15 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
  public:
   // With `app`, the body limit is the matched route's (RouteOptions::max_body_bytes): the
   // parser starts with the largest any route allows (Beast checks a Content-Length against it
-  // before the header callback), and narrows it to the route's once the header is read.
+  // before the header callback), and narrows it to the route's once the header is read. The
+  // route also says whether its handler streams the body (RouteOptions::stream_body): then
+  // the body's bytes are not collected but handed out one put() at a time (take_piece()).
   RequestParser(Request& request, std::uint32_t max_header_bytes, std::size_t max_headers,
                 std::uint64_t max_body_bytes, const App* app = nullptr)
       : request_(request),
         max_headers_(max_headers),
         max_body_bytes_(max_body_bytes),
-        app_(app != nullptr && app->has_route_body_limits() ? app : nullptr) {
+        app_(app != nullptr && app->has_route_body_options() ? app : nullptr) {
     header_limit(max_header_bytes);
     body_limit(app_ != nullptr ? app_->body_limit_ceiling(max_body_bytes) : max_body_bytes);
     eager(true);  // parse the body along with the header when it is already buffered
@@ -32,6 +36,10 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   bool too_many_headers() const { return too_many_headers_; }
   // True when the request is framed by a transfer coding we do not decode (501).
   bool unsupported_coding() const { return unsupported_coding_; }
+  // True when the route streams the body: it is left for take_piece(), put() by put().
+  bool streams_body() const { return stream_; }
+  // The body bytes the last put() gave (a view into its input), and forgets them.
+  std::string_view take_piece() { return std::exchange(piece_, {}); }
 
  private:
   using error_code = boost::beast::error_code;
@@ -58,12 +66,14 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   // Only `chunked` is decoded. A request whose last coding is not chunked cannot be framed
   // (RFC 9112 §6.3: 400); chunked under another coding (gzip, ...) is not supported (501).
   void on_header_impl(error_code& ec) override {
-    if (app_ != nullptr) {
+    // Only a request with a body needs its route's rule (and pays for the lookup).
+    if (app_ != nullptr && (chunked() || content_length().value_or(0) > 0)) {
       // Chunked bodies are held to body_limit() chunk by chunk; a declared Content-Length
       // was only checked against the ceiling, so check it against the route's here.
-      const std::uint64_t limit = app_->body_limit_for(request_, max_body_bytes_);
-      body_limit(limit);
-      if (const auto length = content_length(); length && *length > limit) {
+      const App::BodyRule rule = app_->body_rule_for(request_, max_body_bytes_);
+      body_limit(rule.limit);
+      stream_ = rule.stream;
+      if (const auto length = content_length(); length && *length > rule.limit) {
         ec = boost::beast::http::error::body_limit;
         return;
       }
@@ -80,18 +90,26 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   }
 
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
-    if (length) request_.body().reserve(static_cast<std::size_t>(*length));
+    if (length && !stream_) request_.body().reserve(static_cast<std::size_t>(*length));
   }
 
   std::size_t on_body_impl(string_view body, error_code&) override {
-    request_.body().append(body.data(), body.size());
+    if (stream_) {
+      piece_ = {body.data(), body.size()};
+    } else {
+      request_.body().append(body.data(), body.size());
+    }
     return body.size();
   }
 
   void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
 
   std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
-    request_.body().append(body.data(), body.size());
+    if (stream_) {
+      piece_ = {body.data(), body.size()};
+    } else {
+      request_.body().append(body.data(), body.size());
+    }
     return body.size();
   }
 
@@ -103,6 +121,8 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   const App* app_;
   bool too_many_headers_ = false;
   bool unsupported_coding_ = false;
+  bool stream_ = false;
+  std::string_view piece_;
 };
 
 }  // namespace molt::web::detail

@@ -29,26 +29,32 @@ void RequestReader::start_next() {
   begin_request();
 }
 
+// Body bytes the parser has taken are in request_.body() already, or were handed out as
+// pieces of a streamed body: drop them, keeping the header (the request's views) in place.
+void RequestReader::drop_consumed_body() {
+  if (parser_->is_header_done() && next_ > header_end_) {
+    std::memmove(buffer_.data() + header_end_, buffer_.data() + next_, end_ - next_);
+    end_ -= next_ - header_end_;
+    next_ = header_end_;
+  }
+}
+
+// Bytes of requests already answered: slide the current one to the front.
+void RequestReader::slide_to_front() {
+  std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
+  // Beast hands out the request line as soon as it is read, before the rest of the
+  // header: whatever views the request holds move with the bytes.
+  request_.rebase(-static_cast<std::ptrdiff_t>(start_));
+  next_ -= start_;
+  end_ -= start_;
+  header_end_ = parser_->is_header_done() ? header_end_ - start_ : 0;
+  start_ = 0;
+}
+
 std::span<char> RequestReader::read_space() {
   if (end_ == buffer_.size()) {
-    const bool header_done = parser_->is_header_done();
-    if (header_done && next_ > header_end_) {
-      // Body bytes the parser has taken are in request_.body() already: drop them.
-      std::memmove(buffer_.data() + header_end_, buffer_.data() + next_, end_ - next_);
-      end_ -= next_ - header_end_;
-      next_ = header_end_;
-    }
-    if (start_ > 0 && end_ == buffer_.size()) {
-      // Bytes of requests already answered: slide the current one to the front.
-      std::memmove(buffer_.data(), buffer_.data() + start_, end_ - start_);
-      // Beast hands out the request line as soon as it is read, before the rest of the
-      // header: whatever views the request holds move with the bytes.
-      request_.rebase(-static_cast<std::ptrdiff_t>(start_));
-      next_ -= start_;
-      end_ -= start_;
-      header_end_ = header_done ? header_end_ - start_ : 0;
-      start_ = 0;
-    }
+    drop_consumed_body();
+    if (start_ > 0 && end_ == buffer_.size()) slide_to_front();
     if (end_ == buffer_.size()) {
       const char* before = buffer_.data();
       buffer_.resize(buffer_.size() * 2);
@@ -69,6 +75,8 @@ RequestReader::State RequestReader::parse() {
     next_ += used;
     if (!header_was_done && parser_->is_header_done()) {
       header_end_ = next_;
+      if (parser_->streams_body()) [[unlikely]]
+        return streamed_header(ec);
       parser_->eager(true);  // the body: take all of it that is here
     }
     if (ec == http::error::need_more) {
@@ -84,6 +92,56 @@ RequestReader::State RequestReader::parse() {
     return State::HeaderReady;
   }
   return State::NeedMore;
+}
+
+// The header of a request whose handler streams the body: it is ready now, and the body is
+// left for next_piece(). Out of parse(), whose loop runs for every request.
+RequestReader::State RequestReader::streamed_header(const boost::beast::error_code& ec) {
+  if (ec) return fail_from(ec);  // a header refused (over the route's limit, ...)
+  request_.set_body_streamed(true);
+  // Beast knows keep-alive from the header; the end of the body would tell it too late.
+  request_.set_keep_alive(parser_->keep_alive());
+  return State::Ready;
+}
+
+RequestReader::Piece RequestReader::next_piece(std::string_view& piece) {
+  if (!error_.code.empty()) return Piece::Failed;
+  while (!parser_->is_done() && !stalled_ && next_ < end_) {
+    boost::beast::error_code ec;
+    const std::size_t used =
+        parser_->put(boost::asio::const_buffer(buffer_.data() + next_, end_ - next_), ec);
+    next_ += used;
+    if (ec == http::error::need_more) {
+      stalled_ = true;
+      break;
+    }
+    if (ec) {
+      fail_from(ec);
+      return Piece::Failed;
+    }
+    piece = parser_->take_piece();
+    if (!piece.empty()) return Piece::Data;
+    if (used == 0) break;
+  }
+  return parser_->is_done() ? Piece::End : Piece::NeedMore;
+}
+
+std::span<char> RequestReader::body_read_space() {
+  drop_consumed_body();
+  if (start_ > 0) slide_to_front();
+  // Room for the body beside the header, however large the header.
+  const std::size_t wanted = header_end_ + limits_.stream_buffer_bytes;
+  if (buffer_.size() < wanted) {
+    const char* before = buffer_.data();
+    buffer_.resize(wanted);
+    request_.rebase(buffer_.data() - before);
+  }
+  return read_space();
+}
+
+std::optional<std::uint64_t> RequestReader::body_remaining() const {
+  if (parser_->chunked()) return std::nullopt;
+  return parser_->content_length().value_or(0);
 }
 
 RequestReader::State RequestReader::input_closed() {

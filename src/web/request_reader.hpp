@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "molt/web/limits.hpp"
 #include "molt/web/message.hpp"
@@ -37,9 +38,26 @@ class RequestReader {
   enum class State { NeedMore, HeaderReady, Ready, Failed };
   // Parses what is buffered. HeaderReady (once per request, when the header is complete but
   // the body is not) lets the caller answer `Expect: 100-continue`; then NeedMore again.
+  // A request whose route streams its body is Ready as soon as its header is: its body is
+  // then read with next_piece() (request().body_streamed() tells).
   State parse();
   // The peer closed its side: a request cut short is an error; between requests it is not.
   State input_closed();
+
+  // A streamed body. Data: `piece` is the next bytes of it, a view into the buffer valid
+  // until the next call that reads or moves it (next_piece, body_read_space, start_next).
+  // End: the body is complete. NeedMore: read more (body_read_space()/commit()). Failed:
+  // error() says why (413 past the limit, 400 for a malformed body).
+  enum class Piece { Data, End, NeedMore, Failed };
+  Piece next_piece(std::string_view& piece);
+  // Where to read more of a streamed body into: the consumed bytes are dropped first, and
+  // the buffer holds the header and Limits::stream_buffer_bytes (more only when a partial
+  // chunk header needs it), so that it never holds more of the body than that.
+  std::span<char> body_read_space();
+  // What is left of a streamed body framed by Content-Length; nullopt when chunked.
+  std::optional<std::uint64_t> body_remaining() const;
+  // The whole buffer, to discard input into once the connection is closing.
+  std::span<char> scratch() { return {buffer_.data(), buffer_.size()}; }
 
   Request& request() { return request_; }
   const ReadError& error() const { return error_; }
@@ -55,6 +73,9 @@ class RequestReader {
 
  private:
   void begin_request();
+  void drop_consumed_body();
+  void slide_to_front();
+  [[gnu::noinline]] State streamed_header(const boost::beast::error_code& ec);
   State fail(int status, std::string code, std::string message);
   State fail_from(const boost::beast::error_code& ec);
 

@@ -8,8 +8,11 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstring>
+#include <limits>
+#include <span>
 #include <stdexcept>
 
+#include "body_stream.hpp"
 #include "exchange.hpp"
 #include "request_reader.hpp"
 #include "task_group.hpp"
@@ -36,9 +39,45 @@ boost::asio::awaitable<bool> drain_stream(const Response& response, const Reques
   co_return true;
 }
 
+// One connection's input, handed to the reader in reads of at most `read_size` bytes.
+struct Input {
+  std::string_view bytes;
+  std::size_t read_size;
+  std::size_t fed = 0;
+
+  bool done() const { return fed == bytes.size(); }
+  void feed(std::span<char> space, detail::RequestReader& reader) {
+    const std::size_t n = std::min({space.size(), bytes.size() - fed, read_size});
+    std::memcpy(space.data(), bytes.data() + fed, n);
+    fed += n;
+    reader.commit(n);
+  }
+};
+
+// A streamed body, pulled from the input as the handler asks.
+class InputBody final : public detail::BodyStream {
+ public:
+  InputBody(detail::RequestReader& reader, Input& input, std::string& out)
+      : BodyStream(reader), input_(input), out_(out) {}
+
+ private:
+  boost::asio::awaitable<void> send_continue() override {
+    out_ += detail::kContinue;
+    co_return;
+  }
+  boost::asio::awaitable<bool> receive() override {
+    if (input_.done()) co_return false;
+    input_.feed(reader().body_read_space(), reader());
+    co_return true;
+  }
+  Input& input_;
+  std::string& out_;
+};
+
 }  // namespace
 
-TestClient::TestClient(App& app, Limits limits) : app_(app), limits_(limits) {
+TestClient::TestClient(App& app, Limits limits)
+    : app_(app), limits_(limits), read_size_(std::numeric_limits<std::size_t>::max()) {
   app_.freeze();
 }
 
@@ -49,7 +88,8 @@ std::string TestClient::raw(std::string_view bytes) {
   // Spawned tasks run on the same io_context: each run() below finishes them too.
   detail::TaskGroup tasks(io.get_executor(), limits_.max_background_tasks);
   // Input arrives in the pieces the reader asks for, as from a socket.
-  std::size_t fed = 0;
+  Input input{bytes, read_size_};
+  InputBody body(reader, input, out);
   bool closed = false;
   while (true) {
     auto state = reader.parse();
@@ -58,17 +98,13 @@ std::string TestClient::raw(std::string_view bytes) {
       continue;
     }
     if (state == detail::RequestReader::State::NeedMore) {
-      if (fed == bytes.size()) {
+      if (input.done()) {
         if (closed) break;
         closed = true;
         state = reader.input_closed();
         if (state == detail::RequestReader::State::NeedMore) break;
       } else {
-        const auto space = reader.read_space();
-        const std::size_t n = std::min(space.size(), bytes.size() - fed);
-        std::memcpy(space.data(), bytes.data() + fed, n);
-        fed += n;
-        reader.commit(n);
+        input.feed(reader.read_space(), reader);
         continue;
       }
     }
@@ -77,13 +113,20 @@ std::string TestClient::raw(std::string_view bytes) {
       break;
     }
     core::CancelSource source;
-    auto done =
-        boost::asio::co_spawn(io, detail::run_app(app_, reader.request(), source.token(), &tasks),
-                              boost::asio::use_future);
+    const bool streamed = reader.request().body_streamed();
+    if (streamed) body.begin();
+    auto done = boost::asio::co_spawn(
+        io,
+        detail::run_app(app_, reader.request(), source.token(), &tasks, streamed ? &body : nullptr),
+        boost::asio::use_future);
     io.run();
     io.restart();
-    const Response response = done.get();
-    const bool keep_alive = detail::write_answer(out, reader.request(), response, false);
+    const detail::Answer answer = done.get();
+    const Response& response = answer.response;
+    // A body left unread and not skipped: the answer says Connection: close, and the rest of
+    // the input is never read, as a server closes such a connection.
+    const bool keep_alive =
+        detail::write_answer(out, reader.request(), response, answer.unread_body);
     if (detail::sends_stream(reader.request(), response)) {
       auto body = boost::asio::co_spawn(io, drain_stream(response, reader.request(), out),
                                         boost::asio::use_future);

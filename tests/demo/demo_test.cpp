@@ -126,6 +126,50 @@ TEST_F(DemoTest, ItemsAreTheWorkersBytesAndTheRoutesKeepTheirWord) {
   EXPECT_TRUE(health.header("X-Request-Id").has_value());
 }
 
+TEST_F(DemoTest, ItemsImportStoresNdjsonLinesAsTheyArrive) {
+  TestClient client(*app_);
+  client.set_read_size(16);  // the body reaches the handler in many small pieces
+  const auto imported = client.request(
+      "POST", "/items/import?user_id=5",
+      "{\"title\":\"imported one\",\"score\":1.5}\r\n\n"
+      "{\"title\":\"imported two\",\"status\":\"closed\"}\n{\"title\":\"imported three\"}",
+      {{"Content-Type", "application/x-ndjson"}});
+  ASSERT_EQ(imported.status, 201) << imported.body;
+  EXPECT_EQ(imported.body, R"({"imported":3})");
+  const auto listed = client.get("/items?user_id=5&q=imported");
+  EXPECT_NE(listed.body.find("imported one"), std::string::npos);
+  EXPECT_NE(listed.body.find(R"("status":"closed","title":"imported two")"), std::string::npos);
+  EXPECT_NE(listed.body.find("imported three"), std::string::npos);
+
+  // A bad line stops the import: the answer names it, and what came before it is stored.
+  const auto bad = client.request("POST", "/items/import?user_id=6",
+                                  "{\"title\":\"kept a\"}\n{\"title\":\"kept b\"}\n"
+                                  "{\"title\":\"x\",\"score\":11}\n{\"title\":\"never\"}\n");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("line 3: score: must be between 0 and 10 (items imported before it: 2)"),
+            std::string::npos)
+      << bad.body;
+  EXPECT_NE(client.get("/items?user_id=6&q=kept").body.find("kept b"), std::string::npos);
+  EXPECT_EQ(client.get("/items?user_id=6&q=never").body.find("never"), std::string::npos);
+  const auto not_json =
+      client.request("POST", "/items/import?user_id=6", "{\"title\":\"fine\"}\n{oops}\n");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_NE(not_json.body.find("line 2: invalid JSON"), std::string::npos) << not_json.body;
+  EXPECT_NE(client.request("POST", "/items/import?user_id=6", "{\"score\":1}")
+                .body.find("line 1: item.title"),
+            std::string::npos);
+  EXPECT_EQ(client.request("POST", "/items/import", "{\"title\":\"t\"}").status, 400);
+
+  // An export imports back: user 9's 200 items, copied to user 11.
+  const auto exported = client.get("/items/export?user_id=9");
+  client.set_read_size(4096);
+  const auto copied = client.request("POST", "/items/import?user_id=11", exported.body);
+  ASSERT_EQ(copied.status, 201) << copied.body;
+  EXPECT_EQ(copied.body, R"({"imported":200})");
+  const auto again = client.get("/items/export?user_id=11");
+  EXPECT_EQ(std::count(again.body.begin(), again.body.end(), '\n'), 400);
+}
+
 }  // namespace
 
 namespace {

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "molt/core/cancel.hpp"
+#include "molt/web/body.hpp"
 #include "molt/web/message.hpp"
 #include "molt/web/router.hpp"
 
@@ -44,6 +45,7 @@ class Next;
 namespace detail {
 class TaskGroup;
 class RequestCancel;
+class BodySource;
 }  // namespace detail
 
 // Background work started by a handler (ctx.spawn). It gets its own cancellation token.
@@ -91,11 +93,18 @@ class Next {
 
 class Ctx {
  public:
-  Ctx(const App& app, core::CancelToken token, detail::TaskGroup* tasks = nullptr)
-      : app_(&app), token_(std::move(token)), tasks_(tasks) {}
+  // `body` is where a streamed request body comes from (nullptr: read whole already).
+  Ctx(const App& app, core::CancelToken token, detail::TaskGroup* tasks = nullptr,
+      detail::BodySource* body = nullptr)
+      : app_(&app), token_(std::move(token)), tasks_(tasks) {
+    body_.source_ = body;
+  }
   // For the server: the token is made only if someone asks for it (see RequestCancel).
-  Ctx(const App& app, detail::RequestCancel& cancel, detail::TaskGroup* tasks)
-      : app_(&app), lazy_cancel_(&cancel), tasks_(tasks) {}
+  Ctx(const App& app, detail::RequestCancel& cancel, detail::TaskGroup* tasks,
+      detail::BodySource* body = nullptr)
+      : app_(&app), lazy_cancel_(&cancel), tasks_(tasks) {
+    body_.source_ = body;
+  }
   Ctx(const Ctx&) = delete;
   Ctx& operator=(const Ctx&) = delete;
   ~Ctx();
@@ -142,6 +151,10 @@ class Ctx {
     return nullptr;
   }
 
+  // The request's body, piece by piece (see body.hpp). On a route with
+  // RouteOptions::stream_body this is the only way to its bytes.
+  RequestBody& body() { return body_; }
+
   // Cancellation of this request: client disconnect, deadline or shutdown.
   const core::CancelToken& token() const;
   bool cancelled() const;
@@ -166,6 +179,7 @@ class Ctx {
   detail::TaskGroup* tasks_;
   RouteMatch route_;
   std::string_view route_name_;
+  RequestBody body_;
   // A request carries a handful of small values at most: they and their list live in a
   // buffer inside the Ctx (the heap only past it), and a vector beats a hash map here.
   alignas(std::max_align_t) std::byte locals_buffer_[192];
@@ -178,6 +192,10 @@ struct RouteOptions {
   // The largest request body this route takes (413 above it), instead of
   // Limits::max_body_bytes: larger for an upload route, smaller for a tight one.
   std::optional<std::uint64_t> max_body_bytes;
+  // The handler pulls the body itself, with co_await ctx.body().next(), instead of getting
+  // it whole in request.body(): for uploads larger than memory should hold, or to process
+  // them as they arrive. The socket is read only as the handler asks (backpressure).
+  bool stream_body = false;
 };
 
 // get/post/put/patch/del for App and RouteGroup, written once: each calls Derived::route.
@@ -253,13 +271,19 @@ class App : public RouteMethods<App> {
   void freeze();
   bool frozen() const { return frozen_; }
 
-  // The body limit of the route `request` goes to (its RouteOptions, else `fallback`), and
-  // the largest any route allows: the reader checks bodies against them.
-  std::uint64_t body_limit_for(const Request& request, std::uint64_t fallback) const;
+  // How the route `request` goes to takes its body: its limit (its RouteOptions, else
+  // `fallback`) and whether the handler streams it. The reader asks for requests that have
+  // a body, and checks them against the largest limit any route allows before that.
+  struct BodyRule {
+    std::uint64_t limit;
+    bool stream;
+  };
+  BodyRule body_rule_for(const Request& request, std::uint64_t fallback) const;
   std::uint64_t body_limit_ceiling(std::uint64_t fallback) const {
     return std::max(fallback, largest_route_body_limit_);
   }
-  bool has_route_body_limits() const { return has_route_body_limits_; }
+  // Whether any route has body options (a limit of its own, or stream_body).
+  bool has_route_body_options() const { return has_route_body_options_; }
 
   // Answers one request: routing, middleware, handler, errors. Never throws.
   boost::asio::awaitable<Response> handle(const Request& request, Ctx& ctx) const;
@@ -284,7 +308,7 @@ class App : public RouteMethods<App> {
   std::unique_ptr<Next::Chain> app_chain_;
   Router router_;
   bool frozen_ = false;
-  bool has_route_body_limits_ = false;
+  bool has_route_body_options_ = false;
   std::uint64_t largest_route_body_limit_ = 0;
   std::unordered_map<std::type_index, std::shared_ptr<void>> state_;
 };

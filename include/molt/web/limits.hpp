@@ -13,8 +13,12 @@ struct Limits {
   std::size_t max_headers = 100;               // header fields; over it: 431
   std::uint64_t max_body_bytes = 1024 * 1024;  // over it: 413
   std::size_t initial_buffer_bytes = 1024;     // what each connection starts with
-  std::size_t max_connections = 10'000;        // per thread; over it, new connections are closed
-  std::size_t max_background_tasks = 10'000;   // ctx.spawn, per thread; over it spawn() says no
+  // The read buffer of a streamed request body (RouteOptions::stream_body), beside its
+  // header: the most of the body a connection holds at once, and the largest piece
+  // ctx.body().next() gives.
+  std::size_t stream_buffer_bytes = 16 * 1024;
+  std::size_t max_connections = 10'000;       // per thread; over it, new connections are closed
+  std::size_t max_background_tasks = 10'000;  // ctx.spawn, per thread; over it spawn() says no
   std::chrono::milliseconds header_timeout{10'000};   // to receive a request's header
   std::chrono::milliseconds idle_timeout{30'000};     // between keep-alive requests
   std::chrono::milliseconds request_timeout{30'000};  // body + handler + write of one request

@@ -37,7 +37,11 @@ class Request {
   // The decoded value of the first query parameter called `name`; "" for `?flag`.
   // std::nullopt when absent, or when the query is not valid percent-encoding.
   std::optional<std::string> query_param(std::string_view name) const;
+  // The body, read whole before the handler. Empty on a route that streams its body
+  // (RouteOptions::stream_body): read that one with ctx.body() instead.
   const std::string& body() const { return body_; }
+  // Whether the body is left on the connection for the handler to pull (ctx.body()).
+  bool body_streamed() const { return body_streamed_; }
   bool keep_alive() const { return keep_alive_; }
 
   // For parsers and test clients: the fields of a request.
@@ -48,6 +52,7 @@ class Request {
   }
   std::string& body() { return body_; }
   void set_keep_alive(bool keep_alive) { keep_alive_ = keep_alive; }
+  void set_body_streamed(bool streamed) { body_streamed_ = streamed; }
   // The buffer the views point into moved by `delta` bytes: move the views with it.
   void rebase(std::ptrdiff_t delta);
 
@@ -60,6 +65,7 @@ class Request {
   std::vector<Header> headers_;
   std::string body_;
   bool keep_alive_ = true;
+  bool body_streamed_ = false;
 };
 
 // A streamed body: each call gives the next piece, std::nullopt at the end. The server pulls

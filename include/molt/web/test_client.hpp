@@ -9,6 +9,7 @@
 //   tests
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,11 @@ class TestClient {
   TestResponse get(std::string_view target, const Headers& headers = {});
   TestResponse request(std::string_view method, std::string_view target, std::string_view body = {},
                        const Headers& headers = {});
+  // Input arrives in reads of at most `bytes` (by default: as much as the server's buffer
+  // takes), as from a socket: a streamed body (RouteOptions::stream_body) then reaches the
+  // handler's ctx.body().next() in pieces of that size.
+  void set_read_size(std::size_t bytes) { read_size_ = bytes == 0 ? 1 : bytes; }
+
   // Feeds `bytes` as one connection's input (then end of input) and returns every byte the
   // server wrote back: several requests give several answers, in order.
   std::string raw(std::string_view bytes);
@@ -45,6 +51,7 @@ class TestClient {
  private:
   App& app_;
   Limits limits_;
+  std::size_t read_size_;
 };
 
 }  // namespace molt::web

@@ -12,6 +12,7 @@
 
 #include <charconv>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -50,16 +51,28 @@ Response respond(const Request& request, const T& value, int status = 200) {
   return prefers_msgpack(request) ? msgpack(value, status) : json(value, status);
 }
 
-// The body decoded by its Content-Type (JSON when absent). Throws HttpError 415 for other
-// types, and core::InvalidInput (a 400 naming the field) for a body that does not fit T.
+// `body` (the request's, or one collected from a streamed body) decoded by the request's
+// Content-Type (JSON when absent). Throws HttpError 415 for other types, and
+// core::InvalidInput (a 400 naming the field) for a body that does not fit T.
 template <typename T>
-T body_as(const Request& request) {
+T body_as(const Request& request, std::string_view body) {
   const std::string_view type = request.header("Content-Type").value_or(std::string_view(kJson));
   const std::string_view media = type.substr(0, type.find(';'));
-  if (iequals(media, kJson)) return codec::decode_json<T>(request.body(), "body");
+  if (iequals(media, kJson)) return codec::decode_json<T>(body, "body");
   if (iequals(media, kMsgPack) || iequals(media, "application/x-msgpack"))
-    return codec::decode_msgpack<T>(request.body(), "body");
+    return codec::decode_msgpack<T>(body, "body");
   throw HttpError(415, "unsupported_media_type", "send application/json or application/msgpack");
+}
+
+// The request's body, decoded as above. On a route that streams its body there is none to
+// decode here: that is a programming error (std::logic_error, a 500); decode
+// `co_await ctx.body().read_all()` with the overload above instead.
+template <typename T>
+T body_as(const Request& request) {
+  if (request.body_streamed())
+    throw std::logic_error(
+        "body_as(request) on a route with stream_body: decode co_await ctx.body().read_all()");
+  return body_as<T>(request, request.body());
 }
 
 // A query parameter as T (std::string, bool, an integer or a floating-point type); nullopt

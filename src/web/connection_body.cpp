@@ -1,0 +1,72 @@
+// The connection's side of a streamed request body: reading it as the handler asks, the
+// interim `100 Continue`, and the lingering close after an answer that left it unread. Apart
+// from connection.cpp so that these coroutines do not change how the compiler treats run(),
+// which every request goes through.
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "connection.hpp"
+#include "exchange.hpp"
+
+namespace molt::web::detail {
+
+namespace asio = boost::asio;
+
+namespace {
+// How long a connection closed with a body still coming reads and drops it first, so that
+// the client gets the answer rather than a reset (a close with unread input sends RST).
+constexpr auto kLingerTime = std::chrono::seconds(2);
+}  // namespace
+
+asio::awaitable<void> Connection::SocketBody::send_continue() {
+  Connection& c = connection_;
+  c.out_.assign(kContinue);
+  bool sent = c.send_now();
+  if (!sent) sent = co_await c.write_out();
+  c.out_.clear();
+  if (!sent) throw boost::system::system_error(asio::error::broken_pipe);
+}
+
+asio::awaitable<bool> Connection::SocketBody::receive() {
+  Connection& c = connection_;
+  const auto space = c.reader_.body_read_space();
+  boost::system::error_code ec;
+  const std::size_t n = co_await c.socket_.async_read_some(
+      asio::buffer(space.data(), space.size()), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec == asio::error::eof) {
+    c.request_cancel_.cancel(core::CancelReason::Disconnected);
+    co_return false;
+  }
+  if (ec) {
+    // Aborted: the request was cancelled (its token says why). Anything else: the peer left.
+    if (ec != asio::error::operation_aborted)
+      c.request_cancel_.cancel(core::CancelReason::Disconnected);
+    throw boost::system::system_error(ec);
+  }
+  c.reader_.commit(n);
+  co_return true;
+}
+
+// The body is read: from now on the socket only tells of a client that leaves, so a handler
+// still at work after it gets the same watch as one whose body came whole.
+void Connection::SocketBody::on_end() {
+  Connection& c = connection_;
+  if (c.phase_ == Phase::Handling && !c.watching_) c.watch_for_disconnect();
+}
+
+// Reads and drops whatever the peer still sends, until it closes or kLingerTime is over.
+asio::awaitable<void> Connection::discard_input() {
+  phase_ = Phase::Lingering;  // a shutdown need not wait for it
+  arm(kLingerTime);           // the watchdog closes the socket then, which ends the read
+  for (;;) {
+    const auto space = reader_.scratch();
+    boost::system::error_code ec;
+    co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+  }
+}
+
+}  // namespace molt::web::detail

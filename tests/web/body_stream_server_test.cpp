@@ -1,0 +1,328 @@
+// Streamed request bodies on real sockets: backpressure reaches the client, a client that
+// leaves or stalls cancels the read, `Expect: 100-continue` waits for the handler, and the
+// connection stays usable (or closes cleanly) after a streamed request.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "molt/core/cancel.hpp"
+#include "molt/web/server.hpp"
+#include "molt/web/test_client.hpp"
+#include "socket_client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using boost::asio::awaitable;
+using molt::web::App;
+using molt::web::Ctx;
+using molt::web::Request;
+using molt::web::Response;
+using molt::web::RouteOptions;
+using molt::web::Server;
+using molt::web::ServerOptions;
+using molt::web::TestClient;
+using molt::web::testing::Client;
+
+constexpr std::uint64_t kLargeBody = 64ull << 20;
+constexpr RouteOptions kLargeStream{.max_body_bytes = kLargeBody, .stream_body = true};
+
+std::atomic<std::size_t> first_piece{0};
+std::atomic<bool> release{false};
+std::atomic<int> read_stopped_by_disconnect{0};
+std::atomic<int> late_reads_refused{0};
+std::atomic<int> work_stopped_by_disconnect{0};
+
+awaitable<Response> count_rest(Ctx& ctx) {
+  while (const auto piece = co_await ctx.body().next()) {
+  }
+  co_return Response::text(std::to_string(ctx.body().bytes_read()));
+}
+
+App& body_app() {
+  static App app;
+  static bool ready = false;
+  if (!ready) {
+    app.get("/hi",
+            [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::text("hi"); });
+    app.post(
+        "/count", [](const Request&, Ctx& ctx) { return count_rest(ctx); }, "count", kLargeStream);
+    // Reads one piece, then stops reading until the test releases it.
+    app.post(
+        "/hold",
+        [](const Request&, Ctx& ctx) -> awaitable<Response> {
+          const auto piece = co_await ctx.body().next();
+          first_piece = piece ? piece->size() : 0;
+          boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+          while (!release) {
+            timer.expires_after(5ms);
+            co_await timer.async_wait(boost::asio::use_awaitable);
+          }
+          co_return co_await count_rest(ctx);
+        },
+        "hold", kLargeStream);
+    app.post(
+        "/watched",
+        [](const Request&, Ctx& ctx) -> awaitable<Response> {
+          try {
+            co_return co_await count_rest(ctx);
+          } catch (const std::exception&) {
+            if (ctx.token().reason() == molt::core::CancelReason::Disconnected)
+              ++read_stopped_by_disconnect;
+            throw;
+          }
+        },
+        "watched", kLargeStream);
+    // Reads the body, then works for long.
+    app.post(
+        "/then-work",
+        [](const Request&, Ctx& ctx) -> awaitable<Response> {
+          while (const auto piece = co_await ctx.body().next()) {
+          }
+          boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+          timer.expires_after(30s);
+          try {
+            co_await timer.async_wait(boost::asio::use_awaitable);
+          } catch (const boost::system::system_error&) {
+            if (ctx.token().reason() == molt::core::CancelReason::Disconnected)
+              ++work_stopped_by_disconnect;
+            throw;
+          }
+          co_return Response::text("worked");
+        },
+        "then-work", kLargeStream);
+    // A streamed answer whose producer tries to read the body after the handler returned.
+    app.post(
+        "/late",
+        [](const Request&, Ctx& ctx) -> awaitable<Response> {
+          co_return Response::stream(
+              [&ctx]() -> awaitable<std::optional<std::string>> {
+                try {
+                  const auto piece = co_await ctx.body().next();
+                } catch (const std::logic_error&) {
+                  ++late_reads_refused;
+                }
+                co_return std::nullopt;
+              },
+              "text/plain");
+        },
+        "late", kLargeStream);
+    app.post(
+        "/reject",
+        [](const Request&, Ctx&) -> awaitable<Response> {
+          co_return Response::error(401, "unauthorized", "a token is required");
+        },
+        "reject", kLargeStream);
+    ready = true;
+  }
+  return app;
+}
+
+ServerOptions local() {
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  return options;
+}
+
+std::string post_head(std::string_view target, std::uint64_t length, std::string_view extra = "") {
+  return "POST " + std::string(target) +
+         " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(length) + "\r\n" +
+         std::string(extra) + "\r\n";
+}
+
+// Writes `total` bytes without blocking until the writes make no progress for 300 ms (the
+// socket buffers on both sides are full); returns how many were written.
+std::uint64_t write_until_blocked(int fd, std::uint64_t total) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  const std::string block(64 * 1024, 'x');
+  std::uint64_t written = 0;
+  auto last_progress = std::chrono::steady_clock::now();
+  while (written < total && std::chrono::steady_clock::now() - last_progress < 300ms) {
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(block.size(), total - written));
+    const ssize_t sent = ::send(fd, block.data(), n, MSG_NOSIGNAL);
+    if (sent > 0) {
+      written += static_cast<std::uint64_t>(sent);
+      last_progress = std::chrono::steady_clock::now();
+    } else {
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+  ::fcntl(fd, F_SETFL, flags);
+  return written;
+}
+
+void send_filler(Client& client, std::uint64_t bytes) {
+  const std::string block(64 * 1024, 'x');
+  while (bytes > 0) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(block.size(), bytes));
+    client.send(std::string_view(block).substr(0, n));
+    bytes -= n;
+  }
+}
+
+TEST(BodyStreamServerTest, AHandlerThatStopsReadingStopsTheClient) {
+  Server server(body_app(), local());
+  server.start();
+  first_piece = 0;
+  release = false;
+  Client client(server.port());
+  const int small = 64 * 1024;
+  ::setsockopt(client.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  client.send(post_head("/hold", kLargeBody));
+  const std::uint64_t written = write_until_blocked(client.fd(), kLargeBody);
+  // The client is held back by the kernel's buffers, a few MB at most: the server took no
+  // more than the piece its handler asked for (64 MB if it read the body regardless).
+  EXPECT_LT(written, 8ull << 20);
+  EXPECT_GT(first_piece.load(), 0u);
+  EXPECT_LE(first_piece.load(), molt::web::Limits{}.stream_buffer_bytes);
+  release = true;  // the handler reads on, and the client can send the rest
+  send_filler(client, kLargeBody - written);
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].body, std::to_string(kLargeBody));
+  server.stop();
+}
+
+TEST(BodyStreamServerTest, AClientThatLeavesMidBodyCancelsThePendingRead) {
+  Server server(body_app(), local());
+  server.start();
+  read_stopped_by_disconnect = 0;
+  {
+    Client leaving(server.port());
+    leaving.send(post_head("/watched", 1000) + "only ten b");
+    std::this_thread::sleep_for(100ms);  // the handler waits in next()
+  }
+  for (int i = 0; i < 200 && read_stopped_by_disconnect == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(read_stopped_by_disconnect.load(), 1);
+  for (int i = 0; i < 100 && server.open_connections() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server.open_connections(), 0u);
+  server.stop();
+}
+
+TEST(BodyStreamServerTest, AClientThatLeavesAfterTheBodyCancelsTheWorkAfterIt) {
+  Server server(body_app(), local());
+  server.start();
+  work_stopped_by_disconnect = 0;
+  {
+    Client leaving(server.port());
+    leaving.send(post_head("/then-work", 50'000) + std::string(50'000, 'w'));
+    std::this_thread::sleep_for(100ms);  // the body is read; the handler works
+  }
+  for (int i = 0; i < 200 && work_stopped_by_disconnect == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(work_stopped_by_disconnect.load(), 1);  // not 30 s later
+  server.stop();
+}
+
+TEST(BodyStreamServerTest, TheRequestTimeoutCoversTheBody) {
+  ServerOptions options = local();
+  options.limits.request_timeout = 300ms;
+  Server server(body_app(), options);
+  server.start();
+  Client client(server.port());
+  const auto start = std::chrono::steady_clock::now();
+  client.send(post_head("/count", 1000) + "only ten b");  // and the rest never comes
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 504);
+  EXPECT_EQ(answers[0].header("Connection"), "close");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  server.stop();
+}
+
+TEST(BodyStreamServerTest, ShutdownCancelsAReadThatOutlastsTheGrace) {
+  ServerOptions options = local();
+  options.shutdown_grace = 200ms;
+  Server server(body_app(), options);
+  server.start();
+  Client client(server.port());
+  client.send(post_head("/count", 1000) + "only ten b");  // the handler waits in next()
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  server.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(server.open_connections(), 0u);
+}
+
+TEST(BodyStreamServerTest, AnEarlyAnswerReachesAClientStillSending) {
+  Server server(body_app(), local());
+  server.start();
+  Client client(server.port());
+  client.send(post_head("/reject", 8 << 20) + std::string(64 * 1024, 'x'));
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 401);
+  EXPECT_EQ(answers[0].header("Connection"), "close");
+  // Answered, the server reads and drops what still comes for a while: a client that has
+  // not noticed the answer yet can finish its writes, rather than meet a reset.
+  send_filler(client, (8 << 20) - 64 * 1024);  // more than the socket buffers hold
+  ::shutdown(client.fd(), SHUT_WR);
+  EXPECT_TRUE(client.closed_by_peer());
+  server.stop();
+}
+
+TEST(BodyStreamServerTest, TheBodyIsNotReadAfterTheHandlerReturned) {
+  Server server(body_app(), local());
+  server.start();
+  late_reads_refused = 0;
+  Client client(server.port());
+  client.send(post_head("/late", 100'000) + std::string(1000, 'x'));
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].header("Connection"), "close");  // the rest was left unread
+  EXPECT_EQ(late_reads_refused.load(), 1);
+  server.stop();
+}
+
+TEST(BodyStreamServerTest, ContinueComesOnlyWhenTheHandlerReads) {
+  Server server(body_app(), local());
+  server.start();
+  const std::string expect = "Expect: 100-continue\r\n";
+  {
+    Client client(server.port());
+    client.send(post_head("/count", 5, expect));
+    char buffer[256];
+    const ssize_t n = ::recv(client.fd(), buffer, sizeof(buffer), 0);
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(n)), "HTTP/1.1 100 Continue\r\n\r\n");
+    client.send("hello");
+    const auto answers = TestClient::parse_responses(client.receive(1));
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(answers[0].body, "5");
+  }
+  {
+    Client client(server.port());
+    client.send(post_head("/reject", 5, expect));
+    const std::string raw = client.receive(1);
+    EXPECT_EQ(raw.rfind("HTTP/1.1 401", 0), 0u) << raw;  // no 100 before it
+  }
+  server.stop();
+}
+
+TEST(BodyStreamServerTest, APipelinedRequestAfterAStreamedOneIsAnswered) {
+  Server server(body_app(), local());
+  server.start();
+  Client client(server.port());
+  client.send(post_head("/count", 100'000) + std::string(100'000, 'z') +
+              "GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto answers = TestClient::parse_responses(client.receive(2));
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].body, "100000");
+  EXPECT_EQ(answers[1].body, "hi");
+  server.stop();
+}
+
+}  // namespace
