@@ -1,15 +1,39 @@
 #include "molt/worker/response_sink.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 namespace molt::worker {
 
+FdResponseSink::FdResponseSink(int fd) : fd_(fd) {
+  struct stat st {};
+  const int flags = ::fcntl(fd_, F_GETFL);
+  // Only pipes and sockets: a file or a terminal keeps plain blocking writes.
+  if (::fstat(fd_, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) && flags >= 0 &&
+      ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) == 0) {
+    nonblocking_ = true;
+    drain_ = std::thread([this] { drain_loop(); });
+  }
+}
+
+FdResponseSink::~FdResponseSink() {
+  if (!drain_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_drain_.notify_one();
+  drain_.join();
+}
+
 void FdResponseSink::send(std::string_view frames) {
   std::unique_lock lock(mutex_);
   if (broken_) return;
-  if (writing_) {
+  if (writing_ || draining_) {
     pending_.append(frames);
     return;
   }
@@ -18,11 +42,19 @@ void FdResponseSink::send(std::string_view frames) {
   std::string_view next = frames;  // the caller's bytes, uncopied, on the uncontended path
   for (;;) {
     lock.unlock();
-    const bool ok = write_all(next);
+    const Write result = write_some(next);
     lock.lock();
-    if (!ok) {
+    if (result == Write::Failed) {
       broken_ = true;
       pending_.clear();
+      break;
+    }
+    if (result == Write::WouldBlock) {
+      // The rest goes out before whatever other threads appended meanwhile.
+      pending_.insert(0, next);
+      draining_ = true;
+      wake_drain_.notify_one();
+      break;
     }
     if (pending_.empty()) break;
     batch.swap(pending_);
@@ -37,16 +69,59 @@ bool FdResponseSink::healthy() const {
   return !broken_;
 }
 
-bool FdResponseSink::write_all(std::string_view bytes) {
+FdResponseSink::Write FdResponseSink::write_some(std::string_view& bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return false;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return Write::WouldBlock;
+      return Write::Failed;
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
-  return true;
+  return Write::Done;
+}
+
+void FdResponseSink::drain_loop() {
+  std::unique_lock lock(mutex_);
+  std::string batch;
+  for (;;) {
+    wake_drain_.wait(lock, [&] { return stopping_ || (draining_ && !pending_.empty()); });
+    if (!draining_ || pending_.empty() || broken_) {
+      if (stopping_) return;
+      continue;
+    }
+    batch.swap(pending_);
+    pending_.clear();
+    lock.unlock();
+    std::string_view rest = batch;
+    bool failed = false;
+    while (!rest.empty()) {
+      const Write result = write_some(rest);
+      if (result == Write::Done) break;
+      if (result == Write::Failed) {
+        failed = true;
+        break;
+      }
+      // Wait for the reader; at shutdown give up after a second without progress.
+      pollfd p{fd_, POLLOUT, 0};
+      const int ready = ::poll(&p, 1, 1000);
+      if (ready == 0) {
+        std::lock_guard check(mutex_);
+        if (stopping_) {
+          failed = true;
+          break;
+        }
+      }
+    }
+    lock.lock();
+    if (failed) {
+      broken_ = true;
+      pending_.clear();
+    }
+    // Handlers write directly again once everything that waited is out.
+    if (pending_.empty()) draining_ = false;
+  }
 }
 
 }  // namespace molt::worker

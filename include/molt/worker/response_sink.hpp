@@ -1,11 +1,19 @@
 #pragma once
 // Where answers go. FdResponseSink writes frames to a file descriptor from any thread and
-// coalesces: while one thread writes, others append to a pending buffer that the writing
-// thread sends next, so a burst of answers costs a few write(2) calls, not one each.
+// coalesces: while one thread writes, others append to a pending buffer that is sent next, so
+// a burst of answers costs a few write(2) calls, not one each.
+//
+// On a pipe or socket a handler thread never waits for the reader: the descriptor is made
+// non-blocking, the calling thread writes what fits, and a drain thread takes over whatever did
+// not fit (and what arrives behind it) until the reader has caught up. One answer at a time
+// thus stays one write(2) with no thread hop, while a caller with many answers in flight (the
+// 64 KiB pipe full) no longer puts a handler thread to sleep.
 
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace molt::worker {
 
@@ -18,19 +26,32 @@ class ResponseSink {
 
 class FdResponseSink final : public ResponseSink {
  public:
-  explicit FdResponseSink(int fd) : fd_(fd) {}
+  explicit FdResponseSink(int fd);
+  // Sends what is still pending, for at most a second without progress from the reader.
+  ~FdResponseSink() override;
+  FdResponseSink(const FdResponseSink&) = delete;
+  FdResponseSink& operator=(const FdResponseSink&) = delete;
+
   void send(std::string_view frames) override;
   // False once the peer stopped reading (EPIPE or another write error); later sends are dropped.
   bool healthy() const;
 
  private:
-  bool write_all(std::string_view bytes);
+  enum class Write { Done, WouldBlock, Failed };
+  // Writes from the front of `bytes`, removing what was written.
+  Write write_some(std::string_view& bytes);
+  void drain_loop();
 
   const int fd_;
+  bool nonblocking_ = false;
   mutable std::mutex mutex_;
+  std::condition_variable wake_drain_;
   std::string pending_;
-  bool writing_ = false;
+  bool writing_ = false;   // a sending thread is in write(2)
+  bool draining_ = false;  // the drain thread owns the output until pending_ is empty
+  bool stopping_ = false;
   bool broken_ = false;
+  std::thread drain_;  // only for a non-blocking descriptor
 };
 
 }  // namespace molt::worker
