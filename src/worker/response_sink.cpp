@@ -9,11 +9,24 @@
 
 namespace molt::worker {
 
+namespace {
+
+// stderr on the same pipe (`2>&1`) would share the non-blocking flag, which belongs to the open
+// pipe, and its log lines could be dropped while the pipe is full.
+bool shared_with_stderr(int fd, const struct stat& st) {
+  struct stat err {};
+  return fd != STDERR_FILENO && ::fstat(STDERR_FILENO, &err) == 0 && err.st_dev == st.st_dev &&
+         err.st_ino == st.st_ino;
+}
+
+}  // namespace
+
 FdResponseSink::FdResponseSink(int fd) : fd_(fd) {
   struct stat st {};
   const int flags = ::fcntl(fd_, F_GETFL);
   // Only pipes and sockets: a file or a terminal keeps plain blocking writes.
-  if (::fstat(fd_, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) && flags >= 0 &&
+  if (::fstat(fd_, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) &&
+      !shared_with_stderr(fd_, st) && flags >= 0 &&
       ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) == 0) {
     nonblocking_ = true;
     drain_ = std::thread([this] { drain_loop(); });

@@ -111,6 +111,25 @@ TEST(FdResponseSink, AReaderThatLeavesMarksTheSinkBroken) {
   sink.send(frame(2, 64));  // dropped, no error
 }
 
+TEST(FdResponseSink, APipeThatStderrSharesStaysBlocking) {
+  Pipe pipe;
+  const int saved_stderr = ::dup(STDERR_FILENO);
+  ASSERT_GE(saved_stderr, 0);
+  ::dup2(pipe.fds[1], STDERR_FILENO);
+  bool nonblocking = false;
+  {
+    FdResponseSink sink(pipe.fds[1]);
+    nonblocking = (::fcntl(pipe.fds[1], F_GETFL) & O_NONBLOCK) != 0;
+  }
+  ::dup2(saved_stderr, STDERR_FILENO);
+  ::close(saved_stderr);
+  EXPECT_FALSE(nonblocking);
+  // Without stderr on it, the same kind of pipe is made non-blocking.
+  Pipe other;
+  FdResponseSink sink(other.fds[1]);
+  EXPECT_NE(::fcntl(other.fds[1], F_GETFL) & O_NONBLOCK, 0);
+}
+
 TEST(FdResponseSink, AFileGetsPlainWrites) {
   std::FILE* file = std::tmpfile();
   ASSERT_NE(file, nullptr);

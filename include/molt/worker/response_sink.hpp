@@ -7,7 +7,8 @@
 // non-blocking, the calling thread writes what fits, and a drain thread takes over whatever did
 // not fit (and what arrives behind it) until the reader has caught up. One answer at a time
 // thus stays one write(2) with no thread hop, while a caller with many answers in flight (the
-// 64 KiB pipe full) no longer puts a handler thread to sleep.
+// 64 KiB pipe full) no longer puts a handler thread to sleep. A pipe that stderr shares keeps
+// blocking writes.
 
 #include <condition_variable>
 #include <mutex>
