@@ -92,6 +92,20 @@ class WorkerDbTest : public ::testing::Test {
   std::string path_;
 };
 
+TEST_F(WorkerDbTest, ListItemsOnADatabaseWithoutItemCountsNamesTheMissingTable) {
+  {
+    db::SqliteOptions o;
+    o.path = path_;
+    o.read_write = true;
+    db::open_sqlite(o)->execute("DROP TABLE item_counts", {}, {});
+  }
+  auto w = worker();
+  w.send(make_request(1, "list_items", Codec::MsgPack, msgpack_of(R"({"user_id": 2})")));
+  const Response r = answer(w);
+  EXPECT_NE(r.status, StatusCode::Ok);
+  EXPECT_NE(r.error.find("item_counts"), std::string::npos) << r.error;
+}
+
 TEST_F(WorkerDbTest, ListItemsReadsTheDatabaseWithFiltersAndKeysetPages) {
   auto w = worker();
   w.send(
