@@ -47,6 +47,10 @@ class ItemsStore {
   // Throws core::InvalidInput for a bad cursor.
   ListItemsResponse list(const ListItemsRequest& request, molt::core::Deadline deadline,
                          molt::core::CancelToken cancel) const;
+  // The same answer as its JSON bytes, written as the rows come off the database (no Items in
+  // between): what GET /items sends when the client takes JSON.
+  std::string list_json(const ListItemsRequest& request, molt::core::Deadline deadline,
+                        molt::core::CancelToken cancel) const;
   // Throws core::InvalidInput naming the field of `item` that is wrong.
   static void validate(const NewItem& item);
   // Inserts an item; throws core::InvalidInput naming the field that is wrong.

@@ -1,6 +1,7 @@
 // molt-demo: the example service of molt::web (what `make run` starts).
 //
-//   molt-demo [--port 8080] [--threads N] [--db molt-demo.sqlite3] [--access-log]
+//   molt-demo [--port 8080] [--threads N] [--blocking-threads N] [--db molt-demo.sqlite3]
+//             [--access-log]
 //
 // Serves /health, /json, /plaintext, /items (GET and POST), /items/export and /items/import
 // from an embedded SQLite file, created and seeded on first run; from PostgreSQL when
@@ -10,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <thread>
 
 #include "molt/web/middleware.hpp"
 #include "molt/web/server.hpp"
@@ -21,10 +21,14 @@ int main(int argc, char** argv) {
   molt::web::ServerOptions options;
   options.host = "0.0.0.0";
   std::string db_path = "molt-demo.sqlite3";
+  unsigned blocking_threads = 0;
   bool access_log = false;
   cli.add_option("--port", options.port, "TCP port (0: any free port)")->capture_default_str();
   cli.add_option("--host", options.host, "address to listen on")->capture_default_str();
   cli.add_option("--threads", options.threads, "I/O threads (0: one per core)")
+      ->capture_default_str();
+  cli.add_option("--blocking-threads", blocking_threads,
+                 "threads for database work (0: two per core; more pay only while they wait)")
       ->capture_default_str();
   cli.add_option("--db", db_path, "SQLite file, created and seeded when missing")
       ->capture_default_str();
@@ -35,8 +39,8 @@ int main(int argc, char** argv) {
     const char* dsn = std::getenv("MOLT_DB_POSTGRES_DSN");
     auto store = dsn && *dsn ? molt_demo::ItemsStore::open_postgres(dsn)
                              : molt_demo::ItemsStore::open_sqlite(db_path);
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    molt::core::BlockingPool pool(2 * cores, 256);
+    if (blocking_threads == 0) blocking_threads = 2 * molt::core::usable_cores();
+    molt::core::BlockingPool pool(blocking_threads, 256);
     molt_demo::Services services{std::move(store), pool};
 
     molt::web::App app;

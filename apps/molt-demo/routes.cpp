@@ -84,10 +84,17 @@ void add_routes(molt::web::App& app, Services& services) {
       [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
         const ListItemsRequest query = list_request(request);
         const auto token = ctx.token();
-        const auto page = co_await molt::web::run_blocking(services.pool, [&] {
-          return services.items.list(query, query_deadline(services), token);
+        if (molt::web::prefers_msgpack(request)) {
+          const auto page = co_await molt::web::run_blocking(services.pool, [&] {
+            return services.items.list(query, query_deadline(services), token);
+          });
+          co_return molt::web::msgpack(page);
+        }
+        // JSON, the common case, straight from the rows: the same bytes as write_json(page).
+        auto body = co_await molt::web::run_blocking(services.pool, [&] {
+          return services.items.list_json(query, query_deadline(services), token);
         });
-        co_return molt::web::respond(request, page);
+        co_return Response::json_text(std::move(body));
       },
       "items.list");
 

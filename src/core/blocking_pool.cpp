@@ -1,8 +1,21 @@
 #include "molt/core/blocking_pool.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
+#include <thread>
 
 namespace molt::core {
+
+unsigned usable_cores() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count > 0) return static_cast<unsigned>(count);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 BlockingPool::BlockingPool(std::size_t threads, std::size_t max_queued)
     : thread_count_(std::max<std::size_t>(threads, 1)), max_queued_(max_queued) {

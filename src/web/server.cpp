@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "connection.hpp"
+#include "molt/core/blocking_pool.hpp"
 
 namespace molt::web {
 
@@ -38,7 +39,7 @@ struct Server::Impl {
   bool running = false;
 
   Impl(App& a, ServerOptions o) : app(a), options(std::move(o)) {
-    if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+    if (options.threads == 0) options.threads = core::usable_cores();
   }
 
   void bind(Worker& worker, std::uint16_t port) {

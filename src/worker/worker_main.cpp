@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "molt/core/blocking_pool.hpp"
 #include "molt/worker/dispatcher.hpp"
 #include "molt/worker/stdio_server.hpp"
 
@@ -19,7 +20,7 @@ namespace molt::worker {
 namespace {
 
 struct WorkerSettings {
-  std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  std::size_t threads = core::usable_cores();
   std::size_t max_queue = 64;
   std::string exports_path;
   std::size_t max_frame = ipc::kDefaultMaxFrame;

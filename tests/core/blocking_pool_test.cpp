@@ -1,6 +1,7 @@
 #include "molt/core/blocking_pool.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -39,6 +40,21 @@ class Gate {
   std::promise<void> promise_;
   std::shared_future<void> opened_ = promise_.get_future().share();
 };
+
+// usable_cores follows the affinity mask (as under `taskset -c 0`), not the machine's count.
+TEST(UsableCoresTest, FollowsTheAffinityMask) {
+  cpu_set_t original;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(original), &original), 0);
+  EXPECT_EQ(usable_cores(), static_cast<unsigned>(CPU_COUNT(&original)));
+  int first = 0;
+  while (!CPU_ISSET(first, &original)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  EXPECT_EQ(usable_cores(), 1u);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(original), &original), 0);
+}
 
 TEST(BlockingPoolTest, ReportsItsConfiguration) {
   BlockingPool pool(3, 7);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
 #include "molt/db/sqlite.hpp"
 #include "molt/web/middleware.hpp"
@@ -85,6 +86,14 @@ TEST_F(DemoTest, ItemsAreTheWorkersBytesAndTheRoutesKeepTheirWord) {
     ASSERT_TRUE(answer.has_value());
     ASSERT_EQ(answer->status, molt::core::StatusCode::Ok) << answer->error;
     EXPECT_EQ(web.body, answer->payload) << row.query;
+    // The MsgPack answer (Accept) is the same page, through the typed path.
+    const auto packed = client.get("/items?" + row.query, {{"Accept", "application/msgpack"}});
+    ASSERT_EQ(packed.status, 200) << row.query;
+    EXPECT_EQ(packed.header("Content-Type"), "application/msgpack");
+    std::string repacked;
+    molt::codec::write_json(
+        repacked, molt::codec::decode_msgpack<molt_worker::ListItemsResponse>(packed.body));
+    EXPECT_EQ(repacked, web.body) << row.query;
     ++id;
   }
 

@@ -15,6 +15,10 @@
 
 namespace molt::core {
 
+// The cores this process may run on: its CPU affinity mask (taskset, cgroup cpusets), which
+// std::thread::hardware_concurrency ignores; at least 1. Thread counts default to this.
+unsigned usable_cores() noexcept;
+
 class BlockingPool {
  public:
   using Task = std::function<void()>;
