@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,33 @@ std::int64_t clamped_limit(const ListItemsRequest& request) {
   return std::clamp<std::int64_t>(request.limit.value_or(50), 1, 500);
 }
 
+char* put(char* at, std::string_view text) {
+  std::memcpy(at, text.data(), text.size());
+  return at + text.size();
+}
+
+// One item of the page, its members in Item's described order (as write_json writes them),
+// into room sized once for the worst case (every text byte escaped), so no piece checks the
+// string's capacity. Returns the item's id.
+std::int64_t append_item_json(std::string& out, bool first, const molt::db::RowView& row) {
+  using molt::codec::json_string_room;
+  using molt::codec::kNumberRoom;
+  const std::int64_t id = row.integer(0);
+  const std::string_view created_at = row.text(1), status = row.text(2), title = row.text(3);
+  const std::size_t start = out.size();
+  out.resize(start + 80 + 2 * kNumberRoom + json_string_room(created_at.size()) +
+             json_string_room(status.size()) + json_string_room(title.size()));
+  char* at = out.data() + start;
+  at = molt::codec::write_integer(put(at, first ? "{\"id\":" : ",{\"id\":"), id);
+  at = molt::codec::write_json_string(put(at, ",\"created_at\":"), created_at);
+  at = molt::codec::write_json_string(put(at, ",\"status\":"), status);
+  at = molt::codec::write_json_string(put(at, ",\"title\":"), title);
+  at = molt::codec::write_python_float(put(at, ",\"score\":"), row.number(4));
+  at = put(at, row.integer(5) != 0 ? ",\"unread\":true}" : ",\"unread\":false}");
+  out.resize(static_cast<std::size_t>(at - out.data()));
+  return id;
+}
+
 }  // namespace
 
 ListItemsResponse query_list_items(molt::db::Database& db, const ListItemsRequest& request,
@@ -129,18 +157,7 @@ std::size_t write_list_items_json(std::string& out, molt::db::Database& db,
                           counts.closed = row.integer(1);
                           return;
                         }
-                        last_id = row.integer(0);
-                        out += items++ ? ",{\"id\":" : "{\"id\":";
-                        molt::codec::append_integer(out, last_id);
-                        out += ",\"created_at\":";
-                        molt::codec::write_json_string(out, row.text(1));
-                        out += ",\"status\":";
-                        molt::codec::write_json_string(out, row.text(2));
-                        out += ",\"title\":";
-                        molt::codec::write_json_string(out, row.text(3));
-                        out += ",\"score\":";
-                        molt::codec::append_python_float(out, row.number(4));
-                        out += row.integer(5) != 0 ? ",\"unread\":true}" : ",\"unread\":false}";
+                        last_id = append_item_json(out, items++ == 0, row);
                       });
   out += "],\"next_cursor\":";
   if (static_cast<std::int64_t>(items) == limit)

@@ -17,51 +17,12 @@ constexpr std::array<bool, 256> make_escape_table() {
 }
 constexpr auto kNeedsEscape = make_escape_table();
 
-void append_escaped(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (!kNeedsEscape[c]) continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default: {
-        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out.append(esc, 6);
-      }
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
-}
-}  // namespace
-
-void write_json_string(std::string& out, std::string_view text) {
+// The first byte of `text` that must be escaped (text.size() when none). Eight bytes at a
+// time: a lane is flagged when it is below 0x20 or equals '"' or '\\'.
+std::size_t first_to_escape(std::string_view text) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  std::size_t i = 0;
-  // Eight bytes at a time: a lane is flagged when it is below 0x20 or equals '"' or '\\'.
   constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  std::size_t i = 0;
   for (; i + 8 <= text.size(); i += 8) {
     std::uint64_t word;
     std::memcpy(&word, bytes + i, 8);
@@ -72,23 +33,71 @@ void write_json_string(std::string& out, std::string_view text) {
     if (flagged) break;
   }
   while (i < text.size() && !kNeedsEscape[bytes[i]]) ++i;
-  if (i == text.size()) {     // nothing to escape
-    if (text.size() <= 62) {  // short, the common case: one append
-      char quoted[64];
-      quoted[0] = '"';
-      std::memcpy(quoted + 1, text.data(), text.size());
-      quoted[text.size() + 1] = '"';
-      out.append(quoted, text.size() + 2);
-      return;
+  return i;
+}
+
+char* put(char* at, char a, char b) {
+  at[0] = a;
+  at[1] = b;
+  return at + 2;
+}
+
+}  // namespace
+
+char* write_json_string(char* at, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  *at++ = '"';
+  std::size_t run = first_to_escape(text);
+  std::memcpy(at, text.data(), run);
+  at += run;
+  for (std::size_t i = run; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (!kNeedsEscape[c]) {
+      *at++ = static_cast<char>(c);
+      continue;
     }
-    out += '"';
-    out.append(text);
-    out += '"';
+    switch (c) {
+      case '"':
+        at = put(at, '\\', '"');
+        break;
+      case '\\':
+        at = put(at, '\\', '\\');
+        break;
+      case '\n':
+        at = put(at, '\\', 'n');
+        break;
+      case '\r':
+        at = put(at, '\\', 'r');
+        break;
+      case '\t':
+        at = put(at, '\\', 't');
+        break;
+      case '\b':
+        at = put(at, '\\', 'b');
+        break;
+      case '\f':
+        at = put(at, '\\', 'f');
+        break;
+      default:
+        at = put(put(put(at, '\\', 'u'), '0', '0'), kHex[c >> 4], kHex[c & 15]);
+    }
+  }
+  *at++ = '"';
+  return at;
+}
+
+void write_json_string(std::string& out, std::string_view text) {
+  // Short strings, the common case, go through the stack: one append.
+  constexpr std::size_t kShort = 48;
+  if (text.size() <= kShort) {
+    char quoted[json_string_room(kShort)];
+    out.append(quoted, write_json_string(quoted, text));
     return;
   }
-  out += '"';
-  append_escaped(out, text);
-  out += '"';
+  const std::size_t at = out.size();
+  out.resize(at + json_string_room(text.size()));
+  char* end = write_json_string(out.data() + at, text);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 void write_json_value(std::string& out, const boost::json::value& value) {

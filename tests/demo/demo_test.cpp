@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <string>
 
+#include "demo_seed.hpp"
+#include "list_items_query.hpp"
 #include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
 #include "molt/db/sqlite.hpp"
@@ -205,6 +207,59 @@ TEST_F(DemoTest, AFileSeededBeforeItemCountsGetsThemOnOpen) {
   EXPECT_GT(closed, 0);
   EXPECT_EQ(page.counts.closed, closed);
   EXPECT_EQ(page.counts.open, 200 - closed);
+}
+
+}  // namespace
+
+namespace {
+
+// The direct JSON writer (what /items and the worker send) against write_json of the typed
+// page, on rows chosen to be awkward: escapes, control bytes, UTF-8, long texts, and scores
+// in every notation Python uses.
+TEST(ListItemsJsonTest, TheDirectWriterGivesTheBytesOfTheTypedPageOnAwkwardRows) {
+  const fs::path path =
+      fs::temp_directory_path() / ("molt-list-json-" + std::to_string(::getpid()) + ".sqlite3");
+  fs::remove(path);
+  molt::db::SqliteOptions options;
+  options.path = path.string();
+  options.read_write = true;
+  options.create = true;
+  auto db = molt::db::open_sqlite(options);
+  molt::demo::write_demo_items(*db, {.users = 1, .items = 2}, path.string());
+  const std::string long_title(190, 'x');
+  const struct {
+    std::string title;
+    double score;
+  } awkward[] = {
+      {"say \"hi\" \\ bye", 0.1},
+      {std::string("tab\there\nnew line\x01\x1f", 22), 1e-05},
+      {"caf\xc3\xa9 \xe2\x82\xac", 1e16},
+      {long_title + "\"", 123456789.123},
+      {"plain", -0.0},
+      {long_title, 2.5e-300},
+  };
+  std::int64_t id = 1000;
+  for (const auto& row : awkward) {
+    db->execute(
+        "INSERT INTO items(id, user_id, created_at, status, title, score, unread) "
+        "VALUES (?, 1, '2026-01-02T03:04:05Z', 'open', ?, ?, ?)",
+        molt::db::Params::positional({{id}, {row.title}, {row.score}, {id % 2}}), {});
+    ++id;
+  }
+  for (const std::optional<std::int64_t> limit : {std::optional<std::int64_t>{}, {3}, {1}}) {
+    molt_worker::ListItemsRequest request;
+    request.user_id = 1;
+    request.limit = limit;
+    std::string direct;
+    const std::size_t written = molt_worker::write_list_items_json(direct, *db, request, {});
+    std::string typed;
+    const auto page = molt_worker::query_list_items(*db, request, {});
+    molt::codec::write_json(typed, page);
+    EXPECT_EQ(written, page.items.size());
+    EXPECT_EQ(direct, typed) << "limit " << limit.value_or(0);
+  }
+  db.reset();
+  fs::remove(path);
 }
 
 }  // namespace

@@ -19,6 +19,13 @@ namespace molt::codec {
 // ---- writing ----------------------------------------------------------------------------
 
 void write_json_string(std::string& out, std::string_view text);
+// For loops that size their room once: the most bytes a string of `size` bytes can take
+// quoted (every byte escaped as \u00XX), and the writer that fills room at `at` and returns
+// where it ended.
+constexpr std::size_t json_string_room(std::size_t size) {
+  return 2 + 6 * size;
+}
+char* write_json_string(char* at, std::string_view text);
 void write_json_value(std::string& out, const boost::json::value& value);
 
 template <class T>

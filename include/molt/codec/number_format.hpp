@@ -4,6 +4,7 @@
 // decimal exponent is in [-4, 16), else `1e-05` / `1.5e+16`; integral values keep `.0`;
 // non-finite values as `NaN`, `Infinity`, `-Infinity` (Python's allow_nan default).
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -12,5 +13,12 @@ namespace molt::codec {
 void append_python_float(std::string& out, double value);
 void append_integer(std::string& out, std::int64_t value);
 void append_integer(std::string& out, std::uint64_t value);
+
+// The same, written at `at` (room for kNumberRoom bytes) for loops that size their room once;
+// each returns where it ended.
+inline constexpr std::size_t kNumberRoom = 32;
+char* write_python_float(char* at, double value);
+char* write_integer(char* at, std::int64_t value);
+char* write_integer(char* at, std::uint64_t value);
 
 }  // namespace molt::codec
