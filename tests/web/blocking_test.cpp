@@ -19,7 +19,10 @@ using molt::web::Response;
 using molt::web::TestClient;
 
 TEST(BlockingTest, WorkRunsOnThePoolAndErrorsComeBack) {
-  molt::core::BlockingPool pool(1, 0);
+  // One place to wait: the pool thread hands /tid's result back before it counts itself idle,
+  // so with no waiting room /fail could arrive in that moment and get a 503 (the full-pool
+  // answer AFullPoolAnswers503 tests).
+  molt::core::BlockingPool pool(1, 1);
   App app;
   app.get("/tid", [&](const Request&, Ctx&) -> awaitable<Response> {
     const auto caller = std::this_thread::get_id();
