@@ -35,6 +35,8 @@ ENDPOINTS = ("/baseline/", "/baseline_raw/", "/offload/")
 # Django's own floor on this machine: a pure-Python view answering one fake item. No endpoint
 # of this server can cost less than this; it tells how much of each figure is Django itself.
 FLOOR = "/baseline_fake/?limit=1"
+# gunicorn's own floor: the same gunicorn settings serving bench/peers/wsgi_floor.py.
+GUNICORN_FLOOR = "gunicorn bare WSGI"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 # Each request asks for a random user's first page of 50 items.
@@ -125,41 +127,23 @@ def main() -> None:
         env=env,
         check=True,
     )
-    log = (data / "gunicorn.log").open("wb")
-    server = subprocess.Popen(
-        [
-            str(VENV_BIN / "gunicorn"),
-            "molt_demo.wsgi",
-            "--workers",
-            str(args.workers),
-            "--bind",
-            "127.0.0.1:0",
-            "--worker-class",
-            "sync",
-            "--log-level",
-            "warning",
-            "--error-logfile",
-            "-",
-        ],
-        cwd=DEMO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    gunicorn = [
+        str(VENV_BIN / "gunicorn"),
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        args.worker_class,
+        *(["--threads", str(args.threads)] if args.worker_class == "gthread" else []),
+    ]
+    server, port = start_gunicorn([*gunicorn, "molt_demo.wsgi"], DEMO, env, data / "django.log")
+    # gunicorn's own floor, the same settings serving a bare WSGI callable.
+    bare, bare_port = start_gunicorn(
+        [*gunicorn, "peers.wsgi_floor:app"], ROOT / "bench", env, data / "bare.log"
     )
     try:
-        port = None
-        for _ in range(400):
-            match = re.search(
-                rb"Listening at: http://127\.0\.0\.1:(\d+)", (data / "gunicorn.log").read_bytes()
-            )
-            if match:
-                port = int(match.group(1))
-                break
-            time.sleep(0.05)
-        if port is None:
-            # --log-level warning hides the line; find the port from the socket table instead.
-            port = listening_port(server.pid)
         base = f"http://127.0.0.1:{port}"
+        targets = {path: base + path for path in (*ENDPOINTS, FLOOR)}
+        targets[GUNICORN_FLOOR] = f"http://127.0.0.1:{bare_port}/"
         sample = "?user_id=7&limit=50"
         bodies = {path: urllib.request.urlopen(base + path + sample, timeout=10).read() for path in ENDPOINTS}
         same = len(set(bodies.values())) == 1
@@ -168,18 +152,18 @@ def main() -> None:
             f"({len(bodies['/offload/'])} bytes)"
         )
         print(f"bench: {os.cpu_count()} cores, load average before: {os.getloadavg()}")
-        measured = (*ENDPOINTS, FLOOR)
+        measured = tuple(targets)
         runs: dict[str, list[tuple[float, float, float, float]]] = {path: [] for path in measured}
         for round_number in range(1, args.repeat + 1):
             for path in measured:
                 # Warm-up: starts the molt-worker children and fills caches.
                 subprocess.run(
-                    ["wrk", "-t1", "-c", str(args.connections), "-d", "1s", "-s", str(script), base + path],
+                    ["wrk", "-t1", "-c", str(args.connections), "-d", "1s", "-s", str(script), targets[path]],
                     capture_output=True,
                     check=True,
                 )
-                pids = descendants(server.pid)
-                before = cpu_seconds(pids)
+                root = bare.pid if path == GUNICORN_FLOOR else server.pid
+                before = cpu_seconds(descendants(root))
                 output = subprocess.run(
                     [
                         "wrk",
@@ -191,13 +175,13 @@ def main() -> None:
                         "--latency",
                         "-s",
                         str(script),
-                        base + path,
+                        targets[path],
                     ],
                     capture_output=True,
                     text=True,
                     check=True,
                 ).stdout
-                after = cpu_seconds(descendants(server.pid))
+                after = cpu_seconds(descendants(root))
                 rps, p50, p99, requests = parse_wrk(output)
                 cpu_us = sum(after[pid] - before.get(pid, 0.0) for pid in after) / requests * 1e6
                 runs[path].append((rps, p50, p99, cpu_us))
@@ -207,8 +191,9 @@ def main() -> None:
                 )
         print(f"bench: load average after: {os.getloadavg()}")
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        for process in (server, bare):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
 
     print(
         f"\nmedians (gunicorn {args.worker_class} x{args.workers}, wrk -t1 -c{args.connections}, "
@@ -216,7 +201,7 @@ def main() -> None:
     )
     print("| endpoint | req/s | p50 ms | p99 ms | server CPU µs/req |")
     print("|---|---:|---:|---:|---:|")
-    for path in (*ENDPOINTS, FLOOR):
+    for path in measured:
         med = [statistics.median(run[i] for run in runs[path]) for i in range(4)]
         print(f"| `{path}` | {med[0]:,.0f} | {med[1] / 1000:.2f} | {med[2] / 1000:.2f} | {med[3]:,.0f} |")
     for peer in ("/baseline/", "/baseline_raw/"):
@@ -232,12 +217,42 @@ def main() -> None:
     floor_cpu = statistics.median(run[3] for run in runs[FLOOR])
     offload_cpu = statistics.median(run[3] for run in runs["/offload/"])
     baseline_cpu = statistics.median(run[3] for run in runs["/baseline/"])
+    if offload_cpu <= floor_cpu:
+        print(f"Django's floor ({FLOOR}) costs {floor_cpu:,.0f} us/req, /offload/ less: a noisy run")
+    else:
+        print(
+            f"Django's floor ({FLOOR}) costs {floor_cpu:,.0f} us/req: "
+            f"/offload/ adds {offload_cpu - floor_cpu:,.0f} us to it, "
+            f"/baseline/ adds {baseline_cpu - floor_cpu:,.0f} us "
+            f"({(baseline_cpu - floor_cpu) / (offload_cpu - floor_cpu):.1f}x as much)"
+        )
+    bare_cpu = statistics.median(run[3] for run in runs[GUNICORN_FLOOR])
     print(
-        f"Django's floor ({FLOOR}) costs {floor_cpu:,.0f} us/req: "
-        f"/offload/ adds {offload_cpu - floor_cpu:,.0f} us to it, "
-        f"/baseline/ adds {baseline_cpu - floor_cpu:,.0f} us "
-        f"({(baseline_cpu - floor_cpu) / max(offload_cpu - floor_cpu, 1):.1f}x as much)"
+        f"gunicorn's own floor (a bare WSGI app) costs {bare_cpu:,.0f} us/req: the most /offload/ "
+        f"could serve, at no cost above it, is {baseline_cpu / bare_cpu:.1f}x the ORM baseline's "
+        f"CPU per request; Django's floor allows {baseline_cpu / floor_cpu:.1f}x"
     )
+
+
+def start_gunicorn(
+    command: list[str], cwd: Path, env: dict[str, str], log_path: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Starts gunicorn on a free loopback port; returns it and the port."""
+    log = log_path.open("wb")
+    server = subprocess.Popen(
+        [*command, "--bind", "127.0.0.1:0", "--log-level", "warning", "--error-logfile", "-"],
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    for _ in range(400):
+        match = re.search(rb"Listening at: http://127\.0\.0\.1:(\d+)", log_path.read_bytes())
+        if match:
+            return server, int(match.group(1))
+        time.sleep(0.05)
+    # --log-level warning hides the line; find the port from the socket table instead.
+    return server, listening_port(server.pid)
 
 
 def listening_port(root: int) -> int:
