@@ -136,11 +136,12 @@ def main() -> None:
         *(["--threads", str(args.threads)] if args.worker_class == "gthread" else []),
     ]
     server, port = start_gunicorn([*gunicorn, "molt_demo.wsgi"], DEMO, env, data / "django.log")
-    # gunicorn's own floor, the same settings serving a bare WSGI callable.
-    bare, bare_port = start_gunicorn(
-        [*gunicorn, "peers.wsgi_floor:app"], ROOT / "bench", env, data / "bare.log"
-    )
+    bare = None
     try:
+        # gunicorn's own floor, the same settings serving a bare WSGI callable.
+        bare, bare_port = start_gunicorn(
+            [*gunicorn, "peers.wsgi_floor:app"], ROOT / "bench", env, data / "bare.log"
+        )
         base = f"http://127.0.0.1:{port}"
         targets = {path: base + path for path in (*ENDPOINTS, FLOOR)}
         targets[GUNICORN_FLOOR] = f"http://127.0.0.1:{bare_port}/"
@@ -192,8 +193,9 @@ def main() -> None:
         print(f"bench: load average after: {os.getloadavg()}")
     finally:
         for process in (server, bare):
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
 
     print(
         f"\nmedians (gunicorn {args.worker_class} x{args.workers}, wrk -t1 -c{args.connections}, "

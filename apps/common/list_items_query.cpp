@@ -145,6 +145,8 @@ std::size_t write_list_items_json(std::string& out, molt::db::Database& db,
                                   const molt::db::QueryOptions& options,
                                   std::string_view field_prefix) {
   const std::int64_t limit = clamped_limit(request);
+  // About 130 bytes an item: one allocation for a full page rather than a dozen regrowths.
+  out.reserve(out.size() + 256 + 160 * static_cast<std::size_t>(limit));
   // The members in ListItemsResponse's and Item's described order, as write_json writes them.
   out += "{\"items\":[";
   std::size_t items = 0;

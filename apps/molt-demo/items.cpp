@@ -1,6 +1,5 @@
 #include "items.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -90,9 +89,6 @@ std::string ItemsStore::list_json(const ListItemsRequest& request, molt::core::D
   options.deadline = deadline;
   options.cancel = std::move(cancel);
   std::string out;
-  // About 130 bytes an item: one allocation for a full page rather than a dozen regrowths.
-  out.reserve(256 + 160 * static_cast<std::size_t>(
-                              std::clamp<std::int64_t>(request.limit.value_or(50), 1, 500)));
   molt_worker::write_list_items_json(out, *db_, request, options);
   return out;
 }

@@ -88,12 +88,8 @@ std::string list_items_db(std::string_view payload, ExportContext& ctx, molt::db
   molt::db::QueryOptions options;
   options.deadline = ctx.deadline();
   options.cancel = ctx.token();
-  // Start at the size this thread's last answer needed: no regrowing on the way.
-  thread_local std::size_t size_hint = 256;
-  std::string out;
-  out.reserve(size_hint);
+  std::string out;  // sized for the page by write_list_items_json
   const std::size_t rows = write_list_items_json(out, db, req, options, "payload.");
-  size_hint = std::min<std::size_t>(out.size() + out.size() / 8, 1u << 20);
   // db_us now includes writing the JSON: the rows are written as they come off the database.
   ctx.add_metric("db_us",
                  static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(

@@ -47,8 +47,8 @@ char* put(char* at, char a, char b) {
 char* write_json_string(char* at, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   *at++ = '"';
-  std::size_t run = first_to_escape(text);
-  std::memcpy(at, text.data(), run);
+  const std::size_t run = first_to_escape(text);
+  if (run > 0) std::memcpy(at, text.data(), run);  // an empty view may have no data at all
   at += run;
   for (std::size_t i = run; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);

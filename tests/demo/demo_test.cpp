@@ -232,7 +232,7 @@ TEST(ListItemsJsonTest, TheDirectWriterGivesTheBytesOfTheTypedPageOnAwkwardRows)
     double score;
   } awkward[] = {
       {"say \"hi\" \\ bye", 0.1},
-      {std::string("tab\there\nnew line\x01\x1f", 22), 1e-05},
+      {std::string("tab\there\nnew line\x01\x1f") + '\0' + "end", 1e-05},
       {"caf\xc3\xa9 \xe2\x82\xac", 1e16},
       {long_title + "\"", 123456789.123},
       {"plain", -0.0},
