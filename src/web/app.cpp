@@ -3,6 +3,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <charconv>
 #include <cstdio>
+#include <exception>
 
 #include "molt/core/status.hpp"
 #include "request_cancel.hpp"
@@ -34,6 +35,53 @@ namespace {
 // An answer known without waiting, as an awaitable (routing errors).
 boost::asio::awaitable<Response> ready(Response response) {
   co_return response;
+}
+
+// The answer for an exception that escaped a handler or a middleware: an HttpError says its
+// own; core errors map to their status; anything else is a 500 whose details go to the log,
+// never to the client.
+Response error_answer(std::exception_ptr error, const Request& request, const Ctx& ctx) {
+  std::string failure;
+  try {
+    std::rethrow_exception(error);
+  } catch (const HttpError& e) {
+    return Response::error(e.status(), e.code(), e.what());
+  } catch (const core::Error& e) {
+    if (e.code() == core::StatusCode::InvalidInput)
+      return Response::error(400, "invalid_input", e.what());
+    if (e.code() == core::StatusCode::Timeout)
+      return Response::error(504, "timeout", "the request took too long");
+    if (e.code() == core::StatusCode::Cancelled)
+      return Response::error(503, "cancelled", "the request was cancelled");
+    failure = e.what();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  // A handler stopped by its deadline or by shutdown says so, not "internal error".
+  const core::CancelReason reason = ctx.token().reason();
+  if (reason == core::CancelReason::Timeout)
+    return Response::error(504, "timeout", "the request took too long");
+  if (reason == core::CancelReason::Shutdown)
+    return Response::error(503, "shutting_down", "the server is shutting down");
+  std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",
+               static_cast<int>(request.method().size()), request.method().data(),
+               static_cast<int>(request.path().size()), request.path().data(), failure.c_str());
+  return Response::error(500, "internal_error", "the request failed");
+}
+
+// A handler behind middleware: its exception becomes its error answer here, inside the chain,
+// so the middleware see it like any other answer (request id, access log line, CORS headers).
+boost::asio::awaitable<Response> answering_errors(const Handler& handler, const Request& request,
+                                                  Ctx& ctx) {
+  std::exception_ptr failure;
+  try {
+    co_return co_await handler(request, ctx);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_return error_answer(failure, request, ctx);
 }
 }  // namespace
 
@@ -156,7 +204,16 @@ void App::freeze() {
       lineage.push_back(g);
     for (auto it = lineage.rbegin(); it != lineage.rend(); ++it)
       for (const Middleware& m : (*it)->middleware) chain->middleware.push_back(&m);
-    chain->terminal = route.handler;
+    const bool behind_middleware =
+        !chain->middleware.empty() || !groups_.front()->middleware.empty();
+    if (behind_middleware) {
+      // One coroutine frame more, so only where some middleware would miss the error.
+      chain->terminal = [handler = &route.handler](const Request& request, Ctx& ctx) {
+        return answering_errors(*handler, request, ctx);
+      };
+    } else {
+      chain->terminal = route.handler;
+    }
     route.chain = std::move(chain);
   }
   app_chain_ = std::make_unique<Next::Chain>();
@@ -205,34 +262,13 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
 
 boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) const {
   ctx.body_.whole_ = &request.body();
-  std::string failure;
+  std::exception_ptr failure;
   try {
     co_return co_await Next(app_chain_.get(), 0, request, ctx)();
-  } catch (const HttpError& error) {
-    co_return Response::error(error.status(), error.code(), error.what());
-  } catch (const core::Error& error) {
-    if (error.code() == core::StatusCode::InvalidInput)
-      co_return Response::error(400, "invalid_input", error.what());
-    if (error.code() == core::StatusCode::Timeout)
-      co_return Response::error(504, "timeout", "the request took too long");
-    if (error.code() == core::StatusCode::Cancelled)
-      co_return Response::error(503, "cancelled", "the request was cancelled");
-    failure = error.what();
-  } catch (const std::exception& error) {
-    failure = error.what();
   } catch (...) {
-    failure = "unknown exception";
+    failure = std::current_exception();  // from a middleware: the handlers' are answered inside
   }
-  // A handler stopped by its deadline or by shutdown says so, not "internal error".
-  if (ctx.cancel_reason() == core::CancelReason::Timeout)
-    co_return Response::error(504, "timeout", "the request took too long");
-  if (ctx.cancel_reason() == core::CancelReason::Shutdown)
-    co_return Response::error(503, "shutting_down", "the server is shutting down");
-  // The details go to the log, never to the client.
-  std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",
-               static_cast<int>(request.method().size()), request.method().data(),
-               static_cast<int>(request.path().size()), request.path().data(), failure.c_str());
-  co_return Response::error(500, "internal_error", "the request failed");
+  co_return error_answer(failure, request, ctx);
 }
 
 }  // namespace molt::web

@@ -36,6 +36,8 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   bool too_many_headers() const { return too_many_headers_; }
   // True when the request is framed by a transfer coding we do not decode (501).
   bool unsupported_coding() const { return unsupported_coding_; }
+  // The request had no Host (HTTP/1.1) or more than one.
+  bool bad_host() const { return bad_host_; }
   // True when the route streams the body: it is left for take_piece(), put() by put().
   bool streams_body() const { return stream_; }
   // The body bytes the last put() gave (a view into its input), and forgets them.
@@ -53,19 +55,26 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
 
   void on_response_impl(int, string_view, int, error_code&) override {}
 
-  void on_field_impl(boost::beast::http::field, string_view name, string_view value,
+  void on_field_impl(boost::beast::http::field field, string_view name, string_view value,
                      error_code& ec) override {
     if (request_.headers().size() == max_headers_) {
       too_many_headers_ = true;
       ec = boost::beast::http::error::header_limit;
       return;
     }
+    if (field == boost::beast::http::field::host) ++host_fields_;
     request_.add_header({name.data(), name.size()}, {value.data(), value.size()});
   }
 
   // Only `chunked` is decoded. A request whose last coding is not chunked cannot be framed
   // (RFC 9112 §6.3: 400); chunked under another coding (gzip, ...) is not supported (501).
   void on_header_impl(error_code& ec) override {
+    // RFC 9112 §3.2: an HTTP/1.1 request names exactly one Host; none or several is a 400.
+    if (host_fields_ > 1 || (host_fields_ == 0 && request_.version() >= 11)) {
+      bad_host_ = true;
+      ec = boost::beast::http::error::bad_field;
+      return;
+    }
     // Only a request with a body needs its route's rule (and pays for the lookup).
     if (app_ != nullptr && (chunked() || content_length().value_or(0) > 0)) {
       // Chunked bodies are held to body_limit() chunk by chunk; a declared Content-Length
@@ -121,6 +130,8 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   const App* app_;
   bool too_many_headers_ = false;
   bool unsupported_coding_ = false;
+  bool bad_host_ = false;
+  int host_fields_ = 0;
   bool stream_ = false;
   std::string_view piece_;
 };

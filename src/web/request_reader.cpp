@@ -187,6 +187,8 @@ RequestReader::State RequestReader::fail_from(const boost::beast::error_code& ec
     return fail(400, "bad_request", "invalid Transfer-Encoding");
   if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension)
     return fail(400, "bad_request", "invalid chunked body");
+  if (ec == http::error::bad_field && parser_->bad_host())
+    return fail(400, "bad_request", "a request needs exactly one Host header");
   if (ec == http::error::bad_method) return fail(400, "bad_request", "invalid method");
   if (ec == http::error::bad_target) return fail(400, "bad_request", "invalid request target");
   if (ec == http::error::bad_version) return fail(400, "bad_request", "invalid HTTP version");

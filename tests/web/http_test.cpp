@@ -127,7 +127,19 @@ TEST(HttpTest, RequestSmugglingShapesAreRefused) {
       501);
   expect_refused("GET /hi HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400);
   expect_refused("GET /hi HTTP/9.9\r\n\r\n", 400);
+  // RFC 9112 §3.2: exactly one Host in HTTP/1.1; HTTP/1.0 may leave it out, but not repeat it.
+  expect_refused("GET /hi HTTP/1.1\r\n\r\n", 400);
+  expect_refused("GET /hi HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+  expect_refused("GET /hi HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", 400);
   expect_refused("\x01\x02garbage\r\n\r\n", 400);
+}
+
+TEST(HttpTest, AMissingHostNamesItselfAndHttp10NeedsNone) {
+  TestClient client(echo_app());
+  const std::string missing = client.raw("GET /hi HTTP/1.1\r\n\r\n");
+  EXPECT_NE(missing.find("a request needs exactly one Host header"), std::string::npos) << missing;
+  const std::string old_client = client.raw("GET /hi HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old_client.substr(8, 5), " 200 ") << old_client;
 }
 
 TEST(HttpTest, LimitsAnswerWithTheirStatus) {

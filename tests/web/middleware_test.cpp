@@ -79,6 +79,47 @@ TEST(MiddlewareTest, CorsAnswersPreflightsAndMarksAllowedOrigins) {
   EXPECT_THROW(molt::web::cors(bad), std::invalid_argument);
 }
 
+// A handler's exception is answered inside the chain: every middleware sees the error answer,
+// as it sees any other (its request id, its log line, its CORS headers), at app and group level.
+TEST(MiddlewareTest, ErrorsFromHandlersPassBackThroughTheMiddleware) {
+  std::vector<std::string> lines;
+  std::vector<int> seen_by_group;
+  App app;
+  app.use(molt::web::request_id());
+  app.use(molt::web::access_log([&](std::string_view line) { lines.emplace_back(line); }));
+  molt::web::CorsOptions cors;
+  cors.allowed_origins = {"https://app.example"};
+  app.use(molt::web::cors(cors));
+  app.get("/bad", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw molt::web::HttpError(400, "invalid_input", "no good");
+    co_return Response::text("unreachable");
+  });
+  auto api = app.group("/api");
+  api.use([&](const Request&, Ctx&, molt::web::Next next) -> awaitable<Response> {
+    Response response = co_await next();
+    seen_by_group.push_back(response.status());
+    co_return response;
+  });
+  api.get("/boom", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw std::runtime_error("disk on fire");
+    co_return Response::text("unreachable");
+  });
+  TestClient client(app);
+  const auto bad = client.get("/bad", {{"Origin", "https://app.example"}, {"X-Request-Id", "r9"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.header("X-Request-Id"), "r9");
+  EXPECT_EQ(bad.header("Access-Control-Allow-Origin"), "https://app.example");
+  const auto boom = client.get("/api/boom", {{"Origin", "https://app.example"}});
+  EXPECT_EQ(boom.status, 500);
+  EXPECT_EQ(boom.body, R"({"error":{"code":"internal_error","message":"the request failed"}})");
+  EXPECT_TRUE(boom.header("X-Request-Id").has_value());
+  EXPECT_EQ(boom.header("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_EQ(seen_by_group, std::vector<int>{500});
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find(R"("status":400)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find(R"("status":500)"), std::string::npos) << lines[1];
+}
+
 TEST(MiddlewareTest, ServerTimingAndHeaderInjectionGuard) {
   App app;
   app.use(molt::web::server_timing());
