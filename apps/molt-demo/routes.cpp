@@ -88,13 +88,16 @@ void add_routes(molt::web::App& app, Services& services) {
           const auto page = co_await molt::web::run_blocking(services.pool, [&] {
             return services.items.list(query, query_deadline(services), token);
           });
-          co_return molt::web::msgpack(page);
+          Response packed = molt::web::msgpack(page);
+          packed.add_vary("Accept");
+          co_return packed;
         }
         // JSON, the common case, straight from the rows: the same bytes as write_json(page).
-        auto body = co_await molt::web::run_blocking(services.pool, [&] {
+        Response json = Response::json_text(co_await molt::web::run_blocking(services.pool, [&] {
           return services.items.list_json(query, query_deadline(services), token);
-        });
-        co_return Response::json_text(std::move(body));
+        }));
+        json.add_vary("Accept");
+        co_return json;
       },
       "items.list");
 

@@ -120,6 +120,28 @@ void Response::set_header(std::string name, std::string value) {
   headers_.emplace_back(std::move(name), std::move(value));
 }
 
+std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+void Response::add_vary(std::string_view field) {
+  for (auto& [name, value] : headers_) {
+    if (!iequals(name, "Vary")) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view listed = trim_ows(rest.substr(0, comma));
+      if (iequals(listed, field) || listed == "*") return;
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+    value.append(", ").append(field);
+    return;
+  }
+  set_header("Vary", std::string(field));
+}
+
 std::optional<std::string_view> Response::header(std::string_view name) const {
   for (const auto& [existing, value] : headers_)
     if (iequals(existing, name)) return std::string_view(value);

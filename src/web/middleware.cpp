@@ -101,7 +101,7 @@ Middleware cors(CorsOptions options) {
         (any_origin || std::find(options.allowed_origins.begin(), options.allowed_origins.end(),
                                  *origin) != options.allowed_origins.end());
     const auto mark = [&](Response& response) {
-      response.set_header("Vary", "Origin");
+      response.add_vary("Origin");
       if (!allowed) return;
       response.set_header("Access-Control-Allow-Origin", any_origin ? "*" : std::string(*origin));
       if (options.allow_credentials)

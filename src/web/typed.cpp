@@ -1,17 +1,78 @@
 #include "molt/web/typed.hpp"
 
+#include <charconv>
+#include <string_view>
+
 namespace molt::web {
+
+namespace {
+
+// What an Accept header says about one media type: the quality of the most specific range that
+// matches it (RFC 9110 §12.5.1: type/subtype over type/* over */*), and where that range
+// stands in the header. No matching range: quality 0.
+struct Acceptance {
+  double quality = 0;
+  std::size_t position = 0;
+  int specificity = -1;
+};
+
+Acceptance acceptance(std::string_view accept, std::string_view type) {
+  const std::string_view major = type.substr(0, type.find('/') + 1);  // "application/"
+  Acceptance best;
+  std::size_t position = 0;
+  while (!accept.empty()) {
+    const std::size_t comma = accept.find(',');
+    std::string_view range = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
+    std::string_view params;
+    if (const std::size_t semicolon = range.find(';'); semicolon != std::string_view::npos) {
+      params = range.substr(semicolon + 1);
+      range = range.substr(0, semicolon);
+    }
+    range = trim_ows(range);
+    if (range.empty()) continue;
+    ++position;
+    int specificity = -1;
+    if (iequals(range, type))
+      specificity = 2;
+    else if (range.size() == major.size() + 1 && range.back() == '*' &&
+             iequals(range.substr(0, major.size()), major))
+      specificity = 1;
+    else if (range == "*/*")
+      specificity = 0;
+    if (specificity <= best.specificity) continue;
+    double quality = 1;
+    while (!params.empty()) {
+      const std::size_t next = params.find(';');
+      const std::string_view param = trim_ows(params.substr(0, next));
+      params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
+      if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+        double parsed = 0;
+        const auto [end, ec] =
+            std::from_chars(param.data() + 2, param.data() + param.size(), parsed);
+        quality =
+            ec == std::errc() && end == param.data() + param.size() && parsed >= 0 && parsed <= 1
+                ? parsed
+                : 0;  // a malformed weight accepts nothing rather than everything
+      }
+    }
+    best = {quality, position, specificity};
+  }
+  return best;
+}
+
+}  // namespace
 
 bool prefers_msgpack(const Request& request) {
   const auto accept = request.header("Accept");
   if (!accept) return false;
-  const std::string_view text = *accept;
-  std::size_t msgpack_at = std::string_view::npos;
-  for (const std::string_view name : {"application/msgpack", "application/x-msgpack"})
-    msgpack_at = std::min(msgpack_at, text.find(name));
-  if (msgpack_at == std::string_view::npos) return false;
-  const std::size_t json_at = std::min(text.find("application/json"), text.find("*/*"));
-  return msgpack_at < json_at;
+  Acceptance msgpack = acceptance(*accept, kMsgPack);
+  const Acceptance legacy = acceptance(*accept, "application/x-msgpack");
+  if (legacy.specificity > msgpack.specificity) msgpack = legacy;
+  if (msgpack.quality <= 0) return false;
+  const Acceptance json = acceptance(*accept, kJson);
+  if (msgpack.quality != json.quality) return msgpack.quality > json.quality;
+  return msgpack.position < json.position;  // equal weights: the one the client named first
 }
 
 }  // namespace molt::web

@@ -92,6 +92,8 @@ TEST_F(DemoTest, ItemsAreTheWorkersBytesAndTheRoutesKeepTheirWord) {
     const auto packed = client.get("/items?" + row.query, {{"Accept", "application/msgpack"}});
     ASSERT_EQ(packed.status, 200) << row.query;
     EXPECT_EQ(packed.header("Content-Type"), "application/msgpack");
+    EXPECT_EQ(packed.header("Vary"), "Accept");
+    EXPECT_EQ(web.header("Vary"), "Accept");
     std::string repacked;
     molt::codec::write_json(
         repacked, molt::codec::decode_msgpack<molt_worker::ListItemsResponse>(packed.body));

@@ -70,6 +70,12 @@ TEST(MiddlewareTest, CorsAnswersPreflightsAndMarksAllowedOrigins) {
   const auto simple = client.get("/data", {{"Origin", "https://app.example"}});
   EXPECT_EQ(simple.header("Access-Control-Allow-Origin"), "https://app.example");
   EXPECT_EQ(simple.header("Vary"), "Origin");
+  // An answer that already varies keeps its own field beside Origin.
+  molt::web::Response negotiated = Response::text("x");
+  negotiated.add_vary("Accept");
+  negotiated.add_vary("Origin");
+  negotiated.add_vary("accept");
+  EXPECT_EQ(negotiated.header("Vary"), "Accept, Origin");
   const auto stranger = client.get("/data", {{"Origin", "https://evil.example"}});
   EXPECT_EQ(stranger.status, 200);
   EXPECT_FALSE(stranger.header("Access-Control-Allow-Origin").has_value());

@@ -83,6 +83,29 @@ TEST(TypedTest, MsgPackByContentTypeAndAccept) {
   EXPECT_EQ(json.header("Content-Type"), "application/json");
 }
 
+// Accept's q-values decide (RFC 9110 §12.5.1); a tie goes to the type named first; JSON when
+// neither is named or acceptable. Negotiated answers say Vary: Accept.
+TEST(TypedTest, AcceptWeightsChooseTheFormat) {
+  TestClient client(items_app());
+  const std::string body = R"({"title":"x","tags":[]})";
+  const auto format = [&](const std::string& accept) {
+    const auto answer = client.request("POST", "/items", body, {{"Accept", accept}});
+    EXPECT_EQ(answer.status, 201) << accept << ": " << answer.body;
+    EXPECT_EQ(answer.header("Vary"), "Accept") << accept;
+    return std::string(answer.header("Content-Type").value_or(""));
+  };
+  EXPECT_EQ(format("application/json;q=0, application/msgpack"), "application/msgpack");
+  EXPECT_EQ(format("application/json;q=0.5, application/msgpack;q=0.9"), "application/msgpack");
+  EXPECT_EQ(format("application/msgpack;q=0.4, application/json"), "application/json");
+  EXPECT_EQ(format("application/msgpack ; q=0.8 , */*;q=0.1"), "application/msgpack");
+  EXPECT_EQ(format("application/x-msgpack"), "application/msgpack");
+  EXPECT_EQ(format("application/*"), "application/json");
+  EXPECT_EQ(format("application/msgpack;q=0, */*"), "application/json");
+  EXPECT_EQ(format("application/msgpack;q=abc, application/json;q=0.1"), "application/json");
+  EXPECT_EQ(format("text/html"), "application/json");
+  EXPECT_EQ(format("APPLICATION/MSGPACK"), "application/msgpack");
+}
+
 TEST(TypedTest, BadBodiesAreClear400sOr415) {
   TestClient client(items_app());
   const auto wrong_type = client.request("POST", "/items", R"({"title":5})");

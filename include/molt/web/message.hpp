@@ -121,6 +121,8 @@ class Response {
   // Headers beyond the ones the server writes (Date, Content-Length, Content-Type, ...).
   const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
   void set_header(std::string name, std::string value);
+  // Adds a request header name to `Vary`, keeping those already there ("Accept, Origin").
+  void add_vary(std::string_view field);
   std::optional<std::string_view> header(std::string_view name) const;
   bool streaming() const { return static_cast<bool>(chunks_); }
   const BodyChunks& chunks() const { return chunks_; }
@@ -136,5 +138,7 @@ class Response {
 
 // Case-insensitive ASCII comparison, as header names compare.
 bool iequals(std::string_view a, std::string_view b);
+// `text` without the spaces and tabs around it (a header list element's OWS, RFC 9110 §5.6.3).
+std::string_view trim_ows(std::string_view text);
 
 }  // namespace molt::web

@@ -27,8 +27,10 @@ namespace molt::web {
 inline constexpr char kJson[] = "application/json";
 inline constexpr char kMsgPack[] = "application/msgpack";
 
-// Whether the client prefers MsgPack: its Accept names application/msgpack (or
-// application/x-msgpack) before any JSON type. JSON otherwise, and by default.
+// Whether the client prefers MsgPack: by the q-values of its Accept header (RFC 9110
+// §12.5.1), application/msgpack (or application/x-msgpack) weighs more than application/json,
+// or as much and is named first. JSON otherwise: by default, on a tie, and when the client
+// accepts neither (no 406, as FastAPI does).
 bool prefers_msgpack(const Request& request);
 
 template <typename T>
@@ -46,9 +48,12 @@ Response msgpack(const T& value, int status = 200) {
 }
 
 // JSON or MsgPack, as the request's Accept header prefers.
+// The answer says `Vary: Accept`, so that caches keep the two forms apart.
 template <typename T>
 Response respond(const Request& request, const T& value, int status = 200) {
-  return prefers_msgpack(request) ? msgpack(value, status) : json(value, status);
+  Response response = prefers_msgpack(request) ? msgpack(value, status) : json(value, status);
+  response.add_vary("Accept");
+  return response;
 }
 
 // `body` (the request's, or one collected from a streamed body) decoded by the request's
