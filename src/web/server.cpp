@@ -10,11 +10,21 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "connection.hpp"
 #include "molt/core/blocking_pool.hpp"
+
+namespace {
+// How long the acceptor waits after running out of file descriptors before it tries again.
+constexpr std::chrono::milliseconds kAcceptPause{50};
+}  // namespace
 
 namespace molt::web {
 
@@ -30,6 +40,7 @@ struct Server::Impl {
     detail::ConnectionSet connections;
     detail::TaskGroup tasks;  // ctx.spawn
     asio::steady_timer grace_timer{io};
+    std::chrono::steady_clock::time_point last_accept_warning{};
   };
 
   App& app;
@@ -42,14 +53,51 @@ struct Server::Impl {
     if (options.threads == 0) options.threads = core::usable_cores();
   }
 
-  void bind(Worker& worker, std::uint16_t port) {
-    const tcp::endpoint endpoint(asio::ip::make_address(options.host), port);
-    worker.acceptor.open(endpoint.protocol());
-    worker.acceptor.set_option(tcp::acceptor::reuse_address(true));
-    worker.acceptor.set_option(
-        asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
-    worker.acceptor.bind(endpoint);
-    worker.acceptor.listen(asio::socket_base::max_listen_connections);
+  // The first thread's acceptor also checks that nobody else listens on the port: with
+  // SO_REUSEPORT a second server (another instance, an old one still running) would bind
+  // beside this one and take half its connections, without an error.
+  void bind(Worker& worker, std::uint16_t port, bool first) {
+    const std::string where = options.host + ":" + std::to_string(port);
+    try {
+      const tcp::endpoint endpoint(asio::ip::make_address(options.host), port);
+      if (first && port != 0) {
+        tcp::acceptor probe(worker.io, endpoint.protocol());
+        probe.set_option(tcp::acceptor::reuse_address(true));
+        boost::system::error_code ec;
+        probe.bind(endpoint, ec);
+        if (ec == asio::error::address_in_use)
+          throw std::runtime_error("cannot listen on " + where +
+                                   ": the address is in use (is another server running there?)");
+      }
+      worker.acceptor.open(endpoint.protocol());
+      worker.acceptor.set_option(tcp::acceptor::reuse_address(true));
+      worker.acceptor.set_option(
+          asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+      worker.acceptor.bind(endpoint);
+      worker.acceptor.listen(asio::socket_base::max_listen_connections);
+    } catch (const boost::system::system_error& error) {
+      throw std::runtime_error("cannot listen on " + where + ": " + error.code().message());
+    }
+  }
+
+  // Out of file descriptors (or kernel memory) the pending connection stays queued, and
+  // accepting again at once would fail again at once: a busy loop. Wait a moment instead, and
+  // say so on stderr (at most once a minute).
+  static bool out_of_resources(const boost::system::error_code& ec) {
+    return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+           ec == asio::error::no_memory || ec.value() == ENFILE;
+  }
+
+  asio::awaitable<void> pause_accepting(Worker& worker, const boost::system::error_code& ec) {
+    const auto now = std::chrono::steady_clock::now();
+    if (worker.last_accept_warning == std::chrono::steady_clock::time_point{} ||
+        now - worker.last_accept_warning > std::chrono::minutes(1)) {
+      worker.last_accept_warning = now;
+      std::fprintf(stderr, "molt::web: cannot accept connections (%s); retrying every %d ms\n",
+                   ec.message().c_str(), static_cast<int>(kAcceptPause.count()));
+    }
+    asio::steady_timer pause(worker.io, kAcceptPause);
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
   asio::awaitable<void> accept_loop(Worker& worker) {
@@ -58,7 +106,8 @@ struct Server::Impl {
           co_await worker.acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (ec == asio::error::operation_aborted || !worker.acceptor.is_open()) co_return;
-        continue;  // a connection that failed while being accepted (reset, out of fds)
+        if (out_of_resources(ec)) co_await pause_accepting(worker, ec);
+        continue;  // otherwise a connection that failed while being accepted (reset)
       }
       if (worker.connections.size() >= options.limits.max_connections) {
         detail::refuse_connection(std::move(socket));
@@ -102,7 +151,7 @@ void Server::start() {
   impl_->app.freeze();
   for (unsigned i = 0; i < impl_->options.threads; ++i) {
     auto worker = std::make_unique<Impl::Worker>(impl_->options.limits.max_background_tasks);
-    impl_->bind(*worker, i == 0 ? impl_->options.port : impl_->bound_port);
+    impl_->bind(*worker, i == 0 ? impl_->options.port : impl_->bound_port, i == 0);
     if (i == 0) impl_->bound_port = worker->acceptor.local_endpoint().port();
     impl_->workers.push_back(std::move(worker));
   }

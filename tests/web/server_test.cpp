@@ -5,16 +5,22 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "molt/core/cancel.hpp"
 #include "molt/web/test_client.hpp"
@@ -144,6 +150,80 @@ TEST(ServerTest, ConnectionsOverTheLimitAreRefusedWith503) {
   const auto refused = TestClient::parse_responses(c.receive(1));
   ASSERT_EQ(refused.size(), 1u);
   EXPECT_EQ(refused[0].status, 503);
+  server.stop();
+}
+
+TEST(ServerTest, ASecondServerOnTheSamePortFailsNamingTheAddress) {
+  Server first(test_app(), local(2));
+  first.start();
+  ServerOptions options = local(1);
+  options.host = "127.0.0.1";
+  options.port = first.port();
+  Server second(test_app(), options);
+  const std::string where = "127.0.0.1:" + std::to_string(first.port());
+  try {
+    second.start();
+    ADD_FAILURE() << "a second server bound " << where << " beside the first";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find(where), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("in use"), std::string::npos) << error.what();
+  }
+  Client client(first.port());  // the first one goes on serving
+  client.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 200);
+  first.stop();
+}
+
+std::chrono::nanoseconds process_cpu() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+// With no file descriptor left, a connection waits in the backlog and each accept fails at
+// once: the acceptor must pause between tries rather than spin, and serve it once it can.
+TEST(ServerTest, OutOfFileDescriptorsTheAcceptorWaitsAndThenServes) {
+  Server server(test_app(), local(1));
+  server.start();
+  const int pending = ::socket(AF_INET, SOCK_STREAM, 0);  // made while there is room
+  ASSERT_GE(pending, 0);
+  int highest = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    highest = std::max(highest, std::stoi(entry.path().filename().string()));
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
+  rlimit low = original;
+  low.rlim_cur = static_cast<rlim_t>(highest) + 8;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;  // every free descriptor below the limit
+  for (int fd = ::dup(pending); fd >= 0; fd = ::dup(pending)) fillers.push_back(fd);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool connected =
+      ::connect(pending, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  const auto cpu_before = process_cpu();
+  std::this_thread::sleep_for(400ms);
+  const auto cpu_used = process_cpu() - cpu_before;
+  for (const int fd : fillers) ::close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &original), 0);
+  ASSERT_TRUE(connected);  // the kernel completes the handshake; accepting is the server's part
+  ASSERT_FALSE(fillers.empty());
+  // A spinning acceptor burns the whole 400 ms; one that pauses 50 ms between tries, a little.
+  EXPECT_LT(cpu_used, 150ms) << "the acceptor spins while out of descriptors";
+  const std::string request = "GET /hi HTTP/1.1\r\nHost: t\r\n\r\n";
+  ASSERT_EQ(::send(pending, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  timeval timeout{5, 0};
+  ::setsockopt(pending, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  char buffer[512];
+  const ssize_t n = ::recv(pending, buffer, sizeof(buffer), 0);
+  ::close(pending);
+  ASSERT_GT(n, 0) << "the waiting connection was not served once descriptors were free";
+  EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(n)).rfind("HTTP/1.1 200 ", 0), 0u);
   server.stop();
 }
 
