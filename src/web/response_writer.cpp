@@ -47,6 +47,15 @@ char* put(char* p, std::string_view text) {
 // Every fixed piece a head can have, plus room for a status and a length in digits.
 constexpr std::size_t kFixedHeadRoom = 160;
 
+// Text without a declared charset would leave the client to guess (and guess Latin-1):
+// text/* types say UTF-8 unless the handler named a charset itself.
+constexpr std::string_view kCharset = "; charset=utf-8";
+
+bool lacks_charset(std::string_view content_type) {
+  return content_type.size() >= 5 && iequals(content_type.substr(0, 5), "text/") &&
+         content_type.find("charset") == std::string_view::npos;
+}
+
 }  // namespace
 
 // The head is written through a pointer into room sized once, rather than grown piece by
@@ -57,7 +66,8 @@ void write_response(std::string& out, const Response& response, const WriteOptio
   const std::string_view reason = reason_phrase(status);
   const std::string_view date = date_line();
   const std::string_view content_type = response.content_type();
-  std::size_t room = kFixedHeadRoom + reason.size() + date.size() + content_type.size();
+  std::size_t room =
+      kFixedHeadRoom + reason.size() + date.size() + content_type.size() + kCharset.size();
   for (const auto& [name, value] : response.headers()) room += name.size() + value.size() + 4;
   const std::size_t start = out.size();
   out.resize(start + room);
@@ -75,6 +85,7 @@ void write_response(std::string& out, const Response& response, const WriteOptio
     if (!content_type.empty()) {
       p = put(p, "Content-Type: ");
       p = put(p, content_type);
+      if (lacks_charset(content_type)) p = put(p, kCharset);
       p = put(p, "\r\n");
     }
     if (!response.streaming()) {

@@ -23,6 +23,23 @@ awaitable<Response> hello(const Request&, Ctx&) {
   co_return Response::text("hello");
 }
 
+// Text types say their charset (UTF-8 unless the handler named one); other types are as given.
+TEST(AppTest, TextAnswersCarryACharset) {
+  App app;
+  app.get("/page", [](const Request&, Ctx&) -> awaitable<Response> {
+    co_return Response(200, "<p>caf\xc3\xa9</p>", "text/html");
+  });
+  app.get("/latin", [](const Request&, Ctx&) -> awaitable<Response> {
+    co_return Response(200, "a;b", "text/csv; charset=iso-8859-1");
+  });
+  app.get("/json",
+          [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::json_text("{}"); });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/page").header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(client.get("/latin").header("Content-Type"), "text/csv; charset=iso-8859-1");
+  EXPECT_EQ(client.get("/json").header("Content-Type"), "application/json");
+}
+
 TEST(AppTest, RoutesWithParametersAndNames) {
   App app;
   app.get(
