@@ -41,11 +41,12 @@ boost::asio::awaitable<std::invoke_result_t<F&>> run_blocking(core::BlockingPool
           std::optional<decltype(tracked)> work;
         };
         auto resume = std::make_shared<Resume>(Resume{std::move(completion), std::move(tracked)});
+        // The work is released only once the post has returned: until then the io_context
+        // cannot run out of work, so it cannot be destroyed while this (pool) thread is still
+        // inside post, signalling its scheduler (a race TSan saw with a short-lived one).
         const auto hand_back = [resume, executor] {
-          boost::asio::post(executor, [resume] {
-            std::move(resume->handler)();
-            resume->work.reset();
-          });
+          boost::asio::post(executor, [resume] { std::move(resume->handler)(); });
+          resume->work.reset();
         };
         const bool queued = pool.try_post([&, hand_back] {
                                   try {
