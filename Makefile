@@ -42,6 +42,7 @@ test-python: build
 	MOLT_WORKER_BIN=$(BUILD)/apps/molt-worker/molt-worker \
 	MOLT_TEST_WORKER_BIN=$(BUILD)/tests/e2e/molt-test-worker \
 	MOLT_SEED_BIN=$(BUILD)/apps/molt-seed/molt-seed \
+	MOLT_DEMO_BIN=$(BUILD)/apps/molt-demo/molt-demo \
 	.venv/bin/pytest -q
 
 test-sanitizers: setup

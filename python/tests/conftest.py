@@ -32,6 +32,12 @@ def test_worker_bin() -> Path:
     return _binary("MOLT_TEST_WORKER_BIN", ROOT / "build/dev/tests/e2e/molt-test-worker")
 
 
+@pytest.fixture(scope="session")
+def demo_bin() -> Path:
+    """molt-demo, the molt::web example service."""
+    return _binary("MOLT_DEMO_BIN", ROOT / "build/dev/apps/molt-demo/molt-demo")
+
+
 def child_pids() -> set[int]:
     """Live (not zombie) children of this process, read from /proc."""
     me = os.getpid()

@@ -1,0 +1,88 @@
+"""The molt-demo binary as `make run` starts it: seeds its SQLite file on the first start,
+serves its routes on the port it reports, and drains and exits 0 on SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+
+def start(demo_bin: Path, db: Path) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        [str(demo_bin), "--port", "0", "--host", "127.0.0.1", "--threads", "1", "--db", str(db)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 120
+    lines = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        match = re.search(r"serving http://127\.0\.0\.1:(\d+)", line)
+        if match:
+            return process, int(match.group(1))
+    process.kill()
+    pytest.fail(f"molt-demo did not report its port: {''.join(lines)}")
+
+
+def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, dict[str, str], bytes]:
+    connection.request("GET", path)
+    response = connection.getresponse()
+    return response.status, dict(response.getheaders()), response.read()
+
+
+def test_first_start_seeds_serves_and_sigterm_drains(demo_bin: Path, tmp_path: Path) -> None:
+    db = tmp_path / "demo.sqlite3"
+    process, port = start(demo_bin, db)
+    try:
+        assert db.is_file()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        status, headers, body = get(connection, "/health")
+        assert status == 200
+        assert json.loads(body)["database"] == "sqlite"
+        status, headers, body = get(connection, "/items?user_id=7&limit=2")  # same connection
+        page = json.loads(body)
+        assert status == 200
+        assert headers["Content-Type"] == "application/json"
+        assert len(page["items"]) == 2
+        assert page["counts"]["open"] + page["counts"]["closed"] == 200
+        status, _, body = get(connection, "/items?user_id=x")
+        assert status == 400
+        assert json.loads(body)["error"]["code"] == "invalid_input"
+        # SIGTERM with a keep-alive connection still open: the server drains and exits 0.
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        assert process.stderr is not None
+        assert "molt-demo: stopped" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_second_start_on_the_same_port_fails_naming_it(demo_bin: Path, tmp_path: Path) -> None:
+    db = tmp_path / "demo.sqlite3"
+    first, port = start(demo_bin, db)
+    try:
+        second = subprocess.run(
+            [str(demo_bin), "--port", str(port), "--host", "127.0.0.1", "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        assert f"127.0.0.1:{port}" in second.stderr
+        assert "in use" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=15) == 0
