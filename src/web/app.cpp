@@ -65,6 +65,9 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
     return Response::error(504, "timeout", "the request took too long");
   if (reason == core::CancelReason::Shutdown)
     return Response::error(503, "shutting_down", "the server is shutting down");
+  // Nobody will read this answer; middleware (the access log) see 499, as nginx logs it.
+  if (reason == core::CancelReason::Disconnected)
+    return Response::error(499, "client_closed_request", "the client went away");
   std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",
                static_cast<int>(request.method().size()), request.method().data(),
                static_cast<int>(request.path().size()), request.path().data(), failure.c_str());

@@ -117,4 +117,54 @@ TEST(SpawnTest, ShutdownWaitsForTasksThenCancelsThem) {
   EXPECT_EQ(detached.reason.load(), CancelReason::Shutdown);
 }
 
+// A client that leaves mid-request cancels the handler and the tasks it spawned with the
+// request's token (reason Disconnected); a task spawned with inherit_cancellation = false goes
+// on until its own timeout or the shutdown.
+TEST(SpawnTest, AClientThatLeavesCancelsTheTasksThatInheritItsToken) {
+  Outcome inherited, detached;
+  std::atomic<int> handler_running{0};
+  std::atomic<int> status_seen{0};
+  App app;
+  app.use([&](const Request&, Ctx&, molt::web::Next next) -> awaitable<Response> {
+    Response response = co_await next();
+    status_seen = response.status();
+    co_return response;
+  });
+  app.get("/hold", [&](const Request&, Ctx& ctx) -> awaitable<Response> {
+    ctx.spawn(waiter(inherited, 60s));
+    molt::web::SpawnOptions own;
+    own.inherit_cancellation = false;
+    ctx.spawn(waiter(detached, 60s), own);
+    ++handler_running;
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    timer.expires_after(30s);
+    co_await timer.async_wait(boost::asio::use_awaitable);  // cancelled when the client leaves
+    co_return Response::text("held");
+  });
+  molt::web::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.shutdown_grace = 100ms;
+  molt::web::Server server(app, options);
+  server.start();
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
+    const std::string request = "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n";
+    boost::asio::write(socket, boost::asio::buffer(request));
+    for (int i = 0; i < 500 && handler_running.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(handler_running.load(), 1);
+  }  // the client leaves without its answer
+  for (int i = 0; i < 500 && inherited.cancelled.load() == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(inherited.cancelled.load(), 1);
+  EXPECT_EQ(inherited.reason.load(), CancelReason::Disconnected);
+  EXPECT_EQ(detached.cancelled.load(), 0);  // still running: it does not follow the request
+  for (int i = 0; i < 500 && status_seen.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(status_seen.load(), 499);  // the middleware see the request end, as nginx logs it
+  server.stop();
+  EXPECT_EQ(detached.reason.load(), CancelReason::Shutdown);
+}
+
 }  // namespace
