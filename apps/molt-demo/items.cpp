@@ -33,6 +33,14 @@ Params insert_params(std::int64_t id, std::int64_t user_id, std::string created_
                 {"id", "user_id", "created_at", "status", "title", "score", "unread"}};
 }
 
+molt::db::QueryOptions query_options(molt::core::Deadline deadline,
+                                     molt::core::CancelToken cancel) {
+  molt::db::QueryOptions options;
+  options.deadline = deadline;
+  options.cancel = std::move(cancel);
+  return options;
+}
+
 std::string now_utc() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm utc{};
@@ -77,19 +85,14 @@ std::string_view ItemsStore::backend() const {
 
 ListItemsResponse ItemsStore::list(const ListItemsRequest& request, molt::core::Deadline deadline,
                                    molt::core::CancelToken cancel) const {
-  molt::db::QueryOptions options;
-  options.deadline = deadline;
-  options.cancel = std::move(cancel);
-  return molt_worker::query_list_items(*db_, request, options);
+  return molt_worker::query_list_items(*db_, request, query_options(deadline, std::move(cancel)));
 }
 
 std::string ItemsStore::list_json(const ListItemsRequest& request, molt::core::Deadline deadline,
                                   molt::core::CancelToken cancel) const {
-  molt::db::QueryOptions options;
-  options.deadline = deadline;
-  options.cancel = std::move(cancel);
   std::string out;
-  molt_worker::write_list_items_json(out, *db_, request, options);
+  molt_worker::write_list_items_json(out, *db_, request,
+                                     query_options(deadline, std::move(cancel)));
   return out;
 }
 
@@ -112,8 +115,7 @@ Item ItemsStore::create(const NewItem& item, molt::core::Deadline deadline) cons
 std::vector<Item> ItemsStore::create_all(const std::vector<NewItem>& items,
                                          molt::core::Deadline deadline) const {
   for (const NewItem& item : items) validate(item);
-  molt::db::QueryOptions options;
-  options.deadline = deadline;
+  const auto options = query_options(deadline, {});
   auto tx = db_->begin(options);
   // The next id inside the write transaction: SQLite has a single writer, so no two inserts
   // can take the same one (on PostgreSQL a concurrent insert fails on the primary key).

@@ -84,20 +84,19 @@ void add_routes(molt::web::App& app, Services& services) {
       [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
         const ListItemsRequest query = list_request(request);
         const auto token = ctx.token();
+        Response answer;
         if (molt::web::prefers_msgpack(request)) {
-          const auto page = co_await molt::web::run_blocking(services.pool, [&] {
+          answer = molt::web::msgpack(co_await molt::web::run_blocking(services.pool, [&] {
             return services.items.list(query, query_deadline(services), token);
-          });
-          Response packed = molt::web::msgpack(page);
-          packed.add_vary("Accept");
-          co_return packed;
+          }));
+        } else {
+          // JSON, the common case, straight from the rows: the same bytes as write_json(page).
+          answer = Response::json_text(co_await molt::web::run_blocking(services.pool, [&] {
+            return services.items.list_json(query, query_deadline(services), token);
+          }));
         }
-        // JSON, the common case, straight from the rows: the same bytes as write_json(page).
-        Response json = Response::json_text(co_await molt::web::run_blocking(services.pool, [&] {
-          return services.items.list_json(query, query_deadline(services), token);
-        }));
-        json.add_vary("Accept");
-        co_return json;
+        answer.add_vary("Accept");
+        co_return answer;
       },
       "items.list");
 
