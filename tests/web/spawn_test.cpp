@@ -2,18 +2,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "molt/web/server.hpp"
 #include "molt/web/test_client.hpp"
+#include "socket_client.hpp"
 
 namespace {
 
@@ -26,6 +24,7 @@ using molt::web::Ctx;
 using molt::web::Request;
 using molt::web::Response;
 using molt::web::TestClient;
+using molt::web::testing::Client;
 
 // A task that waits `ms` and records how it ended.
 struct Outcome {
@@ -46,6 +45,25 @@ molt::web::BackgroundTask waiter(Outcome& outcome, std::chrono::milliseconds ms)
       ++outcome.cancelled;
     }
   };
+}
+
+// A server of one thread on an ephemeral loopback port.
+std::unique_ptr<molt::web::Server> one_thread_server(App& app,
+                                                     std::chrono::milliseconds shutdown_grace) {
+  molt::web::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.shutdown_grace = shutdown_grace;
+  auto server = std::make_unique<molt::web::Server>(app, options);
+  server->start();
+  return server;
+}
+
+// Polls `done` for up to 5 s (the server's threads change what it reads).
+template <typename Predicate>
+bool within_5s(Predicate done) {
+  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(10ms);
+  return done();
 }
 
 TEST(SpawnTest, TasksRunAfterTheAnswerAndTimeOut) {
@@ -92,25 +110,15 @@ TEST(SpawnTest, ShutdownWaitsForTasksThenCancelsThem) {
     ctx.spawn(waiter(detached, 60s), own);
     co_return Response(202);
   });
-  molt::web::ServerOptions options;
-  options.port = 0;
-  options.threads = 1;
-  options.shutdown_grace = 300ms;
-  molt::web::Server server(app, options);
-  server.start();
+  const auto server = one_thread_server(app, 300ms);
   {
     // One request over a real socket; its answer comes before the tasks end.
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::socket socket(io);
-    socket.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
-    const std::string request = "POST /work HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
-    boost::asio::write(socket, boost::asio::buffer(request));
-    char answer[256];
-    const auto n = socket.read_some(boost::asio::buffer(answer));
-    EXPECT_EQ(std::string(answer, n).rfind("HTTP/1.1 202", 0), 0u);
+    Client client(server->port());
+    client.send("POST /work HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(client.receive(1).rfind("HTTP/1.1 202", 0), 0u);
   }
   const auto start = std::chrono::steady_clock::now();
-  server.stop();
+  server->stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
   EXPECT_EQ(finishing.finished.load(), 1);  // drained: it had time within the grace
   EXPECT_EQ(lingering.reason.load(), CancelReason::Shutdown);
@@ -141,29 +149,19 @@ TEST(SpawnTest, AClientThatLeavesCancelsTheTasksThatInheritItsToken) {
     co_await timer.async_wait(boost::asio::use_awaitable);  // cancelled when the client leaves
     co_return Response::text("held");
   });
-  molt::web::ServerOptions options;
-  options.port = 0;
-  options.threads = 1;
-  options.shutdown_grace = 100ms;
-  molt::web::Server server(app, options);
-  server.start();
+  const auto server = one_thread_server(app, 100ms);
   {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::socket socket(io);
-    socket.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
-    const std::string request = "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n";
-    boost::asio::write(socket, boost::asio::buffer(request));
-    for (int i = 0; i < 500 && handler_running.load() == 0; ++i) std::this_thread::sleep_for(10ms);
-    ASSERT_EQ(handler_running.load(), 1);
+    Client client(server->port());
+    client.send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_TRUE(within_5s([&] { return handler_running.load() == 1; }));
   }  // the client leaves without its answer
-  for (int i = 0; i < 500 && inherited.cancelled.load() == 0; ++i)
-    std::this_thread::sleep_for(10ms);
+  within_5s([&] { return inherited.cancelled.load() > 0; });
   EXPECT_EQ(inherited.cancelled.load(), 1);
   EXPECT_EQ(inherited.reason.load(), CancelReason::Disconnected);
   EXPECT_EQ(detached.cancelled.load(), 0);  // still running: it does not follow the request
-  for (int i = 0; i < 500 && status_seen.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  within_5s([&] { return status_seen.load() != 0; });
   EXPECT_EQ(status_seen.load(), 499);  // the middleware see the request end, as nginx logs it
-  server.stop();
+  server->stop();
   EXPECT_EQ(detached.reason.load(), CancelReason::Shutdown);
 }
 
