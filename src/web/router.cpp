@@ -48,6 +48,18 @@ bool is_dot_segment(std::string_view segment) {
   return segment == "." || segment == "..";
 }
 
+// A decoded segment can hold slashes (%2F): none of the pieces between them may be '.' or
+// '..' either, or a {rest:path} value could climb out of its folder ("a%2F..%2F..%2Fetc"),
+// and url_for could not give the URL back.
+bool has_dot_piece(std::string_view decoded) {
+  while (true) {
+    const auto slash = decoded.find('/');
+    if (is_dot_segment(decoded.substr(0, slash))) return true;
+    if (slash == std::string_view::npos) return false;
+    decoded.remove_prefix(slash + 1);
+  }
+}
+
 std::string describe(std::string_view method, std::string_view pattern) {
   std::string text = "route '";
   text.append(method).append(" ").append(pattern).append("'");
@@ -267,6 +279,7 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
       const std::size_t start = scratch.size();
       for (const char c : **encoded) scratch.push_back(c);
       segment = std::string_view(scratch).substr(start);
+      if (has_dot_piece(segment)) return;
     }
     if (is_dot_segment(segment)) return;
     segments.items[count++] = segment;

@@ -75,6 +75,12 @@ TEST(RouterTest, ParametersAreTyped) {
   EXPECT_EQ(router.match("GET", "/users/9223372036854775808/files/a/b").outcome(),
             RouteMatch::Outcome::NotFound);  // one past int64
   EXPECT_TRUE(router.match("GET", "/users/9223372036854775807/files/a/b").found());
+  // A %2F cannot smuggle a '.' or '..' segment into a value: "a%2F..%2Fb" is refused as
+  // "/a/../b" is (url_for refuses such values too, so every match can be given back).
+  for (const char* path : {"/users/1/files/a%2F..%2Fb/x", "/users/1/files/n/a%2F.",
+                           "/users/1/files/n/%2E%2E%2Fetc", "/users/1/files/n/x/..%2F.."})
+    EXPECT_EQ(router.match("GET", path).outcome(), RouteMatch::Outcome::BadPath) << path;
+  EXPECT_TRUE(router.match("GET", "/users/1/files/n/a%2F.b%2F..c").found());
 }
 
 TEST(RouterTest, AMatchObjectCanBeReusedAcrossRequests) {
