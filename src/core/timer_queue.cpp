@@ -9,16 +9,18 @@ TimerQueue::~TimerQueue() {
 }
 
 TimerQueue::TimerId TimerQueue::schedule(Clock::time_point at, Callback callback) {
-  bool earliest;
+  bool wake;
   TimerId id;
   {
     std::lock_guard lock(mutex_);
     id = next_id_++;
-    auto it = entries_.emplace(Key{at, id}, std::move(callback)).first;
+    entries_.emplace(Key{at, id}, std::move(callback));
     index_.emplace(id, at);
-    earliest = it == entries_.begin();
+    wake = at < next_look_;
+    // The thread reads the queue before it sleeps again: one wake-up call is enough.
+    if (wake) next_look_ = Clock::time_point::min();
   }
-  if (earliest) changed_.notify_one();
+  if (wake) changed_.notify_one();
   return id;
 }
 
@@ -36,6 +38,11 @@ std::size_t TimerQueue::pending() const {
   return entries_.size();
 }
 
+std::uint64_t TimerQueue::wakeups() const {
+  std::lock_guard lock(mutex_);
+  return wakeups_;
+}
+
 void TimerQueue::stop() {
   {
     std::lock_guard lock(mutex_);
@@ -51,14 +58,22 @@ void TimerQueue::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     if (entries_.empty()) {
+      next_look_ = Clock::time_point::max();
       changed_.wait(lock);
+      ++wakeups_;
+      next_look_ = Clock::time_point::min();
       continue;
     }
     auto first = entries_.begin();
     // A copy: the entry may be cancelled (erased) while we wait.
     const Clock::time_point due = first->first.first;
     if (Clock::now() < due) {
+      // A cancelled entry's time may pass with no work to do: a cheap look every deadline
+      // period, instead of a wake-up call for each timer scheduled meanwhile.
+      next_look_ = due;
       changed_.wait_until(lock, due);
+      ++wakeups_;
+      next_look_ = Clock::time_point::min();
       continue;
     }
     Callback callback = std::move(first->second);

@@ -173,6 +173,23 @@ TEST(TimerQueueTest, AnEarlierTimerWakesTheThreadWaitingForALaterOne) {
   EXPECT_EQ(timers.pending(), 1u);
 }
 
+// The worker's one-call-at-a-time pattern: a deadline is scheduled, the call ends and cancels
+// it, the next call schedules a slightly later one. The thread, asleep until the first
+// deadline, need not be woken for any of them.
+TEST(TimerQueueTest, TimersDueAfterTheOneItWaitsForLeaveTheThreadAsleep) {
+  TimerQueue timers;
+  auto id = timers.schedule(Clock::now() + 1h, [] {});
+  std::this_thread::sleep_for(5ms);  // let the thread go to sleep until that deadline
+  const auto before = timers.wakeups();
+  for (int i = 1; i <= 100; ++i) {
+    EXPECT_TRUE(timers.cancel(id));
+    id = timers.schedule(Clock::now() + 1h + std::chrono::milliseconds(i), [] {});
+  }
+  std::this_thread::sleep_for(5ms);
+  EXPECT_LE(timers.wakeups() - before, 2u);  // a spurious wake-up or two, not one per timer
+  EXPECT_EQ(timers.pending(), 1u);
+}
+
 TEST(TimerQueueTest, TimerAtTheEndOfTimeDoesNotBlockEarlierOnes) {
   // A saturated deadline (a huge timeout_ms) lands at time_point::max().
   std::promise<void> ran;
