@@ -170,6 +170,24 @@ RouteGroup App::group(std::string_view prefix) {
   return RouteGroup(*this, *groups_.front()).group(prefix);
 }
 
+App& App::fallback(Handler handler, RouteOptions options) {
+  check_not_frozen();
+  if (!handler) throw RouteError("fallback: no handler");
+  if (fallback_) throw RouteError("fallback: the app has one already");
+  note_body_options(options);
+  fallback_ = routes_.size();
+  routes_.push_back({std::move(handler), options, groups_.front().get(), "fallback", nullptr});
+  return *this;
+}
+
+void App::note_body_options(const RouteOptions& options) {
+  if (options.max_body_bytes) {
+    has_route_body_options_ = true;
+    largest_route_body_limit_ = std::max(largest_route_body_limit_, *options.max_body_bytes);
+  }
+  if (options.stream_body) has_route_body_options_ = true;
+}
+
 void App::check_not_frozen() const {
   if (frozen_)
     throw std::logic_error("molt::web::App: routes and middleware are fixed once serving starts");
@@ -187,11 +205,7 @@ void App::add_route(RouteGroup::Data& group, std::string_view method, std::strin
   const std::string full = group.prefix + std::string(pattern);
   // The router checks the pattern now, so that the error names the line that added it.
   router_.add(method, full, routes_.size(), name);
-  if (options.max_body_bytes) {
-    has_route_body_options_ = true;
-    largest_route_body_limit_ = std::max(largest_route_body_limit_, *options.max_body_bytes);
-  }
-  if (options.stream_body) has_route_body_options_ = true;
+  note_body_options(options);
   routes_.push_back({std::move(handler), options, &group, std::string(name), nullptr});
 }
 
@@ -230,15 +244,29 @@ void App::freeze() {
 App::BodyRule App::body_rule_for(const Request& request, std::uint64_t fallback) const {
   if (!has_route_body_options_) return {fallback, false};
   const RouteMatch match = router_.match(request.method(), request.path());
-  if (!match.found()) return {fallback, false};
-  const RouteOptions& options = routes_[match.route()].options;
+  const RouteEntry* route = match.found() ? &routes_[match.route()] : fallback_route(match);
+  if (route == nullptr) return {fallback, false};
+  const RouteOptions& options = route->options;
   return {options.max_body_bytes.value_or(fallback), options.stream_body};
+}
+
+// The fallback's entry when `match` is one it takes: no route for the path or the method.
+const App::RouteEntry* App::fallback_route(const RouteMatch& match) const {
+  if (!fallback_) return nullptr;
+  const auto outcome = match.outcome();
+  if (outcome != RouteMatch::Outcome::NotFound && outcome != RouteMatch::Outcome::MethodNotAllowed)
+    return nullptr;
+  return &routes_[*fallback_];
 }
 
 // Not a coroutine either: a matched request goes straight into its route's chain.
 boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx) const {
   RouteMatch& match = ctx.route_;
   router_.match(request.method(), request.path(), match);
+  if (const RouteEntry* fallback = fallback_route(match)) [[unlikely]] {
+    ctx.route_name_ = fallback->name;
+    return Next(fallback->chain.get(), 0, request, ctx)();
+  }
   switch (match.outcome()) {
     case RouteMatch::Outcome::Found:
       break;

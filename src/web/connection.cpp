@@ -74,6 +74,8 @@ Connection::Connection(tcp::socket socket, const App& app, const Limits& limits,
   // For send_now(): a send that would block must say so, not wait.
   boost::system::error_code ignored;
   socket_.non_blocking(true, ignored);
+  const auto peer = socket_.remote_endpoint(ignored);
+  if (!ignored) reader_.request().set_remote_address(peer.address().to_string());
   set_.add(this);
   closing_ = set_.draining();
 }

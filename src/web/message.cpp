@@ -101,22 +101,32 @@ constexpr std::array<bool, 256> kTokenChars = [] {
     table[static_cast<unsigned char>(c)] = true;
   return table;
 }();
-}  // namespace
 
-void Response::set_header(std::string name, std::string value) {
-  // A CR or LF from user input would let it write its own headers (response splitting).
+// A CR or LF from user input would let it write its own headers (response splitting).
+void check_header(const std::string& name, const std::string& value) {
   const auto is_token_char = [](char c) { return kTokenChars[static_cast<unsigned char>(c)]; };
   const auto is_line_break = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
   if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char))
     throw std::invalid_argument("response header name is not a token: " + name);
   if (std::any_of(value.begin(), value.end(), is_line_break))
     throw std::invalid_argument("response header '" + name + "' has a CR, LF or NUL in its value");
+}
+
+}  // namespace
+
+void Response::set_header(std::string name, std::string value) {
+  check_header(name, value);
   for (auto& [existing, current] : headers_) {
     if (iequals(existing, name)) {
       current = std::move(value);
       return;
     }
   }
+  headers_.emplace_back(std::move(name), std::move(value));
+}
+
+void Response::add_header(std::string name, std::string value) {
+  check_header(name, value);
   headers_.emplace_back(std::move(name), std::move(value));
 }
 

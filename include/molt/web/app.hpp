@@ -255,6 +255,11 @@ class App : public RouteMethods<App> {
   App& route(std::string_view method, std::string_view pattern, Handler handler,
              std::string_view name = {}, RouteOptions options = {});
   RouteGroup group(std::string_view prefix);
+  // Where requests that no route takes go (a path no route has, a method its path lacks),
+  // behind the app's middleware, instead of the 404 or 405: a gateway's proxy_to() to the
+  // application beside it. OPTIONS on a known path and malformed paths are still answered
+  // here. Its options apply to those requests' bodies as a route's would.
+  App& fallback(Handler handler, RouteOptions options = {});
 
   // App-scoped state, one value per type, set before serving.
   template <typename T>
@@ -301,10 +306,13 @@ class App : public RouteMethods<App> {
   void add_route(RouteGroup::Data& group, std::string_view method, std::string_view pattern,
                  Handler handler, std::string_view name, RouteOptions options);
   boost::asio::awaitable<Response> dispatch(const Request& request, Ctx& ctx) const;
+  const RouteEntry* fallback_route(const RouteMatch& match) const;
+  void note_body_options(const RouteOptions& options);
   void check_not_frozen() const;
 
   std::vector<std::unique_ptr<RouteGroup::Data>> groups_;  // groups_[0] is the app itself
   std::vector<RouteEntry> routes_;
+  std::optional<std::size_t> fallback_;  // its entry in routes_, which the router never returns
   std::unique_ptr<Next::Chain> app_chain_;
   Router router_;
   bool frozen_ = false;

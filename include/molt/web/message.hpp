@@ -43,6 +43,8 @@ class Request {
   // Whether the body is left on the connection for the handler to pull (ctx.body()).
   bool body_streamed() const { return body_streamed_; }
   bool keep_alive() const { return keep_alive_; }
+  // The client's IP address as text ("" when there is no socket, as in the TestClient).
+  std::string_view remote_address() const { return remote_address_; }
 
   // For parsers and test clients: the fields of a request.
   void reset();
@@ -53,6 +55,8 @@ class Request {
   std::string& body() { return body_; }
   void set_keep_alive(bool keep_alive) { keep_alive_ = keep_alive; }
   void set_body_streamed(bool streamed) { body_streamed_ = streamed; }
+  // The connection's, so reset() keeps it.
+  void set_remote_address(std::string address) { remote_address_ = std::move(address); }
   // The buffer the views point into moved by `delta` bytes: move the views with it.
   void rebase(std::ptrdiff_t delta);
 
@@ -66,6 +70,7 @@ class Request {
   std::string body_;
   bool keep_alive_ = true;
   bool body_streamed_ = false;
+  std::string remote_address_;
 };
 
 // A streamed body: each call gives the next piece, std::nullopt at the end. The server pulls
@@ -120,7 +125,10 @@ class Response {
   }
   // Headers beyond the ones the server writes (Date, Content-Length, Content-Type, ...).
   const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
+  // Sets `name`, replacing a header of that name already there.
   void set_header(std::string name, std::string value);
+  // Adds one more `name` line, beside any already there (Set-Cookie).
+  void add_header(std::string name, std::string value);
   // Adds a request header name to `Vary`, keeping those already there ("Accept, Origin").
   void add_vary(std::string_view field);
   std::optional<std::string_view> header(std::string_view name) const;

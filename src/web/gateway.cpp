@@ -1,0 +1,383 @@
+#include "molt/web/gateway.hpp"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <charconv>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "molt/core/cancel.hpp"
+
+namespace molt::web {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t kPieceBytes = 64 * 1024;
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+
+// RFC 9110 §7.6.1: these describe one hop and are not forwarded (with the fields the
+// Connection header names). Expect was answered by this server already; the X-Forwarded
+// fields it sets itself.
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::array<std::string_view, 9> kNames = {
+      "Connection", "Keep-Alive",        "Proxy-Connection", "Proxy-Authorization", "TE",
+      "Trailer",    "Transfer-Encoding", "Upgrade",          "Proxy-Authenticate"};
+  for (const std::string_view hop : kNames)
+    if (iequals(name, hop)) return true;
+  return false;
+}
+
+// Whether a Connection header's value lists `name` ("close, X-Secret").
+bool names_field(std::string_view connection, std::string_view name) {
+  while (!connection.empty()) {
+    const std::size_t comma = connection.find(',');
+    if (iequals(trim_ows(connection.substr(0, comma)), name)) return true;
+    connection =
+        comma == std::string_view::npos ? std::string_view{} : connection.substr(comma + 1);
+  }
+  return false;
+}
+
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+         method == "DELETE" || method == "TRACE";
+}
+
+tcp::endpoint resolve(const UpstreamOptions& options) {
+  error_code ec;
+  const auto address = asio::ip::make_address(options.host, ec);
+  if (!ec) return {address, options.port};
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  const auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
+  if (ec || results.empty())
+    throw std::invalid_argument("upstream host '" + options.host +
+                                "' does not resolve: " + ec.message());
+  return results.begin()->endpoint();
+}
+
+// Idle keep-alive connections to the upstream, one list per I/O thread (io_context): a
+// socket stays with the thread that opened it.
+class IdlePool {
+ public:
+  explicit IdlePool(std::size_t max_per_thread) : max_per_thread_(max_per_thread) {}
+
+  std::optional<tcp::socket> take(const void* thread) {
+    std::lock_guard lock(mutex_);
+    auto it = idle_.find(thread);
+    if (it == idle_.end() || it->second.empty()) return std::nullopt;
+    tcp::socket socket = std::move(it->second.back());
+    it->second.pop_back();
+    return socket;
+  }
+
+  void give_back(const void* thread, tcp::socket socket) {
+    std::lock_guard lock(mutex_);
+    auto& sockets = idle_[thread];
+    if (sockets.size() < max_per_thread_) sockets.push_back(std::move(socket));
+  }
+
+ private:
+  std::size_t max_per_thread_;
+  std::mutex mutex_;
+  std::unordered_map<const void*, std::vector<tcp::socket>> idle_;
+};
+
+// An idle connection the upstream closed (or wrote to, which it must not) is of no use.
+bool still_open(tcp::socket& socket) {
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+struct Upstream {
+  Upstream(UpstreamOptions o)
+      : options(std::move(o)), endpoint(resolve(options)), pool(options.max_idle_connections) {
+    where = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+  UpstreamOptions options;
+  tcp::endpoint endpoint;
+  std::string where;
+  IdlePool pool;
+};
+
+// One request's trip to the upstream and back. Shared with a streamed answer's producer,
+// which outlives the handler; destroying it closes a connection that was not given back.
+struct Exchange {
+  Exchange(tcp::socket socket, bool reused) : stream(std::move(socket)), reused(reused) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  bool reused;
+  bool finished = false;  // read to its end (and given back to the pool when it could be)
+};
+
+template <typename Buffers>
+asio::awaitable<error_code> write_all(Exchange& exchange, const Buffers& buffers) {
+  auto [ec, n] = co_await asio::async_write(exchange.stream, buffers, kAwait);
+  (void)n;
+  co_return ec;
+}
+
+[[noreturn]] void fail(const Upstream& upstream, const Request& request, const Ctx& ctx,
+                       std::string_view step, const error_code& ec) {
+  // Stopped by the request's own cancellation: its reason gives the answer (504, 499, 503).
+  if (ctx.cancelled()) throw boost::system::system_error(asio::error::operation_aborted);
+  std::fprintf(stderr, "molt::web gateway: %.*s %.*s: %.*s %s: %s\n",
+               static_cast<int>(request.method().size()), request.method().data(),
+               static_cast<int>(request.target().size()), request.target().data(),
+               static_cast<int>(step.size()), step.data(), upstream.where.c_str(),
+               ec.message().c_str());
+  if (ec == beast::error::timeout)
+    throw HttpError(504, "gateway_timeout", "the upstream did not answer in time");
+  throw HttpError(502, "bad_gateway", "the upstream failed to answer");
+}
+
+// The head sent upstream: the request's own line and end-to-end headers, and the gateway's
+// X-Forwarded-* and framing.
+std::string request_head(const Request& request, bool body_streamed) {
+  const std::string_view method = request.method() == "HEAD" ? "GET" : request.method();
+  const std::string_view connection = request.header("Connection").value_or("");
+  std::string head;
+  head.reserve(256 + request.target().size());
+  head.append(method).append(" ").append(request.target()).append(" HTTP/1.1\r\n");
+  std::string forwarded_for;
+  std::string_view host;
+  for (const auto& [name, value] : request.headers()) {
+    if (iequals(name, "X-Forwarded-For")) {
+      if (!forwarded_for.empty()) forwarded_for += ", ";
+      forwarded_for.append(value);
+      continue;
+    }
+    if (iequals(name, "Host")) host = value;
+    if (is_hop_by_hop(name) || iequals(name, "Content-Length") || iequals(name, "Expect") ||
+        iequals(name, "X-Forwarded-Proto") || iequals(name, "X-Forwarded-Host") ||
+        names_field(connection, name))
+      continue;
+    head.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!request.remote_address().empty()) {
+    if (!forwarded_for.empty()) forwarded_for += ", ";
+    forwarded_for.append(request.remote_address());
+  }
+  if (!forwarded_for.empty()) head.append("X-Forwarded-For: ").append(forwarded_for).append("\r\n");
+  head.append("X-Forwarded-Proto: http\r\n");
+  if (!host.empty()) head.append("X-Forwarded-Host: ").append(host).append("\r\n");
+  if (body_streamed) {
+    if (auto length = request.header("Content-Length"))
+      head.append("Content-Length: ").append(*length).append("\r\n");
+    else
+      head.append("Transfer-Encoding: chunked\r\n");
+  } else if (!request.body().empty() || request.header("Content-Length")) {
+    head.append("Content-Length: ").append(std::to_string(request.body().size())).append("\r\n");
+  }
+  head.append("\r\n");
+  return head;
+}
+
+std::string chunk_size_line(std::size_t size) {
+  char digits[20];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), size, 16);
+  (void)ec;
+  return std::string(digits, end) + "\r\n";
+}
+
+class Proxy {
+ public:
+  explicit Proxy(std::shared_ptr<Upstream> upstream) : upstream_(std::move(upstream)) {}
+
+  asio::awaitable<Response> operator()(const Request& request, Ctx& ctx) const {
+    const auto executor = co_await asio::this_coro::executor;
+    const void* thread = &asio::query(executor, asio::execution::context);
+    const bool body_streamed = ctx.body().streamed();
+    const std::string head = request_head(request, body_streamed);
+    // A request the upstream may see twice: retried once on a fresh connection when a kept
+    // one turns out closed before any answer came (the upstream's keep-alive ran out).
+    const bool replayable = idempotent(request.method()) && !body_streamed;
+    std::shared_ptr<Exchange> exchange;
+    core::CancelRegistration on_cancel;
+    for (int attempt = 0;; ++attempt) {
+      exchange = co_await open(thread, request, ctx);
+      // A client that leaves or a deadline that passes closes the upstream connection too.
+      const std::weak_ptr<Exchange> weak = exchange;
+      on_cancel = ctx.token().on_cancel([weak, executor] {
+        asio::post(executor, [weak] {
+          if (auto gone = weak.lock()) gone->stream.close();
+        });
+      });
+      error_code ec = co_await send(*exchange, head, request, ctx, body_streamed);
+      if (!ec) ec = co_await read_head(*exchange);
+      if (!ec) break;
+      const bool nothing_came = !exchange->parser || !exchange->parser->got_some();
+      if (exchange->reused && attempt == 0 && replayable && nothing_came && !ctx.cancelled())
+        continue;
+      fail(*upstream_, request, ctx, "from", ec);
+    }
+    co_return co_await answer(std::move(exchange), thread, request, ctx);
+  }
+
+ private:
+  asio::awaitable<std::shared_ptr<Exchange>> open(const void* thread, const Request& request,
+                                                  const Ctx& ctx) const {
+    while (auto kept = upstream_->pool.take(thread))
+      if (still_open(*kept)) co_return std::make_shared<Exchange>(std::move(*kept), true);
+    tcp::socket socket(co_await asio::this_coro::executor);
+    auto exchange = std::make_shared<Exchange>(std::move(socket), false);
+    exchange->stream.expires_after(upstream_->options.connect_timeout);
+    auto [ec] = co_await exchange->stream.async_connect(upstream_->endpoint, kAwait);
+    if (ec) fail(*upstream_, request, ctx, "connecting to", ec);
+    exchange->stream.socket().set_option(tcp::no_delay(true), ec);
+    co_return exchange;
+  }
+
+  asio::awaitable<error_code> send(Exchange& exchange, const std::string& head,
+                                   const Request& request, Ctx& ctx, bool body_streamed) const {
+    exchange.stream.expires_after(upstream_->options.response_timeout);
+    if (!body_streamed)
+      co_return co_await write_all(exchange,
+                                   std::array{asio::buffer(head), asio::buffer(request.body())});
+    if (auto ec = co_await write_all(exchange, asio::buffer(head))) co_return ec;
+    const bool chunked = !request.header("Content-Length");
+    while (auto piece = co_await ctx.body().next()) {
+      exchange.stream.expires_after(upstream_->options.response_timeout);
+      const auto data = asio::buffer(piece->data(), piece->size());
+      error_code ec;
+      if (chunked) {
+        const std::string size = chunk_size_line(piece->size());
+        ec = co_await write_all(exchange,
+                                std::array{asio::buffer(size), data, asio::buffer("\r\n", 2)});
+      } else {
+        ec = co_await write_all(exchange, data);
+      }
+      if (ec) co_return ec;
+    }
+    if (chunked) co_return co_await write_all(exchange, asio::buffer("0\r\n\r\n", 5));
+    co_return error_code{};
+  }
+
+  // The response head, past any 1xx interim answers.
+  asio::awaitable<error_code> read_head(Exchange& exchange) const {
+    for (;;) {
+      exchange.parser.emplace();
+      exchange.parser->header_limit(upstream_->options.max_response_header_bytes);
+      exchange.parser->body_limit(boost::none);
+      exchange.stream.expires_after(upstream_->options.response_timeout);
+      auto [ec, n] = co_await http::async_read_header(exchange.stream, exchange.buffer,
+                                                      *exchange.parser, kAwait);
+      if (ec) co_return ec;
+      const unsigned status = exchange.parser->get().result_int();
+      if (status == 101) co_return http::error::bad_status;  // Upgrade was not forwarded
+      if (status >= 200) co_return error_code{};
+    }
+  }
+
+  asio::awaitable<Response> answer(std::shared_ptr<Exchange> exchange, const void* thread,
+                                   const Request& request, const Ctx& ctx) const {
+    auto& parser = *exchange->parser;
+    const auto& head = parser.get();
+    Response response(static_cast<int>(head.result_int()));
+    const std::string_view connection = head[http::field::connection];
+    for (const auto& field : head) {
+      const std::string_view name = field.name_string();
+      const std::string_view value = field.value();
+      // This server writes its own framing, Date and nosniff, and no version banner.
+      if (is_hop_by_hop(name) || names_field(connection, name) || iequals(name, "Content-Length") ||
+          iequals(name, "Date") || iequals(name, "Server") ||
+          iequals(name, "X-Content-Type-Options"))
+        continue;
+      if (iequals(name, "Content-Type"))
+        response.set_content_type(std::string(value));
+      else
+        response.add_header(std::string(name), std::string(value));
+    }
+    if (parser.is_done()) {
+      finish(exchange, thread);
+      co_return response;
+    }
+    const auto length = parser.content_length();
+    if (length && *length <= upstream_->options.max_buffered_response_bytes) {
+      std::string body(*length, '\0');
+      parser.get().body().data = body.data();
+      parser.get().body().size = body.size();
+      exchange->stream.expires_after(upstream_->options.response_timeout);
+      auto [ec, n] = co_await http::async_read(exchange->stream, exchange->buffer, parser, kAwait);
+      if (ec) fail(*upstream_, request, ctx, "reading the body from", ec);
+      response.body() = std::move(body);
+      finish(exchange, thread);
+      co_return response;
+    }
+    std::string content_type(response.content_type());
+    Response streamed = Response::stream(pieces(std::move(exchange), thread),
+                                         std::move(content_type), response.status());
+    for (const auto& [name, value] : response.headers()) streamed.add_header(name, value);
+    co_return streamed;
+  }
+
+  // A streamed body, one read at a time as the client takes it. An upstream that fails
+  // midway cuts the client's answer short (the head is out already).
+  BodyChunks pieces(std::shared_ptr<Exchange> exchange, const void* thread) const {
+    return [self = *this, exchange, thread]() -> asio::awaitable<std::optional<std::string>> {
+      auto& parser = *exchange->parser;
+      while (!parser.is_done()) {
+        std::string piece(kPieceBytes, '\0');
+        parser.get().body().data = piece.data();
+        parser.get().body().size = piece.size();
+        exchange->stream.expires_after(self.upstream_->options.response_timeout);
+        auto [ec, n] =
+            co_await http::async_read(exchange->stream, exchange->buffer, parser, kAwait);
+        if (ec && ec != http::error::need_buffer) throw boost::system::system_error(ec);
+        piece.resize(piece.size() - parser.get().body().size);
+        if (!piece.empty()) co_return piece;
+      }
+      self.finish(exchange, thread);
+      co_return std::nullopt;
+    };
+  }
+
+  // A connection whose answer was read to its end goes back to the pool, if both sides
+  // keep it alive and nothing unasked for came after the answer.
+  void finish(const std::shared_ptr<Exchange>& exchange, const void* thread) const {
+    if (exchange->finished) return;
+    exchange->finished = true;
+    if (!exchange->parser->keep_alive() || exchange->buffer.size() != 0) return;
+    exchange->stream.expires_never();
+    upstream_->pool.give_back(thread, exchange->stream.release_socket());
+  }
+
+  std::shared_ptr<Upstream> upstream_;
+};
+
+}  // namespace
+
+Handler proxy_to(UpstreamOptions upstream) {
+  return Proxy(std::make_shared<Upstream>(std::move(upstream)));
+}
+
+}  // namespace molt::web

@@ -1,0 +1,406 @@
+// The gateway on real sockets: a molt::web server in front of an upstream (another molt::web
+// server standing in for Django), both on 127.0.0.1 ephemeral ports.
+#include "molt/web/gateway.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "molt/web/server.hpp"
+#include "molt/web/test_client.hpp"
+#include "socket_client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using boost::asio::awaitable;
+using molt::web::App;
+using molt::web::Ctx;
+using molt::web::Request;
+using molt::web::Response;
+using molt::web::Server;
+using molt::web::ServerOptions;
+using molt::web::TestClient;
+using molt::web::TestResponse;
+using molt::web::UpstreamOptions;
+using molt::web::testing::Client;
+
+std::atomic<bool> upstream_saw_cancel{false};
+
+awaitable<void> sleep_for(std::chrono::milliseconds ms) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  timer.expires_after(ms);
+  co_await timer.async_wait(boost::asio::use_awaitable);
+}
+
+std::string header_or_none(const Request& request, std::string_view name) {
+  return std::string(request.header(name).value_or("(none)"));
+}
+
+// What Django would be: it tells what it was sent.
+void add_upstream_routes(App& app) {
+  app.route("GET", "/echo", [](const Request& request, Ctx&) -> awaitable<Response> {
+    std::string seen = "target=" + std::string(request.target());
+    for (const char* name : {"Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+                             "X-Secret", "Keep-Alive", "Accept"})
+      seen += std::string("\n") + name + "=" + header_or_none(request, name);
+    Response response = Response::text(std::move(seen));
+    response.add_header("Set-Cookie", "a=1");
+    response.add_header("Set-Cookie", "b=2");
+    response.set_header("X-Upstream", "yes");
+    co_return response;
+  });
+  app.route("POST", "/echo", [](const Request& request, Ctx&) -> awaitable<Response> {
+    co_return Response(201, "got " + std::to_string(request.body().size()) + ":" + request.body(),
+                       "application/octet-stream");
+  });
+  app.route("GET", "/sized/{n:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    std::string body;
+    for (std::int64_t i = 0; i < ctx.int_param("n"); ++i) body += static_cast<char>('a' + i % 26);
+    co_return Response::text(std::move(body));
+  });
+  app.route("GET", "/streamed/{pieces:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    auto left = std::make_shared<std::int64_t>(ctx.int_param("pieces"));
+    co_return Response::stream(
+        [left]() -> awaitable<std::optional<std::string>> {
+          if (*left == 0) co_return std::nullopt;
+          --*left;
+          co_return std::string(10'000, static_cast<char>('0' + *left % 10));
+        },
+        "text/plain");
+  });
+  app.route("GET", "/empty",
+            [](const Request&, Ctx&) -> awaitable<Response> { co_return Response(204); });
+  app.route("GET", "/slow/{ms:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    co_await sleep_for(std::chrono::milliseconds(ctx.int_param("ms")));
+    co_return Response::text("slept");
+  });
+  app.route("GET", "/watched", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    try {
+      co_await sleep_for(5s);
+    } catch (const std::exception&) {
+      // The wait is aborted when the request is cancelled.
+    }
+    if (ctx.cancelled()) upstream_saw_cancel = true;
+    co_return Response::text("done");
+  });
+}
+
+ServerOptions local(molt::web::Limits limits = {}) {
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.limits = limits;
+  return options;
+}
+
+// The upstream and the gateway in front of it.
+struct Gateway {
+  explicit Gateway(UpstreamOptions upstream = {}, molt::web::Limits upstream_limits = {})
+      : upstream_server(upstream_app, local(upstream_limits)) {
+    add_upstream_routes(upstream_app);
+    upstream_server.start();
+    upstream.port = upstream_server.port();
+    gateway_app.route("GET", "/native", [](const Request&, Ctx&) -> awaitable<Response> {
+      co_return Response::text("from the gateway");
+    });
+    gateway_app.fallback(molt::web::proxy_to(upstream),
+                         {.max_body_bytes = 8 << 20, .stream_body = true});
+    gateway_server = std::make_unique<Server>(gateway_app, local());
+    gateway_server->start();
+  }
+
+  TestResponse get(std::string_view target, std::string_view extra_headers = "") {
+    Client client(gateway_server->port());
+    client.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: public.example\r\n" +
+                std::string(extra_headers) + "\r\n");
+    return only_answer(client.receive(1));
+  }
+
+  static TestResponse only_answer(const std::string& bytes, bool head = false) {
+    auto answers = TestClient::parse_responses(bytes, head);
+    EXPECT_EQ(answers.size(), 1u) << bytes;
+    return answers.empty() ? TestResponse{} : answers.front();
+  }
+
+  App upstream_app;
+  Server upstream_server;
+  App gateway_app;
+  std::unique_ptr<Server> gateway_server;
+};
+
+TEST(GatewayTest, OwnRoutesAreServedHereAndTheRestUpstream) {
+  Gateway gateway;
+  auto native = gateway.get("/native");
+  EXPECT_EQ(native.status, 200);
+  EXPECT_EQ(native.body, "from the gateway");
+  auto proxied = gateway.get("/sized/5");
+  EXPECT_EQ(proxied.status, 200);
+  EXPECT_EQ(proxied.body, "abcde");
+  EXPECT_EQ(proxied.header("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(proxied.header("Content-Length"), "5");
+  // The upstream's own 404, not the gateway's.
+  auto missing = gateway.get("/nowhere");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("not_found"), std::string::npos);
+  // A method the gateway's route lacks goes upstream too.
+  Client client(gateway.gateway_server->port());
+  client.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+  auto posted = Gateway::only_answer(client.receive(1));
+  EXPECT_EQ(posted.status, 201);
+  EXPECT_EQ(posted.body, "got 5:hello");
+  EXPECT_EQ(posted.header("Content-Type"), "application/octet-stream");
+}
+
+TEST(GatewayTest, ForwardsEndToEndHeadersAndSetsTheForwardedOnes) {
+  Gateway gateway;
+  auto answer = gateway.get("/echo?x=%20y",
+                            "X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n"
+                            "Connection: keep-alive, X-Secret\r\nX-Secret: s3cret\r\n"
+                            "Keep-Alive: timeout=5\r\nAccept: text/plain\r\n");
+  ASSERT_EQ(answer.status, 200);
+  EXPECT_NE(answer.body.find("target=/echo?x=%20y\n"), std::string::npos) << answer.body;
+  EXPECT_NE(answer.body.find("Host=public.example\n"), std::string::npos);
+  EXPECT_NE(answer.body.find("X-Forwarded-For=203.0.113.9, 127.0.0.1\n"), std::string::npos)
+      << answer.body;
+  EXPECT_NE(answer.body.find("X-Forwarded-Proto=http\n"), std::string::npos);  // not the client's
+  EXPECT_NE(answer.body.find("X-Forwarded-Host=public.example\n"), std::string::npos);
+  EXPECT_NE(answer.body.find("X-Secret=(none)\n"), std::string::npos);  // named by Connection
+  EXPECT_NE(answer.body.find("Keep-Alive=(none)\n"), std::string::npos);
+  EXPECT_NE(answer.body.find("Accept=text/plain"), std::string::npos);
+}
+
+TEST(GatewayTest, KeepsEveryHeaderOfTheAnswerButItsFraming) {
+  Gateway gateway;
+  Client client(gateway.gateway_server->port());
+  client.send("GET /echo HTTP/1.1\r\nHost: h\r\n\r\n");
+  const std::string raw = client.receive(1);
+  EXPECT_NE(raw.find("Set-Cookie: a=1\r\n"), std::string::npos) << raw;
+  EXPECT_NE(raw.find("Set-Cookie: b=2\r\n"), std::string::npos);
+  EXPECT_NE(raw.find("X-Upstream: yes\r\n"), std::string::npos);
+  // One Date, one nosniff and one length: the gateway's, not two of each.
+  for (const char* once : {"Date:", "X-Content-Type-Options:", "Content-Length:"}) {
+    const auto first = raw.find(once);
+    ASSERT_NE(first, std::string::npos) << once;
+    EXPECT_EQ(raw.find(once, first + 1), std::string::npos) << once << " twice in\n" << raw;
+  }
+}
+
+TEST(GatewayTest, LargeAnswersAreStreamedWhole) {
+  Gateway gateway(UpstreamOptions{.max_buffered_response_bytes = 4096});
+  auto sized = gateway.get("/sized/100000");  // known length, over the buffered limit
+  ASSERT_EQ(sized.status, 200);
+  EXPECT_EQ(sized.body.size(), 100'000u);
+  EXPECT_EQ(sized.body.substr(26, 3), "abc");
+  EXPECT_EQ(sized.header("Transfer-Encoding"), "chunked");
+  auto streamed = gateway.get("/streamed/30");  // chunked upstream: length unknown
+  ASSERT_EQ(streamed.status, 200);
+  ASSERT_EQ(streamed.body.size(), 300'000u);
+  EXPECT_EQ(streamed.body.front(), '9');
+  EXPECT_EQ(streamed.body.back(), '0');
+}
+
+TEST(GatewayTest, AStreamedRequestBodyGoesUpstreamAsItComes) {
+  Gateway gateway;
+  Client client(gateway.gateway_server->port());
+  std::string big(200'000, 'x');
+  // Chunked from the client, so chunked to the upstream as well.
+  client.send("POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+  client.send("30d40\r\n" + big + "\r\n0\r\n\r\n");
+  auto answer = Gateway::only_answer(client.receive(1));
+  EXPECT_EQ(answer.status, 201);
+  EXPECT_EQ(answer.body, "got 200000:" + big);
+}
+
+TEST(GatewayTest, HeadIsForwardedAsGetSoTheLengthIsTheRealOne) {
+  Gateway gateway;
+  Client client(gateway.gateway_server->port());
+  client.send("HEAD /sized/42 HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string raw;
+  char chunk[4096];
+  while (raw.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
+    ASSERT_GT(n, 0);
+    raw.append(chunk, static_cast<std::size_t>(n));
+  }
+  auto answer = Gateway::only_answer(raw, /*head=*/true);
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.header("Content-Length"), "42");
+  EXPECT_TRUE(answer.body.empty());
+}
+
+TEST(GatewayTest, BodilessAnswersPassThrough) {
+  Gateway gateway;
+  auto answer = gateway.get("/empty");
+  EXPECT_EQ(answer.status, 204);
+  EXPECT_TRUE(answer.body.empty());
+}
+
+TEST(GatewayTest, UpstreamConnectionsAreKeptAndReused) {
+  Gateway gateway;
+  Client client(gateway.gateway_server->port());
+  for (int i = 0; i < 20; ++i) {
+    client.send("GET /sized/3 HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto answer = Gateway::only_answer(client.receive(1));
+    ASSERT_EQ(answer.body, "abc");
+  }
+  EXPECT_EQ(gateway.upstream_server.open_connections(), 1u);
+}
+
+TEST(GatewayTest, AKeptConnectionTheUpstreamClosedIsReplacedUnnoticed) {
+  molt::web::Limits quick;
+  quick.idle_timeout = 100ms;  // the upstream drops idle keep-alive connections fast
+  Gateway gateway({}, quick);
+  EXPECT_EQ(gateway.get("/sized/2").body, "ab");
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(gateway.upstream_server.open_connections(), 0u);
+  EXPECT_EQ(gateway.get("/sized/3").body, "abc");
+}
+
+// An upstream that answers one request on its first connection, then closes that connection
+// on the next request without answering (its keep-alive ran out just as the request came),
+// then answers on a second connection: blocking sockets on a thread of its own.
+class ForgetfulUpstream {
+ public:
+  ForgetfulUpstream() : listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval timeout{3, 0};  // accept() and recv() give up rather than hang a test
+    ::setsockopt(listener_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::listen(listener_, 4);
+    socklen_t size = sizeof(address);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ForgetfulUpstream() {
+    ::shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    ::close(listener_);
+  }
+  std::uint16_t port() const { return port_; }
+  int connections() const { return connections_; }
+
+ private:
+  static bool read_head(int fd) {
+    std::string head;
+    char c;
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      if (::recv(fd, &c, 1, 0) != 1) return false;
+      head += c;
+    }
+    return true;
+  }
+  static void answer(int fd, std::string_view body) {
+    const std::string out = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                            "\r\n\r\n" + std::string(body);
+    ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+  }
+  void serve() {
+    const int first = ::accept(listener_, nullptr, nullptr);
+    if (first < 0) return;
+    ++connections_;
+    if (read_head(first)) answer(first, "ok");
+    read_head(first);
+    ::close(first);  // the second request on it: no answer
+    const int second = ::accept(listener_, nullptr, nullptr);
+    if (second < 0) return;
+    ++connections_;
+    if (read_head(second)) answer(second, "fresh");
+    ::close(second);
+  }
+
+  int listener_;
+  std::uint16_t port_ = 0;
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+TEST(GatewayTest, AKeptConnectionThatFailsBeforeAnyAnswerIsRetriedOnceForIdempotentRequests) {
+  ForgetfulUpstream upstream;
+  App app;
+  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
+  Server server(app, local());
+  server.start();
+  Client client(server.port());
+  client.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(Gateway::only_answer(client.receive(1)).body, "ok");
+  client.send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto retried = Gateway::only_answer(client.receive(1));
+  EXPECT_EQ(retried.status, 200);
+  EXPECT_EQ(retried.body, "fresh");
+  EXPECT_EQ(upstream.connections(), 2);
+}
+
+TEST(GatewayTest, ANonIdempotentRequestIsNeverSentTwice) {
+  ForgetfulUpstream upstream;
+  App app;
+  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
+  Server server(app, local());
+  server.start();
+  Client client(server.port());
+  client.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(Gateway::only_answer(client.receive(1)).body, "ok");
+  client.send("POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx");
+  EXPECT_EQ(Gateway::only_answer(client.receive(1)).status, 502);
+  EXPECT_EQ(upstream.connections(), 1);
+}
+
+TEST(GatewayTest, AnUpstreamThatIsDownIs502WithASafeMessage) {
+  UpstreamOptions nowhere;
+  {
+    // A port that was free a moment ago: nothing listens there now.
+    App app;
+    Server probe(app, local());
+    probe.start();
+    nowhere.port = probe.port();
+  }
+  App app;
+  app.fallback(molt::web::proxy_to(nowhere));
+  TestClient client(app);
+  auto answer = client.get("/anything");
+  EXPECT_EQ(answer.status, 502);
+  EXPECT_NE(answer.body.find("\"bad_gateway\""), std::string::npos);
+  EXPECT_EQ(answer.body.find("127.0.0.1"), std::string::npos) << "no internals: " << answer.body;
+}
+
+TEST(GatewayTest, AnUpstreamTooSlowIs504) {
+  Gateway gateway(UpstreamOptions{.response_timeout = 100ms});
+  auto answer = gateway.get("/slow/2000");
+  EXPECT_EQ(answer.status, 504);
+  EXPECT_NE(answer.body.find("\"gateway_timeout\""), std::string::npos);
+  EXPECT_EQ(gateway.get("/slow/1").body, "slept");  // and the next request is fine
+}
+
+TEST(GatewayTest, AClientThatLeavesCancelsTheUpstreamRequest) {
+  upstream_saw_cancel = false;
+  Gateway gateway;
+  {
+    Client client(gateway.gateway_server->port());
+    client.send("GET /watched HTTP/1.1\r\nHost: h\r\n\r\n");
+    std::this_thread::sleep_for(100ms);
+  }  // the client closes its socket
+  for (int i = 0; i < 300 && !upstream_saw_cancel; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(upstream_saw_cancel);
+}
+
+TEST(GatewayTest, AHostThatDoesNotResolveFailsAtOnce) {
+  EXPECT_THROW(molt::web::proxy_to({.host = "no-such-host.invalid"}), std::invalid_argument);
+}
+
+TEST(GatewayTest, OnlyOneFallback) {
+  App app;
+  app.fallback(molt::web::proxy_to({}));
+  EXPECT_THROW(app.fallback(molt::web::proxy_to({})), molt::web::RouteError);
+}
+
+}  // namespace
