@@ -1,20 +1,46 @@
 // molt-demo: the example service of molt::web (what `make run` starts).
 //
 //   molt-demo [--port 8080] [--threads N] [--blocking-threads N] [--db molt-demo.sqlite3]
-//             [--access-log]
+//             [--access-log] [--upstream HOST:PORT [--items-path /offload/]]
 //
 // Serves /health, /json, /plaintext, /items (GET and POST), /items/export and /items/import
 // from an embedded SQLite file, created and seeded on first run; from PostgreSQL when
 // MOLT_DB_POSTGRES_DSN is set (seed it with molt-seed --postgres). SIGTERM or SIGINT drains
-// in-flight requests and exits 0.
+// in-flight requests and exits 0. With --upstream it is a gateway in front of Django: the
+// requests none of its routes take are forwarded there (docs/web.md, "Gateway").
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <stdexcept>
+#include <string>
 
 #include "molt/web/middleware.hpp"
 #include "molt/web/server.hpp"
 #include "routes.hpp"
+
+namespace {
+
+// "HOST:PORT", with or without "http://" before it and "/" after it.
+molt::web::UpstreamOptions upstream_from(std::string text) {
+  if (text.starts_with("http://")) text.erase(0, 7);
+  while (text.ends_with('/')) text.pop_back();
+  const auto colon = text.rfind(':');
+  molt::web::UpstreamOptions upstream;
+  try {
+    if (colon == std::string::npos || colon == 0) throw std::invalid_argument("no port");
+    const int port = std::stoi(text.substr(colon + 1));
+    if (port <= 0 || port > 65535) throw std::invalid_argument("port out of range");
+    upstream.host = text.substr(0, colon);
+    upstream.port = static_cast<std::uint16_t>(port);
+  } catch (const std::logic_error&) {
+    throw std::invalid_argument("--upstream takes HOST:PORT, as 127.0.0.1:8000 (got '" + text +
+                                "')");
+  }
+  return upstream;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"molt-demo: the molt::web example service"};
@@ -23,6 +49,8 @@ int main(int argc, char** argv) {
   std::string db_path = "molt-demo.sqlite3";
   unsigned blocking_threads = 0;
   bool access_log = false;
+  std::string upstream;
+  std::string items_path;
   cli.add_option("--port", options.port, "TCP port (0: any free port)")->capture_default_str();
   cli.add_option("--host", options.host, "address to listen on")->capture_default_str();
   cli.add_option("--threads", options.threads, "I/O threads (0: one per core)")
@@ -33,9 +61,18 @@ int main(int argc, char** argv) {
   cli.add_option("--db", db_path, "SQLite file, created and seeded when missing")
       ->capture_default_str();
   cli.add_flag("--access-log", access_log, "one JSON line per request on stderr");
+  auto* upstream_option = cli.add_option(
+      "--upstream", upstream, "gateway mode: forward what no route takes to HOST:PORT (Django)");
+  cli.add_option("--items-path", items_path,
+                 "gateway mode: also serve /items at this path (Django's /offload/)")
+      ->needs(upstream_option);
   CLI11_PARSE(cli, argc, argv);
 
   try {
+    // Checked before the database is opened (and seeded): a typo fails at once.
+    molt_demo::GatewaySettings gateway;
+    if (!upstream.empty())
+      gateway = {.upstream = upstream_from(upstream), .items_path = items_path};
     const char* dsn = std::getenv("MOLT_DB_POSTGRES_DSN");
     auto store = dsn && *dsn ? molt_demo::ItemsStore::open_postgres(dsn)
                              : molt_demo::ItemsStore::open_sqlite(db_path);
@@ -47,12 +84,17 @@ int main(int argc, char** argv) {
     app.use(molt::web::request_id());
     if (access_log) app.use(molt::web::access_log());
     molt_demo::add_routes(app, services);
+    if (!upstream.empty())
+      molt_demo::add_gateway(app, services,
+                             {.upstream = upstream_from(upstream), .items_path = items_path});
 
     molt::web::Server server(app, options);
     server.start();
     std::fprintf(stderr, "molt-demo: serving http://%s:%u with %u threads (%s database)\n",
                  options.host.c_str(), static_cast<unsigned>(server.port()), server.threads(),
                  std::string(services.items.backend()).c_str());
+    if (!upstream.empty())
+      std::fprintf(stderr, "molt-demo: gateway to http://%s for the rest\n", upstream.c_str());
     server.wait_for_signal();
     pool.close();
     std::fprintf(stderr, "molt-demo: stopped\n");

@@ -61,7 +61,36 @@ awaitable<std::int64_t> insert_batch(Services& services, std::vector<NewItem>& b
   co_return static_cast<std::int64_t>(stored);
 }
 
+// GET /items: JSON straight from the rows (the same bytes as write_json(page)), MsgPack
+// when the client prefers it.
+molt::web::Handler list_items(Services& services) {
+  return [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
+    const ListItemsRequest query = list_request(request);
+    const auto token = ctx.token();
+    Response answer;
+    if (molt::web::prefers_msgpack(request)) {
+      answer = molt::web::msgpack(co_await molt::web::run_blocking(services.pool, [&] {
+        return services.items.list(query, query_deadline(services), token);
+      }));
+    } else {
+      answer = Response::json_text(co_await molt::web::run_blocking(services.pool, [&] {
+        return services.items.list_json(query, query_deadline(services), token);
+      }));
+    }
+    answer.add_vary("Accept");
+    co_return answer;
+  };
+}
+
 }  // namespace
+
+void add_gateway(molt::web::App& app, Services& services, const GatewaySettings& settings) {
+  if (!settings.items_path.empty())
+    app.get(settings.items_path, list_items(services), "items.list.gateway");
+  // Bodies stream through to the upstream, so that an upload is never held here whole.
+  app.fallback(molt::web::proxy_to(settings.upstream),
+               {.max_body_bytes = settings.max_body_bytes, .stream_body = true});
+}
 
 void add_routes(molt::web::App& app, Services& services) {
   app.get("/health", [&services](const Request& request, Ctx&) -> awaitable<Response> {
@@ -79,26 +108,7 @@ void add_routes(molt::web::App& app, Services& services) {
   });
 
   // list_items (DESIGN.md §5): the same JSON as molt-worker and the Django baseline.
-  app.get(
-      "/items",
-      [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
-        const ListItemsRequest query = list_request(request);
-        const auto token = ctx.token();
-        Response answer;
-        if (molt::web::prefers_msgpack(request)) {
-          answer = molt::web::msgpack(co_await molt::web::run_blocking(services.pool, [&] {
-            return services.items.list(query, query_deadline(services), token);
-          }));
-        } else {
-          // JSON, the common case, straight from the rows: the same bytes as write_json(page).
-          answer = Response::json_text(co_await molt::web::run_blocking(services.pool, [&] {
-            return services.items.list_json(query, query_deadline(services), token);
-          }));
-        }
-        answer.add_vary("Accept");
-        co_return answer;
-      },
-      "items.list");
+  app.get("/items", list_items(services), "items.list");
 
   // A JSON POST: validated, 400 naming the field, 201 with the stored item.
   app.post(

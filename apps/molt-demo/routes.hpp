@@ -2,10 +2,13 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <string>
 
 #include "items.hpp"
 #include "molt/core/blocking_pool.hpp"
 #include "molt/web/app.hpp"
+#include "molt/web/gateway.hpp"
 
 namespace molt_demo {
 
@@ -17,5 +20,14 @@ struct Services {
 };
 
 void add_routes(molt::web::App& app, Services& services);
+
+// Gateway mode: molt-demo in front of the Django demo. It serves list_items at Django's own
+// URL too (`items_path`, "/offload/"), and every request no route owns goes to `upstream`.
+struct GatewaySettings {
+  molt::web::UpstreamOptions upstream;
+  std::string items_path;
+  std::uint64_t max_body_bytes = 64 << 20;
+};
+void add_gateway(molt::web::App& app, Services& services, const GatewaySettings& settings);
 
 }  // namespace molt_demo
