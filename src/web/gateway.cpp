@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/io_context.hpp>
@@ -83,32 +84,39 @@ tcp::endpoint resolve(const UpstreamOptions& options) {
   return results.begin()->endpoint();
 }
 
-// Idle keep-alive connections to the upstream, one list per I/O thread (io_context): a
-// socket stays with the thread that opened it.
-class IdlePool {
+// Idle keep-alive connections, kept by the io_context their sockets belong to: a socket
+// stays on the thread that opened it, and goes with its io_context (an Asio service), never
+// after it. Keyed by upstream.
+class IdleConnections : public asio::execution_context::service {
  public:
-  explicit IdlePool(std::size_t max_per_thread) : max_per_thread_(max_per_thread) {}
+  static asio::execution_context::id id;
+  explicit IdleConnections(asio::execution_context& context) : service(context) {}
 
-  std::optional<tcp::socket> take(const void* thread) {
+  std::optional<tcp::socket> take(std::uint64_t upstream) {
     std::lock_guard lock(mutex_);
-    auto it = idle_.find(thread);
+    auto it = idle_.find(upstream);
     if (it == idle_.end() || it->second.empty()) return std::nullopt;
     tcp::socket socket = std::move(it->second.back());
     it->second.pop_back();
     return socket;
   }
 
-  void give_back(const void* thread, tcp::socket socket) {
+  void give_back(std::uint64_t upstream, tcp::socket socket, std::size_t max) {
     std::lock_guard lock(mutex_);
-    auto& sockets = idle_[thread];
-    if (sockets.size() < max_per_thread_) sockets.push_back(std::move(socket));
+    auto& sockets = idle_[upstream];
+    if (sockets.size() < max) sockets.push_back(std::move(socket));
   }
 
  private:
-  std::size_t max_per_thread_;
+  void shutdown() override {
+    std::lock_guard lock(mutex_);
+    idle_.clear();
+  }
+
   std::mutex mutex_;
-  std::unordered_map<const void*, std::vector<tcp::socket>> idle_;
+  std::unordered_map<std::uint64_t, std::vector<tcp::socket>> idle_;
 };
+asio::execution_context::id IdleConnections::id;
 
 // An idle connection the upstream closed (or wrote to, which it must not) is of no use.
 bool still_open(tcp::socket& socket) {
@@ -118,14 +126,15 @@ bool still_open(tcp::socket& socket) {
 }
 
 struct Upstream {
-  Upstream(UpstreamOptions o)
-      : options(std::move(o)), endpoint(resolve(options)), pool(options.max_idle_connections) {
+  explicit Upstream(UpstreamOptions o) : options(std::move(o)), endpoint(resolve(options)) {
     where = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   }
   UpstreamOptions options;
   tcp::endpoint endpoint;
   std::string where;
-  IdlePool pool;
+  // Tells its idle connections from other upstreams' (an address could be reused).
+  std::uint64_t key = next_key.fetch_add(1);
+  static inline std::atomic<std::uint64_t> next_key{1};
 };
 
 // One request's trip to the upstream and back. Shared with a streamed answer's producer,
@@ -215,7 +224,8 @@ class Proxy {
 
   asio::awaitable<Response> operator()(const Request& request, Ctx& ctx) const {
     const auto executor = co_await asio::this_coro::executor;
-    const void* thread = &asio::query(executor, asio::execution::context);
+    auto& idle =
+        asio::use_service<IdleConnections>(asio::query(executor, asio::execution::context));
     const bool body_streamed = ctx.body().streamed();
     const std::string head = request_head(request, body_streamed);
     // A request the upstream may see twice: retried once on a fresh connection when a kept
@@ -224,7 +234,7 @@ class Proxy {
     std::shared_ptr<Exchange> exchange;
     core::CancelRegistration on_cancel;
     for (int attempt = 0;; ++attempt) {
-      exchange = co_await open(thread, request, ctx);
+      exchange = co_await open(idle, request, ctx);
       // A client that leaves or a deadline that passes closes the upstream connection too.
       const std::weak_ptr<Exchange> weak = exchange;
       on_cancel = ctx.token().on_cancel([weak, executor] {
@@ -240,13 +250,13 @@ class Proxy {
         continue;
       fail(*upstream_, request, ctx, "from", ec);
     }
-    co_return co_await answer(std::move(exchange), thread, request, ctx);
+    co_return co_await answer(std::move(exchange), idle, request, ctx);
   }
 
  private:
-  asio::awaitable<std::shared_ptr<Exchange>> open(const void* thread, const Request& request,
+  asio::awaitable<std::shared_ptr<Exchange>> open(IdleConnections& idle, const Request& request,
                                                   const Ctx& ctx) const {
-    while (auto kept = upstream_->pool.take(thread))
+    while (auto kept = idle.take(upstream_->key))
       if (still_open(*kept)) co_return std::make_shared<Exchange>(std::move(*kept), true);
     tcp::socket socket(co_await asio::this_coro::executor);
     auto exchange = std::make_shared<Exchange>(std::move(socket), false);
@@ -298,7 +308,7 @@ class Proxy {
     }
   }
 
-  asio::awaitable<Response> answer(std::shared_ptr<Exchange> exchange, const void* thread,
+  asio::awaitable<Response> answer(std::shared_ptr<Exchange> exchange, IdleConnections& idle,
                                    const Request& request, const Ctx& ctx) const {
     auto& parser = *exchange->parser;
     const auto& head = parser.get();
@@ -318,7 +328,7 @@ class Proxy {
         response.add_header(std::string(name), std::string(value));
     }
     if (parser.is_done()) {
-      finish(exchange, thread);
+      finish(exchange, idle);
       co_return response;
     }
     const auto length = parser.content_length();
@@ -330,20 +340,20 @@ class Proxy {
       auto [ec, n] = co_await http::async_read(exchange->stream, exchange->buffer, parser, kAwait);
       if (ec) fail(*upstream_, request, ctx, "reading the body from", ec);
       response.body() = std::move(body);
-      finish(exchange, thread);
+      finish(exchange, idle);
       co_return response;
     }
     std::string content_type(response.content_type());
-    Response streamed = Response::stream(pieces(std::move(exchange), thread),
-                                         std::move(content_type), response.status());
+    Response streamed = Response::stream(pieces(std::move(exchange), idle), std::move(content_type),
+                                         response.status());
     for (const auto& [name, value] : response.headers()) streamed.add_header(name, value);
     co_return streamed;
   }
 
   // A streamed body, one read at a time as the client takes it. An upstream that fails
   // midway cuts the client's answer short (the head is out already).
-  BodyChunks pieces(std::shared_ptr<Exchange> exchange, const void* thread) const {
-    return [self = *this, exchange, thread]() -> asio::awaitable<std::optional<std::string>> {
+  BodyChunks pieces(std::shared_ptr<Exchange> exchange, IdleConnections& idle) const {
+    return [self = *this, exchange, &idle]() -> asio::awaitable<std::optional<std::string>> {
       auto& parser = *exchange->parser;
       while (!parser.is_done()) {
         std::string piece(kPieceBytes, '\0');
@@ -356,19 +366,20 @@ class Proxy {
         piece.resize(piece.size() - parser.get().body().size);
         if (!piece.empty()) co_return piece;
       }
-      self.finish(exchange, thread);
+      self.finish(exchange, idle);
       co_return std::nullopt;
     };
   }
 
   // A connection whose answer was read to its end goes back to the pool, if both sides
   // keep it alive and nothing unasked for came after the answer.
-  void finish(const std::shared_ptr<Exchange>& exchange, const void* thread) const {
+  void finish(const std::shared_ptr<Exchange>& exchange, IdleConnections& idle) const {
     if (exchange->finished) return;
     exchange->finished = true;
     if (!exchange->parser->keep_alive() || exchange->buffer.size() != 0) return;
     exchange->stream.expires_never();
-    upstream_->pool.give_back(thread, exchange->stream.release_socket());
+    idle.give_back(upstream_->key, exchange->stream.release_socket(),
+                   upstream_->options.max_idle_connections);
   }
 
   std::shared_ptr<Upstream> upstream_;
