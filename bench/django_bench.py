@@ -5,6 +5,10 @@ three ways, loaded by wrk at fixed concurrency in one run.
     /baseline_raw/  raw SQL through Django's connection
     /offload/       @molt_offload -> molt-worker reading the same SQLite file
 
+With --gateway PATH/TO/molt-demo it also measures molt-demo as a gateway in front of the same
+gunicorn (DESIGN §10): `/offload/` answered natively by molt-demo at Django's URL, and
+`/baseline/` forwarded through it to Django.
+
 Seeds the demo database (1,000 users x 200 items) once, checks that the three answers are the
 same bytes, then runs wrk on each endpoint, interleaved and repeated. Reports requests/s,
 p50/p99 and the server's CPU time per request (user+sys of gunicorn and its molt-worker
@@ -37,6 +41,9 @@ ENDPOINTS = ("/baseline/", "/baseline_raw/", "/offload/")
 FLOOR = "/baseline_fake/?limit=1"
 # gunicorn's own floor: the same gunicorn settings serving bench/peers/wsgi_floor.py.
 GUNICORN_FLOOR = "gunicorn bare WSGI"
+# molt-demo in front of the same gunicorn (--gateway).
+GATEWAY_NATIVE = "gateway: /offload/ native"
+GATEWAY_FORWARDED = "gateway: /baseline/ forwarded"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 # Each request asks for a random user's first page of 50 items.
@@ -107,6 +114,11 @@ def main() -> None:
         help="sync closes the connection after each response; gthread keeps it alive",
     )
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument(
+        "--gateway",
+        type=lambda p: str(Path(p).resolve()),
+        help="a release molt-demo: also measure it as a gateway",
+    )
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="molt-django-bench-"))
@@ -137,6 +149,7 @@ def main() -> None:
     ]
     server, port = start_gunicorn([*gunicorn, "molt_demo.wsgi"], DEMO, env, data / "django.log")
     bare = None
+    gateway = None
     try:
         # gunicorn's own floor, the same settings serving a bare WSGI callable.
         bare, bare_port = start_gunicorn(
@@ -145,11 +158,24 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         targets = {path: base + path for path in (*ENDPOINTS, FLOOR)}
         targets[GUNICORN_FLOOR] = f"http://127.0.0.1:{bare_port}/"
+        roots = {path: [server.pid] for path in targets}
+        roots[GUNICORN_FLOOR] = [bare.pid]
+        if args.gateway:
+            gateway, gateway_port = start_gateway(args.gateway, port, db, data / "gateway.log")
+            targets[GATEWAY_NATIVE] = f"http://127.0.0.1:{gateway_port}/offload/"
+            targets[GATEWAY_FORWARDED] = f"http://127.0.0.1:{gateway_port}/baseline/"
+            roots[GATEWAY_NATIVE] = roots[GATEWAY_FORWARDED] = [gateway.pid, server.pid]
         sample = "?user_id=7&limit=50"
-        bodies = {path: urllib.request.urlopen(base + path + sample, timeout=10).read() for path in ENDPOINTS}
+        checked = {
+            path: url for path, url in targets.items() if path in ENDPOINTS or path.startswith("gateway")
+        }
+        bodies = {
+            path: urllib.request.urlopen(url + sample, timeout=10).read() for path, url in checked.items()
+        }
         same = len(set(bodies.values())) == 1
         print(
-            f"bench: parity of the three answers for {sample}: {'identical' if same else 'DIFFERENT'} "
+            f"bench: parity of the {len(bodies)} answers for {sample}: "
+            f"{'identical' if same else 'DIFFERENT'} "
             f"({len(bodies['/offload/'])} bytes)"
         )
         print(f"bench: {os.cpu_count()} cores, load average before: {os.getloadavg()}")
@@ -163,8 +189,7 @@ def main() -> None:
                     capture_output=True,
                     check=True,
                 )
-                root = bare.pid if path == GUNICORN_FLOOR else server.pid
-                before = cpu_seconds(descendants(root))
+                before = cpu_seconds([pid for root in roots[path] for pid in descendants(root)])
                 output = subprocess.run(
                     [
                         "wrk",
@@ -182,7 +207,7 @@ def main() -> None:
                     text=True,
                     check=True,
                 ).stdout
-                after = cpu_seconds(descendants(root))
+                after = cpu_seconds([pid for root in roots[path] for pid in descendants(root)])
                 rps, p50, p99, requests = parse_wrk(output)
                 cpu_us = sum(after[pid] - before.get(pid, 0.0) for pid in after) / requests * 1e6
                 runs[path].append((rps, p50, p99, cpu_us))
@@ -192,11 +217,19 @@ def main() -> None:
                 )
         print(f"bench: load average after: {os.getloadavg()}")
     finally:
-        for process in (server, bare):
+        for process in (gateway, server, bare):
             if process is not None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
 
+    print_summary(args, runs, measured)
+
+
+def print_summary(
+    args: argparse.Namespace,
+    runs: dict[str, list[tuple[float, float, float, float]]],
+    measured: tuple[str, ...],
+) -> None:
     print(
         f"\nmedians (gunicorn {args.worker_class} x{args.workers}, wrk -t1 -c{args.connections}, "
         f"{args.seconds}s x {args.repeat}):"
@@ -234,6 +267,36 @@ def main() -> None:
         f"could serve, at no cost above it, is {baseline_cpu / bare_cpu:.1f}x the ORM baseline's "
         f"CPU per request; Django's floor allows {baseline_cpu / floor_cpu:.1f}x"
     )
+    if GATEWAY_NATIVE in runs:
+        for path in (GATEWAY_NATIVE, GATEWAY_FORWARDED):
+            rps_ratio = statistics.median(
+                g[0] / b[0] for g, b in zip(runs[path], runs["/baseline/"], strict=True)
+            )
+            cpu_ratio = statistics.median(
+                b[3] / g[3] for g, b in zip(runs[path], runs["/baseline/"], strict=True)
+            )
+            print(
+                f"ratio {path} vs /baseline/ direct: {rps_ratio:.2f}x req/s, "
+                f"{cpu_ratio:.2f}x less server CPU per request (gateway and gunicorn together)"
+            )
+
+
+def start_gateway(
+    demo: str, upstream_port: int, db: Path, log_path: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    """molt-demo on a free port in front of gunicorn, reading the same SQLite file."""
+    command = [demo, "--port", "0", "--host", "127.0.0.1", "--db", str(db)]
+    command += ["--upstream", f"127.0.0.1:{upstream_port}", "--items-path", "/offload/"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.search(rb"serving http://127\.0\.0\.1:(\d+)", log_path.read_bytes())
+        if found:
+            return process, int(found.group(1))
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"bench: molt-demo did not start:\n{log_path.read_text()}")
 
 
 def start_gunicorn(
