@@ -171,7 +171,7 @@ asio::awaitable<error_code> write_all(Exchange& exchange, const Buffers& buffers
 
 // The head sent upstream: the request's own line and end-to-end headers, and the gateway's
 // X-Forwarded-* and framing.
-std::string request_head(const Request& request, bool body_streamed) {
+std::string request_head(const Request& request, const Upstream& upstream, bool body_streamed) {
   const std::string_view method = request.method() == "HEAD" ? "GET" : request.method();
   const std::string_view connection = request.header("Connection").value_or("");
   std::string head;
@@ -198,7 +198,10 @@ std::string request_head(const Request& request, bool body_streamed) {
   }
   if (!forwarded_for.empty()) head.append("X-Forwarded-For: ").append(forwarded_for).append("\r\n");
   head.append("X-Forwarded-Proto: http\r\n");
-  if (!host.empty()) head.append("X-Forwarded-Host: ").append(host).append("\r\n");
+  if (!host.empty())
+    head.append("X-Forwarded-Host: ").append(host).append("\r\n");
+  else  // HTTP/1.0 may leave it out; the upstream speaks HTTP/1.1, which needs one
+    head.append("Host: ").append(upstream.where).append("\r\n");
   if (body_streamed) {
     if (auto length = request.header("Content-Length"))
       head.append("Content-Length: ").append(*length).append("\r\n");
@@ -227,7 +230,7 @@ class Proxy {
     auto& idle =
         asio::use_service<IdleConnections>(asio::query(executor, asio::execution::context));
     const bool body_streamed = ctx.body().streamed();
-    const std::string head = request_head(request, body_streamed);
+    const std::string head = request_head(request, *upstream_, body_streamed);
     // A request the upstream may see twice: retried once on a fresh connection when a kept
     // one turns out closed before any answer came (the upstream's keep-alive ran out).
     const bool replayable = idempotent(request.method()) && !body_streamed;

@@ -198,3 +198,51 @@ TEST(AppTest, BadRoutesFailWhenAdded) {
 }
 
 }  // namespace
+
+namespace {
+
+// The fallback takes what no route takes, and only that.
+TEST(AppTest, TheFallbackTakesUnroutedPathsAndMethods) {
+  App app;
+  app.use([](const Request&, Ctx&, Next next) -> awaitable<Response> {
+    Response response = co_await next();
+    response.set_header("X-Seen-By", "app middleware");
+    co_return response;
+  });
+  app.get("/mine",
+          [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::text("mine"); });
+  app.fallback(
+      [](const Request& request, Ctx& ctx) -> awaitable<Response> {
+        co_return Response::text("fallback " + std::string(request.method()) + " " +
+                                 std::string(request.target()) + " as " +
+                                 std::string(ctx.route_name()));
+      },
+      {.max_body_bytes = 4});
+  TestClient client(app);
+  EXPECT_EQ(client.get("/mine").body, "mine");
+  auto unrouted = client.get("/elsewhere?x=1");
+  EXPECT_EQ(unrouted.status, 200);
+  EXPECT_EQ(unrouted.body, "fallback GET /elsewhere?x=1 as fallback");
+  EXPECT_EQ(unrouted.header("X-Seen-By"), "app middleware");
+  EXPECT_EQ(client.request("POST", "/mine", "abc").body, "fallback POST /mine as fallback");
+  // Its body limit is its own.
+  EXPECT_EQ(client.request("POST", "/elsewhere", "12345").status, 413);
+  // A known path's OPTIONS and a malformed path stay the app's.
+  auto options = client.request("OPTIONS", "/mine");
+  EXPECT_EQ(options.status, 204);
+  EXPECT_EQ(client.get("/a/../b").status, 400);
+}
+
+TEST(AppTest, TheFallbacksErrorsAreAnsweredLikeARoutes) {
+  App app;
+  app.fallback([](const Request&, Ctx&) -> awaitable<Response> {
+    throw HttpError(418, "teapot", "short and stout");
+    co_return Response(200);
+  });
+  TestClient client(app);
+  auto answer = client.get("/anything");
+  EXPECT_EQ(answer.status, 418);
+  EXPECT_NE(answer.body.find("short and stout"), std::string::npos);
+}
+
+}  // namespace

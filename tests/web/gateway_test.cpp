@@ -177,6 +177,18 @@ TEST(GatewayTest, ForwardsEndToEndHeadersAndSetsTheForwardedOnes) {
   EXPECT_NE(answer.body.find("Accept=text/plain"), std::string::npos);
 }
 
+TEST(GatewayTest, AnHttp10RequestWithoutHostGetsTheUpstreamsName) {
+  Gateway gateway;
+  Client client(gateway.gateway_server->port());
+  client.send("GET /echo HTTP/1.0\r\n\r\n");
+  auto answer = Gateway::only_answer(client.receive(1));
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  const std::string expected =
+      "Host=127.0.0.1:" + std::to_string(gateway.upstream_server.port()) + "\n";
+  EXPECT_NE(answer.body.find(expected), std::string::npos) << answer.body;
+  EXPECT_NE(answer.body.find("X-Forwarded-Host=(none)\n"), std::string::npos);
+}
+
 TEST(GatewayTest, KeepsEveryHeaderOfTheAnswerButItsFraming) {
   Gateway gateway;
   Client client(gateway.gateway_server->port());
