@@ -53,6 +53,9 @@ void ConnectionSet::on_empty(std::function<void()> callback) {
 
 // ---- Connection -------------------------------------------------------------------------
 
+// Above this many open connections, a thread counts as busy (see run()).
+constexpr std::size_t kBusyThreadConnections = 64;
+
 void Connection::start(tcp::socket socket, const App& app, const Limits& limits, ConnectionSet& set,
                        TaskGroup& tasks) {
   auto connection = std::make_shared<Connection>(std::move(socket), app, limits, set, tasks);
@@ -218,6 +221,7 @@ asio::awaitable<void> Connection::run() {
     phase_ = Phase::Idle;
     arm(reader_.has_buffered_input() ? limits_.header_timeout : limits_.idle_timeout);
     State state = reader_.parse();
+    bool yielded = false;
     while (state == State::NeedMore || state == State::HeaderReady) {
       if (state == State::HeaderReady) {
         phase_ = Phase::Reading;
@@ -228,6 +232,16 @@ asio::awaitable<void> Connection::run() {
         }
         state = reader_.parse();
         continue;
+      }
+      if (phase_ == Phase::Idle && request_number_ != 0 && !yielded &&
+          set_.size() > kBusyThreadConnections) {
+        // A busy thread: between requests, let the other ready connections go first. By the
+        // time this one reads again its client has usually sent the next request, so Asio's
+        // speculative read finds it instead of failing with EAGAIN and waiting for epoll
+        // (at 256 connections, about 10% less CPU a request). With few connections the read
+        // would fail all the same, and the detour costs 1.6k instructions: not taken.
+        yielded = true;
+        co_await asio::post(socket_.get_executor(), asio::use_awaitable);
       }
       if (closing_ && phase_ == Phase::Idle && !reader_.has_buffered_input()) break;
       const auto space = reader_.read_space();

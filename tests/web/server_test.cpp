@@ -17,6 +17,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -103,6 +104,32 @@ TEST(ServerTest, KeepAliveAndPipeliningOnOneConnection) {
   EXPECT_EQ(three[1].status, 404);
   EXPECT_EQ(three[2].status, 200);
   server.stop();
+}
+
+// Past 64 open connections a thread lets other connections go first between requests
+// (Connection::run): answers stay whole and in order, and shutdown still drains.
+TEST(ServerTest, ABusyThreadServesKeepAliveAndPipelinedRequestsAlike) {
+  Server server(test_app(), local(1));
+  server.start();
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 80; ++i) {
+    clients.push_back(std::make_unique<Client>(server.port()));
+    ASSERT_TRUE(clients.back()->connected());
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (auto& client : clients)
+      client->send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n\r\n");
+    for (auto& client : clients) {
+      auto answers = TestClient::parse_responses(client->receive(2));
+      ASSERT_EQ(answers.size(), 2u) << "round " << round;
+      EXPECT_EQ(answers[0].body, "hi");
+      EXPECT_EQ(answers[1].status, 404);
+    }
+  }
+  EXPECT_EQ(server.open_connections(), 80u);
+  server.stop();
+  EXPECT_EQ(server.open_connections(), 0u);
+  EXPECT_TRUE(clients.front()->closed_by_peer());
 }
 
 TEST(ServerTest, IdleAndHeaderTimeoutsCloseTheConnection) {
