@@ -135,6 +135,10 @@ void Connection::on_timer(std::uint64_t generation) {
     arm(std::chrono::seconds(5));
     return;
   }
+  // A streamed answer's producer may be waiting on something other than this socket (an
+  // upstream, a database): stop that too, not only the socket.
+  request_cancel_.cancel(core::CancelReason::Timeout);
+  cancel_signal_.emit(asio::cancellation_type::terminal);
   close_socket();
 }
 
@@ -194,18 +198,27 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
   const Request& request = reader_.request();
   for (;;) {
     std::optional<std::string> piece;
+    // The producer may wait a long while for its next piece (an upstream, a query): a client
+    // that leaves meanwhile cancels it, as it would a handler.
+    watch_for_disconnect();
     try {
       piece = co_await response.chunks()();
     } catch (const std::exception&) {
+      stop_watching_for_disconnect();
       co_return false;  // the head is out: all that is left is to cut the body short
     }
+    stop_watching_for_disconnect();
     out_.clear();
     if (piece) {
       frame_piece(out_, request, *piece);
     } else {
       frame_end(out_, request);
     }
-    if (out_.empty()) continue;
+    // Nothing to write: an empty piece, or the end of an HTTP/1.0 body (the close ends it).
+    if (out_.empty()) {
+      if (!piece) co_return true;
+      continue;
+    }
     arm(limits_.request_timeout);
     if (!send_now() && !co_await write_out()) {
       request_cancel_.cancel(core::CancelReason::Disconnected);

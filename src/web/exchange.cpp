@@ -17,7 +17,9 @@ boost::asio::awaitable<Answer> run_app(const App& app, const Request& request,
 
 bool write_answer(std::string& out, const Request& request, const Response& response,
                   bool closing) {
-  const bool keep_alive = request.keep_alive() && !closing;
+  // HTTP/1.0 has no chunks: a streamed body ends where the connection does.
+  const bool close_delimited = request.version() < 11 && sends_stream(request, response);
+  const bool keep_alive = request.keep_alive() && !closing && !close_delimited;
   write_response(out, response, {request.version(), keep_alive, request.method() == "HEAD"});
   return keep_alive;
 }

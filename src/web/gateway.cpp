@@ -145,8 +145,21 @@ struct Exchange {
   beast::flat_buffer buffer;
   std::optional<http::response_parser<http::buffer_body>> parser;
   bool reused;
-  bool finished = false;  // read to its end (and given back to the pool when it could be)
+  bool answered_interim = false;  // a 1xx came before the answer's head
+  bool finished = false;          // read to its end (and given back to the pool when it could be)
+
+  // Whether the upstream sent anything at all for this request.
+  bool heard_from() const { return answered_interim || (parser && parser->got_some()); }
 };
+
+// How a kept connection fails when the upstream closed it just as the request went out: the
+// only failure after which the request may be sent again (never after a timeout, which may
+// mean the upstream is still working on it).
+bool closed_under_us(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::not_connected;
+}
 
 template <typename Buffers>
 asio::awaitable<error_code> write_all(Exchange& exchange, const Buffers& buffers) {
@@ -169,9 +182,22 @@ asio::awaitable<error_code> write_all(Exchange& exchange, const Buffers& buffers
   throw HttpError(502, "bad_gateway", "the upstream failed to answer");
 }
 
-// The head sent upstream: the request's own line and end-to-end headers, and the gateway's
-// X-Forwarded-* and framing.
-std::string request_head(const Request& request, const Upstream& upstream, bool body_streamed) {
+// The length a request declared, parsed: Beast lets through only lists of equal values
+// ("5, 5"), which an upstream may refuse as written.
+std::optional<std::uint64_t> declared_length(const Request& request) {
+  const auto header = request.header("Content-Length");
+  if (!header) return std::nullopt;
+  const std::string_view first = trim_ows(header->substr(0, header->find(',')));
+  std::uint64_t length = 0;
+  const auto [end, ec] = std::from_chars(first.data(), first.data() + first.size(), length);
+  if (ec != std::errc{} || end != first.data() + first.size()) return std::nullopt;
+  return length;
+}
+
+// The head sent upstream: the request's own line and end-to-end headers, the gateway's
+// X-Forwarded-* and the body's length (none: no body).
+std::string request_head(const Request& request, const Upstream& upstream,
+                         std::optional<std::uint64_t> content_length) {
   const std::string_view method = request.method() == "HEAD" ? "GET" : request.method();
   const std::string_view connection = request.header("Connection").value_or("");
   std::string head;
@@ -185,7 +211,10 @@ std::string request_head(const Request& request, const Upstream& upstream, bool 
       forwarded_for.append(value);
       continue;
     }
-    if (iequals(name, "Host")) host = value;
+    if (iequals(name, "Host")) {
+      host = value;
+      if (host.empty()) continue;  // HTTP/1.0 allows it; the upstream's name goes instead
+    }
     if (is_hop_by_hop(name) || iequals(name, "Content-Length") || iequals(name, "Expect") ||
         iequals(name, "X-Forwarded-Proto") || iequals(name, "X-Forwarded-Host") ||
         names_field(connection, name))
@@ -202,23 +231,10 @@ std::string request_head(const Request& request, const Upstream& upstream, bool 
     head.append("X-Forwarded-Host: ").append(host).append("\r\n");
   else  // HTTP/1.0 may leave it out; the upstream speaks HTTP/1.1, which needs one
     head.append("Host: ").append(upstream.where).append("\r\n");
-  if (body_streamed) {
-    if (auto length = request.header("Content-Length"))
-      head.append("Content-Length: ").append(*length).append("\r\n");
-    else
-      head.append("Transfer-Encoding: chunked\r\n");
-  } else if (!request.body().empty() || request.header("Content-Length")) {
-    head.append("Content-Length: ").append(std::to_string(request.body().size())).append("\r\n");
-  }
+  if (content_length)
+    head.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
   head.append("\r\n");
   return head;
-}
-
-std::string chunk_size_line(std::size_t size) {
-  char digits[20];
-  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), size, 16);
-  (void)ec;
-  return std::string(digits, end) + "\r\n";
 }
 
 class Proxy {
@@ -229,15 +245,27 @@ class Proxy {
     const auto executor = co_await asio::this_coro::executor;
     auto& idle =
         asio::use_service<IdleConnections>(asio::query(executor, asio::execution::context));
-    const bool body_streamed = ctx.body().streamed();
-    const std::string head = request_head(request, *upstream_, body_streamed);
-    // A request the upstream may see twice: retried once on a fresh connection when a kept
-    // one turns out closed before any answer came (the upstream's keep-alive ran out).
+    // A streamed body of declared length goes through as it arrives. A chunked one is
+    // gathered first (within the fallback's body limit) and sent with its length: WSGI
+    // servers read a body by its Content-Length, and Django would see a chunked one empty.
+    const auto declared = declared_length(request);
+    const bool body_streamed = ctx.body().streamed() && declared.has_value();
+    std::string gathered;
+    if (ctx.body().streamed() && !declared) gathered = co_await ctx.body().read_all();
+    const std::string& body = ctx.body().streamed() ? gathered : request.body();
+    std::optional<std::uint64_t> length;
+    if (body_streamed)
+      length = declared;
+    else if (!body.empty() || declared || ctx.body().streamed())
+      length = body.size();
+    const std::string head = request_head(request, *upstream_, length);
+    // A request the upstream may see twice: sent again, once, on a new connection when a
+    // kept one turns out closed before any answer came (the upstream's keep-alive ran out).
     const bool replayable = idempotent(request.method()) && !body_streamed;
     std::shared_ptr<Exchange> exchange;
     core::CancelRegistration on_cancel;
     for (int attempt = 0;; ++attempt) {
-      exchange = co_await open(idle, request, ctx);
+      exchange = co_await open(idle, request, ctx, /*may_reuse=*/attempt == 0);
       // A client that leaves or a deadline that passes closes the upstream connection too.
       const std::weak_ptr<Exchange> weak = exchange;
       on_cancel = ctx.token().on_cancel([weak, executor] {
@@ -245,12 +273,12 @@ class Proxy {
           if (auto gone = weak.lock()) gone->stream.close();
         });
       });
-      error_code ec = co_await send(*exchange, head, request, ctx, body_streamed);
+      error_code ec = co_await send(*exchange, head, body, ctx, body_streamed);
       if (!ec) ec = co_await read_head(*exchange);
       if (!ec) break;
-      const bool nothing_came = !exchange->parser || !exchange->parser->got_some();
-      if (exchange->reused && attempt == 0 && replayable && nothing_came && !ctx.cancelled())
-        continue;
+      if (exchange->reused && replayable && closed_under_us(ec) && !exchange->heard_from() &&
+          !ctx.cancelled())
+        continue;  // once: the next attempt is on a new connection, never a reused one
       fail(*upstream_, request, ctx, "from", ec);
     }
     co_return co_await answer(std::move(exchange), idle, request, ctx);
@@ -258,9 +286,12 @@ class Proxy {
 
  private:
   asio::awaitable<std::shared_ptr<Exchange>> open(IdleConnections& idle, const Request& request,
-                                                  const Ctx& ctx) const {
-    while (auto kept = idle.take(upstream_->key))
+                                                  const Ctx& ctx, bool may_reuse) const {
+    while (may_reuse) {
+      auto kept = idle.take(upstream_->key);
+      if (!kept) break;
       if (still_open(*kept)) co_return std::make_shared<Exchange>(std::move(*kept), true);
+    }
     tcp::socket socket(co_await asio::this_coro::executor);
     auto exchange = std::make_shared<Exchange>(std::move(socket), false);
     exchange->stream.expires_after(upstream_->options.connect_timeout);
@@ -271,27 +302,16 @@ class Proxy {
   }
 
   asio::awaitable<error_code> send(Exchange& exchange, const std::string& head,
-                                   const Request& request, Ctx& ctx, bool body_streamed) const {
+                                   const std::string& body, Ctx& ctx, bool body_streamed) const {
     exchange.stream.expires_after(upstream_->options.response_timeout);
     if (!body_streamed)
-      co_return co_await write_all(exchange,
-                                   std::array{asio::buffer(head), asio::buffer(request.body())});
+      co_return co_await write_all(exchange, std::array{asio::buffer(head), asio::buffer(body)});
     if (auto ec = co_await write_all(exchange, asio::buffer(head))) co_return ec;
-    const bool chunked = !request.header("Content-Length");
     while (auto piece = co_await ctx.body().next()) {
       exchange.stream.expires_after(upstream_->options.response_timeout);
-      const auto data = asio::buffer(piece->data(), piece->size());
-      error_code ec;
-      if (chunked) {
-        const std::string size = chunk_size_line(piece->size());
-        ec = co_await write_all(exchange,
-                                std::array{asio::buffer(size), data, asio::buffer("\r\n", 2)});
-      } else {
-        ec = co_await write_all(exchange, data);
-      }
-      if (ec) co_return ec;
+      if (auto ec = co_await write_all(exchange, asio::buffer(piece->data(), piece->size())))
+        co_return ec;
     }
-    if (chunked) co_return co_await write_all(exchange, asio::buffer("0\r\n\r\n", 5));
     co_return error_code{};
   }
 
@@ -308,6 +328,7 @@ class Proxy {
       const unsigned status = exchange.parser->get().result_int();
       if (status == 101) co_return http::error::bad_status;  // Upgrade was not forwarded
       if (status >= 200) co_return error_code{};
+      exchange.answered_interim = true;
     }
   }
 

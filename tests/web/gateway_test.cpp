@@ -33,6 +33,7 @@ using molt::web::UpstreamOptions;
 using molt::web::testing::Client;
 
 std::atomic<bool> upstream_saw_cancel{false};
+std::atomic<int> slow_requests{0};
 
 awaitable<void> sleep_for(std::chrono::milliseconds ms) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
@@ -76,9 +77,29 @@ void add_upstream_routes(App& app) {
         },
         "text/plain");
   });
+  // One piece, then a long wait for the next: a stream the client may leave midway.
+  app.route("GET", "/trickle", [](const Request&, Ctx&) -> awaitable<Response> {
+    auto sent = std::make_shared<bool>(false);
+    co_return Response::stream(
+        [sent]() -> awaitable<std::optional<std::string>> {
+          if (!*sent) {
+            *sent = true;
+            co_return std::string("first piece");
+          }
+          try {
+            co_await sleep_for(5s);
+          } catch (const std::exception&) {
+            upstream_saw_cancel = true;  // the wait was aborted: its client went away
+            throw;
+          }
+          co_return std::nullopt;
+        },
+        "text/plain");
+  });
   app.route("GET", "/empty",
             [](const Request&, Ctx&) -> awaitable<Response> { co_return Response(204); });
   app.route("GET", "/slow/{ms:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    ++slow_requests;
     co_await sleep_for(std::chrono::milliseconds(ctx.int_param("ms")));
     co_return Response::text("slept");
   });
@@ -223,12 +244,34 @@ TEST(GatewayTest, AStreamedRequestBodyGoesUpstreamAsItComes) {
   Gateway gateway;
   Client client(gateway.gateway_server->port());
   std::string big(200'000, 'x');
-  // Chunked from the client, so chunked to the upstream as well.
-  client.send("POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
-  client.send("30d40\r\n" + big + "\r\n0\r\n\r\n");
+  client.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 200000\r\n\r\n");
+  client.send(big.substr(0, 100'000));
+  std::this_thread::sleep_for(20ms);
+  client.send(big.substr(100'000));
   auto answer = Gateway::only_answer(client.receive(1));
   EXPECT_EQ(answer.status, 201);
   EXPECT_EQ(answer.body, "got 200000:" + big);
+}
+
+// WSGI servers read a body by its Content-Length: a chunked one reaches them with one.
+TEST(GatewayTest, AChunkedRequestBodyIsSentWithItsLength) {
+  Gateway gateway;
+  Client client(gateway.gateway_server->port());
+  client.send("POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+  client.send("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  auto answer = Gateway::only_answer(client.receive(1));
+  EXPECT_EQ(answer.status, 201);
+  EXPECT_EQ(answer.body, "got 11:hello world");
+}
+
+// Beast takes a list of equal lengths; the upstream gets the number once.
+TEST(GatewayTest, ARepeatedLengthIsSentAsOneNumber) {
+  Gateway gateway;
+  Client client(gateway.gateway_server->port());
+  client.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc");
+  auto answer = Gateway::only_answer(client.receive(1));
+  EXPECT_EQ(answer.status, 201);
+  EXPECT_EQ(answer.body, "got 3:abc");
 }
 
 TEST(GatewayTest, HeadIsForwardedAsGetSoTheLengthIsTheRealOne) {
@@ -391,6 +434,46 @@ TEST(GatewayTest, AnUpstreamTooSlowIs504) {
   EXPECT_EQ(answer.status, 504);
   EXPECT_NE(answer.body.find("\"gateway_timeout\""), std::string::npos);
   EXPECT_EQ(gateway.get("/slow/1").body, "slept");  // and the next request is fine
+}
+
+TEST(GatewayTest, ATimedOutRequestIsNeverSentAgain) {
+  Gateway gateway(UpstreamOptions{.response_timeout = 100ms});
+  Client client(gateway.gateway_server->port());
+  client.send("GET /sized/1 HTTP/1.1\r\nHost: h\r\n\r\n");  // leaves a kept connection
+  EXPECT_EQ(Gateway::only_answer(client.receive(1)).body, "a");
+  slow_requests = 0;
+  client.send("GET /slow/1000 HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(Gateway::only_answer(client.receive(1)).status, 504);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(slow_requests, 1);
+}
+
+TEST(GatewayTest, AClientThatLeavesAStreamingAnswerClosesTheUpstreamToo) {
+  upstream_saw_cancel = false;
+  Gateway gateway(UpstreamOptions{.max_buffered_response_bytes = 0});
+  {
+    Client client(gateway.gateway_server->port());
+    client.send("GET /trickle HTTP/1.1\r\nHost: h\r\n\r\n");
+    char buffer[4096];
+    ASSERT_GT(::recv(client.fd(), buffer, sizeof(buffer), 0), 0);  // the head and first piece
+  }
+  for (int i = 0; i < 300 && !upstream_saw_cancel; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(upstream_saw_cancel);
+}
+
+// HTTP/1.0 has no chunks: a streamed answer ends with the connection, whatever was asked.
+TEST(GatewayTest, AStreamedAnswerToHttp10EndsWithTheConnection) {
+  Gateway gateway(UpstreamOptions{.max_buffered_response_bytes = 0});
+  Client client(gateway.gateway_server->port());
+  client.send("GET /streamed/2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  std::string raw;
+  char buffer[65536];
+  for (ssize_t n; (n = ::recv(client.fd(), buffer, sizeof(buffer), 0)) > 0;)
+    raw.append(buffer, static_cast<std::size_t>(n));
+  const auto head_end = raw.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << raw;
+  EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos) << raw.substr(0, head_end);
+  EXPECT_EQ(raw.size() - head_end - 4, 20'000u);
 }
 
 TEST(GatewayTest, AClientThatLeavesCancelsTheUpstreamRequest) {

@@ -74,6 +74,15 @@ App& test_app() {
           },
           "application/octet-stream");
     });
+    app.get("/three-pieces", [](const Request&, Ctx&) -> awaitable<Response> {
+      auto left = std::make_shared<int>(3);
+      co_return Response::stream(
+          [left]() -> awaitable<std::optional<std::string>> {
+            if (*left == 0) co_return std::nullopt;
+            co_return std::string(static_cast<std::size_t>((*left)--), 'p');
+          },
+          "text/plain");
+    });
     ready = true;
   }
   return app;
@@ -130,6 +139,24 @@ TEST(ServerTest, ABusyThreadServesKeepAliveAndPipelinedRequestsAlike) {
   server.stop();
   EXPECT_EQ(server.open_connections(), 0u);
   EXPECT_TRUE(clients.front()->closed_by_peer());
+}
+
+// HTTP/1.0 has no chunks: a streamed body ends where the connection does, even when the
+// client asked to keep it (the end of the body used to loop, and the connection stayed open).
+TEST(ServerTest, AStreamedAnswerToHttp10EndsByClosingTheConnection) {
+  Server server(test_app(), local(1));
+  server.start();
+  Client client(server.port());
+  client.send("GET /three-pieces HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  std::string raw;
+  char buffer[4096];
+  for (ssize_t n; (n = ::recv(client.fd(), buffer, sizeof(buffer), 0)) > 0;)
+    raw.append(buffer, static_cast<std::size_t>(n));
+  const auto head_end = raw.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << raw;
+  EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(head_end + 4), "pppppp");
+  server.stop();
 }
 
 TEST(ServerTest, IdleAndHeaderTimeoutsCloseTheConnection) {
