@@ -347,7 +347,7 @@ class Proxy {
           iequals(name, "X-Content-Type-Options"))
         continue;
       if (iequals(name, "Content-Type"))
-        response.set_content_type(std::string(value));
+        response.set_content_type_verbatim(std::string(value));
       else
         response.add_header(std::string(name), std::string(value));
     }
@@ -367,9 +367,9 @@ class Proxy {
       finish(exchange, idle);
       co_return response;
     }
-    std::string content_type(response.content_type());
-    Response streamed = Response::stream(pieces(std::move(exchange), idle), std::move(content_type),
-                                         response.status());
+    Response streamed =
+        Response::stream(pieces(std::move(exchange), idle), std::string(), response.status());
+    streamed.set_content_type_verbatim(std::string(response.content_type()));
     for (const auto& [name, value] : response.headers()) streamed.add_header(name, value);
     co_return streamed;
   }

@@ -85,7 +85,7 @@ void write_response(std::string& out, const Response& response, const WriteOptio
     if (!content_type.empty()) {
       p = put(p, "Content-Type: ");
       p = put(p, content_type);
-      if (lacks_charset(content_type)) p = put(p, kCharset);
+      if (!response.content_type_verbatim() && lacks_charset(content_type)) p = put(p, kCharset);
       p = put(p, "\r\n");
     }
     if (!response.streaming()) {

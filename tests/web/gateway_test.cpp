@@ -319,12 +319,14 @@ TEST(GatewayTest, AKeptConnectionTheUpstreamClosedIsReplacedUnnoticed) {
   EXPECT_EQ(gateway.get("/sized/3").body, "abc");
 }
 
-// An upstream that answers one request on its first connection, then closes that connection
-// on the next request without answering (its keep-alive ran out just as the request came),
-// then answers on a second connection: blocking sockets on a thread of its own.
+// An upstream that answers one request on its first connection (with `first`), then closes that
+// connection on the next request without answering (its keep-alive ran out just as the request
+// came), then answers on a second connection: blocking sockets on a thread of its own.
 class ForgetfulUpstream {
  public:
-  ForgetfulUpstream() : listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+  // `first`: the whole answer to the first request, as bytes.
+  explicit ForgetfulUpstream(std::string first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+      : first_(std::move(first)), listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -364,7 +366,7 @@ class ForgetfulUpstream {
     const int first = ::accept(listener_, nullptr, nullptr);
     if (first < 0) return;
     ++connections_;
-    if (read_head(first)) answer(first, "ok");
+    if (read_head(first)) ::send(first, first_.data(), first_.size(), MSG_NOSIGNAL);
     read_head(first);
     ::close(first);  // the second request on it: no answer
     const int second = ::accept(listener_, nullptr, nullptr);
@@ -374,11 +376,29 @@ class ForgetfulUpstream {
     ::close(second);
   }
 
+  std::string first_;
   int listener_;
   std::uint16_t port_ = 0;
   std::atomic<int> connections_{0};
   std::thread thread_;
 };
+
+// A text/csv without a charset (a Latin-1 file, say) stays as the upstream wrote it: adding
+// utf-8 would make clients misread it.
+TEST(GatewayTest, TheContentTypeIsPassedOnAsTheUpstreamWroteIt) {
+  ForgetfulUpstream upstream(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 4\r\n\r\ncaf\xe9");
+  App app;
+  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
+  Server server(app, local());
+  server.start();
+  Client client(server.port());
+  client.send("GET /export.csv HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto answer = Gateway::only_answer(client.receive(1));
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.header("Content-Type"), "text/csv");
+  EXPECT_EQ(answer.body, "caf\xe9");
+}
 
 TEST(GatewayTest, AKeptConnectionThatFailsBeforeAnyAnswerIsRetriedOnceForIdempotentRequests) {
   ForgetfulUpstream upstream;

@@ -123,6 +123,13 @@ class Response {
     content_type_ = std::move(content_type);
     static_content_type_ = nullptr;
   }
+  // The content type exactly as given: a text/* type without a charset stays without one
+  // (a gateway passes the upstream's on; otherwise the server says utf-8).
+  void set_content_type_verbatim(std::string content_type) {
+    set_content_type(std::move(content_type));
+    content_type_verbatim_ = true;
+  }
+  bool content_type_verbatim() const { return content_type_verbatim_; }
   // Headers beyond the ones the server writes (Date, Content-Length, Content-Type, ...).
   const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
   // Sets `name`, replacing a header of that name already there.
@@ -140,6 +147,7 @@ class Response {
   std::string body_;
   std::string content_type_;
   const char* static_content_type_ = nullptr;
+  bool content_type_verbatim_ = false;
   std::vector<std::pair<std::string, std::string>> headers_;
   BodyChunks chunks_;
 };
