@@ -55,17 +55,6 @@ bool is_hop_by_hop(std::string_view name) {
   return false;
 }
 
-// Whether a Connection header's value lists `name` ("close, X-Secret").
-bool names_field(std::string_view connection, std::string_view name) {
-  while (!connection.empty()) {
-    const std::size_t comma = connection.find(',');
-    if (iequals(trim_ows(connection.substr(0, comma)), name)) return true;
-    connection =
-        comma == std::string_view::npos ? std::string_view{} : connection.substr(comma + 1);
-  }
-  return false;
-}
-
 bool idempotent(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
          method == "DELETE" || method == "TRACE";
@@ -187,7 +176,8 @@ asio::awaitable<error_code> write_all(Exchange& exchange, const Buffers& buffers
 std::optional<std::uint64_t> declared_length(const Request& request) {
   const auto header = request.header("Content-Length");
   if (!header) return std::nullopt;
-  const std::string_view first = trim_ows(header->substr(0, header->find(',')));
+  std::string_view values = *header;
+  const std::string_view first = next_list_element(values);
   std::uint64_t length = 0;
   const auto [end, ec] = std::from_chars(first.data(), first.data() + first.size(), length);
   if (ec != std::errc{} || end != first.data() + first.size()) return std::nullopt;
@@ -217,7 +207,7 @@ std::string request_head(const Request& request, const Upstream& upstream,
     }
     if (is_hop_by_hop(name) || iequals(name, "Content-Length") || iequals(name, "Expect") ||
         iequals(name, "X-Forwarded-Proto") || iequals(name, "X-Forwarded-Host") ||
-        names_field(connection, name))
+        list_contains(connection, name))
       continue;
     head.append(name).append(": ").append(value).append("\r\n");
   }
@@ -342,8 +332,8 @@ class Proxy {
       const std::string_view name = field.name_string();
       const std::string_view value = field.value();
       // This server writes its own framing, Date and nosniff, and no version banner.
-      if (is_hop_by_hop(name) || names_field(connection, name) || iequals(name, "Content-Length") ||
-          iequals(name, "Date") || iequals(name, "Server") ||
+      if (is_hop_by_hop(name) || list_contains(connection, name) ||
+          iequals(name, "Content-Length") || iequals(name, "Date") || iequals(name, "Server") ||
           iequals(name, "X-Content-Type-Options"))
         continue;
       if (iequals(name, "Content-Type"))

@@ -136,16 +136,23 @@ std::string_view trim_ows(std::string_view text) {
   return text;
 }
 
+std::string_view next_list_element(std::string_view& list, char separator) {
+  const std::size_t end = list.find(separator);
+  const std::string_view element = trim_ows(list.substr(0, end));
+  list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
+  return element;
+}
+
+bool list_contains(std::string_view list, std::string_view token) {
+  while (!list.empty())
+    if (iequals(next_list_element(list), token)) return true;
+  return false;
+}
+
 void Response::add_vary(std::string_view field) {
   for (auto& [name, value] : headers_) {
     if (!iequals(name, "Vary")) continue;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      const std::size_t comma = rest.find(',');
-      const std::string_view listed = trim_ows(rest.substr(0, comma));
-      if (iequals(listed, field) || listed == "*") return;
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    }
+    if (list_contains(value, field) || list_contains(value, "*")) return;
     value.append(", ").append(field);
     return;
   }

@@ -21,9 +21,7 @@ Acceptance acceptance(std::string_view accept, std::string_view type) {
   Acceptance best;
   std::size_t position = 0;
   while (!accept.empty()) {
-    const std::size_t comma = accept.find(',');
-    std::string_view range = accept.substr(0, comma);
-    accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
+    std::string_view range = next_list_element(accept);
     std::string_view params;
     if (const std::size_t semicolon = range.find(';'); semicolon != std::string_view::npos) {
       params = range.substr(semicolon + 1);
@@ -43,9 +41,7 @@ Acceptance acceptance(std::string_view accept, std::string_view type) {
     if (specificity <= best.specificity) continue;
     double quality = 1;
     while (!params.empty()) {
-      const std::size_t next = params.find(';');
-      const std::string_view param = trim_ows(params.substr(0, next));
-      params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
+      const std::string_view param = next_list_element(params, ';');
       if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
         double parsed = 0;
         const auto [end, ec] =

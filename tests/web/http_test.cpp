@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 
 #include "molt/web/app.hpp"
 #include "molt/web/test_client.hpp"
@@ -34,6 +35,21 @@ int count(const std::string& text, std::string_view what) {
   int n = 0;
   for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
+}
+
+// Header lists: elements come off one by one without their OWS; membership ignores case.
+TEST(HttpTest, HeaderListsAreReadElementByElement) {
+  std::string_view list = " text/html ;q=0.9,, application/json\t";
+  EXPECT_EQ(molt::web::next_list_element(list), "text/html ;q=0.9");
+  EXPECT_EQ(molt::web::next_list_element(list), "");
+  EXPECT_EQ(molt::web::next_list_element(list), "application/json");
+  EXPECT_TRUE(list.empty());
+  std::string_view params = "q=0.5; level=1";
+  EXPECT_EQ(molt::web::next_list_element(params, ';'), "q=0.5");
+  EXPECT_EQ(params, " level=1");
+  EXPECT_TRUE(molt::web::list_contains("keep-alive, X-Secret", "x-secret"));
+  EXPECT_FALSE(molt::web::list_contains("keep-alive, X-Secret-2", "X-Secret"));
+  EXPECT_FALSE(molt::web::list_contains("", "close"));
 }
 
 TEST(HttpTest, PipelinedRequestsAreAnsweredInOrder) {

@@ -156,5 +156,10 @@ class Response {
 bool iequals(std::string_view a, std::string_view b);
 // `text` without the spaces and tabs around it (a header list element's OWS, RFC 9110 §5.6.3).
 std::string_view trim_ows(std::string_view text);
+// Takes the next element off a header's list ("gzip, br" or "q=0.5; level=1"): the text up to
+// `separator`, without its OWS. `list` keeps what follows.
+std::string_view next_list_element(std::string_view& list, char separator = ',');
+// Whether a header's comma-separated list names `token`, compared case-insensitively.
+bool list_contains(std::string_view list, std::string_view token);
 
 }  // namespace molt::web
