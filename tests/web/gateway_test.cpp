@@ -114,6 +114,19 @@ void add_upstream_routes(App& app) {
   });
 }
 
+// The one answer in `bytes` (a failure if there are more or none).
+TestResponse only_answer(const std::string& bytes, bool head = false) {
+  auto answers = TestClient::parse_responses(bytes, head);
+  EXPECT_EQ(answers.size(), 1u) << bytes;
+  return answers.empty() ? TestResponse{} : answers.front();
+}
+
+// Sends one request on `client` and reads its answer.
+TestResponse ask(Client& client, std::string_view request) {
+  client.send(request);
+  return only_answer(client.receive(1));
+}
+
 ServerOptions local(molt::web::Limits limits = {}) {
   ServerOptions options;
   options.port = 0;
@@ -138,17 +151,14 @@ struct Gateway {
     gateway_server->start();
   }
 
-  TestResponse get(std::string_view target, std::string_view extra_headers = "") {
+  // One request on a connection of its own.
+  TestResponse ask(std::string_view request) {
     Client client(gateway_server->port());
-    client.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: public.example\r\n" +
-                std::string(extra_headers) + "\r\n");
-    return only_answer(client.receive(1));
+    return ::ask(client, request);
   }
-
-  static TestResponse only_answer(const std::string& bytes, bool head = false) {
-    auto answers = TestClient::parse_responses(bytes, head);
-    EXPECT_EQ(answers.size(), 1u) << bytes;
-    return answers.empty() ? TestResponse{} : answers.front();
+  TestResponse get(std::string_view target, std::string_view extra_headers = "") {
+    return ask("GET " + std::string(target) + " HTTP/1.1\r\nHost: public.example\r\n" +
+               std::string(extra_headers) + "\r\n");
   }
 
   App upstream_app;
@@ -172,9 +182,7 @@ TEST(GatewayTest, OwnRoutesAreServedHereAndTheRestUpstream) {
   EXPECT_EQ(missing.status, 404);
   EXPECT_NE(missing.body.find("not_found"), std::string::npos);
   // A method the gateway's route lacks goes upstream too.
-  Client client(gateway.gateway_server->port());
-  client.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
-  auto posted = Gateway::only_answer(client.receive(1));
+  auto posted = gateway.ask("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
   EXPECT_EQ(posted.status, 201);
   EXPECT_EQ(posted.body, "got 5:hello");
   EXPECT_EQ(posted.header("Content-Type"), "application/octet-stream");
@@ -200,9 +208,7 @@ TEST(GatewayTest, ForwardsEndToEndHeadersAndSetsTheForwardedOnes) {
 
 TEST(GatewayTest, AnHttp10RequestWithoutHostGetsTheUpstreamsName) {
   Gateway gateway;
-  Client client(gateway.gateway_server->port());
-  client.send("GET /echo HTTP/1.0\r\n\r\n");
-  auto answer = Gateway::only_answer(client.receive(1));
+  auto answer = gateway.ask("GET /echo HTTP/1.0\r\n\r\n");
   ASSERT_EQ(answer.status, 200) << answer.body;
   const std::string expected =
       "Host=127.0.0.1:" + std::to_string(gateway.upstream_server.port()) + "\n";
@@ -248,7 +254,7 @@ TEST(GatewayTest, AStreamedRequestBodyGoesUpstreamAsItComes) {
   client.send(big.substr(0, 100'000));
   std::this_thread::sleep_for(20ms);
   client.send(big.substr(100'000));
-  auto answer = Gateway::only_answer(client.receive(1));
+  auto answer = only_answer(client.receive(1));
   EXPECT_EQ(answer.status, 201);
   EXPECT_EQ(answer.body, "got 200000:" + big);
 }
@@ -258,8 +264,7 @@ TEST(GatewayTest, AChunkedRequestBodyIsSentWithItsLength) {
   Gateway gateway;
   Client client(gateway.gateway_server->port());
   client.send("POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
-  client.send("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
-  auto answer = Gateway::only_answer(client.receive(1));
+  auto answer = ask(client, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
   EXPECT_EQ(answer.status, 201);
   EXPECT_EQ(answer.body, "got 11:hello world");
 }
@@ -267,9 +272,7 @@ TEST(GatewayTest, AChunkedRequestBodyIsSentWithItsLength) {
 // Beast takes a list of equal lengths; the upstream gets the number once.
 TEST(GatewayTest, ARepeatedLengthIsSentAsOneNumber) {
   Gateway gateway;
-  Client client(gateway.gateway_server->port());
-  client.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc");
-  auto answer = Gateway::only_answer(client.receive(1));
+  auto answer = gateway.ask("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc");
   EXPECT_EQ(answer.status, 201);
   EXPECT_EQ(answer.body, "got 3:abc");
 }
@@ -278,14 +281,7 @@ TEST(GatewayTest, HeadIsForwardedAsGetSoTheLengthIsTheRealOne) {
   Gateway gateway;
   Client client(gateway.gateway_server->port());
   client.send("HEAD /sized/42 HTTP/1.1\r\nHost: h\r\n\r\n");
-  std::string raw;
-  char chunk[4096];
-  while (raw.find("\r\n\r\n") == std::string::npos) {
-    const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
-    ASSERT_GT(n, 0);
-    raw.append(chunk, static_cast<std::size_t>(n));
-  }
-  auto answer = Gateway::only_answer(raw, /*head=*/true);
+  auto answer = only_answer(client.receive_head(), /*head=*/true);
   EXPECT_EQ(answer.status, 200);
   EXPECT_EQ(answer.header("Content-Length"), "42");
   EXPECT_TRUE(answer.body.empty());
@@ -302,8 +298,7 @@ TEST(GatewayTest, UpstreamConnectionsAreKeptAndReused) {
   Gateway gateway;
   Client client(gateway.gateway_server->port());
   for (int i = 0; i < 20; ++i) {
-    client.send("GET /sized/3 HTTP/1.1\r\nHost: h\r\n\r\n");
-    auto answer = Gateway::only_answer(client.receive(1));
+    auto answer = ask(client, "GET /sized/3 HTTP/1.1\r\nHost: h\r\n\r\n");
     ASSERT_EQ(answer.body, "abc");
   }
   EXPECT_EQ(gateway.upstream_server.open_connections(), 1u);
@@ -393,8 +388,7 @@ TEST(GatewayTest, TheContentTypeIsPassedOnAsTheUpstreamWroteIt) {
   Server server(app, local());
   server.start();
   Client client(server.port());
-  client.send("GET /export.csv HTTP/1.1\r\nHost: h\r\n\r\n");
-  auto answer = Gateway::only_answer(client.receive(1));
+  auto answer = ask(client, "GET /export.csv HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(answer.status, 200);
   EXPECT_EQ(answer.header("Content-Type"), "text/csv");
   EXPECT_EQ(answer.body, "caf\xe9");
@@ -407,10 +401,8 @@ TEST(GatewayTest, AKeptConnectionThatFailsBeforeAnyAnswerIsRetriedOnceForIdempot
   Server server(app, local());
   server.start();
   Client client(server.port());
-  client.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
-  EXPECT_EQ(Gateway::only_answer(client.receive(1)).body, "ok");
-  client.send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
-  auto retried = Gateway::only_answer(client.receive(1));
+  EXPECT_EQ(ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n").body, "ok");
+  auto retried = ask(client, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(retried.status, 200);
   EXPECT_EQ(retried.body, "fresh");
   EXPECT_EQ(upstream.connections(), 2);
@@ -423,10 +415,8 @@ TEST(GatewayTest, ANonIdempotentRequestIsNeverSentTwice) {
   Server server(app, local());
   server.start();
   Client client(server.port());
-  client.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
-  EXPECT_EQ(Gateway::only_answer(client.receive(1)).body, "ok");
-  client.send("POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx");
-  EXPECT_EQ(Gateway::only_answer(client.receive(1)).status, 502);
+  EXPECT_EQ(ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n").body, "ok");
+  EXPECT_EQ(ask(client, "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx").status, 502);
   EXPECT_EQ(upstream.connections(), 1);
 }
 
@@ -459,11 +449,9 @@ TEST(GatewayTest, AnUpstreamTooSlowIs504) {
 TEST(GatewayTest, ATimedOutRequestIsNeverSentAgain) {
   Gateway gateway(UpstreamOptions{.response_timeout = 100ms});
   Client client(gateway.gateway_server->port());
-  client.send("GET /sized/1 HTTP/1.1\r\nHost: h\r\n\r\n");  // leaves a kept connection
-  EXPECT_EQ(Gateway::only_answer(client.receive(1)).body, "a");
+  EXPECT_EQ(ask(client, "GET /sized/1 HTTP/1.1\r\nHost: h\r\n\r\n").body, "a");
   slow_requests = 0;
-  client.send("GET /slow/1000 HTTP/1.1\r\nHost: h\r\n\r\n");
-  EXPECT_EQ(Gateway::only_answer(client.receive(1)).status, 504);
+  EXPECT_EQ(ask(client, "GET /slow/1000 HTTP/1.1\r\nHost: h\r\n\r\n").status, 504);
   std::this_thread::sleep_for(200ms);
   EXPECT_EQ(slow_requests, 1);
 }
@@ -486,10 +474,7 @@ TEST(GatewayTest, AStreamedAnswerToHttp10EndsWithTheConnection) {
   Gateway gateway(UpstreamOptions{.max_buffered_response_bytes = 0});
   Client client(gateway.gateway_server->port());
   client.send("GET /streamed/2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-  std::string raw;
-  char buffer[65536];
-  for (ssize_t n; (n = ::recv(client.fd(), buffer, sizeof(buffer), 0)) > 0;)
-    raw.append(buffer, static_cast<std::size_t>(n));
+  const std::string raw = client.receive_until_closed();
   const auto head_end = raw.find("\r\n\r\n");
   ASSERT_NE(head_end, std::string::npos) << raw;
   EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos) << raw.substr(0, head_end);

@@ -148,10 +148,7 @@ TEST(ServerTest, AStreamedAnswerToHttp10EndsByClosingTheConnection) {
   server.start();
   Client client(server.port());
   client.send("GET /three-pieces HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-  std::string raw;
-  char buffer[4096];
-  for (ssize_t n; (n = ::recv(client.fd(), buffer, sizeof(buffer), 0)) > 0;)
-    raw.append(buffer, static_cast<std::size_t>(n));
+  const std::string raw = client.receive_until_closed();
   const auto head_end = raw.find("\r\n\r\n");
   ASSERT_NE(head_end, std::string::npos) << raw;
   EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos) << raw;

@@ -48,6 +48,25 @@ class Client {
       data.append(chunk, static_cast<std::size_t>(n));
     }
   }
+  // Every byte until the peer closes (or 5 s pass): for an answer that the close ends.
+  std::string receive_until_closed() {
+    std::string data;
+    char chunk[65536];
+    for (ssize_t n; (n = ::recv(fd_, chunk, sizeof(chunk), 0)) > 0;)
+      data.append(chunk, static_cast<std::size_t>(n));
+    return data;
+  }
+  // Bytes up to the end of an answer's head, for a HEAD answer that has no body to wait for.
+  std::string receive_head() {
+    std::string data;
+    char chunk[4096];
+    while (data.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+      if (n <= 0) break;
+      data.append(chunk, static_cast<std::size_t>(n));
+    }
+    return data;
+  }
   // True when the server closed the connection (EOF) within the receive timeout.
   bool closed_by_peer() {
     char byte;
