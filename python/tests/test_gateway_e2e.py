@@ -19,21 +19,27 @@ from test_gunicorn_e2e import GUNICORN, wait_for
 DJANGO_DIR = ROOT / "demo/django_app"
 
 
-def start_gunicorn(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_logged(
+    command: list[str],
+    log: Path,
+    port_pattern: bytes,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Starts a server with its output in `log`, and reads its port there once it says it."""
     with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [str(GUNICORN), "molt_demo.wsgi", "--workers", "1", "--bind", "127.0.0.1:0"],
-            cwd=DJANGO_DIR,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    if not wait_for(lambda: b"Listening at" in log.read_bytes(), 20):
-        server.kill()
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    if not wait_for(lambda: re.search(port_pattern, log.read_bytes()) is not None, 20):
+        process.kill()
         pytest.fail(log.read_text())
-    port = re.search(rb"Listening at: http://127\.0\.0\.1:(\d+)", log.read_bytes())
+    port = re.search(port_pattern, log.read_bytes())
     assert port is not None
-    return server, int(port.group(1))
+    return process, int(port.group(1))
+
+
+def start_gunicorn(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    command = [str(GUNICORN), "molt_demo.wsgi", "--workers", "1", "--bind", "127.0.0.1:0"]
+    return start_logged(command, log, rb"Listening at: http://127\.0\.0\.1:(\d+)", DJANGO_DIR, env)
 
 
 def start_gateway(
@@ -41,14 +47,11 @@ def start_gateway(
 ) -> tuple[subprocess.Popen[bytes], int]:
     command = [str(demo_bin), "--port", "0", "--host", "127.0.0.1", "--threads", "1", "--db", str(db)]
     command += ["--upstream", f"127.0.0.1:{upstream_port}", "--items-path", "/offload/"]
-    with log.open("wb") as sink:
-        gateway = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    if not wait_for(lambda: b"gateway to" in log.read_bytes(), 20):
-        gateway.kill()
-        pytest.fail(log.read_text())
+    # molt-demo names its port first and its upstream last: wait for the last line.
+    process, _ = start_logged(command, log, rb"gateway to http://127\.0\.0\.1:(\d+)")
     port = re.search(rb"serving http://127\.0\.0\.1:(\d+)", log.read_bytes())
     assert port is not None
-    return gateway, int(port.group(1))
+    return process, int(port.group(1))
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
