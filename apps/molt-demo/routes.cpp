@@ -68,14 +68,15 @@ molt::web::Handler list_items(Services& services) {
     const ListItemsRequest query = list_request(request);
     const auto token = ctx.token();
     Response answer;
+    const auto deadline = query_deadline(services);
     if (molt::web::prefers_msgpack(request)) {
-      answer = molt::web::msgpack(co_await molt::web::run_blocking(services.pool, [&] {
-        return services.items.list(query, query_deadline(services), token);
-      }));
+      answer = molt::web::msgpack(co_await molt::web::run_short(
+          services.pool, services.item_pages, deadline,
+          [&](molt::core::Deadline d) { return services.items.list(query, d, token); }));
     } else {
-      answer = Response::json_text(co_await molt::web::run_blocking(services.pool, [&] {
-        return services.items.list_json(query, query_deadline(services), token);
-      }));
+      answer = Response::json_text(co_await molt::web::run_short(
+          services.pool, services.item_pages, deadline,
+          [&](molt::core::Deadline d) { return services.items.list_json(query, d, token); }));
     }
     answer.add_vary("Accept");
     co_return answer;

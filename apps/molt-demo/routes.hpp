@@ -8,6 +8,7 @@
 #include "items.hpp"
 #include "molt/core/blocking_pool.hpp"
 #include "molt/web/app.hpp"
+#include "molt/web/blocking.hpp"
 #include "molt/web/gateway.hpp"
 
 namespace molt_demo {
@@ -17,6 +18,9 @@ struct Services {
   molt::core::BlockingPool& pool;  // database calls run here, off the I/O threads
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::chrono::milliseconds query_timeout{2000};
+  // GET /items pages are short reads by key (~30 us): they run on the I/O thread within this
+  // budget, and go to the pool when they do not fit.
+  molt::web::InlineBudget item_pages{std::chrono::microseconds(250)};
 };
 
 void add_routes(molt::web::App& app, Services& services);

@@ -139,6 +139,25 @@ TEST_F(DemoTest, ItemsAreTheWorkersBytesAndTheRoutesKeepTheirWord) {
   EXPECT_TRUE(health.header("X-Request-Id").has_value());
 }
 
+// A page that does not fit the I/O thread's budget is read again on the pool: the same bytes.
+TEST_F(DemoTest, AnItemsPageOverItsInlineBudgetIsReadAgainOnThePool) {
+  molt_demo::Services tight{.items = molt_demo::ItemsStore::open_sqlite(path_->string()),
+                            .pool = *pool_,
+                            .item_pages = molt::web::InlineBudget(std::chrono::microseconds(0))};
+  molt::web::App app;
+  molt_demo::add_routes(app, tight);
+  TestClient tight_client(app), client(*app_);
+  const auto expected = client.get("/items?user_id=7&limit=20");
+  ASSERT_EQ(expected.status, 200);
+  const auto page = tight_client.get("/items?user_id=7&limit=20");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.body, expected.body);
+  EXPECT_EQ(tight.item_pages.overruns(), 1u);
+  // The next pages go straight to the pool, without another attempt.
+  EXPECT_EQ(tight_client.get("/items?user_id=8").status, 200);
+  EXPECT_EQ(tight.item_pages.overruns(), 1u);
+}
+
 TEST_F(DemoTest, ItemsImportStoresNdjsonLinesAsTheyArrive) {
   TestClient client(*app_);
   client.set_read_size(16);  // the body reaches the handler in many small pieces

@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <stdexcept>
 #include <thread>
 
+#include "molt/core/status.hpp"
 #include "molt/web/test_client.hpp"
 
 namespace {
@@ -61,6 +63,141 @@ TEST(BlockingTest, AFullPoolAnswers503) {
             R"({"error":{"code":"busy","message":"the server is busy; retry shortly"}})");
   release.set_value();
   pool.close();
+}
+
+using molt::core::Deadline;
+using molt::web::InlineBudget;
+
+// Where each attempt of a run_short function ran, and with what deadline.
+struct Attempts {
+  std::atomic<int> count{0};
+  std::atomic<int> on_caller{0};
+  std::atomic<int> on_pool{0};
+  void record(std::thread::id caller) {
+    ++count;
+    ++(std::this_thread::get_id() == caller ? on_caller : on_pool);
+  }
+};
+
+// Waits out the deadline it was given, then stops as a molt::db query does when its
+// deadline passes.
+[[noreturn]] void stop_at(Deadline deadline) {
+  std::this_thread::sleep_until(deadline.at());
+  throw molt::core::Error(molt::core::StatusCode::Timeout, "query deadline exceeded");
+}
+
+TEST(RunShortTest, ShortWorkRunsOnTheIoThreadWithinTheBudget) {
+  molt::core::BlockingPool pool(1, 1);
+  InlineBudget budget(std::chrono::milliseconds(50));
+  Attempts attempts;
+  App app;
+  app.get("/short", [&](const Request&, Ctx&) -> awaitable<Response> {
+    const auto caller = std::this_thread::get_id();
+    const auto far = Deadline::after(std::chrono::seconds(30));
+    const auto left = co_await molt::web::run_short(pool, budget, far, [&](Deadline d) {
+      attempts.record(caller);
+      return d.remaining();
+    });
+    co_return Response::text(left <= std::chrono::milliseconds(50) ? "budget" : "whole");
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/short").body, "budget");
+  EXPECT_EQ(attempts.count, 1);
+  EXPECT_EQ(attempts.on_caller, 1);
+  EXPECT_EQ(budget.overruns(), 0u);
+}
+
+TEST(RunShortTest, WorkOverTheBudgetRunsAgainOnThePoolWithTheWholeDeadline) {
+  molt::core::BlockingPool pool(1, 1);
+  InlineBudget budget(std::chrono::milliseconds(5));
+  Attempts attempts;
+  App app;
+  app.get("/slow", [&](const Request&, Ctx&) -> awaitable<Response> {
+    const auto caller = std::this_thread::get_id();
+    const auto far = Deadline::after(std::chrono::seconds(30));
+    const auto left = co_await molt::web::run_short(pool, budget, far, [&](Deadline d) {
+      attempts.record(caller);
+      if (d.remaining() < std::chrono::seconds(1)) stop_at(d);  // the budget's deadline
+      return d.remaining();
+    });
+    co_return Response::text(left > std::chrono::seconds(1) ? "whole" : "budget");
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/slow").body, "whole");
+  EXPECT_EQ(attempts.count, 2);
+  EXPECT_EQ(attempts.on_caller, 1);
+  EXPECT_EQ(attempts.on_pool, 1);
+  EXPECT_EQ(budget.overruns(), 1u);
+  // The next call does not try the I/O thread again: it goes straight to the pool.
+  EXPECT_EQ(client.get("/slow").body, "whole");
+  EXPECT_EQ(attempts.count, 3);
+  EXPECT_EQ(attempts.on_pool, 2);
+  EXPECT_EQ(budget.overruns(), 1u);
+}
+
+TEST(RunShortTest, NoConnectionFreeAtOnceRunsAgainOnThePool) {
+  molt::core::BlockingPool pool(1, 1);
+  InlineBudget budget;
+  Attempts attempts;
+  App app;
+  app.get("/busy", [&](const Request&, Ctx&) -> awaitable<Response> {
+    const auto caller = std::this_thread::get_id();
+    co_return Response::text(co_await molt::web::run_short(
+        pool, budget, Deadline::after(std::chrono::seconds(30)), [&](Deadline) {
+          attempts.record(caller);
+          if (std::this_thread::get_id() == caller)
+            throw molt::core::Error(molt::core::StatusCode::Busy, "no database connection free");
+          return std::string("served");
+        }));
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/busy").body, "served");
+  EXPECT_EQ(attempts.on_caller, 1);
+  EXPECT_EQ(attempts.on_pool, 1);
+}
+
+TEST(RunShortTest, TheRequestsOwnDeadlineAndOtherErrorsAreNotRetried) {
+  molt::core::BlockingPool pool(1, 1);
+  InlineBudget budget(std::chrono::seconds(10));
+  Attempts attempts;
+  App app;
+  app.get("/late", [&](const Request&, Ctx&) -> awaitable<Response> {
+    const auto caller = std::this_thread::get_id();
+    co_await molt::web::run_short(pool, budget, Deadline::after(std::chrono::milliseconds(5)),
+                                  [&](Deadline d) -> int {
+                                    attempts.record(caller);
+                                    stop_at(d);
+                                  });
+    co_return Response::text("unreachable");
+  });
+  app.get("/bad", [&](const Request&, Ctx&) -> awaitable<Response> {
+    const auto caller = std::this_thread::get_id();
+    co_await molt::web::run_short(pool, budget, Deadline::after(std::chrono::seconds(30)),
+                                  [&](Deadline) -> int {
+                                    attempts.record(caller);
+                                    throw molt::core::InvalidInput("cursor: expected digits");
+                                  });
+    co_return Response::text("unreachable");
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/late").status, 504);
+  EXPECT_EQ(attempts.count, 1);
+  const auto bad = client.get("/bad");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("cursor: expected digits"), std::string::npos);
+  EXPECT_EQ(attempts.count, 2);
+  EXPECT_EQ(attempts.on_pool, 0);
+  EXPECT_EQ(budget.overruns(), 0u);
+}
+
+TEST(RunShortTest, AfterAnOverrunTheBudgetSendsAFixedNumberOfCallsToThePool) {
+  InlineBudget budget;
+  EXPECT_TRUE(budget.try_inline());
+  budget.overran();
+  for (std::uint32_t i = 0; i < InlineBudget::kPoolTurns; ++i) EXPECT_FALSE(budget.try_inline());
+  EXPECT_TRUE(budget.try_inline());
+  EXPECT_TRUE(budget.try_inline());
+  EXPECT_EQ(budget.overruns(), 1u);
 }
 
 }  // namespace
