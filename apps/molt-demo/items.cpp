@@ -83,6 +83,10 @@ std::string_view ItemsStore::backend() const {
   return db_->backend() == molt::db::Backend::Sqlite ? "sqlite" : "postgres";
 }
 
+bool ItemsStore::reads_in_process() const {
+  return db_->backend() == molt::db::Backend::Sqlite;
+}
+
 ListItemsResponse ItemsStore::list(const ListItemsRequest& request, molt::core::Deadline deadline,
                                    molt::core::CancelToken cancel) const {
   return molt_worker::query_list_items(*db_, request, query_options(deadline, std::move(cancel)));

@@ -60,6 +60,9 @@ class ItemsStore {
                                molt::core::Deadline deadline) const;
 
   std::string_view backend() const;
+  // Whether a read runs inside this process (SQLite) rather than over the network
+  // (PostgreSQL): only the first can be stopped on time by a short budget.
+  bool reads_in_process() const;
 
  private:
   explicit ItemsStore(std::shared_ptr<molt::db::Database> db) : db_(std::move(db)) {}

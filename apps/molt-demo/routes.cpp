@@ -61,6 +61,17 @@ awaitable<std::int64_t> insert_batch(Services& services, std::vector<NewItem>& b
   co_return static_cast<std::int64_t>(stored);
 }
 
+// A page of items, read by `read(deadline)`: on the I/O thread within its budget when the
+// store is in-process (run_short), else on the pool.
+template <typename Read>
+awaitable<std::invoke_result_t<Read&, molt::core::Deadline>> read_page(Services& services,
+                                                                       Read read) {
+  const auto deadline = query_deadline(services);
+  if (services.items.reads_in_process())
+    co_return co_await molt::web::run_short(services.pool, services.item_pages, deadline, read);
+  co_return co_await molt::web::run_blocking(services.pool, [&] { return read(deadline); });
+}
+
 // GET /items: JSON straight from the rows (the same bytes as write_json(page)), MsgPack
 // when the client prefers it.
 molt::web::Handler list_items(Services& services) {
@@ -68,15 +79,13 @@ molt::web::Handler list_items(Services& services) {
     const ListItemsRequest query = list_request(request);
     const auto token = ctx.token();
     Response answer;
-    const auto deadline = query_deadline(services);
     if (molt::web::prefers_msgpack(request)) {
-      answer = molt::web::msgpack(co_await molt::web::run_short(
-          services.pool, services.item_pages, deadline,
-          [&](molt::core::Deadline d) { return services.items.list(query, d, token); }));
+      answer = molt::web::msgpack(co_await read_page(
+          services, [&](molt::core::Deadline d) { return services.items.list(query, d, token); }));
     } else {
-      answer = Response::json_text(co_await molt::web::run_short(
-          services.pool, services.item_pages, deadline,
-          [&](molt::core::Deadline d) { return services.items.list_json(query, d, token); }));
+      answer = Response::json_text(co_await read_page(services, [&](molt::core::Deadline d) {
+        return services.items.list_json(query, d, token);
+      }));
     }
     answer.add_vary("Accept");
     co_return answer;

@@ -18,8 +18,9 @@ struct Services {
   molt::core::BlockingPool& pool;  // database calls run here, off the I/O threads
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::chrono::milliseconds query_timeout{2000};
-  // GET /items pages are short reads by key (~30 us): they run on the I/O thread within this
-  // budget, and go to the pool when they do not fit.
+  // GET /items pages from SQLite are short reads by key (~30 us): they run on the I/O thread
+  // within this budget, and go to the pool when they do not fit. From PostgreSQL (a network
+  // round trip) they always go to the pool.
   molt::web::InlineBudget item_pages{std::chrono::microseconds(250)};
 };
 

@@ -28,6 +28,8 @@ struct TextHash {
   }
 };
 
+class CallGuard;
+
 class Connection {
  public:
   Connection(const SqliteOptions& options, bool writer) : cache_limit_(options.statement_cache) {
@@ -62,30 +64,9 @@ class Connection {
   sqlite3* handle() const noexcept { return db_; }
   bool is_open() const noexcept { return true; }  // open from construction to destruction
 
-  // A prepared statement for `sql`, from the cache when it was seen before.
-  sqlite3_stmt* prepare(std::string_view sql) {
-    if (auto it = cache_.find(sql); it != cache_.end()) return it->second;
-    sqlite3_stmt* stmt = nullptr;
-    const char* tail = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
-    if (rc != SQLITE_OK)
-      fail(rc == SQLITE_INTERRUPT ? StatusCode::Cancelled : StatusCode::InvalidInput,
-           std::string("SQL error: ") + sqlite3_errmsg(db_));
-    if (!stmt) fail(StatusCode::InvalidInput, "SQL error: the statement is empty");
-    const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
-    if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
-      sqlite3_finalize(stmt);
-      fail(StatusCode::InvalidInput,
-           "SQL error: one statement per call (found more after the first)");
-    }
-    if (cache_.size() >= cache_limit_) {
-      for (auto& [text, old] : cache_) sqlite3_finalize(old);
-      cache_.clear();
-    }
-    cache_.emplace(std::string(sql), stmt);
-    return stmt;
-  }
+  // A prepared statement for `sql`, from the cache when it was seen before. An interrupt while
+  // SQLite loads the schema is the `guard`'s deadline or token, as it is for a step.
+  sqlite3_stmt* prepare(std::string_view sql, const CallGuard* guard = nullptr);
 
   void run_pragma(const char* sql) {
     char* error = nullptr;
@@ -141,6 +122,31 @@ class CallGuard {
   const core::CancelToken& cancel_;
   core::CancelRegistration registration_;
 };
+
+sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard) {
+  if (auto it = cache_.find(sql); it != cache_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  const char* tail = nullptr;
+  const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+  if (rc == SQLITE_INTERRUPT && guard) guard->throw_stopped();
+  if (rc != SQLITE_OK)
+    fail(rc == SQLITE_INTERRUPT ? StatusCode::Cancelled : StatusCode::InvalidInput,
+         std::string("SQL error: ") + sqlite3_errmsg(db_));
+  if (!stmt) fail(StatusCode::InvalidInput, "SQL error: the statement is empty");
+  const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
+  if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+    sqlite3_finalize(stmt);
+    fail(StatusCode::InvalidInput,
+         "SQL error: one statement per call (found more after the first)");
+  }
+  if (cache_.size() >= cache_limit_) {
+    for (auto& [text, old] : cache_) sqlite3_finalize(old);
+    cache_.clear();
+  }
+  cache_.emplace(std::string(sql), stmt);
+  return stmt;
+}
 
 [[noreturn]] void fail_step(sqlite3* db, int rc, const CallGuard& guard) {
   const std::string why = sqlite3_errmsg(db);
@@ -363,7 +369,7 @@ void step_query(Connection& c, std::string_view sql, const Params& params,
                 OnRow&& on_row) {
   CallGuard guard(c, deadline, options.cancel, busy_timeout);
   guard.check();
-  sqlite3_stmt* stmt = c.prepare(sql);
+  sqlite3_stmt* stmt = c.prepare(sql, &guard);
   StatementReset reset{stmt};
   if (reads_only && !sqlite3_stmt_readonly(stmt))
     fail(StatusCode::InvalidInput,
@@ -407,7 +413,7 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
                        std::chrono::milliseconds busy_timeout) {
   CallGuard guard(c, deadline, options.cancel, busy_timeout);
   guard.check();
-  sqlite3_stmt* stmt = c.prepare(sql);
+  sqlite3_stmt* stmt = c.prepare(sql, &guard);
   StatementReset reset{stmt};
   bind(stmt, params);
   const sqlite3_int64 rowid_before = sqlite3_last_insert_rowid(c.handle());

@@ -53,6 +53,8 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
       return Response::error(504, "timeout", "the request took too long");
     if (e.code() == core::StatusCode::Cancelled)
       return Response::error(503, "cancelled", "the request was cancelled");
+    if (e.code() == core::StatusCode::Busy)  // no connection free, a database locked
+      return Response::error(503, "busy", "the server is busy; retry shortly");
     failure = e.what();
   } catch (const std::exception& e) {
     failure = e.what();

@@ -354,6 +354,27 @@ TEST_F(SqliteTest, DeadlineInterruptsARunningQueryAndTheConnectionStaysHealthy) 
   EXPECT_EQ(db->stats().in_use, 0u);
 }
 
+// A connection's first statement reads the schema; a deadline that passes while it does is a
+// Timeout, as it is while a statement steps (not a cancellation nobody asked for).
+TEST_F(SqliteTest, ADeadlineThatPassesWhileTheSchemaLoadsIsATimeout) {
+  {
+    auto db = writable();
+    auto tx = db->begin({});
+    for (int i = 0; i < 4000; ++i)
+      tx.execute("CREATE TABLE t" + std::to_string(i) + "(a INTEGER, b TEXT, c REAL, d BLOB)", {},
+                 {});
+    tx.commit();
+  }
+  auto db = read_only(/*readers=*/1);
+  QueryOptions o;
+  o.deadline = core::Deadline::after(1ms);
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT count(*) AS n FROM items", {}, o); }, &why),
+            StatusCode::Timeout)
+      << why;
+  EXPECT_EQ(count(*db), 5);
+}
+
 TEST_F(SqliteTest, CancelFromAnotherThreadInterruptsARunningQuery) {
   auto db = read_only(1);
   core::CancelSource source;

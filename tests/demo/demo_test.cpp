@@ -10,10 +10,12 @@
 #include "list_items_query.hpp"
 #include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
+#include "molt/db/postgres.hpp"
 #include "molt/db/sqlite.hpp"
 #include "molt/web/middleware.hpp"
 #include "molt/web/test_client.hpp"
 #include "routes.hpp"
+#include "support/postgres_server.hpp"
 #include "support/worker_process.hpp"
 
 namespace {
@@ -156,6 +158,32 @@ TEST_F(DemoTest, AnItemsPageOverItsInlineBudgetIsReadAgainOnThePool) {
   // The next pages go straight to the pool, without another attempt.
   EXPECT_EQ(tight_client.get("/items?user_id=8").status, 200);
   EXPECT_EQ(tight.item_pages.overruns(), 1u);
+}
+
+// From PostgreSQL a page is a network round trip, which a budget cannot stop on time: it is
+// read on the pool, never tried on the I/O thread, and gives SQLite's bytes.
+TEST_F(DemoTest, ItemsFromPostgresAreReadOnThePoolWithSqlitesBytes) {
+  auto& pg = molt::testing::PostgresServer::shared();
+  {
+    molt::db::PostgresOptions options;
+    options.dsn = pg.dsn();
+    auto db = molt::db::open_postgres(options);
+    molt::demo::write_demo_items(*db, {.force = true}, "the test server");
+  }
+  molt_demo::Services remote{.items = molt_demo::ItemsStore::open_postgres(pg.dsn()),
+                             .pool = *pool_,
+                             .item_pages = molt::web::InlineBudget(std::chrono::microseconds(0))};
+  molt::web::App app;
+  molt_demo::add_routes(app, remote);
+  TestClient remote_client(app), client(*app_);
+  for (const char* query : {"/items?user_id=7&limit=20", "/items?user_id=3&status=closed"}) {
+    const auto expected = client.get(query);
+    ASSERT_EQ(expected.status, 200);
+    const auto page = remote_client.get(query);
+    EXPECT_EQ(page.status, 200) << page.body;
+    EXPECT_EQ(page.body, expected.body) << query;
+  }
+  EXPECT_EQ(remote.item_pages.overruns(), 0u);  // a zero budget would have overrun at once
 }
 
 TEST_F(DemoTest, ItemsImportStoresNdjsonLinesAsTheyArrive) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "molt/core/status.hpp"
 #include "molt/web/test_client.hpp"
 
 namespace {
@@ -143,6 +144,38 @@ TEST(AppTest, ErrorsBecomeSafeJsonAnswers) {
   const auto boom = client.get("/boom");
   EXPECT_EQ(boom.status, 500);
   EXPECT_EQ(boom.body, R"({"error":{"code":"internal_error","message":"the request failed"}})");
+}
+
+TEST(AppTest, CoreErrorsAnswerWithTheirStatus) {
+  const struct {
+    molt::core::StatusCode code;
+    int status;
+    std::string_view body;
+  } cases[] = {
+      {molt::core::StatusCode::InvalidInput, 400,
+       R"({"error":{"code":"invalid_input","message":"cursor: expected digits"}})"},
+      {molt::core::StatusCode::Timeout, 504,
+       R"({"error":{"code":"timeout","message":"the request took too long"}})"},
+      {molt::core::StatusCode::Cancelled, 503,
+       R"({"error":{"code":"cancelled","message":"the request was cancelled"}})"},
+      // No database connection free within the pool wait, or a database locked: retry later,
+      // not a failure of the server.
+      {molt::core::StatusCode::Busy, 503,
+       R"({"error":{"code":"busy","message":"the server is busy; retry shortly"}})"},
+      {molt::core::StatusCode::InternalError, 500,
+       R"({"error":{"code":"internal_error","message":"the request failed"}})"},
+  };
+  for (const auto& c : cases) {
+    App app;
+    app.get("/", [&c](const Request&, Ctx&) -> awaitable<Response> {
+      throw molt::core::Error(c.code, "cursor: expected digits");
+      co_return Response(200);
+    });
+    TestClient client(app);
+    const auto answer = client.get("/");
+    EXPECT_EQ(answer.status, c.status) << molt::core::to_string(c.code);
+    EXPECT_EQ(answer.body, c.body);
+  }
 }
 
 TEST(AppTest, StateAndRequestValuesAndQuery) {

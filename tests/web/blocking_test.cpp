@@ -135,7 +135,7 @@ TEST(RunShortTest, WorkOverTheBudgetRunsAgainOnThePoolWithTheWholeDeadline) {
   EXPECT_EQ(budget.overruns(), 1u);
 }
 
-TEST(RunShortTest, NoConnectionFreeAtOnceRunsAgainOnThePool) {
+TEST(RunShortTest, ALockedDatabaseInlineIsTriedAgainOnThePool) {
   molt::core::BlockingPool pool(1, 1);
   InlineBudget budget;
   Attempts attempts;
@@ -146,7 +146,7 @@ TEST(RunShortTest, NoConnectionFreeAtOnceRunsAgainOnThePool) {
         pool, budget, Deadline::after(std::chrono::seconds(30)), [&](Deadline) {
           attempts.record(caller);
           if (std::this_thread::get_id() == caller)
-            throw molt::core::Error(molt::core::StatusCode::Busy, "no database connection free");
+            throw molt::core::Error(molt::core::StatusCode::Busy, "database is locked");
           return std::string("served");
         }));
   });
@@ -179,13 +179,26 @@ TEST(RunShortTest, TheRequestsOwnDeadlineAndOtherErrorsAreNotRetried) {
                                   });
     co_return Response::text("unreachable");
   });
+  // A Timeout before the budget passed is not the budget's: a token cancelled for its
+  // deadline, say. It is the answer, and no overrun.
+  app.get("/early", [&](const Request&, Ctx&) -> awaitable<Response> {
+    const auto caller = std::this_thread::get_id();
+    co_await molt::web::run_short(
+        pool, budget, Deadline::after(std::chrono::seconds(30)), [&](Deadline) -> int {
+          attempts.record(caller);
+          throw molt::core::Error(molt::core::StatusCode::Timeout, "the request's deadline passed");
+        });
+    co_return Response::text("unreachable");
+  });
   TestClient client(app);
   EXPECT_EQ(client.get("/late").status, 504);
   EXPECT_EQ(attempts.count, 1);
+  EXPECT_EQ(client.get("/early").status, 504);
+  EXPECT_EQ(attempts.count, 2);
   const auto bad = client.get("/bad");
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("cursor: expected digits"), std::string::npos);
-  EXPECT_EQ(attempts.count, 2);
+  EXPECT_EQ(attempts.count, 3);
   EXPECT_EQ(attempts.on_pool, 0);
   EXPECT_EQ(budget.overruns(), 0u);
 }

@@ -110,11 +110,15 @@ class InlineBudget {
   std::atomic<std::uint64_t> overruns_{0};
 };
 
-// `fn(deadline)` on this I/O thread with the earlier of `deadline` and the budget; when it
-// stops for the budget (core::Error Timeout, or Busy: no connection free at once) while
-// `deadline` still holds, it runs again on `pool` with `deadline` alone. So `fn` must be
-// repeatable (a read, no side effects) and honour the deadline it is given, as molt::db
-// queries do. On one core this saves the two thread switches of a hand-off per call.
+// `fn(deadline)` on this I/O thread with the earlier of `deadline` and the budget. When the
+// budget cut it short while `deadline` still holds, it runs again on `pool` with `deadline`
+// alone. Cut short means a core::Error Timeout once the budget has passed (a query stopped,
+// or a wait for a connection), or Busy (a SQLite lock, whose wait the budget also cut); any
+// other error, and a Timeout before the budget passed (a token cancelled for its deadline),
+// is the answer. So `fn` must be repeatable (a read, no side effects) and honour the deadline
+// it is given, as molt::db's SQLite queries do. It must also be in-process work: a network
+// round trip (PostgreSQL) cannot be stopped at the budget, and belongs on the pool.
+// On one core this saves the two thread switches of a hand-off per call.
 //
 //   const auto page = co_await molt::web::run_short(pool, budget, deadline,
 //                                                   [&](Deadline d) { return list(db, d); });
@@ -124,12 +128,13 @@ boost::asio::awaitable<std::invoke_result_t<F&, core::Deadline>> run_short(core:
                                                                            core::Deadline deadline,
                                                                            F fn) {
   if (budget.try_inline()) {
+    const core::Deadline within_budget = deadline.min(core::Deadline::after(budget.limit()));
     try {
-      co_return fn(deadline.min(core::Deadline::after(budget.limit())));
+      co_return fn(within_budget);
     } catch (const core::Error& e) {
-      const bool out_of_budget =
-          e.code() == core::StatusCode::Timeout || e.code() == core::StatusCode::Busy;
-      if (!out_of_budget || deadline.expired()) throw;
+      const bool cut_short = (e.code() == core::StatusCode::Timeout && within_budget.expired()) ||
+                             e.code() == core::StatusCode::Busy;
+      if (!cut_short || deadline.expired()) throw;
     }
     budget.overran();
   }
