@@ -276,7 +276,16 @@ asio::awaitable<void> Connection::run() {
     if (state == State::Failed) {
       out_.clear();
       write_read_error(out_, reader_.error());
-      if (!send_now()) co_await write_out();
+      bool written = send_now();
+      if (!written) written = co_await write_out();
+      // What the client still sends (the rest of a refused body) would make the close send a
+      // reset, which can destroy the answer before the client reads it: stop sending, and
+      // read and drop its input for a while first.
+      if (written) {
+        boost::system::error_code ignored;
+        socket_.shutdown(tcp::socket::shutdown_send, ignored);
+        co_await discard_input();
+      }
       break;
     }
 

@@ -3,6 +3,7 @@
 // buffer, and RequestReader moves them along whenever it moves the bytes.
 #pragma once
 
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +25,7 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   RequestParser(Request& request, std::uint32_t max_header_bytes, std::size_t max_headers,
                 std::uint64_t max_body_bytes, const App* app = nullptr)
       : request_(request),
+        max_header_bytes_(max_header_bytes),
         max_headers_(max_headers),
         max_body_bytes_(max_body_bytes),
         app_(app != nullptr && app->has_route_body_options() ? app : nullptr) {
@@ -42,6 +44,18 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   bool streams_body() const { return stream_; }
   // The body bytes the last put() gave (a view into its input), and forgets them.
   std::string_view take_piece() { return std::exchange(piece_, {}); }
+  // A chunk's extensions or the trailer section were longer than the header may be.
+  bool chunk_line_too_large() const { return chunk_line_too_large_; }
+  // The request folded a header value over lines (obs-fold): refused (RFC 9112 §5.2).
+  bool folded_header() const { return folded_header_; }
+  // An HTTP/1.0 request with Transfer-Encoding: its framing cannot be trusted (§6.1).
+  bool old_version_coding() const { return old_version_coding_; }
+
+  // put(), remembering the input: the views the header hands out must lie inside it.
+  std::size_t feed(std::string_view input, boost::beast::error_code& ec) {
+    input_ = input;
+    return put(boost::asio::const_buffer(input.data(), input.size()), ec);
+  }
 
  private:
   using error_code = boost::beast::error_code;
@@ -57,6 +71,26 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
 
   void on_field_impl(boost::beast::http::field field, string_view name, string_view value,
                      error_code& ec) override {
+    // Trailer fields (after a chunked body) are not headers: a trailer must not change the
+    // Host, the Content-Type or anything a handler or middleware already read. Dropped, but
+    // held to the header's size limit.
+    if (is_header_done()) {
+      trailer_bytes_ += name.size() + value.size() + 4;
+      if (trailer_bytes_ > max_header_bytes_) {
+        chunk_line_too_large_ = true;
+        ec = boost::beast::http::error::header_limit;
+      }
+      return;
+    }
+    // Beast joins a folded value in a buffer of its own that is gone once put() returns, so
+    // the request could not keep it, and folding is obsolete anyway: 400.
+    const auto at = reinterpret_cast<std::uintptr_t>(value.data());
+    const auto input = reinterpret_cast<std::uintptr_t>(input_.data());
+    if (!value.empty() && (at < input || at + value.size() > input + input_.size())) {
+      folded_header_ = true;
+      ec = boost::beast::http::error::bad_field;
+      return;
+    }
     if (request_.headers().size() == max_headers_) {
       too_many_headers_ = true;
       ec = boost::beast::http::error::header_limit;
@@ -89,6 +123,11 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
     }
     const auto coding = request_.header("Transfer-Encoding");
     if (!coding) return;
+    if (request_.version() < 11) {
+      old_version_coding_ = true;
+      ec = boost::beast::http::error::bad_transfer_encoding;
+      return;
+    }
     std::string_view value = *coding;
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     if (iequals(value, "chunked")) return;
@@ -111,7 +150,22 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
     return body.size();
   }
 
-  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  // Beast reads a quoted extension value byte by byte, bare LF and all. A proxy in front that
+  // ends lines at a bare LF would frame the body differently: control bytes are refused.
+  void on_chunk_header_impl(std::uint64_t, string_view extensions, error_code& ec) override {
+    if (extensions.size() > max_header_bytes_) {
+      chunk_line_too_large_ = true;
+      ec = boost::beast::http::error::header_limit;
+      return;
+    }
+    for (const char c : extensions) {
+      const auto byte = static_cast<unsigned char>(c);
+      if ((byte < 0x20 && byte != '\t') || byte == 0x7f) {
+        ec = boost::beast::http::error::bad_chunk_extension;
+        return;
+      }
+    }
+  }
 
   std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
     if (stream_) {
@@ -125,12 +179,18 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   void on_finish_impl(error_code&) override { request_.set_keep_alive(keep_alive()); }
 
   Request& request_;
+  std::size_t max_header_bytes_;
   std::size_t max_headers_;
   std::uint64_t max_body_bytes_;
   const App* app_;
   bool too_many_headers_ = false;
   bool unsupported_coding_ = false;
   bool bad_host_ = false;
+  bool folded_header_ = false;
+  bool chunk_line_too_large_ = false;
+  std::size_t trailer_bytes_ = 0;
+  bool old_version_coding_ = false;
+  std::string_view input_;
   int host_fields_ = 0;
   bool stream_ = false;
   std::string_view piece_;

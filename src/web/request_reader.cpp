@@ -70,8 +70,7 @@ RequestReader::State RequestReader::parse() {
     if (next_ == end_) break;
     boost::beast::error_code ec;
     const bool header_was_done = parser_->is_header_done();
-    const std::size_t used =
-        parser_->put(boost::asio::const_buffer(buffer_.data() + next_, end_ - next_), ec);
+    const std::size_t used = parser_->feed({buffer_.data() + next_, end_ - next_}, ec);
     next_ += used;
     if (!header_was_done && parser_->is_header_done()) {
       header_end_ = next_;
@@ -80,6 +79,7 @@ RequestReader::State RequestReader::parse() {
       parser_->eager(true);  // the body: take all of it that is here
     }
     if (ec == http::error::need_more) {
+      if (oversized_chunk_line()) return fail_oversized_chunk_line();
       stalled_ = true;
       break;
     }
@@ -108,10 +108,13 @@ RequestReader::Piece RequestReader::next_piece(std::string_view& piece) {
   if (!error_.code.empty()) return Piece::Failed;
   while (!parser_->is_done() && !stalled_ && next_ < end_) {
     boost::beast::error_code ec;
-    const std::size_t used =
-        parser_->put(boost::asio::const_buffer(buffer_.data() + next_, end_ - next_), ec);
+    const std::size_t used = parser_->feed({buffer_.data() + next_, end_ - next_}, ec);
     next_ += used;
     if (ec == http::error::need_more) {
+      if (oversized_chunk_line()) {
+        fail_oversized_chunk_line();
+        return Piece::Failed;
+      }
       stalled_ = true;
       break;
     }
@@ -141,7 +144,18 @@ std::span<char> RequestReader::body_read_space() {
 
 std::optional<std::uint64_t> RequestReader::body_remaining() const {
   if (parser_->chunked()) return std::nullopt;
-  return parser_->content_length().value_or(0);
+  return parser_->content_length_remaining().value_or(0);
+}
+
+// After the header, Beast waits for a whole chunk-size line (with its extensions) or a whole
+// trailer section before it takes any of it; header_limit does not apply there. Held to the
+// header's own limit, so that a client cannot grow the buffer without end.
+bool RequestReader::oversized_chunk_line() const {
+  return parser_->is_header_done() && end_ - next_ > limits_.max_header_bytes;
+}
+
+RequestReader::State RequestReader::fail_oversized_chunk_line() {
+  return fail(431, "header_too_large", "a chunk's extensions or the trailer section are too large");
 }
 
 RequestReader::State RequestReader::input_closed() {
@@ -173,6 +187,8 @@ RequestReader::State RequestReader::fail(int status, std::string code, std::stri
 }
 
 RequestReader::State RequestReader::fail_from(const boost::beast::error_code& ec) {
+  if (ec == http::error::header_limit && parser_->chunk_line_too_large())
+    return fail_oversized_chunk_line();
   if (ec == http::error::header_limit)
     return fail(
         431, "header_too_large",
@@ -181,6 +197,8 @@ RequestReader::State RequestReader::fail_from(const boost::beast::error_code& ec
     return fail(413, "payload_too_large", "the request body is too large");
   if (ec == http::error::bad_content_length || ec == http::error::multiple_content_length)
     return fail(400, "bad_request", "invalid Content-Length");
+  if (ec == http::error::bad_transfer_encoding && parser_->old_version_coding())
+    return fail(400, "bad_request", "Transfer-Encoding is not allowed in an HTTP/1.0 request");
   if (ec == http::error::bad_transfer_encoding && parser_->unsupported_coding())
     return fail(501, "not_implemented", "only the chunked transfer coding is supported");
   if (ec == http::error::bad_transfer_encoding)
@@ -189,6 +207,10 @@ RequestReader::State RequestReader::fail_from(const boost::beast::error_code& ec
     return fail(400, "bad_request", "invalid chunked body");
   if (ec == http::error::bad_field && parser_->bad_host())
     return fail(400, "bad_request", "a request needs exactly one Host header");
+  if (ec == http::error::bad_field && parser_->folded_header())
+    return fail(400, "bad_request",
+                "a header value continued on the next line (obsolete line folding) is not "
+                "accepted");
   if (ec == http::error::bad_method) return fail(400, "bad_request", "invalid method");
   if (ec == http::error::bad_target) return fail(400, "bad_request", "invalid request target");
   if (ec == http::error::bad_version) return fail(400, "bad_request", "invalid HTTP version");

@@ -78,6 +78,8 @@ class RequestReader {
   [[gnu::noinline]] State streamed_header(const boost::beast::error_code& ec);
   State fail(int status, std::string code, std::string message);
   State fail_from(const boost::beast::error_code& ec);
+  bool oversized_chunk_line() const;
+  [[gnu::noinline]] State fail_oversized_chunk_line();
 
   const Limits& limits_;
   const App* app_;

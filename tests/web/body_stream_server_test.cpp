@@ -274,6 +274,27 @@ TEST(BodyStreamServerTest, AnEarlyAnswerReachesAClientStillSending) {
   server.stop();
 }
 
+// The same for a request refused from its header (413 here): before the server closes, it
+// reads and drops what the client still sends, or the close would reset the connection and
+// could destroy the answer before the client reads it.
+TEST(BodyStreamServerTest, ARefusedRequestsAnswerReachesAClientStillSendingItsBody) {
+  App app;
+  app.post("/small",
+           [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::text("taken"); },
+           "small", {.max_body_bytes = 1024});
+  Server server(app, local());
+  server.start();
+  Client client(server.port());
+  client.send(post_head("/small", 8 << 20));
+  send_filler(client, 8 << 20);  // more than the socket buffers hold: it must be read
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 413);
+  ::shutdown(client.fd(), SHUT_WR);
+  EXPECT_TRUE(client.closed_by_peer());
+  server.stop();
+}
+
 TEST(BodyStreamServerTest, TheBodyIsNotReadAfterTheHandlerReturned) {
   Server server(body_app(), local());
   server.start();

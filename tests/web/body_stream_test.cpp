@@ -224,6 +224,20 @@ TEST(BodyStreamTest, AnEarlyAnswerSkipsASmallRemainderAndKeepsTheConnection) {
   EXPECT_EQ(partly[1].body, "hi");
 }
 
+// What is left counts, not the declared length: a body over 64 KiB of which the handler read
+// enough is skipped too.
+TEST(BodyStreamTest, WhatIsLeftOfTheBodyDecidesWhetherItIsSkipped) {
+  molt::web::Limits limits;
+  limits.initial_buffer_bytes = 16 * 1024;  // the first piece: about 16 KiB of the 70,000
+  TestClient client(stream_app(), limits);
+  client.set_read_size(16 * 1024);
+  const auto answers =
+      TestClient::parse_responses(client.raw(post("/first", std::string(70'000, 'y')) + kHi));
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_FALSE(answers[0].header("Connection").has_value());
+  EXPECT_EQ(answers[1].body, "hi");
+}
+
 TEST(BodyStreamTest, AnEarlyAnswerToALargeOrEndlessBodyClosesTheConnection) {
   TestClient client(stream_app());
   client.set_read_size(1024);
