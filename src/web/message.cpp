@@ -30,10 +30,42 @@ void Request::reset() {
   body_streamed_ = false;
 }
 
+namespace {
+
+// The origin-form part of an absolute-form target (`http://host/path?q`, RFC 9112 §3.2.2,
+// which a server must accept): from the path on, empty when there is neither path nor query;
+// nullopt when the target is not absolute.
+std::optional<std::string_view> after_authority(std::string_view target) {
+  std::size_t scheme = 0;
+  if (target.size() >= 7 && iequals(target.substr(0, 7), "http://"))
+    scheme = 7;
+  else if (target.size() >= 8 && iequals(target.substr(0, 8), "https://"))
+    scheme = 8;
+  else
+    return std::nullopt;
+  const auto end = target.find_first_of("/?", scheme);
+  return end == std::string_view::npos ? target.substr(target.size()) : target.substr(end);
+}
+
+}  // namespace
+
 void Request::set_start_line(std::string_view method, std::string_view target, int version) {
   method_ = method;
   target_ = target;
   version_ = version;
+  if (const auto absolute = after_authority(target)) {
+    const std::string_view origin = *absolute;
+    // `http://host` and `http://host?q` have the path "/": a view of the scheme's own slash,
+    // so that it moves with the buffer like every other view.
+    if (origin.empty() || origin.front() == '?') {
+      path_ = target.substr(target.find('/'), 1);
+      query_ = origin.empty() ? std::string_view() : origin.substr(1);
+      if (origin.empty()) target_ = path_;
+      return;
+    }
+    target_ = origin;
+    target = origin;
+  }
   const auto mark = target.find('?');
   path_ = target.substr(0, mark);
   query_ = mark == std::string_view::npos ? std::string_view() : target.substr(mark + 1);

@@ -66,6 +66,12 @@ std::span<char> RequestReader::read_space() {
 
 RequestReader::State RequestReader::parse() {
   if (!error_.code.empty()) return State::Failed;
+  // RFC 9112 §2.2: empty lines before a request line are ignored (some clients end a body
+  // with an extra CRLF). They belong to no request, so the request starts after them.
+  if (!parser_->got_some()) {
+    while (next_ < end_ && (buffer_[next_] == '\r' || buffer_[next_] == '\n')) ++next_;
+    start_ = next_;
+  }
   while (!parser_->is_done() && !stalled_) {
     if (next_ == end_) break;
     boost::beast::error_code ec;

@@ -222,6 +222,42 @@ TEST(HttpTest, Http10WithTransferEncodingIsRefused) {
                  400);
 }
 
+TEST(HttpTest, AbsoluteFormTargetsAreServedByTheirPath) {
+  App app;
+  const auto show = [](const Request& request, Ctx&) -> awaitable<Response> {
+    co_return Response::text(std::string(request.path()) + "|" + std::string(request.query()) +
+                             "|" + std::string(request.target()));
+  };
+  app.get("/", show);
+  app.get("/p/{rest:path}", show);
+  Limits limits;
+  limits.initial_buffer_bytes = 16;  // the views move with the buffer as it grows
+  TestClient client(app, limits);
+  const auto answers =
+      TestClient::parse_responses(client.raw("GET http://t/p/a?x=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                                             "GET HTTPS://T:8080/p/b HTTP/1.1\r\nHost: t\r\n\r\n"
+                                             "GET http://t HTTP/1.1\r\nHost: t\r\n\r\n"
+                                             "GET http://t?y=2 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_EQ(answers.size(), 4u);
+  EXPECT_EQ(answers[0].body, "/p/a|x=1|/p/a?x=1");
+  EXPECT_EQ(answers[1].body, "/p/b||/p/b");
+  EXPECT_EQ(answers[2].body, "/||/");
+  EXPECT_EQ(answers[3].body, "/|y=2|http://t?y=2");
+}
+
+TEST(HttpTest, EmptyLinesBeforeARequestAreIgnored) {
+  TestClient client(echo_app());
+  const auto answers = TestClient::parse_responses(
+      client.raw("\r\n\r\nGET /hi HTTP/1.1\r\nHost: t\r\n\r\n"
+                 "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok\r\n"
+                 "GET /hi HTTP/1.1\r\nHost: t\r\n\r\n\n"));
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(answers[0].body, "hi");
+  EXPECT_EQ(answers[1].body, "ok");
+  EXPECT_EQ(answers[2].body, "hi");
+  EXPECT_EQ(client.raw("\r\n\r\n"), "");  // only empty lines, then the end: nothing to answer
+}
+
 TEST(HttpTest, AMissingHostNamesItselfAndHttp10NeedsNone) {
   TestClient client(echo_app());
   const std::string missing = client.raw("GET /hi HTTP/1.1\r\n\r\n");
