@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "molt/codec/json.hpp"
+#include "molt/core/status.hpp"
 
 namespace molt::web {
 
@@ -103,11 +104,12 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
     rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
     const auto eq = pair.find('=');
     const auto key = boost::urls::make_pct_string_view(pair.substr(0, eq));
-    if (key.has_error()) return std::nullopt;
-    if (key->decode(form) != name) continue;
+    if (key.has_error() || key->decode(form) != name) continue;
     if (eq == std::string_view::npos) return std::string();
     const auto value = boost::urls::make_pct_string_view(pair.substr(eq + 1));
-    if (value.has_error()) return std::nullopt;
+    if (value.has_error())
+      throw core::InvalidInput("query parameter '" + std::string(name) +
+                               "' is not valid percent-encoding");
     return value->decode(form);
   }
   return std::nullopt;

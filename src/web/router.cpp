@@ -167,6 +167,11 @@ struct Walk {
   Uninitialized<Capture, Router::kMaxSegments> captures;
 };
 
+bool starts_absolute(const Walk& w, std::size_t index) {
+  const std::string_view first = w.segments[index];
+  return first.empty() ? index + 1 < w.count : first.front() == '/';
+}
+
 template <typename NodeT>
 const NodeT* walk(const NodeT& node, Walk& w, std::size_t index) {
   if (index == w.count) return node.methods.empty() ? nullptr : &node;
@@ -185,7 +190,9 @@ const NodeT* walk(const NodeT& node, Walk& w, std::size_t index) {
       --w.captured;
     }
   }
-  if (node.rest && !node.rest->methods.empty()) {
+  // A {rest:path} value is relative to its folder: one that would start with a slash
+  // ("//etc/passwd", "%2Fetc") would replace the folder when joined to it, so it matches not.
+  if (node.rest && !node.rest->methods.empty() && !starts_absolute(w, index)) {
     w.captures.items[w.captured++] = {node.rest_name, index, w.count};
     return node.rest.get();
   }
@@ -279,7 +286,8 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
       const std::size_t start = scratch.size();
       for (const char c : **encoded) scratch.push_back(c);
       segment = std::string_view(scratch).substr(start);
-      if (has_dot_piece(segment)) return;
+      // A NUL would end the name early for any C API a handler passes it to.
+      if (has_dot_piece(segment) || segment.find('\0') != std::string_view::npos) return;
     }
     if (is_dot_segment(segment)) return;
     segments.items[count++] = segment;

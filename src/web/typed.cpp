@@ -68,7 +68,10 @@ bool prefers_msgpack(const Request& request) {
   if (msgpack.quality <= 0) return false;
   const Acceptance json = acceptance(*accept, kJson);
   if (msgpack.quality != json.quality) return msgpack.quality > json.quality;
-  return msgpack.position < json.position;  // equal weights: the one the client named first
+  // Equal weights: a type named outright beats one a wildcard matched (`*/*, application/json`
+  // asks for JSON); between two named alike, the one named first.
+  if (msgpack.specificity != json.specificity) return msgpack.specificity > json.specificity;
+  return msgpack.position < json.position;
 }
 
 }  // namespace molt::web

@@ -211,7 +211,7 @@ TEST(RequestTest, QueryParametersAreDecodedWithinTheQueryOnly) {
   EXPECT_EQ(request.query_param("flag"), "");
   EXPECT_EQ(request.query_param("empty"), "");
   EXPECT_EQ(request.query_param("missing"), std::nullopt);
-  EXPECT_EQ(request.query_param("bad"), std::nullopt);
+  EXPECT_THROW(request.query_param("bad"), molt::core::InvalidInput);  // a 400, not "absent"
 }
 
 TEST(AppTest, TheTableIsFixedOnceServing) {

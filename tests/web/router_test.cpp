@@ -83,6 +83,19 @@ TEST(RouterTest, ParametersAreTyped) {
   EXPECT_TRUE(router.match("GET", "/users/1/files/n/a%2F.b%2F..c").found());
 }
 
+// A {rest:path} value stays inside its folder: never absolute, never with a NUL in it.
+TEST(RouterTest, ARestPathValueIsNeverAbsolute) {
+  Router router;
+  router.add("GET", "/static/{rest:path}", 1);
+  for (const char* path : {"/static//etc/passwd", "/static/%2Fetc%2Fpasswd", "/static///x"})
+    EXPECT_EQ(router.match("GET", path).outcome(), RouteMatch::Outcome::NotFound) << path;
+  for (const char* path : {"/static/a%00b", "/static/x/%00"})
+    EXPECT_EQ(router.match("GET", path).outcome(), RouteMatch::Outcome::BadPath) << path;
+  EXPECT_EQ(router.match("GET", "/static/").param("rest"), "");  // the folder itself
+  EXPECT_EQ(router.match("GET", "/static/css/a//b").param("rest"), "css/a//b");
+  EXPECT_EQ(router.match("GET", "/static/a%2Fb").param("rest"), "a/b");
+}
+
 TEST(RouterTest, AMatchObjectCanBeReusedAcrossRequests) {
   Router router;
   router.add("GET", "/a/{x}", 1);

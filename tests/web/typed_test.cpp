@@ -76,15 +76,16 @@ TEST(TypedTest, MsgPackByContentTypeAndAccept) {
   const auto decoded = molt::codec::decode_msgpack<Created>(created.body);
   EXPECT_EQ(decoded.title, "x");
   EXPECT_EQ(decoded.score, 2.25);
-  // JSON when the client ranks it first or accepts anything.
+  // JSON when the client names it beside a wildcard, or accepts anything.
   const auto json = client.request(
       "POST", "/items", body,
-      {{"Content-Type", "application/msgpack"}, {"Accept", "*/*, application/msgpack"}});
+      {{"Content-Type", "application/msgpack"}, {"Accept", "*/*, application/json"}});
   EXPECT_EQ(json.header("Content-Type"), "application/json");
 }
 
-// Accept's q-values decide (RFC 9110 §12.5.1); a tie goes to the type named first; JSON when
-// neither is named or acceptable. Negotiated answers say Vary: Accept.
+// Accept's q-values decide (RFC 9110 §12.5.1); at equal weights a type named outright beats
+// one a wildcard matched, then the type named first wins; JSON when neither is named or
+// acceptable. Negotiated answers say Vary: Accept.
 TEST(TypedTest, AcceptWeightsChooseTheFormat) {
   TestClient client(items_app());
   const std::string body = R"({"title":"x","tags":[]})";
@@ -104,6 +105,13 @@ TEST(TypedTest, AcceptWeightsChooseTheFormat) {
   EXPECT_EQ(format("application/msgpack;q=abc, application/json;q=0.1"), "application/json");
   EXPECT_EQ(format("text/html"), "application/json");
   EXPECT_EQ(format("APPLICATION/MSGPACK"), "application/msgpack");
+  EXPECT_EQ(format("*/*"), "application/json");
+  EXPECT_EQ(format("*/*, application/json"), "application/json");
+  EXPECT_EQ(format("application/*, application/json"), "application/json");
+  EXPECT_EQ(format("text/html, */*;q=0.8, application/json;q=0.8"), "application/json");
+  EXPECT_EQ(format("*/*, application/msgpack"), "application/msgpack");
+  EXPECT_EQ(format("application/msgpack, application/json"), "application/msgpack");
+  EXPECT_EQ(format("application/json, application/msgpack"), "application/json");
 }
 
 TEST(TypedTest, BadBodiesAreClear400sOr415) {
@@ -115,6 +123,12 @@ TEST(TypedTest, BadBodiesAreClear400sOr415) {
   EXPECT_EQ(client.request("POST", "/items", "{not json").status, 400);
   EXPECT_EQ(client.request("POST", "/items", R"({"score":1})").status, 400);  // title missing
   EXPECT_EQ(client.request("POST", "/items", "x", {{"Content-Type", "text/plain"}}).status, 415);
+  // Whitespace before the parameters is allowed (RFC 9110 §5.6.6).
+  EXPECT_EQ(client
+                .request("POST", "/items", R"({"title":"x","tags":[]})",
+                         {{"Content-Type", "application/json ; charset=utf-8"}})
+                .status,
+            201);
 }
 
 TEST(TypedTest, QueryParametersAreTyped) {
@@ -128,6 +142,25 @@ TEST(TypedTest, QueryParametersAreTyped) {
       R"({"error":{"code":"invalid_input","message":"query parameter 'limit' must be an integer in range"}})");
   EXPECT_EQ(client.get("/page?limit=99999999999").status, 400);
   EXPECT_EQ(client.get("/page?exact=maybe").status, 400);
+  // A malformed escape in the value is a 400 naming it, not "absent"; one in another pair's
+  // name does not hide the parameter.
+  const auto malformed = client.get("/page?limit=%zz");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_NE(malformed.body.find("query parameter 'limit' is not valid percent-encoding"),
+            std::string::npos)
+      << malformed.body;
+  EXPECT_EQ(client.get("/page?%zz=1&limit=7").body, "7");
+}
+
+TEST(TypedTest, QueryNumbersAreFinite) {
+  for (const char* target : {"/p?x=nan", "/p?x=inf", "/p?x=-infinity", "/p?x=NAN"}) {
+    molt::web::Request request;
+    request.set_start_line("GET", target, 11);
+    EXPECT_THROW(molt::web::query_as<double>(request, "x"), molt::web::HttpError) << target;
+  }
+  molt::web::Request request;
+  request.set_start_line("GET", "/p?x=-2.5e3", 11);
+  EXPECT_EQ(molt::web::query_as<double>(request, "x"), -2500.0);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <charconv>
+#include <cmath>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -62,7 +63,7 @@ Response respond(const Request& request, const T& value, int status = 200) {
 template <typename T>
 T body_as(const Request& request, std::string_view body) {
   const std::string_view type = request.header("Content-Type").value_or(std::string_view(kJson));
-  const std::string_view media = type.substr(0, type.find(';'));
+  const std::string_view media = trim_ows(type.substr(0, type.find(';')));  // `type ; charset`
   if (iequals(media, kJson)) return codec::decode_json<T>(body, "body");
   if (iequals(media, kMsgPack) || iequals(media, "application/x-msgpack"))
     return codec::decode_msgpack<T>(body, "body");
@@ -102,6 +103,9 @@ std::optional<T> query_as(const Request& request, std::string_view name) {
     const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
     if (ec != std::errc() || end != text->data() + text->size() || text->empty())
       throw bad(std::is_integral_v<T> ? "an integer in range" : "a number");
+    // from_chars reads "nan" and "inf", which would slip past every range check after.
+    if constexpr (std::is_floating_point_v<T>)
+      if (!std::isfinite(value)) throw bad("a finite number");
     return value;
   }
 }
