@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "molt/codec/utf8.hpp"
+
 namespace molt::codec {
 
 namespace {
@@ -98,6 +100,13 @@ void write_json_string(std::string& out, std::string_view text) {
   out.resize(at + json_string_room(text.size()));
   char* end = write_json_string(out.data() + at, text);
   out.resize(static_cast<std::size_t>(end - out.data()));
+}
+
+void write_json_text(std::string& out, std::string_view text) {
+  if (is_valid_utf8(text))
+    write_json_string(out, text);
+  else
+    write_json_string(out, replace_invalid_utf8(text));
 }
 
 void write_json_value(std::string& out, const boost::json::value& value) {

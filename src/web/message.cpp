@@ -119,7 +119,7 @@ Response Response::error(int status, std::string_view code, std::string_view mes
   std::string body = "{\"error\":{\"code\":";
   codec::write_json_string(body, code);
   body += ",\"message\":";
-  codec::write_json_string(body, message);
+  codec::write_json_text(body, message);  // it may quote the request's own bytes
   body += "}}";
   return {status, std::move(body), "application/json"};
 }

@@ -71,7 +71,7 @@ Middleware access_log(std::function<void(std::string_view)> sink) {
     std::string line = "{\"method\":";
     codec::write_json_string(line, request.method());
     line += ",\"path\":";
-    codec::write_json_string(line, request.path());
+    codec::write_json_text(line, request.path());
     line += ",\"status\":" + std::to_string(response.status());
     line += ",\"duration_us\":" + std::to_string(micros);
     line += ",\"bytes\":" + std::to_string(response.body().size());
@@ -119,7 +119,10 @@ Middleware cors(CorsOptions options) {
       co_return preflight;
     }
     Response response = co_await next();
-    if (origin) mark(response);
+    if (origin)
+      mark(response);
+    else if (!any_origin)
+      response.add_vary("Origin");  // a cache must not give this copy to a cross-origin client
     co_return response;
   };
 }

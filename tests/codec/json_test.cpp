@@ -49,6 +49,15 @@ TEST(JsonWriteTest, WholePayload) {
             R"("color":"green","note":"hello","extra":{"k":[1,"two",null,true,2.5]},"flag":true})");
 }
 
+TEST(JsonWriteTest, TextFromOutsideStaysValidJson) {
+  std::string out;
+  molt::codec::write_json_text(out, "a\xff\"b");
+  EXPECT_EQ(out, "\"a\xef\xbf\xbd\\\"b\"");
+  out.clear();
+  molt::codec::write_json_text(out, "caf\xc3\xa9");
+  EXPECT_EQ(out, "\"caf\xc3\xa9\"");
+}
+
 TEST(JsonWriteTest, Scalars) {
   EXPECT_EQ(to_json(true), "true");
   EXPECT_EQ(to_json(false), "false");

@@ -208,6 +208,30 @@ TEST(MsgPackDecodeTest, ErrorNamesThePathIntoArraysOfStructs) {
   EXPECT_EQ(decode_error<Payload>(bytes), "payload.items[1].score: expected number, got string");
 }
 
+// A str is text: one that is not UTF-8 is refused, as JSON's decoder refuses it (a bin is
+// bytes: BinDecodesIntoStringAsBytes).
+TEST(MsgPackDecodeTest, AStringThatIsNotUtf8IsRefused) {
+  const std::string bytes = payload_with_items([](Packer& p) {
+    p.pack_array(1);
+    p.pack_map(2);
+    str(p, "name");
+    str(p, "caf\xc3");  // a sequence cut short
+    str(p, "score");
+    pack(p, 1.0);
+  });
+  EXPECT_EQ(decode_error<Payload>(bytes),
+            "payload.items[0].name: expected string, got a str that is not UTF-8");
+  const std::string good = payload_with_items([](Packer& p) {
+    p.pack_array(1);
+    p.pack_map(2);
+    str(p, "name");
+    str(p, "caf\xc3\xa9 \xe2\x82\xac");
+    str(p, "score");
+    pack(p, 1.0);
+  });
+  EXPECT_EQ(decode_error<Payload>(good), "");
+}
+
 TEST(MsgPackDecodeTest, ErrorNamesAMissingRequiredMember) {
   const std::string bytes = payload_with_items([](Packer& p) {
     p.pack_array(1);

@@ -178,6 +178,22 @@ TEST(AppTest, CoreErrorsAnswerWithTheirStatus) {
   }
 }
 
+// A message that quotes the request's own bytes stays valid JSON (UTF-8) whatever they were.
+TEST(AppTest, ErrorMessagesQuotingInvalidUtf8AreValidJson) {
+  App app;
+  app.get("/items", [](const Request& request, Ctx&) -> awaitable<Response> {
+    throw molt::core::InvalidInput("cursor: expected digits, got '" +
+                                   request.query_param("cursor").value_or("") + "'");
+    co_return Response(200);
+  });
+  TestClient client(app);
+  const auto answer = client.get("/items?cursor=%FF%C0%AE");
+  EXPECT_EQ(answer.status, 400);
+  EXPECT_EQ(answer.body,
+            "{\"error\":{\"code\":\"invalid_input\",\"message\":\"cursor: expected digits, got "
+            "'\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd'\"}}");
+}
+
 TEST(AppTest, StateAndRequestValuesAndQuery) {
   struct Greeting {
     std::string word;

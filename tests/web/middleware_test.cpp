@@ -79,6 +79,9 @@ TEST(MiddlewareTest, CorsAnswersPreflightsAndMarksAllowedOrigins) {
   const auto stranger = client.get("/data", {{"Origin", "https://evil.example"}});
   EXPECT_EQ(stranger.status, 200);
   EXPECT_FALSE(stranger.header("Access-Control-Allow-Origin").has_value());
+  // Without an Origin the answer still varies by it: a shared cache must not hand this copy,
+  // which allows no origin, to a cross-origin request.
+  EXPECT_EQ(client.get("/data").header("Vary"), "Origin");
   molt::web::CorsOptions bad;
   bad.allowed_origins = {"*"};
   bad.allow_credentials = true;

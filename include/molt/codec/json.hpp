@@ -19,6 +19,9 @@ namespace molt::codec {
 // ---- writing ----------------------------------------------------------------------------
 
 void write_json_string(std::string& out, std::string_view text);
+// The same for text from outside that may not be UTF-8 (a request path, a message quoting
+// input): ill-formed sequences become U+FFFD, so the JSON stays valid.
+void write_json_text(std::string& out, std::string_view text);
 // For loops that size their room once: the most bytes a string of `size` bytes can take
 // quoted (every byte escaped as \u00XX), and the writer that fills room at `at` and returns
 // where it ended.

@@ -9,6 +9,7 @@
 
 #include "molt/codec/decode_error.hpp"
 #include "molt/codec/traits.hpp"
+#include "molt/codec/utf8.hpp"
 
 namespace boost::json {
 class value;
@@ -169,7 +170,12 @@ void from_msgpack_object(const msgpack::object& o, T& out, const PathSegment& at
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (o.type != msgpack::type::STR && o.type != msgpack::type::BIN)
       throw DecodeError(at, "string", msgpack_kind(o));
-    out.assign(detail::msgpack_string(o));
+    // A str is text (the MessagePack spec: UTF-8), as JSON's strings are: one that is not
+    // would come back out in JSON answers no client can parse. A bin is bytes, kept as given.
+    const std::string_view text = detail::msgpack_string(o);
+    if (o.type == msgpack::type::STR && !is_valid_utf8(text))
+      throw DecodeError(at, "string", "a str that is not UTF-8");
+    out.assign(text);
   } else if constexpr (traits::is_vector<T>::value) {
     if (o.type != msgpack::type::ARRAY) throw DecodeError(at, "array", msgpack_kind(o));
     out.clear();
