@@ -59,6 +59,11 @@ std::size_t BlockingPool::running() const {
   return running_;
 }
 
+bool BlockingPool::wait_idle(std::chrono::steady_clock::time_point until) const {
+  std::unique_lock lock(mutex_);
+  return idle_.wait_until(lock, until, [this] { return running_ == 0 && queue_.empty(); });
+}
+
 void BlockingPool::close() {
   {
     std::lock_guard lock(mutex_);
@@ -85,6 +90,7 @@ void BlockingPool::run_thread() {
     task = nullptr;
     lock.lock();
     --running_;
+    if (running_ == 0 && queue_.empty()) idle_.notify_all();
   }
 }
 

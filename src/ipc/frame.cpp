@@ -1,6 +1,9 @@
 #include "molt/ipc/frame.hpp"
 
 #include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
 
 namespace molt::ipc {
 namespace {
@@ -70,6 +73,9 @@ void append_frame(std::string& out, std::string_view body) {
 
 void FrameBuilder::finish() {
   const std::size_t length = out_.size() - header_at_ - kFrameHeader;
+  // The length field has 32 bits: a larger body would wrap it and desynchronise the stream.
+  if (length > std::numeric_limits<std::uint32_t>::max())
+    throw std::length_error("frame body of " + std::to_string(length) + " bytes");
   write_le32(out_.data() + header_at_, static_cast<std::uint32_t>(length));
 }
 

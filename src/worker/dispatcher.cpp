@@ -192,6 +192,15 @@ void Dispatcher::finish(Job& job, ipc::Response response) {
   thread_local std::string frame;
   frame.clear();
   ipc::append_response_frame(frame, response, job.wire);
+  if (const std::size_t body = frame.size() - ipc::kFrameHeader; body > options_.max_frame) {
+    frame.clear();
+    ipc::append_response_frame(frame,
+                               error_response(job.request.request_id, StatusCode::InternalError,
+                                              "the answer of " + std::to_string(body) +
+                                                  " bytes exceeds the frame limit of " +
+                                                  std::to_string(options_.max_frame) + " bytes"),
+                               job.wire);
+  }
   sink_.send(frame);
   if (frame.capacity() > (1u << 20)) std::string().swap(frame);
   if (options_.log_requests) log_request(job, response);
@@ -241,6 +250,7 @@ void Dispatcher::log_request(const Job& job, const ipc::Response& r) const {
 }
 
 bool Dispatcher::shutdown(std::chrono::milliseconds grace) {
+  const auto until = Clock::now() + grace;
   std::vector<std::shared_ptr<Job>> pending;
   {
     std::lock_guard lock(mutex_);
@@ -261,7 +271,7 @@ bool Dispatcher::shutdown(std::chrono::milliseconds grace) {
   bool drained;
   {
     std::unique_lock lock(mutex_);
-    drained = drained_.wait_for(lock, grace, [this] { return jobs_.empty(); });
+    drained = drained_.wait_until(lock, until, [this] { return jobs_.empty(); });
     if (!drained) {
       pending.clear();
       for (const auto& [id, job] : jobs_) pending.push_back(job);
@@ -274,6 +284,9 @@ bool Dispatcher::shutdown(std::chrono::milliseconds grace) {
                                   "worker is shutting down"));
     return false;
   }
+  // Every request is answered, but a handler answered for (cancelled, timed out) may still
+  // run and ignore its token: joining its thread would outlast the grace, maybe forever.
+  if (!pool_.wait_idle(until)) return false;
   pool_.close();
   timers_.stop();
   return true;

@@ -34,18 +34,25 @@ FdResponseSink::FdResponseSink(int fd) : fd_(fd) {
 }
 
 FdResponseSink::~FdResponseSink() {
-  if (!drain_.joinable()) return;
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+  close();
+}
+
+void FdResponseSink::close() {
+  if (drain_.joinable()) {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_drain_.notify_one();
+    drain_.join();
   }
-  wake_drain_.notify_one();
-  drain_.join();
+  std::lock_guard lock(mutex_);
+  closed_ = true;  // the process is ending: what comes later is dropped
 }
 
 void FdResponseSink::send(std::string_view frames) {
   std::unique_lock lock(mutex_);
-  if (broken_) return;
+  if (broken_ || closed_) return;
   if (writing_ || draining_) {
     pending_.append(frames);
     return;

@@ -1,5 +1,6 @@
 #include "molt/worker/stdio_server.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,6 +36,13 @@ void StdioServer::run() {
     const ssize_t n = ::read(in_fd_, room.data(), room.size());
     if (n < 0) {
       if (errno == EINTR) continue;
+      // stdin can be non-blocking: the same socket as stdout (socat, a systemd socket unit),
+      // whose flags the answer writer set. No input yet is a wait, not the end.
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        pollfd readable{in_fd_, POLLIN, 0};
+        ::poll(&readable, 1, -1);
+        continue;
+      }
       break;
     }
     if (n == 0) {

@@ -111,8 +111,9 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
   install_signal_handling(stop_signals);
 
   FdResponseSink sink(STDOUT_FILENO);
-  Dispatcher dispatcher(*table, {settings.threads, settings.max_queue, settings.log_requests},
-                        sink);
+  Dispatcher dispatcher(
+      *table, {settings.threads, settings.max_queue, settings.log_requests, settings.max_frame},
+      sink);
   StdioServer server(dispatcher, sink, STDIN_FILENO, settings.max_frame);
 
   const pthread_t reader_thread = pthread_self();
@@ -137,6 +138,7 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
   if (!stopped) {
     std::fprintf(stderr, "molt-worker: a handler ignored cancellation; exiting without it\n");
     std::fflush(stderr);
+    sink.close();  // the answers already made, the Cancelled ones included, still go out
     std::_Exit(0);
   }
   // Release the signal thread if no signal came.

@@ -107,6 +107,32 @@ TEST_F(DispatcherTest, HandlerMetricsTravelWithTheAnswer) {
   EXPECT_TRUE(found);
 }
 
+// An answer larger than the frame limit would make the peer refuse the frame (and kill the
+// worker, as molt_accel does): an InternalError saying so goes instead.
+TEST_F(DispatcherTest, AnAnswerOverTheFrameLimitBecomesAnError) {
+  DispatcherOptions options{1, 4};
+  options.max_frame = 4096;
+  Dispatcher d(*table, options, sink);
+  auto big = request(1, "echo");
+  big.payload = std::string(8192, 'x');
+  auto small = request(2, "echo");
+  small.payload = std::string(1024, 'y');
+  d.submit(big, ipc::Wire::MsgPack, core::Clock::now());
+  d.submit(small, ipc::Wire::MsgPack, core::Clock::now());
+  auto answers = sink.wait_for(2);
+  ASSERT_EQ(answers.size(), 2u);
+  for (const auto& answer : answers) {
+    if (answer.request_id == 1) {
+      EXPECT_EQ(answer.status, StatusCode::InternalError);
+      EXPECT_NE(answer.error.find("exceeds the frame limit of 4096 bytes"), std::string::npos)
+          << answer.error;
+    } else {
+      EXPECT_EQ(answer.status, StatusCode::Ok);
+      EXPECT_EQ(answer.payload.size(), 1024u);
+    }
+  }
+}
+
 TEST_F(DispatcherTest, UnknownEntryAndWrongCodecAreImmediateInvalidInput) {
   auto d = make(1, 4);
   auto unknown = d->submit(request(1, "nope"), ipc::Wire::MsgPack, core::Clock::now());
@@ -187,6 +213,30 @@ TEST_F(DispatcherTest, ShutdownCancelsQueuedAndRunningWorkAndRefusesNewWork) {
   ASSERT_TRUE(late);
   EXPECT_EQ(late->status, StatusCode::Cancelled);
   EXPECT_EQ(d->pending(), 0u);
+}
+
+// A handler answered for (here cancelled) that ignores its token keeps its thread: shutdown
+// gives up on it when the grace ends, rather than join it for as long as it runs.
+TEST_F(DispatcherTest, ShutdownKeepsItsGraceForAHandlerThatIgnoresCancellation) {
+  std::atomic<bool> started{false}, release{false};
+  registry.add_raw("stubborn", Codec::Raw, Codec::Raw, [&](std::string_view, ExportContext&) {
+    started = true;
+    for (int i = 0; i < 5000 && !release; ++i) std::this_thread::sleep_for(1ms);
+    return std::string();
+  });
+  table = ExportTable::all_of(registry);
+  auto d = make(1, 4);
+  d->submit(request(1, "stubborn"), ipc::Wire::MsgPack, core::Clock::now());
+  for (int i = 0; i < 2000 && !started; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(started);
+  EXPECT_TRUE(d->cancel(1));
+  const auto answers = sink.wait_for(1);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, StatusCode::Cancelled);
+  const auto begin = std::chrono::steady_clock::now();
+  EXPECT_FALSE(d->shutdown(200ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 2s);
+  release = true;  // the thread ends, so the pool can be joined when `d` goes
 }
 
 TEST_F(DispatcherTest, ConcurrentCancelsTimeoutsAndCompletionsAnswerEachRequestExactlyOnce) {

@@ -70,6 +70,25 @@ TEST(FdResponseSink, ASenderDoesNotWaitForTheReaderAndFramesKeepTheirOrder) {
   }
 }
 
+// close() sends what is pending before it returns, as the destructor would: molt-worker calls
+// it before std::_Exit, which runs no destructor.
+TEST(FdResponseSink, CloseSendsWhatIsPendingFirst) {
+  Pipe pipe;
+  constexpr std::uint32_t kFrames = 64;
+  constexpr std::size_t kSize = 4096;  // 256 KiB: most of it waits in the sink
+  FdResponseSink sink(pipe.fds[1]);
+  for (std::uint32_t i = 0; i < kFrames; ++i) sink.send(frame(i, kSize));
+  auto all =
+      std::async(std::launch::async, [&] { return read_exactly(pipe.fds[0], kFrames * kSize); });
+  sink.close();
+  ::close(pipe.fds[1]);
+  pipe.fds[1] = -1;
+  const std::string got = all.get();
+  ASSERT_EQ(got.size(), kFrames * kSize);
+  EXPECT_EQ(got.substr((kFrames - 1) * kSize), frame(kFrames - 1, kSize));
+  sink.send(frame(1, 16));  // after close: dropped, not written to a closed descriptor
+}
+
 TEST(FdResponseSink, FramesFromManyThreadsArriveWhole) {
   Pipe pipe;
   constexpr std::uint32_t kThreads = 4, kPerThread = 300;

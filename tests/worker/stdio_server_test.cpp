@@ -1,8 +1,11 @@
 #include "molt/worker/stdio_server.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <thread>
 
 #include "collecting_sink.hpp"
@@ -78,6 +81,36 @@ TEST_F(StdioServerTest, PingAndRequestsSplitAcrossReadsAreAnswered) {
   EXPECT_EQ(answers[0].status, StatusCode::Ok);
   EXPECT_EQ(answers[1].request_id, 2u);
   EXPECT_EQ(answers[1].payload, "hello");
+}
+
+// stdin and stdout the same socket (socat, a systemd socket unit): the answer writer makes it
+// non-blocking, and a read with no input yet must wait rather than end the worker.
+TEST_F(StdioServerTest, ANonBlockingInputWithNothingYetIsWaitedFor) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  ASSERT_EQ(::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK), 0);
+  testing::CollectingSink sink;
+  std::thread peer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the server reads first
+    std::string input;
+    ipc::append_request_frame(input, request(1, "__ping__"), Wire::MsgPack);
+    EXPECT_EQ(::write(fds[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
+    sink.wait_for(1);
+    ::shutdown(fds[1], SHUT_WR);
+  });
+  {
+    Dispatcher dispatcher(*table, {1, 16}, sink);
+    StdioServer server(dispatcher, sink, fds[0], 1024);
+    server.run();
+    dispatcher.shutdown(std::chrono::seconds(2));
+  }
+  peer.join();
+  ::close(fds[0]);
+  ::close(fds[1]);
+  const auto answers = sink.wait_for(0);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].request_id, 1u);
+  EXPECT_EQ(answers[0].status, StatusCode::Ok);
 }
 
 TEST_F(StdioServerTest, OversizedFrameIsSkippedEvenWhenItArrivesInPieces) {

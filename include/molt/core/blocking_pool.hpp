@@ -3,6 +3,7 @@
 // Over the bound, try_post says no at once: the caller answers Busy instead of queueing
 // without limit. A task still waiting can be taken back (cancel, deadline) and frees its slot.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +38,8 @@ class BlockingPool {
 
   std::size_t queued() const;
   std::size_t running() const;
+  // Waits until no task runs or waits, or `until` passes. True when idle.
+  bool wait_idle(std::chrono::steady_clock::time_point until) const;
   std::size_t thread_count() const noexcept { return thread_count_; }
   std::size_t max_queued() const noexcept { return max_queued_; }
 
@@ -54,6 +57,7 @@ class BlockingPool {
   const std::size_t max_queued_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
+  mutable std::condition_variable idle_;
   std::deque<Entry> queue_;
   std::size_t running_ = 0;
   TaskId next_id_ = 1;

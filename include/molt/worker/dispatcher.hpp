@@ -14,6 +14,7 @@
 #include "molt/core/blocking_pool.hpp"
 #include "molt/core/timer_queue.hpp"
 #include "molt/ipc/envelope.hpp"
+#include "molt/ipc/frame.hpp"
 #include "molt/worker/export_registry.hpp"
 #include "molt/worker/response_sink.hpp"
 
@@ -24,6 +25,9 @@ struct DispatcherOptions {
   std::size_t max_queue = 64;
   // Write one JSON line per answered request to stderr.
   bool log_requests = false;
+  // The largest answer frame: the peer refuses larger ones (as this worker refuses larger
+  // requests), so an answer over it is replaced by an InternalError saying so.
+  std::size_t max_frame = ipc::kDefaultMaxFrame;
 };
 
 class Dispatcher {
@@ -44,8 +48,9 @@ class Dispatcher {
   std::size_t pending() const;
 
   // Refuses new work, cancels everything pending (queued work answers at once, running work at
-  // its next check) and waits up to `grace` for every answer. Returns true when all work
-  // stopped; false when a handler is still running (its request has been answered Cancelled).
+  // its next check) and waits up to `grace` for every answer and every handler's return (one
+  // answered for, cancelled or timed out, may still run). Returns true when all work stopped;
+  // false when a handler is still running (its request has been answered).
   bool shutdown(std::chrono::milliseconds grace);
 
  private:

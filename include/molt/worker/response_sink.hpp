@@ -30,6 +30,9 @@ class FdResponseSink final : public ResponseSink {
   explicit FdResponseSink(int fd);
   // Sends what is still pending, for at most a second without progress from the reader.
   ~FdResponseSink() override;
+  // The same, now, for a process about to end without destructors (std::_Exit); later sends
+  // are dropped. Idempotent.
+  void close();
   FdResponseSink(const FdResponseSink&) = delete;
   FdResponseSink& operator=(const FdResponseSink&) = delete;
 
@@ -52,6 +55,7 @@ class FdResponseSink final : public ResponseSink {
   bool draining_ = false;  // the drain thread owns the output until pending_ is empty
   bool stopping_ = false;
   bool broken_ = false;
+  bool closed_ = false;
   std::thread drain_;  // only for a non-blocking descriptor
 };
 
