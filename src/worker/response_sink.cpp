@@ -48,6 +48,7 @@ void FdResponseSink::close() {
   }
   std::lock_guard lock(mutex_);
   closed_ = true;  // the process is ending: what comes later is dropped
+  room_.notify_all();
 }
 
 void FdResponseSink::send(std::string_view frames) {
@@ -84,6 +85,13 @@ void FdResponseSink::send(std::string_view frames) {
   writing_ = false;
 }
 
+bool FdResponseSink::wait_for_room(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  return room_.wait_for(lock, wait, [this] {
+    return broken_ || closed_ || pending_.size() + batch_bytes_ <= kBacklogLimit;
+  });
+}
+
 bool FdResponseSink::healthy() const {
   std::lock_guard lock(mutex_);
   return !broken_;
@@ -113,6 +121,7 @@ void FdResponseSink::drain_loop() {
     }
     batch.swap(pending_);
     pending_.clear();
+    batch_bytes_ = batch.size();
     lock.unlock();
     std::string_view rest = batch;
     bool failed = false;
@@ -135,12 +144,14 @@ void FdResponseSink::drain_loop() {
       }
     }
     lock.lock();
+    batch_bytes_ = 0;
     if (failed) {
       broken_ = true;
       pending_.clear();
     }
     // Handlers write directly again once everything that waited is out.
     if (pending_.empty()) draining_ = false;
+    room_.notify_all();
   }
 }
 

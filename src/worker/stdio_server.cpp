@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 
 #include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
@@ -32,6 +33,9 @@ void append_error(std::string& answers, std::uint64_t id, ipc::Wire wire, std::s
 void StdioServer::run() {
   std::string answers;
   while (!stop_.load(std::memory_order_acquire)) {
+    // A peer that sends requests but reads no answers would make them pile up without
+    // bound: the next requests are read once the answers waiting for it are few again.
+    if (!sink_.wait_for_room(std::chrono::milliseconds(50))) continue;
     auto room = reader_.prepare();
     const ssize_t n = ::read(in_fd_, room.data(), room.size());
     if (n < 0) {

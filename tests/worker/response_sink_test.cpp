@@ -89,6 +89,22 @@ TEST(FdResponseSink, CloseSendsWhatIsPendingFirst) {
   sink.send(frame(1, 16));  // after close: dropped, not written to a closed descriptor
 }
 
+// Answers nobody reads are bounded: past kBacklogLimit the sink says there is no room, so
+// molt-worker reads no more requests until the reader catches up.
+TEST(FdResponseSink, ABacklogOverItsLimitHasNoRoomUntilTheReaderCatchesUp) {
+  Pipe pipe;
+  FdResponseSink sink(pipe.fds[1]);
+  EXPECT_TRUE(sink.wait_for_room(0ms));
+  constexpr std::size_t kSize = 64 * 1024;
+  const std::size_t frames = (FdResponseSink::kBacklogLimit + (1u << 20)) / kSize;
+  for (std::uint32_t i = 0; i < frames; ++i) sink.send(frame(i, kSize));
+  EXPECT_FALSE(sink.wait_for_room(100ms));  // nobody reads
+  auto all =
+      std::async(std::launch::async, [&] { return read_exactly(pipe.fds[0], frames * kSize); });
+  EXPECT_TRUE(sink.wait_for_room(10s));
+  EXPECT_EQ(all.get().size(), frames * kSize);
+}
+
 TEST(FdResponseSink, FramesFromManyThreadsArriveWhole) {
   Pipe pipe;
   constexpr std::uint32_t kThreads = 4, kPerThread = 300;

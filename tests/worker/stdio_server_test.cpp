@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -111,6 +112,47 @@ TEST_F(StdioServerTest, ANonBlockingInputWithNothingYetIsWaitedFor) {
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].request_id, 1u);
   EXPECT_EQ(answers[0].status, StatusCode::Ok);
+}
+
+// While the answers wait for a reader that does not read (the sink has no room), no request
+// is read, so they cannot pile up; once there is room the requests are served.
+TEST_F(StdioServerTest, NoRequestIsReadWhileTheSinkHasNoRoom) {
+  class FullSink final : public ResponseSink {
+   public:
+    explicit FullSink(testing::CollectingSink& answers) : answers_(answers) {}
+    void send(std::string_view frames) override { answers_.send(frames); }
+    bool wait_for_room(std::chrono::milliseconds wait) override {
+      std::this_thread::sleep_for(std::min(wait, std::chrono::milliseconds(5)));
+      return room.load();
+    }
+    std::atomic<bool> room{false};
+
+   private:
+    testing::CollectingSink& answers_;
+  };
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  testing::CollectingSink answers;
+  FullSink sink(answers);
+  std::string input;
+  ipc::append_request_frame(input, request(1, "__ping__"), Wire::MsgPack);
+  ASSERT_EQ(::write(fds[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
+  std::thread peer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_EQ(answers.wait_for(0).size(), 0u);  // not read, so not answered
+    sink.room = true;
+    answers.wait_for(1);
+    ::close(fds[1]);
+  });
+  {
+    Dispatcher dispatcher(*table, {1, 16}, sink);
+    StdioServer server(dispatcher, sink, fds[0], 1024);
+    server.run();
+    dispatcher.shutdown(std::chrono::seconds(2));
+  }
+  peer.join();
+  ::close(fds[0]);
+  EXPECT_EQ(answers.wait_for(0).size(), 1u);
 }
 
 TEST_F(StdioServerTest, OversizedFrameIsSkippedEvenWhenItArrivesInPieces) {

@@ -10,7 +10,9 @@
 // 64 KiB pipe full) no longer puts a handler thread to sleep. A pipe that stderr shares keeps
 // blocking writes.
 
+#include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -23,6 +25,9 @@ class ResponseSink {
   virtual ~ResponseSink() = default;
   // `frames` holds one or more complete frames; they are never interleaved with others.
   virtual void send(std::string_view frames) = 0;
+  // Waits up to `wait` while the answers not yet taken by the reader are too many to read
+  // more requests (each request read would add to them). True when there is room.
+  virtual bool wait_for_room(std::chrono::milliseconds /*wait*/) { return true; }
 };
 
 class FdResponseSink final : public ResponseSink {
@@ -37,6 +42,10 @@ class FdResponseSink final : public ResponseSink {
   FdResponseSink& operator=(const FdResponseSink&) = delete;
 
   void send(std::string_view frames) override;
+  // Room: at most kBacklogLimit bytes of answers wait for the reader (or the sink is broken or
+  // closed, and nothing waits any more).
+  bool wait_for_room(std::chrono::milliseconds wait) override;
+  static constexpr std::size_t kBacklogLimit = 8u << 20;
   // False once the peer stopped reading (EPIPE or another write error); later sends are dropped.
   bool healthy() const;
 
@@ -50,6 +59,8 @@ class FdResponseSink final : public ResponseSink {
   bool nonblocking_ = false;
   mutable std::mutex mutex_;
   std::condition_variable wake_drain_;
+  std::condition_variable room_;
+  std::size_t batch_bytes_ = 0;  // what the drain thread took from pending_ and still writes
   std::string pending_;
   bool writing_ = false;   // a sending thread is in write(2)
   bool draining_ = false;  // the drain thread owns the output until pending_ is empty
