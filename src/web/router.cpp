@@ -163,9 +163,31 @@ struct Capture {
 struct Walk {
   const std::string_view* segments;
   std::size_t count;
+  std::string_view method;
   std::size_t captured;
   Uninitialized<Capture, Router::kMaxSegments> captures;
+  // The first route the path matched whose methods do not include `method`: the 405 (or
+  // OPTIONS) answer when no later route takes the method.
+  const void* path_only = nullptr;
 };
+
+template <typename NodeT>
+bool takes(const NodeT& node, std::string_view method) {
+  for (const auto& [candidate, id] : node.methods)
+    if (candidate == method || (method == "HEAD" && candidate == "GET")) return true;
+  return false;
+}
+
+// Where the path ends at `node`: that route if it takes the method; otherwise the walk goes
+// on (GET /static/{rest:path} still serves GET /static/upload beside POST /static/upload),
+// remembering the first such route for the 405.
+template <typename NodeT>
+const NodeT* arrive(const NodeT& node, Walk& w) {
+  if (node.methods.empty()) return nullptr;
+  if (takes(node, w.method)) return &node;
+  if (w.path_only == nullptr) w.path_only = &node;
+  return nullptr;
+}
 
 bool starts_absolute(const Walk& w, std::size_t index) {
   const std::string_view first = w.segments[index];
@@ -174,7 +196,7 @@ bool starts_absolute(const Walk& w, std::size_t index) {
 
 template <typename NodeT>
 const NodeT* walk(const NodeT& node, Walk& w, std::size_t index) {
-  if (index == w.count) return node.methods.empty() ? nullptr : &node;
+  if (index == w.count) return arrive(node, w);
   const std::string_view segment = w.segments[index];
   for (const auto& [literal, child] : node.literals) {
     if (literal == segment) {
@@ -192,9 +214,11 @@ const NodeT* walk(const NodeT& node, Walk& w, std::size_t index) {
   }
   // A {rest:path} value is relative to its folder: one that would start with a slash
   // ("//etc/passwd", "%2Fetc") would replace the folder when joined to it, so it matches not.
-  if (node.rest && !node.rest->methods.empty() && !starts_absolute(w, index)) {
-    w.captures.items[w.captured++] = {node.rest_name, index, w.count};
-    return node.rest.get();
+  if (node.rest && !starts_absolute(w, index)) {
+    if (const NodeT* end = arrive(*node.rest, w)) {
+      w.captures.items[w.captured++] = {node.rest_name, index, w.count};
+      return end;
+    }
   }
   return nullptr;
 }
@@ -298,11 +322,17 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
   Walk w;  // captures left uninitialized: only the first `captured` are ever read
   w.segments = segments.items;
   w.count = count;
+  w.method = method;
   w.captured = 0;
   const Node* end = walk(*root_, w, 0);
   if (end == nullptr) {
-    out.outcome_ = RouteMatch::Outcome::NotFound;
-    return;
+    if (w.path_only == nullptr) {
+      out.outcome_ = RouteMatch::Outcome::NotFound;
+      return;
+    }
+    // The path matched, the method did not: 405 or OPTIONS, which need no parameters.
+    end = static_cast<const Node*>(w.path_only);
+    w.captured = 0;
   }
   for (std::size_t i = 0; i < w.captured; ++i) {
     const Capture& capture = w.captures.items[i];

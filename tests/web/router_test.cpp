@@ -83,6 +83,27 @@ TEST(RouterTest, ParametersAreTyped) {
   EXPECT_TRUE(router.match("GET", "/users/1/files/n/a%2F.b%2F..c").found());
 }
 
+// A route the path matches but whose method is another does not hide a later one that takes
+// the method; 405 only when none does.
+TEST(RouterTest, ARouteWithAnotherMethodDoesNotHideOneThatTakesIt) {
+  Router router;
+  router.add("GET", "/static/{rest:path}", 1);
+  router.add("POST", "/static/upload", 2);
+  router.add("GET", "/users/me", 3);
+  router.add("DELETE", "/users/{id}", 4);
+  EXPECT_EQ(router.match("GET", "/static/upload").route(), 1u);
+  EXPECT_EQ(router.match("GET", "/static/upload").param("rest"), "upload");
+  EXPECT_EQ(router.match("HEAD", "/static/upload").route(), 1u);
+  EXPECT_EQ(router.match("POST", "/static/upload").route(), 2u);
+  EXPECT_EQ(router.match("DELETE", "/users/me").route(), 4u);
+  EXPECT_EQ(router.match("DELETE", "/users/me").param("id"), "me");
+  EXPECT_EQ(router.match("GET", "/users/me").route(), 3u);
+  const RouteMatch refused = router.match("PUT", "/users/me");
+  EXPECT_EQ(refused.outcome(), RouteMatch::Outcome::MethodNotAllowed);
+  EXPECT_EQ(refused.allow(), "GET, HEAD, OPTIONS");  // the first route the path matched
+  EXPECT_EQ(router.match("OPTIONS", "/static/upload").outcome(), RouteMatch::Outcome::Options);
+}
+
 // A {rest:path} value stays inside its folder: never absolute, never with a NUL in it.
 TEST(RouterTest, ARestPathValueIsNeverAbsolute) {
   Router router;
