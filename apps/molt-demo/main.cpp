@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
     const char* dsn = std::getenv("MOLT_DB_POSTGRES_DSN");
     auto store = dsn && *dsn ? molt_demo::ItemsStore::open_postgres(dsn)
                              : molt_demo::ItemsStore::open_sqlite(db_path);
+    // From here on a SIGTERM waits for wait_for_signal(), which drains; blocked before any
+    // thread starts, since a thread that does not block it would take it and end the process.
+    molt::web::Server::block_stop_signals();
     if (blocking_threads == 0) blocking_threads = 2 * molt::core::usable_cores();
     molt::core::BlockingPool pool(blocking_threads, 256);
     molt_demo::Services services{std::move(store), pool};

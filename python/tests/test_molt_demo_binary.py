@@ -70,6 +70,20 @@ def test_first_start_seeds_serves_and_sigterm_drains(demo_bin: Path, tmp_path: P
             process.wait()
 
 
+def test_a_sigterm_as_soon_as_it_listens_still_drains(demo_bin: Path, tmp_path: Path) -> None:
+    # The signal may come before the main thread waits for it: it is held, not fatal (-15).
+    db = tmp_path / "demo.sqlite3"
+    for _ in range(3):
+        process, _port = start(demo_bin, db)
+        process.send_signal(signal.SIGTERM)
+        try:
+            assert process.wait(timeout=15) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def test_a_second_start_on_the_same_port_fails_naming_it(demo_bin: Path, tmp_path: Path) -> None:
     db = tmp_path / "demo.sqlite3"
     first, port = start(demo_bin, db)

@@ -1,5 +1,8 @@
 #include "molt/web/server.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -182,8 +185,23 @@ void Server::wait_for_signal() {
   asio::io_context io(1);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([](boost::system::error_code, int) {});
+  // A program that blocked these before start() (block_stop_signals) did so that one sent
+  // before this point waits instead of ending the process: it is delivered here, now.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   io.run();
   stop();
+}
+
+void Server::block_stop_signals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 }
 
 std::size_t Server::open_connections() const {

@@ -2,6 +2,7 @@
 // SO_REUSEPORT acceptor, so a connection lives on one thread and needs no locks.
 //
 //   molt::web::Server server(app, {.port = 8080});
+//   Server::block_stop_signals();  // a SIGTERM before wait_for_signal() waits for it
 //   server.start();             // binds, or throws naming the address
 //   server.wait_for_signal();   // SIGTERM/SIGINT: drain in-flight requests, then return
 #pragma once
@@ -42,6 +43,10 @@ class Server {
   void stop();
   // Blocks until SIGTERM or SIGINT, then stop().
   void wait_for_signal();
+  // Blocks SIGTERM and SIGINT in the calling thread, and so in every thread it starts later
+  // (start()'s among them). Called before the program starts any thread, a signal sent before
+  // wait_for_signal() listens is held for it, instead of ending the process by default.
+  static void block_stop_signals();
   // Connections open right now, over all threads.
   std::size_t open_connections() const;
 
