@@ -130,9 +130,8 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard) 
   const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                     SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   if (rc == SQLITE_INTERRUPT && guard) guard->throw_stopped();
-  if (rc != SQLITE_OK)
-    fail(rc == SQLITE_INTERRUPT ? StatusCode::Cancelled : StatusCode::InvalidInput,
-         std::string("SQL error: ") + sqlite3_errmsg(db_));
+  if (rc == SQLITE_INTERRUPT) fail(StatusCode::Cancelled, "SQL error: interrupted");
+  if (rc != SQLITE_OK) throw core::SqlError(std::string("SQL error: ") + sqlite3_errmsg(db_));
   if (!stmt) fail(StatusCode::InvalidInput, "SQL error: the statement is empty");
   const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
   if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
@@ -157,14 +156,14 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard) 
     case SQLITE_LOCKED:
       fail(StatusCode::Busy, "database is locked: " + why);
     case SQLITE_READONLY:
-      fail(StatusCode::InvalidInput,
-           "the database is read-only here (open it for writing to change it): " + why);
+      throw core::SqlError("the database is read-only here (open it for writing to change it): " +
+                           why);
     case SQLITE_CONSTRAINT:
     case SQLITE_MISMATCH:
     case SQLITE_RANGE:
     case SQLITE_TOOBIG:
     case SQLITE_ERROR:
-      fail(StatusCode::InvalidInput, "SQL error: " + why);
+      throw core::SqlError("SQL error: " + why);
     default:
       fail(StatusCode::InternalError, "SQLite error: " + why);
   }

@@ -46,6 +46,8 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
     std::rethrow_exception(error);
   } catch (const HttpError& e) {
     return Response::error(e.status(), e.code(), e.what());
+  } catch (const core::SqlError& e) {
+    failure = e.what();  // the handler's SQL: the server's fault, and its text stays here
   } catch (const core::Error& e) {
     if (e.code() == core::StatusCode::InvalidInput)
       return Response::error(400, "invalid_input", e.what());

@@ -287,6 +287,17 @@ TEST_F(SqliteTest, MalformedSqlIsInvalidInputWithSqlitesMessage) {
             StatusCode::InvalidInput);
 }
 
+// What the database refuses is an SqlError: InvalidInput for whoever wrote the SQL, which a
+// web handler's caller did not (molt::web answers it 500).
+TEST_F(SqliteTest, RefusedStatementsAreSqlErrors) {
+  auto db = writable();
+  EXPECT_THROW(db->execute("INSERT INTO items(id, user_id) VALUES (1, 1)", {}, {}),
+               core::SqlError);  // id 1 exists
+  EXPECT_THROW(db->query("SELECT nope FROM items", {}, {}), core::SqlError);
+  EXPECT_EQ(status_of([&] { db->query("SELECT nope FROM items", {}, {}); }),
+            StatusCode::InvalidInput);
+}
+
 TEST_F(SqliteTest, QueryRefusesWritesAndChangesNothing) {
   auto db = writable();
   std::string why;

@@ -194,6 +194,20 @@ TEST(AppTest, ErrorMessagesQuotingInvalidUtf8AreValidJson) {
             "'\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd'\"}}");
 }
 
+// SQL the database refused is the server's fault when a handler wrote it: 500, and the
+// database's text (table and constraint names) stays out of the answer.
+TEST(AppTest, ARefusedStatementIsA500WithoutTheDatabasesText) {
+  App app;
+  app.post("/items", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw molt::core::SqlError("SQL error: UNIQUE constraint failed: items.id");
+    co_return Response(200);
+  });
+  TestClient client(app);
+  const auto answer = client.request("POST", "/items", "{}");
+  EXPECT_EQ(answer.status, 500);
+  EXPECT_EQ(answer.body, R"({"error":{"code":"internal_error","message":"the request failed"}})");
+}
+
 TEST(AppTest, StateAndRequestValuesAndQuery) {
   struct Greeting {
     std::string word;

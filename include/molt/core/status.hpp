@@ -41,4 +41,13 @@ class InvalidInput : public Error {
       : Error(StatusCode::InvalidInput, std::move(message)) {}
 };
 
+// A statement the database refused (its syntax, a constraint, a type). InvalidInput for a
+// caller that wrote the SQL (molt-worker's db_query); but when a server's own handler wrote
+// it, the fault is the server's, and molt::web answers 500 and logs the database's text
+// rather than show it to the client.
+class SqlError : public InvalidInput {
+ public:
+  using InvalidInput::InvalidInput;
+};
+
 }  // namespace molt::core

@@ -39,7 +39,7 @@ std::string error_field(const PGresult* result, int field) {
   // 08P01 here is the server refusing our bind message: the values do not match the SQL.
   if (klass == "42" || klass == "22" || klass == "23" || klass == "21" || klass == "0A" ||
       klass == "25" || code == "08P01")
-    fail(StatusCode::InvalidInput, "SQL error: " + message);
+    throw core::SqlError("SQL error: " + message);
   fail(StatusCode::InternalError, "PostgreSQL error " + code + ": " + message);
 }
 
