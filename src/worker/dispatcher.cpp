@@ -50,6 +50,7 @@ Dispatcher::Dispatcher(const ExportTable& exports, DispatcherOptions options, Re
     : exports_(exports),
       options_(options),
       sink_(sink),
+      log_(options.log_requests ? std::make_unique<LineLog>(STDERR_FILENO) : nullptr),
       pool_(options.threads, options.max_queue) {}
 
 Dispatcher::~Dispatcher() {
@@ -203,7 +204,7 @@ void Dispatcher::finish(Job& job, ipc::Response response) {
   }
   sink_.send(frame);
   if (frame.capacity() > (1u << 20)) std::string().swap(frame);
-  if (options_.log_requests) log_request(job, response);
+  if (log_) log_request(job, response);
 }
 
 void Dispatcher::add_timing_metrics(Job& job, ipc::Response& r, nanoseconds decode,
@@ -228,7 +229,7 @@ void Dispatcher::log_request(const Job& job, const ipc::Response& r) const {
   std::string line = "{\"event\":\"request\",\"request_id\":";
   codec::append_integer(line, job.request.request_id);
   line += ",\"entry\":";
-  codec::write_json_string(line, job.request.entry);
+  codec::write_json_text(line, job.request.entry);
   line += ",\"status\":";
   codec::write_json_string(line, core::to_string(r.status));
   line += ",\"wire\":";
@@ -242,11 +243,10 @@ void Dispatcher::log_request(const Job& job, const ipc::Response& r) const {
   }
   if (!r.error.empty()) {
     line += ",\"error\":";
-    codec::write_json_string(line, r.error);
+    codec::write_json_text(line, r.error);
   }
   line += "}\n";
-  // One write per line keeps lines whole when several threads log at once.
-  [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+  log_->write(std::move(line));
 }
 
 bool Dispatcher::shutdown(std::chrono::milliseconds grace) {

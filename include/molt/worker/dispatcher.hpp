@@ -16,6 +16,7 @@
 #include "molt/ipc/envelope.hpp"
 #include "molt/ipc/frame.hpp"
 #include "molt/worker/export_registry.hpp"
+#include "molt/worker/line_log.hpp"
 #include "molt/worker/response_sink.hpp"
 
 namespace molt::worker {
@@ -67,6 +68,7 @@ class Dispatcher {
   const ExportTable& exports_;
   const DispatcherOptions options_;
   ResponseSink& sink_;
+  std::unique_ptr<LineLog> log_;  // with log_requests: stderr, off the handlers' threads
 
   mutable std::mutex mutex_;
   std::condition_variable drained_;
