@@ -181,26 +181,30 @@ void Server::stop() {
   impl_->running = false;
 }
 
+namespace {
+sigset_t stop_signal_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+}  // namespace
+
 void Server::wait_for_signal() {
   asio::io_context io(1);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([](boost::system::error_code, int) {});
   // A program that blocked these before start() (block_stop_signals) did so that one sent
   // before this point waits instead of ending the process: it is delivered here, now.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
+  const sigset_t stop_signals = stop_signal_set();
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   io.run();
   stop();
 }
 
 void Server::block_stop_signals() {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
+  const sigset_t stop_signals = stop_signal_set();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 }
 
