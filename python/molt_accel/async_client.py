@@ -7,14 +7,17 @@ disconnected) sends ``__cancel__`` to the worker, so the work really stops.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import time
 from typing import Any
 
-from molt_accel.client import TIMEOUT_GRACE_S, CancelCheck
+from molt_accel.client import CANCEL_POLL_S, TIMEOUT_GRACE_S
 from molt_accel.config import WorkerSettings
+from molt_accel.disconnect import CancelCheck
 from molt_accel.errors import (
+    MoltBusy,
     MoltCancelled,
     MoltProtocolError,
     MoltTimeout,
@@ -23,6 +26,7 @@ from molt_accel.errors import (
 )
 from molt_accel.framing import HEADER_SIZE, encode_frame, frame_length
 from molt_accel.hooks import Hook, report_answer, report_send
+from molt_accel.retry import CallAttempts, RestartBackoff, Undelivered
 from molt_accel.wire import (
     Answer,
     decode_answer,
@@ -38,12 +42,15 @@ logger = logging.getLogger("molt_accel")
 class _AsyncWorker:
     """One worker child driven by asyncio: a reader task settles one future per call."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, max_frame_size: int) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, max_frame_size: int, started_at: float) -> None:
         self.proc = proc
         self.max_frame_size = max_frame_size
         self.pending: dict[int, asyncio.Future[Answer]] = {}
         self.dead = False
         self.death_reason = ""
+        self.started_at = started_at
+        self.died_at: float | None = None
+        self._closing = False
         self.reader = asyncio.get_running_loop().create_task(self._read_answers())
 
     async def _read_answers(self) -> None:
@@ -81,6 +88,7 @@ class _AsyncWorker:
             reason = f"worker exited with code {code}" if code > 0 else f"worker killed by signal {-code}"
         self.dead = True
         self.death_reason = reason
+        self._note_death()
         for request_id, future in list(self.pending.items()):
             self.pending.pop(request_id, None)
             if not future.done():
@@ -89,10 +97,19 @@ class _AsyncWorker:
     def send(self, frame: bytes) -> None:
         stdin = self.proc.stdin
         if self.dead or stdin is None or stdin.is_closing():
+            if not self._closing:
+                # The pipe closed under us: the process exited, and its reader may not
+                # have noticed yet. The restart backoff needs to know it died, and when.
+                self._note_death()
             raise MoltWorkerUnavailable(self.death_reason or "worker input is closed")
         stdin.write(frame)
 
+    def _note_death(self) -> None:
+        if self.died_at is None:
+            self.died_at = time.monotonic()
+
     async def close(self, grace_s: float = 5.0) -> None:
+        self._closing = True
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()
         try:
@@ -112,6 +129,10 @@ class AsyncMoltClient(WorkerSettings):
         self._starting: asyncio.Lock | None = None
         self._started_once = False
         self._closed = False
+        # Replaced workers still draining their calls. close() closes them too: the tasks
+        # that drain them are cancelled when the loop shuts down, and would leak them.
+        self._retired: set[_AsyncWorker] = set()
+        self._restart_backoff = RestartBackoff()
 
     @property
     def pid(self) -> int | None:
@@ -130,25 +151,37 @@ class AsyncMoltClient(WorkerSettings):
         after_recv: Hook | None = None,
         metrics_hook: Hook | None = None,
         cancel_check: CancelCheck | None = None,
-        **retry_options: Any,
+        retry_on_timeout: bool = False,
+        retry_on_busy: bool = False,
+        retry_backoff_ms: int = 0,
+        retry_backoff_max_ms: int = 0,
     ) -> Any:
-        """Runs ``entry``; see ``MoltClient.call``. Retries after a worker death only when
-        ``idempotent``. Busy/timeout retry options are accepted and not applied here: an
-        async caller owns its own retry loop."""
+        """Runs ``entry``; see ``MoltClient.call``, whose retry rules it shares (the backoff
+        sleeps without blocking the loop). ``cancel_check`` may be async: it is awaited."""
         if timeout_ms < 0:
             raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
         body = encode_payload(payload, codec)
-        restarts_left = self.max_restarts
+        attempts = CallAttempts(
+            idempotent=idempotent,
+            restart_on_failure=self.restart_on_failure,
+            max_restarts=self.max_restarts,
+            retry_on_busy=retry_on_busy,
+            retry_on_timeout=retry_on_timeout,
+            backoff_ms=retry_backoff_ms,
+            backoff_max_ms=retry_backoff_max_ms,
+        )
         while True:
             try:
                 answer = await self._exchange(
                     entry, body, codec, timeout_ms, cancel_check, before_send, after_recv, metrics_hook
                 )
                 break
-            except MoltWorkerUnavailable:
-                if not (idempotent and self.restart_on_failure and restarts_left > 0):
+            except (MoltWorkerUnavailable, MoltBusy, MoltTimeout) as exc:
+                delay = attempts.next_delay(exc)
+                if delay is None:
                     raise
-                restarts_left -= 1
+                if delay > 0:
+                    await asyncio.sleep(delay)
         if not decode_response:
             return answer.payload
         return decode_payload(answer.payload, answer.codec)
@@ -158,10 +191,14 @@ class AsyncMoltClient(WorkerSettings):
         return True
 
     async def close(self) -> None:
+        """Closes the worker, and the replaced ones still draining, and waits for them."""
         self._closed = True
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            await worker.close()
+        workers = set(self._retired)
+        if self._worker is not None:
+            workers.add(self._worker)
+        self._worker = None
+        self._retired.clear()
+        await asyncio.gather(*(worker.close() for worker in workers))
 
     async def __aenter__(self) -> AsyncMoltClient:
         return self
@@ -183,7 +220,11 @@ class AsyncMoltClient(WorkerSettings):
                 raise MoltWorkerUnavailable("the client is closed")
             if self._started_once and not self.restart_on_failure:
                 raise MoltWorkerUnavailable("the worker stopped (restart_on_failure is off)")
+            if worker is not None:
+                self._retire(worker)  # it died: close its pipes and reap it
+            self._restart_backoff.before_start()
             self._started_once = True
+            started_at = time.monotonic()
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *self.worker_cmd,
@@ -197,7 +238,8 @@ class AsyncMoltClient(WorkerSettings):
                 raise MoltWorkerUnavailable(
                     f"cannot start the worker {self.worker_cmd[0]!r}: {exc}"
                 ) from None
-            self._worker = _AsyncWorker(proc, self.max_frame_size)
+            self._worker = _AsyncWorker(proc, self.max_frame_size, started_at)
+            self._restart_backoff.started(self._worker)
             return self._worker
 
     async def _exchange(
@@ -222,28 +264,27 @@ class AsyncMoltClient(WorkerSettings):
         started = time.perf_counter()
         try:
             worker.send(frame)
-        except MoltWorkerUnavailable:
+        except MoltWorkerUnavailable as exc:
+            # Nothing reached the worker: the call may go to a new one whatever it is.
             worker.pending.pop(request_id, None)
-            raise
+            self._retire(worker)
+            raise Undelivered(exc.message) from None
         wait_s = timeout_ms / 1000.0 + TIMEOUT_GRACE_S if timeout_ms else None
         try:
-            answer = await asyncio.wait_for(self._await_answer(future, cancel_check), wait_s)
+            answer = await asyncio.wait_for(self._await_answer(future, request_id, cancel_check), wait_s)
         except TimeoutError:
-            worker.pending.pop(request_id, None)
-            self._cancel_in_worker(worker, request_id)
+            # The finally below withdraws the call; the old worker is closed only once its
+            # calls have drained, so that cancel still reaches it.
             self._retire(worker)
             raise MoltTimeout(
                 f"no answer from the worker within {timeout_ms} ms", request_id=request_id
             ) from None
-        except asyncio.CancelledError:
-            # The awaiting task was cancelled (client disconnect): stop the work too.
-            if worker.pending.pop(request_id, None) is not None:
-                self._cancel_in_worker(worker, request_id)
-            raise
-        except MoltCancelled:
-            worker.pending.pop(request_id, None)
-            self._cancel_in_worker(worker, request_id)
-            raise
+        finally:
+            # Whatever ended the wait without an answer (the task was cancelled because the
+            # client disconnected, the cancel_check fired, anything raised), the call must
+            # not stay pending, and the worker must stop its work.
+            self._withdraw(worker, request_id)
+        self._restart_backoff.worker_answered()
         client_ms = (time.perf_counter() - started) * 1000.0
         report_answer(after_recv, metrics_hook, entry, request_id, answer, len(body), client_ms)
         if answer.status != "Ok":
@@ -251,15 +292,25 @@ class AsyncMoltClient(WorkerSettings):
         return answer
 
     @staticmethod
-    async def _await_answer(future: asyncio.Future[Answer], cancel_check: CancelCheck | None) -> Answer:
+    async def _await_answer(
+        future: asyncio.Future[Answer], request_id: int, cancel_check: CancelCheck | None
+    ) -> Answer:
         if cancel_check is None:
             return await asyncio.shield(future)
         while True:
-            done, _ = await asyncio.wait({future}, timeout=0.01)
+            done, _ = await asyncio.wait({future}, timeout=CANCEL_POLL_S)
             if done:
                 return future.result()
-            if cancel_check():
-                raise MoltCancelled("the caller went away; the worker request was cancelled")
+            if await _cancel_requested(cancel_check):
+                raise MoltCancelled(
+                    "the caller went away; the worker request was cancelled", request_id=request_id
+                )
+
+    def _withdraw(self, worker: _AsyncWorker, request_id: int) -> None:
+        """Takes a call back from the reader; if it was still pending, cancels it in the
+        worker. Idempotent: a call already answered or withdrawn is left alone."""
+        if worker.pending.pop(request_id, None) is not None:
+            self._cancel_in_worker(worker, request_id)
 
     def _cancel_in_worker(self, worker: _AsyncWorker, request_id: int) -> None:
         try:
@@ -268,14 +319,31 @@ class AsyncMoltClient(WorkerSettings):
             pass
 
     def _retire(self, worker: _AsyncWorker) -> None:
-        """Replaces a stuck worker; the old one exits once its calls have drained."""
+        """Replaces a stuck (or dead) worker; the old one is closed once its calls have
+        drained."""
         if self._worker is worker:
             self._worker = None
+        self._retired.add(worker)
 
         async def drain_then_close() -> None:
             while worker.pending and not worker.dead:
                 await asyncio.sleep(0.05)
             await worker.close()
+            self._retired.discard(worker)
 
         task = asyncio.get_running_loop().create_task(drain_then_close())
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+
+async def _cancel_requested(cancel_check: CancelCheck) -> bool:
+    """Asks the check, awaiting it when it is async (ASGI's ``is_disconnected``). A check
+    that raises is logged and counts as "not cancelled", as in ``MoltClient``: a bug in it
+    must not fail the call it watches."""
+    try:
+        said = cancel_check()
+        if inspect.isawaitable(said):
+            said = await said
+        return bool(said)
+    except Exception:
+        logger.exception("molt_accel cancel_check raised; treating it as not cancelled")
+        return False

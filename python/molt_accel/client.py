@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import os
-import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from molt_accel.config import ExportSpec, WorkerSettings, default_worker_cmd
+from molt_accel.disconnect import SyncCancelCheck
 from molt_accel.errors import (
     MoltAccelError,
     MoltBusy,
@@ -24,19 +24,16 @@ from molt_accel.errors import (
 from molt_accel.framing import encode_frame
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.process import PendingCall, WorkerProcess
+from molt_accel.retry import CallAttempts, RestartBackoff, Undelivered
 from molt_accel.wire import Answer, decode_payload, encode_payload, encode_request
 
 logger = logging.getLogger("molt_accel")
-
-CancelCheck = Callable[[], bool]
 
 # The worker answers `Timeout` itself at the deadline; the client gives it this much longer
 # before it decides the worker is stuck, cancels, and replaces it.
 TIMEOUT_GRACE_S = 0.1
 # How often a call with a `cancel_check` asks it while waiting.
 CANCEL_POLL_S = 0.01
-# Retries after `Busy` (and after a timeout, for idempotent calls) when enabled.
-MAX_RETRIES = 2
 
 _live_clients: weakref.WeakSet[MoltClient] = weakref.WeakSet()
 
@@ -63,6 +60,7 @@ class MoltClient(WorkerSettings):
         self._worker: WorkerProcess | None = None
         self._started_once = False
         self._closed = False
+        self._restart_backoff = RestartBackoff()
         _live_clients.add(self)
 
     # -- public API ------------------------------------------------------------------------
@@ -78,7 +76,7 @@ class MoltClient(WorkerSettings):
         before_send: Hook | None = None,
         after_recv: Hook | None = None,
         metrics_hook: Hook | None = None,
-        cancel_check: CancelCheck | None = None,
+        cancel_check: SyncCancelCheck | None = None,
         retry_on_timeout: bool = False,
         retry_on_busy: bool = False,
         retry_backoff_ms: int = 0,
@@ -88,36 +86,30 @@ class MoltClient(WorkerSettings):
         bytes when ``decode_response`` is False). Raises a ``MoltAccelError`` child."""
         if timeout_ms < 0:
             raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
+        if inspect.iscoroutinefunction(cancel_check):
+            raise ValueError("cancel_check is async: MoltClient cannot await it (use AsyncMoltClient)")
         body = encode_payload(payload, codec)
-        restarts_left = self.max_restarts
-        retries = 0
+        attempts = CallAttempts(
+            idempotent=idempotent,
+            restart_on_failure=self.restart_on_failure,
+            max_restarts=self.max_restarts,
+            retry_on_busy=retry_on_busy,
+            retry_on_timeout=retry_on_timeout,
+            backoff_ms=retry_backoff_ms,
+            backoff_max_ms=retry_backoff_max_ms,
+        )
         while True:
             try:
                 answer = self._exchange(
                     entry, body, codec, timeout_ms, cancel_check, before_send, after_recv, metrics_hook
                 )
                 break
-            except _Undelivered:
-                # The worker died before it could read the request: sending it to a new
-                # worker cannot run it twice.
-                if not (self.restart_on_failure and restarts_left > 0):
+            except (MoltWorkerUnavailable, MoltBusy, MoltTimeout) as exc:
+                delay = attempts.next_delay(exc)
+                if delay is None:
                     raise
-                restarts_left -= 1
-            except MoltWorkerUnavailable:
-                # Re-sent only when the caller says running it twice is harmless.
-                if not (idempotent and self.restart_on_failure and restarts_left > 0):
-                    raise
-                restarts_left -= 1
-            except MoltBusy:
-                if not (retry_on_busy and retries < MAX_RETRIES):
-                    raise
-                retries += 1
-                _backoff(retry_backoff_ms, retry_backoff_max_ms, retries)
-            except MoltTimeout:
-                if not (retry_on_timeout and idempotent and retries < MAX_RETRIES):
-                    raise
-                retries += 1
-                _backoff(retry_backoff_ms, retry_backoff_max_ms, retries)
+                if delay > 0:
+                    time.sleep(delay)
         if not decode_response:
             return answer.payload
         return decode_payload(answer.payload, answer.codec)
@@ -159,22 +151,17 @@ class MoltClient(WorkerSettings):
         body: bytes,
         codec: str,
         timeout_ms: int,
-        cancel_check: CancelCheck | None,
+        cancel_check: SyncCancelCheck | None,
         before_send: Hook | None,
         after_recv: Hook | None,
         metrics_hook: Hook | None,
     ) -> Answer:
-        worker = self._current_worker()
         request_id = next(self._ids)
+        call = PendingCall()
+        worker = self._registered_worker(request_id, call)
         frame = encode_frame(
             encode_request(worker.wire, request_id, entry, timeout_ms, codec, body), self.max_frame_size
         )
-        call = PendingCall()
-        try:
-            worker.register(request_id, call)
-        except MoltWorkerUnavailable as exc:
-            self._drop(worker)
-            raise _Undelivered(exc.message) from None
         report_send(before_send, entry, request_id, codec, len(body), timeout_ms)
         started = time.perf_counter()
         try:
@@ -183,12 +170,12 @@ class MoltClient(WorkerSettings):
             # A failed write to a closed pipe means the worker never read the whole frame.
             worker.abandon(request_id)
             self._drop(worker)
-            raise _Undelivered(exc.message) from None
+            raise Undelivered(exc.message) from None
 
         if not self._wait(worker, call, request_id, started, timeout_ms, cancel_check):
             # No answer in time, and the worker did not answer `Timeout` itself: it is
-            # stuck or overloaded. Cancel, and replace it once its other calls drain.
-            worker.send_cancel(request_id)
+            # stuck or overloaded. It was sent `__cancel__`; replace it once its other
+            # calls drain.
             self._drop(worker)
             raise MoltTimeout(f"no answer from the worker within {timeout_ms} ms", request_id=request_id)
 
@@ -197,11 +184,28 @@ class MoltClient(WorkerSettings):
             raise call.error
         answer = call.answer
         assert answer is not None
+        self._restart_backoff.worker_answered()
         client_ms = (time.perf_counter() - started) * 1000.0
         report_answer(after_recv, metrics_hook, entry, request_id, answer, len(body), client_ms)
         if answer.status != "Ok":
             raise error_for_status(answer.status, answer.error, request_id)
         return answer
+
+    def _registered_worker(self, request_id: int, call: PendingCall) -> WorkerProcess:
+        """The current worker, with ``call`` registered on it. A worker retired by another
+        thread in between refuses the call; nothing was sent, so the next current worker
+        takes it, without counting as a restart."""
+        while True:
+            worker = self._current_worker()
+            try:
+                worker.register(request_id, call)
+                return worker
+            except MoltWorkerUnavailable as exc:
+                # Read before _drop, which closes a dead worker's input too.
+                replaced = worker.replaced
+                self._drop(worker)
+                if not replaced:
+                    raise Undelivered(exc.message) from None  # it died: a restart
 
     def _wait(
         self,
@@ -210,30 +214,33 @@ class MoltClient(WorkerSettings):
         request_id: int,
         started: float,
         timeout_ms: int,
-        cancel_check: CancelCheck | None,
+        cancel_check: SyncCancelCheck | None,
     ) -> bool:
         """Waits for the answer; False on a client-side timeout. Raises ``MoltCancelled``
         when ``cancel_check`` says the caller is gone (after telling the worker)."""
         deadline = started + timeout_ms / 1000.0 + TIMEOUT_GRACE_S if timeout_ms else None
-        if cancel_check is None:
-            wait_s = -1 if deadline is None else max(0.0, deadline - time.perf_counter())
-            if call.lock.acquire(timeout=wait_s):
-                return True
-        else:
-            while True:
-                remaining = None if deadline is None else deadline - time.perf_counter()
-                if remaining is not None and remaining <= 0:
-                    break
-                if call.lock.acquire(
-                    timeout=CANCEL_POLL_S if remaining is None else min(remaining, CANCEL_POLL_S)
-                ):
+        check = cancel_check
+        while True:
+            remaining = None if deadline is None else deadline - time.perf_counter()
+            if remaining is not None and remaining <= 0:
+                break
+            if check is None:
+                # Nothing to poll: one blocking wait for the rest of the time.
+                if call.lock.acquire(timeout=-1 if remaining is None else remaining):
                     return True
-                if _cancel_requested(cancel_check) and worker.abandon(request_id):
-                    worker.send_cancel(request_id)
-                    raise MoltCancelled(
-                        "the caller went away; the worker request was cancelled", request_id=request_id
-                    )
-        if worker.abandon(request_id):
+                break
+            if call.lock.acquire(
+                timeout=CANCEL_POLL_S if remaining is None else min(remaining, CANCEL_POLL_S)
+            ):
+                return True
+            cancelled = _cancel_requested(check)
+            if cancelled is None:
+                check = None  # async: it cannot be asked here; warned once, not at every poll
+            elif cancelled and worker.abandon(request_id, cancel=True):
+                raise MoltCancelled(
+                    "the caller went away; the worker request was cancelled", request_id=request_id
+                )
+        if worker.abandon(request_id, cancel=True):
             return False
         call.lock.acquire()  # the answer won the race against our timeout: it is settled
         return True
@@ -255,8 +262,13 @@ class MoltClient(WorkerSettings):
                 raise MoltWorkerUnavailable(f"{reason} (restart_on_failure is off)")
             if worker is not None:
                 worker.close()  # died while idle: reap it and release its pipes now
+                # Closed once: calls failing fast in a restart cooldown must not close it
+                # again, each starting a reaper thread.
+                self._worker = None
+            self._restart_backoff.before_start()
             self._started_once = True
             self._worker = WorkerProcess(self.worker_cmd, self.wire, self.max_frame_size, self.env, self.cwd)
+            self._restart_backoff.started(self._worker)
             return self._worker
 
     def _drop(self, worker: WorkerProcess) -> None:
@@ -276,26 +288,27 @@ class MoltClient(WorkerSettings):
             worker.forget_after_fork()
 
 
-class _Undelivered(MoltWorkerUnavailable):
-    """The worker was gone before the request reached it."""
-
-
-def _cancel_requested(cancel_check: CancelCheck) -> bool:
+def _cancel_requested(cancel_check: SyncCancelCheck) -> bool | None:
+    """Whether the caller went away; None when the check turns out to be async, which a
+    sync call cannot await (the caller stops asking it)."""
     try:
-        return bool(cancel_check())
+        said: Any = cancel_check()
     except Exception:
         logger.exception("molt_accel cancel_check raised; treating it as not cancelled")
         return False
+    if inspect.isawaitable(said):
+        # An async check (ASGI's is_disconnected) cannot be awaited from a sync call, and a
+        # coroutine is truthy: counting it as "cancelled" would cancel every call.
+        _discard(said)
+        logger.warning("molt_accel cancel_check %r is async; MoltClient ignores it", cancel_check)
+        return None
+    return bool(said)
 
 
-def _backoff(base_ms: int, max_ms: int, attempt: int) -> None:
-    if base_ms <= 0:
-        return
-    delay_ms = base_ms * (2 ** (attempt - 1))
-    if max_ms > 0:
-        delay_ms = min(delay_ms, max_ms)
-    # Full jitter spreads retries from many callers that failed together.
-    time.sleep(random.uniform(delay_ms / 2, delay_ms) / 1000.0)
+def _discard(awaitable: Any) -> None:
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()  # no "coroutine was never awaited" warning
 
 
 class MoltClientPool:

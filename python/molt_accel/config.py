@@ -77,6 +77,35 @@ def pool_size_from_env() -> int:
     return env_int("MOLT_ACCEL_POOL_SIZE", 1, minimum=1)
 
 
+def busy_status_from_env() -> int:
+    """429 by default; ``MOLT_ACCEL_BUSY_STATUS=503`` for proxies that retry on 503."""
+    raw = os.environ.get("MOLT_ACCEL_BUSY_STATUS", "").strip() or "429"
+    if raw not in ("429", "503"):
+        raise ValueError(f"MOLT_ACCEL_BUSY_STATUS must be 429 or 503, got {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class OffloadSettings:
+    """The ``MOLT_ACCEL_*`` settings of a decorated view. They are read once, when the view
+    is decorated, so that a malformed value stops the server at startup instead of turning
+    every request into a 500."""
+
+    retry: RetryPolicy
+    pool_size: int
+    busy_status: int
+    debug_errors: bool
+
+    @classmethod
+    def from_env(cls) -> OffloadSettings:
+        return cls(
+            retry=RetryPolicy.from_env(),
+            pool_size=pool_size_from_env(),
+            busy_status=busy_status_from_env(),
+            debug_errors=env_flag("MOLT_ACCEL_DEBUG_ERRORS"),
+        )
+
+
 def packaged_manifest_path() -> Path:
     """The exports manifest shipped inside the package (the stock worker's exports)."""
     return Path(str(files("molt_accel").joinpath("default_exports.json")))
@@ -139,7 +168,8 @@ def load_manifest(
     worker_cmd: list[str], env: Mapping[str, str] | None = None, cwd: str | None = None
 ) -> dict[str, ExportSpec]:
     """The exports the worker started by ``worker_cmd`` will serve: its ``--exports`` file,
-    else ``MOLT_WORKER_EXPORTS``, else what the binary reports with ``--print-exports``."""
+    else ``MOLT_WORKER_EXPORTS``, else what the whole command prints with ``--print-exports``
+    appended."""
     environment = dict(os.environ if env is None else env)
     path = _exports_flag(worker_cmd) or environment.get("MOLT_WORKER_EXPORTS")
     if path:
@@ -151,9 +181,13 @@ def load_manifest(
     # The manifest does not depend on the databases; a worker asked only for it must not
     # fail because one is unreachable from here.
     environment = {k: v for k, v in environment.items() if not k.startswith("MOLT_DB_")}
+    # Messages name the whole command that ran: with a wrapper, its first word says little.
+    command = shlex.join(worker_cmd)
     try:
         listed = subprocess.run(
-            [worker_cmd[0], "--print-exports"],
+            # The whole command, not just its first word: a wrapper (`nice -n 5 molt-worker`)
+            # must run the worker, and the worker's own flags may come with the question.
+            [*worker_cmd, "--print-exports"],
             capture_output=True,
             timeout=10,
             check=True,
@@ -163,12 +197,11 @@ def load_manifest(
     except subprocess.CalledProcessError as exc:
         said = exc.stderr.decode(errors="replace").strip().splitlines()
         raise MoltWorkerUnavailable(
-            f"{worker_cmd[0]} --print-exports failed with code {exc.returncode}"
-            + (f": {said[-1]}" if said else "")
+            f"{command} --print-exports failed with code {exc.returncode}" + (f": {said[-1]}" if said else "")
         ) from None
     except (OSError, subprocess.SubprocessError) as exc:
-        raise MoltWorkerUnavailable(f"cannot ask {worker_cmd[0]} for its exports: {exc}") from None
-    return parse_manifest(listed.stdout.decode(), f"printed by {worker_cmd[0]}")
+        raise MoltWorkerUnavailable(f"cannot ask {command} for its exports: {exc}") from None
+    return parse_manifest(listed.stdout.decode(), f"printed by {command}")
 
 
 class WorkerSettings:

@@ -8,12 +8,12 @@ import inspect
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from molt_accel.async_client import AsyncMoltClient
 from molt_accel.client import MoltClient, MoltClientPool
-from molt_accel.config import RetryPolicy, client_mode_from_env, pool_size_from_env
+from molt_accel.config import OffloadSettings, client_mode_from_env, pool_size_from_env
 from molt_accel.contracts import build_list_items_payload
 from molt_accel.disconnect import request_cancel_check
 from molt_accel.errors import MoltAccelError, MoltInvalidInput
@@ -37,36 +37,62 @@ _shared: AnyClient | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_client() -> AnyClient:
+def shared_client(pool_size: int | None = None) -> AnyClient:
     """The process-wide client of ``client_mode="shared"``: one ``MoltClient``, or a
-    ``MoltClientPool`` when ``MOLT_ACCEL_POOL_SIZE`` > 1. Its workers start at first use."""
+    ``MoltClientPool`` when ``pool_size`` (default ``MOLT_ACCEL_POOL_SIZE``) > 1. Its
+    workers start at first use; the first caller's size wins."""
     global _shared
     client = _shared
     if client is None:
         with _shared_lock:
             if _shared is None:
-                size = pool_size_from_env()
+                size = pool_size if pool_size is not None else pool_size_from_env()
                 _shared = MoltClientPool(pool_size=size) if size > 1 else MoltClient()
             client = _shared
     return client
 
 
-_shared_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMoltClient] = (
-    weakref.WeakKeyDictionary()
-)
+# One AsyncMoltClient per event loop, with the generator that closes it when the loop ends.
+_shared_async: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, tuple[AsyncMoltClient, AsyncGenerator[None, None]]
+] = weakref.WeakKeyDictionary()
 
 
-def shared_async_client() -> AsyncMoltClient:
-    """The shared client of async views: one ``AsyncMoltClient`` per event loop."""
+async def shared_async_client() -> AsyncMoltClient:
+    """The shared client of async views: one ``AsyncMoltClient`` per event loop, closed
+    when its loop shuts down.
+
+    Its worker's pipes belong to the loop, so it cannot outlive it. Under ASGI the loop
+    lives as long as the server; under WSGI, Django runs each async view in a loop of its
+    own (``async_to_sync``), so each request starts a worker and closes it."""
     loop = asyncio.get_running_loop()
-    client = _shared_async.get(loop)
-    if client is None:
-        client = _shared_async[loop] = AsyncMoltClient()
+    known = _shared_async.get(loop)
+    if known is not None:
+        return known[0]
+    client = AsyncMoltClient()
+    closer = _close_with_loop(client)
+    _shared_async[loop] = (client, closer)
+    await closer.__anext__()
     return client
 
 
+async def _close_with_loop(client: AsyncMoltClient) -> AsyncGenerator[None, None]:
+    """Closes ``client`` when its loop shuts down. asyncio has no "loop closing" callback,
+    but ``asyncio.run`` (used by asgiref's ``async_to_sync`` and by ASGI servers) closes
+    the async generators started in the loop before it closes it: this one waits there."""
+    try:
+        yield
+    finally:
+        # Forget the loop too: under WSGI there is one per request, and the entry would
+        # keep each of them alive.
+        _shared_async.pop(asyncio.get_running_loop(), None)
+        await client.close()
+
+
 def reset_shared_client() -> None:
-    """Closes the shared client; the next request builds a new one from the environment."""
+    """Closes the shared client; the next request builds a new one. A sync view sizes it with
+    the ``MOLT_ACCEL_POOL_SIZE`` it read when it was decorated: a later change of the
+    variable does not reach views already decorated."""
     global _shared
     with _shared_lock:
         client, _shared = _shared, None
@@ -121,7 +147,7 @@ def molt_offload(
     before_send: Hook | None = None,
     after_recv: Hook | None = None,
     metrics_hook: Hook | None = None,
-    cancel_check: Callable[[Any], bool] | None = None,
+    cancel_check: Callable[[Any], bool] | Callable[[Any], Awaitable[bool]] | None = None,
     idempotent: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Runs ``entry`` in the worker instead of the decorated view.
@@ -142,12 +168,14 @@ def molt_offload(
     build_response = response_factory or json_response_factory
 
     try:
-        retry = RetryPolicy.from_env()
+        settings = OffloadSettings.from_env()
     except ValueError as exc:
         raise _improperly_configured(str(exc)) from None
+    retry = settings.retry
 
-    def call_options(request: Any) -> dict[str, Any]:
-        check = request_cancel_check(request)
+    def call_options(request: Any, in_async_view: bool) -> dict[str, Any]:
+        # An async `is_disconnected()` can only be awaited by the AsyncMoltClient.
+        check = request_cancel_check(request, allow_async=in_async_view)
         if cancel_check is not None:
             check = functools.partial(cancel_check, request)
         return {
@@ -168,7 +196,9 @@ def molt_offload(
 
     def failure_response(error: MoltAccelError) -> Any:
         _log_failure(entry, error)
-        return build_response(error_body(error), error_status(error))
+        return build_response(
+            error_body(error, settings.debug_errors), error_status(error, settings.busy_status)
+        )
 
     def falls_back(error: MoltAccelError) -> bool:
         if allow_fallback and not isinstance(error, MoltInvalidInput):
@@ -185,14 +215,24 @@ def molt_offload(
                     f"molt_offload on async view {view.__qualname__} needs an AsyncMoltClient"
                 )
             return _decorate_async(view)
+        if inspect.iscoroutinefunction(cancel_check):
+            raise _improperly_configured(
+                f"molt_offload on sync view {view.__qualname__}: an async cancel_check needs an async view"
+            )
+        if isinstance(client, AsyncMoltClient):
+            # Its call() is a coroutine: a sync view would fail at every request instead.
+            raise _improperly_configured(
+                f"molt_offload on sync view {view.__qualname__} needs a MoltClient or MoltClientPool, "
+                "not an AsyncMoltClient"
+            )
 
         @functools.wraps(view)
         def offloaded(request: Any, *args: Any, **kwargs: Any) -> Any:
             active: AnyClient | None = None
             try:
                 payload = build_payload(request, *args, **kwargs)
-                active = client or (MoltClient() if per_request else shared_client())
-                result = active.call(payload=payload, **call_options(request))
+                active = client or (MoltClient() if per_request else shared_client(settings.pool_size))
+                result = active.call(payload=payload, **call_options(request, in_async_view=False))
             except MoltAccelError as exc:
                 return view(request, *args, **kwargs) if falls_back(exc) else failure_response(exc)
             finally:
@@ -211,8 +251,11 @@ def molt_offload(
             active: AsyncMoltClient | None = None
             try:
                 payload = build_payload(request, *args, **kwargs)
-                active = client or (AsyncMoltClient() if per_request else shared_async_client())  # type: ignore[assignment]
-                result = await active.call(payload=payload, **call_options(request))
+                if client is not None:
+                    active = client  # type: ignore[assignment]
+                else:
+                    active = AsyncMoltClient() if per_request else await shared_async_client()
+                result = await active.call(payload=payload, **call_options(request, in_async_view=True))
             except MoltAccelError as exc:
                 return await view(request, *args, **kwargs) if falls_back(exc) else failure_response(exc)
             finally:

@@ -1,11 +1,18 @@
-"""Noticing that the HTTP client went away while a sync view waits for the worker."""
+"""Noticing that the HTTP client went away while a view waits for the worker."""
 
 from __future__ import annotations
 
+import inspect
 import select
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+# Asked "has the caller gone away?" while a call waits. ``MoltClient`` takes only this plain
+# kind: a sync call cannot await.
+SyncCancelCheck = Callable[[], bool]
+# What ``AsyncMoltClient`` takes: a plain check, or an async one, whose result it awaits.
+CancelCheck = SyncCancelCheck | Callable[[], Awaitable[bool]]
 
 
 def socket_closed_by_peer(sock: socket.socket) -> bool:
@@ -22,13 +29,20 @@ def socket_closed_by_peer(sock: socket.socket) -> bool:
         return True  # reset or already closed
 
 
-def request_cancel_check(request: Any) -> Callable[[], bool] | None:
+def request_cancel_check(request: Any, allow_async: bool = True) -> CancelCheck | None:
     """A check for the request's own abort signal, when it has one: ``is_aborted()`` or
-    ``is_disconnected()`` helpers, or gunicorn's client socket under WSGI."""
+    ``is_disconnected()`` helpers, or gunicorn's client socket under WSGI.
+
+    The helper is returned as it is: the clients make a bool of its answer, and
+    ``AsyncMoltClient`` awaits it first when it is async (ASGI frameworks). A sync view
+    cannot await an ``async def`` helper, so with ``allow_async=False`` it is skipped."""
     for name in ("is_aborted", "is_disconnected"):
         check = getattr(request, name, None)
-        if callable(check):
-            return lambda: bool(check())
+        if not callable(check):
+            continue
+        if inspect.iscoroutinefunction(check) and not allow_async:
+            continue
+        return check  # type: ignore[no-any-return]
     meta = getattr(request, "META", None)
     sock = meta.get("gunicorn.socket") if isinstance(meta, dict) else None
     if isinstance(sock, socket.socket):

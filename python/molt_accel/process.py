@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import threading
+import time
 from _thread import allocate_lock
 from collections.abc import Mapping
 
@@ -54,7 +55,13 @@ class WorkerProcess:
         self.dead = False
         self.death_reason = ""
         self._retiring = False
+        # Guards writes to stdin and its closing: the raw fd number is cached, and once closed
+        # it can be reused by any file this process opens, so no write may follow the close.
         self._write_lock = threading.Lock()
+        self._input_closed = False
+        # Read by the restart backoff: a worker that dies young is not restarted at once.
+        self.started_at = time.monotonic()
+        self.died_at: float | None = None
         try:
             self.proc = subprocess.Popen(
                 worker_cmd,
@@ -80,6 +87,11 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def replaced(self) -> bool:
+        """Retired or closed by the client: it takes no new call, dead or alive."""
+        return self._retiring or self._input_closed
+
     # -- sending ---------------------------------------------------------------------------
 
     def send(self, frame: bytes) -> None:
@@ -87,6 +99,9 @@ class WorkerProcess:
         view = memoryview(frame)
         try:
             with self._write_lock:
+                if self._input_closed:
+                    # Nothing of this frame was written: the caller may send it elsewhere.
+                    raise MoltWorkerUnavailable(self.death_reason or "the worker's input is closed")
                 while view:
                     written = os.write(self._stdin_fd, view)
                     view = view[written:]
@@ -104,14 +119,25 @@ class WorkerProcess:
     # -- pending calls ---------------------------------------------------------------------
 
     def register(self, request_id: int, call: PendingCall) -> None:
+        """Adds a call about to be sent. A retiring or closed worker takes no new call: the
+        caller gets ``MoltWorkerUnavailable`` before anything was sent, and goes elsewhere."""
+        if self.replaced:
+            raise MoltWorkerUnavailable("the worker is being replaced")
         self.pending[request_id] = call
         # The reader sets `dead` before it fails what is pending; checking after inserting
         # means a call is either failed by the reader or sees `dead` here, never neither.
         if self.dead and self.pending.pop(request_id, None) is not None:
             raise MoltWorkerUnavailable(self.death_reason)
 
-    def abandon(self, request_id: int) -> bool:
-        """Takes a call back from the reader (timeout, cancel); False if its answer won."""
+    def abandon(self, request_id: int, cancel: bool = False) -> bool:
+        """Takes a call back from the reader (timeout, cancel); False if its answer won.
+
+        With ``cancel``, ``__cancel__`` is sent first, while the call still counts as pending:
+        the last call of a retiring worker closes its input, so a cancel sent after the
+        abandon would never reach it. A cancel that crosses the answer is ignored by the
+        worker."""
+        if cancel and request_id in self.pending:
+            self.send_cancel(request_id)
         taken = self.pending.pop(request_id, None) is not None
         if taken and self._retiring and not self.pending:
             self.close()
@@ -127,15 +153,20 @@ class WorkerProcess:
 
     def close(self, wait: bool = False) -> None:
         """Closes the worker's input: it finishes or cancels what it has and exits. A worker
-        that has not exited after a grace period is killed."""
-        try:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
+        that has not exited after a grace period is killed.
+
+        Sends are refused from now on. The input itself is closed by the reaping step (here
+        with ``wait``, else on a reaper thread), which may have to wait for a writer."""
+        # Set without the write lock: a writer blocked in os.write on a worker that reads
+        # nothing holds it, and close() must not wait for it. send() checks the flag under
+        # the lock, so no frame starts after this, and none is written after the fd closes.
+        self._input_closed = True
         if wait:
-            self._reap()
+            self._close_input_and_reap()
         else:
-            threading.Thread(target=self._reap, name=f"molt-accel-reap-{self.pid}", daemon=True).start()
+            threading.Thread(
+                target=self._close_input_and_reap, name=f"molt-accel-reap-{self.pid}", daemon=True
+            ).start()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -143,6 +174,9 @@ class WorkerProcess:
 
     def forget_after_fork(self) -> None:
         """In a forked child: drop the inherited pipes without touching the parent's worker."""
+        # A lock held by a parent thread at fork time would stay held forever in the child.
+        self._write_lock = threading.Lock()
+        self._input_closed = True
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 if stream is not None:
@@ -151,6 +185,26 @@ class WorkerProcess:
                 pass
         self.dead = True
         self.death_reason = "worker belongs to the parent process"
+
+    def _close_input_and_reap(self) -> None:
+        """Closes stdin once no frame is being written, then waits for the worker to exit.
+
+        A writer that keeps the write lock past the grace period is blocked on a full pipe:
+        the worker reads nothing (hung, stopped). Killing it breaks the pipe, so the write
+        fails with EPIPE and lets go of the lock; the fd is never closed under a writer."""
+        if not self._write_lock.acquire(timeout=EXIT_GRACE_S):
+            logger.warning(
+                "molt-worker %d did not read its input in %.1f s; killing it", self.pid, EXIT_GRACE_S
+            )
+            self.kill()
+            self._write_lock.acquire()
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        finally:
+            self._write_lock.release()
+        self._reap()
 
     def _reap(self) -> None:
         try:
@@ -197,6 +251,7 @@ class WorkerProcess:
     def _mark_dead(self, reason: str) -> None:
         if not self.dead:
             self.death_reason = reason
+            self.died_at = time.monotonic()
             self.dead = True
         for request_id in list(self.pending):
             call = self.pending.pop(request_id, None)

@@ -7,11 +7,9 @@ Django is optional: without it (plain Python tests, other frameworks) the factor
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
-from molt_accel.config import env_flag
 from molt_accel.errors import MoltAccelError, MoltBusy
 
 ResponseFactory = Callable[[Any, int], Any]
@@ -59,31 +57,20 @@ def json_response_factory(payload: Any, status: int) -> Any:
     return http.JsonResponse(payload, status=status, safe=isinstance(payload, dict))
 
 
-def busy_status() -> int:
-    """429 by default; ``MOLT_ACCEL_BUSY_STATUS=503`` for proxies that retry on 503."""
-    raw = os.environ.get("MOLT_ACCEL_BUSY_STATUS", "").strip() or "429"
-    if raw not in ("429", "503"):
-        raise ValueError(f"MOLT_ACCEL_BUSY_STATUS must be 429 or 503, got {raw!r}")
-    return int(raw)
+def error_status(error: MoltAccelError, busy_status: int = 429) -> int:
+    """The HTTP status of ``error``; ``busy_status`` (429 or 503) is the decorator's setting,
+    read at decoration so that a bad value cannot fail a request."""
+    return busy_status if isinstance(error, MoltBusy) else error.http_status
 
 
-def debug_errors() -> bool:
-    """``MOLT_ACCEL_DEBUG_ERRORS=1`` adds the worker's own text to error bodies."""
-    return env_flag("MOLT_ACCEL_DEBUG_ERRORS")
-
-
-def error_status(error: MoltAccelError) -> int:
-    return busy_status() if isinstance(error, MoltBusy) else error.http_status
-
-
-def error_body(error: MoltAccelError) -> dict[str, Any]:
+def error_body(error: MoltAccelError, debug: bool = False) -> dict[str, Any]:
     """``{"error": {"code", "message"}}``: a stable code and a safe message. Messages of
     bad-input errors raised on the Django side (the payload builders) are the user's own
-    doing and are shown; worker text only with the debug setting."""
+    doing and are shown; worker text only when ``debug`` (``MOLT_ACCEL_DEBUG_ERRORS``)."""
     message = _SAFE_MESSAGES.get(error.code, "The request failed.")
     if error.code == "invalid_input" and error.detail is None:
         message = error.message
     body: dict[str, Any] = {"code": error.code, "message": message}
-    if debug_errors():
+    if debug:
         body["detail"] = error.detail or error.message
     return {"error": body}

@@ -6,15 +6,26 @@ import asyncio
 import json
 import os
 import signal
+import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from conftest import child_pids, worker_env
 from django.http import HttpResponse
-from django.test import RequestFactory
+from django.test import Client, RequestFactory, override_settings
+from django.urls import path
 
-from molt_accel import AsyncMoltClient, MoltInvalidInput, MoltTimeout, MoltWorkerUnavailable, molt_offload
+from molt_accel import (
+    AsyncMoltClient,
+    MoltClient,
+    MoltInvalidInput,
+    MoltTimeout,
+    MoltWorkerUnavailable,
+    decorator,
+    molt_offload,
+)
 
 
 def run(coroutine: Any) -> Any:
@@ -94,3 +105,150 @@ def test_async_view_is_offloaded_and_closes_per_request_clients(
     assert response.status_code == 200
     assert json.loads(response.content)["items"][0]["id"] == 5000
     assert child_pids() - before == set()
+
+
+def sleep_view(client: AsyncMoltClient, sleep_ms: int) -> Any:
+    @molt_offload(
+        entry="sleep",
+        codec="raw",
+        timeout_ms=30000,
+        client=client,
+        payload_builder=lambda request: str(sleep_ms).encode(),
+    )
+    async def view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    return view
+
+
+def asgi_request(disconnected: bool) -> Any:
+    """A request whose `is_disconnected()` is a coroutine, as in ASGI frameworks."""
+
+    async def is_disconnected() -> bool:
+        return disconnected
+
+    request = RequestFactory().get("/sleep")
+    request.is_disconnected = is_disconnected  # type: ignore[attr-defined]
+    return request
+
+
+def test_an_async_is_disconnected_is_awaited(test_worker_bin: Path) -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(test_worker_bin), "--threads", "1"], env=worker_env()) as client:
+            connected = await sleep_view(client, 50)(asgi_request(disconnected=False))
+            assert (connected.status_code, connected.content) == (200, b"slept")
+            gone = await sleep_view(client, 20000)(asgi_request(disconnected=True))
+            assert gone.status_code == 499
+            # One handler thread: this answers only if the cancelled sleep really stopped.
+            assert await client.call("echo", b"free", codec="raw", timeout_ms=3000) == b"free"
+
+    run(scenario())
+
+
+def test_a_sync_view_ignores_an_async_is_disconnected(test_worker_bin: Path) -> None:
+    with MoltClient([str(test_worker_bin)], env=worker_env()) as client:
+
+        @molt_offload(entry="sleep", codec="raw", client=client, payload_builder=lambda r: b"50")
+        def view(request: Any) -> HttpResponse:
+            return HttpResponse("unused")
+
+        response = view(asgi_request(disconnected=False))
+        assert (response.status_code, response.content) == (200, b"slept")
+
+
+def test_a_raising_cancel_check_is_ignored(test_worker_bin: Path) -> None:
+    def broken() -> bool:
+        raise RuntimeError("check bug")
+
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(test_worker_bin)], env=worker_env()) as client:
+            assert await client.call("sleep", b"100", codec="raw", cancel_check=broken) == b"slept"
+
+    run(scenario())
+
+
+class Abort(BaseException):
+    """Not an Exception: a cancel_check raising it is not swallowed."""
+
+
+def test_a_call_ended_by_anything_is_withdrawn_and_cancelled(test_worker_bin: Path) -> None:
+    started = time.monotonic()
+
+    def aborting() -> bool:
+        if time.monotonic() - started > 0.05:
+            raise Abort
+        return False
+
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(test_worker_bin), "--threads", "1"], env=worker_env()) as client:
+            with pytest.raises(Abort):
+                await client.call("sleep", b"20000", codec="raw", timeout_ms=30000, cancel_check=aborting)
+            assert client._worker is not None and client._worker.pending == {}
+            # One handler thread: this answers only if the worker got `__cancel__`.
+            assert await client.call("echo", b"free", codec="raw", timeout_ms=3000) == b"free"
+
+    run(scenario())
+
+
+def test_async_views_under_wsgi_leave_no_worker_behind(
+    worker_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOLT_WORKER_CMD", f"{worker_bin} --stdio")
+    for name in [n for n in os.environ if n.startswith("MOLT_DB_")]:
+        monkeypatch.delenv(name)
+    before = child_pids()
+
+    @molt_offload(entry="list_items", timeout_ms=5000)
+    async def view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    # django.test.Client is the WSGI path: each async view runs in an event loop of its own.
+    urls = ModuleType("async_view_urls")
+    urls.urlpatterns = [path("items", view)]  # type: ignore[attr-defined]
+    with override_settings(ROOT_URLCONF=urls):
+        browser = Client()
+        for user in range(1, 7):
+            response = browser.get("/items", {"user_id": str(user), "limit": "1"})
+            assert json.loads(response.content)["items"][0]["id"] == user * 1000
+            assert len(child_pids() - before) <= 1
+    # Nor the event loops of the requests: each is forgotten once it has shut down.
+    assert len(decorator._shared_async) == 0
+
+
+def test_busy_is_retried_when_asked(test_worker_bin: Path) -> None:
+    async def scenario() -> list[bytes]:
+        command = [str(test_worker_bin), "--threads", "1", "--max-queue", "1"]
+        async with AsyncMoltClient(command, env=worker_env()) as client:
+            await client.ping()
+            # One runs, one waits in the queue, the third is refused `Busy` and retried
+            # (after 100-200 ms, then 200-400 ms) until the queue has room.
+            return await asyncio.gather(
+                *(
+                    client.call(
+                        "sleep",
+                        b"150",
+                        codec="raw",
+                        timeout_ms=5000,
+                        retry_on_busy=True,
+                        retry_backoff_ms=200,
+                        retry_backoff_max_ms=400,
+                    )
+                    for _ in range(3)
+                )
+            )
+
+    assert run(scenario()) == [b"slept"] * 3
+
+
+def test_a_worker_that_dies_at_startup_is_not_restarted_in_a_storm(tmp_path: Path) -> None:
+    starts = tmp_path / "starts.log"
+    crashing = ["/bin/sh", "-c", 'echo started >> "$STARTS"; exit 3']
+
+    async def scenario() -> None:
+        async with AsyncMoltClient(crashing, env=worker_env(STARTS=str(starts))) as client:
+            for _ in range(100):
+                with pytest.raises(MoltWorkerUnavailable):
+                    await client.call("echo", b"x", codec="raw", idempotent=True)
+
+    run(scenario())
+    assert 2 <= len(starts.read_text().splitlines()) <= 4

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +23,11 @@ from molt_accel import (
     MoltInvalidInput,
     MoltTimeout,
     MoltWorkerUnavailable,
+    process,
 )
+from molt_accel.framing import encode_frame
+from molt_accel.retry import RestartBackoff
+from molt_accel.wire import encode_request
 
 
 def client_for(binary: Path, *args: str, wire: str | None = None, **env: str) -> MoltClient:
@@ -145,6 +151,128 @@ def test_a_retired_worker_finishes_its_in_flight_calls_before_it_exits(test_work
     client.close()
 
 
+def test_every_timed_out_call_reaches_a_stuck_worker_as_a_cancel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "seen.log"
+    silent = Path(__file__).parent / "workers/silent_worker.py"
+    client = MoltClient([sys.executable, str(silent)], env=worker_env(SILENT_WORKER_LOG=str(log)))
+    client.start()
+    worker = client._worker
+    assert worker is not None
+    stdin_fd = worker._stdin_fd
+    pipe = os.readlink(f"/proc/self/fd/{stdin_fd}")
+    # What each write to the worker's fd number really wrote to: once the pipe is closed the
+    # number is free, and a late write fails or lands in whatever file reused it.
+    targets: list[str] = []
+    real_write = os.write
+
+    def spying_write(fd: int, data: Any) -> int:
+        if fd == stdin_fd:
+            try:
+                targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                targets.append("closed")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(process.os, "write", spying_write)
+
+    def timed_out_call(timeout_ms: int) -> None:
+        with pytest.raises(MoltTimeout):
+            client.call("echo", b"x", codec="raw", timeout_ms=timeout_ms)
+
+    callers = [threading.Thread(target=timed_out_call, args=(ms,)) for ms in (100, 400)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    # The last timed-out call closed the retired worker: it reads EOF and exits.
+    # The silent worker creates its log when it starts, which may be after this point.
+    assert wait_until(lambda: log.exists() and log.read_text().endswith("EOF\n"))
+    seen = log.read_text().split("\n")
+    assert sorted(line for line in seen if line.startswith("__cancel__")) == ["__cancel__ 1", "__cancel__ 2"]
+    assert targets == [pipe] * 4  # two requests, two cancels, all into the worker's pipe
+    client.close()
+
+
+def test_a_closed_worker_refuses_a_frame_without_writing_it(
+    test_worker_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = MoltClient([str(test_worker_bin)], env=worker_env())
+    client.start()
+    worker = client._worker
+    assert worker is not None
+    stdin_fd = worker._stdin_fd
+    written: list[int] = []
+    real_write = os.write
+
+    def spying_write(fd: int, data: Any) -> int:
+        if fd == stdin_fd:
+            written.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(process.os, "write", spying_write)
+    worker.close()
+    frame = encode_frame(encode_request(worker.wire, 1, "__ping__", 1000, "raw", b""))
+    with pytest.raises(MoltWorkerUnavailable):
+        worker.send(frame)
+    # Refused before any byte: the fd may already be closed and reused by another file.
+    assert written == []
+    client.close()
+
+
+def test_close_does_not_wait_for_a_writer_blocked_on_a_stopped_worker(
+    test_worker_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A short grace keeps the test fast: close() must return soon after it, not never.
+    monkeypatch.setattr(process, "EXIT_GRACE_S", 0.3)
+    client = MoltClient([str(test_worker_bin)], env=worker_env())
+    client.ping()
+    worker = client._worker
+    assert worker is not None
+    os.kill(worker.pid, signal.SIGSTOP)
+    failures: list[MoltWorkerUnavailable] = []
+
+    def big_call() -> None:
+        try:
+            client.call("echo", b"x" * (4 << 20), codec="raw", timeout_ms=1000)
+        except MoltWorkerUnavailable as exc:
+            failures.append(exc)
+
+    writer = threading.Thread(target=big_call, daemon=True)
+    closer = threading.Thread(target=client.close, daemon=True)
+    try:
+        writer.start()
+        # 4 MiB does not fit in the pipe: the writer holds the write lock, blocked in os.write.
+        assert wait_until(worker._write_lock.locked)
+        started = time.monotonic()
+        closer.start()
+        closer.join(process.EXIT_GRACE_S + 5.0)
+        assert not closer.is_alive(), "close() hangs behind the blocked writer"
+        assert time.monotonic() - started < process.EXIT_GRACE_S + 2.0
+        writer.join(5.0)
+        assert not writer.is_alive() and len(failures) == 1  # the kill broke its pipe
+        assert process_gone(worker.pid)
+    finally:
+        # Never leave a stopped worker behind, even when the test fails; its death also
+        # frees the blocked writer and a hung close(). Popen does not signal a reaped pid.
+        worker.kill()
+        closer.join(5.0)
+
+
+def test_a_call_meeting_a_retired_worker_goes_to_the_next_one(test_worker_bin: Path) -> None:
+    client = MoltClient([str(test_worker_bin)], max_restarts=0, env=worker_env())
+    client.ping()
+    old = client._worker
+    assert old is not None
+    # What another thread's timeout does between this call picking the worker and using it.
+    old.retire()
+    assert client.call("echo", b"x", codec="raw") == b"x"  # not a restart: nothing was sent
+    assert client.pid not in (None, old.pid)
+    assert wait_until(lambda: process_gone(old.pid))
+    client.close()
+
+
 def test_cancel_check_stops_the_work_in_the_worker(test_worker_bin: Path) -> None:
     with client_for(test_worker_bin, "--threads", "1") as client:
         client.ping()
@@ -159,6 +287,21 @@ def test_cancel_check_stops_the_work_in_the_worker(test_worker_bin: Path) -> Non
             )
         # With one thread, this only answers if the cancelled sleep really stopped.
         assert client.call("echo", b"next", codec="raw", timeout_ms=3000) == b"next"
+
+
+def test_a_sync_cancel_check_returning_a_coroutine_is_warned_about_once(
+    test_worker_bin: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def is_disconnected() -> bool:
+        return False
+
+    with client_for(test_worker_bin) as client, caplog.at_level(logging.WARNING, logger="molt_accel"):
+        # 300 ms is about 30 polls: the check is asked once, found async, and not asked again.
+        result = client.call(
+            "sleep", b"300", codec="raw", timeout_ms=2000, cancel_check=lambda: is_disconnected()
+        )
+    assert result == b"slept"
+    assert len([r for r in caplog.records if "is async" in r.getMessage()]) == 1
 
 
 def test_full_queue_answers_busy(worker_bin: Path) -> None:
@@ -249,6 +392,55 @@ def test_an_idle_worker_that_died_is_replaced_without_losing_the_call(test_worke
         assert client.call("echo", b"fresh", codec="raw") == b"fresh"
         # The dead one is reaped, not left a zombie.
         assert wait_until(lambda: not Path(f"/proc/{victim}").exists())
+
+
+def test_a_worker_that_dies_at_startup_is_not_restarted_in_a_storm(tmp_path: Path) -> None:
+    starts = tmp_path / "starts.log"
+    crashing = ["/bin/sh", "-c", 'echo started >> "$STARTS"; exit 3']
+    client = MoltClient(crashing, env=worker_env(STARTS=str(starts)))
+
+    def start_count() -> int:
+        return len(starts.read_text().splitlines()) if starts.exists() else 0
+
+    for _ in range(100):
+        with pytest.raises(MoltWorkerUnavailable):
+            client.call("echo", b"x", codec="raw", idempotent=True)
+    # Two starts die young (the call and its one restart), then calls fail fast during a
+    # cooldown instead of starting a process each: 100 calls, not 200 processes.
+    after_storm = start_count()
+    assert 2 <= after_storm <= 4
+    # Once the cooldown (100 ms after the second death, doubling after each more) is over,
+    # a start is tried again.
+    time.sleep(RestartBackoff.COOLDOWN_MIN_S * 2 ** (after_storm - 2) + 0.05)
+    with pytest.raises(MoltWorkerUnavailable):
+        client.call("echo", b"x", codec="raw")
+    assert wait_until(lambda: start_count() == after_storm + 1)
+    client.close()
+
+
+def test_calls_in_a_restart_cooldown_do_not_close_the_dead_worker_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A long cooldown: every call below falls in it, however slow the machine.
+    monkeypatch.setattr(RestartBackoff, "COOLDOWN_MIN_S", RestartBackoff.COOLDOWN_MAX_S)
+    closes: list[int] = []
+    real_close = process.WorkerProcess.close
+
+    def counting_close(self: process.WorkerProcess, wait: bool = False) -> None:
+        closes.append(self.pid)
+        real_close(self, wait)
+
+    monkeypatch.setattr(process.WorkerProcess, "close", counting_close)
+    client = MoltClient(["/bin/sh", "-c", "exit 3"])
+    for _ in range(2):  # two workers that die idle, right after their start
+        client.start()
+        assert wait_until(lambda: client.pid is None)
+    for _ in range(50):
+        with pytest.raises(MoltWorkerUnavailable, match="next start in"):
+            client.call("echo", b"x", codec="raw")
+    # Each dead worker is closed (and reaped by one thread) once, not once per call.
+    assert len(closes) == 2 and len(set(closes)) == 2
+    client.close()
 
 
 def test_unstartable_worker_is_unavailable(tmp_path: Path) -> None:

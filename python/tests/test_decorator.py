@@ -18,7 +18,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from molt_accel import MoltClient, MoltClientPool, molt_offload, raw_json_response_factory, shared_client
+from molt_accel import (
+    AsyncMoltClient,
+    MoltClient,
+    MoltClientPool,
+    molt_offload,
+    raw_json_response_factory,
+    shared_client,
+)
 from molt_accel.decorator import reset_shared_client
 from molt_accel.disconnect import socket_closed_by_peer
 
@@ -79,7 +86,9 @@ def test_worker_text_stays_out_of_answers_unless_debugging(
         assert response.status_code == 400
         assert body_of(response) == {"error": {"code": "invalid_input", "message": "The request is invalid."}}
         monkeypatch.setenv("MOLT_ACCEL_DEBUG_ERRORS", "1")
-        response = view(requests.get("/items", {"user_id": str(10**13)}))
+        # Settings are read when a view is decorated: the view above keeps its own.
+        assert "detail" not in body_of(view(requests.get("/items", {"user_id": str(10**13)})))["error"]
+        response = list_view(client)(requests.get("/items", {"user_id": str(10**13)}))
         assert "out of range" in body_of(response)["error"]["detail"]
 
 
@@ -205,6 +214,45 @@ def test_misconfiguration_fails_at_decoration(worker_bin: Path, monkeypatch: pyt
     monkeypatch.setenv("MOLT_ACCEL_RETRY_BACKOFF_MS", "soon")
     with pytest.raises(ImproperlyConfigured, match="MOLT_ACCEL_RETRY_BACKOFF_MS must be an integer"):
         molt_offload(entry="list_items", client=client)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MOLT_ACCEL_POOL_SIZE", "0"),
+        ("MOLT_ACCEL_POOL_SIZE", "two"),
+        ("MOLT_ACCEL_BUSY_STATUS", "500"),
+        ("MOLT_ACCEL_DEBUG_ERRORS", "maybe"),
+    ],
+)
+def test_malformed_settings_fail_at_decoration_not_per_request(
+    worker_bin: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with stock_client(worker_bin) as client, pytest.raises(ImproperlyConfigured, match=name):
+        list_view(client)
+
+
+def test_settings_changed_after_decoration_cannot_fail_a_request(
+    worker_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with stock_client(worker_bin) as client:
+        view = list_view(client)
+        monkeypatch.setenv("MOLT_ACCEL_BUSY_STATUS", "500")
+        monkeypatch.setenv("MOLT_ACCEL_DEBUG_ERRORS", "maybe")
+        assert view(requests.get("/items", {"limit": "1"})).status_code == 400
+
+
+def test_a_wrapped_worker_command_is_asked_for_its_exports_whole(worker_bin: Path) -> None:
+    # `nice -n 5 molt-worker --threads 2`: the manifest must come from the worker, not `nice`.
+    with MoltClient(["nice", "-n", "5", str(worker_bin), "--threads", "2"], env=worker_env()) as client:
+        view = list_view(client)
+        assert body_of(view(requests.get("/items", {"user_id": "3", "limit": "1"})))["items"][0]["id"] == 3000
+
+
+def test_a_sync_view_refuses_an_async_client(worker_bin: Path) -> None:
+    with pytest.raises(ImproperlyConfigured, match="not an AsyncMoltClient"):
+        list_view(AsyncMoltClient([str(worker_bin)], env=worker_env()))
 
 
 def test_per_request_mode_leaves_no_process_behind(worker_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
