@@ -107,6 +107,8 @@ std::vector<PatternSegment> parse_pattern(std::string_view method, std::string_v
       if (text.find('%') != std::string_view::npos)
         fail("write literal segments decoded (no %-escapes)");
       if (is_dot_segment(text)) fail("'.' and '..' segments can never match");
+      if (text.find('\0') != std::string_view::npos)
+        fail("a NUL byte can never match (a path with %00 is refused)");
       segments.push_back({text, false, ParamKind::Str});
     }
     if (slash == std::string_view::npos) break;
@@ -310,10 +312,10 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
       const std::size_t start = scratch.size();
       for (const char c : **encoded) scratch.push_back(c);
       segment = std::string_view(scratch).substr(start);
-      // A NUL would end the name early for any C API a handler passes it to.
-      if (has_dot_piece(segment) || segment.find('\0') != std::string_view::npos) return;
+      if (has_dot_piece(segment)) return;
     }
-    if (is_dot_segment(segment)) return;
+    // A NUL, sent as %00 or raw, would end the name early for any C API a handler passes it to.
+    if (is_dot_segment(segment) || segment.find('\0') != std::string_view::npos) return;
     segments.items[count++] = segment;
     if (slash == std::string_view::npos) break;
     rest.remove_prefix(slash + 1);

@@ -110,11 +110,14 @@ TEST(RouterTest, ARestPathValueIsNeverAbsolute) {
   router.add("GET", "/static/{rest:path}", 1);
   for (const char* path : {"/static//etc/passwd", "/static/%2Fetc%2Fpasswd", "/static///x"})
     EXPECT_EQ(router.match("GET", path).outcome(), RouteMatch::Outcome::NotFound) << path;
-  for (const char* path : {"/static/a%00b", "/static/x/%00"})
+  for (const std::string path : {std::string("/static/a%00b"), std::string("/static/x/%00"),
+                                 std::string("/static/a\0b", 11)})
     EXPECT_EQ(router.match("GET", path).outcome(), RouteMatch::Outcome::BadPath) << path;
   EXPECT_EQ(router.match("GET", "/static/").param("rest"), "");  // the folder itself
   EXPECT_EQ(router.match("GET", "/static/css/a//b").param("rest"), "css/a//b");
   EXPECT_EQ(router.match("GET", "/static/a%2Fb").param("rest"), "a/b");
+  // Nor can a literal with a NUL ever match: refused when added (found by fuzz_router).
+  EXPECT_THROW(router.add("GET", std::string("/x\0y", 4), 2), molt::web::RouteError);
 }
 
 TEST(RouterTest, AMatchObjectCanBeReusedAcrossRequests) {
