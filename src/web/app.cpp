@@ -278,21 +278,35 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
       return ready(Response::error(404, "not_found", "no route for this path"));
     case RouteMatch::Outcome::BadPath:
       return ready(Response::error(400, "bad_path", "the request path is malformed"));
-    case RouteMatch::Outcome::MethodNotAllowed: {
-      Response response =
-          Response::error(405, "method_not_allowed", "this path does not take that method");
-      response.set_header("Allow", std::string(match.allow()));
-      return ready(std::move(response));
-    }
+    case RouteMatch::Outcome::MethodNotAllowed:
     case RouteMatch::Outcome::Options: {
-      Response response(204);
+      Response response =
+          match.outcome() == RouteMatch::Outcome::Options
+              ? Response(204)
+              : Response::error(405, "method_not_allowed", "this path does not take that method");
       response.set_header("Allow", std::string(match.allow()));
-      return ready(std::move(response));
+      const RouteEntry& route = routes_[match.route()];
+      if (route.chain->middleware.empty()) return ready(std::move(response));
+      return through_group_middleware(route, std::move(response), request, ctx);
     }
   }
   const RouteEntry& route = routes_[match.route()];
   ctx.route_name_ = route.name;
   return Next(route.chain.get(), 0, request, ctx)();
+}
+
+// An automatic answer (405, OPTIONS) at a path whose routes sit in a group: the group's
+// middleware sees it as it sees the routes' own answers, so that a group's cors() answers
+// the preflights of its routes.
+boost::asio::awaitable<Response> App::through_group_middleware(const RouteEntry& route,
+                                                               Response answer,
+                                                               const Request& request,
+                                                               Ctx& ctx) const {
+  const Next::Chain chain{route.chain->middleware,
+                          [&answer](const Request&, Ctx&) -> boost::asio::awaitable<Response> {
+                            co_return std::move(answer);
+                          }};
+  co_return co_await Next(&chain, 0, request, ctx)();
 }
 
 boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) const {

@@ -361,6 +361,7 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
     out.head_from_get_ = true;
     return;
   }
+  out.route_ = end->methods.front().second;  // its group's middleware sees the automatic answer
   out.outcome_ =
       method == "OPTIONS" ? RouteMatch::Outcome::Options : RouteMatch::Outcome::MethodNotAllowed;
 }

@@ -53,6 +53,37 @@ TEST(MiddlewareTest, AccessLogWritesOneJsonLinePerRequest) {
   EXPECT_EQ(lines[1].back(), '\n');
 }
 
+// cors() on a group: the automatic OPTIONS and 405 answers at its routes' paths go through
+// the group's middleware too, so the group answers its own preflights.
+TEST(MiddlewareTest, CorsOnAGroupAnswersThePreflightsOfItsRoutes) {
+  App app;
+  auto api = app.group("/api");
+  molt::web::CorsOptions options;
+  options.allowed_origins = {"https://app.example"};
+  api.use(molt::web::cors(options));
+  api.get("/data", show_id);
+  app.get("/open", show_id);
+  TestClient client(app);
+  const auto preflight =
+      client.request("OPTIONS", "/api/data", {},
+                     {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "GET"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.header("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_EQ(preflight.header("Access-Control-Allow-Methods"), "GET, POST, PUT, PATCH, DELETE");
+  const auto refused =
+      client.request("DELETE", "/api/data", {}, {{"Origin", "https://app.example"}});
+  EXPECT_EQ(refused.status, 405);
+  EXPECT_EQ(refused.header("Allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(refused.header("Access-Control-Allow-Origin"), "https://app.example");
+  // Outside the group nothing changes: the automatic answer, without CORS.
+  const auto outside =
+      client.request("OPTIONS", "/open", {},
+                     {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "GET"}});
+  EXPECT_EQ(outside.status, 204);
+  EXPECT_EQ(outside.header("Allow"), "GET, HEAD, OPTIONS");
+  EXPECT_FALSE(outside.header("Access-Control-Allow-Origin").has_value());
+}
+
 TEST(MiddlewareTest, CorsAnswersPreflightsAndMarksAllowedOrigins) {
   App app;
   molt::web::CorsOptions options;

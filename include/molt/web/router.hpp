@@ -45,7 +45,8 @@ class RouteMatch {
 
   Outcome outcome() const { return outcome_; }
   bool found() const { return outcome_ == Outcome::Found; }
-  // The id given to Router::add for the matched route.
+  // The id given to Router::add for the matched route; for MethodNotAllowed and Options, a
+  // route at the path (the first added there), whose group sees the automatic answer.
   std::size_t route() const { return route_; }
   // A HEAD request answered by the GET route: send the headers of GET without its body.
   bool head_from_get() const { return head_from_get_; }
