@@ -36,6 +36,14 @@ class StdioServerTest : public ::testing::Test {
     table = ExportTable::all_of(registry);
   }
 
+  // Runs a server reading `in_fd` until its input ends, then shuts its dispatcher down.
+  void run_until_input_ends(int in_fd, ResponseSink& sink, std::size_t max_frame = 1024) {
+    Dispatcher dispatcher(*table, {1, 16}, sink);
+    StdioServer server(dispatcher, sink, in_fd, max_frame);
+    server.run();
+    dispatcher.shutdown(std::chrono::seconds(2));
+  }
+
   // Serves `input` on a pipe and returns every answer in order. The pipe is closed once
   // `expected` answers are out, because end of input cancels whatever is still running.
   std::vector<ipc::Response> serve(const std::string& input, std::size_t expected,
@@ -54,12 +62,7 @@ class StdioServerTest : public ::testing::Test {
       sink.wait_for(expected);
       ::close(fds[1]);
     });
-    {
-      Dispatcher dispatcher(*table, {1, 16}, sink);
-      StdioServer server(dispatcher, sink, fds[0], max_frame);
-      server.run();
-      dispatcher.shutdown(std::chrono::seconds(2));
-    }
+    run_until_input_ends(fds[0], sink, max_frame);
     writer.join();
     ::close(fds[0]);
     if (wires) *wires = sink.wires();
@@ -99,12 +102,7 @@ TEST_F(StdioServerTest, ANonBlockingInputWithNothingYetIsWaitedFor) {
     sink.wait_for(1);
     ::shutdown(fds[1], SHUT_WR);
   });
-  {
-    Dispatcher dispatcher(*table, {1, 16}, sink);
-    StdioServer server(dispatcher, sink, fds[0], 1024);
-    server.run();
-    dispatcher.shutdown(std::chrono::seconds(2));
-  }
+  run_until_input_ends(fds[0], sink);
   peer.join();
   ::close(fds[0]);
   ::close(fds[1]);
@@ -144,12 +142,7 @@ TEST_F(StdioServerTest, NoRequestIsReadWhileTheSinkHasNoRoom) {
     answers.wait_for(1);
     ::close(fds[1]);
   });
-  {
-    Dispatcher dispatcher(*table, {1, 16}, sink);
-    StdioServer server(dispatcher, sink, fds[0], 1024);
-    server.run();
-    dispatcher.shutdown(std::chrono::seconds(2));
-  }
+  run_until_input_ends(fds[0], sink);
   peer.join();
   ::close(fds[0]);
   EXPECT_EQ(answers.wait_for(0).size(), 1u);
