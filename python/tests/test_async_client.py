@@ -81,12 +81,15 @@ def test_killed_worker_is_retried_only_when_idempotent(test_worker_bin: Path) ->
     run(scenario())
 
 
-def test_async_view_is_offloaded_and_closes_per_request_clients(
-    worker_bin: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def fake_db_worker(worker_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decorator's workers are the real binary in fake-database mode."""
     monkeypatch.setenv("MOLT_WORKER_CMD", f"{worker_bin} --stdio")
     for name in [n for n in os.environ if n.startswith("MOLT_DB_")]:
         monkeypatch.delenv(name)
+
+
+def test_async_view_is_offloaded_and_closes_per_request_clients(fake_db_worker: None) -> None:
     before = child_pids()
 
     @molt_offload(
@@ -190,12 +193,7 @@ def test_a_call_ended_by_anything_is_withdrawn_and_cancelled(test_worker_bin: Pa
     run(scenario())
 
 
-def test_async_views_under_wsgi_leave_no_worker_behind(
-    worker_bin: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MOLT_WORKER_CMD", f"{worker_bin} --stdio")
-    for name in [n for n in os.environ if n.startswith("MOLT_DB_")]:
-        monkeypatch.delenv(name)
+def test_async_views_under_wsgi_leave_no_worker_behind(fake_db_worker: None) -> None:
     before = child_pids()
 
     @molt_offload(entry="list_items", timeout_ms=5000)
