@@ -10,7 +10,9 @@
 // result_format json answers the same shape as JSON (codec json), bytes as base64 strings.
 // A PostgreSQL array cell is an array of its elements in either format.
 
+#include <array>
 #include <chrono>
+#include <optional>
 #include <set>
 
 #include "molt/codec/base64.hpp"
@@ -40,61 +42,81 @@ struct DbRequest {
   std::string tag;
 };
 
-const msgpack::object* field(const msgpack::object& map, std::string_view name) {
-  const msgpack::object* found = nullptr;
-  for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
-    const auto& kv = map.via.map.ptr[i];
-    if (kv.key.type == msgpack::type::STR &&
-        std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == name)
-      found = &kv.val;
+using molt::codec::MsgPackReader;
+using molt::codec::MsgPackValue;
+using Kind = MsgPackValue::Kind;
+
+// Where the values of a map's fields are: for each of `names`, a reader placed at its value
+// (the last one when a key repeats), or nothing when it is missing or null. Everything in the
+// map is read past, so `reader` ends after it.
+template <std::size_t N>
+std::array<std::optional<MsgPackReader>, N> locate(MsgPackReader& reader, const MsgPackValue& map,
+                                                   const std::array<std::string_view, N>& names,
+                                                   int depth) {
+  std::array<std::optional<MsgPackReader>, N> found;
+  MsgPackValue key, value;
+  for (std::uint32_t i = 0; i < map.count; ++i) {
+    reader.read(key);
+    reader.skip_inside(key, depth + 1);
+    const MsgPackReader value_at = reader;
+    reader.read(value);
+    reader.skip_inside(value, depth + 1);
+    for (std::size_t j = 0; j < N; ++j)
+      if (key.is_text() && key.bytes == names[j])
+        found[j] = value.kind == Kind::Nil ? std::nullopt : std::optional(value_at);
   }
-  return found && found->type != msgpack::type::NIL ? found : nullptr;
+  return found;
 }
 
-std::string text(const msgpack::object& o, const PathSegment& at) {
-  std::string out;
-  molt::codec::from_msgpack_object(o, out, at);
+template <class T>
+T decode_at(MsgPackReader reader, const PathSegment& at, int depth) {
+  T out{};
+  molt::codec::from_msgpack(reader, out, at, depth);
   return out;
 }
 
 // A plain value (bool, int, float, str, bin); null and containers are refused here.
-Param plain_value(const msgpack::object& o, const PathSegment& at) {
-  switch (o.type) {
-    case msgpack::type::BOOLEAN:
-      return {o.via.boolean};
-    case msgpack::type::POSITIVE_INTEGER:
-      if (o.via.u64 > static_cast<std::uint64_t>(INT64_MAX))
+Param plain_value(const MsgPackValue& v, const PathSegment& at) {
+  switch (v.kind) {
+    case Kind::Bool:
+      return {v.boolean};
+    case Kind::UInt:
+      if (v.uint > static_cast<std::uint64_t>(INT64_MAX))
         throw DecodeError(at, "a 64-bit signed integer", "a larger integer");
-      return {static_cast<std::int64_t>(o.via.u64)};
-    case msgpack::type::NEGATIVE_INTEGER:
-      return {o.via.i64};
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64:
-      return {o.via.f64};
-    case msgpack::type::STR:
-      return {std::string(o.via.str.ptr, o.via.str.size)};
-    case msgpack::type::BIN:
-      return {molt::db::Bytes{std::string(o.via.bin.ptr, o.via.bin.size)}};
-    case msgpack::type::NIL:
+      return {static_cast<std::int64_t>(v.uint)};
+    case Kind::NegInt:
+      return {v.sint};
+    case Kind::Float:
+      return {v.real};
+    case Kind::Str:
+      return {std::string(molt::codec::detail::text_of(v, at))};
+    case Kind::Bin:
+      return {molt::db::Bytes{std::string(v.bytes)}};
+    case Kind::Nil:
       throw DecodeError(at, "a typed null ({type, value: null})", "a bare null");
     default:
-      throw DecodeError(at, "null, bool, int, float, str or bytes", molt::codec::msgpack_kind(o));
+      throw DecodeError(at, "null, bool, int, float, str or bytes", v.kind_name());
   }
 }
 
+Param plain_value_at(MsgPackReader reader, const PathSegment& at) {
+  MsgPackValue v;
+  reader.read(v);
+  return plain_value(v, at);
+}
+
 // {type, value}: the value must be of that type, or null.
-Param typed_value(const msgpack::object& o, const PathSegment& at) {
-  const msgpack::object* type_field = field(o, "type");
-  if (!type_field)
+Param typed_value(const std::optional<MsgPackReader>& type_at,
+                  const std::optional<MsgPackReader>& value_at, const PathSegment& at, int depth) {
+  if (!type_at)
     throw DecodeError(at.field("type"), "one of bool, int, float, str, bytes", "nothing");
-  const std::string type_name = text(*type_field, at.field("type"));
+  const auto type_name = decode_at<std::string>(*type_at, at.field("type"), depth);
   const auto type = molt::db::parse_value_type(type_name);
   if (!type)
     throw DecodeError(at.field("type"), "one of bool, int, float, str, bytes",
                       "\"" + type_name + "\"");
-  const msgpack::object* value = field(o, "value");
-  if (!value) return Param::null(*type);
-  Param p = plain_value(*value, at.field("value"));
+  if (!value_at) return Param::null(*type);
+  Param p = plain_value_at(*value_at, at.field("value"));
   const ValueType got = molt::db::type_of(p.value);
   if (got != *type && !(*type == ValueType::Float && got == ValueType::Int))
     throw DecodeError(at.field("value"), type_name, std::string(molt::db::to_string(got)));
@@ -103,74 +125,89 @@ Param typed_value(const msgpack::object& o, const PathSegment& at) {
   return p;
 }
 
-Param param_value(const msgpack::object& o, const PathSegment& at) {
-  return o.type == msgpack::type::MAP ? typed_value(o, at) : plain_value(o, at);
+// One positional value: plain, or {type, value}.
+Param positional_value(MsgPackReader& reader, const PathSegment& at, int depth) {
+  MsgPackValue v;
+  reader.read(v);
+  if (v.kind != Kind::Map) return plain_value(v, at);
+  const auto [type, value] = locate<2>(reader, v, {"type", "value"}, depth);
+  return typed_value(type, value, at, depth);
 }
 
-Params read_params(const msgpack::object& o, const PathSegment& at) {
-  if (o.type != msgpack::type::MAP) throw DecodeError(at, "object", molt::codec::msgpack_kind(o));
-  const msgpack::object* mode_field = field(o, "mode");
-  const std::string mode = mode_field ? text(*mode_field, at.field("mode")) : "positional";
+// One named value: {name, value, type?}.
+Param named_value(MsgPackReader& reader, const PathSegment& at, std::string& name, int depth) {
+  MsgPackValue v;
+  reader.read(v);
+  if (v.kind != Kind::Map) throw DecodeError(at, "{name, value, type?}", v.kind_name());
+  const auto [name_at, type, value] = locate<3>(reader, v, {"name", "type", "value"}, depth);
+  if (!name_at) throw DecodeError(at.field("name"), "string", "nothing");
+  name = decode_at<std::string>(*name_at, at.field("name"), depth);
+  if (type) return typed_value(type, value, at, depth);
+  if (!value) throw DecodeError(at.field("value"), "a value or a type", "nothing");
+  return plain_value_at(*value, at.field("value"));
+}
+
+Params read_params(MsgPackReader reader, const PathSegment& at, int depth) {
+  MsgPackValue map;
+  reader.read(map);
+  if (map.kind != Kind::Map) throw DecodeError(at, "object", map.kind_name());
+  const auto [mode_at, values_at] = locate<2>(reader, map, {"mode", "values"}, depth);
+  const std::string mode =
+      mode_at ? decode_at<std::string>(*mode_at, at.field("mode"), depth) : "positional";
   if (mode != "positional" && mode != "named")
     throw DecodeError(at.field("mode"), "\"positional\" or \"named\"", "\"" + mode + "\"");
   Params params;
-  const msgpack::object* values = field(o, "values");
-  if (!values) return params;
-  const PathSegment values_at = at.field("values");
-  if (values->type != msgpack::type::ARRAY)
-    throw DecodeError(values_at, "array", molt::codec::msgpack_kind(*values));
+  if (!values_at) return params;
+  MsgPackReader values = *values_at;
+  MsgPackValue array;
+  values.read(array);
+  const PathSegment values_path = at.field("values");
+  if (array.kind != Kind::Array) throw DecodeError(values_path, "array", array.kind_name());
   std::set<std::string, std::less<>> seen;
-  for (std::uint32_t i = 0; i < values->via.array.size; ++i) {
-    const msgpack::object& v = values->via.array.ptr[i];
-    const PathSegment here = values_at.element(i);
+  for (std::uint32_t i = 0; i < array.count; ++i) {
+    const PathSegment here = values_path.element(i);
     if (mode == "positional") {
-      params.values.push_back(param_value(v, here));
+      params.values.push_back(positional_value(values, here, depth + 2));
       continue;
     }
-    if (v.type != msgpack::type::MAP)
-      throw DecodeError(here, "{name, value, type?}", molt::codec::msgpack_kind(v));
-    const msgpack::object* name = field(v, "name");
-    if (!name) throw DecodeError(here.field("name"), "string", "nothing");
-    std::string n = text(*name, here.field("name"));
-    if (!seen.insert(n).second)
-      throw InvalidInput(here.render() + ": the name '" + n + "' is given twice");
-    params.names.push_back(std::move(n));
-    params.values.push_back(
-        field(v, "type") ? typed_value(v, here)
-        : field(v, "value")
-            ? plain_value(*field(v, "value"), here.field("value"))
-            : throw DecodeError(here.field("value"), "a value or a type", "nothing"));
+    std::string name;
+    params.values.push_back(named_value(values, here, name, depth + 2));
+    if (!seen.insert(name).second)
+      throw InvalidInput(here.render() + ": the name '" + name + "' is given twice");
+    params.names.push_back(std::move(name));
   }
   if (mode == "named" && params.values.empty()) params.names.clear();
   return params;
 }
 
 DbRequest read_request(std::string_view payload) {
-  msgpack::zone zone;
-  const msgpack::object root = molt::codec::unpack_msgpack(payload, zone);
+  MsgPackReader reader(payload);
+  MsgPackValue root;
+  reader.read(root);
   const PathSegment& at = molt::codec::kRootPath;
-  if (root.type != msgpack::type::MAP)
-    throw DecodeError(at, "object", molt::codec::msgpack_kind(root));
+  if (root.kind != Kind::Map) throw DecodeError(at, "object", root.kind_name());
+  const auto [alias, sql, params, max_rows, result_format, allow_write, tag] = locate<7>(
+      reader, root,
+      {"db_alias", "sql", "params", "max_rows", "result_format", "allow_write", "tag"}, 0);
+  reader.expect_end();
   DbRequest r;
-  if (const auto* alias = field(root, "db_alias")) {
-    const std::string name = text(*alias, at.field("db_alias"));
+  if (alias) {
+    const auto name = decode_at<std::string>(*alias, at.field("db_alias"), 1);
     if (name != "default")
       throw InvalidInput("payload.db_alias: unknown database '" + name + "' (only 'default')");
   }
-  const msgpack::object* sql = field(root, "sql");
   if (!sql) throw DecodeError(at.field("sql"), "string", "nothing (the field is required)");
-  r.sql = text(*sql, at.field("sql"));
-  if (const auto* p = field(root, "params")) r.params = read_params(*p, at.field("params"));
+  r.sql = decode_at<std::string>(*sql, at.field("sql"), 1);
+  if (params) r.params = read_params(*params, at.field("params"), 1);
   const auto limit = static_cast<std::size_t>(db_settings().max_rows);
   r.max_rows = limit;
-  if (const auto* m = field(root, "max_rows")) {
-    std::int64_t asked = 0;
-    molt::codec::from_msgpack_object(*m, asked, at.field("max_rows"));
+  if (max_rows) {
+    const auto asked = decode_at<std::int64_t>(*max_rows, at.field("max_rows"), 1);
     if (asked < 1) throw InvalidInput("payload.max_rows: must be at least 1");
     r.max_rows = std::min(limit, static_cast<std::size_t>(asked));
   }
-  if (const auto* f = field(root, "result_format")) {
-    const std::string format = text(*f, at.field("result_format"));
+  if (result_format) {
+    const auto format = decode_at<std::string>(*result_format, at.field("result_format"), 1);
     if (format == "json")
       r.format = ResultFormat::Json;
     else if (format == "arrow_ipc")
@@ -179,9 +216,8 @@ DbRequest read_request(std::string_view payload) {
     else if (format != "msgpack")
       throw DecodeError(at.field("result_format"), "\"msgpack\" or \"json\"", "\"" + format + "\"");
   }
-  if (const auto* w = field(root, "allow_write"))
-    molt::codec::from_msgpack_object(*w, r.allow_write, at.field("allow_write"));
-  if (const auto* t = field(root, "tag")) r.tag = text(*t, at.field("tag"));
+  if (allow_write) r.allow_write = decode_at<bool>(*allow_write, at.field("allow_write"), 1);
+  if (tag) r.tag = decode_at<std::string>(*tag, at.field("tag"), 1);
   return r;
 }
 

@@ -51,115 +51,69 @@ void pack_float64(Packer& p, double value) {
   p.pack_bin_body(bytes, sizeof bytes);
 }
 
-void msgpack_to_json_value(const msgpack::object& o, boost::json::value& out,
-                           const PathSegment& at) {
-  switch (o.type) {
-    case msgpack::type::NIL:
+std::string_view detail::text_of(const MsgPackValue& v, const PathSegment& at) {
+  if (!v.is_bytes()) throw DecodeError(at, "string", v.kind_name());
+  if (!is_valid_utf8(v.bytes))
+    throw DecodeError(at, "string",
+                      v.is_text() ? "a str that is not UTF-8" : "bytes that are not UTF-8");
+  return v.bytes;
+}
+
+void detail::check_depth(const MsgPackReader& reader, int depth) {
+  if (depth >= MsgPackReader::kMaxDepth) reader.fail("nested deeper than 64 levels");
+}
+
+void detail::json_from_msgpack(MsgPackReader& reader, const MsgPackValue& head,
+                               boost::json::value& out, const PathSegment& at, int depth) {
+  switch (head.kind) {
+    case MsgPackKind::Missing:
+    case MsgPackKind::Nil:
       out = nullptr;
       break;
-    case msgpack::type::BOOLEAN:
-      out = o.via.boolean;
+    case MsgPackKind::Bool:
+      out = head.boolean;
       break;
-    case msgpack::type::POSITIVE_INTEGER:
-      out = o.via.u64;
+    case MsgPackKind::UInt:
+      out = head.uint;
       break;
-    case msgpack::type::NEGATIVE_INTEGER:
-      out = o.via.i64;
+    case MsgPackKind::NegInt:
+      out = head.sint;
       break;
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64:
-      out = o.via.f64;
+    case MsgPackKind::Float:
+      out = head.real;
       break;
-    case msgpack::type::STR:
-    case msgpack::type::BIN:
-      out = boost::json::string(detail::msgpack_string(o));
+    case MsgPackKind::Str:
+    case MsgPackKind::Bin:
+      out = boost::json::string(text_of(head, at));
       break;
-    case msgpack::type::ARRAY: {
-      boost::json::array arr;
-      arr.resize(o.via.array.size);
-      for (std::uint32_t i = 0; i < o.via.array.size; ++i)
-        msgpack_to_json_value(o.via.array.ptr[i], arr[i], at.element(i));
-      out = std::move(arr);
-      break;
-    }
-    case msgpack::type::MAP: {
-      boost::json::object obj;
-      for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
-        const auto& kv = o.via.map.ptr[i];
-        const std::string_view key = detail::map_key(kv.key, at);
-        msgpack_to_json_value(kv.val, obj[key], at.field(key));
+    case MsgPackKind::Array: {
+      check_depth(reader, depth);
+      boost::json::array& array = out.emplace_array();
+      array.reserve(reserve_for<boost::json::value>(head.count));
+      MsgPackValue element;
+      for (std::uint32_t i = 0; i < head.count; ++i) {
+        reader.read(element);
+        json_from_msgpack(reader, element, array.emplace_back(nullptr), at.element(i), depth + 1);
       }
-      out = std::move(obj);
       break;
     }
-    case msgpack::type::EXT:
+    case MsgPackKind::Map: {
+      check_depth(reader, depth);
+      boost::json::object& object = out.emplace_object();
+      MsgPackValue key, value;
+      for (std::uint32_t i = 0; i < head.count; ++i) {
+        reader.read(key);
+        if (key.kind != MsgPackKind::Str)
+          throw DecodeError(at, "object with string keys",
+                            "a " + std::string(key.kind_name()) + " key");
+        reader.read(value);
+        json_from_msgpack(reader, value, object[key.bytes], at.field(key.bytes), depth + 1);
+      }
+      break;
+    }
+    case MsgPackKind::Ext:
       throw DecodeError(at, "a JSON-compatible value", "ext");
   }
-}
-
-std::string_view detail::map_key(const msgpack::object& key, const PathSegment& at) {
-  if (key.type != msgpack::type::STR)
-    throw DecodeError(at, "object with string keys", "a " + std::string(msgpack_kind(key)) + " key");
-  return msgpack_string(key);
-}
-
-std::string_view msgpack_kind(const msgpack::object& o) noexcept {
-  switch (o.type) {
-    case msgpack::type::NIL:
-      return "null";
-    case msgpack::type::BOOLEAN:
-      return "boolean";
-    case msgpack::type::POSITIVE_INTEGER:
-    case msgpack::type::NEGATIVE_INTEGER:
-      return "integer";
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64:
-      return "number";
-    case msgpack::type::STR:
-      return "string";
-    case msgpack::type::BIN:
-      return "bytes";
-    case msgpack::type::ARRAY:
-      return "array";
-    case msgpack::type::MAP:
-      return "object";
-    case msgpack::type::EXT:
-      return "ext";
-  }
-  return "value";
-}
-
-namespace {
-// Strings and binaries point into the caller's bytes instead of being copied into the zone.
-bool reference_in_place(msgpack::type::object_type type, std::size_t, void*) {
-  return type == msgpack::type::STR || type == msgpack::type::BIN;
-}
-}  // namespace
-
-msgpack::object unpack_msgpack(std::string_view bytes, msgpack::zone& zone) {
-  // Every element takes at least one byte, so no honest count exceeds the input's size: this
-  // stops a five-byte header from asking for gigabytes of element slots.
-  const std::size_t n = bytes.size();
-  const msgpack::unpack_limit limit(n, n / 2, n, n, n, 64);
-  std::size_t offset = 0;
-  bool referenced = false;
-  msgpack::object object;
-  try {
-    object = msgpack::unpack(zone, bytes.data(), n, offset, referenced, reference_in_place, nullptr,
-                             limit);
-  } catch (const msgpack::insufficient_bytes&) {
-    throw core::InvalidInput("invalid MsgPack: truncated value");
-  } catch (const msgpack::depth_size_overflow&) {
-    throw core::InvalidInput("invalid MsgPack: nested deeper than 64 levels");
-  } catch (const msgpack::size_overflow&) {
-    throw core::InvalidInput("invalid MsgPack: a container claims more elements than it holds");
-  } catch (const std::exception& e) {
-    throw core::InvalidInput(std::string("invalid MsgPack: ") + e.what());
-  }
-  if (offset != n)
-    throw core::InvalidInput("invalid MsgPack: " + std::to_string(n - offset) +
-                             " unexpected bytes after the value");
-  return object;
 }
 
 }  // namespace molt::codec

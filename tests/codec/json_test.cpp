@@ -419,6 +419,32 @@ TEST(JsonDecodeTest, DecodingReplacesPreviousContainerContents) {
   EXPECT_EQ(m, (IntMap{{"new", 2}}));
 }
 
+// A decode that is handed the parsed tree moves JSON subtrees into json::value members; one
+// that is lent the tree copies them and leaves it whole.
+TEST(JsonDecodeTest, AConsumedTreeIsMovedIntoJsonValueMembers) {
+  const auto parsed = [] {
+    return parse_json(
+        R"({"items":[],"counts":{},"color":"red","flag":true,"extra":{"rows":[{"a":1},{"a":2}]}})");
+  };
+  boost::json::value tree = parsed();
+  const void* rows = tree.at("extra").at("rows").get_array().data();
+  Payload moved;
+  from_json_value(std::move(tree), moved, kRootPath);
+  EXPECT_EQ(moved.extra.at("rows").get_array().data(), rows);
+
+  const boost::json::value lent = parsed();
+  Payload copied;
+  from_json_value(lent, copied, kRootPath);
+  EXPECT_NE(copied.extra.at("rows").get_array().data(),
+            lent.at("extra").at("rows").get_array().data());
+  EXPECT_EQ(copied.extra, lent.at("extra"));
+  EXPECT_EQ(
+      decode_json<Payload>(
+          R"({"items":[],"counts":{},"color":"red","flag":true,"extra":{"rows":[{"a":1},{"a":2}]}})")
+          .extra,
+      lent.at("extra"));
+}
+
 TEST(JsonDecodeTest, SyntaxErrorsAreInvalidInput) {
   EXPECT_NE(decode_error<Item>("{").find("invalid JSON at offset"), std::string::npos);
   EXPECT_NE(decode_error<Item>("").find("invalid JSON"), std::string::npos);

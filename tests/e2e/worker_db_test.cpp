@@ -162,6 +162,12 @@ TEST_F(WorkerDbTest, DbQueryWithPositionalAndNamedParamsOnBothResultFormats) {
       "result_format": "json"})");
   EXPECT_EQ(molt::codec::to_json(js),
             R"({"columns":["b","a","n"],"rows":[["x",1.5,null]],"row_count":1})");
+  // Keys in any order: the mode after the values, the value before the name, the sql last.
+  const json::value reordered = query_json(w, R"({"result_format": "json",
+      "params": {"values": [{"value": "y", "name": "b"}, {"value": 2, "name": "a"}], "mode": "named"},
+      "sql": "SELECT :a AS a, :b AS b"})");
+  EXPECT_EQ(molt::codec::to_json(reordered),
+            R"({"columns":["a","b"],"rows":[[2,"y"]],"row_count":1})");
 }
 
 TEST_F(WorkerDbTest, DbQueryRefusesBadParametersWritesAndMalformedSql) {

@@ -452,19 +452,23 @@ TEST(ResponseTest, MsgPackWireUsesBinForThePayload) {
   r.request_id = 1;
   r.payload = "xyz";
   const std::string body = response_body(r, Wire::MsgPack);
-  msgpack::zone zone;
-  const msgpack::object root = codec::unpack_msgpack(body, zone);
-  ASSERT_EQ(root.type, msgpack::type::MAP);
-  EXPECT_EQ(root.via.map.size, 4u);  // request_id, status, codec, payload
+  codec::MsgPackReader reader(body);
+  codec::MsgPackValue root, key, value;
+  reader.read(root);
+  ASSERT_EQ(root.kind, codec::MsgPackValue::Kind::Map);
+  EXPECT_EQ(root.count, 4u);  // request_id, status, codec, payload
   bool saw_payload = false;
-  for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
-    const auto& kv = root.via.map.ptr[i];
-    if (std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == "payload") {
+  for (std::uint32_t i = 0; i < root.count; ++i) {
+    reader.read(key);
+    reader.read(value);
+    reader.skip_inside(value, 1);
+    if (key.bytes == "payload") {
       saw_payload = true;
-      EXPECT_EQ(kv.val.type, msgpack::type::BIN);
+      EXPECT_EQ(value.kind, codec::MsgPackValue::Kind::Bin);
     }
   }
   EXPECT_TRUE(saw_payload);
+  reader.expect_end();
 }
 
 TEST(ResponseTest, SeveralFramesAppendToOneBuffer) {

@@ -6,9 +6,11 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cmath>
+#include <concepts>
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "molt/codec/decode_error.hpp"
 #include "molt/codec/number_format.hpp"
@@ -119,19 +121,29 @@ std::string_view json_kind(const boost::json::value& value) noexcept;
 // Parses `text` (a complete JSON document); a syntax error is an InvalidInput naming the offset.
 boost::json::value parse_json(std::string_view text);
 
-template <class T>
-void from_json_value(const boost::json::value& v, T& out, const PathSegment& at) {
+// Decodes `v` into `out`. Given an rvalue, it consumes `v`: the JSON values that json::value
+// members take are moved out of it instead of copied (a payload of rows is one tree, not two).
+template <class V, class T>
+requires std::same_as<std::remove_cvref_t<V>, boost::json::value>
+void from_json_value(V&& v, T& out, const PathSegment& at) {
   namespace json = boost::json;
+  constexpr bool consume = !std::is_lvalue_reference_v<V>;
+  auto pass = [](auto& inside) -> decltype(auto) {
+    if constexpr (consume)
+      return std::move(inside);
+    else
+      return std::as_const(inside);
+  };
   if constexpr (traits::is_optional<T>::value) {
     if (v.is_null()) {
       out.reset();
       return;
     }
     typename T::value_type inner{};
-    from_json_value(v, inner, at);
+    from_json_value(std::forward<V>(v), inner, at);
     out = std::move(inner);
   } else if constexpr (std::is_same_v<T, json::value>) {
-    out = v;
+    out = std::forward<V>(v);
   } else if constexpr (std::is_same_v<T, bool>) {
     if (!v.is_bool()) throw DecodeError(at, "boolean", json_kind(v));
     out = v.get_bool();
@@ -168,16 +180,17 @@ void from_json_value(const boost::json::value& v, T& out, const PathSegment& at)
     out.assign(v.get_string().data(), v.get_string().size());
   } else if constexpr (traits::is_vector<T>::value) {
     if (!v.is_array()) throw DecodeError(at, "array", json_kind(v));
-    const auto& arr = v.get_array();
+    auto& arr = v.get_array();
     out.clear();
     out.resize(arr.size());
-    for (std::size_t i = 0; i < arr.size(); ++i) from_json_value(arr[i], out[i], at.element(i));
+    for (std::size_t i = 0; i < arr.size(); ++i)
+      from_json_value(pass(arr[i]), out[i], at.element(i));
   } else if constexpr (traits::is_string_map<T>::value) {
     if (!v.is_object()) throw DecodeError(at, "object", json_kind(v));
     out.clear();
-    for (const auto& kv : v.get_object()) {
+    for (auto& kv : v.get_object()) {
       std::string key(kv.key());
-      from_json_value(kv.value(), out[key], at.field(kv.key()));
+      from_json_value(pass(kv.value()), out[key], at.field(kv.key()));
     }
   } else if constexpr (traits::is_described_enum_v<T>) {
     if (!v.is_string()) throw DecodeError(at, traits::enum_names_hint<T>(), json_kind(v));
@@ -186,13 +199,13 @@ void from_json_value(const boost::json::value& v, T& out, const PathSegment& at)
       throw DecodeError(at, traits::enum_names_hint<T>(), "\"" + std::string(name) + "\"");
   } else if constexpr (traits::is_described_struct_v<T>) {
     if (!v.is_object()) throw DecodeError(at, "object", json_kind(v));
-    const auto& obj = v.get_object();
+    auto& obj = v.get_object();
     boost::mp11::mp_for_each<boost::describe::describe_members<
         T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
       using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
       const PathSegment here = at.field(member.name);
-      if (const json::value* field = obj.if_contains(member.name)) {
-        from_json_value(*field, out.*member.pointer, here);
+      if (auto* field = obj.if_contains(member.name)) {
+        from_json_value(pass(*field), out.*member.pointer, here);
       } else if constexpr (traits::is_optional<M>::value) {
         (out.*member.pointer).reset();
       } else {
@@ -208,9 +221,8 @@ void from_json_value(const boost::json::value& v, T& out, const PathSegment& at)
 // for an HTTP body.
 template <class T>
 T decode_json(std::string_view text, std::string_view root = kRootPath.key) {
-  const boost::json::value v = parse_json(text);
   T out{};
-  from_json_value(v, out, PathSegment{nullptr, root, 0});
+  from_json_value(parse_json(text), out, PathSegment{nullptr, root, 0});
   return out;
 }
 

@@ -1,13 +1,17 @@
 #pragma once
-// Typed MsgPack through msgpack-cxx: the same described types and the same path-naming
-// errors as the JSON codec. Binary (bin) values decode into std::string as bytes.
+// Typed MsgPack: the same described types and the same path-naming errors as the JSON codec.
+// Encoding goes through msgpack-cxx's packer; decoding reads the bytes with MsgPackReader
+// straight into the target type. A std::string takes a str or a bin, and either must be UTF-8.
 
+#include <algorithm>
+#include <array>
 #include <limits>
 #include <msgpack.hpp>
 #include <string>
 #include <string_view>
 
 #include "molt/codec/decode_error.hpp"
+#include "molt/codec/msgpack_reader.hpp"
 #include "molt/codec/traits.hpp"
 #include "molt/codec/utf8.hpp"
 
@@ -29,17 +33,6 @@ void pack_json_value(Packer& packer, const boost::json::value& value);
 // turns integral values into integers, so 6.0 would arrive in Python as int 6, and it converts
 // 2^64 to uint64 on the way, which is undefined behaviour.)
 void pack_float64(Packer& packer, double value);
-// Converts any MsgPack value to JSON (bin as base64-free byte string; ext refused).
-void msgpack_to_json_value(const msgpack::object& object, boost::json::value& out,
-                           const PathSegment& at);
-
-// What a MsgPack value is, in the words of a decode error.
-std::string_view msgpack_kind(const msgpack::object& object) noexcept;
-
-// Unpacks exactly one MsgPack value from `bytes` into `zone`. InvalidInput when the bytes are
-// not one complete value (truncated, trailing bytes, nesting too deep, too large).
-msgpack::object unpack_msgpack(std::string_view bytes, msgpack::zone& zone);
-
 template <class T>
 void pack(Packer& p, const T& value) {
   if constexpr (std::is_same_v<T, bool>) {
@@ -105,129 +98,185 @@ std::string to_msgpack(const T& value) {
 }
 
 namespace detail {
+using MsgPackKind = MsgPackValue::Kind;
+
+// Space for a claimed element count is reserved up front only where it costs at most 16 bytes
+// per input byte (every element takes at least one): for larger elements a count alone, cheap
+// to send, would make the decoder allocate far more than the input, so those grow as elements
+// actually decode.
 template <class T>
-void from_msgpack_integer(const msgpack::object& o, T& out, const PathSegment& at) {
+std::size_t reserve_for(std::uint32_t count) {
+  constexpr std::size_t kMaxUpFront = std::size_t{1} << 20;
+  return sizeof(T) <= 16 ? count : std::min<std::size_t>(count, kMaxUpFront / sizeof(T));
+}
+
+template <class T>
+void integer_from(const MsgPackValue& v, T& out, const PathSegment& at) {
   using limits = std::numeric_limits<T>;
-  if (o.type == msgpack::type::POSITIVE_INTEGER) {
-    if (o.via.u64 > static_cast<std::uint64_t>(limits::max()))
+  if (v.kind == MsgPackKind::UInt) {
+    if (v.uint > static_cast<std::uint64_t>(limits::max()))
       throw DecodeError(at, "integer in range", "out-of-range integer");
-    out = static_cast<T>(o.via.u64);
-  } else if (o.type == msgpack::type::NEGATIVE_INTEGER) {
+    out = static_cast<T>(v.uint);
+  } else if (v.kind == MsgPackKind::NegInt) {
     if constexpr (std::is_unsigned_v<T>) {
       throw DecodeError(at, "non-negative integer", "negative integer");
     } else {
-      if (o.via.i64 < static_cast<std::int64_t>(limits::min()))
+      if (v.sint < static_cast<std::int64_t>(limits::min()))
         throw DecodeError(at, "integer in range", "out-of-range integer");
-      out = static_cast<T>(o.via.i64);
+      out = static_cast<T>(v.sint);
     }
   } else {
-    throw DecodeError(at, "integer", msgpack_kind(o));
+    throw DecodeError(at, "integer", v.kind_name());
   }
 }
 
-inline std::string_view msgpack_string(const msgpack::object& o) {
-  return o.type == msgpack::type::STR ? std::string_view(o.via.str.ptr, o.via.str.size)
-                                      : std::string_view(o.via.bin.ptr, o.via.bin.size);
-}
+// A str or bin as text: both must be UTF-8, since what is decoded as a string goes back out
+// in JSON answers, which cannot carry other bytes.
+std::string_view text_of(const MsgPackValue& v, const PathSegment& at);
 
-// A map key as text; JSON-shaped data only has string keys.
-std::string_view map_key(const msgpack::object& key, const PathSegment& at);
+// The container header `head` must be at most MsgPackReader::kMaxDepth levels down.
+void check_depth(const MsgPackReader& reader, int depth);
+
+// Reads the value whose header is `head` (already read) into any JSON value.
+void json_from_msgpack(MsgPackReader& reader, const MsgPackValue& head, boost::json::value& out,
+                       const PathSegment& at, int depth);
+
+// The position of the member called `name` in T's description, or the member count.
+template <class T>
+std::size_t member_index(std::string_view name) {
+  using Members = boost::describe::describe_members<T, boost::describe::mod_public |
+                                                           boost::describe::mod_inherited>;
+  std::size_t index = 0, found = boost::mp11::mp_size<Members>::value;
+  boost::mp11::mp_for_each<Members>([&](auto member) {
+    if (found == boost::mp11::mp_size<Members>::value && name == member.name) found = index;
+    ++index;
+  });
+  return found;
+}
 }  // namespace detail
 
 template <class T>
-void from_msgpack_object(const msgpack::object& o, T& out, const PathSegment& at) {
-  using msgpack::type::object_type;
+void from_msgpack(MsgPackReader& reader, T& out, const PathSegment& at, int depth = 0);
+
+// Decodes the value whose header `head` was just read from `reader`, consuming its elements.
+template <class T>
+void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const PathSegment& at,
+                  int depth) {
+  using detail::MsgPackKind;
   if constexpr (traits::is_optional<T>::value) {
-    if (o.type == msgpack::type::NIL) {
+    if (head.kind == MsgPackKind::Nil) {
       out.reset();
       return;
     }
-    typename T::value_type inner{};
-    from_msgpack_object(o, inner, at);
-    out = std::move(inner);
+    from_msgpack(reader, head, out.emplace(), at, depth);
   } else if constexpr (std::is_same_v<T, boost::json::value>) {
-    msgpack_to_json_value(o, out, at);
+    detail::json_from_msgpack(reader, head, out, at, depth);
   } else if constexpr (std::is_same_v<T, bool>) {
-    if (o.type != msgpack::type::BOOLEAN) throw DecodeError(at, "boolean", msgpack_kind(o));
-    out = o.via.boolean;
+    if (head.kind != MsgPackKind::Bool) throw DecodeError(at, "boolean", head.kind_name());
+    out = head.boolean;
   } else if constexpr (traits::is_integer_v<T>) {
-    detail::from_msgpack_integer(o, out, at);
+    detail::integer_from(head, out, at);
   } else if constexpr (std::is_floating_point_v<T>) {
-    switch (o.type) {
-      case msgpack::type::FLOAT32:
-      case msgpack::type::FLOAT64:
-        out = static_cast<T>(o.via.f64);
+    switch (head.kind) {
+      case MsgPackKind::Float:
+        out = static_cast<T>(head.real);
         break;
-      case msgpack::type::POSITIVE_INTEGER:
-        out = static_cast<T>(o.via.u64);
+      case MsgPackKind::UInt:
+        out = static_cast<T>(head.uint);
         break;
-      case msgpack::type::NEGATIVE_INTEGER:
-        out = static_cast<T>(o.via.i64);
+      case MsgPackKind::NegInt:
+        out = static_cast<T>(head.sint);
         break;
       default:
-        throw DecodeError(at, "number", msgpack_kind(o));
+        throw DecodeError(at, "number", head.kind_name());
     }
   } else if constexpr (std::is_same_v<T, std::string>) {
-    if (o.type != msgpack::type::STR && o.type != msgpack::type::BIN)
-      throw DecodeError(at, "string", msgpack_kind(o));
-    // A str is text (the MessagePack spec: UTF-8), as JSON's strings are: one that is not
-    // would come back out in JSON answers no client can parse. A bin is bytes, kept as given.
-    const std::string_view text = detail::msgpack_string(o);
-    if (o.type == msgpack::type::STR && !is_valid_utf8(text))
-      throw DecodeError(at, "string", "a str that is not UTF-8");
-    out.assign(text);
+    out.assign(detail::text_of(head, at));
   } else if constexpr (traits::is_vector<T>::value) {
-    if (o.type != msgpack::type::ARRAY) throw DecodeError(at, "array", msgpack_kind(o));
+    if (head.kind != MsgPackKind::Array) throw DecodeError(at, "array", head.kind_name());
+    detail::check_depth(reader, depth);
     out.clear();
-    out.resize(o.via.array.size);
-    for (std::uint32_t i = 0; i < o.via.array.size; ++i)
-      from_msgpack_object(o.via.array.ptr[i], out[i], at.element(i));
+    out.reserve(detail::reserve_for<typename T::value_type>(head.count));
+    for (std::uint32_t i = 0; i < head.count; ++i) {
+      typename T::value_type element{};
+      from_msgpack(reader, element, at.element(i), depth + 1);
+      out.push_back(std::move(element));
+    }
   } else if constexpr (traits::is_string_map<T>::value) {
-    if (o.type != msgpack::type::MAP) throw DecodeError(at, "object", msgpack_kind(o));
+    if (head.kind != MsgPackKind::Map) throw DecodeError(at, "object", head.kind_name());
+    detail::check_depth(reader, depth);
     out.clear();
-    for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
-      const auto& kv = o.via.map.ptr[i];
-      const std::string_view key = detail::map_key(kv.key, at);
-      from_msgpack_object(kv.val, out[std::string(key)], at.field(key));
+    MsgPackValue key;
+    for (std::uint32_t i = 0; i < head.count; ++i) {
+      reader.read(key);
+      if (key.kind != MsgPackKind::Str)
+        throw DecodeError(at, "object with string keys",
+                          "a " + std::string(key.kind_name()) + " key");
+      from_msgpack(reader, out[std::string(key.bytes)], at.field(key.bytes), depth + 1);
     }
   } else if constexpr (traits::is_described_enum_v<T>) {
-    if (o.type != msgpack::type::STR)
-      throw DecodeError(at, traits::enum_names_hint<T>(), msgpack_kind(o));
-    const std::string_view name = detail::msgpack_string(o);
-    if (!traits::enum_from_name(name, out))
-      throw DecodeError(at, traits::enum_names_hint<T>(), "\"" + std::string(name) + "\"");
+    if (head.kind != MsgPackKind::Str)
+      throw DecodeError(at, traits::enum_names_hint<T>(), head.kind_name());
+    if (!traits::enum_from_name(head.bytes, out))
+      throw DecodeError(at, traits::enum_names_hint<T>(), "\"" + std::string(head.bytes) + "\"");
   } else if constexpr (traits::is_described_struct_v<T>) {
-    if (o.type != msgpack::type::MAP) throw DecodeError(at, "object", msgpack_kind(o));
-    boost::mp11::mp_for_each<boost::describe::describe_members<
-        T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
-      using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
-      const PathSegment here = at.field(member.name);
-      const msgpack::object* found = nullptr;
-      for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
-        const auto& key = o.via.map.ptr[i].key;
-        if (key.type == msgpack::type::STR && detail::msgpack_string(key) == member.name)
-          found = &o.via.map.ptr[i].val;  // the last duplicate wins, as in Python's dict
+    using Members = boost::describe::describe_members<T, boost::describe::mod_public |
+                                                             boost::describe::mod_inherited>;
+    constexpr std::size_t kMembers = boost::mp11::mp_size<Members>::value;
+    if (head.kind != MsgPackKind::Map) throw DecodeError(at, "object", head.kind_name());
+    detail::check_depth(reader, depth);
+    // Fields come in the sender's order; a repeated one is decoded again, so the last wins
+    // (as in Python's dict). Keys that are not members, and their values, are skipped.
+    std::array<bool, kMembers> seen{};
+    MsgPackValue key, value;
+    for (std::uint32_t i = 0; i < head.count; ++i) {
+      reader.read(key);
+      reader.skip_inside(key, depth + 1);
+      const std::size_t index =
+          key.kind == MsgPackKind::Str ? detail::member_index<T>(key.bytes) : kMembers;
+      if constexpr (kMembers > 0) {
+        if (index < kMembers) {
+          boost::mp11::mp_with_index<kMembers>(index, [&](auto i) {
+            using Member = boost::mp11::mp_at_c<Members, i>;
+            from_msgpack(reader, out.*Member::pointer, at.field(Member::name), depth + 1);
+          });
+          seen[index] = true;
+          continue;
+        }
       }
-      if (found) {
-        from_msgpack_object(*found, out.*member.pointer, here);
-      } else if constexpr (traits::is_optional<M>::value) {
-        (out.*member.pointer).reset();
-      } else {
-        throw DecodeError(here, traits::expected_name<M>(), "nothing (the field is required)");
-      }
+      reader.read(value);
+      reader.skip_inside(value, depth + 1);
+    }
+    boost::mp11::mp_for_each<boost::mp11::mp_iota_c<kMembers>>([&](auto i) {
+      using Member = boost::mp11::mp_at_c<Members, i>;
+      using M = std::remove_cvref_t<decltype(out.*Member::pointer)>;
+      if (seen[i]) return;
+      if constexpr (traits::is_optional<M>::value)
+        (out.*Member::pointer).reset();
+      else
+        throw DecodeError(at.field(Member::name), traits::expected_name<M>(),
+                          "nothing (the field is required)");
     });
   } else {
     static_assert(sizeof(T) == 0, "molt::codec: this type has no MsgPack decoding; describe it");
   }
 }
 
+template <class T>
+void from_msgpack(MsgPackReader& reader, T& out, const PathSegment& at, int depth) {
+  MsgPackValue head;
+  reader.read(head);
+  from_msgpack(reader, head, out, at, depth);
+}
+
+// Decodes `bytes`, which must be exactly one value, straight into T: no object tree is built.
 // Errors name the field from `root`, as decode_json's do.
 template <class T>
 T decode_msgpack(std::string_view bytes, std::string_view root = kRootPath.key) {
-  msgpack::zone zone;
-  const msgpack::object o = unpack_msgpack(bytes, zone);
+  MsgPackReader reader(bytes);
   T out{};
-  from_msgpack_object(o, out, PathSegment{nullptr, root, 0});
+  from_msgpack(reader, out, PathSegment{nullptr, root, 0});
+  reader.expect_end();
   return out;
 }
 
