@@ -16,8 +16,32 @@ using std::chrono::duration_cast;
 using std::chrono::microseconds;
 using std::chrono::nanoseconds;
 
+namespace {
+// A request's payload bytes, counted from admission until its job is gone (the job's last
+// owner, a queue entry, a timer or a running handler, let it go).
+class HeldBytes {
+ public:
+  HeldBytes() = default;
+  HeldBytes(const HeldBytes&) = delete;
+  HeldBytes& operator=(const HeldBytes&) = delete;
+  ~HeldBytes() {
+    if (counter_) counter_->fetch_sub(bytes_, std::memory_order_relaxed);
+  }
+  void hold(std::shared_ptr<std::atomic<std::size_t>> counter, std::size_t bytes) {
+    counter_ = std::move(counter);
+    bytes_ = bytes;
+    counter_->fetch_add(bytes_, std::memory_order_relaxed);
+  }
+
+ private:
+  std::shared_ptr<std::atomic<std::size_t>> counter_;
+  std::size_t bytes_ = 0;
+};
+}  // namespace
+
 struct Dispatcher::Job {
   ipc::Request request;
+  HeldBytes held;
   ipc::Wire wire = ipc::Wire::MsgPack;
   const Export* exp = nullptr;
   core::CancelSource cancel;
@@ -51,6 +75,7 @@ Dispatcher::Dispatcher(const ExportTable& exports, DispatcherOptions options, Re
       options_(options),
       sink_(sink),
       log_(options.log_requests ? std::make_unique<LineLog>(STDERR_FILENO) : nullptr),
+      held_bytes_(std::make_shared<std::atomic<std::size_t>>(0)),
       pool_(options.threads, options.max_queue) {}
 
 Dispatcher::~Dispatcher() {
@@ -79,9 +104,21 @@ std::optional<ipc::Response> Dispatcher::submit(ipc::Request request, ipc::Wire 
   {
     std::lock_guard lock(mutex_);
     if (closing_) return error_response(id, StatusCode::Cancelled, "worker is shutting down");
-    if (!jobs_.emplace(id, job).second)
+    if (jobs_.contains(id))
       return error_response(id, StatusCode::InvalidInput,
                             "request_id " + std::to_string(id) + " is already in flight");
+    // Admissions happen under the lock and releases only lower the count, so it cannot pass
+    // the limit between this check and the hold.
+    const std::size_t size = job->request.payload.size();
+    const std::size_t held = held_bytes_->load(std::memory_order_relaxed);
+    if (held > 0 && held + size > options_.max_pending_bytes)
+      return error_response(
+          id, StatusCode::Busy,
+          "worker holds " + std::to_string(held) + " bytes of requests; this one's " +
+              std::to_string(size) + " would pass its limit of " +
+              std::to_string(options_.max_pending_bytes) + " (--max-pending-bytes)");
+    job->held.hold(held_bytes_, size);
+    jobs_.emplace(id, job);
   }
   job->queue_depth = pool_.queued();
   if (job->deadline.is_set())
@@ -122,6 +159,10 @@ bool Dispatcher::cancel(std::uint64_t request_id) {
 std::size_t Dispatcher::pending() const {
   std::lock_guard lock(mutex_);
   return jobs_.size();
+}
+
+std::size_t Dispatcher::pending_bytes() const {
+  return held_bytes_->load(std::memory_order_relaxed);
 }
 
 // What a request whose deadline passed is answered, whoever noticed first.

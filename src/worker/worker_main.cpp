@@ -24,6 +24,7 @@ struct WorkerSettings {
   std::size_t max_queue = 64;
   std::string exports_path;
   std::size_t max_frame = ipc::kDefaultMaxFrame;
+  std::size_t max_pending_bytes = ipc::kDefaultMaxFrame;
   std::int64_t shutdown_grace_ms = 5000;
   bool print_exports = false;
   bool log_requests = false;
@@ -44,6 +45,10 @@ void add_options(CLI::App& app, WorkerSettings& s) {
   app.add_option("--max-frame-size", s.max_frame, "largest accepted frame, bytes")
       ->envname("MOLT_WORKER_MAX_FRAME_SIZE")
       ->check(CLI::Range(std::size_t{64}, std::size_t{1} << 31));
+  app.add_option("--max-pending-bytes", s.max_pending_bytes,
+                 "payload bytes that requests may hold together; more -> Busy")
+      ->envname("MOLT_WORKER_MAX_PENDING_BYTES")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40));
   app.add_option("--shutdown-grace-ms", s.shutdown_grace_ms,
                  "how long running work may take to stop at shutdown")
       ->envname("MOLT_WORKER_SHUTDOWN_GRACE_MS")
@@ -111,9 +116,13 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
   install_signal_handling(stop_signals);
 
   FdResponseSink sink(STDOUT_FILENO);
-  Dispatcher dispatcher(
-      *table, {settings.threads, settings.max_queue, settings.log_requests, settings.max_frame},
-      sink);
+  Dispatcher dispatcher(*table,
+                        {.threads = settings.threads,
+                         .max_queue = settings.max_queue,
+                         .log_requests = settings.log_requests,
+                         .max_frame = settings.max_frame,
+                         .max_pending_bytes = settings.max_pending_bytes},
+                        sink);
   StdioServer server(dispatcher, sink, STDIN_FILENO, settings.max_frame);
 
   const pthread_t reader_thread = pthread_self();

@@ -204,6 +204,21 @@ TEST(WorkerE2E, FullQueueAnswersBusyAtOnce) {
   EXPECT_EQ(expect_answer(worker).status, StatusCode::Ok);
 }
 
+TEST(WorkerE2E, PendingPayloadBytesOverTheLimitAnswerBusy) {
+  const std::string payload = msgpack_of(R"({"user_id": 1, "limit": 1})");
+  WorkerProcess worker(MOLT_WORKER_BINARY,
+                       {"--threads", "2", "--max-pending-bytes", std::to_string(payload.size())},
+                       {"MOLT_FAKE_DB_DELAY_MS=1500"});
+  worker.send(make_request(1, "list_items", Codec::MsgPack, payload));
+  worker.send(make_request(2, "list_items", Codec::MsgPack, payload));
+  // A thread is free, but the first request holds all the bytes allowed.
+  Response first = expect_answer(worker);
+  EXPECT_EQ(first.request_id, 2u);
+  EXPECT_EQ(first.status, StatusCode::Busy);
+  EXPECT_NE(first.error.find("--max-pending-bytes"), std::string::npos) << first.error;
+  EXPECT_EQ(expect_answer(worker).status, StatusCode::Ok);
+}
+
 TEST(WorkerE2E, DeadlinePassedWhileRunningAnswersTimeoutPromptly) {
   WorkerProcess worker(MOLT_TEST_WORKER_BINARY, {"--threads", "1"});
   const auto sent = std::chrono::steady_clock::now();

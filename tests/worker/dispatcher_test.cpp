@@ -133,6 +133,60 @@ TEST_F(DispatcherTest, AnAnswerOverTheFrameLimitBecomesAnError) {
   }
 }
 
+// Payload bytes are held from admission until the handler lets go, also after an answer (a
+// cancelled handler may still run); past the limit a request is Busy unless it is alone.
+TEST_F(DispatcherTest, PendingPayloadBytesAreBoundedUntilTheHandlerLetsGo) {
+  std::atomic<bool> let_go{false};
+  registry.add_raw("stubborn", Codec::Raw, Codec::Raw, [&](std::string_view, ExportContext&) {
+    ++gate.waiting;
+    while (!let_go) std::this_thread::sleep_for(1ms);  // ignores its token
+    return std::string();
+  });
+  table = ExportTable::all_of(registry);
+  DispatcherOptions options{2, 4};
+  options.max_pending_bytes = 1000;
+  Dispatcher d(*table, options, sink);
+  auto sized = [](std::uint64_t id, std::string entry, std::size_t bytes) {
+    auto r = request(id, std::move(entry));
+    r.payload.assign(bytes, 'x');
+    return r;
+  };
+
+  EXPECT_FALSE(d.submit(sized(1, "stubborn", 600), ipc::Wire::MsgPack, core::Clock::now()));
+  wait_until_running(1);
+  const auto over = d.submit(sized(2, "echo", 500), ipc::Wire::MsgPack, core::Clock::now());
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->status, StatusCode::Busy);
+  EXPECT_NE(over->error.find("worker holds 600 bytes of requests; this one's 500 would pass its "
+                             "limit of 1000 (--max-pending-bytes)"),
+            std::string::npos)
+      << over->error;
+  EXPECT_EQ(d.pending_bytes(), 600u);
+
+  // Answered, but its handler still runs: its bytes stay held.
+  EXPECT_TRUE(d.cancel(1));
+  ASSERT_EQ(sink.wait_for(1).size(), 1u);
+  EXPECT_EQ(d.pending_bytes(), 600u);
+  EXPECT_FALSE(d.submit(sized(3, "echo", 400), ipc::Wire::MsgPack, core::Clock::now()));
+  ASSERT_EQ(sink.wait_for(2).size(), 2u);
+  for (int i = 0; i < 2000 && d.pending_bytes() > 600; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(d.pending_bytes(), 600u);
+  const auto still = d.submit(sized(4, "echo", 500), ipc::Wire::MsgPack, core::Clock::now());
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->status, StatusCode::Busy);
+
+  let_go = true;
+  for (int i = 0; i < 2000 && d.pending_bytes() > 0; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(d.pending_bytes(), 0u);
+  // Alone, a request larger than the limit is admitted: the frame limit bounds it.
+  EXPECT_FALSE(d.submit(sized(5, "echo", 5000), ipc::Wire::MsgPack, core::Clock::now()));
+  const auto answers = sink.wait_for(3);
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(answers[2].request_id, 5u);
+  EXPECT_EQ(answers[2].status, StatusCode::Ok);
+  EXPECT_EQ(answers[2].payload.size(), 5000u);
+}
+
 TEST_F(DispatcherTest, UnknownEntryAndWrongCodecAreImmediateInvalidInput) {
   auto d = make(1, 4);
   auto unknown = d->submit(request(1, "nope"), ipc::Wire::MsgPack, core::Clock::now());

@@ -29,6 +29,11 @@ struct DispatcherOptions {
   // The largest answer frame: the peer refuses larger ones (as this worker refuses larger
   // requests), so an answer over it is replaced by an InternalError saying so.
   std::size_t max_frame = ipc::kDefaultMaxFrame;
+  // Payload bytes that admitted requests may hold together, from arrival until their handler
+  // lets go (queued, running, or answered but still running). Past it a request answers Busy,
+  // unless it would be the only one: decoding takes several times a payload's size, so this
+  // is what bounds the worker's memory when large requests arrive together.
+  std::size_t max_pending_bytes = ipc::kDefaultMaxFrame;
 };
 
 class Dispatcher {
@@ -47,6 +52,8 @@ class Dispatcher {
   bool cancel(std::uint64_t request_id);
 
   std::size_t pending() const;
+  // Payload bytes held by requests not yet let go (max_pending_bytes counts these).
+  std::size_t pending_bytes() const;
 
   // Refuses new work, cancels everything pending (queued work answers at once, running work at
   // its next check) and waits up to `grace` for every answer and every handler's return (one
@@ -69,6 +76,10 @@ class Dispatcher {
   const DispatcherOptions options_;
   ResponseSink& sink_;
   std::unique_ptr<LineLog> log_;  // with log_requests: stderr, off the handlers' threads
+
+  // Shared with each job's hold on it: a handler abandoned at shutdown lets go of its bytes
+  // after the dispatcher is gone.
+  std::shared_ptr<std::atomic<std::size_t>> held_bytes_;
 
   mutable std::mutex mutex_;
   std::condition_variable drained_;
