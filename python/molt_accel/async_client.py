@@ -26,7 +26,7 @@ from molt_accel.errors import (
 )
 from molt_accel.framing import HEADER_SIZE, encode_frame, frame_length
 from molt_accel.hooks import Hook, report_answer, report_send
-from molt_accel.retry import CallAttempts, RestartBackoff, Undelivered
+from molt_accel.retry import RestartBackoff, Undelivered
 from molt_accel.wire import (
     Answer,
     decode_answer,
@@ -161,14 +161,8 @@ class AsyncMoltClient(WorkerSettings):
         if timeout_ms < 0:
             raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
         body = encode_payload(payload, codec)
-        attempts = CallAttempts(
-            idempotent=idempotent,
-            restart_on_failure=self.restart_on_failure,
-            max_restarts=self.max_restarts,
-            retry_on_busy=retry_on_busy,
-            retry_on_timeout=retry_on_timeout,
-            backoff_ms=retry_backoff_ms,
-            backoff_max_ms=retry_backoff_max_ms,
+        attempts = self._call_attempts(
+            idempotent, retry_on_busy, retry_on_timeout, retry_backoff_ms, retry_backoff_max_ms
         )
         while True:
             try:

@@ -24,7 +24,7 @@ from molt_accel.errors import (
 from molt_accel.framing import encode_frame
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.process import PendingCall, WorkerProcess
-from molt_accel.retry import CallAttempts, RestartBackoff, Undelivered
+from molt_accel.retry import RestartBackoff, Undelivered
 from molt_accel.wire import Answer, decode_payload, encode_payload, encode_request
 
 logger = logging.getLogger("molt_accel")
@@ -89,14 +89,8 @@ class MoltClient(WorkerSettings):
         if inspect.iscoroutinefunction(cancel_check):
             raise ValueError("cancel_check is async: MoltClient cannot await it (use AsyncMoltClient)")
         body = encode_payload(payload, codec)
-        attempts = CallAttempts(
-            idempotent=idempotent,
-            restart_on_failure=self.restart_on_failure,
-            max_restarts=self.max_restarts,
-            retry_on_busy=retry_on_busy,
-            retry_on_timeout=retry_on_timeout,
-            backoff_ms=retry_backoff_ms,
-            backoff_max_ms=retry_backoff_max_ms,
+        attempts = self._call_attempts(
+            idempotent, retry_on_busy, retry_on_timeout, retry_backoff_ms, retry_backoff_max_ms
         )
         while True:
             try:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from molt_accel.errors import MoltWorkerUnavailable
 from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE
+from molt_accel.retry import CallAttempts
 from molt_accel.wire import resolve_wire
 
 WORKER_BINARY = "molt-worker"
@@ -230,6 +231,25 @@ class WorkerSettings:
 
     def _init_client(self) -> None:
         """The client's own state, set up at the end of ``__init__``."""
+
+    def _call_attempts(
+        self,
+        idempotent: bool,
+        retry_on_busy: bool,
+        retry_on_timeout: bool,
+        backoff_ms: int,
+        backoff_max_ms: int,
+    ) -> CallAttempts:
+        """The retry state of one call: its options, with this client's restart policy."""
+        return CallAttempts(
+            idempotent=idempotent,
+            restart_on_failure=self.restart_on_failure,
+            max_restarts=self.max_restarts,
+            retry_on_busy=retry_on_busy,
+            retry_on_timeout=retry_on_timeout,
+            backoff_ms=backoff_ms,
+            backoff_max_ms=backoff_max_ms,
+        )
 
     def exports(self) -> dict[str, ExportSpec]:
         """The worker's exports manifest, read without starting the worker."""
