@@ -445,6 +445,17 @@ TEST(JsonDecodeTest, AConsumedTreeIsMovedIntoJsonValueMembers) {
       lent.at("extra"));
 }
 
+// JSON has no bytes: Bytes travel as padded base64 strings.
+TEST(JsonDecodeTest, BytesTravelAsBase64) {
+  const sample::Blob blob{"logo", Bytes{std::string("\0\x01\xff\x80", 4)}, std::nullopt};
+  EXPECT_EQ(to_json(blob), R"({"name":"logo","data":"AAH/gA==","thumbnail":null})");
+  EXPECT_EQ(decode_json<sample::Blob>(to_json(blob)), blob);
+  EXPECT_EQ(decode_error<sample::Blob>(R"({"name":"x","data":"AAH/gA"})"),
+            "payload.data: expected bytes (a base64 string), got a string that is not base64");
+  EXPECT_EQ(decode_error<sample::Blob>(R"({"name":"x","data":[1]})"),
+            "payload.data: expected bytes (a base64 string), got array");
+}
+
 TEST(JsonDecodeTest, SyntaxErrorsAreInvalidInput) {
   EXPECT_NE(decode_error<Item>("{").find("invalid JSON at offset"), std::string::npos);
   EXPECT_NE(decode_error<Item>("").find("invalid JSON"), std::string::npos);

@@ -423,6 +423,23 @@ TEST(MsgPackDecodeTest, BinDecodesIntoStringWhenItIsUtf8) {
             "payload: expected string, got bytes that are not UTF-8");
 }
 
+// Binary data has its own type: any bytes, written as bin; a str is taken too.
+TEST(MsgPackDecodeTest, BytesTakeAnyBinAndRoundTrip) {
+  const sample::Blob blob{"logo", Bytes{std::string("\0\x01\xff\x80", 4)}, Bytes{"png"}};
+  const std::string bytes = to_msgpack(blob);
+  EXPECT_NE(bytes.find(std::string("\xc4\x04\0\x01\xff\x80", 6)), std::string::npos);
+  EXPECT_EQ(decode_msgpack<sample::Blob>(bytes), blob);
+  EXPECT_EQ(decode_msgpack<Bytes>(to_msgpack(std::string_view("text"))).data, "text");
+  EXPECT_EQ(decode_error<sample::Blob>(build([](Packer& p) {
+              p.pack_map(2);
+              str(p, "name");
+              str(p, "x");
+              str(p, "data");
+              p.pack_int(1);
+            })),
+            "payload.data: expected bytes, got integer");
+}
+
 TEST(MsgPackDecodeTest, AJsonValueStrMustBeUtf8) {
   EXPECT_EQ(decode_error<boost::json::value>(build([](Packer& p) {
               p.pack_map(1);

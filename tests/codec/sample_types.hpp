@@ -53,6 +53,15 @@ struct Derived : Base {
 };
 BOOST_DESCRIBE_STRUCT(Derived, (Base), (version))
 
+// Binary data beside text.
+struct Blob {
+  std::string name;
+  Bytes data;
+  std::optional<Bytes> thumbnail;
+  friend bool operator==(const Blob&, const Blob&) = default;
+};
+BOOST_DESCRIBE_STRUCT(Blob, (), (name, data, thumbnail))
+
 inline Payload make_payload() {
   Payload p;
   p.items = {{"apple", 0.93, 1}, {"pear", 27.125, std::nullopt}, {"fig", -1e-05, -3}};

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "molt/codec/base64.hpp"
 #include "molt/codec/decode_error.hpp"
 #include "molt/codec/number_format.hpp"
 #include "molt/codec/traits.hpp"
@@ -46,6 +47,10 @@ void write_json(std::string& out, const T& value) {
     append_python_float(out, static_cast<double>(value));
   } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
     write_json_string(out, value);
+  } else if constexpr (std::is_same_v<T, Bytes>) {
+    out += '"';
+    append_base64(out, value.data);
+    out += '"';
   } else if constexpr (std::is_same_v<T, boost::json::value>) {
     write_json_value(out, value);
   } else if constexpr (traits::is_optional<T>::value) {
@@ -178,6 +183,11 @@ void from_json_value(V&& v, T& out, const PathSegment& at) {
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (!v.is_string()) throw DecodeError(at, "string", json_kind(v));
     out.assign(v.get_string().data(), v.get_string().size());
+  } else if constexpr (std::is_same_v<T, Bytes>) {
+    if (!v.is_string()) throw DecodeError(at, "bytes (a base64 string)", json_kind(v));
+    auto bytes = decode_base64(std::string_view(v.get_string()));
+    if (!bytes) throw DecodeError(at, "bytes (a base64 string)", "a string that is not base64");
+    out.data = std::move(*bytes);
   } else if constexpr (traits::is_vector<T>::value) {
     if (!v.is_array()) throw DecodeError(at, "array", json_kind(v));
     auto& arr = v.get_array();

@@ -48,6 +48,9 @@ void pack(Packer& p, const T& value) {
     const std::string_view s = value;
     p.pack_str(static_cast<std::uint32_t>(s.size()));
     p.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+  } else if constexpr (std::is_same_v<T, Bytes>) {
+    p.pack_bin(static_cast<std::uint32_t>(value.data.size()));
+    p.pack_bin_body(value.data.data(), static_cast<std::uint32_t>(value.data.size()));
   } else if constexpr (std::is_same_v<T, boost::json::value>) {
     pack_json_value(p, value);
   } else if constexpr (traits::is_optional<T>::value) {
@@ -192,6 +195,9 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
     }
   } else if constexpr (std::is_same_v<T, std::string>) {
     out.assign(detail::text_of(head, at));
+  } else if constexpr (std::is_same_v<T, Bytes>) {
+    if (!head.is_bytes()) throw DecodeError(at, "bytes", head.kind_name());
+    out.data.assign(head.bytes);
   } else if constexpr (traits::is_vector<T>::value) {
     if (head.kind != MsgPackKind::Array) throw DecodeError(at, "array", head.kind_name());
     detail::check_depth(reader, depth);

@@ -1,7 +1,8 @@
 #pragma once
-// What the typed codecs understand: bool, integers, floating point, std::string, std::optional,
-// std::vector, std::map<std::string, T>, boost::json::value (any JSON), described enums (as
-// their names) and described structs (as maps keyed by member name). A std::optional member
+// What the typed codecs understand: bool, integers, floating point, std::string (text),
+// codec::Bytes (binary), std::optional, std::vector, std::map<std::string, T>,
+// boost::json::value (any JSON), described enums (as their names) and described structs (as
+// maps keyed by member name). A std::optional member
 // may be missing or null; any other member is required.
 
 #include <boost/describe.hpp>
@@ -11,6 +12,8 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
+
+#include "molt/codec/bytes.hpp"
 
 namespace molt::codec::traits {
 
@@ -52,6 +55,8 @@ constexpr std::string_view expected_name() {
     return "number";
   else if constexpr (std::is_same_v<T, std::string>)
     return "string";
+  else if constexpr (std::is_same_v<T, Bytes>)
+    return "bytes";
   else if constexpr (is_vector<T>::value)
     return "array";
   else if constexpr (is_string_map<T>::value || is_described_struct_v<T>)
