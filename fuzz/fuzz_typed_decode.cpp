@@ -48,8 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   if (const auto from_msgpack = try_decode([&] { return codec::decode_msgpack<Record>(bytes); })) {
     checked_msgpack(*from_msgpack);
-    // Not re-parsed: MsgPack strings may hold bytes that are not UTF-8, and doubles may be
-    // NaN or infinite, which JSON cannot carry. Writing must still work.
+    // Not re-parsed: doubles may be NaN or infinite, which JSON cannot carry. Writing must
+    // still work.
     (void)codec::to_json(*from_msgpack);
   }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "molt/codec/bytes.hpp"
+
 namespace fuzz_types {
 
 // fuzz_typed_decode: every shape the typed codecs support, nested.
@@ -35,10 +37,11 @@ struct Record {
   std::map<std::string, std::int32_t> scores;
   std::optional<std::vector<std::optional<Color>>> palette;
   boost::json::value extra;
+  std::optional<molt::codec::Bytes> blob;
 };
 BOOST_DESCRIBE_STRUCT(Record, (),
                       (id, count, active, ratio, note, main, spare, children, scores, palette,
-                       extra))
+                       extra, blob))
 
 // fuzz_worker_stream: the inputs and outputs of its typed exports.
 struct Point {
