@@ -59,6 +59,28 @@ std::string_view detail::text_of(const MsgPackValue& v, const PathSegment& at) {
   return v.bytes;
 }
 
+std::string_view detail::key_text(const MsgPackValue& key, const PathSegment& at) {
+  if (!key.is_bytes())
+    throw DecodeError(at, "object with string keys", "a " + std::string(key.kind_name()) + " key");
+  if (!is_valid_utf8(key.bytes))
+    throw DecodeError(at, "object with string keys", "a key that is not UTF-8");
+  return key.bytes;
+}
+
+bool detail::key_follows(MsgPackReader reader, std::uint32_t pairs, std::string_view key,
+                         int depth) {
+  MsgPackValue next;
+  for (std::uint32_t i = 0; i < pairs; ++i) {
+    reader.read(next);
+    reader.skip_inside(next, depth);
+    const bool same = next.is_bytes() && next.bytes == key;
+    reader.read(next);
+    reader.skip_inside(next, depth);
+    if (same) return true;
+  }
+  return false;
+}
+
 void detail::check_depth(const MsgPackReader& reader, int depth) {
   if (depth >= MsgPackReader::kMaxDepth) reader.fail("nested deeper than 64 levels");
 }
@@ -89,7 +111,9 @@ void detail::json_from_msgpack(MsgPackReader& reader, const MsgPackValue& head,
     case MsgPackKind::Array: {
       check_depth(reader, depth);
       boost::json::array& array = out.emplace_array();
-      array.reserve(reserve_for<boost::json::value>(head.count));
+      // Not the whole claimed count: arrays nest here, and each level could claim about every
+      // byte left, so reservations made up front would add up to many times the input.
+      array.reserve(std::min<std::size_t>(head.count, 1024));
       MsgPackValue element;
       for (std::uint32_t i = 0; i < head.count; ++i) {
         reader.read(element);
@@ -103,11 +127,11 @@ void detail::json_from_msgpack(MsgPackReader& reader, const MsgPackValue& head,
       MsgPackValue key, value;
       for (std::uint32_t i = 0; i < head.count; ++i) {
         reader.read(key);
-        if (key.kind != MsgPackKind::Str)
-          throw DecodeError(at, "object with string keys",
-                            "a " + std::string(key.kind_name()) + " key");
-        reader.read(value);
-        json_from_msgpack(reader, value, object[key.bytes], at.field(key.bytes), depth + 1);
+        const std::string_view name = key_text(key, at);
+        decode_unless_repeated(reader, head.count - i - 1, name, depth + 1, [&] {
+          reader.read(value);
+          json_from_msgpack(reader, value, object[name], at.field(name), depth + 1);
+        });
       }
       break;
     }

@@ -17,25 +17,31 @@ using std::chrono::microseconds;
 using std::chrono::nanoseconds;
 
 namespace {
-// A request's payload bytes, counted from admission until its job is gone (the job's last
-// owner, a queue entry, a timer or a running handler, let it go).
+// A request's payload bytes, counted from admission until its handler returns, or until it
+// leaves the queue without running. The answer goes out after that, so a caller that sends
+// its next request on reading the answer finds them let go. The destructor lets go of what
+// no path did (a refused job).
 class HeldBytes {
  public:
   HeldBytes() = default;
   HeldBytes(const HeldBytes&) = delete;
   HeldBytes& operator=(const HeldBytes&) = delete;
-  ~HeldBytes() {
-    if (counter_) counter_->fetch_sub(bytes_, std::memory_order_relaxed);
-  }
+  ~HeldBytes() { release(); }
+
   void hold(std::shared_ptr<std::atomic<std::size_t>> counter, std::size_t bytes) {
     counter_ = std::move(counter);
-    bytes_ = bytes;
-    counter_->fetch_add(bytes_, std::memory_order_relaxed);
+    counter_->fetch_add(bytes, std::memory_order_relaxed);
+    bytes_.store(bytes, std::memory_order_release);
+  }
+  // Idempotent: only the first call gives the bytes back.
+  void release() noexcept {
+    if (const std::size_t bytes = bytes_.exchange(0, std::memory_order_acq_rel); bytes > 0)
+      counter_->fetch_sub(bytes, std::memory_order_relaxed);
   }
 
  private:
   std::shared_ptr<std::atomic<std::size_t>> counter_;
-  std::size_t bytes_ = 0;
+  std::atomic<std::size_t> bytes_{0};
 };
 }  // namespace
 
@@ -151,6 +157,7 @@ bool Dispatcher::cancel(std::uint64_t request_id) {
   }
   job->cancel.cancel(core::CancelReason::Cancelled);
   const bool was_queued = pool_.remove_queued(job->task_id);
+  if (was_queued) job->held.release();
   finish(*job, error_response(request_id, StatusCode::Cancelled,
                               was_queued ? "cancelled while queued" : "cancelled while running"));
   return true;
@@ -172,7 +179,10 @@ std::string Dispatcher::deadline_message(const Job& job, bool was_queued) {
 }
 
 void Dispatcher::run(const std::shared_ptr<Job>& job) {
-  if (job->answered.load(std::memory_order_acquire)) return;
+  if (job->answered.load(std::memory_order_acquire)) {
+    job->held.release();
+    return;
+  }
   const auto started = Clock::now();
   job->started.store(started.time_since_epoch().count(), std::memory_order_release);
 
@@ -206,6 +216,7 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
     response.status = StatusCode::InternalError;
     response.error = "export '" + job->exp->spec.name + "' failed";
   }
+  job->held.release();  // the handler and what it decoded are done with the payload
   if (response.status != StatusCode::Ok) response.payload.clear();
   for (auto& m : ctx.metrics()) response.metrics.push_back(std::move(m));
   add_timing_metrics(*job, response, ctx.decode_time, handler_time);
@@ -215,7 +226,9 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
 void Dispatcher::expire(const std::shared_ptr<Job>& job) {
   if (job->answered.load(std::memory_order_acquire)) return;
   job->cancel.cancel(core::CancelReason::Timeout);
-  const bool was_queued = pool_.remove_queued(job->task_id) || !job->was_started();
+  const bool removed = pool_.remove_queued(job->task_id);
+  if (removed) job->held.release();
+  const bool was_queued = removed || !job->was_started();
   finish(*job, error_response(job->request.request_id, StatusCode::Timeout,
                               deadline_message(*job, was_queued)));
 }
@@ -305,9 +318,11 @@ bool Dispatcher::shutdown(std::chrono::milliseconds grace) {
   }
   for (const auto& job : pending) {
     job->cancel.cancel(core::CancelReason::Shutdown);
-    if (pool_.remove_queued(job->task_id))
+    if (pool_.remove_queued(job->task_id)) {
+      job->held.release();
       finish(*job, error_response(job->request.request_id, StatusCode::Cancelled,
                                   "worker is shutting down"));
+    }
   }
   bool drained;
   {

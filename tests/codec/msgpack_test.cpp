@@ -195,6 +195,74 @@ TEST(MsgPackDecodeTest, LastDuplicateKeyWins) {
   EXPECT_EQ(decode_msgpack<Item>(bytes).name, "second");
 }
 
+// Only the last of a repeated key counts, as in Python's dict: an earlier value that does not
+// decode is no error, and a later one that does not is.
+TEST(MsgPackDecodeTest, AnEarlierDuplicateThatDoesNotDecodeIsOverruled) {
+  const std::string overruled = build([](Packer& p) {
+    p.pack_map(3);
+    str(p, "name");
+    p.pack_array(1);  // not a string, and then repeated
+    p.pack_int(7);
+    str(p, "score");
+    p.pack_int(1);
+    str(p, "name");
+    str(p, "kept");
+  });
+  EXPECT_EQ(decode_msgpack<Item>(overruled).name, "kept");
+  const std::string last_bad = build([](Packer& p) {
+    p.pack_map(3);
+    str(p, "name");
+    str(p, "first");
+    str(p, "score");
+    p.pack_int(1);
+    str(p, "name");
+    p.pack_int(2);
+  });
+  EXPECT_EQ(decode_error<Item>(last_bad), "payload.name: expected string, got integer");
+  // The same in string maps and in any-JSON objects, also when the bad value is nested.
+  const std::string counts = build([](Packer& p) {
+    p.pack_map(2);
+    str(p, "a");
+    str(p, "x");
+    str(p, "a");
+    p.pack_int(3);
+  });
+  EXPECT_EQ((decode_msgpack<Counts>(counts)), (Counts{{"a", 3}}));
+  const std::string nested = build([](Packer& p) {
+    p.pack_map(2);
+    str(p, "k");
+    p.pack_map(1);
+    str(p, "bad");
+    p.pack_ext(0, 1);  // an empty ext of type 1
+    str(p, "k");
+    p.pack_true();
+  });
+  EXPECT_EQ(decode_msgpack<boost::json::value>(nested), parse_json(R"({"k":true})"));
+}
+
+// Keys go back out as JSON text as values do: a str or a bin, UTF-8.
+TEST(MsgPackDecodeTest, MapKeysMustBeUtf8Text) {
+  auto map_with_key = [](bool as_bin, std::string_view key) {
+    return build([&](Packer& p) {
+      p.pack_map(1);
+      if (as_bin) {
+        p.pack_bin(static_cast<std::uint32_t>(key.size()));
+        p.pack_bin_body(key.data(), static_cast<std::uint32_t>(key.size()));
+      } else {
+        str(p, key);
+      }
+      p.pack_int(1);
+    });
+  };
+  EXPECT_EQ((decode_msgpack<Counts>(map_with_key(true, "caf\xc3\xa9"))),
+            (Counts{{"caf\xc3\xa9", 1}}));
+  EXPECT_EQ(decode_error<Counts>(map_with_key(false, "\xc3(")),
+            "payload: expected object with string keys, got a key that is not UTF-8");
+  EXPECT_EQ(decode_error<boost::json::value>(map_with_key(true, "\xff")),
+            "payload: expected object with string keys, got a key that is not UTF-8");
+  EXPECT_EQ(decode_msgpack<boost::json::value>(map_with_key(true, "k")), parse_json(R"({"k":1})"));
+}
+
 TEST(MsgPackDecodeTest, ErrorNamesThePathIntoArraysOfStructs) {
   const std::string bytes = payload_with_items([](Packer& p) {
     p.pack_array(2);

@@ -187,6 +187,21 @@ TEST_F(DispatcherTest, PendingPayloadBytesAreBoundedUntilTheHandlerLetsGo) {
   EXPECT_EQ(answers[2].payload.size(), 5000u);
 }
 
+// The bytes are let go before the answer leaves: a caller that sends one request at a time,
+// each on reading the previous answer, never finds the last one still held.
+TEST_F(DispatcherTest, OneRequestAtATimeNeverFindsThePreviousOneHeld) {
+  DispatcherOptions options{2, 4};
+  options.max_pending_bytes = 1000;
+  Dispatcher d(*table, options, sink);
+  for (std::uint64_t id = 1; id <= 300; ++id) {
+    auto r = request(id, "echo");
+    r.payload.assign(600, 'x');
+    const auto refused = d.submit(r, ipc::Wire::MsgPack, core::Clock::now());
+    ASSERT_FALSE(refused) << "request " << id << ": " << refused->error;
+    ASSERT_EQ(sink.wait_for(id).size(), id);
+  }
+}
+
 TEST_F(DispatcherTest, UnknownEntryAndWrongCodecAreImmediateInvalidInput) {
   auto d = make(1, 4);
   auto unknown = d->submit(request(1, "nope"), ipc::Wire::MsgPack, core::Clock::now());

@@ -137,8 +137,34 @@ void integer_from(const MsgPackValue& v, T& out, const PathSegment& at) {
 // in JSON answers, which cannot carry other bytes.
 std::string_view text_of(const MsgPackValue& v, const PathSegment& at);
 
+// A map key as text: a str or a bin, UTF-8 (a key goes back out as JSON text, as values do).
+std::string_view key_text(const MsgPackValue& key, const PathSegment& at);
+
 // The container header `head` must be at most MsgPackReader::kMaxDepth levels down.
 void check_depth(const MsgPackReader& reader, int depth);
+
+// Whether `key` is among the next `pairs` keys of the map `reader` is in (read on a copy).
+bool key_follows(MsgPackReader reader, std::uint32_t pairs, std::string_view key, int depth);
+
+// Runs `decode` on the value of `key`, whose map has `pairs_after` pairs left after it. The
+// last of a repeated key wins, as in Python's dict, so a value that does not decode is no
+// error when the key comes again: it is skipped and false returned.
+template <class Decode>
+bool decode_unless_repeated(MsgPackReader& reader, std::uint32_t pairs_after, std::string_view key,
+                            int depth, Decode&& decode) {
+  const MsgPackReader value_at = reader;
+  try {
+    decode();
+    return true;
+  } catch (const DecodeError&) {
+    reader = value_at;
+    MsgPackValue value;
+    reader.read(value);
+    reader.skip_inside(value, depth);
+    if (!key_follows(reader, pairs_after, key, depth)) throw;
+    return false;
+  }
+}
 
 // Reads the value whose header is `head` (already read) into any JSON value.
 void json_from_msgpack(MsgPackReader& reader, const MsgPackValue& head, boost::json::value& out,
@@ -215,10 +241,10 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
     MsgPackValue key;
     for (std::uint32_t i = 0; i < head.count; ++i) {
       reader.read(key);
-      if (key.kind != MsgPackKind::Str)
-        throw DecodeError(at, "object with string keys",
-                          "a " + std::string(key.kind_name()) + " key");
-      from_msgpack(reader, out[std::string(key.bytes)], at.field(key.bytes), depth + 1);
+      const std::string_view name = detail::key_text(key, at);
+      detail::decode_unless_repeated(reader, head.count - i - 1, name, depth + 1, [&] {
+        from_msgpack(reader, out[std::string(name)], at.field(name), depth + 1);
+      });
     }
   } else if constexpr (traits::is_described_enum_v<T>) {
     if (head.kind != MsgPackKind::Str)
@@ -238,15 +264,16 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
     for (std::uint32_t i = 0; i < head.count; ++i) {
       reader.read(key);
       reader.skip_inside(key, depth + 1);
-      const std::size_t index =
-          key.kind == MsgPackKind::Str ? detail::member_index<T>(key.bytes) : kMembers;
+      const std::size_t index = key.is_bytes() ? detail::member_index<T>(key.bytes) : kMembers;
       if constexpr (kMembers > 0) {
         if (index < kMembers) {
-          boost::mp11::mp_with_index<kMembers>(index, [&](auto i) {
-            using Member = boost::mp11::mp_at_c<Members, i>;
-            from_msgpack(reader, out.*Member::pointer, at.field(Member::name), depth + 1);
-          });
-          seen[index] = true;
+          seen[index] |=
+              detail::decode_unless_repeated(reader, head.count - i - 1, key.bytes, depth + 1, [&] {
+                boost::mp11::mp_with_index<kMembers>(index, [&](auto m) {
+                  using Member = boost::mp11::mp_at_c<Members, m>;
+                  from_msgpack(reader, out.*Member::pointer, at.field(Member::name), depth + 1);
+                });
+              });
           continue;
         }
       }
