@@ -246,12 +246,11 @@ void App::freeze() {
 }
 
 App::BodyRule App::body_rule_for(const Request& request, std::uint64_t fallback) const {
-  if (!has_route_body_options_) return {fallback, false};
   const RouteMatch match = router_.match(request.method(), request.path());
   const RouteEntry* route = match.found() ? &routes_[match.route()] : fallback_route(match);
-  if (route == nullptr) return {fallback, false};
+  if (route == nullptr) return {fallback, false, false};
   const RouteOptions& options = route->options;
-  return {options.max_body_bytes.value_or(fallback), options.stream_body};
+  return {options.max_body_bytes.value_or(fallback), options.stream_body, true};
 }
 
 // The fallback's entry when `match` is one it takes: no route for the path or the method.

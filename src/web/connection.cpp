@@ -1,5 +1,6 @@
 #include "connection.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/buffer.hpp>
@@ -102,6 +103,12 @@ void Connection::force_close() {
 void Connection::close_socket() {
   boost::system::error_code ignored;
   socket_.close(ignored);  // pending reads and writes complete with operation_aborted
+}
+
+void Connection::reset_socket() {
+  boost::system::error_code ignored;
+  socket_.set_option(tcp::socket::linger(true, 0), ignored);
+  socket_.close(ignored);
 }
 
 // The watchdog: one deadline, moved by each phase. The timer is re-armed only when the new
@@ -278,14 +285,7 @@ asio::awaitable<void> Connection::run() {
       write_read_error(out_, reader_.error());
       bool written = send_now();
       if (!written) written = co_await write_out();
-      // What the client still sends (the rest of a refused body) would make the close send a
-      // reset, which can destroy the answer before the client reads it: stop sending, and
-      // read and drop its input for a while first.
-      if (written) {
-        boost::system::error_code ignored;
-        socket_.shutdown(tcp::socket::shutdown_send, ignored);
-        co_await discard_input();
-      }
+      if (written) co_await linger();  // the client may still send the rest of a refused body
       break;
     }
 
@@ -323,15 +323,23 @@ asio::awaitable<void> Connection::run() {
     phase_ = Phase::Writing;
     bool written = send_now();
     if (!written) written = co_await write_out();
-    if (written && sends_stream(reader_.request(), response))
+    bool cut_short = false;
+    if (written && sends_stream(reader_.request(), response)) {
       written = co_await write_stream(response);
-    request_cancel_.end();
-    if (written && unread_body) {
-      boost::system::error_code ignored;
-      socket_.shutdown(tcp::socket::shutdown_send, ignored);
-      co_await discard_input();
+      cut_short = !written;
     }
-    if (!written || !keep_alive) break;
+    request_cancel_.end();
+    if (cut_short) {
+      // The head is out and the body ends early: an HTTP/1.0 body ends with the close, so
+      // only a reset tells the client that it did not get all of it.
+      reset_socket();
+      break;
+    }
+    if (!written) break;
+    if (!keep_alive) {
+      co_await linger();  // a pipelined request, or the rest of an unread body, may follow
+      break;
+    }
     reader_.start_next();
     if (!reader_.has_buffered_input()) {
       reader_.shrink_if_idle();
@@ -345,17 +353,20 @@ asio::awaitable<void> Connection::run() {
 }
 
 void refuse_connection(tcp::socket socket) {
-  static const std::string answer = [] {
-    std::string out;
-    write_response(out, Response::error(503, "overloaded", "the server has too many connections"),
-                   {11, false, false});
-    return out;
-  }();
-  boost::system::error_code ignored;
-  socket.non_blocking(true, ignored);
-  socket.write_some(asio::buffer(answer), ignored);  // best effort: never wait for this peer
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
-  socket.close(ignored);
+  std::string answer;  // built each time: its Date is now
+  write_response(answer, Response::error(503, "overloaded", "the server has too many connections"),
+                 {11, false, false});
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(asio::buffer(answer), ec);  // best effort: never wait for this peer
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  // A request already received but unread would make the close send a reset, which can
+  // destroy the 503 before the client reads it: drop what has arrived (without waiting).
+  std::array<char, 4096> scratch;
+  for (int reads = 0; reads < 16; ++reads) {
+    if (socket.read_some(asio::buffer(scratch), ec) == 0 || ec) break;
+  }
+  socket.close(ec);
 }
 
 }  // namespace molt::web::detail

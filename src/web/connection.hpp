@@ -62,7 +62,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void force_close();
 
  private:
-  // Lingering: answered and closing, reading what the peer still sends (discard_input).
+  // Lingering: answered and closing, reading what the peer still sends (linger).
   enum class Phase { Idle, Reading, Handling, Writing, Lingering };
   using Clock = std::chrono::steady_clock;
 
@@ -85,10 +85,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void watch_for_disconnect();
   void stop_watching_for_disconnect();
   boost::asio::awaitable<bool> write_stream(const Response& response);
-  boost::asio::awaitable<void> discard_input();
+  // Closes after an answer: stops sending (a FIN after the answer), then reads and drops
+  // what the peer still sends for a while. Closing with unread input would send a reset,
+  // which can destroy the answer's last bytes before the client reads them.
+  boost::asio::awaitable<void> linger();
   void arm(Clock::duration timeout);
   void on_timer(std::uint64_t generation);
   void close_socket();
+  // Closes with a reset: the answer was cut short, and a plain close would look like its end.
+  void reset_socket();
 
   boost::asio::ip::tcp::socket socket_;
   const App& app_;

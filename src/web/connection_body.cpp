@@ -56,8 +56,11 @@ void Connection::SocketBody::on_end() {
   if (c.phase_ == Phase::Handling && !c.watching_) c.watch_for_disconnect();
 }
 
-// Reads and drops whatever the peer still sends, until it closes or kLingerTime is over.
-asio::awaitable<void> Connection::discard_input() {
+// Stops sending, then reads and drops whatever the peer still sends, until it closes or
+// kLingerTime is over.
+asio::awaitable<void> Connection::linger() {
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   phase_ = Phase::Lingering;  // a shutdown need not wait for it
   arm(kLingerTime);           // the watchdog closes the socket then, which ends the read
   for (;;) {

@@ -15,6 +15,12 @@
 
 namespace molt::web::detail {
 
+// `Expect: 100-continue` on an HTTP/1.1 request: its client waits to be asked for the body.
+inline bool expects_continue(const Request& request) {
+  const auto expect = request.header("Expect");
+  return expect && iequals(*expect, "100-continue") && request.version() >= 11;
+}
+
 class RequestParser : public boost::beast::http::basic_parser<true> {
  public:
   // With `app`, the body limit is the matched route's (RouteOptions::max_body_bytes): the
@@ -28,9 +34,10 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
         max_header_bytes_(max_header_bytes),
         max_headers_(max_headers),
         max_body_bytes_(max_body_bytes),
-        app_(app != nullptr && app->has_route_body_options() ? app : nullptr) {
+        app_(app),
+        route_options_(app != nullptr && app->has_route_body_options()) {
     header_limit(max_header_bytes);
-    body_limit(app_ != nullptr ? app_->body_limit_ceiling(max_body_bytes) : max_body_bytes);
+    body_limit(route_options_ ? app_->body_limit_ceiling(max_body_bytes) : max_body_bytes);
     eager(true);  // parse the body along with the header when it is already buffered
   }
 
@@ -50,6 +57,8 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   bool folded_header() const { return folded_header_; }
   // An HTTP/1.0 request with Transfer-Encoding: its framing cannot be trusted (§6.1).
   bool old_version_coding() const { return old_version_coding_; }
+  // Whether the request line was read whole (a header too large before it is a 414).
+  bool start_line_read() const { return start_line_read_; }
 
   // put(), remembering the input: the views the header hands out must lie inside it.
   std::size_t feed(std::string_view input, boost::beast::error_code& ec) {
@@ -65,6 +74,7 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
                        int version, error_code&) override {
     request_.set_start_line({method.data(), method.size()}, {target.data(), target.size()},
                             version);
+    start_line_read_ = true;
   }
 
   void on_response_impl(int, string_view, int, error_code&) override {}
@@ -109,13 +119,18 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
       ec = boost::beast::http::error::bad_field;
       return;
     }
-    // Only a request with a body needs its route's rule (and pays for the lookup).
-    if (app_ != nullptr && (chunked() || content_length().value_or(0) > 0)) {
+    // Only a request with a body needs its route's rule (and pays for the lookup): one whose
+    // route has body options, or one whose client waits for `100 Continue` before sending it.
+    const bool waits_for_continue = expects_continue(request_);
+    if (app_ != nullptr && (route_options_ || waits_for_continue) &&
+        (chunked() || content_length().value_or(0) > 0)) {
       // Chunked bodies are held to body_limit() chunk by chunk; a declared Content-Length
       // was only checked against the ceiling, so check it against the route's here.
       const App::BodyRule rule = app_->body_rule_for(request_, max_body_bytes_);
       body_limit(rule.limit);
-      stream_ = rule.stream;
+      // A body no route takes is never read (404, 405): left as a stream nobody asks for,
+      // a waiting client is not told to send it, and gets its answer at once.
+      stream_ = rule.stream || (!rule.routed && waits_for_continue);
       if (const auto length = content_length(); length && *length > rule.limit) {
         ec = boost::beast::http::error::body_limit;
         return;
@@ -183,6 +198,8 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   std::size_t max_headers_;
   std::uint64_t max_body_bytes_;
   const App* app_;
+  bool route_options_;  // some route has its own body limit or streams its body
+  bool start_line_read_ = false;
   bool too_many_headers_ = false;
   bool unsupported_coding_ = false;
   bool bad_host_ = false;

@@ -174,8 +174,7 @@ RequestReader::State RequestReader::input_closed() {
 }
 
 bool RequestReader::expects_continue() const {
-  const auto expect = request_.header("Expect");
-  return expect && iequals(*expect, "100-continue") && request_.version() >= 11;
+  return detail::expects_continue(request_);
 }
 
 void RequestReader::shrink_if_idle() {
@@ -195,6 +194,10 @@ RequestReader::State RequestReader::fail(int status, std::string code, std::stri
 RequestReader::State RequestReader::fail_from(const boost::beast::error_code& ec) {
   if (ec == http::error::header_limit && parser_->chunk_line_too_large())
     return fail_oversized_chunk_line();
+  // RFC 9112 §3: a request-target longer than the server reads is a 414, not a 431.
+  if (ec == http::error::header_limit &&
+      (!parser_->start_line_read() || request_.target().size() > limits_.max_header_bytes / 2))
+    return fail(414, "uri_too_long", "the request target is too long");
   if (ec == http::error::header_limit)
     return fail(
         431, "header_too_large",

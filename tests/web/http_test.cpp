@@ -107,6 +107,21 @@ TEST(HttpTest, ExpectContinueGetsAnInterimAnswerWhenTheBodyIsStillToCome) {
             0u);
 }
 
+// RFC 9110 §10.1.1: a request no route takes is answered at once, without asking for a body
+// that nothing would read; the connection then closes, since the body may still come.
+TEST(HttpTest, ExpectContinueForARequestNoRouteTakesGetsItsAnswerWithoutAnInterimOne) {
+  for (const std::string target : {"/nope", "/hi"}) {  // 404, and 405 (GET only)
+    TestClient client(echo_app());
+    const std::string raw = client.raw("POST " + target +
+                                       " HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                                       "Content-Length: 1000000\r\n\r\n");
+    SCOPED_TRACE(target);
+    EXPECT_EQ(count(raw, "100 Continue"), 0) << raw;
+    EXPECT_EQ(raw.rfind(target == "/nope" ? "HTTP/1.1 404 " : "HTTP/1.1 405 ", 0), 0u) << raw;
+    EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos) << raw;
+  }
+}
+
 // The status and the connection's fate for one malformed or oversized request.
 void expect_refused(const std::string& request, int status, const Limits& limits = {}) {
   TestClient client(echo_app(), limits);
@@ -276,6 +291,9 @@ TEST(HttpTest, LimitsAnswerWithTheirStatus) {
   std::string many = "GET /hi HTTP/1.1\r\nHost: t\r\n";
   for (int i = 0; i < 6; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
   expect_refused(many + "\r\n", 431, small);
+  // RFC 9112 §3: a request-target too long is a 414, whether or not its line ended.
+  expect_refused("GET /hi?" + std::string(600, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414, small);
+  expect_refused("GET /hi?" + std::string(600, 'a'), 414, small);
   expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n01234567890", 413,
                  small);
   expect_refused(

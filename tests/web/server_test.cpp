@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "molt/core/cancel.hpp"
@@ -82,6 +84,18 @@ App& test_app() {
             co_return std::string(static_cast<std::size_t>((*left)--), 'p');
           },
           "text/plain");
+    });
+    app.get("/broken-stream", [](const Request&, Ctx&) -> awaitable<Response> {
+      auto first = std::make_shared<bool>(true);
+      co_return Response::stream(
+          [first]() -> awaitable<std::optional<std::string>> {
+            if (!std::exchange(*first, false)) throw std::runtime_error("the source failed");
+            co_return std::string("a first piece");
+          },
+          "text/plain");
+    });
+    app.get("/big", [](const Request&, Ctx&) -> awaitable<Response> {
+      co_return Response::text(std::string(4 << 20, 'b'));
     });
     ready = true;
   }
@@ -153,6 +167,41 @@ TEST(ServerTest, AStreamedAnswerToHttp10EndsByClosingTheConnection) {
   ASSERT_NE(head_end, std::string::npos) << raw;
   EXPECT_NE(raw.find("Connection: close\r\n"), std::string::npos) << raw;
   EXPECT_EQ(raw.substr(head_end + 4), "pppppp");
+  server.stop();
+}
+
+// An HTTP/1.0 body ends with the close: one cut short must end with a reset instead, or the
+// client takes the piece it got for the whole.
+TEST(ServerTest, AStreamCutShortEndsWithAResetNotAClose) {
+  Server server(test_app(), local(1));
+  server.start();
+  Client client(server.port());
+  client.send("GET /broken-stream HTTP/1.0\r\n\r\n");
+  std::string data;
+  char chunk[4096];
+  ssize_t n;
+  while ((n = ::recv(client.fd(), chunk, sizeof(chunk), 0)) > 0) data.append(chunk, n);
+  EXPECT_EQ(n, -1) << "a clean close after: " << data;
+  EXPECT_EQ(errno, ECONNRESET);
+  server.stop();
+}
+
+// A connection that closes after its answer reads what the client still sends (here a
+// pipelined request) before it closes: a close with unread input sends a reset, which cut
+// off the answer still in flight.
+TEST(ServerTest, AnAnswerBeforeACloseIsNotLostToWhatTheClientSendsAfterIt) {
+  Server server(test_app(), local(1));
+  server.start();
+  Client client(server.port());
+  const int small = 4096;
+  ::setsockopt(client.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  client.send("GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  std::this_thread::sleep_for(200ms);  // the answer fills the windows; the server waits
+  client.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(200ms);
+  const auto answers = TestClient::parse_responses(client.receive_until_closed());
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].body.size(), 4u << 20);
   server.stop();
 }
 

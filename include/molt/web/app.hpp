@@ -282,6 +282,7 @@ class App : public RouteMethods<App> {
   struct BodyRule {
     std::uint64_t limit;
     bool stream;
+    bool routed;  // a route (or the fallback) takes the request; else a 404 or 405 answers it
   };
   BodyRule body_rule_for(const Request& request, std::uint64_t fallback) const;
   std::uint64_t body_limit_ceiling(std::uint64_t fallback) const {
