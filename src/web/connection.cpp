@@ -142,6 +142,14 @@ void Connection::on_timer(std::uint64_t generation) {
     arm(std::chrono::seconds(5));
     return;
   }
+  if (phase_ == Phase::Reading) {
+    // The request did not arrive in time (a header or a body trickling in): say so before
+    // closing (RFC 9110 §15.5.9). Best effort: a send that would block is given up.
+    std::string answer;
+    write_read_error(answer, {408, "request_timeout", "the request did not arrive in time"});
+    boost::system::error_code ignored;
+    socket_.write_some(asio::buffer(answer), ignored);
+  }
   // A streamed answer's producer may be waiting on something other than this socket (an
   // upstream, a database): stop that too, not only the socket.
   request_cancel_.cancel(core::CancelReason::Timeout);

@@ -215,10 +215,20 @@ TEST(ServerTest, IdleAndHeaderTimeoutsCloseTheConnection) {
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(idle.closed_by_peer());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  // A request that does not arrive in time, its header or its body, is told so: 408.
   Client slowloris(server.port());
   slowloris.send("GET /hi HTTP/1.1\r\nHost: t\r\n");  // and never the end of the header
-  EXPECT_TRUE(slowloris.closed_by_peer());
+  EXPECT_EQ(slowloris.receive_until_closed().rfind("HTTP/1.1 408 ", 0), 0u);
   server.stop();
+  options.limits.request_timeout = 200ms;
+  Server body_server(test_app(), options);
+  body_server.start();
+  Client slow_body(body_server.port());
+  slow_body.send("POST /hi HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  const std::string answer = slow_body.receive_until_closed();
+  EXPECT_EQ(answer.rfind("HTTP/1.1 408 ", 0), 0u) << answer;
+  EXPECT_NE(answer.find("request_timeout"), std::string::npos) << answer;
+  body_server.stop();
 }
 
 TEST(ServerTest, ARequestPastItsDeadlineAnswers504AndTheServerGoesOn) {
