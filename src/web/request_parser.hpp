@@ -121,9 +121,9 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
     }
     // Only a request with a body needs its route's rule (and pays for the lookup): one whose
     // route has body options, or one whose client waits for `100 Continue` before sending it.
-    const bool waits_for_continue = expects_continue(request_);
-    if (app_ != nullptr && (route_options_ || waits_for_continue) &&
-        (chunked() || content_length().value_or(0) > 0)) {
+    const bool has_body = chunked() || content_length().value_or(0) > 0;
+    const bool waits_for_continue = has_body && expects_continue(request_);
+    if (app_ != nullptr && has_body && (route_options_ || waits_for_continue)) {
       // Chunked bodies are held to body_limit() chunk by chunk; a declared Content-Length
       // was only checked against the ceiling, so check it against the route's here.
       const App::BodyRule rule = app_->body_rule_for(request_, max_body_bytes_);
