@@ -43,16 +43,45 @@ namespace {
 constexpr std::size_t kPieceBytes = 64 * 1024;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
 // RFC 9110 §7.6.1: these describe one hop and are not forwarded (with the fields the
-// Connection header names). Expect was answered by this server already; the X-Forwarded
-// fields it sets itself.
+// Connection header names), nor is anything addressed to a proxy (Proxy-*).
 bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::array<std::string_view, 9> kNames = {
-      "Connection", "Keep-Alive",        "Proxy-Connection", "Proxy-Authorization", "TE",
-      "Trailer",    "Transfer-Encoding", "Upgrade",          "Proxy-Authenticate"};
+  static constexpr std::array<std::string_view, 6> kNames = {
+      "Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
   for (const std::string_view hop : kNames)
     if (iequals(name, hop)) return true;
-  return false;
+  return starts_with_ignoring_case(name, "Proxy-");
+}
+
+// What a client must not tell the upstream: the fields an upstream trusts as coming from
+// its proxy (the gateway connects from loopback, which gunicorn trusts by default) say where
+// the request came from and how; the gateway sets its own. And names with an underscore,
+// which WSGI servers turn into the same variables as dashes (`X_Forwarded_Proto`) or take as
+// their own (`SCRIPT_NAME`, a path prefix Django would apply): dropped, as nginx does.
+bool is_for_the_gateway_to_say(std::string_view name) {
+  static constexpr std::array<std::string_view, 5> kNames = {
+      "Forwarded", "X-Real-IP", "X-Url-Scheme", "Front-End-Https", "Expect"};
+  for (const std::string_view own : kNames)
+    if (iequals(name, own)) return true;
+  return starts_with_ignoring_case(name, "X-Forwarded-") ||
+         name.find('_') != std::string_view::npos;
+}
+
+// Every Connection header's options as one list: a field may come several times, and each
+// counts (RFC 9110 §5.3).
+template <class Fields, class NameOf, class ValueOf>
+std::string connection_options(const Fields& fields, NameOf name_of, ValueOf value_of) {
+  std::string options;
+  for (const auto& field : fields) {
+    if (!iequals(name_of(field), "Connection")) continue;
+    if (!options.empty()) options += ", ";
+    options += value_of(field);
+  }
+  return options;
 }
 
 bool idempotent(std::string_view method) {
@@ -189,7 +218,9 @@ std::optional<std::uint64_t> declared_length(const Request& request) {
 std::string request_head(const Request& request, const Upstream& upstream,
                          std::optional<std::uint64_t> content_length) {
   const std::string_view method = request.method() == "HEAD" ? "GET" : request.method();
-  const std::string_view connection = request.header("Connection").value_or("");
+  const std::string connection = connection_options(
+      request.headers(), [](const auto& field) { return field.name; },
+      [](const auto& field) { return field.value; });
   std::string head;
   head.reserve(256 + request.target().size());
   head.append(method).append(" ").append(request.target()).append(" HTTP/1.1\r\n");
@@ -202,11 +233,12 @@ std::string request_head(const Request& request, const Upstream& upstream,
       continue;
     }
     if (iequals(name, "Host")) {
+      // Always forwarded (HTTP/1.1 needs one), even when the Connection header names it.
       host = value;
-      if (host.empty()) continue;  // HTTP/1.0 allows it; the upstream's name goes instead
+      if (!host.empty()) head.append(name).append(": ").append(value).append("\r\n");
+      continue;  // an empty one (HTTP/1.0 allows it): the upstream's name goes instead
     }
-    if (is_hop_by_hop(name) || iequals(name, "Content-Length") || iequals(name, "Expect") ||
-        iequals(name, "X-Forwarded-Proto") || iequals(name, "X-Forwarded-Host") ||
+    if (is_hop_by_hop(name) || is_for_the_gateway_to_say(name) || iequals(name, "Content-Length") ||
         list_contains(connection, name))
       continue;
     head.append(name).append(": ").append(value).append("\r\n");
@@ -327,7 +359,14 @@ class Proxy {
     auto& parser = *exchange->parser;
     const auto& head = parser.get();
     Response response(static_cast<int>(head.result_int()));
-    const std::string_view connection = head[http::field::connection];
+    // Bytes this gateway cannot decode would reach the client as if they were the body.
+    if (const auto coding = head[http::field::transfer_encoding];
+        !coding.empty() && !iequals(trim_ows(coding), "chunked"))
+      fail(*upstream_, request, ctx, "a transfer coding other than chunked from",
+           http::error::bad_transfer_encoding);
+    const std::string connection = connection_options(
+        head, [](const auto& field) { return std::string_view(field.name_string()); },
+        [](const auto& field) { return std::string_view(field.value()); });
     for (const auto& field : head) {
       const std::string_view name = field.name_string();
       const std::string_view value = field.value();
@@ -374,8 +413,10 @@ class Proxy {
         parser.get().body().data = piece.data();
         parser.get().body().size = piece.size();
         exchange->stream.expires_after(self.upstream_->options.response_timeout);
+        // One read at a time: what arrived goes on at once (an event stream's events, a
+        // progress line), not when 64 KiB have piled up.
         auto [ec, n] =
-            co_await http::async_read(exchange->stream, exchange->buffer, parser, kAwait);
+            co_await http::async_read_some(exchange->stream, exchange->buffer, parser, kAwait);
         if (ec && ec != http::error::need_buffer) throw boost::system::system_error(ec);
         piece.resize(piece.size() - parser.get().body().size);
         if (!piece.empty()) co_return piece;

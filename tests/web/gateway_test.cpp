@@ -50,7 +50,8 @@ void add_upstream_routes(App& app) {
   app.route("GET", "/echo", [](const Request& request, Ctx&) -> awaitable<Response> {
     std::string seen = "target=" + std::string(request.target());
     for (const char* name : {"Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-                             "X-Secret", "Keep-Alive", "Accept"})
+                             "X-Secret", "X-Secret2", "Keep-Alive", "Accept", "SCRIPT_NAME",
+                             "X-Forwarded-Ssl", "Forwarded", "Proxy-Foo"})
       seen += std::string("\n") + name + "=" + header_or_none(request, name);
     Response response = Response::text(std::move(seen));
     response.add_header("Set-Cookie", "a=1");
@@ -204,6 +205,22 @@ TEST(GatewayTest, ForwardsEndToEndHeadersAndSetsTheForwardedOnes) {
   EXPECT_NE(answer.body.find("X-Secret=(none)\n"), std::string::npos);  // named by Connection
   EXPECT_NE(answer.body.find("Keep-Alive=(none)\n"), std::string::npos);
   EXPECT_NE(answer.body.find("Accept=text/plain"), std::string::npos);
+}
+
+// What the upstream trusts as said by its proxy is not the client's to say: every Connection
+// header counts, names with an underscore (SCRIPT_NAME would become Django's path prefix) and
+// the other scheme and origin headers are dropped, Proxy-* too; Host always goes.
+TEST(GatewayTest, TheClientCannotSpeakForTheGateway) {
+  Gateway gateway;
+  auto answer = gateway.get("/echo",
+                            "Connection: keep-alive\r\nConnection: X-Secret2, Host\r\n"
+                            "X-Secret2: s\r\nSCRIPT_NAME: /x\r\nX-Forwarded-Ssl: on\r\n"
+                            "Forwarded: for=9.9.9.9\r\nProxy-Foo: y\r\n");
+  ASSERT_EQ(answer.status, 200);
+  for (const char* dropped : {"X-Secret2=(none)\n", "SCRIPT_NAME=(none)\n",
+                              "X-Forwarded-Ssl=(none)\n", "Forwarded=(none)\n", "Proxy-Foo=(none)"})
+    EXPECT_NE(answer.body.find(dropped), std::string::npos) << dropped << " in\n" << answer.body;
+  EXPECT_NE(answer.body.find("Host=public.example\n"), std::string::npos) << answer.body;
 }
 
 TEST(GatewayTest, AnHttp10RequestWithoutHostGetsTheUpstreamsName) {
@@ -392,6 +409,85 @@ TEST(GatewayTest, TheContentTypeIsPassedOnAsTheUpstreamWroteIt) {
   EXPECT_EQ(answer.status, 200);
   EXPECT_EQ(answer.header("Content-Type"), "text/csv");
   EXPECT_EQ(answer.body, "caf\xe9");
+}
+
+// The answer's side: every Connection header counts too.
+TEST(GatewayTest, FieldsNamedByAnyConnectionHeaderOfTheAnswerStayBehind) {
+  ForgetfulUpstream upstream(
+      "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: X-Internal\r\n"
+      "X-Internal: secret\r\nContent-Length: 2\r\n\r\nok");
+  App app;
+  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
+  Server server(app, local());
+  server.start();
+  Client client(server.port());
+  client.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  const std::string raw = client.receive(1);
+  EXPECT_EQ(raw.find("X-Internal"), std::string::npos) << raw;
+  EXPECT_EQ(only_answer(raw).body, "ok");
+}
+
+// A body in a transfer coding the gateway does not decode would reach the client as if it
+// were the content: 502.
+TEST(GatewayTest, AnAnswerInAnotherTransferCodingIs502) {
+  ForgetfulUpstream upstream("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b");
+  App app;
+  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
+  Server server(app, local());
+  server.start();
+  Client client(server.port());
+  const auto answer = ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(answer.status, 502);
+  EXPECT_NE(answer.body.find("bad_gateway"), std::string::npos) << answer.body;
+}
+
+// An upstream that sends an event stream's first event and then waits: the client must get
+// the event while the upstream still waits, not when the stream ends.
+TEST(GatewayTest, AStreamedAnswerGoesOnAsItArrives) {
+  std::atomic<bool> released{false};
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  ::listen(listener, 1);
+  socklen_t size = sizeof(address);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
+  std::thread upstream([&] {
+    const int fd = ::accept(listener, nullptr, nullptr);
+    std::string head;
+    char c;
+    while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &c, 1, 0) == 1) head += c;
+    const std::string first =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+        "\r\n9\r\ndata: 1\n\n\r\n";
+    ::send(fd, first.data(), first.size(), MSG_NOSIGNAL);
+    for (int i = 0; i < 300 && !released; ++i) std::this_thread::sleep_for(10ms);
+    released = true;
+    const std::string rest = "9\r\ndata: 2\n\n\r\n0\r\n\r\n";
+    ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+    ::close(fd);
+  });
+  {
+    App app;
+    app.fallback(molt::web::proxy_to({.port = ntohs(address.sin_port)}));
+    Server server(app, local());
+    server.start();
+    Client client(server.port());
+    client.send("GET /events HTTP/1.1\r\nHost: h\r\n\r\n");
+    std::string data;
+    char chunk[4096];
+    while (data.find("data: 1") == std::string::npos) {
+      const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
+      if (n <= 0) break;
+      data.append(chunk, static_cast<std::size_t>(n));
+    }
+    EXPECT_NE(data.find("data: 1"), std::string::npos) << data;
+    EXPECT_FALSE(released.exchange(true)) << "the first event came only after the upstream went on";
+    server.stop();
+  }
+  upstream.join();
+  ::close(listener);
 }
 
 TEST(GatewayTest, AKeptConnectionThatFailsBeforeAnyAnswerIsRetriedOnceForIdempotentRequests) {
