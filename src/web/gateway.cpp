@@ -6,6 +6,7 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/execution/context.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -164,6 +165,8 @@ struct Exchange {
   std::optional<http::response_parser<http::buffer_body>> parser;
   bool reused;
   bool answered_interim = false;  // a 1xx came before the answer's head
+  bool body_sent = false;         // the whole request went out
+  bool body_cut = false;          // a refusal came first, and the rest of the body was not sent
   bool finished = false;          // read to its end (and given back to the pool when it could be)
 
   // Whether the upstream sent anything at all for this request.
@@ -295,8 +298,12 @@ class Proxy {
           if (auto gone = weak.lock()) gone->stream.close();
         });
       });
-      error_code ec = co_await send(*exchange, head, body, ctx, body_streamed);
-      if (!ec) ec = co_await read_head(*exchange);
+      // The answer is read while the request goes out: an upstream that refuses an upload
+      // (413, 401) answers before reading it all and may stop reading, and its answer is the
+      // one to give, not a 502 for the write that could not finish.
+      using namespace asio::experimental::awaitable_operators;
+      const error_code ec = std::get<1>(
+          co_await (send(*exchange, head, body, ctx, body_streamed) && read_head(*exchange)));
       if (!ec) break;
       if (exchange->reused && replayable && closed_under_us(ec) && !exchange->heard_from() &&
           !ctx.cancelled())
@@ -323,17 +330,25 @@ class Proxy {
     co_return exchange;
   }
 
+  // Sends the request. A failed write is not the exchange's outcome (the answer read meanwhile
+  // is): it only keeps the connection from going back to the pool.
   asio::awaitable<error_code> send(Exchange& exchange, const std::string& head,
                                    const std::string& body, Ctx& ctx, bool body_streamed) const {
     exchange.stream.expires_after(upstream_->options.response_timeout);
-    if (!body_streamed)
-      co_return co_await write_all(exchange, std::array{asio::buffer(head), asio::buffer(body)});
+    if (!body_streamed) {
+      const auto ec =
+          co_await write_all(exchange, std::array{asio::buffer(head), asio::buffer(body)});
+      exchange.body_sent = !ec;
+      co_return ec;
+    }
     if (auto ec = co_await write_all(exchange, asio::buffer(head))) co_return ec;
     while (auto piece = co_await ctx.body().next()) {
+      if (exchange.body_cut) co_return asio::error::operation_aborted;
       exchange.stream.expires_after(upstream_->options.response_timeout);
       if (auto ec = co_await write_all(exchange, asio::buffer(piece->data(), piece->size())))
         co_return ec;
     }
+    exchange.body_sent = true;
     co_return error_code{};
   }
 
@@ -349,6 +364,11 @@ class Proxy {
       if (ec) co_return ec;
       const unsigned status = exchange.parser->get().result_int();
       if (status == 101) co_return http::error::bad_status;  // Upgrade was not forwarded
+      if (status >= 400 && !exchange.body_sent) {
+        // Refused before the request was all sent: the rest of its body is not wanted.
+        exchange.body_cut = true;
+        exchange.stream.cancel();  // only the write is pending now
+      }
       if (status >= 200) co_return error_code{};
       exchange.answered_interim = true;
     }
@@ -431,7 +451,8 @@ class Proxy {
   void finish(const std::shared_ptr<Exchange>& exchange, IdleConnections& idle) const {
     if (exchange->finished) return;
     exchange->finished = true;
-    if (!exchange->parser->keep_alive() || exchange->buffer.size() != 0) return;
+    if (!exchange->parser->keep_alive() || exchange->buffer.size() != 0 || !exchange->body_sent)
+      return;
     exchange->stream.expires_never();
     idle.give_back(upstream_->key, exchange->stream.release_socket(),
                    upstream_->options.max_idle_connections);

@@ -490,6 +490,55 @@ TEST(GatewayTest, AStreamedAnswerGoesOnAsItArrives) {
   ::close(listener);
 }
 
+// An upstream that refuses an upload answers before reading it and stops reading: its answer
+// reaches the client (RFC 9112 §9.5), not a 502 for the write that could not finish.
+TEST(GatewayTest, AnUploadRefusedBeforeItIsSentGetsTheUpstreamsAnswer) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  ::listen(listener, 1);
+  socklen_t size = sizeof(address);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
+  std::thread upstream([listener] {
+    const int fd = ::accept(listener, nullptr, nullptr);
+    std::string head;
+    char c;
+    while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &c, 1, 0) == 1) head += c;
+    const std::string refusal =
+        "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\n"
+        "too big!";
+    ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL);
+    std::this_thread::sleep_for(300ms);
+    ::close(fd);  // the body unread
+  });
+  {
+    App app;
+    app.fallback(molt::web::proxy_to({.port = ntohs(address.sin_port)}),
+                 {.max_body_bytes = 64 << 20, .stream_body = true});
+    Server server(app, local());
+    server.start();
+    Client client(server.port());
+    timeval timeout{5, 0};
+    ::setsockopt(client.fd(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    const std::string upload =
+        "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 16000000\r\n\r\n" +
+        std::string(16'000'000, 'u');
+    std::thread sender([&] {
+      // Blocks while nobody reads; the gateway's lingering close reads and drops the rest.
+      ::send(client.fd(), upload.data(), upload.size(), MSG_NOSIGNAL);
+    });
+    const auto answer = only_answer(client.receive(1));
+    sender.join();
+    EXPECT_EQ(answer.status, 413) << answer.body;
+    EXPECT_EQ(answer.body, "too big!");
+    server.stop();
+  }
+  upstream.join();
+  ::close(listener);
+}
+
 TEST(GatewayTest, AKeptConnectionThatFailsBeforeAnyAnswerIsRetriedOnceForIdempotentRequests) {
   ForgetfulUpstream upstream;
   App app;
