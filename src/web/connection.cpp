@@ -142,7 +142,7 @@ void Connection::on_timer(std::uint64_t generation) {
     arm(std::chrono::seconds(5));
     return;
   }
-  if (phase_ == Phase::Reading) {
+  if (phase_ == Phase::Reading || (phase_ == Phase::Idle && reader_.has_buffered_input())) {
     // The request did not arrive in time (a header or a body trickling in): say so before
     // closing (RFC 9110 §15.5.9). Best effort: a send that would block is given up.
     std::string answer;

@@ -380,8 +380,8 @@ class Proxy {
     const auto& head = parser.get();
     Response response(static_cast<int>(head.result_int()));
     // Bytes this gateway cannot decode would reach the client as if they were the body.
-    if (const auto coding = head[http::field::transfer_encoding];
-        !coding.empty() && !iequals(trim_ows(coding), "chunked"))
+    if (head.count(http::field::transfer_encoding) > 0 &&
+        !iequals(trim_ows(head[http::field::transfer_encoding]), "chunked"))
       fail(*upstream_, request, ctx, "a transfer coding other than chunked from",
            http::error::bad_transfer_encoding);
     const std::string connection = connection_options(

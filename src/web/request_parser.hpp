@@ -57,8 +57,6 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   bool folded_header() const { return folded_header_; }
   // An HTTP/1.0 request with Transfer-Encoding: its framing cannot be trusted (§6.1).
   bool old_version_coding() const { return old_version_coding_; }
-  // Whether the request line was read whole (a header too large before it is a 414).
-  bool start_line_read() const { return start_line_read_; }
 
   // put(), remembering the input: the views the header hands out must lie inside it.
   std::size_t feed(std::string_view input, boost::beast::error_code& ec) {
@@ -74,7 +72,6 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
                        int version, error_code&) override {
     request_.set_start_line({method.data(), method.size()}, {target.data(), target.size()},
                             version);
-    start_line_read_ = true;
   }
 
   void on_response_impl(int, string_view, int, error_code&) override {}
@@ -199,7 +196,6 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   std::uint64_t max_body_bytes_;
   const App* app_;
   bool route_options_;  // some route has its own body limit or streams its body
-  bool start_line_read_ = false;
   bool too_many_headers_ = false;
   bool unsupported_coding_ = false;
   bool bad_host_ = false;

@@ -186,6 +186,13 @@ void RequestReader::shrink_if_idle() {
   }
 }
 
+bool RequestReader::request_line_ended() const {
+  std::string_view input(buffer_.data() + start_, end_ - start_);
+  while (!input.empty() && (input.front() == '\r' || input.front() == '\n'))
+    input.remove_prefix(1);  // empty lines before a request line are skipped
+  return input.substr(0, limits_.max_header_bytes).find('\n') != std::string_view::npos;
+}
+
 RequestReader::State RequestReader::fail(int status, std::string code, std::string message) {
   error_ = {status, std::move(code), std::move(message)};
   return State::Failed;
@@ -194,9 +201,9 @@ RequestReader::State RequestReader::fail(int status, std::string code, std::stri
 RequestReader::State RequestReader::fail_from(const boost::beast::error_code& ec) {
   if (ec == http::error::header_limit && parser_->chunk_line_too_large())
     return fail_oversized_chunk_line();
-  // RFC 9112 §3: a request-target longer than the server reads is a 414, not a 431.
-  if (ec == http::error::header_limit &&
-      (!parser_->start_line_read() || request_.target().size() > limits_.max_header_bytes / 2))
+  // RFC 9112 §3: a request line longer than the server reads (its end not within the
+  // header limit) is a 414, not a 431.
+  if (ec == http::error::header_limit && !request_line_ended())
     return fail(414, "uri_too_long", "the request target is too long");
   if (ec == http::error::header_limit)
     return fail(

@@ -64,6 +64,8 @@ class RequestReader {
   bool expects_continue() const;
   // Whether any byte of a next request is buffered (the peer is pipelining).
   bool has_buffered_input() const { return end_ > next_; }
+  // Whether the current request's line ended within the header limit.
+  bool request_line_ended() const;
   // Forgets the request just answered and starts on the next one.
   void start_next();
   // The buffer's size: what an idle connection holds.

@@ -294,6 +294,12 @@ TEST(HttpTest, LimitsAnswerWithTheirStatus) {
   // RFC 9112 §3: a request-target too long is a 414, whether or not its line ended.
   expect_refused("GET /hi?" + std::string(600, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414, small);
   expect_refused("GET /hi?" + std::string(600, 'a'), 414, small);
+  // A line that fits, read in several pieces, under headers too large: 431.
+  Limits pieces = small;
+  pieces.initial_buffer_bytes = 64;
+  expect_refused("GET /hi?" + std::string(200, 'q') +
+                     " HTTP/1.1\r\nHost: t\r\nCookie: " + std::string(600, 'c') + "\r\n\r\n",
+                 431, pieces);
   expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n01234567890", 413,
                  small);
   expect_refused(

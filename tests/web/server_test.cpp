@@ -219,6 +219,12 @@ TEST(ServerTest, IdleAndHeaderTimeoutsCloseTheConnection) {
   Client slowloris(server.port());
   slowloris.send("GET /hi HTTP/1.1\r\nHost: t\r\n");  // and never the end of the header
   EXPECT_EQ(slowloris.receive_until_closed().rfind("HTTP/1.1 408 ", 0), 0u);
+  // Also the start of a next request, pipelined behind one that was answered.
+  Client pipelined(server.port());
+  pipelined.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\nGET /h");
+  const std::string both = pipelined.receive_until_closed();
+  EXPECT_EQ(both.rfind("HTTP/1.1 200 ", 0), 0u) << both;
+  EXPECT_NE(both.find("HTTP/1.1 408 "), std::string::npos) << both;
   server.stop();
   options.limits.request_timeout = 200ms;
   Server body_server(test_app(), options);
