@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/query.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -159,8 +160,12 @@ struct Upstream {
 // One request's trip to the upstream and back. Shared with a streamed answer's producer,
 // which outlives the handler; destroying it closes a connection that was not given back.
 struct Exchange {
-  Exchange(tcp::socket socket, bool reused) : stream(std::move(socket)), reused(reused) {}
+  Exchange(tcp::socket socket, bool reused)
+      : stream(std::move(socket)), cut(stream.get_executor()), reused(reused) {
+    cut.expires_at(asio::steady_timer::time_point::max());
+  }
   beast::tcp_stream stream;
+  asio::steady_timer cut;  // cancelled when a refusal came before the whole body went out
   beast::flat_buffer buffer;
   std::optional<http::response_parser<http::buffer_body>> parser;
   bool reused;
@@ -342,8 +347,14 @@ class Proxy {
       co_return ec;
     }
     if (auto ec = co_await write_all(exchange, asio::buffer(head))) co_return ec;
-    while (auto piece = co_await ctx.body().next()) {
-      if (exchange.body_cut) co_return asio::error::operation_aborted;
+    for (;;) {
+      // A refusal read meanwhile ends the wait for the client's next piece too: a client that
+      // pauses its upload gets the answer now, not when it sends more.
+      using namespace asio::experimental::awaitable_operators;
+      auto next = co_await (ctx.body().next() || exchange.cut.async_wait(kAwait));
+      if (next.index() == 1 || exchange.body_cut) co_return asio::error::operation_aborted;
+      const auto& piece = std::get<0>(next);
+      if (!piece) break;
       exchange.stream.expires_after(upstream_->options.response_timeout);
       if (auto ec = co_await write_all(exchange, asio::buffer(piece->data(), piece->size())))
         co_return ec;
@@ -367,7 +378,8 @@ class Proxy {
       if (status >= 400 && !exchange.body_sent) {
         // Refused before the request was all sent: the rest of its body is not wanted.
         exchange.body_cut = true;
-        exchange.stream.cancel();  // only the write is pending now
+        exchange.stream.cancel();  // a write in progress
+        exchange.cut.cancel();     // or a wait for the client's next piece
       }
       if (status >= 200) co_return error_code{};
       exchange.answered_interim = true;

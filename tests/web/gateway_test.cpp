@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -441,93 +442,101 @@ TEST(GatewayTest, AnAnswerInAnotherTransferCodingIs502) {
   EXPECT_NE(answer.body.find("bad_gateway"), std::string::npos) << answer.body;
 }
 
+// An upstream that serves one connection with `serve(fd)`, on a thread of its own.
+class OneConnectionUpstream {
+ public:
+  explicit OneConnectionUpstream(std::function<void(int)> serve)
+      : listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::listen(listener_, 1);
+    socklen_t size = sizeof(address);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this, serve = std::move(serve)] {
+      const int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      std::string head;  // the request's head; its body is left to `serve`
+      char c;
+      while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &c, 1, 0) == 1) head += c;
+      serve(fd);
+      ::close(fd);
+    });
+  }
+  ~OneConnectionUpstream() {
+    ::shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    ::close(listener_);
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int listener_;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+void send_all(int fd, std::string_view bytes) {
+  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+}
+
 // An upstream that sends an event stream's first event and then waits: the client must get
 // the event while the upstream still waits, not when the stream ends.
 TEST(GatewayTest, AStreamedAnswerGoesOnAsItArrives) {
   std::atomic<bool> released{false};
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  ::listen(listener, 1);
-  socklen_t size = sizeof(address);
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
-  std::thread upstream([&] {
-    const int fd = ::accept(listener, nullptr, nullptr);
-    std::string head;
-    char c;
-    while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &c, 1, 0) == 1) head += c;
-    const std::string first =
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
-        "\r\n9\r\ndata: 1\n\n\r\n";
-    ::send(fd, first.data(), first.size(), MSG_NOSIGNAL);
+  OneConnectionUpstream upstream([&](int fd) {
+    send_all(fd,
+             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: "
+             "chunked\r\n\r\n9\r\ndata: 1\n\n\r\n");
     for (int i = 0; i < 300 && !released; ++i) std::this_thread::sleep_for(10ms);
     released = true;
-    const std::string rest = "9\r\ndata: 2\n\n\r\n0\r\n\r\n";
-    ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-    ::close(fd);
+    send_all(fd, "9\r\ndata: 2\n\n\r\n0\r\n\r\n");
   });
-  {
-    App app;
-    app.fallback(molt::web::proxy_to({.port = ntohs(address.sin_port)}));
-    Server server(app, local());
-    server.start();
-    Client client(server.port());
-    client.send("GET /events HTTP/1.1\r\nHost: h\r\n\r\n");
-    std::string data;
-    char chunk[4096];
-    while (data.find("data: 1") == std::string::npos) {
-      const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
-      if (n <= 0) break;
-      data.append(chunk, static_cast<std::size_t>(n));
-    }
-    EXPECT_NE(data.find("data: 1"), std::string::npos) << data;
-    EXPECT_FALSE(released.exchange(true)) << "the first event came only after the upstream went on";
-    server.stop();
+  App app;
+  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
+  Server server(app, local());
+  server.start();
+  Client client(server.port());
+  client.send("GET /events HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string data;
+  char chunk[4096];
+  while (data.find("data: 1") == std::string::npos) {
+    const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
+    if (n <= 0) break;
+    data.append(chunk, static_cast<std::size_t>(n));
   }
-  upstream.join();
-  ::close(listener);
+  EXPECT_NE(data.find("data: 1"), std::string::npos) << data;
+  EXPECT_FALSE(released.exchange(true)) << "the first event came only after the upstream went on";
+  server.stop();
 }
 
 // An upstream that refuses an upload answers before reading it and stops reading: its answer
-// reaches the client (RFC 9112 §9.5), not a 502 for the write that could not finish.
+// reaches the client (RFC 9112 §9.5), not a 502 for the write that could not finish, whether
+// the client keeps sending or pauses.
 TEST(GatewayTest, AnUploadRefusedBeforeItIsSentGetsTheUpstreamsAnswer) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  ::listen(listener, 1);
-  socklen_t size = sizeof(address);
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
-  std::thread upstream([listener] {
-    const int fd = ::accept(listener, nullptr, nullptr);
-    std::string head;
-    char c;
-    while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd, &c, 1, 0) == 1) head += c;
-    const std::string refusal =
-        "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\n"
-        "too big!";
-    ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL);
-    std::this_thread::sleep_for(300ms);
-    ::close(fd);  // the body unread
-  });
-  {
+  for (const bool client_pauses : {false, true}) {
+    SCOPED_TRACE(client_pauses ? "the client pauses" : "the client keeps sending");
+    OneConnectionUpstream upstream([](int fd) {
+      send_all(fd,
+               "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n"
+               "\r\ntoo big!");
+      std::this_thread::sleep_for(300ms);  // then it closes, the body unread
+    });
     App app;
-    app.fallback(molt::web::proxy_to({.port = ntohs(address.sin_port)}),
+    app.fallback(molt::web::proxy_to({.port = upstream.port()}),
                  {.max_body_bytes = 64 << 20, .stream_body = true});
     Server server(app, local());
     server.start();
     Client client(server.port());
     timeval timeout{5, 0};
     ::setsockopt(client.fd(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    const std::string upload =
-        "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 16000000\r\n\r\n" +
-        std::string(16'000'000, 'u');
+    const std::string head = "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 16000000\r\n\r\n";
+    const std::string body(client_pauses ? 1000 : 16'000'000, 'u');
     std::thread sender([&] {
       // Blocks while nobody reads; the gateway's lingering close reads and drops the rest.
-      ::send(client.fd(), upload.data(), upload.size(), MSG_NOSIGNAL);
+      send_all(client.fd(), head + body);
     });
     const auto answer = only_answer(client.receive(1));
     sender.join();
@@ -535,8 +544,6 @@ TEST(GatewayTest, AnUploadRefusedBeforeItIsSentGetsTheUpstreamsAnswer) {
     EXPECT_EQ(answer.body, "too big!");
     server.stop();
   }
-  upstream.join();
-  ::close(listener);
 }
 
 TEST(GatewayTest, AKeptConnectionThatFailsBeforeAnyAnswerIsRetriedOnceForIdempotentRequests) {
