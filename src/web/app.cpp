@@ -276,6 +276,8 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
     case RouteMatch::Outcome::NotFound:
       return ready(Response::error(404, "not_found", "no route for this path"));
     case RouteMatch::Outcome::BadPath:
+      // `OPTIONS *` asks about the server, not a resource (RFC 9112 §3.2.4): nothing to refuse.
+      if (request.method() == "OPTIONS" && request.target() == "*") return ready(Response(204));
       return ready(Response::error(400, "bad_path", "the request path is malformed"));
     case RouteMatch::Outcome::MethodNotAllowed:
     case RouteMatch::Outcome::Options: {

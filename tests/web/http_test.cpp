@@ -260,6 +260,16 @@ TEST(HttpTest, AbsoluteFormTargetsAreServedByTheirPath) {
   EXPECT_EQ(answers[3].body, "/|y=2|http://t?y=2");
 }
 
+// The asterisk form asks about the server as a whole (RFC 9112 §3.2.4).
+TEST(HttpTest, OptionsAsteriskIsAnswered) {
+  TestClient client(echo_app());
+  const auto answers = TestClient::parse_responses(
+      client.raw("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\nGET * HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].status, 204);
+  EXPECT_EQ(answers[1].status, 400);  // only OPTIONS may ask that
+}
+
 TEST(HttpTest, EmptyLinesBeforeARequestAreIgnored) {
   TestClient client(echo_app());
   const auto answers = TestClient::parse_responses(

@@ -140,7 +140,7 @@ std::string_view text_of(const MsgPackValue& v, const PathSegment& at);
 // A map key as text: a str or a bin, UTF-8 (a key goes back out as JSON text, as values do).
 std::string_view key_text(const MsgPackValue& key, const PathSegment& at);
 
-// The container header `head` must be at most MsgPackReader::kMaxDepth levels down.
+// Refuses a container `depth` levels down once that passes MsgPackReader::kMaxDepth.
 void check_depth(const MsgPackReader& reader, int depth);
 
 // Whether `key` is among the next `pairs` keys of the map `reader` is in (read on a copy).
