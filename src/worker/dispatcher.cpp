@@ -202,6 +202,9 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
     // same answer either way.
     if (e.code() == StatusCode::Timeout && job->deadline.expired())
       response.error = deadline_message(*job, /*was_queued=*/false);
+    // Likewise a handler that stopped for a __cancel__ before cancel() could answer.
+    if (e.code() == StatusCode::Cancelled && job->cancel.reason() == core::CancelReason::Cancelled)
+      response.error = "cancelled while running";
   } catch (const std::bad_alloc&) {
     response.status = StatusCode::InternalError;
     response.error = "out of memory in export '" + job->exp->spec.name + "'";
