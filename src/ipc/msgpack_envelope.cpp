@@ -56,12 +56,11 @@ std::optional<MetricValue> metric_value(const EnvelopeSlot& v) {
 void read_metrics(Reader& reader, std::uint32_t pairs, Metrics& out) {
   for (std::uint32_t i = 0; i < pairs; ++i) {
     EnvelopeSlot key, value;
-    std::uint32_t n = reader.read(key);
-    if (key.kind == Kind::Array || key.kind == Kind::Map)
-      reader.skip(key.kind == Kind::Map ? std::uint64_t{n} * 2 : n, 3);
-    n = reader.read(value);
-    if (value.kind == Kind::Array || value.kind == Kind::Map) {
-      reader.skip(value.kind == Kind::Map ? std::uint64_t{n} * 2 : n, 3);
+    reader.read(key);
+    reader.skip_inside(key, 2);
+    reader.read(value);
+    if (value.is_container()) {
+      reader.skip_inside(value, 2);
       continue;
     }
     if (key.kind != Kind::Str) continue;
@@ -74,31 +73,28 @@ void read_metrics(Reader& reader, std::uint32_t pairs, Metrics& out) {
 void scan_msgpack_envelope(std::string_view body, MsgPackEnvelope& out) {
   Reader reader(body, kErrorPrefix);
   EnvelopeSlot root;
-  const std::uint32_t pairs = reader.read(root);
+  reader.read(root);
   if (root.kind != Kind::Map) throw core::InvalidInput("envelope must be a MsgPack map");
-  for (std::uint32_t i = 0; i < pairs; ++i) {
+  for (std::uint32_t i = 0; i < root.count; ++i) {
     EnvelopeSlot* slot = nullptr;
     std::string_view name;
     if (reader.try_fixstr(name)) {
       slot = slot_named(out, name);
     } else {
       EnvelopeSlot key;
-      const std::uint32_t n = reader.read(key);
-      if (key.kind == Kind::Array) reader.skip(n, 2);
-      if (key.kind == Kind::Map) reader.skip(std::uint64_t{n} * 2, 2);
+      reader.read(key);
+      reader.skip_inside(key, 1);
       if (key.kind == Kind::Str) slot = slot_named(out, key.bytes);
     }
     EnvelopeSlot scratch;
     EnvelopeSlot& value = slot ? *slot : scratch;
     value = EnvelopeSlot{};  // a repeated key: the last one wins
-    const std::uint32_t n = reader.read(value);
+    reader.read(value);
     if (value.kind == Kind::Map && slot == &out.metrics && out.metrics_out) {
       out.metrics_out->clear();
-      read_metrics(reader, n, *out.metrics_out);
-    } else if (value.kind == Kind::Array) {
-      reader.skip(n, 2);
-    } else if (value.kind == Kind::Map) {
-      reader.skip(std::uint64_t{n} * 2, 2);
+      read_metrics(reader, value.count, *out.metrics_out);
+    } else {
+      reader.skip_inside(value, 1);
     }
   }
   reader.expect_end();
