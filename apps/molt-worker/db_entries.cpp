@@ -89,7 +89,7 @@ Param plain_value(const MsgPackValue& v, const PathSegment& at) {
     case Kind::Float:
       return {v.real};
     case Kind::Str:
-      return {std::string(molt::codec::detail::text_of(v, at))};
+      return {std::string(molt::codec::msgpack_text(v, at))};
     case Kind::Bin:
       return {molt::db::Bytes{std::string(v.bytes)}};
     case Kind::Nil:

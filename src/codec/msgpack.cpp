@@ -51,7 +51,7 @@ void pack_float64(Packer& p, double value) {
   p.pack_bin_body(bytes, sizeof bytes);
 }
 
-std::string_view detail::text_of(const MsgPackValue& v, const PathSegment& at) {
+std::string_view msgpack_text(const MsgPackValue& v, const PathSegment& at) {
   if (!v.is_bytes()) throw DecodeError(at, "string", v.kind_name());
   if (!is_valid_utf8(v.bytes))
     throw DecodeError(at, "string",
@@ -106,7 +106,7 @@ void detail::json_from_msgpack(MsgPackReader& reader, const MsgPackValue& head,
       break;
     case MsgPackKind::Str:
     case MsgPackKind::Bin:
-      out = boost::json::string(text_of(head, at));
+      out = boost::json::string(msgpack_text(head, at));
       break;
     case MsgPackKind::Array: {
       check_depth(reader, depth);

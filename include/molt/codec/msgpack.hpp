@@ -100,6 +100,10 @@ std::string to_msgpack(const T& value) {
   return out;
 }
 
+// A str or bin read as text (DecodeError naming `at` otherwise): both must be UTF-8, since
+// what is decoded as a string goes back out in JSON answers, which cannot carry other bytes.
+std::string_view msgpack_text(const MsgPackValue& value, const PathSegment& at);
+
 namespace detail {
 using MsgPackKind = MsgPackValue::Kind;
 
@@ -132,10 +136,6 @@ void integer_from(const MsgPackValue& v, T& out, const PathSegment& at) {
     throw DecodeError(at, "integer", v.kind_name());
   }
 }
-
-// A str or bin as text: both must be UTF-8, since what is decoded as a string goes back out
-// in JSON answers, which cannot carry other bytes.
-std::string_view text_of(const MsgPackValue& v, const PathSegment& at);
 
 // A map key as text: a str or a bin, UTF-8 (a key goes back out as JSON text, as values do).
 std::string_view key_text(const MsgPackValue& key, const PathSegment& at);
@@ -220,7 +220,7 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
         throw DecodeError(at, "number", head.kind_name());
     }
   } else if constexpr (std::is_same_v<T, std::string>) {
-    out.assign(detail::text_of(head, at));
+    out.assign(msgpack_text(head, at));
   } else if constexpr (std::is_same_v<T, Bytes>) {
     if (!head.is_bytes()) throw DecodeError(at, "bytes", head.kind_name());
     out.data.assign(head.bytes);
