@@ -266,6 +266,13 @@ TEST(ServerTest, ConnectionsOverTheLimitAreRefusedWith503) {
   const auto refused = TestClient::parse_responses(c.receive(1));
   ASSERT_EQ(refused.size(), 1u);
   EXPECT_EQ(refused[0].status, 503);
+  // Each refusal is written when it happens: its Date is the time of that refusal.
+  std::this_thread::sleep_for(1100ms);
+  Client d(server.port());
+  const auto later = TestClient::parse_responses(d.receive(1));
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].status, 503);
+  EXPECT_NE(later[0].header("Date"), refused[0].header("Date"));
   server.stop();
 }
 
