@@ -165,7 +165,9 @@ struct Exchange {
     cut.expires_at(asio::steady_timer::time_point::max());
   }
   beast::tcp_stream stream;
-  asio::steady_timer cut;  // cancelled when a refusal came before the whole body went out
+  // Expires when a refusal came before the whole body went out: a wait on it then ends at
+  // once, also one that starts after the refusal was read.
+  asio::steady_timer cut;
   beast::flat_buffer buffer;
   std::optional<http::response_parser<http::buffer_body>> parser;
   bool reused;
@@ -233,19 +235,13 @@ std::string request_head(const Request& request, const Upstream& upstream,
   head.reserve(256 + request.target().size());
   head.append(method).append(" ").append(request.target()).append(" HTTP/1.1\r\n");
   std::string forwarded_for;
-  std::string_view host;
   for (const auto& [name, value] : request.headers()) {
     if (iequals(name, "X-Forwarded-For")) {
       if (!forwarded_for.empty()) forwarded_for += ", ";
       forwarded_for.append(value);
       continue;
     }
-    if (iequals(name, "Host")) {
-      // Always forwarded (HTTP/1.1 needs one), even when the Connection header names it.
-      host = value;
-      if (!host.empty()) head.append(name).append(": ").append(value).append("\r\n");
-      continue;  // an empty one (HTTP/1.0 allows it): the upstream's name goes instead
-    }
+    if (iequals(name, "Host")) continue;  // request.host() below, which may not be this one
     if (is_hop_by_hop(name) || is_for_the_gateway_to_say(name) || iequals(name, "Content-Length") ||
         list_contains(connection, name))
       continue;
@@ -257,10 +253,14 @@ std::string request_head(const Request& request, const Upstream& upstream,
   }
   if (!forwarded_for.empty()) head.append("X-Forwarded-For: ").append(forwarded_for).append("\r\n");
   head.append("X-Forwarded-Proto: http\r\n");
-  if (!host.empty())
+  // Always forwarded (HTTP/1.1 needs one), even when the Connection header names it; an
+  // absolute-form target's authority is the request's host, not its Host header.
+  if (const std::string_view host = request.host(); !host.empty()) {
+    head.append("Host: ").append(host).append("\r\n");
     head.append("X-Forwarded-Host: ").append(host).append("\r\n");
-  else  // HTTP/1.0 may leave it out; the upstream speaks HTTP/1.1, which needs one
+  } else {  // HTTP/1.0 may leave it out; the upstream speaks HTTP/1.1, which needs one
     head.append("Host: ").append(upstream.where).append("\r\n");
+  }
   if (content_length)
     head.append("Content-Length: ").append(std::to_string(*content_length)).append("\r\n");
   head.append("\r\n");
@@ -348,9 +348,11 @@ class Proxy {
     }
     if (auto ec = co_await write_all(exchange, asio::buffer(head))) co_return ec;
     for (;;) {
-      // A refusal read meanwhile ends the wait for the client's next piece too: a client that
-      // pauses its upload gets the answer now, not when it sends more.
+      // A refusal read meanwhile (perhaps while the last piece was written) ends the wait for
+      // the client's next piece: a client that pauses its upload gets the answer now, not when
+      // it sends more.
       using namespace asio::experimental::awaitable_operators;
+      if (exchange.body_cut) co_return asio::error::operation_aborted;
       auto next = co_await (ctx.body().next() || exchange.cut.async_wait(kAwait));
       if (next.index() == 1 || exchange.body_cut) co_return asio::error::operation_aborted;
       const auto& piece = std::get<0>(next);
@@ -378,8 +380,9 @@ class Proxy {
       if (status >= 400 && !exchange.body_sent) {
         // Refused before the request was all sent: the rest of its body is not wanted.
         exchange.body_cut = true;
-        exchange.stream.cancel();  // a write in progress
-        exchange.cut.cancel();     // or a wait for the client's next piece
+        // Stops a write in progress, or a wait for the client's next piece.
+        exchange.stream.cancel();
+        exchange.cut.expires_at(asio::steady_timer::time_point::min());
       }
       if (status >= 200) co_return error_code{};
       exchange.answered_interim = true;

@@ -23,7 +23,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 void Request::reset() {
-  method_ = target_ = path_ = query_ = {};
+  method_ = target_ = path_ = query_ = authority_ = {};
+  absolute_form_ = false;
   version_ = 11;
   headers_.clear();
   body_.clear();
@@ -56,6 +57,10 @@ void Request::set_start_line(std::string_view method, std::string_view target, i
   version_ = version;
   if (const auto absolute = after_authority(target)) {
     const std::string_view origin = *absolute;
+    const std::size_t scheme = target.find("//") + 2;
+    authority_ =
+        target.substr(scheme, static_cast<std::size_t>(origin.data() - target.data()) - scheme);
+    absolute_form_ = true;
     // `http://host` and `http://host?q` have the path "/": a view of the scheme's own slash,
     // so that it moves with the buffer like every other view.
     if (origin.empty() || origin.front() == '?') {
@@ -80,10 +85,16 @@ void Request::rebase(std::ptrdiff_t delta) {
   move(target_);
   move(path_);
   move(query_);
+  move(authority_);
   for (Header& h : headers_) {
     move(h.name);
     move(h.value);
   }
+}
+
+std::string_view Request::host() const {
+  if (absolute_form_) return authority_;
+  return header("Host").value_or(std::string_view());
 }
 
 std::optional<std::string_view> Request::header(std::string_view name) const {

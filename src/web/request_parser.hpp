@@ -21,6 +21,19 @@ inline bool expects_continue(const Request& request) {
   return expect && iequals(*expect, "100-continue") && request.version() >= 11;
 }
 
+// A host as the Host header or an absolute-form target may name it: `uri-host [":" port]`
+// (RFC 3986 §3.2.2). Only its characters are checked: a reg-name, an IP literal in brackets,
+// digits and colons; no user info (`@`), path, space or control character (RFC 9110 §4.2.4
+// has user info treated as an error), which a gateway would otherwise pass on.
+inline bool valid_host_text(std::string_view host) {
+  for (const char c : host) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && std::string_view("-._~%!$&'()*+,;=:[]").find(c) == std::string_view::npos)
+      return false;
+  }
+  return true;
+}
+
 class RequestParser : public boost::beast::http::basic_parser<true> {
  public:
   // With `app`, the body limit is the matched route's (RouteOptions::max_body_bytes): the
@@ -47,6 +60,8 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   bool unsupported_coding() const { return unsupported_coding_; }
   // The request had no Host (HTTP/1.1) or more than one.
   bool bad_host() const { return bad_host_; }
+  // The Host header, or the authority of an absolute-form target, is not a host.
+  bool invalid_host() const { return invalid_host_; }
   // True when the route streams the body: it is left for take_piece(), put() by put().
   bool streams_body() const { return stream_; }
   // The body bytes the last put() gave (a view into its input), and forgets them.
@@ -69,9 +84,15 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   using string_view = boost::beast::string_view;
 
   void on_request_impl(boost::beast::http::verb, string_view method, string_view target,
-                       int version, error_code&) override {
+                       int version, error_code& ec) override {
     request_.set_start_line({method.data(), method.size()}, {target.data(), target.size()},
                             version);
+    // An http URI must name a host (RFC 9110 §4.2.1); the absolute form's is the request's.
+    if (request_.absolute_form() &&
+        (request_.host().empty() || !valid_host_text(request_.host()))) {
+      invalid_host_ = true;
+      ec = boost::beast::http::error::bad_target;
+    }
   }
 
   void on_response_impl(int, string_view, int, error_code&) override {}
@@ -103,7 +124,14 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
       ec = boost::beast::http::error::header_limit;
       return;
     }
-    if (field == boost::beast::http::field::host) ++host_fields_;
+    if (field == boost::beast::http::field::host) {
+      ++host_fields_;
+      if (!valid_host_text({value.data(), value.size()})) {
+        invalid_host_ = true;
+        ec = boost::beast::http::error::bad_field;
+        return;
+      }
+    }
     request_.add_header({name.data(), name.size()}, {value.data(), value.size()});
   }
 
@@ -199,6 +227,7 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   bool too_many_headers_ = false;
   bool unsupported_coding_ = false;
   bool bad_host_ = false;
+  bool invalid_host_ = false;
   bool folded_header_ = false;
   bool chunk_line_too_large_ = false;
   std::size_t trailer_bytes_ = 0;

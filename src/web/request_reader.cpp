@@ -221,6 +221,7 @@ RequestReader::State RequestReader::fail_from(const boost::beast::error_code& ec
     return fail(400, "bad_request", "invalid Transfer-Encoding");
   if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension)
     return fail(400, "bad_request", "invalid chunked body");
+  if (parser_->invalid_host()) return fail(400, "bad_request", "invalid Host");
   if (ec == http::error::bad_field && parser_->bad_host())
     return fail(400, "bad_request", "a request needs exactly one Host header");
   if (ec == http::error::bad_field && parser_->folded_header())

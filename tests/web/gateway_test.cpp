@@ -224,6 +224,19 @@ TEST(GatewayTest, TheClientCannotSpeakForTheGateway) {
   EXPECT_NE(answer.body.find("Host=public.example\n"), std::string::npos) << answer.body;
 }
 
+// RFC 9112 §3.2.2: the authority of an absolute-form target replaces the Host header; the
+// upstream gets the origin form and that host, once.
+TEST(GatewayTest, AnAbsoluteFormTargetsAuthorityIsTheHostSentOn) {
+  Gateway gateway;
+  auto answer =
+      gateway.ask("GET http://site.example:8000/echo?q=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_NE(answer.body.find("target=/echo?q=1\n"), std::string::npos) << answer.body;
+  EXPECT_NE(answer.body.find("Host=site.example:8000\n"), std::string::npos) << answer.body;
+  EXPECT_NE(answer.body.find("X-Forwarded-Host=site.example:8000\n"), std::string::npos);
+  EXPECT_EQ(answer.body.find("other"), std::string::npos) << answer.body;
+}
+
 TEST(GatewayTest, AnHttp10RequestWithoutHostGetsTheUpstreamsName) {
   Gateway gateway;
   auto answer = gateway.ask("GET /echo HTTP/1.0\r\n\r\n");

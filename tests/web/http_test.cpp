@@ -241,7 +241,8 @@ TEST(HttpTest, AbsoluteFormTargetsAreServedByTheirPath) {
   App app;
   const auto show = [](const Request& request, Ctx&) -> awaitable<Response> {
     co_return Response::text(std::string(request.path()) + "|" + std::string(request.query()) +
-                             "|" + std::string(request.target()));
+                             "|" + std::string(request.target()) + "|" +
+                             std::string(request.host()));
   };
   app.get("/", show);
   app.get("/p/{rest:path}", show);
@@ -254,10 +255,31 @@ TEST(HttpTest, AbsoluteFormTargetsAreServedByTheirPath) {
                                              "GET http://t HTTP/1.1\r\nHost: t\r\n\r\n"
                                              "GET http://t?y=2 HTTP/1.1\r\nHost: t\r\n\r\n"));
   ASSERT_EQ(answers.size(), 4u);
-  EXPECT_EQ(answers[0].body, "/p/a|x=1|/p/a?x=1");
-  EXPECT_EQ(answers[1].body, "/p/b||/p/b");
-  EXPECT_EQ(answers[2].body, "/||/");
-  EXPECT_EQ(answers[3].body, "/|y=2|http://t?y=2");
+  EXPECT_EQ(answers[0].body, "/p/a|x=1|/p/a?x=1|t");
+  // The target's authority is the request's host, not the Host header (RFC 9112 §3.2.2).
+  EXPECT_EQ(answers[1].body, "/p/b||/p/b|T:8080");
+  EXPECT_EQ(answers[2].body, "/||/|t");
+  EXPECT_EQ(answers[3].body, "/|y=2|http://t?y=2|t");
+  const auto origin_form = TestClient::parse_responses(
+      client.raw("GET /p/c HTTP/1.1\r\nHost: [::1]:8080\r\n\r\nGET / HTTP/1.0\r\n\r\n"));
+  ASSERT_EQ(origin_form.size(), 2u);
+  EXPECT_EQ(origin_form[0].body, "/p/c||/p/c|[::1]:8080");
+  EXPECT_EQ(origin_form[1].body, "/||/|");
+}
+
+// A host is a name or address and a port: user info, a path or a space in it is refused, as is
+// an http URI without a host (RFC 9110 §4.2.1, §4.2.4). A gateway would pass any of them on.
+TEST(HttpTest, AHostThatIsNoHostIsRefused) {
+  expect_refused("GET /hi HTTP/1.1\r\nHost: a b\r\n\r\n", 400);
+  expect_refused("GET /hi HTTP/1.1\r\nHost: user@example.com\r\n\r\n", 400);
+  expect_refused("GET /hi HTTP/1.1\r\nHost: example.com/x\r\n\r\n", 400);
+  expect_refused("GET http:///hi HTTP/1.1\r\nHost: t\r\n\r\n", 400);
+  expect_refused("GET http://u:p@t/hi HTTP/1.1\r\nHost: t\r\n\r\n", 400);
+  TestClient client(echo_app());
+  const std::string raw = client.raw("GET /hi HTTP/1.1\r\nHost: a\"b\r\n\r\n");
+  EXPECT_NE(raw.find("invalid Host"), std::string::npos) << raw;
+  // An empty Host is allowed (RFC 9112 §3.2: a target without an authority).
+  EXPECT_EQ(client.raw("GET /hi HTTP/1.1\r\nHost:\r\n\r\n").substr(8, 5), " 200 ");
 }
 
 // The asterisk form asks about the server as a whole (RFC 9112 §3.2.4).

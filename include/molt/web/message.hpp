@@ -31,6 +31,12 @@ class Request {
   // The query string without '?', still percent-encoded ("" when absent).
   std::string_view query() const { return query_; }
   int version() const { return version_; }  // 10 or 11
+  // The host the request is for: the authority of an absolute-form target
+  // (`GET http://example.com/x`), which replaces the Host header (RFC 9112 §3.2.2); the Host
+  // header otherwise; "" when neither names one (HTTP/1.0).
+  std::string_view host() const;
+  // Whether the target came in absolute form (`http://host/path`, as sent to a proxy).
+  bool absolute_form() const { return absolute_form_; }
   const std::vector<Header>& headers() const { return headers_; }
   // The first header called `name` (case-insensitive).
   std::optional<std::string_view> header(std::string_view name) const;
@@ -66,6 +72,8 @@ class Request {
   std::string_view target_;
   std::string_view path_;
   std::string_view query_;
+  std::string_view authority_;  // of an absolute-form target, else empty
+  bool absolute_form_ = false;
   int version_ = 11;
   std::vector<Header> headers_;
   std::string body_;
