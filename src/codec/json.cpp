@@ -1,6 +1,8 @@
 #include "molt/codec/json.hpp"
 
+#include <algorithm>
 #include <array>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>
 #include <cstdint>
 #include <cstring>
@@ -179,10 +181,11 @@ std::string_view json_kind(const boost::json::value& value) noexcept {
   return "value";
 }
 
-boost::json::value parse_json(std::string_view text) {
+boost::json::value parse_json(std::string_view text, boost::json::storage_ptr storage) {
   boost::json::parse_options options;
   options.max_depth = 64;
   boost::json::parser parser({}, options);
+  parser.reset(std::move(storage));
   boost::system::error_code ec;
   const std::size_t used = parser.write(text.data(), text.size(), ec);
   if (ec) {
@@ -190,6 +193,13 @@ boost::json::value parse_json(std::string_view text) {
                              ec.message());
   }
   return parser.release();
+}
+
+boost::json::storage_ptr document_storage(std::size_t text_bytes) {
+  // The first block as large as the text: a big document then grows in few steps, and the
+  // block's untouched pages cost no memory.
+  return boost::json::make_shared_resource<boost::json::monotonic_resource>(
+      std::max<std::size_t>(1024, text_bytes));
 }
 
 }  // namespace molt::codec

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "sample_types.hpp"
 
@@ -443,6 +445,40 @@ TEST(JsonDecodeTest, AConsumedTreeIsMovedIntoJsonValueMembers) {
           R"({"items":[],"counts":{},"color":"red","flag":true,"extra":{"rows":[{"a":1},{"a":2}]}})")
           .extra,
       lent.at("extra"));
+}
+
+struct HeldValues {
+  boost::json::value one;
+  std::vector<boost::json::value> many;
+  std::optional<boost::json::value> maybe;
+};
+BOOST_DESCRIBE_STRUCT(HeldValues, (), (one, many, maybe))
+
+// Decoded in an arena (a worker's payload), json::value members take the tree's own nodes and
+// keep the arena alive, however they are held; without one they live on the heap.
+TEST(JsonDecodeTest, JsonValueMembersKeepTheDocumentsArena) {
+  constexpr std::string_view text =
+      R"({"one":{"a":[1,2]},"many":[{"b":"x"},[3]],"maybe":{"c":null}})";
+  std::optional<HeldValues> outer;  // constructed from the result: assigning would copy
+  {
+    const boost::json::storage_ptr arena = document_storage(text.size());
+    outer.emplace(decode_json<HeldValues>(text, "payload", arena));
+    const HeldValues& held = *outer;
+    EXPECT_EQ(held.one.storage().get(), arena.get());
+    ASSERT_EQ(held.many.size(), 2u);
+    for (const auto& value : held.many) EXPECT_EQ(value.storage().get(), arena.get());
+    ASSERT_TRUE(held.maybe.has_value());
+    EXPECT_EQ(held.maybe->storage().get(), arena.get());
+  }
+  // The arena outlives its last handle here, held by the values.
+  const HeldValues& held = *outer;
+  EXPECT_EQ(held.one, boost::json::parse(R"({"a":[1,2]})"));
+  EXPECT_EQ(held.many[0].at("b"), "x");
+  EXPECT_TRUE(held.maybe->at("c").is_null());
+
+  const auto on_heap = decode_json<HeldValues>(text);
+  EXPECT_EQ(on_heap.one.storage().get(), boost::json::storage_ptr().get());
+  EXPECT_EQ(on_heap.one, held.one);
 }
 
 // JSON has no bytes: Bytes travel as padded base64 strings.

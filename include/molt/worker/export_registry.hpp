@@ -43,8 +43,11 @@ class ExportRegistry {
             [codec_in, codec_out, handler = std::move(handler)](std::string_view payload,
                                                                 ExportContext& ctx) {
               const auto started = std::chrono::steady_clock::now();
-              In input = codec_in == ipc::Codec::Json ? codec::decode_json<In>(payload)
-                                                      : codec::decode_msgpack<In>(payload);
+              // A payload lives for its call: its JSON tree can be one arena.
+              In input = codec_in == ipc::Codec::Json
+                             ? codec::decode_json<In>(payload, codec::kRootPath.key,
+                                                      codec::document_storage(payload.size()))
+                             : codec::decode_msgpack<In>(payload);
               ctx.decode_time = std::chrono::steady_clock::now() - started;
               const Out output = handler(static_cast<const In&>(input), ctx);
               // Start at the size this thread's last answer needed: no regrowing on the way.
