@@ -9,8 +9,8 @@
 //   api.use(require_token);
 //
 // Handlers and middleware are coroutines. App middleware sees every request, 404s included;
-// a group's middleware sees the requests routed into that group. Routes are compiled when the
-// app starts serving (freeze()); a bad table fails then, with the route named.
+// a group's middleware sees the requests routed into that group. The router checks each route
+// when it is added; a bad table fails there (RouteError), with the route named.
 #pragma once
 
 #include <algorithm>
@@ -272,7 +272,8 @@ class App : public RouteMethods<App> {
     return it == state_.end() ? nullptr : static_cast<T*>(it->second.get());
   }
 
-  // Compiles the routes; throws RouteError for a bad table. Later changes are refused.
+  // Builds each route's middleware chain (the routes were checked when added). Later changes
+  // are refused.
   void freeze();
   bool frozen() const { return frozen_; }
 

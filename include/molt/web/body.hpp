@@ -4,7 +4,7 @@
 //     std::uint64_t total = 0;
 //     while (auto piece = co_await ctx.body().next()) total += piece->size();
 //     co_return Response::text(std::to_string(total));
-//   }, "upload", {.stream_body = true, .max_body_bytes = 1 << 30});
+//   }, "upload", {.max_body_bytes = 1 << 30, .stream_body = true});
 //
 // On a route with RouteOptions::stream_body the server reads the body from the socket only as
 // the handler asks for it, so a slow handler slows the client down and the server holds at

@@ -34,7 +34,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds every thread's acceptor and starts serving. Throws std::system_error on failure.
+  // Binds every thread's acceptor and starts serving. Throws std::runtime_error naming the
+  // address on failure.
   void start();
   std::uint16_t port() const;
   unsigned threads() const;
