@@ -30,6 +30,44 @@ struct TextHash {
 
 class CallGuard;
 
+// Who wrote a statement: the caller (checked by the authorizer), or this file (BEGIN, COMMIT).
+enum class Origin { Caller, Own };
+
+// What a caller's statement may not do: change the connection it shares with later calls
+// (transactions that outlive the call, pragmas that set something, attached files), or reach
+// SQLite's internals (fts3_tokenizer hands out and takes code addresses). nullptr: allowed.
+const char* refusal(int action, const char* first, const char* second) {
+  switch (action) {
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+      return "BEGIN, COMMIT, ROLLBACK and SAVEPOINT are not accepted: each call is a transaction "
+             "of its own (use a transaction of the API for several statements)";
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+      return "ATTACH and DETACH are not accepted: a call reads the database it was opened on";
+    case SQLITE_PRAGMA: {
+      if (second == nullptr) return nullptr;  // reads the pragma's value
+      // These take a table or index name and only describe the schema.
+      static constexpr std::string_view kDescribing[] = {
+          "table_info", "table_xinfo",      "index_info",        "index_xinfo",     "index_list",
+          "table_list", "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check"};
+      const std::string_view name(first ? first : "");
+      for (const std::string_view allowed : kDescribing)
+        if (sqlite3_stricmp(std::string(name).c_str(), std::string(allowed).c_str()) == 0)
+          return nullptr;
+      return "a PRAGMA that sets a value is not accepted: the connection is shared with later "
+             "calls";
+    }
+    case SQLITE_FUNCTION:
+      if (second && (sqlite3_stricmp(second, "fts3_tokenizer") == 0 ||
+                     sqlite3_stricmp(second, "load_extension") == 0))
+        return "this function is not accepted: it reaches SQLite's internals";
+      return nullptr;
+    default:
+      return nullptr;
+  }
+}
+
 class Connection {
  public:
   Connection(const SqliteOptions& options, bool writer) : cache_limit_(options.statement_cache) {
@@ -45,6 +83,11 @@ class Connection {
       fail(StatusCode::InvalidInput, "cannot open SQLite database '" + options.path + "': " + why);
     }
     sqlite3_extended_result_codes(db_, 0);
+    // No SQL may corrupt the file (writable_schema and the like) or hand a tokenizer's
+    // address to FTS3; and a caller's statements go through refusal().
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, nullptr);
+    sqlite3_set_authorizer(db_, &Connection::authorize, this);
     if (writer) {
       run_pragma("PRAGMA journal_mode=WAL");
       run_pragma("PRAGMA synchronous=NORMAL");
@@ -55,7 +98,7 @@ class Connection {
     run_pragma("PRAGMA mmap_size=268435456");
   }
   ~Connection() {
-    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    for (auto& [sql, cached] : cache_) sqlite3_finalize(cached.stmt);
     sqlite3_close(db_);
   }
   Connection(const Connection&) = delete;
@@ -66,7 +109,8 @@ class Connection {
 
   // A prepared statement for `sql`, from the cache when it was seen before. An interrupt while
   // SQLite loads the schema is the `guard`'s deadline or token, as it is for a step.
-  sqlite3_stmt* prepare(std::string_view sql, const CallGuard* guard = nullptr);
+  sqlite3_stmt* prepare(std::string_view sql, const CallGuard* guard = nullptr,
+                        Origin origin = Origin::Caller);
 
   void run_pragma(const char* sql) {
     char* error = nullptr;
@@ -78,9 +122,27 @@ class Connection {
   }
 
  private:
+  // Called while a statement is compiled (also when SQLite recompiles one after a schema
+  // change, by then outside prepare(): only what prepare() checked is refused).
+  static int authorize(void* self, int action, const char* first, const char* second, const char*,
+                       const char*) {
+    auto* connection = static_cast<Connection*>(self);
+    if (!connection->checking_) return SQLITE_OK;
+    const char* why = refusal(action, first, second);
+    if (why == nullptr) return SQLITE_OK;
+    connection->refused_ = why;
+    return SQLITE_DENY;
+  }
+
+  struct Cached {
+    sqlite3_stmt* stmt;
+    Origin origin;
+  };
   sqlite3* db_ = nullptr;
   std::size_t cache_limit_;
-  std::unordered_map<std::string, sqlite3_stmt*, TextHash, std::equal_to<>> cache_;
+  std::unordered_map<std::string, Cached, TextHash, std::equal_to<>> cache_;
+  bool checking_ = false;          // a caller's statement is being compiled
+  const char* refused_ = nullptr;  // why the authorizer refused it
 };
 
 // While a call runs: its deadline and token can stop the statement. The progress handler
@@ -123,12 +185,20 @@ class CallGuard {
   core::CancelRegistration registration_;
 };
 
-sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard) {
-  if (auto it = cache_.find(sql); it != cache_.end()) return it->second;
+sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, Origin origin) {
+  // A caller's text that this file prepared for itself ("BEGIN") is compiled again, checked.
+  const auto cached = cache_.find(sql);
+  if (cached != cache_.end() && (origin == Origin::Own || cached->second.origin == Origin::Caller))
+    return cached->second.stmt;
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
+  checking_ = origin == Origin::Caller;
+  refused_ = nullptr;
   const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                     SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+  checking_ = false;
+  // SQLITE_AUTH, or SQLITE_ERROR for a function: the authorizer's reason says more.
+  if (rc != SQLITE_OK && refused_) fail(StatusCode::InvalidInput, refused_);
   if (rc == SQLITE_INTERRUPT && guard) guard->throw_stopped();
   if (rc == SQLITE_INTERRUPT) fail(StatusCode::Cancelled, "SQL error: interrupted");
   if (rc != SQLITE_OK) throw core::SqlError(std::string("SQL error: ") + sqlite3_errmsg(db_));
@@ -139,11 +209,16 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard) 
     fail(StatusCode::InvalidInput,
          "SQL error: one statement per call (found more after the first)");
   }
+  if (cached != cache_.end()) {  // this file's, passed by the check: the caller's from now on
+    sqlite3_finalize(cached->second.stmt);
+    cached->second = {stmt, origin};
+    return stmt;
+  }
   if (cache_.size() >= cache_limit_) {
-    for (auto& [text, old] : cache_) sqlite3_finalize(old);
+    for (auto& [text, old] : cache_) sqlite3_finalize(old.stmt);
     cache_.clear();
   }
-  cache_.emplace(std::string(sql), stmt);
+  cache_.emplace(std::string(sql), Cached{stmt, origin});
   return stmt;
 }
 
@@ -154,7 +229,7 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard) 
       guard.throw_stopped();
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      fail(StatusCode::Busy, "database is locked: " + why);
+      fail(StatusCode::Busy, why.starts_with("database") ? why : "database is locked: " + why);
     case SQLITE_READONLY:
       throw core::SqlError("the database is read-only here (open it for writing to change it): " +
                            why);
@@ -265,12 +340,14 @@ struct StatementReset {
 // per statement. Ended on every path, including a failed or interrupted statement.
 class ReadSnapshot {
  public:
-  explicit ReadSnapshot(Connection& c) : c_(c) { step_to_end(c_.prepare("BEGIN")); }
+  explicit ReadSnapshot(Connection& c) : c_(c) {
+    step_to_end(c_.prepare("BEGIN", nullptr, Origin::Own));
+  }
   ~ReadSnapshot() {
     if (sqlite3_get_autocommit(c_.handle())) return;  // an interrupt may have ended it
     // COMMIT of a transaction that only read cannot fail; ROLLBACK if even preparing it did.
     try {
-      step_to_end(c_.prepare("COMMIT"));
+      step_to_end(c_.prepare("COMMIT", nullptr, Origin::Own));
     } catch (...) {
     }
     if (!sqlite3_get_autocommit(c_.handle()))
@@ -409,22 +486,27 @@ Rows run_query(Connection& c, std::string_view sql, const Params& params,
 
 ExecResult run_execute(Connection& c, std::string_view sql, const Params& params,
                        const QueryOptions& options, core::Deadline deadline,
-                       std::chrono::milliseconds busy_timeout) {
+                       std::chrono::milliseconds busy_timeout, Origin origin = Origin::Caller) {
   CallGuard guard(c, deadline, options.cancel, busy_timeout);
   guard.check();
-  sqlite3_stmt* stmt = c.prepare(sql, &guard);
+  sqlite3_stmt* stmt = c.prepare(sql, &guard, origin);
   StatementReset reset{stmt};
   bind(stmt, params);
   const sqlite3_int64 rowid_before = sqlite3_last_insert_rowid(c.handle());
+  const sqlite3_int64 changes_before = sqlite3_total_changes64(c.handle());
   for (;;) {
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);  // rows of RETURNING are dropped
   }
+  // sqlite3_changes64 is the last INSERT, UPDATE or DELETE's, which may be an earlier call's:
+  // it is this statement's only when the total moved (a CREATE or an UPDATE of no row: 0).
   ExecResult result;
-  result.rows_affected = sqlite3_changes64(c.handle());
-  const sqlite3_int64 rowid = sqlite3_last_insert_rowid(c.handle());
-  if (rowid != rowid_before) result.last_insert_id = rowid;
+  if (sqlite3_total_changes64(c.handle()) != changes_before) {
+    result.rows_affected = sqlite3_changes64(c.handle());
+    const sqlite3_int64 rowid = sqlite3_last_insert_rowid(c.handle());
+    if (rowid != rowid_before) result.last_insert_id = rowid;
+  }
   return result;
 }
 
@@ -451,7 +533,7 @@ class SqliteTransaction final : public TransactionSession {
     return run_execute(*lease_, sql, params, o, deadline(o), options_.busy_timeout);
   }
   void commit() override {
-    run_execute(*lease_, "COMMIT", {}, {}, deadline({}), options_.busy_timeout);
+    run_execute(*lease_, "COMMIT", {}, {}, deadline({}), options_.busy_timeout, Origin::Own);
   }
   void rollback() noexcept override {
     // After an interrupted statement SQLite may have rolled back already.
@@ -529,7 +611,8 @@ class SqliteDatabase final : public Database, public std::enable_shared_from_thi
     const bool reads_only = !options_.read_write;
     auto lease = (reads_only ? readers_ : writers_).acquire(d, o.cancel, options_.pool_wait);
     // IMMEDIATE takes the write lock now, so a transaction never fails later on an upgrade.
-    run_execute(*lease, reads_only ? "BEGIN" : "BEGIN IMMEDIATE", {}, o, d, options_.busy_timeout);
+    run_execute(*lease, reads_only ? "BEGIN" : "BEGIN IMMEDIATE", {}, o, d, options_.busy_timeout,
+                Origin::Own);
     return Transaction(std::make_unique<SqliteTransaction>(shared_from_this(), std::move(lease),
                                                            options_, reads_only));
   }

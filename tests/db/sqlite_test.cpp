@@ -341,6 +341,68 @@ TEST_F(SqliteTest, ExecuteReportsRowsAffectedAndLastInsertId) {
   EXPECT_EQ(rows.get<Bytes>(0, "data").data, std::string("\0\x01\xff", 3));
 }
 
+// sqlite3_changes64 keeps the last INSERT, UPDATE or DELETE's count: a statement that is none
+// of them reported it as its own.
+TEST_F(SqliteTest, StatementsThatChangeNoRowReportNone) {
+  auto db = writable();
+  EXPECT_EQ(db->execute("UPDATE items SET score = 1 WHERE user_id = 1", {}, {}).rows_affected, 3);
+  const auto created = db->execute("CREATE TABLE other(x INTEGER)", {}, {});
+  EXPECT_EQ(created.rows_affected, 0);
+  EXPECT_FALSE(created.last_insert_id);
+  const auto none = db->execute("UPDATE items SET score = 2 WHERE user_id = 99", {}, {});
+  EXPECT_EQ(none.rows_affected, 0);
+  const auto inserted = db->execute("INSERT INTO other(x) VALUES (1), (2)", {}, {});
+  EXPECT_EQ(inserted.rows_affected, 2);
+  EXPECT_EQ(inserted.last_insert_id, 2);
+}
+
+// A caller's statement may not change the connection that later calls share, nor reach
+// SQLite's internals: each refusal says why, and the connections stay as they were.
+TEST_F(SqliteTest, StatementsThatWouldOutliveTheirCallAreRefused) {
+  auto db = writable(1);
+  const auto refused = [&](std::string_view sql, bool execute, std::string_view why) {
+    SCOPED_TRACE(sql);
+    std::string message;
+    EXPECT_EQ(status_of(
+                  [&] {
+                    if (execute)
+                      db->execute(sql, {}, {});
+                    else
+                      db->query(sql, {}, {});
+                  },
+                  &message),
+              StatusCode::InvalidInput);
+    EXPECT_NE(message.find(why), std::string::npos) << message;
+  };
+  for (const bool execute : {true, false}) {
+    refused("BEGIN", execute, "each call is a transaction of its own");
+    refused("COMMIT", execute, "each call is a transaction of its own");
+    refused("SAVEPOINT s", execute, "each call is a transaction of its own");
+    refused("ATTACH '" + (dir_ / "other.db").string() + "' AS other", execute, "ATTACH");
+    refused("PRAGMA case_sensitive_like = 1", execute, "PRAGMA that sets a value");
+    refused("PRAGMA query_only = 0", execute, "PRAGMA that sets a value");
+    refused("SELECT fts3_tokenizer('simple')", execute, "function is not accepted");
+  }
+  // The writer is still in autocommit: what it inserts is there for a new connection.
+  db->execute("INSERT INTO items(user_id) VALUES (7)", {}, {});
+  EXPECT_EQ(count(*read_only()), 6);
+  // LIKE is still case-insensitive on the one reader.
+  EXPECT_EQ(db->query("SELECT count(*) AS n FROM items WHERE title LIKE 'ITEM%'", {}, {})
+                .get<std::int64_t>(0, "n"),
+            5);
+  // Reading a pragma, or describing the schema, is allowed.
+  EXPECT_EQ(db->query("PRAGMA table_info(items)", {}, {}).size(), 5u);
+  EXPECT_EQ(db->query("PRAGMA user_version", {}, {}).size(), 1u);
+  // The API's own transactions still work, and do not open the way for a caller's BEGIN.
+  {
+    auto tx = db->begin({});
+    tx.execute("DELETE FROM items WHERE user_id = 7");
+    tx.commit();
+  }
+  refused("BEGIN IMMEDIATE", true, "each call is a transaction of its own");
+  EXPECT_EQ(count(*db), 5);
+}
+
 TEST_F(SqliteTest, MaxRowsIsStrict) {
   auto db = read_only();
   QueryOptions o;
