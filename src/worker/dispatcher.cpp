@@ -178,6 +178,14 @@ std::string Dispatcher::deadline_message(const Job& job, bool was_queued) {
          (was_queued ? "queued" : "running");
 }
 
+// Logs why an export failed and gives what the caller is told instead.
+std::string Dispatcher::logged_failure(const Job& job, const char* why) {
+  std::fprintf(stderr, "molt-worker: export '%s' (request %llu) failed: %s\n",
+               job.exp->spec.name.c_str(), static_cast<unsigned long long>(job.request.request_id),
+               why);
+  return "export '" + job.exp->spec.name + "' failed (the worker's log says why)";
+}
+
 void Dispatcher::run(const std::shared_ptr<Job>& job) {
   if (job->answered.load(std::memory_order_acquire)) {
     job->held.release();
@@ -198,6 +206,9 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
   } catch (const core::Error& e) {
     response.status = e.code();
     response.error = e.what();
+    // An internal failure's text names hosts, files and library messages (a database that
+    // cannot be reached, a corrupt file): for the operator's log, not for the caller.
+    if (e.code() == StatusCode::InternalError) response.error = logged_failure(*job, e.what());
     // The handler saw the request's own deadline pass a moment before expire() did: the
     // same answer either way.
     if (e.code() == StatusCode::Timeout && job->deadline.expired())
@@ -210,14 +221,11 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
     response.error = "out of memory in export '" + job->exp->spec.name + "'";
   } catch (const std::exception& e) {
     // The exception text may carry internals: it goes to the log, not to the caller.
-    std::fprintf(stderr, "molt-worker: export '%s' (request %llu) failed: %s\n",
-                 job->exp->spec.name.c_str(),
-                 static_cast<unsigned long long>(job->request.request_id), e.what());
     response.status = StatusCode::InternalError;
-    response.error = "export '" + job->exp->spec.name + "' failed";
+    response.error = logged_failure(*job, e.what());
   } catch (...) {
     response.status = StatusCode::InternalError;
-    response.error = "export '" + job->exp->spec.name + "' failed";
+    response.error = logged_failure(*job, "it threw something that is not a std::exception");
   }
   job->held.release();  // the handler and what it decoded are done with the payload
   if (response.status != StatusCode::Ok) response.payload.clear();

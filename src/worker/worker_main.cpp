@@ -92,7 +92,10 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version print and succeed; any other refusal is a startup error like a
+    // bad manifest: CLI11 prints why, and the status is 2, not CLI11's own code (105, 109...).
+    const int status = app.exit(e);
+    return status == 0 ? 0 : 2;
   }
 
   ExportRegistry registry;

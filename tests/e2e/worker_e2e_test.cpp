@@ -300,7 +300,7 @@ TEST(WorkerE2E, HandlerExceptionIsInternalErrorWithASafeMessage) {
   worker.send(make_request(8, "boom", Codec::Raw));
   const Response r = expect_answer(worker);
   EXPECT_EQ(r.status, StatusCode::InternalError);
-  EXPECT_EQ(r.error, "export 'boom' failed");
+  EXPECT_EQ(r.error, "export 'boom' failed (the worker's log says why)");
   EXPECT_EQ(r.error.find("hunter2"), std::string::npos);
   // The details go to the log instead, and the worker goes on.
   worker.send(make_request(9, "__ping__", Codec::Raw));
@@ -471,6 +471,24 @@ TEST(WorkerE2E, InvalidSettingIsAStartupError) {
   WorkerProcess worker(MOLT_WORKER_BINARY, {}, {"MOLT_FAKE_DB_DELAY_MS=soon"});
   EXPECT_EQ(worker.wait_exit(5s), 2);
   EXPECT_NE(worker.stderr_text().find("MOLT_FAKE_DB_DELAY_MS"), std::string::npos);
+}
+
+// Flags and MOLT_WORKER_* settings are refused like the others: exit 2, naming the setting.
+TEST(WorkerE2E, AMalformedFlagOrWorkerSettingIsAStartupError) {
+  {
+    WorkerProcess worker(MOLT_WORKER_BINARY, {"--max-queue", "many"});
+    EXPECT_EQ(worker.wait_exit(5s), 2);
+    EXPECT_NE(worker.stderr_text().find("max-queue"), std::string::npos) << worker.stderr_text();
+  }
+  {
+    WorkerProcess worker(MOLT_WORKER_BINARY, {}, {"MOLT_WORKER_THREADS=x"});
+    EXPECT_EQ(worker.wait_exit(5s), 2);
+    EXPECT_NE(worker.stderr_text().find("threads"), std::string::npos) << worker.stderr_text();
+  }
+  {
+    WorkerProcess worker(MOLT_WORKER_BINARY, {"--no-such-flag"});
+    EXPECT_EQ(worker.wait_exit(5s), 2);
+  }
 }
 
 TEST(WorkerE2E, LogRequestsWritesOneJsonLinePerRequestToStderr) {

@@ -52,6 +52,11 @@ class DispatcherTest : public ::testing::Test {
       ctx.add_metric("db_rows", std::int64_t{42});
       return std::string();
     });
+    registry.add_raw("unreachable", Codec::Raw, Codec::Raw, [](std::string_view, ExportContext&) {
+      throw core::Error(StatusCode::InternalError,
+                        "cannot connect to db.internal:5432 as app_owner");
+      return std::string();
+    });
     table = ExportTable::all_of(registry);
   }
 
@@ -200,6 +205,17 @@ TEST_F(DispatcherTest, OneRequestAtATimeNeverFindsThePreviousOneHeld) {
     ASSERT_FALSE(refused) << "request " << id << ": " << refused->error;
     ASSERT_EQ(sink.wait_for(id).size(), id);
   }
+}
+
+// An InternalError's own text (hosts, users, files) is for the log; the caller learns which
+// export failed and where to look. Other statuses keep their text: it is the caller's to act on.
+TEST_F(DispatcherTest, AnInternalErrorsTextStaysInTheLog) {
+  auto d = make(1, 4);
+  d->submit(request(1, "unreachable"), ipc::Wire::MsgPack, core::Clock::now());
+  auto answers = sink.wait_for(1);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, StatusCode::InternalError);
+  EXPECT_EQ(answers[0].error, "export 'unreachable' failed (the worker's log says why)");
 }
 
 TEST_F(DispatcherTest, UnknownEntryAndWrongCodecAreImmediateInvalidInput) {

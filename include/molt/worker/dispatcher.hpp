@@ -68,6 +68,7 @@ class Dispatcher {
   // Answers `job` unless it already was; the one place a response leaves for the sink.
   void finish(Job& job, ipc::Response response);
   static std::string deadline_message(const Job& job, bool was_queued);
+  static std::string logged_failure(const Job& job, const char* why);
   void add_timing_metrics(Job& job, ipc::Response& response, std::chrono::nanoseconds decode,
                           std::chrono::nanoseconds handler) const;
   void log_request(const Job& job, const ipc::Response& response) const;
