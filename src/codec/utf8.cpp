@@ -1,5 +1,8 @@
 #include "molt/codec/utf8.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 namespace molt::codec {
 namespace {
 
@@ -34,6 +37,15 @@ std::size_t sequence_length(std::string_view text, std::size_t i) noexcept {
 
 bool is_valid_utf8(std::string_view text) noexcept {
   for (std::size_t i = 0; i < text.size();) {
+    // Most text is ASCII: eight bytes at a time while none has its high bit set.
+    if (i + 8 <= text.size()) {
+      std::uint64_t word;
+      std::memcpy(&word, text.data() + i, 8);
+      if ((word & 0x8080808080808080u) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     const std::size_t n = sequence_length(text, i);
     if (n == 0) return false;
     i += n;

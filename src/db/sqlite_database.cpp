@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "connection_pool.hpp"
+#include "molt/codec/utf8.hpp"
 #include "molt/db/sqlite.hpp"
 
 namespace molt::db {
@@ -305,6 +306,19 @@ void bind(sqlite3_stmt* stmt, const Params& params) {
     if (!used[i]) fail(StatusCode::InvalidInput, "the SQL has no :" + params.names[i]);
 }
 
+// SQLite keeps whatever bytes a TEXT was given; an answer (a MsgPack str, a JSON string) can
+// only carry UTF-8. Refused as Python's sqlite3 does, naming the column and the way out.
+std::string_view checked_text(sqlite3_stmt* stmt, int column, const unsigned char* text,
+                              int bytes) {
+  const std::string_view view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(bytes));
+  if (codec::is_valid_utf8(view)) [[likely]]
+    return view;
+  const std::string name = sqlite3_column_name(stmt, column);
+  throw core::SqlError("column '" + name +
+                       "' holds text that is not UTF-8 (read it as bytes: CAST(" + name +
+                       " AS BLOB))");
+}
+
 Value read_cell(sqlite3_stmt* stmt, int column) {
   switch (sqlite3_column_type(stmt, column)) {
     case SQLITE_INTEGER:
@@ -312,8 +326,8 @@ Value read_cell(sqlite3_stmt* stmt, int column) {
     case SQLITE_FLOAT:
       return sqlite3_column_double(stmt, column);
     case SQLITE_TEXT: {
-      const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
-      return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)));
+      const unsigned char* text = sqlite3_column_text(stmt, column);
+      return std::string(checked_text(stmt, column, text, sqlite3_column_bytes(stmt, column)));
     }
     case SQLITE_BLOB: {
       const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt, column));
@@ -385,8 +399,8 @@ class SqliteRowView final : public RowView {
         break;
       case SQLITE_TEXT: {
         out.type = ValueType::Text;
-        const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
-        out.text = {text, static_cast<std::size_t>(sqlite3_value_bytes(value))};
+        const unsigned char* text = sqlite3_value_text(value);
+        out.text = checked_text(stmt_, static_cast<int>(column), text, sqlite3_value_bytes(value));
         break;
       }
       case SQLITE_BLOB: {
@@ -415,8 +429,8 @@ class SqliteRowView final : public RowView {
   std::string_view text(std::size_t column) const override {
     sqlite3_value* value = at(column);
     if (sqlite3_value_type(value) != SQLITE_TEXT) return RowView::text(column);
-    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(value));
-    return {text, static_cast<std::size_t>(sqlite3_value_bytes(value))};
+    const unsigned char* text = sqlite3_value_text(value);
+    return checked_text(stmt_, static_cast<int>(column), text, sqlite3_value_bytes(value));
   }
 
  private:

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace molt::codec {
 namespace {
 
@@ -20,6 +22,21 @@ TEST(Utf8Test, RejectsIllFormedSequences) {
   EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
   EXPECT_FALSE(is_valid_utf8("a\x80z"));            // stray continuation
+}
+
+// Long ASCII runs are checked eight bytes at a time: a bad byte or a multi-byte sequence is
+// found wherever it falls against those words.
+TEST(Utf8Test, FindsABadByteAtEveryOffsetOfALongText) {
+  for (std::size_t at = 0; at < 40; ++at) {
+    std::string text(40, 'a');
+    text[at] = '\xff';
+    EXPECT_FALSE(is_valid_utf8(text)) << at;
+    text[at] = 'a';
+    text.insert(at, "\xc3\xa9");  // é
+    EXPECT_TRUE(is_valid_utf8(text)) << at;
+    text.erase(at + 1, 1);  // its first byte alone
+    EXPECT_FALSE(is_valid_utf8(text)) << at;
+  }
 }
 
 TEST(Utf8Test, ReplacesEachBadByteAndKeepsTheRest) {

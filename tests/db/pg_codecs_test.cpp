@@ -12,6 +12,7 @@
 #include <random>
 
 #include "db/postgres/named_params.hpp"
+#include "db/postgres/session_rules.hpp"
 #include "db/postgres/text_params.hpp"
 #include "db/postgres/text_values.hpp"
 #include "molt/core/status.hpp"
@@ -36,6 +37,21 @@ Value cell(std::uint32_t oid, std::string_view text) {
 }
 
 // ---- rewrite_named_params -------------------------------------------------------------
+
+TEST(PgSessionRules, SessionAndTransactionStatementsAreRefusedByTheirFirstKeyword) {
+  for (const char* sql :
+       {"SET search_path = x", "set session authorization bob", "  -- why\n  SET x = 1",
+        "/* a /* nested */ comment */ SET x = 1", "RESET ALL", "DISCARD ALL", "DEALLOCATE ALL",
+        "LISTEN a", "UNLISTEN *", "LOAD 'x'", "BEGIN", "start transaction", "COMMIT", "END",
+        "ROLLBACK", "ABORT", "SAVEPOINT s", "RELEASE s", "PREPARE p AS SELECT 1"})
+    EXPECT_NE(pg::session_statement_refusal(sql), nullptr) << sql;
+  for (const char* sql :
+       {"SELECT 1", "SET LOCAL statement_timeout = 1", "set transaction read only",
+        "SET CONSTRAINTS ALL DEFERRED", "WITH s AS (SELECT 1) SELECT * FROM s", "  (SELECT 1)",
+        "UPDATE settings SET x = 1", "SELECT 'BEGIN'", "", "-- only a comment",
+        "INSERT INTO t VALUES ('SET')", "SETTLE", "BEGINNING"})
+    EXPECT_EQ(pg::session_statement_refusal(sql), nullptr) << sql;
+}
 
 TEST(PgNamedParams, NumbersNamesInOrderOfFirstUse) {
   const auto r = rewrite_named_params("SELECT * FROM t WHERE b = :beta AND a = :alpha");

@@ -184,6 +184,42 @@ TEST(PostgresTest, QueryRefusesWritesAndEnforcesMaxRows) {
   EXPECT_EQ(pg.psql("SELECT count(*) FROM readonly"), "4");
 }
 
+// Found by a review: a caller's SET turned a pooled session's read-only default off for
+// every later call on it, and SET search_path broke them. Session statements are refused
+// before they are sent; set_config() cannot be, so a session it made writable is closed.
+TEST(PostgresTest, ACallCannotChangeTheSessionLaterCallsShare) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE TABLE guarded(id int); INSERT INTO guarded VALUES (1), (2)");
+  auto db = open("molt-session", 1);
+  const std::int64_t pid = backend_pid(*db);
+  for (const char* sql :
+       {"SET default_transaction_read_only = off", "  /* a comment */ set search_path = nowhere",
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", "RESET ALL", "BEGIN", "COMMIT",
+        "SAVEPOINT s", "LISTEN news", "DISCARD ALL"}) {
+    SCOPED_TRACE(sql);
+    std::string message;
+    EXPECT_EQ(status_of([&] { db->query(sql, {}, {}); }, &message), StatusCode::InvalidInput);
+    EXPECT_NE(message.find("not accepted"), std::string::npos) << message;
+    EXPECT_EQ(status_of([&] { db->execute(sql, {}, {}); }), StatusCode::InvalidInput);
+  }
+  EXPECT_EQ(backend_pid(*db), pid);  // refused before they were sent: the session is the same
+
+  EXPECT_EQ(
+      db->query("SELECT set_config('default_transaction_read_only', 'off', false) AS v", {}, {})
+          .get<std::string>(0, "v"),
+      "off");
+  EXPECT_NE(backend_pid(*db), pid);  // that session was closed, not reused
+  EXPECT_EQ(status_of([&] { db->query("DELETE FROM guarded", {}, {}); }), StatusCode::InvalidInput);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM guarded"), "2");
+
+  // SET LOCAL ends with its transaction, and is allowed there.
+  auto tx = db->begin({});
+  tx.execute("SET LOCAL statement_timeout = '5s'");
+  tx.commit();
+  EXPECT_EQ(db->query("SHOW statement_timeout", {}, {}).get<std::string>(0, "statement_timeout"),
+            "0");
+}
+
 TEST(PostgresTest, SqlErrorsAreInvalidInputWithTheServersMessage) {
   auto db = open("molt-errors", 1);
   std::string message;
@@ -403,12 +439,16 @@ TEST(PostgresTest, StatementsArePreparedOnceBoundedAndReplannedAfterSchemaChange
 
   // The session dropped its statements itself: the next calls prepare them again, inside a
   // transaction too (where the cache's clean-up must not abort the transaction).
+  // (DEALLOCATE itself is refused as a session statement; a DO block still reaches it.)
   db->query("SELECT * FROM plans", {}, {});
-  db->execute("DEALLOCATE ALL", {}, {});
+  db->execute("DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$", {}, {});
+  EXPECT_EQ(db->query("SELECT count(*) AS n FROM pg_prepared_statements", {}, {})
+                .get<std::int64_t>(0, "n"),
+            1);  // only this one
   EXPECT_EQ(db->query("SELECT * FROM plans", {}, {}).size(), 1u);
   EXPECT_EQ(db->query(kPrepared, {}, {}).size(), 2u);
   db->query("SELECT * FROM plans", {}, {});
-  db->execute("DEALLOCATE ALL", {}, {});
+  db->execute("DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$", {}, {});
   {
     auto tx = db->begin({});
     EXPECT_EQ(tx.query("SELECT * FROM plans").size(), 1u);

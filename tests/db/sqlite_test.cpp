@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "support/status_of.hpp"
@@ -401,6 +402,34 @@ TEST_F(SqliteTest, StatementsThatWouldOutliveTheirCallAreRefused) {
   }
   refused("BEGIN IMMEDIATE", true, "each call is a transaction of its own");
   EXPECT_EQ(count(*db), 5);
+}
+
+// SQLite keeps any bytes as TEXT; an answer can carry only UTF-8. Such a cell is refused by
+// every way of reading it, naming the column and how to read it instead.
+TEST_F(SqliteTest, TextThatIsNotUtf8IsRefusedNamingItsColumn) {
+  auto db = writable(1);
+  db->execute("UPDATE items SET title = CAST(x'41fffe' AS TEXT) WHERE id = 3", {}, {});
+  const auto refused = [](const std::function<void()>& read) {
+    std::string why;
+    EXPECT_EQ(status_of(read, &why), StatusCode::InvalidInput);
+    EXPECT_NE(why.find("column 'title' holds text that is not UTF-8"), std::string::npos) << why;
+    EXPECT_NE(why.find("CAST(title AS BLOB)"), std::string::npos) << why;
+  };
+  refused([&] { db->query("SELECT id, title FROM items WHERE id = 3", {}, {}); });
+  refused([&] {
+    db->query_batch_each({{"SELECT title FROM items WHERE id = 3", {}}}, {},
+                         [](std::size_t, const RowView& row) { (void)row.text(0); });
+  });
+  refused([&] {
+    db->query_batch_each({{"SELECT title FROM items WHERE id = 3", {}}}, {},
+                         [](std::size_t, const RowView& row) { (void)row.cell(0); });
+  });
+  EXPECT_THROW(db->query("SELECT title FROM items", {}, {}), core::SqlError);
+  // As bytes it reads, and the other rows read as before.
+  const Rows raw = db->query("SELECT CAST(title AS BLOB) AS t FROM items WHERE id = 3", {}, {});
+  EXPECT_EQ(raw.get<Bytes>(0, "t").data, "A\xff\xfe");
+  EXPECT_EQ(db->query("SELECT title FROM items WHERE id = 2", {}, {}).get<std::string>(0, "title"),
+            "item 2");
 }
 
 TEST_F(SqliteTest, MaxRowsIsStrict) {

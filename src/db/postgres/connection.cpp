@@ -37,8 +37,11 @@ void Connection::connect(core::Deadline deadline, const core::CancelToken& cance
   auto wake = cancel.on_cancel([this] { this->wake(); });
   // Sessions read by default: a statement outside an explicit transaction cannot write,
   // so query() needs no transaction of its own (one round trip); writes say READ WRITE.
-  const char* keywords[] = {"dbname", "options", nullptr};
-  const char* values[] = {options_.dsn.c_str(), "-c default_transaction_read_only=on", nullptr};
+  // UTF-8 whatever the database's encoding: the server converts, and text reaches answers
+  // (MsgPack str, JSON) that carry nothing else.
+  const char* keywords[] = {"dbname", "options", "client_encoding", nullptr};
+  const char* values[] = {options_.dsn.c_str(), "-c default_transaction_read_only=on", "UTF8",
+                          nullptr};
   conn_ = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
   if (!conn_) fail(StatusCode::InternalError, "cannot connect to PostgreSQL: out of memory");
   auto status = PGRES_POLLING_WRITING;

@@ -22,6 +22,7 @@
 #include "connection.hpp"
 #include "molt/db/postgres.hpp"
 #include "named_params.hpp"
+#include "session_rules.hpp"
 #include "text_params.hpp"
 #include "text_values.hpp"
 
@@ -66,6 +67,7 @@ const pg::RewrittenSql& rewritten(std::string_view sql) {
 }
 
 Statement bind(std::string_view sql, const Params& params) {
+  if (const char* why = pg::session_statement_refusal(sql)) fail(StatusCode::InvalidInput, why);
   const pg::RewrittenSql& r = rewritten(sql);
   Statement s{r.sql, {}};
   for (const auto& p : pg::order_named_params(r, params)) s.params.push_back(pg::encode_param(p));
@@ -206,6 +208,22 @@ std::string run_fixed(Connection& c, std::string_view sql, core::Deadline deadli
   return result ? PQcmdStatus(result.get()) : "";
 }
 
+// A caller's set_config() can still turn the session's read-only default off
+// (`SELECT set_config('default_transaction_read_only', 'off', false)`). The server reports
+// that setting whenever it changes (GUC_REPORT), and a connection that no longer reads only
+// by default is closed when its call ends, not handed to the next one.
+void close_unless_read_only(Connection& c) {
+  if (!c.is_open()) return;
+  const char* read_only = PQparameterStatus(c.handle(), "default_transaction_read_only");
+  if (read_only != nullptr && std::strcmp(read_only, "on") != 0) c.close();
+}
+
+// The same when a call ends, however it ends.
+struct ReadOnlySessionCheck {
+  Connection& c;
+  ~ReadOnlySessionCheck() { close_unless_read_only(c); }
+};
+
 using ConnectionPool = detail::ConnectionPool<Connection>;
 
 class PostgresTransaction final : public TransactionSession {
@@ -215,6 +233,7 @@ class PostgresTransaction final : public TransactionSession {
   PostgresTransaction(std::shared_ptr<const Database> owner, ConnectionPool::Lease lease,
                       const PostgresOptions& options)
       : owner_(std::move(owner)), lease_(std::move(lease)), options_(options) {}
+  ~PostgresTransaction() override { close_unless_read_only(*lease_); }
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
     const std::vector<Statement> statements{bind(sql, params)};
@@ -293,6 +312,7 @@ class PostgresDatabase final : public Database,
     const Statement statement = bind(sql, params);
     const auto d = deadline(o);
     auto lease = lease_open(d, o.cancel);
+    const ReadOnlySessionCheck check{*lease};
     // Safe to repeat: the failed statement's transaction was rolled back.
     return replanned(
         [&] { return run_execute(reopened(*lease, d, o.cancel), statement, o, d, false); });
@@ -313,6 +333,7 @@ class PostgresDatabase final : public Database,
   std::vector<Rows> run(const std::vector<Statement>& statements, const QueryOptions& o) {
     const auto d = deadline(o);
     auto lease = lease_open(d, o.cancel);
+    const ReadOnlySessionCheck check{*lease};
     // Safe to repeat: the statements ran in one implicit transaction, which the failure
     // rolled back.
     return replanned(

@@ -1,0 +1,16 @@
+#pragma once
+// What a caller's statement may not do on a pooled PostgreSQL connection: change the session
+// that later calls share (SET, RESET, LISTEN, PREPARE, DISCARD, ...), or the transactions
+// molt::db runs around each call (BEGIN, COMMIT, SAVEPOINT, ...). Refused by the statement's
+// first keyword, before it is sent. Internal to molt::db; nothing here talks to a server.
+
+#include <string_view>
+
+namespace molt::db::pg {
+
+// Why `sql` is refused, or nullptr. Leading blanks and comments (`--`, nested `/* */`) are
+// skipped. `SET LOCAL`, `SET TRANSACTION` and `SET CONSTRAINTS` are allowed: they end with
+// the transaction they are in.
+const char* session_statement_refusal(std::string_view sql);
+
+}  // namespace molt::db::pg
