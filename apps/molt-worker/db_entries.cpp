@@ -234,6 +234,7 @@ molt::db::QueryOptions options_for(const DbRequest& r, molt::worker::ExportConte
   o.deadline = ctx.deadline();
   o.cancel = ctx.token();
   o.max_rows = r.max_rows;
+  o.max_bytes = ctx.max_answer_bytes();  // a larger result could not be sent anyway
   return o;
 }
 

@@ -10,6 +10,7 @@
 #include "connection_pool.hpp"
 #include "molt/codec/utf8.hpp"
 #include "molt/db/sqlite.hpp"
+#include "result_budget.hpp"
 
 namespace molt::db {
 namespace {
@@ -450,6 +451,16 @@ class SqliteRowView final : public RowView {
   int width_;
 };
 
+// The row's size against the budget, before it is read: a huge cell is refused unread.
+void take_row(detail::ResultBudget& budget, sqlite3_stmt* stmt, int width) {
+  for (int i = 0; i < width; ++i) {
+    const int type = sqlite3_column_type(stmt, i);
+    budget.take(type == SQLITE_TEXT || type == SQLITE_BLOB
+                    ? static_cast<std::size_t>(sqlite3_column_bytes(stmt, i))
+                    : detail::ResultBudget::kOtherCell);
+  }
+}
+
 // Runs one reading statement: `on_start(stmt, width)` once it is bound, `on_row(stmt, width)`
 // for every row while it sits on that row. max_rows, the deadline and the token apply.
 template <class OnStart, class OnRow>
@@ -468,6 +479,7 @@ void step_query(Connection& c, std::string_view sql, const Params& params,
   const int width = sqlite3_column_count(stmt);
   on_start(stmt, width);
   std::size_t count = 0;
+  detail::ResultBudget budget(options.max_bytes);
   for (;;) {
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
@@ -476,6 +488,7 @@ void step_query(Connection& c, std::string_view sql, const Params& params,
       fail(StatusCode::InvalidInput,
            "the query returns more than max_rows=" + std::to_string(options.max_rows) + " rows");
     ++count;
+    if (budget.limited()) take_row(budget, stmt, width);
     on_row(stmt, width);
   }
 }

@@ -298,6 +298,30 @@ TEST(PgNamedParams, PositionalValuesForPositionalSql) {
   EXPECT_EQ(message, "the SQL has no :a");
 }
 
+// As many values as the highest $n asks for: extra ones were sent and ignored by the server.
+TEST(PgNamedParams, PositionalValuesMustMatchTheHighestPlaceholder) {
+  const auto r = rewrite_named_params("SELECT $2::int, '$9', $1 -- $7");
+  EXPECT_EQ(r.highest_number, 2u);
+  std::string message;
+  EXPECT_EQ(
+      status_of(
+          [&] {
+            order_named_params(
+                r, Params::positional({{std::int64_t{1}}, {std::int64_t{2}}, {std::int64_t{3}}}));
+          },
+          &message),
+      StatusCode::InvalidInput);
+  EXPECT_EQ(message, "the statement has 2 placeholders but 3 values were given");
+  EXPECT_EQ(status_of([&] { order_named_params(r, Params::positional({{std::int64_t{1}}})); }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(status_of([&] {
+              order_named_params(rewrite_named_params("SELECT 1"),
+                                 Params::positional({{std::int64_t{1}}}));
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_TRUE(order_named_params(rewrite_named_params("SELECT 1"), Params{}).empty());
+}
+
 TEST(PgNamedParams, NamesAndValuesOfDifferentCounts) {
   const auto r = rewrite_named_params("SELECT :a");
   Params params;

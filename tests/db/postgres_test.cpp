@@ -220,6 +220,20 @@ TEST(PostgresTest, ACallCannotChangeTheSessionLaterCallsShare) {
             "0");
 }
 
+TEST(PostgresTest, MaxBytesRefusesAResultPastIt) {
+  auto db = open("molt-maxbytes", 1);
+  QueryOptions o;
+  o.max_bytes = 2500;
+  std::string why;
+  EXPECT_EQ(
+      status_of([&] { db->query("SELECT repeat('x', 1000) FROM generate_series(1, 3)", {}, o); },
+                &why),
+      StatusCode::InvalidInput);
+  EXPECT_NE(why.find("larger than 2500 bytes"), std::string::npos) << why;
+  o.max_bytes = 3000;
+  EXPECT_EQ(db->query("SELECT repeat('x', 1000) FROM generate_series(1, 3)", {}, o).size(), 3u);
+}
+
 TEST(PostgresTest, SqlErrorsAreInvalidInputWithTheServersMessage) {
   auto db = open("molt-errors", 1);
   std::string message;

@@ -432,6 +432,24 @@ TEST_F(SqliteTest, TextThatIsNotUtf8IsRefusedNamingItsColumn) {
             "item 2");
 }
 
+// A result past max_bytes stops at the row that crosses it, before it is read whole.
+TEST_F(SqliteTest, MaxBytesStopsAResultAsItGrows) {
+  auto db = read_only();
+  QueryOptions o;
+  o.max_bytes = 2500;  // two rows of a 1000-byte blob and an id, not three
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT id, zeroblob(1000) FROM items", {}, o); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("larger than 2500 bytes"), std::string::npos) << why;
+  EXPECT_EQ(status_of([&] {
+              db->query_batch_each({{"SELECT id, zeroblob(1000) FROM items", {}}}, o,
+                                   [](std::size_t, const RowView&) {});
+            }),
+            StatusCode::InvalidInput);
+  o.max_bytes = 5 * 1008;
+  EXPECT_EQ(db->query("SELECT id, zeroblob(1000) FROM items", {}, o).size(), 5u);
+}
+
 TEST_F(SqliteTest, MaxRowsIsStrict) {
   auto db = read_only();
   QueryOptions o;

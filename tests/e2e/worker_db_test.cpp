@@ -198,6 +198,18 @@ TEST_F(WorkerDbTest, DbQueryRefusesBadParametersWritesAndMalformedSql) {
   EXPECT_EQ(query_json(w, R"({"sql": "SELECT count(*) FROM items"})").at("rows").at(0).at(0), 30);
 }
 
+// A result that could not go out in one frame stops being read once it is past that size
+// (it was built and encoded whole, then replaced by an InternalError); the worker goes on.
+TEST_F(WorkerDbTest, AResultLargerThanAFrameIsRefusedWhileItIsRead) {
+  auto w = worker({}, {"--max-frame-size", "65536"});
+  w.send(make_request(1, "db_query", Codec::MsgPack,
+                      msgpack_of(R"({"sql": "SELECT zeroblob(10000) FROM items"})")));
+  const Response r = answer(w);
+  EXPECT_EQ(r.status, StatusCode::InvalidInput);
+  EXPECT_NE(r.error.find("larger than 65536 bytes"), std::string::npos) << r.error;
+  EXPECT_EQ(query_json(w, R"({"sql": "SELECT count(*) FROM items"})").at("rows").at(0).at(0), 30);
+}
+
 TEST_F(WorkerDbTest, DbExecNeedsAllowWriteAndAWritableDatabase) {
   {
     auto ro = worker();

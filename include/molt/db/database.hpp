@@ -27,6 +27,10 @@ struct QueryOptions {
   core::Deadline deadline;  // none: the database's default query timeout applies
   core::CancelToken cancel;
   std::size_t max_rows = 0;  // 0: no limit; otherwise more rows is an InvalidInput error
+  // 0: no limit; otherwise a result whose cells add up to more bytes is an InvalidInput
+  // error (SQLite: text and bytes as long as they are, 8 for any other cell, counted row by
+  // row as it is read; PostgreSQL: each cell as the server sent it, once libpq holds it).
+  std::size_t max_bytes = 0;
 };
 
 struct PoolStats {

@@ -4,6 +4,7 @@
 // answers (Timeout past the deadline, Cancelled after __cancel__ or at shutdown).
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -15,8 +16,9 @@ namespace molt::worker {
 
 class ExportContext {
  public:
-  ExportContext(core::CancelToken token, core::Deadline deadline)
-      : token_(std::move(token)), deadline_(deadline) {}
+  // `max_answer_bytes`: the largest answer the worker sends (its frame limit); 0 for none.
+  ExportContext(core::CancelToken token, core::Deadline deadline, std::size_t max_answer_bytes = 0)
+      : token_(std::move(token)), deadline_(deadline), max_answer_bytes_(max_answer_bytes) {}
 
   const core::CancelToken& token() const noexcept { return token_; }
   core::Deadline deadline() const noexcept { return deadline_; }
@@ -39,12 +41,17 @@ class ExportContext {
   void set_codec_out(ipc::Codec codec) noexcept { codec_out_ = codec; }
   std::optional<ipc::Codec> codec_out() const noexcept { return codec_out_; }
 
+  // The largest answer that can go out (0: no limit): an export that gathers a result of
+  // unknown size (a query) stops once it is past this, instead of building it all first.
+  std::size_t max_answer_bytes() const noexcept { return max_answer_bytes_; }
+
   // Set by typed exports so the response can tell decode time from handler time.
   std::chrono::nanoseconds decode_time{0};
 
  private:
   core::CancelToken token_;
   core::Deadline deadline_;
+  std::size_t max_answer_bytes_;
   ipc::Metrics metrics_;
   std::optional<ipc::Codec> codec_out_;
 };

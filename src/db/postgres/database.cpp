@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../connection_pool.hpp"
+#include "../result_budget.hpp"
 #include "call.hpp"
 #include "connection.hpp"
 #include "molt/db/postgres.hpp"
@@ -90,12 +91,17 @@ auto replanned(F&& attempt) -> decltype(attempt()) {
   }
 }
 
-Rows to_rows(const PGresult* result, std::size_t max_rows) {
+Rows to_rows(const PGresult* result, const QueryOptions& options) {
   if (!result || PQresultStatus(result) != PGRES_TUPLES_OK) return Rows();
   const int width = PQnfields(result), height = PQntuples(result);
-  if (max_rows && static_cast<std::size_t>(height) > max_rows)
+  if (options.max_rows && static_cast<std::size_t>(height) > options.max_rows)
     fail(StatusCode::InvalidInput,
-         "the query returns more than max_rows=" + std::to_string(max_rows) + " rows");
+         "the query returns more than max_rows=" + std::to_string(options.max_rows) + " rows");
+  // libpq holds the whole result by now; what is saved is its copy and its encoding.
+  if (detail::ResultBudget budget(options.max_bytes); budget.limited())
+    for (int r = 0; r < height; ++r)
+      for (int i = 0; i < width; ++i)
+        budget.take(static_cast<std::size_t>(PQgetlength(result, r, i)));  // as text
   std::vector<std::string> columns;
   std::vector<Oid> types;  // asked once per column, not once per cell
   for (int i = 0; i < width; ++i) {
@@ -155,7 +161,7 @@ std::vector<Rows> run_queries(Connection& c, const std::vector<Statement>& state
   out.reserve(statements.size());
   const std::size_t first = in_transaction ? kOpening : 0;
   for (std::size_t i = 0; i < statements.size(); ++i)
-    out.push_back(to_rows(results[first + i].get(), options.max_rows));
+    out.push_back(to_rows(results[first + i].get(), options));
   return out;
 }
 

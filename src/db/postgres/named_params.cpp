@@ -1,5 +1,6 @@
 #include "named_params.hpp"
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -139,7 +140,7 @@ class Rewriter {
     if (positional_ && !names_.empty())
       throw core::InvalidInput("the SQL mixes $n and :name placeholders");
     out_.append(sql_.substr(done_));
-    return {std::move(out_), std::move(names_)};
+    return {std::move(out_), std::move(names_), highest_};
   }
 
  private:
@@ -178,7 +179,11 @@ class Rewriter {
     std::size_t end = i + 1;
     if (end < sql_.size() && is_digit(sql_[end])) {
       positional_ = true;
-      while (end < sql_.size() && is_digit(sql_[end])) ++end;
+      std::size_t number = 0;
+      for (; end < sql_.size() && is_digit(sql_[end]); ++end)
+        number = std::min<std::size_t>(number * 10 + static_cast<std::size_t>(sql_[end] - '0'),
+                                       kTooHigh);
+      highest_ = std::max(highest_, number);
       return end;
     }
     if (end < sql_.size() && is_ident_start(sql_[end])) {
@@ -210,6 +215,8 @@ class Rewriter {
   std::vector<std::string> names_;
   std::unordered_map<std::string_view, std::size_t> numbers_;  // name -> k, views into sql_
   bool positional_ = false;
+  std::size_t highest_ = 0;
+  static constexpr std::size_t kTooHigh = 1'000'000;  // past PostgreSQL's 65,535 parameters
 };
 
 }  // namespace
@@ -220,7 +227,14 @@ RewrittenSql rewrite_named_params(std::string_view sql) {
 
 std::vector<Param> order_named_params(const RewrittenSql& rewritten, const Params& params) {
   if (!params.named()) {
-    if (rewritten.names.empty()) return params.values;
+    if (rewritten.names.empty()) {
+      // The server would take values nothing uses without a word; SQLite refuses them too.
+      if (params.values.size() != rewritten.highest_number)
+        throw core::InvalidInput("the statement has " + std::to_string(rewritten.highest_number) +
+                                 " placeholders but " + std::to_string(params.values.size()) +
+                                 " values were given");
+      return params.values;
+    }
     if (!params.values.empty())
       throw core::InvalidInput("positional values given, but the SQL names :" +
                                rewritten.names.front());

@@ -14,6 +14,7 @@ namespace molt::db::pg {
 struct RewrittenSql {
   std::string sql;                 // `:name` replaced by `$k`
   std::vector<std::string> names;  // names[k - 1] is the name behind `$k`
+  std::size_t highest_number = 0;  // the largest n of a `$n` the caller wrote
 };
 
 // Replaces every `:name` outside string literals, quoted identifiers, dollar-quoted bodies
@@ -26,7 +27,7 @@ RewrittenSql rewrite_named_params(std::string_view sql);
 // The values of `params` in `$k` order for SQL rewritten above. Throws core::InvalidInput
 // for a name without a value, a value whose name the SQL does not use, a name given twice,
 // or positional values for SQL that names its parameters. SQL without names takes
-// positional values as they are.
+// positional values in order, as many as its highest `$n` asks for.
 std::vector<Param> order_named_params(const RewrittenSql& rewritten, const Params& params);
 
 }  // namespace molt::db::pg
