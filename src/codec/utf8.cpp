@@ -35,9 +35,11 @@ std::size_t sequence_length(std::string_view text, std::size_t i) noexcept {
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view text) noexcept {
+namespace detail {
+
+bool is_valid_utf8_beyond_ascii(std::string_view text) noexcept {
   for (std::size_t i = 0; i < text.size();) {
-    // Most text is ASCII: eight bytes at a time while none has its high bit set.
+    // ASCII runs: eight bytes at a time while none has its high bit set.
     if (i + 8 <= text.size()) {
       std::uint64_t word;
       std::memcpy(&word, text.data() + i, 8);
@@ -52,6 +54,8 @@ bool is_valid_utf8(std::string_view text) noexcept {
   }
   return true;
 }
+
+}  // namespace detail
 
 std::string replace_invalid_utf8(std::string_view text) {
   std::string out;

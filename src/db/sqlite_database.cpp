@@ -309,15 +309,19 @@ void bind(sqlite3_stmt* stmt, const Params& params) {
 
 // SQLite keeps whatever bytes a TEXT was given; an answer (a MsgPack str, a JSON string) can
 // only carry UTF-8. Refused as Python's sqlite3 does, naming the column and the way out.
-std::string_view checked_text(sqlite3_stmt* stmt, int column, const unsigned char* text,
-                              int bytes) {
-  const std::string_view view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(bytes));
-  if (codec::is_valid_utf8(view)) [[likely]]
-    return view;
+[[noreturn, gnu::cold, gnu::noinline]] void fail_not_utf8(sqlite3_stmt* stmt, int column) {
   const std::string name = sqlite3_column_name(stmt, column);
   throw core::SqlError("column '" + name +
                        "' holds text that is not UTF-8 (read it as bytes: CAST(" + name +
                        " AS BLOB))");
+}
+
+inline std::string_view checked_text(sqlite3_stmt* stmt, int column, const unsigned char* text,
+                                     int bytes) {
+  const std::string_view view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(bytes));
+  if (!codec::is_valid_utf8(view)) [[unlikely]]
+    fail_not_utf8(stmt, column);
+  return view;
 }
 
 Value read_cell(sqlite3_stmt* stmt, int column) {

@@ -3,6 +3,7 @@
 // buffer, and RequestReader moves them along whenever it moves the bytes.
 #pragma once
 
+#include <array>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <cstddef>
@@ -26,11 +27,16 @@ inline bool expects_continue(const Request& request) {
 // digits and colons; no user info (`@`), path, space or control character (RFC 9110 §4.2.4
 // has user info treated as an error), which a gateway would otherwise pass on.
 inline bool valid_host_text(std::string_view host) {
-  for (const char c : host) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && std::string_view("-._~%!$&'()*+,;=:[]").find(c) == std::string_view::npos)
-      return false;
-  }
+  static constexpr auto kHostByte = [] {
+    std::array<bool, 256> allowed{};
+    for (int c = 0; c < 256; ++c)
+      allowed[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    for (const char c : std::string_view("-._~%!$&'()*+,;=:[]"))
+      allowed[static_cast<unsigned char>(c)] = true;
+    return allowed;
+  }();
+  for (const char c : host)
+    if (!kHostByte[static_cast<unsigned char>(c)]) return false;
   return true;
 }
 
