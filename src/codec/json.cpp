@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parser.hpp>
+#include <boost/json/value_stack.hpp>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 
@@ -181,18 +183,106 @@ std::string_view json_kind(const boost::json::value& value) noexcept {
   return "value";
 }
 
+namespace {
+
+namespace json = boost::json;
+
+// Builds the tree as boost::json::parser does, except numbers with a fraction or an exponent:
+// Boost 1.81 reads those with a fast method that is off by one unit in the last place for
+// some inputs (0.9385958677423489 became ...488), so a value sent by Python would not come
+// back the same. Their text is read again with std::from_chars, which rounds correctly.
+class PreciseHandler {
+ public:
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+
+  explicit PreciseHandler(json::storage_ptr storage) { stack.reset(std::move(storage)); }
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) { return true; }
+  bool on_object_end(std::size_t n, json::error_code&) {
+    stack.push_object(n);
+    return true;
+  }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(std::size_t n, json::error_code&) {
+    stack.push_array(n);
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    stack.push_chars(s);
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+    stack.push_key(s);
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    stack.push_chars(s);
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code&) {
+    stack.push_string(s);
+    return true;
+  }
+  bool on_number_part(json::string_view s, json::error_code&) {
+    number_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
+    number_.clear();
+    stack.push_int64(i);
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
+    number_.clear();
+    stack.push_uint64(u);
+    return true;
+  }
+  bool on_double(double fast, json::string_view s, json::error_code&) {
+    std::string_view text(s.data(), s.size());
+    if (!number_.empty()) text = number_.append(s.data(), s.size());
+    double exact = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), exact);
+    // Out of range (1e400): Boost's answer (infinity or zero) stands.
+    stack.push_double(ec == std::errc{} && end == text.data() + text.size() ? exact : fast);
+    number_.clear();
+    return true;
+  }
+  bool on_bool(bool b, json::error_code&) {
+    stack.push_bool(b);
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    stack.push_null();
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+  json::value_stack stack;
+
+ private:
+  std::string number_;  // a number's text given in parts (input split across writes)
+};
+
+}  // namespace
+
 boost::json::value parse_json(std::string_view text, boost::json::storage_ptr storage) {
   boost::json::parse_options options;
   options.max_depth = 64;
-  boost::json::parser parser({}, options);
-  parser.reset(std::move(storage));
+  boost::json::basic_parser<PreciseHandler> parser(options, std::move(storage));
   boost::system::error_code ec;
-  const std::size_t used = parser.write(text.data(), text.size(), ec);
+  const std::size_t used = parser.write_some(/*more=*/false, text.data(), text.size(), ec);
+  if (!ec && used < text.size()) ec = boost::json::error::extra_data;
   if (ec) {
     throw core::InvalidInput("invalid JSON at offset " + std::to_string(used) + ": " +
                              ec.message());
   }
-  return parser.release();
+  return parser.handler().stack.release();
 }
 
 boost::json::storage_ptr document_storage(std::size_t text_bytes) {
