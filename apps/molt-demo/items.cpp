@@ -83,6 +83,12 @@ std::string_view ItemsStore::backend() const {
   return db_->backend() == molt::db::Backend::Sqlite ? "sqlite" : "postgres";
 }
 
+std::int64_t ItemsStore::last_id(molt::core::Deadline deadline) const {
+  const auto rows =
+      db_->query("SELECT coalesce(max(id), 0) AS last FROM items", {}, query_options(deadline, {}));
+  return rows.get<std::int64_t>(0, "last");
+}
+
 bool ItemsStore::reads_in_process() const {
   return db_->backend() == molt::db::Backend::Sqlite;
 }

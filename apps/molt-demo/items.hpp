@@ -59,6 +59,10 @@ class ItemsStore {
   std::vector<Item> create_all(const std::vector<NewItem>& items,
                                molt::core::Deadline deadline) const;
 
+  // The highest item id there is (0 when there is none): new items get higher ones, so an
+  // export that stops there is a snapshot of what existed when it began.
+  std::int64_t last_id(molt::core::Deadline deadline) const;
+
   std::string_view backend() const;
   // Whether a read runs inside this process (SQLite) rather than over the network
   // (PostgreSQL): only the first can be stopped on time by a short budget.

@@ -41,6 +41,9 @@ ListItemsRequest list_request(const Request& request) {
   if (!user_id) throw HttpError(400, "invalid_input", "query parameter 'user_id' is required");
   out.user_id = *user_id;
   out.q = request.query_param("q");
+  // SQLite's LIKE stops at a NUL: "%00" would match every item.
+  if (out.q && out.q->find('\0') != std::string::npos)
+    throw HttpError(400, "invalid_input", "query parameter 'q' must not contain a NUL byte");
   out.status = request.query_param("status");
   out.cursor = request.query_param("cursor");
   out.limit = molt::web::query_as<std::int64_t>(request, "limit");
@@ -166,26 +169,52 @@ void add_routes(molt::web::App& app, Services& services) {
 
   // Streaming: every item of a user as NDJSON, one page per piece. The next page is read only
   // once the previous one is written, so a slow client slows the queries, not the memory.
+  // The export is of the items there were when it began: it stops at the highest id of then,
+  // so that an import into the same user, fed by this export, cannot feed it in turn.
   app.get(
       "/items/export",
       [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
-        auto query = std::make_shared<ListItemsRequest>(list_request(request));
-        query->limit = 200;
-        auto done = std::make_shared<bool>(false);
+        struct Export {
+          ListItemsRequest query;
+          std::int64_t last_id = 0;
+          std::optional<ListItemsResponse> first;  // read before the answer starts
+          bool done = false;
+        };
+        auto state = std::make_shared<Export>();
+        state->query = list_request(request);
+        state->query.limit = 200;
         const auto token = ctx.token();
+        // The first page is read here, so that a bad cursor or user is a 400 before any of
+        // the answer goes out (once the head is out, a failure can only cut the stream).
+        auto [last_id, first] = co_await molt::web::run_blocking(services.pool, [&] {
+          const auto deadline = query_deadline(services);
+          return std::pair(services.items.last_id(deadline),
+                           services.items.list(state->query, deadline, token));
+        });
+        state->last_id = last_id;
+        state->first = std::move(first);
         co_return Response::stream(
-            [&services, query, done, token]() -> awaitable<std::optional<std::string>> {
-              if (*done) co_return std::nullopt;
-              const auto page = co_await molt::web::run_blocking(services.pool, [&] {
-                return services.items.list(*query, query_deadline(services), token);
-              });
+            [&services, state, token]() -> awaitable<std::optional<std::string>> {
+              if (state->done) co_return std::nullopt;
+              ListItemsResponse page;
+              if (state->first) {
+                page = std::move(*std::exchange(state->first, std::nullopt));
+              } else {
+                page = co_await molt::web::run_blocking(services.pool, [&] {
+                  return services.items.list(state->query, query_deadline(services), token);
+                });
+              }
               std::string lines;
               for (const auto& item : page.items) {
+                if (item.id > state->last_id) {
+                  state->done = true;
+                  break;
+                }
                 molt::codec::write_json(lines, item);
                 lines.push_back('\n');
               }
-              query->cursor = page.next_cursor;
-              *done = !page.next_cursor.has_value();
+              state->query.cursor = page.next_cursor;
+              state->done = state->done || !page.next_cursor.has_value();
               co_return lines;
             },
             "application/x-ndjson");

@@ -1,6 +1,9 @@
 // molt-demo's routes in-process, on a freshly seeded SQLite file: the /items answers are the
 // same bytes as molt-worker's list_items on that file, and the other routes keep their word.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -13,6 +16,7 @@
 #include "molt/db/postgres.hpp"
 #include "molt/db/sqlite.hpp"
 #include "molt/web/middleware.hpp"
+#include "molt/web/server.hpp"
 #include "molt/web/test_client.hpp"
 #include "routes.hpp"
 #include "support/postgres_server.hpp"
@@ -228,6 +232,66 @@ TEST_F(DemoTest, ItemsImportStoresNdjsonLinesAsTheyArrive) {
   EXPECT_EQ(copied.body, R"({"imported":200})");
   const auto again = client.get("/items/export?user_id=11");
   EXPECT_EQ(std::count(again.body.begin(), again.body.end(), '\n'), 400);
+}
+
+// Found by a review: a bad cursor answered 200 and then reset the connection, since the
+// first page was read once the head was out; and the NUL that SQLite's LIKE stops at.
+TEST_F(DemoTest, AnExportRefusesBadInputBeforeItsAnswerStarts) {
+  TestClient client(*app_);
+  const auto bad_cursor = client.get("/items/export?user_id=7&cursor=abc");
+  EXPECT_EQ(bad_cursor.status, 400);
+  EXPECT_NE(bad_cursor.body.find("invalid_input"), std::string::npos) << bad_cursor.body;
+  EXPECT_EQ(client.get("/items?user_id=7&q=%00").status, 400);
+  EXPECT_EQ(client.get("/items/export?user_id=7&q=a%00").status, 400);
+}
+
+// An export is of the items there were when it began: items added while it runs (here,
+// once its first pages are out and the rest waits for a client that reads slowly) are not in
+// it, so an import fed by the export of the same user cannot feed that export in turn.
+TEST_F(DemoTest, AnExportIsASnapshotOfWhenItBegan) {
+  const auto deadline = [] { return molt::core::Deadline::after(std::chrono::seconds(30)); };
+  services_->items.create_all(
+      std::vector<molt_demo::NewItem>(6000, {12, "bulk", std::nullopt, std::nullopt}), deadline());
+  molt::web::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  molt::web::Server server(*app_, options);
+  server.start();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 4096;  // the answer waits in the server, not in this socket
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const std::string ask =
+      "GET /items/export?user_id=12 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(fd, ask.data(), ask.size(), MSG_NOSIGNAL), static_cast<ssize_t>(ask.size()));
+  std::string answer;
+  char chunk[4096];
+  const auto read_some = [&] {
+    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n > 0) answer.append(chunk, static_cast<std::size_t>(n));
+    return n > 0;
+  };
+  while (answer.size() < 16384 && read_some()) {
+  }
+  services_->items.create_all(
+      std::vector<molt_demo::NewItem>(10, {12, "later", std::nullopt, std::nullopt}), deadline());
+  while (read_some()) {
+  }
+  ::close(fd);
+  server.stop();
+  std::size_t lines = 0;
+  for (auto at = answer.find("{\"id\":"); at != std::string::npos;
+       at = answer.find("{\"id\":", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 6200u);
+  EXPECT_EQ(answer.find("\"later\""), std::string::npos);
+  EXPECT_NE(answer.find("\r\n0\r\n\r\n"), std::string::npos) << "the export ended whole";
 }
 
 }  // namespace
