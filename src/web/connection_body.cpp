@@ -46,6 +46,10 @@ asio::awaitable<bool> Connection::SocketBody::receive() {
     throw boost::system::system_error(ec);
   }
   c.reader_.commit(n);
+  // Each piece that arrives gives the request its time afresh, as each piece written of a
+  // streamed answer does: an upload of any size goes on while it keeps coming, and one that
+  // stalls still ends at the timeout.
+  c.arm(c.limits_.request_timeout);
   co_return true;
 }
 

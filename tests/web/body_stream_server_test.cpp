@@ -243,6 +243,26 @@ TEST(BodyStreamServerTest, TheRequestTimeoutCoversTheBody) {
   server.stop();
 }
 
+// A streamed body that keeps coming is not cut at the request timeout: each piece gives it
+// the time afresh (an import slower than its size over 30 s was cut with a 504).
+TEST(BodyStreamServerTest, AStreamedBodyThatKeepsComingOutlastsTheRequestTimeout) {
+  ServerOptions options = local();
+  options.limits.request_timeout = 300ms;
+  Server server(body_app(), options);
+  server.start();
+  Client client(server.port());
+  client.send(post_head("/count", 10));
+  for (int i = 0; i < 10; ++i) {  // a byte every 100 ms: a second in all
+    std::this_thread::sleep_for(100ms);
+    client.send("x");
+  }
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 200);
+  EXPECT_EQ(answers[0].body, "10");
+  server.stop();
+}
+
 TEST(BodyStreamServerTest, ShutdownCancelsAReadThatOutlastsTheGrace) {
   ServerOptions options = local();
   options.shutdown_grace = 200ms;
