@@ -19,15 +19,27 @@ bool is_sane_request_id(std::string_view id) {
   });
 }
 
-// 128 random-looking bits as 32 hex digits: a per-thread random prefix and a counter, so
-// making an id costs no system call and no lock.
+std::uint64_t random_word() {
+  std::random_device device;
+  return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
+// SplitMix64's finalizer: a counter's successive values come out scattered.
+std::uint64_t scatter(std::uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// 128 random-looking bits as 32 hex digits: a per-thread random prefix, and a per-thread
+// random start plus a counter, scattered; so making an id costs no system call and no lock.
+// Unique, not secret: one id tells a patient observer the next (use no id as a token).
 std::string fresh_request_id() {
-  thread_local const std::uint64_t prefix =
-      std::random_device{}() * 0x9E3779B97F4A7C15ULL ^ std::random_device{}();
-  thread_local std::uint64_t counter = 0;
+  thread_local const std::uint64_t prefix = random_word();
+  thread_local std::uint64_t counter = random_word();
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id(32, '0');
-  std::uint64_t words[2] = {prefix, ++counter * 0xD6E8FEB86659FD93ULL};
+  std::uint64_t words[2] = {prefix, scatter(++counter)};
   for (int w = 0; w < 2; ++w)
     for (int i = 0; i < 16; ++i) id[w * 16 + i] = kHex[(words[w] >> (60 - 4 * i)) & 0xF];
   return id;

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "molt/web/test_client.hpp"
@@ -33,6 +35,28 @@ TEST(MiddlewareTest, RequestIdIsKeptWhenSaneAndMadeOtherwise) {
   EXPECT_EQ(fresh.body.size(), 32u);
   EXPECT_EQ(fresh.header("X-Request-Id"), fresh.body);
   EXPECT_NE(client.get("/id").body, client.get("/id").body);
+}
+
+// Each thread (and process) counts from a random start: the second halves of the ids made on
+// two threads do not repeat each other (they did, counter times a constant, from 1 each).
+TEST(MiddlewareTest, MadeRequestIdsDoNotRepeatAcrossThreads) {
+  App app;
+  app.use(molt::web::request_id());
+  app.get("/id", show_id);
+  app.freeze();
+  const auto made = [&app] {
+    TestClient client(app);
+    std::set<std::string> seconds;
+    for (int i = 0; i < 50; ++i) seconds.insert(client.get("/id").body.substr(16));
+    return seconds;
+  };
+  std::set<std::string> first, second;
+  std::thread a([&] { first = made(); });
+  std::thread b([&] { second = made(); });
+  a.join();
+  b.join();
+  EXPECT_EQ(first.size(), 50u);
+  for (const auto& half : second) EXPECT_FALSE(first.contains(half)) << half;
 }
 
 TEST(MiddlewareTest, AccessLogWritesOneJsonLinePerRequest) {
