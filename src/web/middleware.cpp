@@ -67,6 +67,78 @@ Middleware request_id() {
   };
 }
 
+namespace {
+
+// One access-log line. `stream`: how a streamed answer ended: "complete"; the reason the
+// request was stopped ("disconnected": the client left; "timeout"; "shutdown"); "failed" when
+// its producer threw on its own; "abandoned" when it was dropped unfinished for no reason the
+// request's token knows. Empty for a whole answer.
+std::string access_line(std::string_view method, std::string_view path, int status,
+                        std::chrono::steady_clock::duration took, std::size_t bytes,
+                        const std::string* request_id, std::string_view stream) {
+  std::string line = "{\"method\":";
+  codec::write_json_string(line, method);
+  line += ",\"path\":";
+  codec::write_json_text(line, path);
+  line += ",\"status\":" + std::to_string(status);
+  line += ",\"duration_us\":" +
+          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+  line += ",\"bytes\":" + std::to_string(bytes);
+  if (!stream.empty()) line.append(",\"stream\":\"").append(stream).append("\"");
+  if (request_id != nullptr) {
+    line += ",\"request_id\":";
+    codec::write_json_string(line, *request_id);
+  }
+  line += "}\n";
+  return line;
+}
+
+// A streamed answer's line, written when the stream ends however it ends: the handler has
+// returned long before, with none of the stream's bytes.
+class StreamLog {
+ public:
+  StreamLog(std::function<void(std::string_view)> sink, const Request& request, int status,
+            std::chrono::steady_clock::time_point start, const RequestId* id,
+            core::CancelToken token)
+      : sink_(std::move(sink)),
+        token_(std::move(token)),
+        method_(request.method()),
+        path_(request.path()),
+        status_(status),
+        start_(start),
+        request_id_(id ? std::optional<std::string>(id->value) : std::nullopt) {}
+  StreamLog(const StreamLog&) = delete;
+  StreamLog& operator=(const StreamLog&) = delete;
+  ~StreamLog() {
+    try {
+      end("abandoned");
+    } catch (...) {  // a log line is not worth a crash
+    }
+  }
+
+  void add(std::size_t bytes) { bytes_ += bytes; }
+  // `how`, unless the request was stopped: then why.
+  void end(std::string_view how) {
+    if (std::exchange(ended_, true)) return;
+    if (token_.cancelled()) how = core::to_string(token_.reason());
+    sink_(access_line(method_, path_, status_, std::chrono::steady_clock::now() - start_, bytes_,
+                      request_id_ ? &*request_id_ : nullptr, how));
+  }
+
+ private:
+  std::function<void(std::string_view)> sink_;
+  core::CancelToken token_;
+  std::string method_;
+  std::string path_;
+  int status_;
+  std::chrono::steady_clock::time_point start_;
+  std::optional<std::string> request_id_;
+  std::size_t bytes_ = 0;
+  bool ended_ = false;
+};
+
+}  // namespace
+
 Middleware access_log(std::function<void(std::string_view)> sink) {
   if (!sink) {
     sink = [](std::string_view line) {
@@ -77,22 +149,30 @@ Middleware access_log(std::function<void(std::string_view)> sink) {
                                   Next next) -> boost::asio::awaitable<Response> {
     const auto start = std::chrono::steady_clock::now();
     Response response = co_await next();
-    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::steady_clock::now() - start)
-                            .count();
-    std::string line = "{\"method\":";
-    codec::write_json_string(line, request.method());
-    line += ",\"path\":";
-    codec::write_json_text(line, request.path());
-    line += ",\"status\":" + std::to_string(response.status());
-    line += ",\"duration_us\":" + std::to_string(micros);
-    line += ",\"bytes\":" + std::to_string(response.body().size());
-    if (const RequestId* id = ctx.get<RequestId>()) {
-      line += ",\"request_id\":";
-      codec::write_json_string(line, id->value);
+    const RequestId* id = ctx.get<RequestId>();
+    if (response.streaming() && request.method() != "HEAD") {  // HEAD sends no stream
+      auto log =
+          std::make_shared<StreamLog>(sink, request, response.status(), start, id, ctx.token());
+      response.set_chunks(
+          [inner = response.chunks(), log]() -> boost::asio::awaitable<std::optional<std::string>> {
+            std::optional<std::string> piece;
+            try {
+              piece = co_await inner();
+            } catch (...) {
+              log->end("failed");
+              throw;
+            }
+            if (piece)
+              log->add(piece->size());
+            else
+              log->end("complete");
+            co_return piece;
+          });
+      co_return response;
     }
-    line += "}\n";
-    sink(line);
+    sink(access_line(request.method(), request.path(), response.status(),
+                     std::chrono::steady_clock::now() - start, response.body().size(),
+                     id ? &id->value : nullptr, {}));
     co_return response;
   };
 }

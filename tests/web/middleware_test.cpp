@@ -2,12 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "molt/web/server.hpp"
 #include "molt/web/test_client.hpp"
+#include "socket_client.hpp"
 
 namespace {
 
@@ -75,6 +82,79 @@ TEST(MiddlewareTest, AccessLogWritesOneJsonLinePerRequest) {
   EXPECT_EQ(lines[0].find("secret"), std::string::npos);  // the query string is not logged
   EXPECT_NE(lines[1].find(R"("status":404)"), std::string::npos);
   EXPECT_EQ(lines[1].back(), '\n');
+}
+
+// A streamed answer's line is written when the stream ends, with the bytes it produced and
+// how it ended (it was written when the handler returned: 200, 0 bytes, whatever followed).
+TEST(MiddlewareTest, AccessLogWritesAStreamsLineWhenItEnds) {
+  std::vector<std::string> lines;
+  App app;
+  app.use(molt::web::access_log([&](std::string_view line) { lines.emplace_back(line); }));
+  app.get("/pieces/{n:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    auto left = std::make_shared<std::int64_t>(ctx.int_param("n"));
+    co_return Response::stream(
+        [left]() -> awaitable<std::optional<std::string>> {
+          if (*left == 0) co_return std::nullopt;
+          if (--*left == 1000) throw std::runtime_error("the source failed");
+          co_return std::string("abc");
+        },
+        "text/plain");
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/pieces/4").body, "abcabcabcabc");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find(R"("status":200,)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"("bytes":12,"stream":"complete")"), std::string::npos) << lines[0];
+  // Two pieces, then the producer throws: the answer is cut short.
+  client.raw("GET /pieces/1003 HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[1].find(R"("bytes":6,"stream":"failed")"), std::string::npos) << lines[1];
+  client.request("HEAD", "/pieces/4");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2].find("stream"), std::string::npos) << lines[2];
+}
+
+// A client that leaves mid-stream: the line says so, when it happened.
+TEST(MiddlewareTest, AccessLogSaysWhenAClientLeftAStream) {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  App app;
+  app.use(molt::web::access_log([&](std::string_view line) {
+    const std::lock_guard lock(mutex);
+    lines.emplace_back(line);
+  }));
+  app.get("/endless", [](const Request&, Ctx&) -> awaitable<Response> {
+    co_return Response::stream(
+        []() -> awaitable<std::optional<std::string>> {
+          boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor);
+          pause.expires_after(std::chrono::milliseconds(5));
+          co_await pause.async_wait(boost::asio::use_awaitable);
+          co_return std::string(1000, 'x');
+        },
+        "text/plain");
+  });
+  molt::web::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  molt::web::Server server(app, options);
+  server.start();
+  {
+    molt::web::testing::Client client(server.port());
+    client.send("GET /endless HTTP/1.1\r\nHost: t\r\n\r\n");
+    char some[512];
+    ASSERT_GT(::recv(client.fd(), some, sizeof some, 0), 0);
+  }  // closed mid-stream
+  for (int i = 0; i < 300; ++i) {
+    {
+      const std::lock_guard lock(mutex);
+      if (!lines.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  server.stop();
+  const std::lock_guard lock(mutex);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find(R"("stream":"disconnected")"), std::string::npos) << lines[0];
 }
 
 // cors() on a group: the automatic OPTIONS and 405 answers at its routes' paths go through

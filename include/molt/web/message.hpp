@@ -150,6 +150,9 @@ class Response {
   std::optional<std::string_view> header(std::string_view name) const;
   bool streaming() const { return static_cast<bool>(chunks_); }
   const BodyChunks& chunks() const { return chunks_; }
+  // Replaces a streamed answer's producer: for middleware that wraps it (access_log counts
+  // what it produces and logs when it ends).
+  void set_chunks(BodyChunks chunks) { chunks_ = std::move(chunks); }
 
  private:
   int status_ = 200;
