@@ -1,23 +1,59 @@
-// health (DESIGN.md §5): {"ok": true, "version", "uptime_s", "pid"}. The input is ignored.
+// health (DESIGN.md §5): {"ok": true, "version", "uptime_s", "pid"}, and with a database
+// configured, "db": whether it answers. The input is ignored.
 
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <exception>
 
 #include "molt/codec/json.hpp"
 #include "molt/worker/export_registry.hpp"
+#include "settings.hpp"
+
+namespace {
+
+// Readiness beside liveness: "ok" says the worker answers, "db" whether its database does
+// (a trivial query within a second). A worker whose database is down stays "ok": restarting
+// it would not help. The failure's text (hosts, paths) goes to the log, as any internal one.
+void append_database_state(std::string& out, molt::worker::ExportContext& ctx) {
+  std::string_view backend = "none";
+  try {
+    const auto& db = molt_worker::configured_database();
+    if (!db) return;
+    backend = db->backend() == molt::db::Backend::Sqlite ? "sqlite" : "postgres";
+    molt::db::QueryOptions o;
+    o.deadline = ctx.deadline().min(molt::core::Deadline::after(std::chrono::seconds(1)));
+    o.cancel = ctx.token();
+    db->query("SELECT 1", {}, o);
+    out.append(",\"db\":{\"backend\":\"").append(backend).append("\",\"ok\":true}");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "molt-worker: health: the database does not answer: %s\n", e.what());
+    const auto* error = dynamic_cast<const molt::core::Error*>(&e);
+    const std::string_view status =
+        error ? molt::core::to_string(error->code()) : std::string_view("InternalError");
+    out.append(",\"db\":{\"backend\":\"")
+        .append(backend)
+        .append("\",\"ok\":false,\"status\":\"")
+        .append(status)
+        .append("\"}");
+  }
+}
+
+}  // namespace
 
 void molt_register_health(molt::worker::ExportRegistry& registry) {
   const auto started = std::chrono::steady_clock::now();
   registry.add_raw(
       "health", molt::ipc::Codec::Json, molt::ipc::Codec::Json,
-      [started](std::string_view, molt::worker::ExportContext&) {
+      [started](std::string_view, molt::worker::ExportContext& ctx) {
         const double uptime =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         std::string out = "{\"ok\":true,\"version\":\"0.1.0\",\"uptime_s\":";
         molt::codec::append_python_float(out, std::round(uptime * 1000) / 1000);
         out += ",\"pid\":";
         molt::codec::append_integer(out, static_cast<std::int64_t>(::getpid()));
+        append_database_state(out, ctx);
         out += '}';
         return out;
       });

@@ -210,6 +210,28 @@ TEST_F(WorkerDbTest, AResultLargerThanAFrameIsRefusedWhileItIsRead) {
   EXPECT_EQ(query_json(w, R"({"sql": "SELECT count(*) FROM items"})").at("rows").at(0).at(0), 30);
 }
 
+// health says whether the database answers, beside the worker's own "ok".
+TEST_F(WorkerDbTest, HealthSaysWhetherTheDatabaseAnswers) {
+  auto w = worker();
+  w.send(make_request(1, "health", Codec::Json, "{}"));
+  const json::value up = json::parse(answer(w).payload);
+  EXPECT_EQ(up.at("ok"), true);
+  EXPECT_EQ(up.at("db"), json::parse(R"({"backend": "sqlite", "ok": true})"));
+
+  // A PostgreSQL server that is not there: the worker is fine, its database is not, and the
+  // connection's text (host, port) stays in the log.
+  WorkerProcess down(MOLT_WORKER_BINARY, {},
+                     {"MOLT_DB_POSTGRES_DSN=host=127.0.0.1 port=1 connect_timeout=1"});
+  down.send(make_request(2, "health", Codec::Json, "{}"));
+  const Response r = answer(down);
+  ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
+  const json::value out = json::parse(r.payload);
+  EXPECT_EQ(out.at("ok"), true);
+  EXPECT_EQ(out.at("db").at("backend"), "postgres");
+  EXPECT_EQ(out.at("db").at("ok"), false);
+  EXPECT_EQ(r.payload.find("127.0.0.1"), std::string::npos) << r.payload;
+}
+
 TEST_F(WorkerDbTest, DbExecNeedsAllowWriteAndAWritableDatabase) {
   {
     auto ro = worker();
