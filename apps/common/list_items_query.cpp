@@ -37,8 +37,11 @@ constexpr std::string_view kCountsSql =
     "0) AS n_open, coalesce((SELECT n FROM item_counts WHERE user_id = :user_id AND status = "
     "'closed'), 0) AS n_closed";
 
-// `%q%` for LIKE with q's own wildcards taken literally (ESCAPE '\\').
-std::string like_pattern(const std::string& q) {
+// `%q%` for LIKE with q's own wildcards taken literally (ESCAPE '\\'). A NUL is refused:
+// SQLite's LIKE stops at it, so "%\0%" would match every item.
+std::string like_pattern(const std::string& q, std::string_view field_prefix) {
+  if (q.find('\0') != std::string::npos)
+    throw molt::core::InvalidInput(std::string(field_prefix) + "q: must not contain a NUL byte");
   std::string out = "%";
   for (char c : q) {
     if (c == '%' || c == '_' || c == '\\') out += '\\';
@@ -69,7 +72,7 @@ std::vector<molt::db::BatchQuery> list_items_batch(const ListItemsRequest& reque
     params.names.push_back("status");
   }
   if (request.q) {
-    params.values.push_back({like_pattern(*request.q)});
+    params.values.push_back({like_pattern(*request.q, field_prefix)});
     params.names.push_back("pattern");
   }
   std::vector<molt::db::BatchQuery> batch;

@@ -41,9 +41,6 @@ ListItemsRequest list_request(const Request& request) {
   if (!user_id) throw HttpError(400, "invalid_input", "query parameter 'user_id' is required");
   out.user_id = *user_id;
   out.q = request.query_param("q");
-  // SQLite's LIKE stops at a NUL: "%00" would match every item.
-  if (out.q && out.q->find('\0') != std::string::npos)
-    throw HttpError(400, "invalid_input", "query parameter 'q' must not contain a NUL byte");
   out.status = request.query_param("status");
   out.cursor = request.query_param("cursor");
   out.limit = molt::web::query_as<std::int64_t>(request, "limit");

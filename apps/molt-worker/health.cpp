@@ -28,8 +28,13 @@ void append_database_state(std::string& out, molt::worker::ExportContext& ctx) {
     db->query("SELECT 1", {}, o);
     out.append(",\"db\":{\"backend\":\"").append(backend).append("\",\"ok\":true}");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "molt-worker: health: the database does not answer: %s\n", e.what());
     const auto* error = dynamic_cast<const molt::core::Error*>(&e);
+    // Every connection in use: the database answers others, and this worker is busy, not down.
+    if (error && error->code() == molt::core::StatusCode::Busy) {
+      out.append(",\"db\":{\"backend\":\"").append(backend).append("\",\"ok\":true,\"busy\":true}");
+      return;
+    }
+    std::fprintf(stderr, "molt-worker: health: the database does not answer: %s\n", e.what());
     const std::string_view status =
         error ? molt::core::to_string(error->code()) : std::string_view("InternalError");
     out.append(",\"db\":{\"backend\":\"")

@@ -49,13 +49,16 @@ const char* refusal(int action, const char* first, const char* second) {
       return "ATTACH and DETACH are not accepted: a call reads the database it was opened on";
     case SQLITE_PRAGMA: {
       if (second == nullptr) return nullptr;  // reads the pragma's value
-      // These take a table or index name and only describe the schema.
-      static constexpr std::string_view kDescribing[] = {
-          "table_info", "table_xinfo",      "index_info",        "index_xinfo",     "index_list",
-          "table_list", "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check"};
+      // These take a table or index name and only describe the schema; or they change the
+      // file, not the connection (a migration's version number, a checkpoint).
+      static constexpr std::string_view kAllowed[] = {
+          "table_info",   "table_xinfo",      "index_info",        "index_xinfo",     "index_list",
+          "table_list",   "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+          "user_version", "application_id",   "wal_checkpoint"};
       const std::string_view name(first ? first : "");
-      for (const std::string_view allowed : kDescribing)
-        if (sqlite3_stricmp(std::string(name).c_str(), std::string(allowed).c_str()) == 0)
+      for (const std::string_view allowed : kAllowed)
+        if (name.size() == allowed.size() &&
+            sqlite3_strnicmp(name.data(), allowed.data(), static_cast<int>(name.size())) == 0)
           return nullptr;
       return "a PRAGMA that sets a value is not accepted: the connection is shared with later "
              "calls";
@@ -125,11 +128,13 @@ class Connection {
 
  private:
   // Called while a statement is compiled (also when SQLite recompiles one after a schema
-  // change, by then outside prepare(): only what prepare() checked is refused).
+  // change, by then outside prepare(): the text was checked when first prepared).
   static int authorize(void* self, int action, const char* first, const char* second, const char*,
                        const char*) {
     auto* connection = static_cast<Connection*>(self);
-    if (!connection->checking_) return SQLITE_OK;
+    // The functions are refused whenever a statement is compiled, also when SQLite compiles
+    // one again after a schema change: a view or trigger changed meanwhile cannot bring them.
+    if (!connection->checking_ && action != SQLITE_FUNCTION) return SQLITE_OK;
     const char* why = refusal(action, first, second);
     if (why == nullptr) return SQLITE_OK;
     connection->refused_ = why;
@@ -310,10 +315,10 @@ void bind(sqlite3_stmt* stmt, const Params& params) {
 // SQLite keeps whatever bytes a TEXT was given; an answer (a MsgPack str, a JSON string) can
 // only carry UTF-8. Refused as Python's sqlite3 does, naming the column and the way out.
 [[noreturn, gnu::cold, gnu::noinline]] void fail_not_utf8(sqlite3_stmt* stmt, int column) {
-  const std::string name = sqlite3_column_name(stmt, column);
+  const char* given = sqlite3_column_name(stmt, column);  // NULL only when out of memory
+  const std::string name = given ? given : "?";
   throw core::SqlError("column '" + name +
-                       "' holds text that is not UTF-8 (read it as bytes: CAST(" + name +
-                       " AS BLOB))");
+                       "' holds text that is not UTF-8 (read it as bytes: CAST(... AS BLOB))");
 }
 
 inline std::string_view checked_text(sqlite3_stmt* stmt, int column, const unsigned char* text,

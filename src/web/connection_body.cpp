@@ -48,8 +48,9 @@ asio::awaitable<bool> Connection::SocketBody::receive() {
   c.reader_.commit(n);
   // Each piece that arrives gives the request its time afresh, as each piece written of a
   // streamed answer does: an upload of any size goes on while it keeps coming, and one that
-  // stalls still ends at the timeout.
-  c.arm(c.limits_.request_timeout);
+  // stalls still ends at the timeout. Not once the timeout has cancelled the request: its
+  // handler then has the short grace to answer, not a new full time.
+  if (!c.cancelled_for_timeout_) c.arm(c.limits_.request_timeout);
   co_return true;
 }
 

@@ -165,9 +165,7 @@ struct Exchange {
     cut.expires_at(asio::steady_timer::time_point::max());
   }
   beast::tcp_stream stream;
-  // Expires when a refusal came before the whole body went out: a wait on it then ends at
-  // once, also one that starts after the refusal was read.
-  asio::steady_timer cut;
+  asio::steady_timer cut;  // cancelled when a refusal came before the whole body went out
   beast::flat_buffer buffer;
   std::optional<http::response_parser<http::buffer_body>> parser;
   bool reused;
@@ -348,9 +346,9 @@ class Proxy {
     }
     if (auto ec = co_await write_all(exchange, asio::buffer(head))) co_return ec;
     for (;;) {
-      // A refusal read meanwhile (perhaps while the last piece was written) ends the wait for
-      // the client's next piece: a client that pauses its upload gets the answer now, not when
-      // it sends more.
+      // A refusal read meanwhile ends the wait for the client's next piece: a client that
+      // pauses its upload gets the answer now, not when it sends more. One read while the
+      // last piece was being written is seen here, before the next wait begins.
       using namespace asio::experimental::awaitable_operators;
       if (exchange.body_cut) co_return asio::error::operation_aborted;
       auto next = co_await (ctx.body().next() || exchange.cut.async_wait(kAwait));
@@ -380,9 +378,8 @@ class Proxy {
       if (status >= 400 && !exchange.body_sent) {
         // Refused before the request was all sent: the rest of its body is not wanted.
         exchange.body_cut = true;
-        // Stops a write in progress, or a wait for the client's next piece.
-        exchange.stream.cancel();
-        exchange.cut.expires_at(asio::steady_timer::time_point::min());
+        exchange.stream.cancel();  // a write in progress
+        exchange.cut.cancel();     // or a wait for the client's next piece
       }
       if (status >= 200) co_return error_code{};
       exchange.answered_interim = true;

@@ -44,13 +44,28 @@ TEST(PgSessionRules, SessionAndTransactionStatementsAreRefusedByTheirFirstKeywor
         "/* a /* nested */ comment */ SET x = 1", "RESET ALL", "DISCARD ALL", "DEALLOCATE ALL",
         "LISTEN a", "UNLISTEN *", "LOAD 'x'", "BEGIN", "start transaction", "COMMIT", "END",
         "ROLLBACK", "ABORT", "SAVEPOINT s", "RELEASE s", "PREPARE p AS SELECT 1"})
-    EXPECT_NE(pg::session_statement_refusal(sql), nullptr) << sql;
+    EXPECT_NE(pg::session_statement_refusal(sql, false), nullptr) << sql;
   for (const char* sql :
-       {"SELECT 1", "SET LOCAL statement_timeout = 1", "set transaction read only",
-        "SET CONSTRAINTS ALL DEFERRED", "WITH s AS (SELECT 1) SELECT * FROM s", "  (SELECT 1)",
-        "UPDATE settings SET x = 1", "SELECT 'BEGIN'", "", "-- only a comment",
-        "INSERT INTO t VALUES ('SET')", "SETTLE", "BEGINNING"})
-    EXPECT_EQ(pg::session_statement_refusal(sql), nullptr) << sql;
+       {"SELECT 1", "SET LOCAL statement_timeout = 1", "SET CONSTRAINTS ALL DEFERRED",
+        "WITH s AS (SELECT 1) SELECT * FROM s", "  (SELECT 1)", "UPDATE settings SET x = 1",
+        "SELECT 'BEGIN'", "", "-- only a comment", "INSERT INTO t VALUES ('SET')", "SETTLE",
+        "BEGINNING"})
+    EXPECT_EQ(pg::session_statement_refusal(sql, false), nullptr) << sql;
+}
+
+// Found by a review: an empty statement first (the server drops it), and a `--` comment that
+// a carriage return ends, hid the keyword; and outside a transaction of the API, a first
+// statement of a batch that made its transaction read-write let the next one write.
+TEST(PgSessionRules, NeitherEmptyStatementsNorCommentsHideTheKeyword) {
+  for (const char* sql :
+       {";SET search_path = x", " ; ;BEGIN", "--x\rSET x = 1", "/* a */;RESET ALL"})
+    EXPECT_NE(pg::session_statement_refusal(sql, false), nullptr) << sql;
+  for (const char* sql : {"SET TRANSACTION READ WRITE", "SET LOCAL transaction_read_only = off",
+                          "set local default_transaction_read_only TO off"}) {
+    EXPECT_NE(pg::session_statement_refusal(sql, false), nullptr) << sql;
+    EXPECT_EQ(pg::session_statement_refusal(sql, true), nullptr) << sql;  // in a transaction
+  }
+  EXPECT_EQ(pg::session_statement_refusal("SET LOCAL statement_timeout = 5", false), nullptr);
 }
 
 TEST(PgNamedParams, NumbersNamesInOrderOfFirstUse) {

@@ -212,8 +212,19 @@ TEST(PostgresTest, ACallCannotChangeTheSessionLaterCallsShare) {
   EXPECT_EQ(status_of([&] { db->query("DELETE FROM guarded", {}, {}); }), StatusCode::InvalidInput);
   EXPECT_EQ(pg.psql("SELECT count(*) FROM guarded"), "2");
 
-  // SET LOCAL ends with its transaction, and is allowed there.
+  // A batch's first statement cannot make its transaction read-write for the next one.
+  EXPECT_EQ(
+      status_of([&] {
+        db->query_batch({{"SET TRANSACTION READ WRITE", {}}, {"DELETE FROM guarded", {}}}, {});
+      }),
+      StatusCode::InvalidInput);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM guarded"), "2");
+
+  // SET LOCAL ends with its transaction, and is allowed there; so is SET TRANSACTION.
   auto tx = db->begin({});
+  tx.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+  EXPECT_EQ(tx.query("SHOW transaction_isolation").get<std::string>(0, "transaction_isolation"),
+            "serializable");
   tx.execute("SET LOCAL statement_timeout = '5s'");
   tx.commit();
   EXPECT_EQ(db->query("SHOW statement_timeout", {}, {}).get<std::string>(0, "statement_timeout"),

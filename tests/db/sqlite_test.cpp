@@ -394,6 +394,9 @@ TEST_F(SqliteTest, StatementsThatWouldOutliveTheirCallAreRefused) {
   // Reading a pragma, or describing the schema, is allowed.
   EXPECT_EQ(db->query("PRAGMA table_info(items)", {}, {}).size(), 5u);
   EXPECT_EQ(db->query("PRAGMA user_version", {}, {}).size(), 1u);
+  // A pragma that changes the file, not the connection (a migration's version), is too.
+  db->execute("PRAGMA user_version = 3", {}, {});
+  EXPECT_EQ(db->query("PRAGMA user_version", {}, {}).get<std::int64_t>(0, "user_version"), 3);
   // The API's own transactions still work, and do not open the way for a caller's BEGIN.
   {
     auto tx = db->begin({});
@@ -413,7 +416,7 @@ TEST_F(SqliteTest, TextThatIsNotUtf8IsRefusedNamingItsColumn) {
     std::string why;
     EXPECT_EQ(status_of(read, &why), StatusCode::InvalidInput);
     EXPECT_NE(why.find("column 'title' holds text that is not UTF-8"), std::string::npos) << why;
-    EXPECT_NE(why.find("CAST(title AS BLOB)"), std::string::npos) << why;
+    EXPECT_NE(why.find("CAST(... AS BLOB)"), std::string::npos) << why;
   };
   refused([&] { db->query("SELECT id, title FROM items WHERE id = 3", {}, {}); });
   refused([&] {

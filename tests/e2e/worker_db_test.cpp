@@ -146,6 +146,13 @@ TEST_F(WorkerDbTest, ListItemsRefusesABadCursor) {
   const Response r = answer(w);
   EXPECT_EQ(r.status, StatusCode::InvalidInput);
   EXPECT_NE(r.error.find("payload.cursor"), std::string::npos) << r.error;
+  // SQLite's LIKE stops at a NUL: the pattern "%\0%" matched every item.
+  w.send(make_request(2, "list_items", Codec::MsgPack,
+                      msgpack_of(R"({"user_id": 2, "q": "\u0000"})")));
+  const Response nul = answer(w);
+  EXPECT_EQ(nul.status, StatusCode::InvalidInput);
+  EXPECT_NE(nul.error.find("payload.q: must not contain a NUL byte"), std::string::npos)
+      << nul.error;
 }
 
 TEST_F(WorkerDbTest, DbQueryWithPositionalAndNamedParamsOnBothResultFormats) {

@@ -67,8 +67,10 @@ const pg::RewrittenSql& rewritten(std::string_view sql) {
   return seen.emplace(std::string(sql), std::move(fresh)).first->second;
 }
 
-Statement bind(std::string_view sql, const Params& params) {
-  if (const char* why = pg::session_statement_refusal(sql)) fail(StatusCode::InvalidInput, why);
+// `in_transaction`: the call runs in a transaction of the API (Database::begin()).
+Statement bind(std::string_view sql, const Params& params, bool in_transaction) {
+  if (const char* why = pg::session_statement_refusal(sql, in_transaction))
+    fail(StatusCode::InvalidInput, why);
   const pg::RewrittenSql& r = rewritten(sql);
   Statement s{r.sql, {}};
   for (const auto& p : pg::order_named_params(r, params)) s.params.push_back(pg::encode_param(p));
@@ -242,14 +244,14 @@ class PostgresTransaction final : public TransactionSession {
   ~PostgresTransaction() override { close_unless_read_only(*lease_); }
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    const std::vector<Statement> statements{bind(sql, params)};
+    const std::vector<Statement> statements{bind(sql, params, true)};
     // Safe to repeat: a failed statement was undone by rolling back to its savepoint.
     return std::move(
         replanned([&] { return run_queries(connection(), statements, o, deadline(o), true); })[0]);
   }
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
     try {
-      return run_execute(connection(), bind(sql, params), o, deadline(o), true);
+      return run_execute(connection(), bind(sql, params, true), o, deadline(o), true);
     } catch (const pg::StalePlan& stale) {
       // The refusal aborted the transaction, and a savepoint per write to retry from would
       // cost every transaction subtransactions (as asyncpg, the caller retries instead). The
@@ -301,7 +303,7 @@ class PostgresDatabase final : public Database,
   Backend backend() const noexcept override { return Backend::Postgres; }
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    const std::vector<Statement> statements{bind(sql, params)};
+    const std::vector<Statement> statements{bind(sql, params, false)};
     return std::move(run(statements, o)[0]);
   }
 
@@ -309,13 +311,13 @@ class PostgresDatabase final : public Database,
                                 const QueryOptions& o) override {
     std::vector<Statement> statements;
     statements.reserve(queries.size());
-    for (const auto& q : queries) statements.push_back(bind(q.sql, q.params));
+    for (const auto& q : queries) statements.push_back(bind(q.sql, q.params, false));
     if (statements.empty()) return {};
     return run(statements, o);
   }
 
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    const Statement statement = bind(sql, params);
+    const Statement statement = bind(sql, params, false);
     const auto d = deadline(o);
     auto lease = lease_open(d, o.cancel);
     const ReadOnlySessionCheck check{*lease};

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "molt/core/status.hpp"
+#include "sql_comments.hpp"
 
 namespace molt::db::pg {
 namespace {
@@ -58,12 +59,6 @@ std::size_t end_of_doubled_quote(std::string_view sql, std::size_t open) {
   return kNoEnd;
 }
 
-// End of a `--` comment: the line break stays outside it. Never unterminated.
-std::size_t end_of_line_comment(std::string_view sql, std::size_t open) {
-  const std::size_t end = sql.find_first_of("\r\n", open);
-  return end == kNoEnd ? sql.size() : end;
-}
-
 // SQL joins string literals separated only by whitespace holding a line break (comments
 // allowed), and the joined segments keep the first one's escaping rules. Returns one past
 // the opening quote of such a continuation starting at `after`, or kNoEnd.
@@ -100,25 +95,6 @@ std::size_t end_of_escape_string(std::string_view sql, std::size_t open) {
       const std::size_t next_segment = continued_segment(sql, i + 1);
       if (next_segment == kNoEnd) return i + 1;
       i = next_segment - 1;  // the loop steps onto the segment's first byte
-    }
-  }
-  return kNoEnd;
-}
-
-// One past the `*/` closing the block comment opened at `open`; PostgreSQL nests them, so
-// `/* a /* b */ :c */` is all comment.
-std::size_t end_of_block_comment(std::string_view sql, std::size_t open) {
-  int depth = 0;
-  std::size_t i = open;
-  while (i + 1 < sql.size()) {
-    if (sql[i] == '/' && sql[i + 1] == '*') {
-      ++depth;
-      i += 2;
-    } else if (sql[i] == '*' && sql[i + 1] == '/') {
-      i += 2;
-      if (--depth == 0) return i;
-    } else {
-      ++i;
     }
   }
   return kNoEnd;

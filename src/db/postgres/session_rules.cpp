@@ -1,8 +1,11 @@
 #include "session_rules.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstddef>
+
+#include "sql_comments.hpp"
 
 namespace molt::db::pg {
 namespace {
@@ -14,27 +17,16 @@ bool same_word(std::string_view word, std::string_view keyword) {
   return true;
 }
 
-// Past blanks and comments from `at`; sql.size() when nothing else follows.
+// Past blanks, comments and empty statements (`;`, which the server drops) from `at`;
+// sql.size() when nothing else follows.
 std::size_t skip_blanks(std::string_view sql, std::size_t at) {
   while (at < sql.size()) {
-    if (std::isspace(static_cast<unsigned char>(sql[at]))) {
+    if (std::isspace(static_cast<unsigned char>(sql[at])) || sql[at] == ';') {
       ++at;
     } else if (sql.substr(at, 2) == "--") {
-      const auto end = sql.find('\n', at);
-      at = end == std::string_view::npos ? sql.size() : end + 1;
+      at = end_of_line_comment(sql, at);
     } else if (sql.substr(at, 2) == "/*") {
-      int depth = 0;  // PostgreSQL's block comments nest
-      do {
-        if (sql.substr(at, 2) == "/*") {
-          ++depth;
-          at += 2;
-        } else if (sql.substr(at, 2) == "*/") {
-          --depth;
-          at += 2;
-        } else {
-          ++at;
-        }
-      } while (depth > 0 && at < sql.size());
+      at = std::min(end_of_block_comment(sql, at), sql.size());
     } else {
       break;
     }
@@ -53,7 +45,7 @@ std::string_view word_at(std::string_view sql, std::size_t at, std::size_t& end)
 
 }  // namespace
 
-const char* session_statement_refusal(std::string_view sql) {
+const char* session_statement_refusal(std::string_view sql, bool in_transaction) {
   std::size_t end = 0;
   const std::string_view first = word_at(sql, skip_blanks(sql, 0), end);
   static constexpr std::array<std::string_view, 9> kTransaction = {
@@ -68,6 +60,20 @@ const char* session_statement_refusal(std::string_view sql) {
   for (const std::string_view keyword : kSession) session = session || same_word(first, keyword);
   if (same_word(first, "SET")) {
     const std::string_view second = word_at(sql, skip_blanks(sql, end), end);
+    const std::string_view third = word_at(sql, skip_blanks(sql, end), end);
+    // Outside a transaction of the API a call reads only because its transaction does: a
+    // statement that changes the transaction's own mode comes first in a batch and would let
+    // the next one write.
+    const auto begins = [](std::string_view word, std::string_view prefix) {
+      return word.size() >= prefix.size() && same_word(word.substr(0, prefix.size()), prefix);
+    };
+    const bool transaction_mode =
+        same_word(second, "TRANSACTION") ||
+        (same_word(second, "LOCAL") &&
+         (begins(third, "TRANSACTION") || begins(third, "DEFAULT_TRANSACTION")));
+    if (transaction_mode && !in_transaction)
+      return "SET TRANSACTION and SET LOCAL of a transaction setting are accepted only in a "
+             "transaction of the API";
     session = !same_word(second, "LOCAL") && !same_word(second, "TRANSACTION") &&
               !same_word(second, "CONSTRAINTS");
   }

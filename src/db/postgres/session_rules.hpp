@@ -8,9 +8,12 @@
 
 namespace molt::db::pg {
 
-// Why `sql` is refused, or nullptr. Leading blanks and comments (`--`, nested `/* */`) are
-// skipped. `SET LOCAL`, `SET TRANSACTION` and `SET CONSTRAINTS` are allowed: they end with
-// the transaction they are in.
-const char* session_statement_refusal(std::string_view sql);
+// Why `sql` is refused, or nullptr. Leading blanks, comments (`--`, nested `/* */`) and
+// empty statements (`;`) are skipped. `SET LOCAL`, `SET TRANSACTION` and `SET CONSTRAINTS`
+// end with the transaction they are in and are allowed, except that outside a transaction of
+// the API (`in_transaction` false) nothing may change the transaction's mode
+// (`SET TRANSACTION`, `SET LOCAL transaction_read_only`, ...): the call reads only because
+// its transaction does.
+const char* session_statement_refusal(std::string_view sql, bool in_transaction);
 
 }  // namespace molt::db::pg
