@@ -25,7 +25,11 @@ void append_database_state(std::string& out, molt::worker::ExportContext& ctx) {
     molt::db::QueryOptions o;
     o.deadline = ctx.deadline().min(molt::core::Deadline::after(std::chrono::seconds(1)));
     o.cancel = ctx.token();
-    db->query("SELECT 1", {}, o);
+    // On SQLite, reading the schema: a file that is not a database (or is gone to corruption)
+    // opens fine and answers `SELECT 1`.
+    db->query(db->backend() == molt::db::Backend::Sqlite ? "SELECT count(*) FROM sqlite_schema"
+                                                         : "SELECT 1",
+              {}, o);
     out.append(",\"db\":{\"backend\":\"").append(backend).append("\",\"ok\":true}");
   } catch (const std::exception& e) {
     const auto* error = dynamic_cast<const molt::core::Error*>(&e);

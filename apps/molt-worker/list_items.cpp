@@ -89,7 +89,15 @@ std::string list_items_db(std::string_view payload, ExportContext& ctx, molt::db
   options.deadline = ctx.deadline();
   options.cancel = ctx.token();
   std::string out;  // sized for the page by write_list_items_json
-  const std::size_t rows = write_list_items_json(out, db, req, options, "payload.");
+  std::size_t rows = 0;
+  try {
+    rows = write_list_items_json(out, db, req, options, "payload.");
+  } catch (const molt::core::SqlError& e) {
+    // This SQL is the export's own: what the database refuses (a missing table, a file that
+    // is not a database, a text cell that is not UTF-8) is the server's fault, not the
+    // caller's request. An InternalError: the details go to the log.
+    throw molt::core::Error(molt::core::StatusCode::InternalError, e.what());
+  }
   // db_us now includes writing the JSON: the rows are written as they come off the database.
   ctx.add_metric("db_us",
                  static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(

@@ -208,7 +208,15 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
   if (rc != SQLITE_OK && refused_) fail(StatusCode::InvalidInput, refused_);
   if (rc == SQLITE_INTERRUPT && guard) guard->throw_stopped();
   if (rc == SQLITE_INTERRUPT) fail(StatusCode::Cancelled, "SQL error: interrupted");
-  if (rc != SQLITE_OK) throw core::SqlError(std::string("SQL error: ") + sqlite3_errmsg(db_));
+  if (rc != SQLITE_OK) {
+    // SQLITE_ERROR is the statement's (syntax, a missing table); the rest is the file's or the
+    // process's (not a database, corrupt, cannot be read), never the caller's to fix.
+    const std::string why = sqlite3_errmsg(db_);
+    if (rc == SQLITE_ERROR) throw core::SqlError("SQL error: " + why);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+      fail(StatusCode::Busy, why.starts_with("database") ? why : "database is locked: " + why);
+    fail(StatusCode::InternalError, "SQLite error: " + why);
+  }
   if (!stmt) fail(StatusCode::InvalidInput, "SQL error: the statement is empty");
   const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
   if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {

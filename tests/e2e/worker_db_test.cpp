@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "demo_seed.hpp"
 #include "molt/codec/json.hpp"
@@ -92,7 +93,10 @@ class WorkerDbTest : public ::testing::Test {
   std::string path_;
 };
 
-TEST_F(WorkerDbTest, ListItemsOnADatabaseWithoutItemCountsNamesTheMissingTable) {
+// list_items's SQL is the worker's own: a database it does not fit is the server's failure
+// (InternalError, 500 through Django), not the caller's bad input (it was InvalidInput: 400,
+// and allow_fallback never ran). The log names the missing table.
+TEST_F(WorkerDbTest, ListItemsOnADatabaseWithoutItemCountsNamesTheMissingTableInTheLog) {
   {
     db::SqliteOptions o;
     o.path = path_;
@@ -102,8 +106,29 @@ TEST_F(WorkerDbTest, ListItemsOnADatabaseWithoutItemCountsNamesTheMissingTable) 
   auto w = worker();
   w.send(make_request(1, "list_items", Codec::MsgPack, msgpack_of(R"({"user_id": 2})")));
   const Response r = answer(w);
-  EXPECT_NE(r.status, StatusCode::Ok);
-  EXPECT_NE(r.error.find("item_counts"), std::string::npos) << r.error;
+  EXPECT_EQ(r.status, StatusCode::InternalError);
+  EXPECT_EQ(r.error, "export 'list_items' failed (the worker's log says why)");
+  w.close_stdin();
+  w.wait_exit(5s);
+  EXPECT_NE(w.stderr_text().find("no such table: item_counts"), std::string::npos)
+      << w.stderr_text();
+}
+
+// A file that is not a database opens, then fails every read: InternalError for list_items,
+// and health says the database is not ok.
+TEST_F(WorkerDbTest, AFileThatIsNotADatabaseIsTheServersFailure) {
+  std::ofstream(path_, std::ios::trunc) << std::string(4096, 'x');
+  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
+  auto w = worker();
+  w.send(make_request(1, "list_items", Codec::MsgPack, msgpack_of(R"({"user_id": 2})")));
+  EXPECT_EQ(answer(w).status, StatusCode::InternalError);
+  w.send(make_request(2, "db_query", Codec::MsgPack,
+                      msgpack_of(R"({"sql": "SELECT count(*) FROM items"})")));
+  const Response q = answer(w);
+  EXPECT_EQ(q.status, StatusCode::InternalError) << q.error;
+  w.send(make_request(3, "health", Codec::Json, "{}"));
+  const json::value health = json::parse(answer(w).payload);
+  EXPECT_EQ(health.at("db").at("ok"), false);
 }
 
 TEST_F(WorkerDbTest, ListItemsReadsTheDatabaseWithFiltersAndKeysetPages) {
