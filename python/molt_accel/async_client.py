@@ -23,6 +23,7 @@ from molt_accel.errors import (
     MoltTimeout,
     MoltWorkerUnavailable,
     error_for_status,
+    worker_stopped_the_call,
 )
 from molt_accel.framing import HEADER_SIZE, encode_frame, frame_length
 from molt_accel.hooks import Hook, report_answer, report_send
@@ -281,6 +282,9 @@ class AsyncMoltClient(WorkerSettings):
         self._restart_backoff.worker_answered()
         client_ms = (time.perf_counter() - started) * 1000.0
         report_answer(after_recv, metrics_hook, entry, request_id, answer, len(body), client_ms)
+        if answer.status == "Cancelled":  # this client's cancels come after the call is withdrawn
+            self._retire(worker)
+            raise worker_stopped_the_call(answer.error, request_id)
         if answer.status != "Ok":
             raise error_for_status(answer.status, answer.error, request_id)
         return answer

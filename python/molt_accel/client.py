@@ -20,6 +20,7 @@ from molt_accel.errors import (
     MoltTimeout,
     MoltWorkerUnavailable,
     error_for_status,
+    worker_stopped_the_call,
 )
 from molt_accel.framing import encode_frame
 from molt_accel.hooks import Hook, report_answer, report_send
@@ -153,9 +154,14 @@ class MoltClient(WorkerSettings):
         request_id = next(self._ids)
         call = PendingCall()
         worker = self._registered_worker(request_id, call)
-        frame = encode_frame(
-            encode_request(worker.wire, request_id, entry, timeout_ms, codec, body), self.max_frame_size
-        )
+        try:
+            frame = encode_frame(
+                encode_request(worker.wire, request_id, entry, timeout_ms, codec, body),
+                self.max_frame_size,
+            )
+        except BaseException:
+            worker.abandon(request_id)  # never sent: its registration must not keep the worker
+            raise
         report_send(before_send, entry, request_id, codec, len(body), timeout_ms)
         started = time.perf_counter()
         try:
@@ -181,6 +187,9 @@ class MoltClient(WorkerSettings):
         self._restart_backoff.worker_answered()
         client_ms = (time.perf_counter() - started) * 1000.0
         report_answer(after_recv, metrics_hook, entry, request_id, answer, len(body), client_ms)
+        if answer.status == "Cancelled" and not call.cancel_sent:
+            self._drop(worker)
+            raise worker_stopped_the_call(answer.error, request_id)
         if answer.status != "Ok":
             raise error_for_status(answer.status, answer.error, request_id)
         return answer

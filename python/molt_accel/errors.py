@@ -78,6 +78,15 @@ _BY_STATUS: dict[str, type[MoltAccelError]] = {
 }
 
 
+def worker_stopped_the_call(answer_text: str | None, request_id: int) -> MoltWorkerUnavailable:
+    """A ``Cancelled`` answer the client did not ask for: the worker stopped the call on its
+    own (it is shutting down). For the caller the worker went away, as if it had died: 503,
+    and sent again only when idempotent. Not a 499, which says the HTTP client left."""
+    return MoltWorkerUnavailable(
+        "the worker stopped the call (it is shutting down)", detail=answer_text, request_id=request_id
+    )
+
+
 def error_for_status(status: str, worker_text: str | None, request_id: int) -> MoltAccelError:
     """The exception for a non-``Ok`` worker answer."""
     cls = _BY_STATUS.get(status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from molt_accel.errors import MoltProtocolError
+from molt_accel.errors import MoltInvalidInput, MoltProtocolError
 
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 HEADER_SIZE = 4
@@ -13,9 +13,11 @@ _HEADER = struct.Struct("<I")
 
 
 def encode_frame(body: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
-    """The frame carrying ``body``; refuses bodies over the limit before anything is sent."""
+    """The frame carrying ``body``; refuses bodies over the limit before anything is sent.
+    Too large a request is the caller's input (``MoltInvalidInput``, a 400 in a view), not a
+    fault of the worker's answers."""
     if len(body) > max_frame_size:
-        raise MoltProtocolError(
+        raise MoltInvalidInput(
             f"request of {len(body)} bytes is over the frame limit of {max_frame_size} bytes"
         )
     return _HEADER.pack(len(body)) + body

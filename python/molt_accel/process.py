@@ -24,13 +24,14 @@ class PendingCall:
     """A call waiting for its answer. The lock is held until the reader thread hands the
     answer over, so the caller blocks on one lock acquire: no polling, no condition."""
 
-    __slots__ = ("answer", "error", "lock")
+    __slots__ = ("answer", "cancel_sent", "error", "lock")
 
     def __init__(self) -> None:
         self.lock = allocate_lock()
         self.lock.acquire()
         self.answer: Answer | None = None
         self.error: MoltAccelError | None = None
+        self.cancel_sent = False  # this client asked the worker to stop it
 
 
 class WorkerProcess:
@@ -136,7 +137,9 @@ class WorkerProcess:
         the last call of a retiring worker closes its input, so a cancel sent after the
         abandon would never reach it. A cancel that crosses the answer is ignored by the
         worker."""
-        if cancel and request_id in self.pending:
+        call = self.pending.get(request_id)
+        if cancel and call is not None:
+            call.cancel_sent = True
             self.send_cancel(request_id)
         taken = self.pending.pop(request_id, None) is not None
         if taken and self._retiring and not self.pending:

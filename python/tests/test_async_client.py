@@ -65,17 +65,20 @@ def test_cancelling_the_awaiting_task_cancels_the_worker_request(test_worker_bin
     run(scenario())
 
 
-def test_killed_worker_is_retried_only_when_idempotent(test_worker_bin: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_worker_is_retried_only_when_idempotent(test_worker_bin: Path, sig: int) -> None:
+    # SIGTERM: the worker answers its running call Cancelled as it shuts down; that is the
+    # worker going away, not the caller (it was a 499 that was never resent).
     async def scenario() -> None:
         async with AsyncMoltClient([str(test_worker_bin)], env=worker_env()) as client:
             for idempotent in (False, True):
                 await client.ping()
-                asyncio.get_running_loop().call_later(0.1, os.kill, client.pid, signal.SIGKILL)
+                asyncio.get_running_loop().call_later(0.1, os.kill, client.pid, sig)
                 call = client.call("sleep", b"300", codec="raw", timeout_ms=5000, idempotent=idempotent)
                 if idempotent:
                     assert await call == b"slept"
                 else:
-                    with pytest.raises(MoltWorkerUnavailable, match="signal 9"):
+                    with pytest.raises(MoltWorkerUnavailable):
                         await call
 
     run(scenario())

@@ -88,6 +88,21 @@ def test_bad_input_is_invalid_input_and_the_worker_keeps_serving(worker_bin: Pat
         assert client.pid == pid
 
 
+def test_a_request_over_the_frame_limit_is_invalid_input_and_leaves_nothing_pending(
+    test_worker_bin: Path,
+) -> None:
+    # Found by a review: the call stayed registered (a retired worker never drained) and
+    # answered MoltProtocolError, a 502 as if the worker had misbehaved.
+    client = MoltClient([str(test_worker_bin), "--stdio"], env=worker_env(), max_frame_size=4096)
+    with client:
+        client.ping()
+        with pytest.raises(MoltInvalidInput, match="over the frame limit"):
+            client.call("echo", b"x" * 10_000, codec="raw")
+        worker = client._worker
+        assert worker is not None and worker.pending == {}
+        assert client.call("echo", b"ok", codec="raw") == b"ok"
+
+
 def test_internal_error_hides_nothing_it_should_not(test_worker_bin: Path) -> None:
     with client_for(test_worker_bin) as client:
         with pytest.raises(MoltInternalError) as raised:
@@ -346,15 +361,28 @@ def test_busy_is_retried_when_asked(worker_bin: Path) -> None:
         first.join()
 
 
-def kill_during_call(client: MoltClient, **options: Any) -> tuple[int, Any]:
+def kill_during_call(client: MoltClient, sig: int = signal.SIGKILL, **options: Any) -> tuple[int, Any]:
     client.ping()
     victim = client.pid
     assert victim is not None
-    threading.Timer(0.1, os.kill, (victim, signal.SIGKILL)).start()
+    threading.Timer(0.1, os.kill, (victim, sig)).start()
     try:
         return victim, client.call("sleep", b"300", codec="raw", timeout_ms=5000, **options)
     except Exception as exc:
         return victim, exc
+
+
+def test_a_worker_that_stops_a_call_as_it_shuts_down_is_unavailable_not_a_cancel(
+    test_worker_bin: Path,
+) -> None:
+    # Found by a review: SIGTERM made the worker answer its running call Cancelled, which the
+    # client took for its own cancel (a 499, "the client went away"), and never resent.
+    with client_for(test_worker_bin) as client:
+        _, outcome = kill_during_call(client, signal.SIGTERM)
+        assert isinstance(outcome, MoltWorkerUnavailable), outcome
+        assert "shutting down" in outcome.message
+        _, again = kill_during_call(client, signal.SIGTERM, idempotent=True)
+        assert again == b"slept", again  # sent again, to a new worker
 
 
 def test_worker_killed_mid_request_fails_a_non_idempotent_call(test_worker_bin: Path) -> None:

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from molt_accel.errors import MoltProtocolError
+from molt_accel.errors import MoltInvalidInput, MoltProtocolError
 from molt_accel.framing import FrameDecoder, encode_frame, read_frame
 
 
@@ -14,7 +14,7 @@ def test_frame_is_little_endian_length_then_body() -> None:
 
 
 def test_oversized_body_is_refused_before_sending() -> None:
-    with pytest.raises(MoltProtocolError, match="over the frame limit"):
+    with pytest.raises(MoltInvalidInput, match="over the frame limit"):
         encode_frame(b"x" * 11, max_frame_size=10)
 
 
