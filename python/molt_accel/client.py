@@ -165,12 +165,20 @@ class MoltClient(WorkerSettings):
         report_send(before_send, entry, request_id, codec, len(body), timeout_ms)
         started = time.perf_counter()
         try:
-            worker.send(frame)
+            worker.send(
+                frame, time.monotonic() + timeout_ms / 1000.0 + TIMEOUT_GRACE_S if timeout_ms else None
+            )
         except MoltWorkerUnavailable as exc:
             # A failed write to a closed pipe means the worker never read the whole frame.
             worker.abandon(request_id)
             self._drop(worker)
             raise Undelivered(exc.message) from None
+        except MoltTimeout as exc:
+            # The worker reads nothing (stopped, hung): it is replaced, as after a wait that
+            # timed out, and this call ends at its deadline, not whenever the worker wakes.
+            worker.abandon(request_id)
+            self._drop(worker)
+            raise MoltTimeout(exc.message, request_id=request_id) from None
 
         if not self._wait(worker, call, request_id, started, timeout_ms, cancel_check):
             # No answer in time, and the worker did not answer `Timeout` itself: it is

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import subprocess
 import threading
 import time
 from _thread import allocate_lock
 from collections.abc import Mapping
 
-from molt_accel.errors import MoltAccelError, MoltProtocolError, MoltWorkerUnavailable
+from molt_accel.errors import MoltAccelError, MoltProtocolError, MoltTimeout, MoltWorkerUnavailable
 from molt_accel.framing import encode_frame, read_frame
 from molt_accel.wire import Answer, Wire, decode_answer, encode_cancel
 
@@ -18,6 +19,8 @@ logger = logging.getLogger("molt_accel")
 
 # How long a closed worker gets to finish its in-flight work and exit before it is killed.
 EXIT_GRACE_S = 5.0
+# How long a best-effort __cancel__ waits for a worker that reads nothing.
+CANCEL_SEND_S = 0.1
 
 
 class PendingCall:
@@ -78,6 +81,7 @@ class WorkerProcess:
             ) from None
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._stdin_fd = self.proc.stdin.fileno()
+        os.set_blocking(self._stdin_fd, False)  # writes wait in select(), within a deadline
         self._stdout = open(self.proc.stdout.fileno(), "rb", buffering=1 << 16, closefd=False)
         self._reader = threading.Thread(
             target=self._read_answers, name=f"molt-accel-reader-{self.proc.pid}", daemon=True
@@ -95,26 +99,50 @@ class WorkerProcess:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send(self, frame: bytes) -> None:
-        """Writes one whole frame; frames from several threads never interleave."""
+    def send(self, frame: bytes, deadline: float | None = None) -> None:
+        """Writes one whole frame; frames from several threads never interleave.
+
+        With a ``deadline`` (``time.monotonic()``), a worker that does not take the frame by
+        then (stopped, hung: its input pipe stays full) raises ``MoltTimeout``, also for a
+        caller waiting behind another writer. Nothing of the frame went out, unless the worker
+        took part of it: then it is killed, since any next frame would follow half of this
+        one."""
         view = memoryview(frame)
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._write_lock.acquire(timeout=wait):
+            raise MoltTimeout("the worker did not take the request in time: it reads nothing")
         try:
-            with self._write_lock:
-                if self._input_closed:
-                    # Nothing of this frame was written: the caller may send it elsewhere.
-                    raise MoltWorkerUnavailable(self.death_reason or "the worker's input is closed")
-                while view:
-                    written = os.write(self._stdin_fd, view)
-                    view = view[written:]
+            if self._input_closed:
+                # Nothing of this frame was written: the caller may send it elsewhere.
+                raise MoltWorkerUnavailable(self.death_reason or "the worker's input is closed")
+            while view:
+                try:
+                    view = view[os.write(self._stdin_fd, view) :]
+                    continue
+                except BlockingIOError:
+                    pass  # the pipe is full: wait until the worker reads
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    if len(view) < len(frame):
+                        self._mark_dead("the worker stopped reading in the middle of a request")
+                        self.kill()
+                    raise MoltTimeout("the worker did not take the request in time: it reads nothing")
+                select.select([], [self._stdin_fd], [], remaining)
         except OSError as exc:
             self._mark_dead(f"writing to the worker failed: {exc.strerror or exc}")
             raise MoltWorkerUnavailable(self.death_reason) from None
+        finally:
+            self._write_lock.release()
 
     def send_cancel(self, request_id: int) -> None:
-        """Best effort: asks the worker to stop ``request_id``; a dead pipe is ignored."""
+        """Best effort: asks the worker to stop ``request_id``; a dead pipe, or one that stays
+        full for CANCEL_SEND_S, is given up on."""
         try:
-            self.send(encode_frame(encode_cancel(self.wire, request_id), self.max_frame_size))
-        except MoltWorkerUnavailable:
+            self.send(
+                encode_frame(encode_cancel(self.wire, request_id), self.max_frame_size),
+                time.monotonic() + CANCEL_SEND_S,
+            )
+        except (MoltWorkerUnavailable, MoltTimeout):
             pass
 
     # -- pending calls ---------------------------------------------------------------------

@@ -275,6 +275,45 @@ def test_close_does_not_wait_for_a_writer_blocked_on_a_stopped_worker(
         closer.join(5.0)
 
 
+def test_a_call_whose_request_a_stopped_worker_does_not_read_times_out_on_time(
+    test_worker_bin: Path,
+) -> None:
+    # Found by a review: the write blocked with no deadline, holding the write lock, so this
+    # call and every other one on the client hung for as long as the worker was stopped.
+    client = MoltClient([str(test_worker_bin)], env=worker_env())
+    client.ping()
+    worker = client._worker
+    assert worker is not None
+    os.kill(worker.pid, signal.SIGSTOP)
+    outcomes: dict[str, Any] = {}
+
+    def call(name: str, payload: bytes) -> None:
+        started = time.monotonic()
+        try:
+            client.call("echo", payload, codec="raw", timeout_ms=250)
+        except Exception as exc:
+            outcomes[name] = (type(exc), time.monotonic() - started)
+
+    big = threading.Thread(target=call, args=("big", b"x" * (1 << 20)), daemon=True)
+    small = threading.Thread(target=call, args=("small", b"x"), daemon=True)
+    try:
+        big.start()
+        assert wait_until(worker._write_lock.locked)
+        small.start()
+        big.join(5.0)
+        small.join(5.0)
+        assert not big.is_alive() and not small.is_alive()
+        for name in ("big", "small"):
+            kind, took = outcomes[name]
+            assert kind is MoltTimeout, outcomes
+            assert took < 2.0, outcomes
+        assert worker.dead  # it had taken part of the big request: killed, not reused
+        assert client.call("echo", b"fresh", codec="raw") == b"fresh"  # a new worker
+    finally:
+        worker.kill()
+        client.close()
+
+
 def test_a_call_meeting_a_retired_worker_goes_to_the_next_one(test_worker_bin: Path) -> None:
     client = MoltClient([str(test_worker_bin)], max_restarts=0, env=worker_env())
     client.ping()
