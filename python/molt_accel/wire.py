@@ -131,7 +131,14 @@ def decode_answer(body: bytes) -> Answer:
         else:
             envelope = msgpack.unpackb(body, raw=False, strict_map_key=False)
             payload = envelope.get("payload") or b"" if isinstance(envelope, dict) else b""
-    except (ValueError, binascii.Error, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+    except (
+        ValueError,
+        TypeError,  # a map key msgpack cannot hash (a list), from a worker that is not ours
+        binascii.Error,
+        msgpack.ExtraData,
+        msgpack.FormatError,
+        msgpack.StackError,
+    ) as exc:
         raise MoltProtocolError(f"unreadable answer from the worker: {exc}") from None
     if not isinstance(envelope, dict):
         raise MoltProtocolError("worker answer is not a map")

@@ -58,6 +58,7 @@ def test_answers_decode_on_both_wires() -> None:
         msgpack.packb({"request_id": 1, "status": "Ok", "payload": 5}),
         b'{"request_id": 1, "status": "Ok", "payload_b64": "***"}',
         b"{not json",
+        b"\x81\x91\x01\x01",  # {[1]: 1}: a key no dict can hold (it killed the reader thread)
     ],
 )
 def test_malformed_answers_are_protocol_errors(body: bytes) -> None:
