@@ -159,6 +159,9 @@ class AsyncMoltClient(WorkerSettings):
     ) -> Any:
         """Runs ``entry``; see ``MoltClient.call``, whose retry rules it shares (the backoff
         sleeps without blocking the loop). ``cancel_check`` may be async: it is awaited."""
+        if entry == "__cancel__":
+            # Its answer is an acknowledgement the reader skips: the call would wait forever.
+            raise ValueError("__cancel__ is sent by the client itself (cancel_check, timeouts)")
         if timeout_ms < 0:
             raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
         body = encode_payload(payload, codec)

@@ -85,6 +85,9 @@ class MoltClient(WorkerSettings):
     ) -> Any:
         """Runs ``entry`` on the worker and returns its decoded result (or the raw payload
         bytes when ``decode_response`` is False). Raises a ``MoltAccelError`` child."""
+        if entry == "__cancel__":
+            # Its answer is an acknowledgement the reader skips: the call would wait forever.
+            raise ValueError("__cancel__ is sent by the client itself (cancel_check, timeouts)")
         if timeout_ms < 0:
             raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
         if inspect.iscoroutinefunction(cancel_check):

@@ -103,6 +103,12 @@ def test_a_request_over_the_frame_limit_is_invalid_input_and_leaves_nothing_pend
         assert client.call("echo", b"ok", codec="raw") == b"ok"
 
 
+def test_cancel_is_not_an_entry_to_call(test_worker_bin: Path) -> None:
+    with client_for(test_worker_bin) as client:
+        with pytest.raises(ValueError, match="__cancel__"):
+            client.call("__cancel__", {"request_id": 1})
+
+
 def test_internal_error_hides_nothing_it_should_not(test_worker_bin: Path) -> None:
     with client_for(test_worker_bin) as client:
         with pytest.raises(MoltInternalError) as raised:
