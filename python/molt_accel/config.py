@@ -205,6 +205,26 @@ def load_manifest(
     return parse_manifest(listed.stdout.decode(), f"printed by {command}")
 
 
+def worker_frame_limit(worker_cmd: list[str], env: Mapping[str, str] | None) -> int:
+    """The frame limit the worker will run with: its ``--max-frame-size`` flag, else
+    ``MOLT_WORKER_MAX_FRAME_SIZE`` in the environment it gets, else the default. The client
+    holds itself to the same limit: a larger request would be refused by the worker without
+    a request id to answer to, and a larger answer would be refused here."""
+    for i, arg in enumerate(worker_cmd):
+        if arg == "--max-frame-size" and i + 1 < len(worker_cmd):
+            given: str | None = worker_cmd[i + 1]
+            break
+        if arg.startswith("--max-frame-size="):
+            given = arg.partition("=")[2]
+            break
+    else:
+        given = (env if env is not None else os.environ).get("MOLT_WORKER_MAX_FRAME_SIZE")
+    try:
+        return int(given) if given else DEFAULT_MAX_FRAME_SIZE
+    except ValueError:
+        return DEFAULT_MAX_FRAME_SIZE  # the worker refuses to start, and says why
+
+
 class WorkerSettings:
     """What MoltClient and AsyncMoltClient share: the worker command and how to talk to it,
     the restart policy, and the exports manifest (read without starting the worker)."""
@@ -213,7 +233,7 @@ class WorkerSettings:
         self,
         worker_cmd: list[str] | None = None,
         wire: str | None = None,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_frame_size: int | None = None,
         restart_on_failure: bool = True,
         max_restarts: int = 1,
         env: Mapping[str, str] | None = None,
@@ -221,10 +241,12 @@ class WorkerSettings:
     ) -> None:
         self.worker_cmd = list(worker_cmd) if worker_cmd else default_worker_cmd()
         self.wire = resolve_wire(wire)
-        self.max_frame_size = max_frame_size
+        self.env = dict(env) if env is not None else None
+        self.max_frame_size = (
+            max_frame_size if max_frame_size is not None else worker_frame_limit(self.worker_cmd, self.env)
+        )
         self.restart_on_failure = restart_on_failure
         self.max_restarts = max(0, max_restarts)
-        self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self._exports: dict[str, ExportSpec] | None = None
         self._init_client()

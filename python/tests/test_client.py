@@ -103,6 +103,22 @@ def test_a_request_over_the_frame_limit_is_invalid_input_and_leaves_nothing_pend
         assert client.call("echo", b"ok", codec="raw") == b"ok"
 
 
+def test_the_client_holds_itself_to_the_workers_frame_limit(test_worker_bin: Path) -> None:
+    # Found by a review: with a smaller limit on the worker, a larger request was refused
+    # there with no request id to answer to; the call timed out and a healthy worker was
+    # retired. The client reads the worker's flag or variable and refuses it first.
+    by_env = MoltClient([str(test_worker_bin)], env=worker_env(MOLT_WORKER_MAX_FRAME_SIZE="65536"))
+    by_flag = MoltClient([str(test_worker_bin), "--max-frame-size", "65536"], env=worker_env())
+    for client in (by_env, by_flag):
+        with client:
+            assert client.max_frame_size == 65536
+            pid = client.ping() and client.pid
+            with pytest.raises(MoltInvalidInput, match="over the frame limit"):
+                client.call("echo", b"x" * 100_000, codec="raw", timeout_ms=2000)
+            assert client.call("echo", b"x" * 1000, codec="raw") == b"x" * 1000
+            assert client.pid == pid  # the same worker serves on
+
+
 def test_cancel_is_not_an_entry_to_call(test_worker_bin: Path) -> None:
     with client_for(test_worker_bin) as client:
         with pytest.raises(ValueError, match="__cancel__"):
