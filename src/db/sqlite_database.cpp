@@ -192,6 +192,30 @@ class CallGuard {
   core::CancelRegistration registration_;
 };
 
+// What a failed prepare or step means, but an interrupt (its reason is the call's): what the
+// statement asked (syntax, a missing table, a constraint) is a SqlError; a lock is Busy; the
+// rest is the file's or the process's (not a database, corrupt, unreadable), never the
+// caller's to fix.
+[[noreturn]] void fail_sqlite(sqlite3* db, int rc) {
+  const std::string why = sqlite3_errmsg(db);
+  switch (rc) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      fail(StatusCode::Busy, why.starts_with("database") ? why : "database is locked: " + why);
+    case SQLITE_READONLY:
+      throw core::SqlError("the database is read-only here (open it for writing to change it): " +
+                           why);
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG:
+    case SQLITE_ERROR:
+      throw core::SqlError("SQL error: " + why);
+    default:
+      fail(StatusCode::InternalError, "SQLite error: " + why);
+  }
+}
+
 sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, Origin origin) {
   // A caller's text that this file prepared for itself ("BEGIN") is compiled again, checked.
   const auto cached = cache_.find(sql);
@@ -208,15 +232,7 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
   if (rc != SQLITE_OK && refused_) fail(StatusCode::InvalidInput, refused_);
   if (rc == SQLITE_INTERRUPT && guard) guard->throw_stopped();
   if (rc == SQLITE_INTERRUPT) fail(StatusCode::Cancelled, "SQL error: interrupted");
-  if (rc != SQLITE_OK) {
-    // SQLITE_ERROR is the statement's (syntax, a missing table); the rest is the file's or the
-    // process's (not a database, corrupt, cannot be read), never the caller's to fix.
-    const std::string why = sqlite3_errmsg(db_);
-    if (rc == SQLITE_ERROR) throw core::SqlError("SQL error: " + why);
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-      fail(StatusCode::Busy, why.starts_with("database") ? why : "database is locked: " + why);
-    fail(StatusCode::InternalError, "SQLite error: " + why);
-  }
+  if (rc != SQLITE_OK) fail_sqlite(db_, rc);
   if (!stmt) fail(StatusCode::InvalidInput, "SQL error: the statement is empty");
   const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
   if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
@@ -238,25 +254,8 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
 }
 
 [[noreturn]] void fail_step(sqlite3* db, int rc, const CallGuard& guard) {
-  const std::string why = sqlite3_errmsg(db);
-  switch (rc) {
-    case SQLITE_INTERRUPT:
-      guard.throw_stopped();
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      fail(StatusCode::Busy, why.starts_with("database") ? why : "database is locked: " + why);
-    case SQLITE_READONLY:
-      throw core::SqlError("the database is read-only here (open it for writing to change it): " +
-                           why);
-    case SQLITE_CONSTRAINT:
-    case SQLITE_MISMATCH:
-    case SQLITE_RANGE:
-    case SQLITE_TOOBIG:
-    case SQLITE_ERROR:
-      throw core::SqlError("SQL error: " + why);
-    default:
-      fail(StatusCode::InternalError, "SQLite error: " + why);
-  }
+  if (rc == SQLITE_INTERRUPT) guard.throw_stopped();
+  fail_sqlite(db, rc);
 }
 
 void bind_one(sqlite3_stmt* stmt, int index, const Param& param) {
