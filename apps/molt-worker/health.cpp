@@ -18,35 +18,32 @@ namespace {
 // it would not help. The failure's text (hosts, paths) goes to the log, as any internal one.
 void append_database_state(std::string& out, molt::worker::ExportContext& ctx) {
   std::string_view backend = "none";
+  std::string state;  // the fields after "backend"
   try {
     const auto& db = molt_worker::configured_database();
     if (!db) return;
-    backend = db->backend() == molt::db::Backend::Sqlite ? "sqlite" : "postgres";
+    const bool sqlite = db->backend() == molt::db::Backend::Sqlite;
+    backend = sqlite ? "sqlite" : "postgres";
     molt::db::QueryOptions o;
     o.deadline = ctx.deadline().min(molt::core::Deadline::after(std::chrono::seconds(1)));
     o.cancel = ctx.token();
     // On SQLite, reading the schema: a file that is not a database (or is gone to corruption)
     // opens fine and answers `SELECT 1`.
-    db->query(db->backend() == molt::db::Backend::Sqlite ? "SELECT count(*) FROM sqlite_schema"
-                                                         : "SELECT 1",
-              {}, o);
-    out.append(",\"db\":{\"backend\":\"").append(backend).append("\",\"ok\":true}");
+    db->query(sqlite ? "SELECT count(*) FROM sqlite_schema" : "SELECT 1", {}, o);
+    state = R"("ok":true)";
   } catch (const std::exception& e) {
     const auto* error = dynamic_cast<const molt::core::Error*>(&e);
-    // Every connection in use: the database answers others, and this worker is busy, not down.
     if (error && error->code() == molt::core::StatusCode::Busy) {
-      out.append(",\"db\":{\"backend\":\"").append(backend).append("\",\"ok\":true,\"busy\":true}");
-      return;
+      // Every connection in use: the database answers others; this worker is busy, not down.
+      state = R"("ok":true,"busy":true)";
+    } else {
+      std::fprintf(stderr, "molt-worker: health: the database does not answer: %s\n", e.what());
+      const std::string_view status =
+          error ? molt::core::to_string(error->code()) : std::string_view("InternalError");
+      state.append(R"("ok":false,"status":")").append(status).append("\"");
     }
-    std::fprintf(stderr, "molt-worker: health: the database does not answer: %s\n", e.what());
-    const std::string_view status =
-        error ? molt::core::to_string(error->code()) : std::string_view("InternalError");
-    out.append(",\"db\":{\"backend\":\"")
-        .append(backend)
-        .append("\",\"ok\":false,\"status\":\"")
-        .append(status)
-        .append("\"}");
   }
+  out.append(R"(,"db":{"backend":")").append(backend).append("\",").append(state).append("}");
 }
 
 }  // namespace
