@@ -25,7 +25,15 @@ from molt_accel.errors import (
     error_for_status,
     worker_stopped_the_call,
 )
-from molt_accel.framing import HEADER_SIZE, encode_frame, frame_length
+from molt_accel.framing import (
+    ANSWER_PREFIX_SIZE,
+    DISCARD_CHUNK_SIZE,
+    HEADER_SIZE,
+    AnswerOverLimit,
+    announced_length,
+    answer_over_limit,
+    encode_frame,
+)
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.retry import RestartBackoff, Undelivered
 from molt_accel.wire import (
@@ -62,7 +70,11 @@ class _AsyncWorker:
             while True:
                 try:
                     header = await stdout.readexactly(HEADER_SIZE)
-                    body = await stdout.readexactly(frame_length(header, self.max_frame_size))
+                    length = announced_length(header)
+                    if length > self.max_frame_size:
+                        self._settle_with(await self._read_past(length))
+                        continue
+                    body = await stdout.readexactly(length)
                 except asyncio.IncompleteReadError as exc:
                     if exc.partial:
                         reason = "worker output ended inside a frame"
@@ -94,6 +106,21 @@ class _AsyncWorker:
             self.pending.pop(request_id, None)
             if not future.done():
                 future.set_exception(MoltWorkerUnavailable(reason, request_id=request_id))
+
+    async def _read_past(self, length: int) -> AnswerOverLimit:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        prefix = await stdout.readexactly(min(length, ANSWER_PREFIX_SIZE))
+        over = answer_over_limit(prefix, length, self.max_frame_size)
+        left = length - len(prefix)
+        while left > 0:
+            left -= len(await stdout.readexactly(min(left, DISCARD_CHUNK_SIZE)))
+        return over
+
+    def _settle_with(self, error: AnswerOverLimit) -> None:
+        future = self.pending.pop(error.request_id or 0, None)
+        if future is not None and not future.done():
+            future.set_exception(error)
 
     def send(self, frame: bytes) -> None:
         stdin = self.proc.stdin

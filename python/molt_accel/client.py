@@ -22,7 +22,7 @@ from molt_accel.errors import (
     error_for_status,
     worker_stopped_the_call,
 )
-from molt_accel.framing import encode_frame
+from molt_accel.framing import AnswerOverLimit, encode_frame
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.process import PendingCall, WorkerProcess
 from molt_accel.retry import RestartBackoff, Undelivered
@@ -191,7 +191,8 @@ class MoltClient(WorkerSettings):
             raise MoltTimeout(f"no answer from the worker within {timeout_ms} ms", request_id=request_id)
 
         if call.error is not None:
-            self._drop(worker)
+            if not isinstance(call.error, AnswerOverLimit):  # the rest say the worker died
+                self._drop(worker)
             raise call.error
         answer = call.answer
         assert answer is not None

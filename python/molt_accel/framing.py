@@ -6,10 +6,29 @@ import struct
 from typing import BinaryIO
 
 from molt_accel.errors import MoltInvalidInput, MoltProtocolError
+from molt_accel.wire import answer_request_id
 
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 HEADER_SIZE = 4
+# Enough of an answer to read its request id, which the worker writes first.
+ANSWER_PREFIX_SIZE = 64
+DISCARD_CHUNK_SIZE = 64 * 1024
 _HEADER = struct.Struct("<I")
+
+
+class AnswerOverLimit(MoltProtocolError):
+    """A whole answer longer than this client's frame limit, read past without being kept.
+
+    The worker sent it within its own, larger limit and serves on: only the call it answers
+    fails (a 502 in a view), where refusing the frame would kill the worker and every call on
+    it, and an idempotent call sent again would kill the next one the same way."""
+
+    def __init__(self, request_id: int, length: int, limit: int) -> None:
+        super().__init__(
+            f"the worker's answer of {length} bytes is over this client's frame limit of "
+            f"{limit} bytes (max_frame_size)",
+            request_id=request_id,
+        )
 
 
 def encode_frame(body: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
@@ -25,7 +44,7 @@ def encode_frame(body: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> b
 
 def frame_length(header: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> int:
     """The body length announced by a 4-byte header, checked against the limit."""
-    (length,) = _HEADER.unpack(header)
+    length = announced_length(header)
     if length > max_frame_size:
         raise MoltProtocolError(
             f"worker sent a frame of {length} bytes, over the limit of {max_frame_size} bytes"
@@ -33,17 +52,44 @@ def frame_length(header: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) ->
     return length
 
 
+def announced_length(header: bytes) -> int:
+    """The body length a 4-byte header announces, unchecked."""
+    (length,) = _HEADER.unpack(header)
+    return length
+
+
+def answer_over_limit(prefix: bytes, length: int, limit: int) -> AnswerOverLimit:
+    """What to fail for a frame of ``length`` bytes over ``limit`` that starts with ``prefix``:
+    the call it answers, when it starts as an answer does. Anything else is a broken stream
+    (``MoltProtocolError``), and nothing after it can be trusted."""
+    request_id = answer_request_id(prefix)
+    if request_id is None:
+        raise MoltProtocolError(f"worker sent a frame of {length} bytes, over the limit of {limit} bytes")
+    return AnswerOverLimit(request_id, length, limit)
+
+
 def read_frame(stream: BinaryIO, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes | None:
     """The next frame body from a buffered stream; None at a clean end of stream.
 
-    A stream that ends inside a frame is a protocol error: the peer died mid-answer.
+    A stream that ends inside a frame is a protocol error: the peer died mid-answer. An
+    answer over the limit is read past and raised as ``AnswerOverLimit``.
     """
     header = stream.read(HEADER_SIZE)
     if not header:
         return None
     if len(header) < HEADER_SIZE:
         raise MoltProtocolError("worker output ended inside a frame header")
-    length = frame_length(header, max_frame_size)
+    length = announced_length(header)
+    if length > max_frame_size:
+        prefix = stream.read(min(length, ANSWER_PREFIX_SIZE))
+        over = answer_over_limit(prefix, length, max_frame_size)
+        left = length - len(prefix)
+        while left > 0:
+            piece = stream.read(min(left, DISCARD_CHUNK_SIZE))
+            if not piece:
+                raise MoltProtocolError(f"worker output ended inside a frame of {length} bytes")
+            left -= len(piece)
+        raise over
     body = stream.read(length)
     if len(body) < length:
         raise MoltProtocolError(f"worker output ended inside a frame ({len(body)} of {length} bytes)")

@@ -12,7 +12,7 @@ from _thread import allocate_lock
 from collections.abc import Mapping
 
 from molt_accel.errors import MoltAccelError, MoltProtocolError, MoltTimeout, MoltWorkerUnavailable
-from molt_accel.framing import encode_frame, read_frame
+from molt_accel.framing import AnswerOverLimit, encode_frame, read_frame
 from molt_accel.wire import Answer, Wire, decode_answer, encode_cancel
 
 logger = logging.getLogger("molt_accel")
@@ -251,19 +251,17 @@ class WorkerProcess:
         reason = "worker closed its output"
         try:
             while True:
-                body = read_frame(self._stdout, self.max_frame_size)
+                try:
+                    body = read_frame(self._stdout, self.max_frame_size)
+                except AnswerOverLimit as over:
+                    self._settle(over.request_id, error=over)
+                    continue
                 if body is None:
                     break
                 answer = decode_answer(body)
                 if answer.entry == "__cancel__":
                     continue  # the acknowledgement of a cancel, not request N's answer
-                call = self.pending.pop(answer.request_id, None)
-                if call is None:
-                    continue  # a call that timed out or was cancelled meanwhile
-                call.answer = answer
-                call.lock.release()
-                if self._retiring and not self.pending:
-                    self.close()
+                self._settle(answer.request_id, answer=answer)
         except MoltProtocolError as exc:
             reason = f"worker broke the protocol: {exc}"
             self.kill()
@@ -278,6 +276,18 @@ class WorkerProcess:
         if code is not None and code != 0:
             reason = f"worker exited with code {code}" if code > 0 else f"worker killed by signal {-code}"
         self._mark_dead(reason)
+
+    def _settle(
+        self, request_id: int, *, answer: Answer | None = None, error: MoltAccelError | None = None
+    ) -> None:
+        call = self.pending.pop(request_id, None)
+        if call is None:
+            return  # a call that timed out or was cancelled meanwhile
+        call.answer = answer
+        call.error = error
+        call.lock.release()
+        if self._retiring and not self.pending:
+            self.close()
 
     def _mark_dead(self, reason: str) -> None:
         if not self.dead:

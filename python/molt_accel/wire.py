@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import os
+import re
 from typing import Any, Literal
 
 import msgpack
@@ -119,6 +120,28 @@ class Answer:
         self.error = error
         self.metrics = metrics
         self.entry = entry
+
+
+_JSON_REQUEST_ID = re.compile(rb'\{\s*"request_id"\s*:\s*(\d{1,20})\s*[,}]')
+
+
+def answer_request_id(prefix: bytes) -> int | None:
+    """The request id an answer starts with, read from its first bytes alone (the worker
+    writes ``request_id`` first on both wires); None when they do not start that way."""
+    if prefix[:1] == b"{":
+        match = _JSON_REQUEST_ID.match(prefix)
+        return int(match.group(1)) if match else None
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(prefix)
+    try:
+        if unpacker.read_map_header() < 1 or unpacker.unpack() != "request_id":
+            return None
+        value = unpacker.unpack()
+    except (msgpack.OutOfData, ValueError, TypeError, msgpack.FormatError, msgpack.StackError):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 def decode_answer(body: bytes) -> Answer:

@@ -21,6 +21,7 @@ from molt_accel import (
     AsyncMoltClient,
     MoltClient,
     MoltInvalidInput,
+    MoltProtocolError,
     MoltTimeout,
     MoltWorkerUnavailable,
     decorator,
@@ -46,6 +47,23 @@ def test_calls_answer_and_errors_map(worker_bin: Path, test_worker_bin: Path) ->
             with pytest.raises(MoltTimeout):
                 await client.call("sleep", b"5000", codec="raw", timeout_ms=50)
             assert await client.call("echo", b"e", codec="raw") == b"e"
+
+    run(scenario())
+
+
+def test_an_answer_over_a_smaller_client_limit_fails_its_call_alone(worker_bin: Path) -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(worker_bin)], env=worker_env(), max_frame_size=4096) as client:
+            await client.ping()
+            pid = client.pid
+            small = client.call("list_items", {"user_id": 3, "limit": 2})
+            large = client.call("list_items", {"user_id": 3, "limit": 50})
+            answers = await asyncio.gather(small, large, return_exceptions=True)
+            assert answers[0]["items"][0]["id"] == 3000
+            assert isinstance(answers[1], MoltProtocolError)
+            assert "over this client's frame limit of 4096" in str(answers[1])
+            assert (await client.call("list_items", {"user_id": 4, "limit": 1}))["items"][0]["id"] == 4000
+            assert client.pid == pid
 
     run(scenario())
 

@@ -21,6 +21,7 @@ from molt_accel import (
     MoltClientPool,
     MoltInternalError,
     MoltInvalidInput,
+    MoltProtocolError,
     MoltTimeout,
     MoltWorkerUnavailable,
     process,
@@ -117,6 +118,33 @@ def test_the_client_holds_itself_to_the_workers_frame_limit(test_worker_bin: Pat
                 client.call("echo", b"x" * 100_000, codec="raw", timeout_ms=2000)
             assert client.call("echo", b"x" * 1000, codec="raw") == b"x" * 1000
             assert client.pid == pid  # the same worker serves on
+
+
+@pytest.mark.parametrize("wire", ["msgpack", "json"])
+def test_an_answer_over_a_smaller_client_limit_fails_its_call_alone(worker_bin: Path, wire: str) -> None:
+    # Found by a review: a client given a smaller max_frame_size than the worker's refused a
+    # large answer as a broken stream and killed the worker, with every call on it; an
+    # idempotent call sent again then killed the next worker the same way.
+    client = MoltClient([str(worker_bin)], wire=wire, env=worker_env(), max_frame_size=4096)
+    with client:
+        pid = client.ping() and client.pid
+        small = {"user_id": 7, "limit": 2}
+        results: list[Any] = []
+
+        def call_small() -> None:
+            results.append(client.call("list_items", small))
+
+        others = [threading.Thread(target=call_small) for _ in range(4)]
+        for thread in others:
+            thread.start()
+        with pytest.raises(MoltProtocolError, match="over this client's frame limit of 4096") as raised:
+            client.call("list_items", {"user_id": 7, "limit": 50})
+        for thread in others:
+            thread.join()
+        assert raised.value.code == "protocol_error" and raised.value.request_id is not None
+        assert [answer["items"][0]["id"] for answer in results] == [7000] * 4
+        assert client.call("list_items", small)["items"][1]["id"] == 7001
+        assert client.pid == pid  # the worker was never killed nor replaced
 
 
 def test_cancel_is_not_an_entry_to_call(test_worker_bin: Path) -> None:

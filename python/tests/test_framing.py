@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import io
 
+import msgpack
 import pytest
 
 from molt_accel.errors import MoltInvalidInput, MoltProtocolError
-from molt_accel.framing import FrameDecoder, encode_frame, read_frame
+from molt_accel.framing import AnswerOverLimit, FrameDecoder, encode_frame, read_frame
+from molt_accel.wire import answer_request_id
 
 
 def test_frame_is_little_endian_length_then_body() -> None:
@@ -42,3 +44,43 @@ def test_read_frame_tells_clean_end_from_truncation() -> None:
         read_frame(io.BytesIO(b"\x01\x00"))
     with pytest.raises(MoltProtocolError, match="1 of 3 bytes"):
         read_frame(io.BytesIO(b"\x03\x00\x00\x00a"))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        msgpack.packb({"request_id": 7, "status": "Ok", "payload": b"x" * 100}, use_bin_type=True),
+        b'{"request_id":7,"status":"Ok","payload_b64":"' + b"eA" * 100 + b'"}',
+    ],
+)
+def test_an_answer_over_the_limit_is_read_past_and_names_its_call(answer: bytes) -> None:
+    stream = io.BytesIO(encode_frame(answer) + encode_frame(b"next"))
+    with pytest.raises(AnswerOverLimit, match=f"answer of {len(answer)} bytes") as raised:
+        read_frame(stream, max_frame_size=50)
+    assert raised.value.request_id == 7
+    assert read_frame(stream, max_frame_size=50) == b"next"  # the stream is still in step
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        b"x" * 80,  # not an answer at all
+        msgpack.packb({"status": "Ok", "request_id": 7, "payload": b"x" * 60}),  # id not first
+        msgpack.packb([7, "Ok"] * 20),
+        b'{"status":"Ok","request_id":7' + b" " * 60,
+        msgpack.packb({"request_id": -1, "payload": b"x" * 60}),
+    ],
+)
+def test_a_frame_over_the_limit_that_is_no_answer_breaks_the_stream(start: bytes) -> None:
+    with pytest.raises(MoltProtocolError, match="over the limit of 50") as raised:
+        read_frame(io.BytesIO(encode_frame(start)), max_frame_size=50)
+    assert not isinstance(raised.value, AnswerOverLimit)
+
+
+def test_request_id_is_read_from_a_cut_prefix() -> None:
+    packed = msgpack.packb({"request_id": 2**40, "payload": b"x" * 100}, use_bin_type=True)
+    assert answer_request_id(packed[:21]) == 2**40
+    assert answer_request_id(packed[:20]) is None
+    assert answer_request_id(packed[:5]) is None
+    assert answer_request_id(b'{ "request_id" : 12 ,') == 12
+    assert answer_request_id(b'{"request_id":12') is None  # the number may go on
