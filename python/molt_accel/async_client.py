@@ -10,7 +10,10 @@ import asyncio
 import inspect
 import itertools
 import logging
+import os
+import signal
 import time
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from molt_accel.client import CANCEL_POLL_S, TIMEOUT_GRACE_S
@@ -149,9 +152,15 @@ class _AsyncWorker:
 
 
 class AsyncMoltClient(WorkerSettings):
-    """The asyncio twin of ``MoltClient``; use it from one event loop."""
+    """The asyncio twin of ``MoltClient``, for one event loop at a time.
+
+    Its worker's pipes and reader belong to the loop that started it, and it closes them
+    when that loop shuts down. A call from another loop while that one is open is a
+    ``RuntimeError``; after it, the client starts a new worker in the new loop."""
 
     def _init_client(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_watch: AsyncGenerator[None, None] | None = None
         self._ids = itertools.count(1)
         self._worker: _AsyncWorker | None = None
         self._starting: asyncio.Lock | None = None
@@ -191,6 +200,7 @@ class AsyncMoltClient(WorkerSettings):
             raise ValueError("__cancel__ is sent by the client itself (cancel_check, timeouts)")
         if timeout_ms < 0:
             raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
+        self._check_loop()
         body = encode_payload(payload, codec)
         attempts = self._call_attempts(
             idempotent, retry_on_busy, retry_on_timeout, retry_backoff_ms, retry_backoff_max_ms
@@ -212,17 +222,15 @@ class AsyncMoltClient(WorkerSettings):
         return decode_payload(answer.payload, answer.codec)
 
     async def ping(self, timeout_ms: int = 1000) -> bool:
+        self._check_loop()
         await self._exchange("__ping__", b"", "raw", timeout_ms, None, None, None, None)
         return True
 
     async def close(self) -> None:
         """Closes the worker, and the replaced ones still draining, and waits for them."""
         self._closed = True
-        workers = set(self._retired)
-        if self._worker is not None:
-            workers.add(self._worker)
-        self._worker = None
-        self._retired.clear()
+        self._check_loop()
+        workers = self._take_workers()
         await asyncio.gather(*(worker.close() for worker in workers))
 
     async def __aenter__(self) -> AsyncMoltClient:
@@ -231,10 +239,60 @@ class AsyncMoltClient(WorkerSettings):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _check_loop(self) -> None:
+        """Refuses a call from a loop other than the open one that serves this client."""
+        serving = self._loop
+        if serving is None or serving is asyncio.get_running_loop():
+            return
+        if not serving.is_closed():
+            raise RuntimeError(
+                "this AsyncMoltClient's worker is served by another event loop, which is still "
+                "open; use one client per loop (the decorator keeps one per loop), or MoltClient "
+                "from threads"
+            )
+        # Closed without asyncio.run's shutdown of async generators, which would have closed
+        # its workers: nothing can read them any more.
+        for worker in self._take_workers():
+            worker.dead = True
+            if worker.proc.returncode is None:
+                try:
+                    os.kill(worker.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass  # it exited meanwhile
+        self._loop = None
+
+    async def _serve_running_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._starting = None  # an asyncio.Lock serves one loop
+        self._loop_watch = self._close_workers_when_loop_ends()
+        await self._loop_watch.__anext__()
+
+    async def _close_workers_when_loop_ends(self) -> AsyncGenerator[None, None]:
+        """asyncio has no "loop closing" callback, but ``asyncio.run`` (and asgiref's
+        ``async_to_sync``) closes the async generators started in a loop before it closes
+        the loop: this one waits there, so the next loop starts afresh."""
+        try:
+            yield
+        finally:
+            workers = self._take_workers()
+            self._loop = self._loop_watch = None  # the generator holds its loop's finalizer
+            await asyncio.gather(*(worker.close() for worker in workers))
+            self._restart_backoff.settle()
+
+    def _take_workers(self) -> set[_AsyncWorker]:
+        workers = set(self._retired)
+        if self._worker is not None:
+            workers.add(self._worker)
+        self._worker = None
+        self._retired.clear()
+        return workers
+
     async def _current_worker(self) -> _AsyncWorker:
         worker = self._worker
         if worker is not None and not worker.dead:
             return worker
+        if self._loop is None:
+            await self._serve_running_loop()
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:

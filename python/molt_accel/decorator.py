@@ -8,7 +8,7 @@ import inspect
 import logging
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from molt_accel.async_client import AsyncMoltClient
@@ -52,41 +52,24 @@ def shared_client(pool_size: int | None = None) -> AnyClient:
     return client
 
 
-# One AsyncMoltClient per event loop, with the generator that closes it when the loop ends.
-_shared_async: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, tuple[AsyncMoltClient, AsyncGenerator[None, None]]
-] = weakref.WeakKeyDictionary()
+# One AsyncMoltClient per event loop; each closes its worker when its loop shuts down.
+_shared_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMoltClient] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-async def shared_async_client() -> AsyncMoltClient:
-    """The shared client of async views: one ``AsyncMoltClient`` per event loop, closed
-    when its loop shuts down.
+def shared_async_client() -> AsyncMoltClient:
+    """The shared client of async views: one ``AsyncMoltClient`` per event loop.
 
-    Its worker's pipes belong to the loop, so it cannot outlive it. Under ASGI the loop
+    Its worker's pipes belong to the loop, and the client closes them when the loop shuts
+    down (and then no longer holds the loop, so the entry goes with it). Under ASGI the loop
     lives as long as the server; under WSGI, Django runs each async view in a loop of its
     own (``async_to_sync``), so each request starts a worker and closes it."""
     loop = asyncio.get_running_loop()
-    known = _shared_async.get(loop)
-    if known is not None:
-        return known[0]
-    client = AsyncMoltClient()
-    closer = _close_with_loop(client)
-    _shared_async[loop] = (client, closer)
-    await closer.__anext__()
+    client = _shared_async.get(loop)
+    if client is None:
+        client = _shared_async[loop] = AsyncMoltClient()
     return client
-
-
-async def _close_with_loop(client: AsyncMoltClient) -> AsyncGenerator[None, None]:
-    """Closes ``client`` when its loop shuts down. asyncio has no "loop closing" callback,
-    but ``asyncio.run`` (used by asgiref's ``async_to_sync`` and by ASGI servers) closes
-    the async generators started in the loop before it closes it: this one waits there."""
-    try:
-        yield
-    finally:
-        # Forget the loop too: under WSGI there is one per request, and the entry would
-        # keep each of them alive.
-        _shared_async.pop(asyncio.get_running_loop(), None)
-        await client.close()
 
 
 def reset_shared_client() -> None:
@@ -254,7 +237,7 @@ def molt_offload(
                 if client is not None:
                     active = client  # type: ignore[assignment]
                 else:
-                    active = AsyncMoltClient() if per_request else await shared_async_client()
+                    active = AsyncMoltClient() if per_request else shared_async_client()
                 result = await active.call(payload=payload, **call_options(request, in_async_view=True))
             except MoltAccelError as exc:
                 return await view(request, *args, **kwargs) if falls_back(exc) else failure_response(exc)

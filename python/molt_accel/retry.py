@@ -123,15 +123,21 @@ class RestartBackoff:
         """Called, under the client's start lock, before it starts a worker: notes how the
         previous one ended. Raises ``MoltWorkerUnavailable`` in a cooldown."""
         now = time.monotonic()
-        previous_lifetime_s = self._previous_lifetime()
-        if previous_lifetime_s is not None:
-            self._note_death(previous_lifetime_s, now)
+        self.settle(now)
         if now < self._cooldown_until:
             wait_ms = (self._cooldown_until - now) * 1000.0
             raise MoltWorkerUnavailable(
                 f"the worker died right after starting {self._early_deaths} times in a row; "
                 f"next start in {wait_ms:.0f} ms"
             )
+
+    def settle(self, now: float | None = None) -> None:
+        """Notes how the worker started last ended, and lets it go: a client closing its
+        worker for good (its event loop ended) must not hold it, and its loop, until the
+        next start."""
+        previous_lifetime_s = self._previous_lifetime()
+        if previous_lifetime_s is not None:
+            self._note_death(previous_lifetime_s, time.monotonic() if now is None else now)
 
     def started(self, worker: StartedWorker) -> None:
         """Called right after a start: the next ``before_start`` reads how long it lived."""
