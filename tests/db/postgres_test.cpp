@@ -245,6 +245,57 @@ TEST(PostgresTest, MaxBytesRefusesAResultPastIt) {
   EXPECT_EQ(db->query("SELECT repeat('x', 1000) FROM generate_series(1, 3)", {}, o).size(), 3u);
 }
 
+// With max_rows or max_bytes, rows are read one at a time (single-row mode): the result
+// stops at the row past the limit, the server is told to cancel the rest, and the connection
+// serves on. Before, libpq held the whole result first: 50 million rows, or gigabytes of
+// text, before max_rows or max_bytes was looked at (the deadline below ran out first).
+TEST(PostgresTest, LimitsStopAResultWhileItArrives) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE TABLE rowbyrow(id int)");
+  auto db = open("molt-rowbyrow", 1);
+  const std::int64_t pid = backend_pid(*db);
+  std::string why;
+
+  QueryOptions rows = within(5s);
+  rows.max_rows = 10;
+  EXPECT_EQ(
+      status_of([&] { db->query("SELECT generate_series(1, 50000000) AS g", {}, rows); }, &why),
+      StatusCode::InvalidInput);
+  EXPECT_NE(why.find("max_rows=10"), std::string::npos) << why;
+
+  QueryOptions bytes = within(5s);
+  bytes.max_bytes = 10'000'000;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->query_batch(
+                      {{"SELECT 1 AS one", {}},
+                       {"SELECT repeat('x', 1000000) FROM generate_series(1, 5000)", {}}},
+                      bytes);
+                },
+                &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("larger than 10000000 bytes"), std::string::npos) << why;
+  EXPECT_FALSE(still_running("molt-rowbyrow", "generate_series"));
+  EXPECT_EQ(backend_pid(*db), pid);  // cancelled and drained, not closed
+
+  // Within the limits, row by row gives what a whole result gives.
+  rows.max_rows = 3;
+  const Rows three = db->query("SELECT g, g::text AS t FROM generate_series(1, 3) g", {}, rows);
+  ASSERT_EQ(three.size(), 3u);
+  EXPECT_EQ(three.get<std::int64_t>(2, "g"), 3);
+  EXPECT_EQ(three.get<std::string>(0, "t"), "1");
+  EXPECT_EQ(db->query("SELECT 1 AS one WHERE false", {}, rows).columns().size(), 1u);
+
+  // Inside a transaction, the refusal leaves it usable.
+  rows.deadline = core::Deadline::after(5s);
+  auto tx = db->begin({});
+  EXPECT_EQ(status_of([&] { tx.query("SELECT generate_series(1, 50000000) AS g", {}, rows); }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(tx.execute("INSERT INTO rowbyrow VALUES (1)").rows_affected, 1);
+  tx.commit();
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM rowbyrow"), "1");
+}
+
 TEST(PostgresTest, SqlErrorsAreInvalidInputWithTheServersMessage) {
   auto db = open("molt-errors", 1);
   std::string message;

@@ -29,7 +29,9 @@ struct QueryOptions {
   std::size_t max_rows = 0;  // 0: no limit; otherwise more rows is an InvalidInput error
   // 0: no limit; otherwise a result whose cells add up to more bytes is an InvalidInput
   // error (SQLite: text and bytes as long as they are, 8 for any other cell, counted row by
-  // row as it is read; PostgreSQL: each cell as the server sent it, once libpq holds it).
+  // row as it is read; PostgreSQL: each cell as the server sent it, row by row as well).
+  // On PostgreSQL either limit reads the rows one at a time and cancels the rest on the
+  // server once a limit is crossed.
   std::size_t max_bytes = 0;
 };
 

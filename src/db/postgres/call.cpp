@@ -135,6 +135,9 @@ std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
       if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) lost();
       continue;
     }
+    RowSink* sink = e.kind == Expect::kStep ? steps[e.step].rows : nullptr;
+    // In a pipeline, single-row mode is chosen per statement, before its first result.
+    if (sink) PQsetSingleRowMode(conn);
     bool parsed = false;
     for (ResultPtr r = next_result(); r; r = next_result()) {
       const auto status = PQresultStatus(r.get());
@@ -148,6 +151,14 @@ std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
       if (failed && !error) {  // the first error is the cause; later steps were skipped
         error = std::move(r);
         failed_step_ = e.step;
+      } else if (sink && !error && (status == PGRES_SINGLE_TUPLE || status == PGRES_TUPLES_OK)) {
+        try {
+          sink->add(r.get());
+        } catch (const core::Error&) {
+          failed_step_ = e.step;
+          cut_short();  // a connection it could not bring back is closed: usable() says so
+          throw;
+        }
       } else if (e.kind == Expect::kStep && !failed && status != PGRES_PIPELINE_ABORTED) {
         results[e.step] = std::move(r);
       }
@@ -259,11 +270,19 @@ void Call::fail_step(const PGresult* error) {
   fail_result(error);
 }
 
-// The deadline passed or the token fired: ask the server to cancel, drain what it still
-// sends, and throw the matching status. The connection stays open only when it is known
-// to be idle again (or, inside a transaction, back to waiting for the next statement).
+// The deadline passed or the token fired: cut the round short and throw the matching
+// status. The connection stays open only when it is known to be idle again (or, inside a
+// transaction, back to waiting for the next statement).
 void Call::stop() {
   stopped_ = true;
+  cut_short();
+  cancel_.throw_if_cancelled();
+  fail(StatusCode::Timeout, "query deadline exceeded");
+}
+
+// Ends the round early: the server is asked to cancel what still runs, and what it still
+// sends is read and dropped. True when the connection is clean again; it is closed if not.
+bool Call::cut_short() {
   PGconn* conn = c_.handle();
   // Whether the server created them is unknown now: forget them, and deallocate next time.
   for (const std::string& key : std::exchange(unconfirmed_, {})) c_.statements().forget(key, true);
@@ -275,8 +294,7 @@ void Call::stop() {
     clean =
         PQsendQuery(conn, "ROLLBACK") && drain(until) && PQtransactionStatus(conn) == PQTRANS_IDLE;
   if (!clean) c_.close();
-  cancel_.throw_if_cancelled();
-  fail(StatusCode::Timeout, "query deadline exceeded");
+  return clean;
 }
 
 // Reads and drops every pending result until the connection is idle and out of pipeline

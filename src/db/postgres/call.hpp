@@ -25,11 +25,24 @@ inline ResultPtr no_result() {
   return ResultPtr(nullptr, &PQclear);
 }
 
+// Takes a step's rows as libpq's single-row mode hands them over, one PGresult per row,
+// instead of the whole result once libpq holds all of it: a result past a caller's limits
+// stops at the row that crosses them. `add` throws (core::Error) to stop; the call then
+// cancels the statement on the server.
+class RowSink {
+ public:
+  virtual void add(const PGresult* rows) = 0;
+
+ protected:
+  ~RowSink() = default;
+};
+
 // One statement of a round trip. `sql` must be NUL-terminated (libpq takes C strings).
 struct Step {
   std::string_view sql;
   const std::vector<EncodedParam>* params = nullptr;  // none: our own fixed SQL
-  bool prepared = false;  // prepare once per session and run by name (callers' statements)
+  bool prepared = false;    // prepare once per session and run by name (callers' statements)
+  RowSink* rows = nullptr;  // none: the step's result is returned whole
 };
 
 // The server no longer has a prepared statement the cache named (DEALLOCATE ALL, DISCARD
@@ -55,9 +68,10 @@ class Call {
   bool usable() const noexcept { return c_.is_open() && !stopped_; }
 
   // Sends `steps` in one round trip and returns one result per step (nullptr when a step
-  // has none). When a step fails the server skips the later ones up to the Sync; the call
-  // reads everything up to it, then throws: StalePlan (see above) or core::Error with the
-  // status of the SQLSTATE. failed_step() then says which step failed.
+  // has none, or gave its rows to its sink). When a step fails the server skips the later
+  // ones up to the Sync; the call reads everything up to it, then throws: StalePlan (see
+  // above) or core::Error with the status of the SQLSTATE. When a sink throws, the call
+  // cancels the rest and throws that. failed_step() then says which step failed.
   std::vector<ResultPtr> run(std::span<const Step> steps);
   std::size_t failed_step() const noexcept { return failed_step_; }
 
@@ -73,6 +87,7 @@ class Call {
   ResultPtr next_result();
   void wait(unsigned events);
   [[noreturn]] void stop();
+  bool cut_short();
   bool drain(core::Clock::time_point until);
   [[noreturn]] void lost();
   [[noreturn]] void fail_step(const PGresult* error);

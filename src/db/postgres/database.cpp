@@ -6,8 +6,7 @@
 // results are drained and the connection goes back to the pool (or is closed when it cannot
 // be brought back to a clean state).
 //
-// Not yet here: single-row mode (a result is materialised by libpq before max_rows is
-// checked), and COPY.
+// Not yet here: COPY.
 
 #include <libpq-fe.h>
 
@@ -93,35 +92,62 @@ auto replanned(F&& attempt) -> decltype(attempt()) {
   }
 }
 
-Rows to_rows(const PGresult* result, const QueryOptions& options) {
-  if (!result || PQresultStatus(result) != PGRES_TUPLES_OK) return Rows();
-  const int width = PQnfields(result), height = PQntuples(result);
-  if (options.max_rows && static_cast<std::size_t>(height) > options.max_rows)
-    fail(StatusCode::InvalidInput,
-         "the query returns more than max_rows=" + std::to_string(options.max_rows) + " rows");
-  // libpq holds the whole result by now; what is saved is its copy and its encoding.
-  if (detail::ResultBudget budget(options.max_bytes); budget.limited())
+// One statement's Rows, built from its whole result or, when the caller limits the rows or
+// their bytes, row by row as single-row mode hands them over: libpq then never holds more
+// than a row past the limits (a result materialised whole would be checked only once libpq
+// held all of it, 50 million rows or a gigabyte of text included).
+class RowsBuilder final : public pg::RowSink {
+ public:
+  explicit RowsBuilder(const QueryOptions& options)
+      : max_rows_(options.max_rows), budget_(options.max_bytes) {}
+
+  bool row_by_row() const noexcept { return max_rows_ != 0 || budget_.limited(); }
+
+  void add(const PGresult* result) override {
+    const auto status = result ? PQresultStatus(result) : PGRES_COMMAND_OK;
+    if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE) return;  // no rows to give
+    const int width = PQnfields(result), height = PQntuples(result);
+    if (!started_) start(result, width);
+    seen_ += static_cast<std::size_t>(height);
+    if (max_rows_ && seen_ > max_rows_)
+      fail(StatusCode::InvalidInput,
+           "the query returns more than max_rows=" + std::to_string(max_rows_) + " rows");
+    if (budget_.limited())
+      for (int r = 0; r < height; ++r)
+        for (int i = 0; i < width; ++i)
+          budget_.take(static_cast<std::size_t>(PQgetlength(result, r, i)));  // as text
+    if (status == PGRES_TUPLES_OK)  // the whole result at once (or the end of one row by row)
+      rows_.reserve_cells(static_cast<std::size_t>(width) * seen_);
     for (int r = 0; r < height; ++r)
-      for (int i = 0; i < width; ++i)
-        budget.take(static_cast<std::size_t>(PQgetlength(result, r, i)));  // as text
-  std::vector<std::string> columns;
-  std::vector<Oid> types;  // asked once per column, not once per cell
-  for (int i = 0; i < width; ++i) {
-    columns.emplace_back(PQfname(result, i));
-    types.push_back(PQftype(result, i));
+      for (int i = 0; i < width; ++i) {
+        const int length = PQgetlength(result, r, i);
+        // Only an empty cell can be NULL: one libpq call per cell saved.
+        const bool is_null = length == 0 && PQgetisnull(result, r, i) != 0;
+        rows_.append_cell(pg::decode_text_cell(types_[static_cast<std::size_t>(i)],
+                                               PQgetvalue(result, r, i), length, is_null));
+      }
   }
-  Rows rows(std::move(columns));
-  rows.reserve_cells(static_cast<std::size_t>(width) * static_cast<std::size_t>(height));
-  for (int r = 0; r < height; ++r)
+
+  Rows take() { return std::move(rows_); }
+
+ private:
+  void start(const PGresult* result, int width) {
+    started_ = true;
+    std::vector<std::string> columns;
     for (int i = 0; i < width; ++i) {
-      const int length = PQgetlength(result, r, i);
-      // Only an empty cell can be NULL: one libpq call per cell saved.
-      const bool is_null = length == 0 && PQgetisnull(result, r, i) != 0;
-      rows.append_cell(pg::decode_text_cell(types[static_cast<std::size_t>(i)],
-                                            PQgetvalue(result, r, i), length, is_null));
+      columns.emplace_back(PQfname(result, i));
+      types_.push_back(PQftype(result, i));  // asked once per column, not once per cell
     }
-  return rows;
-}
+    rows_ = Rows(std::move(columns));
+  }
+
+  std::size_t max_rows_;
+  detail::ResultBudget budget_;
+  bool started_ = false;
+  std::size_t seen_ = 0;
+  std::vector<Oid> types_;
+  Rows rows_;
+};
 
 // Reads only: outside a transaction the statements run in the session's default read-only
 // transaction; inside one, under a savepoint with transaction_read_only set, which rolling
@@ -139,7 +165,11 @@ std::vector<Rows> run_queries(Connection& c, const std::vector<Statement>& state
     steps.push_back(fixed("SAVEPOINT molt_query"));
     steps.push_back(fixed("SET LOCAL transaction_read_only = on"));
   }
-  for (const auto& s : statements) steps.push_back(s.step());
+  std::vector<RowsBuilder> builders(statements.size(), RowsBuilder(options));
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    steps.push_back(statements[i].step());
+    if (builders[i].row_by_row()) steps.back().rows = &builders[i];
+  }
   const Step closing[] = {fixed("ROLLBACK TO SAVEPOINT molt_query"),
                           fixed("RELEASE SAVEPOINT molt_query")};
   if (in_transaction) steps.insert(steps.end(), std::begin(closing), std::end(closing));
@@ -162,8 +192,10 @@ std::vector<Rows> run_queries(Connection& c, const std::vector<Statement>& state
   std::vector<Rows> out;
   out.reserve(statements.size());
   const std::size_t first = in_transaction ? kOpening : 0;
-  for (std::size_t i = 0; i < statements.size(); ++i)
-    out.push_back(to_rows(results[first + i].get(), options));
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    builders[i].add(results[first + i].get());  // a whole result, when it was not row by row
+    out.push_back(builders[i].take());
+  }
   return out;
 }
 
