@@ -160,26 +160,35 @@ void Connection::on_timer(std::uint64_t generation) {
 // While a handler runs nothing reads the socket, so a client that goes away would only be
 // noticed at the write. Waiting for readability meanwhile catches it: a peer that closed (or
 // reset) makes the socket readable with nothing to read, and the handler is cancelled at once.
-// Bytes of a pipelined next request are left for later and end the watch.
+// Bytes of a pipelined next request are kept for later in the buffer's free end (never grown
+// or moved: the request in hand points into it) and the watch goes on; once that end is
+// full, the watch ends and the socket's own buffers hold the rest.
 void Connection::watch_for_disconnect() {
-  if (reader_.has_buffered_input()) return;  // the peer is pipelining: it is still there
   // A body still to come makes the socket readable: its own reads notice a peer that leaves
   // (and the watch begins once the handler has read it all: SocketBody::on_end).
   if (reader_.request().body_streamed() && !body_.ended()) return;
   watching_ = true;
-  socket_.async_wait(
-      tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
-        self->watching_ = false;
-        if (ec || !self->request_cancel_.active()) return;
-        char byte;
-        boost::system::error_code peek_error;
-        const std::size_t n =
-            self->socket_.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_error);
-        if (n == 0 || (peek_error && peek_error != asio::error::would_block)) {
-          self->request_cancel_.cancel(core::CancelReason::Disconnected);
-          self->cancel_signal_.emit(asio::cancellation_type::terminal);
-        }
-      });
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](
+                                                 boost::system::error_code ec) {
+    self->watching_ = false;
+    if (ec || !self->request_cancel_.active()) return;
+    const std::span<char> spare = self->reader_.spare_space();
+    char byte;
+    boost::system::error_code read_error;
+    const std::size_t n =
+        spare.empty()
+            ? self->socket_.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, read_error)
+            : self->socket_.receive(asio::buffer(spare.data(), spare.size()), 0, read_error);
+    if (read_error == asio::error::would_block) return self->watch_for_disconnect();
+    if (read_error || n == 0) {
+      self->request_cancel_.cancel(core::CancelReason::Disconnected);
+      self->cancel_signal_.emit(asio::cancellation_type::terminal);
+      return;
+    }
+    if (spare.empty()) return;  // no room for more: the peer is there, and can wait
+    self->reader_.commit(n);
+    self->watch_for_disconnect();
+  });
 }
 
 void Connection::stop_watching_for_disconnect() {

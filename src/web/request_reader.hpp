@@ -62,6 +62,9 @@ class RequestReader {
   Request& request() { return request_; }
   const ReadError& error() const { return error_; }
   bool expects_continue() const;
+  // Where bytes that arrive while the request in hand is handled may go: the free end of the
+  // buffer, never grown or moved (the request points into it); empty when it is full.
+  std::span<char> spare_space() { return {buffer_.data() + end_, buffer_.size() - end_}; }
   // Whether any byte of a next request is buffered (the peer is pipelining).
   bool has_buffered_input() const { return end_ > next_; }
   // Whether the current request's line ended within the header limit.

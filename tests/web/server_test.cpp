@@ -407,6 +407,34 @@ TEST(ServerTest, AClientThatLeavesCancelsItsHandlerAtOnce) {
   server.stop();
 }
 
+// Found by a review: the watch ended at the first byte of a pipelined request, so a client
+// that pipelined and then left was not noticed until the handler ended by itself.
+TEST(ServerTest, AClientThatPipelinesAndLeavesCancelsItsHandlerToo) {
+  Server server(test_app(), local(1));
+  server.start();
+  stopped_by_disconnect = 0;
+  {
+    Client leaving(server.port());
+    leaving.send("GET /watched HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::this_thread::sleep_for(100ms);
+    leaving.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\nGET /hi HTTP/1.1\r\n");
+    std::this_thread::sleep_for(100ms);
+  }  // closes the socket while /watched waits
+  for (int i = 0; i < 100 && stopped_by_disconnect == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(stopped_by_disconnect.load(), 1);  // not 30 s later
+
+  // A client that stays gets every answer, the pipelined ones read during the wait included.
+  Client staying(server.port());
+  staying.send("GET /slow/200 HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(50ms);
+  staying.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\nGET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto answers = TestClient::parse_responses(staying.receive(3));
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(answers[0].body, "slept");
+  EXPECT_EQ(answers[2].body, "hi");
+  server.stop();
+}
+
 TEST(ServerTest, ShutdownCancelsWhatOutlastsTheGrace) {
   ServerOptions options = local(1);
   options.shutdown_grace = 200ms;
