@@ -14,17 +14,20 @@
 namespace molt::codec {
 
 namespace {
-// Bytes that JSON strings must escape: control characters, '"' and '\\'.
+// Bytes that cannot be copied as they are: control characters, '"' and '\\' (escaped), and
+// bytes from 0x80 (a UTF-8 sequence, copied once it is known to be well-formed).
 constexpr std::array<bool, 256> make_escape_table() {
   std::array<bool, 256> table{};
   for (int c = 0; c < 0x20; ++c) table[c] = true;
+  for (int c = 0x80; c < 0x100; ++c) table[c] = true;
   table['"'] = table['\\'] = true;
   return table;
 }
 constexpr auto kNeedsEscape = make_escape_table();
 
-// The first byte of `text` that must be escaped (text.size() when none). Eight bytes at a
-// time: a lane is flagged when it is below 0x20 or equals '"' or '\\'.
+// The first byte of `text` that cannot be copied as it is (text.size() when none). Eight
+// bytes at a time: a lane is flagged when it is below 0x20, equals '"' or '\\', or is 0x80
+// or above.
 std::size_t first_to_escape(std::string_view text) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
   constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
@@ -35,7 +38,7 @@ std::size_t first_to_escape(std::string_view text) {
     const std::uint64_t quote = word ^ (kOnes * '"');
     const std::uint64_t backslash = word ^ (kOnes * '\\');
     const std::uint64_t flagged =
-        ((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word & kHighs;
+        ((((word - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~word) | word) & kHighs;
     if (flagged) break;
   }
   while (i < text.size() && !kNeedsEscape[bytes[i]]) ++i;
@@ -60,6 +63,20 @@ char* write_json_string(char* at, std::string_view text) {
     const auto c = static_cast<unsigned char>(text[i]);
     if (!kNeedsEscape[c]) {
       *at++ = static_cast<char>(c);
+      continue;
+    }
+    if (c >= 0x80) {
+      // Whatever it is given, the string stays valid JSON: an ill-formed sequence becomes
+      // U+FFFD (3 bytes for each byte dropped, within the room of 6 a byte).
+      const std::size_t n = detail::utf8_sequence_length(text, i);
+      if (n == 0) {
+        std::memcpy(at, "\xef\xbf\xbd", 3);
+        at += 3;
+      } else {
+        std::memcpy(at, text.data() + i, n);
+        at += n;
+        i += n - 1;
+      }
       continue;
     }
     switch (c) {
@@ -104,13 +121,6 @@ void write_json_string(std::string& out, std::string_view text) {
   out.resize(at + json_string_room(text.size()));
   char* end = write_json_string(out.data() + at, text);
   out.resize(static_cast<std::size_t>(end - out.data()));
-}
-
-void write_json_text(std::string& out, std::string_view text) {
-  if (is_valid_utf8(text))
-    write_json_string(out, text);
-  else
-    write_json_string(out, replace_invalid_utf8(text));
 }
 
 void write_json_value(std::string& out, const boost::json::value& value) {

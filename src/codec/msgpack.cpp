@@ -3,6 +3,8 @@
 #include <boost/json/value.hpp>
 #include <cstring>
 
+#include "molt/codec/utf8.hpp"
+
 namespace molt::codec {
 
 void pack_json_value(Packer& p, const boost::json::value& value) {
@@ -39,6 +41,17 @@ void pack_json_value(Packer& p, const boost::json::value& value) {
       }
       break;
   }
+}
+
+void pack_text(Packer& packer, std::string_view text) {
+  if (!is_valid_utf8(text)) [[unlikely]] {
+    const std::string fixed = replace_invalid_utf8(text);
+    packer.pack_str(static_cast<std::uint32_t>(fixed.size()));
+    packer.pack_str_body(fixed.data(), static_cast<std::uint32_t>(fixed.size()));
+    return;
+  }
+  packer.pack_str(static_cast<std::uint32_t>(text.size()));
+  packer.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
 }
 
 void pack_float64(Packer& p, double value) {

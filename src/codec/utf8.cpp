@@ -4,10 +4,10 @@
 #include <cstring>
 
 namespace molt::codec {
-namespace {
+namespace detail {
 
 // Length of the well-formed sequence starting at text[i], or 0 when it is ill-formed.
-std::size_t sequence_length(std::string_view text, std::size_t i) noexcept {
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept {
   const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
   const unsigned char b0 = byte(i);
   if (b0 < 0x80) return 1;
@@ -33,10 +33,6 @@ std::size_t sequence_length(std::string_view text, std::size_t i) noexcept {
   return n;
 }
 
-}  // namespace
-
-namespace detail {
-
 bool is_valid_utf8_beyond_ascii(std::string_view text) noexcept {
   for (std::size_t i = 0; i < text.size();) {
     // ASCII runs: eight bytes at a time while none has its high bit set.
@@ -48,7 +44,7 @@ bool is_valid_utf8_beyond_ascii(std::string_view text) noexcept {
         continue;
       }
     }
-    const std::size_t n = sequence_length(text, i);
+    const std::size_t n = utf8_sequence_length(text, i);
     if (n == 0) return false;
     i += n;
   }
@@ -61,7 +57,7 @@ std::string replace_invalid_utf8(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
-    const std::size_t n = sequence_length(text, i);
+    const std::size_t n = detail::utf8_sequence_length(text, i);
     if (n == 0) {
       out += "\xef\xbf\xbd";
       ++i;

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "molt/codec/json.hpp"
+#include "molt/codec/utf8.hpp"
 #include "molt/core/status.hpp"
 
 namespace molt::web {
@@ -121,7 +122,10 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
     if (value.has_error())
       throw core::InvalidInput("query parameter '" + std::string(name) +
                                "' is not valid percent-encoding");
-    return value->decode(form);
+    std::string decoded = value->decode(form);
+    if (!codec::is_valid_utf8(decoded))
+      throw core::InvalidInput("query parameter '" + std::string(name) + "' is not UTF-8 text");
+    return decoded;
   }
   return std::nullopt;
 }
@@ -130,7 +134,7 @@ Response Response::error(int status, std::string_view code, std::string_view mes
   std::string body = "{\"error\":{\"code\":";
   codec::write_json_string(body, code);
   body += ",\"message\":";
-  codec::write_json_text(body, message);  // it may quote the request's own bytes
+  codec::write_json_string(body, message);  // it may quote the request's own bytes
   body += "}}";
   return {status, std::move(body), "application/json"};
 }

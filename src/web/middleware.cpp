@@ -79,7 +79,7 @@ std::string access_line(std::string_view method, std::string_view path, int stat
   std::string line = "{\"method\":";
   codec::write_json_string(line, method);
   line += ",\"path\":";
-  codec::write_json_text(line, path);
+  codec::write_json_string(line, path);
   line += ",\"status\":" + std::to_string(status);
   line += ",\"duration_us\":" +
           std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(took).count());

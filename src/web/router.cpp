@@ -8,6 +8,8 @@
 #include <boost/url/rfc/pchars.hpp>
 #include <charconv>
 
+#include "molt/codec/utf8.hpp"
+
 namespace molt::web {
 
 struct Router::Node {
@@ -293,7 +295,9 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
   out.allow_ = {};
   out.params_.clear();
   out.decoded_.clear();
-  if (path.empty() || path.front() != '/') return;
+  // Parameters are text: bytes that are not UTF-8, sent raw or percent-encoded, are refused
+  // here rather than stored or echoed by a handler.
+  if (path.empty() || path.front() != '/' || !codec::is_valid_utf8(path)) return;
 
   // Split, percent-decoding the segments that need it into `scratch`; reserving the whole
   // path up front keeps the views into it valid (decoding never grows a segment).
@@ -312,7 +316,7 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
       const std::size_t start = scratch.size();
       for (const char c : **encoded) scratch.push_back(c);
       segment = std::string_view(scratch).substr(start);
-      if (has_dot_piece(segment)) return;
+      if (has_dot_piece(segment) || !codec::is_valid_utf8(segment)) return;
     }
     // A NUL, sent as %00 or raw, would end the name early for any C API a handler passes it to.
     if (is_dot_segment(segment) || segment.find('\0') != std::string_view::npos) return;

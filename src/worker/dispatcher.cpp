@@ -294,7 +294,7 @@ void Dispatcher::log_request(const Job& job, const ipc::Response& r) const {
   std::string line = "{\"event\":\"request\",\"request_id\":";
   codec::append_integer(line, job.request.request_id);
   line += ",\"entry\":";
-  codec::write_json_text(line, job.request.entry);
+  codec::write_json_string(line, job.request.entry);
   line += ",\"status\":";
   codec::write_json_string(line, core::to_string(r.status));
   line += ",\"wire\":";
@@ -308,7 +308,7 @@ void Dispatcher::log_request(const Job& job, const ipc::Response& r) const {
   }
   if (!r.error.empty()) {
     line += ",\"error\":";
-    codec::write_json_text(line, r.error);
+    codec::write_json_string(line, r.error);
   }
   line += "}\n";
   log_->write(std::move(line));

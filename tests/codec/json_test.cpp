@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "molt/codec/utf8.hpp"
 #include "sample_types.hpp"
 
 namespace molt::codec {
@@ -54,13 +55,19 @@ TEST(JsonWriteTest, WholePayload) {
             R"("color":"green","note":"hello","extra":{"k":[1,"two",null,true,2.5]},"flag":true})");
 }
 
+// Found by a review: a path parameter or header echoed into a typed answer went out as the
+// bytes it came as, invalid JSON (json.loads refused it) with a 200.
 TEST(JsonWriteTest, TextFromOutsideStaysValidJson) {
   std::string out;
-  molt::codec::write_json_text(out, "a\xff\"b");
+  molt::codec::write_json_string(out, "a\xff\"b");
   EXPECT_EQ(out, "\"a\xef\xbf\xbd\\\"b\"");
   out.clear();
-  molt::codec::write_json_text(out, "caf\xc3\xa9");
+  molt::codec::write_json_string(out, "caf\xc3\xa9");
   EXPECT_EQ(out, "\"caf\xc3\xa9\"");
+  out.clear();
+  molt::codec::write_json_string(out, "user \xc0\xaf and a cut \xe2\x82");
+  EXPECT_EQ(out, "\"user \xef\xbf\xbd\xef\xbf\xbd and a cut \xef\xbf\xbd\xef\xbf\xbd\"");
+  EXPECT_TRUE(molt::codec::is_valid_utf8(out));
 }
 
 TEST(JsonWriteTest, Scalars) {
@@ -147,8 +154,10 @@ TEST(JsonStringTest, EscapesInsideLongerTextKeepTheRestIntact) {
   EXPECT_EQ(out, R"(prefix"ab\u0000cd\u001fef\"")");
 }
 
-// A plain byte-at-a-time escaper, to hold the real one (whatever its speed tricks) against.
-std::string reference_quoted(std::string_view text) {
+// A plain byte-at-a-time escaper, to hold the real one (whatever its speed tricks) against:
+// ill-formed UTF-8 replaced first, then each byte escaped or kept.
+std::string reference_quoted(std::string_view raw) {
+  const std::string text = molt::codec::replace_invalid_utf8(raw);
   std::string out = "\"";
   for (unsigned char c : text) {
     switch (c) {
@@ -187,10 +196,15 @@ std::string reference_quoted(std::string_view text) {
 }
 
 TEST(JsonStringTest, PlainStringsOfEveryLengthAreQuotedAsIs) {
+  const char* const sequences[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x7f"};
   for (std::size_t n = 0; n < 200; ++n) {
     std::string text;
-    for (std::size_t i = 0; i < n; ++i)
-      text += static_cast<char>(i % 2 ? 'a' + i % 26 : 0x80 + i % 64);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i % 2)
+        text += static_cast<char>('a' + i % 26);
+      else
+        text += sequences[i / 2 % 4];
+    }
     std::string out = "x";
     write_json_string(out, text);
     EXPECT_EQ(out, "x\"" + text + "\"") << "length " << n;

@@ -32,8 +32,10 @@ std::string build(const std::function<void(Packer&)>& fill) {
   return out;
 }
 
+// A str with exactly these bytes, UTF-8 or not (pack() would mend them): what a peer may send.
 void str(Packer& p, std::string_view s) {
-  pack(p, s);
+  p.pack_str(static_cast<std::uint32_t>(s.size()));
+  p.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
 }
 
 template <class T>
@@ -87,6 +89,15 @@ TEST(MsgPackWriteTest, StructIsAMapKeyedByMemberName) {
     p.pack_nil();
   });
   EXPECT_EQ(bytes, expected);
+}
+
+// A str must be UTF-8 (Python's msgpack refuses one that is not): text from a request that
+// is not goes out with U+FFFD in place of each ill-formed byte, as in JSON.
+TEST(MsgPackWriteTest, TextThatIsNotUtf8BecomesValidText) {
+  EXPECT_EQ(to_msgpack(std::string("a\xff")), std::string("\xa4"
+                                                          "a\xef\xbf\xbd"));
+  EXPECT_EQ(to_msgpack(std::string("caf\xc3\xa9")), std::string("\xa5"
+                                                                "caf\xc3\xa9"));
 }
 
 TEST(MsgPackWriteTest, ScalarsUseCompactForms) {

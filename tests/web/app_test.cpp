@@ -183,11 +183,12 @@ TEST(AppTest, ErrorMessagesQuotingInvalidUtf8AreValidJson) {
   App app;
   app.get("/items", [](const Request& request, Ctx&) -> awaitable<Response> {
     throw molt::core::InvalidInput("cursor: expected digits, got '" +
-                                   request.query_param("cursor").value_or("") + "'");
+                                   std::string(request.header("X-Cursor").value_or("")) + "'");
     co_return Response(200);
   });
   TestClient client(app);
-  const auto answer = client.get("/items?cursor=%FF%C0%AE");
+  // A header may carry any byte (obs-text); query values and paths must be UTF-8.
+  const auto answer = client.request("GET", "/items", {}, {{"X-Cursor", "\xff\xc0\xae"}});
   EXPECT_EQ(answer.status, 400);
   EXPECT_EQ(answer.body,
             "{\"error\":{\"code\":\"invalid_input\",\"message\":\"cursor: expected digits, got "
@@ -242,6 +243,17 @@ TEST(RequestTest, QueryParametersAreDecodedWithinTheQueryOnly) {
   EXPECT_EQ(request.query_param("empty"), "");
   EXPECT_EQ(request.query_param("missing"), std::nullopt);
   EXPECT_THROW(request.query_param("bad"), molt::core::InvalidInput);  // a 400, not "absent"
+
+  // Found by a review: %C0%AF came through as its bytes, and went out in JSON as they were.
+  const std::string latin = "/p?q=%C0%AF&ok=%C3%A9";
+  request.set_start_line("GET", latin, 11);
+  EXPECT_EQ(request.query_param("ok"), "\xc3\xa9");
+  try {
+    request.query_param("q");
+    ADD_FAILURE() << "a value that is not UTF-8 was accepted";
+  } catch (const molt::core::InvalidInput& e) {
+    EXPECT_STREQ(e.what(), "query parameter 'q' is not UTF-8 text");
+  }
 }
 
 TEST(AppTest, TheTableIsFixedOnceServing) {

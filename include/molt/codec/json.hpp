@@ -23,10 +23,10 @@ namespace molt::codec {
 
 // ---- writing ----------------------------------------------------------------------------
 
+// `text` as a JSON string. Text that is not UTF-8 (a request path, a header, a message that
+// quotes input) has each ill-formed sequence replaced by U+FFFD: the JSON stays valid
+// whatever a handler puts in it.
 void write_json_string(std::string& out, std::string_view text);
-// The same for text from outside that may not be UTF-8 (a request path, a message quoting
-// input): ill-formed sequences become U+FFFD, so the JSON stays valid.
-void write_json_text(std::string& out, std::string_view text);
 // For loops that size their room once: the most bytes a string of `size` bytes can take
 // quoted (every byte escaped as \u00XX), and the writer that fills room at `at` and returns
 // where it ended.

@@ -33,6 +33,9 @@ void pack_json_value(Packer& packer, const boost::json::value& value);
 // turns integral values into integers, so 6.0 would arrive in Python as int 6, and it converts
 // 2^64 to uint64 on the way, which is undefined behaviour.)
 void pack_float64(Packer& packer, double value);
+// A MsgPack str. Text that is not UTF-8 (a path parameter, a header) has each ill-formed
+// sequence replaced by U+FFFD: a str must be UTF-8, and clients refuse one that is not.
+void pack_text(Packer& packer, std::string_view text);
 template <class T>
 void pack(Packer& p, const T& value) {
   if constexpr (std::is_same_v<T, bool>) {
@@ -45,9 +48,7 @@ void pack(Packer& p, const T& value) {
   } else if constexpr (std::is_floating_point_v<T>) {
     pack_float64(p, static_cast<double>(value));
   } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
-    const std::string_view s = value;
-    p.pack_str(static_cast<std::uint32_t>(s.size()));
-    p.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+    pack_text(p, value);
   } else if constexpr (std::is_same_v<T, Bytes>) {
     p.pack_bin(static_cast<std::uint32_t>(value.data.size()));
     p.pack_bin_body(value.data.data(), static_cast<std::uint32_t>(value.data.size()));

@@ -12,7 +12,10 @@ namespace molt::codec {
 
 namespace detail {
 bool is_valid_utf8_beyond_ascii(std::string_view text) noexcept;
-}
+// Length of the well-formed sequence starting at text[i] (1 for ASCII), or 0 when it is
+// ill-formed.
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept;
+}  // namespace detail
 
 // Well-formed UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF.
 // Inline for the common case, short ASCII text (a database cell, a name): its bytes are

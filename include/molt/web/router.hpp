@@ -10,7 +10,8 @@
 //   ambiguous and refused; so is the same method twice on the same pattern;
 // - route names (for url_for) are unique.
 // Requests are matched on percent-decoded segments; an invalid escape, a `.` or `..`
-// segment, or more than kMaxSegments segments is a bad path (400), not a 404.
+// segment, bytes that are not UTF-8 (raw or decoded), or more than kMaxSegments segments is
+// a bad path (400), not a 404.
 #pragma once
 
 #include <cstddef>
