@@ -13,6 +13,10 @@ namespace molt::web {
 
 struct Next::Chain {
   std::vector<const Middleware*> middleware;
+  // Middleware from this index on run inside an outer one (a group's inside the app's, the
+  // second inside the first): their exceptions become error answers before the outer ones
+  // see them. Those before it are answered by the caller (App::handle).
+  std::size_t answered_from = 0;
   // What runs after the last middleware: the route's handler, or the router for the app chain.
   std::function<boost::asio::awaitable<Response>(const Request&, Ctx&)> terminal;
 };
@@ -78,13 +82,14 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
   return Response::error(500, "internal_error", "the request failed");
 }
 
-// A handler behind middleware: its exception becomes its error answer here, inside the chain,
-// so the middleware see it like any other answer (request id, access log line, CORS headers).
-boost::asio::awaitable<Response> answering_errors(const Handler& handler, const Request& request,
-                                                  Ctx& ctx) {
+// A handler or middleware inside middleware: its exception becomes its error answer here,
+// inside the chain, so the outer middleware see it like any other answer (request id, access
+// log line, CORS headers). `call` starts it.
+template <class Call>
+boost::asio::awaitable<Response> answering_errors(Call call, const Request& request, Ctx& ctx) {
   std::exception_ptr failure;
   try {
-    co_return co_await handler(request, ctx);
+    co_return co_await call();
   } catch (...) {
     failure = std::current_exception();
   }
@@ -95,9 +100,15 @@ boost::asio::awaitable<Response> answering_errors(const Handler& handler, const 
 // Not a coroutine: it hands over the next one's awaitable, so a chain of N middleware costs N
 // coroutine frames, not 2N.
 boost::asio::awaitable<Response> Next::operator()() const {
-  if (index_ < chain_->middleware.size())
-    return (*chain_->middleware[index_])(*request_, *ctx_,
-                                         Next(chain_, index_ + 1, *request_, *ctx_));
+  if (index_ < chain_->middleware.size()) {
+    const Middleware& middleware = *chain_->middleware[index_];
+    const Next next(chain_, index_ + 1, *request_, *ctx_);
+    if (index_ < chain_->answered_from) return middleware(*request_, *ctx_, next);
+    // One coroutine frame more, only where an outer middleware would miss the error.
+    return answering_errors(
+        [&middleware, next] { return middleware(*next.request_, *next.ctx_, next); }, *request_,
+        *ctx_);
+  }
   return chain_->terminal(*request_, *ctx_);
 }
 
@@ -225,12 +236,13 @@ void App::freeze() {
       lineage.push_back(g);
     for (auto it = lineage.rbegin(); it != lineage.rend(); ++it)
       for (const Middleware& m : (*it)->middleware) chain->middleware.push_back(&m);
-    const bool behind_middleware =
-        !chain->middleware.empty() || !groups_.front()->middleware.empty();
-    if (behind_middleware) {
+    const bool app_middleware = !groups_.front()->middleware.empty();
+    chain->answered_from = app_middleware ? 0 : 1;
+    if (app_middleware || !chain->middleware.empty()) {
       // One coroutine frame more, so only where some middleware would miss the error.
       chain->terminal = [handler = &route.handler](const Request& request, Ctx& ctx) {
-        return answering_errors(*handler, request, ctx);
+        return answering_errors([handler, &request, &ctx] { return (*handler)(request, ctx); },
+                                request, ctx);
       };
     } else {
       chain->terminal = route.handler;
@@ -238,6 +250,7 @@ void App::freeze() {
     route.chain = std::move(chain);
   }
   app_chain_ = std::make_unique<Next::Chain>();
+  app_chain_->answered_from = 1;
   for (const Middleware& m : groups_.front()->middleware) app_chain_->middleware.push_back(&m);
   app_chain_->terminal = [this](const Request& request, Ctx& ctx) {
     return dispatch(request, ctx);
@@ -303,7 +316,7 @@ boost::asio::awaitable<Response> App::through_group_middleware(const RouteEntry&
                                                                Response answer,
                                                                const Request& request,
                                                                Ctx& ctx) const {
-  const Next::Chain chain{route.chain->middleware,
+  const Next::Chain chain{route.chain->middleware, route.chain->answered_from,
                           [&answer](const Request&, Ctx&) -> boost::asio::awaitable<Response> {
                             co_return std::move(answer);
                           }};

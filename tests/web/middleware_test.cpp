@@ -264,6 +264,56 @@ TEST(MiddlewareTest, ErrorsFromHandlersPassBackThroughTheMiddleware) {
   EXPECT_NE(lines[1].find(R"("status":500)"), std::string::npos) << lines[1];
 }
 
+// Found by a review: a middleware that threw (an auth check, FastAPI's most common pattern)
+// skipped every middleware outside it: no access log line, no request id, no CORS headers.
+TEST(MiddlewareTest, ErrorsFromMiddlewarePassBackThroughTheOuterOnes) {
+  std::vector<std::string> lines;
+  App app;
+  app.use(molt::web::request_id());
+  app.use(molt::web::access_log([&](std::string_view line) { lines.emplace_back(line); }));
+  molt::web::CorsOptions cors;
+  cors.allowed_origins = {"https://app.example"};
+  app.use(molt::web::cors(cors));
+  app.use([](const Request& request, Ctx&, molt::web::Next next) -> awaitable<Response> {
+    if (request.header("X-Block")) throw molt::web::HttpError(403, "forbidden", "blocked");
+    co_return co_await next();
+  });
+  auto secure = app.group("/secure");
+  secure.use([](const Request& request, Ctx&, molt::web::Next next) -> awaitable<Response> {
+    if (!request.header("Authorization"))
+      throw molt::web::HttpError(401, "unauthorized", "sign in first");
+    co_return co_await next();
+  });
+  secure.use([](const Request&, Ctx&, molt::web::Next) -> awaitable<Response> {
+    throw std::runtime_error("the session store is down");
+    co_return Response(200);
+  });
+  secure.get("/x", [](const Request&, Ctx&) -> awaitable<Response> { co_return Response(200); });
+  TestClient client(app);
+  const TestClient::Headers origin = {{"Origin", "https://app.example"}};
+
+  const auto unauthorized = client.get("/secure/x", origin);
+  EXPECT_EQ(unauthorized.status, 401);
+  EXPECT_EQ(unauthorized.body, R"({"error":{"code":"unauthorized","message":"sign in first"}})");
+  EXPECT_TRUE(unauthorized.header("X-Request-Id").has_value());
+  EXPECT_EQ(unauthorized.header("Access-Control-Allow-Origin"), "https://app.example");
+
+  const auto failed =
+      client.get("/secure/x", {{"Origin", "https://app.example"}, {"Authorization", "t"}});
+  EXPECT_EQ(failed.status, 500);
+  EXPECT_EQ(failed.header("Access-Control-Allow-Origin"), "https://app.example");
+
+  const auto blocked =
+      client.get("/secure/x", {{"Origin", "https://app.example"}, {"X-Block", "1"}});
+  EXPECT_EQ(blocked.status, 403);
+  EXPECT_EQ(blocked.header("Access-Control-Allow-Origin"), "https://app.example");
+
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find(R"("status":401)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find(R"("status":500)"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find(R"("status":403)"), std::string::npos) << lines[2];
+}
+
 TEST(MiddlewareTest, ServerTimingAndHeaderInjectionGuard) {
   App app;
   app.use(molt::web::server_timing());
