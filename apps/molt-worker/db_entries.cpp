@@ -12,6 +12,7 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <optional>
 #include <set>
 
@@ -290,6 +291,14 @@ void write_cell_json(std::string& out, const Cell& v) {
             write_cell_json(out, x.elements[i]);
           }
           out += ']';
+        } else if constexpr (std::is_same_v<X, double>) {
+          // JSON has no NaN or infinities: written as PostgreSQL's to_json() writes them.
+          if (std::isnan(x))
+            out += "\"NaN\"";
+          else if (std::isinf(x))
+            out += x > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+          else
+            molt::codec::write_json(out, x);
         } else
           molt::codec::write_json(out, x);
       },
@@ -362,7 +371,14 @@ std::string db_query(std::string_view payload, molt::worker::ExportContext& ctx)
   const molt::db::Rows rows = database().query(r.sql, r.params, options_for(r, ctx));
   add_db_metrics(ctx, r, started, static_cast<std::int64_t>(rows.size()));
   if (r.format == ResultFormat::Json) ctx.set_codec_out(molt::ipc::Codec::Json);
-  return encode_rows(rows, r.format);
+  std::string answer = encode_rows(rows, r.format);
+  // The cells fitted (QueryOptions::max_bytes), their encoding may not (JSON escapes, base64,
+  // MsgPack headers): still the query's result, too large to carry.
+  if (ctx.max_answer_bytes() != 0 && answer.size() > ctx.max_answer_bytes())
+    throw InvalidInput("the result is " + std::to_string(answer.size()) +
+                       " bytes encoded, more than the " + std::to_string(ctx.max_answer_bytes()) +
+                       " an answer may carry: ask for fewer rows or columns");
+  return answer;
 }
 
 std::string db_exec(std::string_view payload, molt::worker::ExportContext& ctx) {

@@ -194,7 +194,8 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
   const auto started = Clock::now();
   job->started.store(started.time_since_epoch().count(), std::memory_order_release);
 
-  ExportContext ctx(job->cancel.token(), job->deadline, options_.max_frame);
+  ExportContext ctx(job->cancel.token(), job->deadline,
+                    ipc::payload_room(options_.max_frame, job->wire));
   ipc::Response response;
   response.request_id = job->request.request_id;
   nanoseconds handler_time{0};

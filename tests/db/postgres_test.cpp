@@ -296,6 +296,63 @@ TEST(PostgresTest, LimitsStopAResultWhileItArrives) {
   EXPECT_EQ(pg.psql("SELECT count(*) FROM rowbyrow"), "1");
 }
 
+// Found by a review: after pg_terminate_backend (or a restart, an idle_session_timeout) the
+// first call on each pooled session failed: libpq read the server's goodbye as a notice and
+// still called the connection OK. The session is checked before it is used, and a read that
+// loses a reused session runs once more on a new one.
+TEST(PostgresTest, SessionsEndedByTheServerAreReplacedWithoutAFailedCall) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE TABLE ended(id int)");
+  auto db = open("molt-ended", 2);
+  {
+    auto a = db->begin({});  // two sessions open in the pool
+    auto b = db->begin({});
+  }
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    pg.psql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = "
+        "'molt-ended'");
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(db->query("SELECT 7 AS n", {}, {}).get<std::int64_t>(0, "n"), 7);
+      EXPECT_EQ(db->execute("INSERT INTO ended VALUES (1)", {}, {}).rows_affected, 1);
+    }
+  }
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM ended"), "6");
+}
+
+// Found by a review: values came back in whatever forms the server, the database or the role
+// set (bytea_output=escape failed every bytea cell; extra_float_digits=0 rounded floats), and
+// the connection string's own options were dropped. Ours are pinned after the caller's.
+TEST(PostgresTest, OutputFormsArePinnedAndTheCallersOptionsKept) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE DATABASE odd_forms");
+  pg.psql(
+      "ALTER DATABASE odd_forms SET bytea_output = 'escape'; "
+      "ALTER DATABASE odd_forms SET extra_float_digits = 0; "
+      "ALTER DATABASE odd_forms SET DateStyle = 'SQL, DMY'; "
+      "ALTER DATABASE odd_forms SET IntervalStyle = 'iso_8601'");
+  PostgresOptions o;
+  o.dsn = pg.dsn("odd_forms") + " options='-c TimeZone=Asia/Kolkata -c search_path=pg_catalog'";
+  o.pool_size = 1;
+  auto db = open_postgres(o);
+  const Rows r = db->query(
+      "SELECT '\\x00ff41'::bytea AS b, 0.1::float8 + 0.2::float8 AS f, "
+      "timestamptz '2020-01-02 03:04:05+00' AS t, interval '1 day' AS i, "
+      "current_setting('TimeZone') AS tz, current_setting('search_path') AS sp, "
+      "current_setting('default_transaction_read_only') AS ro",
+      {}, {});
+  EXPECT_EQ(r.get<Bytes>(0, "b").data, std::string("\x00\xff"
+                                                   "A",
+                                                   3));
+  EXPECT_EQ(r.get<double>(0, "f"), 0.1 + 0.2);
+  EXPECT_EQ(r.get<std::string>(0, "t"), "2020-01-02 08:34:05+05:30");
+  EXPECT_EQ(r.get<std::string>(0, "i"), "1 day");
+  EXPECT_EQ(r.get<std::string>(0, "tz"), "Asia/Kolkata");
+  EXPECT_EQ(r.get<std::string>(0, "sp"), "pg_catalog");
+  EXPECT_EQ(r.get<std::string>(0, "ro"), "on");
+}
+
 TEST(PostgresTest, SqlErrorsAreInvalidInputWithTheServersMessage) {
   auto db = open("molt-errors", 1);
   std::string message;
@@ -307,6 +364,12 @@ TEST(PostgresTest, SqlErrorsAreInvalidInputWithTheServersMessage) {
   EXPECT_EQ(status_of([&] { db->query("SELECT 1 / 0", {}, {}); }, &message),
             StatusCode::InvalidInput);
   EXPECT_NE(message.find("division by zero"), std::string::npos) << message;
+  // The caller's own PL/pgSQL raising is the caller's SQL too (it was an InternalError).
+  EXPECT_EQ(
+      status_of([&] { db->execute("DO $$ BEGIN RAISE EXCEPTION 'boom %', 7; END $$", {}, {}); },
+                &message),
+      StatusCode::InvalidInput);
+  EXPECT_NE(message.find("boom 7"), std::string::npos) << message;
   EXPECT_EQ(status_of([&] {
               db->query("SELECT $1::int + $2::int", Params::positional({{std::int64_t{1}}}), {});
             }),

@@ -238,8 +238,29 @@ TEST_F(WorkerDbTest, AResultLargerThanAFrameIsRefusedWhileItIsRead) {
                       msgpack_of(R"({"sql": "SELECT zeroblob(10000) FROM items"})")));
   const Response r = answer(w);
   EXPECT_EQ(r.status, StatusCode::InvalidInput);
-  EXPECT_NE(r.error.find("larger than 65536 bytes"), std::string::npos) << r.error;
+  // The frame less the envelope's room (ipc::payload_room).
+  EXPECT_NE(r.error.find("larger than 61440 bytes"), std::string::npos) << r.error;
   EXPECT_EQ(query_json(w, R"({"sql": "SELECT count(*) FROM items"})").at("rows").at(0).at(0), 30);
+
+  // Found by a review: cells within the budget whose encoding is not (40,000 quotes, escaped
+  // in JSON) were an InternalError from the frame check; it is the query's result too.
+  w.send(make_request(
+      2, "db_query", Codec::MsgPack,
+      msgpack_of(
+          R"j({"sql": "SELECT replace(hex(zeroblob(20000)), '0', '\"')", "result_format": "json"})j")));
+  const Response escaped = answer(w);
+  EXPECT_EQ(escaped.status, StatusCode::InvalidInput);
+  EXPECT_NE(escaped.error.find("bytes encoded, more than the 61440"), std::string::npos)
+      << escaped.error;
+}
+
+// JSON has no NaN or infinities: result_format json writes them as PostgreSQL's to_json()
+// does (they were bare Infinity tokens, which strict parsers refuse).
+TEST_F(WorkerDbTest, InfinitiesAreStringsInJsonResults) {
+  auto w = worker();
+  const json::value js = query_json(
+      w, R"({"sql": "SELECT 9e999 AS up, -9e999 AS down, 1.5 AS fine", "result_format": "json"})");
+  EXPECT_EQ(molt::codec::to_json(js.at("rows")), R"([["Infinity","-Infinity",1.5]])");
 }
 
 // health says whether the database answers, beside the worker's own "ok".

@@ -107,7 +107,7 @@ TEST(WorkerPostgresTest, ListItemsAnswersTheSameJsonFromPostgresAndSqlite) {
   EXPECT_EQ(pg.psql(by_table),
             "1closed200 1open400 2closed200 2open400 3closed200 3open400 "
             "4closed200 4open400");
-  for (const std::string& write :
+  for (const char* write :
        {"INSERT INTO items VALUES (9000, 2, 'x', 'closed', 'new', 0.5, 0)",
         "INSERT INTO items VALUES (9001, 9, 'x', 'open', 'new user', 0.5, 0)",
         "DELETE FROM items WHERE id IN (1, 2, 3)",

@@ -3,6 +3,7 @@
 // as bin, or a JSON object with `payload_b64`. Unknown keys are ignored; a known key of the
 // wrong type is an error that names it.
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -62,6 +63,16 @@ struct DecodedRequest {
   std::string error;
 };
 DecodedRequest decode_request(std::string_view body);
+
+// The largest payload an answer on `wire` can carry within a frame body of `max_frame` bytes:
+// room is kept for the envelope (status, metrics, error), and the JSON wire base64s the
+// payload. 0 when `max_frame` is 0 (no limit).
+constexpr std::size_t payload_room(std::size_t max_frame, Wire wire) {
+  constexpr std::size_t kEnvelopeRoom = 4096;
+  if (max_frame == 0) return 0;
+  const std::size_t room = max_frame > kEnvelopeRoom ? max_frame - kEnvelopeRoom : 1;
+  return wire == Wire::Json ? std::max<std::size_t>(room / 4 * 3, 1) : room;
+}
 
 // Appends a complete response frame (header + envelope) on `wire` to `out`.
 void append_response_frame(std::string& out, const Response& response, Wire wire);

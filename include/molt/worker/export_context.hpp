@@ -16,7 +16,8 @@ namespace molt::worker {
 
 class ExportContext {
  public:
-  // `max_answer_bytes`: the largest answer the worker sends (its frame limit); 0 for none.
+  // `max_answer_bytes`: the largest answer this call can send (the frame limit less the
+  // envelope's room, on the request's wire: ipc::payload_room); 0 for none.
   ExportContext(core::CancelToken token, core::Deadline deadline, std::size_t max_answer_bytes = 0)
       : token_(std::move(token)), deadline_(deadline), max_answer_bytes_(max_answer_bytes) {}
 

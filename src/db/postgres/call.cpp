@@ -33,12 +33,13 @@ std::string error_field(const PGresult* result, int field) {
   const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
   const std::string message = primary ? primary : trimmed(PQresultErrorMessage(result));
   const std::string klass = code.substr(0, 2);
-  if (code == "40001" || code == "40P01" || code == "55P03")
+  if (code == "40001" || code == "40P01" || code == "55P03" || code == "53300")
     fail(StatusCode::Busy, "database busy: " + message);
   if (code == "57014") fail(StatusCode::Timeout, "the server cancelled the statement: " + message);
-  // 08P01 here is the server refusing our bind message: the values do not match the SQL.
+  // 08P01 here is the server refusing our bind message: the values do not match the SQL. P0
+  // is the caller's own PL/pgSQL raising (RAISE EXCEPTION).
   if (klass == "42" || klass == "22" || klass == "23" || klass == "21" || klass == "0A" ||
-      klass == "25" || code == "08P01")
+      klass == "25" || klass == "P0" || code == "08P01")
     throw core::SqlError("SQL error: " + message);
   fail(StatusCode::InternalError, "PostgreSQL error " + code + ": " + message);
 }
@@ -334,7 +335,7 @@ bool Call::drain(Clock::time_point until) {
 void Call::lost() {
   const std::string why = trimmed(PQerrorMessage(c_.handle()));
   c_.close();
-  fail(StatusCode::InternalError, "database connection lost: " + why);
+  throw ConnectionLost("database connection lost: " + why);
 }
 
 }  // namespace molt::db::pg

@@ -55,6 +55,14 @@ class StalePlan : public core::Error {
       : core::Error(core::StatusCode::InternalError, std::move(message)) {}
 };
 
+// The connection broke during the call (it is closed now). Nothing read from it, so a read
+// that a reused session lost can run again on a new one.
+class ConnectionLost : public core::Error {
+ public:
+  explicit ConnectionLost(std::string message)
+      : core::Error(core::StatusCode::InternalError, std::move(message)) {}
+};
+
 class Call {
  public:
   Call(Connection& connection, core::Deadline deadline, const core::CancelToken& cancel,

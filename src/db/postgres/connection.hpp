@@ -53,13 +53,15 @@ class Connection {
 
   // Makes sure the connection is usable, opening it when closed or found dead: the server
   // may have restarted since the last call, which an idle connection only learns by reading
-  // the termination message and end of stream waiting on its socket.
-  void ensure_open(core::Deadline deadline, const core::CancelToken& cancel);
+  // the termination message and end of stream waiting on its socket. True when it opened a
+  // new session now, false when the one it had serves on.
+  bool ensure_open(core::Deadline deadline, const core::CancelToken& cancel);
 
  private:
   void connect(core::Deadline deadline, const core::CancelToken& cancel);
 
   const PostgresOptions& options_;
+  const std::string session_options_;  // the startup packet's `options`
   PGconn* conn_ = nullptr;
   SocketWaiter waiter_;
   StatementCache statements_;

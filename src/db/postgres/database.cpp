@@ -372,12 +372,24 @@ class PostgresDatabase final : public Database,
  private:
   std::vector<Rows> run(const std::vector<Statement>& statements, const QueryOptions& o) {
     const auto d = deadline(o);
-    auto lease = lease_open(d, o.cancel);
+    auto lease = pool_.acquire(d, o.cancel, options_.pool_wait);
+    const bool reused = !(*lease).ensure_open(d, o.cancel);
     const ReadOnlySessionCheck check{*lease};
     // Safe to repeat: the statements ran in one implicit transaction, which the failure
     // rolled back.
-    return replanned(
-        [&] { return run_queries(reopened(*lease, d, o.cancel), statements, o, d, false); });
+    const auto attempt = [&] {
+      return replanned(
+          [&] { return run_queries(reopened(*lease, d, o.cancel), statements, o, d, false); });
+    };
+    try {
+      return attempt();
+    } catch (const pg::ConnectionLost&) {
+      // A session that served earlier calls can have been ended since (a restart, an
+      // administrator) without a word reaching it yet. These statements only read: once
+      // more, on a new session. A new session that breaks too is the server's state.
+      if (!reused) throw;
+      return attempt();
+    }
   }
   // The connection again, for a second attempt after a stale plan whose clean-up closed it.
   static Connection& reopened(Connection& c, core::Deadline d, const core::CancelToken& cancel) {
