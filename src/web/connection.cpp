@@ -227,8 +227,12 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
     watch_for_disconnect();
     try {
       piece = co_await response.chunks()();
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
       stop_watching_for_disconnect();
+      // A producer stopped because the request was (client gone, timeout, shutdown) says
+      // nothing new; one that failed by itself is logged.
+      if (request_cancel_.reason() == core::CancelReason::None)
+        log_stream_failure(request, e.what());
       co_return false;  // the head is out: all that is left is to cut the body short
     }
     stop_watching_for_disconnect();

@@ -1,18 +1,15 @@
 #include "exchange.hpp"
 
+#include <cstdio>
+
 #include "response_writer.hpp"
 
 namespace molt::web::detail {
 
-boost::asio::awaitable<Answer> run_app(const App& app, const Request& request,
-                                       core::CancelToken token, TaskGroup* tasks,
-                                       BodyStream* body) {
-  Ctx ctx(app, std::move(token), tasks, body);
-  // Built in steps: GCC 12 mishandles an aggregate initialized from a co_await.
-  Answer answer;
-  answer.response = co_await app.handle(request, ctx);
-  if (body != nullptr) answer.unread_body = !co_await body->finish(kMaxDrainBytes);
-  co_return answer;
+void log_stream_failure(const Request& request, const char* what) {
+  std::fprintf(stderr, "molt::web: %.*s %.*s: the streamed answer failed: %s\n",
+               static_cast<int>(request.method().size()), request.method().data(),
+               static_cast<int>(request.path().size()), request.path().data(), what);
 }
 
 bool write_answer(std::string& out, const Request& request, const Response& response,

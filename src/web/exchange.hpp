@@ -1,4 +1,4 @@
-// One request/answer exchange, shared by the socket connection and the TestClient.
+// Pieces of one request/answer exchange, shared by the socket connection and the TestClient.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -12,16 +12,6 @@
 
 namespace molt::web::detail {
 
-// Runs the app on one request. With `body` (a streamed request body), what the handler left
-// of it is then skipped if little (BodyStream::finish); `unread_body` says it was not, and
-// the connection must close after the answer.
-struct Answer {
-  Response response;
-  bool unread_body = false;
-};
-boost::asio::awaitable<Answer> run_app(const App& app, const Request& request,
-                                       core::CancelToken token, TaskGroup* tasks, BodyStream* body);
-
 // Appends the serialized answer to `out`; returns whether the connection may carry another
 // request (decided now, after the handler: a shutdown may have begun meanwhile).
 bool write_answer(std::string& out, const Request& request, const Response& response, bool closing);
@@ -31,6 +21,10 @@ bool sends_stream(const Request& request, const Response& response);
 // Appends one piece of a streamed body, or its end, framed for the request's HTTP version.
 void frame_piece(std::string& out, const Request& request, std::string_view piece);
 void frame_end(std::string& out, const Request& request);
+
+// A streamed answer's producer threw: the head is out, so all that is left is to cut the body
+// short; the reason goes to stderr, as a handler's does.
+void log_stream_failure(const Request& request, const char* what);
 
 // Appends the answer to a request that could not be read; the connection then closes.
 void write_read_error(std::string& out, const ReadError& error);

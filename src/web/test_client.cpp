@@ -32,11 +32,28 @@ boost::asio::awaitable<bool> drain_stream(const Response& response, const Reques
                                           std::string& out) {
   try {
     while (auto piece = co_await response.chunks()()) detail::frame_piece(out, request, *piece);
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    detail::log_stream_failure(request, e.what());
     co_return false;
   }
   detail::frame_end(out, request);
   co_return true;
+}
+
+// One request through the app, as a connection serves it: the Ctx lives until the whole
+// answer is written, streamed body included (its producer may use the Ctx). With `body` (a
+// streamed request body), what the handler left of it is skipped if little; if not, the
+// connection closes after the answer. Returns whether it may carry another request.
+boost::asio::awaitable<bool> serve(const App& app, const Request& request, core::CancelToken token,
+                                   detail::TaskGroup* tasks, detail::BodyStream* body,
+                                   std::string& out) {
+  Ctx ctx(app, std::move(token), tasks, body);
+  const Response response = co_await app.handle(request, ctx);
+  const bool unread_body = body != nullptr && !co_await body->finish(detail::kMaxDrainBytes);
+  const bool keep_alive = detail::write_answer(out, request, response, unread_body);
+  if (detail::sends_stream(request, response) && !co_await drain_stream(response, request, out))
+    co_return false;
+  co_return keep_alive;
 }
 
 // One connection's input, handed to the reader in reads of at most `read_size` bytes.
@@ -116,25 +133,13 @@ std::string TestClient::raw(std::string_view bytes) {
     const bool streamed = reader.request().body_streamed();
     if (streamed) body.begin();
     auto done = boost::asio::co_spawn(
-        io,
-        detail::run_app(app_, reader.request(), source.token(), &tasks, streamed ? &body : nullptr),
+        io, serve(app_, reader.request(), source.token(), &tasks, streamed ? &body : nullptr, out),
         boost::asio::use_future);
     io.run();
     io.restart();
-    const detail::Answer answer = done.get();
-    const Response& response = answer.response;
-    // A body left unread and not skipped: the answer says Connection: close, and the rest of
-    // the input is never read, as a server closes such a connection.
-    const bool keep_alive =
-        detail::write_answer(out, reader.request(), response, answer.unread_body);
-    if (detail::sends_stream(reader.request(), response)) {
-      auto body = boost::asio::co_spawn(io, drain_stream(response, reader.request(), out),
-                                        boost::asio::use_future);
-      io.run();
-      io.restart();
-      if (!body.get()) break;
-    }
-    if (!keep_alive) break;
+    // Not kept alive (a body left unread, a stream cut short): the rest of the input is never
+    // read, as a server closes such a connection.
+    if (!done.get()) break;
     reader.start_next();
   }
   return out;

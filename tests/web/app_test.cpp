@@ -231,6 +231,39 @@ TEST(AppTest, StateAndRequestValuesAndQuery) {
   EXPECT_EQ(client.get("/greet").body, "hi nobody");
 }
 
+// Found by a review: the TestClient destroyed the Ctx before it drained a streamed answer,
+// so a producer reading a request-scoped value read freed memory (the server kept it alive).
+// A producer that fails is logged, as a handler that fails is.
+TEST(AppTest, AStreamsProducerMayUseTheCtxAndItsFailureIsLogged) {
+  struct User {
+    std::string name;
+  };
+  App app;
+  app.use([](const Request&, Ctx& ctx, Next next) -> awaitable<Response> {
+    ctx.set(User{std::string(100, 'u')});  // long enough to live on the heap
+    co_return co_await next();
+  });
+  app.get("/stream", [](const Request& request, Ctx& ctx) -> awaitable<Response> {
+    auto left = std::make_shared<int>(3);
+    const bool fail = request.query_param("fail").has_value();
+    co_return Response::stream(
+        [left, fail, &ctx]() -> awaitable<std::optional<std::string>> {
+          if (*left == 0) co_return std::nullopt;
+          if (--*left == 1 && fail) throw std::runtime_error("the source went dry");
+          co_return ctx.get<User>()->name.substr(0, 3) + ";";
+        },
+        "text/plain");
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/stream").body, "uuu;uuu;uuu;");
+  ::testing::internal::CaptureStderr();
+  EXPECT_THROW(client.get("/stream?fail=1"), std::runtime_error);  // cut short, as a server cuts it
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("GET /stream: the streamed answer failed: the source went dry"),
+            std::string::npos)
+      << log;
+}
+
 TEST(RequestTest, QueryParametersAreDecodedWithinTheQueryOnly) {
   molt::web::Request request;
   const std::string target = "/p?a=1&user=ada+l%C3%B6we&flag&bad=%zz&empty=";
