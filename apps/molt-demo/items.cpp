@@ -110,6 +110,9 @@ void ItemsStore::validate(const NewItem& item) {
   if (item.user_id <= 0) throw molt::core::InvalidInput("user_id: must be a positive integer");
   if (item.title.empty() || item.title.size() > 200)
     throw molt::core::InvalidInput("title: must be 1 to 200 bytes long");
+  // PostgreSQL text cannot hold a NUL (the database would refuse it: a 500), nor should a title.
+  if (item.title.find('\0') != std::string::npos)
+    throw molt::core::InvalidInput("title: must not contain a NUL character");
   const std::string status = item.status.value_or("open");
   if (status != "open" && status != "closed")
     throw molt::core::InvalidInput("status: must be \"open\" or \"closed\"");

@@ -19,9 +19,8 @@ class ResultBudget {
 
   void take(std::size_t bytes) {
     if (bytes > left_)
-      throw core::Error(core::StatusCode::InvalidInput,
-                        "the result is larger than " + std::to_string(max_) +
-                            " bytes, the most an answer may carry: ask for fewer rows or columns");
+      throw core::SqlError("the result is larger than " + std::to_string(max_) +
+                           " bytes, the most an answer may carry: ask for fewer rows or columns");
     left_ -= bytes;
   }
 

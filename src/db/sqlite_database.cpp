@@ -22,6 +22,13 @@ using core::StatusCode;
   throw core::Error(code, std::move(message));
 }
 
+// What the call asked for cannot be done: its SQL, its values or its result (past max_rows,
+// max_bytes). A SqlError: the caller's doing when a client wrote the SQL (the worker's
+// db_query answers InvalidInput), the server's when a handler did (molt::web answers 500).
+[[noreturn]] void fail_call(std::string message) {
+  throw core::SqlError(std::move(message));
+}
+
 // Hash/equality that let the statement cache be searched with a string_view.
 struct TextHash {
   using is_transparent = void;
@@ -229,7 +236,7 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
                                     SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   checking_ = false;
   // SQLITE_AUTH, or SQLITE_ERROR for a function: the authorizer's reason says more.
-  if (rc != SQLITE_OK && refused_) fail(StatusCode::InvalidInput, refused_);
+  if (rc != SQLITE_OK && refused_) fail_call(refused_);
   if (rc == SQLITE_INTERRUPT && guard) guard->throw_stopped();
   if (rc == SQLITE_INTERRUPT) fail(StatusCode::Cancelled, "SQL error: interrupted");
   if (rc != SQLITE_OK) fail_sqlite(db_, rc);
@@ -237,8 +244,7 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
   const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
   if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
     sqlite3_finalize(stmt);
-    fail(StatusCode::InvalidInput,
-         "SQL error: one statement per call (found more after the first)");
+    fail_call("SQL error: one statement per call (found more after the first)");
   }
   if (cached != cache_.end()) {  // this file's, passed by the check: the caller's from now on
     sqlite3_finalize(cached->second.stmt);
@@ -276,12 +282,10 @@ void bind_one(sqlite3_stmt* stmt, int index, const Param& param) {
         else if constexpr (std::is_same_v<V, Bytes>)
           rc = sqlite3_bind_blob64(stmt, index, v.data.data(), v.data.size(), SQLITE_TRANSIENT);
         else
-          fail(StatusCode::InvalidInput,
-               "parameter " + std::to_string(index) + " is an array; SQLite has no arrays");
+          fail_call("parameter " + std::to_string(index) + " is an array; SQLite has no arrays");
       },
       param.value);
-  if (rc != SQLITE_OK)
-    fail(StatusCode::InvalidInput, "cannot bind parameter " + std::to_string(index));
+  if (rc != SQLITE_OK) fail_call("cannot bind parameter " + std::to_string(index));
 }
 
 // Binds `params` to every placeholder of `stmt`; a count or name mismatch is InvalidInput.
@@ -289,14 +293,12 @@ void bind(sqlite3_stmt* stmt, const Params& params) {
   const int count = sqlite3_bind_parameter_count(stmt);
   if (!params.named()) {
     if (static_cast<std::size_t>(count) != params.values.size())
-      fail(StatusCode::InvalidInput,
-           "the statement has " + std::to_string(count) + " placeholders but " +
-               std::to_string(params.values.size()) + " values were given");
+      fail_call("the statement has " + std::to_string(count) + " placeholders but " +
+                std::to_string(params.values.size()) + " values were given");
     for (int i = 1; i <= count; ++i) {
       const char* name = sqlite3_bind_parameter_name(stmt, i);
       if (name && name[0] != '?')
-        fail(StatusCode::InvalidInput,
-             std::string("positional values given, but the SQL names ") + name);
+        fail_call(std::string("positional values given, but the SQL names ") + name);
       bind_one(stmt, i, params.values[static_cast<std::size_t>(i - 1)]);
     }
     return;
@@ -305,18 +307,17 @@ void bind(sqlite3_stmt* stmt, const Params& params) {
   for (int i = 1; i <= count; ++i) {
     const char* name = sqlite3_bind_parameter_name(stmt, i);
     if (!name || name[0] != ':')
-      fail(StatusCode::InvalidInput,
-           "named values given, but placeholder " + std::to_string(i) + " is not written :name");
+      fail_call("named values given, but placeholder " + std::to_string(i) +
+                " is not written :name");
     const std::string_view wanted(name + 1);
     const auto it = std::find(params.names.begin(), params.names.end(), wanted);
-    if (it == params.names.end())
-      fail(StatusCode::InvalidInput, "no value given for :" + std::string(wanted));
+    if (it == params.names.end()) fail_call("no value given for :" + std::string(wanted));
     const auto at = static_cast<std::size_t>(it - params.names.begin());
     used[at] = true;
     bind_one(stmt, i, params.values[at]);
   }
   for (std::size_t i = 0; i < used.size(); ++i)
-    if (!used[i]) fail(StatusCode::InvalidInput, "the SQL has no :" + params.names[i]);
+    if (!used[i]) fail_call("the SQL has no :" + params.names[i]);
 }
 
 // SQLite keeps whatever bytes a TEXT was given; an answer (a MsgPack str, a JSON string) can
@@ -489,8 +490,7 @@ void step_query(Connection& c, std::string_view sql, const Params& params,
   sqlite3_stmt* stmt = c.prepare(sql, &guard);
   StatementReset reset{stmt};
   if (reads_only && !sqlite3_stmt_readonly(stmt))
-    fail(StatusCode::InvalidInput,
-         "this statement writes; queries only read (use an execute call)");
+    fail_call("this statement writes; queries only read (use an execute call)");
   bind(stmt, params);
   const int width = sqlite3_column_count(stmt);
   on_start(stmt, width);
@@ -501,8 +501,8 @@ void step_query(Connection& c, std::string_view sql, const Params& params,
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);
     if (options.max_rows && count == options.max_rows)
-      fail(StatusCode::InvalidInput,
-           "the query returns more than max_rows=" + std::to_string(options.max_rows) + " rows");
+      fail_call("the query returns more than max_rows=" + std::to_string(options.max_rows) +
+                " rows");
     ++count;
     if (budget.limited()) take_row(budget, stmt, width);
     on_row(stmt, width);

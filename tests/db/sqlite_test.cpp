@@ -297,6 +297,27 @@ TEST_F(SqliteTest, RefusedStatementsAreSqlErrors) {
   EXPECT_THROW(db->query("SELECT nope FROM items", {}, {}), core::SqlError);
   EXPECT_EQ(status_of([&] { db->query("SELECT nope FROM items", {}, {}); }),
             StatusCode::InvalidInput);
+  // Found by a review: the rest of what a call gets wrong was a plain InvalidInput, which
+  // molt::web answered 400 to a client that wrote no SQL. All of it is the call's: SqlError.
+  QueryOptions two;
+  two.max_rows = 2;
+  EXPECT_THROW(db->query("SELECT id FROM items", {}, two), core::SqlError);
+  two.max_rows = 0;
+  two.max_bytes = 10;
+  EXPECT_THROW(db->query("SELECT 'a longer text than ten bytes'", {}, two), core::SqlError);
+  EXPECT_THROW(db->query("SELECT ?", {}, {}), core::SqlError);
+  EXPECT_THROW(db->query("DELETE FROM items", {}, {}), core::SqlError);
+  EXPECT_THROW(db->query("BEGIN", {}, {}), core::SqlError);
+  EXPECT_THROW(db->query("SELECT 1; SELECT 2", {}, {}), core::SqlError);
+  // A database opened read-only refuses writes as configured, not as the call's mistake.
+  try {
+    read_only()->execute("DELETE FROM items", {}, {});
+    ADD_FAILURE() << "a read-only database wrote";
+  } catch (const core::SqlError&) {
+    ADD_FAILURE() << "the read-only refusal is a plain InvalidInput";
+  } catch (const core::Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::InvalidInput);
+  }
 }
 
 TEST_F(SqliteTest, QueryRefusesWritesAndChangesNothing) {

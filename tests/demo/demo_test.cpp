@@ -122,6 +122,9 @@ TEST_F(DemoTest, ItemsAreTheWorkersBytesAndTheRoutesKeepTheirWord) {
             400);
   EXPECT_EQ(client.request("POST", "/items", R"({"user_id":4,"title":"x","score":11})").status,
             400);
+  const auto nul = client.request("POST", "/items", R"({"user_id":4,"title":"a\u0000b"})");
+  EXPECT_EQ(nul.status, 400);
+  EXPECT_NE(nul.body.find("NUL"), std::string::npos) << nul.body;
   const auto created =
       client.request("POST", "/items", R"({"user_id":4,"title":"fresh item","score":2.5})",
                      {{"Content-Type", "application/json"}});

@@ -69,7 +69,7 @@ const pg::RewrittenSql& rewritten(std::string_view sql) {
 // `in_transaction`: the call runs in a transaction of the API (Database::begin()).
 Statement bind(std::string_view sql, const Params& params, bool in_transaction) {
   if (const char* why = pg::session_statement_refusal(sql, in_transaction))
-    fail(StatusCode::InvalidInput, why);
+    throw core::SqlError(why);
   const pg::RewrittenSql& r = rewritten(sql);
   Statement s{r.sql, {}};
   for (const auto& p : pg::order_named_params(r, params)) s.params.push_back(pg::encode_param(p));
@@ -110,8 +110,8 @@ class RowsBuilder final : public pg::RowSink {
     if (!started_) start(result, width);
     seen_ += static_cast<std::size_t>(height);
     if (max_rows_ && seen_ > max_rows_)
-      fail(StatusCode::InvalidInput,
-           "the query returns more than max_rows=" + std::to_string(max_rows_) + " rows");
+      throw core::SqlError("the query returns more than max_rows=" + std::to_string(max_rows_) +
+                           " rows");
     if (budget_.limited())
       for (int r = 0; r < height; ++r)
         for (int i = 0; i < width; ++i)
@@ -228,7 +228,7 @@ ExecResult run_execute(Connection& c, const Statement& statement, const QueryOpt
     }
     // COMMIT of a transaction that failed answers ROLLBACK, not an error.
     if (!results[2] || std::strcmp(PQcmdStatus(results[2].get()), "COMMIT") != 0)
-      fail(StatusCode::InvalidInput, "the statement was rolled back");
+      throw core::SqlError("the statement was rolled back");
     result = std::move(results[1]);
   }
   ExecResult out;  // last_insert_id stays empty: PostgreSQL callers use RETURNING
@@ -295,8 +295,8 @@ class PostgresTransaction final : public TransactionSession {
   void commit() override {
     // COMMIT of a transaction that already failed answers ROLLBACK, not an error.
     if (run_fixed(connection(), "COMMIT", deadline({}), {}, true) != "COMMIT")
-      fail(StatusCode::InvalidInput,
-           "the transaction failed earlier and was rolled back instead of committed");
+      throw core::SqlError(
+          "the transaction failed earlier and was rolled back instead of committed");
   }
   void rollback() noexcept override {
     Connection& c = *lease_;

@@ -114,7 +114,7 @@ class Rewriter {
       i = next;
     }
     if (positional_ && !names_.empty())
-      throw core::InvalidInput("the SQL mixes $n and :name placeholders");
+      throw core::SqlError("the SQL mixes $n and :name placeholders");
     out_.append(sql_.substr(done_));
     return {std::move(out_), std::move(names_), highest_};
   }
@@ -206,33 +206,33 @@ std::vector<Param> order_named_params(const RewrittenSql& rewritten, const Param
     if (rewritten.names.empty()) {
       // The server would take values nothing uses without a word; SQLite refuses them too.
       if (params.values.size() != rewritten.highest_number)
-        throw core::InvalidInput("the statement has " + std::to_string(rewritten.highest_number) +
-                                 " placeholders but " + std::to_string(params.values.size()) +
-                                 " values were given");
+        throw core::SqlError("the statement has " + std::to_string(rewritten.highest_number) +
+                             " placeholders but " + std::to_string(params.values.size()) +
+                             " values were given");
       return params.values;
     }
     if (!params.values.empty())
-      throw core::InvalidInput("positional values given, but the SQL names :" +
-                               rewritten.names.front());
+      throw core::SqlError("positional values given, but the SQL names :" +
+                           rewritten.names.front());
   }
   if (params.names.size() != params.values.size())
-    throw core::InvalidInput(std::to_string(params.values.size()) + " values given for " +
-                             std::to_string(params.names.size()) + " names");
+    throw core::SqlError(std::to_string(params.values.size()) + " values given for " +
+                         std::to_string(params.names.size()) + " names");
   std::unordered_map<std::string_view, std::size_t> given;
   for (std::size_t i = 0; i < params.names.size(); ++i)
     if (!given.try_emplace(params.names[i], i).second)
-      throw core::InvalidInput("a value for :" + params.names[i] + " is given twice");
+      throw core::SqlError("a value for :" + params.names[i] + " is given twice");
   std::vector<Param> ordered;
   ordered.reserve(rewritten.names.size());
   std::vector<bool> used(params.values.size(), false);
   for (const std::string& name : rewritten.names) {
     const auto it = given.find(name);
-    if (it == given.end()) throw core::InvalidInput("no value given for :" + name);
+    if (it == given.end()) throw core::SqlError("no value given for :" + name);
     used[it->second] = true;
     ordered.push_back(params.values[it->second]);
   }
   for (std::size_t i = 0; i < used.size(); ++i)
-    if (!used[i]) throw core::InvalidInput("the SQL has no :" + params.names[i]);
+    if (!used[i]) throw core::SqlError("the SQL has no :" + params.names[i]);
   return ordered;
 }
 

@@ -19,12 +19,12 @@ struct RewrittenSql {
 
 // Replaces every `:name` outside string literals, quoted identifiers, dollar-quoted bodies
 // and comments by `$k`, the same name always getting the same k (numbered by first use).
-// `::` casts and array slices (`a[1:2]`) are left alone. Throws core::InvalidInput when
+// `::` casts and array slices (`a[1:2]`) are left alone. Throws core::SqlError when
 // the SQL also uses `$n` placeholders. Unterminated quotes and comments are copied as they
 // are: the server reports the syntax error better than we could.
 RewrittenSql rewrite_named_params(std::string_view sql);
 
-// The values of `params` in `$k` order for SQL rewritten above. Throws core::InvalidInput
+// The values of `params` in `$k` order for SQL rewritten above. Throws core::SqlError
 // for a name without a value, a value whose name the SQL does not use, a name given twice,
 // or positional values for SQL that names its parameters. SQL without names takes
 // positional values in order, as many as its highest `$n` asks for.

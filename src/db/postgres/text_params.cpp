@@ -54,7 +54,7 @@ EncodedParam encode_param(const Param& param) {
           return {kFloat8, float_text(value), false};
         } else if constexpr (std::is_same_v<T, std::string>) {
           if (value.find('\0') != std::string::npos)
-            throw core::InvalidInput(
+            throw core::SqlError(
                 "a text parameter contains a NUL byte, which PostgreSQL text cannot hold; "
                 "send it as bytes");
           return {kText, value, false};
@@ -62,7 +62,7 @@ EncodedParam encode_param(const Param& param) {
           return {kBytea, value.data, true};
         } else {
           static_assert(std::is_same_v<T, Array>);
-          throw core::InvalidInput("array parameters are not supported (arrays come out only)");
+          throw core::SqlError("array parameters are not supported (arrays come out only)");
         }
       },
       param.value);

@@ -21,7 +21,7 @@ struct EncodedParam {
 // bool -> "t"/"f" (bool); int -> decimal (int8); double -> shortest round-trip text with
 // NaN/Infinity/-Infinity (float8); text as is (text); Bytes -> raw bytes, binary (bytea).
 // A null takes the OID of its null_type, ValueType::Null none. Text with a NUL byte throws
-// core::InvalidInput: PostgreSQL text cannot hold one; so does an Array (arrays come out of
+// core::SqlError: PostgreSQL text cannot hold one; so does an Array (arrays come out of
 // queries only).
 EncodedParam encode_param(const Param& param);
 

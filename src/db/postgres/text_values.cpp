@@ -214,7 +214,7 @@ Array decode_array(std::uint32_t oid, std::uint32_t element_oid, std::string_vie
   if (!parsed) {
     const bool shaped = !text.empty() && (text[0] == '[' || text.find("{{") != text.npos);
     if (shaped)
-      throw core::InvalidInput(
+      throw core::SqlError(
           "an array cell (type OID " + std::to_string(oid) +
           ") has more than one dimension or explicit bounds; molt::db reads one-dimensional "
           "arrays only (cast the column to text to read it as the server prints it)");

@@ -21,7 +21,7 @@ namespace molt::db::pg {
 // array_element_oid() -> Array, its elements decoded by these same rules; every other type,
 // known or not, is the text the server sent. Text the type cannot have is
 // core::Error(InternalError) naming OID and text; an array with more than one dimension or
-// explicit bounds is core::InvalidInput (cast it to text to read it).
+// explicit bounds is core::SqlError (cast it to text to read it).
 Value decode_text_cell(std::uint32_t oid, const char* data, int length, bool is_null);
 
 // The elements of a one-dimensional array literal such as `{1,NULL,"a b"}`: an unquoted
