@@ -44,12 +44,21 @@ boost::asio::awaitable<Response> ready(Response response) {
 // The answer for an exception that escaped a handler or a middleware: an HttpError says its
 // own; core errors map to their status; anything else is a 500 whose details go to the log,
 // never to the client.
+void log_failure(const Request& request, const std::string& failure) {
+  std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",
+               static_cast<int>(request.method().size()), request.method().data(),
+               static_cast<int>(request.path().size()), request.path().data(), failure.c_str());
+}
+
 Response error_answer(std::exception_ptr error, const Request& request, const Ctx& ctx) {
   std::string failure;
   try {
     std::rethrow_exception(error);
   } catch (const HttpError& e) {
-    return Response::error(e.status(), e.code(), e.what());
+    if (e.status() >= 400 && e.status() <= 599)
+      return Response::error(e.status(), e.code(), e.what());
+    failure = "HttpError with status " + std::to_string(e.status()) +
+              ", which is not an error status (400 to 599): " + e.what();
   } catch (const core::SqlError& e) {
     failure = e.what();  // the handler's SQL: the server's fault, and its text stays here
   } catch (const core::Error& e) {
@@ -76,9 +85,7 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
   // Nobody will read this answer; middleware (the access log) see 499, as nginx logs it.
   if (reason == core::CancelReason::Disconnected)
     return Response::error(499, "client_closed_request", "the client went away");
-  std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",
-               static_cast<int>(request.method().size()), request.method().data(),
-               static_cast<int>(request.path().size()), request.path().data(), failure.c_str());
+  log_failure(request, failure);
   return Response::error(500, "internal_error", "the request failed");
 }
 
@@ -327,7 +334,13 @@ boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) c
   ctx.body_.whole_ = &request.body();
   std::exception_ptr failure;
   try {
-    co_return co_await Next(app_chain_.get(), 0, request, ctx)();
+    Response response = co_await Next(app_chain_.get(), 0, request, ctx)();
+    // A final answer's status is 200 to 599 (interim 1xx answers are the server's); any
+    // other would go out as a status line no client can read.
+    if (response.status() >= 200 && response.status() <= 599) co_return response;
+    log_failure(request, "the answer's status " + std::to_string(response.status()) +
+                             " is not an HTTP status for a final answer (200 to 599)");
+    co_return Response::error(500, "internal_error", "the request failed");
   } catch (...) {
     failure = std::current_exception();  // from a middleware: the handlers' are answered inside
   }

@@ -264,6 +264,28 @@ TEST(AppTest, AStreamsProducerMayUseTheCtxAndItsFailureIsLogged) {
       << log;
 }
 
+// Found by a review: HttpError(999) put "HTTP/1.1 999" on the wire, Response(0) a status
+// line no client could read, HttpError(200) a success carrying an error body.
+TEST(AppTest, AnswersWithNoHttpStatusAre500) {
+  App app;
+  app.get("/status/{code:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    co_return Response(static_cast<int>(ctx.int_param("code")));
+  });
+  app.get("/error/{code:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    throw molt::web::HttpError(static_cast<int>(ctx.int_param("code")), "odd", "odd");
+    co_return Response(200);
+  });
+  TestClient client(app);
+  ::testing::internal::CaptureStderr();
+  for (const char* path : {"/status/0", "/status/999", "/status/100", "/error/200", "/error/999"})
+    EXPECT_EQ(client.get(path).status, 500) << path;
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("GET /status/999 failed: the answer's status 999"), std::string::npos) << log;
+  EXPECT_NE(log.find("HttpError with status 200"), std::string::npos) << log;
+  EXPECT_EQ(client.get("/status/204").status, 204);
+  EXPECT_EQ(client.get("/error/418").status, 418);
+}
+
 TEST(RequestTest, QueryParametersAreDecodedWithinTheQueryOnly) {
   molt::web::Request request;
   const std::string target = "/p?a=1&user=ada+l%C3%B6we&flag&bad=%zz&empty=";
