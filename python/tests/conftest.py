@@ -38,6 +38,12 @@ def demo_bin() -> Path:
     return _binary("MOLT_DEMO_BIN", ROOT / "build/dev/apps/molt-demo/molt-demo")
 
 
+@pytest.fixture(scope="session")
+def notes_bin() -> Path:
+    """notes, the smallest molt::web sample service (apps/samples/notes)."""
+    return _binary("MOLT_NOTES_BIN", ROOT / "build/dev/apps/samples/notes/notes")
+
+
 def child_pids() -> set[int]:
     """Live (not zombie) children of this process, read from /proc."""
     me = os.getpid()

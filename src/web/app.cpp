@@ -218,9 +218,11 @@ void App::check_not_frozen() const {
 void App::add_route(RouteGroup::Data& group, std::string_view method, std::string_view pattern,
                     Handler handler, std::string_view name, RouteOptions options) {
   check_not_frozen();
-  if (pattern.empty() || pattern.front() != '/')
+  // "" in a group is the group's own path: group("/admin").get("") serves /admin, and
+  // .get("/") serves /admin/, as in FastAPI's routers.
+  if (pattern.empty() ? group.prefix.empty() : pattern.front() != '/')
     throw RouteError("route '" + std::string(method) + " " + std::string(pattern) +
-                     "': a pattern starts with '/'");
+                     "': a pattern starts with '/' (in a group, \"\" is the group's own path)");
   if (!handler)
     throw RouteError("route '" + std::string(method) + " " + std::string(pattern) +
                      "': no handler");

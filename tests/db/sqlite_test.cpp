@@ -93,6 +93,12 @@ TEST_F(SqliteTest, NamedParametersBindByNameInAnyOrder) {
       db->query("SELECT id FROM items WHERE user_id = :user_id AND title = :title", p, {});
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows.get<std::int64_t>(0, "id"), 2);
+  // Each value beside its name: the same binding.
+  const Rows again = db->query(
+      "SELECT id FROM items WHERE user_id = :user_id AND title = :title",
+      Params::named({{"title", {std::string("item 2")}}, {"user_id", {std::int64_t{0}}}}), {});
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again.get<std::int64_t>(0, "id"), 2);
 }
 
 TEST_F(SqliteTest, BatchesRunInOrderOnOneConnectionWithTheRulesOfSingleQueries) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -286,6 +288,30 @@ TEST(AppTest, AnswersWithNoHttpStatusAre500) {
   EXPECT_EQ(client.get("/error/418").status, 418);
 }
 
+struct HitCounter {
+  std::mutex lock;  // cannot be moved: set_state could not take it
+  std::atomic<int> hits{0};
+};
+struct NeverSet {};
+
+TEST(AppTest, StateThatCannotMoveIsBuiltInPlaceAndMissingStateIsNamed) {
+  App app;
+  app.emplace_state<HitCounter>().hits = 10;
+  app.get("/hit", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    co_return Response::text(std::to_string(++ctx.state<HitCounter>().hits));
+  });
+  app.get("/missing", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+    ctx.state<NeverSet>();
+    co_return Response(200);
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/hit").body, "11");
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(client.get("/missing").status, 500);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("NeverSet was never set (App::set_state)"), std::string::npos) << log;
+}
+
 TEST(RequestTest, QueryParametersAreDecodedWithinTheQueryOnly) {
   molt::web::Request request;
   const std::string target = "/p?a=1&user=ada+l%C3%B6we&flag&bad=%zz&empty=";
@@ -325,6 +351,19 @@ TEST(AppTest, BadRoutesFailWhenAdded) {
   EXPECT_THROW(app.get("/users/{name}", hello), molt::web::RouteError);
   auto group = app.group("/v1");
   EXPECT_THROW(group.get("no-slash", hello), molt::web::RouteError);
+  EXPECT_THROW(app.get("", hello), molt::web::RouteError);
+}
+
+TEST(AppTest, AnEmptyPatternInAGroupIsTheGroupsOwnPath) {
+  App app;
+  auto admin = app.group("/admin");
+  admin.get("",
+            [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::text("root"); });
+  admin.get("/",
+            [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::text("slash"); });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/admin").body, "root");
+  EXPECT_EQ(client.get("/admin/").body, "slash");
 }
 
 }  // namespace

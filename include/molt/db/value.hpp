@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -50,6 +51,15 @@ struct Params {
 
   bool named() const noexcept { return !names.empty(); }
   static Params positional(std::vector<Param> values) { return {std::move(values), {}}; }
+  // Each value beside its name: Params::named({{"user", {std::int64_t{7}}}, {"q", {text}}}).
+  static Params named(std::vector<std::pair<std::string, Param>> pairs) {
+    Params out;
+    for (auto& [name, value] : pairs) {
+      out.names.push_back(std::move(name));
+      out.values.push_back(std::move(value));
+    }
+    return out;
+  }
 };
 
 }  // namespace molt::db

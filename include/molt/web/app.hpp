@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <boost/asio/awaitable.hpp>
+#include <boost/core/demangle.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -261,10 +262,20 @@ class App : public RouteMethods<App> {
   // here. Its options apply to those requests' bodies as a route's would.
   App& fallback(Handler handler, RouteOptions options = {});
 
-  // App-scoped state, one value per type, set before serving.
+  // App-scoped state, one value per type, set before serving. Handlers on every I/O thread
+  // share it at once: what they change needs a mutex or atomics of its own.
   template <typename T>
   void set_state(T value) {
     state_[std::type_index(typeid(T))] = std::make_shared<T>(std::move(value));
+  }
+  // The same, built in place: for state that cannot be moved (it holds a std::mutex or a
+  // std::atomic).
+  template <typename T, typename... Args>
+  T& emplace_state(Args&&... args) {
+    auto value = std::make_shared<T>(std::forward<Args>(args)...);
+    T& ref = *value;
+    state_[std::type_index(typeid(T))] = std::move(value);
+    return ref;
   }
   template <typename T>
   T* find_state() const {
@@ -329,7 +340,9 @@ class App : public RouteMethods<App> {
 template <typename T>
 T& Ctx::state() const {
   T* value = app_->find_state<T>();
-  if (value == nullptr) throw std::logic_error("app state of this type was never set");
+  if (value == nullptr)
+    throw std::logic_error("app state of type " + boost::core::demangle(typeid(T).name()) +
+                           " was never set (App::set_state)");
   return *value;
 }
 

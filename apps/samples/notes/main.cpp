@@ -1,0 +1,126 @@
+// notes: the smallest whole service on molt::web, the skeleton docs/web.md starts from.
+// A SQLite table of notes behind three routes, typed JSON in and out, a group with a
+// token check, the database on a blocking pool, and a graceful stop on SIGTERM or SIGINT.
+//
+//   notes [--port 8081] [--db notes.sqlite3]
+//   curl -X POST localhost:8081/notes -H 'Content-Type: application/json' -d '{"text": "hi"}'
+//   curl localhost:8081/notes/1
+//   curl -X DELETE localhost:8081/admin/notes -H 'Authorization: Bearer let-me-in'
+#include <CLI/CLI.hpp>
+#include <boost/describe.hpp>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "molt/db/sqlite.hpp"
+#include "molt/web/blocking.hpp"
+#include "molt/web/middleware.hpp"
+#include "molt/web/server.hpp"
+#include "molt/web/typed.hpp"
+
+namespace {
+
+using boost::asio::awaitable;
+using molt::web::Ctx;
+using molt::web::Request;
+using molt::web::Response;
+
+struct NewNote {
+  std::string text;
+  std::optional<bool> pinned;  // optional in the body: a plain bool would be required
+};
+BOOST_DESCRIBE_STRUCT(NewNote, (), (text, pinned))
+
+struct Note {
+  std::int64_t id;
+  std::string text;
+  bool pinned;
+};
+BOOST_DESCRIBE_STRUCT(Note, (), (id, text, pinned))
+
+// What every handler shares, set once as app state: the database and the pool that runs it.
+struct Notes {
+  std::shared_ptr<molt::db::Database> db;
+  molt::core::BlockingPool* pool;
+};
+
+awaitable<Response> add_note(const Request& request, Ctx& ctx) {
+  const auto note = molt::web::body_as<NewNote>(request);  // 400 naming the field
+  if (note.text.empty() || note.text.size() > 1000)
+    throw molt::web::HttpError(422, "invalid_note", "text: 1 to 1000 bytes");
+  const Notes& notes = ctx.state<Notes>();
+  const auto id = co_await molt::web::run_blocking(*notes.pool, [&] {
+    return notes.db
+        ->execute("INSERT INTO notes(text, pinned) VALUES (?, ?)",
+                  molt::db::Params::positional({{note.text}, {note.pinned.value_or(false)}}), {})
+        .last_insert_id.value_or(0);
+  });
+  co_return molt::web::json(Note{id, note.text, note.pinned.value_or(false)}, 201);
+}
+
+awaitable<Response> get_note(const Request& request, Ctx& ctx) {
+  const Notes& notes = ctx.state<Notes>();
+  const std::int64_t id = ctx.int_param("id");
+  molt::db::QueryOptions call;
+  call.cancel = ctx.token();  // a client that leaves stops the query
+  const auto rows = co_await molt::web::run_blocking(*notes.pool, [&] {
+    return notes.db->query("SELECT id, text, pinned FROM notes WHERE id = ?",
+                           molt::db::Params::positional({{id}}), call);
+  });
+  if (rows.empty()) throw molt::web::HttpError(404, "not_found", "no such note");
+  co_return molt::web::respond(
+      request, Note{rows.get<std::int64_t>(0, "id"), rows.get<std::string>(0, "text"),
+                    rows.get<std::int64_t>(0, "pinned") != 0});
+}
+
+awaitable<Response> clear_notes(const Request&, Ctx& ctx) {
+  const Notes& notes = ctx.state<Notes>();
+  co_await molt::web::run_blocking(*notes.pool,
+                                   [&] { return notes.db->execute("DELETE FROM notes", {}, {}); });
+  co_return Response(204);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"notes: the smallest molt::web service"};
+  molt::web::ServerOptions options;
+  options.port = 8081;
+  std::string path = "notes.sqlite3";
+  cli.add_option("--port", options.port)->capture_default_str();
+  cli.add_option("--db", path)->capture_default_str();
+  CLI11_PARSE(cli, argc, argv);
+  try {
+    auto db = molt::db::open_sqlite({.path = path, .read_write = true, .create = true});
+    db->execute(
+        "CREATE TABLE IF NOT EXISTS notes(id INTEGER PRIMARY KEY, text TEXT NOT NULL, "
+        "pinned INTEGER NOT NULL)",
+        {}, {});
+    molt::web::Server::block_stop_signals();  // before any thread starts: see server.hpp
+    molt::core::BlockingPool pool(4, 64);     // 4 threads, 64 queued calls, then 503
+
+    molt::web::App app;
+    app.set_state(Notes{db, &pool});
+    app.use(molt::web::request_id());
+    app.use(molt::web::access_log());
+    app.post("/notes", add_note);
+    app.get("/notes/{id:int}", get_note);
+    auto admin = app.group("/admin");
+    admin.use([](const Request& request, Ctx&, molt::web::Next next) -> awaitable<Response> {
+      if (request.header("Authorization") != "Bearer let-me-in")
+        throw molt::web::HttpError(401, "unauthorized", "a token is required");
+      co_return co_await next();
+    });
+    admin.del("/notes", clear_notes);
+
+    molt::web::Server server(app, options);
+    server.start();
+    std::fprintf(stderr, "notes: serving http://127.0.0.1:%u\n", unsigned(server.port()));
+    server.wait_for_signal();  // SIGTERM/SIGINT: drains in-flight requests, then returns
+    pool.close();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "notes: %s\n", error.what());
+    return 2;
+  }
+  return 0;
+}

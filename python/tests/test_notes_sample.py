@@ -1,0 +1,51 @@
+"""The notes sample (apps/samples/notes), the skeleton docs/web.md starts from: it must keep
+doing what the page says it does."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+
+def call(port: int, method: str, path: str, body: str | None = None, **headers: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    if body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    connection.request(method, path, body=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+    response = connection.getresponse()
+    status, data = response.status, response.read()
+    connection.close()
+    return status, data
+
+
+def test_the_sample_serves_what_the_docs_say(notes_bin: Path, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [str(notes_bin), "--port", "0", "--db", str(tmp_path / "notes.sqlite3")],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        match = re.search(r"serving http://127\.0\.0\.1:(\d+)", process.stderr.readline())
+        assert match, "notes did not report its port"
+        port = int(match.group(1))
+        status, body = call(port, "POST", "/notes", json.dumps({"text": "hi"}))
+        assert status == 201 and json.loads(body) == {"id": 1, "text": "hi", "pinned": False}
+        assert call(port, "GET", "/notes/1") == (200, body)
+        status, body = call(port, "POST", "/notes", json.dumps({"txt": "x"}))
+        assert status == 400 and b"body.text" in body
+        assert call(port, "POST", "/notes", json.dumps({"text": ""}))[0] == 422
+        assert call(port, "GET", "/notes/9")[0] == 404
+        assert call(port, "DELETE", "/admin/notes")[0] == 401
+        assert call(port, "DELETE", "/admin/notes", Authorization="Bearer let-me-in")[0] == 204
+        assert call(port, "GET", "/notes/1")[0] == 404
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
