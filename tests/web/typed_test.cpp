@@ -129,6 +129,17 @@ TEST(TypedTest, BadBodiesAreClear400sOr415) {
                          {{"Content-Type", "application/json ; charset=utf-8"}})
                 .status,
             201);
+  // A +json type is JSON (RFC 6839); a JSON-looking type that is not application/ is not.
+  for (const char* type : {"application/vnd.api+json", "application/merge-patch+JSON"})
+    EXPECT_EQ(
+        client.request("POST", "/items", R"({"title":"x","tags":[]})", {{"Content-Type", type}})
+            .status,
+        201)
+        << type;
+  for (const char* type : {"text/x+json", "application/+json", "application/json-seq"})
+    EXPECT_EQ(client.request("POST", "/items", R"({"title":"x"})", {{"Content-Type", type}}).status,
+              415)
+        << type;
 }
 
 TEST(TypedTest, QueryParametersAreTyped) {

@@ -58,13 +58,17 @@ Response respond(const Request& request, const T& value, int status = 200) {
 }
 
 // `body` (the request's, or one collected from a streamed body) decoded by the request's
-// Content-Type (JSON when absent). Throws HttpError 415 for other types, and
+// Content-Type (JSON when absent; application/*+json is JSON too). Throws HttpError 415 for
+// other types, and
 // core::InvalidInput (a 400 naming the field) for a body that does not fit T.
 template <typename T>
 T body_as(const Request& request, std::string_view body) {
   const std::string_view type = request.header("Content-Type").value_or(std::string_view(kJson));
   const std::string_view media = trim_ows(type.substr(0, type.find(';')));  // `type ; charset`
-  if (iequals(media, kJson)) return codec::decode_json<T>(body, "body");
+  // application/json, or a JSON type with the +json suffix (RFC 6839: application/vnd.api+json).
+  const bool json_suffix = media.size() > 17 && media.starts_with("application/") &&
+                           iequals(media.substr(media.size() - 5), "+json");
+  if (iequals(media, kJson) || json_suffix) return codec::decode_json<T>(body, "body");
   if (iequals(media, kMsgPack) || iequals(media, "application/x-msgpack"))
     return codec::decode_msgpack<T>(body, "body");
   throw HttpError(415, "unsupported_media_type", "send application/json or application/msgpack");
