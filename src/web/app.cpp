@@ -47,7 +47,8 @@ boost::asio::awaitable<Response> ready(Response response) {
 void log_failure(const Request& request, const std::string& failure) {
   std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",
                static_cast<int>(request.method().size()), request.method().data(),
-               static_cast<int>(request.path().size()), request.path().data(), failure.c_str());
+               static_cast<int>(request.path().size()), request.path().data(),
+               core::one_line(failure).c_str());
 }
 
 Response error_answer(std::exception_ptr error, const Request& request, const Ctx& ctx) {

@@ -182,7 +182,7 @@ std::string Dispatcher::deadline_message(const Job& job, bool was_queued) {
 std::string Dispatcher::logged_failure(const Job& job, const char* why) {
   std::fprintf(stderr, "molt-worker: export '%s' (request %llu) failed: %s\n",
                job.exp->spec.name.c_str(), static_cast<unsigned long long>(job.request.request_id),
-               why);
+               core::one_line(why).c_str());
   return "export '" + job.exp->spec.name + "' failed (the worker's log says why)";
 }
 

@@ -78,3 +78,14 @@ TEST(ErrorTest, IsCaughtAsStdException) {
 
 }  // namespace
 }  // namespace molt::core
+
+// Found by a review: libpq's messages ("...unexpectedly\n\tThis probably means...") split the
+// worker's log entries over several lines.
+TEST(OneLineTest, LineBreaksAndTabsBecomeSingleSpaces) {
+  using molt::core::one_line;
+  EXPECT_EQ(one_line("server closed the connection unexpectedly\n\tThis probably means\n"),
+            "server closed the connection unexpectedly This probably means");
+  EXPECT_EQ(one_line("  a\r\n\r\nb  "), "a b");
+  EXPECT_EQ(one_line(""), "");
+  EXPECT_EQ(one_line("caf\xc3\xa9 ok"), "caf\xc3\xa9 ok");
+}

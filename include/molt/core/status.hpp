@@ -14,6 +14,11 @@ enum class StatusCode { Ok, InvalidInput, Busy, Timeout, Cancelled, InternalErro
 std::string_view to_string(StatusCode code) noexcept;
 std::optional<StatusCode> parse_status_code(std::string_view name) noexcept;
 
+// Error text made fit for one log line: each run of line breaks, tabs and other control
+// characters becomes one space, and none is left at either end (libpq's messages carry
+// "\n\t" inside and a newline at the end).
+std::string one_line(std::string_view text);
+
 struct Status {
   StatusCode code = StatusCode::Ok;
   std::string message;
