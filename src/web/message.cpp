@@ -104,12 +104,16 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
   return std::nullopt;
 }
 
-std::optional<std::string> Request::query_param(std::string_view name) const {
+namespace {
+// Calls `take(value)` for each value of the query parameter `name`, decoded, in order, until
+// it returns false. A value that is not valid percent-encoding or not UTF-8 is a 400.
+template <class Take>
+void each_query_value(std::string_view query, std::string_view name, Take take) {
   // Split by hand: Boost.URL 1.81's parse_query reads past the end of a view that is not
   // the end of its buffer. Each piece is still validated and decoded by Boost.URL.
   boost::urls::encoding_opts form;
   form.space_as_plus = true;  // query strings from HTML forms write spaces as '+'
-  std::string_view rest = query_;
+  std::string_view rest = query;
   while (!rest.empty()) {
     const auto amp = rest.find('&');
     const std::string_view pair = rest.substr(0, amp);
@@ -117,7 +121,10 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
     const auto eq = pair.find('=');
     const auto key = boost::urls::make_pct_string_view(pair.substr(0, eq));
     if (key.has_error() || key->decode(form) != name) continue;
-    if (eq == std::string_view::npos) return std::string();
+    if (eq == std::string_view::npos) {
+      if (!take(std::string())) return;
+      continue;
+    }
     const auto value = boost::urls::make_pct_string_view(pair.substr(eq + 1));
     if (value.has_error())
       throw core::InvalidInput("query parameter '" + std::string(name) +
@@ -125,9 +132,27 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
     std::string decoded = value->decode(form);
     if (!codec::is_valid_utf8(decoded))
       throw core::InvalidInput("query parameter '" + std::string(name) + "' is not UTF-8 text");
-    return decoded;
+    if (!take(std::move(decoded))) return;
   }
-  return std::nullopt;
+}
+}  // namespace
+
+std::optional<std::string> Request::query_param(std::string_view name) const {
+  std::optional<std::string> first;
+  each_query_value(query_, name, [&](std::string value) {
+    first = std::move(value);
+    return false;
+  });
+  return first;
+}
+
+std::vector<std::string> Request::query_params(std::string_view name) const {
+  std::vector<std::string> all;
+  each_query_value(query_, name, [&](std::string value) {
+    all.push_back(std::move(value));
+    return true;
+  });
+  return all;
 }
 
 Response Response::error(int status, std::string_view code, std::string_view message) {

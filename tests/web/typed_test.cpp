@@ -47,9 +47,11 @@ App& items_app() {
       co_return molt::web::respond(request, Created{7, item.title, item.score.value_or(0.5)}, 201);
     });
     app.get("/page", [](const Request& request, Ctx&) -> awaitable<Response> {
-      const auto limit = molt::web::query_as<int>(request, "limit").value_or(50);
-      const auto exact = molt::web::query_as<bool>(request, "exact").value_or(false);
-      co_return Response::text(std::to_string(limit) + (exact ? " exact" : ""));
+      const int limit = molt::web::query_as(request, "limit", 50);
+      const bool exact = molt::web::query_as(request, "exact", false);
+      std::string tags;
+      for (const std::string& tag : request.query_params("tag")) tags += " #" + tag;
+      co_return Response::text(std::to_string(limit) + (exact ? " exact" : "") + tags);
     });
     ready = true;
   }
@@ -146,6 +148,8 @@ TEST(TypedTest, QueryParametersAreTyped) {
   TestClient client(items_app());
   EXPECT_EQ(client.get("/page").body, "50");
   EXPECT_EQ(client.get("/page?limit=7&exact=true").body, "7 exact");
+  EXPECT_EQ(client.get("/page?tag=a&limit=3&tag=b+c&tag").body, "3 #a #b c #");
+  EXPECT_EQ(client.get("/page?tag=a&tag=%FF").status, 400);  // every value is checked
   const auto bad = client.get("/page?limit=seven");
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(

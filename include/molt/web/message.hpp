@@ -45,6 +45,9 @@ class Request {
   // decoded, is core::InvalidInput (a 400 naming the parameter); pairs with a malformed name
   // are skipped.
   std::optional<std::string> query_param(std::string_view name) const;
+  // Every value of a repeated parameter (`?tag=a&tag=b`), in order; empty when absent. The
+  // same decoding and errors.
+  std::vector<std::string> query_params(std::string_view name) const;
   // The body, read whole before the handler. Empty on a route that streams its body
   // (RouteOptions::stream_body): read that one with ctx.body() instead.
   const std::string& body() const { return body_; }

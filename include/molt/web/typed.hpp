@@ -114,4 +114,13 @@ std::optional<T> query_as(const Request& request, std::string_view name) {
   }
 }
 
+// The same with a value for an absent parameter: `query_as(request, "limit", 50)`, or
+// `query_as<std::string>(request, "sort", "id")`. A present one that does not parse is
+// still a 400.
+template <typename T>
+T query_as(const Request& request, std::string_view name, T absent) {
+  std::optional<T> value = query_as<T>(request, name);
+  return value ? std::move(*value) : std::move(absent);
+}
+
 }  // namespace molt::web
