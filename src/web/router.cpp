@@ -111,6 +111,8 @@ std::vector<PatternSegment> parse_pattern(std::string_view method, std::string_v
       if (is_dot_segment(text)) fail("'.' and '..' segments can never match");
       if (text.find('\0') != std::string_view::npos)
         fail("a NUL byte can never match (a path with %00 is refused)");
+      if (!codec::is_valid_utf8(text))
+        fail("a segment that is not UTF-8 can never match (such paths are refused)");
       segments.push_back({text, false, ParamKind::Str});
     }
     if (slash == std::string_view::npos) break;
@@ -398,6 +400,7 @@ std::string Router::url_for(
     }
     const std::string_view value = value_of(segment.text);
     ++used;
+    if (!codec::is_valid_utf8(value)) fail(segment.text, "is not UTF-8 text");
     std::int64_t ignored = 0;
     if (segment.kind == ParamKind::Int && !parse_int(value, ignored))
       fail(segment.text, "must be a non-negative integer");

@@ -153,6 +153,10 @@ TEST(RouterTest, APathThatIsNotUtf8IsABadPath) {
   const RouteMatch ok = router.match("GET", "/users/caf%C3%A9");
   ASSERT_TRUE(ok.found());
   EXPECT_EQ(ok.param("name"), "caf\xc3\xa9");
+  // Neither a pattern nor a url_for value can make such a path.
+  EXPECT_THROW(router.add("GET", "/caf\xe9", 2), molt::web::RouteError);
+  router.add("GET", "/files/{name}", 3, "file");
+  EXPECT_THROW(router.url_for("file", {{"name", "\xff"}}), molt::web::RouteError);
 }
 
 TEST(RouterTest, UrlForBuildsEncodedPathsThatRouteBack) {
