@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "molt/codec/decode_error.hpp"
 #include "molt/core/status.hpp"
 #include "request_cancel.hpp"
 #include "task_group.hpp"
@@ -60,6 +61,8 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
       return Response::error(e.status(), e.code(), e.what());
     failure = "HttpError with status " + std::to_string(e.status()) +
               ", which is not an error status (400 to 599): " + e.what();
+  } catch (const codec::DecodeError& e) {
+    return Response::error(400, "invalid_input", e.what(), e.path());
   } catch (const core::SqlError& e) {
     failure = e.what();  // the handler's SQL: the server's fault, and its text stays here
   } catch (const core::Error& e) {

@@ -156,10 +156,19 @@ std::vector<std::string> Request::query_params(std::string_view name) const {
 }
 
 Response Response::error(int status, std::string_view code, std::string_view message) {
+  return error(status, code, message, {});
+}
+
+Response Response::error(int status, std::string_view code, std::string_view message,
+                         std::string_view field) {
   std::string body = "{\"error\":{\"code\":";
   codec::write_json_string(body, code);
   body += ",\"message\":";
   codec::write_json_string(body, message);  // it may quote the request's own bytes
+  if (!field.empty()) {
+    body += ",\"field\":";
+    codec::write_json_string(body, field);
+  }
   body += "}}";
   return {status, std::move(body), "application/json"};
 }

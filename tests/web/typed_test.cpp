@@ -122,6 +122,8 @@ TEST(TypedTest, BadBodiesAreClear400sOr415) {
   EXPECT_EQ(wrong_type.status, 400);
   EXPECT_NE(wrong_type.body.find("body.title: expected string"), std::string::npos)
       << wrong_type.body;
+  // Where it is, apart, for a client to point at the field (FastAPI's `loc`).
+  EXPECT_NE(wrong_type.body.find(R"("field":"body.title")"), std::string::npos) << wrong_type.body;
   EXPECT_EQ(client.request("POST", "/items", "{not json").status, 400);
   EXPECT_EQ(client.request("POST", "/items", R"({"score":1})").status, 400);  // title missing
   EXPECT_EQ(client.request("POST", "/items", "x", {{"Content-Type", "text/plain"}}).status, 415);

@@ -124,6 +124,10 @@ class Response {
   }
   // {"error":{"code":..,"message":..}}: the shape of every error molt::web answers.
   static Response error(int status, std::string_view code, std::string_view message);
+  // The same naming the input that was wrong, for a client to point at it (a form field):
+  // {"error":{"code","message","field":"body.tags[1]"}}.
+  static Response error(int status, std::string_view code, std::string_view message,
+                        std::string_view field);
 
   int status() const { return status_; }
   void set_status(int status) { status_ = status; }
