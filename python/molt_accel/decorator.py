@@ -16,7 +16,7 @@ from molt_accel.client import MoltClient, MoltClientPool
 from molt_accel.config import OffloadSettings, client_mode_from_env, pool_size_from_env
 from molt_accel.contracts import build_list_items_payload
 from molt_accel.disconnect import request_cancel_check
-from molt_accel.errors import MoltAccelError, MoltInvalidInput
+from molt_accel.errors import MoltAccelError, MoltCancelled, MoltInvalidInput
 from molt_accel.hooks import Hook
 from molt_accel.responses import (
     ResponseFactory,
@@ -184,7 +184,9 @@ def molt_offload(
         )
 
     def falls_back(error: MoltAccelError) -> bool:
-        if allow_fallback and not isinstance(error, MoltInvalidInput):
+        # Not for bad input (the caller's), nor for a caller that went away: nobody would read
+        # what the view made.
+        if allow_fallback and not isinstance(error, (MoltInvalidInput, MoltCancelled)):
             logger.warning("molt_offload(%s) failed (%s); running the view", entry, error.code)
             return True
         return False

@@ -166,6 +166,26 @@ def test_cancel_check_cancels_the_worker_request(test_worker_bin: Path) -> None:
     assert response.status_code == 499
     assert body_of(response)["error"]["code"] == "cancelled"
     assert client.call("echo", b"free", codec="raw", timeout_ms=3000) == b"free"  # the thread was freed
+
+    # Nor does allow_fallback run the view for a caller that went away: nobody would read it.
+    ran: list[bool] = []
+    started = time.monotonic()
+
+    @molt_offload(
+        entry="sleep",
+        codec="raw",
+        timeout_ms=20000,
+        client=client,
+        allow_fallback=True,
+        payload_builder=lambda request: b"20000",
+        cancel_check=lambda request: time.monotonic() - started > 0.05,
+    )
+    def falling_back(request: Any) -> HttpResponse:
+        ran.append(True)
+        return HttpResponse("the view ran")
+
+    assert falling_back(requests.get("/sleep")).status_code == 499
+    assert ran == []
     client.close()
 
 
