@@ -307,10 +307,14 @@ class Proxy {
       using namespace asio::experimental::awaitable_operators;
       const error_code ec = std::get<1>(
           co_await (send(*exchange, head, body, ctx, body_streamed) && read_head(*exchange)));
-      if (!ec) break;
-      if (exchange->reused && replayable && closed_under_us(ec) && !exchange->heard_from() &&
-          !ctx.cancelled())
-        continue;  // once: the next attempt is on a new connection, never a reused one
+      // A 408 on a kept connection is the upstream closing it as its keep-alive ran out,
+      // written as the request went out: not this request's answer (so Go's net/http reads it).
+      const bool goodbye = !ec && exchange->reused && exchange->parser->get().result_int() == 408;
+      if (!ec && !goodbye) break;
+      if (exchange->reused && replayable && !ctx.cancelled() &&
+          (goodbye || (closed_under_us(ec) && !exchange->heard_from())))
+        continue;          // once: the next attempt is on a new connection, never a reused one
+      if (goodbye) break;  // not to be sent twice: the 408 is all there is to give
       fail(*upstream_, request, ctx, "from", ec);
     }
     co_return co_await answer(std::move(exchange), idle, request, ctx);

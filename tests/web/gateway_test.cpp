@@ -350,9 +350,14 @@ TEST(GatewayTest, AKeptConnectionTheUpstreamClosedIsReplacedUnnoticed) {
 // came), then answers on a second connection: blocking sockets on a thread of its own.
 class ForgetfulUpstream {
  public:
-  // `first`: the whole answer to the first request, as bytes.
-  explicit ForgetfulUpstream(std::string first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-      : first_(std::move(first)), listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
+  // `first`: the whole answer to the first request, as bytes. `goodbye`: what it writes on
+  // that connection as the second request comes, before closing it (gunicorn and others send
+  // a 408 when their keep-alive runs out).
+  explicit ForgetfulUpstream(std::string first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                             std::string goodbye = {})
+      : first_(std::move(first)),
+        goodbye_(std::move(goodbye)),
+        listener_(::socket(AF_INET, SOCK_STREAM, 0)) {
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -394,7 +399,8 @@ class ForgetfulUpstream {
     ++connections_;
     if (read_head(first)) ::send(first, first_.data(), first_.size(), MSG_NOSIGNAL);
     read_head(first);
-    ::close(first);  // the second request on it: no answer
+    if (!goodbye_.empty()) ::send(first, goodbye_.data(), goodbye_.size(), MSG_NOSIGNAL);
+    ::close(first);  // the second request on it: no answer of its own
     const int second = ::accept(listener_, nullptr, nullptr);
     if (second < 0) return;
     ++connections_;
@@ -403,6 +409,7 @@ class ForgetfulUpstream {
   }
 
   std::string first_;
+  std::string goodbye_;
   int listener_;
   std::uint16_t port_ = 0;
   std::atomic<int> connections_{0};
@@ -568,6 +575,25 @@ TEST(GatewayTest, AKeptConnectionThatFailsBeforeAnyAnswerIsRetriedOnceForIdempot
   Client client(server.port());
   EXPECT_EQ(ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n").body, "ok");
   auto retried = ask(client, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(retried.status, 200);
+  EXPECT_EQ(retried.body, "fresh");
+  EXPECT_EQ(upstream.connections(), 2);
+}
+
+// Found by a review: an upstream whose keep-alive runs out may write 408 on the kept
+// connection just as a request goes out on it. That answer is not the request's: a request
+// that may be sent twice goes again on a new connection, as Go's net/http does.
+TEST(GatewayTest, A408OnAKeptConnectionIsTheUpstreamClosingItNotTheAnswer) {
+  ForgetfulUpstream upstream(
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  App app;
+  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
+  Server server(app, local());
+  server.start();
+  Client client(server.port());
+  EXPECT_EQ(ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n").body, "ok");
+  const auto retried = ask(client, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(retried.status, 200);
   EXPECT_EQ(retried.body, "fresh");
   EXPECT_EQ(upstream.connections(), 2);
