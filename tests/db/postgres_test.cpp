@@ -286,8 +286,17 @@ TEST(PostgresTest, LimitsStopAResultWhileItArrives) {
   EXPECT_EQ(three.get<std::string>(0, "t"), "1");
   EXPECT_EQ(db->query("SELECT 1 AS one WHERE false", {}, rows).columns().size(), 1u);
 
-  // Inside a transaction, the refusal leaves it usable.
+  // Inside a transaction, the refusal leaves it usable: when the cancel stopped the statement
+  // (50 million rows) and when the server had run the whole round before the limit was
+  // crossed (3 rows; the savepoint was released already, and restoring it failed).
   rows.deadline = core::Deadline::after(5s);
+  auto small = db->begin({});
+  rows.max_rows = 2;
+  EXPECT_EQ(status_of([&] { small.query("SELECT generate_series(1, 3) AS g", {}, rows); }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(small.execute("INSERT INTO rowbyrow VALUES (2)").rows_affected, 1);
+  small.rollback();
+  rows.max_rows = 3;
   auto tx = db->begin({});
   EXPECT_EQ(status_of([&] { tx.query("SELECT generate_series(1, 50000000) AS g", {}, rows); }),
             StatusCode::InvalidInput);
@@ -310,15 +319,39 @@ TEST(PostgresTest, SessionsEndedByTheServerAreReplacedWithoutAFailedCall) {
   }
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE(round);
+    // Waits until they are gone (the timeout argument): ended while idle, as a restart ends
+    // them. One ended while a call is on its way is that call's failure.
     pg.psql(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = "
-        "'molt-ended'");
+        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE "
+        "application_name = 'molt-ended'");
     for (int i = 0; i < 2; ++i) {
       EXPECT_EQ(db->query("SELECT 7 AS n", {}, {}).get<std::int64_t>(0, "n"), 7);
       EXPECT_EQ(db->execute("INSERT INTO ended VALUES (1)", {}, {}).rows_affected, 1);
     }
   }
   EXPECT_EQ(pg.psql("SELECT count(*) FROM ended"), "6");
+}
+
+// A query ended by an administrator (pg_terminate_backend on a runaway query) is not run
+// again behind their back: only a session that was gone before the call, and said nothing,
+// is retried.
+TEST(PostgresTest, AQueryTheServerEndedIsNotRunAgain) {
+  auto& pg = PostgresServer::shared();
+  auto db = open("molt-killed", 1);
+  backend_pid(*db);  // the session is a reused one from here
+  std::thread admin([&] {
+    std::this_thread::sleep_for(300ms);
+    pg.psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+        "'molt-killed' AND query LIKE '%pg_sleep%'");
+  });
+  const auto started = std::chrono::steady_clock::now();
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT pg_sleep(3)", {}, {}); }, &why),
+            StatusCode::InternalError);
+  admin.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << why;  // not run a second time
+  EXPECT_EQ(db->query("SELECT 1 AS one", {}, {}).get<std::int64_t>(0, "one"), 1);
 }
 
 // Found by a review: values came back in whatever forms the server, the database or the role

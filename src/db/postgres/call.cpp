@@ -155,7 +155,7 @@ std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
       } else if (sink && !error && (status == PGRES_SINGLE_TUPLE || status == PGRES_TUPLES_OK)) {
         try {
           sink->add(r.get());
-        } catch (const core::Error&) {
+        } catch (...) {  // past a limit, or out of memory: the rest is not wanted either way
           failed_step_ = e.step;
           cut_short();  // a connection it could not bring back is closed: usable() says so
           throw;
@@ -248,7 +248,9 @@ ResultPtr Call::next_result() {
     wait(SocketWaiter::kRead);
     if (!PQconsumeInput(conn)) lost();
   }
-  return ResultPtr(PQgetResult(conn), &PQclear);
+  ResultPtr result(PQgetResult(conn), &PQclear);
+  heard_from_server_ |= result != nullptr;
+  return result;
 }
 
 void Call::wait(unsigned events) {
@@ -335,7 +337,7 @@ bool Call::drain(Clock::time_point until) {
 void Call::lost() {
   const std::string why = trimmed(PQerrorMessage(c_.handle()));
   c_.close();
-  throw ConnectionLost("database connection lost: " + why);
+  throw ConnectionLost("database connection lost: " + why, !heard_from_server_);
 }
 
 }  // namespace molt::db::pg

@@ -55,12 +55,18 @@ class StalePlan : public core::Error {
       : core::Error(core::StatusCode::InternalError, std::move(message)) {}
 };
 
-// The connection broke during the call (it is closed now). Nothing read from it, so a read
-// that a reused session lost can run again on a new one.
+// The connection broke during the call (it is closed now). `before_any_result`: the server
+// sent nothing for this call, not even an error (a session that was gone before the call
+// began; one ended while it ran says so, FATAL 57P01, and its statement is not run again).
 class ConnectionLost : public core::Error {
  public:
-  explicit ConnectionLost(std::string message)
-      : core::Error(core::StatusCode::InternalError, std::move(message)) {}
+  ConnectionLost(std::string message, bool before_any_result)
+      : core::Error(core::StatusCode::InternalError, std::move(message)),
+        before_any_result_(before_any_result) {}
+  bool before_any_result() const noexcept { return before_any_result_; }
+
+ private:
+  bool before_any_result_;
 };
 
 class Call {
@@ -105,6 +111,7 @@ class Call {
   core::CancelToken cancel_;  // a copy: callers may pass a temporary
   bool in_transaction_;
   bool stopped_ = false;
+  bool heard_from_server_ = false;  // a result (an error included) came for this call
   std::size_t failed_step_ = static_cast<std::size_t>(-1);
   // Per step of the running round: the cache key and whether it ran a cached statement
   // that this round did not prepare (only those can be stale).

@@ -3,8 +3,6 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
 
 namespace molt::db::pg {
 
@@ -17,33 +15,20 @@ std::string trimmed(const char* text) {
 }
 
 namespace {
-// The server options of every session: the caller's own (the connection string's `options`,
-// else PGOPTIONS, which libpq would ignore once options are given), then ours, which win:
+// Every session's settings, over whatever the server, the database, the role, the connection
+// string's options, a service file or PGOPTIONS set (all of which still apply otherwise: a
+// TimeZone, say):
 // - read-only by default: a statement outside an explicit transaction cannot write, so
 //   query() needs no transaction of its own (one round trip); writes say READ WRITE;
-// - output in the forms the cell decoder reads, whatever the server, database or role set:
-//   bytea in hex, floats in their shortest exact form, dates ISO, intervals postgres.
-std::string session_options(const std::string& dsn) {
-  std::string theirs;
-  char* error = nullptr;
-  if (PQconninfoOption* parsed = PQconninfoParse(dsn.c_str(), &error)) {
-    for (const PQconninfoOption* o = parsed; o->keyword != nullptr; ++o)
-      if (std::strcmp(o->keyword, "options") == 0 && o->val != nullptr) theirs = o->val;
-    PQconninfoFree(parsed);
-  }
-  PQfreemem(error);
-  if (const char* env = std::getenv("PGOPTIONS"); theirs.empty() && env != nullptr) theirs = env;
-  if (!theirs.empty()) theirs += ' ';
-  return theirs +
-         "-c default_transaction_read_only=on -c bytea_output=hex -c extra_float_digits=3 "
-         "-c DateStyle=ISO -c IntervalStyle=postgres";
-}
+// - output in the forms the cell decoder reads: bytea in hex, floats in their shortest exact
+//   form, dates ISO, intervals postgres.
+constexpr const char* kSessionSettings =
+    "SET default_transaction_read_only = on; SET bytea_output = hex; "
+    "SET extra_float_digits = 3; SET DateStyle = ISO; SET IntervalStyle = postgres";
 }  // namespace
 
 Connection::Connection(const PostgresOptions& options)
-    : options_(options),
-      session_options_(session_options(options.dsn)),
-      statements_(options.statement_cache) {}
+    : options_(options), statements_(options.statement_cache) {}
 
 Connection::~Connection() {
   close();
@@ -81,11 +66,10 @@ bool Connection::ensure_open(core::Deadline deadline, const core::CancelToken& c
 void Connection::connect(core::Deadline deadline, const core::CancelToken& cancel) {
   clear_wake();
   auto wake = cancel.on_cancel([this] { this->wake(); });
-  // The session's options (session_options above), and UTF-8 whatever the database's
-  // encoding: the server converts, and text reaches answers (MsgPack str, JSON) that carry
-  // nothing else.
-  const char* keywords[] = {"dbname", "options", "client_encoding", nullptr};
-  const char* values[] = {options_.dsn.c_str(), session_options_.c_str(), "UTF8", nullptr};
+  // UTF-8 whatever the database's encoding: the server converts, and text reaches answers
+  // (MsgPack str, JSON) that carry nothing else.
+  const char* keywords[] = {"dbname", "client_encoding", nullptr};
+  const char* values[] = {options_.dsn.c_str(), "UTF8", nullptr};
   conn_ = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
   if (!conn_) fail(StatusCode::InternalError, "cannot connect to PostgreSQL: out of memory");
   auto status = PGRES_POLLING_WRITING;
@@ -116,6 +100,39 @@ void Connection::connect(core::Deadline deadline, const core::CancelToken& cance
   // Notices ("there is no transaction in progress" and the like) would go to stderr.
   PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
+  apply_session_settings(deadline, cancel);
+}
+
+// kSessionSettings, in the same deadline as the connect: one more round trip per session.
+void Connection::apply_session_settings(core::Deadline deadline, const core::CancelToken& cancel) {
+  const auto failed = [&](const std::string& why) {
+    close();
+    fail(StatusCode::InternalError, "cannot set up the PostgreSQL session: " + why);
+  };
+  const auto ready = [&](unsigned events) {
+    if (wait(events, deadline.at()) == WaitResult::kReady) return;
+    close();
+    cancel.throw_if_cancelled();
+    fail(StatusCode::Timeout, "deadline passed while connecting to PostgreSQL");
+  };
+  if (!PQsendQuery(conn_, kSessionSettings)) failed(trimmed(PQerrorMessage(conn_)));
+  for (int flushed = PQflush(conn_); flushed != 0; flushed = PQflush(conn_)) {
+    if (flushed < 0) failed(trimmed(PQerrorMessage(conn_)));
+    ready(SocketWaiter::kRead | SocketWaiter::kWrite);
+    if (!PQconsumeInput(conn_)) failed(trimmed(PQerrorMessage(conn_)));
+  }
+  for (;;) {
+    while (PQisBusy(conn_)) {
+      ready(SocketWaiter::kRead);
+      if (!PQconsumeInput(conn_)) failed(trimmed(PQerrorMessage(conn_)));
+    }
+    PGresult* result = PQgetResult(conn_);
+    if (result == nullptr) return;
+    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    const std::string why = ok ? "" : trimmed(PQresultErrorMessage(result));
+    PQclear(result);
+    if (!ok) failed(why);
+  }
 }
 
 }  // namespace molt::db::pg

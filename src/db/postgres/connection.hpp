@@ -59,9 +59,9 @@ class Connection {
 
  private:
   void connect(core::Deadline deadline, const core::CancelToken& cancel);
+  void apply_session_settings(core::Deadline deadline, const core::CancelToken& cancel);
 
   const PostgresOptions& options_;
-  const std::string session_options_;  // the startup packet's `options`
   PGconn* conn_ = nullptr;
   SocketWaiter waiter_;
   StatementCache statements_;

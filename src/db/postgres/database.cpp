@@ -178,9 +178,10 @@ std::vector<Rows> run_queries(Connection& c, const std::vector<Statement>& state
     results = call.run(steps);
   } catch (const core::Error&) {
     // A failed statement left the transaction aborted; back to the savepoint (when it was
-    // taken) makes it usable again.
+    // taken) makes it usable again. A result refused for its size may have come after the
+    // server had run the whole round, savepoint released: then nothing is aborted.
     if (in_transaction && call.usable() && call.failed_step() != static_cast<std::size_t>(-1) &&
-        call.failed_step() >= 1) {
+        call.failed_step() >= 1 && PQtransactionStatus(c.handle()) == PQTRANS_INERROR) {
       try {
         call.run(closing);
       } catch (const core::Error&) {
@@ -383,11 +384,13 @@ class PostgresDatabase final : public Database,
     };
     try {
       return attempt();
-    } catch (const pg::ConnectionLost&) {
-      // A session that served earlier calls can have been ended since (a restart, an
-      // administrator) without a word reaching it yet. These statements only read: once
-      // more, on a new session. A new session that breaks too is the server's state.
-      if (!reused) throw;
+    } catch (const pg::ConnectionLost& lost) {
+      // A session that served earlier calls can have been gone before this one began, with
+      // no word of it yet on its socket (a server killed, a network reset): nothing came
+      // back, and these statements only read, so once more on a new session. Not when the
+      // server said something (an administrator ending a runaway query), nor on a new
+      // session, which breaking too is the server's state.
+      if (!reused || !lost.before_any_result()) throw;
       return attempt();
     }
   }
