@@ -168,10 +168,15 @@ void Connection::watch_for_disconnect() {
   // (and the watch begins once the handler has read it all: SocketBody::on_end).
   if (reader_.request().body_streamed() && !body_.ended()) return;
   watching_ = true;
-  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this(), mine = ++watch_number_](
                                                  boost::system::error_code ec) {
+    // A wait cancelled by stop_watching may complete after a newer one was armed: only the
+    // newest watch may act (two would read into the buffer at once).
+    if (mine != self->watch_number_) return;
     self->watching_ = false;
     if (ec || !self->request_cancel_.active()) return;
+    // A streamed body begun meanwhile (a pipelined request's) is read by its own reads.
+    if (self->reader_.request().body_streamed() && !self->body_.ended()) return;
     const std::span<char> spare = self->reader_.spare_space();
     char byte;
     boost::system::error_code read_error;
@@ -193,6 +198,8 @@ void Connection::watch_for_disconnect() {
 
 void Connection::stop_watching_for_disconnect() {
   if (!watching_) return;
+  watching_ = false;
+  ++watch_number_;  // the cancelled wait's completion is not this watch's any more
   boost::system::error_code ignored;
   socket_.cancel(ignored);  // only the wait is outstanding: the coroutine reads nothing now
 }

@@ -111,7 +111,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool cancelled_for_timeout_ = false;
   Phase phase_ = Phase::Idle;
   bool closing_ = false;
-  bool watching_ = false;  // a readability wait for a disconnect is outstanding
+  bool watching_ = false;           // a readability wait for a disconnect is outstanding
+  std::uint64_t watch_number_ = 0;  // of the newest wait: an older one's completion is ignored
   std::uint64_t request_number_ = 0;
   RequestCancel request_cancel_;
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query

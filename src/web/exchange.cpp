@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "molt/core/status.hpp"
 #include "response_writer.hpp"
 
 namespace molt::web::detail {
@@ -9,7 +10,8 @@ namespace molt::web::detail {
 void log_stream_failure(const Request& request, const char* what) {
   std::fprintf(stderr, "molt::web: %.*s %.*s: the streamed answer failed: %s\n",
                static_cast<int>(request.method().size()), request.method().data(),
-               static_cast<int>(request.path().size()), request.path().data(), what);
+               static_cast<int>(request.path().size()), request.path().data(),
+               core::one_line(what).c_str());
 }
 
 bool write_answer(std::string& out, const Request& request, const Response& response,

@@ -297,9 +297,14 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
   out.allow_ = {};
   out.params_.clear();
   out.decoded_.clear();
-  // Parameters are text: bytes that are not UTF-8, sent raw or percent-encoded, are refused
-  // here rather than stored or echoed by a handler.
-  if (path.empty() || path.front() != '/' || !codec::is_valid_utf8(path)) return;
+  if (path.empty() || path.front() != '/') return;
+  // Parameters are text, and so is every pattern: a path that is not UTF-8, raw or
+  // percent-encoded, matches no route (404, and a fallback such as the gateway's takes it:
+  // Django serves old Latin-1 URLs). No handler stores or echoes its bytes.
+  if (!codec::is_valid_utf8(path)) {
+    out.outcome_ = RouteMatch::Outcome::NotFound;
+    return;
+  }
 
   // Split, percent-decoding the segments that need it into `scratch`; reserving the whole
   // path up front keeps the views into it valid (decoding never grows a segment).
@@ -318,7 +323,11 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
       const std::size_t start = scratch.size();
       for (const char c : **encoded) scratch.push_back(c);
       segment = std::string_view(scratch).substr(start);
-      if (has_dot_piece(segment) || !codec::is_valid_utf8(segment)) return;
+      if (has_dot_piece(segment)) return;
+      if (!codec::is_valid_utf8(segment)) {
+        out.outcome_ = RouteMatch::Outcome::NotFound;
+        return;
+      }
     }
     // A NUL, sent as %00 or raw, would end the name early for any C API a handler passes it to.
     if (is_dot_segment(segment) || segment.find('\0') != std::string_view::npos) return;

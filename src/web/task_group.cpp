@@ -7,6 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 
+#include "molt/core/status.hpp"
+
 namespace molt::web::detail {
 
 namespace asio = boost::asio;
@@ -51,7 +53,8 @@ bool TaskGroup::spawn(BackgroundTask task, const core::CancelToken& request_toke
                          try {
                            std::rethrow_exception(error);
                          } catch (const std::exception& e) {
-                           std::fprintf(stderr, "molt::web: a spawned task failed: %s\n", e.what());
+                           std::fprintf(stderr, "molt::web: a spawned task failed: %s\n",
+                                        core::one_line(e.what()).c_str());
                          } catch (...) {
                            std::fprintf(stderr, "molt::web: a spawned task failed\n");
                          }

@@ -10,8 +10,8 @@
 //   ambiguous and refused; so is the same method twice on the same pattern;
 // - route names (for url_for) are unique.
 // Requests are matched on percent-decoded segments; an invalid escape, a `.` or `..`
-// segment, bytes that are not UTF-8 (raw or decoded), or more than kMaxSegments segments is
-// a bad path (400), not a 404.
+// segment, or more than kMaxSegments segments is a bad path (400), not a 404. A path that
+// is not UTF-8 (raw or decoded) matches no route: patterns are UTF-8.
 #pragma once
 
 #include <cstddef>

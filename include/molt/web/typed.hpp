@@ -66,7 +66,7 @@ T body_as(const Request& request, std::string_view body) {
   const std::string_view type = request.header("Content-Type").value_or(std::string_view(kJson));
   const std::string_view media = trim_ows(type.substr(0, type.find(';')));  // `type ; charset`
   // application/json, or a JSON type with the +json suffix (RFC 6839: application/vnd.api+json).
-  const bool json_suffix = media.size() > 17 && media.starts_with("application/") &&
+  const bool json_suffix = media.size() > 17 && iequals(media.substr(0, 12), "application/") &&
                            iequals(media.substr(media.size() - 5), "+json");
   if (iequals(media, kJson) || json_suffix) return codec::decode_json<T>(body, "body");
   if (iequals(media, kMsgPack) || iequals(media, "application/x-msgpack"))
