@@ -228,8 +228,8 @@ class AsyncMoltClient(WorkerSettings):
 
     async def close(self) -> None:
         """Closes the worker, and the replaced ones still draining, and waits for them."""
-        self._closed = True
         self._check_loop()
+        self._closed = True
         workers = self._take_workers()
         await asyncio.gather(*(worker.close() for worker in workers))
 
@@ -259,7 +259,7 @@ class AsyncMoltClient(WorkerSettings):
                     os.kill(worker.proc.pid, signal.SIGKILL)
                 except OSError:
                     pass  # it exited meanwhile
-        self._loop = None
+        self._loop = self._loop_watch = None
 
     async def _serve_running_loop(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -275,7 +275,8 @@ class AsyncMoltClient(WorkerSettings):
             yield
         finally:
             workers = self._take_workers()
-            self._loop = self._loop_watch = None  # the generator holds its loop's finalizer
+            # Let go of the loop: the generator holds its finalizer, a contended lock the loop.
+            self._loop = self._loop_watch = self._starting = None
             await asyncio.gather(*(worker.close() for worker in workers))
             self._restart_backoff.settle()
 
