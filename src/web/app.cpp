@@ -108,6 +108,13 @@ boost::asio::awaitable<Response> answering_errors(Call call, const Request& requ
 }
 }  // namespace
 
+Handler answering_at_once(ImmediateHandler handler) {
+  return [handler = std::move(handler)](const Request& request,
+                                        Ctx& ctx) -> boost::asio::awaitable<Response> {
+    co_return handler(request, ctx);
+  };
+}
+
 // Not a coroutine: it hands over the next one's awaitable, so a chain of N middleware costs N
 // coroutine frames, not 2N.
 boost::asio::awaitable<Response> Next::operator()() const {

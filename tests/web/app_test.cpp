@@ -312,6 +312,25 @@ TEST(AppTest, StateThatCannotMoveIsBuiltInPlaceAndMissingStateIsNamed) {
   EXPECT_NE(log.find("NeverSet was never set (App::set_state)"), std::string::npos) << log;
 }
 
+// A handler with nothing to await need not be a coroutine (FastAPI's plain `def`).
+TEST(AppTest, HandlersThatAnswerAtOnceNeedNoCoroutine) {
+  App app;
+  app.get("/hello/{name}", [](const Request&, Ctx& ctx) {
+    return Response::text("hi " + std::string(*ctx.param("name")));
+  });
+  app.post("/nope", [](const Request&, Ctx&) -> Response {
+    throw molt::web::HttpError(403, "forbidden", "not you");
+  });
+  auto api = app.group("/api");
+  api.del("/thing", [](const Request&, Ctx&) { return Response(204); });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/hello/ada").body, "hi ada");
+  const auto refused = client.request("POST", "/nope");
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_NE(refused.body.find("not you"), std::string::npos);
+  EXPECT_EQ(client.request("DELETE", "/api/thing").status, 204);
+}
+
 TEST(RequestTest, QueryParametersAreDecodedWithinTheQueryOnly) {
   molt::web::Request request;
   const std::string target = "/p?a=1&user=ada+l%C3%B6we&flag&bad=%zz&empty=";

@@ -60,6 +60,12 @@ struct SpawnOptions {
 };
 
 using Handler = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&)>;
+// A handler that answers at once, awaiting nothing: `Response f(const Request&, Ctx&)`. It runs
+// on the I/O thread as every handler does, so it must not block: a database call goes to a
+// BlockingPool from a coroutine handler (run_blocking).
+using ImmediateHandler = std::function<Response(const Request&, Ctx&)>;
+// The coroutine handler that runs `handler` (one frame, as a `co_return` handler costs).
+Handler answering_at_once(ImmediateHandler handler);
 using Middleware = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&, Next)>;
 
 // Thrown by handlers (and by Ctx's typed accessors) to answer an HTTP error with
@@ -222,6 +228,27 @@ class RouteMethods {
   Derived& del(std::string_view pattern, Handler handler, std::string_view name = {},
                RouteOptions options = {}) {
     return self().route("DELETE", pattern, std::move(handler), name, options);
+  }
+  // The same for handlers that answer at once (ImmediateHandler).
+  Derived& get(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
+               RouteOptions options = {}) {
+    return get(pattern, answering_at_once(std::move(handler)), name, options);
+  }
+  Derived& post(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
+                RouteOptions options = {}) {
+    return post(pattern, answering_at_once(std::move(handler)), name, options);
+  }
+  Derived& put(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
+               RouteOptions options = {}) {
+    return put(pattern, answering_at_once(std::move(handler)), name, options);
+  }
+  Derived& patch(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
+                 RouteOptions options = {}) {
+    return patch(pattern, answering_at_once(std::move(handler)), name, options);
+  }
+  Derived& del(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
+               RouteOptions options = {}) {
+    return del(pattern, answering_at_once(std::move(handler)), name, options);
   }
 
  private:
