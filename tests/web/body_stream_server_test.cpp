@@ -107,7 +107,7 @@ App& body_app() {
           co_return Response::stream(
               [&ctx]() -> awaitable<std::optional<std::string>> {
                 try {
-                  const auto piece = co_await ctx.body().next();
+                  (void)co_await ctx.body().next();  // refused: the handler has returned
                 } catch (const std::logic_error&) {
                   ++late_reads_refused;
                 }
