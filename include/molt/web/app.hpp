@@ -17,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/core/demangle.hpp>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -66,6 +67,17 @@ using Handler = std::function<boost::asio::awaitable<Response>(const Request&, C
 using ImmediateHandler = std::function<Response(const Request&, Ctx&)>;
 // The coroutine handler that runs `handler` (one frame, as a `co_return` handler costs).
 Handler answering_at_once(ImmediateHandler handler);
+
+// What get/post/put/patch/del take: a coroutine Handler, or an ImmediateHandler run as one.
+struct RouteHandler {
+  template <typename F>
+  requires std::constructible_from<Handler, F> RouteHandler(F f) : handler(std::move(f)) {}
+  template <typename F>
+  requires(!std::constructible_from<Handler, F> && std::constructible_from<ImmediateHandler, F>)
+      RouteHandler(F f)
+      : handler(answering_at_once(ImmediateHandler(std::move(f)))) {}
+  Handler handler;
+};
 using Middleware = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&, Next)>;
 
 // Thrown by handlers (and by Ctx's typed accessors) to answer an HTTP error with
@@ -209,46 +221,25 @@ struct RouteOptions {
 template <typename Derived>
 class RouteMethods {
  public:
-  Derived& get(std::string_view pattern, Handler handler, std::string_view name = {},
+  Derived& get(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                RouteOptions options = {}) {
-    return self().route("GET", pattern, std::move(handler), name, options);
+    return self().route("GET", pattern, std::move(handler.handler), name, options);
   }
-  Derived& post(std::string_view pattern, Handler handler, std::string_view name = {},
+  Derived& post(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                 RouteOptions options = {}) {
-    return self().route("POST", pattern, std::move(handler), name, options);
+    return self().route("POST", pattern, std::move(handler.handler), name, options);
   }
-  Derived& put(std::string_view pattern, Handler handler, std::string_view name = {},
+  Derived& put(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                RouteOptions options = {}) {
-    return self().route("PUT", pattern, std::move(handler), name, options);
+    return self().route("PUT", pattern, std::move(handler.handler), name, options);
   }
-  Derived& patch(std::string_view pattern, Handler handler, std::string_view name = {},
+  Derived& patch(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                  RouteOptions options = {}) {
-    return self().route("PATCH", pattern, std::move(handler), name, options);
+    return self().route("PATCH", pattern, std::move(handler.handler), name, options);
   }
-  Derived& del(std::string_view pattern, Handler handler, std::string_view name = {},
+  Derived& del(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                RouteOptions options = {}) {
-    return self().route("DELETE", pattern, std::move(handler), name, options);
-  }
-  // The same for handlers that answer at once (ImmediateHandler).
-  Derived& get(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
-               RouteOptions options = {}) {
-    return get(pattern, answering_at_once(std::move(handler)), name, options);
-  }
-  Derived& post(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
-                RouteOptions options = {}) {
-    return post(pattern, answering_at_once(std::move(handler)), name, options);
-  }
-  Derived& put(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
-               RouteOptions options = {}) {
-    return put(pattern, answering_at_once(std::move(handler)), name, options);
-  }
-  Derived& patch(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
-                 RouteOptions options = {}) {
-    return patch(pattern, answering_at_once(std::move(handler)), name, options);
-  }
-  Derived& del(std::string_view pattern, ImmediateHandler handler, std::string_view name = {},
-               RouteOptions options = {}) {
-    return del(pattern, answering_at_once(std::move(handler)), name, options);
+    return self().route("DELETE", pattern, std::move(handler.handler), name, options);
   }
 
  private:
