@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -358,6 +359,18 @@ TEST(GatewayTest, AKeptConnectionTheUpstreamClosedIsReplacedUnnoticed) {
   EXPECT_EQ(gateway.get("/sized/3").body, "abc");
 }
 
+// A server whose app sends every request on to 127.0.0.1:`upstream`.
+struct Forwarding {
+  explicit Forwarding(std::uint16_t upstream) {
+    app.fallback(molt::web::proxy_to({.port = upstream}));
+    server.emplace(app, local());
+    server->start();
+  }
+  std::uint16_t port() const { return server->port(); }
+  App app;
+  std::optional<Server> server;
+};
+
 // An upstream that answers one request on its first connection (with `first`), then closes that
 // connection on the next request without answering (its keep-alive ran out just as the request
 // came), then answers on a second connection: blocking sockets on a thread of its own.
@@ -434,11 +447,8 @@ class ForgetfulUpstream {
 TEST(GatewayTest, TheContentTypeIsPassedOnAsTheUpstreamWroteIt) {
   ForgetfulUpstream upstream(
       "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 4\r\n\r\ncaf\xe9");
-  App app;
-  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
-  Server server(app, local());
-  server.start();
-  Client client(server.port());
+  Forwarding gateway(upstream.port());
+  Client client(gateway.port());
   auto answer = ask(client, "GET /export.csv HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(answer.status, 200);
   EXPECT_EQ(answer.header("Content-Type"), "text/csv");
@@ -450,11 +460,8 @@ TEST(GatewayTest, FieldsNamedByAnyConnectionHeaderOfTheAnswerStayBehind) {
   ForgetfulUpstream upstream(
       "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: X-Internal\r\n"
       "X-Internal: secret\r\nContent-Length: 2\r\n\r\nok");
-  App app;
-  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
-  Server server(app, local());
-  server.start();
-  Client client(server.port());
+  Forwarding gateway(upstream.port());
+  Client client(gateway.port());
   client.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
   const std::string raw = client.receive(1);
   EXPECT_EQ(raw.find("X-Internal"), std::string::npos) << raw;
@@ -465,11 +472,8 @@ TEST(GatewayTest, FieldsNamedByAnyConnectionHeaderOfTheAnswerStayBehind) {
 // were the content: 502.
 TEST(GatewayTest, AnAnswerInAnotherTransferCodingIs502) {
   ForgetfulUpstream upstream("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b");
-  App app;
-  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
-  Server server(app, local());
-  server.start();
-  Client client(server.port());
+  Forwarding gateway(upstream.port());
+  Client client(gateway.port());
   const auto answer = ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(answer.status, 502);
   EXPECT_NE(answer.body.find("bad_gateway"), std::string::npos) << answer.body;
@@ -527,11 +531,8 @@ TEST(GatewayTest, AStreamedAnswerGoesOnAsItArrives) {
     released = true;
     send_all(fd, "9\r\ndata: 2\n\n\r\n0\r\n\r\n");
   });
-  App app;
-  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
-  Server server(app, local());
-  server.start();
-  Client client(server.port());
+  Forwarding gateway(upstream.port());
+  Client client(gateway.port());
   client.send("GET /events HTTP/1.1\r\nHost: h\r\n\r\n");
   std::string data;
   char chunk[4096];
@@ -542,7 +543,7 @@ TEST(GatewayTest, AStreamedAnswerGoesOnAsItArrives) {
   }
   EXPECT_NE(data.find("data: 1"), std::string::npos) << data;
   EXPECT_FALSE(released.exchange(true)) << "the first event came only after the upstream went on";
-  server.stop();
+  gateway.server->stop();
 }
 
 // An upstream that refuses an upload answers before reading it and stops reading: its answer
@@ -581,11 +582,8 @@ TEST(GatewayTest, AnUploadRefusedBeforeItIsSentGetsTheUpstreamsAnswer) {
 
 TEST(GatewayTest, AKeptConnectionThatFailsBeforeAnyAnswerIsRetriedOnceForIdempotentRequests) {
   ForgetfulUpstream upstream;
-  App app;
-  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
-  Server server(app, local());
-  server.start();
-  Client client(server.port());
+  Forwarding gateway(upstream.port());
+  Client client(gateway.port());
   EXPECT_EQ(ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n").body, "ok");
   auto retried = ask(client, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(retried.status, 200);
@@ -600,11 +598,8 @@ TEST(GatewayTest, A408OnAKeptConnectionIsTheUpstreamClosingItNotTheAnswer) {
   ForgetfulUpstream upstream(
       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
       "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-  App app;
-  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
-  Server server(app, local());
-  server.start();
-  Client client(server.port());
+  Forwarding gateway(upstream.port());
+  Client client(gateway.port());
   EXPECT_EQ(ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n").body, "ok");
   const auto retried = ask(client, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_EQ(retried.status, 200);
@@ -614,11 +609,8 @@ TEST(GatewayTest, A408OnAKeptConnectionIsTheUpstreamClosingItNotTheAnswer) {
 
 TEST(GatewayTest, ANonIdempotentRequestIsNeverSentTwice) {
   ForgetfulUpstream upstream;
-  App app;
-  app.fallback(molt::web::proxy_to({.port = upstream.port()}));
-  Server server(app, local());
-  server.start();
-  Client client(server.port());
+  Forwarding gateway(upstream.port());
+  Client client(gateway.port());
   EXPECT_EQ(ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n").body, "ok");
   EXPECT_EQ(ask(client, "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx").status, 502);
   EXPECT_EQ(upstream.connections(), 1);
