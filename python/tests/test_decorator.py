@@ -147,18 +147,24 @@ def test_unavailable_worker_is_503_or_falls_back(worker_bin: Path, tmp_path: Pat
     assert list_view(dead, allow_fallback=True)(requests.get("/items")).status_code == 400
 
 
-def test_cancel_check_cancels_the_worker_request(test_worker_bin: Path) -> None:
-    client = MoltClient([str(test_worker_bin), "--threads", "1"], env=worker_env())
+def offload_sleep_left_by_caller(client: MoltClient, **options: Any) -> Any:
+    """molt_offload of the test worker's 20 s sleep, with a caller that leaves after 50 ms."""
     started = time.monotonic()
-
-    @molt_offload(
+    return molt_offload(
         entry="sleep",
         codec="raw",
         timeout_ms=20000,
         client=client,
         payload_builder=lambda request: b"20000",
         cancel_check=lambda request: time.monotonic() - started > 0.05,
+        **options,
     )
+
+
+def test_cancel_check_cancels_the_worker_request(test_worker_bin: Path) -> None:
+    client = MoltClient([str(test_worker_bin), "--threads", "1"], env=worker_env())
+
+    @offload_sleep_left_by_caller(client)
     def view(request: Any) -> HttpResponse:
         return HttpResponse("unused")
 
@@ -169,17 +175,8 @@ def test_cancel_check_cancels_the_worker_request(test_worker_bin: Path) -> None:
 
     # Nor does allow_fallback run the view for a caller that went away: nobody would read it.
     ran: list[bool] = []
-    started = time.monotonic()
 
-    @molt_offload(
-        entry="sleep",
-        codec="raw",
-        timeout_ms=20000,
-        client=client,
-        allow_fallback=True,
-        payload_builder=lambda request: b"20000",
-        cancel_check=lambda request: time.monotonic() - started > 0.05,
-    )
+    @offload_sleep_left_by_caller(client, allow_fallback=True)
     def falling_back(request: Any) -> HttpResponse:
         ran.append(True)
         return HttpResponse("the view ran")
