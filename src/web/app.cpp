@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "exchange.hpp"
 #include "molt/codec/decode_error.hpp"
 #include "molt/core/status.hpp"
 #include "request_cancel.hpp"
@@ -45,13 +46,6 @@ boost::asio::awaitable<Response> ready(Response response) {
 // The answer for an exception that escaped a handler or a middleware: an HttpError says its
 // own; core errors map to their status; anything else is a 500 whose details go to the log,
 // never to the client.
-void log_failure(const Request& request, const std::string& failure) {
-  std::fprintf(stderr, "molt::web: %.*s %.*s failed: %s\n",
-               static_cast<int>(request.method().size()), request.method().data(),
-               static_cast<int>(request.path().size()), request.path().data(),
-               core::one_line(failure).c_str());
-}
-
 Response error_answer(std::exception_ptr error, const Request& request, const Ctx& ctx) {
   std::string failure;
   try {
@@ -89,7 +83,7 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
   // Nobody will read this answer; middleware (the access log) see 499, as nginx logs it.
   if (reason == core::CancelReason::Disconnected)
     return Response::error(499, "client_closed_request", "the client went away");
-  log_failure(request, failure);
+  detail::log_request_failure(request, " failed", failure);
   return Response::error(500, "internal_error", "the request failed");
 }
 
@@ -351,8 +345,9 @@ boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) c
     // A final answer's status is 200 to 599 (interim 1xx answers are the server's); any
     // other would go out as a status line no client can read.
     if (response.status() >= 200 && response.status() <= 599) co_return response;
-    log_failure(request, "the answer's status " + std::to_string(response.status()) +
-                             " is not an HTTP status for a final answer (200 to 599)");
+    detail::log_request_failure(request, " failed",
+                                "the answer's status " + std::to_string(response.status()) +
+                                    " is not an HTTP status for a final answer (200 to 599)");
     co_return Response::error(500, "internal_error", "the request failed");
   } catch (...) {
     failure = std::current_exception();  // from a middleware: the handlers' are answered inside

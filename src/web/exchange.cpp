@@ -7,11 +7,15 @@
 
 namespace molt::web::detail {
 
-void log_stream_failure(const Request& request, const char* what) {
-  std::fprintf(stderr, "molt::web: %.*s %.*s: the streamed answer failed: %s\n",
-               static_cast<int>(request.method().size()), request.method().data(),
-               static_cast<int>(request.path().size()), request.path().data(),
+void log_request_failure(const Request& request, std::string_view how, std::string_view what) {
+  std::fprintf(stderr, "molt::web: %.*s %.*s%.*s: %s\n", static_cast<int>(request.method().size()),
+               request.method().data(), static_cast<int>(request.path().size()),
+               request.path().data(), static_cast<int>(how.size()), how.data(),
                core::one_line(what).c_str());
+}
+
+void log_stream_failure(const Request& request, const char* what) {
+  log_request_failure(request, ": the streamed answer failed", what);
 }
 
 bool write_answer(std::string& out, const Request& request, const Response& response,

@@ -22,6 +22,8 @@ bool sends_stream(const Request& request, const Response& response);
 void frame_piece(std::string& out, const Request& request, std::string_view piece);
 void frame_end(std::string& out, const Request& request);
 
+// One line on stderr: "molt::web: METHOD PATH<how>: <what>", `what` made one line.
+void log_request_failure(const Request& request, std::string_view how, std::string_view what);
 // A streamed answer's producer threw: the head is out, so all that is left is to cut the body
 // short; the reason goes to stderr, as a handler's does.
 void log_stream_failure(const Request& request, const char* what);

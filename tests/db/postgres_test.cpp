@@ -307,8 +307,7 @@ TEST(PostgresTest, LimitsStopAResultWhileItArrives) {
 
 // Found by a review: after pg_terminate_backend (or a restart, an idle_session_timeout) the
 // first call on each pooled session failed: libpq read the server's goodbye as a notice and
-// still called the connection OK. The session is checked before it is used, and a read that
-// loses a reused session runs once more on a new one.
+// still called the connection OK. The session is checked before it is used.
 TEST(PostgresTest, SessionsEndedByTheServerAreReplacedWithoutAFailedCall) {
   auto& pg = PostgresServer::shared();
   pg.psql("CREATE TABLE ended(id int)");
