@@ -113,11 +113,9 @@ void ItemsStore::validate(const NewItem& item) {
   // PostgreSQL text cannot hold a NUL (the database would refuse it: a 500), nor should a title.
   if (item.title.find('\0') != std::string::npos)
     throw molt::core::InvalidInput("title: must not contain a NUL character");
-  const std::string status = item.status.value_or("open");
-  if (status != "open" && status != "closed")
+  if (item.status != "open" && item.status != "closed")
     throw molt::core::InvalidInput("status: must be \"open\" or \"closed\"");
-  const double score = item.score.value_or(0.0);
-  if (!(score >= 0.0 && score <= 10.0))
+  if (!(item.score >= 0.0 && item.score <= 10.0))
     throw molt::core::InvalidInput("score: must be between 0 and 10");
 }
 
@@ -138,13 +136,11 @@ std::vector<Item> ItemsStore::create_all(const std::vector<NewItem>& items,
   std::vector<Item> created;
   created.reserve(items.size());
   for (const NewItem& item : items) {
-    const std::string status = item.status.value_or("open");
-    const double score = item.score.value_or(0.0);
-    created.push_back({id++, created_at, status, item.title, score, true});
-    tx.execute(
-        kInsert,
-        insert_params(created.back().id, item.user_id, created_at, status, item.title, score, true),
-        options);
+    created.push_back({id++, created_at, item.status, item.title, item.score, true});
+    tx.execute(kInsert,
+               insert_params(created.back().id, item.user_id, created_at, item.status, item.title,
+                             item.score, true),
+               options);
   }
   tx.commit();
   return created;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "contracts.hpp"
+#include "molt/codec/defaults.hpp"
 #include "molt/core/cancel.hpp"
 #include "molt/core/deadline.hpp"
 #include "molt/db/database.hpp"
@@ -22,19 +23,21 @@ using molt_worker::ListItemsResponse;
 struct NewItem {
   std::int64_t user_id = 0;
   std::string title;
-  std::optional<std::string> status;  // "open" (default) or "closed"
-  std::optional<double> score;        // 0..10, default 0
+  std::string status = "open";  // or "closed"
+  double score = 0.0;           // 0..10
 };
 BOOST_DESCRIBE_STRUCT(NewItem, (), (user_id, title, status, score))
+MOLT_DEFAULTS(NewItem, status, score)
 
 // One line of POST /items/import: an item of the user the import is for. A line of
 // /items/export fits too (its other fields are ignored), so an export imports back.
 struct ImportLine {
   std::string title;
-  std::optional<std::string> status;
-  std::optional<double> score;
+  std::string status = "open";
+  double score = 0.0;
 };
 BOOST_DESCRIBE_STRUCT(ImportLine, (), (title, status, score))
+MOLT_DEFAULTS(ImportLine, status, score)
 
 class ItemsStore {
  public:

@@ -36,6 +36,8 @@ def test_the_sample_serves_what_the_docs_say(notes_bin: Path, tmp_path: Path) ->
         status, body = call(port, "POST", "/notes", json.dumps({"text": "hi"}))
         assert status == 201 and json.loads(body) == {"id": 1, "text": "hi", "pinned": False}
         assert call(port, "GET", "/notes/1") == (200, body)
+        status, body = call(port, "POST", "/notes", json.dumps({"text": "top", "pinned": True}))
+        assert status == 201 and json.loads(body) == {"id": 2, "text": "top", "pinned": True}
         status, body = call(port, "POST", "/notes", json.dumps({"txt": "x"}))
         assert status == 400 and b"body.text" in body
         assert call(port, "POST", "/notes", json.dumps({"text": ""}))[0] == 422

@@ -25,6 +25,8 @@ using sample::Derived;
 using sample::Item;
 using sample::Nested;
 using sample::Payload;
+using sample::Review;
+using sample::Shelf;
 using Counts = std::map<std::string, std::int64_t>;
 using IntMap = std::map<std::string, int>;
 
@@ -340,6 +342,33 @@ TEST(JsonDecodeTest, ErrorNamesAMissingRequiredMember) {
             "payload.extra: expected value, got nothing (the field is required)");
   EXPECT_EQ(decode_error<Nested>("{}"),
             "payload.payload: expected object, got nothing (the field is required)");
+}
+
+TEST(JsonDecodeTest, MissingDefaultedMembersKeepTheirInitializers) {
+  const Review minimal = decode_json<Review>(R"({"text":"ok"})");
+  EXPECT_EQ(minimal, (Review{"ok", 3, {"new"}, 0}));
+  EXPECT_EQ(decode_json<Review>(R"({"text":"ok","stars":5,"tags":[],"votes":null})"),
+            (Review{"ok", 5, {}, std::nullopt}));
+  // Listing a field lets it be missing, not null; an unlisted one stays required.
+  EXPECT_EQ(decode_error<Review>(R"({"text":"ok","stars":null})"),
+            "payload.stars: expected integer, got null");
+  EXPECT_EQ(decode_error<Review>(R"({"stars":5})"),
+            "payload.text: expected string, got nothing (the field is required)");
+  // Each element starts from the initializers, not from the element before it.
+  const Shelf shelf = decode_json<Shelf>(
+      R"({"top":{"text":"a","stars":1,"tags":["x"]},"rest":[{"text":"b","stars":2},{"text":"c"}]})");
+  EXPECT_EQ(shelf.top, (Review{"a", 1, {"x"}, 0}));
+  ASSERT_EQ(shelf.rest.size(), 2u);
+  EXPECT_EQ(shelf.rest[0], (Review{"b", 2, {"new"}, 0}));
+  EXPECT_EQ(shelf.rest[1], (Review{"c", 3, {"new"}, 0}));
+}
+
+TEST(JsonDecodeTest, DefaultsMustNameDescribedMembers) {
+  static_assert(traits::defaults_name_members<Review>());
+  static_assert(traits::defaults_name_members<Item>());  // no list at all
+  static_assert(!traits::defaults_name_members<sample::Misnamed>());
+  static_assert(traits::keeps_default<Review>("votes") && !traits::keeps_default<Review>("text"));
+  static_assert(!traits::keeps_default<Review>("star") && !traits::keeps_default<Item>("score"));
 }
 
 TEST(JsonDecodeTest, NullIsNotAValueForARequiredMember) {

@@ -20,6 +20,8 @@ using sample::Derived;
 using sample::Item;
 using sample::Nested;
 using sample::Payload;
+using sample::Review;
+using sample::Shelf;
 using Counts = std::map<std::string, std::int64_t>;
 using IntMap = std::map<std::string, int>;
 
@@ -322,6 +324,56 @@ TEST(MsgPackDecodeTest, ErrorNamesAMissingRequiredMember) {
             "payload.items[0].name: expected string, got nothing (the field is required)");
   EXPECT_EQ(decode_error<Nested>("\x80"),
             "payload.payload: expected object, got nothing (the field is required)");
+}
+
+TEST(MsgPackDecodeTest, MissingDefaultedMembersKeepTheirInitializers) {
+  const auto review = [](std::string_view text, auto more) {
+    return [=](Packer& p) {
+      p.pack_map(1 + more.first);
+      str(p, "text");
+      str(p, text);
+      more.second(p);
+    };
+  };
+  const auto nothing_more = std::make_pair(0u, [](Packer&) {});
+  EXPECT_EQ(decode_msgpack<Review>(build(review("ok", nothing_more))),
+            (Review{"ok", 3, {"new"}, 0}));
+  const auto null_votes = std::make_pair(1u, [](Packer& p) {
+    str(p, "votes");
+    p.pack_nil();
+  });
+  EXPECT_EQ(decode_msgpack<Review>(build(review("ok", null_votes))),
+            (Review{"ok", 3, {"new"}, std::nullopt}));
+  const auto null_stars = std::make_pair(1u, [](Packer& p) {
+    str(p, "stars");
+    p.pack_nil();
+  });
+  EXPECT_EQ(decode_error<Review>(build(review("ok", null_stars))),
+            "payload.stars: expected integer, got null");
+  EXPECT_EQ(decode_error<Review>(build([](Packer& p) {
+              p.pack_map(1);
+              str(p, "stars");
+              p.pack_int(5);
+            })),
+            "payload.text: expected string, got nothing (the field is required)");
+  // Each element starts from the initializers, not from the element before it.
+  const auto five_stars = std::make_pair(1u, [](Packer& p) {
+    str(p, "stars");
+    p.pack_int(5);
+  });
+  const Shelf shelf = decode_msgpack<Shelf>(build([&](Packer& p) {
+    p.pack_map(2);
+    str(p, "top");
+    review("a", five_stars)(p);
+    str(p, "rest");
+    p.pack_array(2);
+    review("b", five_stars)(p);
+    review("c", nothing_more)(p);
+  }));
+  EXPECT_EQ(shelf.top, (Review{"a", 5, {"new"}, 0}));
+  ASSERT_EQ(shelf.rest.size(), 2u);
+  EXPECT_EQ(shelf.rest[0], (Review{"b", 5, {"new"}, 0}));
+  EXPECT_EQ(shelf.rest[1], (Review{"c", 3, {"new"}, 0}));
 }
 
 TEST(MsgPackDecodeTest, NilIsNotAValueForARequiredMember) {

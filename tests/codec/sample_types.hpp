@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "molt/codec/defaults.hpp"
+
 namespace molt::codec::sample {
 
 enum class Color { red, green, blue };
@@ -61,6 +63,32 @@ struct Blob {
   friend bool operator==(const Blob&, const Blob&) = default;
 };
 BOOST_DESCRIBE_STRUCT(Blob, (), (name, data, thumbnail))
+
+// Fields a sender may leave out: they keep their initializers (MOLT_DEFAULTS). `text` is
+// still required.
+struct Review {
+  std::string text;
+  int stars = 3;
+  std::vector<std::string> tags{"new"};
+  std::optional<int> votes = 0;
+  friend bool operator==(const Review&, const Review&) = default;
+};
+BOOST_DESCRIBE_STRUCT(Review, (), (text, stars, tags, votes))
+MOLT_DEFAULTS(Review, stars, tags, votes)
+
+struct Shelf {
+  Review top;
+  std::vector<Review> rest;
+  friend bool operator==(const Shelf&, const Shelf&) = default;
+};
+BOOST_DESCRIBE_STRUCT(Shelf, (), (top, rest))
+
+// A MOLT_DEFAULTS list with a name that is not a member: decoding it does not compile.
+struct Misnamed {
+  int stars = 3;
+};
+BOOST_DESCRIBE_STRUCT(Misnamed, (), (stars))
+MOLT_DEFAULTS(Misnamed, star)
 
 inline Payload make_payload() {
   Payload p;

@@ -253,8 +253,7 @@ TEST_F(DemoTest, AnExportRefusesBadInputBeforeItsAnswerStarts) {
 // it, so an import fed by the export of the same user cannot feed that export in turn.
 TEST_F(DemoTest, AnExportIsASnapshotOfWhenItBegan) {
   const auto deadline = [] { return molt::core::Deadline::after(std::chrono::seconds(30)); };
-  services_->items.create_all(
-      std::vector<molt_demo::NewItem>(6000, {12, "bulk", std::nullopt, std::nullopt}), deadline());
+  services_->items.create_all(std::vector<molt_demo::NewItem>(6000, {12, "bulk"}), deadline());
   molt::web::ServerOptions options;
   options.port = 0;
   options.threads = 1;
@@ -282,8 +281,7 @@ TEST_F(DemoTest, AnExportIsASnapshotOfWhenItBegan) {
   };
   while (answer.size() < 16384 && read_some()) {
   }
-  services_->items.create_all(
-      std::vector<molt_demo::NewItem>(10, {12, "later", std::nullopt, std::nullopt}), deadline());
+  services_->items.create_all(std::vector<molt_demo::NewItem>(10, {12, "later"}), deadline());
   while (read_some()) {
   }
   ::close(fd);

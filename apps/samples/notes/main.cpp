@@ -27,9 +27,10 @@ using molt::web::Response;
 
 struct NewNote {
   std::string text;
-  std::optional<bool> pinned;  // optional in the body: a plain bool would be required
+  bool pinned = false;
 };
 BOOST_DESCRIBE_STRUCT(NewNote, (), (text, pinned))
+MOLT_DEFAULTS(NewNote, pinned)  // a body may leave `pinned` out; `text` is required
 
 struct Note {
   std::int64_t id;
@@ -52,10 +53,10 @@ awaitable<Response> add_note(const Request& request, Ctx& ctx) {
   const auto id = co_await molt::web::run_blocking(*notes.pool, [&] {
     return notes.db
         ->execute("INSERT INTO notes(text, pinned) VALUES (?, ?)",
-                  molt::db::Params::positional({{note.text}, {note.pinned.value_or(false)}}), {})
+                  molt::db::Params::positional({{note.text}, {note.pinned}}), {})
         .last_insert_id.value_or(0);
   });
-  co_return molt::web::json(Note{id, note.text, note.pinned.value_or(false)}, 201);
+  co_return molt::web::json(Note{id, note.text, note.pinned}, 201);
 }
 
 awaitable<Response> get_note(const Request& request, Ctx& ctx) {

@@ -224,6 +224,8 @@ void from_json_value(V&& v, T& out, const PathSegment& at) {
     if (!traits::enum_from_name(name, out))
       throw DecodeError(at, traits::enum_names_hint<T>(), "\"" + std::string(name) + "\"");
   } else if constexpr (traits::is_described_struct_v<T>) {
+    static_assert(traits::defaults_name_members<T>(),
+                  "MOLT_DEFAULTS lists a name that is not a described member of this struct");
     if (!v.is_object()) throw DecodeError(at, "object", json_kind(v));
     auto& obj = v.get_object();
     boost::mp11::mp_for_each<boost::describe::describe_members<
@@ -232,6 +234,8 @@ void from_json_value(V&& v, T& out, const PathSegment& at) {
       const PathSegment here = at.field(member.name);
       if (auto* field = obj.if_contains(member.name)) {
         from_json_value(pass(*field), out.*member.pointer, here);
+      } else if constexpr (traits::keeps_default<T>(decltype(member)::name)) {
+        detail::restore_default(out, member.pointer);
       } else if constexpr (traits::is_optional<M>::value) {
         (out.*member.pointer).reset();
       } else {

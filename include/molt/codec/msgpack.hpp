@@ -256,6 +256,8 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
     using Members = boost::describe::describe_members<T, boost::describe::mod_public |
                                                              boost::describe::mod_inherited>;
     constexpr std::size_t kMembers = boost::mp11::mp_size<Members>::value;
+    static_assert(traits::defaults_name_members<T>(),
+                  "MOLT_DEFAULTS lists a name that is not a described member of this struct");
     if (head.kind != MsgPackKind::Map) throw DecodeError(at, "object", head.kind_name());
     detail::check_depth(reader, depth);
     // Fields come in the sender's order; a repeated one is decoded again, so the last wins
@@ -285,7 +287,9 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
       using Member = boost::mp11::mp_at_c<Members, i>;
       using M = std::remove_cvref_t<decltype(out.*Member::pointer)>;
       if (seen[i]) return;
-      if constexpr (traits::is_optional<M>::value)
+      if constexpr (traits::keeps_default<T>(Member::name))
+        detail::restore_default(out, Member::pointer);
+      else if constexpr (traits::is_optional<M>::value)
         (out.*Member::pointer).reset();
       else
         throw DecodeError(at.field(Member::name), traits::expected_name<M>(),

@@ -2,8 +2,8 @@
 // What the typed codecs understand: bool, integers, floating point, std::string (text),
 // codec::Bytes (binary), std::optional, std::vector, std::map<std::string, T>,
 // boost::json::value (any JSON), described enums (as their names) and described structs (as
-// maps keyed by member name). A std::optional member
-// may be missing or null; any other member is required.
+// maps keyed by member name). A std::optional member may be missing or null, a member
+// MOLT_DEFAULTS lists may be missing (defaults.hpp); any other member is required.
 
 #include <boost/describe.hpp>
 #include <map>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "molt/codec/bytes.hpp"
+#include "molt/codec/defaults.hpp"
 
 namespace molt::codec::traits {
 
