@@ -32,6 +32,7 @@ test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-python
 	scripts/check-wheel
+	scripts/check-install $(BUILD)
 	$(MAKE) --no-print-directory fuzz-smoke
 
 # molt_accel and the Django demo against the real binaries of $(BUILD).

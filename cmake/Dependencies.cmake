@@ -1,4 +1,6 @@
-# Every dependency comes from Debian by package name (scripts/setup installs them).
+# Every dependency comes from Debian by package name (scripts/setup installs them). The
+# installed package finds the same ones again: keep cmake/moltConfig.cmake.in in step.
+include(GNUInstallDirs)
 find_package(Threads REQUIRED)
 find_package(Boost 1.81.0 EXACT CONFIG REQUIRED COMPONENTS json url)
 find_package(CLI11 CONFIG REQUIRED)
@@ -7,7 +9,8 @@ find_package(CLI11 CONFIG REQUIRED)
 find_path(MSGPACK_INCLUDE_DIR msgpack.hpp
   HINTS "${PROJECT_SOURCE_DIR}/.deps/msgpack/usr/include" REQUIRED)
 add_library(molt_msgpack INTERFACE)
-target_include_directories(molt_msgpack SYSTEM INTERFACE "${MSGPACK_INCLUDE_DIR}")
+# Installed, the package's config finds msgpack.hpp again (cmake/moltConfig.cmake.in).
+target_include_directories(molt_msgpack SYSTEM INTERFACE "$<BUILD_INTERFACE:${MSGPACK_INCLUDE_DIR}>")
 target_compile_definitions(molt_msgpack INTERFACE MSGPACK_NO_BOOST)
 
 # Asio is compiled once, in molt_core (src/core/asio_impl.cpp), not in every translation unit.

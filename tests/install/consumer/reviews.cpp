@@ -1,0 +1,62 @@
+// A small molt::web service that checks itself through the TestClient: typed body in (with a
+// default), SQLite through molt::db, JSON out. Exits 0 when every answer is the expected one.
+#include <boost/describe.hpp>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "molt/db/sqlite.hpp"
+#include "molt/web/test_client.hpp"
+#include "molt/web/typed.hpp"
+
+namespace {
+
+struct NewReview {
+  std::string text;
+  int stars = 3;
+};
+BOOST_DESCRIBE_STRUCT(NewReview, (), (text, stars))
+MOLT_DEFAULTS(NewReview, stars)
+
+struct Review {
+  std::int64_t id;
+  std::string text;
+  int stars;
+};
+BOOST_DESCRIBE_STRUCT(Review, (), (id, text, stars))
+
+bool expect(const molt::web::TestResponse& got, int status, const std::string& body) {
+  if (got.status == status && got.body == body) return true;
+  std::fprintf(stderr, "reviews: expected %d %s, got %d %s\n", status, body.c_str(), got.status,
+               got.body.c_str());
+  return false;
+}
+
+}  // namespace
+
+int main() {
+  auto db = molt::db::open_sqlite({.path = ":memory:", .read_write = true, .create = true});
+  db->execute("CREATE TABLE reviews(id INTEGER PRIMARY KEY, text TEXT, stars INTEGER)", {}, {});
+
+  molt::web::App app;
+  app.post("/reviews", [db](const molt::web::Request& request,
+                            molt::web::Ctx&) -> boost::asio::awaitable<molt::web::Response> {
+    const auto review = molt::web::body_as<NewReview>(request);
+    const auto stored = db->execute("INSERT INTO reviews(text, stars) VALUES (?, ?)",
+                                    molt::db::Params::positional({{review.text}, {review.stars}}),
+                                    {});
+    co_return molt::web::json(Review{stored.last_insert_id.value_or(0), review.text, review.stars}, 201);
+  });
+
+  molt::web::TestClient client(app);
+  const molt::web::TestClient::Headers json{{"Content-Type", "application/json"}};
+  const bool ok =
+      expect(client.request("POST", "/reviews", R"({"text":"fine"})", json), 201,
+             R"({"id":1,"text":"fine","stars":3})") &&
+      expect(client.request("POST", "/reviews", R"({"text":"great","stars":5})", json), 201,
+             R"({"id":2,"text":"great","stars":5})") &&
+      client.request("POST", "/reviews", R"({"stars":5})", json).status == 400 &&
+      client.get("/nowhere").status == 404;
+  std::puts(ok ? "reviews: ok" : "reviews: FAILED");
+  return ok ? 0 : 1;
+}
