@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from molt_accel.client import CANCEL_POLL_S, TIMEOUT_GRACE_S
-from molt_accel.config import WorkerSettings
+from molt_accel.config import WorkerSettings, check_timeout_ms
 from molt_accel.disconnect import CancelCheck
 from molt_accel.errors import (
     MoltBusy,
@@ -69,6 +69,7 @@ class _AsyncWorker:
         stdout = self.proc.stdout
         assert stdout is not None
         reason = "worker closed its output"
+        killed_here = False
         try:
             while True:
                 try:
@@ -90,6 +91,7 @@ class _AsyncWorker:
                     future.set_result(answer)
         except MoltProtocolError as exc:
             reason = f"worker broke the protocol: {exc}"
+            killed_here = True
             if self.proc.returncode is None:
                 self.proc.kill()
         except OSError as exc:
@@ -100,7 +102,7 @@ class _AsyncWorker:
                 code = await asyncio.wait_for(self.proc.wait(), 0.2)
             except TimeoutError:
                 code = None
-        if code:
+        if code and not killed_here:  # a kill by this client is not the reason
             reason = f"worker exited with code {code}" if code > 0 else f"worker killed by signal {-code}"
         self.dead = True
         self.death_reason = reason
@@ -198,8 +200,7 @@ class AsyncMoltClient(WorkerSettings):
         if entry == "__cancel__":
             # Its answer is an acknowledgement the reader skips: the call would wait forever.
             raise ValueError("__cancel__ is sent by the client itself (cancel_check, timeouts)")
-        if timeout_ms < 0:
-            raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
+        check_timeout_ms(timeout_ms)
         self._check_loop()
         body = encode_payload(payload, codec)
         attempts = self._call_attempts(

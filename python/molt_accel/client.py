@@ -11,7 +11,7 @@ import time
 import weakref
 from typing import Any
 
-from molt_accel.config import ExportSpec, WorkerSettings, default_worker_cmd
+from molt_accel.config import ExportSpec, WorkerSettings, check_timeout_ms, default_worker_cmd
 from molt_accel.disconnect import SyncCancelCheck
 from molt_accel.errors import (
     MoltAccelError,
@@ -88,8 +88,7 @@ class MoltClient(WorkerSettings):
         if entry == "__cancel__":
             # Its answer is an acknowledgement the reader skips: the call would wait forever.
             raise ValueError("__cancel__ is sent by the client itself (cancel_check, timeouts)")
-        if timeout_ms < 0:
-            raise ValueError("timeout_ms must be >= 0 (0 means no deadline)")
+        check_timeout_ms(timeout_ms)
         if inspect.iscoroutinefunction(cancel_check):
             raise ValueError("cancel_check is async: MoltClient cannot await it (use AsyncMoltClient)")
         body = encode_payload(payload, codec)

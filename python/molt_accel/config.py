@@ -170,8 +170,10 @@ def load_manifest(
 ) -> dict[str, ExportSpec]:
     """The exports the worker started by ``worker_cmd`` will serve: its ``--exports`` file,
     else ``MOLT_WORKER_EXPORTS``, else what the whole command prints with ``--print-exports``
-    appended."""
+    appended. The command runs either way, so that a setting it refuses (a bad
+    ``MOLT_WORKER_THREADS``) fails here, at startup, and not at every request."""
     environment = dict(os.environ if env is None else env)
+    printed = _print_exports(worker_cmd, environment, cwd)
     path = _exports_flag(worker_cmd) or environment.get("MOLT_WORKER_EXPORTS")
     if path:
         resolved = Path(cwd, path) if cwd else Path(path)
@@ -179,9 +181,21 @@ def load_manifest(
             return parse_manifest(resolved.read_text(), str(resolved))
         except OSError as exc:
             raise ValueError(f"cannot read exports manifest {resolved}: {exc.strerror}") from None
+    return parse_manifest(printed, f"printed by {shlex.join(worker_cmd)}")
+
+
+# What each worker command printed, so that views decorated alike start it once.
+_printed_exports: dict[tuple[object, ...], str] = {}
+_STDERR_SHOWN = 2000
+
+
+def _print_exports(worker_cmd: list[str], environment: dict[str, str], cwd: str | None) -> str:
     # The manifest does not depend on the databases; a worker asked only for it must not
     # fail because one is unreachable from here.
     environment = {k: v for k, v in environment.items() if not k.startswith("MOLT_DB_")}
+    key = (tuple(worker_cmd), cwd, tuple(sorted(environment.items())))
+    if key in _printed_exports:
+        return _printed_exports[key]
     # Messages name the whole command that ran: with a wrapper, its first word says little.
     command = shlex.join(worker_cmd)
     try:
@@ -196,13 +210,15 @@ def load_manifest(
             cwd=cwd,
         )
     except subprocess.CalledProcessError as exc:
-        said = exc.stderr.decode(errors="replace").strip().splitlines()
+        # All of what it said: the line that names the bad setting is seldom the last.
+        said = exc.stderr.decode(errors="replace").strip()[-_STDERR_SHOWN:]
         raise MoltWorkerUnavailable(
-            f"{command} --print-exports failed with code {exc.returncode}" + (f": {said[-1]}" if said else "")
+            f"{command} --print-exports failed with code {exc.returncode}" + (f": {said}" if said else "")
         ) from None
     except (OSError, subprocess.SubprocessError) as exc:
         raise MoltWorkerUnavailable(f"cannot ask {command} for its exports: {exc}") from None
-    return parse_manifest(listed.stdout.decode(), f"printed by {command}")
+    printed = _printed_exports[key] = listed.stdout.decode()
+    return printed
 
 
 def worker_frame_limit(worker_cmd: list[str], env: Mapping[str, str] | None) -> int:
@@ -223,6 +239,23 @@ def worker_frame_limit(worker_cmd: list[str], env: Mapping[str, str] | None) -> 
         return int(given) if given else DEFAULT_MAX_FRAME_SIZE
     except ValueError:
         return DEFAULT_MAX_FRAME_SIZE  # the worker refuses to start, and says why
+
+
+# A day. A longer deadline is a mistake, and the waits of `threading` refuse huge ones.
+MAX_TIMEOUT_MS = 86_400_000
+
+
+def check_timeout_ms(timeout_ms: object) -> None:
+    """Refuses a ``timeout_ms`` that is not whole milliseconds from 0 (no deadline) to a day."""
+    if (
+        not isinstance(timeout_ms, int)
+        or isinstance(timeout_ms, bool)
+        or not 0 <= timeout_ms <= MAX_TIMEOUT_MS
+    ):
+        raise ValueError(
+            f"timeout_ms takes whole milliseconds from 0 (no deadline) to {MAX_TIMEOUT_MS}, "
+            f"got {timeout_ms!r}"
+        )
 
 
 class WorkerSettings:

@@ -7,6 +7,8 @@ into a 400 without calling the worker.
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from molt_accel.errors import MoltInvalidInput
@@ -24,16 +26,24 @@ def _optional_text(params: Any, name: str) -> str | None:
     return str(value)
 
 
-def _integer(params: Any, name: str, default: int | None = None) -> int:
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+# What a query string's integer looks like: ASCII digits, a sign, spaces around. Python's
+# int() would also take "1_000" and digits of other scripts (fullwidth ones, say).
+_INTEGER = re.compile(r"[ \t]*[-+]?[0-9]+[ \t]*")
+
+
+def _integer(params: Any, name: str) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
-        if default is None:
-            raise MoltInvalidInput(f"{name} is required")
-        return default
-    try:
-        return int(str(raw).strip())
-    except ValueError:
-        raise MoltInvalidInput(f"{name} must be an integer, got {str(raw)[:40]!r}") from None
+        raise MoltInvalidInput(f"{name}: required")
+    text = str(raw)
+    if not _INTEGER.fullmatch(text):
+        raise MoltInvalidInput(f"{name}: expected an integer, got {text[:40]!r}")
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise MoltInvalidInput(f"{name}: out of range (64-bit integer)")
+    return value
 
 
 def build_list_items_payload(request: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -45,9 +55,16 @@ def build_list_items_payload(request: Any, *args: Any, **kwargs: Any) -> dict[st
         value = _optional_text(params, name)
         if value is not None:
             payload[name] = value
+    if "\0" in payload.get("q", ""):
+        # SQLite's LIKE would stop at it and match everything; the worker refuses it too.
+        raise MoltInvalidInput("q: must not contain a NUL byte")
     if params.get("limit") not in (None, ""):
         payload["limit"] = _integer(params, "limit")
     return payload
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _json_body(request: Any) -> Any:
@@ -55,9 +72,27 @@ def _json_body(request: Any) -> Any:
     if not body:
         raise MoltInvalidInput("a JSON request body is required")
     try:
-        return json.loads(body)
+        # NaN and Infinity are Python's extensions, not JSON.
+        return json.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MoltInvalidInput(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MoltInvalidInput("request body is not valid JSON: nested too deeply") from None
+
+
+def _number(value: int | float, name: str) -> int | float:
+    """``value`` as the worker can take it: an integer within 64 bits as it is, any other
+    number as a float, refused when not a finite one (1e400 parses as inf; a 300-digit
+    integer is no float)."""
+    if isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
+        return value
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise MoltInvalidInput(f"{name}: number out of range")
+    return number
 
 
 def build_compute_payload(request: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -70,13 +105,13 @@ def build_compute_payload(request: Any, *args: Any, **kwargs: Any) -> dict[str, 
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
     ):
         raise MoltInvalidInput("values must be a list of numbers")
-    payload: dict[str, Any] = {"values": values}
+    payload: dict[str, Any] = {"values": [_number(v, f"values[{i}]") for i, v in enumerate(values)]}
     for name in ("scale", "offset"):
         if name in body:
             value = body[name]
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise MoltInvalidInput(f"{name} must be a number")
-            payload[name] = float(value)
+            payload[name] = float(_number(value, name))
     return payload
 
 

@@ -13,16 +13,30 @@ from typing import Any
 
 from molt_accel.async_client import AsyncMoltClient
 from molt_accel.client import MoltClient, MoltClientPool
-from molt_accel.config import OffloadSettings, client_mode_from_env, pool_size_from_env
+from molt_accel.config import (
+    ExportSpec,
+    OffloadSettings,
+    check_timeout_ms,
+    client_mode_from_env,
+    pool_size_from_env,
+)
 from molt_accel.contracts import build_list_items_payload
 from molt_accel.disconnect import request_cancel_check
-from molt_accel.errors import MoltAccelError, MoltCancelled, MoltInvalidInput
+from molt_accel.errors import (
+    MoltAccelError,
+    MoltBusy,
+    MoltCancelled,
+    MoltInternalError,
+    MoltInvalidInput,
+    MoltWorkerUnavailable,
+)
 from molt_accel.hooks import Hook
 from molt_accel.responses import (
     ResponseFactory,
     error_body,
     error_status,
     json_response_factory,
+    msgpack_response_factory,
     raw_json_response_factory,
 )
 
@@ -95,13 +109,22 @@ def _improperly_configured(message: str) -> Exception:
     return ImproperlyConfigured(message)
 
 
-def _check_entry(entry: str, codec: str, client: Any) -> None:
+def _check_client(client: Any) -> None:
+    if client is not None and not callable(getattr(client, "call", None)):
+        raise _improperly_configured(
+            "molt_offload(client=...) takes a MoltClient, MoltClientPool or AsyncMoltClient, "
+            f"not a {type(client).__name__}"
+        )
+
+
+def _check_entry(entry: str, codec: str, client: Any) -> ExportSpec | None:
     """Fails at startup, not at the first request, when the worker does not export
-    ``entry`` with ``codec``."""
+    ``entry`` with ``codec``. The entry's manifest line, unless the client has no manifest
+    (a test double)."""
+    if client is not None and not hasattr(client, "exports"):
+        return None
     try:
-        exports = client.exports() if client is not None else MoltClient().exports()
-    except AttributeError:
-        return  # a client object without a manifest (a test double): nothing to check
+        exports = (client or MoltClient()).exports()
     except (MoltAccelError, ValueError) as exc:
         raise _improperly_configured(f"molt_offload(entry={entry!r}): {exc}") from None
     spec = exports.get(entry)
@@ -114,6 +137,23 @@ def _check_entry(entry: str, codec: str, client: Any) -> None:
         raise _improperly_configured(
             f"molt_offload(entry={entry!r}, codec={codec!r}): the export takes {spec.codec_in!r}"
         )
+    return spec
+
+
+def _default_response_factory(decode_response: bool, spec: ExportSpec | None) -> ResponseFactory:
+    """JSON of the decoded result; undecoded, the worker's bytes under their own type."""
+    if decode_response:
+        return json_response_factory
+    if spec is not None and spec.codec_out == "msgpack":
+        return msgpack_response_factory
+    return raw_json_response_factory
+
+
+def _with_retry_after(response: Any, error: MoltAccelError) -> Any:
+    # A full queue or a worker being replaced clears within about a second.
+    if isinstance(error, (MoltBusy, MoltWorkerUnavailable)) and hasattr(response, "__setitem__"):
+        response["Retry-After"] = "1"
+    return response
 
 
 def molt_offload(
@@ -144,11 +184,14 @@ def molt_offload(
         raise _improperly_configured(str(exc)) from None
     if mode not in ("shared", "per_request"):
         raise _improperly_configured(f"client_mode must be 'shared' or 'per_request', got {mode!r}")
-    if timeout_ms < 0:
-        raise _improperly_configured("timeout_ms must be >= 0")
-    _check_entry(entry, codec, client)
+    try:
+        check_timeout_ms(timeout_ms)
+    except ValueError as exc:
+        raise _improperly_configured(f"molt_offload: {exc}") from None
+    _check_client(client)
+    spec = _check_entry(entry, codec, client)
     build_payload = payload_builder or build_list_items_payload
-    build_response = response_factory or json_response_factory
+    build_response = response_factory or _default_response_factory(decode_response, spec)
 
     try:
         settings = OffloadSettings.from_env()
@@ -179,15 +222,32 @@ def molt_offload(
 
     def failure_response(error: MoltAccelError) -> Any:
         _log_failure(entry, error)
-        return build_response(
-            error_body(error, settings.debug_errors), error_status(error, settings.busy_status)
-        )
+        body = error_body(error, settings.debug_errors)
+        status = error_status(error, settings.busy_status)
+        try:
+            return _with_retry_after(build_response(body, status), error)
+        except Exception:
+            logger.exception("molt_offload(%s): the response factory failed on an error", entry)
+            return _with_retry_after(json_response_factory(body, status), error)
+
+    def result_response(result: Any) -> Any:
+        try:
+            return build_response(result, 200)
+        except Exception:
+            # Never a Django error page: the same small JSON body as any other failure.
+            logger.exception("molt_offload(%s): the response factory failed", entry)
+            return json_response_factory(error_body(MoltInternalError("response factory failed")), 500)
 
     def falls_back(error: MoltAccelError) -> bool:
         # Not for bad input (the caller's), nor for a caller that went away: nobody would read
         # what the view made.
         if allow_fallback and not isinstance(error, (MoltInvalidInput, MoltCancelled)):
-            logger.warning("molt_offload(%s) failed (%s); running the view", entry, error.code)
+            logger.warning(
+                "molt_offload(%s) failed (%s: %s); running the view",
+                entry,
+                error.code,
+                error.detail or error.message,
+            )
             return True
         return False
 
@@ -223,7 +283,7 @@ def molt_offload(
             finally:
                 if per_request and active is not None:
                     active.close()
-            return build_response(result, 200)
+            return result_response(result)
 
         offloaded.molt_entry = entry  # type: ignore[attr-defined]
         return offloaded
@@ -246,7 +306,7 @@ def molt_offload(
             finally:
                 if per_request and active is not None:
                     await active.close()
-            return build_response(result, 200)
+            return result_response(result)
 
         offloaded.molt_entry = entry  # type: ignore[attr-defined]
         return offloaded

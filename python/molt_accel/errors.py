@@ -55,6 +55,13 @@ class MoltInvalidInput(MoltAccelError):
     http_status = 400
 
 
+class MoltPayloadTooLarge(MoltInvalidInput):
+    """The request is larger than the worker's frame limit; nothing was sent."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
 class MoltInternalError(MoltAccelError):
     """The export failed inside the worker."""
 

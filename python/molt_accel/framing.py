@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from molt_accel.errors import MoltInvalidInput, MoltProtocolError
+from molt_accel.errors import MoltPayloadTooLarge, MoltProtocolError
 from molt_accel.wire import answer_request_id
 
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
@@ -33,10 +33,10 @@ class AnswerOverLimit(MoltProtocolError):
 
 def encode_frame(body: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
     """The frame carrying ``body``; refuses bodies over the limit before anything is sent.
-    Too large a request is the caller's input (``MoltInvalidInput``, a 400 in a view), not a
-    fault of the worker's answers."""
+    Too large a request is the caller's input (``MoltPayloadTooLarge``, a 413 in a view), not
+    a fault of the worker's answers."""
     if len(body) > max_frame_size:
-        raise MoltInvalidInput(
+        raise MoltPayloadTooLarge(
             f"request of {len(body)} bytes is over the frame limit of {max_frame_size} bytes"
         )
     return _HEADER.pack(len(body)) + body

@@ -129,6 +129,10 @@ class WorkerProcess:
                     raise MoltTimeout("the worker did not take the request in time: it reads nothing")
                 select.select([], [self._stdin_fd], [], remaining)
         except OSError as exc:
+            # A worker that exited closed its pipe: its reader, which sees the exit code,
+            # tells why in a moment ("worker exited with code 2" says more than EPIPE).
+            if self._reader is not threading.current_thread():
+                self._reader.join(timeout=0.5)
             self._mark_dead(f"writing to the worker failed: {exc.strerror or exc}")
             raise MoltWorkerUnavailable(self.death_reason) from None
         finally:
@@ -249,6 +253,7 @@ class WorkerProcess:
 
     def _read_answers(self) -> None:
         reason = "worker closed its output"
+        killed_here = False
         try:
             while True:
                 try:
@@ -264,6 +269,7 @@ class WorkerProcess:
                 self._settle(answer.request_id, answer=answer)
         except MoltProtocolError as exc:
             reason = f"worker broke the protocol: {exc}"
+            killed_here = True
             self.kill()
         except (OSError, ValueError) as exc:
             reason = f"reading from the worker failed: {exc}"
@@ -273,7 +279,7 @@ class WorkerProcess:
                 code = self.proc.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
                 code = None
-        if code is not None and code != 0:
+        if code is not None and code != 0 and not killed_here:  # a kill by this client is not the reason
             reason = f"worker exited with code {code}" if code > 0 else f"worker killed by signal {-code}"
         self._mark_dead(reason)
 

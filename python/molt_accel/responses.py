@@ -6,7 +6,9 @@ Django is optional: without it (plain Python tests, other frameworks) the factor
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +16,38 @@ from molt_accel.errors import MoltAccelError, MoltBusy
 
 ResponseFactory = Callable[[Any, int], Any]
 
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+def _bytes_as_base64(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"a {type(value).__name__} cannot be written as JSON")
+
+
+_compact = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_bytes_as_base64
+)
+
+
+def _non_finite_as_text(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _non_finite_as_text(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_non_finite_as_text(item) for item in value]
+    return value
+
+
+def json_bytes(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON that any parser takes: bytes (a msgpack bin) become
+    base64 strings, and NaN and the infinities the strings ``"NaN"``, ``"Infinity"`` and
+    ``"-Infinity"``, as the worker's ``db_query`` and PostgreSQL's ``to_json`` write them.
+    (Python's ``json`` would write bare ``NaN``, which ``JSON.parse`` refuses.)"""
+    try:
+        return _compact.encode(value).encode()
+    except ValueError:  # a non-finite float: rare, so only then is the value walked
+        return _compact.encode(_non_finite_as_text(value)).encode()
+
 
 # Safe messages for HTTP clients, by error code: the worker's own text stays in the logs.
 _SAFE_MESSAGES = {
@@ -23,6 +56,7 @@ _SAFE_MESSAGES = {
     "timeout": "The request took too long.",
     "cancelled": "The request was cancelled.",
     "invalid_input": "The request is invalid.",
+    "payload_too_large": "The request is too large.",
     "internal_error": "The request failed.",
     "protocol_error": "The service answered incorrectly.",
 }
@@ -44,17 +78,26 @@ def raw_json_response_factory(payload: Any, status: int) -> Any:
         return {"status": status, "payload": payload}
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return http.HttpResponse(bytes(payload), status=status, content_type="application/json")
-    return http.HttpResponse(_compact.encode(payload), status=status, content_type="application/json")
+    return http.HttpResponse(json_bytes(payload), status=status, content_type="application/json")
 
 
 def json_response_factory(payload: Any, status: int) -> Any:
-    """The default factory: a ``JsonResponse`` of the decoded result."""
+    """The default factory: the decoded result as JSON (``json_bytes``)."""
     http = _optional_django_http()
     if http is None:
         return {"status": status, "payload": payload}
-    if isinstance(payload, (bytes, bytearray, memoryview)):
+    if isinstance(payload, (bytes, bytearray, memoryview)):  # a raw export's answer
         return http.HttpResponse(bytes(payload), status=status, content_type="application/octet-stream")
-    return http.JsonResponse(payload, status=status, safe=isinstance(payload, dict))
+    return http.HttpResponse(json_bytes(payload), status=status, content_type="application/json")
+
+
+def msgpack_response_factory(payload: Any, status: int) -> Any:
+    """MsgPack pass-through for ``decode_response=False`` on an export whose ``codec_out``
+    is msgpack: the worker's bytes as they are, ``application/msgpack``."""
+    http = _optional_django_http()
+    if http is None:
+        return {"status": status, "payload": payload}
+    return http.HttpResponse(bytes(payload), status=status, content_type="application/msgpack")
 
 
 def error_status(error: MoltAccelError, busy_status: int = 429) -> int:

@@ -38,21 +38,34 @@ def encode_payload(payload: Any, codec: str) -> bytes:
 
     A payload the codec cannot carry (an integer beyond 64 bits, NaN in JSON, an object) is
     ``MoltInvalidInput``: it usually comes from a request, and nothing was sent."""
-    if codec == "msgpack":
-        try:
+    try:
+        if codec == "msgpack":
             return msgpack.packb(payload, use_bin_type=True)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise MoltInvalidInput(f"payload cannot be encoded as msgpack: {exc}") from None
-    if codec == "json":
-        try:
+        if codec == "json":
             return _json_encoder.encode(payload).encode()
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise MoltInvalidInput(f"payload cannot be encoded as json: {exc}") from None
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise _cannot_encode(codec, exc) from None
     if codec in ("raw", "arrow_ipc"):
         if isinstance(payload, (bytes, bytearray, memoryview)):
             return bytes(payload)
         raise MoltInvalidInput(f"codec {codec!r} needs a bytes payload, got {type(payload).__name__}")
     raise ValueError(f"unknown codec {codec!r} (expected one of {', '.join(CODECS)})")
+
+
+def _cannot_encode(codec: str, exc: BaseException) -> MoltInvalidInput:
+    """The error for a payload ``codec`` cannot carry. What comes from the request itself
+    gets a message for the HTTP client in this library's words; the rest (an object the
+    payload builder left in) keeps the library's text out of the answer, in ``detail``."""
+    text = str(exc)
+    if isinstance(exc, UnicodeError):
+        return MoltInvalidInput("a string in the request is not valid Unicode")
+    if codec == "json" and "float" in text:  # "Out of range float values are not JSON compliant"
+        return MoltInvalidInput("a number in the request is NaN or infinite, which JSON cannot carry")
+    if isinstance(exc, OverflowError) or "out of range" in text:
+        return MoltInvalidInput("a number in the request is out of range")
+    if isinstance(exc, RecursionError) or "recursion" in text:
+        return MoltInvalidInput("the request is nested too deeply")
+    return MoltInvalidInput("the payload cannot be encoded", detail=f"as {codec}: {text}")
 
 
 def decode_payload(data: bytes, codec: str) -> Any:

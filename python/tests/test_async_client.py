@@ -18,6 +18,7 @@ from conftest import child_pids, worker_env
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 from django.urls import path
+from test_client import NOT_A_WORKER
 
 from molt_accel import (
     AsyncMoltClient,
@@ -321,6 +322,19 @@ def test_busy_is_retried_when_asked(test_worker_bin: Path) -> None:
             )
 
     assert run(scenario()) == [b"slept"] * 3
+
+
+def test_a_worker_that_breaks_the_protocol_is_reported_as_such() -> None:
+    async def scenario() -> None:
+        client = AsyncMoltClient(NOT_A_WORKER, max_restarts=0)
+        try:
+            with pytest.raises(MoltWorkerUnavailable, match="worker broke the protocol") as raised:
+                await client.call("echo", b"x", codec="raw", timeout_ms=5000)
+            assert "signal" not in raised.value.message
+        finally:
+            await client.close()
+
+    run(scenario())
 
 
 def test_a_worker_that_dies_at_startup_is_not_restarted_in_a_storm(tmp_path: Path) -> None:

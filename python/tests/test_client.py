@@ -566,6 +566,19 @@ def test_unstartable_worker_is_unavailable(tmp_path: Path) -> None:
         client.ping()
 
 
+# Five bytes of text in a frame: what a wrapper script printing to stdout looks like.
+NOT_A_WORKER = ["sh", "-c", r"printf '\005\000\000\000hello'; exec sleep 30"]
+
+
+def test_a_worker_that_breaks_the_protocol_is_reported_as_such() -> None:
+    client = MoltClient(NOT_A_WORKER, max_restarts=0)
+    # The client kills it; its death by that signal is not the reason a user should read.
+    with pytest.raises(MoltWorkerUnavailable, match="worker broke the protocol") as raised:
+        client.call("echo", b"x", codec="raw", timeout_ms=5000)
+    assert "signal" not in raised.value.message
+    client.close()
+
+
 def test_hooks_see_sizes_and_metrics(worker_bin: Path) -> None:
     seen: dict[str, dict[str, Any]] = {}
     with client_for(worker_bin) as client:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from conftest import child_pids, worker_env
 from django.core.exceptions import ImproperlyConfigured
@@ -74,7 +75,7 @@ def test_bad_input_from_the_request_is_400_with_its_reason(worker_bin: Path) -> 
     with stock_client(worker_bin) as client:
         response = list_view(client)(requests.get("/items", {"limit": "2"}))
         assert response.status_code == 400
-        assert body_of(response) == {"error": {"code": "invalid_input", "message": "user_id is required"}}
+        assert body_of(response) == {"error": {"code": "invalid_input", "message": "user_id: required"}}
 
 
 def test_worker_text_stays_out_of_answers_unless_debugging(
@@ -132,15 +133,21 @@ def test_busy_is_429_or_503_by_setting(
         occupant.join()
         assert response.status_code == status
         assert body_of(response)["error"]["code"] == "busy"
+        assert response["Retry-After"] == "1"
 
 
 def test_unavailable_worker_is_503_or_falls_back(worker_bin: Path, tmp_path: Path) -> None:
     manifest = tmp_path / "exports.json"
     manifest.write_text((Path(__file__).parents[1] / "molt_accel/default_exports.json").read_text())
-    dead = MoltClient(["/bin/false", "--exports", str(manifest)])
+    # It passes the startup check, which leaves the databases out, then fails to start.
+    dead = MoltClient(
+        [str(worker_bin), "--exports", str(manifest)],
+        env=worker_env(MOLT_DB_SQLITE_PATH=str(tmp_path / "missing.sqlite3")),
+    )
     response = list_view(dead)(requests.get("/items", {"user_id": "1"}))
     assert response.status_code == 503
     assert body_of(response)["error"]["code"] == "worker_unavailable"
+    assert response["Retry-After"] == "1"
     fallback = list_view(dead, allow_fallback=True)(requests.get("/items", {"user_id": "1"}))
     assert (fallback.status_code, fallback.content) == (218, b"fallback ran")
     # Bad input is the caller's fault: no fallback for it.
@@ -231,6 +238,91 @@ def test_misconfiguration_fails_at_decoration(worker_bin: Path, monkeypatch: pyt
     monkeypatch.setenv("MOLT_ACCEL_RETRY_BACKOFF_MS", "soon")
     with pytest.raises(ImproperlyConfigured, match="MOLT_ACCEL_RETRY_BACKOFF_MS must be an integer"):
         molt_offload(entry="list_items", client=client)
+
+
+def test_a_bad_client_or_timeout_fails_at_decoration(worker_bin: Path) -> None:
+    for client in ("shared", {}, object()):
+        with pytest.raises(ImproperlyConfigured, match="takes a MoltClient"):
+            molt_offload(entry="list_items", client=client)  # type: ignore[arg-type]
+    client = stock_client(worker_bin)
+    for timeout_ms in (2**64 - 1, "250", 0.5, True, -1):
+        with pytest.raises(ImproperlyConfigured, match="timeout_ms takes whole milliseconds"):
+            molt_offload(entry="list_items", client=client, timeout_ms=timeout_ms)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout_ms takes whole milliseconds"):
+        client.call("list_items", {"user_id": 1}, timeout_ms=2**64 - 1)
+
+
+def test_a_setting_the_worker_refuses_fails_at_decoration_with_its_reason(
+    worker_bin: Path, tmp_path: Path
+) -> None:
+    # Also with a manifest given, when the worker need not be asked for its exports.
+    manifest = tmp_path / "exports.json"
+    manifest.write_text((Path(__file__).parents[1] / "molt_accel/default_exports.json").read_text())
+    client = MoltClient(
+        [str(worker_bin), "--exports", str(manifest)], env=worker_env(MOLT_WORKER_THREADS="abc")
+    )
+    with pytest.raises(ImproperlyConfigured, match=r"(?s)failed with code 2.*abc"):
+        molt_offload(entry="list_items", client=client)
+
+
+class ResultStub:
+    """A client whose every call answers ``result`` (it has no manifest to check)."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def call(self, **options: Any) -> Any:
+        return self.result
+
+
+def test_the_default_answer_is_json_any_parser_takes() -> None:
+    result = {"blob": b"\x00\xff", "values": [1.5, float("nan"), float("inf"), -float("inf")]}
+    response = list_view(ResultStub(result))(requests.get("/items", {"user_id": "1"}))
+    assert response.status_code == 200
+    assert response.content == (b'{"blob":"AP8=","values":[1.5,"NaN","Infinity","-Infinity"]}')
+    json.loads(response.content, parse_constant=lambda name: pytest.fail(f"{name} in the answer"))
+
+
+def test_a_failing_response_factory_is_a_json_500(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(payload: Any, status: int) -> HttpResponse:
+        raise TypeError("cannot write this")
+
+    view = list_view(ResultStub({"ok": True}), response_factory=broken)
+    with caplog.at_level("ERROR", logger="molt_accel"):
+        response = view(requests.get("/items", {"user_id": "1"}))
+    assert response.status_code == 500
+    assert body_of(response) == {"error": {"code": "internal_error", "message": "The request failed."}}
+    assert "cannot write this" in caplog.text and b"cannot write" not in response.content
+
+
+def test_a_request_over_the_frame_limit_is_413(worker_bin: Path) -> None:
+    client = MoltClient([str(worker_bin)], env=worker_env(), max_frame_size=2000)
+    response = list_view(client)(requests.get("/items", {"user_id": "1", "q": "x" * 5000}))
+    assert response.status_code == 413
+    assert body_of(response) == {
+        "error": {"code": "payload_too_large", "message": "The request is too large."}
+    }
+    client.close()
+
+
+def test_undecoded_answers_keep_their_content_type(worker_bin: Path) -> None:
+    with stock_client(worker_bin) as client:
+        listed = list_view(client, decode_response=False)(requests.get("/items", {"user_id": "1"}))
+        assert listed["Content-Type"] == "application/json"
+        assert json.loads(listed.content)["items"]
+
+        @molt_offload(
+            entry="compute",
+            client=client,
+            decode_response=False,
+            payload_builder=lambda request: {"values": [1, 2]},
+        )
+        def compute_view(request: Any) -> HttpResponse:
+            return HttpResponse("unused")
+
+        computed = compute_view(requests.get("/compute"))
+        assert computed["Content-Type"] == "application/msgpack"
+        assert msgpack.unpackb(computed.content)["sum"] == 3
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -73,16 +74,50 @@ def test_payload_codecs() -> None:
     assert encode_payload(b"raw", "raw") == b"raw"
     with pytest.raises(MoltInvalidInput, match="bytes payload"):
         encode_payload("text", "raw")
-    with pytest.raises(MoltInvalidInput, match="json"):
-        encode_payload({"x": object()}, "json")
-    with pytest.raises(MoltInvalidInput, match="json"):
-        encode_payload({"x": float("nan")}, "json")
-    with pytest.raises(MoltInvalidInput, match="msgpack"):
-        encode_payload({"user_id": 2**64}, "msgpack")
     with pytest.raises(ValueError, match="unknown codec"):
         encode_payload({}, "yaml")
     with pytest.raises(MoltProtocolError):
         decode_payload(b"{", "json")
+
+
+def _nested(depth: int) -> list[Any]:
+    outer: list[Any] = []
+    inner = outer
+    for _ in range(depth):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
+@pytest.mark.parametrize(
+    ("payload", "codec", "message"),
+    [
+        ({"user_id": 2**64}, "msgpack", "a number in the request is out of range"),
+        ({"user_id": 2**64}, "json", None),  # JSON carries it; the worker judges it
+        ({"x": float("nan")}, "json", "a number in the request is NaN or infinite"),
+        ({"q": "\ud800"}, "msgpack", "a string in the request is not valid Unicode"),
+        ({"q": "\ud800"}, "json", "a string in the request is not valid Unicode"),
+        (_nested(3000), "msgpack", "the request is nested too deeply"),
+        (_nested(3000), "json", "the request is nested too deeply"),
+    ],
+)
+def test_a_request_value_no_codec_carries_is_named_in_our_words(
+    payload: Any, codec: str, message: str | None
+) -> None:
+    if message is None:
+        encode_payload(payload, codec)
+        return
+    with pytest.raises(MoltInvalidInput) as raised:
+        encode_payload(payload, codec)
+    # Shown to the HTTP client as it is (no detail): no Python codec text in it.
+    assert raised.value.message.startswith(message) and raised.value.detail is None
+
+
+def test_a_payload_the_builder_got_wrong_keeps_its_text_for_the_logs() -> None:
+    with pytest.raises(MoltInvalidInput) as raised:
+        encode_payload({"x": object()}, "json")
+    assert raised.value.message == "the payload cannot be encoded"
+    assert raised.value.detail is not None and "object" in raised.value.detail
 
 
 def test_wire_comes_from_argument_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:

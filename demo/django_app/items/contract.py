@@ -9,6 +9,7 @@ empty (molt_accel's ``build_list_items_payload`` does the same).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.http import QueryDict
@@ -32,11 +33,15 @@ class ListItemsQuery:
     limit: int = DEFAULT_LIMIT
 
 
+# ASCII digits, a sign, spaces around, as molt_accel's payload builder reads them (Python's
+# int() alone would also take "1_000" and digits of other scripts).
+_INTEGER = re.compile(r"[ \t]*[-+]?[0-9]+[ \t]*")
+
+
 def parse_int64(name: str, text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidRequest(f"{name}: expected an integer, got {text!r}") from None
+    if not _INTEGER.fullmatch(text):
+        raise InvalidRequest(f"{name}: expected an integer, got {text!r}")
+    value = int(text)
     if not INT64_MIN <= value <= INT64_MAX:
         raise InvalidRequest(f"{name}: out of range (64-bit integer)")
     return value
@@ -51,9 +56,13 @@ def parse_list_items(params: QueryDict) -> ListItemsQuery:
     if raw_user is None or raw_user == "":
         raise InvalidRequest("user_id: required")
     raw_limit = params.get("limit") or None
+    q = params.get("q")
+    if q is not None and "\0" in q:
+        # SQLite's LIKE stops at a NUL, so "%\0%" would match every item; the worker refuses it.
+        raise InvalidRequest("q: must not contain a NUL byte")
     return ListItemsQuery(
         user_id=parse_int64("user_id", raw_user),
-        q=params.get("q"),
+        q=q,
         status=params.get("status"),
         cursor=params.get("cursor"),
         limit=clamp_limit(None if raw_limit is None else parse_int64("limit", raw_limit)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from items.contract import InvalidRequest
@@ -14,18 +15,17 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidRequest(f"body: {name} is not JSON")
 
 
-def parse_json_object(body: bytes, allow_nan: bool = True) -> JsonObject:
-    """The body as a JSON object. ``allow_nan=False`` refuses ``NaN``/``Infinity``, as the
-    worker's JSON parser does (Python's json module takes them)."""
+def parse_json_object(body: bytes) -> JsonObject:
+    """The body as a JSON object. ``NaN`` and ``Infinity`` are refused, as the worker's JSON
+    parser and molt_accel's payload builders refuse them (Python's json module takes them)."""
     if not body:
         raise InvalidRequest("body: a JSON object is required")
     try:
-        if allow_nan:
-            value = json.loads(body)
-        else:
-            value = json.loads(body, parse_constant=_refuse_constant)
+        value = json.loads(body, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(f"body: not JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidRequest("body: not JSON (nested too deeply)") from None
     if not isinstance(value, dict):
         raise InvalidRequest("body: expected a JSON object")
     return value
@@ -38,9 +38,12 @@ def is_number(value: Any) -> bool:
 
 def to_float(value: int | float) -> float:
     try:
-        return float(value)
+        number = float(value)
     except OverflowError:
-        raise InvalidRequest("number out of range") from None
+        number = math.inf
+    if not math.isfinite(number):  # a 300-digit integer, or 1e400 (parsed as inf)
+        raise InvalidRequest("number out of range")
+    return number
 
 
 def optional_number(body: JsonObject, name: str, default: float) -> float:

@@ -38,9 +38,9 @@ def _list_items(request: HttpRequest, answer: Callable[[ListItemsQuery], Any]) -
         return invalid_input(str(exc))
 
 
-def _from_body(request: HttpRequest, answer: Callable[[JsonObject], Any], allow_nan: bool) -> HttpResponse:
+def _from_body(request: HttpRequest, answer: Callable[[JsonObject], Any]) -> HttpResponse:
     try:
-        return json_response(answer(parse_json_object(request.body, allow_nan)))
+        return json_response(answer(parse_json_object(request.body)))
     except InvalidRequest as exc:
         return invalid_input(str(exc))
 
@@ -74,7 +74,7 @@ def offload(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def compute_baseline(request: HttpRequest) -> HttpResponse:
-    return _from_body(request, compute, allow_nan=True)
+    return _from_body(request, compute)
 
 
 @require_POST
@@ -85,13 +85,12 @@ def compute_baseline(request: HttpRequest) -> HttpResponse:
     allow_fallback=ALLOW_FALLBACK,
 )
 def compute_offload(request: HttpRequest) -> HttpResponse:
-    return _from_body(request, compute, allow_nan=True)
+    return _from_body(request, compute)
 
 
 @require_POST
 def table_baseline(request: HttpRequest) -> HttpResponse:
-    # The worker's JSON parser refuses NaN and Infinity; so does this baseline.
-    return _from_body(request, offload_table, allow_nan=False)
+    return _from_body(request, offload_table)
 
 
 @require_POST
@@ -105,4 +104,4 @@ def table_baseline(request: HttpRequest) -> HttpResponse:
     allow_fallback=ALLOW_FALLBACK,
 )
 def table_offload(request: HttpRequest) -> HttpResponse:
-    return _from_body(request, offload_table, allow_nan=False)
+    return _from_body(request, offload_table)

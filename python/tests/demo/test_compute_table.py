@@ -57,6 +57,12 @@ COMPUTE_BAD: list[Any] = [
     [1, 2, 3],
     "not json",
     "",
+    '{"values": [NaN]}',
+    '{"values": [1], "scale": Infinity}',
+    '{"values": [1e400]}',
+    {"values": [10**400]},
+    {"values": [1], "offset": -(10**400)},
+    '{"values": ' + "[" * 5000 + "]" * 5000 + "}",
 ]
 
 

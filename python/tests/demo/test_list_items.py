@@ -57,6 +57,10 @@ INVALID: list[Query] = [
     {"user_id": "2", "cursor": " 5"},
     {"user_id": "2", "cursor": "5 "},
     {"user_id": "2", "cursor": "99999999999999999999"},
+    {"user_id": "2", "q": "\0"},
+    {"user_id": "2", "q": "a\0b"},
+    {"user_id": "\uff12"},  # a fullwidth 2: Python's int() takes it
+    {"user_id": "1_000"},
 ]
 
 
@@ -184,7 +188,14 @@ class TestFakeMode:
 
     @pytest.mark.parametrize(
         "query",
-        [{}, {"user_id": "x"}, {"user_id": str(10**12 + 1)}, {"user_id": str(-(10**12) - 1)}],
+        [
+            {},
+            {"user_id": "x"},
+            {"user_id": str(10**12 + 1)},
+            {"user_id": str(-(10**12) - 1)},
+            {"user_id": "2", "q": "\0"},
+            {"user_id": "\uff12"},
+        ],
         ids=lambda q: repr(q),
     )
     def test_invalid_input_is_400_everywhere(self, client: Client, query: Query) -> None:
