@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "molt/core/blocking_pool.hpp"
@@ -60,6 +62,31 @@ void add_options(CLI::App& app, WorkerSettings& s) {
                "print the manifest of the built-in exports and exit");
 }
 
+// Whether `argv` gives `flag` itself ("--threads 2" or "--threads=2").
+bool given_on_command_line(int argc, char** argv, const std::string& flag) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == flag || (arg.starts_with(flag) && arg.substr(flag.size()).starts_with('=')))
+      return true;
+  }
+  return false;
+}
+
+// CLI11 names the flag in its refusal even when the value came from the environment; a user
+// who set MOLT_WORKER_THREADS=abc should read that name.
+void name_the_environment(const CLI::App& app, const CLI::ParseError& error, int argc,
+                          char** argv) {
+  const std::string_view what = error.what();
+  for (const CLI::Option* option : app.get_options()) {
+    const std::string flag = option->get_name();
+    const std::string env = option->get_envname();
+    const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
+    if (value && what.starts_with(flag + ":") && !given_on_command_line(argc, argv, flag))
+      std::fprintf(stderr, "molt-worker: %s took its value from %s=%s\n", flag.c_str(), env.c_str(),
+                   value);
+  }
+}
+
 // SIGTERM/SIGINT are taken by a dedicated thread (sigwait) and turned into a stop request;
 // SIGUSR1, with an empty handler and no SA_RESTART, interrupts the reader's read(2).
 void on_wakeup(int) {}
@@ -95,6 +122,7 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
     // --help and --version print and succeed; any other refusal is a startup error like a
     // bad manifest: CLI11 prints why, and the status is 2, not CLI11's own code (105, 109...).
     const int status = app.exit(e);
+    if (status != 0) name_the_environment(app, e, argc, argv);
     return status == 0 ? 0 : 2;
   }
 

@@ -481,9 +481,19 @@ TEST(WorkerE2E, AMalformedFlagOrWorkerSettingIsAStartupError) {
     EXPECT_NE(worker.stderr_text().find("max-queue"), std::string::npos) << worker.stderr_text();
   }
   {
+    // The variable the user set is named, not only the flag it stands for.
     WorkerProcess worker(MOLT_WORKER_BINARY, {}, {"MOLT_WORKER_THREADS=x"});
     EXPECT_EQ(worker.wait_exit(5s), 2);
-    EXPECT_NE(worker.stderr_text().find("threads"), std::string::npos) << worker.stderr_text();
+    EXPECT_NE(worker.stderr_text().find("--threads took its value from MOLT_WORKER_THREADS=x"),
+              std::string::npos)
+        << worker.stderr_text();
+  }
+  {
+    // Given on the command line, the flag overrides the variable: nothing to point at.
+    WorkerProcess worker(MOLT_WORKER_BINARY, {"--threads", "0"}, {"MOLT_WORKER_THREADS=x"});
+    EXPECT_EQ(worker.wait_exit(5s), 2);
+    EXPECT_EQ(worker.stderr_text().find("MOLT_WORKER_THREADS"), std::string::npos)
+        << worker.stderr_text();
   }
   {
     WorkerProcess worker(MOLT_WORKER_BINARY, {"--no-such-flag"});
