@@ -353,6 +353,33 @@ TEST(PostgresTest, AQueryTheServerEndedIsNotRunAgain) {
   EXPECT_EQ(db->query("SELECT 1 AS one", {}, {}).get<std::int64_t>(0, "one"), 1);
 }
 
+// SQLSTATE 57014 is the server's statement_timeout and an administrator's pg_cancel_backend
+// alike. Found by a review: the second was answered Timeout (a 504) to a caller whose
+// deadline was far off.
+TEST(PostgresTest, AnAdministratorsCancelIsNoTimeoutButTheServersTimeoutIs) {
+  auto& pg = PostgresServer::shared();
+  auto db = open("molt-admin-cancel", 1);
+  std::thread admin([&] {
+    std::this_thread::sleep_for(300ms);
+    pg.psql(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = "
+        "'molt-admin-cancel' AND query LIKE '%pg_sleep%'");
+  });
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT pg_sleep(3)", {}, within(10s)); }, &why),
+            StatusCode::InternalError);
+  admin.join();
+  EXPECT_NE(why.find("cancelled on the server"), std::string::npos) << why;
+  EXPECT_EQ(db->query("SELECT 1 AS one", {}, {}).get<std::int64_t>(0, "one"), 1);
+
+  PostgresOptions o;
+  o.dsn = pg.dsn() + " application_name=molt-server-timeout options='-c statement_timeout=200'";
+  auto limited = open_postgres(o);
+  EXPECT_EQ(status_of([&] { limited->query("SELECT pg_sleep(3)", {}, within(10s)); }, &why),
+            StatusCode::Timeout)
+      << why;
+}
+
 // Found by a review: values came back in whatever forms the server, the database or the role
 // set (bytea_output=escape failed every bytea cell; extra_float_digits=0 rounded floats), and
 // the connection string's own options were dropped. Ours are pinned after the caller's.

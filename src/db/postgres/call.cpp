@@ -35,7 +35,10 @@ std::string error_field(const PGresult* result, int field) {
   const std::string klass = code.substr(0, 2);
   if (code == "40001" || code == "40P01" || code == "55P03" || code == "53300")
     fail(StatusCode::Busy, "database busy: " + message);
-  if (code == "57014") fail(StatusCode::Timeout, "the server cancelled the statement: " + message);
+  if (code == "57014")
+    fail(
+        StatusCode::Timeout,
+        "the server cancelled the statement (statement_timeout, or pg_cancel_backend): " + message);
   // 08P01 here is the server refusing our bind message: the values do not match the SQL. P0
   // is the caller's own PL/pgSQL raising (RAISE EXCEPTION).
   if (klass == "42" || klass == "22" || klass == "23" || klass == "21" || klass == "0A" ||
@@ -103,7 +106,11 @@ bool send_cancel_request(PGconn* conn, Clock::time_point until) {
 
 Call::Call(Connection& connection, core::Deadline deadline, const core::CancelToken& cancel,
            bool in_transaction)
-    : c_(connection), deadline_(deadline), cancel_(cancel), in_transaction_(in_transaction) {
+    : c_(connection),
+      deadline_(deadline),
+      cancel_(cancel),
+      in_transaction_(in_transaction),
+      started_(Clock::now()) {
   c_.clear_wake();
   registration_ = cancel.on_cancel([&c = c_] { c.wake(); });
 }
@@ -269,6 +276,17 @@ void Call::fail_step(const PGresult* error) {
   if (reused && code == "0A000" && message.starts_with("cached plan must not change")) {
     c_.statements().forget(keys_[failed_step_], true);
     throw StalePlan("prepared statement outdated: " + message);
+  }
+  // A statement the server cancelled (this call's own cancels are read by cut_short, never
+  // here): its statement_timeout, or an administrator's pg_cancel_backend. Outside a
+  // transaction the session's statement_timeout is the one read when it began (inside, SET
+  // LOCAL may have changed it), so a call ended before that long is the administrator's.
+  if (code == "57014" && !in_transaction_) {
+    const auto limit = c_.statement_timeout();
+    if (limit == limit.zero() || Clock::now() - started_ < limit)
+      fail(StatusCode::InternalError,
+           "the statement was cancelled on the server, not by its deadline (pg_cancel_backend?): " +
+               message);
   }
   fail_result(error);
 }

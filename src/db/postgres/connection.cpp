@@ -3,6 +3,9 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <string_view>
 
 namespace molt::db::pg {
 
@@ -22,9 +25,12 @@ namespace {
 //   query() needs no transaction of its own (one round trip); writes say READ WRITE;
 // - output in the forms the cell decoder reads: bytea in hex, floats in their shortest exact
 //   form, dates ISO, intervals postgres.
+// The settings, then the statement_timeout in force (in milliseconds), which tells a
+// server's timeout from an administrator's cancel (both are SQLSTATE 57014).
 constexpr const char* kSessionSettings =
     "SET default_transaction_read_only = on; SET bytea_output = hex; "
-    "SET extra_float_digits = 3; SET DateStyle = ISO; SET IntervalStyle = postgres";
+    "SET extra_float_digits = 3; SET DateStyle = ISO; SET IntervalStyle = postgres; "
+    "SELECT (extract(epoch FROM current_setting('statement_timeout')::interval) * 1000)::bigint";
 }  // namespace
 
 Connection::Connection(const PostgresOptions& options)
@@ -128,7 +134,14 @@ void Connection::apply_session_settings(core::Deadline deadline, const core::Can
     }
     PGresult* result = PQgetResult(conn_);
     if (result == nullptr) return;
-    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    const auto status = PQresultStatus(result);
+    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (status == PGRES_TUPLES_OK && PQntuples(result) == 1) {
+      const std::string_view ms = PQgetvalue(result, 0, 0);
+      std::int64_t value = 0;
+      if (std::from_chars(ms.data(), ms.data() + ms.size(), value).ec == std::errc{})
+        statement_timeout_ = std::chrono::milliseconds(value);
+    }
     const std::string why = ok ? "" : trimmed(PQresultErrorMessage(result));
     PQclear(result);
     if (!ok) failed(why);

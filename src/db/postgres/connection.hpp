@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -57,6 +58,10 @@ class Connection {
   // new session now, false when the one it had serves on.
   bool ensure_open(core::Deadline deadline, const core::CancelToken& cancel);
 
+  // The session's statement_timeout when it started (role, database, server or connection
+  // string settings); zero for none. A call cannot change it after (SET is refused).
+  std::chrono::milliseconds statement_timeout() const noexcept { return statement_timeout_; }
+
  private:
   void connect(core::Deadline deadline, const core::CancelToken& cancel);
   void apply_session_settings(core::Deadline deadline, const core::CancelToken& cancel);
@@ -65,6 +70,7 @@ class Connection {
   PGconn* conn_ = nullptr;
   SocketWaiter waiter_;
   StatementCache statements_;
+  std::chrono::milliseconds statement_timeout_{0};
 };
 
 }  // namespace molt::db::pg
