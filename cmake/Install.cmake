@@ -6,6 +6,13 @@
 # with CMAKE_PREFIX_PATH=P (docs/web.md, "Building outside this repository").
 include(CMakePackageConfigHelpers)
 
+if(MOLT_SANITIZE)
+  # Its objects need the sanitizer's runtime, which a consumer would not link: install a dev
+  # or release build.
+  install(CODE "message(FATAL_ERROR \"a build with MOLT_SANITIZE=${MOLT_SANITIZE} is not installable\")"
+    COMPONENT molt_dev)
+endif()
+
 set(MOLT_PACKAGE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/molt")
 set(molt_libraries molt_core molt_codec molt_ipc molt_db molt_worker molt_web)
 foreach(library IN LISTS molt_libraries)

@@ -193,7 +193,7 @@ def _print_exports(worker_cmd: list[str], environment: dict[str, str], cwd: str 
     # The manifest does not depend on the databases; a worker asked only for it must not
     # fail because one is unreachable from here.
     environment = {k: v for k, v in environment.items() if not k.startswith("MOLT_DB_")}
-    key = (tuple(worker_cmd), cwd, tuple(sorted(environment.items())))
+    key = (tuple(worker_cmd), cwd or os.getcwd(), tuple(sorted(environment.items())))
     if key in _printed_exports:
         return _printed_exports[key]
     # Messages name the whole command that ran: with a wrapper, its first word says little.
@@ -260,7 +260,8 @@ def check_timeout_ms(timeout_ms: object) -> None:
 
 class WorkerSettings:
     """What MoltClient and AsyncMoltClient share: the worker command and how to talk to it,
-    the restart policy, and the exports manifest (read without starting the worker)."""
+    the restart policy, and the exports manifest (asked of the worker command without
+    starting a worker to serve)."""
 
     def __init__(
         self,
@@ -307,7 +308,8 @@ class WorkerSettings:
         )
 
     def exports(self) -> dict[str, ExportSpec]:
-        """The worker's exports manifest, read without starting the worker."""
+        """The worker's exports manifest (``load_manifest``): the command runs once with
+        ``--print-exports``, which checks its settings, and no worker starts to serve."""
         if self._exports is None:
             self._exports = load_manifest(self.worker_cmd, self.env, self.cwd)
         return self._exports

@@ -33,17 +33,47 @@ INT64_MAX = 2**63 - 1
 _INTEGER = re.compile(r"[ \t]*[-+]?[0-9]+[ \t]*")
 
 
+def parse_int64(name: str, text: str) -> int:
+    """``text`` as a 64-bit integer (the worker's integers), else ``MoltInvalidInput`` naming
+    ``name``. Shared by the payload builders and the demo's baselines, which must agree."""
+    if not _INTEGER.fullmatch(text):
+        raise MoltInvalidInput(f"{name}: expected an integer, got {text[:40]!r}")
+    try:
+        value = int(text)
+    except ValueError:  # past Python's digit limit (4,300)
+        value = INT64_MAX + 1
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise MoltInvalidInput(f"{name}: out of range (64-bit integer)")
+    return value
+
+
+def refuse_nul(name: str, text: str | None) -> None:
+    """A search text may not hold a NUL: SQLite's LIKE would stop at it and match every row
+    (the worker refuses it too)."""
+    if text is not None and "\0" in text:
+        raise MoltInvalidInput(f"{name}: must not contain a NUL byte")
+
+
+def finite_number(value: int | float, name: str) -> int | float:
+    """``value`` as the worker can take it: an integer within 64 bits as it is, any other
+    number as a float, refused when not a finite one (1e400 parses as inf; a 300-digit
+    integer is no float)."""
+    if isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
+        return value
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise MoltInvalidInput(f"{name}: number out of range")
+    return number
+
+
 def _integer(params: Any, name: str) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         raise MoltInvalidInput(f"{name}: required")
-    text = str(raw)
-    if not _INTEGER.fullmatch(text):
-        raise MoltInvalidInput(f"{name}: expected an integer, got {text[:40]!r}")
-    value = int(text)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise MoltInvalidInput(f"{name}: out of range (64-bit integer)")
-    return value
+    return parse_int64(name, str(raw))
 
 
 def build_list_items_payload(request: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -55,9 +85,7 @@ def build_list_items_payload(request: Any, *args: Any, **kwargs: Any) -> dict[st
         value = _optional_text(params, name)
         if value is not None:
             payload[name] = value
-    if "\0" in payload.get("q", ""):
-        # SQLite's LIKE would stop at it and match everything; the worker refuses it too.
-        raise MoltInvalidInput("q: must not contain a NUL byte")
+    refuse_nul("q", payload.get("q"))
     if params.get("limit") not in (None, ""):
         payload["limit"] = _integer(params, "limit")
     return payload
@@ -80,21 +108,6 @@ def _json_body(request: Any) -> Any:
         raise MoltInvalidInput("request body is not valid JSON: nested too deeply") from None
 
 
-def _number(value: int | float, name: str) -> int | float:
-    """``value`` as the worker can take it: an integer within 64 bits as it is, any other
-    number as a float, refused when not a finite one (1e400 parses as inf; a 300-digit
-    integer is no float)."""
-    if isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
-        return value
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        raise MoltInvalidInput(f"{name}: number out of range")
-    return number
-
-
 def build_compute_payload(request: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """JSON body ``{values, scale?, offset?}`` -> the ``compute`` payload."""
     body = _json_body(request)
@@ -105,13 +118,13 @@ def build_compute_payload(request: Any, *args: Any, **kwargs: Any) -> dict[str, 
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
     ):
         raise MoltInvalidInput("values must be a list of numbers")
-    payload: dict[str, Any] = {"values": [_number(v, f"values[{i}]") for i, v in enumerate(values)]}
+    payload: dict[str, Any] = {"values": [finite_number(v, f"values[{i}]") for i, v in enumerate(values)]}
     for name in ("scale", "offset"):
         if name in body:
             value = body[name]
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise MoltInvalidInput(f"{name} must be a number")
-            payload[name] = float(_number(value, name))
+            payload[name] = float(finite_number(value, name))
     return payload
 
 

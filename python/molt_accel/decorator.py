@@ -142,17 +142,19 @@ def _check_entry(entry: str, codec: str, client: Any) -> ExportSpec | None:
 
 def _default_response_factory(decode_response: bool, spec: ExportSpec | None) -> ResponseFactory:
     """JSON of the decoded result; undecoded, the worker's bytes under their own type."""
-    if decode_response:
-        return json_response_factory
-    if spec is not None and spec.codec_out == "msgpack":
+    codec_out = spec.codec_out if spec is not None else None
+    if not decode_response and codec_out == "json":
+        return raw_json_response_factory
+    if not decode_response and codec_out == "msgpack":
         return msgpack_response_factory
-    return raw_json_response_factory
+    return json_response_factory  # which answers bytes (raw, arrow_ipc) as octet-stream
 
 
 def _with_retry_after(response: Any, error: MoltAccelError) -> Any:
     # A full queue or a worker being replaced clears within about a second.
-    if isinstance(error, (MoltBusy, MoltWorkerUnavailable)) and hasattr(response, "__setitem__"):
-        response["Retry-After"] = "1"
+    headers = getattr(response, "headers", None)  # an HttpResponse's; not a factory's dict
+    if isinstance(error, (MoltBusy, MoltWorkerUnavailable)) and headers is not None:
+        headers["Retry-After"] = "1"
     return response
 
 
@@ -315,5 +317,6 @@ def molt_offload(
 
 
 def _log_failure(entry: str, error: MoltAccelError) -> None:
-    level = logging.INFO if error.code in ("invalid_input", "cancelled") else logging.WARNING
+    # The caller's own doing (bad or too large input, leaving) is no fault of the service.
+    level = logging.INFO if isinstance(error, (MoltInvalidInput, MoltCancelled)) else logging.WARNING
     logger.log(level, "molt_offload(%s): %s: %s", entry, error.code, error.detail or error.message)

@@ -28,25 +28,37 @@ _compact = json.JSONEncoder(
 )
 
 
-def _non_finite_as_text(value: Any) -> Any:
+def _json_ready(value: Any) -> Any:
+    """``value`` with what the encoder refuses replaced: non-finite floats by their names,
+    and map keys that are not text (bytes, a msgpack map may have them) by text."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return {key: _non_finite_as_text(item) for key, item in value.items()}
+        return {_json_key(key): _json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_non_finite_as_text(item) for item in value]
+        return [_json_ready(item) for item in value]
     return value
+
+
+def _json_key(key: Any) -> Any:
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return _bytes_as_base64(key)
+    if isinstance(key, float) and not math.isfinite(key):
+        return _json_ready(key)
+    return key if isinstance(key, (str, int, float, bool)) or key is None else str(key)
 
 
 def json_bytes(value: Any) -> bytes:
     """``value`` as compact UTF-8 JSON that any parser takes: bytes (a msgpack bin) become
     base64 strings, and NaN and the infinities the strings ``"NaN"``, ``"Infinity"`` and
     ``"-Infinity"``, as the worker's ``db_query`` and PostgreSQL's ``to_json`` write them.
-    (Python's ``json`` would write bare ``NaN``, which ``JSON.parse`` refuses.)"""
+    (Python's ``json`` would write bare ``NaN``, which ``JSON.parse`` refuses.) A lone
+    surrogate in a string is written as its ``\\udXXX`` escape."""
     try:
-        return _compact.encode(value).encode()
-    except ValueError:  # a non-finite float: rare, so only then is the value walked
-        return _compact.encode(_non_finite_as_text(value)).encode()
+        text = _compact.encode(value)
+    except (ValueError, TypeError):  # rare: only then is the value walked
+        text = _compact.encode(_json_ready(value))
+    return text.encode("utf-8", "backslashreplace")
 
 
 # Safe messages for HTTP clients, by error code: the worker's own text stays in the logs.
@@ -93,10 +105,11 @@ def json_response_factory(payload: Any, status: int) -> Any:
 
 def msgpack_response_factory(payload: Any, status: int) -> Any:
     """MsgPack pass-through for ``decode_response=False`` on an export whose ``codec_out``
-    is msgpack: the worker's bytes as they are, ``application/msgpack``."""
+    is msgpack: the worker's bytes as they are, ``application/msgpack``. Errors (a dict)
+    are JSON, as everywhere."""
     http = _optional_django_http()
-    if http is None:
-        return {"status": status, "payload": payload}
+    if http is None or not isinstance(payload, (bytes, bytearray, memoryview)):
+        return json_response_factory(payload, status)
     return http.HttpResponse(bytes(payload), status=status, content_type="application/msgpack")
 
 

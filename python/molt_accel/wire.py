@@ -57,11 +57,13 @@ def _cannot_encode(codec: str, exc: BaseException) -> MoltInvalidInput:
     gets a message for the HTTP client in this library's words; the rest (an object the
     payload builder left in) keeps the library's text out of the answer, in ``detail``."""
     text = str(exc)
+    if isinstance(exc, TypeError):  # an object, a tuple key: the builder's doing, not the request's
+        return MoltInvalidInput("the payload cannot be encoded", detail=f"as {codec}: {text}")
     if isinstance(exc, UnicodeError):
         return MoltInvalidInput("a string in the request is not valid Unicode")
-    if codec == "json" and "float" in text:  # "Out of range float values are not JSON compliant"
+    if text.startswith("Out of range float"):  # json's allow_nan=False
         return MoltInvalidInput("a number in the request is NaN or infinite, which JSON cannot carry")
-    if isinstance(exc, OverflowError) or "out of range" in text:
+    if isinstance(exc, OverflowError) or "out of range" in text:  # msgpack's integers
         return MoltInvalidInput("a number in the request is out of range")
     if isinstance(exc, RecursionError) or "recursion" in text:
         return MoltInvalidInput("the request is nested too deeply")

@@ -283,6 +283,13 @@ def test_the_default_answer_is_json_any_parser_takes() -> None:
     json.loads(response.content, parse_constant=lambda name: pytest.fail(f"{name} in the answer"))
 
 
+def test_odd_results_still_make_json() -> None:
+    result = {b"\x01": 1, float("nan"): "x", "text": "\ud800", "pair": (1, 2)}
+    response = list_view(ResultStub(result))(requests.get("/items", {"user_id": "1"}))
+    assert response.status_code == 200
+    assert json.loads(response.content) == {"AQ==": 1, "NaN": "x", "text": "\ud800", "pair": [1, 2]}
+
+
 def test_a_failing_response_factory_is_a_json_500(caplog: pytest.LogCaptureFixture) -> None:
     def broken(payload: Any, status: int) -> HttpResponse:
         raise TypeError("cannot write this")
@@ -305,7 +312,9 @@ def test_a_request_over_the_frame_limit_is_413(worker_bin: Path) -> None:
     client.close()
 
 
-def test_undecoded_answers_keep_their_content_type(worker_bin: Path) -> None:
+def test_undecoded_answers_keep_their_content_type(
+    worker_bin: Path, test_worker_bin: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with stock_client(worker_bin) as client:
         listed = list_view(client, decode_response=False)(requests.get("/items", {"user_id": "1"}))
         assert listed["Content-Type"] == "application/json"
@@ -323,6 +332,37 @@ def test_undecoded_answers_keep_their_content_type(worker_bin: Path) -> None:
         computed = compute_view(requests.get("/compute"))
         assert computed["Content-Type"] == "application/msgpack"
         assert msgpack.unpackb(computed.content)["sum"] == 3
+
+        # Its errors are JSON, as everywhere, and no factory failure to log.
+        @molt_offload(
+            entry="compute",
+            client=client,
+            decode_response=False,
+            payload_builder=lambda request: {"values": "not a list"},
+        )
+        def refused_view(request: Any) -> HttpResponse:
+            return HttpResponse("unused")
+
+        with caplog.at_level("ERROR", logger="molt_accel"):
+            refused = refused_view(requests.get("/compute"))
+        assert refused.status_code == 400 and body_of(refused)["error"]["code"] == "invalid_input"
+        assert "factory failed" not in caplog.text
+
+    test_client = MoltClient([str(test_worker_bin)], env=worker_env())
+
+    @molt_offload(
+        entry="echo",
+        codec="raw",
+        client=test_client,
+        decode_response=False,
+        payload_builder=lambda request: b"\x00\xff",
+    )
+    def echo_view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    echoed = echo_view(requests.get("/echo"))
+    assert (echoed["Content-Type"], echoed.content) == ("application/octet-stream", b"\x00\xff")
+    test_client.close()
 
 
 @pytest.mark.parametrize(

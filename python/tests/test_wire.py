@@ -113,11 +113,13 @@ def test_a_request_value_no_codec_carries_is_named_in_our_words(
     assert raised.value.message.startswith(message) and raised.value.detail is None
 
 
-def test_a_payload_the_builder_got_wrong_keeps_its_text_for_the_logs() -> None:
+@pytest.mark.parametrize("payload", [{"x": object()}, {(1, 2): 3}])
+def test_a_payload_the_builder_got_wrong_keeps_its_text_for_the_logs(payload: Any) -> None:
+    # A tuple key's TypeError names "float" among the key types JSON takes: no NaN here.
     with pytest.raises(MoltInvalidInput) as raised:
-        encode_payload({"x": object()}, "json")
+        encode_payload(payload, "json")
     assert raised.value.message == "the payload cannot be encoded"
-    assert raised.value.detail is not None and "object" in raised.value.detail
+    assert raised.value.detail is not None
 
 
 def test_wire_comes_from_argument_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:

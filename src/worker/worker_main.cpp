@@ -81,7 +81,8 @@ void name_the_environment(const CLI::App& app, const CLI::ParseError& error, int
     const std::string flag = option->get_name();
     const std::string env = option->get_envname();
     const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
-    if (value && what.starts_with(flag + ":") && !given_on_command_line(argc, argv, flag))
+    if (value && what.find(flag) != std::string_view::npos &&
+        !given_on_command_line(argc, argv, flag))
       std::fprintf(stderr, "molt-worker: %s took its value from %s=%s\n", flag.c_str(), env.c_str(),
                    value);
   }

@@ -19,8 +19,8 @@ def compute(body: JsonObject) -> dict[str, Any]:
     offset = optional_number(body, "offset", 0.0)
     total = 0.0
     scaled = []
-    for value in values:
-        number = to_float(value)
+    for i, value in enumerate(values):
+        number = to_float(value, f"values[{i}]")
         total += number
         scaled.append(number * scale + offset)
     return {"count": len(values), "sum": total, "scaled": scaled}

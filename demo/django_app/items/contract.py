@@ -9,15 +9,14 @@ empty (molt_accel's ``build_list_items_payload`` does the same).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from django.http import QueryDict
 
+from molt_accel.contracts import INT64_MAX, parse_int64, refuse_nul
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 
 
 class InvalidRequest(ValueError):
@@ -33,20 +32,6 @@ class ListItemsQuery:
     limit: int = DEFAULT_LIMIT
 
 
-# ASCII digits, a sign, spaces around, as molt_accel's payload builder reads them (Python's
-# int() alone would also take "1_000" and digits of other scripts).
-_INTEGER = re.compile(r"[ \t]*[-+]?[0-9]+[ \t]*")
-
-
-def parse_int64(name: str, text: str) -> int:
-    if not _INTEGER.fullmatch(text):
-        raise InvalidRequest(f"{name}: expected an integer, got {text!r}")
-    value = int(text)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise InvalidRequest(f"{name}: out of range (64-bit integer)")
-    return value
-
-
 def clamp_limit(limit: int | None) -> int:
     return DEFAULT_LIMIT if limit is None else min(max(limit, 1), MAX_LIMIT)
 
@@ -57,9 +42,7 @@ def parse_list_items(params: QueryDict) -> ListItemsQuery:
         raise InvalidRequest("user_id: required")
     raw_limit = params.get("limit") or None
     q = params.get("q")
-    if q is not None and "\0" in q:
-        # SQLite's LIKE stops at a NUL, so "%\0%" would match every item; the worker refuses it.
-        raise InvalidRequest("q: must not contain a NUL byte")
+    refuse_nul("q", q)
     return ListItemsQuery(
         user_id=parse_int64("user_id", raw_user),
         q=q,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from items.contract import InvalidRequest
+from molt_accel.contracts import finite_number
 
 JsonObject = dict[str, Any]
 
@@ -36,14 +36,8 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def to_float(value: int | float) -> float:
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):  # a 300-digit integer, or 1e400 (parsed as inf)
-        raise InvalidRequest("number out of range")
-    return number
+def to_float(value: int | float, name: str) -> float:
+    return float(finite_number(value, name))
 
 
 def optional_number(body: JsonObject, name: str, default: float) -> float:
@@ -53,7 +47,7 @@ def optional_number(body: JsonObject, name: str, default: float) -> float:
     value = body[name]
     if not is_number(value):
         raise InvalidRequest(f"{name}: expected a number")
-    return to_float(value)
+    return to_float(value, name)
 
 
 def optional_string(body: JsonObject, name: str) -> str | None:

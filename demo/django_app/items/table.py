@@ -32,7 +32,7 @@ class Group:
 
 
 def _number(value: Any) -> float | None:
-    return to_float(value) if is_number(value) else None
+    return to_float(value, "rows") if is_number(value) else None
 
 
 def _same_json(a: Any, b: Any) -> bool:

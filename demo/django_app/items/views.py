@@ -24,7 +24,7 @@ from items.fake import list_items_fake
 from items.jsonbody import JsonObject, parse_json_object
 from items.listing import list_items_orm, list_items_raw
 from items.table import offload_table
-from molt_accel import molt_offload, raw_json_response_factory
+from molt_accel import MoltInvalidInput, molt_offload, raw_json_response_factory
 from molt_accel.contracts import build_compute_payload, build_offload_table_payload
 
 TIMEOUT_MS: int = settings.MOLT_DEMO_TIMEOUT_MS
@@ -34,14 +34,14 @@ ALLOW_FALLBACK: bool = settings.MOLT_DEMO_ALLOW_FALLBACK
 def _list_items(request: HttpRequest, answer: Callable[[ListItemsQuery], Any]) -> HttpResponse:
     try:
         return json_response(answer(parse_list_items(request.GET)))
-    except InvalidRequest as exc:
+    except (InvalidRequest, MoltInvalidInput) as exc:  # the latter: the checks shared with molt_accel
         return invalid_input(str(exc))
 
 
 def _from_body(request: HttpRequest, answer: Callable[[JsonObject], Any]) -> HttpResponse:
     try:
         return json_response(answer(parse_json_object(request.body)))
-    except InvalidRequest as exc:
+    except (InvalidRequest, MoltInvalidInput) as exc:  # the latter: the checks shared with molt_accel
         return invalid_input(str(exc))
 
 

@@ -12,9 +12,11 @@
 // A missing `stars` decodes as 3 and a missing `tags` as empty; a missing `text` is still an
 // error. C++ cannot tell `int stars = 3;` from `int stars;`, so the list is explicit, as
 // Boost.Describe's is. Write it next to BOOST_DESCRIBE_STRUCT, in the struct's namespace: the
-// codecs find it by argument-dependent lookup. A name that is not a described member is a
-// compile error where the struct is decoded. A listed std::optional keeps its initializer when
-// missing and is empty only when sent as null.
+// codecs find it by argument-dependent lookup (elsewhere it does not compile). A name that is
+// not a described member is a compile error where the struct is decoded. A listed
+// std::optional keeps its initializer when missing and is empty only when sent as null.
+// A derived struct without a list of its own uses its base's; a list of its own replaces the
+// base's, so it names the base's fields again (and a struct with two listed bases needs one).
 
 #include <boost/describe.hpp>
 #include <boost/mp11/algorithm.hpp>
@@ -23,7 +25,9 @@
 #define MOLT_DEFAULTS(Type, ...)                                                       \
   [[maybe_unused]] constexpr std::string_view molt_defaults_of(const Type*) noexcept { \
     return #__VA_ARGS__;                                                               \
-  }
+  }                                                                                    \
+  static_assert(::molt::codec::traits::defaults_list<Type>().data() != nullptr,        \
+                "MOLT_DEFAULTS(" #Type ", ...) must be written in the namespace of " #Type);
 
 namespace molt::codec::traits {
 
