@@ -32,6 +32,12 @@ void wrong_cell_type(std::string_view column, std::string_view wanted, const Val
                                                          std::string(to_string(type_of(got))) +
                                                          ", not " + std::string(wanted));
 }
+
+void out_of_type_range(std::string_view column, const std::string& value) {
+  throw core::Error(core::StatusCode::InternalError,
+                    "column '" + std::string(column) + "' holds " + value +
+                        ", out of the range of the type asked for");
+}
 }  // namespace detail
 
 }  // namespace molt::db

@@ -1,6 +1,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -25,6 +26,11 @@ using core::StatusCode;
 // What the call asked for cannot be done: its SQL, its values or its result (past max_rows,
 // max_bytes). A SqlError: the caller's doing when a client wrote the SQL (the worker's
 // db_query answers InvalidInput), the server's when a handler did (molt::web answers 500).
+// A write to a database opened without read_write (molt-worker: MOLT_DB_SQLITE_READWRITE=1).
+constexpr const char* kOpenedReadOnly =
+    "the database was opened read-only: open it with read_write to write (molt-worker: "
+    "MOLT_DB_SQLITE_READWRITE=1)";
+
 [[noreturn]] void fail_call(std::string message) {
   throw core::SqlError(std::move(message));
 }
@@ -224,6 +230,9 @@ class CallGuard {
 }
 
 sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, Origin origin) {
+  // SQLite would compile the text before the NUL and ignore the rest: another statement.
+  if (origin == Origin::Caller && sql.find('\0') != std::string_view::npos)
+    fail_call("the SQL contains a NUL byte");
   // A caller's text that this file prepared for itself ("BEGIN") is compiled again, checked.
   const auto cached = cache_.find(sql);
   if (cached != cache_.end() && (origin == Origin::Own || cached->second.origin == Origin::Caller))
@@ -240,7 +249,7 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
   if (rc == SQLITE_INTERRUPT && guard) guard->throw_stopped();
   if (rc == SQLITE_INTERRUPT) fail(StatusCode::Cancelled, "SQL error: interrupted");
   if (rc != SQLITE_OK) fail_sqlite(db_, rc);
-  if (!stmt) fail(StatusCode::InvalidInput, "SQL error: the statement is empty");
+  if (!stmt) fail_call("SQL error: the statement is empty");
   const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
   if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
     sqlite3_finalize(stmt);
@@ -275,9 +284,12 @@ void bind_one(sqlite3_stmt* stmt, int index, const Param& param) {
           rc = sqlite3_bind_int64(stmt, index, v ? 1 : 0);
         else if constexpr (std::is_same_v<V, std::int64_t>)
           rc = sqlite3_bind_int64(stmt, index, v);
-        else if constexpr (std::is_same_v<V, double>)
+        else if constexpr (std::is_same_v<V, double>) {
+          // SQLite would store NULL in its place without a word.
+          if (std::isnan(v))
+            fail_call("parameter " + std::to_string(index) + " is NaN, which SQLite cannot store");
           rc = sqlite3_bind_double(stmt, index, v);
-        else if constexpr (std::is_same_v<V, std::string>)
+        } else if constexpr (std::is_same_v<V, std::string>)
           rc = sqlite3_bind_text64(stmt, index, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
         else if constexpr (std::is_same_v<V, Bytes>)
           rc = sqlite3_bind_blob64(stmt, index, v.data.data(), v.data.size(), SQLITE_TRANSIENT);
@@ -303,6 +315,13 @@ void bind(sqlite3_stmt* stmt, const Params& params) {
     }
     return;
   }
+  if (params.names.size() != params.values.size())
+    fail_call(std::to_string(params.values.size()) + " values given for " +
+              std::to_string(params.names.size()) + " names");
+  for (std::size_t i = 0; i < params.names.size(); ++i)
+    if (std::find(params.names.begin(), params.names.begin() + static_cast<std::ptrdiff_t>(i),
+                  params.names[i]) != params.names.begin() + static_cast<std::ptrdiff_t>(i))
+      fail_call("a value for :" + params.names[i] + " is given twice");
   std::vector<bool> used(params.values.size(), false);
   for (int i = 1; i <= count; ++i) {
     const char* name = sqlite3_bind_parameter_name(stmt, i);
@@ -555,6 +574,11 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
 
 using ConnectionPool = detail::ConnectionPool<Connection>;
 
+// As on PostgreSQL, a transaction ends at its first failed write or stopped statement: it is
+// rolled back, and each later call is refused, commit() included. SQLite alone would have
+// undone only that statement, or (INSERT OR ROLLBACK, RAISE(ROLLBACK), an interrupted write)
+// the whole transaction, and then let the next statements commit on their own. A read that
+// fails on its SQL leaves the transaction as it was, as a query's savepoint does there.
 class SqliteTransaction final : public TransactionSession {
  public:
   // `owner` keeps the database (and so the pool the lease returns to) alive for as long as
@@ -567,15 +591,22 @@ class SqliteTransaction final : public TransactionSession {
         reads_only_(reads_only) {}
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    return run_query(*lease_, sql, params, o, deadline(o), options_.busy_timeout, true);
+    return guarded(/*write=*/false, [&] {
+      return run_query(*lease_, sql, params, o, deadline(o), options_.busy_timeout, true);
+    });
   }
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    if (reads_only_)
-      fail(StatusCode::InvalidInput,
-           "the database was opened read-only (set MOLT_DB_SQLITE_READWRITE=1 to write)");
-    return run_execute(*lease_, sql, params, o, deadline(o), options_.busy_timeout);
+    if (reads_only_) throw core::InvalidInput(kOpenedReadOnly);
+    return guarded(/*write=*/true, [&] {
+      return run_execute(*lease_, sql, params, o, deadline(o), options_.busy_timeout);
+    });
   }
   void commit() override {
+    if (!failure_.empty())
+      throw core::SqlError(
+          "the transaction failed earlier and was rolled back instead of "
+          "committed (" +
+          failure_ + ")");
     run_execute(*lease_, "COMMIT", {}, {}, deadline({}), options_.busy_timeout, Origin::Own);
   }
   void rollback() noexcept override {
@@ -585,6 +616,22 @@ class SqliteTransaction final : public TransactionSession {
   }
 
  private:
+  template <class F>
+  auto guarded(bool write, F&& run) -> decltype(run()) {
+    if (!failure_.empty())
+      throw core::SqlError("the transaction was rolled back after an earlier failure (" + failure_ +
+                           "): begin a new one");
+    try {
+      return run();
+    } catch (const core::Error& e) {
+      const bool stopped = e.code() == StatusCode::Timeout || e.code() == StatusCode::Cancelled;
+      if (write || stopped || sqlite3_get_autocommit((*lease_).handle())) {
+        failure_ = core::one_line(e.what());
+        rollback();
+      }
+      throw;
+    }
+  }
   core::Deadline deadline(const QueryOptions& o) const {
     return o.deadline.is_set() ? o.deadline : core::Deadline::after(options_.query_timeout);
   }
@@ -592,6 +639,7 @@ class SqliteTransaction final : public TransactionSession {
   ConnectionPool::Lease lease_;
   const SqliteOptions& options_;
   bool reads_only_;
+  std::string failure_;  // why the transaction ended early; empty while it is open
 };
 
 class SqliteDatabase final : public Database, public std::enable_shared_from_this<SqliteDatabase> {
@@ -670,9 +718,7 @@ class SqliteDatabase final : public Database, public std::enable_shared_from_thi
     return o.deadline.is_set() ? o.deadline : core::Deadline::after(options_.query_timeout);
   }
   void require_writable() const {
-    if (!options_.read_write)
-      fail(StatusCode::InvalidInput,
-           "the database was opened read-only (set MOLT_DB_SQLITE_READWRITE=1 to write)");
+    if (!options_.read_write) throw core::InvalidInput(kOpenedReadOnly);
   }
 
   SqliteOptions options_;
@@ -684,6 +730,12 @@ class SqliteDatabase final : public Database, public std::enable_shared_from_thi
 
 std::shared_ptr<Database> open_sqlite(const SqliteOptions& options) {
   if (options.path.empty()) fail(StatusCode::InvalidInput, "SQLite: no database path given");
+  // Each pooled connection would open a database of its own: a table one of them creates,
+  // the others would not see.
+  if (options.path == ":memory:" || options.path.starts_with("file:"))
+    fail(StatusCode::InvalidInput, "SQLite: give a file path (" + options.path +
+                                       " is not supported: the pool's connections would each "
+                                       "have a database of their own)");
   return std::make_shared<SqliteDatabase>(options);
 }
 

@@ -353,6 +353,31 @@ TEST(PostgresTest, AQueryTheServerEndedIsNotRunAgain) {
   EXPECT_EQ(db->query("SELECT 1 AS one", {}, {}).get<std::int64_t>(0, "one"), 1);
 }
 
+// Found by a review: libpq takes C strings, so a statement ran without what followed a NUL
+// (an UPDATE lost its WHERE). And over 65535 values lost the connection.
+TEST(PostgresTest, SqlWithANulOrTooManyValuesIsRefusedBeforeItIsSent) {
+  auto db = open("molt-nul", 1);
+  backend_pid(*db);  // a session open before the refusals
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query(std::string("SELECT 1\0 WHERE false", 22), {}, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("NUL byte"), std::string::npos) << why;
+  std::string sql = "SELECT 1 WHERE 1 IN (";
+  std::vector<Param> values;
+  for (int i = 1; i <= 65536; ++i) {
+    sql += (i > 1 ? ",$" : "$") + std::to_string(i);
+    values.push_back({std::int64_t{i}});
+  }
+  sql += ")";
+  EXPECT_EQ(status_of([&] { db->query(sql, Params::positional(values), {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("at most 65535"), std::string::npos) << why;
+  EXPECT_EQ(db->stats().connections, 1u);  // the session was not lost
+  auto tx = db->begin({});
+  tx.commit();
+  EXPECT_EQ(status_of([&] { tx.query("SELECT 1"); }), StatusCode::InvalidInput);
+}
+
 // SQLSTATE 57014 is the server's statement_timeout and an administrator's pg_cancel_backend
 // alike. Found by a review: the second was answered Timeout (a 504) to a caller whose
 // deadline was far off.

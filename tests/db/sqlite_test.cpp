@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <thread>
 
 #include "support/status_of.hpp"
@@ -591,6 +592,100 @@ TEST_F(SqliteTest, CancellationInsideATransactionLeavesNoOpenTransaction) {
   next.execute("DELETE FROM items WHERE id = 2");
   next.commit();
   EXPECT_EQ(count(*db), 4);
+}
+
+// Found by a review: after SQLite rolled a transaction back on its own (INSERT OR ROLLBACK,
+// RAISE(ROLLBACK), an interrupted write), the Transaction ran its next statements in
+// autocommit, each saved at once, and only commit() failed. As on PostgreSQL now, the first
+// failed write or stopped statement ends it: rolled back, every later call refused.
+TEST_F(SqliteTest, ATransactionEndsAtItsFirstFailedWriteAndNothingAfterIsSaved) {
+  auto db = writable();
+  db->execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", {}, {});
+  db->execute("INSERT INTO t VALUES (1, 'kept')", {}, {});
+  const auto rows_of_t = [&] {
+    return db->query("SELECT count(*) AS n FROM t", {}, {}).get<std::int64_t>(0, "n");
+  };
+  for (const char* failing : {"INSERT OR ROLLBACK INTO t VALUES (1, 'dup')",  // SQLite rolls back
+                              "INSERT INTO t VALUES (1, 'dup')"}) {  // SQLite undoes the statement
+    Transaction tx = db->begin({});
+    tx.execute("INSERT INTO t VALUES (100, 'in-tx')");
+    EXPECT_EQ(status_of([&] { tx.execute(failing); }), StatusCode::InvalidInput) << failing;
+    std::string why;
+    EXPECT_EQ(status_of([&] { tx.execute("INSERT INTO t VALUES (101, 'after')"); }, &why),
+              StatusCode::InvalidInput);
+    EXPECT_NE(why.find("rolled back after an earlier failure"), std::string::npos) << why;
+    EXPECT_EQ(status_of([&] { tx.query("SELECT 1 AS one"); }), StatusCode::InvalidInput);
+    EXPECT_EQ(status_of([&] { tx.commit(); }, &why), StatusCode::InvalidInput);
+    EXPECT_NE(why.find("rolled back instead of committed"), std::string::npos) << why;
+    EXPECT_EQ(rows_of_t(), 1) << failing;  // neither 100 nor 101
+  }
+  {
+    // A read that fails on its SQL leaves the transaction as it was.
+    Transaction tx = db->begin({});
+    tx.execute("INSERT INTO t VALUES (200, 'in-tx')");
+    EXPECT_EQ(status_of([&] { tx.query("SELEC 1"); }), StatusCode::InvalidInput);
+    tx.execute("INSERT INTO t VALUES (201, 'after')");
+    tx.commit();
+  }
+  EXPECT_EQ(rows_of_t(), 3);
+  // A transaction used after it ended is refused, not a crash.
+  Transaction done = db->begin({});
+  done.commit();
+  std::string why;
+  EXPECT_EQ(status_of([&] { done.execute("SELECT 1"); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("has ended"), std::string::npos) << why;
+  EXPECT_EQ(status_of([&] { done.commit(); }), StatusCode::InvalidInput);
+}
+
+TEST_F(SqliteTest, ValuesAndTextSqliteWouldMangleAreRefused) {
+  auto db = writable();
+  std::string why;
+  // A NUL ended the statement's text for SQLite; a NaN would be stored as NULL.
+  EXPECT_EQ(status_of([&] { db->query(std::string("SELECT 1\0 AS one", 16), {}, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("NUL byte"), std::string::npos) << why;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->execute("UPDATE items SET score = ?",
+                              Params::positional({{std::numeric_limits<double>::quiet_NaN()}}), {});
+                },
+                &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("NaN"), std::string::npos) << why;
+  EXPECT_EQ(db->query("SELECT count(*) AS n FROM items WHERE score IS NULL", {}, {})
+                .get<std::int64_t>(0, "n"),
+            0);
+  // Params built by hand with names and values out of step, or a name twice: no crash.
+  Params uneven;
+  uneven.values = {{std::int64_t{1}}, {std::int64_t{2}}};
+  uneven.names = {"a"};
+  EXPECT_EQ(status_of([&] { db->query("SELECT :a AS a", uneven, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("2 values given for 1 names"), std::string::npos) << why;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->query("SELECT :a AS a",
+                            Params::named({{"a", {std::int64_t{1}}}, {"a", {std::int64_t{2}}}}),
+                            {});
+                },
+                &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("given twice"), std::string::npos) << why;
+  // One connection's :memory: database would not be the next one's.
+  SqliteOptions memory;
+  memory.path = ":memory:";
+  EXPECT_EQ(status_of([&] { open_sqlite(memory); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("give a file path"), std::string::npos) << why;
+}
+
+TEST_F(SqliteTest, TypedReadsRefuseValuesTheirTypeCannotHold) {
+  auto db = read_only();
+  const Rows rows = db->query("SELECT 1099511627776 AS big, -1 AS neg, 1e300 AS huge", {}, {});
+  EXPECT_EQ(status_of([&] { rows.get<int>(0, "big"); }), StatusCode::InternalError);
+  EXPECT_EQ(status_of([&] { rows.get<std::uint64_t>(0, "neg"); }), StatusCode::InternalError);
+  EXPECT_EQ(status_of([&] { rows.get<float>(0, "huge"); }), StatusCode::InternalError);
+  EXPECT_EQ(rows.get<std::int64_t>(0, "big"), 1099511627776);
+  EXPECT_EQ(rows.get<double>(0, "huge"), 1e300);
 }
 
 TEST_F(SqliteTest, ManyDistinctStatementsOutgrowTheCacheSafely) {

@@ -16,6 +16,7 @@
 
 #include "molt/core/cancel.hpp"
 #include "molt/core/deadline.hpp"
+#include "molt/core/status.hpp"
 #include "molt/db/row_view.hpp"
 #include "molt/db/rows.hpp"
 
@@ -104,14 +105,15 @@ class Transaction {
   }
 
   Rows query(std::string_view sql, const Params& params = {}, const QueryOptions& options = {}) {
-    return session_->query(sql, params, options);
+    return open_session().query(sql, params, options);
   }
   ExecResult execute(std::string_view sql, const Params& params = {},
                      const QueryOptions& options = {}) {
-    return session_->execute(sql, params, options);
+    return open_session().execute(sql, params, options);
   }
   // Commits and ends the transaction; on failure it is rolled back and the error rethrown.
   void commit() {
+    open_session();
     auto session = std::move(session_);
     try {
       session->commit();
@@ -125,6 +127,11 @@ class Transaction {
   }
 
  private:
+  TransactionSession& open_session() const {
+    if (!session_) throw core::SqlError("the transaction has ended (committed or rolled back)");
+    return *session_;
+  }
+
   std::unique_ptr<TransactionSession> session_;
 };
 

@@ -2,10 +2,13 @@
 // A query's result, materialised: column names and cells, with typed access by index or name
 // and decoding into described structs by column name.
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "molt/core/status.hpp"
@@ -62,7 +65,9 @@ struct ExecResult {
 namespace detail {
 [[noreturn]] void wrong_cell_type(std::string_view column, std::string_view wanted,
                                   const Value& got);
-}
+// A cell whose value the type asked for cannot hold (get<int> of 2^40).
+[[noreturn]] void out_of_type_range(std::string_view column, const std::string& value);
+}  // namespace detail
 
 template <class T>
 T Rows::get(std::size_t row, std::string_view column) const {
@@ -75,10 +80,19 @@ T Rows::get(std::size_t row, std::string_view column) const {
     if (const auto* i = std::get_if<std::int64_t>(&v)) return *i != 0;  // SQLite has no bool
     detail::wrong_cell_type(column, "bool", v);
   } else if constexpr (std::is_integral_v<T>) {
-    if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<T>(*i);
+    if (const auto* i = std::get_if<std::int64_t>(&v)) {
+      if (!std::in_range<T>(*i)) detail::out_of_type_range(column, std::to_string(*i));
+      return static_cast<T>(*i);
+    }
     detail::wrong_cell_type(column, "integer", v);
   } else if constexpr (std::is_floating_point_v<T>) {
-    if (const auto* d = std::get_if<double>(&v)) return static_cast<T>(*d);
+    if (const auto* d = std::get_if<double>(&v)) {
+      // A float cannot hold every double: one past its range would read as infinity.
+      if constexpr (sizeof(T) < sizeof(double))
+        if (std::isfinite(*d) && std::abs(*d) > std::numeric_limits<T>::max())
+          detail::out_of_type_range(column, std::to_string(*d));
+      return static_cast<T>(*d);
+    }
     if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<T>(*i);
     detail::wrong_cell_type(column, "number", v);
   } else if constexpr (std::is_same_v<T, std::string>) {

@@ -88,6 +88,9 @@ void Connection::connect(core::Deadline deadline, const core::CancelToken& cance
       if (why.find("too many clients") != std::string::npos ||
           why.find("remaining connection slots are reserved") != std::string::npos)
         fail(StatusCode::Busy, "PostgreSQL has no connection free: " + why);
+      // 57P03, a server starting up, shutting down or recovering: worth trying again soon.
+      if (why.find("the database system is") != std::string::npos)
+        fail(StatusCode::Busy, "PostgreSQL is not taking connections now: " + why);
       fail(StatusCode::InternalError, "cannot connect to PostgreSQL: " + why);
     }
     const unsigned events =

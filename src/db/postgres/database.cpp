@@ -67,12 +67,19 @@ const pg::RewrittenSql& rewritten(std::string_view sql) {
 }
 
 // `in_transaction`: the call runs in a transaction of the API (Database::begin()).
+constexpr std::size_t kMaxParams = 65535;
+
 Statement bind(std::string_view sql, const Params& params, bool in_transaction) {
+  // libpq takes C strings: the text after a NUL would be dropped, the statement run without it.
+  if (sql.find('\0') != std::string_view::npos) throw core::SqlError("the SQL contains a NUL byte");
   if (const char* why = pg::session_statement_refusal(sql, in_transaction))
     throw core::SqlError(why);
   const pg::RewrittenSql& r = rewritten(sql);
   Statement s{r.sql, {}};
   for (const auto& p : pg::order_named_params(r, params)) s.params.push_back(pg::encode_param(p));
+  if (s.params.size() > kMaxParams)  // the protocol's count is 16 bits; libpq would drop us
+    throw core::SqlError("PostgreSQL takes at most 65535 values a statement; " +
+                         std::to_string(s.params.size()) + " were given");
   return s;
 }
 

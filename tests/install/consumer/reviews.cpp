@@ -2,6 +2,7 @@
 // default), SQLite through molt::db, JSON out. Exits 0 when every answer is the expected one.
 #include <boost/describe.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -35,28 +36,31 @@ bool expect(const molt::web::TestResponse& got, int status, const std::string& b
 }  // namespace
 
 int main() {
-  auto db = molt::db::open_sqlite({.path = ":memory:", .read_write = true, .create = true});
+  const std::string path = "reviews.sqlite3";  // in the working folder, made afresh
+  std::filesystem::remove(path);
+  auto db = molt::db::open_sqlite({.path = path, .read_write = true, .create = true});
   db->execute("CREATE TABLE reviews(id INTEGER PRIMARY KEY, text TEXT, stars INTEGER)", {}, {});
 
   molt::web::App app;
-  app.post("/reviews", [db](const molt::web::Request& request,
-                            molt::web::Ctx&) -> boost::asio::awaitable<molt::web::Response> {
-    const auto review = molt::web::body_as<NewReview>(request);
-    const auto stored = db->execute("INSERT INTO reviews(text, stars) VALUES (?, ?)",
-                                    molt::db::Params::positional({{review.text}, {review.stars}}),
-                                    {});
-    co_return molt::web::json(Review{stored.last_insert_id.value_or(0), review.text, review.stars}, 201);
-  });
+  app.post("/reviews",
+           [db](const molt::web::Request& request,
+                molt::web::Ctx&) -> boost::asio::awaitable<molt::web::Response> {
+             const auto review = molt::web::body_as<NewReview>(request);
+             const auto stored =
+                 db->execute("INSERT INTO reviews(text, stars) VALUES (?, ?)",
+                             molt::db::Params::positional({{review.text}, {review.stars}}), {});
+             co_return molt::web::json(
+                 Review{stored.last_insert_id.value_or(0), review.text, review.stars}, 201);
+           });
 
   molt::web::TestClient client(app);
   const molt::web::TestClient::Headers json{{"Content-Type", "application/json"}};
-  const bool ok =
-      expect(client.request("POST", "/reviews", R"({"text":"fine"})", json), 201,
-             R"({"id":1,"text":"fine","stars":3})") &&
-      expect(client.request("POST", "/reviews", R"({"text":"great","stars":5})", json), 201,
-             R"({"id":2,"text":"great","stars":5})") &&
-      client.request("POST", "/reviews", R"({"stars":5})", json).status == 400 &&
-      client.get("/nowhere").status == 404;
+  const bool ok = expect(client.request("POST", "/reviews", R"({"text":"fine"})", json), 201,
+                         R"({"id":1,"text":"fine","stars":3})") &&
+                  expect(client.request("POST", "/reviews", R"({"text":"great","stars":5})", json),
+                         201, R"({"id":2,"text":"great","stars":5})") &&
+                  client.request("POST", "/reviews", R"({"stars":5})", json).status == 400 &&
+                  client.get("/nowhere").status == 404;
   std::puts(ok ? "reviews: ok" : "reviews: FAILED");
   return ok ? 0 : 1;
 }
