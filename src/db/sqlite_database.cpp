@@ -106,14 +106,20 @@ class Connection {
     sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
     sqlite3_db_config(db_, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, nullptr);
     sqlite3_set_authorizer(db_, &Connection::authorize, this);
-    if (writer) {
-      run_pragma("PRAGMA journal_mode=WAL");
-      run_pragma("PRAGMA synchronous=NORMAL");
-    } else {
-      run_pragma("PRAGMA query_only=1");
+    try {
+      if (writer) {
+        run_pragma("PRAGMA journal_mode=WAL");
+        run_pragma("PRAGMA synchronous=NORMAL");
+      } else {
+        run_pragma("PRAGMA query_only=1");
+      }
+      // Reads straight from the mapped file instead of copying pages through the pager.
+      run_pragma("PRAGMA mmap_size=268435456");
+    } catch (const core::Error& e) {  // a read-only file opened for writing, say
+      sqlite3_close(db_);             // no destructor runs for a constructor that throws
+      fail(StatusCode::InvalidInput,
+           "cannot open SQLite database '" + options.path + "': " + e.what());
     }
-    // Reads straight from the mapped file instead of copying pages through the pager.
-    run_pragma("PRAGMA mmap_size=268435456");
   }
   ~Connection() {
     for (auto& [sql, cached] : cache_) sqlite3_finalize(cached.stmt);
