@@ -305,29 +305,26 @@ void write_cell_json(std::string& out, const Cell& v) {
       v);
 }
 
-std::string encode_rows(const molt::db::Rows& rows, ResultFormat format) {
-  std::string out;
+// "columns":[...],"rows":[[...],...] of a JSON object.
+void write_rows_json(std::string& out, const molt::db::Rows& rows) {
   const std::size_t width = rows.columns().size();
-  if (format == ResultFormat::Json) {
-    out = "{\"columns\":";
-    molt::codec::write_json(out, rows.columns());
-    out += ",\"rows\":[";
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      out += r ? ",[" : "[";
-      for (std::size_t c = 0; c < width; ++c) {
-        if (c) out += ',';
-        write_cell_json(out, rows.at(r, c));
-      }
-      out += ']';
+  out += "\"columns\":";
+  molt::codec::write_json(out, rows.columns());
+  out += ",\"rows\":[";
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    out += r ? ",[" : "[";
+    for (std::size_t c = 0; c < width; ++c) {
+      if (c) out += ',';
+      write_cell_json(out, rows.at(r, c));
     }
-    out += "],\"row_count\":";
-    molt::codec::append_integer(out, static_cast<std::int64_t>(rows.size()));
-    out += '}';
-    return out;
+    out += ']';
   }
-  molt::codec::StringSink sink{out};
-  molt::codec::Packer p(sink);
-  p.pack_map(3);
+  out += ']';
+}
+
+// The "columns" and "rows" entries of a MsgPack map.
+void pack_rows(molt::codec::Packer& p, const molt::db::Rows& rows) {
+  const std::size_t width = rows.columns().size();
   molt::codec::pack(p, std::string_view("columns"));
   molt::codec::pack(p, rows.columns());
   molt::codec::pack(p, std::string_view("rows"));
@@ -336,13 +333,32 @@ std::string encode_rows(const molt::db::Rows& rows, ResultFormat format) {
     p.pack_array(static_cast<std::uint32_t>(width));
     for (std::size_t c = 0; c < width; ++c) pack_cell(p, rows.at(r, c));
   }
+}
+
+std::string encode_rows(const molt::db::Rows& rows, ResultFormat format) {
+  std::string out;
+  if (format == ResultFormat::Json) {
+    out = "{";
+    write_rows_json(out, rows);
+    out += ",\"row_count\":";
+    molt::codec::append_integer(out, static_cast<std::int64_t>(rows.size()));
+    out += '}';
+    return out;
+  }
+  molt::codec::StringSink sink{out};
+  molt::codec::Packer p(sink);
+  p.pack_map(3);
+  pack_rows(p, rows);
   molt::codec::pack(p, std::string_view("row_count"));
   p.pack_int64(static_cast<std::int64_t>(rows.size()));
   return out;
 }
 
+// {rows_affected, last_insert_id?, columns?, rows?}: the last two when a RETURNING clause gave
+// columns.
 std::string encode_exec(const molt::db::ExecResult& result, ResultFormat format) {
   std::string out;
+  const bool returning = !result.returned.columns().empty();
   if (format == ResultFormat::Json) {
     out = "{\"rows_affected\":";
     molt::codec::append_integer(out, result.rows_affected);
@@ -350,18 +366,23 @@ std::string encode_exec(const molt::db::ExecResult& result, ResultFormat format)
       out += ",\"last_insert_id\":";
       molt::codec::append_integer(out, *result.last_insert_id);
     }
+    if (returning) {
+      out += ',';
+      write_rows_json(out, result.returned);
+    }
     out += '}';
     return out;
   }
   molt::codec::StringSink sink{out};
   molt::codec::Packer p(sink);
-  p.pack_map(result.last_insert_id ? 2 : 1);
+  p.pack_map(1 + (result.last_insert_id ? 1 : 0) + (returning ? 2 : 0));
   molt::codec::pack(p, std::string_view("rows_affected"));
   p.pack_int64(result.rows_affected);
   if (result.last_insert_id) {
     molt::codec::pack(p, std::string_view("last_insert_id"));
     p.pack_int64(*result.last_insert_id);
   }
+  if (returning) pack_rows(p, result.returned);
   return out;
 }
 

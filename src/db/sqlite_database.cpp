@@ -562,14 +562,21 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
   bind(stmt, params);
   const sqlite3_int64 rowid_before = sqlite3_last_insert_rowid(c.handle());
   const sqlite3_int64 changes_before = sqlite3_total_changes64(c.handle());
+  ExecResult result;
+  const int width = sqlite3_column_count(stmt);  // a RETURNING clause's columns
+  if (width > 0) {
+    std::vector<std::string> columns;
+    for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
+    result.returned = Rows(std::move(columns));
+  }
   for (;;) {
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);  // rows of RETURNING are dropped
+    if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);
+    for (int i = 0; i < width; ++i) result.returned.append_cell(read_cell(stmt, i));
   }
   // sqlite3_changes64 is the last INSERT, UPDATE or DELETE's, which may be an earlier call's:
   // it is this statement's only when the total moved (a CREATE or an UPDATE of no row: 0).
-  ExecResult result;
   if (sqlite3_total_changes64(c.handle()) != changes_before) {
     result.rows_affected = sqlite3_changes64(c.handle());
     const sqlite3_int64 rowid = sqlite3_last_insert_rowid(c.handle());

@@ -151,6 +151,19 @@ TEST(PostgresTest, RoundTripsTypedValuesPositionalAndNamed) {
   EXPECT_EQ(back.get<std::optional<Bytes>>(0, "data"), blob);
   EXPECT_EQ(back.get<std::optional<Bytes>>(1, "data"), std::nullopt);
   EXPECT_EQ(db->execute("UPDATE roundtrip SET title = 'u'", {}, {}).rows_affected, 2);
+  // RETURNING: the new ids come back with the statement, alone and in a transaction.
+  const auto returned =
+      db->execute("INSERT INTO roundtrip(title) VALUES ('r1'), ('r2') RETURNING id, title", {}, {});
+  EXPECT_EQ(returned.rows_affected, 2);
+  ASSERT_EQ(returned.returned.size(), 2u);
+  EXPECT_EQ(returned.returned.get<std::int64_t>(0, "id"), 3);
+  EXPECT_EQ(returned.returned.get<std::string>(1, "title"), "r2");
+  auto tx = db->begin({});
+  EXPECT_EQ(tx.execute("DELETE FROM roundtrip WHERE id = 3 RETURNING id")
+                .returned.get<std::int64_t>(0, "id"),
+            3);
+  tx.commit();
+  EXPECT_TRUE(inserted.returned.empty());
   EXPECT_EQ(db->stats().connections, 1u);  // one caller at a time used one connection
 }
 

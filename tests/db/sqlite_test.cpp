@@ -368,6 +368,14 @@ TEST_F(SqliteTest, ExecuteReportsRowsAffectedAndLastInsertId) {
   const Rows rows = db->query("SELECT title, data FROM items WHERE id = 6", {}, {});
   EXPECT_TRUE(std::holds_alternative<std::nullptr_t>(rows.at(0, "title")));
   EXPECT_EQ(rows.get<Bytes>(0, "data").data, std::string("\0\x01\xff", 3));
+  EXPECT_TRUE(insert.returned.empty() && insert.returned.columns().empty());
+  // RETURNING: its rows come back with the statement.
+  const auto returned =
+      db->execute("UPDATE items SET score = 1 WHERE user_id = 1 RETURNING id, score", {}, {});
+  EXPECT_EQ(returned.rows_affected, 3);
+  ASSERT_EQ(returned.returned.size(), 3u);
+  EXPECT_EQ(returned.returned.columns(), (std::vector<std::string>{"id", "score"}));
+  EXPECT_EQ(returned.returned.get<double>(2, "score"), 1.0);
 }
 
 // sqlite3_changes64 keeps the last INSERT, UPDATE or DELETE's count: a statement that is none

@@ -107,13 +107,12 @@ TEST(WorkerPostgresTest, ListItemsAnswersTheSameJsonFromPostgresAndSqlite) {
   EXPECT_EQ(pg.psql(by_table),
             "1closed200 1open400 2closed200 2open400 3closed200 3open400 "
             "4closed200 4open400");
-  for (const char* write :
-       {"INSERT INTO items VALUES (9000, 2, 'x', 'closed', 'new', 0.5, 0)",
-        "INSERT INTO items VALUES (9001, 9, 'x', 'open', 'new user', 0.5, 0)",
-        "DELETE FROM items WHERE id IN (1, 2, 3)",
-        "UPDATE items SET status = 'closed' WHERE id = 9001",
-        "UPDATE items SET user_id = 1 WHERE user_id = 9",
-        "UPDATE items SET status = status WHERE id = 4"}) {
+  for (const char* write : {"INSERT INTO items VALUES (9000, 2, 'x', 'closed', 'new', 0.5, 0)",
+                            "INSERT INTO items VALUES (9001, 9, 'x', 'open', 'new user', 0.5, 0)",
+                            "DELETE FROM items WHERE id IN (1, 2, 3)",
+                            "UPDATE items SET status = 'closed' WHERE id = 9001",
+                            "UPDATE items SET user_id = 1 WHERE user_id = 9",
+                            "UPDATE items SET status = status WHERE id = 4"}) {
     pg.psql(write);
     EXPECT_EQ(pg.psql(by_table), pg.psql(by_rows)) << write;
   }
@@ -149,6 +148,13 @@ TEST(WorkerPostgresTest, DbQueryAndDbExecOnPostgresWithDeadlinesThatReallyStop) 
   r = ask(w, 4, "db_query", R"j({"sql": "DELETE FROM notes"})j");
   EXPECT_EQ(r.status, StatusCode::InvalidInput);
   EXPECT_EQ(pg.psql("SELECT count(*) FROM notes"), "2");
+  // A RETURNING clause's rows come back beside the count, in db_query's shape.
+  r = ask(w, 40, "db_exec",
+          R"j({"sql": "INSERT INTO notes(body) VALUES ('c') RETURNING id, body",
+              "result_format": "json", "allow_write": true})j");
+  ASSERT_EQ(r.status, StatusCode::Ok) << r.error;
+  EXPECT_EQ(r.payload, R"j({"rows_affected":1,"columns":["id","body"],"rows":[[3,"c"]]})j");
+  pg.psql("DELETE FROM notes WHERE id = 3");
 
   const auto start = std::chrono::steady_clock::now();
   r = ask(w, 5, "db_query", R"j({"sql": "SELECT pg_sleep(10)"})j", /*timeout_ms=*/300);

@@ -59,7 +59,8 @@ class Rows {
 // What a writing statement did.
 struct ExecResult {
   std::int64_t rows_affected = 0;
-  std::optional<std::int64_t> last_insert_id;
+  std::optional<std::int64_t> last_insert_id;  // SQLite's rowid of an INSERT
+  Rows returned;  // what a RETURNING clause gave (INSERT ... RETURNING id); else empty
 };
 
 namespace detail {

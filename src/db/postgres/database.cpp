@@ -243,6 +243,9 @@ ExecResult run_execute(Connection& c, const Statement& statement, const QueryOpt
   if (result) {
     const char* tuples = PQcmdTuples(result.get());
     if (tuples && *tuples) out.rows_affected = std::stoll(tuples);
+    RowsBuilder returned({});
+    returned.add(result.get());  // a RETURNING clause's rows, if it had one
+    out.returned = returned.take();
   }
   return out;
 }
