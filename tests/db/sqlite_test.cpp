@@ -686,6 +686,24 @@ TEST_F(SqliteTest, ValuesAndTextSqliteWouldMangleAreRefused) {
   EXPECT_NE(why.find("give a file path"), std::string::npos) << why;
 }
 
+// Found by a review: a std::size_t or a std::string_view did not compile as a parameter.
+TEST_F(SqliteTest, ParametersTakeTheTypesCallersHaveAtHand) {
+  auto db = read_only();
+  const std::size_t count = 3;
+  const std::string_view title = "item 1";
+  const unsigned short small = 7;
+  const Rows rows = db->query("SELECT ? AS n, ? AS t, ? AS s, ? AS c",
+                              Params::positional({count, title, small, "text"}), {});
+  EXPECT_EQ(rows.get<std::int64_t>(0, "n"), 3);
+  EXPECT_EQ(rows.get<std::string>(0, "t"), "item 1");
+  EXPECT_EQ(rows.get<std::int64_t>(0, "s"), 7);
+  EXPECT_EQ(rows.get<std::string>(0, "c"), "text");
+  std::string why;
+  EXPECT_EQ(status_of([&] { Param{std::numeric_limits<std::uint64_t>::max()}; }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("past the 64-bit signed integers"), std::string::npos) << why;
+}
+
 TEST_F(SqliteTest, TypedReadsRefuseValuesTheirTypeCannotHold) {
   auto db = read_only();
   const Rows rows = db->query("SELECT 1099511627776 AS big, -1 AS neg, 1e300 AS huge", {}, {});

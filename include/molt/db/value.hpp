@@ -2,13 +2,18 @@
 // Values that go into a statement (parameters) and come out of it (cells). Parameters are
 // only ever bound, never spliced into SQL text.
 
+#include <concepts>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "molt/core/status.hpp"
 
 namespace molt::db {
 
@@ -37,11 +42,34 @@ std::optional<ValueType> parse_value_type(std::string_view name) noexcept;
 ValueType type_of(const Value& value) noexcept;
 
 // A bound parameter. A null carries the type it stands for (PostgreSQL needs it to plan).
+// Built from anything a Value holds, and from the types callers have at hand besides: any
+// integer type (an unsigned one past int64's range is refused) and std::string_view.
 struct Param {
   Value value;
   ValueType null_type = ValueType::Null;
 
-  static Param null(ValueType type) { return {nullptr, type}; }
+  Param() = default;
+  template <class T>
+  requires std::is_constructible_v<Value, T&&> Param(T&& v)
+      : value(std::forward<T>(v)) {}  // NOLINT: implicit, as a Value's own
+  template <std::unsigned_integral U>
+  requires(!std::is_same_v<U, bool> && !std::is_constructible_v<Value, U>) Param(U v)
+      : value(checked_int64(v)) {}  // std::size_t, std::uint64_t
+  Param(std::string_view text) : value(std::string(text)) {}
+
+  static Param null(ValueType type) {
+    Param p;
+    p.null_type = type;
+    return p;
+  }
+
+ private:
+  static std::int64_t checked_int64(std::uint64_t v) {
+    if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      throw core::SqlError("a parameter of " + std::to_string(v) +
+                           " is past the 64-bit signed integers a database stores");
+    return static_cast<std::int64_t>(v);
+  }
 };
 
 // Positional (`?` in SQLite, `$1` in PostgreSQL) or named (`:name` on both).
