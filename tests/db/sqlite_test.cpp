@@ -693,7 +693,8 @@ TEST_F(SqliteTest, ParametersTakeTheTypesCallersHaveAtHand) {
   const std::string_view title = "item 1";
   const unsigned short small = 7;
   const Rows rows = db->query("SELECT ? AS n, ? AS t, ? AS s, ? AS c",
-                              Params::positional({count, title, small, "text"}), {});
+                              Params::positional({count, title, small, "text"}));
+  EXPECT_EQ(db->query("SELECT 1 AS one").get<std::int64_t>(0, "one"), 1);  // no params
   EXPECT_EQ(rows.get<std::int64_t>(0, "n"), 3);
   EXPECT_EQ(rows.get<std::string>(0, "t"), "item 1");
   EXPECT_EQ(rows.get<std::int64_t>(0, "s"), 7);

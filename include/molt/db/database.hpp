@@ -60,14 +60,16 @@ class Database {
   virtual Backend backend() const noexcept = 0;
 
   // A statement that only reads; one that would write is refused (InvalidInput).
-  virtual Rows query(std::string_view sql, const Params& params, const QueryOptions& options) = 0;
+  // (The defaults are bound by the static type: call through Database, as open_*() give it.)
+  virtual Rows query(std::string_view sql, const Params& params = {},
+                     const QueryOptions& options = {}) = 0;
   // Several reading statements on one connection, one Rows each, in order; the first that
   // fails ends the batch with its error. On PostgreSQL they travel in one round trip (and
   // run in one implicit read-only transaction); SQLite runs them one after another in one
   // read transaction, so that they all see the same snapshot. The deadline and max_rows of
   // `options` apply to the batch and to each statement.
   virtual std::vector<Rows> query_batch(const std::vector<BatchQuery>& queries,
-                                        const QueryOptions& options) = 0;
+                                        const QueryOptions& options = {}) = 0;
   // query_batch() with each row handed to `visit` as it comes instead of being kept, for
   // callers that build their own result: no cell is copied unless `visit` copies it. Same
   // statements, errors, deadline and max_rows. The default runs query_batch() and visits its
@@ -75,10 +77,10 @@ class Database {
   virtual void query_batch_each(const std::vector<BatchQuery>& queries, const QueryOptions& options,
                                 const RowVisitor& visit);
   // A statement that may write (the database must have been opened for writing).
-  virtual ExecResult execute(std::string_view sql, const Params& params,
-                             const QueryOptions& options) = 0;
+  virtual ExecResult execute(std::string_view sql, const Params& params = {},
+                             const QueryOptions& options = {}) = 0;
   // A transaction on one connection: commit() or it rolls back when destroyed.
-  virtual Transaction begin(const QueryOptions& options) = 0;
+  virtual Transaction begin(const QueryOptions& options = {}) = 0;
 
   virtual PoolStats stats() const = 0;
 };
@@ -87,7 +89,9 @@ class Database {
 class TransactionSession {
  public:
   virtual ~TransactionSession() = default;
-  virtual Rows query(std::string_view sql, const Params& params, const QueryOptions& options) = 0;
+  // (The defaults are bound by the static type: call through Database, as open_*() give it.)
+  virtual Rows query(std::string_view sql, const Params& params = {},
+                     const QueryOptions& options = {}) = 0;
   virtual ExecResult execute(std::string_view sql, const Params& params,
                              const QueryOptions& options) = 0;
   virtual void commit() = 0;
