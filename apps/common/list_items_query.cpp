@@ -37,8 +37,12 @@ constexpr std::string_view kCountsSql =
     "0) AS n_open, coalesce((SELECT n FROM item_counts WHERE user_id = :user_id AND status = "
     "'closed'), 0) AS n_closed";
 
+// SQLite refuses a longer LIKE pattern (SQLITE_MAX_LIKE_PATTERN_LENGTH) as "too complex".
+constexpr std::size_t kMaxLikePattern = 50000;
+
 // `%q%` for LIKE with q's own wildcards taken literally (ESCAPE '\\'). A NUL is refused:
-// SQLite's LIKE stops at it, so "%\0%" would match every item.
+// SQLite's LIKE stops at it, so "%\0%" would match every item. So is a q whose pattern SQLite
+// would refuse: the caller's input, not the database's failure.
 std::string like_pattern(const std::string& q, std::string_view field_prefix) {
   if (q.find('\0') != std::string::npos)
     throw molt::core::InvalidInput(std::string(field_prefix) + "q: must not contain a NUL byte");
@@ -48,6 +52,9 @@ std::string like_pattern(const std::string& q, std::string_view field_prefix) {
     out += c;
   }
   out += '%';
+  if (out.size() > kMaxLikePattern)
+    throw molt::core::InvalidInput(std::string(field_prefix) +
+                                   "q: too long (its search pattern would pass 50000 bytes)");
   return out;
 }
 
@@ -107,7 +114,7 @@ std::int64_t append_item_json(std::string& out, bool first, const molt::db::RowV
   at = molt::codec::write_json_string(put(at, ",\"created_at\":"), created_at);
   at = molt::codec::write_json_string(put(at, ",\"status\":"), status);
   at = molt::codec::write_json_string(put(at, ",\"title\":"), title);
-  at = molt::codec::write_python_float(put(at, ",\"score\":"), row.number(4));
+  at = molt::codec::write_json_double(put(at, ",\"score\":"), row.number(4));
   at = put(at, row.integer(5) != 0 ? ",\"unread\":true}" : ",\"unread\":false}");
   out.resize(static_cast<std::size_t>(at - out.data()));
   return id;

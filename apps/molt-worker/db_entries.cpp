@@ -291,14 +291,6 @@ void write_cell_json(std::string& out, const Cell& v) {
             write_cell_json(out, x.elements[i]);
           }
           out += ']';
-        } else if constexpr (std::is_same_v<X, double>) {
-          // JSON has no NaN or infinities: written as PostgreSQL's to_json() writes them.
-          if (std::isnan(x))
-            out += "\"NaN\"";
-          else if (std::isinf(x))
-            out += x > 0 ? "\"Infinity\"" : "\"-Infinity\"";
-          else
-            molt::codec::write_json(out, x);
         } else
           molt::codec::write_json(out, x);
       },

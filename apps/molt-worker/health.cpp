@@ -56,7 +56,7 @@ void molt_register_health(molt::worker::ExportRegistry& registry) {
         const double uptime =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         std::string out = "{\"ok\":true,\"version\":\"0.1.0\",\"uptime_s\":";
-        molt::codec::append_python_float(out, std::round(uptime * 1000) / 1000);
+        molt::codec::append_json_double(out, std::round(uptime * 1000) / 1000);
         out += ",\"pid\":";
         molt::codec::append_integer(out, static_cast<std::int64_t>(::getpid()));
         append_database_state(out, ctx);

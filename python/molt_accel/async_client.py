@@ -41,6 +41,7 @@ from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.retry import RestartBackoff, Undelivered
 from molt_accel.wire import (
     Answer,
+    RawAnswer,
     decode_answer,
     decode_payload,
     encode_cancel,
@@ -219,7 +220,7 @@ class AsyncMoltClient(WorkerSettings):
                 if delay > 0:
                     await asyncio.sleep(delay)
         if not decode_response:
-            return answer.payload
+            return RawAnswer(answer.payload, answer.codec)
         return decode_payload(answer.payload, answer.codec)
 
     async def ping(self, timeout_ms: int = 1000) -> bool:

@@ -26,7 +26,7 @@ from molt_accel.framing import AnswerOverLimit, encode_frame
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.process import PendingCall, WorkerProcess
 from molt_accel.retry import RestartBackoff, Undelivered
-from molt_accel.wire import Answer, decode_payload, encode_payload, encode_request
+from molt_accel.wire import Answer, RawAnswer, decode_payload, encode_payload, encode_request
 
 logger = logging.getLogger("molt_accel")
 
@@ -108,7 +108,7 @@ class MoltClient(WorkerSettings):
                 if delay > 0:
                     time.sleep(delay)
         if not decode_response:
-            return answer.payload
+            return RawAnswer(answer.payload, answer.codec)
         return decode_payload(answer.payload, answer.codec)
 
     def ping(self, timeout_ms: int = 1000) -> bool:

@@ -184,6 +184,8 @@ def load_manifest(
     return parse_manifest(printed, f"printed by {shlex.join(worker_cmd)}")
 
 
+_DATABASE_TARGETS = ("MOLT_DB_SQLITE_PATH", "MOLT_DB_POSTGRES_DSN")
+
 # What each worker command printed, so that views decorated alike start it once.
 _printed_exports: dict[tuple[object, ...], str] = {}
 _STDERR_SHOWN = 2000
@@ -191,8 +193,9 @@ _STDERR_SHOWN = 2000
 
 def _print_exports(worker_cmd: list[str], environment: dict[str, str], cwd: str | None) -> str:
     # The manifest does not depend on the databases; a worker asked only for it must not
-    # fail because one is unreachable from here.
-    environment = {k: v for k, v in environment.items() if not k.startswith("MOLT_DB_")}
+    # fail because one is not there yet (it opens a SQLite file at start). Their other
+    # settings (MOLT_DB_POOL_SIZE, ...) stay, to be checked.
+    environment = {k: v for k, v in environment.items() if k not in _DATABASE_TARGETS}
     key = (tuple(worker_cmd), cwd or os.getcwd(), tuple(sorted(environment.items())))
     if key in _printed_exports:
         return _printed_exports[key]

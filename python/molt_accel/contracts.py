@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any
 
-from molt_accel.errors import MoltInvalidInput
+from molt_accel.errors import MoltInvalidInput, MoltPayloadTooLarge
 
 
 def _query_params(request: Any) -> Any:
@@ -47,11 +47,21 @@ def parse_int64(name: str, text: str) -> int:
     return value
 
 
-def refuse_nul(name: str, text: str | None) -> None:
-    """A search text may not hold a NUL: SQLite's LIKE would stop at it and match every row
-    (the worker refuses it too)."""
-    if text is not None and "\0" in text:
+# SQLite refuses a longer LIKE pattern (SQLITE_MAX_LIKE_PATTERN_LENGTH) as "too complex".
+_MAX_LIKE_PATTERN = 50000
+
+
+def check_search_text(name: str, text: str | None) -> None:
+    """A search text (``%text%`` under LIKE, its wildcards escaped) must be one SQLite takes,
+    as the worker checks: no NUL, at which LIKE would stop and match every row, and a pattern
+    within SQLite's 50,000 bytes."""
+    if text is None:
+        return
+    if "\0" in text:
         raise MoltInvalidInput(f"{name}: must not contain a NUL byte")
+    escapes = text.count("%") + text.count("_") + text.count("\\")
+    if 2 + len(text.encode("utf-8", "surrogatepass")) + escapes > _MAX_LIKE_PATTERN:
+        raise MoltInvalidInput(f"{name}: too long (its search pattern would pass 50000 bytes)")
 
 
 def finite_number(value: int | float, name: str) -> int | float:
@@ -85,7 +95,7 @@ def build_list_items_payload(request: Any, *args: Any, **kwargs: Any) -> dict[st
         value = _optional_text(params, name)
         if value is not None:
             payload[name] = value
-    refuse_nul("q", payload.get("q"))
+    check_search_text("q", payload.get("q"))
     if params.get("limit") not in (None, ""):
         payload["limit"] = _integer(params, "limit")
     return payload
@@ -95,8 +105,19 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
+def _request_body(request: Any) -> bytes:
+    try:
+        return getattr(request, "body", b"") or b""
+    except Exception as exc:
+        # Django's RequestDataTooBig (past DATA_UPLOAD_MAX_MEMORY_SIZE), by name: Django is
+        # optional here.
+        if type(exc).__name__ == "RequestDataTooBig":
+            raise MoltPayloadTooLarge("the request body is larger than Django takes") from None
+        raise
+
+
 def _json_body(request: Any) -> Any:
-    body = getattr(request, "body", b"") or b""
+    body = _request_body(request)
     if not body:
         raise MoltInvalidInput("a JSON request body is required")
     try:

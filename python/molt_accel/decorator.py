@@ -14,7 +14,6 @@ from typing import Any
 from molt_accel.async_client import AsyncMoltClient
 from molt_accel.client import MoltClient, MoltClientPool
 from molt_accel.config import (
-    ExportSpec,
     OffloadSettings,
     check_timeout_ms,
     client_mode_from_env,
@@ -36,8 +35,8 @@ from molt_accel.responses import (
     error_body,
     error_status,
     json_response_factory,
-    msgpack_response_factory,
     raw_json_response_factory,
+    undecoded_response_factory,
 )
 
 logger = logging.getLogger("molt_accel")
@@ -110,19 +109,26 @@ def _improperly_configured(message: str) -> Exception:
 
 
 def _check_client(client: Any) -> None:
-    if client is not None and not callable(getattr(client, "call", None)):
+    if client is not None and (isinstance(client, type) or not callable(getattr(client, "call", None))):
+        what = f"the class {client.__name__}" if isinstance(client, type) else f"a {type(client).__name__}"
         raise _improperly_configured(
-            "molt_offload(client=...) takes a MoltClient, MoltClientPool or AsyncMoltClient, "
-            f"not a {type(client).__name__}"
+            f"molt_offload(client=...) takes a MoltClient, MoltClientPool or AsyncMoltClient, not {what}"
         )
 
 
-def _check_entry(entry: str, codec: str, client: Any) -> ExportSpec | None:
+def _check_callables(**hooks: Any) -> None:
+    for name, hook in hooks.items():
+        if hook is not None and not callable(hook):
+            raise _improperly_configured(
+                f"molt_offload({name}=...) takes a function, not a {type(hook).__name__}"
+            )
+
+
+def _check_entry(entry: str, codec: str, client: Any) -> None:
     """Fails at startup, not at the first request, when the worker does not export
-    ``entry`` with ``codec``. The entry's manifest line, unless the client has no manifest
-    (a test double)."""
+    ``entry`` with ``codec`` (unless the client has no manifest: a test double)."""
     if client is not None and not hasattr(client, "exports"):
-        return None
+        return
     try:
         exports = (client or MoltClient()).exports()
     except (MoltAccelError, ValueError) as exc:
@@ -137,17 +143,6 @@ def _check_entry(entry: str, codec: str, client: Any) -> ExportSpec | None:
         raise _improperly_configured(
             f"molt_offload(entry={entry!r}, codec={codec!r}): the export takes {spec.codec_in!r}"
         )
-    return spec
-
-
-def _default_response_factory(decode_response: bool, spec: ExportSpec | None) -> ResponseFactory:
-    """JSON of the decoded result; undecoded, the worker's bytes under their own type."""
-    codec_out = spec.codec_out if spec is not None else None
-    if not decode_response and codec_out == "json":
-        return raw_json_response_factory
-    if not decode_response and codec_out == "msgpack":
-        return msgpack_response_factory
-    return json_response_factory  # which answers bytes (raw, arrow_ipc) as octet-stream
 
 
 def _with_retry_after(response: Any, error: MoltAccelError) -> Any:
@@ -180,6 +175,8 @@ def molt_offload(
     The view itself runs only with ``allow_fallback=True``, when the worker fails. Errors
     become small JSON answers (see ``molt_accel.responses``).
     """
+    if client_mode is not None and not isinstance(client_mode, str):
+        raise _improperly_configured(f"client_mode must be 'shared' or 'per_request', got {client_mode!r}")
     try:
         mode = client_mode.strip().lower() if client_mode else client_mode_from_env()
     except ValueError as exc:
@@ -191,9 +188,19 @@ def molt_offload(
     except ValueError as exc:
         raise _improperly_configured(f"molt_offload: {exc}") from None
     _check_client(client)
-    spec = _check_entry(entry, codec, client)
+    _check_callables(
+        payload_builder=payload_builder,
+        response_factory=response_factory,
+        cancel_check=cancel_check,
+        before_send=before_send,
+        after_recv=after_recv,
+        metrics_hook=metrics_hook,
+    )
+    _check_entry(entry, codec, client)
     build_payload = payload_builder or build_list_items_payload
-    build_response = response_factory or _default_response_factory(decode_response, spec)
+    build_response = response_factory or (
+        json_response_factory if decode_response else undecoded_response_factory
+    )
 
     try:
         settings = OffloadSettings.from_env()

@@ -17,16 +17,26 @@ CancelCheck = SyncCancelCheck | Callable[[], Awaitable[bool]]
 
 def socket_closed_by_peer(sock: socket.socket) -> bool:
     """True when the peer has closed its side: the socket is readable and a peek reads
-    nothing. Pipelined bytes of a next request are data, not a disconnect."""
+    nothing. Pipelined bytes of a next request are data, not a disconnect.
+
+    The peek reads the TCP socket under any TLS (gunicorn's ``--certfile`` hands an
+    ``SSLSocket``, which refuses a peek): a record in flight is data there too."""
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        fd = sock.fileno()
+        if fd < 0:
+            return True  # closed here
+        readable, _, _ = select.select([fd], [], [], 0)
         if not readable:
             return False
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        raw = socket.socket(fileno=fd)  # the same descriptor, borrowed: detached below
+        try:
+            return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        finally:
+            raw.detach()
     except BlockingIOError:
         return False
-    except (OSError, ValueError):
-        return True  # reset or already closed
+    except OSError:
+        return True  # reset
 
 
 def request_cancel_check(request: Any, allow_async: bool = True) -> CancelCheck | None:

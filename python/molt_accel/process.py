@@ -63,6 +63,8 @@ class WorkerProcess:
         # it can be reused by any file this process opens, so no write may follow the close.
         self._write_lock = threading.Lock()
         self._input_closed = False
+        self._reaper_lock = threading.Lock()
+        self._reaper: threading.Thread | None = None  # one per worker, however often closed
         # Read by the restart backoff: a worker that dies young is not restarted at once.
         self.started_at = time.monotonic()
         self.died_at: float | None = None
@@ -198,10 +200,14 @@ class WorkerProcess:
         self._input_closed = True
         if wait:
             self._close_input_and_reap()
-        else:
-            threading.Thread(
+            return
+        with self._reaper_lock:  # retire, abandon and a last answer may each get here
+            if self._reaper is not None:
+                return
+            self._reaper = threading.Thread(
                 target=self._close_input_and_reap, name=f"molt-accel-reap-{self.pid}", daemon=True
-            ).start()
+            )
+        self._reaper.start()
 
     def kill(self) -> None:
         if self.proc.poll() is None:

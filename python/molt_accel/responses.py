@@ -103,14 +103,18 @@ def json_response_factory(payload: Any, status: int) -> Any:
     return http.HttpResponse(json_bytes(payload), status=status, content_type="application/json")
 
 
-def msgpack_response_factory(payload: Any, status: int) -> Any:
-    """MsgPack pass-through for ``decode_response=False`` on an export whose ``codec_out``
-    is msgpack: the worker's bytes as they are, ``application/msgpack``. Errors (a dict)
-    are JSON, as everywhere."""
+_CONTENT_TYPES = {"json": "application/json", "msgpack": "application/msgpack"}
+
+
+def undecoded_response_factory(payload: Any, status: int) -> Any:
+    """The default for ``decode_response=False``: the worker's bytes as they are, typed by the
+    codec the answer came in (``application/json``, ``application/msgpack``, else
+    ``application/octet-stream``). Errors (a dict) are JSON, as everywhere."""
     http = _optional_django_http()
     if http is None or not isinstance(payload, (bytes, bytearray, memoryview)):
         return json_response_factory(payload, status)
-    return http.HttpResponse(bytes(payload), status=status, content_type="application/msgpack")
+    content_type = _CONTENT_TYPES.get(getattr(payload, "codec", ""), "application/octet-stream")
+    return http.HttpResponse(bytes(payload), status=status, content_type=content_type)
 
 
 def error_status(error: MoltAccelError, busy_status: int = 429) -> int:

@@ -77,8 +77,15 @@ def decode_payload(data: bytes, codec: str) -> Any:
             return msgpack.unpackb(data, raw=False, strict_map_key=False)
         if codec == "json":
             return json.loads(data)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise MoltProtocolError(f"worker answer is not valid {codec}: {exc}") from None
+    except (
+        ValueError,
+        TypeError,  # a map key that cannot be hashed (a list)
+        RecursionError,
+        msgpack.ExtraData,
+        msgpack.FormatError,
+        msgpack.StackError,
+    ) as exc:
+        raise MoltProtocolError(f"worker answer is not valid {codec}: {exc!r}") from None
     return data
 
 
@@ -111,6 +118,19 @@ def encode_cancel(wire: Wire, request_id: int) -> bytes:
     """The body of a ``__cancel__`` request for ``request_id`` (its payload on the same wire)."""
     payload = encode_payload({"request_id": request_id}, wire)
     return encode_request(wire, request_id, "__cancel__", 0, wire, payload)
+
+
+class RawAnswer(bytes):
+    """An answer's payload as the worker wrote it (``decode_response=False``), with the codec
+    it was written in: an export may answer in another than its manifest's ``codec_out``
+    (``db_query``'s ``result_format``)."""
+
+    codec: str
+
+    def __new__(cls, payload: bytes, codec: str) -> RawAnswer:
+        raw = super().__new__(cls, payload)
+        raw.codec = codec
+        return raw
 
 
 class Answer:
@@ -172,12 +192,13 @@ def decode_answer(body: bytes) -> Answer:
     except (
         ValueError,
         TypeError,  # a map key msgpack cannot hash (a list), from a worker that is not ours
+        RecursionError,  # JSON nested past Python's limit
         binascii.Error,
         msgpack.ExtraData,
         msgpack.FormatError,
         msgpack.StackError,
     ) as exc:
-        raise MoltProtocolError(f"unreadable answer from the worker: {exc}") from None
+        raise MoltProtocolError(f"unreadable answer from the worker: {exc!r}") from None
     if not isinstance(envelope, dict):
         raise MoltProtocolError("worker answer is not a map")
     request_id = envelope.get("request_id")

@@ -340,9 +340,10 @@ def test_a_call_whose_request_a_stopped_worker_does_not_read_times_out_on_time(
     def call(name: str, payload: bytes) -> None:
         started = time.monotonic()
         try:
-            client.call("echo", payload, codec="raw", timeout_ms=250)
+            outcome: Any = client.call("echo", payload, codec="raw", timeout_ms=250)
         except Exception as exc:
-            outcomes[name] = (type(exc), time.monotonic() - started)
+            outcome = type(exc)
+        outcomes[name] = (outcome, time.monotonic() - started)
 
     big = threading.Thread(target=call, args=("big", b"x" * (1 << 20)), daemon=True)
     small = threading.Thread(target=call, args=("small", b"x"), daemon=True)
@@ -353,10 +354,13 @@ def test_a_call_whose_request_a_stopped_worker_does_not_read_times_out_on_time(
         big.join(5.0)
         small.join(5.0)
         assert not big.is_alive() and not small.is_alive()
-        for name in ("big", "small"):
-            kind, took = outcomes[name]
-            assert kind is MoltTimeout, outcomes
-            assert took < 2.0, outcomes
+        kind, took = outcomes["big"]
+        assert kind is MoltTimeout and took < 2.0, outcomes
+        # The small call timed out waiting behind it, or, taking the lock just after the big
+        # one gave up, found the worker killed before any of its frame went out and was sent
+        # to a new worker: either way on time.
+        kind, took = outcomes["small"]
+        assert kind in (MoltTimeout, b"x") and took < 2.0, outcomes
         assert worker.dead  # it had taken part of the big request: killed, not reused
         assert client.call("echo", b"fresh", codec="raw") == b"fresh"  # a new worker
     finally:

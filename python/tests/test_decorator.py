@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 from conftest import child_pids, worker_env
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 
 from molt_accel import (
     AsyncMoltClient,
@@ -27,8 +28,10 @@ from molt_accel import (
     raw_json_response_factory,
     shared_client,
 )
+from molt_accel.contracts import build_compute_payload
 from molt_accel.decorator import reset_shared_client
 from molt_accel.disconnect import socket_closed_by_peer
+from molt_accel.wire import RawAnswer
 
 requests = RequestFactory()
 
@@ -222,6 +225,45 @@ def test_socket_disconnect_check() -> None:
         server_side.close()
 
 
+def test_socket_disconnect_check_under_tls() -> None:
+    # gunicorn --certfile hands an SSLSocket, which refuses a peek: that was taken for a
+    # disconnect, and a pipelined request over TLS cancelled the call in flight (499).
+    server_side, client_side = socket.socketpair()
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).wrap_socket(
+        server_side, do_handshake_on_connect=False, server_hostname="molt.test"
+    )
+    try:
+        assert not socket_closed_by_peer(tls)
+        client_side.sendall(b"\x17\x03\x03\x00\x05hello")  # a TLS record in flight is data
+        assert not socket_closed_by_peer(tls)
+        os.read(tls.fileno(), 100)  # the record taken, as TLS would take it
+        client_side.close()
+        assert socket_closed_by_peer(tls)
+    finally:
+        tls.close()
+
+
+def test_a_body_larger_than_django_takes_is_413() -> None:
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=100):
+        view = molt_offload(entry="compute", client=ResultStub({}), payload_builder=build_compute_payload)(
+            lambda request: HttpResponse("unused")
+        )
+        request = requests.post("/compute", b'{"values": [' + b"1," * 200 + b"1]}", "application/json")
+        response = view(request)
+    assert response.status_code == 413
+    assert body_of(response)["error"]["code"] == "payload_too_large"
+
+
+def test_answers_left_undecoded_are_typed_by_the_codec_they_came_in() -> None:
+    for codec, content_type in [
+        ("json", "application/json"),
+        ("msgpack", "application/msgpack"),
+        ("raw", "application/octet-stream"),
+    ]:
+        view = list_view(ResultStub(RawAnswer(b"\x01", codec)), decode_response=False)
+        assert view(requests.get("/items", {"user_id": "1"}))["Content-Type"] == content_type
+
+
 def test_misconfiguration_fails_at_decoration(worker_bin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = stock_client(worker_bin)
     with pytest.raises(ImproperlyConfigured, match="no such export"):
@@ -241,9 +283,14 @@ def test_misconfiguration_fails_at_decoration(worker_bin: Path, monkeypatch: pyt
 
 
 def test_a_bad_client_or_timeout_fails_at_decoration(worker_bin: Path) -> None:
-    for client in ("shared", {}, object()):
+    for client in ("shared", {}, object(), MoltClient):
         with pytest.raises(ImproperlyConfigured, match="takes a MoltClient"):
             molt_offload(entry="list_items", client=client)  # type: ignore[arg-type]
+    for hook in ("payload_builder", "response_factory", "cancel_check", "metrics_hook"):
+        with pytest.raises(ImproperlyConfigured, match=f"{hook}=...\\) takes a function"):
+            molt_offload(entry="list_items", client=ResultStub({}), **{hook: True})
+    with pytest.raises(ImproperlyConfigured, match="client_mode must be"):
+        molt_offload(entry="list_items", client=ResultStub({}), client_mode=1)  # type: ignore[arg-type]
     client = stock_client(worker_bin)
     for timeout_ms in (2**64 - 1, "250", 0.5, True, -1):
         with pytest.raises(ImproperlyConfigured, match="timeout_ms takes whole milliseconds"):
@@ -263,6 +310,12 @@ def test_a_setting_the_worker_refuses_fails_at_decoration_with_its_reason(
     )
     with pytest.raises(ImproperlyConfigured, match=r"(?s)failed with code 2.*abc"):
         molt_offload(entry="list_items", client=client)
+    # The database settings too, but for where the database is (not there yet, maybe).
+    pool = MoltClient([str(worker_bin)], env=worker_env(MOLT_DB_POOL_SIZE="abc"))
+    with pytest.raises(ImproperlyConfigured, match="MOLT_DB_POOL_SIZE"):
+        molt_offload(entry="list_items", client=pool)
+    later = MoltClient([str(worker_bin)], env=worker_env(MOLT_DB_SQLITE_PATH=str(tmp_path / "later.db")))
+    molt_offload(entry="list_items", client=later)
 
 
 class ResultStub:

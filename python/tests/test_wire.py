@@ -122,6 +122,27 @@ def test_a_payload_the_builder_got_wrong_keeps_its_text_for_the_logs(payload: An
     assert raised.value.detail is not None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"request_id": 1, "status": "Ok", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        msgpack.packb({"request_id": 1, "status": "Ok", "x": {(1, 2): 3}}),
+    ],
+)
+def test_an_envelope_python_cannot_hold_is_a_protocol_error(body: bytes) -> None:
+    # A RecursionError killed the reader; a key msgpack cannot hash escaped as a TypeError.
+    with pytest.raises(MoltProtocolError, match="unreadable answer"):
+        decode_answer(body)
+
+
+def test_a_payload_python_cannot_hold_is_a_protocol_error() -> None:
+    with pytest.raises(MoltProtocolError):
+        decode_payload(b"[" * 5000 + b"]" * 5000, "json")
+    nested_key = b"\x81\x91\x01\x02"  # {[1]: 2}: a list as a map key
+    with pytest.raises(MoltProtocolError):
+        decode_payload(nested_key, "msgpack")
+
+
 def test_wire_comes_from_argument_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MOLT_WIRE", raising=False)
     assert resolve_wire(None) == "msgpack"

@@ -138,7 +138,7 @@ void write_json_value(std::string& out, const boost::json::value& value) {
       append_integer(out, value.get_uint64());
       break;
     case boost::json::kind::double_:
-      append_python_float(out, value.get_double());
+      append_json_double(out, value.get_double());
       break;
     case boost::json::kind::string: {
       const auto& s = value.get_string();

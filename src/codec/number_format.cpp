@@ -109,6 +109,20 @@ void append_python_float(std::string& out, double value) {
   out.append(text, write_python_float(text, value));
 }
 
+char* write_json_double(char* at, double value) {
+  if (std::isfinite(value)) [[likely]]
+    return write_python_float(at, value);
+  *at++ = '"';
+  at = write_python_float(at, value);
+  *at++ = '"';
+  return at;
+}
+
+void append_json_double(std::string& out, double value) {
+  char text[kNumberRoom];
+  out.append(text, write_json_double(text, value));
+}
+
 void append_integer(std::string& out, std::int64_t value) {
   char text[kNumberRoom];
   out.append(text, write_integer(text, value));

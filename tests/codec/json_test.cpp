@@ -59,6 +59,15 @@ TEST(JsonWriteTest, WholePayload) {
 
 // Found by a review: a path parameter or header echoed into a typed answer went out as the
 // bytes it came as, invalid JSON (json.loads refused it) with a 200.
+// JSON has no NaN or infinities; Python's bare tokens were what this wrote, and JSON.parse
+// refuses them. Found by a review in the worker's offload_table.
+TEST(JsonWriteTest, NonFiniteNumbersAreStringsAndTheRestAsPythonWritesThem) {
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(to_json(std::vector<double>{inf, -inf, std::nan(""), 1.5, 1e16}),
+            R"(["Infinity","-Infinity","NaN",1.5,1e+16])");
+  EXPECT_EQ(to_json(boost::json::value(inf)), R"("Infinity")");
+}
+
 TEST(JsonWriteTest, TextFromOutsideStaysValidJson) {
   std::string out;
   molt::codec::write_json_string(out, "a\xff\"b");

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.http import QueryDict
 
-from molt_accel.contracts import INT64_MAX, parse_int64, refuse_nul
+from molt_accel.contracts import INT64_MAX, check_search_text, parse_int64
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -42,7 +42,7 @@ def parse_list_items(params: QueryDict) -> ListItemsQuery:
         raise InvalidRequest("user_id: required")
     raw_limit = params.get("limit") or None
     q = params.get("q")
-    refuse_nul("q", q)
+    check_search_text("q", q)
     return ListItemsQuery(
         user_id=parse_int64("user_id", raw_user),
         q=q,

@@ -22,7 +22,9 @@ def parse_json_object(body: bytes) -> JsonObject:
         raise InvalidRequest("body: a JSON object is required")
     try:
         value = json.loads(body, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except InvalidRequest:
+        raise
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer past Python's 4,300 digits
         raise InvalidRequest(f"body: not JSON ({exc})") from None
     except RecursionError:
         raise InvalidRequest("body: not JSON (nested too deeply)") from None

@@ -8,6 +8,7 @@ groups are ordered null < booleans < numbers < strings, each group keeps the fir
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +70,10 @@ def _group_order(key: Any) -> tuple[int, Any]:
     if isinstance(key, bool):
         return (1, key)
     if is_number(key):
-        return (2, float(key))
+        try:
+            return (2, float(key))
+        except OverflowError:  # a 400-digit integer: the worker reads it as infinity
+            return (2, math.inf if key > 0 else -math.inf)
     return (3, key)
 
 

@@ -46,7 +46,7 @@ void write_json(std::string& out, const T& value) {
     else
       append_integer(out, static_cast<std::uint64_t>(value));
   } else if constexpr (std::is_floating_point_v<T>) {
-    append_python_float(out, static_cast<double>(value));
+    append_json_double(out, static_cast<double>(value));
   } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
     write_json_string(out, value);
   } else if constexpr (std::is_same_v<T, Bytes>) {

@@ -21,4 +21,10 @@ char* write_python_float(char* at, double value);
 char* write_integer(char* at, std::int64_t value);
 char* write_integer(char* at, std::uint64_t value);
 
+// For JSON, which has no NaN or infinities: those as the strings "NaN", "Infinity" and
+// "-Infinity" (as PostgreSQL's to_json and molt_accel write them, where Python would write
+// bare tokens that JSON.parse refuses); every other value as write_python_float.
+void append_json_double(std::string& out, double value);
+char* write_json_double(char* at, double value);
+
 }  // namespace molt::codec

@@ -63,6 +63,7 @@ COMPUTE_BAD: list[Any] = [
     {"values": [10**400]},
     {"values": [1], "offset": -(10**400)},
     '{"values": ' + "[" * 5000 + "]" * 5000 + "}",
+    '{"values": [' + "1" * 5000 + "]}",  # past Python's int() digit limit
 ]
 
 
@@ -137,6 +138,8 @@ def _table_cases() -> list[dict[str, Any]]:
             cases.append({"rows": MIXED, "group_by": "k", **_where("k", op, value)})
     for needle in ("alpha", "Item 1", "", 5):
         cases.append({"rows": rows, "group_by": "status", **_where("title", "contains", needle)})
+    # Sums past the largest double: "Infinity" as a string from both (bare, it is no JSON).
+    cases.append({"rows": [{"g": "x", "v": 1e308}, {"g": "x", "v": 1e308}], "group_by": "g", "value": "v"})
     return cases
 
 

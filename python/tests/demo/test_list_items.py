@@ -62,6 +62,8 @@ INVALID: list[Query] = [
     {"user_id": "\uff12"},  # a fullwidth 2: Python's int() takes it
     {"user_id": "1_000"},
     {"user_id": "1" * 5000},  # past Python's int() digit limit
+    {"user_id": "2", "q": "a" * 49999},  # past SQLite's LIKE pattern limit
+    {"user_id": "2", "q": "%" * 25000},  # each escaped: the pattern doubles
     {"user_id": "2", "limit": "9" * 4400},
 ]
 
