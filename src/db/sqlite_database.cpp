@@ -23,14 +23,14 @@ using core::StatusCode;
   throw core::Error(code, std::move(message));
 }
 
-// What the call asked for cannot be done: its SQL, its values or its result (past max_rows,
-// max_bytes). A SqlError: the caller's doing when a client wrote the SQL (the worker's
-// db_query answers InvalidInput), the server's when a handler did (molt::web answers 500).
 // A write to a database opened without read_write (molt-worker: MOLT_DB_SQLITE_READWRITE=1).
 constexpr const char* kOpenedReadOnly =
     "the database was opened read-only: open it with read_write to write (molt-worker: "
     "MOLT_DB_SQLITE_READWRITE=1)";
 
+// What the call asked for cannot be done: its SQL, its values or its result (past max_rows,
+// max_bytes). A SqlError: the caller's doing when a client wrote the SQL (the worker's
+// db_query answers InvalidInput), the server's when a handler did (molt::web answers 500).
 [[noreturn]] void fail_call(std::string message) {
   throw core::SqlError(std::move(message));
 }
