@@ -1,7 +1,9 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -86,6 +88,37 @@ const char* refusal(int action, const char* first, const char* second) {
   }
 }
 
+// The words of `sql`, lower-cased, blanks and comments skipped, up to `limit` of them.
+std::vector<std::string> leading_words(std::string_view sql, std::size_t limit) {
+  std::vector<std::string> words;
+  std::size_t i = 0;
+  while (i < sql.size() && words.size() < limit) {
+    const char c = sql[i];
+    if (sql.substr(i, 2) == "--") {
+      i = std::min(sql.find('\n', i), sql.size());
+    } else if (sql.substr(i, 2) == "/*") {
+      const std::size_t end = sql.find("*/", i + 2);
+      i = end == std::string_view::npos ? sql.size() : end + 2;
+    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      std::string word;
+      while (i < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_'))
+        word += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i++])));
+      words.push_back(std::move(word));
+    } else {
+      ++i;
+    }
+  }
+  return words;
+}
+
+// VACUUM INTO writes a copy of the database to any file the process may write; no
+// authorizer action stands for it (ATTACH, which is refused, has one).
+bool is_vacuum_into(std::string_view sql) {
+  const auto words = leading_words(sql, 3);
+  return !words.empty() && words[0] == "vacuum" &&
+         std::find(words.begin() + 1, words.end(), "into") != words.end();
+}
+
 class Connection {
  public:
   Connection(const SqliteOptions& options, bool writer) : cache_limit_(options.statement_cache) {
@@ -115,6 +148,7 @@ class Connection {
       }
       // Reads straight from the mapped file instead of copying pages through the pager.
       run_pragma("PRAGMA mmap_size=268435456");
+      if (options.foreign_keys) run_pragma("PRAGMA foreign_keys=ON");
     } catch (const core::Error& e) {  // a read-only file opened for writing, say
       sqlite3_close(db_);             // no destructor runs for a constructor that throws
       fail(StatusCode::InvalidInput,
@@ -239,6 +273,8 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
   // SQLite would compile the text before the NUL and ignore the rest: another statement.
   if (origin == Origin::Caller && sql.find('\0') != std::string_view::npos)
     fail_call("the SQL contains a NUL byte");
+  if (origin == Origin::Caller && is_vacuum_into(sql))
+    fail_call("VACUUM INTO is not accepted: a call writes only the database it was opened on");
   // A caller's text that this file prepared for itself ("BEGIN") is compiled again, checked.
   const auto cached = cache_.find(sql);
   if (cached != cache_.end() && (origin == Origin::Own || cached->second.origin == Origin::Caller))
@@ -560,7 +596,17 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
   sqlite3_stmt* stmt = c.prepare(sql, &guard, origin);
   StatementReset reset{stmt};
   bind(stmt, params);
-  const sqlite3_int64 rowid_before = sqlite3_last_insert_rowid(c.handle());
+  // A mark no insert leaves (an insert of the same rowid as the last one would): what is
+  // there after the statement is its own, or the mark, and then the old value goes back.
+  constexpr sqlite3_int64 kNoInsert = std::numeric_limits<sqlite3_int64>::min();
+  struct RowidMark {
+    sqlite3* db;
+    sqlite3_int64 before = sqlite3_last_insert_rowid(db);
+    ~RowidMark() {
+      if (sqlite3_last_insert_rowid(db) == kNoInsert) sqlite3_set_last_insert_rowid(db, before);
+    }
+  } mark{c.handle()};
+  sqlite3_set_last_insert_rowid(c.handle(), kNoInsert);
   const sqlite3_int64 changes_before = sqlite3_total_changes64(c.handle());
   ExecResult result;
   const int width = sqlite3_column_count(stmt);  // a RETURNING clause's columns
@@ -573,25 +619,28 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);
-    for (int i = 0; i < width; ++i) result.returned.append_cell(read_cell(stmt, i));
+    try {
+      for (int i = 0; i < width; ++i) result.returned.append_cell(read_cell(stmt, i));
+    } catch (const core::Error& e) {
+      // SQLite made every change at the first step: say so, or a caller would run it again.
+      fail(StatusCode::InternalError,
+           std::string(sqlite3_get_autocommit(c.handle()) ? "the statement ran and was committed"
+                                                          : "the statement ran") +
+               ", but its RETURNING rows cannot be read: " + e.what());
+    }
   }
   // sqlite3_changes64 is the last INSERT, UPDATE or DELETE's, which may be an earlier call's:
   // it is this statement's only when the total moved (a CREATE or an UPDATE of no row: 0).
+  const sqlite3_int64 rowid = sqlite3_last_insert_rowid(c.handle());
   if (sqlite3_total_changes64(c.handle()) != changes_before) {
     result.rows_affected = sqlite3_changes64(c.handle());
-    const sqlite3_int64 rowid = sqlite3_last_insert_rowid(c.handle());
-    if (rowid != rowid_before) result.last_insert_id = rowid;
+    if (rowid != kNoInsert) result.last_insert_id = rowid;
   }
   return result;
 }
 
 using ConnectionPool = detail::ConnectionPool<Connection>;
 
-// As on PostgreSQL, a transaction ends at its first failed write or stopped statement: it is
-// rolled back, and each later call is refused, commit() included. SQLite alone would have
-// undone only that statement, or (INSERT OR ROLLBACK, RAISE(ROLLBACK), an interrupted write)
-// the whole transaction, and then let the next statements commit on their own. A read that
-// fails on its SQL leaves the transaction as it was, as a query's savepoint does there.
 class SqliteTransaction final : public TransactionSession {
  public:
   // `owner` keeps the database (and so the pool the lease returns to) alive for as long as
@@ -604,22 +653,13 @@ class SqliteTransaction final : public TransactionSession {
         reads_only_(reads_only) {}
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    return guarded(/*write=*/false, [&] {
-      return run_query(*lease_, sql, params, o, deadline(o), options_.busy_timeout, true);
-    });
+    return run_query(*lease_, sql, params, o, deadline(o), options_.busy_timeout, true);
   }
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
     if (reads_only_) throw core::InvalidInput(kOpenedReadOnly);
-    return guarded(/*write=*/true, [&] {
-      return run_execute(*lease_, sql, params, o, deadline(o), options_.busy_timeout);
-    });
+    return run_execute(*lease_, sql, params, o, deadline(o), options_.busy_timeout);
   }
   void commit() override {
-    if (!failure_.empty())
-      throw core::SqlError(
-          "the transaction failed earlier and was rolled back instead of "
-          "committed (" +
-          failure_ + ")");
     run_execute(*lease_, "COMMIT", {}, {}, deadline({}), options_.busy_timeout, Origin::Own);
   }
   void rollback() noexcept override {
@@ -627,24 +667,14 @@ class SqliteTransaction final : public TransactionSession {
     if (!sqlite3_get_autocommit((*lease_).handle()))
       sqlite3_exec((*lease_).handle(), "ROLLBACK", nullptr, nullptr, nullptr);
   }
+  // SQLite undoes a failed statement alone, or (INSERT OR ROLLBACK, RAISE(ROLLBACK), an
+  // interrupted write) the whole transaction, and then runs the next statements in
+  // autocommit: Transaction must not let them.
+  bool ended_by_database() const noexcept override {
+    return sqlite3_get_autocommit((*lease_).handle()) != 0;
+  }
 
  private:
-  template <class F>
-  auto guarded(bool write, F&& run) -> decltype(run()) {
-    if (!failure_.empty())
-      throw core::SqlError("the transaction was rolled back after an earlier failure (" + failure_ +
-                           "): begin a new one");
-    try {
-      return run();
-    } catch (const core::Error& e) {
-      const bool stopped = e.code() == StatusCode::Timeout || e.code() == StatusCode::Cancelled;
-      if (write || stopped || sqlite3_get_autocommit((*lease_).handle())) {
-        failure_ = core::one_line(e.what());
-        rollback();
-      }
-      throw;
-    }
-  }
   core::Deadline deadline(const QueryOptions& o) const {
     return o.deadline.is_set() ? o.deadline : core::Deadline::after(options_.query_timeout);
   }
@@ -652,7 +682,6 @@ class SqliteTransaction final : public TransactionSession {
   ConnectionPool::Lease lease_;
   const SqliteOptions& options_;
   bool reads_only_;
-  std::string failure_;  // why the transaction ended early; empty while it is open
 };
 
 class SqliteDatabase final : public Database, public std::enable_shared_from_this<SqliteDatabase> {

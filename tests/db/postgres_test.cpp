@@ -164,7 +164,8 @@ TEST(PostgresTest, RoundTripsTypedValuesPositionalAndNamed) {
             3);
   tx.commit();
   EXPECT_TRUE(inserted.returned.empty());
-  EXPECT_EQ(db->stats().connections, 1u);  // one caller at a time used one connection
+  EXPECT_EQ(db->execute("SELECT 1").rows_affected, 0);  // it changed nothing, as on SQLite
+  EXPECT_EQ(db->stats().connections, 1u);               // one caller at a time used one connection
 }
 
 TEST(PostgresTest, QueryRefusesWritesAndEnforcesMaxRows) {
@@ -391,6 +392,36 @@ TEST(PostgresTest, SqlWithANulOrTooManyValuesIsRefusedBeforeItIsSent) {
   EXPECT_EQ(status_of([&] { tx.query("SELECT 1"); }), StatusCode::InvalidInput);
 }
 
+// Found by a second review: an execute() refused before it reached the server (a values
+// mismatch, a session statement) left the transaction open, and commit() saved what came
+// before and after it; and a transaction assigned over kept its session in the transaction.
+TEST(PostgresTest, ATransactionEndsAtAnyFailedWriteAndWhenAssignedOver) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE TABLE tx_ends(x int)");
+  auto db = open("molt-tx-ends", 2);
+  {
+    auto tx = db->begin({});
+    tx.execute("INSERT INTO tx_ends VALUES (1)");
+    EXPECT_EQ(status_of([&] { tx.execute("INSERT INTO tx_ends VALUES ($1)"); }),
+              StatusCode::InvalidInput);  // no value for $1: refused before sending
+    EXPECT_EQ(status_of([&] { tx.execute("INSERT INTO tx_ends VALUES (2)"); }),
+              StatusCode::InvalidInput);
+    std::string why;
+    EXPECT_EQ(status_of([&] { tx.commit(); }, &why), StatusCode::InvalidInput);
+    EXPECT_NE(why.find("rolled back instead of committed"), std::string::npos) << why;
+  }
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM tx_ends"), "0");
+  auto first = db->begin({});
+  first.execute("INSERT INTO tx_ends VALUES (3)");
+  first = db->begin({});  // the first one rolled back, its session given back
+  first.execute("INSERT INTO tx_ends VALUES (4)");
+  first.commit();
+  EXPECT_EQ(pg.psql("SELECT string_agg(x::text, ',') FROM tx_ends"), "4");
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                    "'molt-tx-ends' AND state = 'idle in transaction'"),
+            "0");
+}
+
 // SQLSTATE 57014 is the server's statement_timeout and an administrator's pg_cancel_backend
 // alike. Found by a review: the second was answered Timeout (a 504) to a caller whose
 // deadline was far off.
@@ -409,6 +440,17 @@ TEST(PostgresTest, AnAdministratorsCancelIsNoTimeoutButTheServersTimeoutIs) {
   admin.join();
   EXPECT_NE(why.find("cancelled on the server"), std::string::npos) << why;
   EXPECT_EQ(db->query("SELECT 1 AS one", {}, {}).get<std::int64_t>(0, "one"), 1);
+
+  // A statement_timeout a batch's earlier statement set is the server's timeout too.
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->query_batch(
+                      {{"SET LOCAL statement_timeout = '100ms'", {}}, {"SELECT pg_sleep(3)", {}}},
+                      within(10s));
+                },
+                &why),
+            StatusCode::Timeout)
+      << why;
 
   PostgresOptions o;
   o.dsn = pg.dsn() + " application_name=molt-server-timeout options='-c statement_timeout=200'";
@@ -467,6 +509,12 @@ TEST(PostgresTest, SqlErrorsAreInvalidInputWithTheServersMessage) {
                 &message),
       StatusCode::InvalidInput);
   EXPECT_NE(message.find("boom 7"), std::string::npos) << message;
+  // Found by a second review: more of what the SQL asked was an InternalError.
+  for (const char* sql : {"SELECT currval('no_such_sequence_yet')",  // 42P01 or 55000
+                          "SELECT * FROM no_such_schema.t",          // 3F000
+                          "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'U0001'; END $$"})
+    EXPECT_EQ(status_of([&] { db->execute(sql, {}, {}); }, &message), StatusCode::InvalidInput)
+        << sql << ": " << message;
   EXPECT_EQ(status_of([&] {
               db->query("SELECT $1::int + $2::int", Params::positional({{std::int64_t{1}}}), {});
             }),

@@ -10,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <thread>
+#include <type_traits>
 
 #include "support/status_of.hpp"
 
@@ -376,6 +377,25 @@ TEST_F(SqliteTest, ExecuteReportsRowsAffectedAndLastInsertId) {
   ASSERT_EQ(returned.returned.size(), 3u);
   EXPECT_EQ(returned.returned.columns(), (std::vector<std::string>{"id", "score"}));
   EXPECT_EQ(returned.returned.get<double>(2, "score"), 1.0);
+  // A new row with the rowid of the last insert is an insert too (it was taken for none).
+  db->execute("DELETE FROM items WHERE id = 6", {}, {});
+  EXPECT_EQ(db->execute("INSERT INTO items(id, user_id, title) VALUES (6, 9, 'again')", {}, {})
+                .last_insert_id,
+            6);
+  EXPECT_FALSE(db->execute("UPDATE items SET score = 2 WHERE id = 6", {}, {}).last_insert_id);
+  // RETURNING rows that cannot be read after the row was written: the error says it was.
+  std::string why;
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->execute(
+                      "INSERT INTO items(id, user_id, title) VALUES (7, 9, "
+                      "CAST(X'FF' AS TEXT)) RETURNING title",
+                      {}, {});
+                },
+                &why),
+            StatusCode::InternalError);
+  EXPECT_NE(why.find("ran and was committed"), std::string::npos) << why;
+  EXPECT_EQ(count(*db), 7);
 }
 
 // sqlite3_changes64 keeps the last INSERT, UPDATE or DELETE's count: a statement that is none
@@ -636,6 +656,21 @@ TEST_F(SqliteTest, ATransactionEndsAtItsFirstFailedWriteAndNothingAfterIsSaved) 
     tx.commit();
   }
   EXPECT_EQ(rows_of_t(), 3);
+  // Assigned over, an open transaction rolls back, as when destroyed: it used to keep its
+  // reader in the transaction, reading an old snapshot from then on.
+  auto reader = read_only(2);
+  const auto count_in = [](Transaction& tx) {
+    return tx.query("SELECT count(*) AS n FROM t").get<std::int64_t>(0, "n");
+  };
+  {
+    Transaction tx = reader->begin({});
+    count_in(tx);
+    tx = reader->begin({});
+  }
+  db->execute("INSERT INTO t VALUES (300, 'new')", {}, {});
+  Transaction one = reader->begin({}), other = reader->begin({});  // both readers at once
+  EXPECT_EQ(count_in(one), 4);
+  EXPECT_EQ(count_in(other), 4);
   // A transaction used after it ended is refused, not a crash.
   Transaction done = db->begin({});
   done.commit();
@@ -679,6 +714,21 @@ TEST_F(SqliteTest, ValuesAndTextSqliteWouldMangleAreRefused) {
                 &why),
             StatusCode::InvalidInput);
   EXPECT_NE(why.find("given twice"), std::string::npos) << why;
+  // Foreign keys are enforced (SQLite's default is not to, and a call may not set it).
+  db->execute("CREATE TABLE parents(id INTEGER PRIMARY KEY)", {}, {});
+  db->execute("CREATE TABLE children(parent INTEGER REFERENCES parents(id))", {}, {});
+  EXPECT_EQ(status_of([&] { db->execute("INSERT INTO children VALUES (42)", {}, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("FOREIGN KEY"), std::string::npos) << why;
+  // VACUUM INTO wrote a copy of the database wherever the process may write.
+  const std::string copy = (dir_ / "copy.db").string();
+  for (const std::string& sql :
+       {"VACUUM INTO '" + copy + "'", "/* x */ vacuum main\n INTO '" + copy + "'"}) {
+    EXPECT_EQ(status_of([&] { db->execute(sql, {}, {}); }, &why), StatusCode::InvalidInput) << sql;
+    EXPECT_NE(why.find("VACUUM INTO"), std::string::npos) << why;
+  }
+  EXPECT_FALSE(std::filesystem::exists(copy));
+  db->execute("VACUUM", {}, {});  // in place: allowed
   // One connection's :memory: database would not be the next one's.
   SqliteOptions memory;
   memory.path = ":memory:";
@@ -699,6 +749,7 @@ TEST_F(SqliteTest, ParametersTakeTheTypesCallersHaveAtHand) {
   EXPECT_EQ(rows.get<std::string>(0, "t"), "item 1");
   EXPECT_EQ(rows.get<std::int64_t>(0, "s"), 7);
   EXPECT_EQ(rows.get<std::string>(0, "c"), "text");
+  static_assert(!std::is_constructible_v<Param, char>);  // 'a' would have bound 97
   std::string why;
   EXPECT_EQ(status_of([&] { Param{std::numeric_limits<std::uint64_t>::max()}; }, &why),
             StatusCode::InvalidInput);

@@ -9,8 +9,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -89,54 +91,42 @@ class Database {
 class TransactionSession {
  public:
   virtual ~TransactionSession() = default;
-  // (The defaults are bound by the static type: call through Database, as open_*() give it.)
-  virtual Rows query(std::string_view sql, const Params& params = {},
-                     const QueryOptions& options = {}) = 0;
+  virtual Rows query(std::string_view sql, const Params& params, const QueryOptions& options) = 0;
   virtual ExecResult execute(std::string_view sql, const Params& params,
                              const QueryOptions& options) = 0;
   virtual void commit() = 0;
   virtual void rollback() noexcept = 0;
+  // Whether the database ended the transaction by itself (SQLite rolls one back on INSERT OR
+  // ROLLBACK, RAISE(ROLLBACK) or an interrupted write, and goes on in autocommit).
+  virtual bool ended_by_database() const noexcept { return false; }
 };
 
+// A transaction on one connection. It ends at its first failed write or stopped statement,
+// on every backend: it is rolled back then, each later call is refused and commit() throws,
+// so that nothing after a failure can be saved. A query that fails on its SQL leaves it as it
+// was. Destroyed, or assigned over, without commit(), it rolls back.
 class Transaction {
  public:
   explicit Transaction(std::unique_ptr<TransactionSession> session)
       : session_(std::move(session)) {}
   Transaction(Transaction&&) noexcept = default;
-  Transaction& operator=(Transaction&&) noexcept = default;
-  ~Transaction() {
-    if (session_) session_->rollback();
-  }
+  Transaction& operator=(Transaction&& other) noexcept;
+  ~Transaction() { rollback(); }
 
-  Rows query(std::string_view sql, const Params& params = {}, const QueryOptions& options = {}) {
-    return open_session().query(sql, params, options);
-  }
+  Rows query(std::string_view sql, const Params& params = {}, const QueryOptions& options = {});
   ExecResult execute(std::string_view sql, const Params& params = {},
-                     const QueryOptions& options = {}) {
-    return open_session().execute(sql, params, options);
-  }
+                     const QueryOptions& options = {});
   // Commits and ends the transaction; on failure it is rolled back and the error rethrown.
-  void commit() {
-    open_session();
-    auto session = std::move(session_);
-    try {
-      session->commit();
-    } catch (...) {
-      session->rollback();
-      throw;
-    }
-  }
-  void rollback() noexcept {
-    if (auto session = std::move(session_)) session->rollback();
-  }
+  void commit();
+  void rollback() noexcept;
 
  private:
-  TransactionSession& open_session() const {
-    if (!session_) throw core::SqlError("the transaction has ended (committed or rolled back)");
-    return *session_;
-  }
+  TransactionSession& open_session() const;
+  // Ends the transaction after `error`: rolled back, its reason kept for the later refusals.
+  void fail(const std::exception& error) noexcept;
 
   std::unique_ptr<TransactionSession> session_;
+  std::string failure_;  // why it ended early; empty while it is open
 };
 
 }  // namespace molt::db

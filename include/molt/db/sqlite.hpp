@@ -20,6 +20,9 @@ struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{2000};
   std::chrono::milliseconds pool_wait{1000};      // longer without a free connection -> Busy
   std::chrono::milliseconds query_timeout{5000};  // applies when a call brings no deadline
+  // REFERENCES enforced, as Django and most users expect (SQLite's own default is off, and
+  // a call may not set the pragma itself).
+  bool foreign_keys = true;
 };
 
 // Opens the database; throws core::Error (InvalidInput naming the path) when it cannot.

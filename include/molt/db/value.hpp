@@ -56,6 +56,7 @@ struct Param {
   requires(!std::is_same_v<U, bool> && !std::is_constructible_v<Value, U>) Param(U v)
       : value(checked_int64(v)) {}  // std::size_t, std::uint64_t
   Param(std::string_view text) : value(std::string(text)) {}
+  Param(char) = delete;  // 'a' would bind 97: pass std::string(1, c) or an integer
 
   static Param null(ValueType type) {
     Param p;
@@ -64,10 +65,13 @@ struct Param {
   }
 
  private:
-  static std::int64_t checked_int64(std::uint64_t v) {
-    if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-      throw core::SqlError("a parameter of " + std::to_string(v) +
-                           " is past the 64-bit signed integers a database stores");
+  // In U's own width: a 128-bit value (gnu++20's unsigned __int128) is checked, not cut.
+  template <class U>
+  static std::int64_t checked_int64(U v) {
+    if (v > static_cast<U>(std::numeric_limits<std::int64_t>::max()))
+      throw core::SqlError(
+          "an unsigned parameter is past the 64-bit signed integers a database "
+          "stores");
     return static_cast<std::int64_t>(v);
   }
 };

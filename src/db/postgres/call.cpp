@@ -39,11 +39,14 @@ std::string error_field(const PGresult* result, int field) {
     fail(
         StatusCode::Timeout,
         "the server cancelled the statement (statement_timeout, or pg_cancel_backend): " + message);
-  // 08P01 here is the server refusing our bind message: the values do not match the SQL. P0
-  // is the caller's own PL/pgSQL raising (RAISE EXCEPTION).
-  if (klass == "42" || klass == "22" || klass == "23" || klass == "21" || klass == "0A" ||
-      klass == "25" || klass == "P0" || code == "08P01")
-    throw core::SqlError("SQL error: " + message);
+  // What the server or its machine went through (a connection, resources, an operator, the
+  // system, a configuration file, an internal error) is no fault of the SQL; everything else
+  // is what the SQL asked: syntax, constraints (44: WITH CHECK OPTION), a missing schema,
+  // program limits, the caller's own RAISE, with whatever code it chose. 08P01 here is the
+  // server refusing our bind message: the values do not match the SQL.
+  const bool servers = klass == "08" || klass == "53" || klass == "57" || klass == "58" ||
+                       klass == "XX" || klass == "F0" || code == "40003";
+  if (!servers || code == "08P01") throw core::SqlError("SQL error: " + message);
   fail(StatusCode::InternalError, "PostgreSQL error " + code + ": " + message);
 }
 
@@ -126,6 +129,8 @@ void Call::check() const {
 
 std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
   PGconn* conn = c_.handle();
+  callers_statements_ = static_cast<std::size_t>(
+      std::count_if(steps.begin(), steps.end(), [](const Step& s) { return s.params != nullptr; }));
   failed_step_ = static_cast<std::size_t>(-1);
   if (!PQenterPipelineMode(conn)) lost();
   std::vector<Expected> expected;
@@ -278,10 +283,11 @@ void Call::fail_step(const PGresult* error) {
     throw StalePlan("prepared statement outdated: " + message);
   }
   // A statement the server cancelled (this call's own cancels are read by cut_short, never
-  // here): its statement_timeout, or an administrator's pg_cancel_backend. Outside a
-  // transaction the session's statement_timeout is the one read when it began (inside, SET
-  // LOCAL may have changed it), so a call ended before that long is the administrator's.
-  if (code == "57014" && !in_transaction_) {
+  // here): its statement_timeout, or an administrator's pg_cancel_backend. For a lone
+  // statement outside a transaction the session's statement_timeout is the one read when it
+  // began (a transaction's or a batch's earlier statement may have set another: SET LOCAL),
+  // so a call ended before that long is the administrator's.
+  if (code == "57014" && !in_transaction_ && callers_statements_ == 1) {
     const auto limit = c_.statement_timeout();
     if (limit == limit.zero() || Clock::now() - started_ < limit)
       fail(StatusCode::InternalError,

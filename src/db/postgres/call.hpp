@@ -111,6 +111,7 @@ class Call {
   core::CancelToken cancel_;  // a copy: callers may pass a temporary
   bool in_transaction_;
   core::Clock::time_point started_;
+  std::size_t callers_statements_ = 0;  // in the round being run (steps with params)
   bool stopped_ = false;
   bool heard_from_server_ = false;  // a result (an error included) came for this call
   std::size_t failed_step_ = static_cast<std::size_t>(-1);

@@ -241,10 +241,22 @@ ExecResult run_execute(Connection& c, const Statement& statement, const QueryOpt
   }
   ExecResult out;  // last_insert_id stays empty: PostgreSQL callers use RETURNING
   if (result) {
+    // The rows a write touched; a SELECT's tag counts rows too, but it changed none (0, as on
+    // SQLite).
     const char* tuples = PQcmdTuples(result.get());
-    if (tuples && *tuples) out.rows_affected = std::stoll(tuples);
+    const bool selected = std::string_view(PQcmdStatus(result.get())).starts_with("SELECT");
+    if (tuples && *tuples && !selected) out.rows_affected = std::stoll(tuples);
     RowsBuilder returned({});
-    returned.add(result.get());  // a RETURNING clause's rows, if it had one
+    try {
+      returned.add(result.get());  // a RETURNING clause's rows, if it had one
+    } catch (const core::Error& e) {
+      // Read after the statement ran (and, alone, after its COMMIT): say so, or a caller
+      // would run it again.
+      fail(StatusCode::InternalError,
+           std::string(in_transaction ? "the statement ran"
+                                      : "the statement ran and was committed") +
+               ", but its RETURNING rows cannot be read: " + e.what());
+    }
     out.returned = returned.take();
   }
   return out;
