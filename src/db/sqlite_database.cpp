@@ -6,6 +6,7 @@
 #include <limits>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -211,17 +212,23 @@ class CallGuard {
  public:
   CallGuard(Connection& connection, core::Deadline deadline, const core::CancelToken& cancel,
             std::chrono::milliseconds busy_timeout)
-      : db_(connection.handle()), deadline_(deadline), cancel_(cancel) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline.remaining());
-    sqlite3_busy_timeout(db_, static_cast<int>(std::max<std::int64_t>(
-                                  0, std::min<std::int64_t>(busy_timeout.count(), left.count()))));
+      : db_(connection.handle()),
+        deadline_(deadline),
+        cancel_(cancel),
+        busy_until_(core::Clock::now() + busy_timeout) {
+    // Not sqlite3_busy_timeout: its sleeps would not see the token, and its end, a deadline.
+    sqlite3_busy_handler(db_, &CallGuard::on_busy, this);
     sqlite3_progress_handler(db_, 1000, &CallGuard::on_progress, this);
     registration_ = cancel.on_cancel([db = db_] { sqlite3_interrupt(db); });
   }
   ~CallGuard() {
     registration_.reset();  // waits for a running interrupt, so it cannot hit the next user
     sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+    sqlite3_busy_handler(db_, nullptr, nullptr);
   }
+
+  // Whether the deadline or the token ended the call (a wait for the file lock included).
+  bool stopped() const { return cancel_.cancelled() || deadline_.expired(); }
 
   // Why an interrupted statement stopped.
   [[noreturn]] void throw_stopped() const {
@@ -234,14 +241,26 @@ class CallGuard {
   }
 
  private:
-  static int on_progress(void* self) {
+  static int on_progress(void* self) { return static_cast<CallGuard*>(self)->stopped() ? 1 : 0; }
+
+  // Another connection holds the file's lock: wait for it in short sleeps, each bounded by
+  // the deadline, ending at the busy timeout (Busy), the deadline (Timeout) or the token
+  // (Cancelled, within a few milliseconds).
+  static int on_busy(void* self, int tries) {
     const auto* guard = static_cast<CallGuard*>(self);
-    return guard->deadline_.expired() || guard->cancel_.cancelled() ? 1 : 0;
+    const auto now = core::Clock::now();
+    if (guard->stopped() || now >= guard->busy_until_) return 0;
+    const auto nap = std::min({std::chrono::milliseconds(1 << std::min(tries, 3)),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::min(guard->busy_until_, guard->deadline_.at()) - now)});
+    std::this_thread::sleep_for(std::max(nap, std::chrono::milliseconds(1)));
+    return 1;
   }
 
   sqlite3* db_;
   core::Deadline deadline_;
   const core::CancelToken& cancel_;
+  core::Clock::time_point busy_until_;
   core::CancelRegistration registration_;
 };
 
@@ -269,6 +288,8 @@ class CallGuard {
   }
 }
 
+[[noreturn]] void fail_step(sqlite3* db, int rc, const CallGuard& guard);
+
 sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, Origin origin) {
   // SQLite would compile the text before the NUL and ignore the rest: another statement.
   if (origin == Origin::Caller && sql.find('\0') != std::string_view::npos)
@@ -288,7 +309,7 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
   checking_ = false;
   // SQLITE_AUTH, or SQLITE_ERROR for a function: the authorizer's reason says more.
   if (rc != SQLITE_OK && refused_) fail_call(refused_);
-  if (rc == SQLITE_INTERRUPT && guard) guard->throw_stopped();
+  if (rc != SQLITE_OK && guard) fail_step(db_, rc, *guard);  // the deadline's or token's first
   if (rc == SQLITE_INTERRUPT) fail(StatusCode::Cancelled, "SQL error: interrupted");
   if (rc != SQLITE_OK) fail_sqlite(db_, rc);
   if (!stmt) fail_call("SQL error: the statement is empty");
@@ -310,8 +331,11 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
   return stmt;
 }
 
+// What a failed step means: the call's deadline or token when one ended it (an interrupt, or
+// a wait for the file lock they cut short), else fail_sqlite's reading.
 [[noreturn]] void fail_step(sqlite3* db, int rc, const CallGuard& guard) {
-  if (rc == SQLITE_INTERRUPT) guard.throw_stopped();
+  const bool locked = rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+  if (rc == SQLITE_INTERRUPT || (locked && guard.stopped())) guard.throw_stopped();
   fail_sqlite(db, rc);
 }
 

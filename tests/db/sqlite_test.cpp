@@ -570,6 +570,38 @@ TEST_F(SqliteTest, CancelFromAnotherThreadInterruptsARunningQuery) {
   EXPECT_EQ(count(*db), 5);
 }
 
+// Found by a review: a wait for another process's write lock slept through a cancel (two
+// seconds, SQLite's busy timeout) and was Busy when the deadline ended it.
+TEST_F(SqliteTest, AWaitForTheFileLockEndsAtTheTokenTheDeadlineOrTheBusyTimeout) {
+  auto holder = writable();  // another Database on the file: another process, for SQLite
+  auto db = writable();
+  Transaction held = holder->begin({});  // BEGIN IMMEDIATE: the write lock
+  held.execute("DELETE FROM items WHERE id = 1");
+  core::CancelSource source;
+  QueryOptions cancellable;
+  cancellable.cancel = source.token();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(100ms);
+    source.cancel();
+  });
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(status_of([&] { db->execute("DELETE FROM items", {}, cancellable); }),
+            StatusCode::Cancelled);
+  canceller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  QueryOptions short_deadline;
+  short_deadline.deadline = core::Deadline::after(300ms);
+  started = std::chrono::steady_clock::now();
+  EXPECT_EQ(status_of([&] { db->execute("DELETE FROM items", {}, short_deadline); }),
+            StatusCode::Timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->begin({}); }, &why), StatusCode::Busy);  // the busy timeout
+  EXPECT_NE(why.find("locked"), std::string::npos) << why;
+  held.rollback();
+  EXPECT_EQ(count(*db), 5);
+}
+
 TEST_F(SqliteTest, ExhaustedPoolAnswersBusyAfterItsWait) {
   auto db = read_only(/*readers=*/1, /*wait=*/100ms);
   Transaction held = db->begin({});  // holds the only reader
