@@ -6,6 +6,7 @@ Transaction& Transaction::operator=(Transaction&& other) noexcept {
   if (this != &other) {
     rollback();  // the open one this replaces, as its destructor would
     session_ = std::move(other.session_);
+    failed_ = other.failed_;
     failure_ = std::move(other.failure_);
   }
   return *this;
@@ -35,7 +36,7 @@ ExecResult Transaction::execute(std::string_view sql, const Params& params,
 }
 
 void Transaction::commit() {
-  if (!failure_.empty())
+  if (failed_)
     throw core::SqlError(
         "the transaction failed earlier and was rolled back instead of committed (" + failure_ +
         ")");
@@ -54,7 +55,7 @@ void Transaction::rollback() noexcept {
 }
 
 TransactionSession& Transaction::open_session() const {
-  if (!failure_.empty())
+  if (failed_)
     throw core::SqlError("the transaction was rolled back after an earlier failure (" + failure_ +
                          "): begin a new one");
   if (!session_) throw core::SqlError("the transaction has ended (committed or rolled back)");
@@ -62,12 +63,11 @@ TransactionSession& Transaction::open_session() const {
 }
 
 void Transaction::fail(const std::exception& error) noexcept {
+  failed_ = true;
   try {
     failure_ = core::one_line(error.what());
-  } catch (...) {
-    failure_ = "a failed statement";
+  } catch (...) {  // out of memory: the refusals say less
   }
-  if (failure_.empty()) failure_ = "a failed statement";
   rollback();  // and the connection goes back to its pool, its locks released
 }
 

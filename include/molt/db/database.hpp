@@ -126,7 +126,8 @@ class Transaction {
   void fail(const std::exception& error) noexcept;
 
   std::unique_ptr<TransactionSession> session_;
-  std::string failure_;  // why it ended early; empty while it is open
+  bool failed_ = false;  // ended early by a failure, and rolled back
+  std::string failure_;  // why
 };
 
 }  // namespace molt::db
