@@ -15,6 +15,9 @@ SyncCancelCheck = Callable[[], bool]
 CancelCheck = SyncCancelCheck | Callable[[], Awaitable[bool]]
 
 
+_HANGUP = select.POLLRDHUP | select.POLLHUP | select.POLLERR if hasattr(select, "POLLRDHUP") else 0
+
+
 def socket_closed_by_peer(sock: socket.socket) -> bool:
     """True when the peer has closed its side: the socket is readable and a peek reads
     nothing. Pipelined bytes of a next request are data, not a disconnect.
@@ -25,6 +28,11 @@ def socket_closed_by_peer(sock: socket.socket) -> bool:
         fd = sock.fileno()
         if fd < 0:
             return True  # closed here
+        if _HANGUP:
+            # Linux tells the peer's close apart from data still unread (a TLS close_notify).
+            events = select.poll()
+            events.register(fd, _HANGUP)
+            return bool(events.poll(0))
         readable, _, _ = select.select([fd], [], [], 0)
         if not readable:
             return False

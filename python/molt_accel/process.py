@@ -207,7 +207,11 @@ class WorkerProcess:
             self._reaper = threading.Thread(
                 target=self._close_input_and_reap, name=f"molt-accel-reap-{self.pid}", daemon=True
             )
-        self._reaper.start()
+        try:
+            self._reaper.start()
+        except RuntimeError:  # no thread to be had: a later close tries again
+            self._reaper = None
+            raise
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -132,6 +132,9 @@ class RawAnswer(bytes):
         raw.codec = codec
         return raw
 
+    def __getnewargs__(self) -> tuple[bytes, str]:  # copy and pickle (Django's cache)
+        return (bytes(self), self.codec)
+
 
 class Answer:
     """One decoded answer frame."""

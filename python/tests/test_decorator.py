@@ -237,6 +237,7 @@ def test_socket_disconnect_check_under_tls() -> None:
         client_side.sendall(b"\x17\x03\x03\x00\x05hello")  # a TLS record in flight is data
         assert not socket_closed_by_peer(tls)
         os.read(tls.fileno(), 100)  # the record taken, as TLS would take it
+        client_side.sendall(b"\x15\x03\x03\x00\x02\x01\x00")  # close_notify, left unread
         client_side.close()
         assert socket_closed_by_peer(tls)
     finally:

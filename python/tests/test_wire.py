@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,14 @@ import msgpack
 import pytest
 
 from molt_accel.errors import MoltInvalidInput, MoltProtocolError
-from molt_accel.wire import decode_answer, decode_payload, encode_payload, encode_request, resolve_wire
+from molt_accel.wire import (
+    RawAnswer,
+    decode_answer,
+    decode_payload,
+    encode_payload,
+    encode_request,
+    resolve_wire,
+)
 
 
 def test_msgpack_request_envelope_has_the_protocol_keys() -> None:
@@ -47,6 +56,12 @@ def test_answers_decode_on_both_wires() -> None:
     ).encode()
     answer = decode_answer(as_json)
     assert (answer.request_id, answer.status, answer.error, answer.payload) == (4, "Busy", "queue full", b"")
+
+
+def test_a_raw_answer_copies_and_pickles_with_its_codec() -> None:
+    raw = RawAnswer(b"{}", "json")
+    for back in (copy.copy(raw), pickle.loads(pickle.dumps(raw))):
+        assert back == b"{}" and back.codec == "json"
 
 
 @pytest.mark.parametrize(

@@ -648,8 +648,9 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
     } catch (const core::Error& e) {
       // SQLite made every change at the first step: say so, or a caller would run it again.
       fail(StatusCode::InternalError,
-           std::string(sqlite3_get_autocommit(c.handle()) ? "the statement ran and was committed"
-                                                          : "the statement ran") +
+           std::string(sqlite3_get_autocommit(c.handle())
+                           ? "the statement ran and was committed"
+                           : "the statement ran in a transaction, which is rolled back") +
                ", but its RETURNING rows cannot be read: " + e.what());
     }
   }

@@ -40,7 +40,7 @@ void Transaction::commit() {
     throw core::SqlError(
         "the transaction failed earlier and was rolled back instead of committed (" + failure_ +
         ")");
-  open_session();
+  if (!session_) throw core::SqlError("the transaction has ended (committed or rolled back)");
   auto session = std::move(session_);
   try {
     session->commit();

@@ -44,8 +44,10 @@ std::string error_field(const PGresult* result, int field) {
   // is what the SQL asked: syntax, constraints (44: WITH CHECK OPTION), a missing schema,
   // program limits, the caller's own RAISE, with whatever code it chose. 08P01 here is the
   // server refusing our bind message: the values do not match the SQL.
-  const bool servers = klass == "08" || klass == "53" || klass == "57" || klass == "58" ||
-                       klass == "XX" || klass == "F0" || code == "40003";
+  // No SQLSTATE at all: libpq's own error (a bad response, out of memory).
+  const bool servers = code.empty() || klass == "08" || klass == "53" || klass == "57" ||
+                       klass == "58" || klass == "72" || klass == "XX" || klass == "F0" ||
+                       code == "40003";
   if (!servers || code == "08P01") throw core::SqlError("SQL error: " + message);
   fail(StatusCode::InternalError, "PostgreSQL error " + code + ": " + message);
 }

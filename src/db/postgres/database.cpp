@@ -253,7 +253,7 @@ ExecResult run_execute(Connection& c, const Statement& statement, const QueryOpt
       // Read after the statement ran (and, alone, after its COMMIT): say so, or a caller
       // would run it again.
       fail(StatusCode::InternalError,
-           std::string(in_transaction ? "the statement ran"
+           std::string(in_transaction ? "the statement ran in a transaction, which is rolled back"
                                       : "the statement ran and was committed") +
                ", but its RETURNING rows cannot be read: " + e.what());
     }
