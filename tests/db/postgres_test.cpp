@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "support/cancel_later.hpp"
 #include "support/postgres_server.hpp"
 #include "support/status_of.hpp"
 
@@ -24,6 +25,7 @@ using namespace std::chrono_literals;
 using core::StatusCode;
 using testing::PostgresServer;
 
+using molt::testing::CancelLater;
 using molt::testing::status_of;
 
 // A database on the shared server whose sessions carry `application_name`, in UTC so that
@@ -564,17 +566,12 @@ TEST(PostgresTest, DeadlineCancelsTheStatementOnTheServerAndKeepsTheConnection) 
 TEST(PostgresTest, CancelFromAnotherThreadStopsTheStatementAtOnce) {
   auto db = open("molt-cancel", 1);
   const auto pid = backend_pid(*db);
-  core::CancelSource source;
+  CancelLater leaving(200ms);
   QueryOptions options;
-  options.cancel = source.token();
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(200ms);
-    source.cancel();
-  });
+  options.cancel = leaving.token();
   const auto started = std::chrono::steady_clock::now();
   const auto status = status_of([&] { db->query("SELECT pg_sleep(10)", {}, options); });
   const auto took = std::chrono::steady_clock::now() - started;
-  canceller.join();
   EXPECT_EQ(status, StatusCode::Cancelled);
   EXPECT_LT(took, 1500ms);
   EXPECT_FALSE(still_running("molt-cancel", "pg_sleep"));
@@ -822,18 +819,13 @@ TEST(PostgresTest, BatchesRunInOneTransactionWithTheErrorsAndDeadlinesOfSingleQu
   EXPECT_FALSE(still_running("molt-batch", "pg_sleep"));
   EXPECT_EQ(backend_pid(*db), pid);
   // So does a cancel from another thread.
-  core::CancelSource source;
+  CancelLater leaving(200ms);
   QueryOptions cancellable;
-  cancellable.cancel = source.token();
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(200ms);
-    source.cancel();
-  });
+  cancellable.cancel = leaving.token();
   EXPECT_EQ(status_of([&] {
               db->query_batch({{"SELECT pg_sleep(10)", {}}, {"SELECT 2", {}}}, cancellable);
             }),
             StatusCode::Cancelled);
-  canceller.join();
   EXPECT_FALSE(still_running("molt-batch", "pg_sleep"));
   EXPECT_EQ(backend_pid(*db), pid);
   EXPECT_EQ(PostgresServer::shared().psql(

@@ -12,6 +12,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "support/cancel_later.hpp"
 #include "support/status_of.hpp"
 
 namespace molt::db {
@@ -25,6 +26,7 @@ constexpr std::string_view kSlowQuery =
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
     "SELECT count(*) FROM n";
 
+using molt::testing::CancelLater;
 using molt::testing::status_of;
 
 class SqliteTest : public ::testing::Test {
@@ -556,17 +558,12 @@ TEST_F(SqliteTest, ADeadlineThatPassesWhileTheSchemaLoadsIsATimeout) {
 
 TEST_F(SqliteTest, CancelFromAnotherThreadInterruptsARunningQuery) {
   auto db = read_only(1);
-  core::CancelSource source;
+  CancelLater leaving(100ms);
   QueryOptions o;
-  o.cancel = source.token();
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(100ms);
-    source.cancel();
-  });
+  o.cancel = leaving.token();
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(status_of([&] { db->query(kSlowQuery, {}, o); }), StatusCode::Cancelled);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
-  canceller.join();
   EXPECT_EQ(count(*db), 5);
 }
 
@@ -577,17 +574,12 @@ TEST_F(SqliteTest, AWaitForTheFileLockEndsAtTheTokenTheDeadlineOrTheBusyTimeout)
   auto db = writable();
   Transaction held = holder->begin({});  // BEGIN IMMEDIATE: the write lock
   held.execute("DELETE FROM items WHERE id = 1");
-  core::CancelSource source;
+  CancelLater leaving(100ms);
   QueryOptions cancellable;
-  cancellable.cancel = source.token();
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(100ms);
-    source.cancel();
-  });
+  cancellable.cancel = leaving.token();
   auto started = std::chrono::steady_clock::now();
   EXPECT_EQ(status_of([&] { db->execute("DELETE FROM items", {}, cancellable); }),
             StatusCode::Cancelled);
-  canceller.join();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
   QueryOptions short_deadline;
   short_deadline.deadline = core::Deadline::after(300ms);
@@ -632,18 +624,13 @@ TEST_F(SqliteTest, TransactionCommitsOrRollsBack) {
 
 TEST_F(SqliteTest, CancellationInsideATransactionLeavesNoOpenTransaction) {
   auto db = writable();
-  core::CancelSource source;
   {
     Transaction tx = db->begin({});
     tx.execute("DELETE FROM items");
+    CancelLater leaving(100ms);
     QueryOptions o;
-    o.cancel = source.token();
-    std::thread canceller([&] {
-      std::this_thread::sleep_for(100ms);
-      source.cancel();
-    });
+    o.cancel = leaving.token();
     EXPECT_EQ(status_of([&] { tx.query(kSlowQuery, {}, o); }), StatusCode::Cancelled);
-    canceller.join();
   }
   EXPECT_EQ(count(*db), 5);  // the delete was rolled back
   QueryOptions quick;
