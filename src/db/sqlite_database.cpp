@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -564,6 +565,27 @@ void take_row(detail::ResultBudget& budget, sqlite3_stmt* stmt, int width) {
   }
 }
 
+// max_rows and max_bytes over one statement's rows, each row checked before it is kept.
+class RowLimits {
+ public:
+  explicit RowLimits(const QueryOptions& options)
+      : max_rows_(options.max_rows), budget_(options.max_bytes) {}
+
+  bool limited() const noexcept { return max_rows_ != 0 || budget_.limited(); }
+
+  void take(sqlite3_stmt* stmt, int width) {
+    if (max_rows_ && count_ == max_rows_)
+      fail_call("the statement returns more than max_rows=" + std::to_string(max_rows_) + " rows");
+    ++count_;
+    if (budget_.limited()) take_row(budget_, stmt, width);
+  }
+
+ private:
+  std::size_t max_rows_;
+  std::size_t count_ = 0;
+  detail::ResultBudget budget_;
+};
+
 // Runs one reading statement: `on_start(stmt, width)` once it is bound, `on_row(stmt, width)`
 // for every row while it sits on that row. max_rows, the deadline and the token apply.
 template <class OnStart, class OnRow>
@@ -580,17 +602,13 @@ void step_query(Connection& c, std::string_view sql, const Params& params,
   bind(stmt, params);
   const int width = sqlite3_column_count(stmt);
   on_start(stmt, width);
-  std::size_t count = 0;
-  detail::ResultBudget budget(options.max_bytes);
+  RowLimits limits(options);
+  const bool limited = limits.limited();
   for (;;) {
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);
-    if (options.max_rows && count == options.max_rows)
-      fail_call("the query returns more than max_rows=" + std::to_string(options.max_rows) +
-                " rows");
-    ++count;
-    if (budget.limited()) take_row(budget, stmt, width);
+    if (limited) limits.take(stmt, width);
     on_row(stmt, width);
   }
 }
@@ -613,6 +631,47 @@ Rows run_query(Connection& c, std::string_view sql, const Params& params,
   return rows;
 }
 
+// Holds a write's changes under a savepoint while its RETURNING rows are read: SQLite makes
+// every change at the first step, so rows past max_rows or max_bytes are refused by undoing
+// the write, not by committing it and then failing. Released, the changes stand (committed,
+// outside a transaction); destroyed unreleased, they are rolled back.
+class ReturningSavepoint {
+ public:
+  ReturningSavepoint(sqlite3_stmt* stmt, const CallGuard& guard)
+      : db_(sqlite3_db_handle(stmt)),
+        stmt_(stmt),
+        outside_transaction_(sqlite3_get_autocommit(db_)) {
+    run("SAVEPOINT molt_returning", guard);
+  }
+  ReturningSavepoint(const ReturningSavepoint&) = delete;
+  ReturningSavepoint& operator=(const ReturningSavepoint&) = delete;
+  ~ReturningSavepoint() {
+    if (released_) return;
+    sqlite3_reset(stmt_);  // a statement still stepping would keep its changes' locks
+    sqlite3_exec(db_, "ROLLBACK TO molt_returning", nullptr, nullptr, nullptr);
+    sqlite3_exec(db_, "RELEASE molt_returning", nullptr, nullptr, nullptr);
+    // Never leave the transaction the savepoint opened behind on a shared connection.
+    if (outside_transaction_ && !sqlite3_get_autocommit(db_))
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+
+  void release(const CallGuard& guard) {
+    run("RELEASE molt_returning", guard);
+    released_ = true;
+  }
+
+ private:
+  void run(const char* sql, const CallGuard& guard) {
+    const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) fail_step(db_, rc, guard);
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  bool outside_transaction_;
+  bool released_ = false;
+};
+
 ExecResult run_execute(Connection& c, std::string_view sql, const Params& params,
                        const QueryOptions& options, core::Deadline deadline,
                        std::chrono::milliseconds busy_timeout, Origin origin = Origin::Caller) {
@@ -634,27 +693,42 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
   sqlite3_set_last_insert_rowid(c.handle(), kNoInsert);
   const sqlite3_int64 changes_before = sqlite3_total_changes64(c.handle());
   ExecResult result;
-  const int width = sqlite3_column_count(stmt);  // a RETURNING clause's columns
+  const int width = sqlite3_column_count(stmt);  // a SELECT's, or a RETURNING clause's
   if (width > 0) {
     std::vector<std::string> columns;
     for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
     result.returned = Rows(std::move(columns));
   }
+  RowLimits limits(options);
+  const bool limited = width > 0 && limits.limited();
+  std::optional<ReturningSavepoint> savepoint;
+  if (limited && !sqlite3_stmt_readonly(stmt)) savepoint.emplace(stmt, guard);
   for (;;) {
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail_step(c.handle(), rc, guard);
+    if (limited) {
+      try {
+        limits.take(stmt, width);
+      } catch (const core::Error& e) {
+        if (!savepoint) throw;
+        throw core::SqlError(std::string(e.what()) + "; its changes were rolled back");
+      }
+    }
     try {
       for (int i = 0; i < width; ++i) result.returned.append_cell(read_cell(stmt, i));
     } catch (const core::Error& e) {
-      // SQLite made every change at the first step: say so, or a caller would run it again.
+      // SQLite made every change at the first step: say what became of them, or a caller
+      // would run it again.
       fail(StatusCode::InternalError,
-           std::string(sqlite3_get_autocommit(c.handle())
+           std::string(savepoint ? "the statement's changes were rolled back"
+                       : sqlite3_get_autocommit(c.handle())
                            ? "the statement ran and was committed"
                            : "the statement ran in a transaction, which is rolled back") +
-               ", but its RETURNING rows cannot be read: " + e.what());
+               ", because its RETURNING rows cannot be read: " + e.what());
     }
   }
+  if (savepoint) savepoint->release(guard);
   // sqlite3_changes64 is the last INSERT, UPDATE or DELETE's, which may be an earlier call's:
   // it is this statement's only when the total moved (a CREATE or an UPDATE of no row: 0).
   const sqlite3_int64 rowid = sqlite3_last_insert_rowid(c.handle());

@@ -170,6 +170,57 @@ TEST(PostgresTest, RoundTripsTypedValuesPositionalAndNamed) {
   EXPECT_EQ(db->stats().connections, 1u);               // one caller at a time used one connection
 }
 
+// execute() holds a statement's rows to max_rows and max_bytes: a SELECT is refused, and a
+// write whose RETURNING rows pass them is stopped and rolled back, never committed (alone,
+// its COMMIT waits until its rows are read).
+TEST(PostgresTest, ExecuteHoldsItsRowsToTheLimits) {
+  auto& pg = PostgresServer::shared();
+  pg.psql(
+      "CREATE TABLE exec_limits(id int PRIMARY KEY, n int); INSERT INTO exec_limits SELECT g, 0 "
+      "FROM generate_series(1, 5) g");
+  auto db = open("molt-exec-limits", 1);
+  QueryOptions o;
+  o.max_rows = 2;
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->execute("SELECT id FROM exec_limits", {}, o); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("max_rows=2"), std::string::npos) << why;
+  EXPECT_EQ(
+      status_of([&] { db->execute("UPDATE exec_limits SET n = 9 RETURNING id", {}, o); }, &why),
+      StatusCode::InvalidInput);
+  EXPECT_NE(why.find("rolled back"), std::string::npos) << why;
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM exec_limits WHERE n = 9"), "0");
+  // A writing CTE under a SELECT is held the same way.
+  EXPECT_EQ(status_of([&] {
+              db->execute("WITH w AS (UPDATE exec_limits SET n = 8 RETURNING id) SELECT * FROM w",
+                          {}, o);
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM exec_limits WHERE n = 8"), "0");
+  QueryOptions bytes;
+  bytes.max_bytes = 100;
+  EXPECT_EQ(status_of([&] {
+              db->execute("UPDATE exec_limits SET n = 7 RETURNING repeat('x', 60) AS pad", {},
+                          bytes);
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM exec_limits WHERE n = 7"), "0");
+  // Within the limits the write is committed and its rows and count come back.
+  const auto two = db->execute("UPDATE exec_limits SET n = 6 WHERE id <= 2 RETURNING id", {}, o);
+  EXPECT_EQ(two.rows_affected, 2);
+  EXPECT_EQ(two.returned.size(), 2u);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM exec_limits WHERE n = 6"), "2");
+  EXPECT_EQ(db->execute("UPDATE exec_limits SET n = 5", {}, o).rows_affected, 5);
+  // In a transaction the refusal ends it, as any failed write does.
+  auto tx = db->begin();
+  tx.execute("UPDATE exec_limits SET n = 4 WHERE id = 1", {}, o);
+  EXPECT_EQ(status_of([&] { tx.execute("UPDATE exec_limits SET n = 3 RETURNING id", {}, o); }),
+            StatusCode::InvalidInput);
+  EXPECT_THROW(tx.commit(), core::SqlError);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM exec_limits WHERE n = 5"), "5");
+  EXPECT_EQ(db->stats().connections, 1u);  // the connection came back clean each time
+}
+
 TEST(PostgresTest, QueryRefusesWritesAndEnforcesMaxRows) {
   auto& pg = PostgresServer::shared();
   pg.psql("CREATE TABLE readonly(id int); INSERT INTO readonly VALUES (1), (2), (3)");

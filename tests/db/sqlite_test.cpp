@@ -523,6 +523,67 @@ TEST_F(SqliteTest, MaxRowsIsStrict) {
   EXPECT_NE(why.find("max_rows=4"), std::string::npos) << why;
 }
 
+// execute() keeps a statement's rows to max_rows and max_bytes too: a SELECT is refused, and a
+// write whose RETURNING rows pass them is rolled back rather than committed and then failed.
+TEST_F(SqliteTest, ExecuteHoldsItsRowsToTheLimits) {
+  auto db = writable();
+  QueryOptions o;
+  o.max_rows = 2;
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->execute("SELECT id FROM items", {}, o); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("max_rows=2"), std::string::npos) << why;
+  EXPECT_EQ(
+      status_of(
+          [&] { db->execute("UPDATE items SET score = 9 WHERE user_id = 1 RETURNING id", {}, o); },
+          &why),
+      StatusCode::InvalidInput);
+  EXPECT_NE(why.find("rolled back"), std::string::npos) << why;
+  EXPECT_EQ(db->query("SELECT count(*) AS n FROM items WHERE score = 9", {}, {})
+                .get<std::int64_t>(0, "n"),
+            0);
+  // The connection is out of the savepoint's transaction: the next write is committed, and
+  // a reader sees it.
+  EXPECT_EQ(db->execute("UPDATE items SET score = 9 WHERE id = 1", {}, o).rows_affected, 1);
+  EXPECT_EQ(db->query("SELECT count(*) AS n FROM items WHERE score = 9", {}, {})
+                .get<std::int64_t>(0, "n"),
+            1);
+  o.max_rows = 3;
+  EXPECT_EQ(db->execute("UPDATE items SET score = 8 WHERE user_id = 1 RETURNING id", {}, o)
+                .returned.size(),
+            3u);
+  EXPECT_EQ(db->query("SELECT count(*) AS n FROM items WHERE score = 8", {}, {})
+                .get<std::int64_t>(0, "n"),
+            3);
+  QueryOptions small;
+  small.max_bytes = 1000;
+  EXPECT_EQ(status_of([&] {
+              db->execute("INSERT INTO items(user_id, title) VALUES (9, ?) RETURNING title",
+                          Params::positional({{std::string(2000, 't')}}), small);
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(count(*db), 5);
+  // RETURNING rows that cannot be read under a limit: the write is undone.
+  EXPECT_EQ(status_of(
+                [&] {
+                  db->execute(
+                      "INSERT INTO items(user_id, title) VALUES (9, CAST(X'FF' AS TEXT)) "
+                      "RETURNING title",
+                      {}, o);
+                },
+                &why),
+            StatusCode::InternalError);
+  EXPECT_NE(why.find("rolled back"), std::string::npos) << why;
+  EXPECT_EQ(count(*db), 5);
+  // In a transaction the refusal ends it, as any failed write does.
+  auto tx = db->begin();
+  tx.execute("INSERT INTO items(user_id, title) VALUES (9, 'kept?')");
+  EXPECT_EQ(status_of([&] { tx.execute("UPDATE items SET score = 7 RETURNING id", {}, o); }),
+            StatusCode::InvalidInput);
+  EXPECT_THROW(tx.commit(), core::SqlError);
+  EXPECT_EQ(count(*db), 5);
+}
+
 TEST_F(SqliteTest, DeadlineInterruptsARunningQueryAndTheConnectionStaysHealthy) {
   auto db = read_only(/*readers=*/1);
   QueryOptions o;
@@ -783,6 +844,9 @@ TEST_F(SqliteTest, TypedReadsRefuseValuesTheirTypeCannotHold) {
   EXPECT_EQ(status_of([&] { rows.get<float>(0, "huge"); }), StatusCode::InternalError);
   EXPECT_EQ(rows.get<std::int64_t>(0, "big"), 1099511627776);
   EXPECT_EQ(rows.get<double>(0, "huge"), 1e300);
+  // The one-byte integers (a character type does not compile: see Rows::get).
+  EXPECT_EQ(rows.get<std::int8_t>(0, "neg"), -1);
+  EXPECT_EQ(status_of([&] { rows.get<std::uint8_t>(0, "neg"); }), StatusCode::InternalError);
 }
 
 TEST_F(SqliteTest, ManyDistinctStatementsOutgrowTheCacheSafely) {

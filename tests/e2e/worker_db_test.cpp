@@ -306,6 +306,21 @@ TEST_F(WorkerDbTest, DbExecNeedsAllowWriteAndAWritableDatabase) {
   EXPECT_EQ(done.at("rows_affected"), 1);
   EXPECT_EQ(done.at("last_insert_id"), 100);
   EXPECT_EQ(query_json(w, R"({"sql": "SELECT count(*) FROM items"})").at("rows").at(0).at(0), 31);
+  // max_rows holds db_exec's rows too: a SELECT is refused, and so is a write whose RETURNING
+  // rows pass it, which is rolled back.
+  for (const char* sql : {"SELECT id FROM items", "UPDATE items SET score = -1 RETURNING id"}) {
+    w.send(make_request(2, "db_exec", Codec::MsgPack,
+                        msgpack_of(std::string(R"({"sql": ")") + sql +
+                                   R"(", "max_rows": 3, "allow_write": true})")));
+    const Response r = answer(w);
+    EXPECT_EQ(r.status, StatusCode::InvalidInput) << sql;
+    EXPECT_NE(r.error.find("max_rows=3"), std::string::npos) << sql << " -> " << r.error;
+  }
+  EXPECT_EQ(query_json(w, R"({"sql": "SELECT count(*) FROM items WHERE score = -1"})")
+                .at("rows")
+                .at(0)
+                .at(0),
+            0);
 }
 
 TEST_F(WorkerDbTest, SlowQueryPastItsDeadlineIsStoppedAndTheWorkerGoesOn) {

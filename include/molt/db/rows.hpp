@@ -80,6 +80,12 @@ T Rows::get(std::size_t row, std::string_view column) const {
     if (const auto* b = std::get_if<bool>(&v)) return *b;
     if (const auto* i = std::get_if<std::int64_t>(&v)) return *i != 0;  // SQLite has no bool
     detail::wrong_cell_type(column, "bool", v);
+  } else if constexpr (std::is_same_v<T, char> || std::is_same_v<T, wchar_t> ||
+                       std::is_same_v<T, char8_t> || std::is_same_v<T, char16_t> ||
+                       std::is_same_v<T, char32_t>) {
+    static_assert(!std::is_same_v<T, T>,
+                  "a character type is not a cell type: read text as std::string, a small "
+                  "integer as std::int8_t or std::uint8_t");
   } else if constexpr (std::is_integral_v<T>) {
     if (const auto* i = std::get_if<std::int64_t>(&v)) {
       if (!std::in_range<T>(*i)) detail::out_of_type_range(column, std::to_string(*i));

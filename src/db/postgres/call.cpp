@@ -174,6 +174,8 @@ std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
           cut_short();  // a connection it could not bring back is closed: usable() says so
           throw;
         }
+        // The end of the rows (no rows itself) carries the command tag: kept for the caller.
+        if (status == PGRES_TUPLES_OK && e.kind == Expect::kStep) results[e.step] = std::move(r);
       } else if (e.kind == Expect::kStep && !failed && status != PGRES_PIPELINE_ABORTED) {
         results[e.step] = std::move(r);
       }

@@ -28,7 +28,8 @@ inline ResultPtr no_result() {
 // Takes a step's rows as libpq's single-row mode hands them over, one PGresult per row,
 // instead of the whole result once libpq holds all of it: a result past a caller's limits
 // stops at the row that crosses them. `add` throws (core::Error) to stop; the call then
-// cancels the statement on the server.
+// cancels the statement on the server. The last, empty result (its command tag) is the
+// step's result in Call::run's answer as well.
 class RowSink {
  public:
   virtual void add(const PGresult* rows) = 0;

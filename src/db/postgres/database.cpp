@@ -116,13 +116,17 @@ class RowsBuilder final : public pg::RowSink {
     const int width = PQnfields(result), height = PQntuples(result);
     if (!started_) start(result, width);
     seen_ += static_cast<std::size_t>(height);
-    if (max_rows_ && seen_ > max_rows_)
-      throw core::SqlError("the query returns more than max_rows=" + std::to_string(max_rows_) +
+    crossed_ = max_rows_ && seen_ > max_rows_;
+    if (crossed_)
+      throw core::SqlError("the statement returns more than max_rows=" + std::to_string(max_rows_) +
                            " rows");
-    if (budget_.limited())
+    if (budget_.limited()) {
+      crossed_ = true;  // unless every cell fits
       for (int r = 0; r < height; ++r)
         for (int i = 0; i < width; ++i)
           budget_.take(static_cast<std::size_t>(PQgetlength(result, r, i)));  // as text
+      crossed_ = false;
+    }
     if (status == PGRES_TUPLES_OK)  // the whole result at once (or the end of one row by row)
       rows_.reserve_cells(static_cast<std::size_t>(width) * seen_);
     for (int r = 0; r < height; ++r)
@@ -136,6 +140,8 @@ class RowsBuilder final : public pg::RowSink {
   }
 
   Rows take() { return std::move(rows_); }
+  // add() threw because the rows passed max_rows or max_bytes.
+  bool crossed() const noexcept { return crossed_; }
 
  private:
   void start(const PGresult* result, int width) {
@@ -151,6 +157,7 @@ class RowsBuilder final : public pg::RowSink {
   std::size_t max_rows_;
   detail::ResultBudget budget_;
   bool started_ = false;
+  bool crossed_ = false;
   std::size_t seen_ = 0;
   std::vector<Oid> types_;
   Rows rows_;
@@ -201,43 +208,60 @@ std::vector<Rows> run_queries(Connection& c, const std::vector<Statement>& state
   out.reserve(statements.size());
   const std::size_t first = in_transaction ? kOpening : 0;
   for (std::size_t i = 0; i < statements.size(); ++i) {
-    builders[i].add(results[first + i].get());  // a whole result, when it was not row by row
+    if (!builders[i].row_by_row()) builders[i].add(results[first + i].get());
     out.push_back(builders[i].take());
   }
   return out;
 }
 
+// A write, alone or in a transaction of the API. Its rows (a RETURNING clause's, or a
+// SELECT's) are held to max_rows and max_bytes row by row; a statement past them is stopped
+// and rolled back. Alone, BEGIN READ WRITE / statement / COMMIT go in one round trip, except
+// that a statement that may give rows under a limit is committed in a second one, once its
+// rows have been read within the limits: a COMMIT already sent could not be taken back.
 ExecResult run_execute(Connection& c, const Statement& statement, const QueryOptions& options,
-                       core::Deadline deadline, bool in_transaction) {
+                       core::Deadline deadline, bool in_transaction, bool may_return_rows) {
   Call call(c, deadline, options.cancel, in_transaction);
   call.check();
+  RowsBuilder rows(options);
+  Step step = statement.step();
+  const bool limited = rows.row_by_row() && (in_transaction || may_return_rows);
+  if (limited) step.rows = &rows;
   ResultPtr result = pg::no_result();
-  if (in_transaction) {
-    const Step steps[] = {statement.step()};
-    result = std::move(call.run(steps)[0]);
-  } else {
-    // Sessions are read-only by default (see Connection::connect): a write on its own gets a
-    // READ WRITE transaction of its own, in the same round trip.
-    const Step steps[] = {fixed("BEGIN READ WRITE"), statement.step(), fixed("COMMIT")};
-    std::vector<ResultPtr> results;
-    try {
-      results = call.run(steps);
-    } catch (const core::Error&) {
-      // The failed statement skipped COMMIT and left the transaction aborted.
-      if (call.usable() && PQtransactionStatus(c.handle()) != PQTRANS_IDLE) {
-        try {
-          const Step rollback[] = {fixed("ROLLBACK")};
-          call.run(rollback);
-        } catch (const core::Error&) {
-          c.close();  // the statement's error is the one to report
-        }
-      }
-      throw;
+  try {
+    if (in_transaction) {
+      const Step steps[] = {step};
+      result = std::move(call.run(steps)[0]);
+    } else if (!limited) {
+      // Sessions are read-only by default (see Connection::connect): a write on its own gets
+      // a READ WRITE transaction of its own, in the same round trip.
+      const Step steps[] = {fixed("BEGIN READ WRITE"), step, fixed("COMMIT")};
+      auto results = call.run(steps);
+      // COMMIT of a transaction that failed answers ROLLBACK, not an error.
+      if (!results[2] || std::strcmp(PQcmdStatus(results[2].get()), "COMMIT") != 0)
+        throw core::SqlError("the statement was rolled back");
+      result = std::move(results[1]);
+    } else {
+      const Step steps[] = {fixed("BEGIN READ WRITE"), step};
+      result = std::move(call.run(steps)[1]);
+      const Step commit[] = {fixed("COMMIT")};
+      const auto committed = call.run(commit);
+      if (!committed[0] || std::strcmp(PQcmdStatus(committed[0].get()), "COMMIT") != 0)
+        throw core::SqlError("the statement was rolled back");
     }
-    // COMMIT of a transaction that failed answers ROLLBACK, not an error.
-    if (!results[2] || std::strcmp(PQcmdStatus(results[2].get()), "COMMIT") != 0)
-      throw core::SqlError("the statement was rolled back");
-    result = std::move(results[1]);
+  } catch (const core::Error& e) {
+    // A failed statement skipped COMMIT and left the transaction aborted (a stopped call has
+    // rolled it back already).
+    if (!in_transaction && call.usable() && PQtransactionStatus(c.handle()) != PQTRANS_IDLE) {
+      try {
+        const Step rollback[] = {fixed("ROLLBACK")};
+        call.run(rollback);
+      } catch (const core::Error&) {
+        c.close();  // the statement's error is the one to report
+      }
+    }
+    if (rows.crossed()) throw core::SqlError(std::string(e.what()) + "; it was rolled back");
+    throw;
   }
   ExecResult out;  // last_insert_id stays empty: PostgreSQL callers use RETURNING
   if (result) {
@@ -246,18 +270,19 @@ ExecResult run_execute(Connection& c, const Statement& statement, const QueryOpt
     const char* tuples = PQcmdTuples(result.get());
     const bool selected = std::string_view(PQcmdStatus(result.get())).starts_with("SELECT");
     if (tuples && *tuples && !selected) out.rows_affected = std::stoll(tuples);
-    RowsBuilder returned({});
-    try {
-      returned.add(result.get());  // a RETURNING clause's rows, if it had one
-    } catch (const core::Error& e) {
-      // Read after the statement ran (and, alone, after its COMMIT): say so, or a caller
-      // would run it again.
-      fail(StatusCode::InternalError,
-           std::string(in_transaction ? "the statement ran in a transaction, which is rolled back"
-                                      : "the statement ran and was committed") +
-               ", but its RETURNING rows cannot be read: " + e.what());
+    if (!limited) {
+      try {
+        rows.add(result.get());  // a RETURNING clause's rows, if it had one
+      } catch (const core::Error& e) {
+        // Read after the statement ran (and, alone, after its COMMIT): say so, or a caller
+        // would run it again.
+        fail(StatusCode::InternalError,
+             std::string(in_transaction ? "the statement ran in a transaction, which is rolled back"
+                                        : "the statement ran and was committed") +
+                 ", but its RETURNING rows cannot be read: " + e.what());
+      }
     }
-    out.returned = returned.take();
+    out.returned = rows.take();
   }
   return out;
 }
@@ -306,7 +331,8 @@ class PostgresTransaction final : public TransactionSession {
   }
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
     try {
-      return run_execute(connection(), bind(sql, params, true), o, deadline(o), true);
+      return run_execute(connection(), bind(sql, params, true), o, deadline(o), true,
+                         pg::may_return_rows(sql));
     } catch (const pg::StalePlan& stale) {
       // The refusal aborted the transaction, and a savepoint per write to retry from would
       // cost every transaction subtransactions (as asyncpg, the caller retries instead). The
@@ -373,12 +399,13 @@ class PostgresDatabase final : public Database,
 
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
     const Statement statement = bind(sql, params, false);
+    const bool rows = pg::may_return_rows(sql);
     const auto d = deadline(o);
     auto lease = lease_open(d, o.cancel);
     const ReadOnlySessionCheck check{*lease};
     // Safe to repeat: the failed statement's transaction was rolled back.
     return replanned(
-        [&] { return run_execute(reopened(*lease, d, o.cancel), statement, o, d, false); });
+        [&] { return run_execute(reopened(*lease, d, o.cancel), statement, o, d, false, rows); });
   }
 
   Transaction begin(const QueryOptions& o) override {

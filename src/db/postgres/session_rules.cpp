@@ -84,4 +84,18 @@ const char* session_statement_refusal(std::string_view sql, bool in_transaction)
   return nullptr;
 }
 
+bool may_return_rows(std::string_view sql) {
+  std::size_t end = 0;
+  const std::string_view first = word_at(sql, skip_blanks(sql, 0), end);
+  static constexpr std::array<std::string_view, 8> kNoRows = {
+      "INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "ALTER", "DROP", "TRUNCATE"};
+  if (std::none_of(kNoRows.begin(), kNoRows.end(),
+                   [&](std::string_view keyword) { return same_word(first, keyword); }))
+    return true;
+  constexpr std::string_view kReturning = "RETURNING";
+  for (std::size_t at = 0; at + kReturning.size() <= sql.size(); ++at)
+    if (same_word(sql.substr(at, kReturning.size()), kReturning)) return true;
+  return false;
+}
+
 }  // namespace molt::db::pg

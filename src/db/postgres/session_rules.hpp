@@ -16,4 +16,9 @@ namespace molt::db::pg {
 // its transaction does.
 const char* session_statement_refusal(std::string_view sql, bool in_transaction);
 
+// False when `sql` cannot give rows by its form: it begins with INSERT, UPDATE, DELETE, MERGE
+// or a definition (CREATE, ALTER, DROP, TRUNCATE) and has no RETURNING anywhere (a word in a
+// literal or a name counts too: the answer errs towards true). Everything else may.
+bool may_return_rows(std::string_view sql);
+
 }  // namespace molt::db::pg
