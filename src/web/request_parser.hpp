@@ -133,13 +133,18 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
       }
       return;
     }
-    // Beast joins a folded value in a buffer of its own that is gone once put() returns, so
-    // the request could not keep it, and folding is obsolete anyway: 400.
-    const auto at = reinterpret_cast<std::uintptr_t>(value.data());
-    const auto input = reinterpret_cast<std::uintptr_t>(input_.data());
-    if (!value.empty() && (at < input || at + value.size() > input + input_.size())) {
+    // Folding is obsolete, and a proxy in front may read a folded Transfer-Encoding or
+    // Content-Length otherwise: 400 (RFC 9112 §5.2).
+    if (is_folded(value)) {
       folded_header_ = true;
       ec = boost::beast::http::error::bad_field;
+      return;
+    }
+    // One Content-Length, one value: a repeat, even of the same length, is refused as a
+    // framing a proxy may read differently (Beast accepts `2, 2` and a repeated `2`).
+    if (field == boost::beast::http::field::content_length &&
+        (++length_fields_ > 1 || value.find(',') != string_view::npos)) {
+      ec = boost::beast::http::error::bad_content_length;
       return;
     }
     if (request_.headers().size() == max_headers_) {
@@ -156,6 +161,19 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
       }
     }
     request_.add_header({name.data(), name.size()}, {value.data(), value.size()});
+  }
+
+  // Whether Beast joined `value` over lines. It joins a fold in a buffer of its own (gone once
+  // put() returns, so the request could not keep it), except when the first line is empty:
+  // then the value is the continuation line's text, in the input, but after a line break and
+  // not after the field's colon.
+  bool is_folded(string_view value) const {
+    if (value.empty()) return false;
+    const char* first = input_.data();
+    const char* at = value.data();
+    if (at < first || at + value.size() > first + input_.size()) return true;
+    while (at > first && (at[-1] == ' ' || at[-1] == '\t')) --at;
+    return at == first || at[-1] != ':';
   }
 
   // Only `chunked` is decoded. A request whose last coding is not chunked cannot be framed
@@ -260,6 +278,7 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   bool old_version_coding_ = false;
   std::string_view input_;
   int host_fields_ = 0;
+  int length_fields_ = 0;
   bool stream_ = false;
   std::string_view piece_;
 };

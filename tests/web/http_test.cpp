@@ -171,9 +171,40 @@ TEST(HttpTest, ObsoleteLineFoldingIsRefused) {
   // A folded Transfer-Encoding escaped the check of the framing: the body's request was served.
   expect_refused(
       "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunk\r\n ed\r\n\r\n0\r\n\r\n", 400);
+  // A fold after an empty first line: Beast gives the continuation's text, in the input. The
+  // framing and the Host were read from it (found by an adversarial review).
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400);
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n\tchunked\r\n\r\n0\r\n\r\n", 400);
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n \r\n chunked\r\n\r\n0\r\n\r\n",
+      400);
+  expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length:\r\n 2\r\n\r\nab", 400);
+  expect_refused("GET /hi HTTP/1.1\r\nHost:\r\n evil\r\n\r\n", 400);
   TestClient client(echo_app());
   const std::string raw = client.raw("GET /hi HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tb\r\n\r\n");
   EXPECT_NE(raw.find("obsolete line folding"), std::string::npos) << raw;
+  // Empty values and values with no space or many spaces after the colon are not folds.
+  const auto answers = TestClient::parse_responses(
+      client.raw("GET /hi HTTP/1.1\r\nHost: t\r\nX-Empty:\r\nX-B:b\r\nX-C: \t  c\r\nX-D:\r\n\r\n"));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 200);
+}
+
+// RFC 9110 §8.6 lets a recipient take `Content-Length: 2, 2` or a repeated `2` as one length;
+// a proxy in front may not, so that framing is refused.
+TEST(HttpTest, ARepeatedContentLengthIsRefusedEvenWhenTheSame) {
+  expect_refused(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", 400);
+  expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2, 2\r\n\r\nab", 400);
+  TestClient client(echo_app());
+  const auto answers = TestClient::parse_responses(
+      client.raw("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab"
+                 "POST /echo HTTP/1.1\r\nHost: t\r\ncontent-length: 1\r\n\r\nc"));
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].body, "ab");
+  EXPECT_EQ(answers[1].body, "c");
 }
 
 TEST(HttpTest, ControlBytesInAChunkExtensionAreRefused) {
