@@ -64,7 +64,9 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
       return Response::error(400, "invalid_input", e.what());
     if (e.code() == core::StatusCode::Timeout)
       return Response::error(504, "timeout", "the request took too long");
-    if (e.code() == core::StatusCode::Cancelled)
+    // Stopped by the request's own token (a query it cancelled): the token's reason answers,
+    // below; cancelled by anything else, a 503.
+    if (e.code() == core::StatusCode::Cancelled && ctx.token().reason() == core::CancelReason::None)
       return Response::error(503, "cancelled", "the request was cancelled");
     if (e.code() == core::StatusCode::Busy)  // no connection free, a database locked
       return Response::error(503, "busy", "the server is busy; retry shortly");

@@ -335,6 +335,12 @@ asio::awaitable<void> Connection::run() {
     Ctx ctx(app_, request_cancel_, &tasks_, streamed ? &body_ : nullptr);
     const Response response = co_await app_.handle(reader_.request(), ctx);
     stop_watching_for_disconnect();
+    if (request_cancel_.reason() == core::CancelReason::Disconnected) {
+      // The client closed, reset or half-closed: its answer (a 499 for the access log) and
+      // any request it pipelined are not served.
+      request_cancel_.end();
+      break;
+    }
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();
     // A body the handler left unread: skipped if little is left, else the connection closes.

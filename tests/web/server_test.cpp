@@ -68,6 +68,18 @@ App& test_app() {
       }
       co_return Response::text("waited");
     });
+    // As a database call stopped by the request's token ends: a core::Cancelled.
+    app.get("/query", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+      timer.expires_after(std::chrono::seconds(30));
+      try {
+        co_await timer.async_wait(boost::asio::use_awaitable);
+      } catch (const boost::system::system_error&) {
+        if (ctx.token().reason() == molt::core::CancelReason::Disconnected) ++stopped_by_disconnect;
+        throw molt::core::Error(molt::core::StatusCode::Cancelled, "the query was cancelled");
+      }
+      co_return Response::text("answered");
+    });
     app.get("/firehose", [](const Request&, Ctx&) -> awaitable<Response> {
       co_return Response::stream(
           []() -> awaitable<std::optional<std::string>> {
@@ -432,6 +444,22 @@ TEST(ServerTest, AClientThatPipelinesAndLeavesCancelsItsHandlerToo) {
   ASSERT_EQ(answers.size(), 3u);
   EXPECT_EQ(answers[0].body, "slept");
   EXPECT_EQ(answers[2].body, "hi");
+  server.stop();
+}
+
+// Found by an adversarial review: a half-closed client whose handler's query was cancelled
+// got a 503 "cancelled" written back, and its pipelined request served after it. It has gone:
+// nothing more is sent, and the connection closes.
+TEST(ServerTest, AHalfClosedClientIsAnsweredNothingMore) {
+  Server server(test_app(), local(1));
+  server.start();
+  stopped_by_disconnect = 0;
+  Client client(server.port());
+  client.send("GET /query HTTP/1.1\r\nHost: t\r\n\r\nGET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(100ms);  // the handler waits, watched
+  ::shutdown(client.fd(), SHUT_WR);
+  EXPECT_EQ(client.receive_until_closed(), "");
+  EXPECT_EQ(stopped_by_disconnect.load(), 1);
   server.stop();
 }
 
