@@ -115,18 +115,15 @@ class RowsBuilder final : public pg::RowSink {
     if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE) return;  // no rows to give
     const int width = PQnfields(result), height = PQntuples(result);
     if (!started_) start(result, width);
+    failed_ = true;  // until every cell is taken
     seen_ += static_cast<std::size_t>(height);
-    crossed_ = max_rows_ && seen_ > max_rows_;
-    if (crossed_)
+    if (max_rows_ && seen_ > max_rows_)
       throw core::SqlError("the statement returns more than max_rows=" + std::to_string(max_rows_) +
                            " rows");
-    if (budget_.limited()) {
-      crossed_ = true;  // unless every cell fits
+    if (budget_.limited())
       for (int r = 0; r < height; ++r)
         for (int i = 0; i < width; ++i)
           budget_.take(static_cast<std::size_t>(PQgetlength(result, r, i)));  // as text
-      crossed_ = false;
-    }
     if (status == PGRES_TUPLES_OK)  // the whole result at once (or the end of one row by row)
       rows_.reserve_cells(static_cast<std::size_t>(width) * seen_);
     for (int r = 0; r < height; ++r)
@@ -137,11 +134,12 @@ class RowsBuilder final : public pg::RowSink {
         rows_.append_cell(pg::decode_text_cell(types_[static_cast<std::size_t>(i)],
                                                PQgetvalue(result, r, i), length, is_null));
       }
+    failed_ = false;
   }
 
   Rows take() { return std::move(rows_); }
-  // add() threw because the rows passed max_rows or max_bytes.
-  bool crossed() const noexcept { return crossed_; }
+  // add() threw: the rows passed max_rows or max_bytes, or a cell could not be read.
+  bool failed() const noexcept { return failed_; }
 
  private:
   void start(const PGresult* result, int width) {
@@ -157,7 +155,7 @@ class RowsBuilder final : public pg::RowSink {
   std::size_t max_rows_;
   detail::ResultBudget budget_;
   bool started_ = false;
-  bool crossed_ = false;
+  bool failed_ = false;
   std::size_t seen_ = 0;
   std::vector<Oid> types_;
   Rows rows_;
@@ -244,6 +242,7 @@ ExecResult run_execute(Connection& c, const Statement& statement, const QueryOpt
     } else {
       const Step steps[] = {fixed("BEGIN READ WRITE"), step};
       result = std::move(call.run(steps)[1]);
+      call.check();  // a deadline passed by now rolls back rather than commits
       const Step commit[] = {fixed("COMMIT")};
       const auto committed = call.run(commit);
       if (!committed[0] || std::strcmp(PQcmdStatus(committed[0].get()), "COMMIT") != 0)
@@ -260,7 +259,7 @@ ExecResult run_execute(Connection& c, const Statement& statement, const QueryOpt
         c.close();  // the statement's error is the one to report
       }
     }
-    if (rows.crossed()) throw core::SqlError(std::string(e.what()) + "; it was rolled back");
+    if (rows.failed()) throw core::SqlError(std::string(e.what()) + "; nothing was committed");
     throw;
   }
   ExecResult out;  // last_insert_id stays empty: PostgreSQL callers use RETURNING
