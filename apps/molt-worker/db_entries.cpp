@@ -13,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <optional>
 #include <set>
 
@@ -298,52 +299,41 @@ void write_cell_json(std::string& out, const Cell& v) {
 }
 
 // "columns":[...],"rows":[[...],...] of a JSON object.
-void write_rows_json(std::string& out, const molt::db::Rows& rows) {
+// Row `r` of `rows` as a JSON array.
+void write_row_json(std::string& out, const molt::db::Rows& rows, std::size_t r) {
+  out += '[';
+  for (std::size_t c = 0; c < rows.columns().size(); ++c) {
+    if (c) out += ',';
+    write_cell_json(out, rows.at(r, c));
+  }
+  out += ']';
+}
+
+// Row `r` of `rows` as a MsgPack array.
+void pack_row(molt::codec::Packer& p, const molt::db::Rows& rows, std::size_t r) {
   const std::size_t width = rows.columns().size();
+  p.pack_array(static_cast<std::uint32_t>(width));
+  for (std::size_t c = 0; c < width; ++c) pack_cell(p, rows.at(r, c));
+}
+
+void write_rows_json(std::string& out, const molt::db::Rows& rows) {
   out += "\"columns\":";
   molt::codec::write_json(out, rows.columns());
   out += ",\"rows\":[";
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    out += r ? ",[" : "[";
-    for (std::size_t c = 0; c < width; ++c) {
-      if (c) out += ',';
-      write_cell_json(out, rows.at(r, c));
-    }
-    out += ']';
+    if (r) out += ',';
+    write_row_json(out, rows, r);
   }
   out += ']';
 }
 
 // The "columns" and "rows" entries of a MsgPack map.
 void pack_rows(molt::codec::Packer& p, const molt::db::Rows& rows) {
-  const std::size_t width = rows.columns().size();
   molt::codec::pack(p, std::string_view("columns"));
   molt::codec::pack(p, rows.columns());
   molt::codec::pack(p, std::string_view("rows"));
   p.pack_array(static_cast<std::uint32_t>(rows.size()));
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    p.pack_array(static_cast<std::uint32_t>(width));
-    for (std::size_t c = 0; c < width; ++c) pack_cell(p, rows.at(r, c));
-  }
-}
-
-std::string encode_rows(const molt::db::Rows& rows, ResultFormat format) {
-  std::string out;
-  if (format == ResultFormat::Json) {
-    out = "{";
-    write_rows_json(out, rows);
-    out += ",\"row_count\":";
-    molt::codec::append_integer(out, static_cast<std::int64_t>(rows.size()));
-    out += '}';
-    return out;
-  }
-  molt::codec::StringSink sink{out};
-  molt::codec::Packer p(sink);
-  p.pack_map(3);
-  pack_rows(p, rows);
-  molt::codec::pack(p, std::string_view("row_count"));
-  p.pack_int64(static_cast<std::int64_t>(rows.size()));
-  return out;
+  for (std::size_t r = 0; r < rows.size(); ++r) pack_row(p, rows, r);
 }
 
 // {rows_affected, last_insert_id?, columns?, rows?}: the last two when a RETURNING clause gave
@@ -378,20 +368,107 @@ std::string encode_exec(const molt::db::ExecResult& result, ResultFormat format)
   return out;
 }
 
+// db_query's answer, {columns, rows, row_count}, written part by part as the result is read
+// (Database::query_in_parts): the worker holds the answer and one part of the result, never the
+// whole result as Values besides. Past the most an answer may carry, it stops there.
+class ResultWriter {
+ public:
+  ResultWriter(ResultFormat format, std::size_t max_bytes) : format_(format), max_(max_bytes) {}
+
+  void add(const molt::db::Rows& part) {
+    if (!started_) start(part.columns());
+    molt::codec::StringSink sink{out_};
+    molt::codec::Packer p(sink);
+    for (std::size_t r = 0; r < part.size(); ++r, ++rows_) {
+      if (format_ == ResultFormat::MsgPack) {
+        pack_row(p, part, r);
+      } else {
+        if (rows_) out_ += ',';
+        write_row_json(out_, part, r);
+      }
+    }
+    check_size();
+  }
+
+  std::int64_t rows() const { return static_cast<std::int64_t>(rows_); }
+
+  std::string finish() {
+    if (!started_) start({});
+    if (format_ == ResultFormat::Json) {
+      out_ += "],\"row_count\":";
+      molt::codec::append_integer(out_, rows());
+      out_ += '}';
+    } else {
+      put_rows_header();
+      molt::codec::StringSink sink{out_};
+      molt::codec::Packer p(sink);
+      molt::codec::pack(p, std::string_view("row_count"));
+      p.pack_int64(rows());
+    }
+    check_size();
+    return std::move(out_);
+  }
+
+ private:
+  // MsgPack needs the rows' count before them: room for the largest header (array 32) is kept,
+  // and a smaller count's header takes less of it once the count is known (as pack_array
+  // would have written it).
+  static constexpr std::size_t kRowsHeaderRoom = 5;
+
+  void start(const std::vector<std::string>& columns) {
+    started_ = true;
+    if (format_ == ResultFormat::Json) {
+      out_ = "{\"columns\":";
+      molt::codec::write_json(out_, columns);
+      out_ += ",\"rows\":[";
+      return;
+    }
+    molt::codec::StringSink sink{out_};
+    molt::codec::Packer p(sink);
+    p.pack_map(3);
+    molt::codec::pack(p, std::string_view("columns"));
+    molt::codec::pack(p, columns);
+    molt::codec::pack(p, std::string_view("rows"));
+    rows_header_at_ = out_.size();
+    out_.append(kRowsHeaderRoom, '\0');
+  }
+
+  void put_rows_header() {
+    std::string header;
+    molt::codec::StringSink sink{header};
+    molt::codec::Packer p(sink);
+    p.pack_array(static_cast<std::uint32_t>(rows_));
+    std::memcpy(out_.data() + rows_header_at_ + kRowsHeaderRoom - header.size(), header.data(),
+                header.size());
+    out_.erase(rows_header_at_, kRowsHeaderRoom - header.size());
+  }
+
+  // The cells fitted (QueryOptions::max_bytes), their encoding may not (JSON escapes, base64,
+  // MsgPack headers): still the query's result, too large to carry.
+  void check_size() const {
+    if (max_ != 0 && out_.size() > max_)
+      throw InvalidInput("the result passes " + std::to_string(max_) +
+                         " bytes encoded, the most an answer may carry: ask for fewer rows or "
+                         "columns");
+  }
+
+  ResultFormat format_;
+  std::size_t max_;
+  bool started_ = false;
+  std::size_t rows_ = 0;
+  std::size_t rows_header_at_ = 0;
+  std::string out_;
+};
+
 std::string db_query(std::string_view payload, molt::worker::ExportContext& ctx) {
   const DbRequest r = read_request(payload);
   const auto started = std::chrono::steady_clock::now();
-  const molt::db::Rows rows = database().query(r.sql, r.params, options_for(r, ctx));
-  add_db_metrics(ctx, r, started, static_cast<std::int64_t>(rows.size()));
+  ResultWriter writer(r.format, ctx.max_answer_bytes());
+  database().query_in_parts(r.sql, r.params, options_for(r, ctx),
+                            [&writer](const molt::db::Rows& part) { writer.add(part); });
+  add_db_metrics(ctx, r, started, writer.rows());
   if (r.format == ResultFormat::Json) ctx.set_codec_out(molt::ipc::Codec::Json);
-  std::string answer = encode_rows(rows, r.format);
-  // The cells fitted (QueryOptions::max_bytes), their encoding may not (JSON escapes, base64,
-  // MsgPack headers): still the query's result, too large to carry.
-  if (ctx.max_answer_bytes() != 0 && answer.size() > ctx.max_answer_bytes())
-    throw InvalidInput("the result is " + std::to_string(answer.size()) +
-                       " bytes encoded, more than the " + std::to_string(ctx.max_answer_bytes()) +
-                       " an answer may carry: ask for fewer rows or columns");
-  return answer;
+  return writer.finish();
 }
 
 std::string db_exec(std::string_view payload, molt::worker::ExportContext& ctx) {

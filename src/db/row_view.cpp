@@ -77,4 +77,9 @@ void Database::query_batch_each(const std::vector<BatchQuery>& queries, const Qu
     for (std::size_t r = 0; r < results[s].size(); ++r) visit(s, RowsRowView(results[s], r));
 }
 
+void Database::query_in_parts(std::string_view sql, const Params& params,
+                              const QueryOptions& options, const PartVisitor& visit) {
+  visit(query(sql, params, options));
+}
+
 }  // namespace molt::db

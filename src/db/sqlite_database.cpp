@@ -832,6 +832,32 @@ class SqliteDatabase final : public Database, public std::enable_shared_from_thi
           [&](sqlite3_stmt* stmt, int width) { visit(s, SqliteRowView(stmt, width)); });
   }
 
+  void query_in_parts(std::string_view sql, const Params& params, const QueryOptions& o,
+                      const PartVisitor& visit) override {
+    const auto d = deadline(o);
+    auto lease = readers_.acquire(d, o.cancel, options_.pool_wait);
+    Rows part;
+    bool handed = false;
+    step_query(
+        *lease, sql, params, o, d, options_.busy_timeout, true,
+        [&](sqlite3_stmt* stmt, int width) {
+          std::vector<std::string> columns;
+          columns.reserve(static_cast<std::size_t>(width));
+          for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
+          part = Rows(std::move(columns));
+          part.reserve_cells(static_cast<std::size_t>(width) * kRowsPerPart);
+        },
+        [&](sqlite3_stmt* stmt, int width) {
+          for (int i = 0; i < width; ++i) part.append_cell(read_cell(stmt, i));
+          if (part.size() == kRowsPerPart) {
+            visit(part);
+            handed = true;
+            part.clear_rows();
+          }
+        });
+    if (!handed || !part.empty()) visit(part);
+  }
+
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
     require_writable();
     const auto d = deadline(o);

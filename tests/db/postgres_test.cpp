@@ -221,6 +221,49 @@ TEST(PostgresTest, ExecuteHoldsItsRowsToTheLimits) {
   EXPECT_EQ(db->stats().connections, 1u);  // the connection came back clean each time
 }
 
+// query_in_parts reads row by row (single-row mode) and hands the rows over a part at a time;
+// arrays and the limits as in query(), and a visitor's exception cancels the rest on the server.
+TEST(PostgresTest, QueryInPartsHandsTheRowsOverAPartAtATime) {
+  auto db = open("molt-parts", 1);
+  constexpr std::string_view kSeries =
+      "SELECT g AS x, ARRAY[g, -g] AS pair FROM generate_series(1, :last::int) g";
+  std::vector<std::size_t> sizes;
+  std::int64_t next = 1;
+  db->query_in_parts(kSeries, Params{{{std::int64_t{600}}}, {"last"}}, {}, [&](const Rows& part) {
+    sizes.push_back(part.size());
+    EXPECT_EQ(part.columns(), (std::vector<std::string>{"x", "pair"}));
+    for (std::size_t r = 0; r < part.size(); ++r, ++next) {
+      EXPECT_EQ(part.get<std::int64_t>(r, "x"), next);
+      EXPECT_EQ(part.get<Array>(r, "pair").elements.size(), 2u);
+    }
+  });
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{kRowsPerPart, kRowsPerPart, 600 - 2 * kRowsPerPart}));
+  EXPECT_EQ(next, 601);
+  sizes.clear();
+  db->query_in_parts(kSeries, Params{{{std::int64_t{0}}}, {"last"}}, {},
+                     [&](const Rows& part) { sizes.push_back(part.size()); });
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{0}));
+  QueryOptions limited;
+  limited.max_rows = 500;
+  std::size_t seen = 0;
+  EXPECT_EQ(status_of([&] {
+              db->query_in_parts(kSeries, Params{{{std::int64_t{600}}}, {"last"}}, limited,
+                                 [&](const Rows& part) { seen += part.size(); });
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(seen, kRowsPerPart);  // the whole parts before the limit was crossed
+  EXPECT_THROW(
+      db->query_in_parts("SELECT g FROM generate_series(1, 2000) g", {}, {},
+                         [](const Rows&) { throw std::runtime_error("the sink is full"); }),
+      std::runtime_error);
+  EXPECT_EQ(status_of([&] {
+              db->query_in_parts("CREATE TABLE parts_nope(x int)", {}, {}, [](const Rows&) {});
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(db->query("SELECT 1 AS one").get<std::int64_t>(0, "one"), 1);
+  EXPECT_EQ(db->stats().connections, 1u);
+}
+
 TEST(PostgresTest, QueryRefusesWritesAndEnforcesMaxRows) {
   auto& pg = PostgresServer::shared();
   pg.psql("CREATE TABLE readonly(id int); INSERT INTO readonly VALUES (1), (2), (3)");

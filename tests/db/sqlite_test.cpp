@@ -584,6 +584,49 @@ TEST_F(SqliteTest, ExecuteHoldsItsRowsToTheLimits) {
   EXPECT_EQ(count(*db), 5);
 }
 
+// query_in_parts hands a result over kRowsPerPart rows at a time, each part with the columns,
+// and at least one part; its limits and a visitor's exception end it, the connection unharmed.
+TEST_F(SqliteTest, QueryInPartsHandsTheRowsOverAPartAtATime) {
+  auto db = read_only(/*readers=*/1);
+  constexpr std::string_view kCount =
+      "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < :last) "
+      "SELECT x, 'row ' || x AS label FROM n";
+  std::vector<std::size_t> sizes;
+  std::int64_t next = 1;
+  db->query_in_parts(kCount, Params{{{std::int64_t{600}}}, {"last"}}, {}, [&](const Rows& part) {
+    sizes.push_back(part.size());
+    EXPECT_EQ(part.columns(), (std::vector<std::string>{"x", "label"}));
+    for (std::size_t r = 0; r < part.size(); ++r, ++next) {
+      EXPECT_EQ(part.get<std::int64_t>(r, "x"), next);
+      EXPECT_EQ(part.get<std::string>(r, "label"), "row " + std::to_string(next));
+    }
+  });
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{kRowsPerPart, kRowsPerPart, 600 - 2 * kRowsPerPart}));
+  EXPECT_EQ(next, 601);
+  sizes.clear();
+  db->query_in_parts("SELECT id FROM items WHERE id < 0", {}, {}, [&](const Rows& part) {
+    sizes.push_back(part.size());
+    EXPECT_EQ(part.columns(), (std::vector<std::string>{"id"}));
+  });
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{0}));
+  QueryOptions limited;
+  limited.max_rows = 500;
+  std::size_t seen = 0;
+  EXPECT_EQ(status_of([&] {
+              db->query_in_parts(kCount, Params{{{std::int64_t{600}}}, {"last"}}, limited,
+                                 [&](const Rows& part) { seen += part.size(); });
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(seen, kRowsPerPart);  // the whole parts before the limit was crossed
+  EXPECT_THROW(
+      db->query_in_parts(kCount, Params{{{std::int64_t{600}}}, {"last"}}, {},
+                         [](const Rows&) { throw std::runtime_error("the sink is full"); }),
+      std::runtime_error);
+  EXPECT_EQ(status_of([&] { db->query_in_parts("DELETE FROM items", {}, {}, [](const Rows&) {}); }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(count(*db), 5);  // the one reader is free and well
+}
+
 TEST_F(SqliteTest, DeadlineInterruptsARunningQueryAndTheConnectionStaysHealthy) {
   auto db = read_only(/*readers=*/1);
   QueryOptions o;

@@ -250,8 +250,7 @@ TEST_F(WorkerDbTest, AResultLargerThanAFrameIsRefusedWhileItIsRead) {
           R"j({"sql": "SELECT replace(hex(zeroblob(20000)), '0', '\"')", "result_format": "json"})j")));
   const Response escaped = answer(w);
   EXPECT_EQ(escaped.status, StatusCode::InvalidInput);
-  EXPECT_NE(escaped.error.find("bytes encoded, more than the 61440"), std::string::npos)
-      << escaped.error;
+  EXPECT_NE(escaped.error.find("passes 61440 bytes encoded"), std::string::npos) << escaped.error;
 }
 
 // JSON has no NaN or infinities: result_format json writes them as PostgreSQL's to_json()

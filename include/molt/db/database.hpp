@@ -56,6 +56,11 @@ struct BatchQuery {
 // the row in place.
 using RowVisitor = std::function<void(std::size_t statement, const RowView& row)>;
 
+// Sees a result of Database::query_in_parts a part at a time: the statement's columns and the
+// rows read since the last part (at most kRowsPerPart). Valid only during the call.
+using PartVisitor = std::function<void(const Rows& part)>;
+inline constexpr std::size_t kRowsPerPart = 256;
+
 class Database {
  public:
   virtual ~Database() = default;
@@ -78,6 +83,13 @@ class Database {
   // rows; a backend overrides it when it can do better.
   virtual void query_batch_each(const std::vector<BatchQuery>& queries, const QueryOptions& options,
                                 const RowVisitor& visit);
+  // query() with the rows handed to `visit` in parts as they are read, never all kept: for a
+  // caller that writes them out (an answer, a file), whatever the result's size, only a
+  // part's rows are held at a time. At least one part, also for a result with no rows; a
+  // failure after some parts ends the call with its error. Same statement, errors, deadline
+  // and limits as query(). The default runs query() and hands its result over as one part.
+  virtual void query_in_parts(std::string_view sql, const Params& params,
+                              const QueryOptions& options, const PartVisitor& visit);
   // A statement that may write (the database must have been opened for writing).
   virtual ExecResult execute(std::string_view sql, const Params& params = {},
                              const QueryOptions& options = {}) = 0;

@@ -48,6 +48,8 @@ class Rows {
   void reserve_cells(std::size_t cells) { cells_.reserve(cells); }
   void add_row(std::vector<Value>&& cells);
   void append_cell(Value value) { cells_.push_back(std::move(value)); }
+  // Drops the rows, keeping the columns (and the room): for results read in parts.
+  void clear_rows() noexcept { cells_.clear(); }
 
  private:
   [[noreturn]] static void out_of_range(std::size_t row, std::size_t column);

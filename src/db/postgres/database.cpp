@@ -105,8 +105,10 @@ auto replanned(F&& attempt) -> decltype(attempt()) {
 // held all of it, 50 million rows or a gigabyte of text included).
 class RowsBuilder final : public pg::RowSink {
  public:
-  explicit RowsBuilder(const QueryOptions& options)
-      : max_rows_(options.max_rows), budget_(options.max_bytes) {}
+  // With `parts`, the rows are handed to it kRowsPerPart at a time instead of kept (the
+  // caller reads row by row then, and calls hand_over_last() at the end).
+  explicit RowsBuilder(const QueryOptions& options, const PartVisitor* parts = nullptr)
+      : max_rows_(options.max_rows), budget_(options.max_bytes), parts_(parts) {}
 
   bool row_by_row() const noexcept { return max_rows_ != 0 || budget_.limited(); }
 
@@ -124,7 +126,7 @@ class RowsBuilder final : public pg::RowSink {
       for (int r = 0; r < height; ++r)
         for (int i = 0; i < width; ++i)
           budget_.take(static_cast<std::size_t>(PQgetlength(result, r, i)));  // as text
-    if (status == PGRES_TUPLES_OK)  // the whole result at once (or the end of one row by row)
+    if (status == PGRES_TUPLES_OK && !parts_)  // the whole result (or the end of row by row)
       rows_.reserve_cells(static_cast<std::size_t>(width) * seen_);
     for (int r = 0; r < height; ++r)
       for (int i = 0; i < width; ++i) {
@@ -135,6 +137,16 @@ class RowsBuilder final : public pg::RowSink {
                                                PQgetvalue(result, r, i), length, is_null));
       }
     failed_ = false;
+    if (parts_ && rows_.size() >= kRowsPerPart) {
+      (*parts_)(rows_);
+      handed_ = true;
+      rows_.clear_rows();
+    }
+  }
+
+  // The rows since the last part; the only part of a result with fewer than kRowsPerPart.
+  void hand_over_last() {
+    if (!handed_ || !rows_.empty()) (*parts_)(rows_);
   }
 
   Rows take() { return std::move(rows_); }
@@ -156,6 +168,8 @@ class RowsBuilder final : public pg::RowSink {
   detail::ResultBudget budget_;
   bool started_ = false;
   bool failed_ = false;
+  const PartVisitor* parts_;
+  bool handed_ = false;
   std::size_t seen_ = 0;
   std::vector<Oid> types_;
   Rows rows_;
@@ -210,6 +224,20 @@ std::vector<Rows> run_queries(Connection& c, const std::vector<Statement>& state
     out.push_back(builders[i].take());
   }
   return out;
+}
+
+// One reading statement outside a transaction, its rows handed to `visit` in parts as
+// single-row mode gives them: libpq holds one row at a time, this a part's worth.
+void run_query_in_parts(Connection& c, const Statement& statement, const QueryOptions& options,
+                        core::Deadline deadline, const PartVisitor& visit) {
+  Call call(c, deadline, options.cancel, /*in_transaction=*/false);
+  call.check();
+  RowsBuilder rows(options, &visit);
+  Step step = statement.step();
+  step.rows = &rows;
+  const Step steps[] = {step};
+  call.run(steps);
+  rows.hand_over_last();
 }
 
 // A write, alone or in a transaction of the API. Its rows (a RETURNING clause's, or a
@@ -387,6 +415,13 @@ class PostgresDatabase final : public Database,
     return std::move(run(statements, o)[0]);
   }
 
+  void query_in_parts(std::string_view sql, const Params& params, const QueryOptions& o,
+                      const PartVisitor& visit) override {
+    const Statement statement = bind(sql, params, false);
+    reading(
+        o, [&](Connection& c, core::Deadline d) { run_query_in_parts(c, statement, o, d, visit); });
+  }
+
   std::vector<Rows> query_batch(const std::vector<BatchQuery>& queries,
                                 const QueryOptions& o) override {
     std::vector<Statement> statements;
@@ -420,15 +455,23 @@ class PostgresDatabase final : public Database,
 
  private:
   std::vector<Rows> run(const std::vector<Statement>& statements, const QueryOptions& o) {
+    return reading(o, [&](Connection& c, core::Deadline d) {
+      return run_queries(c, statements, o, d, false);
+    });
+  }
+  // Runs `read(connection, deadline)`, statements that only read, on a pooled connection.
+  template <class Read>
+  auto reading(const QueryOptions& o, Read&& read)
+      -> decltype(read(std::declval<Connection&>(), core::Deadline{})) {
     const auto d = deadline(o);
     auto lease = pool_.acquire(d, o.cancel, options_.pool_wait);
     const bool reused = !(*lease).ensure_open(d, o.cancel);
     const ReadOnlySessionCheck check{*lease};
     // Safe to repeat: the statements ran in one implicit transaction, which the failure
-    // rolled back.
+    // rolled back, and a stale plan or a session found gone came before any result (so no
+    // part of a query_in_parts() was handed over yet).
     const auto attempt = [&] {
-      return replanned(
-          [&] { return run_queries(reopened(*lease, d, o.cancel), statements, o, d, false); });
+      return replanned([&] { return read(reopened(*lease, d, o.cancel), d); });
     };
     try {
       return attempt();
