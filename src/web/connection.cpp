@@ -267,7 +267,10 @@ asio::awaitable<void> Connection::run() {
   using State = RequestReader::State;
   for (;;) {
     phase_ = Phase::Idle;
-    arm(reader_.has_buffered_input() ? limits_.header_timeout : limits_.idle_timeout);
+    // A new connection waits for its first request as long as a started header may take: a
+    // client that connects and sends nothing holds a connection no longer than a slow one.
+    const bool header_due = request_number_ == 0 || reader_.has_buffered_input();
+    arm(header_due ? limits_.header_timeout : limits_.idle_timeout);
     State state = reader_.parse();
     bool yielded = false;
     while (state == State::NeedMore || state == State::HeaderReady) {

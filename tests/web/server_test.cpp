@@ -249,6 +249,28 @@ TEST(ServerTest, IdleAndHeaderTimeoutsCloseTheConnection) {
   body_server.stop();
 }
 
+// Found by an adversarial review: a connection that sent nothing was held for the idle
+// timeout (30 s by default), three times as long as a client sending its header slowly.
+TEST(ServerTest, ANewConnectionThatSendsNothingEndsAtTheHeaderTimeout) {
+  ServerOptions options = local(1);
+  options.limits.idle_timeout = 20s;
+  options.limits.header_timeout = 200ms;
+  Server server(test_app(), options);
+  server.start();
+  Client silent(server.port());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.closed_by_peer());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  // Between requests of a kept connection, the idle timeout still applies.
+  Client kept(server.port());
+  kept.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(TestClient::parse_responses(kept.receive(1)).size(), 1u);
+  std::this_thread::sleep_for(600ms);  // past the header timeout, not the idle one
+  kept.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(TestClient::parse_responses(kept.receive(1)).size(), 1u);
+  server.stop();
+}
+
 TEST(ServerTest, ARequestPastItsDeadlineAnswers504AndTheServerGoesOn) {
   ServerOptions options = local(1);
   options.limits.request_timeout = 200ms;
