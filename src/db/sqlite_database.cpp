@@ -291,6 +291,25 @@ class CallGuard {
 
 [[noreturn]] void fail_step(sqlite3* db, int rc, const CallGuard& guard);
 
+// Whether what follows a statement is nothing SQLite would run: blanks, semicolons and
+// comments (`-- ...` to the line's end, `/* ... */`, which an unclosed one ends at the end).
+bool only_blanks_and_comments(std::string_view rest) {
+  std::size_t at = 0;
+  while (at < rest.size()) {
+    if (std::isspace(static_cast<unsigned char>(rest[at])) || rest[at] == ';') {
+      ++at;
+    } else if (rest.substr(at, 2) == "--") {
+      at = rest.find('\n', at);
+    } else if (rest.substr(at, 2) == "/*") {
+      at = rest.find("*/", at + 2);
+      if (at != std::string_view::npos) at += 2;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, Origin origin) {
   // SQLite would compile the text before the NUL and ignore the rest: another statement.
   if (origin == Origin::Caller && sql.find('\0') != std::string_view::npos)
@@ -316,7 +335,7 @@ sqlite3_stmt* Connection::prepare(std::string_view sql, const CallGuard* guard, 
   if (rc != SQLITE_OK) fail_sqlite(db_, rc);
   if (!stmt) fail_call("SQL error: the statement is empty");
   const std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
-  if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+  if (!only_blanks_and_comments(rest)) {
     sqlite3_finalize(stmt);
     fail_call("SQL error: one statement per call (found more after the first)");
   }

@@ -296,6 +296,14 @@ TEST_F(SqliteTest, MalformedSqlIsInvalidInputWithSqlitesMessage) {
   EXPECT_NE(why.find("syntax error"), std::string::npos) << why;
   EXPECT_EQ(status_of([&] { db->query("SELECT 1; SELECT 2", {}, {}); }, &why),
             StatusCode::InvalidInput);
+  EXPECT_EQ(status_of([&] { db->query("SELECT 1; -- x\nSELECT 2", {}, {}); }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(status_of([&] { db->query("SELECT 1; /* x */ SELECT 2", {}, {}); }),
+            StatusCode::InvalidInput);
+  // Comments after the statement are not a second one (found by a review of molt-worker).
+  for (const char* sql : {"SELECT 1 AS one; -- the end", "SELECT 1 AS one; /* c */ ;\n",
+                          "SELECT 1 AS one -- x", "SELECT 1 AS one; /* never closed"})
+    EXPECT_EQ(db->query(sql).get<std::int64_t>(0, "one"), 1) << sql;
 }
 
 // What the database refuses is an SqlError: InvalidInput for whoever wrote the SQL, which a
