@@ -8,7 +8,7 @@ namespace molt::web::detail {
 
 boost::asio::awaitable<std::optional<std::string_view>> BodyStream::next_piece() {
   using Piece = RequestReader::Piece;
-  if (over_)
+  if (over_ && !draining_)
     throw std::logic_error("the request body is read in the handler, not after it has answered");
   if (continue_owed_) {
     // Asked for the body at last: now the client may send it.
@@ -34,34 +34,36 @@ boost::asio::awaitable<std::optional<std::string_view>> BodyStream::next_piece()
   }
 }
 
-boost::asio::awaitable<bool> BodyStream::finish(std::uint64_t max_drain) {
-  const bool can_go_on = co_await skip_rest(max_drain);
-  over_ = true;
-  co_return can_go_on;
-}
-
-boost::asio::awaitable<bool> BodyStream::skip_rest(std::uint64_t max_drain) {
+BodyStream::Rest BodyStream::settle(std::uint64_t max_drain) {
   using Piece = RequestReader::Piece;
+  over_ = true;
   skipping_ = true;
-  if (ended_) co_return true;
-  if (continue_owed_) co_return false;  // the client still waits to be asked for the body
-  // What is buffered costs nothing to skip; more is read only when it is known to be little.
+  if (ended_) return Rest::None;
+  if (continue_owed_) return Rest::Abandoned;  // the client still waits to be asked for it
+  // What is buffered costs nothing to skip; more is read (by drain()) only when it is known
+  // to be little.
   std::string_view piece;
   Piece state;
   while ((state = reader_.next_piece(piece)) == Piece::Data) {
   }
-  if (state == Piece::End) co_return true;
-  if (state == Piece::Failed) co_return false;
+  if (state == Piece::End) return Rest::None;
+  if (state == Piece::Failed) return Rest::Abandoned;
   const auto remaining = reader_.body_remaining();
-  if (!remaining || *remaining > max_drain) co_return false;
+  return remaining && *remaining <= max_drain ? Rest::Little : Rest::Abandoned;
+}
+
+boost::asio::awaitable<bool> BodyStream::drain() {
+  draining_ = true;
+  bool drained = true;
   try {
     // A declaration in the condition: GCC 12 miscompiles `while (co_await ...)` without one.
     while (const auto skipped = co_await next_piece()) {
     }
   } catch (const std::exception&) {
-    co_return false;
+    drained = false;
   }
-  co_return true;
+  draining_ = false;
+  co_return drained;
 }
 
 }  // namespace molt::web::detail

@@ -39,20 +39,29 @@ class BodyStream : public BodySource {
     ended_ = false;
     skipping_ = false;
     over_ = false;
+    draining_ = false;
   }
 
   boost::asio::awaitable<std::optional<std::string_view>> next_piece() final;
   // Whether next_piece() has reached the end of the body.
   bool ended() const { return ended_; }
 
+  // What is left of the body once the handler has answered.
+  enum class Rest {
+    None,       // the body is over: the connection can take another request
+    Little,     // a Content-Length remainder of at most `max_drain` bytes, for drain()
+    Abandoned,  // a large or endless remainder, a body in error, or one the client was told
+                // to wait for with `Expect: 100-continue` and never asked for: close after
+                // the answer
+  };
   // Once the handler has answered (later reads throw std::logic_error, so that a streamed
-  // answer's producer cannot read a body that was skipped or abandoned): reads and drops
-  // what is left of the body, when that is little (a Content-Length remainder of at most
-  // `max_drain` bytes, or what is buffered). True when the body is over and the connection can take
-  // another request; false when it must close after the answer (a large or endless remainder, a
-  // body in error, or one the client was told to wait for with `Expect: 100-continue` and was never
-  // asked for).
-  boost::asio::awaitable<bool> finish(std::uint64_t max_drain);
+  // answer's producer cannot read a body that was skipped or abandoned): drops what of the
+  // body is already buffered, and says what is left. Never waits for the client: the answer
+  // goes out first, so that a client that paused its upload to wait for it gets it.
+  Rest settle(std::uint64_t max_drain);
+  // Reads and drops a Little rest, after the answer. False when it did not come (the
+  // connection then closes).
+  boost::asio::awaitable<bool> drain();
 
  protected:
   // Sends `100 Continue`; throws if it cannot.
@@ -60,20 +69,19 @@ class BodyStream : public BodySource {
   // Reads more bytes into the reader (body_read_space()/commit()); false at the end of the
   // input. Throws for a read that failed or was cancelled.
   virtual boost::asio::awaitable<bool> receive() = 0;
-  // The handler has read the body to its end (not called when finish() skips the rest).
+  // The handler has read the body to its end (not called when settle() skips the rest).
   virtual void on_end() {}
 
   ~BodyStream() = default;
   RequestReader& reader() { return reader_; }
 
  private:
-  boost::asio::awaitable<bool> skip_rest(std::uint64_t max_drain);
-
   RequestReader& reader_;
   bool continue_owed_ = false;
   bool ended_ = false;
-  bool skipping_ = false;  // finish() is reading what the handler left
-  bool over_ = false;      // finish() has run: the body is no longer the handler's to read
+  bool skipping_ = false;  // settle() and drain() read what the handler left
+  bool over_ = false;      // settle() has run: the body is no longer the handler's to read
+  bool draining_ = false;  // drain() reads the rest
 };
 
 }  // namespace molt::web::detail

@@ -346,17 +346,17 @@ asio::awaitable<void> Connection::run() {
     }
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();
-    // A body the handler left unread: skipped if little is left, else the connection closes.
-    bool unread_body = false;
+    // A body the handler left unread: dropped after the answer if little is left, else the
+    // connection closes after the answer.
+    using Rest = BodyStream::Rest;
+    Rest rest = Rest::None;
     if (streamed) [[unlikely]] {
-      if (request_cancel_.reason() != core::CancelReason::None) {
-        unread_body = true;  // cancelled: nothing more is read for this request
-      } else {
-        unread_body = !co_await body_.finish(kMaxDrainBytes);
-      }
+      // Cancelled: nothing more is read for this request.
+      rest = request_cancel_.reason() != core::CancelReason::None ? Rest::Abandoned
+                                                                  : body_.settle(kMaxDrainBytes);
     }
     const bool keep_alive =
-        write_answer(out_, reader_.request(), response, closing_ || unread_body);
+        write_answer(out_, reader_.request(), response, closing_ || rest == Rest::Abandoned);
     phase_ = Phase::Writing;
     bool written = send_now();
     if (!written) written = co_await write_out();
@@ -364,6 +364,10 @@ asio::awaitable<void> Connection::run() {
     if (written && sends_stream(reader_.request(), response)) {
       written = co_await write_stream(response);
       cut_short = !written;
+    }
+    if (written && rest == Rest::Little) {
+      arm(limits_.request_timeout);                  // the rest of the body has this long to come
+      if (!co_await body_.drain()) written = false;  // it did not: the connection closes
     }
     request_cancel_.end();
     if (cut_short) {

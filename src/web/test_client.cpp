@@ -42,17 +42,19 @@ boost::asio::awaitable<bool> drain_stream(const Response& response, const Reques
 
 // One request through the app, as a connection serves it: the Ctx lives until the whole
 // answer is written, streamed body included (its producer may use the Ctx). With `body` (a
-// streamed request body), what the handler left of it is skipped if little; if not, the
-// connection closes after the answer. Returns whether it may carry another request.
+// streamed request body), what the handler left of it is dropped after the answer if little;
+// if not, the connection closes after the answer. Returns whether it may carry another request.
 boost::asio::awaitable<bool> serve(const App& app, const Request& request, core::CancelToken token,
                                    detail::TaskGroup* tasks, detail::BodyStream* body,
                                    std::string& out) {
   Ctx ctx(app, std::move(token), tasks, body);
   const Response response = co_await app.handle(request, ctx);
-  const bool unread_body = body != nullptr && !co_await body->finish(detail::kMaxDrainBytes);
-  const bool keep_alive = detail::write_answer(out, request, response, unread_body);
+  using Rest = detail::BodyStream::Rest;
+  const Rest rest = body != nullptr ? body->settle(detail::kMaxDrainBytes) : Rest::None;
+  const bool keep_alive = detail::write_answer(out, request, response, rest == Rest::Abandoned);
   if (detail::sends_stream(request, response) && !co_await drain_stream(response, request, out))
     co_return false;
+  if (rest == Rest::Little && !co_await body->drain()) co_return false;
   co_return keep_alive;
 }
 

@@ -323,6 +323,28 @@ TEST(BodyStreamServerTest, ARefusedRequestsAnswerReachesAClientStillSendingItsBo
   server.stop();
 }
 
+// Found by an adversarial review of the gateway: with a little of the body left, the answer
+// waited for the client to send it, and a client that paused its upload to wait for the
+// answer got it only at the request timeout. The answer goes first; the rest is dropped after
+// it, and the connection goes on.
+TEST(BodyStreamServerTest, AnEarlyAnswerReachesAClientThatPausedItsUpload) {
+  Server server(body_app(), local());
+  server.start();
+  Client client(server.port());
+  client.send(post_head("/reject", 60) + "0123456789");
+  const auto start = std::chrono::steady_clock::now();
+  const auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 401);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(answers[0].header("Connection"), std::nullopt);  // kept: the rest is little
+  client.send(std::string(50, 'r') + "GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto next = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].body, "hi");
+  server.stop();
+}
+
 TEST(BodyStreamServerTest, TheBodyIsNotReadAfterTheHandlerReturned) {
   Server server(body_app(), local());
   server.start();
