@@ -61,12 +61,14 @@ bool is_hop_by_hop(std::string_view name) {
 
 // What a client must not tell the upstream: the fields an upstream trusts as coming from
 // its proxy (the gateway connects from loopback, which gunicorn trusts by default) say where
-// the request came from and how; the gateway sets its own. And names with an underscore,
+// the request came from and how (X-Scheme is nginx's common SECURE_PROXY_SSL_HEADER; the
+// URL ones, IIS's, route some frameworks); the gateway sets its own. And names with an underscore,
 // which WSGI servers turn into the same variables as dashes (`X_Forwarded_Proto`) or take as
 // their own (`SCRIPT_NAME`, a path prefix Django would apply): dropped, as nginx does.
 bool is_for_the_gateway_to_say(std::string_view name) {
-  static constexpr std::array<std::string_view, 5> kNames = {
-      "Forwarded", "X-Real-IP", "X-Url-Scheme", "Front-End-Https", "Expect"};
+  static constexpr std::array<std::string_view, 9> kNames = {
+      "Forwarded",       "X-Real-IP",      "X-Client-IP",   "X-Url-Scheme", "X-Scheme",
+      "Front-End-Https", "X-Original-URL", "X-Rewrite-URL", "Expect"};
   for (const std::string_view own : kNames)
     if (iequals(name, own)) return true;
   return starts_with_ignoring_case(name, "X-Forwarded-") ||
@@ -379,6 +381,9 @@ class Proxy {
       if (ec) co_return ec;
       const unsigned status = exchange.parser->get().result_int();
       if (status == 101) co_return http::error::bad_status;  // Upgrade was not forwarded
+      // Beast takes any three digits; HTTP's statuses are 100 to 599 (RFC 9110 §15). An
+      // answer outside them is malformed: 502, not a wait for a final answer, nor a 500.
+      if (status < 100 || status > 599) co_return http::error::bad_status;
       if (status >= 400 && !exchange.body_sent) {
         // Refused before the request was all sent: the rest of its body is not wanted.
         exchange.body_cut = true;
