@@ -107,10 +107,12 @@ void StdioServer::handle_cancel(const ipc::Request& request, ipc::Wire wire, std
   // for a client that sends an empty payload.
   std::uint64_t target = request.request_id;
   if (!request.payload.empty()) {
+    // In the envelope's codec; a `raw` one is read in the wire's own form.
+    const bool json = request.codec == ipc::Codec::Json ||
+                      (request.codec == ipc::Codec::Raw && wire == ipc::Wire::Json);
     try {
-      target = request.codec == ipc::Codec::Json
-                   ? codec::decode_json<CancelPayload>(request.payload).request_id
-                   : codec::decode_msgpack<CancelPayload>(request.payload).request_id;
+      target = json ? codec::decode_json<CancelPayload>(request.payload).request_id
+                    : codec::decode_msgpack<CancelPayload>(request.payload).request_id;
     } catch (const core::Error& e) {
       append_error(answers, request.request_id, wire, std::string("bad __cancel__: ") + e.what());
       return;

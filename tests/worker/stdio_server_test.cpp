@@ -191,5 +191,19 @@ TEST_F(StdioServerTest, CancelWithUndecodablePayloadIsInvalidInput) {
   EXPECT_NE(answers[0].error.find("bad __cancel__"), std::string::npos) << answers[0].error;
 }
 
+// Found by an adversarial review: a raw-coded payload on the JSON wire was read as MsgPack
+// (`{` is the integer 123 there).
+TEST_F(StdioServerTest, ARawCancelPayloadIsReadInTheWiresForm) {
+  std::string input;
+  ipc::append_request_frame(input, request(5, "__cancel__", Codec::Raw, R"({"request_id": 9})"),
+                            Wire::Json);
+  ipc::append_request_frame(input, request(6, "__cancel__", Codec::Raw, "\x81\xaarequest_id\x09"),
+                            Wire::MsgPack);
+  const auto answers = serve(input, 2);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].status, StatusCode::Ok) << answers[0].error;
+  EXPECT_EQ(answers[1].status, StatusCode::Ok) << answers[1].error;
+}
+
 }  // namespace
 }  // namespace molt::worker
