@@ -45,6 +45,8 @@ class BodyStream : public BodySource {
   boost::asio::awaitable<std::optional<std::string_view>> next_piece() final;
   // Whether next_piece() has reached the end of the body.
   bool ended() const { return ended_; }
+  // Whether settle() has run: what is left is no longer the handler's.
+  bool settled() const { return over_; }
 
   // What is left of the body once the handler has answered.
   enum class Rest {

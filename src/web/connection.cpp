@@ -165,8 +165,10 @@ void Connection::on_timer(std::uint64_t generation) {
 // full, the watch ends and the socket's own buffers hold the rest.
 void Connection::watch_for_disconnect() {
   // A body still to come makes the socket readable: its own reads notice a peer that leaves
-  // (and the watch begins once the handler has read it all: SocketBody::on_end).
-  if (reader_.request().body_streamed() && !body_.ended()) return;
+  // (and the watch begins once the handler has read it all: SocketBody::on_end). Once the
+  // handler has answered, a little rest may still come, for drain(): the watch then only
+  // peeks.
+  if (body_coming() && !body_.settled()) return;
   watching_ = true;
   socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this(), mine = ++watch_number_](
                                                  boost::system::error_code ec) {
@@ -176,8 +178,9 @@ void Connection::watch_for_disconnect() {
     self->watching_ = false;
     if (ec || !self->request_cancel_.active()) return;
     // A streamed body begun meanwhile (a pipelined request's) is read by its own reads.
-    if (self->reader_.request().body_streamed() && !self->body_.ended()) return;
-    const std::span<char> spare = self->reader_.spare_space();
+    if (self->body_coming() && !self->body_.settled()) return;
+    const std::span<char> spare =
+        self->body_coming() ? std::span<char>{} : self->reader_.spare_space();
     char byte;
     boost::system::error_code read_error;
     const std::size_t n =
@@ -365,11 +368,13 @@ asio::awaitable<void> Connection::run() {
       written = co_await write_stream(response);
       cut_short = !written;
     }
-    if (written && rest == Rest::Little) {
+    // The request is over once its answer is out: what its rest does next (a client that
+    // closes instead of sending it) does not cancel its background tasks.
+    request_cancel_.end();
+    if (written && keep_alive && rest == Rest::Little) {
       arm(limits_.request_timeout);                  // the rest of the body has this long to come
       if (!co_await body_.drain()) written = false;  // it did not: the connection closes
     }
-    request_cancel_.end();
     if (cut_short) {
       // The head is out and the body ends early: an HTTP/1.0 body ends with the close, so
       // only a reset tells the client that it did not get all of it.

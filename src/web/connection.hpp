@@ -84,6 +84,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<bool> write_out();
   void watch_for_disconnect();
   void stop_watching_for_disconnect();
+  // The request's streamed body has not been read to its end.
+  bool body_coming() { return reader_.request().body_streamed() && !body_.ended(); }
   boost::asio::awaitable<bool> write_stream(const Response& response);
   // Closes after an answer: stops sending (a FIN after the answer), then reads and drops
   // what the peer still sends for a while. Closing with unread input would send a reset,

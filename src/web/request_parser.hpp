@@ -167,11 +167,13 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   // put() returns, so the request could not keep it), except when the first line is empty:
   // then the value is the continuation line's text, in the input, but after a line break and
   // not after the field's colon.
+  // An empty value is judged by where it points, when that is in the input (a continuation of
+  // blanks only, `Host:\r\n \r\n`, is a fold too).
   bool is_folded(string_view value) const {
-    if (value.empty()) return false;
     const char* first = input_.data();
     const char* at = value.data();
-    if (at < first || at + value.size() > first + input_.size()) return true;
+    const bool inside = at != nullptr && at >= first && at + value.size() <= first + input_.size();
+    if (!inside) return !value.empty();
     while (at > first && (at[-1] == ' ' || at[-1] == '\t')) --at;
     return at == first || at[-1] != ':';
   }

@@ -11,8 +11,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "molt/core/cancel.hpp"
 #include "molt/web/server.hpp"
@@ -41,6 +44,9 @@ std::atomic<bool> release{false};
 std::atomic<int> read_stopped_by_disconnect{0};
 std::atomic<int> late_reads_refused{0};
 std::atomic<int> work_stopped_by_disconnect{0};
+std::atomic<int> background_finished{0};
+std::atomic<int> background_cancelled{0};
+std::atomic<int> producer_stopped_by_disconnect{0};
 
 awaitable<Response> count_rest(Ctx& ctx) {
   while (const auto piece = co_await ctx.body().next()) {
@@ -116,6 +122,44 @@ App& body_app() {
               "text/plain");
         },
         "late", kLargeStream);
+    // Refuses at once and leaves background work (which follows the request's token) to run.
+    app.post(
+        "/refuse-and-spawn",
+        [](const Request&, Ctx& ctx) -> awaitable<Response> {
+          ctx.spawn([](molt::core::CancelToken) -> awaitable<void> {
+            boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+            timer.expires_after(300ms);
+            try {
+              co_await timer.async_wait(boost::asio::use_awaitable);
+              ++background_finished;
+            } catch (const boost::system::system_error&) {
+              ++background_cancelled;
+            }
+          });
+          co_return Response::error(401, "unauthorized", "a token is required");
+        },
+        "refuse-and-spawn", kLargeStream);
+    // Streams an answer without reading the body: a first piece, then a long wait.
+    app.post(
+        "/stream-unread",
+        [](const Request&, Ctx&) -> awaitable<Response> {
+          auto sent = std::make_shared<bool>(false);
+          co_return Response::stream(
+              [sent]() -> awaitable<std::optional<std::string>> {
+                if (!std::exchange(*sent, true)) co_return std::string("first");
+                boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+                timer.expires_after(30s);
+                try {
+                  co_await timer.async_wait(boost::asio::use_awaitable);
+                } catch (const boost::system::system_error&) {
+                  ++producer_stopped_by_disconnect;
+                  throw;
+                }
+                co_return std::nullopt;
+              },
+              "text/plain");
+        },
+        "stream-unread", kLargeStream);
     // Answers with the first piece of the body, as soon as it comes.
     app.post(
         "/first",
@@ -342,6 +386,44 @@ TEST(BodyStreamServerTest, AnEarlyAnswerReachesAClientThatPausedItsUpload) {
   const auto next = TestClient::parse_responses(client.receive(1));
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].body, "hi");
+  server.stop();
+}
+
+// From a review of the above: a connection that closes after its answer does not wait for a
+// little rest of the body (it lingers as any closing connection does); a client that closes
+// instead of sending the rest does not cancel the request's background work; and a streamed
+// answer is still watched for a client that leaves while a rest is due.
+TEST(BodyStreamServerTest, ALittleRestNeitherHoldsAClosingConnectionNorCancelsWhatFollows) {
+  Server server(body_app(), local());
+  server.start();
+  {
+    Client closing(server.port());
+    closing.send(post_head("/reject", 60, "Connection: close\r\n") + "0123456789");
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(closing.receive_until_closed().rfind("HTTP/1.1 401 ", 0), 0u);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);  // not the request timeout
+  }
+  background_finished = 0;
+  background_cancelled = 0;
+  {
+    Client leaving(server.port());
+    leaving.send(post_head("/refuse-and-spawn", 60) + "0123456789");
+    EXPECT_EQ(TestClient::parse_responses(leaving.receive(1)).size(), 1u);
+  }  // closes instead of sending the rest
+  for (int i = 0; i < 200 && background_finished + background_cancelled == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(background_finished.load(), 1);
+  EXPECT_EQ(background_cancelled.load(), 0);
+  producer_stopped_by_disconnect = 0;
+  {
+    Client leaving(server.port());
+    leaving.send(post_head("/stream-unread", 60) + "0123456789");
+    EXPECT_NE(leaving.receive_head().find("HTTP/1.1 200 "), std::string::npos);
+    std::this_thread::sleep_for(50ms);
+  }  // leaves while the producer waits
+  for (int i = 0; i < 200 && producer_stopped_by_disconnect == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(producer_stopped_by_disconnect.load(), 1);  // not 30 s later
   server.stop();
 }
 

@@ -182,6 +182,7 @@ TEST(HttpTest, ObsoleteLineFoldingIsRefused) {
       400);
   expect_refused("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length:\r\n 2\r\n\r\nab", 400);
   expect_refused("GET /hi HTTP/1.1\r\nHost:\r\n evil\r\n\r\n", 400);
+  expect_refused("GET /hi HTTP/1.1\r\nHost:\r\n \r\n\r\n", 400);  // blanks only
   TestClient client(echo_app());
   const std::string raw = client.raw("GET /hi HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tb\r\n\r\n");
   EXPECT_NE(raw.find("obsolete line folding"), std::string::npos) << raw;
