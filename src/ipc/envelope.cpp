@@ -254,52 +254,65 @@ void write_metric_json(std::string& out, const MetricValue& value) {
   std::visit([&](const auto& v) { codec::write_json(out, v); }, value);
 }
 
+// A response's envelope on the MsgPack wire up to its payload's bin header: the payload's
+// `payload_size` bytes go right after it.
+void append_msgpack_envelope_head(std::string& out, const Response& r, std::size_t payload_size) {
+  const bool failed = r.status != StatusCode::Ok;
+  std::size_t room = 160 + r.error.size() + r.entry.size();
+  for (const auto& [key, value] : r.metrics) room += key.size() + kMaxHeader + metric_size(value);
+  detail::MsgPackWriter w(out, room);
+  w.map(4 + (failed ? 1 : 0) + (r.entry.empty() ? 0 : 1) + (r.metrics.empty() ? 0 : 1));
+  w.str("request_id");
+  w.uint(r.request_id);
+  w.str("status");
+  w.str(core::to_string(r.status));
+  w.str("codec");
+  w.str(to_string(r.codec));
+  if (failed) {
+    w.str("error");
+    w.str(r.error);
+  }
+  if (!r.entry.empty()) {
+    w.str("entry");
+    w.str(r.entry);
+  }
+  if (!r.metrics.empty()) {
+    w.str("metrics");
+    w.map(static_cast<std::uint32_t>(r.metrics.size()));
+    for (const auto& [key, value] : r.metrics) {
+      w.str(key);
+      std::visit(MetricWriter{w}, value);
+    }
+  }
+  w.str("payload");
+  w.bin_header(payload_size);
+  w.finish();
+}
+
+// Error texts may quote what a peer sent; a wire string must still be valid UTF-8. Cleans
+// them in `r` itself.
+void clean_texts(Response& r) {
+  if (!codec::is_valid_utf8(r.error)) r.error = codec::replace_invalid_utf8(r.error);
+  if (!codec::is_valid_utf8(r.entry)) r.entry = codec::replace_invalid_utf8(r.entry);
+}
+
 }  // namespace
 
 void append_response_frame(std::string& out, const Response& response, Wire wire) {
-  // Error texts may quote what a peer sent; a wire string must still be valid UTF-8.
   const bool clean = codec::is_valid_utf8(response.error) && codec::is_valid_utf8(response.entry);
   Response cleaned;
   if (!clean) {
-    cleaned = response;
-    cleaned.error = codec::replace_invalid_utf8(response.error);
-    cleaned.entry = codec::replace_invalid_utf8(response.entry);
+    cleaned = {response.request_id, response.status, response.codec,  {},
+               response.error,      response.entry,  response.metrics};
+    clean_texts(cleaned);
   }
+  // The payload is read from `response` either way: it is never copied for the cleaning.
   const Response& r = clean ? response : cleaned;
   FrameBuilder frame(out);
   const bool failed = r.status != StatusCode::Ok;
   if (wire == Wire::MsgPack) {
-    // The payload goes last, appended as it is: the writer's room covers only the rest.
-    std::size_t room = 160 + r.error.size() + r.entry.size();
-    for (const auto& [key, value] : r.metrics) room += key.size() + kMaxHeader + metric_size(value);
-    detail::MsgPackWriter w(out, room);
-    w.map(4 + (failed ? 1 : 0) + (r.entry.empty() ? 0 : 1) + (r.metrics.empty() ? 0 : 1));
-    w.str("request_id");
-    w.uint(r.request_id);
-    w.str("status");
-    w.str(core::to_string(r.status));
-    w.str("codec");
-    w.str(to_string(r.codec));
-    if (failed) {
-      w.str("error");
-      w.str(r.error);
-    }
-    if (!r.entry.empty()) {
-      w.str("entry");
-      w.str(r.entry);
-    }
-    if (!r.metrics.empty()) {
-      w.str("metrics");
-      w.map(static_cast<std::uint32_t>(r.metrics.size()));
-      for (const auto& [key, value] : r.metrics) {
-        w.str(key);
-        std::visit(MetricWriter{w}, value);
-      }
-    }
-    w.str("payload");
-    w.bin_header(r.payload.size());
-    w.finish();
-    out.append(r.payload);
+    append_msgpack_envelope_head(out, r, response.payload.size());
+    out.append(response.payload);
   } else {
     out += "{\"request_id\":";
     codec::append_integer(out, r.request_id);
@@ -308,7 +321,7 @@ void append_response_frame(std::string& out, const Response& response, Wire wire
     out += ",\"codec\":";
     codec::write_json_string(out, to_string(r.codec));
     out += ",\"payload_b64\":\"";
-    codec::append_base64(out, r.payload);
+    codec::append_base64(out, response.payload);
     out += '"';
     if (failed) {
       out += ",\"error\":";
@@ -333,6 +346,22 @@ void append_response_frame(std::string& out, const Response& response, Wire wire
     out += '}';
   }
   frame.finish();
+}
+
+std::string take_response_frame(Response& response, Wire wire) {
+  if (wire != Wire::MsgPack || response.payload.size() < kOwnFrameBytes) {
+    std::string out;
+    append_response_frame(out, response, wire);
+    return out;
+  }
+  clean_texts(response);
+  std::string head;
+  FrameBuilder builder(head);
+  append_msgpack_envelope_head(head, response, response.payload.size());
+  builder.finish(response.payload.size());
+  std::string frame = std::move(response.payload);
+  frame.insert(0, head);  // within the payload's own room when it has some to spare
+  return frame;
 }
 
 void append_request_frame(std::string& out, const Request& r, Wire wire) {

@@ -71,8 +71,8 @@ void append_frame(std::string& out, std::string_view body) {
   frame.finish();
 }
 
-void FrameBuilder::finish() {
-  const std::size_t length = out_.size() - header_at_ - kFrameHeader;
+void FrameBuilder::finish(std::size_t bytes_after) {
+  const std::size_t length = out_.size() - header_at_ - kFrameHeader + bytes_after;
   // The length field has 32 bits: a larger body would wrap it and desynchronise the stream.
   if (length > std::numeric_limits<std::uint32_t>::max())
     throw std::length_error("frame body of " + std::to_string(length) + " bytes");

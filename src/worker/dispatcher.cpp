@@ -256,9 +256,18 @@ void Dispatcher::finish(Job& job, ipc::Response response) {
     if (it != jobs_.end() && it->second.get() == &job) jobs_.erase(it);
     if (jobs_.empty()) drained_.notify_all();
   }
-  thread_local std::string frame;
-  frame.clear();
-  ipc::append_response_frame(frame, response, job.wire);
+  // A large answer becomes its own frame and is handed to the sink whole: never copied. The
+  // others are framed in a buffer this thread keeps.
+  thread_local std::string small;
+  std::string large;
+  const bool owned = response.payload.size() >= ipc::kOwnFrameBytes;
+  std::string& frame = owned ? large : small;
+  if (owned) {
+    large = ipc::take_response_frame(response, job.wire);
+  } else {
+    small.clear();
+    ipc::append_response_frame(small, response, job.wire);
+  }
   if (const std::size_t body = frame.size() - ipc::kFrameHeader; body > options_.max_frame) {
     frame.clear();
     ipc::append_response_frame(frame,
@@ -268,8 +277,12 @@ void Dispatcher::finish(Job& job, ipc::Response response) {
                                                   std::to_string(options_.max_frame) + " bytes"),
                                job.wire);
   }
-  sink_.send(frame);
-  if (frame.capacity() > (1u << 20)) std::string().swap(frame);
+  if (owned) {
+    sink_.send(std::move(large));
+  } else {
+    sink_.send(small);
+    if (small.capacity() > (1u << 20)) std::string().swap(small);
+  }
   if (log_) log_request(job, response);
 }
 

@@ -52,10 +52,22 @@ void FdResponseSink::close() {
 }
 
 void FdResponseSink::send(std::string_view frames) {
+  send_frames(frames, nullptr);
+}
+
+void FdResponseSink::send(std::string&& frames) {
+  send_frames(frames, &frames);
+}
+
+void FdResponseSink::send_frames(std::string_view frames, std::string* owned) {
   std::unique_lock lock(mutex_);
   if (broken_ || closed_) return;
   if (writing_ || draining_) {
-    pending_.append(frames);
+    if (pending_.empty() && owned) {
+      pending_ = std::move(*owned);
+    } else {
+      pending_.append(frames);
+    }
     return;
   }
   writing_ = true;
@@ -71,8 +83,17 @@ void FdResponseSink::send(std::string_view frames) {
       break;
     }
     if (result == Write::WouldBlock) {
-      // The rest goes out before whatever other threads appended meanwhile.
-      pending_.insert(0, next);
+      // The rest goes out before whatever other threads appended meanwhile: the caller's
+      // own bytes become the pending ones when nothing else waits (a large answer is then
+      // not copied), else it goes in front of them.
+      if (pending_.empty() && owned && next.data() >= owned->data() &&
+          next.data() < owned->data() + owned->size()) {
+        const std::size_t written = static_cast<std::size_t>(next.data() - owned->data());
+        pending_ = std::move(*owned);
+        pending_.erase(0, written);
+      } else {
+        pending_.insert(0, next);
+      }
       draining_ = true;
       wake_drain_.notify_one();
       break;

@@ -447,6 +447,28 @@ TEST(ResponseTest, JsonWireLayout) {
             R"("error":"queue full","entry":"__cancel__"})");
 }
 
+// A large answer framed from its own bytes (take_response_frame) is the same frame as one
+// built by copying; a small one, or one on the JSON wire, is built as before.
+TEST(ResponseTest, ATakenFrameIsTheSameFrame) {
+  for (const std::size_t size : {std::size_t{10}, kOwnFrameBytes, std::size_t{300'000}}) {
+    for (const Wire wire : {Wire::MsgPack, Wire::Json}) {
+      Response r;
+      r.request_id = 42;
+      r.codec = Codec::Json;
+      r.payload = std::string(size, 'p');
+      r.metrics.emplace_back("exec_us", std::int64_t{7});
+      std::string copied;
+      append_response_frame(copied, r, wire);
+      const std::string taken = take_response_frame(r, wire);
+      EXPECT_EQ(taken, copied) << size;
+      // The large MsgPack-wire payload became the frame: given up, not copied.
+      if (wire == Wire::MsgPack && size >= kOwnFrameBytes) {
+        EXPECT_TRUE(r.payload.empty());
+      }
+    }
+  }
+}
+
 TEST(ResponseTest, MsgPackWireUsesBinForThePayload) {
   Response r;
   r.request_id = 1;

@@ -70,6 +70,31 @@ TEST(FdResponseSink, ASenderDoesNotWaitForTheReaderAndFramesKeepTheirOrder) {
   }
 }
 
+// Frames given up (large answers: the sink keeps their own bytes instead of a copy) and lent
+// ones, alternately, while nobody reads: all come out whole and in order.
+TEST(FdResponseSink, GivenUpAndLentFramesKeepTheirOrder) {
+  Pipe pipe;
+  constexpr std::uint32_t kFrames = 12;
+  const auto size_of = [](std::uint32_t i) -> std::size_t { return i % 2 ? 100 : 300'000; };
+  {
+    FdResponseSink sink(pipe.fds[1]);
+    auto sent = std::async(std::launch::async, [&] {
+      for (std::uint32_t i = 0; i < kFrames; ++i) {
+        if (i % 2) {
+          const std::string lent = frame(i, size_of(i));
+          sink.send(std::string_view(lent));
+        } else {
+          sink.send(frame(i, size_of(i)));
+        }
+      }
+    });
+    ASSERT_EQ(sent.wait_for(10s), std::future_status::ready);
+    for (std::uint32_t i = 0; i < kFrames; ++i)
+      ASSERT_EQ(read_exactly(pipe.fds[0], size_of(i)), frame(i, size_of(i))) << "frame " << i;
+    EXPECT_TRUE(sink.healthy());
+  }
+}
+
 // close() sends what is pending before it returns, as the destructor would: molt-worker calls
 // it before std::_Exit, which runs no destructor.
 TEST(FdResponseSink, CloseSendsWhatIsPendingFirst) {

@@ -76,6 +76,12 @@ constexpr std::size_t payload_room(std::size_t max_frame, Wire wire) {
 
 // Appends a complete response frame (header + envelope) on `wire` to `out`.
 void append_response_frame(std::string& out, const Response& response, Wire wire);
+// The same frame, returned, taking the payload out of `response` (and making its texts valid
+// UTF-8): a MsgPack-wire payload of at least kOwnFrameBytes becomes the frame itself, the
+// envelope put in front of it (in its own room when it has some to spare), so that a large
+// answer is not copied.
+inline constexpr std::size_t kOwnFrameBytes = 64 * 1024;
+std::string take_response_frame(Response& response, Wire wire);
 // Appends a complete request frame; used by clients, tests and benchmarks.
 void append_request_frame(std::string& out, const Request& request, Wire wire);
 

@@ -54,15 +54,16 @@ class FrameReader {
 // Appends one frame (header + body) to `out`.
 void append_frame(std::string& out, std::string_view body);
 
-// Builds a frame in place: begin() reserves the header, finish() writes the length of what was
-// appended since. Lets encoders write the body straight into the output buffer.
+// Builds a frame in place: the constructor reserves the header, finish() writes the length of
+// what was appended since (plus `bytes_after`, a rest of the body that will follow it from
+// elsewhere). Lets encoders write the body straight into the output buffer.
 class FrameBuilder {
  public:
   explicit FrameBuilder(std::string& out) : out_(out), header_at_(out.size()) {
     out_.append(kFrameHeader, '\0');
   }
   std::string& body() { return out_; }
-  void finish();
+  void finish(std::size_t bytes_after = 0);
 
  private:
   std::string& out_;

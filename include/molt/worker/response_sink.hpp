@@ -25,6 +25,9 @@ class ResponseSink {
   virtual ~ResponseSink() = default;
   // `frames` holds one or more complete frames; they are never interleaved with others.
   virtual void send(std::string_view frames) = 0;
+  // The same, giving the bytes up: a sink that must keep what it cannot write at once may
+  // keep them as they are instead of copying them.
+  virtual void send(std::string&& frames) { send(std::string_view(frames)); }
   // Waits up to `wait` while the answers not yet taken by the reader are too many to read
   // more requests (each request read would add to them). True when there is room.
   virtual bool wait_for_room(std::chrono::milliseconds /*wait*/) { return true; }
@@ -42,6 +45,7 @@ class FdResponseSink final : public ResponseSink {
   FdResponseSink& operator=(const FdResponseSink&) = delete;
 
   void send(std::string_view frames) override;
+  void send(std::string&& frames) override;
   // Room: at most kBacklogLimit bytes of answers wait for the reader (or the sink is broken or
   // closed, and nothing waits any more).
   bool wait_for_room(std::chrono::milliseconds wait) override;
@@ -51,6 +55,8 @@ class FdResponseSink final : public ResponseSink {
 
  private:
   enum class Write { Done, WouldBlock, Failed };
+  // send() of `frames`, which are `owned`'s bytes when the caller gave them up.
+  void send_frames(std::string_view frames, std::string* owned);
   // Writes from the front of `bytes`, removing what was written.
   Write write_some(std::string_view& bytes);
   void drain_loop();
