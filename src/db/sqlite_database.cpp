@@ -584,6 +584,13 @@ void take_row(detail::ResultBudget& budget, sqlite3_stmt* stmt, int width) {
   }
 }
 
+std::vector<std::string> column_names(sqlite3_stmt* stmt, int width) {
+  std::vector<std::string> columns;
+  columns.reserve(static_cast<std::size_t>(width));
+  for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
+  return columns;
+}
+
 // max_rows and max_bytes over one statement's rows, each row checked before it is kept.
 class RowLimits {
  public:
@@ -638,12 +645,7 @@ Rows run_query(Connection& c, std::string_view sql, const Params& params,
   Rows rows;
   step_query(
       c, sql, params, options, deadline, busy_timeout, reads_only,
-      [&](sqlite3_stmt* stmt, int width) {
-        std::vector<std::string> columns;
-        columns.reserve(static_cast<std::size_t>(width));
-        for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
-        rows = Rows(std::move(columns));
-      },
+      [&](sqlite3_stmt* stmt, int width) { rows = Rows(column_names(stmt, width)); },
       [&](sqlite3_stmt* stmt, int width) {
         for (int i = 0; i < width; ++i) rows.append_cell(read_cell(stmt, i));
       });
@@ -713,11 +715,7 @@ ExecResult run_execute(Connection& c, std::string_view sql, const Params& params
   const sqlite3_int64 changes_before = sqlite3_total_changes64(c.handle());
   ExecResult result;
   const int width = sqlite3_column_count(stmt);  // a SELECT's, or a RETURNING clause's
-  if (width > 0) {
-    std::vector<std::string> columns;
-    for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
-    result.returned = Rows(std::move(columns));
-  }
+  if (width > 0) result.returned = Rows(column_names(stmt, width));
   RowLimits limits(options);
   const bool limited = width > 0 && limits.limited();
   std::optional<ReturningSavepoint> savepoint;
@@ -860,10 +858,7 @@ class SqliteDatabase final : public Database, public std::enable_shared_from_thi
     step_query(
         *lease, sql, params, o, d, options_.busy_timeout, true,
         [&](sqlite3_stmt* stmt, int width) {
-          std::vector<std::string> columns;
-          columns.reserve(static_cast<std::size_t>(width));
-          for (int i = 0; i < width; ++i) columns.emplace_back(sqlite3_column_name(stmt, i));
-          part = Rows(std::move(columns));
+          part = Rows(column_names(stmt, width));
           part.reserve_cells(static_cast<std::size_t>(width) * kRowsPerPart);
         },
         [&](sqlite3_stmt* stmt, int width) {

@@ -166,9 +166,8 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   // Whether Beast joined `value` over lines. It joins a fold in a buffer of its own (gone once
   // put() returns, so the request could not keep it), except when the first line is empty:
   // then the value is the continuation line's text, in the input, but after a line break and
-  // not after the field's colon.
-  // An empty value is judged by where it points, when that is in the input (a continuation of
-  // blanks only, `Host:\r\n \r\n`, is a fold too).
+  // not after the field's colon. An empty value pointing into the input is judged the same
+  // way (a continuation of blanks only, `Host:\r\n \r\n`, is a fold too).
   bool is_folded(string_view value) const {
     const char* first = input_.data();
     const char* at = value.data();
