@@ -298,7 +298,6 @@ void write_cell_json(std::string& out, const Cell& v) {
       v);
 }
 
-// "columns":[...],"rows":[[...],...] of a JSON object.
 // Row `r` of `rows` as a JSON array.
 void write_row_json(std::string& out, const molt::db::Rows& rows, std::size_t r) {
   out += '[';
@@ -316,6 +315,7 @@ void pack_row(molt::codec::Packer& p, const molt::db::Rows& rows, std::size_t r)
   for (std::size_t c = 0; c < width; ++c) pack_cell(p, rows.at(r, c));
 }
 
+// "columns":[...],"rows":[[...],...] of a JSON object.
 void write_rows_json(std::string& out, const molt::db::Rows& rows) {
   out += "\"columns\":";
   molt::codec::write_json(out, rows.columns());
