@@ -35,6 +35,7 @@ from molt_accel.framing import (
     AnswerOverLimit,
     announced_length,
     answer_over_limit,
+    check_answer_start,
     encode_frame,
 )
 from molt_accel.hooks import Hook, report_answer, report_send
@@ -116,7 +117,9 @@ class _AsyncWorker:
     async def _read_past(self, length: int) -> AnswerOverLimit:
         stdout = self.proc.stdout
         assert stdout is not None
-        prefix = await stdout.readexactly(min(length, ANSWER_PREFIX_SIZE))
+        first = await stdout.read(1)
+        check_answer_start(first, length)
+        prefix = first + await stdout.readexactly(min(length, ANSWER_PREFIX_SIZE) - 1)
         over = answer_over_limit(prefix, length, self.max_frame_size)
         left = length - len(prefix)
         while left > 0:

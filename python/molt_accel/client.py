@@ -11,7 +11,7 @@ import time
 import weakref
 from typing import Any
 
-from molt_accel.config import ExportSpec, WorkerSettings, check_timeout_ms, default_worker_cmd
+from molt_accel.config import MAX_POOL_SIZE, ExportSpec, WorkerSettings, check_timeout_ms, default_worker_cmd
 from molt_accel.disconnect import SyncCancelCheck
 from molt_accel.errors import (
     MoltAccelError,
@@ -338,8 +338,8 @@ class MoltClientPool:
             from molt_accel.config import pool_size_from_env
 
             pool_size = pool_size_from_env()
-        if pool_size < 1:
-            raise ValueError("pool_size must be at least 1")
+        if not 1 <= pool_size <= MAX_POOL_SIZE:
+            raise ValueError(f"pool_size must be from 1 to {MAX_POOL_SIZE}, got {pool_size}")
         command = list(worker_cmd) if worker_cmd else default_worker_cmd()
         self.clients = [MoltClient(worker_cmd=command, **client_options) for _ in range(pool_size)]
         self._next = itertools.count()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from molt_accel.errors import MoltWorkerUnavailable
 from molt_accel.framing import DEFAULT_MAX_FRAME_SIZE
-from molt_accel.retry import CallAttempts
+from molt_accel.retry import MAX_BACKOFF_MS, CallAttempts
 from molt_accel.wire import resolve_wire
 
 WORKER_BINARY = "molt-worker"
@@ -33,8 +33,14 @@ def env_flag(name: str, default: bool = False, env: Mapping[str, str] | None = N
     raise ValueError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
-def env_int(name: str, default: int, minimum: int = 0, env: Mapping[str, str] | None = None) -> int:
-    """An integer setting of at least ``minimum``; anything else is an error naming it."""
+def env_int(
+    name: str,
+    default: int,
+    minimum: int = 0,
+    env: Mapping[str, str] | None = None,
+    maximum: int | None = None,
+) -> int:
+    """An integer setting from ``minimum`` to ``maximum``; anything else is an error naming it."""
     raw = (env if env is not None else os.environ).get(name, "").strip()
     if raw == "":
         return default
@@ -44,7 +50,13 @@ def env_int(name: str, default: int, minimum: int = 0, env: Mapping[str, str] | 
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}")
     return value
+
+
+# Worker processes per gunicorn process: more would only take memory and file descriptors.
+MAX_POOL_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -62,8 +74,8 @@ class RetryPolicy:
         return cls(
             on_timeout=env_flag("MOLT_ACCEL_RETRY_ON_TIMEOUT"),
             on_busy=env_flag("MOLT_ACCEL_RETRY_ON_BUSY"),
-            backoff_ms=env_int("MOLT_ACCEL_RETRY_BACKOFF_MS", 0),
-            backoff_max_ms=env_int("MOLT_ACCEL_RETRY_BACKOFF_MAX_MS", 0),
+            backoff_ms=env_int("MOLT_ACCEL_RETRY_BACKOFF_MS", 0, maximum=MAX_BACKOFF_MS),
+            backoff_max_ms=env_int("MOLT_ACCEL_RETRY_BACKOFF_MAX_MS", 0, maximum=MAX_BACKOFF_MS),
         )
 
 
@@ -75,7 +87,7 @@ def client_mode_from_env() -> str:
 
 
 def pool_size_from_env() -> int:
-    return env_int("MOLT_ACCEL_POOL_SIZE", 1, minimum=1)
+    return env_int("MOLT_ACCEL_POOL_SIZE", 1, minimum=1, maximum=MAX_POOL_SIZE)
 
 
 def busy_status_from_env() -> int:
@@ -300,6 +312,9 @@ class WorkerSettings:
         backoff_max_ms: int,
     ) -> CallAttempts:
         """The retry state of one call: its options, with this client's restart policy."""
+        for name, value in (("retry_backoff_ms", backoff_ms), ("retry_backoff_max_ms", backoff_max_ms)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_BACKOFF_MS:
+                raise ValueError(f"{name} takes whole milliseconds from 0 to {MAX_BACKOFF_MS}, got {value!r}")
         return CallAttempts(
             idempotent=idempotent,
             restart_on_failure=self.restart_on_failure,

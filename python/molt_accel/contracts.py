@@ -105,13 +105,17 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
+def is_request_too_big(exc: BaseException) -> bool:
+    """Django's RequestDataTooBig (a body past DATA_UPLOAD_MAX_MEMORY_SIZE), known by name:
+    Django is optional here."""
+    return type(exc).__name__ == "RequestDataTooBig"
+
+
 def _request_body(request: Any) -> bytes:
     try:
         return getattr(request, "body", b"") or b""
     except Exception as exc:
-        # Django's RequestDataTooBig (past DATA_UPLOAD_MAX_MEMORY_SIZE), by name: Django is
-        # optional here.
-        if type(exc).__name__ == "RequestDataTooBig":
+        if is_request_too_big(exc):
             raise MoltPayloadTooLarge("the request body is larger than Django takes") from None
         raise
 

@@ -19,7 +19,7 @@ from molt_accel.config import (
     client_mode_from_env,
     pool_size_from_env,
 )
-from molt_accel.contracts import build_list_items_payload
+from molt_accel.contracts import build_list_items_payload, is_request_too_big
 from molt_accel.disconnect import request_cancel_check
 from molt_accel.errors import (
     MoltAccelError,
@@ -27,6 +27,7 @@ from molt_accel.errors import (
     MoltCancelled,
     MoltInternalError,
     MoltInvalidInput,
+    MoltPayloadTooLarge,
     MoltWorkerUnavailable,
 )
 from molt_accel.hooks import Hook
@@ -116,6 +117,13 @@ def _check_client(client: Any) -> None:
         )
 
 
+def _check_flags(**flags: Any) -> None:
+    # A string would count as true: idempotent="no" would re-send a call that must not be.
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise _improperly_configured(f"molt_offload({name}=...) takes True or False, not {flag!r}")
+
+
 def _check_callables(**hooks: Any) -> None:
     for name, hook in hooks.items():
         if hook is not None and not callable(hook):
@@ -188,6 +196,7 @@ def molt_offload(
     except ValueError as exc:
         raise _improperly_configured(f"molt_offload: {exc}") from None
     _check_client(client)
+    _check_flags(allow_fallback=allow_fallback, decode_response=decode_response, idempotent=idempotent)
     _check_callables(
         payload_builder=payload_builder,
         response_factory=response_factory,
@@ -197,7 +206,17 @@ def molt_offload(
         metrics_hook=metrics_hook,
     )
     _check_entry(entry, codec, client)
-    build_payload = payload_builder or build_list_items_payload
+    chosen_builder = payload_builder or build_list_items_payload
+
+    def build_payload(request: Any, *args: Any, **kwargs: Any) -> Any:
+        # A body past DATA_UPLOAD_MAX_MEMORY_SIZE, whichever builder read it: the JSON 413.
+        try:
+            return chosen_builder(request, *args, **kwargs)
+        except Exception as exc:
+            if is_request_too_big(exc):
+                raise MoltPayloadTooLarge("the request body is larger than Django takes") from None
+            raise
+
     build_response = response_factory or (
         json_response_factory if decode_response else undecoded_response_factory
     )

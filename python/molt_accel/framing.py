@@ -58,6 +58,20 @@ def announced_length(header: bytes) -> int:
     return length
 
 
+def check_answer_start(first: bytes, length: int) -> None:
+    """An answer starts with its envelope: a MsgPack map, or a JSON object (blanks allowed
+    first). Anything else (a process printing text on the worker's stdout) is a broken stream,
+    said at its first byte: waiting for the rest of a frame that long could wait forever."""
+    if not first:
+        raise MoltProtocolError(f"worker output ended inside a frame of {length} bytes")
+    byte = first[0]
+    if not (0x80 <= byte <= 0x8F or byte in (0xDE, 0xDF) or first in (b"{", b" ", b"\t", b"\r", b"\n")):
+        raise MoltProtocolError(
+            f"worker output is not frames (a frame of {length} bytes that starts with {first!r}): "
+            "something else writes to the worker's stdout"
+        )
+
+
 def answer_over_limit(prefix: bytes, length: int, limit: int) -> AnswerOverLimit:
     """What to fail for a frame of ``length`` bytes over ``limit`` that starts with ``prefix``:
     the call it answers, when it starts as an answer does. Anything else is a broken stream
@@ -81,7 +95,9 @@ def read_frame(stream: BinaryIO, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -
         raise MoltProtocolError("worker output ended inside a frame header")
     length = announced_length(header)
     if length > max_frame_size:
-        prefix = stream.read(min(length, ANSWER_PREFIX_SIZE))
+        first = stream.read(1)
+        check_answer_start(first, length)
+        prefix = first + stream.read(min(length, ANSWER_PREFIX_SIZE) - 1)
         over = answer_over_limit(prefix, length, max_frame_size)
         left = length - len(prefix)
         while left > 0:

@@ -11,6 +11,10 @@ from typing import Protocol
 
 from molt_accel.errors import MoltAccelError, MoltBusy, MoltTimeout, MoltWorkerUnavailable
 
+# A retry's wait: past a minute, a caller is better told (and the sleep has to stay within
+# what the platform's clocks take).
+MAX_BACKOFF_MS = 60_000
+
 # Retries after `Busy` (and after a timeout, for idempotent calls) when enabled.
 MAX_RETRIES = 2
 
@@ -78,12 +82,10 @@ class CallAttempts:
 
 def backoff_delay(base_ms: int, max_ms: int, attempt: int) -> float:
     """Seconds before retry number ``attempt`` (from 1): ``base_ms`` doubled each time,
-    capped by ``max_ms`` when set, with full jitter."""
+    capped by ``max_ms`` when set and by a minute always, with full jitter."""
     if base_ms <= 0:
         return 0.0
-    delay_ms = base_ms * (2 ** (attempt - 1))
-    if max_ms > 0:
-        delay_ms = min(delay_ms, max_ms)
+    delay_ms = min(base_ms * (2 ** (attempt - 1)), max_ms if max_ms > 0 else MAX_BACKOFF_MS, MAX_BACKOFF_MS)
     # Full jitter spreads the retries of many callers that failed together.
     return random.uniform(delay_ms / 2, delay_ms) / 1000.0
 

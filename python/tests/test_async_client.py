@@ -18,7 +18,7 @@ from conftest import child_pids, worker_env
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 from django.urls import path
-from test_client import NOT_A_WORKER
+from test_client import NOT_A_WORKER, TEXT_THEN_QUIET
 
 from molt_accel import (
     AsyncMoltClient,
@@ -331,6 +331,20 @@ def test_a_worker_that_breaks_the_protocol_is_reported_as_such() -> None:
             with pytest.raises(MoltWorkerUnavailable, match="worker broke the protocol") as raised:
                 await client.call("echo", b"x", codec="raw", timeout_ms=5000)
             assert "signal" not in raised.value.message
+        finally:
+            await client.close()
+
+    run(scenario())
+
+
+def test_text_on_the_workers_stdout_is_a_broken_protocol_at_once() -> None:
+    async def scenario() -> None:
+        client = AsyncMoltClient(TEXT_THEN_QUIET, max_restarts=0)
+        started = time.monotonic()
+        try:
+            with pytest.raises(MoltWorkerUnavailable, match="worker output is not frames"):
+                await client.call("echo", b"x", codec="raw", timeout_ms=5000)
+            assert time.monotonic() - started < 3
         finally:
             await client.close()
 

@@ -564,6 +564,16 @@ def test_calls_in_a_restart_cooldown_do_not_close_the_dead_worker_again(
     client.close()
 
 
+def test_a_retrys_wait_never_passes_a_minute() -> None:
+    from molt_accel.retry import MAX_BACKOFF_MS, backoff_delay
+
+    assert MAX_BACKOFF_MS == 60_000
+    for attempt in range(1, 6):
+        assert backoff_delay(60_000, 0, attempt) <= 60.0
+        assert backoff_delay(100, 250, attempt) <= 0.25
+    assert 0.05 <= backoff_delay(100, 0, 1) <= 0.1
+
+
 def test_unstartable_worker_is_unavailable(tmp_path: Path) -> None:
     client = MoltClient([str(tmp_path / "missing-worker")])
     with pytest.raises(MoltWorkerUnavailable, match="cannot start"):
@@ -580,6 +590,20 @@ def test_a_worker_that_breaks_the_protocol_is_reported_as_such() -> None:
     with pytest.raises(MoltWorkerUnavailable, match="worker broke the protocol") as raised:
         client.call("echo", b"x", codec="raw", timeout_ms=5000)
     assert "signal" not in raised.value.message
+    client.close()
+
+
+# Text on stdout whose first four bytes read as a length past the frame limit, then nothing:
+# found by a review, the reader waited for the rest of that "frame" until each call timed out.
+TEXT_THEN_QUIET = ["sh", "-c", "echo garbage on stdout; exec sleep 30"]
+
+
+def test_text_on_the_workers_stdout_is_a_broken_protocol_at_once() -> None:
+    client = MoltClient(TEXT_THEN_QUIET, max_restarts=0)
+    started = time.monotonic()
+    with pytest.raises(MoltWorkerUnavailable, match="worker output is not frames"):
+        client.call("echo", b"x", codec="raw", timeout_ms=5000)
+    assert time.monotonic() - started < 3
     client.close()
 
 

@@ -253,6 +253,15 @@ def test_a_body_larger_than_django_takes_is_413() -> None:
         response = view(request)
     assert response.status_code == 413
     assert body_of(response)["error"]["code"] == "payload_too_large"
+    # A builder of the user's own that reads the body gets the same JSON 413 (it was Django's
+    # HTML 400).
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=100):
+        own = molt_offload(
+            entry="compute", client=ResultStub({}), payload_builder=lambda request: request.body
+        )(lambda request: HttpResponse("unused"))
+        response = own(requests.post("/compute", b"x" * 200, "application/octet-stream"))
+    assert response.status_code == 413
+    assert body_of(response)["error"]["code"] == "payload_too_large"
 
 
 def test_answers_left_undecoded_are_typed_by_the_codec_they_came_in() -> None:
@@ -281,6 +290,17 @@ def test_misconfiguration_fails_at_decoration(worker_bin: Path, monkeypatch: pyt
     monkeypatch.setenv("MOLT_ACCEL_RETRY_BACKOFF_MS", "soon")
     with pytest.raises(ImproperlyConfigured, match="MOLT_ACCEL_RETRY_BACKOFF_MS must be an integer"):
         molt_offload(entry="list_items", client=client)
+    # Found by a review: a backoff past what a sleep takes was accepted, then each retry
+    # failed with Django's 500 page; a pool of 100,000 workers was accepted too.
+    monkeypatch.setenv("MOLT_ACCEL_RETRY_BACKOFF_MS", "99999999999999999999")
+    with pytest.raises(ImproperlyConfigured, match="MOLT_ACCEL_RETRY_BACKOFF_MS must be at most 60000"):
+        molt_offload(entry="list_items", client=client)
+    monkeypatch.delenv("MOLT_ACCEL_RETRY_BACKOFF_MS")
+    monkeypatch.setenv("MOLT_ACCEL_POOL_SIZE", "100000")
+    with pytest.raises(ImproperlyConfigured, match="MOLT_ACCEL_POOL_SIZE must be at most 1024"):
+        molt_offload(entry="list_items", client=client)
+    with pytest.raises(ValueError, match="retry_backoff_ms takes whole milliseconds"):
+        client.call("list_items", {"user_id": 1}, retry_backoff_ms=10**20)
 
 
 def test_a_bad_client_or_timeout_fails_at_decoration(worker_bin: Path) -> None:
@@ -292,6 +312,10 @@ def test_a_bad_client_or_timeout_fails_at_decoration(worker_bin: Path) -> None:
             molt_offload(entry="list_items", client=ResultStub({}), **{hook: True})
     with pytest.raises(ImproperlyConfigured, match="client_mode must be"):
         molt_offload(entry="list_items", client=ResultStub({}), client_mode=1)  # type: ignore[arg-type]
+    # A string counts as true: idempotent="no" would re-send a call that must not be.
+    for flag in ("idempotent", "allow_fallback", "decode_response"):
+        with pytest.raises(ImproperlyConfigured, match=f"{flag}=...\\) takes True or False"):
+            molt_offload(entry="list_items", client=ResultStub({}), **{flag: "no"})
     client = stock_client(worker_bin)
     for timeout_ms in (2**64 - 1, "250", 0.5, True, -1):
         with pytest.raises(ImproperlyConfigured, match="timeout_ms takes whole milliseconds"):
