@@ -39,6 +39,7 @@ from molt_accel.responses import (
     raw_json_response_factory,
     undecoded_response_factory,
 )
+from molt_accel.wire import CODECS
 
 logger = logging.getLogger("molt_accel")
 
@@ -146,6 +147,11 @@ def _check_entry(entry: str, codec: str, client: Any) -> None:
         known = ", ".join(sorted(exports)) or "none"
         raise _improperly_configured(
             f"molt_offload(entry={entry!r}): the worker's manifest has no such export (it has: {known})"
+        )
+    if codec not in CODECS:
+        raise _improperly_configured(
+            f"molt_offload(entry={entry!r}, codec={codec!r}): not a codec (one of {', '.join(CODECS)}; "
+            f"the export takes {spec.codec_in!r})"
         )
     if spec.codec_in != codec:
         raise _improperly_configured(

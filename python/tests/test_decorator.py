@@ -280,6 +280,8 @@ def test_misconfiguration_fails_at_decoration(worker_bin: Path, monkeypatch: pyt
         molt_offload(entry="lsit_items", client=client)
     with pytest.raises(ImproperlyConfigured, match="takes 'msgpack'"):
         molt_offload(entry="list_items", codec="json", client=client)
+    with pytest.raises(ImproperlyConfigured, match="'jsn'\\): not a codec \\(one of msgpack, json"):
+        molt_offload(entry="list_items", codec="jsn", client=client)
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ImproperlyConfigured, match="MOLT_WORKER_CMD is not set"):
         molt_offload(entry="list_items")
