@@ -105,18 +105,20 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
-def is_request_too_big(exc: BaseException) -> bool:
-    """Django's RequestDataTooBig (a body past DATA_UPLOAD_MAX_MEMORY_SIZE), known by name:
-    Django is optional here."""
-    return type(exc).__name__ == "RequestDataTooBig"
+def request_too_big(exc: BaseException) -> MoltPayloadTooLarge | None:
+    """The 413 for Django's RequestDataTooBig (a body past DATA_UPLOAD_MAX_MEMORY_SIZE), known
+    by name (Django is optional here); None for any other error."""
+    if type(exc).__name__ == "RequestDataTooBig":
+        return MoltPayloadTooLarge("the request body is larger than Django takes")
+    return None
 
 
 def _request_body(request: Any) -> bytes:
     try:
         return getattr(request, "body", b"") or b""
     except Exception as exc:
-        if is_request_too_big(exc):
-            raise MoltPayloadTooLarge("the request body is larger than Django takes") from None
+        if too_big := request_too_big(exc):
+            raise too_big from None
         raise
 
 

@@ -19,7 +19,7 @@ from molt_accel.config import (
     client_mode_from_env,
     pool_size_from_env,
 )
-from molt_accel.contracts import build_list_items_payload, is_request_too_big
+from molt_accel.contracts import build_list_items_payload, request_too_big
 from molt_accel.disconnect import request_cancel_check
 from molt_accel.errors import (
     MoltAccelError,
@@ -27,7 +27,6 @@ from molt_accel.errors import (
     MoltCancelled,
     MoltInternalError,
     MoltInvalidInput,
-    MoltPayloadTooLarge,
     MoltWorkerUnavailable,
 )
 from molt_accel.hooks import Hook
@@ -219,8 +218,8 @@ def molt_offload(
         try:
             return chosen_builder(request, *args, **kwargs)
         except Exception as exc:
-            if is_request_too_big(exc):
-                raise MoltPayloadTooLarge("the request body is larger than Django takes") from None
+            if too_big := request_too_big(exc):
+                raise too_big from None
             raise
 
     build_response = response_factory or (
