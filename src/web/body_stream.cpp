@@ -21,7 +21,7 @@ boost::asio::awaitable<std::optional<std::string_view>> BodyStream::next_piece()
     if (state == Piece::Data) co_return piece;
     if (state == Piece::End) {
       ended_ = true;
-      if (!skipping_) on_end();
+      if (!over_) on_end();  // not for a rest drain() drops
       co_return std::nullopt;
     }
     if (state == Piece::NeedMore) {
@@ -37,7 +37,6 @@ boost::asio::awaitable<std::optional<std::string_view>> BodyStream::next_piece()
 BodyStream::Rest BodyStream::settle(std::uint64_t max_drain) {
   using Piece = RequestReader::Piece;
   over_ = true;
-  skipping_ = true;
   if (ended_) return Rest::None;
   if (continue_owed_) return Rest::Abandoned;  // the client still waits to be asked for it
   // What is buffered costs nothing to skip; more is read (by drain()) only when it is known

@@ -37,7 +37,6 @@ class BodyStream : public BodySource {
   void begin() {
     continue_owed_ = reader_.expects_continue();
     ended_ = false;
-    skipping_ = false;
     over_ = false;
     draining_ = false;
   }
@@ -81,7 +80,6 @@ class BodyStream : public BodySource {
   RequestReader& reader_;
   bool continue_owed_ = false;
   bool ended_ = false;
-  bool skipping_ = false;  // settle() and drain() read what the handler left
   bool over_ = false;      // settle() has run: the body is no longer the handler's to read
   bool draining_ = false;  // drain() reads the rest
 };
