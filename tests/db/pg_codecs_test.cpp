@@ -68,6 +68,23 @@ TEST(PgSessionRules, NeitherEmptyStatementsNorCommentsHideTheKeyword) {
   EXPECT_EQ(pg::session_statement_refusal("SET LOCAL statement_timeout = 5", false), nullptr);
 }
 
+// Which statements execute() may commit with the statement itself: only those that cannot
+// give rows by their form; everything else waits for its rows (errs towards true).
+TEST(PgSessionRules, MayReturnRowsErrsTowardsTrue) {
+  for (const char* sql : {"SELECT 1", "WITH w AS (DELETE FROM t RETURNING *) SELECT * FROM w",
+                          "VALUES (1)", "TABLE t", "EXPLAIN ANALYZE INSERT INTO t VALUES (1)",
+                          "CALL p()", "(SELECT 1)", "INSERT INTO t VALUES (1) RETURNING id",
+                          "update t set x = 1 returning *", "/* c */ DELETE FROM t RETURNING id",
+                          "MERGE INTO t USING s ON true WHEN MATCHED THEN "
+                          "DELETE RETURNING *",
+                          "INSERT INTO t VALUES ('returning')", ""})
+    EXPECT_TRUE(pg::may_return_rows(sql)) << sql;
+  for (const char* sql : {"INSERT INTO t VALUES (1)", "UPDATE t SET x = 1", "-- c\nDELETE FROM t",
+                          "CREATE TABLE t AS SELECT 1", "ALTER TABLE t ADD x int", "DROP TABLE t",
+                          "TRUNCATE t", "MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE"})
+    EXPECT_FALSE(pg::may_return_rows(sql)) << sql;
+}
+
 TEST(PgNamedParams, NumbersNamesInOrderOfFirstUse) {
   const auto r = rewrite_named_params("SELECT * FROM t WHERE b = :beta AND a = :alpha");
   EXPECT_EQ(r.sql, "SELECT * FROM t WHERE b = $1 AND a = $2");
