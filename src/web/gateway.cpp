@@ -369,9 +369,12 @@ class Proxy {
     co_return error_code{};
   }
 
-  // The response head, past any 1xx interim answers.
+  // The response head, past any 1xx interim answers. Each of them restarts the response
+  // timeout, so their number is bounded: an upstream sending them without end is broken.
   asio::awaitable<error_code> read_head(Exchange& exchange) const {
-    for (;;) {
+    constexpr int kMaxInterimAnswers = 16;
+    for (int interim = 0;; ++interim) {
+      if (interim > kMaxInterimAnswers) co_return http::error::bad_status;
       exchange.parser.emplace();
       exchange.parser->header_limit(upstream_->options.max_response_header_bytes);
       exchange.parser->body_limit(boost::none);

@@ -502,6 +502,23 @@ TEST(GatewayTest, AStatusOutsideHttpsRangeIs502) {
   }
 }
 
+// Each interim answer restarts the response timeout: an upstream that sends them without end
+// held the request until `request_timeout`. A few (103 Early Hints) are fine; past 16, 502.
+TEST(GatewayTest, InterimAnswersAreBounded) {
+  const auto interim = [](int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n";
+    return out + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  };
+  for (const auto& [count, status] : {std::pair{16, 200}, std::pair{17, 502}}) {
+    ForgetfulUpstream upstream(interim(count));
+    Forwarding gateway(upstream.port());
+    Client client(gateway.port());
+    const auto answer = ask(client, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(answer.status, status) << count << " interim answers";
+  }
+}
+
 // An upstream that serves one connection with `serve(fd)`, on a thread of its own.
 class OneConnectionUpstream {
  public:
