@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -29,8 +30,8 @@ using core::StatusCode;
 
 // A write to a database opened without read_write (molt-worker: MOLT_DB_SQLITE_READWRITE=1).
 constexpr const char* kOpenedReadOnly =
-    "the database was opened read-only: open it with read_write to write (molt-worker: "
-    "MOLT_DB_SQLITE_READWRITE=1)";
+    "the database was opened read-only: open it with SqliteOptions::read_write to write "
+    "(molt-worker: MOLT_DB_SQLITE_READWRITE=1)";
 
 // What the call asked for cannot be done: its SQL, its values or its result (past max_rows,
 // max_bytes). A SqlError: the caller's doing when a client wrote the SQL (the worker's
@@ -133,6 +134,10 @@ class Connection {
     if (rc != SQLITE_OK) {
       std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
+      std::error_code ignored;
+      if (rc == SQLITE_CANTOPEN && !std::filesystem::exists(options.path, ignored))
+        why += options.create ? " (its folder does not exist or cannot be written)"
+                              : " (no such file: set create, with read_write, to make it)";
       fail(StatusCode::InvalidInput, "cannot open SQLite database '" + options.path + "': " + why);
     }
     sqlite3_extended_result_codes(db_, 0);
@@ -912,6 +917,10 @@ class SqliteDatabase final : public Database, public std::enable_shared_from_thi
 
 std::shared_ptr<Database> open_sqlite(const SqliteOptions& options) {
   if (options.path.empty()) fail(StatusCode::InvalidInput, "SQLite: no database path given");
+  // Only the writer may create the file: asked for alone, it would be quietly ignored.
+  if (options.create && !options.read_write)
+    fail(StatusCode::InvalidInput, "SQLite: create needs read_write (a read-only database '" +
+                                       options.path + "' cannot be created)");
   // Each pooled connection would open a database of its own: a table one of them creates,
   // the others would not see.
   if (options.path == ":memory:" || options.path.starts_with("file:"))

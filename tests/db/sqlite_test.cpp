@@ -867,6 +867,26 @@ TEST_F(SqliteTest, ValuesAndTextSqliteWouldMangleAreRefused) {
   EXPECT_NE(why.find("give a file path"), std::string::npos) << why;
 }
 
+// Found by a review following docs/db.md: its first example opened a missing file without
+// `create` and met SQLite's bare "unable to open database file"; `create` alone was ignored.
+TEST_F(SqliteTest, AMissingFileSaysHowToMakeIt) {
+  std::string why;
+  SqliteOptions missing;
+  missing.path = (dir_ / "missing.db").string();
+  missing.read_write = true;
+  EXPECT_EQ(status_of([&] { open_sqlite(missing); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("no such file: set create"), std::string::npos) << why;
+  missing.read_write = false;
+  missing.create = true;
+  EXPECT_EQ(status_of([&] { open_sqlite(missing); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("create needs read_write"), std::string::npos) << why;
+  EXPECT_FALSE(std::filesystem::exists(missing.path));
+  missing.read_write = true;
+  missing.path = (dir_ / "no-such-folder" / "new.db").string();
+  EXPECT_EQ(status_of([&] { open_sqlite(missing); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("its folder does not exist"), std::string::npos) << why;
+}
+
 // Found by a review: a std::size_t or a std::string_view did not compile as a parameter.
 TEST_F(SqliteTest, ParametersTakeTheTypesCallersHaveAtHand) {
   auto db = read_only();

@@ -13,8 +13,8 @@ namespace molt::db {
 
 struct SqliteOptions {
   std::string path;
-  bool read_write = false;  // off: opened read-only (MOLT_DB_SQLITE_READWRITE=1 to write)
-  bool create = false;      // create the file when missing (read_write only)
+  bool read_write = false;  // off: opened read-only, and every write is refused
+  bool create = false;      // create the file when missing; needs read_write
   std::size_t readers = 4;
   std::size_t statement_cache = 64;  // prepared statements kept per connection
   std::chrono::milliseconds busy_timeout{2000};

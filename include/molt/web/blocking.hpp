@@ -22,6 +22,7 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "molt/core/blocking_pool.hpp"
 #include "molt/core/deadline.hpp"
@@ -33,10 +34,10 @@ namespace molt::web {
 template <typename F>
 boost::asio::awaitable<std::invoke_result_t<F&>> run_blocking(core::BlockingPool& pool, F fn) {
   using Result = std::invoke_result_t<F&>;
-  static_assert(!std::is_void_v<Result>, "run_blocking: the function returns its result");
+  constexpr bool kReturnsNothing = std::is_void_v<Result>;
   const auto executor = co_await boost::asio::this_coro::executor;
   // The coroutine stays suspended until the pool hands back, so these outlive the task.
-  std::optional<Result> result;
+  std::optional<std::conditional_t<kReturnsNothing, std::monostate, Result>> result;
   std::exception_ptr error;
   bool busy = false;
   co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void()>(
@@ -58,7 +59,12 @@ boost::asio::awaitable<std::invoke_result_t<F&>> run_blocking(core::BlockingPool
         };
         const bool queued = pool.try_post([&, hand_back] {
                                   try {
-                                    result.emplace(fn());
+                                    if constexpr (kReturnsNothing) {
+                                      fn();
+                                      result.emplace();
+                                    } else {
+                                      result.emplace(fn());
+                                    }
                                   } catch (...) {
                                     error = std::current_exception();
                                   }
@@ -73,7 +79,10 @@ boost::asio::awaitable<std::invoke_result_t<F&>> run_blocking(core::BlockingPool
       boost::asio::use_awaitable);
   if (busy) throw HttpError(503, "busy", "the server is busy; retry shortly");
   if (error) std::rethrow_exception(error);
-  co_return std::move(*result);
+  if constexpr (kReturnsNothing)
+    co_return;
+  else
+    co_return std::move(*result);
 }
 
 // How long short work may hold an I/O thread, and what became of the last attempts. After
