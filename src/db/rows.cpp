@@ -1,5 +1,7 @@
 #include "molt/db/rows.hpp"
 
+#include "molt/db/described.hpp"
+
 namespace molt::db {
 
 void Rows::out_of_range(std::size_t row, std::size_t column) {
@@ -37,6 +39,18 @@ void out_of_type_range(std::string_view column, const std::string& value) {
   throw core::Error(core::StatusCode::InternalError,
                     "column '" + std::string(column) + "' holds " + value +
                         ", out of the range of the type asked for");
+}
+
+void missing_member_column(std::string_view member, const Rows& rows) {
+  std::string columns;
+  for (const std::string& name : rows.columns()) {
+    if (!columns.empty()) columns += ", ";
+    columns += name;
+  }
+  throw core::Error(core::StatusCode::InternalError,
+                    "the result has no column '" + std::string(member) +
+                        "' for the struct's member of that name (its columns: " +
+                        (columns.empty() ? std::string("none") : columns) + ")");
 }
 }  // namespace detail
 

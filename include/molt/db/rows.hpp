@@ -1,6 +1,6 @@
 #pragma once
 // A query's result, materialised: column names and cells, with typed access by index or name
-// and decoding into described structs by column name.
+// (molt/db/described.hpp reads rows into described structs by column name).
 
 #include <cmath>
 #include <cstdint>
@@ -70,14 +70,13 @@ namespace detail {
                                   const Value& got);
 // A cell whose value the type asked for cannot hold (get<int> of 2^40).
 [[noreturn]] void out_of_type_range(std::string_view column, const std::string& value);
-}  // namespace detail
 
+// The cell `v` of `column` as T: Rows::get's rules, for a cell already found.
 template <class T>
-T Rows::get(std::size_t row, std::string_view column) const {
-  const Value& v = at(row, column);
+T cell_as(const Value& v, std::string_view column) {
   if constexpr (requires { typename T::value_type; } && !std::is_same_v<T, std::string>) {
     if (std::holds_alternative<std::nullptr_t>(v)) return std::nullopt;
-    return get<typename T::value_type>(row, column);
+    return cell_as<typename T::value_type>(v, column);
   } else if constexpr (std::is_same_v<T, bool>) {
     if (const auto* b = std::get_if<bool>(&v)) return *b;
     if (const auto* i = std::get_if<std::int64_t>(&v)) return *i != 0;  // SQLite has no bool
@@ -114,8 +113,16 @@ T Rows::get(std::size_t row, std::string_view column) const {
     if (const auto* a = std::get_if<Array>(&v)) return *a;
     detail::wrong_cell_type(column, "array", v);
   } else {
-    static_assert(sizeof(T) == 0, "Rows::get: unsupported type");
+    static_assert(sizeof(T) == 0,
+                  "not a cell type: bool, an integer, a floating point type, std::string, Bytes, "
+                  "Array, or std::optional of one");
   }
+}
+}  // namespace detail
+
+template <class T>
+T Rows::get(std::size_t row, std::string_view column) const {
+  return detail::cell_as<T>(at(row, column), column);
 }
 
 }  // namespace molt::db
