@@ -905,6 +905,20 @@ TEST_F(SqliteTest, ParametersTakeTheTypesCallersHaveAtHand) {
   EXPECT_EQ(status_of([&] { Param{std::numeric_limits<std::uint64_t>::max()}; }, &why),
             StatusCode::InvalidInput);
   EXPECT_NE(why.find("past the 64-bit signed integers"), std::string::npos) << why;
+  // An optional is its value, or a null of the type it stands for (a review wrote the ternary).
+  const std::optional<std::int64_t> some = 5;
+  const std::optional<std::string> none;
+  const Rows optional = db->query("SELECT ? AS some, ? AS none, typeof(?) AS kind",
+                                  Params::positional({some, none, none}));
+  EXPECT_EQ(optional.get<std::int64_t>(0, "some"), 5);
+  EXPECT_EQ(optional.get<std::optional<std::string>>(0, "none"), std::nullopt);
+  EXPECT_EQ(optional.get<std::string>(0, "kind"), "null");
+  EXPECT_EQ(Param(none).null_type, ValueType::Text);
+  EXPECT_EQ(Param(std::optional<double>()).null_type, ValueType::Float);
+  EXPECT_EQ(Param(std::optional<bool>()).null_type, ValueType::Bool);
+  EXPECT_EQ(Param(std::optional<unsigned>()).null_type, ValueType::Int);
+  EXPECT_EQ(Param(std::optional<std::uint64_t>(9)).value, Value(std::int64_t{9}));
+  static_assert(!std::is_constructible_v<Param, std::optional<char>>);
 }
 
 TEST_F(SqliteTest, TypedReadsRefuseValuesTheirTypeCannotHold) {

@@ -57,6 +57,10 @@ struct Param {
       : value(checked_int64(v)) {}  // std::size_t, std::uint64_t
   Param(std::string_view text) : value(std::string(text)) {}
   Param(char) = delete;  // 'a' would bind 97: pass std::string(1, c) or an integer
+  // An optional: its value, or a null of the type that T stands for.
+  template <class T>
+  requires std::is_constructible_v<Param, const T&> Param(const std::optional<T>& v)
+      : Param(v ? Param(*v) : null(type_standing_for<T>())) {}
 
   static Param null(ValueType type) {
     Param p;
@@ -65,6 +69,22 @@ struct Param {
   }
 
  private:
+  template <class T>
+  static constexpr ValueType type_standing_for() {
+    if constexpr (std::is_same_v<T, bool>)
+      return ValueType::Bool;
+    else if constexpr (std::is_integral_v<T>)
+      return ValueType::Int;
+    else if constexpr (std::is_floating_point_v<T>)
+      return ValueType::Float;
+    else if constexpr (std::is_same_v<T, Bytes>)
+      return ValueType::Bytes;
+    else if constexpr (std::is_convertible_v<const T&, std::string_view>)
+      return ValueType::Text;
+    else
+      static_assert(sizeof(T) == 0,
+                    "a std::optional parameter holds a bool, number, text or Bytes");
+  }
   // In U's own width: a 128-bit value (gnu++20's unsigned __int128) is checked, not cut.
   template <class U>
   static std::int64_t checked_int64(U v) {

@@ -76,6 +76,14 @@ struct RouteHandler {
   requires(!std::constructible_from<Handler, F> && std::constructible_from<ImmediateHandler, F>)
       RouteHandler(F f)
       : handler(answering_at_once(ImmediateHandler(std::move(f)))) {}
+  // Anything else: one clear message instead of a list of constructors that did not fit.
+  template <typename F>
+  requires(!std::constructible_from<Handler, F> && !std::constructible_from<ImmediateHandler, F>)
+      RouteHandler(F) {
+    static_assert(sizeof(F) == 0,
+                  "a route handler is a coroutine `awaitable<Response>(const Request&, Ctx&)` or "
+                  "`Response(const Request&, Ctx&)`: check its return type and its parameters");
+  }
   Handler handler;
 };
 using Middleware = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&, Next)>;
