@@ -37,9 +37,7 @@ using molt::web::Response;
 // ?user_id=&q=&status=&cursor=&limit= -> the list_items request; 400 naming what is wrong.
 ListItemsRequest list_request(const Request& request) {
   ListItemsRequest out;
-  const auto user_id = molt::web::query_as<std::int64_t>(request, "user_id");
-  if (!user_id) throw HttpError(400, "invalid_input", "query parameter 'user_id' is required");
-  out.user_id = *user_id;
+  out.user_id = molt::web::query_required<std::int64_t>(request, "user_id");
   out.q = request.query_param("q");
   out.status = request.query_param("status");
   out.cursor = request.query_param("cursor");

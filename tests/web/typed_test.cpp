@@ -180,4 +180,19 @@ TEST(TypedTest, QueryNumbersAreFinite) {
   EXPECT_EQ(molt::web::query_as<double>(request, "x"), -2500.0);
 }
 
+TEST(TypedTest, ARequiredQueryParameterIsThereOrA400SayingSo) {
+  const auto answer = [](const char* target) {
+    molt::web::Request request;
+    request.set_start_line("GET", target, 11);
+    try {
+      return std::to_string(molt::web::query_required<std::int64_t>(request, "user_id"));
+    } catch (const molt::web::HttpError& e) {
+      return std::to_string(e.status()) + " " + e.what();
+    }
+  };
+  EXPECT_EQ(answer("/p?user_id=7"), "7");
+  EXPECT_EQ(answer("/p?q=7"), "400 query parameter 'user_id' is required");
+  EXPECT_EQ(answer("/p?user_id=x"), "400 query parameter 'user_id' must be an integer in range");
+}
+
 }  // namespace

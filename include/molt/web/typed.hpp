@@ -123,4 +123,15 @@ T query_as(const Request& request, std::string_view name, T absent) {
   return value ? std::move(*value) : std::move(absent);
 }
 
+// A query parameter that must be there: `query_required<std::int64_t>(request, "user_id")`.
+// Absent, a 400 "query parameter 'user_id' is required"; one that does not parse, as query_as.
+template <typename T>
+T query_required(const Request& request, std::string_view name) {
+  std::optional<T> value = query_as<T>(request, name);
+  if (!value)
+    throw HttpError(400, "invalid_input",
+                    "query parameter '" + std::string(name) + "' is required");
+  return std::move(*value);
+}
+
 }  // namespace molt::web
