@@ -85,6 +85,23 @@ TEST(PgSessionRules, MayReturnRowsErrsTowardsTrue) {
     EXPECT_FALSE(pg::may_return_rows(sql)) << sql;
 }
 
+// DO and CALL are no reads; they and set_config() may change the session unseen.
+TEST(PgSessionRules, DoCallAndSetConfigAreKnownByTheirText) {
+  for (const char* sql :
+       {"DO $$ BEGIN END $$", " -- c\n do $$ BEGIN END $$", "CALL p()", "/* x */ call p()"}) {
+    EXPECT_NE(pg::read_refusal(sql), nullptr) << sql;
+    EXPECT_TRUE(pg::may_change_session(sql)) << sql;
+  }
+  for (const char* sql : {"SELECT set_config('a', 'b', false)", "select Set_Config('x','y',true)",
+                          "INSERT INTO t VALUES ('set_config')"})
+    EXPECT_TRUE(pg::may_change_session(sql)) << sql;
+  for (const char* sql : {"SELECT 1", "SELECT done FROM t", "SELECT * FROM calls",
+                          "INSERT INTO t VALUES (1)", "DOUBLE", "WITH do AS (SELECT 1) TABLE do"}) {
+    EXPECT_EQ(pg::read_refusal(sql), nullptr) << sql;
+    EXPECT_FALSE(pg::may_change_session(sql)) << sql;
+  }
+}
+
 TEST(PgNamedParams, NumbersNamesInOrderOfFirstUse) {
   const auto r = rewrite_named_params("SELECT * FROM t WHERE b = :beta AND a = :alpha");
   EXPECT_EQ(r.sql, "SELECT * FROM t WHERE b = $1 AND a = $2");

@@ -341,6 +341,120 @@ TEST(PostgresTest, ACallCannotChangeTheSessionLaterCallsShare) {
             "0");
 }
 
+// Found by a review: a read ran a DO block that committed its read-only transaction, set the
+// next one READ WRITE and wrote; another DO replaced a prepared statement of the session with
+// its own under the same name (a later caller's SELECT 41 answered 666); set_config() changed
+// the forms values are read in for every later call on the session.
+TEST(PostgresTest, NoStatementLeavesItsMarkOnTheSessionOfLaterCalls) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE TABLE marks(id int)");
+  auto db = open("molt-marks", 1);
+  // DO and CALL are refused by every read, before they are sent.
+  const std::string sneaky =
+      "DO $$ BEGIN COMMIT; SET TRANSACTION READ WRITE; INSERT INTO marks VALUES (1); END $$";
+  const std::int64_t pid = backend_pid(*db);
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query(sneaky, {}, {}); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("DO and CALL are not accepted by a read"), std::string::npos) << why;
+  EXPECT_EQ(status_of([&] {
+              db->query_batch({{"SELECT 1", {}}, {"CALL nothing()", {}}}, {});
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(status_of([&] { db->query_in_parts(sneaky, {}, {}, [](const Rows&) {}); }),
+            StatusCode::InvalidInput);
+  {
+    auto tx = db->begin({});
+    EXPECT_EQ(status_of([&] { tx.query(sneaky); }), StatusCode::InvalidInput);
+  }
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM marks"), "0");
+  EXPECT_EQ(backend_pid(*db), pid);
+
+  // A DO through execute() runs, and its session serves nobody after: a prepared statement it
+  // replaced is not met again.
+  EXPECT_EQ(db->query("SELECT 41 AS answer", {}, {}).get<std::int64_t>(0, "answer"), 41);
+  db->execute(
+      "DO $$ DECLARE s record; BEGIN FOR s IN SELECT name FROM pg_prepared_statements LOOP "
+      "EXECUTE format('DEALLOCATE %I', s.name); "
+      "EXECUTE format('PREPARE %I AS SELECT 666 AS answer', s.name); END LOOP; END $$",
+      {}, {});
+  EXPECT_EQ(db->query("SELECT 41 AS answer", {}, {}).get<std::int64_t>(0, "answer"), 41);
+  EXPECT_NE(backend_pid(*db), pid);
+
+  // set_config() of a form the cells are read in: that session is closed after its call.
+  const auto digits_and_date = [&] {
+    const Rows rows =
+        db->query("SELECT 0.1234567890123456789::float8 AS f, '2020-03-04'::date AS d", {}, {});
+    return std::to_string(rows.get<double>(0, "f") == 0.1234567890123456789) + " " +
+           rows.get<std::string>(0, "d");
+  };
+  EXPECT_EQ(digits_and_date(), "1 2020-03-04");
+  db->query("SELECT set_config('extra_float_digits', '-15', false) AS a", {}, {});
+  EXPECT_EQ(digits_and_date(), "1 2020-03-04");
+  db->query("SELECT set_config('DateStyle', 'SQL, DMY', false) AS a", {}, {});
+  EXPECT_EQ(digits_and_date(), "1 2020-03-04");
+  db->execute("SELECT set_config('bytea_output', 'escape', false)", {}, {});
+  EXPECT_EQ(db->query("SELECT '\\x00ff'::bytea AS b", {}, {}).get<Bytes>(0, "b"),
+            Bytes{std::string("\0\xff", 2)});
+  {
+    auto tx = db->begin({});
+    tx.query("SELECT set_config('IntervalStyle', 'iso_8601', false) AS a");
+    tx.commit();
+  }
+  EXPECT_EQ(db->query("SELECT '1 day'::interval AS i", {}, {}).get<std::string>(0, "i"), "1 day");
+}
+
+// Found by a review: with standard_conforming_strings off (a server's, a role's or the
+// connection string's setting), `\'` inside a literal hid its end from the `:name` rewrite and
+// the literal's text came back changed. Every session now sets it on.
+TEST(PostgresTest, LiteralsReadTheSameWhateverTheServersStringSetting) {
+  PostgresOptions o;
+  o.dsn = PostgresServer::shared().dsn() +
+          " application_name=molt-strings options='-c standard_conforming_strings=off'";
+  o.pool_size = 1;
+  auto db = open_postgres(o);
+  const Rows rows = db->query("SELECT 'a\\' AS lit, :x::text AS x, 'it''s :x' AS quoted",
+                              Params::named({{"x", {std::string("X")}}}), {});
+  EXPECT_EQ(rows.get<std::string>(0, "lit"), "a\\");
+  EXPECT_EQ(rows.get<std::string>(0, "x"), "X");
+  EXPECT_EQ(rows.get<std::string>(0, "quoted"), "it's :x");
+}
+
+// Found by a review: a write whose deadline passed while its COMMIT waited (here for a
+// synchronous standby that never answers) had been committed, and answered a bare Timeout:
+// its caller would write it again. The message says that it was committed.
+TEST(PostgresTest, AWriteStoppedAfterItsCommitSaysSo) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE TABLE late(id int)");
+  PostgresOptions o;  // the test server does not wait for commits: these sessions do
+  o.dsn = pg.dsn() + " application_name=molt-late options='-c synchronous_commit=on'";
+  o.pool_size = 1;
+  auto db = open_postgres(o);
+  pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+  pg.psql("SELECT pg_reload_conf()");
+  struct Restore {
+    PostgresServer& pg;
+    ~Restore() {
+      pg.psql("ALTER SYSTEM RESET synchronous_standby_names");
+      pg.psql("SELECT pg_reload_conf()");
+    }
+  } restore{pg};
+  for (int i = 0; i < 100 && pg.psql("SHOW synchronous_standby_names") != "nobody"; ++i)
+    std::this_thread::sleep_for(20ms);
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->execute("INSERT INTO late VALUES (1)", {}, within(300ms)); }, &why),
+            StatusCode::Timeout);
+  EXPECT_NE(why.find("had been committed before it could be stopped"), std::string::npos) << why;
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM late"), "1");
+  // Cancelled the same way.
+  CancelLater cancel(200ms);
+  QueryOptions cancelled;
+  cancelled.cancel = cancel.token();
+  EXPECT_EQ(status_of([&] { db->execute("INSERT INTO late VALUES (2)", {}, cancelled); }, &why),
+            StatusCode::Cancelled);
+  EXPECT_NE(why.find("had been committed before it could be stopped"), std::string::npos) << why;
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM late"), "2");
+}
+
 TEST(PostgresTest, MaxBytesRefusesAResultPastIt) {
   auto db = open("molt-maxbytes", 1);
   QueryOptions o;

@@ -307,8 +307,16 @@ void Call::fail_step(const PGresult* error) {
 void Call::stop() {
   stopped_ = true;
   cut_short();
-  cancel_.throw_if_cancelled();
-  fail(StatusCode::Timeout, "query deadline exceeded");
+  // Stopped too late to undo: the COMMIT sent in the round had succeeded. Said, so that a
+  // caller does not write again what was written.
+  const std::string_view outcome =
+      commit_drained_ ? "; the statement had been committed before it could be stopped" : "";
+  try {
+    cancel_.throw_if_cancelled();
+  } catch (const core::Error& e) {
+    fail(e.code(), e.what() + std::string(outcome));
+  }
+  fail(StatusCode::Timeout, "query deadline exceeded" + std::string(outcome));
 }
 
 // Ends the round early: the server is asked to cancel what still runs, and what it still
@@ -350,6 +358,8 @@ bool Call::drain(Clock::time_point until) {
     if (PQstatus(conn) != CONNECTION_OK) return false;
     if (PGresult* result = PQgetResult(conn)) {
       const auto status = PQresultStatus(result);
+      if (status == PGRES_COMMAND_OK && std::strcmp(PQcmdStatus(result), "COMMIT") == 0)
+        commit_drained_ = true;
       PQclear(result);
       if (is_copy(status)) return false;
       continue;

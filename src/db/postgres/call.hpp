@@ -114,6 +114,7 @@ class Call {
   core::Clock::time_point started_;
   std::size_t callers_statements_ = 0;  // in the round being run (steps with params)
   bool stopped_ = false;
+  bool commit_drained_ = false;     // cut short after the server had already committed
   bool heard_from_server_ = false;  // a result (an error included) came for this call
   std::size_t failed_step_ = static_cast<std::size_t>(-1);
   // Per step of the running round: the cache key and whether it ran a cached statement

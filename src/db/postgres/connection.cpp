@@ -30,6 +30,7 @@ namespace {
 constexpr const char* kSessionSettings =
     "SET default_transaction_read_only = on; SET bytea_output = hex; "
     "SET extra_float_digits = 3; SET DateStyle = ISO; SET IntervalStyle = postgres; "
+    "SET standard_conforming_strings = on; "
     "SELECT (extract(epoch FROM current_setting('statement_timeout')::interval) * 1000)::bigint";
 }  // namespace
 
@@ -45,6 +46,30 @@ void Connection::close() noexcept {
   if (conn_) PQfinish(conn_);
   conn_ = nullptr;
   statements_.clear();  // prepared statements live and die with the session
+  session_changed_ = false;
+}
+
+namespace {
+// The settings of kSessionSettings the server reports whenever they change (GUC_REPORT), and
+// how their value begins while they are as set: a caller's set_config() of one shows here.
+// (bytea_output and extra_float_digits are not reported: set_config in a statement's text
+// marks the session changed instead.)
+constexpr std::pair<const char*, std::string_view> kReportedSettings[] = {
+    {"default_transaction_read_only", "on"},
+    {"standard_conforming_strings", "on"},
+    {"IntervalStyle", "postgres"},
+    {"DateStyle", "ISO,"},
+};
+}  // namespace
+
+void Connection::close_if_session_changed() noexcept {
+  if (!conn_) return;
+  bool changed = session_changed_;
+  for (const auto& [name, expected] : kReportedSettings) {
+    const char* value = PQparameterStatus(conn_, name);
+    changed = changed || (value != nullptr && !std::string_view(value).starts_with(expected));
+  }
+  if (changed) close();
 }
 
 namespace {

@@ -40,6 +40,12 @@ class Connection {
 
   void close() noexcept;
 
+  // A statement may have changed the session beyond what the server reports (a DO block, a
+  // CALL, set_config): the session is ended before it could serve another call. Or a reported
+  // setting this library relies on is no longer its own (a set_config() of it).
+  void mark_session_changed() noexcept { session_changed_ = true; }
+  void close_if_session_changed() noexcept;
+
   // Forgets an earlier wake-up, so that only this call's cancel token can end its waits.
   void clear_wake() noexcept { waiter_.clear_wake(); }
   // Ends the call's current or next interruptible wait (kWoken); any thread. Callers make
@@ -71,6 +77,7 @@ class Connection {
   SocketWaiter waiter_;
   StatementCache statements_;
   std::chrono::milliseconds statement_timeout_{0};
+  bool session_changed_ = false;
 };
 
 }  // namespace molt::db::pg

@@ -44,14 +44,22 @@ constexpr auto kRollbackTime = 1s;
 struct Statement {
   std::string sql;
   std::vector<pg::EncodedParam> params;
+  bool changes_session = false;  // pg::may_change_session: the connection is not reused after
 
   Step step() const { return {sql, &params, /*prepared=*/true}; }
 };
 
-// The `:name` rewrite of `sql`, remembered per thread: the same few statements come back
-// call after call, and looking one up costs far less than scanning it again. Per thread, so
-// no lock; bounded, so a stream of distinct SQL cannot grow it without limit.
-const pg::RewrittenSql& rewritten(std::string_view sql) {
+// What scanning a statement's text tells: its `:name` rewrite, and whether it may change the
+// session unseen.
+struct ScannedSql {
+  pg::RewrittenSql rewritten;
+  bool changes_session;
+};
+
+// `sql` scanned, remembered per thread: the same few statements come back call after call,
+// and looking one up costs far less than scanning it again. Per thread, so no lock; bounded,
+// so a stream of distinct SQL cannot grow it without limit.
+const ScannedSql& scanned(std::string_view sql) {
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept {
@@ -59,23 +67,31 @@ const pg::RewrittenSql& rewritten(std::string_view sql) {
     }
   };
   constexpr std::size_t kRemembered = 64;
-  thread_local std::unordered_map<std::string, pg::RewrittenSql, Hash, std::equal_to<>> seen;
+  thread_local std::unordered_map<std::string, ScannedSql, Hash, std::equal_to<>> seen;
   if (const auto found = seen.find(sql); found != seen.end()) return found->second;
-  pg::RewrittenSql fresh = pg::rewrite_named_params(sql);  // may throw: nothing is kept then
+  ScannedSql fresh{pg::rewrite_named_params(sql),  // may throw: nothing is kept then
+                   pg::may_change_session(sql)};
   if (seen.size() >= kRemembered) seen.clear();
   return seen.emplace(std::string(sql), std::move(fresh)).first->second;
 }
 
+// What a statement is for: a read runs in a read-only transaction, which no statement of it
+// may end (pg::read_refusal).
+enum class Access { Read, Write };
+
 // `in_transaction`: the call runs in a transaction of the API (Database::begin()).
 constexpr std::size_t kMaxParams = 65535;
 
-Statement bind(std::string_view sql, const Params& params, bool in_transaction) {
+Statement bind(std::string_view sql, const Params& params, bool in_transaction, Access access) {
   // libpq takes C strings: the text after a NUL would be dropped, the statement run without it.
   if (sql.find('\0') != std::string_view::npos) throw core::SqlError("the SQL contains a NUL byte");
   if (const char* why = pg::session_statement_refusal(sql, in_transaction))
     throw core::SqlError(why);
-  const pg::RewrittenSql& r = rewritten(sql);
-  Statement s{r.sql, {}};
+  if (access == Access::Read)
+    if (const char* why = pg::read_refusal(sql)) throw core::SqlError(why);
+  const ScannedSql& scan = scanned(sql);
+  const pg::RewrittenSql& r = scan.rewritten;
+  Statement s{r.sql, {}, scan.changes_session};
   for (const auto& p : pg::order_named_params(r, params)) s.params.push_back(pg::encode_param(p));
   if (s.params.size() > kMaxParams)  // the protocol's count is 16 bits; libpq would drop us
     throw core::SqlError("PostgreSQL takes at most 65535 values a statement; " +
@@ -183,6 +199,8 @@ class RowsBuilder final : public pg::RowSink {
 std::vector<Rows> run_queries(Connection& c, const std::vector<Statement>& statements,
                               const QueryOptions& options, core::Deadline deadline,
                               bool in_transaction) {
+  for (const Statement& statement : statements)
+    if (statement.changes_session) c.mark_session_changed();
   Call call(c, deadline, options.cancel, in_transaction);
   call.check();
   std::vector<Step> steps;
@@ -230,6 +248,7 @@ std::vector<Rows> run_queries(Connection& c, const std::vector<Statement>& state
 // single-row mode gives them: libpq holds one row at a time, this a part's worth.
 void run_query_in_parts(Connection& c, const Statement& statement, const QueryOptions& options,
                         core::Deadline deadline, const PartVisitor& visit) {
+  if (statement.changes_session) c.mark_session_changed();
   Call call(c, deadline, options.cancel, /*in_transaction=*/false);
   call.check();
   RowsBuilder rows(options, &visit);
@@ -247,6 +266,7 @@ void run_query_in_parts(Connection& c, const Statement& statement, const QueryOp
 // rows have been read within the limits: a COMMIT already sent could not be taken back.
 ExecResult run_execute(Connection& c, const Statement& statement, const QueryOptions& options,
                        core::Deadline deadline, bool in_transaction, bool may_return_rows) {
+  if (statement.changes_session) c.mark_session_changed();
   Call call(c, deadline, options.cancel, in_transaction);
   call.check();
   RowsBuilder rows(options);
@@ -323,20 +343,13 @@ std::string run_fixed(Connection& c, std::string_view sql, core::Deadline deadli
   return result ? PQcmdStatus(result.get()) : "";
 }
 
-// A caller's set_config() can still turn the session's read-only default off
-// (`SELECT set_config('default_transaction_read_only', 'off', false)`). The server reports
-// that setting whenever it changes (GUC_REPORT), and a connection that no longer reads only
-// by default is closed when its call ends, not handed to the next one.
-void close_unless_read_only(Connection& c) {
-  if (!c.is_open()) return;
-  const char* read_only = PQparameterStatus(c.handle(), "default_transaction_read_only");
-  if (read_only != nullptr && std::strcmp(read_only, "on") != 0) c.close();
-}
-
-// The same when a call ends, however it ends.
-struct ReadOnlySessionCheck {
+// A call's statements may have changed the session that the next call would get: turned its
+// read-only default off (`SELECT set_config('default_transaction_read_only', 'off', false)`),
+// changed the forms values are read in, or (in a DO block) its prepared statements. Such a
+// connection is closed when the call ends, however it ends, not handed to the next one.
+struct SessionCheck {
   Connection& c;
-  ~ReadOnlySessionCheck() { close_unless_read_only(c); }
+  ~SessionCheck() { c.close_if_session_changed(); }
 };
 
 using ConnectionPool = detail::ConnectionPool<Connection>;
@@ -348,17 +361,17 @@ class PostgresTransaction final : public TransactionSession {
   PostgresTransaction(std::shared_ptr<const Database> owner, ConnectionPool::Lease lease,
                       const PostgresOptions& options)
       : owner_(std::move(owner)), lease_(std::move(lease)), options_(options) {}
-  ~PostgresTransaction() override { close_unless_read_only(*lease_); }
+  ~PostgresTransaction() override { (*lease_).close_if_session_changed(); }
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    const std::vector<Statement> statements{bind(sql, params, true)};
+    const std::vector<Statement> statements{bind(sql, params, true, Access::Read)};
     // Safe to repeat: a failed statement was undone by rolling back to its savepoint.
     return std::move(
         replanned([&] { return run_queries(connection(), statements, o, deadline(o), true); })[0]);
   }
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
     try {
-      return run_execute(connection(), bind(sql, params, true), o, deadline(o), true,
+      return run_execute(connection(), bind(sql, params, true, Access::Write), o, deadline(o), true,
                          pg::may_return_rows(sql));
     } catch (const pg::StalePlan& stale) {
       // The refusal aborted the transaction, and a savepoint per write to retry from would
@@ -411,13 +424,13 @@ class PostgresDatabase final : public Database,
   Backend backend() const noexcept override { return Backend::Postgres; }
 
   Rows query(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    const std::vector<Statement> statements{bind(sql, params, false)};
+    const std::vector<Statement> statements{bind(sql, params, false, Access::Read)};
     return std::move(run(statements, o)[0]);
   }
 
   void query_in_parts(std::string_view sql, const Params& params, const QueryOptions& o,
                       const PartVisitor& visit) override {
-    const Statement statement = bind(sql, params, false);
+    const Statement statement = bind(sql, params, false, Access::Read);
     reading(
         o, [&](Connection& c, core::Deadline d) { run_query_in_parts(c, statement, o, d, visit); });
   }
@@ -426,17 +439,17 @@ class PostgresDatabase final : public Database,
                                 const QueryOptions& o) override {
     std::vector<Statement> statements;
     statements.reserve(queries.size());
-    for (const auto& q : queries) statements.push_back(bind(q.sql, q.params, false));
+    for (const auto& q : queries) statements.push_back(bind(q.sql, q.params, false, Access::Read));
     if (statements.empty()) return {};
     return run(statements, o);
   }
 
   ExecResult execute(std::string_view sql, const Params& params, const QueryOptions& o) override {
-    const Statement statement = bind(sql, params, false);
+    const Statement statement = bind(sql, params, false, Access::Write);
     const bool rows = pg::may_return_rows(sql);
     const auto d = deadline(o);
     auto lease = lease_open(d, o.cancel);
-    const ReadOnlySessionCheck check{*lease};
+    const SessionCheck check{*lease};
     // Safe to repeat: the failed statement's transaction was rolled back.
     return replanned(
         [&] { return run_execute(reopened(*lease, d, o.cancel), statement, o, d, false, rows); });
@@ -466,7 +479,7 @@ class PostgresDatabase final : public Database,
     const auto d = deadline(o);
     auto lease = pool_.acquire(d, o.cancel, options_.pool_wait);
     const bool reused = !(*lease).ensure_open(d, o.cancel);
-    const ReadOnlySessionCheck check{*lease};
+    const SessionCheck check{*lease};
     // Safe to repeat: the statements ran in one implicit transaction, which the failure
     // rolled back, and a stale plan or a session found gone came before any result (so no
     // part of a query_in_parts() was handed over yet).

@@ -43,6 +43,13 @@ std::string_view word_at(std::string_view sql, std::size_t at, std::size_t& end)
   return sql.substr(at, end - at);
 }
 
+// Whether `keyword` (upper case) is anywhere in `sql`, in any case: in a literal or a name too.
+bool contains_word(std::string_view sql, std::string_view keyword) {
+  for (std::size_t at = 0; at + keyword.size() <= sql.size(); ++at)
+    if (same_word(sql.substr(at, keyword.size()), keyword)) return true;
+  return false;
+}
+
 }  // namespace
 
 const char* session_statement_refusal(std::string_view sql, bool in_transaction) {
@@ -84,6 +91,22 @@ const char* session_statement_refusal(std::string_view sql, bool in_transaction)
   return nullptr;
 }
 
+const char* read_refusal(std::string_view sql) {
+  std::size_t end = 0;
+  const std::string_view first = word_at(sql, skip_blanks(sql, 0), end);
+  if (same_word(first, "DO") || same_word(first, "CALL"))
+    return "DO and CALL are not accepted by a read: their body may commit and write (run them "
+           "with execute())";
+  return nullptr;
+}
+
+bool may_change_session(std::string_view sql) {
+  std::size_t end = 0;
+  const std::string_view first = word_at(sql, skip_blanks(sql, 0), end);
+  if (same_word(first, "DO") || same_word(first, "CALL")) return true;
+  return contains_word(sql, "SET_CONFIG");
+}
+
 bool may_return_rows(std::string_view sql) {
   std::size_t end = 0;
   const std::string_view first = word_at(sql, skip_blanks(sql, 0), end);
@@ -92,10 +115,7 @@ bool may_return_rows(std::string_view sql) {
   if (std::none_of(kNoRows.begin(), kNoRows.end(),
                    [&](std::string_view keyword) { return same_word(first, keyword); }))
     return true;
-  constexpr std::string_view kReturning = "RETURNING";
-  for (std::size_t at = 0; at + kReturning.size() <= sql.size(); ++at)
-    if (same_word(sql.substr(at, kReturning.size()), kReturning)) return true;
-  return false;
+  return contains_word(sql, "RETURNING");
 }
 
 }  // namespace molt::db::pg

@@ -16,6 +16,17 @@ namespace molt::db::pg {
 // its transaction does.
 const char* session_statement_refusal(std::string_view sql, bool in_transaction);
 
+// Why a read (query(), a batch, query_in_parts) may not run `sql`, or nullptr: a DO block or
+// a CALL, whose body may commit the read-only transaction the read runs in and go on writing
+// in a new one, or replace the session's prepared statements.
+const char* read_refusal(std::string_view sql);
+
+// True when `sql` may change the session in ways the server does not report: a DO block or a
+// CALL (whatever runs inside), or set_config() anywhere in it (a word in a literal counts too:
+// the answer errs towards true). The connection is then closed when the call ends instead of
+// going back to the pool.
+bool may_change_session(std::string_view sql);
+
 // False when `sql` cannot give rows by its form: it begins with INSERT, UPDATE, DELETE, MERGE
 // or a definition (CREATE, ALTER, DROP, TRUNCATE) and has no RETURNING anywhere (a word in a
 // literal or a name counts too: the answer errs towards true). Everything else may.
