@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import time
+import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -39,6 +40,7 @@ from molt_accel.framing import (
     encode_frame,
 )
 from molt_accel.hooks import Hook, report_answer, report_send
+from molt_accel.process import EXIT_GRACE_S
 from molt_accel.retry import RestartBackoff, Undelivered
 from molt_accel.wire import (
     Answer,
@@ -51,6 +53,23 @@ from molt_accel.wire import (
 )
 
 logger = logging.getLogger("molt_accel")
+
+_live_clients: weakref.WeakSet[AsyncMoltClient] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_live_clients):
+        client._forget_worker_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class MoltWrongEventLoop(MoltWorkerUnavailable, RuntimeError):
+    """A call from an event loop other than the open one that serves the client: under WSGI,
+    Django runs each async view in a loop of its own, so a client given to the decorator
+    (rather than its one-per-loop shared client) meets this at once. A RuntimeError too, as
+    it was; an HTTP answer maps it to 503 ``worker_unavailable``, with this text in the log."""
 
 
 class _AsyncWorker:
@@ -65,6 +84,10 @@ class _AsyncWorker:
         self.started_at = started_at
         self.died_at: float | None = None
         self._closing = False
+        # One frame at a time into the pipe, each once the worker has read what came before
+        # (below asyncio's high-water mark): a worker that reads nothing holds the callers,
+        # not an ever larger write buffer.
+        self._write_lock = asyncio.Lock()
         self.reader = asyncio.get_running_loop().create_task(self._read_answers())
 
     async def _read_answers(self) -> None:
@@ -131,7 +154,21 @@ class _AsyncWorker:
         if future is not None and not future.done():
             future.set_exception(error)
 
-    def send(self, frame: bytes) -> None:
+    async def send(self, frame: bytes) -> None:
+        """Writes ``frame`` once the worker has taken in what was written before it."""
+        async with self._write_lock:
+            stdin = self._open_input()
+            try:
+                await stdin.drain()
+            except ConnectionError:
+                pass  # the pipe closed: _open_input says so
+            self._open_input().write(frame)
+
+    def send_now(self, frame: bytes) -> None:
+        """Writes a small control frame (``__cancel__``) at once, past the frames waiting."""
+        self._open_input().write(frame)
+
+    def _open_input(self) -> asyncio.StreamWriter:
         stdin = self.proc.stdin
         if self.dead or stdin is None or stdin.is_closing():
             if not self._closing:
@@ -139,13 +176,33 @@ class _AsyncWorker:
                 # have noticed yet. The restart backoff needs to know it died, and when.
                 self._note_death()
             raise MoltWorkerUnavailable(self.death_reason or "worker input is closed")
-        stdin.write(frame)
+        return stdin
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: let go of the worker's input, which belongs to the parent.
+
+        The child's copy of the pipe's write end would keep the worker from ever seeing the
+        end of its input. The copy is pointed at /dev/null rather than closed: the transport
+        copied with the parent's loop still owns that descriptor number."""
+        self.dead = True
+        self.death_reason = "worker belongs to the parent process"
+        pipe = self.proc.stdin.transport.get_extra_info("pipe") if self.proc.stdin else None
+        if pipe is None:
+            return
+        try:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(devnull, pipe.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError):
+            pass
 
     def _note_death(self) -> None:
         if self.died_at is None:
             self.died_at = time.monotonic()
 
-    async def close(self, grace_s: float = 5.0) -> None:
+    async def close(self, grace_s: float = EXIT_GRACE_S) -> None:
         self._closing = True
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()
@@ -176,6 +233,7 @@ class AsyncMoltClient(WorkerSettings):
         # that drain them are cancelled when the loop shuts down, and would leak them.
         self._retired: set[_AsyncWorker] = set()
         self._restart_backoff = RestartBackoff()
+        _live_clients.add(self)
 
     @property
     def pid(self) -> int | None:
@@ -231,12 +289,21 @@ class AsyncMoltClient(WorkerSettings):
         await self._exchange("__ping__", b"", "raw", timeout_ms, None, None, None, None)
         return True
 
-    async def close(self) -> None:
-        """Closes the worker, and the replaced ones still draining, and waits for them."""
+    async def close(self, grace_s: float = EXIT_GRACE_S) -> None:
+        """Closes the worker, and the replaced ones still draining, and waits for them; one
+        still running after ``grace_s`` is killed."""
         self._check_loop()
         self._closed = True
         workers = self._take_workers()
-        await asyncio.gather(*(worker.close() for worker in workers))
+        await asyncio.gather(*(worker.close(grace_s) for worker in workers))
+
+    def _forget_worker_after_fork(self) -> None:
+        for worker in self._take_workers():
+            worker.forget_after_fork()
+        # The parent's loop, as copied, will never run here: the child starts afresh.
+        self._loop = self._loop_watch = self._starting = None
+        self._started_once = False
+        self._restart_backoff = RestartBackoff()
 
     async def __aenter__(self) -> AsyncMoltClient:
         return self
@@ -250,7 +317,7 @@ class AsyncMoltClient(WorkerSettings):
         if serving is None or serving is asyncio.get_running_loop():
             return
         if not serving.is_closed():
-            raise RuntimeError(
+            raise MoltWrongEventLoop(
                 "this AsyncMoltClient's worker is served by another event loop, which is still "
                 "open; use one client per loop (the decorator keeps one per loop), or MoltClient "
                 "from threads"
@@ -327,9 +394,13 @@ class AsyncMoltClient(WorkerSettings):
                 raise MoltWorkerUnavailable(
                     f"cannot start the worker {self.worker_cmd[0]!r}: {exc}"
                 ) from None
-            self._worker = _AsyncWorker(proc, self.max_frame_size, started_at)
-            self._restart_backoff.started(self._worker)
-            return self._worker
+            worker = _AsyncWorker(proc, self.max_frame_size, started_at)
+            if self._closed:  # close() ran while the worker started: it serves nobody
+                await worker.close()
+                raise MoltWorkerUnavailable("the client is closed")
+            self._worker = worker
+            self._restart_backoff.started(worker)
+            return worker
 
     async def _exchange(
         self,
@@ -351,16 +422,19 @@ class AsyncMoltClient(WorkerSettings):
         worker.pending[request_id] = future
         report_send(before_send, entry, request_id, codec, len(body), timeout_ms)
         started = time.perf_counter()
-        try:
-            worker.send(frame)
-        except MoltWorkerUnavailable as exc:
-            # Nothing reached the worker: the call may go to a new one whatever it is.
-            worker.pending.pop(request_id, None)
-            self._retire(worker)
-            raise Undelivered(exc.message) from None
         wait_s = timeout_ms / 1000.0 + TIMEOUT_GRACE_S if timeout_ms else None
         try:
-            answer = await asyncio.wait_for(self._await_answer(future, request_id, cancel_check), wait_s)
+            # In this task (not asyncio.wait_for's inner one, whose result can win over a
+            # cancellation on Python 3.11): a cancelled caller is always cancelled.
+            async with asyncio.timeout(wait_s):
+                try:
+                    await worker.send(frame)
+                except MoltWorkerUnavailable as exc:
+                    # Nothing reached the worker: the call may go to a new one whatever it is.
+                    worker.pending.pop(request_id, None)
+                    self._retire(worker)
+                    raise Undelivered(exc.message) from None
+                answer = await self._await_answer(future, request_id, cancel_check)
         except TimeoutError:
             # The finally below withdraws the call; the old worker is closed only once its
             # calls have drained, so that cancel still reaches it.
@@ -406,7 +480,7 @@ class AsyncMoltClient(WorkerSettings):
 
     def _cancel_in_worker(self, worker: _AsyncWorker, request_id: int) -> None:
         try:
-            worker.send(encode_frame(encode_cancel(self.wire, request_id), self.max_frame_size))
+            worker.send_now(encode_frame(encode_cancel(self.wire, request_id), self.max_frame_size))
         except MoltWorkerUnavailable:
             pass
 

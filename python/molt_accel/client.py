@@ -14,7 +14,6 @@ from typing import Any
 from molt_accel.config import MAX_POOL_SIZE, ExportSpec, WorkerSettings, check_timeout_ms, default_worker_cmd
 from molt_accel.disconnect import SyncCancelCheck
 from molt_accel.errors import (
-    MoltAccelError,
     MoltBusy,
     MoltCancelled,
     MoltTimeout,
@@ -126,13 +125,20 @@ class MoltClient(WorkerSettings):
         worker = self._worker
         return worker.pid if worker is not None and not worker.dead else None
 
-    def close(self) -> None:
-        """Closes the worker's input and waits for it to exit (killing it after a grace)."""
+    def close(self, wait: bool = True) -> None:
+        """Closes the worker's input; it finishes or cancels what it has and exits (killed
+        after a grace). With ``wait`` (the default) this waits for that; without, the worker
+        exits in the background (``per_request`` mode answers without waiting)."""
+        worker = self._detach_worker()
+        if worker is not None:
+            worker.close(wait=wait)
+
+    def _detach_worker(self) -> WorkerProcess | None:
+        """Closes the client to new calls and hands over its worker."""
         with self._lock:
             self._closed = True
             worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.close(wait=True)
+        return worker
 
     def __enter__(self) -> MoltClient:
         return self
@@ -300,6 +306,10 @@ class MoltClient(WorkerSettings):
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.forget_after_fork()
+        # The child has started no worker of its own: restart_on_failure=False must not read
+        # the parent's as its one chance.
+        self._started_once = False
+        self._restart_backoff = RestartBackoff()
 
 
 def _cancel_requested(cancel_check: SyncCancelCheck) -> bool | None:
@@ -363,14 +373,13 @@ class MoltClientPool:
         return self.clients[0].exports()
 
     def close(self) -> None:
-        errors: list[MoltAccelError] = []
-        for client in self.clients:
-            try:
-                client.close()
-            except MoltAccelError as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        """Closes every worker at once and waits for them all: a pool of N workers that each
+        take the grace period to stop takes one grace period, not N."""
+        workers = [worker for client in self.clients if (worker := client._detach_worker())]
+        for worker in workers:
+            worker.close(wait=False)
+        for worker in workers:
+            worker.wait_closed()
 
     def __enter__(self) -> MoltClientPool:
         return self

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -47,8 +48,20 @@ PayloadBuilder = Callable[..., Any]
 
 __all__ = ["molt_offload", "raw_json_response_factory", "reset_shared_client", "shared_client"]
 
+# How long an async view's per_request worker gets to exit once its call is over.
+PER_REQUEST_CLOSE_GRACE_S = 0.2
+
 _shared: AnyClient | None = None
 _shared_lock = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    # A parent thread holding it at fork time would hold it forever in the child.
+    global _shared_lock
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def shared_client(pool_size: int | None = None) -> AnyClient:
@@ -315,7 +328,9 @@ def molt_offload(
                 return view(request, *args, **kwargs) if falls_back(exc) else failure_response(exc)
             finally:
                 if per_request and active is not None:
-                    active.close()
+                    # In the background: a worker still stopping an export that ignores
+                    # cancellation must not hold the answer (a 504 at 100 ms, not 5 s).
+                    active.close(wait=False)
             return result_response(result)
 
         offloaded.molt_entry = entry  # type: ignore[attr-defined]
@@ -338,7 +353,10 @@ def molt_offload(
                 return await view(request, *args, **kwargs) if falls_back(exc) else failure_response(exc)
             finally:
                 if per_request and active is not None:
-                    await active.close()
+                    # Its one call is over: a worker still stopping an export that ignores
+                    # cancellation is killed soon, not waited for (the answer waits for this:
+                    # under WSGI the view's event loop ends with it).
+                    await active.close(grace_s=PER_REQUEST_CLOSE_GRACE_S)
             return result_response(result)
 
         offloaded.molt_entry = entry  # type: ignore[attr-defined]

@@ -17,8 +17,10 @@ from molt_accel.wire import Answer, Wire, decode_answer, encode_cancel
 
 logger = logging.getLogger("molt_accel")
 
-# How long a closed worker gets to finish its in-flight work and exit before it is killed.
-EXIT_GRACE_S = 5.0
+# How long a closed worker gets to finish its in-flight work and exit before it is killed:
+# longer than the worker's own shutdown grace (5 s) and the second it then keeps sending the
+# answers it made, so that a worker stopping by itself is not killed just as it would exit.
+EXIT_GRACE_S = 7.0
 # How long a best-effort __cancel__ waits for a worker that reads nothing.
 CANCEL_SEND_S = 0.1
 
@@ -212,6 +214,14 @@ class WorkerProcess:
         except RuntimeError:  # no thread to be had: a later close tries again
             self._reaper = None
             raise
+
+    def wait_closed(self) -> None:
+        """After ``close()``: waits until the worker has exited (and was reaped)."""
+        reaper = self._reaper
+        if reaper is not None:
+            reaper.join()
+        else:
+            self._reap()
 
     def kill(self) -> None:
         if self.proc.poll() is None:

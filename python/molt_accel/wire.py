@@ -48,7 +48,11 @@ def encode_payload(payload: Any, codec: str) -> bytes:
     if codec in ("raw", "arrow_ipc"):
         if isinstance(payload, (bytes, bytearray, memoryview)):
             return bytes(payload)
-        raise MoltInvalidInput(f"codec {codec!r} needs a bytes payload, got {type(payload).__name__}")
+        # The payload builder's doing, not the request's: the library's words stay in detail.
+        raise MoltInvalidInput(
+            "the payload cannot be encoded",
+            detail=f"codec {codec!r} needs a bytes payload, got {type(payload).__name__}",
+        )
     raise ValueError(f"unknown codec {codec!r} (expected one of {', '.join(CODECS)})")
 
 

@@ -103,6 +103,8 @@ def test_a_client_serves_one_loop_at_a_time_and_leaves_no_worker_behind(worker_b
     asyncio.run(serve_while_another_loop_calls())
     assert len(refused) == 1 and isinstance(refused[0], RuntimeError)
     assert "one client per loop" in str(refused[0])
+    # An HTTP answer maps it (an explicit client on an async view under WSGI meets it).
+    assert isinstance(refused[0], MoltWorkerUnavailable)
 
     # A loop closed without asyncio.run's cleanup: its worker is killed, the next loop served.
     loop = asyncio.new_event_loop()
@@ -363,3 +365,109 @@ def test_a_worker_that_dies_at_startup_is_not_restarted_in_a_storm(tmp_path: Pat
 
     run(scenario())
     assert 2 <= len(starts.read_text().splitlines()) <= 4
+
+
+# Found by a review: the client wrote every frame into the pipe's buffer at once, so calls to
+# a worker that reads nothing (stopped) held their payloads in memory without bound.
+def test_calls_to_a_worker_that_reads_nothing_wait_their_turn_within_their_deadline(
+    test_worker_bin: Path,
+) -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(test_worker_bin)], env=worker_env()) as client:
+            await client.ping()
+            worker = client._worker
+            assert worker is not None and worker.proc.stdin is not None
+            os.kill(worker.proc.pid, signal.SIGSTOP)
+            try:
+                calls = [
+                    asyncio.ensure_future(client.call("echo", b"x" * (1 << 20), codec="raw", timeout_ms=800))
+                    for _ in range(40)
+                ]
+                await asyncio.sleep(0.3)
+                buffered = worker.proc.stdin.transport.get_write_buffer_size()
+                outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            finally:
+                os.kill(worker.proc.pid, signal.SIGCONT)
+            assert buffered < 4 << 20, buffered  # 40 MiB before
+            assert all(isinstance(outcome, MoltTimeout) for outcome in outcomes), outcomes
+            assert await client.call("echo", b"after", codec="raw", timeout_ms=3000) == b"after"
+
+    run(scenario())
+
+
+# Found by a review: close() while the first call was starting the worker left a closed
+# client whose new worker went on serving.
+def test_a_client_closed_while_its_worker_starts_serves_nobody(test_worker_bin: Path) -> None:
+    before = child_pids()
+
+    async def scenario() -> None:
+        client = AsyncMoltClient([str(test_worker_bin)], env=worker_env())
+        first = asyncio.ensure_future(client.call("echo", b"x", codec="raw"))
+        await asyncio.sleep(0)  # the call is starting the worker
+        await client.close()
+        with pytest.raises(MoltWorkerUnavailable, match="closed"):
+            await first
+        with pytest.raises(MoltWorkerUnavailable, match="closed"):
+            await client.call("echo", b"y", codec="raw")
+        assert client.pid is None
+
+    run(scenario())
+    assert child_pids() - before == set()
+
+
+# Found by a review: on Python 3.11, asyncio.wait_for handed back the answer of a call whose
+# task had been cancelled just as the answer came, so the cancel was lost.
+def test_a_cancelled_call_always_raises_cancelled(test_worker_bin: Path) -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(test_worker_bin)], env=worker_env()) as client:
+            await client.ping()
+            lost = 0
+            for turn in range(200):
+                task = asyncio.ensure_future(client.call("echo", b"a", codec="raw", timeout_ms=3000))
+                for _ in range(turn % 12):
+                    await asyncio.sleep(0)
+                if task.cancel():
+                    try:
+                        await task
+                        lost += 1
+                    except asyncio.CancelledError:
+                        pass
+                else:
+                    await task
+            assert lost == 0
+
+    run(scenario())
+
+
+# Found by a review: a child forked from a process whose client had a worker kept the
+# parent's event loop (every call refused) and the worker's input, so the parent's close()
+# waited for the grace and killed its worker.
+def test_a_forked_child_starts_its_own_worker_and_lets_go_of_the_parents(
+    test_worker_bin: Path,
+) -> None:
+    client = AsyncMoltClient([str(test_worker_bin)], env=worker_env())
+    loop = asyncio.new_event_loop()
+    serving = threading.Thread(target=loop.run_forever, daemon=True)
+    serving.start()
+    try:
+        assert (
+            asyncio.run_coroutine_threadsafe(client.call("echo", b"p", codec="raw"), loop).result(10) == b"p"
+        )
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through its exit code
+            code = 1
+            try:
+                code = (
+                    0 if asyncio.run(client.call("echo", b"c", codec="raw", timeout_ms=3000)) == b"c" else 2
+                )
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        started = time.monotonic()
+        asyncio.run_coroutine_threadsafe(client.close(), loop).result(15)
+        assert time.monotonic() - started < 3.0  # it saw its input end, not the grace's kill
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        serving.join()
+        loop.close()

@@ -15,6 +15,7 @@ import pytest
 from conftest import child_pids, worker_env
 
 from molt_accel import (
+    MoltAccelError,
     MoltBusy,
     MoltCancelled,
     MoltClient,
@@ -502,6 +503,51 @@ def test_without_restart_on_failure_a_dead_worker_stays_dead(test_worker_bin: Pa
     with pytest.raises(MoltWorkerUnavailable, match="restart_on_failure is off"):
         client.call("echo", b"x", codec="raw")
     client.close()
+
+
+# Found by a review: restart_on_failure=False counted the parent's worker as the child's one
+# start, so a client made before a fork could never serve in the child.
+def test_a_forked_child_starts_its_own_worker_even_without_restarts(test_worker_bin: Path) -> None:
+    client = MoltClient([str(test_worker_bin)], restart_on_failure=False, env=worker_env())
+    client.ping()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            code = 0 if client.call("echo", b"c", codec="raw", timeout_ms=3000) == b"c" else 2
+            client.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert client.call("echo", b"p", codec="raw") == b"p"
+    client.close()
+
+
+# Found by a review: a pool closed its workers one after the other, each waiting its grace.
+def test_a_pool_closes_its_workers_at_once(test_worker_bin: Path) -> None:
+    command = [str(test_worker_bin), "--shutdown-grace-ms", "1000"]
+    pool = MoltClientPool(command, pool_size=3, env=worker_env())
+    spins = [
+        threading.Thread(
+            target=lambda c=c: _ignore(lambda: c.call("spin", b"3000", codec="raw", timeout_ms=100))
+        )
+        for c in pool.clients
+    ]
+    for spin in spins:
+        spin.start()
+    for spin in spins:
+        spin.join()
+    started = time.monotonic()
+    pool.close()  # each worker takes its 1 s grace to give up on its spin
+    assert time.monotonic() - started < 2.5
+
+
+def _ignore(call: Any) -> None:
+    try:
+        call()
+    except MoltAccelError:
+        pass
 
 
 def test_an_idle_worker_that_died_is_replaced_without_losing_the_call(test_worker_bin: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -495,6 +496,44 @@ def test_per_request_mode_leaves_no_process_behind(worker_bin: Path, monkeypatch
     for user in (1, 2, 3):
         response = view(requests.get("/items", {"user_id": str(user), "limit": "1"}))
         assert body_of(response)["items"][0]["id"] == user * 1000
+    # Each worker exits after its answer went out, not before it.
+    deadline = time.monotonic() + 10
+    while child_pids() - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert child_pids() - before == set()
+
+
+# Found by a review: the answer waited for the per_request worker to exit, which an export
+# that ignores cancellation made last its whole shutdown grace (a 504 after 5 s, not 0.2).
+def test_per_request_mode_answers_without_waiting_for_its_worker_to_stop(
+    test_worker_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOLT_WORKER_CMD", f"{test_worker_bin}")
+    before = child_pids()
+    options: dict[str, Any] = {
+        "entry": "spin",
+        "codec": "raw",
+        "timeout_ms": 200,
+        "client_mode": "per_request",
+        "payload_builder": lambda request: b"3000",
+    }
+
+    @molt_offload(**options)
+    def sync_view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    @molt_offload(**options)
+    async def async_view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    for view in (sync_view, lambda request: asyncio.run(async_view(request))):
+        started = time.monotonic()
+        response = view(requests.get("/spin"))
+        assert response.status_code == 504
+        assert time.monotonic() - started < 2.0
+    deadline = time.monotonic() + 15
+    while child_pids() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert child_pids() - before == set()
 
 
