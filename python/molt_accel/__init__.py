@@ -15,6 +15,7 @@ from molt_accel.errors import (
     MoltProtocolError,
     MoltTimeout,
     MoltWorkerUnavailable,
+    MoltWrongEventLoop,
 )
 from molt_accel.responses import raw_json_response_factory
 
@@ -33,6 +34,7 @@ __all__ = [
     "MoltProtocolError",
     "MoltTimeout",
     "MoltWorkerUnavailable",
+    "MoltWrongEventLoop",
     "molt_offload",
     "raw_json_response_factory",
     "reset_shared_client",

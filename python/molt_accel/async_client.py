@@ -26,6 +26,7 @@ from molt_accel.errors import (
     MoltProtocolError,
     MoltTimeout,
     MoltWorkerUnavailable,
+    MoltWrongEventLoop,
     error_for_status,
     worker_stopped_the_call,
 )
@@ -63,13 +64,6 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class MoltWrongEventLoop(MoltWorkerUnavailable, RuntimeError):
-    """A call from an event loop other than the open one that serves the client: under WSGI,
-    Django runs each async view in a loop of its own, so a client given to the decorator
-    (rather than its one-per-loop shared client) meets this at once. A RuntimeError too, as
-    it was; an HTTP answer maps it to 503 ``worker_unavailable``, with this text in the log."""
 
 
 class _AsyncWorker:

@@ -27,6 +27,14 @@ class MoltWorkerUnavailable(MoltAccelError):
     http_status = 503
 
 
+class MoltWrongEventLoop(MoltWorkerUnavailable, RuntimeError):
+    """A call from an event loop other than the open one that serves the client. Under WSGI,
+    Django runs each async view in a loop of its own, so a client given to the decorator
+    (rather than its one-per-loop shared client) meets this as soon as two requests overlap.
+    A RuntimeError too, as it was; an HTTP answer maps it to 503 ``worker_unavailable``,
+    with this text in the log."""
+
+
 class MoltTimeout(MoltAccelError):
     """The call's deadline passed (answered by the worker, or noticed by the client)."""
 
