@@ -4,8 +4,12 @@
 
 #include "molt/db/postgres.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -453,6 +457,47 @@ TEST(PostgresTest, AWriteStoppedAfterItsCommitSaysSo) {
             StatusCode::Cancelled);
   EXPECT_NE(why.find("had been committed before it could be stopped"), std::string::npos) << why;
   EXPECT_EQ(pg.psql("SELECT count(*) FROM late"), "2");
+}
+
+// Found by a review: a server that took the connection and never answered was reported as
+// the caller's deadline passing, though the call had seconds left: it was connect_timeout.
+TEST(PostgresTest, AServerThatNeverAnswersIsConnectTimeoutNotTheCallersDeadline) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);  // accepts (backlog), says nothing
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t size = sizeof(address);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size);
+  PostgresOptions o;
+  o.dsn = "host=127.0.0.1 port=" + std::to_string(ntohs(address.sin_port)) +
+          " user=nobody dbname=nothing sslmode=disable";
+  o.pool_size = 1;
+  o.connect_timeout = 300ms;
+  auto db = open_postgres(o);
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT 1", {}, within(5s)); }, &why), StatusCode::Timeout);
+  EXPECT_NE(why.find("within connect_timeout (300 ms)"), std::string::npos) << why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT 1", {}, within(100ms)); }, &why),
+            StatusCode::Timeout);
+  EXPECT_NE(why.find("deadline passed while connecting"), std::string::npos) << why;
+  ::close(listener);
+}
+
+// A connection string that does not parse is refused at open, without echoing a password.
+TEST(PostgresTest, AConnectionStringThatDoesNotParseIsRefusedWithoutItsSecrets) {
+  std::string why;
+  PostgresOptions o;
+  o.dsn = "postgresql://app:s3cr%ZZet@127.0.0.1/db";
+  EXPECT_EQ(status_of([&] { open_postgres(o); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("cannot parse the connection string: invalid percent-encoded token"),
+            std::string::npos)
+      << why;
+  EXPECT_EQ(why.find("s3cr"), std::string::npos) << why;
+  o.dsn = "host=x nonsense=1";
+  EXPECT_EQ(status_of([&] { open_postgres(o); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("nonsense"), std::string::npos) << why;  // an option's name is no secret
 }
 
 TEST(PostgresTest, MaxBytesRefusesAResultPastIt) {

@@ -90,11 +90,13 @@ bool Connection::ensure_open(core::Deadline deadline, const core::CancelToken& c
                 !idle_socket_is_quiet(PQsocket(conn_))))
     close();
   if (conn_) return false;
-  connect(deadline.min(core::Deadline::after(options_.connect_timeout)), cancel);
+  connect(deadline, cancel);
   return true;
 }
 
-void Connection::connect(core::Deadline deadline, const core::CancelToken& cancel) {
+void Connection::connect(core::Deadline call_deadline, const core::CancelToken& cancel) {
+  const core::Deadline deadline =
+      call_deadline.min(core::Deadline::after(options_.connect_timeout));
   clear_wake();
   auto wake = cancel.on_cancel([this] { this->wake(); });
   // UTF-8 whatever the database's encoding: the server converts, and text reaches answers
@@ -126,6 +128,10 @@ void Connection::connect(core::Deadline deadline, const core::CancelToken& cance
     if (waited != WaitResult::kReady) {
       close();
       cancel.throw_if_cancelled();
+      // Said apart: a server that does not answer is not a caller's deadline too short.
+      if (!call_deadline.expired())
+        fail(StatusCode::Timeout, "no connection to PostgreSQL within connect_timeout (" +
+                                      std::to_string(options_.connect_timeout.count()) + " ms)");
       fail(StatusCode::Timeout, "deadline passed while connecting to PostgreSQL");
     }
     status = PQconnectPoll(conn_);
