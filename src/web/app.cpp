@@ -47,6 +47,7 @@ boost::asio::awaitable<Response> ready(Response response) {
 // own; core errors map to their status; anything else is a 500 whose details go to the log,
 // never to the client.
 Response error_answer(std::exception_ptr error, const Request& request, const Ctx& ctx) {
+  if (auto mapped = ctx.app().mapped_exception(error, request)) return std::move(*mapped);
   std::string failure;
   try {
     std::rethrow_exception(error);
@@ -337,6 +338,28 @@ boost::asio::awaitable<Response> App::through_group_middleware(const RouteEntry&
                             co_return std::move(answer);
                           }};
   co_return co_await Next(&chain, 0, request, ctx)();
+}
+
+void App::add_exception_map(ExceptionMap map) {
+  check_not_frozen();
+  exception_maps_.push_back(std::move(map));
+}
+
+std::optional<Response> App::mapped_exception(std::exception_ptr error,
+                                              const Request& request) const {
+  for (const ExceptionMap& map : exception_maps_) {
+    try {
+      if (auto answer = map(error, request)) return answer;
+    } catch (const std::exception& e) {
+      detail::log_request_failure(request, " failed",
+                                  std::string("an on_exception map threw: ") + e.what());
+      return Response::error(500, "internal_error", "the request failed");
+    } catch (...) {
+      detail::log_request_failure(request, " failed", "an on_exception map threw");
+      return Response::error(500, "internal_error", "the request failed");
+    }
+  }
+  return std::nullopt;
 }
 
 boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) const {

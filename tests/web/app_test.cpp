@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -146,6 +147,63 @@ TEST(AppTest, ErrorsBecomeSafeJsonAnswers) {
   const auto boom = client.get("/boom");
   EXPECT_EQ(boom.status, 500);
   EXPECT_EQ(boom.body, R"({"error":{"code":"internal_error","message":"the request failed"}})");
+}
+
+// FastAPI's exception_handler: the application's own exception types answered its way,
+// from handlers and middleware, seen by the outer middleware like any answer.
+struct NotFound : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct GoneForGood : NotFound {
+  using NotFound::NotFound;
+};
+
+TEST(AppTest, OwnExceptionTypesAreAnsweredByTheirMaps) {
+  App app;
+  std::vector<int> seen_by_outer;
+  app.use([&](const Request&, Ctx&, Next next) -> awaitable<Response> {
+    Response answer = co_await next();
+    seen_by_outer.push_back(answer.status());
+    co_return answer;
+  });
+  app.on_exception<NotFound>([](const NotFound& e, const Request& request) {
+    return Response::error(404, "not_found",
+                           std::string(e.what()) + " at " + std::string(request.path()));
+  });
+  app.on_exception<std::logic_error>([](const std::logic_error&, const Request&) -> Response {
+    throw std::runtime_error("oops");
+  });
+  app.get("/thing", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw GoneForGood("no such thing");  // a derived type: its base's map answers
+    co_return Response(200);
+  });
+  app.get("/logic", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw std::logic_error("a bug");
+    co_return Response(200);
+  });
+  app.get("/other", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw HttpError(409, "conflict", "taken");  // no map takes it: the built-in answer
+    co_return Response(200);
+  });
+  auto group = app.group("/g");
+  group.use([](const Request&, Ctx&, Next) -> awaitable<Response> {
+    throw NotFound("nothing in the group");
+    co_return Response(200);
+  });
+  group.get("/x", [](const Request&, Ctx&) -> awaitable<Response> { co_return Response(200); });
+  TestClient client(app);
+  const auto thing = client.get("/thing");
+  EXPECT_EQ(thing.status, 404);
+  EXPECT_EQ(thing.body, R"({"error":{"code":"not_found","message":"no such thing at /thing"}})");
+  EXPECT_EQ(client.get("/g/x").status, 404);
+  const auto logic = client.get("/logic");  // its map threw: logged, and a plain 500
+  EXPECT_EQ(logic.status, 500);
+  EXPECT_EQ(logic.body, R"({"error":{"code":"internal_error","message":"the request failed"}})");
+  EXPECT_EQ(client.get("/other").status, 409);
+  EXPECT_EQ(seen_by_outer, (std::vector<int>{404, 404, 500, 409}));
+  EXPECT_THROW(
+      app.on_exception<NotFound>([](const NotFound&, const Request&) { return Response(404); }),
+      std::logic_error);  // fixed once serving, as routes are
 }
 
 TEST(AppTest, CoreErrorsAnswerWithTheirStatus) {

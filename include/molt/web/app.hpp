@@ -182,6 +182,9 @@ class Ctx {
   // RouteOptions::stream_body this is the only way to its bytes.
   RequestBody& body() { return body_; }
 
+  // The app answering the request: its url_for, its state.
+  const App& app() const { return *app_; }
+
   // Cancellation of this request: client disconnect, deadline or shutdown.
   const core::CancelToken& token() const;
   bool cancelled() const;
@@ -309,6 +312,31 @@ class App : public RouteMethods<App> {
     return it == state_.end() ? nullptr : static_cast<T*>(it->second.get());
   }
 
+  // Your own exception types answered your way (FastAPI's exception_handler): a handler or
+  // middleware that throws E, or a type derived from it, is answered `map(e, request)`.
+  //   app.on_exception<NotFound>([](const NotFound& e, const Request&) {
+  //     return Response::error(404, "not_found", e.what());
+  //   });
+  // Tried in the order added, before the built-in answers (HttpError, core::Error, the 500),
+  // so a map of std::exception takes those too. A map that throws is logged, and the 500
+  // answers.
+  template <typename E>
+  App& on_exception(std::function<Response(const E&, const Request&)> map) {
+    add_exception_map([map = std::move(map)](std::exception_ptr error,
+                                             const Request& request) -> std::optional<Response> {
+      try {
+        std::rethrow_exception(error);
+      } catch (const E& e) {
+        return map(e, request);
+      } catch (...) {
+        return std::nullopt;
+      }
+    });
+    return *this;
+  }
+  // The answer of the first on_exception map that takes `error`, if one does.
+  std::optional<Response> mapped_exception(std::exception_ptr error, const Request& request) const;
+
   // Builds each route's middleware chain (the routes were checked when added). Later changes
   // are refused.
   void freeze();
@@ -351,6 +379,9 @@ class App : public RouteMethods<App> {
                                                             Ctx& ctx) const;
   void note_body_options(const RouteOptions& options);
   void check_not_frozen() const;
+  using ExceptionMap =
+      std::function<std::optional<Response>(std::exception_ptr error, const Request& request)>;
+  void add_exception_map(ExceptionMap map);
 
   std::vector<std::unique_ptr<RouteGroup::Data>> groups_;  // groups_[0] is the app itself
   std::vector<RouteEntry> routes_;
@@ -361,6 +392,7 @@ class App : public RouteMethods<App> {
   bool has_route_body_options_ = false;
   std::uint64_t largest_route_body_limit_ = 0;
   std::unordered_map<std::type_index, std::shared_ptr<void>> state_;
+  std::vector<ExceptionMap> exception_maps_;
 };
 
 template <typename T>
