@@ -302,6 +302,14 @@ class WorkerProcess:
         if code is not None and code != 0 and not killed_here:  # a kill by this client is not the reason
             reason = f"worker exited with code {code}" if code > 0 else f"worker killed by signal {-code}"
         self._mark_dead(reason)
+        # Nothing reads the pipe any more: it goes now, not when the collector finds this
+        # object (the restart backoff keeps the last worker for its timing).
+        for stream in (self._stdout, self.proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except (OSError, ValueError):
+                pass
 
     def _settle(
         self, request_id: int, *, answer: Answer | None = None, error: MoltAccelError | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -700,6 +701,19 @@ def test_pool_spreads_calls_round_robin(worker_bin: Path) -> None:
         pids = [pool.call("health", {}, codec="json")["pid"] for _ in range(6)]
     assert len(set(pids)) == 3
     assert pids[:3] == pids[3:]
+
+
+# Found by a review: a closed worker's output pipe stayed open until garbage collection.
+def test_a_closed_client_keeps_no_pipe_open(worker_bin: Path) -> None:
+    gc.disable()  # what is asked is that nothing waits for the collector
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        client = MoltClient([str(worker_bin)], env=worker_env())
+        client.ping()
+        client.close()
+        assert wait_until(lambda: len(os.listdir("/proc/self/fd")) == before)
+    finally:
+        gc.enable()
 
 
 def test_close_leaves_no_process_behind(worker_bin: Path) -> None:
