@@ -190,6 +190,10 @@ TEST(TypedTest, ARequiredQueryParameterIsThereOrA400SayingSo) {
       return std::to_string(e.status()) + " " + e.what();
     }
   };
+  molt::web::Request sorted;
+  sorted.set_start_line("GET", "/p?sort=title", 11);
+  EXPECT_EQ(molt::web::query_as(sorted, "sort", "id"), "title");  // a literal default: text
+  EXPECT_EQ(molt::web::query_as(sorted, "order", "asc"), "asc");
   EXPECT_EQ(answer("/p?user_id=7"), "7");
   EXPECT_EQ(answer("/p?q=7"), "400 query parameter 'user_id' is required");
   EXPECT_EQ(answer("/p?user_id=x"), "400 query parameter 'user_id' must be an integer in range");

@@ -123,6 +123,11 @@ T query_as(const Request& request, std::string_view name, T absent) {
   return value ? std::move(*value) : std::move(absent);
 }
 
+// A literal for an absent parameter reads it as text: `query_as(request, "sort", "id")`.
+inline std::string query_as(const Request& request, std::string_view name, const char* absent) {
+  return query_as<std::string>(request, name, std::string(absent));
+}
+
 // A query parameter that must be there: `query_required<std::int64_t>(request, "user_id")`.
 // Absent, a 400 "query parameter 'user_id' is required"; one that does not parse, as query_as.
 template <typename T>
