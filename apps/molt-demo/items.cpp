@@ -52,18 +52,35 @@ std::string now_utc() {
 
 }  // namespace
 
+namespace {
+// A fresh file is seeded under another name and renamed into place once complete: a start
+// stopped while seeding (Ctrl-C, a crash) leaves no half-seeded file that every later start
+// would take for a seeded one. What such a start left is removed first.
+void seed_sqlite_file(const std::string& path) {
+  const std::string seeding = path + ".seeding";
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    std::filesystem::remove(seeding + suffix);
+  std::fprintf(stderr, "molt-demo: seeding %s with the demo rows...\n", path.c_str());
+  {
+    molt::db::SqliteOptions options;
+    options.path = seeding;
+    options.read_write = true;
+    options.create = true;
+    auto db = molt::db::open_sqlite(options);
+    molt::demo::write_demo_items(*db, {}, path);
+  }  // closed: its write-ahead log is checkpointed into the file and removed
+  std::filesystem::rename(seeding, path);
+}
+}  // namespace
+
 ItemsStore ItemsStore::open_sqlite(const std::string& path) {
-  const bool fresh = !std::filesystem::exists(path);
+  if (!std::filesystem::exists(path)) seed_sqlite_file(path);
   molt::db::SqliteOptions options;
   options.path = path;
   options.read_write = true;  // POST /items writes; the demo owns its file
-  options.create = fresh;
   auto db = molt::db::open_sqlite(options);
-  if (fresh) {
-    std::fprintf(stderr, "molt-demo: seeding %s with the demo rows...\n", path.c_str());
-    molt::demo::write_demo_items(*db, {}, path);
-  } else if (db->query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'item_counts'", {}, {})
-                 .get<std::int64_t>(0, "n") == 0) {
+  if (db->query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'item_counts'", {}, {})
+          .get<std::int64_t>(0, "n") == 0) {
     // A file seeded before item_counts existed: the counts are built from its rows, once.
     std::fprintf(stderr, "molt-demo: adding item_counts to %s...\n", path.c_str());
     auto tx = db->begin({});

@@ -70,6 +70,32 @@ def test_first_start_seeds_serves_and_sigterm_drains(demo_bin: Path, tmp_path: P
             process.wait()
 
 
+# Found by a review: a first start stopped while it seeded left a half-seeded file, which
+# every later start took for a seeded one and failed on ("no such table: items").
+def test_a_first_start_stopped_while_seeding_leaves_nothing_half_done(demo_bin: Path, tmp_path: Path) -> None:
+    db = tmp_path / "demo.sqlite3"
+    process = subprocess.Popen(
+        [str(demo_bin), "--port", "0", "--threads", "1", "--db", str(db)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    assert "seeding" in process.stderr.readline()
+    process.kill()  # as a crash would, in the middle of it
+    process.wait()
+    assert not db.exists()
+    process, port = start(demo_bin, db)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        status, _, body = get(connection, "/items?user_id=7&limit=1")
+        assert status == 200
+        assert json.loads(body)["counts"]["open"] + json.loads(body)["counts"]["closed"] == 200
+        assert sorted(path.name for path in tmp_path.iterdir() if "seeding" in path.name) == []
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_a_sigterm_as_soon_as_it_listens_still_drains(demo_bin: Path, tmp_path: Path) -> None:
     # The signal may come before the main thread waits for it: it is held, not fatal (-15).
     db = tmp_path / "demo.sqlite3"
