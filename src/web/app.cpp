@@ -132,7 +132,10 @@ Ctx::~Ctx() {
 }
 
 const core::CancelToken& Ctx::token() const {
-  if (lazy_cancel_ != nullptr && !token_.can_be_cancelled()) token_ = lazy_cancel_->token();
+  if (lazy_cancel_ != nullptr && !token_made_.load(std::memory_order_acquire)) {
+    lazy_cancel_->make_token(token_);
+    token_made_.store(true, std::memory_order_release);
+  }
   return token_;
 }
 
@@ -141,7 +144,8 @@ bool Ctx::cancelled() const {
 }
 
 core::CancelReason Ctx::cancel_reason() const {
-  if (lazy_cancel_ != nullptr && !token_.can_be_cancelled()) return lazy_cancel_->reason();
+  if (lazy_cancel_ != nullptr && !token_made_.load(std::memory_order_acquire))
+    return lazy_cancel_->reason();
   return token_.reason();
 }
 

@@ -16,6 +16,11 @@
 
 namespace molt::web::detail {
 
+namespace {
+// After the shutdown's grace, how long a handler cancelled then has to answer its 503.
+constexpr auto kLastWordTime = std::chrono::seconds(1);
+}  // namespace
+
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
@@ -88,16 +93,39 @@ Connection::~Connection() {
   set_.remove(this);
 }
 
+// Shutdown: an idle connection closes now, unless a request already arrived unread (a close
+// would reset the connection under it): that one is answered, with `Connection: close`. A
+// lingering one keeps its moment (a close could reset the answer it was just sent).
 void Connection::drain() {
   closing_ = true;
-  if ((phase_ == Phase::Idle && !reader_.has_buffered_input()) || phase_ == Phase::Lingering)
-    close_socket();
+  if (phase_ == Phase::Idle && !reader_.has_buffered_input() && !input_waiting()) close_socket();
 }
 
+// The grace is over. A handler still running is cancelled and gets a moment to answer its
+// 503; everything else is cut at once.
 void Connection::force_close() {
   request_cancel_.cancel(core::CancelReason::Shutdown);
   cancel_signal_.emit(asio::cancellation_type::terminal);
-  close_socket();
+  forced_ = true;
+  if (phase_ == Phase::Handling && request_cancel_.active()) {
+    arm(kLastWordTime);
+    return;
+  }
+  cut();
+}
+
+// Ends the connection. An answer being written is reset rather than closed: an HTTP/1.0
+// body ends with the close, so a plain close would tell the client that it got all of it.
+void Connection::cut() {
+  if (phase_ == Phase::Writing)
+    reset_socket();
+  else
+    close_socket();
+}
+
+bool Connection::input_waiting() const {
+  boost::system::error_code ec;
+  return socket_.available(ec) > 0 && !ec;
 }
 
 void Connection::close_socket() {
@@ -134,6 +162,7 @@ void Connection::on_timer(std::uint64_t generation) {
     arm(deadline_ - Clock::now());
     return;
   }
+  if (forced_) return cut();  // the moment after the grace is over too
   if (phase_ == Phase::Handling && request_cancel_.active() && !cancelled_for_timeout_) {
     // The handler's time is up: tell it, and give it a moment to answer before closing.
     cancelled_for_timeout_ = true;
@@ -154,7 +183,7 @@ void Connection::on_timer(std::uint64_t generation) {
   // upstream, a database): stop that too, not only the socket.
   request_cancel_.cancel(core::CancelReason::Timeout);
   cancel_signal_.emit(asio::cancellation_type::terminal);
-  close_socket();
+  cut();
 }
 
 // While a handler runs nothing reads the socket, so a client that goes away would only be
@@ -297,7 +326,8 @@ asio::awaitable<void> Connection::run() {
         yielded = true;
         co_await asio::post(socket_.get_executor(), asio::use_awaitable);
       }
-      if (closing_ && phase_ == Phase::Idle && !reader_.has_buffered_input()) break;
+      if (closing_ && phase_ == Phase::Idle && !reader_.has_buffered_input() && !input_waiting())
+        break;
       const auto space = reader_.read_space();
       auto [ec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
                                                       asio::as_tuple(asio::use_awaitable));
@@ -361,6 +391,7 @@ asio::awaitable<void> Connection::run() {
     const bool keep_alive =
         write_answer(out_, reader_.request(), response, closing_ || rest == Rest::Abandoned);
     phase_ = Phase::Writing;
+    arm(limits_.request_timeout);  // the answer's write has the whole time, afresh
     bool written = send_now();
     if (!written) written = co_await write_out();
     bool cut_short = false;

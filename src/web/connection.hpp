@@ -96,6 +96,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_socket();
   // Closes with a reset: the answer was cut short, and a plain close would look like its end.
   void reset_socket();
+  void cut();
+  // Bytes the peer sent that nothing has read yet.
+  bool input_waiting() const;
 
   boost::asio::ip::tcp::socket socket_;
   const App& app_;
@@ -113,6 +116,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool cancelled_for_timeout_ = false;
   Phase phase_ = Phase::Idle;
   bool closing_ = false;
+  bool forced_ = false;             // the shutdown's grace is over
   bool watching_ = false;           // a readability wait for a disconnect is outstanding
   std::uint64_t watch_number_ = 0;  // of the newest wait: an older one's completion is ignored
   std::uint64_t request_number_ = 0;

@@ -49,13 +49,11 @@ class RequestCancel {
     return active_;
   }
 
-  core::CancelToken token() {
+  // Sets `out` to the request's token unless an earlier call did: for a Ctx's copy, which
+  // threads of one handler may ask for at once.
+  void make_token(core::CancelToken& out) {
     std::lock_guard guard(lock_);
-    if (!source_) {
-      source_.emplace();
-      if (early_reason_ != core::CancelReason::None) source_->cancel(early_reason_);
-    }
-    return source_->token();
+    if (!out.can_be_cancelled()) out = token_locked();
   }
 
   void cancel(core::CancelReason reason) {
@@ -77,6 +75,14 @@ class RequestCancel {
   }
 
  private:
+  core::CancelToken token_locked() {
+    if (!source_) {
+      source_.emplace();
+      if (early_reason_ != core::CancelReason::None) source_->cancel(early_reason_);
+    }
+    return source_->token();
+  }
+
   mutable SpinLock lock_;
   std::optional<core::CancelSource> source_;
   core::CancelReason early_reason_ = core::CancelReason::None;

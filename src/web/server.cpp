@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -27,6 +28,9 @@
 namespace {
 // How long the acceptor waits after running out of file descriptors before it tries again.
 constexpr std::chrono::milliseconds kAcceptPause{50};
+// How long past the shutdown grace wait_for_signal lets the process run before it ends it:
+// time for the handlers cancelled at the grace to answer (1 s) and for lingering closes (2 s).
+constexpr std::chrono::seconds kHardStop{5};
 }  // namespace
 
 namespace molt::web {
@@ -200,7 +204,25 @@ void Server::wait_for_signal() {
   const sigset_t stop_signals = stop_signal_set();
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   io.run();
+  // Draining. What ignores its cancellation (a task that catches it, blocking work no token
+  // reaches) could hold the process for ever: a second signal, or the grace passed by
+  // kHardStop, ends it at once, as a second Ctrl-C does for uvicorn or gunicorn.
+  io.restart();
+  signals.async_wait([](boost::system::error_code ec, int) {
+    if (ec) return;
+    std::fputs("molt::web: a second stop signal: exiting without waiting\n", stderr);
+    std::_Exit(1);
+  });
+  asio::steady_timer hard_stop(io, impl_->options.shutdown_grace + kHardStop);
+  hard_stop.async_wait([](boost::system::error_code ec) {
+    if (ec) return;
+    std::fputs("molt::web: work still running long after the shutdown grace: exiting\n", stderr);
+    std::_Exit(1);
+  });
+  std::thread watch([&io] { io.run(); });
   stop();
+  io.stop();
+  watch.join();
 }
 
 void Server::block_stop_signals() {

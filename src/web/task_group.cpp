@@ -28,7 +28,7 @@ TaskGroup::~TaskGroup() = default;
 
 bool TaskGroup::spawn(BackgroundTask task, const core::CancelToken& request_token,
                       const SpawnOptions& options) {
-  if (draining_ || running_.size() >= max_tasks_) return false;
+  if (cancelled_ || running_.size() >= max_tasks_) return false;
   auto running = std::make_shared<Running>(executor_, options.inherit_cancellation
                                                           ? core::CancelSource(request_token)
                                                           : core::CancelSource());
@@ -72,6 +72,7 @@ void TaskGroup::finished(const std::shared_ptr<Running>& running) {
 }
 
 void TaskGroup::cancel_all() {
+  cancelled_ = true;
   for (const auto& running : running_) running->source.cancel(core::CancelReason::Shutdown);
 }
 

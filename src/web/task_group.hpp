@@ -19,11 +19,12 @@ class TaskGroup {
       : executor_(std::move(executor)), max_tasks_(max_tasks) {}
   ~TaskGroup();
 
-  // False (and nothing runs) when the group is full or draining.
+  // False (and nothing runs) when the group is full, or its shutdown grace is over.
   bool spawn(BackgroundTask task, const core::CancelToken& request_token,
              const SpawnOptions& options);
   std::size_t size() const { return running_.size(); }
-  // Shutdown: refuse new tasks; let the running ones finish.
+  // Shutdown: let the running tasks finish. The requests still being answered may still
+  // spawn (a 202 for accepted work must not lose it); theirs run within the grace too.
   void drain() { draining_ = true; }
   // The grace is over: cancel every running task (reason Shutdown).
   void cancel_all();
@@ -37,6 +38,7 @@ class TaskGroup {
   boost::asio::any_io_executor executor_;
   std::size_t max_tasks_;
   bool draining_ = false;
+  bool cancelled_ = false;  // cancel_all ran: the grace is over
   std::unordered_set<std::shared_ptr<Running>> running_;
   std::function<void()> on_empty_;
 };

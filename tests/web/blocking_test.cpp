@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
 #include <future>
 #include <stdexcept>
@@ -135,6 +136,39 @@ TEST(BlockingTest, ATokenTakenOnThePoolSeesTheClientLeave) {
   EXPECT_TRUE(pool.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(10)));
   EXPECT_GT(ran, 0);
   EXPECT_EQ(saw_cancel, ran);
+  server.stop();
+  pool.close();
+}
+
+// Found by a review: two pool threads of one handler (two run_blocking awaited at once) asked
+// for ctx.token() together, and both wrote the Ctx's copy of it.
+TEST(BlockingTest, TwoPoolThreadsOfOneHandlerAskForItsTokenAtOnce) {
+  molt::core::BlockingPool pool(2, 4);
+  App app;
+  app.get("/two", [&](const Request&, Ctx& ctx) -> awaitable<Response> {
+    using namespace boost::asio::experimental::awaitable_operators;
+    std::atomic<int> arrived{0};
+    const auto take = [&] {
+      ++arrived;
+      while (arrived < 2) std::this_thread::yield();  // both threads at once
+      return ctx.token().can_be_cancelled();
+    };
+    const auto [first, second] =
+        co_await (molt::web::run_blocking(pool, take) && molt::web::run_blocking(pool, take));
+    co_return Response::text(first && second && !ctx.cancelled() ? "one token" : "none");
+  });
+  molt::web::ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  molt::web::Server server(app, options);
+  server.start();
+  for (int i = 0; i < 20; ++i) {
+    molt::web::testing::Client client(server.port());
+    client.send("GET /two HTTP/1.1\r\nHost: h\r\n\r\n");
+    const auto answers = TestClient::parse_responses(client.receive(1));
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_EQ(answers[0].body, "one token");
+  }
   server.stop();
   pool.close();
 }

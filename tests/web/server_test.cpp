@@ -7,15 +7,18 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -497,6 +500,112 @@ TEST(ServerTest, ShutdownCancelsWhatOutlastsTheGrace) {
   server.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
   EXPECT_EQ(server.open_connections(), 0u);
+  // Found by a review: the request cut at the grace was logged 503 but its client got
+  // nothing; its handler, cancelled, now has a moment to answer.
+  const std::string answer = busy.receive(1);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503", 0), 0u) << answer;
+  EXPECT_NE(answer.find("shutting_down"), std::string::npos) << answer;
+}
+
+// Found by a review: work that ignores its cancellation held the drain open, and a second
+// SIGTERM (or Ctrl-C) was ignored: the process could not be stopped but by SIGKILL.
+TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
+  int port_pipe[2];
+  ASSERT_EQ(::pipe(port_pipe), 0);
+  Server::block_stop_signals();  // as a program does before start(): none is lost
+  const pid_t child = ::fork();
+  if (child == 0) {
+    App app;
+    app.get("/stubborn", [](const Request&, Ctx&) -> awaitable<Response> {
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+      for (;;) {  // cancelled or not, it goes on
+        timer.expires_after(10ms);
+        co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+      }
+    });
+    ServerOptions options = local(1);
+    options.shutdown_grace = 60s;
+    Server server(app, options);
+    server.start();
+    const std::uint16_t port = server.port();
+    if (::write(port_pipe[1], &port, sizeof(port)) != sizeof(port)) ::_exit(3);
+    server.wait_for_signal();
+    ::_exit(0);
+  }
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+  std::uint16_t port = 0;
+  ASSERT_EQ(::read(port_pipe[0], &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
+  Client client(port);
+  client.send("GET /stubborn HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(100ms);
+  ::kill(child, SIGTERM);
+  std::this_thread::sleep_for(300ms);
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, WNOHANG), 0);  // draining, held by the stubborn handler
+  ::kill(child, SIGTERM);
+  pid_t ended = 0;
+  for (int i = 0; i < 500 && ended == 0; ++i) {
+    ended = ::waitpid(child, &status, WNOHANG);
+    if (ended == 0) std::this_thread::sleep_for(10ms);
+  }
+  if (ended == 0) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+  }
+  EXPECT_EQ(ended, child) << "still running 5 s after the second signal";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  ::close(port_pipe[0]);
+  ::close(port_pipe[1]);
+}
+
+// Found by a review: a streamed HTTP/1.0 answer cut at the end of the shutdown's grace (or by
+// the request timeout) ended with a clean close, which such a client takes for the body's end.
+TEST(ServerTest, AStreamCutByShutdownEndsWithAReset) {
+  ServerOptions options = local(1);
+  options.shutdown_grace = 200ms;
+  Server server(test_app(), options);
+  server.start();
+  Client client(server.port());
+  const int small = 4096;
+  ::setsockopt(client.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  client.send("GET /firehose HTTP/1.0\r\n\r\n");
+  std::this_thread::sleep_for(100ms);  // the stream fills the windows and waits
+  server.stop();
+  std::string data;
+  char chunk[4096];
+  ssize_t n;
+  while (data.size() < (64u << 20) && (n = ::recv(client.fd(), chunk, sizeof(chunk), 0)) > 0)
+    data.append(chunk, n);
+  EXPECT_EQ(n, -1) << "a clean close (or no end) after " << data.size() << " bytes";
+  EXPECT_EQ(errno, ECONNRESET);
+}
+
+// Found by a review: an answer's write did not get the request timeout afresh, as the docs
+// say: a handler that took most of it left its answer too little time to go out.
+TEST(ServerTest, AnAnswersWriteHasTheRequestTimeoutAfresh) {
+  App app;
+  app.get("/late-and-large", [](const Request&, Ctx&) -> awaitable<Response> {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 800ms);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    co_return Response::text(std::string(32 << 20, 'x'));
+  });
+  ServerOptions options = local(1);
+  options.limits.request_timeout = 1s;
+  Server server(app, options);
+  server.start();
+  Client client(server.port());
+  client.send("GET /late-and-large HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  std::this_thread::sleep_for(1300ms);  // more than the socket buffers hold waits past 1 s
+  const std::string data = client.receive_until_closed();
+  const auto body = data.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos);
+  EXPECT_EQ(data.rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(data.size() - body - 4, 32u << 20);  // all of it, not cut at the first second
+  server.stop();
 }
 
 }  // namespace

@@ -125,6 +125,30 @@ TEST(SpawnTest, ShutdownWaitsForTasksThenCancelsThem) {
   EXPECT_EQ(detached.reason.load(), CancelReason::Shutdown);
 }
 
+// Found by a review: a request in flight when the shutdown began could not spawn (its 202 was
+// answered, its work lost). Its task runs within the grace like the others.
+TEST(SpawnTest, ARequestInFlightAtShutdownMaySpawnStill) {
+  Outcome late;
+  std::atomic<bool> spawned{false};
+  std::atomic<bool> handling{false};
+  App app;
+  app.post("/late", [&](const Request&, Ctx& ctx) -> awaitable<Response> {
+    handling = true;
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 200ms);
+    co_await timer.async_wait(boost::asio::use_awaitable);  // the shutdown begins meanwhile
+    spawned = ctx.spawn(waiter(late, 50ms));
+    co_return Response(202);
+  });
+  const auto server = one_thread_server(app, 2s);
+  Client client(server->port());
+  client.send("POST /late HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_TRUE(within_5s([&] { return handling.load(); }));
+  server->stop();
+  EXPECT_TRUE(spawned.load());
+  EXPECT_EQ(late.finished.load(), 1);
+  EXPECT_EQ(client.receive(1).rfind("HTTP/1.1 202", 0), 0u);
+}
+
 // A client that leaves mid-request cancels the handler and the tasks it spawned with the
 // request's token (reason Disconnected); a task spawned with inherit_cancellation = false goes
 // on until its own timeout or the shutdown.

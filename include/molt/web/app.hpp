@@ -14,6 +14,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/core/demangle.hpp>
 #include <chrono>
@@ -206,6 +207,9 @@ class Ctx {
   const App* app_;
   mutable core::CancelToken token_;
   detail::RequestCancel* lazy_cancel_ = nullptr;
+  // token_ made from lazy_cancel_: written once, under its lock (two pool threads of one
+  // handler may ask at once), and read freely after.
+  mutable std::atomic<bool> token_made_{false};
   detail::TaskGroup* tasks_;
   RouteMatch route_;
   std::string_view route_name_;
