@@ -355,12 +355,13 @@ std::optional<Response> App::mapped_exception(std::exception_ptr error,
     try {
       if (auto answer = map(error, request)) return answer;
     } catch (const std::exception& e) {
+      // The built-in answers take over (a 504 for a request past its time, say).
       detail::log_request_failure(request, " failed",
                                   std::string("an on_exception map threw: ") + e.what());
-      return Response::error(500, "internal_error", "the request failed");
+      return std::nullopt;
     } catch (...) {
       detail::log_request_failure(request, " failed", "an on_exception map threw");
-      return Response::error(500, "internal_error", "the request failed");
+      return std::nullopt;
     }
   }
   return std::nullopt;

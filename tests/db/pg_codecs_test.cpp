@@ -92,9 +92,17 @@ TEST(PgSessionRules, DoCallAndSetConfigAreKnownByTheirText) {
     EXPECT_NE(pg::read_refusal(sql), nullptr) << sql;
     EXPECT_TRUE(pg::may_change_session(sql)) << sql;
   }
-  for (const char* sql : {"SELECT set_config('a', 'b', false)", "select Set_Config('x','y',true)",
-                          "INSERT INTO t VALUES ('set_config')"})
+  for (const char* sql : {"SELECT set_config('a', 'b', false)", "select Set_Config('x','y',$3)",
+                          "SELECT set_config('a', 'b', true), set_config('c', 'd', false)",
+                          "SELECT set_config('a', $$b$$, true)", "SELECT set_config('a', 'b')",
+                          "SELECT set_config('a', 'b', true", "INSERT INTO t VALUES ('set_config')",
+                          "SELECT set_config('it''s', 'x', (SELECT true))"})
     EXPECT_TRUE(pg::may_change_session(sql)) << sql;
+  // Local to its transaction, as SET LOCAL: row-level security's tenant, say.
+  for (const char* sql :
+       {"SELECT set_config('app.tenant', $1, true)", "select SET_CONFIG ( 'a' , 'b,c)' , TRUE )",
+        "SELECT set_config('it''s', lower('X'), true) AS a, 1"})
+    EXPECT_FALSE(pg::may_change_session(sql)) << sql;
   for (const char* sql : {"SELECT 1", "SELECT done FROM t", "SELECT * FROM calls",
                           "INSERT INTO t VALUES (1)", "DOUBLE", "WITH do AS (SELECT 1) TABLE do"}) {
     EXPECT_EQ(pg::read_refusal(sql), nullptr) << sql;

@@ -405,6 +405,25 @@ TEST(PostgresTest, NoStatementLeavesItsMarkOnTheSessionOfLaterCalls) {
     tx.commit();
   }
   EXPECT_EQ(db->query("SELECT '1 day'::interval AS i", {}, {}).get<std::string>(0, "i"), "1 day");
+  // A function of the caller's that changes a reported setting: seen by its report, exactly
+  // (postgres_verbose is not postgres).
+  pg.psql(
+      "CREATE FUNCTION verbose_intervals() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+      "PERFORM set_config('IntervalStyle', 'postgres_verbose', false); RETURN 1; END $$");
+  db->query("SELECT verbose_intervals() AS v", {}, {});
+  EXPECT_EQ(db->query("SELECT '1 day'::interval AS i", {}, {}).get<std::string>(0, "i"), "1 day");
+  // set_config(..., true) ends with its transaction, as SET LOCAL: the session serves on (a
+  // review: row-level security's tenant, set so in every transaction, reconnected each time).
+  const std::int64_t kept = backend_pid(*db);
+  {
+    auto tx = db->begin({});
+    EXPECT_EQ(tx.query("SELECT set_config('app.tenant', $1, true) AS t",
+                       Params::positional({{std::string("7")}}))
+                  .get<std::string>(0, "t"),
+              "7");
+    tx.commit();
+  }
+  EXPECT_EQ(backend_pid(*db), kept);
 }
 
 // Found by a review: with standard_conforming_strings off (a server's, a role's or the
@@ -495,9 +514,15 @@ TEST(PostgresTest, AConnectionStringThatDoesNotParseIsRefusedWithoutItsSecrets) 
             std::string::npos)
       << why;
   EXPECT_EQ(why.find("s3cr"), std::string::npos) << why;
-  o.dsn = "host=x nonsense=1";
-  EXPECT_EQ(status_of([&] { open_postgres(o); }, &why), StatusCode::InvalidInput);
-  EXPECT_NE(why.find("nonsense"), std::string::npos) << why;  // an option's name is no secret
+  // Whatever libpq quotes may be a piece of the password (`password=my secret` gives
+  // `missing "=" after "secret"`), or the whole URI: none of it is repeated.
+  for (const char* dsn : {"host=x password=my secret", "postgresql://app:s3cret@[::1:5432/db",
+                          "password=my secret=x"}) {
+    o.dsn = dsn;
+    EXPECT_EQ(status_of([&] { open_postgres(o); }, &why), StatusCode::InvalidInput) << dsn;
+    EXPECT_EQ(why.find("secret"), std::string::npos) << why;
+    EXPECT_NE(why.find("cannot parse the connection string"), std::string::npos) << why;
+  }
 }
 
 TEST(PostgresTest, MaxBytesRefusesAResultPastIt) {

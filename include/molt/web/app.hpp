@@ -322,8 +322,8 @@ class App : public RouteMethods<App> {
   //     return Response::error(404, "not_found", e.what());
   //   });
   // Tried in the order added, before the built-in answers (HttpError, core::Error, the 500),
-  // so a map of std::exception takes those too. A map that throws is logged, and the 500
-  // answers.
+  // so a map of std::exception takes those too. A map that throws is logged, and the
+  // built-in answers take over.
   template <typename E>
   App& on_exception(std::function<Response(const E&, const Request&)> map) {
     add_exception_map([map = std::move(map)](std::exception_ptr error,

@@ -162,6 +162,7 @@ std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
       }
       const bool failed = status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE;
       if (e.kind == Expect::kPrepare) parsed = status == PGRES_COMMAND_OK;
+      note_commit(r.get());
       if (e.kind == Expect::kIgnore) continue;
       if (failed && !error) {  // the first error is the cause; later steps were skipped
         error = std::move(r);
@@ -304,13 +305,19 @@ void Call::fail_step(const PGresult* error) {
 // The deadline passed or the token fired: cut the round short and throw the matching
 // status. The connection stays open only when it is known to be idle again (or, inside a
 // transaction, back to waiting for the next statement).
+// A COMMIT of this call's round succeeded: a call stopped after it says so.
+void Call::note_commit(PGresult* result) noexcept {
+  if (PQresultStatus(result) == PGRES_COMMAND_OK && std::strcmp(PQcmdStatus(result), "COMMIT") == 0)
+    committed_ = true;
+}
+
 void Call::stop() {
   stopped_ = true;
   cut_short();
   // Stopped too late to undo: the COMMIT sent in the round had succeeded. Said, so that a
   // caller does not write again what was written.
   const std::string_view outcome =
-      commit_drained_ ? "; the statement had been committed before it could be stopped" : "";
+      committed_ ? "; the statement had been committed before it could be stopped" : "";
   try {
     cancel_.throw_if_cancelled();
   } catch (const core::Error& e) {
@@ -358,8 +365,7 @@ bool Call::drain(Clock::time_point until) {
     if (PQstatus(conn) != CONNECTION_OK) return false;
     if (PGresult* result = PQgetResult(conn)) {
       const auto status = PQresultStatus(result);
-      if (status == PGRES_COMMAND_OK && std::strcmp(PQcmdStatus(result), "COMMIT") == 0)
-        commit_drained_ = true;
+      note_commit(result);
       PQclear(result);
       if (is_copy(status)) return false;
       continue;

@@ -103,6 +103,7 @@ class Call {
   void wait(unsigned events);
   [[noreturn]] void stop();
   bool cut_short();
+  void note_commit(PGresult* result) noexcept;
   bool drain(core::Clock::time_point until);
   [[noreturn]] void lost();
   [[noreturn]] void fail_step(const PGresult* error);
@@ -114,7 +115,7 @@ class Call {
   core::Clock::time_point started_;
   std::size_t callers_statements_ = 0;  // in the round being run (steps with params)
   bool stopped_ = false;
-  bool commit_drained_ = false;     // cut short after the server had already committed
+  bool committed_ = false;          // a COMMIT of this round succeeded
   bool heard_from_server_ = false;  // a result (an error included) came for this call
   std::size_t failed_step_ = static_cast<std::size_t>(-1);
   // Per step of the running round: the cache key and whether it ran a cached statement

@@ -17,6 +17,20 @@ std::string trimmed(const char* text) {
   return s;
 }
 
+std::string without_quoted_parts(std::string_view text) {
+  std::string out;
+  bool quoted = false;
+  for (const char c : text) {
+    if (c == '"') {
+      out += quoted ? "...\"" : "\"";
+      quoted = !quoted;
+    } else if (!quoted) {
+      out += c;
+    }
+  }
+  return out;
+}
+
 namespace {
 // Every session's settings, over whatever the server, the database, the role, the connection
 // string's options, a service file or PGOPTIONS set (all of which still apply otherwise: a
@@ -24,14 +38,35 @@ namespace {
 // - read-only by default: a statement outside an explicit transaction cannot write, so
 //   query() needs no transaction of its own (one round trip); writes say READ WRITE;
 // - output in the forms the cell decoder reads: bytea in hex, floats in their shortest exact
-//   form, dates ISO, intervals postgres.
-// The settings, then the statement_timeout in force (in milliseconds), which tells a
-// server's timeout from an administrator's cancel (both are SQLSTATE 57014).
-constexpr const char* kSessionSettings =
-    "SET default_transaction_read_only = on; SET bytea_output = hex; "
-    "SET extra_float_digits = 3; SET DateStyle = ISO; SET IntervalStyle = postgres; "
-    "SET standard_conforming_strings = on; "
-    "SELECT (extract(epoch FROM current_setting('statement_timeout')::interval) * 1000)::bigint";
+//   form, dates ISO, intervals postgres, and a backslash in a literal is itself (as the
+//   `:name` rewrite reads literals).
+// They are set by one query, then the statement_timeout in force (in milliseconds) is read,
+// which tells a server's timeout from an administrator's cancel (both are SQLSTATE 57014).
+struct SessionSetting {
+  const char* name;
+  std::string_view value;
+  // How the server reports it (GUC_REPORT) while it is as set: a set_config() of it by a
+  // caller shows there. Empty: not reported (set_config in a statement's text marks the
+  // session changed instead). A prefix for DateStyle, reported with its order ("ISO, MDY").
+  std::string_view reported;
+  bool reported_prefix = false;
+};
+constexpr SessionSetting kSessionSettings[] = {
+    {"default_transaction_read_only", "on", "on"},
+    {"bytea_output", "hex", ""},
+    {"extra_float_digits", "3", ""},
+    {"DateStyle", "ISO", "ISO, ", true},
+    {"IntervalStyle", "postgres", "postgres"},
+    {"standard_conforming_strings", "on", "on"},
+};
+
+std::string session_setup_sql() {
+  std::string sql;
+  for (const SessionSetting& setting : kSessionSettings)
+    sql.append("SET ").append(setting.name).append(" = ").append(setting.value).append("; ");
+  return sql.append(
+      "SELECT (extract(epoch FROM current_setting('statement_timeout')::interval) * 1000)::bigint");
+}
 }  // namespace
 
 Connection::Connection(const PostgresOptions& options)
@@ -49,25 +84,16 @@ void Connection::close() noexcept {
   session_changed_ = false;
 }
 
-namespace {
-// The settings of kSessionSettings the server reports whenever they change (GUC_REPORT), and
-// how their value begins while they are as set: a caller's set_config() of one shows here.
-// (bytea_output and extra_float_digits are not reported: set_config in a statement's text
-// marks the session changed instead.)
-constexpr std::pair<const char*, std::string_view> kReportedSettings[] = {
-    {"default_transaction_read_only", "on"},
-    {"standard_conforming_strings", "on"},
-    {"IntervalStyle", "postgres"},
-    {"DateStyle", "ISO,"},
-};
-}  // namespace
-
 void Connection::close_if_session_changed() noexcept {
   if (!conn_) return;
   bool changed = session_changed_;
-  for (const auto& [name, expected] : kReportedSettings) {
-    const char* value = PQparameterStatus(conn_, name);
-    changed = changed || (value != nullptr && !std::string_view(value).starts_with(expected));
+  for (const SessionSetting& setting : kSessionSettings) {
+    if (setting.reported.empty()) continue;
+    const char* value = PQparameterStatus(conn_, setting.name);
+    if (value == nullptr) continue;  // an older server that does not report it
+    const std::string_view now(value);
+    changed = changed || !(setting.reported_prefix ? now.starts_with(setting.reported)
+                                                   : now == setting.reported);
   }
   if (changed) close();
 }
@@ -155,7 +181,8 @@ void Connection::apply_session_settings(core::Deadline deadline, const core::Can
     cancel.throw_if_cancelled();
     fail(StatusCode::Timeout, "deadline passed while connecting to PostgreSQL");
   };
-  if (!PQsendQuery(conn_, kSessionSettings)) failed(trimmed(PQerrorMessage(conn_)));
+  static const std::string setup = session_setup_sql();
+  if (!PQsendQuery(conn_, setup.c_str())) failed(trimmed(PQerrorMessage(conn_)));
   for (int flushed = PQflush(conn_); flushed != 0; flushed = PQflush(conn_)) {
     if (flushed < 0) failed(trimmed(PQerrorMessage(conn_)));
     ready(SocketWaiter::kRead | SocketWaiter::kWrite);

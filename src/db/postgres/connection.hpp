@@ -25,6 +25,9 @@ namespace molt::db::pg {
 
 // libpq's messages end with a newline; ours do not.
 std::string trimmed(const char* text);
+// `text` with what it quotes ("...") left out: libpq's complaints about a connection string
+// quote the piece they could not read, which may be the password or the whole URI.
+std::string without_quoted_parts(std::string_view text);
 
 class Connection {
  public:

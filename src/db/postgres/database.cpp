@@ -523,11 +523,8 @@ std::shared_ptr<Database> open_postgres(const PostgresOptions& options) {
   char* error = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(options.dsn.c_str(), &error);
   if (!parsed) {
-    std::string why = error ? pg::trimmed(error) : "out of memory";
+    const std::string why = error ? pg::without_quoted_parts(pg::trimmed(error)) : "out of memory";
     PQfreemem(error);
-    // libpq quotes the token it could not decode, which may be a piece of the password.
-    if (const auto token = why.find("percent-encoded token"); token != std::string::npos)
-      why.resize(token + std::string_view("percent-encoded token").size());
     fail(StatusCode::InvalidInput, "PostgreSQL: cannot parse the connection string: " + why);
   }
   PQconninfoFree(parsed);

@@ -4,6 +4,9 @@
 #include <array>
 #include <cctype>
 #include <cstddef>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "sql_comments.hpp"
 
@@ -100,11 +103,67 @@ const char* read_refusal(std::string_view sql) {
   return nullptr;
 }
 
+namespace {
+// The arguments of the call whose `(` is at `open`, split at its own commas (not at those in
+// nested calls, literals or quoted names); nullopt when they do not end in `)`.
+std::optional<std::vector<std::string_view>> call_arguments(std::string_view sql,
+                                                            std::size_t open) {
+  std::vector<std::string_view> arguments;
+  int depth = 0;
+  std::size_t start = open + 1;
+  for (std::size_t at = open; at < sql.size(); ++at) {
+    const char c = sql[at];
+    if (c == '\'' || c == '"') {  // a literal or a quoted name: to its closing quote
+      for (++at;; ++at) {
+        if (at >= sql.size()) return std::nullopt;
+        if (sql[at] != c) continue;
+        if (at + 1 < sql.size() && sql[at + 1] == c) {
+          ++at;  // a doubled quote is one of the text's characters
+          continue;
+        }
+        break;
+      }
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')' && --depth == 0) {
+      arguments.push_back(sql.substr(start, at - start));
+      return arguments;
+    } else if (c == ',' && depth == 1) {
+      arguments.push_back(sql.substr(start, at - start));
+      start = at + 1;
+    } else if (c == '$' &&
+               !(at + 1 < sql.size() && std::isdigit(static_cast<unsigned char>(sql[at + 1])))) {
+      return std::nullopt;  // a dollar quote ($1 is a parameter): not read here
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view trim_blanks(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
+  return text;
+}
+}  // namespace
+
 bool may_change_session(std::string_view sql) {
   std::size_t end = 0;
   const std::string_view first = word_at(sql, skip_blanks(sql, 0), end);
   if (same_word(first, "DO") || same_word(first, "CALL")) return true;
-  return contains_word(sql, "SET_CONFIG");
+  // set_config(name, value, true) ends with its transaction, as SET LOCAL does (a tenant's id
+  // for row-level security, say): only another third argument may outlive the call.
+  constexpr std::string_view kSetConfig = "SET_CONFIG";
+  for (std::size_t at = 0; at + kSetConfig.size() <= sql.size(); ++at) {
+    if (!same_word(sql.substr(at, kSetConfig.size()), kSetConfig)) continue;
+    const std::size_t open = skip_blanks(sql, at + kSetConfig.size());
+    const auto arguments =
+        open < sql.size() && sql[open] == '(' ? call_arguments(sql, open) : std::nullopt;
+    if (!arguments || arguments->size() != 3 || !same_word(trim_blanks((*arguments)[2]), "TRUE"))
+      return true;
+  }
+  return false;
 }
 
 bool may_return_rows(std::string_view sql) {
