@@ -112,7 +112,10 @@ class _AsyncWorker:
             reason = f"worker broke the protocol: {exc}"
             killed_here = True
             if self.proc.returncode is None:
-                self.proc.kill()
+                try:
+                    self.proc.kill()
+                except ProcessLookupError:
+                    pass
         except OSError as exc:
             reason = f"reading from the worker failed: {exc}"
         code = self.proc.returncode
@@ -186,7 +189,7 @@ class _AsyncWorker:
         try:
             devnull = os.open(os.devnull, os.O_RDWR)
             try:
-                os.dup2(devnull, pipe.fileno())
+                os.dup2(devnull, pipe.fileno(), inheritable=False)
             finally:
                 os.close(devnull)
         except (OSError, ValueError):
@@ -203,7 +206,10 @@ class _AsyncWorker:
         try:
             await asyncio.wait_for(self.proc.wait(), grace_s)
         except TimeoutError:
-            self.proc.kill()
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass  # it exited just then
             await self.proc.wait()
         await asyncio.gather(self.reader, return_exceptions=True)
 

@@ -23,7 +23,7 @@ from molt_accel.errors import (
 )
 from molt_accel.framing import AnswerOverLimit, encode_frame
 from molt_accel.hooks import Hook, report_answer, report_send
-from molt_accel.process import PendingCall, WorkerProcess
+from molt_accel.process import EXIT_GRACE_S, PendingCall, WorkerProcess
 from molt_accel.retry import RestartBackoff, Undelivered
 from molt_accel.wire import Answer, RawAnswer, decode_payload, encode_payload, encode_request
 
@@ -125,13 +125,12 @@ class MoltClient(WorkerSettings):
         worker = self._worker
         return worker.pid if worker is not None and not worker.dead else None
 
-    def close(self, wait: bool = True) -> None:
-        """Closes the worker's input; it finishes or cancels what it has and exits (killed
-        after a grace). With ``wait`` (the default) this waits for that; without, the worker
-        exits in the background (``per_request`` mode answers without waiting)."""
+    def close(self, grace_s: float = EXIT_GRACE_S) -> None:
+        """Closes the worker's input and waits for it to exit: it finishes or cancels what it
+        has, and is killed if still running after ``grace_s``."""
         worker = self._detach_worker()
         if worker is not None:
-            worker.close(wait=wait)
+            worker.close(wait=True, grace_s=grace_s)
 
     def _detach_worker(self) -> WorkerProcess | None:
         """Closes the client to new calls and hands over its worker."""
@@ -376,9 +375,14 @@ class MoltClientPool:
         """Closes every worker at once and waits for them all: a pool of N workers that each
         take the grace period to stop takes one grace period, not N."""
         workers = [worker for client in self.clients if (worker := client._detach_worker())]
+        closing = []
         for worker in workers:
-            worker.close(wait=False)
-        for worker in workers:
+            try:
+                worker.close(wait=False)
+                closing.append(worker)
+            except RuntimeError:  # no thread to be had: this one is closed here and now
+                worker.close(wait=True)
+        for worker in closing:
             worker.wait_closed()
 
     def __enter__(self) -> MoltClientPool:

@@ -67,6 +67,7 @@ class WorkerProcess:
         self._input_closed = False
         self._reaper_lock = threading.Lock()
         self._reaper: threading.Thread | None = None  # one per worker, however often closed
+        self._grace_s = EXIT_GRACE_S
         # Read by the restart backoff: a worker that dies young is not restarted at once.
         self.started_at = time.monotonic()
         self.died_at: float | None = None
@@ -190,12 +191,13 @@ class WorkerProcess:
         if not self.pending:
             self.close()
 
-    def close(self, wait: bool = False) -> None:
+    def close(self, wait: bool = False, grace_s: float = EXIT_GRACE_S) -> None:
         """Closes the worker's input: it finishes or cancels what it has and exits. A worker
-        that has not exited after a grace period is killed.
+        that has not exited after ``grace_s`` is killed.
 
         Sends are refused from now on. The input itself is closed by the reaping step (here
         with ``wait``, else on a reaper thread), which may have to wait for a writer."""
+        self._grace_s = grace_s
         # Set without the write lock: a writer blocked in os.write on a worker that reads
         # nothing holds it, and close() must not wait for it. send() checks the flag under
         # the lock, so no frame starts after this, and none is written after the fd closes.
@@ -247,9 +249,9 @@ class WorkerProcess:
         A writer that keeps the write lock past the grace period is blocked on a full pipe:
         the worker reads nothing (hung, stopped). Killing it breaks the pipe, so the write
         fails with EPIPE and lets go of the lock; the fd is never closed under a writer."""
-        if not self._write_lock.acquire(timeout=EXIT_GRACE_S):
+        if not self._write_lock.acquire(timeout=self._grace_s):
             logger.warning(
-                "molt-worker %d did not read its input in %.1f s; killing it", self.pid, EXIT_GRACE_S
+                "molt-worker %d did not read its input in %.1f s; killing it", self.pid, self._grace_s
             )
             self.kill()
             self._write_lock.acquire()
@@ -263,9 +265,9 @@ class WorkerProcess:
 
     def _reap(self) -> None:
         try:
-            self.proc.wait(timeout=EXIT_GRACE_S)
+            self.proc.wait(timeout=self._grace_s)
         except subprocess.TimeoutExpired:
-            logger.warning("molt-worker %d did not exit in %.0f s; killing it", self.pid, EXIT_GRACE_S)
+            logger.warning("molt-worker %d did not exit in %.1f s; killing it", self.pid, self._grace_s)
             self.proc.kill()
             self.proc.wait()
 

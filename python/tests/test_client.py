@@ -289,10 +289,9 @@ def test_a_closed_worker_refuses_a_frame_without_writing_it(
 
 
 def test_close_does_not_wait_for_a_writer_blocked_on_a_stopped_worker(
-    test_worker_bin: Path, monkeypatch: pytest.MonkeyPatch
+    test_worker_bin: Path,
 ) -> None:
-    # A short grace keeps the test fast: close() must return soon after it, not never.
-    monkeypatch.setattr(process, "EXIT_GRACE_S", 0.3)
+    grace_s = 0.3  # short, to keep the test fast: close() must return soon after it, not never
     client = MoltClient([str(test_worker_bin)], env=worker_env())
     client.ping()
     worker = client._worker
@@ -307,16 +306,16 @@ def test_close_does_not_wait_for_a_writer_blocked_on_a_stopped_worker(
             failures.append(exc)
 
     writer = threading.Thread(target=big_call, daemon=True)
-    closer = threading.Thread(target=client.close, daemon=True)
+    closer = threading.Thread(target=lambda: client.close(grace_s=grace_s), daemon=True)
     try:
         writer.start()
         # 4 MiB does not fit in the pipe: the writer holds the write lock, blocked in os.write.
         assert wait_until(worker._write_lock.locked)
         started = time.monotonic()
         closer.start()
-        closer.join(process.EXIT_GRACE_S + 5.0)
+        closer.join(grace_s + 5.0)
         assert not closer.is_alive(), "close() hangs behind the blocked writer"
-        assert time.monotonic() - started < process.EXIT_GRACE_S + 2.0
+        assert time.monotonic() - started < grace_s + 2.0
         writer.join(5.0)
         assert not writer.is_alive() and len(failures) == 1  # the kill broke its pipe
         assert process_gone(worker.pid)
