@@ -1,5 +1,6 @@
 #include "connection.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -93,12 +94,17 @@ Connection::~Connection() {
   set_.remove(this);
 }
 
-// Shutdown: an idle connection closes now, unless a request already arrived unread (a close
-// would reset the connection under it): that one is answered, with `Connection: close`. A
-// lingering one keeps its moment (a close could reset the answer it was just sent).
+// Shutdown: an idle connection ends now, unless a request already arrived (a close would
+// reset the connection under it): that one is answered, with `Connection: close`. The read
+// it waits in is cancelled rather than the socket closed: what that read may already have
+// taken in (Asio reads at once when it can) still reaches it. A lingering connection keeps
+// its moment (a close could reset the answer it was just sent).
 void Connection::drain() {
   closing_ = true;
-  if (phase_ == Phase::Idle && !reader_.has_buffered_input() && !input_waiting()) close_socket();
+  if (phase_ == Phase::Idle && !reader_.has_buffered_input() && !input_waiting()) {
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);
+  }
 }
 
 // The grace is over. A handler still running is cancelled and gets a moment to answer its
@@ -106,11 +112,12 @@ void Connection::drain() {
 void Connection::force_close() {
   request_cancel_.cancel(core::CancelReason::Shutdown);
   cancel_signal_.emit(asio::cancellation_type::terminal);
-  forced_ = true;
   if (phase_ == Phase::Handling && request_cancel_.active()) {
     arm(kLastWordTime);
+    forced_ = true;  // from now on no phase moves the deadline past that moment (arm)
     return;
   }
+  forced_ = true;
   cut();
 }
 
@@ -143,7 +150,9 @@ void Connection::reset_socket() {
 // deadline is earlier than the one it waits for; otherwise it wakes at the old one and
 // waits again for the rest.
 void Connection::arm(Clock::duration timeout) {
-  deadline_ = Clock::now() + timeout;
+  // After the shutdown's grace, the last word's moment is the end whatever phase comes: the
+  // 503's write, a stream, the linger after it.
+  deadline_ = forced_ ? std::min(deadline_, Clock::now() + timeout) : Clock::now() + timeout;
   if (timer_waiting_ && timer_expiry_ <= deadline_) return;
   timer_expiry_ = deadline_;
   timer_waiting_ = true;

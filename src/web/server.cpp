@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -17,6 +19,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -31,6 +35,8 @@ constexpr std::chrono::milliseconds kAcceptPause{50};
 // How long past the shutdown grace wait_for_signal lets the process run before it ends it:
 // time for the handlers cancelled at the grace to answer (1 s) and for lingering closes (2 s).
 constexpr std::chrono::seconds kHardStop{5};
+// Stop signals this close together are one (delivered to the process and its group).
+constexpr std::chrono::seconds kSameSignal{1};
 }  // namespace
 
 namespace molt::web {
@@ -130,8 +136,24 @@ struct Server::Impl {
   // On the worker's thread: stop accepting, drain connections and spawned tasks, and force
   // what is left after the grace.
   void drain(Worker& worker) {
-    boost::system::error_code ignored;
-    worker.acceptor.close(ignored);
+    // Connections the kernel completed that nobody accepted yet would be reset by closing
+    // the acceptor: they are taken, and drained with the others (a request they already
+    // sent is answered, with Connection: close).
+    boost::system::error_code ec;
+    worker.acceptor.non_blocking(true, ec);
+    for (;;) {
+      tcp::socket socket(worker.io);
+      worker.acceptor.accept(socket, ec);
+      if (ec) break;
+      if (worker.connections.size() >= options.limits.max_connections) {
+        detail::refuse_connection(std::move(socket));
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      detail::Connection::start(std::move(socket), app, options.limits, worker.connections,
+                                worker.tasks);
+    }
+    worker.acceptor.close(ec);
     worker.connections.drain();
     worker.tasks.drain();
     worker.grace_timer.expires_after(options.shutdown_grace);
@@ -195,6 +217,24 @@ sigset_t stop_signal_set() {
 }
 }  // namespace
 
+namespace {
+// Ends the process at once. The connections still open are reset, not closed: an answer cut
+// short must not look whole to its client (an HTTP/1.0 body ends with the close).
+[[noreturn]] void exit_now(const char* why) {
+  std::fprintf(stderr, "molt::web: %s\n", why);
+  std::error_code ec;
+  for (std::filesystem::directory_iterator fds("/proc/self/fd", ec), end; !ec && fds != end;
+       fds.increment(ec)) {
+    const int fd = std::atoi(fds->path().filename().c_str());
+    struct stat status {};
+    if (::fstat(fd, &status) != 0 || !S_ISSOCK(status.st_mode)) continue;
+    const linger reset{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  }
+  std::_Exit(1);
+}
+}  // namespace
+
 void Server::wait_for_signal() {
   asio::io_context io(1);
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -207,17 +247,21 @@ void Server::wait_for_signal() {
   // Draining. What ignores its cancellation (a task that catches it, blocking work no token
   // reaches) could hold the process for ever: a second signal, or the grace passed by
   // kHardStop, ends it at once, as a second Ctrl-C does for uvicorn or gunicorn.
+  // A signal delivered twice at once (a wrapper that forwards Ctrl-C to the process group
+  // too) is one request to stop: a second counts from a second on.
   io.restart();
-  signals.async_wait([](boost::system::error_code ec, int) {
+  const auto first_signal = std::chrono::steady_clock::now();
+  std::function<void(boost::system::error_code, int)> on_second;
+  on_second = [&](boost::system::error_code ec, int) {
     if (ec) return;
-    std::fputs("molt::web: a second stop signal: exiting without waiting\n", stderr);
-    std::_Exit(1);
-  });
+    if (std::chrono::steady_clock::now() - first_signal < kSameSignal)
+      return signals.async_wait(on_second);
+    exit_now("a second stop signal: exiting without waiting");
+  };
+  signals.async_wait(on_second);
   asio::steady_timer hard_stop(io, impl_->options.shutdown_grace + kHardStop);
   hard_stop.async_wait([](boost::system::error_code ec) {
-    if (ec) return;
-    std::fputs("molt::web: work still running long after the shutdown grace: exiting\n", stderr);
-    std::_Exit(1);
+    if (!ec) exit_now("work still running long after the shutdown grace: exiting");
   });
   std::thread watch([&io] { io.run(); });
   stop();

@@ -22,6 +22,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -508,7 +509,8 @@ TEST(ServerTest, ShutdownCancelsWhatOutlastsTheGrace) {
 }
 
 // Found by a review: work that ignores its cancellation held the drain open, and a second
-// SIGTERM (or Ctrl-C) was ignored: the process could not be stopped but by SIGKILL.
+// SIGTERM (or Ctrl-C) was ignored: the process could not be stopped but by SIGKILL. A second
+// signal a second or more after the first ends it.
 TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
   int port_pipe[2];
   ASSERT_EQ(::pipe(port_pipe), 0);
@@ -522,6 +524,11 @@ TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
         timer.expires_after(10ms);
         co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
       }
+    });
+    app.get("/endless", [](const Request&, Ctx&) -> awaitable<Response> {
+      co_return Response::stream(
+          []() -> awaitable<std::optional<std::string>> { co_return std::string(65536, 'e'); },
+          "text/plain");
     });
     ServerOptions options = local(1);
     options.shutdown_grace = 60s;
@@ -541,9 +548,14 @@ TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
   ASSERT_EQ(::read(port_pipe[0], &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
   Client client(port);
   client.send("GET /stubborn HTTP/1.1\r\nHost: t\r\n\r\n");
+  Client reader(port);  // an HTTP/1.0 stream, read only after the process ended
+  const int small = 4096;
+  ::setsockopt(reader.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  reader.send("GET /endless HTTP/1.0\r\n\r\n");
   std::this_thread::sleep_for(100ms);
   ::kill(child, SIGTERM);
-  std::this_thread::sleep_for(300ms);
+  ::kill(child, SIGTERM);  // delivered twice at once (to the process and its group): one stop
+  std::this_thread::sleep_for(1200ms);
   int status = 0;
   EXPECT_EQ(::waitpid(child, &status, WNOHANG), 0);  // draining, held by the stubborn handler
   ::kill(child, SIGTERM);
@@ -558,8 +570,68 @@ TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
   }
   EXPECT_EQ(ended, child) << "still running 5 s after the second signal";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  // The stream it was writing was cut: a reset says so, where a close would look like its end.
+  char chunk[4096];
+  ssize_t n;
+  std::size_t read = 0;
+  while (read < (64u << 20) && (n = ::recv(reader.fd(), chunk, sizeof(chunk), 0)) > 0) read += n;
+  EXPECT_EQ(n, -1) << "a clean close after " << read << " bytes";
+  EXPECT_EQ(errno, ECONNRESET);
   ::close(port_pipe[0]);
   ::close(port_pipe[1]);
+}
+
+// Found by a review: a handler that answered in its last second after the grace gave its
+// answer's write the whole request timeout again (a slow reader held the shutdown 30 s).
+TEST(ServerTest, NothingOutlastsTheLastSecondAfterTheGrace) {
+  App app;
+  app.get("/late-big", [](const Request&, Ctx&) -> awaitable<Response> {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 60s);
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));  // cancelled
+    std::this_thread::sleep_for(300ms);                    // then answers late, in its last second
+    co_return Response::text(std::string(32 << 20, 'x'));  // to a client that reads nothing
+  });
+  ServerOptions options = local(1);
+  options.shutdown_grace = 200ms;
+  Server server(app, options);
+  server.start();
+  Client client(server.port());
+  client.send("GET /late-big HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(100ms);
+  const auto start = std::chrono::steady_clock::now();
+  server.stop();
+  // The grace (0.2 s) and the last second: the answer's write, then the linger, end there.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1800ms);
+  EXPECT_EQ(server.open_connections(), 0u);
+}
+
+// Found by a review: connections the kernel had completed but the server had not accepted
+// yet were reset when the shutdown closed the acceptor, with the requests they had sent.
+TEST(ServerTest, ConnectionsWaitingToBeAcceptedAtShutdownAreAnswered) {
+  App app;
+  app.get("/hold", [](const Request&, Ctx&) {
+    std::this_thread::sleep_for(300ms);  // holds the one I/O thread: nothing is accepted
+    return Response::text("held");
+  });
+  app.get("/hi", [](const Request&, Ctx&) { return Response::text("hi"); });
+  ServerOptions options = local(1);
+  Server server(app, options);
+  server.start();
+  Client holder(server.port());
+  holder.send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(50ms);
+  std::vector<std::unique_ptr<Client>> waiting;
+  for (int i = 0; i < 20; ++i) {
+    waiting.push_back(std::make_unique<Client>(server.port()));
+    waiting.back()->send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  }
+  std::thread stopper([&] { server.stop(); });  // queued behind /hold on the I/O thread
+  for (auto& client : waiting) {
+    const std::string answer = client->receive(1);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << "[" << answer << "] errno " << errno;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  }
+  stopper.join();
 }
 
 // Found by a review: a streamed HTTP/1.0 answer cut at the end of the shutdown's grace (or by
