@@ -496,10 +496,6 @@ def test_per_request_mode_leaves_no_process_behind(worker_bin: Path, monkeypatch
     for user in (1, 2, 3):
         response = view(requests.get("/items", {"user_id": str(user), "limit": "1"}))
         assert body_of(response)["items"][0]["id"] == user * 1000
-    # Each worker exits after its answer went out, not before it.
-    deadline = time.monotonic() + 10
-    while child_pids() - before and time.monotonic() < deadline:
-        time.sleep(0.02)
     assert child_pids() - before == set()
 
 
@@ -531,10 +527,7 @@ def test_per_request_mode_answers_without_waiting_for_its_worker_to_stop(
         response = view(requests.get("/spin"))
         assert response.status_code == 504
         assert time.monotonic() - started < 2.0
-    deadline = time.monotonic() + 15
-    while child_pids() - before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert child_pids() - before == set()
+        assert child_pids() - before == set()  # killed after its 0.2 s, not left running
 
 
 def test_shared_mode_uses_a_pool_sized_from_the_environment(
