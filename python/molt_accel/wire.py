@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgpack
 
-from molt_accel.errors import MoltInvalidInput, MoltProtocolError
+from molt_accel.errors import MoltInternalError, MoltInvalidInput, MoltProtocolError
 
 Wire = Literal["msgpack", "json"]
 WIRES: tuple[Wire, ...] = ("msgpack", "json")
@@ -36,8 +36,9 @@ def resolve_wire(wire: str | None) -> Wire:
 def encode_payload(payload: Any, codec: str) -> bytes:
     """The bytes of ``payload`` in ``codec``; raw codecs take bytes as they are.
 
-    A payload the codec cannot carry (an integer beyond 64 bits, NaN in JSON, an object) is
-    ``MoltInvalidInput``: it usually comes from a request, and nothing was sent."""
+    A value from the request the codec cannot carry (an integer beyond 64 bits, NaN in JSON)
+    is ``MoltInvalidInput``; what only the payload builder can have put there (an object, a
+    tuple key, text for a raw codec) is ``MoltInternalError``, a bug to log. Nothing is sent."""
     try:
         if codec == "msgpack":
             return msgpack.packb(payload, use_bin_type=True)
@@ -48,21 +49,22 @@ def encode_payload(payload: Any, codec: str) -> bytes:
     if codec in ("raw", "arrow_ipc"):
         if isinstance(payload, (bytes, bytearray, memoryview)):
             return bytes(payload)
-        # The payload builder's doing, not the request's: the library's words stay in detail.
-        raise MoltInvalidInput(
-            "the payload cannot be encoded",
-            detail=f"codec {codec!r} needs a bytes payload, got {type(payload).__name__}",
-        )
+        raise _builder_mistake(f"codec {codec!r} needs a bytes payload, got {type(payload).__name__}")
     raise ValueError(f"unknown codec {codec!r} (expected one of {', '.join(CODECS)})")
 
 
-def _cannot_encode(codec: str, exc: BaseException) -> MoltInvalidInput:
+def _builder_mistake(detail: str) -> MoltInternalError:
+    """A payload that only the payload builder can have made wrong: the server's bug (500,
+    logged as a warning), its text kept out of the answer, in ``detail``."""
+    return MoltInternalError("the payload cannot be encoded", detail=detail)
+
+
+def _cannot_encode(codec: str, exc: BaseException) -> MoltInvalidInput | MoltInternalError:
     """The error for a payload ``codec`` cannot carry. What comes from the request itself
-    gets a message for the HTTP client in this library's words; the rest (an object the
-    payload builder left in) keeps the library's text out of the answer, in ``detail``."""
+    gets a message for the HTTP client in this library's words; the rest is the builder's."""
     text = str(exc)
     if isinstance(exc, TypeError):  # an object, a tuple key: the builder's doing, not the request's
-        return MoltInvalidInput("the payload cannot be encoded", detail=f"as {codec}: {text}")
+        return _builder_mistake(f"as {codec}: {text}")
     if isinstance(exc, UnicodeError):
         return MoltInvalidInput("a string in the request is not valid Unicode")
     if text.startswith("Out of range float"):  # json's allow_nan=False
@@ -71,7 +73,7 @@ def _cannot_encode(codec: str, exc: BaseException) -> MoltInvalidInput:
         return MoltInvalidInput("a number in the request is out of range")
     if isinstance(exc, RecursionError) or "recursion" in text:
         return MoltInvalidInput("the request is nested too deeply")
-    return MoltInvalidInput("the payload cannot be encoded", detail=f"as {codec}: {text}")
+    return _builder_mistake(f"as {codec}: {text}")
 
 
 def decode_payload(data: bytes, codec: str) -> Any:

@@ -383,6 +383,39 @@ def test_a_failing_response_factory_is_a_json_500(caplog: pytest.LogCaptureFixtu
     assert "cannot write this" in caplog.text and b"cannot write" not in response.content
 
 
+# Found by a review: a payload only the builder could have got wrong was a 400, as if the
+# client had sent something wrong, and logged at INFO.
+@pytest.mark.parametrize(
+    "binary,entry,codec,payload,words",
+    [
+        ("worker_bin", "list_items", "msgpack", {"user_id": object()}, "serialize"),
+        ("test_worker_bin", "echo", "raw", "text", "bytes payload"),
+    ],
+)
+def test_a_payload_the_builder_got_wrong_is_a_logged_500(
+    request: pytest.FixtureRequest,
+    binary: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    entry: str,
+    codec: str,
+    payload: Any,
+    words: str,
+) -> None:
+    monkeypatch.setenv("MOLT_WORKER_CMD", str(request.getfixturevalue(binary)))
+
+    @molt_offload(entry=entry, codec=codec, payload_builder=lambda request: payload)
+    def view(request: Any) -> HttpResponse:
+        return HttpResponse("unused")
+
+    with caplog.at_level("WARNING", logger="molt_accel"):
+        response = view(requests.get("/items"))
+    assert response.status_code == 500
+    assert body_of(response) == {"error": {"code": "internal_error", "message": "The request failed."}}
+    assert "internal_error" in caplog.text and words in caplog.text
+    assert words.encode() not in response.content
+
+
 def test_a_request_over_the_frame_limit_is_413(worker_bin: Path) -> None:
     client = MoltClient([str(worker_bin)], env=worker_env(), max_frame_size=2000)
     response = list_view(client)(requests.get("/items", {"user_id": "1", "q": "x" * 5000}))
