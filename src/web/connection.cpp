@@ -40,7 +40,7 @@ void ConnectionSet::remove(Connection* connection) {
 
 void ConnectionSet::drain() {
   draining_ = true;
-  // drain() may close a connection, which removes it from the set: iterate over a copy.
+  // A connection's drain() may end it, which removes it from the set: iterate over a copy.
   const std::vector<Connection*> snapshot(connections_.begin(), connections_.end());
   for (Connection* connection : snapshot) connection->drain();
 }
@@ -124,7 +124,7 @@ void Connection::force_close() {
 // Ends the connection. An answer being written is reset rather than closed: an HTTP/1.0
 // body ends with the close, so a plain close would tell the client that it got all of it.
 void Connection::cut() {
-  if (phase_ == Phase::Writing)
+  if (phase_ == Phase::Writing && !answer_sent_)
     reset_socket();
   else
     close_socket();
@@ -400,6 +400,7 @@ asio::awaitable<void> Connection::run() {
     const bool keep_alive =
         write_answer(out_, reader_.request(), response, closing_ || rest == Rest::Abandoned);
     phase_ = Phase::Writing;
+    answer_sent_ = false;
     arm(limits_.request_timeout);  // the answer's write has the whole time, afresh
     bool written = send_now();
     if (!written) written = co_await write_out();
@@ -410,6 +411,7 @@ asio::awaitable<void> Connection::run() {
     }
     // The request is over once its answer is out: what its rest does next (a client that
     // closes instead of sending it) does not cancel its background tasks.
+    answer_sent_ = written;
     request_cancel_.end();
     if (written && keep_alive && rest == Rest::Little) {
       arm(limits_.request_timeout);                  // the rest of the body has this long to come

@@ -36,9 +36,11 @@ class ConnectionSet {
   void remove(Connection* connection);
   std::size_t size() const { return count_.load(std::memory_order_relaxed); }
   bool draining() const { return draining_; }
-  // Graceful shutdown: idle connections close now, busy ones after their current answer.
+  // Graceful shutdown: idle connections end now (or after the request that already came),
+  // busy ones after their current answer.
   void drain();
-  // The grace period is over: cancel what still runs and close every socket.
+  // The grace period is over: cancel what still runs; a handler has a last second to answer,
+  // everything else ends now.
   void close_all();
   // Called once the set is empty (after drain()).
   void on_empty(std::function<void()> callback);
@@ -116,7 +118,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool cancelled_for_timeout_ = false;
   Phase phase_ = Phase::Idle;
   bool closing_ = false;
-  bool forced_ = false;             // the shutdown's grace is over
+  bool forced_ = false;
+  bool answer_sent_ = false;  // in Writing: all of it is out (the rest of a body may follow) // the
+                              // shutdown's grace is over
   bool watching_ = false;           // a readability wait for a disconnect is outstanding
   std::uint64_t watch_number_ = 0;  // of the newest wait: an older one's completion is ignored
   std::uint64_t request_number_ = 0;

@@ -33,10 +33,13 @@ namespace {
 // How long the acceptor waits after running out of file descriptors before it tries again.
 constexpr std::chrono::milliseconds kAcceptPause{50};
 // How long past the shutdown grace wait_for_signal lets the process run before it ends it:
-// time for the handlers cancelled at the grace to answer (1 s) and for lingering closes (2 s).
+// the handlers cancelled at the grace have one second to answer and close, and the rest is
+// margin (a handler that blocks its I/O thread delays everything on it).
 constexpr std::chrono::seconds kHardStop{5};
 // Stop signals this close together are one (delivered to the process and its group).
 constexpr std::chrono::seconds kSameSignal{1};
+// At most this many connections are taken from the listen backlog at shutdown.
+constexpr std::size_t kBacklogTaken = 4096;
 }  // namespace
 
 namespace molt::web {
@@ -122,15 +125,20 @@ struct Server::Impl {
         if (out_of_resources(ec)) co_await pause_accepting(worker, ec);
         continue;  // otherwise a connection that failed while being accepted (reset)
       }
-      if (worker.connections.size() >= options.limits.max_connections) {
-        detail::refuse_connection(std::move(socket));
-        continue;
-      }
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      detail::Connection::start(std::move(socket), app, options.limits, worker.connections,
-                                worker.tasks);
+      serve(worker, std::move(socket));
     }
+  }
+
+  // A connection just accepted: served, or refused when the thread has enough of them.
+  void serve(Worker& worker, tcp::socket socket) {
+    if (worker.connections.size() >= options.limits.max_connections) {
+      detail::refuse_connection(std::move(socket));
+      return;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    detail::Connection::start(std::move(socket), app, options.limits, worker.connections,
+                              worker.tasks);
   }
 
   // On the worker's thread: stop accepting, drain connections and spawned tasks, and force
@@ -139,19 +147,19 @@ struct Server::Impl {
     // Connections the kernel completed that nobody accepted yet would be reset by closing
     // the acceptor: they are taken, and drained with the others (a request they already
     // sent is answered, with Connection: close).
+    // (Asio's blocking accept would wait for the next connection after one the peer aborted,
+    // unless told to report those.) Bounded: new ones may keep coming.
     boost::system::error_code ec;
+    worker.acceptor.set_option(asio::socket_base::enable_connection_aborted(true), ec);
     worker.acceptor.non_blocking(true, ec);
-    for (;;) {
+    for (std::size_t taken = 0; !ec && taken < kBacklogTaken; ++taken) {
       tcp::socket socket(worker.io);
       worker.acceptor.accept(socket, ec);
-      if (ec) break;
-      if (worker.connections.size() >= options.limits.max_connections) {
-        detail::refuse_connection(std::move(socket));
-        continue;
+      if (!ec) {
+        serve(worker, std::move(socket));
+      } else if (ec != asio::error::would_block && !out_of_resources(ec)) {
+        ec = {};  // that connection failed (aborted, its network gone): the next one may not
       }
-      socket.set_option(tcp::no_delay(true), ec);
-      detail::Connection::start(std::move(socket), app, options.limits, worker.connections,
-                                worker.tasks);
     }
     worker.acceptor.close(ec);
     worker.connections.drain();
@@ -259,14 +267,29 @@ void Server::wait_for_signal() {
     exit_now("a second stop signal: exiting without waiting");
   };
   signals.async_wait(on_second);
-  asio::steady_timer hard_stop(io, impl_->options.shutdown_grace + kHardStop);
-  hard_stop.async_wait([](boost::system::error_code ec) {
-    if (!ec) exit_now("work still running long after the shutdown grace: exiting");
-  });
-  std::thread watch([&io] { io.run(); });
-  stop();
-  io.stop();
-  watch.join();
+  const auto grace = impl_->options.shutdown_grace;
+  asio::steady_timer hard_stop(io);
+  if (grace < std::chrono::milliseconds::max() - kHardStop) {  // a grace of max(): no end
+    hard_stop.expires_after(grace + kHardStop);
+    hard_stop.async_wait([](boost::system::error_code ec) {
+      if (!ec) exit_now("work still running long after the shutdown grace: exiting");
+    });
+  }
+  struct Watch {
+    asio::io_context& io;
+    std::thread thread{[this] { io.run(); }};
+    ~Watch() {
+      io.stop();
+      thread.join();
+    }
+  };
+  {
+    const Watch watch{io};
+    stop();
+  }
+  // Stopped. A stop signal still to come (a second copy of the first) is held rather than
+  // ending the process by default while the program cleans up.
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 }
 
 void Server::block_stop_signals() {
