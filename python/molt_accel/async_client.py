@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import time
-import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -54,16 +53,6 @@ from molt_accel.wire import (
 )
 
 logger = logging.getLogger("molt_accel")
-
-_live_clients: weakref.WeakSet[AsyncMoltClient] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for client in list(_live_clients):
-        client._forget_worker_after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _AsyncWorker:
@@ -233,7 +222,6 @@ class AsyncMoltClient(WorkerSettings):
         # that drain them are cancelled when the loop shuts down, and would leak them.
         self._retired: set[_AsyncWorker] = set()
         self._restart_backoff = RestartBackoff()
-        _live_clients.add(self)
 
     @property
     def pid(self) -> int | None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
-import os
 import threading
 import time
-import weakref
 from typing import Any
 
 from molt_accel.config import MAX_POOL_SIZE, ExportSpec, WorkerSettings, check_timeout_ms, default_worker_cmd
@@ -35,16 +33,6 @@ TIMEOUT_GRACE_S = 0.1
 # How often a call with a `cancel_check` asks it while waiting.
 CANCEL_POLL_S = 0.01
 
-_live_clients: weakref.WeakSet[MoltClient] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for client in list(_live_clients):
-        client._forget_worker_after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
 
 class MoltClient(WorkerSettings):
     """Talks to one ``molt-worker`` over its stdin/stdout.
@@ -61,7 +49,6 @@ class MoltClient(WorkerSettings):
         self._started_once = False
         self._closed = False
         self._restart_backoff = RestartBackoff()
-        _live_clients.add(self)
 
     # -- public API ------------------------------------------------------------------------
 

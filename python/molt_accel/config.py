@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sysconfig
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -273,6 +274,18 @@ def check_timeout_ms(timeout_ms: object) -> None:
         )
 
 
+# Every client alive in this process, for the child of a fork to let go of their workers.
+_live_clients: weakref.WeakSet[WorkerSettings] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_live_clients):
+        client._forget_worker_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class WorkerSettings:
     """What MoltClient and AsyncMoltClient share: the worker command and how to talk to it,
     the restart policy, and the exports manifest (asked of the worker command without
@@ -299,9 +312,14 @@ class WorkerSettings:
         self.cwd = cwd
         self._exports: dict[str, ExportSpec] | None = None
         self._init_client()
+        _live_clients.add(self)
 
     def _init_client(self) -> None:
         """The client's own state, set up at the end of ``__init__``."""
+
+    def _forget_worker_after_fork(self) -> None:
+        """In a forked child: let go of the parent's worker, so that the child starts its own
+        (a client built before a server forks, gunicorn's --preload)."""
 
     def _call_attempts(
         self,
