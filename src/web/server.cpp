@@ -223,9 +223,7 @@ sigset_t stop_signal_set() {
   sigaddset(&set, SIGTERM);
   return set;
 }
-}  // namespace
 
-namespace {
 // Ends the process at once. The connections still open are reset, not closed: an answer cut
 // short must not look whole to its client (an HTTP/1.0 body ends with the close).
 [[noreturn]] void exit_now(const char* why) {

@@ -302,15 +302,15 @@ void Call::fail_step(const PGresult* error) {
   fail_result(error);
 }
 
-// The deadline passed or the token fired: cut the round short and throw the matching
-// status. The connection stays open only when it is known to be idle again (or, inside a
-// transaction, back to waiting for the next statement).
 // A COMMIT of this call's round succeeded: a call stopped after it says so.
 void Call::note_commit(PGresult* result) noexcept {
   if (PQresultStatus(result) == PGRES_COMMAND_OK && std::strcmp(PQcmdStatus(result), "COMMIT") == 0)
     committed_ = true;
 }
 
+// The deadline passed or the token fired: cut the round short and throw the matching
+// status. The connection stays open only when it is known to be idle again (or, inside a
+// transaction, back to waiting for the next statement).
 void Call::stop() {
   stopped_ = true;
   cut_short();

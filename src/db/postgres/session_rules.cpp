@@ -46,6 +46,18 @@ std::string_view word_at(std::string_view sql, std::size_t at, std::size_t& end)
   return sql.substr(at, end - at);
 }
 
+// The statement's first keyword, past blanks, comments and empty statements.
+std::string_view first_word(std::string_view sql) {
+  std::size_t end = 0;
+  return word_at(sql, skip_blanks(sql, 0), end);
+}
+
+// DO and CALL run a body of statements of their own, which their first keyword says nothing of.
+bool runs_a_body(std::string_view sql) {
+  const std::string_view first = first_word(sql);
+  return same_word(first, "DO") || same_word(first, "CALL");
+}
+
 // Whether `keyword` (upper case) is anywhere in `sql`, in any case: in a literal or a name too.
 bool contains_word(std::string_view sql, std::string_view keyword) {
   for (std::size_t at = 0; at + keyword.size() <= sql.size(); ++at)
@@ -95,9 +107,7 @@ const char* session_statement_refusal(std::string_view sql, bool in_transaction)
 }
 
 const char* read_refusal(std::string_view sql) {
-  std::size_t end = 0;
-  const std::string_view first = word_at(sql, skip_blanks(sql, 0), end);
-  if (same_word(first, "DO") || same_word(first, "CALL"))
+  if (runs_a_body(sql))
     return "DO and CALL are not accepted by a read: their body may commit and write (run them "
            "with execute())";
   return nullptr;
@@ -149,9 +159,7 @@ std::string_view trim_blanks(std::string_view text) {
 }  // namespace
 
 bool may_change_session(std::string_view sql) {
-  std::size_t end = 0;
-  const std::string_view first = word_at(sql, skip_blanks(sql, 0), end);
-  if (same_word(first, "DO") || same_word(first, "CALL")) return true;
+  if (runs_a_body(sql)) return true;
   // set_config(name, value, true) ends with its transaction, as SET LOCAL does (a tenant's id
   // for row-level security, say): only another third argument may outlive the call.
   constexpr std::string_view kSetConfig = "SET_CONFIG";
@@ -167,8 +175,7 @@ bool may_change_session(std::string_view sql) {
 }
 
 bool may_return_rows(std::string_view sql) {
-  std::size_t end = 0;
-  const std::string_view first = word_at(sql, skip_blanks(sql, 0), end);
+  const std::string_view first = first_word(sql);
   static constexpr std::array<std::string_view, 8> kNoRows = {
       "INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "ALTER", "DROP", "TRUNCATE"};
   if (std::none_of(kNoRows.begin(), kNoRows.end(),
