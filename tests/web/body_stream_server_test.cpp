@@ -427,6 +427,25 @@ TEST(BodyStreamServerTest, ALittleRestNeitherHoldsAClosingConnectionNorCancelsWh
   server.stop();
 }
 
+// From a review: while the little rest of a body is awaited after an answer that is all
+// out, a timeout closed the connection with a reset, as if that answer had been cut short
+// (a reset can throw away answer bytes still on their way). It is a plain close.
+TEST(BodyStreamServerTest, ARestThatNeverComesAfterAWholeAnswerEndsWithAClose) {
+  ServerOptions options = local();
+  options.limits.request_timeout = 300ms;
+  Server server(body_app(), options);
+  server.start();
+  Client client(server.port());
+  client.send(post_head("/reject", 60) + "0123456789");  // and the rest never comes
+  std::string data = client.receive(1);
+  EXPECT_EQ(data.rfind("HTTP/1.1 401 ", 0), 0u) << data;
+  char chunk[4096];
+  ssize_t n;
+  while ((n = ::recv(client.fd(), chunk, sizeof(chunk), 0)) > 0) data.append(chunk, n);
+  EXPECT_EQ(n, 0) << "errno " << errno;  // a close, not a reset
+  server.stop();
+}
+
 TEST(BodyStreamServerTest, TheBodyIsNotReadAfterTheHandlerReturned) {
   Server server(body_app(), local());
   server.start();
