@@ -40,6 +40,15 @@ constexpr std::chrono::seconds kHardStop{5};
 constexpr std::chrono::seconds kSameSignal{1};
 // At most this many connections are taken from the listen backlog at shutdown.
 constexpr std::size_t kBacklogTaken = 4096;
+
+// Now plus a time that may be max() ("no end"): the clock's end rather than an overflow
+// (milliseconds::max() in the clock's nanoseconds alone overflows).
+std::chrono::steady_clock::time_point after(std::chrono::milliseconds time) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto room = std::chrono::floor<std::chrono::milliseconds>(
+      std::chrono::steady_clock::time_point::max() - now);
+  return time >= room ? std::chrono::steady_clock::time_point::max() : now + time;
+}
 }  // namespace
 
 namespace molt::web {
@@ -56,6 +65,7 @@ struct Server::Impl {
     detail::ConnectionSet connections;
     detail::TaskGroup tasks;  // ctx.spawn
     asio::steady_timer grace_timer{io};
+    bool draining = false;
     std::chrono::steady_clock::time_point last_accept_warning{};
   };
 
@@ -116,17 +126,21 @@ struct Server::Impl {
     co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
+  // Accepts until drain() says to stop, then hands over to the shutdown (stop_accepting).
+  // Only this loop ends the accepting: an accept that completed just before drain() ran, its
+  // handler queued behind it, is served before the grace's wait begins, not after (when
+  // nothing else was open, that wait would have ended already, and it had no bound).
   asio::awaitable<void> accept_loop(Worker& worker) {
-    for (;;) {
+    while (!worker.draining) {
       auto [ec, socket] =
           co_await worker.acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-      if (ec) {
-        if (ec == asio::error::operation_aborted || !worker.acceptor.is_open()) co_return;
-        if (out_of_resources(ec)) co_await pause_accepting(worker, ec);
-        continue;  // otherwise a connection that failed while being accepted (reset)
-      }
-      serve(worker, std::move(socket));
+      if (!ec) {
+        serve(worker, std::move(socket));
+      } else if (out_of_resources(ec) && !worker.draining) {
+        co_await pause_accepting(worker, ec);
+      }  // otherwise a connection that failed while being accepted (reset), or drain()
     }
+    stop_accepting(worker);
   }
 
   // A connection just accepted: served, or refused when the thread has enough of them.
@@ -141,9 +155,17 @@ struct Server::Impl {
                               worker.tasks);
   }
 
-  // On the worker's thread: stop accepting, drain connections and spawned tasks, and force
+  // On the worker's thread: drain connections and spawned tasks, stop accepting, and force
   // what is left after the grace.
   void drain(Worker& worker) {
+    worker.draining = true;
+    worker.connections.drain();
+    worker.tasks.drain();
+    boost::system::error_code ignored;
+    worker.acceptor.cancel(ignored);  // the accept loop goes on in stop_accepting()
+  }
+
+  void stop_accepting(Worker& worker) {
     // Connections the kernel completed that nobody accepted yet would be reset by closing
     // the acceptor: they are taken, and drained with the others (a request they already
     // sent is answered, with Connection: close).
@@ -162,9 +184,7 @@ struct Server::Impl {
       }
     }
     worker.acceptor.close(ec);
-    worker.connections.drain();
-    worker.tasks.drain();
-    worker.grace_timer.expires_after(options.shutdown_grace);
+    worker.grace_timer.expires_at(after(options.shutdown_grace));
     worker.grace_timer.async_wait([&worker](boost::system::error_code ec) {
       if (ec) return;
       worker.connections.close_all();
@@ -268,7 +288,7 @@ void Server::wait_for_signal() {
   const auto grace = impl_->options.shutdown_grace;
   asio::steady_timer hard_stop(io);
   if (grace < std::chrono::milliseconds::max() - kHardStop) {  // a grace of max(): no end
-    hard_stop.expires_after(grace + kHardStop);
+    hard_stop.expires_at(after(grace + kHardStop));
     hard_stop.async_wait([](boost::system::error_code ec) {
       if (!ec) exit_now("work still running long after the shutdown grace: exiting");
     });

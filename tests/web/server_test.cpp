@@ -634,6 +634,22 @@ TEST(ServerTest, ConnectionsWaitingToBeAcceptedAtShutdownAreAnswered) {
   stopper.join();
 }
 
+// A grace of max() waits for what runs, however long (it overflowed the clock: no grace).
+TEST(ServerTest, AGraceOfMaxWaitsForTheRequestsInFlight) {
+  ServerOptions options = local(1);
+  options.shutdown_grace = std::chrono::milliseconds::max();
+  Server server(test_app(), options);
+  server.start();
+  Client client(server.port());
+  client.send("GET /slow/300 HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(50ms);
+  std::thread stopper([&] { server.stop(); });
+  const std::string answer = client.receive(1);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer;
+  EXPECT_NE(answer.find("slept"), std::string::npos) << answer;
+  stopper.join();
+}
+
 // Found by a review: a streamed HTTP/1.0 answer cut at the end of the shutdown's grace (or by
 // the request timeout) ended with a clean close, which such a client takes for the body's end.
 TEST(ServerTest, AStreamCutByShutdownEndsWithAReset) {
