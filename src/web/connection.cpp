@@ -175,6 +175,7 @@ void Connection::on_timer(std::uint64_t generation) {
   if (phase_ == Phase::Handling && request_cancel_.active() && !cancelled_for_timeout_) {
     // The handler's time is up: tell it, and give it a moment to answer before closing.
     cancelled_for_timeout_ = true;
+    if (body_.awaiting()) body_.time_out();  // waiting on the client: 408 from its next()
     request_cancel_.cancel(core::CancelReason::Timeout);
     cancel_signal_.emit(asio::cancellation_type::terminal);
     arm(std::chrono::seconds(5));
@@ -375,7 +376,7 @@ asio::awaitable<void> Connection::run() {
     });
     const bool streamed = reader_.request().body_streamed();
     if (streamed) [[unlikely]]
-      body_.begin();
+      body_.open();
     // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
     Ctx ctx(app_, request_cancel_, &tasks_, streamed ? &body_ : nullptr);
     const Response response = co_await app_.handle(reader_.request(), ctx);

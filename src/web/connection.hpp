@@ -73,12 +73,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
    public:
     explicit SocketBody(Connection& connection)
         : BodyStream(connection.reader_), connection_(connection) {}
+    // A new streamed request on the connection.
+    void open();
+    // Whether a read for the body is waiting on the client.
+    bool awaiting() const { return awaiting_; }
+    // The watchdog ended that wait: the body did not come in time.
+    void time_out() { late_ = true; }
 
    private:
     boost::asio::awaitable<void> send_continue() override;
     boost::asio::awaitable<bool> receive() override;
     void on_end() override;
+    // How much longer the current wait may take before the body is slower on average than
+    // Limits::min_body_rate allows.
+    Clock::duration rate_allowance() const;
     Connection& connection_;
+    // The time spent waiting for the body and the bytes it brought: its rate.
+    Clock::duration waited_{};
+    std::uint64_t received_ = 0;
+    bool awaiting_ = false;
+    bool late_ = false;
+    bool rate_bound_ = false;  // the current wait ends at the minimum rate, not request_timeout
   };
 
   boost::asio::awaitable<void> run();
@@ -118,9 +133,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool cancelled_for_timeout_ = false;
   Phase phase_ = Phase::Idle;
   bool closing_ = false;
-  bool forced_ = false;
-  bool answer_sent_ = false;  // in Writing: all of it is out (the rest of a body may follow) // the
-                              // shutdown's grace is over
+  bool forced_ = false;             // the shutdown's grace is over
+  bool answer_sent_ = false;        // in Writing: all of it is out (the rest of a body may follow)
   bool watching_ = false;           // a readability wait for a disconnect is outstanding
   std::uint64_t watch_number_ = 0;  // of the newest wait: an older one's completion is ignored
   std::uint64_t request_number_ = 0;

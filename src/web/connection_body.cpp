@@ -2,13 +2,17 @@
 // interim `100 Continue`, and the lingering close after an answer that left it unread. Apart
 // from connection.cpp so that these coroutines do not change how the compiler treats run(),
 // which every request goes through.
+#include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
+#include <chrono>
+#include <string>
 
 #include "connection.hpp"
 #include "exchange.hpp"
+#include "molt/web/app.hpp"
 
 namespace molt::web::detail {
 
@@ -29,15 +33,58 @@ asio::awaitable<void> Connection::SocketBody::send_continue() {
   if (!sent) throw boost::system::system_error(asio::error::broken_pipe);
 }
 
+void Connection::SocketBody::open() {
+  begin();
+  waited_ = {};
+  received_ = 0;
+  awaiting_ = false;
+  late_ = false;
+  rate_bound_ = false;
+}
+
+Connection::Clock::duration Connection::SocketBody::rate_allowance() const {
+  using Seconds = std::chrono::duration<double>;
+  const Limits& limits = connection_.limits_;
+  const double earned = static_cast<double>(received_) / limits.min_body_rate;
+  const double allowed =
+      std::max(Seconds(limits.min_body_rate_grace).count(), earned) - Seconds(waited_).count();
+  // At most a day for one wait (a nanosecond count of more could overflow).
+  return std::chrono::duration_cast<Clock::duration>(Seconds(std::min(allowed, 86'400.0)));
+}
+
 asio::awaitable<bool> Connection::SocketBody::receive() {
   Connection& c = connection_;
   const auto space = c.reader_.body_read_space();
+  const auto began = Clock::now();
+  // A body that trickles in ends when it falls below the minimum rate, which may come
+  // before request_timeout does.
+  const auto request_deadline = c.deadline_;
+  rate_bound_ = false;
+  if (c.limits_.min_body_rate != 0 && !c.cancelled_for_timeout_) {
+    const auto allowance = rate_allowance();
+    rate_bound_ = began + allowance < c.deadline_;
+    if (rate_bound_) c.arm(allowance);
+  }
+  awaiting_ = true;
   boost::system::error_code ec;
   const std::size_t n = co_await c.socket_.async_read_some(
       asio::buffer(space.data(), space.size()), asio::redirect_error(asio::use_awaitable, ec));
+  awaiting_ = false;
+  const auto now = Clock::now();
+  waited_ += now - began;
+  received_ += n;
+  if (rate_bound_ && !late_) c.arm(request_deadline - now);  // the request's own again
   if (ec == asio::error::eof) {
     c.request_cancel_.cancel(core::CancelReason::Disconnected);
     co_return false;
+  }
+  if (ec && late_) {
+    // The client's delay, not the handler's: a 408 (RFC 9110 §15.5.9), as for a body read
+    // before the handler starts.
+    throw HttpError(408, "request_timeout",
+                    rate_bound_ ? "the request body came too slowly (under " +
+                                      std::to_string(c.limits_.min_body_rate) + " bytes a second)"
+                                : std::string("the request body did not arrive in time"));
   }
   if (ec) {
     // Aborted: the request was cancelled (its token says why). Anything else: the peer left.

@@ -22,6 +22,13 @@ struct Limits {
   std::chrono::milliseconds header_timeout{10'000};   // to receive a request's header
   std::chrono::milliseconds idle_timeout{30'000};     // between keep-alive requests
   std::chrono::milliseconds request_timeout{30'000};  // body + handler + write of one request
+  // A streamed request body (RouteOptions::stream_body) must come at least this fast, on
+  // average over the time the server waited for it, once that time is past
+  // min_body_rate_grace; slower, next() throws 408. Without it, an upload sending a byte
+  // now and then would hold its connection for ever (each piece gives request_timeout
+  // afresh). 240 bytes a second, as ASP.NET Core's Kestrel; 0: no minimum.
+  std::uint32_t min_body_rate = 240;  // bytes a second
+  std::chrono::milliseconds min_body_rate_grace{5'000};
 };
 
 }  // namespace molt::web
