@@ -228,9 +228,15 @@ class CallGuard {
     registration_ = cancel.on_cancel([db = db_] { sqlite3_interrupt(db); });
   }
   ~CallGuard() {
+    stand_down();
+    sqlite3_busy_handler(db_, nullptr, nullptr);
+  }
+
+  // From now on neither the token nor the deadline interrupts a statement: for a clean-up
+  // that must run whole.
+  void stand_down() {
     registration_.reset();  // waits for a running interrupt, so it cannot hit the next user
     sqlite3_progress_handler(db_, 0, nullptr, nullptr);
-    sqlite3_busy_handler(db_, nullptr, nullptr);
   }
 
   // Whether the deadline or the token ended the call (a wait for the file lock included).
@@ -663,9 +669,10 @@ Rows run_query(Connection& c, std::string_view sql, const Params& params,
 // outside a transaction); destroyed unreleased, they are rolled back.
 class ReturningSavepoint {
  public:
-  ReturningSavepoint(sqlite3_stmt* stmt, const CallGuard& guard)
+  ReturningSavepoint(sqlite3_stmt* stmt, CallGuard& guard)
       : db_(sqlite3_db_handle(stmt)),
         stmt_(stmt),
+        guard_(guard),
         outside_transaction_(sqlite3_get_autocommit(db_)) {
     run("SAVEPOINT molt_returning", guard);
   }
@@ -673,9 +680,17 @@ class ReturningSavepoint {
   ReturningSavepoint& operator=(const ReturningSavepoint&) = delete;
   ~ReturningSavepoint() {
     if (released_) return;
+    // The call's token, cancelled from another thread meanwhile, could interrupt the
+    // ROLLBACK TO, and the RELEASE after it would then commit the changes.
+    guard_.stand_down();
     sqlite3_reset(stmt_);  // a statement still stepping would keep its changes' locks
-    sqlite3_exec(db_, "ROLLBACK TO molt_returning", nullptr, nullptr, nullptr);
-    sqlite3_exec(db_, "RELEASE molt_returning", nullptr, nullptr, nullptr);
+    if (sqlite3_exec(db_, "ROLLBACK TO molt_returning", nullptr, nullptr, nullptr) == SQLITE_OK) {
+      sqlite3_exec(db_, "RELEASE molt_returning", nullptr, nullptr, nullptr);
+    } else if (!sqlite3_get_autocommit(db_)) {
+      // Not undone (an I/O error): the whole transaction is, rather than letting the changes
+      // stand; a caller's transaction then reports that it ended (ended_by_database).
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
     // Never leave the transaction the savepoint opened behind on a shared connection.
     if (outside_transaction_ && !sqlite3_get_autocommit(db_))
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -694,6 +709,7 @@ class ReturningSavepoint {
 
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  CallGuard& guard_;
   bool outside_transaction_;
   bool released_ = false;
 };
