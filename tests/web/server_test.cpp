@@ -508,12 +508,17 @@ TEST(ServerTest, ShutdownCancelsWhatOutlastsTheGrace) {
   EXPECT_NE(answer.find("shutting_down"), std::string::npos) << answer;
 }
 
-// Found by a review: work that ignores its cancellation held the drain open, and a second
-// SIGTERM (or Ctrl-C) was ignored: the process could not be stopped but by SIGKILL. A second
-// signal a second or more after the first ends it.
-TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
+// A server in a child process, run as a program runs one: stop signals blocked before
+// start(), then wait_for_signal(); `after_wait` runs once that returned, before the child
+// exits with 0. `/stubborn` ignores its cancellation; `/endless` streams without end.
+struct ServerProcess {
+  pid_t pid = -1;
+  std::uint16_t port = 0;
+};
+
+ServerProcess fork_server(std::chrono::milliseconds grace, void (*after_wait)() = nullptr) {
   int port_pipe[2];
-  ASSERT_EQ(::pipe(port_pipe), 0);
+  if (::pipe(port_pipe) != 0) return {};
   Server::block_stop_signals();  // as a program does before start(): none is lost
   const pid_t child = ::fork();
   if (child == 0) {
@@ -521,6 +526,7 @@ TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
     app.get("/stubborn", [](const Request&, Ctx&) -> awaitable<Response> {
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
       for (;;) {  // cancelled or not, it goes on
+        co_await boost::asio::this_coro::reset_cancellation_state();
         timer.expires_after(10ms);
         co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
       }
@@ -531,12 +537,13 @@ TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
           "text/plain");
     });
     ServerOptions options = local(1);
-    options.shutdown_grace = 60s;
+    options.shutdown_grace = grace;
     Server server(app, options);
     server.start();
     const std::uint16_t port = server.port();
     if (::write(port_pipe[1], &port, sizeof(port)) != sizeof(port)) ::_exit(3);
     server.wait_for_signal();
+    if (after_wait) after_wait();
     ::_exit(0);
   }
   sigset_t stop_signals;
@@ -544,32 +551,51 @@ TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
-  std::uint16_t port = 0;
-  ASSERT_EQ(::read(port_pipe[0], &port, sizeof(port)), static_cast<ssize_t>(sizeof(port)));
-  Client client(port);
+  ServerProcess process{child, 0};
+  if (::read(port_pipe[0], &process.port, sizeof(process.port)) != sizeof(process.port))
+    process.port = 0;
+  ::close(port_pipe[0]);
+  ::close(port_pipe[1]);
+  return process;
+}
+
+// The child's wait status once it ended within `limit`; otherwise it is killed and the
+// result is empty.
+std::optional<int> wait_for_exit(pid_t child, std::chrono::milliseconds limit) {
+  int status = 0;
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (::waitpid(child, &status, WNOHANG) == child) return status;
+    std::this_thread::sleep_for(10ms);
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, &status, 0);
+  return std::nullopt;
+}
+
+// Found by a review: work that ignores its cancellation held the drain open, and a second
+// SIGTERM (or Ctrl-C) was ignored: the process could not be stopped but by SIGKILL. A second
+// signal a second or more after the first ends it.
+TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
+  const ServerProcess server = fork_server(60s);
+  ASSERT_GT(server.pid, 0);
+  ASSERT_NE(server.port, 0);
+  Client client(server.port);
   client.send("GET /stubborn HTTP/1.1\r\nHost: t\r\n\r\n");
-  Client reader(port);  // an HTTP/1.0 stream, read only after the process ended
+  Client reader(server.port);  // an HTTP/1.0 stream, read only after the process ended
   const int small = 4096;
   ::setsockopt(reader.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
   reader.send("GET /endless HTTP/1.0\r\n\r\n");
   std::this_thread::sleep_for(100ms);
-  ::kill(child, SIGTERM);
-  ::kill(child, SIGTERM);  // delivered twice at once (to the process and its group): one stop
+  ::kill(server.pid, SIGTERM);
+  ::kill(server.pid, SIGTERM);  // delivered twice at once (to the process and its group): one stop
   std::this_thread::sleep_for(1200ms);
   int status = 0;
-  EXPECT_EQ(::waitpid(child, &status, WNOHANG), 0);  // draining, held by the stubborn handler
-  ::kill(child, SIGTERM);
-  pid_t ended = 0;
-  for (int i = 0; i < 500 && ended == 0; ++i) {
-    ended = ::waitpid(child, &status, WNOHANG);
-    if (ended == 0) std::this_thread::sleep_for(10ms);
-  }
-  if (ended == 0) {
-    ::kill(child, SIGKILL);
-    ::waitpid(child, &status, 0);
-  }
-  EXPECT_EQ(ended, child) << "still running 5 s after the second signal";
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_EQ(::waitpid(server.pid, &status, WNOHANG), 0);  // draining, held by the stubborn one
+  ::kill(server.pid, SIGTERM);
+  const auto ended = wait_for_exit(server.pid, 5s);
+  ASSERT_TRUE(ended) << "still running 5 s after the second signal";
+  EXPECT_TRUE(WIFEXITED(*ended) && WEXITSTATUS(*ended) == 1) << *ended;
   // The stream it was writing was cut: a reset says so, where a close would look like its end.
   char chunk[4096];
   ssize_t n;
@@ -577,8 +603,42 @@ TEST(ServerTest, ASecondStopSignalEndsTheProcessAtOnce) {
   while (read < (64u << 20) && (n = ::recv(reader.fd(), chunk, sizeof(chunk), 0)) > 0) read += n;
   EXPECT_EQ(n, -1) << "a clean close after " << read << " bytes";
   EXPECT_EQ(errno, ECONNRESET);
-  ::close(port_pipe[0]);
-  ::close(port_pipe[1]);
+}
+
+// With no second signal, the grace passed by five seconds ends a drain that work ignoring its
+// cancellation holds open.
+TEST(ServerTest, TheGracePassedByFiveSecondsEndsTheProcess) {
+  const ServerProcess server = fork_server(200ms);
+  ASSERT_GT(server.pid, 0);
+  ASSERT_NE(server.port, 0);
+  Client client(server.port);
+  client.send("GET /stubborn HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(100ms);
+  ::kill(server.pid, SIGTERM);
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  std::this_thread::sleep_for(4s);
+  EXPECT_EQ(::waitpid(server.pid, &status, WNOHANG), 0);  // held: the grace and the last second
+  const auto ended = wait_for_exit(server.pid, 4s);
+  ASSERT_TRUE(ended) << "still running 8 s after the signal";
+  EXPECT_TRUE(WIFEXITED(*ended) && WEXITSTATUS(*ended) == 1) << *ended;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 5s);
+}
+
+// Once wait_for_signal() has returned, a late stop signal (a second copy of the first) is held
+// rather than ending the process by default while the program cleans up.
+TEST(ServerTest, AStopSignalAfterTheWaitDoesNotCutTheProgramsCleanUp) {
+  const ServerProcess server = fork_server(200ms, [] {
+    std::this_thread::sleep_for(1500ms);  // cleaning up
+    ::_exit(7);
+  });
+  ASSERT_GT(server.pid, 0);
+  ::kill(server.pid, SIGTERM);
+  std::this_thread::sleep_for(1100ms);  // the wait has returned: nothing was running
+  ::kill(server.pid, SIGTERM);
+  const auto ended = wait_for_exit(server.pid, 5s);
+  ASSERT_TRUE(ended);
+  EXPECT_TRUE(WIFEXITED(*ended) && WEXITSTATUS(*ended) == 7) << *ended;
 }
 
 // Found by a review: a handler that answered in its last second after the grace gave its
