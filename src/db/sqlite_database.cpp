@@ -53,6 +53,30 @@ class CallGuard;
 // Who wrote a statement: the caller (checked by the authorizer), or this file (BEGIN, COMMIT).
 enum class Origin { Caller, Own };
 
+constexpr const char* kTempRefused =
+    "TEMP tables, views, indexes and triggers are not accepted: they would stay on the "
+    "connection, which later calls share (a later INSERT would go to a TEMP table of the same "
+    "name, a TEMP trigger would act on their writes)";
+
+// Whether an authorizer action makes or drops something in the TEMP schema.
+bool in_temp_schema(int action, const char* database) {
+  switch (action) {
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_VTABLE:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TRIGGER:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_VTABLE:
+      return database != nullptr && sqlite3_stricmp(database, "temp") == 0;
+    default:
+      return false;
+  }
+}
+
 // What a caller's statement may not do: change the connection it shares with later calls
 // (transactions that outlive the call, pragmas that set something, attached files), or reach
 // SQLite's internals (fts3_tokenizer hands out and takes code addresses). nullptr: allowed.
@@ -65,6 +89,15 @@ const char* refusal(int action, const char* first, const char* second) {
     case SQLITE_ATTACH:
     case SQLITE_DETACH:
       return "ATTACH and DETACH are not accepted: a call reads the database it was opened on";
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_DROP_TEMP_VIEW:
+      return kTempRefused;
     case SQLITE_PRAGMA: {
       if (second == nullptr) return nullptr;  // reads the pragma's value
       // These take a table or index name and only describe the schema; or they change the
@@ -122,9 +155,31 @@ bool is_vacuum_into(std::string_view sql) {
          std::find(words.begin() + 1, words.end(), "into") != words.end();
 }
 
+// SQLite says "read-only" also when the database could be written but the files beside it
+// cannot (the WAL index or the WAL, in a folder this process cannot write), or when the file
+// was moved: the deployment's to fix, not the caller's SQL. nullptr: none of those.
+const char* readonly_cause(sqlite3* db) {
+  switch (sqlite3_extended_errcode(db)) {
+    case SQLITE_READONLY_CANTINIT:
+    case SQLITE_READONLY_RECOVERY:
+    case SQLITE_READONLY_CANTLOCK:
+    case SQLITE_READONLY_DIRECTORY:
+      return "the database's -wal and -shm files cannot be made or written beside it (can this "
+             "process write to its folder?)";
+    case SQLITE_READONLY_DBMOVED:
+      return "the database file was moved, replaced or deleted while open";
+    default:
+      return nullptr;
+  }
+}
+
 class Connection {
  public:
   Connection(const SqliteOptions& options, bool writer) : cache_limit_(options.statement_cache) {
+    std::error_code ignored;
+    if (std::filesystem::is_directory(options.path, ignored))
+      fail(StatusCode::InvalidInput,
+           "cannot open SQLite database '" + options.path + "': it is a folder, not a file");
     int flags = SQLITE_OPEN_NOMUTEX;
     if (writer)
       flags |= SQLITE_OPEN_READWRITE | (options.create ? SQLITE_OPEN_CREATE : 0);
@@ -134,7 +189,6 @@ class Connection {
     if (rc != SQLITE_OK) {
       std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
-      std::error_code ignored;
       if (rc == SQLITE_CANTOPEN && !std::filesystem::exists(options.path, ignored))
         why += options.create ? " (its folder does not exist or cannot be written)"
                               : " (no such file: set create, with read_write, to make it)";
@@ -146,16 +200,25 @@ class Connection {
     sqlite3_db_config(db_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
     sqlite3_db_config(db_, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, nullptr);
     sqlite3_set_authorizer(db_, &Connection::authorize, this);
+    // A text or blob a statement makes is bounded: one SQL function runs to its end, whatever
+    // the deadline (printf('%.*c', 900000000, 'x') took seconds and 280 MB).
+    sqlite3_limit(db_, SQLITE_LIMIT_LENGTH,
+                  static_cast<int>(std::min<std::size_t>(options.max_value_bytes, 0x7fffffff)));
+    // No memory-mapped reads (SQLite's default too): a file truncated under a mapped page, or
+    // a read error there, kills the process (SIGBUS) where a read fails only its call; and
+    // mapped reads measured no faster here (bench/RESULTS.md, session 11).
     try {
+      // Another process may hold the file's lock now (switching to WAL needs it alone: four
+      // workers started at once on a new file): waited for as a call waits.
+      sqlite3_busy_timeout(db_, static_cast<int>(options.busy_timeout.count()));
       if (writer) {
         run_pragma("PRAGMA journal_mode=WAL");
         run_pragma("PRAGMA synchronous=NORMAL");
       } else {
         run_pragma("PRAGMA query_only=1");
       }
-      // Reads straight from the mapped file instead of copying pages through the pager.
-      run_pragma("PRAGMA mmap_size=268435456");
       if (options.foreign_keys) run_pragma("PRAGMA foreign_keys=ON");
+      sqlite3_busy_timeout(db_, 0);   // each call has its own wait (CallGuard)
     } catch (const core::Error& e) {  // a read-only file opened for writing, say
       sqlite3_close(db_);             // no destructor runs for a constructor that throws
       fail(StatusCode::InvalidInput,
@@ -182,6 +245,7 @@ class Connection {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
       std::string why = error ? error : "unknown error";
       sqlite3_free(error);
+      if (const char* cause = readonly_cause(db_)) why = cause + (" (" + why + ")");
       fail(StatusCode::InvalidInput, std::string("SQLite: ") + sql + ": " + why);
     }
   }
@@ -189,13 +253,15 @@ class Connection {
  private:
   // Called while a statement is compiled (also when SQLite recompiles one after a schema
   // change, by then outside prepare(): the text was checked when first prepared).
-  static int authorize(void* self, int action, const char* first, const char* second, const char*,
-                       const char*) {
+  static int authorize(void* self, int action, const char* first, const char* second,
+                       const char* database, const char*) {
     auto* connection = static_cast<Connection*>(self);
     // The functions are refused whenever a statement is compiled, also when SQLite compiles
     // one again after a schema change: a view or trigger changed meanwhile cannot bring them.
     if (!connection->checking_ && action != SQLITE_FUNCTION) return SQLITE_OK;
-    const char* why = refusal(action, first, second);
+    // `CREATE TABLE temp.t` and a virtual table are no TEMP action: their schema says it.
+    const char* why =
+        in_temp_schema(action, database) ? kTempRefused : refusal(action, first, second);
     if (why == nullptr) return SQLITE_OK;
     connection->refused_ = why;
     return SQLITE_DENY;
@@ -287,6 +353,7 @@ class CallGuard {
     case SQLITE_LOCKED:
       fail(StatusCode::Busy, why.starts_with("database") ? why : "database is locked: " + why);
     case SQLITE_READONLY:
+      if (const char* cause = readonly_cause(db)) fail(StatusCode::InternalError, cause);
       throw core::SqlError("the database is read-only here (open it for writing to change it): " +
                            why);
     case SQLITE_CONSTRAINT:
@@ -714,11 +781,23 @@ class ReturningSavepoint {
   bool released_ = false;
 };
 
+// A file deleted, moved or replaced under an open connection still takes its writes, into the
+// old file (only a rollback journal makes SQLite check): answered Ok, and lost. One stat()
+// a write.
+void check_not_moved(sqlite3* db) {
+  int moved = 0;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved)
+    fail(StatusCode::InternalError,
+         "the database file was moved, replaced or deleted while open: a write would go to the "
+         "old file and be lost (restart to open the file now at its path)");
+}
+
 ExecResult run_execute(Connection& c, std::string_view sql, const Params& params,
                        const QueryOptions& options, core::Deadline deadline,
                        std::chrono::milliseconds busy_timeout, Origin origin = Origin::Caller) {
   CallGuard guard(c, deadline, options.cancel, busy_timeout);
   guard.check();
+  if (origin == Origin::Caller) check_not_moved(c.handle());
   sqlite3_stmt* stmt = c.prepare(sql, &guard, origin);
   StatementReset reset{stmt};
   bind(stmt, params);

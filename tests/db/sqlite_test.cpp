@@ -3,6 +3,9 @@
 #include "molt/db/sqlite.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -88,6 +91,13 @@ TEST_F(SqliteTest, QueryReturnsTypedRowsByIndexAndName) {
   EXPECT_EQ(rows.get<std::optional<std::string>>(0, "data"), std::nullopt);
   EXPECT_TRUE(std::holds_alternative<std::nullptr_t>(rows.at(0, 3)));
   EXPECT_EQ(status_of([&] { rows.get<std::string>(0, "id"); }), StatusCode::InternalError);
+  // By position (a literal 0 went to the name overload as a null pointer: a crash).
+  EXPECT_EQ(rows.get<std::int64_t>(0, 0), 1);
+  EXPECT_EQ(rows.get<std::string>(1, 1), "item 3");
+  std::string why;
+  EXPECT_EQ(status_of([&] { rows.get<std::string>(0, 0); }, &why), StatusCode::InternalError);
+  EXPECT_NE(why.find("id"), std::string::npos) << why;  // names the column
+  EXPECT_EQ(status_of([&] { rows.get<std::int64_t>(0, 4); }), StatusCode::InternalError);
 }
 
 TEST_F(SqliteTest, NamedParametersBindByNameInAnyOrder) {
@@ -954,6 +964,154 @@ TEST_F(SqliteTest, ATransactionKeepsItsDatabaseAlive) {
   tx.execute("DELETE FROM items WHERE id = 1");
   tx.commit();
   EXPECT_EQ(count(*read_only()), 4);
+}
+
+// Found by a review: CREATE TEMP TABLE stayed on the shared writer connection, and a later
+// caller's INSERT went to it (answered Ok, never in the file); a TEMP trigger acted on every
+// later caller's writes.
+TEST_F(SqliteTest, TempObjectsAreRefused) {
+  auto db = writable(1);
+  for (const char* sql :
+       {"CREATE TEMP TABLE items(id INTEGER PRIMARY KEY, title TEXT)",
+        "CREATE TABLE temp.shadow(x)", "CREATE TEMP VIEW v AS SELECT 1",
+        "CREATE TEMP TRIGGER wipe AFTER INSERT ON items BEGIN DELETE FROM items; END",
+        "CREATE VIRTUAL TABLE temp.words USING fts5(w)"}) {
+    std::string why;
+    EXPECT_EQ(status_of([&] { db->execute(sql, {}, {}); }, &why), StatusCode::InvalidInput) << sql;
+    EXPECT_NE(why.find("TEMP tables"), std::string::npos) << sql << ": " << why;
+  }
+  db->execute("INSERT INTO items(title) VALUES ('kept')", {}, {});
+  EXPECT_EQ(count(*read_only()), 6);
+}
+
+// Found by a review: after the file was deleted (or another renamed over it), writes went on
+// into the old, unlinked file and answered Ok.
+TEST_F(SqliteTest, AWriteToAFileDeletedOrReplacedWhileOpenIsRefused) {
+  auto db = writable(1);
+  std::filesystem::remove(path_);
+  std::string why;
+  EXPECT_EQ(
+      status_of([&] { db->execute("INSERT INTO items(title) VALUES ('lost')", {}, {}); }, &why),
+      StatusCode::InternalError);
+  EXPECT_NE(why.find("moved, replaced or deleted"), std::string::npos) << why;
+  // A backup restored over it: the same.
+  auto other = writable(1);  // a new file at the path
+  db = nullptr;
+  other->execute("CREATE TABLE t(x)", {}, {});
+  const std::string restored = (dir_ / "restored.db").string();
+  std::filesystem::copy_file(path_, restored);
+  std::filesystem::rename(restored, path_);
+  EXPECT_EQ(status_of([&] { other->execute("INSERT INTO t VALUES (1)", {}, {}); }, &why),
+            StatusCode::InternalError);
+  EXPECT_NE(why.find("moved, replaced or deleted"), std::string::npos) << why;
+}
+
+// Found by a review: with reads mapped, a file truncated under a scan killed the process
+// (SIGBUS) where a read error fails only its call.
+TEST_F(SqliteTest, ReadsAreNotMemoryMapped) {
+  EXPECT_EQ(read_only()->query("PRAGMA mmap_size", {}, {}).get<std::int64_t>(0, 0), 0);
+  EXPECT_EQ(writable()->query("PRAGMA mmap_size", {}, {}).get<std::int64_t>(0, 0), 0);
+}
+
+TEST_F(SqliteTest, AFolderIsNotADatabase) {
+  SqliteOptions folder;
+  folder.path = dir_.string();
+  std::string why;
+  EXPECT_EQ(status_of([&] { open_sqlite(folder); }, &why), StatusCode::InvalidInput);
+  EXPECT_NE(why.find("it is a folder"), std::string::npos) << why;
+}
+
+// Found by a review: switching a new file to WAL needs its lock alone, and a worker that
+// opened it while another process held the lock (four started at once) exited at once.
+TEST_F(SqliteTest, OpeningWaitsForALockHeldByAnotherProcess) {
+  const std::string fresh = (dir_ / "fresh.db").string();
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(fresh.c_str(), &other), SQLITE_OK);  // a rollback journal, as Django's
+  ASSERT_EQ(sqlite3_exec(other, "CREATE TABLE t(x); BEGIN EXCLUSIVE", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  std::thread releaser([other] {
+    std::this_thread::sleep_for(300ms);
+    sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  SqliteOptions options;
+  options.path = fresh;
+  options.read_write = true;
+  std::string why;
+  EXPECT_EQ(
+      status_of([&] { open_sqlite(options)->execute("INSERT INTO t VALUES (1)", {}, {}); }, &why),
+      StatusCode::Ok)
+      << why;
+  releaser.join();
+  sqlite3_close(other);
+}
+
+// Found by a review: one SQL function runs to its end whatever the deadline; printf() of 900
+// million characters went on for seconds after the call's Timeout.
+TEST_F(SqliteTest, AValuePastMaxValueBytesFailsAtOnce) {
+  SqliteOptions options;
+  options.path = path_;
+  options.max_value_bytes = 1 << 20;
+  auto db = open_sqlite(options);
+  std::string why;
+  EXPECT_EQ(status_of([&] { db->query("SELECT length(zeroblob(2000000))", {}, {}); }, &why),
+            StatusCode::InvalidInput);
+  EXPECT_NE(why.find("too big"), std::string::npos) << why;
+  // printf() stops there too, and gives NULL.
+  const Rows rows = db->query(
+      "SELECT length(printf('%.*c', 2000000, 'x')) AS over, "
+      "length(printf('%.*c', 1000000, 'x')) AS under",
+      {}, {});
+  EXPECT_EQ(rows.get<std::optional<std::int64_t>>(0, "over"), std::nullopt);
+  EXPECT_EQ(rows.get<std::int64_t>(0, "under"), 1000000);
+}
+
+// Runs `check` as a user whom file permissions stop (root is not stopped): in a child process
+// as nobody when the tests run as root. Its result is `check`'s, or 90 and up when it could
+// not run.
+int as_unprivileged(const std::function<int()>& check) {
+  if (::geteuid() != 0) return check();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(90);
+    ::_exit(check());
+  }
+  int status = 0;
+  if (::waitpid(child, &status, 0) != child || !WIFEXITED(status)) return 91;
+  return WEXITSTATUS(status);
+}
+
+// Found by a review: a WAL database in a folder the process cannot write (no -shm beside it
+// yet) failed its reads as "the database is read-only here (open it for writing...)", the
+// caller's fault and the wrong advice: the folder is the deployment's to fix.
+TEST_F(SqliteTest, AFolderThatCannotHoldTheWalFilesIsSaidSo) {
+  ASSERT_FALSE(std::filesystem::exists(path_ + "-shm"));  // the last connection removed it
+  ::chmod(path_.c_str(), 0644);
+  ::chmod(dir_.c_str(), 0555);
+  const std::string path = path_;
+  const int read_result = as_unprivileged([&path] {
+    SqliteOptions options;
+    options.path = path;
+    std::string why;
+    try {
+      if (status_of([&] { open_sqlite(options)->query("SELECT count(*) FROM items", {}, {}); },
+                    &why) != StatusCode::InternalError)
+        return 1;
+    } catch (...) {
+      return 2;
+    }
+    return why.find("-wal and -shm files cannot be made") != std::string::npos ? 0 : 3;
+  });
+  const int write_result = as_unprivileged([&path] {
+    SqliteOptions options;
+    options.path = path;
+    options.read_write = true;
+    std::string why;
+    if (status_of([&] { open_sqlite(options); }, &why) != StatusCode::InvalidInput) return 1;
+    return why.find("-wal and -shm files cannot be made") != std::string::npos ? 0 : 3;
+  });
+  ::chmod(dir_.c_str(), 0755);
+  EXPECT_EQ(read_result, 0);
+  EXPECT_EQ(write_result, 0);
 }
 }  // namespace
 }  // namespace molt::db

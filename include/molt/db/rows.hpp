@@ -43,6 +43,9 @@ class Rows {
   // throws core::Error(InternalError) naming the column when the cell is another type.
   template <class T>
   T get(std::size_t row, std::string_view column) const;
+  // By the column's position (`get<std::int64_t>(0, 0)` of a PRAGMA's one cell).
+  template <class T>
+  T get(std::size_t row, std::size_t column) const;
 
   // Appending, for backends.
   void reserve_cells(std::size_t cells) { cells_.reserve(cells); }
@@ -123,6 +126,12 @@ T cell_as(const Value& v, std::string_view column) {
 template <class T>
 T Rows::get(std::size_t row, std::string_view column) const {
   return detail::cell_as<T>(at(row, column), column);
+}
+
+template <class T>
+T Rows::get(std::size_t row, std::size_t column) const {
+  const Value& cell = at(row, column);  // checks the column first
+  return detail::cell_as<T>(cell, columns_[column]);
 }
 
 }  // namespace molt::db

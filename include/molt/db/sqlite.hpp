@@ -23,6 +23,10 @@ struct SqliteOptions {
   // REFERENCES enforced, as Django and most users expect (SQLite's own default is off, and
   // a call may not set the pragma itself).
   bool foreign_keys = true;
+  // The largest text or blob a statement may make (SQLITE_LIMIT_LENGTH); past it the statement
+  // fails at once ("string or blob too big"). One SQL function runs to its end whatever the
+  // deadline, so this bounds how long and how much memory one can take.
+  std::size_t max_value_bytes = 64u << 20;
 };
 
 // Opens the database; throws core::Error (InvalidInput naming the path) when it cannot.
