@@ -47,6 +47,10 @@ boost::asio::awaitable<Response> ready(Response response) {
 // own; core errors map to their status; anything else is a 500 whose details go to the log,
 // never to the client.
 Response error_answer(std::exception_ptr error, const Request& request, const Ctx& ctx) {
+  // Nobody will read this answer, whatever failed as the client left (its body's next()
+  // throws a 400 for a body cut short): middleware (the access log) see 499, as nginx logs it.
+  if (ctx.token().reason() == core::CancelReason::Disconnected)
+    return Response::error(499, "client_closed_request", "the client went away");
   if (auto mapped = ctx.app().mapped_exception(error, request)) return std::move(*mapped);
   std::string failure;
   try {
@@ -83,9 +87,6 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
     return Response::error(504, "timeout", "the request took too long");
   if (reason == core::CancelReason::Shutdown)
     return Response::error(503, "shutting_down", "the server is shutting down");
-  // Nobody will read this answer; middleware (the access log) see 499, as nginx logs it.
-  if (reason == core::CancelReason::Disconnected)
-    return Response::error(499, "client_closed_request", "the client went away");
   detail::log_request_failure(request, " failed", failure);
   return Response::error(500, "internal_error", "the request failed");
 }

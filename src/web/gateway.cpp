@@ -23,6 +23,7 @@
 #include <boost/beast/http/read.hpp>
 #include <charconv>
 #include <cstdio>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -66,9 +67,11 @@ bool is_hop_by_hop(std::string_view name) {
 // which WSGI servers turn into the same variables as dashes (`X_Forwarded_Proto`) or take as
 // their own (`SCRIPT_NAME`, a path prefix Django would apply): dropped, as nginx does.
 bool is_for_the_gateway_to_say(std::string_view name) {
-  static constexpr std::array<std::string_view, 9> kNames = {
+  // `Proxy`: CGI-style servers turn it into HTTP_PROXY, which HTTP clients take for their
+  // proxy (httpoxy).
+  static constexpr std::array<std::string_view, 10> kNames = {
       "Forwarded",       "X-Real-IP",      "X-Client-IP",   "X-Url-Scheme", "X-Scheme",
-      "Front-End-Https", "X-Original-URL", "X-Rewrite-URL", "Expect"};
+      "Front-End-Https", "X-Original-URL", "X-Rewrite-URL", "Expect",       "Proxy"};
   for (const std::string_view own : kNames)
     if (iequals(name, own)) return true;
   return starts_with_ignoring_case(name, "X-Forwarded-") ||
@@ -233,7 +236,14 @@ std::string request_head(const Request& request, const Upstream& upstream,
       [](const auto& field) { return field.value; });
   std::string head;
   head.reserve(256 + request.target().size());
-  head.append(method).append(" ").append(request.target()).append(" HTTP/1.1\r\n");
+  head.append(method).append(" ");
+  if (request.target().starts_with('/')) {
+    head.append(request.target());
+  } else {  // absolute-form with no path of its own (`http://host?q`): sent in origin form
+    head.append(request.path());
+    if (!request.query().empty()) head.append("?").append(request.query());
+  }
+  head.append(" HTTP/1.1\r\n");
   std::string forwarded_for;
   for (const auto& [name, value] : request.headers()) {
     if (iequals(name, "X-Forwarded-For")) {
@@ -272,6 +282,7 @@ class Proxy {
   explicit Proxy(std::shared_ptr<Upstream> upstream) : upstream_(std::move(upstream)) {}
 
   asio::awaitable<Response> operator()(const Request& request, Ctx& ctx) const {
+    refuse_what_is_not_forwarded(request);
     const auto executor = co_await asio::this_coro::executor;
     auto& idle =
         asio::use_service<IdleConnections>(asio::query(executor, asio::execution::context));
@@ -357,9 +368,12 @@ class Proxy {
       // last piece was being written is seen here, before the next wait begins.
       using namespace asio::experimental::awaitable_operators;
       if (exchange.body_cut) co_return asio::error::operation_aborted;
-      auto next = co_await (ctx.body().next() || exchange.cut.async_wait(kAwait));
+      auto next = co_await (next_piece(ctx) || exchange.cut.async_wait(kAwait));
       if (next.index() == 1 || exchange.body_cut) co_return asio::error::operation_aborted;
-      const auto& piece = std::get<0>(next);
+      const NextPiece& outcome = std::get<0>(next);
+      // The client's failure (it left, its body is too slow or malformed): the request's.
+      if (outcome.failure) std::rethrow_exception(outcome.failure);
+      const auto& piece = outcome.piece;
       if (!piece) break;
       exchange.stream.expires_after(upstream_->options.response_timeout);
       if (auto ec = co_await write_all(exchange, asio::buffer(piece->data(), piece->size())))
@@ -369,9 +383,52 @@ class Proxy {
     co_return error_code{};
   }
 
+  // The client's next piece, or what it threw as a value: `||` ends its wait at the first
+  // operand that *succeeds*, so a throwing next() would leave it waiting for the cut until the
+  // request timed out (a client that left held its handler 30 s; a slow one got a 504).
+  struct NextPiece {
+    std::optional<std::string_view> piece;
+    std::exception_ptr failure;
+  };
+  static asio::awaitable<NextPiece> next_piece(Ctx& ctx) {
+    try {
+      co_return NextPiece{co_await ctx.body().next(), nullptr};
+    } catch (...) {
+      co_return NextPiece{std::nullopt, std::current_exception()};
+    }
+  }
+
+  // What the gateway answers itself rather than send on.
+  static void refuse_what_is_not_forwarded(const Request& request) {
+    // Django (WSGI unquotes the path) reads an encoded slash as a slash, and this app's
+    // router as a character of one segment: `/offload%2F` missed the native `/offload/` and
+    // reached Django's, past whatever guards the native route. Apache refuses them too.
+    for (std::size_t at = request.path().find('%'); at != std::string_view::npos;
+         at = request.path().find('%', at + 1))
+      if (iequals(request.path().substr(at, 3), "%2F"))
+        throw HttpError(400, "encoded_slash",
+                        "an encoded slash (%2F) in the path is not forwarded: the upstream "
+                        "would read it as '/'");
+    // It echoes the request, cookies and credentials included, to whatever script asks.
+    if (request.method() == "TRACE")
+      throw HttpError(405, "method_not_allowed", "TRACE is not forwarded");
+  }
+
+  // The answer's head, and whether the rest of the request's body is still wanted: not
+  // after a refusal, nor when no answer will come (a paused upload must not hold the 502).
+  asio::awaitable<error_code> read_head(Exchange& exchange) const {
+    const error_code ec = co_await read_final_head(exchange);
+    if (!exchange.body_sent && (ec || exchange.parser->get().result_int() >= 400)) {
+      exchange.body_cut = true;
+      exchange.stream.cancel();  // a write in progress
+      exchange.cut.cancel();     // or a wait for the client's next piece
+    }
+    co_return ec;
+  }
+
   // The response head, past any 1xx interim answers. Each of them restarts the response
   // timeout, so their number is bounded: an upstream sending them without end is broken.
-  asio::awaitable<error_code> read_head(Exchange& exchange) const {
+  asio::awaitable<error_code> read_final_head(Exchange& exchange) const {
     constexpr int kMaxInterimAnswers = 16;
     for (int interim = 0;; ++interim) {
       if (interim > kMaxInterimAnswers) co_return http::error::bad_status;
@@ -387,12 +444,6 @@ class Proxy {
       // Beast takes any three digits; HTTP's statuses are 100 to 599 (RFC 9110 §15). An
       // answer outside them is malformed: 502, not a wait for a final answer, nor a 500.
       if (status < 100 || status > 599) co_return http::error::bad_status;
-      if (status >= 400 && !exchange.body_sent) {
-        // Refused before the request was all sent: the rest of its body is not wanted.
-        exchange.body_cut = true;
-        exchange.stream.cancel();  // a write in progress
-        exchange.cut.cancel();     // or a wait for the client's next piece
-      }
       if (status >= 200) co_return error_code{};
       exchange.answered_interim = true;
     }

@@ -12,12 +12,15 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "molt/core/cancel.hpp"
+#include "molt/web/middleware.hpp"
 #include "molt/web/server.hpp"
 #include "molt/web/test_client.hpp"
 #include "socket_client.hpp"
@@ -262,6 +265,31 @@ TEST(BodyStreamServerTest, AClientThatLeavesMidBodyCancelsThePendingRead) {
   for (int i = 0; i < 100 && server.open_connections() > 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(server.open_connections(), 0u);
   server.stop();
+}
+
+// Found by a review: a client that left mid-body was logged 400 (its next() throws "cut
+// short"), not the 499 of a client that went away.
+TEST(BodyStreamServerTest, AClientThatLeavesMidBodyIsLogged499) {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  App app;
+  app.use(molt::web::access_log([&](std::string_view line) {
+    const std::lock_guard lock(mutex);
+    lines.emplace_back(line);
+  }));
+  app.post(
+      "/count", [](const Request&, Ctx& ctx) { return count_rest(ctx); }, "count", kLargeStream);
+  Server server(app, local());
+  server.start();
+  {
+    Client leaving(server.port());
+    leaving.send(post_head("/count", 1000) + "only ten b");
+    std::this_thread::sleep_for(100ms);  // the handler waits in next()
+  }
+  for (int i = 0; i < 200 && server.open_connections() > 0; ++i) std::this_thread::sleep_for(10ms);
+  server.stop();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find(R"("status":499)"), std::string::npos) << lines[0];
 }
 
 TEST(BodyStreamServerTest, AClientThatLeavesAfterTheBodyCancelsTheWorkAfterIt) {
