@@ -80,18 +80,11 @@ std::string_view detail::key_text(const MsgPackValue& key, const PathSegment& at
   return key.bytes;
 }
 
-bool detail::key_follows(MsgPackReader reader, std::uint32_t pairs, std::string_view key,
-                         int depth) {
-  MsgPackValue next;
-  for (std::uint32_t i = 0; i < pairs; ++i) {
-    reader.read(next);
-    reader.skip_inside(next, depth);
-    const bool same = next.is_bytes() && next.bytes == key;
-    reader.read(next);
-    reader.skip_inside(next, depth);
-    if (same) return true;
-  }
-  return false;
+void detail::FailedValues::check() const {
+  const Failure* first = nullptr;
+  for (const auto& [key, failure] : failed_)
+    if (first == nullptr || failure.order < first->order) first = &failure;
+  if (first != nullptr) std::rethrow_exception(first->error);
 }
 
 void detail::check_depth(const MsgPackReader& reader, int depth) {
@@ -138,14 +131,16 @@ void detail::json_from_msgpack(MsgPackReader& reader, const MsgPackValue& head,
       check_depth(reader, depth);
       boost::json::object& object = out.emplace_object();
       MsgPackValue key, value;
+      FailedValues failed;
       for (std::uint32_t i = 0; i < head.count; ++i) {
         reader.read(key);
         const std::string_view name = key_text(key, at);
-        decode_unless_repeated(reader, head.count - i - 1, name, depth + 1, [&] {
+        failed.decode(reader, name, depth + 1, [&] {
           reader.read(value);
           json_from_msgpack(reader, value, object[name], at.field(name), depth + 1);
         });
       }
+      failed.check();
       break;
     }
     case MsgPackKind::Ext:

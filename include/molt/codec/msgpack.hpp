@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <exception>
 #include <limits>
 #include <msgpack.hpp>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "molt/codec/decode_error.hpp"
 #include "molt/codec/msgpack_reader.hpp"
@@ -144,28 +147,42 @@ std::string_view key_text(const MsgPackValue& key, const PathSegment& at);
 // Refuses a container `depth` levels down once that passes MsgPackReader::kMaxDepth.
 void check_depth(const MsgPackReader& reader, int depth);
 
-// Whether `key` is among the next `pairs` keys of the map `reader` is in (read on a copy).
-bool key_follows(MsgPackReader reader, std::uint32_t pairs, std::string_view key, int depth);
-
-// Runs `decode` on the value of `key`, whose map has `pairs_after` pairs left after it. The
-// last of a repeated key wins, as in Python's dict, so a value that does not decode is no
-// error when the key comes again: it is skipped and false returned.
-template <class Decode>
-bool decode_unless_repeated(MsgPackReader& reader, std::uint32_t pairs_after, std::string_view key,
-                            int depth, Decode&& decode) {
-  const MsgPackReader value_at = reader;
-  try {
-    decode();
-    return true;
-  } catch (const DecodeError&) {
-    reader = value_at;
-    MsgPackValue value;
-    reader.read(value);
-    reader.skip_inside(value, depth);
-    if (!key_follows(reader, pairs_after, key, depth)) throw;
-    return false;
+// The values of one map that did not decode. The last of a repeated key wins, as in Python's
+// dict, so such a value is an error only if its key does not come again: each is kept until
+// then, and what is left is thrown at the map's end. (Looking ahead for the key at each
+// failure made a map of failing keys, repeated at its end, cost its size squared: 80 s for
+// 1 MB.)
+class FailedValues {
+ public:
+  // Runs `decode` on the value of `key`; a DecodeError skips the value, is kept, and false
+  // is returned.
+  template <class Decode>
+  bool decode(MsgPackReader& reader, std::string_view key, int depth, Decode&& decode) {
+    const MsgPackReader value_at = reader;
+    try {
+      decode();
+      if (!failed_.empty()) failed_.erase(key);
+      return true;
+    } catch (const DecodeError&) {
+      reader = value_at;
+      MsgPackValue value;
+      reader.read(value);
+      reader.skip_inside(value, depth);
+      failed_.insert_or_assign(key, Failure{count_++, std::current_exception()});
+      return false;
+    }
   }
-}
+  // At the map's end: the first value still in error, if any, is thrown.
+  void check() const;
+
+ private:
+  struct Failure {
+    std::uint32_t order;
+    std::exception_ptr error;
+  };
+  std::unordered_map<std::string_view, Failure> failed_;  // keys are views into the input
+  std::uint32_t count_ = 0;
+};
 
 // Reads the value whose header is `head` (already read) into any JSON value.
 void json_from_msgpack(MsgPackReader& reader, const MsgPackValue& head, boost::json::value& out,
@@ -240,13 +257,15 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
     detail::check_depth(reader, depth);
     out.clear();
     MsgPackValue key;
+    detail::FailedValues failed;
     for (std::uint32_t i = 0; i < head.count; ++i) {
       reader.read(key);
       const std::string_view name = detail::key_text(key, at);
-      detail::decode_unless_repeated(reader, head.count - i - 1, name, depth + 1, [&] {
+      failed.decode(reader, name, depth + 1, [&] {
         from_msgpack(reader, out[std::string(name)], at.field(name), depth + 1);
       });
     }
+    failed.check();
   } else if constexpr (traits::is_described_enum_v<T>) {
     if (head.kind != MsgPackKind::Str)
       throw DecodeError(at, traits::enum_names_hint<T>(), head.kind_name());
@@ -264,25 +283,26 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
     // (as in Python's dict). Keys that are not members, and their values, are skipped.
     std::array<bool, kMembers> seen{};
     MsgPackValue key, value;
+    detail::FailedValues failed;
     for (std::uint32_t i = 0; i < head.count; ++i) {
       reader.read(key);
       reader.skip_inside(key, depth + 1);
       const std::size_t index = key.is_bytes() ? detail::member_index<T>(key.bytes) : kMembers;
       if constexpr (kMembers > 0) {
         if (index < kMembers) {
-          seen[index] |=
-              detail::decode_unless_repeated(reader, head.count - i - 1, key.bytes, depth + 1, [&] {
-                boost::mp11::mp_with_index<kMembers>(index, [&](auto m) {
-                  using Member = boost::mp11::mp_at_c<Members, m>;
-                  from_msgpack(reader, out.*Member::pointer, at.field(Member::name), depth + 1);
-                });
-              });
+          seen[index] |= failed.decode(reader, key.bytes, depth + 1, [&] {
+            boost::mp11::mp_with_index<kMembers>(index, [&](auto m) {
+              using Member = boost::mp11::mp_at_c<Members, m>;
+              from_msgpack(reader, out.*Member::pointer, at.field(Member::name), depth + 1);
+            });
+          });
           continue;
         }
       }
       reader.read(value);
       reader.skip_inside(value, depth + 1);
     }
+    failed.check();
     boost::mp11::mp_for_each<boost::mp11::mp_iota_c<kMembers>>([&](auto i) {
       using Member = boost::mp11::mp_at_c<Members, i>;
       using M = std::remove_cvref_t<decltype(out.*Member::pointer)>;
