@@ -321,9 +321,9 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
               ? Response(204)
               : Response::error(405, "method_not_allowed", "this path does not take that method");
       response.set_header("Allow", std::string(match.allow()));
-      const RouteEntry& route = routes_[match.route()];
-      if (route.chain->middleware.empty()) return ready(std::move(response));
-      return through_group_middleware(route, std::move(response), request, ctx);
+      const RouteEntry* owner = automatic_answer_owner(request, match);
+      if (owner == nullptr || owner->chain->middleware.empty()) return ready(std::move(response));
+      return through_group_middleware(*owner, std::move(response), request, ctx);
     }
   }
   const RouteEntry& route = routes_[match.route()];
@@ -334,6 +334,25 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
 // An automatic answer (405, OPTIONS) at a path whose routes sit in a group: the group's
 // middleware sees it as it sees the routes' own answers, so that a group's cors() answers
 // the preflights of its routes.
+// A CORS preflight is the request it asks about: the route that would serve that method
+// answers it (a group's POST beside an app-level GET at one path: the group's cors()).
+// Otherwise the group the path's routes share; none when they sit in different groups, so
+// that one group's guard (an auth check) does not answer for another's routes.
+const App::RouteEntry* App::automatic_answer_owner(const Request& request,
+                                                   const RouteMatch& match) const {
+  if (match.outcome() == RouteMatch::Outcome::Options) {
+    if (const auto asked = request.header("Access-Control-Request-Method")) {
+      RouteMatch would;
+      router_.match(*asked, request.path(), would);
+      if (would.found()) return &routes_[would.route()];
+    }
+  }
+  const RouteEntry& first = routes_[match.route()];
+  for (const std::size_t id : match.routes_at_path())
+    if (routes_[id].chain->middleware != first.chain->middleware) return nullptr;
+  return &first;
+}
+
 boost::asio::awaitable<Response> App::through_group_middleware(const RouteEntry& route,
                                                                Response answer,
                                                                const Request& request,

@@ -134,6 +134,7 @@ std::string build_allow(const std::vector<std::pair<std::string, std::size_t>>& 
   if (has_get && !has_head) names.push_back("HEAD");
   if (!has_options) names.push_back("OPTIONS");
   std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
   std::string allow;
   for (const auto name : names) {
     if (!allow.empty()) allow += ", ";
@@ -172,9 +173,11 @@ struct Walk {
   std::string_view method;
   std::size_t captured;
   Uninitialized<Capture, Router::kMaxSegments> captures;
-  // The first route the path matched whose methods do not include `method`: the 405 (or
-  // OPTIONS) answer when no later route takes the method.
-  const void* path_only = nullptr;
+  // The routes the path matched whose methods do not include `method` (the first few): the
+  // 405 (or OPTIONS) answer when no later route takes the method, whose Allow lists them all.
+  static constexpr std::size_t kPathOnly = 8;
+  std::array<const void*, kPathOnly> path_only{};
+  std::size_t path_only_count = 0;
 };
 
 template <typename NodeT>
@@ -191,7 +194,7 @@ template <typename NodeT>
 const NodeT* arrive(const NodeT& node, Walk& w) {
   if (node.methods.empty()) return nullptr;
   if (takes(node, w.method)) return &node;
-  if (w.path_only == nullptr) w.path_only = &node;
+  if (w.path_only_count < Walk::kPathOnly) w.path_only[w.path_only_count++] = &node;
   return nullptr;
 }
 
@@ -295,6 +298,7 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
   out.route_ = 0;
   out.head_from_get_ = false;
   out.allow_ = {};
+  out.routes_at_path_.clear();
   out.params_.clear();
   out.decoded_.clear();
   if (path.empty() || path.front() != '/') return;
@@ -343,13 +347,30 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
   w.captured = 0;
   const Node* end = walk(*root_, w, 0);
   if (end == nullptr) {
-    if (w.path_only == nullptr) {
+    if (w.path_only_count == 0) {
       out.outcome_ = RouteMatch::Outcome::NotFound;
       return;
     }
-    // The path matched, the method did not: 405 or OPTIONS, which need no parameters.
-    end = static_cast<const Node*>(w.path_only);
-    w.captured = 0;
+    // The path matched, the method did not: 405 or OPTIONS, which need no parameters. Every
+    // route the path matched counts (GET /users/me beside DELETE /users/{id}).
+    std::vector<std::pair<std::string, std::size_t>> methods;
+    for (std::size_t i = 0; i < w.path_only_count; ++i) {
+      for (const auto& [name, id] : static_cast<const Node*>(w.path_only[i])->methods) {
+        out.routes_at_path_.push_back(id);
+        if (w.path_only_count > 1) methods.emplace_back(name, id);
+      }
+    }
+    const Node* first = static_cast<const Node*>(w.path_only[0]);
+    out.route_ = first->methods.front().second;
+    if (w.path_only_count > 1) {
+      out.allow_storage_ = build_allow(methods);
+      out.allow_ = out.allow_storage_;
+    } else {
+      out.allow_ = first->allow;
+    }
+    out.outcome_ =
+        method == "OPTIONS" ? RouteMatch::Outcome::Options : RouteMatch::Outcome::MethodNotAllowed;
+    return;
   }
   for (std::size_t i = 0; i < w.captured; ++i) {
     const Capture& capture = w.captures.items[i];
@@ -370,15 +391,10 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
     }
     if (candidate == "GET") get_route = &id;
   }
-  if (method == "HEAD" && get_route != nullptr) {
-    out.outcome_ = RouteMatch::Outcome::Found;
-    out.route_ = *get_route;
-    out.head_from_get_ = true;
-    return;
-  }
-  out.route_ = end->methods.front().second;  // its group's middleware sees the automatic answer
-  out.outcome_ =
-      method == "OPTIONS" ? RouteMatch::Outcome::Options : RouteMatch::Outcome::MethodNotAllowed;
+  // arrive() returns only a route that takes the method (or GET, for HEAD).
+  out.outcome_ = RouteMatch::Outcome::Found;
+  out.route_ = *get_route;
+  out.head_from_get_ = true;
 }
 
 std::string Router::url_for(

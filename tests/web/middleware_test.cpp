@@ -188,6 +188,39 @@ TEST(MiddlewareTest, CorsOnAGroupAnswersThePreflightsOfItsRoutes) {
   EXPECT_FALSE(outside.header("Access-Control-Allow-Origin").has_value());
 }
 
+// Found by a review: at a path served by an app route and a group's route, the automatic
+// answers went through the middleware of whichever route was added there first: a group's
+// POST missed its own cors() on the preflight, and another group's guard answered 401 for a
+// public GET's OPTIONS and 405.
+TEST(MiddlewareTest, AutomaticAnswersAtAPathSharedByGroupsGoThroughTheRightMiddleware) {
+  App app;
+  app.get("/api/items", show_id);  // public, added first
+  auto api = app.group("/api");
+  molt::web::CorsOptions options;
+  options.allowed_origins = {"https://a.example"};
+  api.use(molt::web::cors(options));
+  api.post("/items", show_id);
+  auto admin = app.group("/admin");
+  admin.use([](const Request&, Ctx&, molt::web::Next) -> awaitable<Response> {
+    co_return Response::error(401, "unauthorized", "a token is required");
+  });
+  admin.post("/x", show_id);
+  app.get("/admin/x", show_id);  // public, added after the guarded one
+  TestClient client(app);
+  const auto preflight =
+      client.request("OPTIONS", "/api/items", {},
+                     {{"Origin", "https://a.example"}, {"Access-Control-Request-Method", "POST"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.header("Access-Control-Allow-Origin"), "https://a.example");
+  for (const char* method : {"OPTIONS", "DELETE"}) {
+    const auto answer = client.request(method, "/admin/x");
+    EXPECT_NE(answer.status, 401) << method;
+    EXPECT_EQ(answer.header("Allow"), "GET, HEAD, OPTIONS, POST") << method;
+  }
+  EXPECT_EQ(client.get("/admin/x").status, 200);
+  EXPECT_EQ(client.request("POST", "/admin/x").status, 401);
+}
+
 TEST(MiddlewareTest, CorsAnswersPreflightsAndMarksAllowedOrigins) {
   App app;
   molt::web::CorsOptions options;

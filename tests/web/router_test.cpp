@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -100,8 +101,14 @@ TEST(RouterTest, ARouteWithAnotherMethodDoesNotHideOneThatTakesIt) {
   EXPECT_EQ(router.match("GET", "/users/me").route(), 3u);
   const RouteMatch refused = router.match("PUT", "/users/me");
   EXPECT_EQ(refused.outcome(), RouteMatch::Outcome::MethodNotAllowed);
-  EXPECT_EQ(refused.allow(), "GET, HEAD, OPTIONS");  // the first route the path matched
-  EXPECT_EQ(router.match("OPTIONS", "/static/upload").outcome(), RouteMatch::Outcome::Options);
+  // Found by a review: Allow named only the first route the path matched (RFC 9110 §10.2.1:
+  // the methods the resource supports, DELETE here too).
+  EXPECT_EQ(refused.allow(), "DELETE, GET, HEAD, OPTIONS");
+  EXPECT_EQ(refused.routes_at_path(), (std::vector<std::size_t>{3, 4}));
+  const RouteMatch options = router.match("OPTIONS", "/static/upload");
+  EXPECT_EQ(options.outcome(), RouteMatch::Outcome::Options);
+  EXPECT_EQ(options.allow(), "GET, HEAD, OPTIONS, POST");
+  EXPECT_EQ(router.match("PUT", "/static/x").allow(), "GET, HEAD, OPTIONS");  // one route
 }
 
 // A {rest:path} value stays inside its folder: never absolute, never with a NUL in it.

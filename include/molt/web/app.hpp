@@ -378,6 +378,7 @@ class App : public RouteMethods<App> {
                  Handler handler, std::string_view name, RouteOptions options);
   boost::asio::awaitable<Response> dispatch(const Request& request, Ctx& ctx) const;
   const RouteEntry* fallback_route(const RouteMatch& match) const;
+  const RouteEntry* automatic_answer_owner(const Request& request, const RouteMatch& match) const;
   boost::asio::awaitable<Response> through_group_middleware(const RouteEntry& route,
                                                             Response answer, const Request& request,
                                                             Ctx& ctx) const;

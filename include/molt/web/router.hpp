@@ -46,9 +46,11 @@ class RouteMatch {
 
   Outcome outcome() const { return outcome_; }
   bool found() const { return outcome_ == Outcome::Found; }
-  // The id given to Router::add for the matched route; for MethodNotAllowed and Options, a
-  // route at the path (the first added there), whose group sees the automatic answer.
+  // The id given to Router::add for the matched route; for MethodNotAllowed and Options, the
+  // first route the path matched.
   std::size_t route() const { return route_; }
+  // For MethodNotAllowed and Options: every route the path matched (each method of each).
+  const std::vector<std::size_t>& routes_at_path() const { return routes_at_path_; }
   // A HEAD request answered by the GET route: send the headers of GET without its body.
   bool head_from_get() const { return head_from_get_; }
   // "GET, HEAD, OPTIONS": the Allow header for 405 and OPTIONS answers.
@@ -72,6 +74,8 @@ class RouteMatch {
   std::size_t route_ = 0;
   bool head_from_get_ = false;
   std::string_view allow_;
+  std::string allow_storage_;  // when several patterns matched: their methods together
+  std::vector<std::size_t> routes_at_path_;
   std::vector<Param> params_;
   std::string decoded_;
 };
