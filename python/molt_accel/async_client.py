@@ -38,6 +38,8 @@ from molt_accel.framing import (
     answer_over_limit,
     check_answer_start,
     encode_frame,
+    over_the_workers_limit,
+    refused_frame,
 )
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.process import EXIT_GRACE_S
@@ -62,6 +64,8 @@ class _AsyncWorker:
         self.proc = proc
         self.max_frame_size = max_frame_size
         self.pending: dict[int, asyncio.Future[Answer]] = {}
+        # The length of each pending call's request frame, for a refusal under id 0.
+        self.frame_lengths: dict[int, int] = {}
         self.dead = False
         self.death_reason = ""
         self.started_at = started_at
@@ -93,6 +97,9 @@ class _AsyncWorker:
                     break
                 answer = decode_answer(body)
                 if answer.entry == "__cancel__":
+                    continue
+                if refused := refused_frame(answer.request_id, answer.error):
+                    self._settle_refused(*refused)
                     continue
                 future = self.pending.pop(answer.request_id, None)
                 if future is not None and not future.done():
@@ -163,6 +170,16 @@ class _AsyncWorker:
                 self._note_death()
             raise MoltWorkerUnavailable(self.death_reason or "worker input is closed")
         return stdin
+
+    def _settle_refused(self, length: int, limit: int) -> None:
+        """Fails the oldest pending call whose frame had the refused length (without it, the
+        call waited for its timeout, or for ever without one)."""
+        for request_id, future in list(self.pending.items()):
+            if self.frame_lengths.get(request_id) == length:
+                self.pending.pop(request_id, None)
+                if not future.done():
+                    future.set_exception(over_the_workers_limit(length, limit, request_id))
+                return
 
     def forget_after_fork(self) -> None:
         """In a forked child: let go of the worker's input, which belongs to the parent.
@@ -408,6 +425,7 @@ class AsyncMoltClient(WorkerSettings):
         )
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         worker.pending[request_id] = future
+        worker.frame_lengths[request_id] = len(frame) - HEADER_SIZE
         report_send(before_send, entry, request_id, codec, len(body), timeout_ms)
         started = time.perf_counter()
         wait_s = timeout_ms / 1000.0 + TIMEOUT_GRACE_S if timeout_ms else None
@@ -435,6 +453,7 @@ class AsyncMoltClient(WorkerSettings):
             # client disconnected, the cancel_check fired, anything raised), the call must
             # not stay pending, and the worker must stop its work.
             self._withdraw(worker, request_id)
+            worker.frame_lengths.pop(request_id, None)
         self._restart_backoff.worker_answered()
         client_ms = (time.perf_counter() - started) * 1000.0
         report_answer(after_recv, metrics_hook, entry, request_id, answer, len(body), client_ms)

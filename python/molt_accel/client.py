@@ -14,12 +14,13 @@ from molt_accel.disconnect import SyncCancelCheck
 from molt_accel.errors import (
     MoltBusy,
     MoltCancelled,
+    MoltPayloadTooLarge,
     MoltTimeout,
     MoltWorkerUnavailable,
     error_for_status,
     worker_stopped_the_call,
 )
-from molt_accel.framing import AnswerOverLimit, encode_frame
+from molt_accel.framing import HEADER_SIZE, AnswerOverLimit, encode_frame
 from molt_accel.hooks import Hook, report_answer, report_send
 from molt_accel.process import EXIT_GRACE_S, PendingCall, WorkerProcess
 from molt_accel.retry import RestartBackoff, Undelivered
@@ -156,6 +157,7 @@ class MoltClient(WorkerSettings):
         except BaseException:
             worker.abandon(request_id)  # never sent: its registration must not keep the worker
             raise
+        call.frame_length = len(frame) - HEADER_SIZE
         report_send(before_send, entry, request_id, codec, len(body), timeout_ms)
         started = time.perf_counter()
         try:
@@ -182,7 +184,8 @@ class MoltClient(WorkerSettings):
             raise MoltTimeout(f"no answer from the worker within {timeout_ms} ms", request_id=request_id)
 
         if call.error is not None:
-            if not isinstance(call.error, AnswerOverLimit):  # the rest say the worker died
+            # Over a frame limit is about this call; the rest say the worker died.
+            if not isinstance(call.error, (AnswerOverLimit, MoltPayloadTooLarge)):
                 self._drop(worker)
             raise call.error
         answer = call.answer

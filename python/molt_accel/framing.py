@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import BinaryIO
 
@@ -29,6 +30,28 @@ class AnswerOverLimit(MoltProtocolError):
             f"{limit} bytes (max_frame_size)",
             request_id=request_id,
         )
+
+
+# How a worker answers a frame over its own limit, which it skips unread: under request id 0
+# (it never read the id), naming the frame's length and its limit (docs/worker.md).
+_REFUSED_FRAME = re.compile(r"frame of (\d+) bytes exceeds the limit of (\d+) bytes")
+
+
+def refused_frame(request_id: int, error: str | None) -> tuple[int, int] | None:
+    """(length, limit) when an answer is a worker's refusal of a frame over its limit: the
+    limit may be lower than this client's (set in the worker's environment by a wrapper)."""
+    if request_id != 0 or not error:
+        return None
+    match = _REFUSED_FRAME.search(error)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def over_the_workers_limit(length: int, limit: int, request_id: int) -> MoltPayloadTooLarge:
+    """The error of the call whose frame the worker refused (its caller's input: a 413)."""
+    return MoltPayloadTooLarge(
+        f"request of {length} bytes is over the worker's frame limit of {limit} bytes",
+        request_id=request_id,
+    )
 
 
 def encode_frame(body: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:

@@ -12,7 +12,13 @@ from _thread import allocate_lock
 from collections.abc import Mapping
 
 from molt_accel.errors import MoltAccelError, MoltProtocolError, MoltTimeout, MoltWorkerUnavailable
-from molt_accel.framing import AnswerOverLimit, encode_frame, read_frame
+from molt_accel.framing import (
+    AnswerOverLimit,
+    encode_frame,
+    over_the_workers_limit,
+    read_frame,
+    refused_frame,
+)
 from molt_accel.wire import Answer, Wire, decode_answer, encode_cancel
 
 logger = logging.getLogger("molt_accel")
@@ -29,7 +35,7 @@ class PendingCall:
     """A call waiting for its answer. The lock is held until the reader thread hands the
     answer over, so the caller blocks on one lock acquire: no polling, no condition."""
 
-    __slots__ = ("answer", "cancel_sent", "error", "lock")
+    __slots__ = ("answer", "cancel_sent", "error", "frame_length", "lock")
 
     def __init__(self) -> None:
         self.lock = allocate_lock()
@@ -37,6 +43,7 @@ class PendingCall:
         self.answer: Answer | None = None
         self.error: MoltAccelError | None = None
         self.cancel_sent = False  # this client asked the worker to stop it
+        self.frame_length = 0  # of its request frame's body, once encoded
 
 
 class WorkerProcess:
@@ -288,6 +295,9 @@ class WorkerProcess:
                 answer = decode_answer(body)
                 if answer.entry == "__cancel__":
                     continue  # the acknowledgement of a cancel, not request N's answer
+                if refused := refused_frame(answer.request_id, answer.error):
+                    self._settle_refused(*refused)
+                    continue
                 self._settle(answer.request_id, answer=answer)
         except MoltProtocolError as exc:
             reason = f"worker broke the protocol: {exc}"
@@ -324,6 +334,14 @@ class WorkerProcess:
         call.lock.release()
         if self._retiring and not self.pending:
             self.close()
+
+    def _settle_refused(self, length: int, limit: int) -> None:
+        """Fails the oldest pending call whose frame had the refused length (without it, the
+        call waited for its timeout, or for ever without one)."""
+        for request_id, call in list(self.pending.items()):
+            if call.frame_length == length:
+                self._settle(request_id, error=over_the_workers_limit(length, limit, request_id))
+                return
 
     def _mark_dead(self, reason: str) -> None:
         if not self.dead:

@@ -24,6 +24,7 @@ from molt_accel import (
     AsyncMoltClient,
     MoltClient,
     MoltInvalidInput,
+    MoltPayloadTooLarge,
     MoltProtocolError,
     MoltTimeout,
     MoltWorkerUnavailable,
@@ -471,3 +472,19 @@ def test_a_forked_child_starts_its_own_worker_and_lets_go_of_the_parents(
         loop.call_soon_threadsafe(loop.stop)
         serving.join()
         loop.close()
+
+
+def test_a_frame_the_worker_refused_unread_fails_its_call_at_once(test_worker_bin: Path) -> None:
+    # The same as for MoltClient: a refusal under request id 0 fails the call it was for.
+    wrapped = ["env", "MOLT_WORKER_MAX_FRAME_SIZE=1000", str(test_worker_bin)]
+
+    async def scenario() -> None:
+        async with AsyncMoltClient(wrapped, env=worker_env()) as client:
+            assert await client.call("echo", b"p", codec="raw") == b"p"
+            started = time.monotonic()
+            with pytest.raises(MoltPayloadTooLarge, match="frame limit of 1000 bytes"):
+                await client.call("echo", b"x" * 5000, codec="raw", timeout_ms=5000)
+            assert time.monotonic() - started < 2.0
+            assert await client.call("echo", b"ok", codec="raw") == b"ok"
+
+    asyncio.run(scenario())

@@ -23,6 +23,7 @@ from molt_accel import (
     MoltClientPool,
     MoltInternalError,
     MoltInvalidInput,
+    MoltPayloadTooLarge,
     MoltProtocolError,
     MoltTimeout,
     MoltWorkerUnavailable,
@@ -120,6 +121,21 @@ def test_the_client_holds_itself_to_the_workers_frame_limit(test_worker_bin: Pat
                 client.call("echo", b"x" * 100_000, codec="raw", timeout_ms=2000)
             assert client.call("echo", b"x" * 1000, codec="raw") == b"x" * 1000
             assert client.pid == pid  # the same worker serves on
+
+
+def test_a_frame_the_worker_refused_unread_fails_its_call_at_once(test_worker_bin: Path) -> None:
+    # Found by a review: a limit the client cannot see (set by a wrapper) made the worker refuse
+    # the frame unread, under request id 0, which the client ignored: the call waited for its
+    # timeout (and the worker was retired as stuck), or for ever without one.
+    wrapped = ["env", "MOLT_WORKER_MAX_FRAME_SIZE=1000", str(test_worker_bin)]
+    with MoltClient(wrapped, env=worker_env()) as client:
+        pid = client.ping() and client.pid
+        started = time.monotonic()
+        with pytest.raises(MoltPayloadTooLarge, match="over the worker's frame limit of 1000 bytes"):
+            client.call("echo", b"x" * 5000, codec="raw", timeout_ms=5000)
+        assert time.monotonic() - started < 2.0
+        assert client.call("echo", b"ok", codec="raw") == b"ok"
+        assert client.pid == pid  # the same worker serves on
 
 
 @pytest.mark.parametrize("wire", ["msgpack", "json"])
