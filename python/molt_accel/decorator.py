@@ -367,6 +367,8 @@ def molt_offload(
 
 
 def _log_failure(entry: str, error: MoltAccelError) -> None:
-    # The caller's own doing (bad or too large input, leaving) is no fault of the service.
-    level = logging.INFO if isinstance(error, (MoltInvalidInput, MoltCancelled)) else logging.WARNING
+    # A client that left is nothing to act on. Bad input is the caller's doing, but its reason
+    # is in the worker's text, which stays out of the answer: a warning, as Django logs its
+    # own 4xx ("Bad Request"), so that a developer sees it with the default logging.
+    level = logging.INFO if isinstance(error, MoltCancelled) else logging.WARNING
     logger.log(level, "molt_offload(%s): %s: %s", entry, error.code, error.detail or error.message)

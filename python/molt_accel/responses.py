@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from molt_accel.errors import MoltAccelError, MoltBusy
+from molt_accel.wire import RawAnswer, decode_payload
 
 ResponseFactory = Callable[[Any, int], Any]
 
@@ -84,10 +85,13 @@ def _optional_django_http() -> Any:
 
 def raw_json_response_factory(payload: Any, status: int) -> Any:
     """JSON pass-through: bytes from the worker become the body as they are (no decode and
-    re-encode); other values are serialized compactly."""
+    re-encode); other values are serialized compactly. An answer the worker wrote in MsgPack
+    (an export whose ``codec_out`` is msgpack) is converted: its bytes are not JSON."""
     http = _optional_django_http()
     if http is None:
         return {"status": status, "payload": payload}
+    if isinstance(payload, RawAnswer) and payload.codec == "msgpack":
+        payload = decode_payload(payload, "msgpack")
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return http.HttpResponse(bytes(payload), status=status, content_type="application/json")
     return http.HttpResponse(json_bytes(payload), status=status, content_type="application/json")

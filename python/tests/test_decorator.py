@@ -75,11 +75,38 @@ def test_ok_answers_the_worker_result(worker_bin: Path) -> None:
         assert raw.content == client.call("list_items", {"user_id": 4, "limit": 2}, decode_response=False)
 
 
+def test_the_raw_json_factory_converts_an_answer_written_in_msgpack(worker_bin: Path) -> None:
+    # Found by a new-user review: compute answers in MsgPack, and the pass-through sent its
+    # bytes as application/json.
+    with stock_client(worker_bin) as client:
+        view = molt_offload(
+            entry="compute",
+            client=client,
+            payload_builder=build_compute_payload,
+            decode_response=False,
+            response_factory=raw_json_response_factory,
+        )(lambda request: HttpResponse("fallback ran", status=218))
+        response = view(requests.post("/compute", b'{"values": [1, 2, 3]}', "application/json"))
+        assert response.status_code == 200
+        assert body_of(response) == client.call("compute", {"values": [1.0, 2.0, 3.0]})
+
+
 def test_bad_input_from_the_request_is_400_with_its_reason(worker_bin: Path) -> None:
     with stock_client(worker_bin) as client:
         response = list_view(client)(requests.get("/items", {"limit": "2"}))
         assert response.status_code == 400
         assert body_of(response) == {"error": {"code": "invalid_input", "message": "user_id: required"}}
+
+
+def test_the_workers_reason_for_a_400_is_a_warning_in_the_log(
+    worker_bin: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by a new-user review: it was logged at INFO, which the default logging hides, and
+    # the answer says only "The request is invalid.".
+    with stock_client(worker_bin) as client, caplog.at_level("WARNING", logger="molt_accel"):
+        response = list_view(client)(requests.get("/items", {"user_id": str(10**13)}))
+    assert response.status_code == 400
+    assert "out of range" in caplog.text
 
 
 def test_worker_text_stays_out_of_answers_unless_debugging(
