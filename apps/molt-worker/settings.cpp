@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string_view>
 
@@ -65,6 +66,12 @@ const std::shared_ptr<molt::db::Database>& configured_database() {
       return molt::db::open_postgres(o);
     }
     if (s.sqlite_path.empty()) return std::shared_ptr<molt::db::Database>();
+    // In the worker's own terms: the library's hint names its C++ options.
+    std::error_code ignored;
+    if (!std::filesystem::exists(s.sqlite_path, ignored))
+      throw std::invalid_argument("MOLT_DB_SQLITE_PATH names no file ('" + s.sqlite_path +
+                                  "'): the worker opens a database, it does not create one "
+                                  "(molt-seed writes the demo's)");
     molt::db::SqliteOptions o;
     o.path = s.sqlite_path;
     o.read_write = s.sqlite_read_write;

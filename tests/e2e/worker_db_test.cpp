@@ -347,6 +347,20 @@ TEST_F(WorkerDbTest, ExhaustedConnectionPoolAnswersBusy) {
   EXPECT_EQ(answer(w).status, StatusCode::Cancelled);
 }
 
+// Found by a new-user review: the library's hint named its C++ options (`create`,
+// `read_write`), which a worker's user cannot set.
+TEST(WorkerNoDbTest, AMissingSqliteFileIsSaidInTheWorkersTerms) {
+  const std::string missing =
+      (std::filesystem::path(::testing::TempDir()) / "molt-no-such-file.db").string();
+  WorkerProcess w(MOLT_WORKER_BINARY, {}, {"MOLT_DB_SQLITE_PATH=" + missing});
+  w.close_stdin();
+  EXPECT_EQ(w.wait_exit(5s), 2);
+  EXPECT_NE(w.stderr_text().find("MOLT_DB_SQLITE_PATH names no file"), std::string::npos)
+      << w.stderr_text();
+  EXPECT_NE(w.stderr_text().find("molt-seed"), std::string::npos) << w.stderr_text();
+  EXPECT_FALSE(std::filesystem::exists(missing));
+}
+
 TEST(WorkerNoDbTest, DbQueryWithoutADatabaseIsInvalidInput) {
   WorkerProcess w(MOLT_WORKER_BINARY, {});
   w.send(make_request(1, "db_query", Codec::MsgPack, msgpack_of(R"({"sql": "SELECT 1"})")));
