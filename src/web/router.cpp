@@ -425,12 +425,16 @@ std::string Router::url_for(
     }
     const std::string_view value = value_of(segment.text);
     ++used;
+    // What match() refuses, refused here too, so that every URL made can be matched back.
     if (!codec::is_valid_utf8(value)) fail(segment.text, "is not UTF-8 text");
+    if (value.find('\0') != std::string_view::npos) fail(segment.text, "must not contain a NUL");
     std::int64_t ignored = 0;
     if (segment.kind == ParamKind::Int && !parse_int(value, ignored))
       fail(segment.text, "must be a non-negative integer");
-    if (segment.kind == ParamKind::Str && (value.empty() || is_dot_segment(value)))
-      fail(segment.text, "must not be empty, '.' or '..'");
+    if (segment.kind == ParamKind::Str && (value.empty() || has_dot_piece(value)))
+      fail(segment.text, "must not be empty, nor '.' or '..' on either side of a '/'");
+    if (segment.kind == ParamKind::Path && value.starts_with('/'))
+      fail(segment.text, "must not start with '/' (a path parameter is never absolute)");
     if (segment.kind != ParamKind::Path) {
       url += boost::urls::encode(value, boost::urls::pchars);  // a '/' in it becomes %2F
       continue;
