@@ -1,6 +1,8 @@
 #include "molt/web/typed.hpp"
 
 #include <charconv>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace molt::web {
@@ -42,7 +44,7 @@ Acceptance acceptance(std::string_view accept, std::string_view type) {
     double quality = 1;
     while (!params.empty()) {
       const std::string_view param = next_list_element(params, ';');
-      if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+      if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
         double parsed = 0;
         const auto [end, ec] =
             std::from_chars(param.data() + 2, param.data() + param.size(), parsed);
@@ -60,11 +62,27 @@ Acceptance acceptance(std::string_view accept, std::string_view type) {
 }  // namespace
 
 bool prefers_msgpack(const Request& request) {
-  const auto accept = request.header("Accept");
+  // Several Accept lines are one list (RFC 9110 §5.3).
+  std::optional<std::string_view> accept;
+  std::string joined;
+  for (const Header& field : request.headers()) {
+    if (!iequals(field.name, "Accept")) continue;
+    if (accept) {
+      if (joined.empty()) joined = *accept;
+      joined.append(", ").append(field.value);
+      accept = joined;
+    } else {
+      accept = field.value;
+    }
+  }
   if (!accept) return false;
+  // Either name of MsgPack: the one the client named more precisely, or at the same
+  // precision the one it weighs more.
   Acceptance msgpack = acceptance(*accept, kMsgPack);
   const Acceptance legacy = acceptance(*accept, "application/x-msgpack");
-  if (legacy.specificity > msgpack.specificity) msgpack = legacy;
+  if (legacy.specificity > msgpack.specificity ||
+      (legacy.specificity == msgpack.specificity && legacy.quality > msgpack.quality))
+    msgpack = legacy;
   if (msgpack.quality <= 0) return false;
   const Acceptance json = acceptance(*accept, kJson);
   if (msgpack.quality != json.quality) return msgpack.quality > json.quality;

@@ -114,6 +114,15 @@ TEST(TypedTest, AcceptWeightsChooseTheFormat) {
   EXPECT_EQ(format("*/*, application/msgpack"), "application/msgpack");
   EXPECT_EQ(format("application/msgpack, application/json"), "application/msgpack");
   EXPECT_EQ(format("application/json, application/msgpack"), "application/json");
+  // Found by a review: MsgPack's other name weighed more was not heard; an empty weight took
+  // everything (a malformed one takes nothing); only the first of several Accept lines was read.
+  EXPECT_EQ(format("application/msgpack;q=0.5, application/x-msgpack;q=1, application/json;q=0.8"),
+            "application/msgpack");
+  EXPECT_EQ(format("application/msgpack;q=, application/json;q=0.9"), "application/json");
+  const auto two_lines =
+      client.request("POST", "/items", body,
+                     {{"Accept", "application/json;q=0.1"}, {"Accept", "application/msgpack"}});
+  EXPECT_EQ(two_lines.header("Content-Type"), "application/msgpack");
 }
 
 TEST(TypedTest, BadBodiesAreClear400sOr415) {
