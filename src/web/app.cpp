@@ -57,7 +57,7 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
     std::rethrow_exception(error);
   } catch (const HttpError& e) {
     if (e.status() >= 400 && e.status() <= 599)
-      return Response::error(e.status(), e.code(), e.what());
+      return Response::error(e.status(), e.code(), e.message());
     failure = "HttpError with status " + std::to_string(e.status()) +
               ", which is not an error status (400 to 599): " + e.what();
   } catch (const codec::DecodeError& e) {
@@ -66,7 +66,7 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
     failure = e.what();  // the handler's SQL: the server's fault, and its text stays here
   } catch (const core::Error& e) {
     if (e.code() == core::StatusCode::InvalidInput)
-      return Response::error(400, "invalid_input", e.what());
+      return Response::error(400, "invalid_input", e.message());
     if (e.code() == core::StatusCode::Timeout)
       return Response::error(504, "timeout", "the request took too long");
     // Stopped by the request's own token (a query it cancelled): the token's reason answers,

@@ -170,9 +170,11 @@ Middleware access_log(std::function<void(std::string_view)> sink) {
           });
       co_return response;
     }
+    // The body bytes sent: none for HEAD (as nginx logs it), whatever the GET would send.
+    const std::size_t sent = request.method() == "HEAD" ? 0 : response.body().size();
     sink(access_line(request.method(), request.path(), response.status(),
-                     std::chrono::steady_clock::now() - start, response.body().size(),
-                     id ? &id->value : nullptr, {}));
+                     std::chrono::steady_clock::now() - start, sent, id ? &id->value : nullptr,
+                     {}));
     co_return response;
   };
 }

@@ -129,6 +129,22 @@ TEST(AppTest, MiddlewareRunsInOrderAndCanShortCircuit) {
   EXPECT_EQ(trace, (std::vector<std::string>{"app:before", "app:after"}));
 }
 
+// Found by a review: an error message quoting input with a NUL byte was cut there (what()).
+TEST(AppTest, AnErrorMessageIsWholeAfterANulByte) {
+  App app;
+  app.get("/http", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw HttpError(400, "bad", std::string("got 'a\0b' here", 15));
+  });
+  app.get("/core", [](const Request&, Ctx&) -> awaitable<Response> {
+    throw molt::core::InvalidInput(std::string("cursor: got '\0'", 16));
+  });
+  TestClient client(app);
+  EXPECT_NE(client.get("/http").body.find(R"(got 'a\u0000b' here)"), std::string::npos)
+      << client.get("/http").body;
+  EXPECT_NE(client.get("/core").body.find(R"(cursor: got '\u0000')"), std::string::npos)
+      << client.get("/core").body;
+}
+
 TEST(AppTest, ErrorsBecomeSafeJsonAnswers) {
   App app;
   app.get("/bad", [](const Request&, Ctx&) -> awaitable<Response> {

@@ -82,6 +82,10 @@ TEST(MiddlewareTest, AccessLogWritesOneJsonLinePerRequest) {
   EXPECT_EQ(lines[0].find("secret"), std::string::npos);  // the query string is not logged
   EXPECT_NE(lines[1].find(R"("status":404)"), std::string::npos);
   EXPECT_EQ(lines[1].back(), '\n');
+  // Found by a review: HEAD logged the bytes of the body it did not send.
+  client.request("HEAD", "/id");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[2].find(R"("bytes":0)"), std::string::npos) << lines[2];
 }
 
 // A streamed answer's line is written when the stream ends, with the bytes it produced and

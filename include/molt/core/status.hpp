@@ -32,12 +32,15 @@ struct Status {
 class Error : public std::runtime_error {
  public:
   Error(StatusCode code, std::string message)
-      : std::runtime_error(std::move(message)), code_(code) {}
+      : std::runtime_error(message), code_(code), message_(std::move(message)) {}
   StatusCode code() const noexcept { return code_; }
-  Status status() const { return {code_, what()}; }
+  // All of it: what() ends at a NUL byte, which a message quoting the input may hold.
+  const std::string& message() const noexcept { return message_; }
+  Status status() const { return {code_, message_}; }
 
  private:
   StatusCode code_;
+  std::string message_;
 };
 
 class InvalidInput : public Error {

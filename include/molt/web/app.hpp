@@ -94,13 +94,19 @@ using Middleware = std::function<boost::asio::awaitable<Response>(const Request&
 class HttpError : public std::runtime_error {
  public:
   HttpError(int status, std::string code, std::string message)
-      : std::runtime_error(message), status_(status), code_(std::move(code)) {}
+      : std::runtime_error(message),
+        status_(status),
+        code_(std::move(code)),
+        message_(std::move(message)) {}
   int status() const { return status_; }
   const std::string& code() const { return code_; }
+  // All of it: what() ends at a NUL byte, which a message quoting the request may hold.
+  const std::string& message() const { return message_; }
 
  private:
   int status_;
   std::string code_;
+  std::string message_;
 };
 
 // The rest of the chain, for a middleware to call (or not, to short-circuit).
