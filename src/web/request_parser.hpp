@@ -108,6 +108,12 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
 
   void on_request_impl(boost::beast::http::verb, string_view method, string_view target,
                        int version, error_code& ec) override {
+    // A request target has no fragment (RFC 9112 §3.2): a `#` would become part of the path
+    // or of the last query value.
+    if (target.find('#') != string_view::npos) {
+      ec = boost::beast::http::error::bad_target;
+      return;
+    }
     request_.set_start_line({method.data(), method.size()}, {target.data(), target.size()},
                             version);
     // An http URI must name a host (RFC 9110 §4.2.1); the absolute form's is the request's.

@@ -163,6 +163,10 @@ TEST(HttpTest, RequestSmugglingShapesAreRefused) {
   expect_refused("GET /hi HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
   expect_refused("GET /hi HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", 400);
   expect_refused("\x01\x02garbage\r\n\r\n", 400);
+  // Found by a review: no fragment in a request target (RFC 9112 §3.2); it became part of the
+  // path, or of the last query value.
+  expect_refused("GET /hi#x HTTP/1.1\r\nHost: t\r\n\r\n", 400);
+  expect_refused("GET /hi?limit=1#frag HTTP/1.1\r\nHost: t\r\n\r\n", 400);
 }
 
 // Found by a review against the running server: each of these was served, or served wrongly.
