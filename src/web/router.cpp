@@ -463,8 +463,15 @@ std::optional<std::string_view> RouteMatch::param(std::string_view name) const {
 
 std::optional<std::int64_t> RouteMatch::int_param(std::string_view name) const {
   const auto text = param(name);
+  if (!text) return std::nullopt;
+  // A plain {name} may hold a negative integer ({name:int} matches digits alone).
+  const std::string_view digits = text->starts_with('-') ? text->substr(1) : *text;
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
   std::int64_t value = 0;
-  if (!text || !parse_int(*text, value)) return std::nullopt;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size()) return std::nullopt;
   return value;
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,13 @@ TEST(RouterTest, ParametersAreTyped) {
   EXPECT_EQ(match.param("rest"), "x/y z");
   EXPECT_EQ(match.int_param("name"), std::nullopt);
   EXPECT_EQ(match.param("missing"), std::nullopt);
+  // Found by a review: a plain {name} holding a negative integer was "not an integer".
+  router.add("GET", "/p/{n}", 8);
+  EXPECT_EQ(router.match("GET", "/p/-5").int_param("n"), -5);
+  EXPECT_EQ(router.match("GET", "/p/-9223372036854775808").int_param("n"), INT64_MIN);
+  for (const char* not_one : {"/p/-", "/p/--5", "/p/+5", "/p/5-", "/p/-9223372036854775809"})
+    EXPECT_EQ(router.match("GET", not_one).int_param("n"), std::nullopt) << not_one;
+  EXPECT_EQ(router.match("GET", "/users/-5/files/a/b").outcome(), RouteMatch::Outcome::NotFound);
   EXPECT_EQ(router.match("GET", "/users/9223372036854775808/files/a/b").outcome(),
             RouteMatch::Outcome::NotFound);  // one past int64
   EXPECT_TRUE(router.match("GET", "/users/9223372036854775807/files/a/b").found());
