@@ -91,7 +91,9 @@ def test_gateway_serves_list_items_itself_and_forwards_the_rest(
         gateway, port = start_gateway(demo_bin, db, django_port, tmp_path / "gateway.log")
 
         # list_items at Django's URL, answered by the gateway: Django's bytes, for a grid.
-        for query in ["user_id=3", "user_id=7&limit=5", "user_id=7&limit=5&status=open", "user_id=11&q=item"]:
+        # A repeated key: the last one, as Django reads it.
+        grid = ["user_id=3", "user_id=7&limit=5", "user_id=7&limit=5&status=open", "user_id=11&q=item"]
+        for query in [*grid, "user_id=3&limit=2&user_id=9"]:
             status, headers, body = get(port, f"/offload/?{query}")
             django_status, _, django_body = get(django_port, f"/baseline/?{query}")
             assert (status, body) == (django_status, django_body), query

@@ -137,13 +137,15 @@ void each_query_value(std::string_view query, std::string_view name, Take take) 
 }
 }  // namespace
 
+// The last of a repeated parameter, as Django's request.GET and Starlette read it: a molt::web
+// route standing in for a Django view (the gateway) reads the request as the view would.
 std::optional<std::string> Request::query_param(std::string_view name) const {
-  std::optional<std::string> first;
+  std::optional<std::string> last;
   each_query_value(query_, name, [&](std::string value) {
-    first = std::move(value);
-    return false;
+    last = std::move(value);
+    return true;
   });
-  return first;
+  return last;
 }
 
 std::vector<std::string> Request::query_params(std::string_view name) const {

@@ -41,7 +41,8 @@ class Request {
   // The first header called `name` (case-insensitive).
   std::optional<std::string_view> header(std::string_view name) const;
   // The decoded value of the first query parameter called `name`; "" for `?flag`;
-  // std::nullopt when absent. A value that is not valid percent-encoding, or not UTF-8 once
+  // std::nullopt when absent; the last value of a repeated one (as Django and Starlette read
+  // it). A value that is not valid percent-encoding, or not UTF-8 once
   // decoded, is core::InvalidInput (a 400 naming the parameter); pairs with a malformed name
   // are skipped.
   std::optional<std::string> query_param(std::string_view name) const;
