@@ -29,7 +29,8 @@ def resolve_wire(wire: str | None) -> Wire:
     chosen = wire or os.environ.get("MOLT_WIRE") or "msgpack"
     chosen = chosen.strip().lower()
     if chosen not in WIRES:
-        raise ValueError(f"wire must be 'msgpack' or 'json', got {chosen!r}")
+        where = "wire" if wire else "MOLT_WIRE"
+    raise ValueError(f"{where} must be 'msgpack' or 'json', got {chosen!r}")
     return chosen  # type: ignore[return-value]
 
 
