@@ -30,7 +30,7 @@ def resolve_wire(wire: str | None) -> Wire:
     chosen = chosen.strip().lower()
     if chosen not in WIRES:
         where = "wire" if wire else "MOLT_WIRE"
-    raise ValueError(f"{where} must be 'msgpack' or 'json', got {chosen!r}")
+        raise ValueError(f"{where} must be 'msgpack' or 'json', got {chosen!r}")
     return chosen  # type: ignore[return-value]
 
 
