@@ -167,10 +167,10 @@ def test_wire_comes_from_argument_then_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MOLT_WIRE", "JSON")
     assert resolve_wire(None) == "json"
     assert resolve_wire("msgpack") == "msgpack"
-    with pytest.raises(ValueError, match="^wire must be"):
+    with pytest.raises(ValueError, match=r"^wire must be"):
         resolve_wire("xml")
     monkeypatch.setenv("MOLT_WIRE", "xml")
-    with pytest.raises(ValueError, match="^MOLT_WIRE must be"):  # says where it came from
+    with pytest.raises(ValueError, match=r"^MOLT_WIRE must be"):  # says where it came from
         resolve_wire(None)
 
 
