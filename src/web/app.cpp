@@ -61,7 +61,7 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
     failure = "HttpError with status " + std::to_string(e.status()) +
               ", which is not an error status (400 to 599): " + e.what();
   } catch (const codec::DecodeError& e) {
-    return Response::error(400, "invalid_input", e.what(), e.path());
+    return Response::error(400, "invalid_input", e.message(), e.path());
   } catch (const core::SqlError& e) {
     failure = e.what();  // the handler's SQL: the server's fault, and its text stays here
   } catch (const core::Error& e) {
@@ -347,6 +347,7 @@ const App::RouteEntry* App::automatic_answer_owner(const Request& request,
       if (would.found()) return &routes_[would.route()];
     }
   }
+  if (!match.routes_at_path_complete()) return nullptr;
   const RouteEntry& first = routes_[match.route()];
   for (const std::size_t id : match.routes_at_path())
     if (routes_[id].chain->middleware != first.chain->middleware) return nullptr;

@@ -78,9 +78,10 @@ asio::awaitable<bool> Connection::SocketBody::receive() {
     c.request_cancel_.cancel(core::CancelReason::Disconnected);
     co_return false;
   }
-  if (ec && late_) {
+  if (late_) {
     // The client's delay, not the handler's: a 408 (RFC 9110 §15.5.9), as for a body read
-    // before the handler starts.
+    // before the handler starts. Also when the read brought a piece in the very turn the
+    // watchdog fired: the request is cancelled by then, and the piece is not wanted.
     throw HttpError(408, "request_timeout",
                     rate_bound_ ? "the request body came too slowly (under " +
                                       std::to_string(c.limits_.min_body_rate) + " bytes a second)"

@@ -410,8 +410,8 @@ class Proxy {
                         "an encoded slash (%2F) in the path is not forwarded: the upstream "
                         "would read it as '/'");
     // It echoes the request, cookies and credentials included, to whatever script asks.
-    if (request.method() == "TRACE")
-      throw HttpError(405, "method_not_allowed", "TRACE is not forwarded");
+    if (request.method() == "TRACE")  // 501: a 405 would owe an Allow the gateway cannot know
+      throw HttpError(501, "not_implemented", "TRACE is not forwarded");
   }
 
   // The answer's head, and whether the rest of the request's body is still wanted: not

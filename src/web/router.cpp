@@ -176,8 +176,9 @@ struct Walk {
   // The routes the path matched whose methods do not include `method` (the first few): the
   // 405 (or OPTIONS) answer when no later route takes the method, whose Allow lists them all.
   static constexpr std::size_t kPathOnly = 8;
-  std::array<const void*, kPathOnly> path_only{};
+  std::array<const void*, kPathOnly> path_only;  // the first path_only_count are set
   std::size_t path_only_count = 0;
+  bool path_only_overflow = false;  // more than kPathOnly: Allow names the first ones
 };
 
 template <typename NodeT>
@@ -194,7 +195,10 @@ template <typename NodeT>
 const NodeT* arrive(const NodeT& node, Walk& w) {
   if (node.methods.empty()) return nullptr;
   if (takes(node, w.method)) return &node;
-  if (w.path_only_count < Walk::kPathOnly) w.path_only[w.path_only_count++] = &node;
+  if (w.path_only_count < Walk::kPathOnly)
+    w.path_only[w.path_only_count++] = &node;
+  else
+    w.path_only_overflow = true;
   return nullptr;
 }
 
@@ -298,6 +302,8 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
   out.route_ = 0;
   out.head_from_get_ = false;
   out.allow_ = {};
+  out.allow_owned_ = false;
+  out.routes_at_path_complete_ = true;
   out.routes_at_path_.clear();
   out.params_.clear();
   out.decoded_.clear();
@@ -362,9 +368,10 @@ void Router::match(std::string_view method, std::string_view path, RouteMatch& o
     }
     const Node* first = static_cast<const Node*>(w.path_only[0]);
     out.route_ = first->methods.front().second;
+    out.routes_at_path_complete_ = !w.path_only_overflow;
     if (w.path_only_count > 1) {
       out.allow_storage_ = build_allow(methods);
-      out.allow_ = out.allow_storage_;
+      out.allow_owned_ = true;
     } else {
       out.allow_ = first->allow;
     }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "molt/core/status.hpp"
 #include "molt/web/test_client.hpp"
+#include "molt/web/typed.hpp"
 
 namespace {
 
@@ -138,7 +141,15 @@ TEST(AppTest, AnErrorMessageIsWholeAfterANulByte) {
   app.get("/core", [](const Request&, Ctx&) -> awaitable<Response> {
     throw molt::core::InvalidInput(std::string("cursor: got '\0'", 16));
   });
+  app.post("/counts", [](const Request& request, Ctx&) -> awaitable<Response> {
+    const auto counts = molt::web::body_as<std::map<std::string, std::int64_t>>(request);
+    co_return Response::text(std::to_string(counts.size()));
+  });
   TestClient client(app);
+  const auto decoded = client.request("POST", "/counts", R"({"a\u0000b":"x"})",
+                                      {{"Content-Type", "application/json"}});
+  EXPECT_EQ(decoded.status, 400);
+  EXPECT_NE(decoded.body.find("expected integer"), std::string::npos) << decoded.body;
   EXPECT_NE(client.get("/http").body.find(R"(got 'a\u0000b' here)"), std::string::npos)
       << client.get("/http").body;
   EXPECT_NE(client.get("/core").body.find(R"(cursor: got '\u0000')"), std::string::npos)

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,19 @@ TEST(RouterTest, ARouteWithAnotherMethodDoesNotHideOneThatTakesIt) {
   // the methods the resource supports, DELETE here too).
   EXPECT_EQ(refused.allow(), "DELETE, GET, HEAD, OPTIONS");
   EXPECT_EQ(refused.routes_at_path(), (std::vector<std::size_t>{3, 4}));
+  // Found by a review: allow() was a view into the match's own string, wrong in a copy whose
+  // original was gone, and in a move.
+  std::optional<RouteMatch> copied;
+  {
+    const RouteMatch original = router.match("PUT", "/users/me");
+    copied = original;
+  }
+  EXPECT_EQ(copied->allow(), "DELETE, GET, HEAD, OPTIONS");
+  Router short_methods;
+  short_methods.add("PUT", "/a/b", 1);
+  short_methods.add("PUT", "/a/{x}", 2);
+  const std::optional<RouteMatch> moved(short_methods.match("GET", "/a/b"));
+  EXPECT_EQ(moved->allow(), "OPTIONS, PUT");
   const RouteMatch options = router.match("OPTIONS", "/static/upload");
   EXPECT_EQ(options.outcome(), RouteMatch::Outcome::Options);
   EXPECT_EQ(options.allow(), "GET, HEAD, OPTIONS, POST");

@@ -40,11 +40,11 @@ class Request {
   const std::vector<Header>& headers() const { return headers_; }
   // The first header called `name` (case-insensitive).
   std::optional<std::string_view> header(std::string_view name) const;
-  // The decoded value of the first query parameter called `name`; "" for `?flag`;
-  // std::nullopt when absent; the last value of a repeated one (as Django and Starlette read
-  // it). A value that is not valid percent-encoding, or not UTF-8 once
-  // decoded, is core::InvalidInput (a 400 naming the parameter); pairs with a malformed name
-  // are skipped.
+  // The decoded value of the query parameter called `name` (the last one of a repeated
+  // parameter, as Django and Starlette read it); "" for `?flag`; std::nullopt when absent. A
+  // value that is not valid percent-encoding, or not UTF-8 once decoded, is
+  // core::InvalidInput (a 400 naming the parameter); pairs with a malformed name are
+  // skipped.
   std::optional<std::string> query_param(std::string_view name) const;
   // Every value of a repeated parameter (`?tag=a&tag=b`), in order; empty when absent. The
   // same decoding and errors.

@@ -49,12 +49,14 @@ class RouteMatch {
   // The id given to Router::add for the matched route; for MethodNotAllowed and Options, the
   // first route the path matched.
   std::size_t route() const { return route_; }
-  // For MethodNotAllowed and Options: every route the path matched (each method of each).
+  // For MethodNotAllowed and Options: every route the path matched (each method of each), of
+  // up to 8 patterns; false when more matched (then Allow names the first 8's methods).
   const std::vector<std::size_t>& routes_at_path() const { return routes_at_path_; }
+  bool routes_at_path_complete() const { return routes_at_path_complete_; }
   // A HEAD request answered by the GET route: send the headers of GET without its body.
   bool head_from_get() const { return head_from_get_; }
   // "GET, HEAD, OPTIONS": the Allow header for 405 and OPTIONS answers.
-  std::string_view allow() const { return allow_; }
+  std::string_view allow() const { return allow_owned_ ? allow_storage_ : allow_; }
 
   // The decoded value of a path parameter, if the route has it.
   std::optional<std::string_view> param(std::string_view name) const;
@@ -73,8 +75,10 @@ class RouteMatch {
   Outcome outcome_ = Outcome::NotFound;
   std::size_t route_ = 0;
   bool head_from_get_ = false;
-  std::string_view allow_;
+  std::string_view allow_;     // a node's own, which outlives the match
   std::string allow_storage_;  // when several patterns matched: their methods together
+  bool allow_owned_ = false;   // allow() is allow_storage_ (no view into it: copies move it)
+  bool routes_at_path_complete_ = true;
   std::vector<std::size_t> routes_at_path_;
   std::vector<Param> params_;
   std::string decoded_;
