@@ -168,6 +168,14 @@ TEST(TypedTest, QueryParametersAreTyped) {
       R"({"error":{"code":"invalid_input","message":"query parameter 'limit' must be an integer in range"}})");
   EXPECT_EQ(client.get("/page?limit=99999999999").status, 400);
   EXPECT_EQ(client.get("/page?exact=maybe").status, 400);
+  // Found by a review: FastAPI (Pydantic) takes these spellings of a bool, and "+7".
+  for (const char* yes : {"True", "1", "yes", "ON", "t", "y"})
+    EXPECT_EQ(client.get(std::string("/page?limit=7&exact=") + yes).body, "7 exact") << yes;
+  for (const char* no : {"False", "0", "no", "off", "F", "n"})
+    EXPECT_EQ(client.get(std::string("/page?limit=7&exact=") + no).body, "7") << no;
+  EXPECT_EQ(client.get("/page?limit=%2B7").body, "7");
+  for (const char* not_one : {"/page?limit=%2B", "/page?limit=%2B-7", "/page?limit=%2B%2B7"})
+    EXPECT_EQ(client.get(not_one).status, 400) << not_one;
   // A malformed escape in the value is a 400 naming it, not "absent"; one in another pair's
   // name does not hide the parameter.
   const auto malformed = client.get("/page?limit=%zz");

@@ -98,14 +98,21 @@ std::optional<T> query_as(const Request& request, std::string_view name) {
   if constexpr (std::is_same_v<T, std::string>) {
     return text;
   } else if constexpr (std::is_same_v<T, bool>) {
-    if (*text == "true" || *text == "1") return true;
-    if (*text == "false" || *text == "0") return false;
-    throw bad("true or false");
+    // The spellings FastAPI (Pydantic) takes, in any case.
+    for (const std::string_view yes : {"true", "1", "yes", "on", "t", "y"})
+      if (iequals(*text, yes)) return true;
+    for (const std::string_view no : {"false", "0", "no", "off", "f", "n"})
+      if (iequals(*text, no)) return false;
+    throw bad("true or false (or 1/0, yes/no, on/off)");
   } else {
     static_assert(std::is_arithmetic_v<T>, "query_as<T>: T is a string, bool or number");
+    // A leading '+' is a sign, as Pydantic reads "+7" (from_chars takes only '-').
+    std::string_view digits = *text;
+    if (digits.size() > 1 && digits.front() == '+' && digits[1] != '-' && digits[1] != '+')
+      digits.remove_prefix(1);
     T value{};
-    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size() || text->empty())
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
       throw bad(std::is_integral_v<T> ? "an integer in range" : "a number");
     // from_chars reads "nan" and "inf", which would slip past every range check after.
     if constexpr (std::is_floating_point_v<T>)
