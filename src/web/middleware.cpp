@@ -179,6 +179,36 @@ Middleware access_log(std::function<void(std::string_view)> sink) {
   };
 }
 
+namespace {
+// The parts of a CORS preflight that `options` do not allow ("origin, method"), or "".
+// Headers every request may send (the CORS-safelisted ones) are always allowed.
+std::string refused_by(const CorsOptions& options, bool origin_allowed, const Request& request) {
+  std::string refused;
+  const auto add = [&refused](std::string_view part) {
+    refused.append(refused.empty() ? "" : ", ").append(part);
+  };
+  if (!origin_allowed) add("origin");
+  const std::string_view method = request.header("Access-Control-Request-Method").value_or("");
+  if (std::find(options.allowed_methods.begin(), options.allowed_methods.end(), method) ==
+      options.allowed_methods.end())
+    add("method");
+  std::string_view asked = request.header("Access-Control-Request-Headers").value_or("");
+  while (!asked.empty()) {
+    const std::string_view name = trim_ows(next_list_element(asked));
+    if (name.empty()) continue;
+    const auto named = [name](std::string_view allowed) { return iequals(name, allowed); };
+    static constexpr std::string_view kSafelisted[] = {"Accept", "Accept-Language",
+                                                       "Content-Language", "Content-Type"};
+    if (std::none_of(std::begin(kSafelisted), std::end(kSafelisted), named) &&
+        std::none_of(options.allowed_headers.begin(), options.allowed_headers.end(), named)) {
+      add("headers");
+      break;
+    }
+  }
+  return refused;
+}
+}  // namespace
+
 Middleware cors(CorsOptions options) {
   const bool any_origin = std::find(options.allowed_origins.begin(), options.allowed_origins.end(),
                                     "*") != options.allowed_origins.end();
@@ -203,6 +233,13 @@ Middleware cors(CorsOptions options) {
     };
     if (request.method() == "OPTIONS" && origin &&
         request.header("Access-Control-Request-Method")) {
+      // What the preflight asks that is not allowed is refused with a 400 that says so, as
+      // Starlette answers it (the browser would block it either way; this tells the developer).
+      if (const std::string refused = refused_by(options, allowed, request); !refused.empty()) {
+        Response refusal = Response::error(400, "cors_refused", "disallowed CORS " + refused);
+        mark(refusal);
+        co_return refusal;
+      }
       Response preflight(204);
       mark(preflight);
       if (allowed) {

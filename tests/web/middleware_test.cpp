@@ -239,6 +239,22 @@ TEST(MiddlewareTest, CorsAnswersPreflightsAndMarksAllowedOrigins) {
   EXPECT_EQ(preflight.header("Access-Control-Allow-Origin"), "https://app.example");
   EXPECT_EQ(preflight.header("Access-Control-Allow-Methods"), "GET, POST, PUT, PATCH, DELETE");
   EXPECT_EQ(preflight.header("Access-Control-Max-Age"), "600");
+  // Found by a review: a preflight for what is not allowed got a 204, where Starlette says 400.
+  const auto refused =
+      client.request("OPTIONS", "/data", {},
+                     {{"Origin", "https://evil.example"},
+                      {"Access-Control-Request-Method", "PURGE"},
+                      {"Access-Control-Request-Headers", "Content-Type, X-Secret"}});
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("disallowed CORS origin, method, headers"), std::string::npos)
+      << refused.body;
+  EXPECT_FALSE(refused.header("Access-Control-Allow-Origin").has_value());
+  const auto headers_ok =
+      client.request("OPTIONS", "/data", {},
+                     {{"Origin", "https://app.example"},
+                      {"Access-Control-Request-Method", "POST"},
+                      {"Access-Control-Request-Headers", "content-type, authorization"}});
+  EXPECT_EQ(headers_ok.status, 204);
   const auto simple = client.get("/data", {{"Origin", "https://app.example"}});
   EXPECT_EQ(simple.header("Access-Control-Allow-Origin"), "https://app.example");
   EXPECT_EQ(simple.header("Vary"), "Origin");
