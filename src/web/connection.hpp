@@ -93,7 +93,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::uint64_t received_ = 0;
     bool awaiting_ = false;
     bool late_ = false;
-    bool rate_bound_ = false;  // the current wait ends at the minimum rate, not request_timeout
   };
 
   boost::asio::awaitable<void> run();

@@ -39,7 +39,6 @@ void Connection::SocketBody::open() {
   received_ = 0;
   awaiting_ = false;
   late_ = false;
-  rate_bound_ = false;
 }
 
 Connection::Clock::duration Connection::SocketBody::rate_allowance() const {
@@ -59,11 +58,12 @@ asio::awaitable<bool> Connection::SocketBody::receive() {
   // A body that trickles in ends when it falls below the minimum rate, which may come
   // before request_timeout does.
   const auto request_deadline = c.deadline_;
-  rate_bound_ = false;
+  // Whether this wait ends at the minimum rate rather than at request_timeout.
+  bool rate_bound = false;
   if (c.limits_.min_body_rate != 0 && !c.cancelled_for_timeout_) {
     const auto allowance = rate_allowance();
-    rate_bound_ = began + allowance < c.deadline_;
-    if (rate_bound_) c.arm(allowance);
+    rate_bound = began + allowance < c.deadline_;
+    if (rate_bound) c.arm(allowance);
   }
   awaiting_ = true;
   boost::system::error_code ec;
@@ -73,7 +73,7 @@ asio::awaitable<bool> Connection::SocketBody::receive() {
   const auto now = Clock::now();
   waited_ += now - began;
   received_ += n;
-  if (rate_bound_ && !late_) c.arm(request_deadline - now);  // the request's own again
+  if (rate_bound && !late_) c.arm(request_deadline - now);  // the request's own again
   if (ec == asio::error::eof) {
     c.request_cancel_.cancel(core::CancelReason::Disconnected);
     co_return false;
@@ -83,9 +83,9 @@ asio::awaitable<bool> Connection::SocketBody::receive() {
     // before the handler starts. Also when the read brought a piece in the very turn the
     // watchdog fired: the request is cancelled by then, and the piece is not wanted.
     throw HttpError(408, "request_timeout",
-                    rate_bound_ ? "the request body came too slowly (under " +
-                                      std::to_string(c.limits_.min_body_rate) + " bytes a second)"
-                                : std::string("the request body did not arrive in time"));
+                    rate_bound ? "the request body came too slowly (under " +
+                                     std::to_string(c.limits_.min_body_rate) + " bytes a second)"
+                               : std::string("the request body did not arrive in time"));
   }
   if (ec) {
     // Aborted: the request was cancelled (its token says why). Anything else: the peer left.

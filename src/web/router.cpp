@@ -143,10 +143,13 @@ std::string build_allow(const std::vector<std::pair<std::string, std::size_t>>& 
   return allow;
 }
 
+bool all_digits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 bool parse_int(std::string_view text, std::int64_t& value) {
-  if (text.empty() ||
-      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return false;
+  if (!all_digits(text)) return false;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   return ec == std::errc() && end == text.data() + text.size();
 }
@@ -473,9 +476,7 @@ std::optional<std::int64_t> RouteMatch::int_param(std::string_view name) const {
   if (!text) return std::nullopt;
   // A plain {name} may hold a negative integer ({name:int} matches digits alone).
   const std::string_view digits = text->starts_with('-') ? text->substr(1) : *text;
-  if (digits.empty() ||
-      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
+  if (!all_digits(digits)) return std::nullopt;
   std::int64_t value = 0;
   const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (ec != std::errc() || end != text->data() + text->size()) return std::nullopt;
