@@ -47,6 +47,19 @@ def wait_until(predicate: Any, seconds: float = 5.0) -> bool:
     return False
 
 
+def open_pipes() -> set[str]:
+    """The pipes this process holds, as 'pipe:[inode]' (an earlier test's pipe may close meanwhile)."""
+    pipes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if target.startswith("pipe:"):
+            pipes.add(target)
+    return pipes
+
+
 def process_gone(pid: int) -> bool:
     return pid not in child_pids()
 
@@ -722,11 +735,13 @@ def test_pool_spreads_calls_round_robin(worker_bin: Path) -> None:
 def test_a_closed_client_keeps_no_pipe_open(worker_bin: Path) -> None:
     gc.disable()  # what is asked is that nothing waits for the collector
     try:
-        before = len(os.listdir("/proc/self/fd"))
+        before = open_pipes()
         client = MoltClient([str(worker_bin)], env=worker_env())
         client.ping()
+        opened = open_pipes() - before
+        assert opened  # the client's own pipes, named by inode: fd numbers are reused
         client.close()
-        assert wait_until(lambda: len(os.listdir("/proc/self/fd")) == before)
+        assert wait_until(lambda: not (open_pipes() & opened)), open_pipes() & opened
     finally:
         gc.enable()
 
