@@ -42,7 +42,7 @@ from molt_accel.framing import (
     refused_frame,
 )
 from molt_accel.hooks import Hook, report_answer, report_send
-from molt_accel.process import EXIT_GRACE_S
+from molt_accel.process import EXIT_GRACE_S, start_failure
 from molt_accel.retry import RestartBackoff, Undelivered
 from molt_accel.wire import (
     Answer,
@@ -396,9 +396,7 @@ class AsyncMoltClient(WorkerSettings):
                     limit=max(self.max_frame_size, 1 << 16),
                 )
             except OSError as exc:
-                raise MoltWorkerUnavailable(
-                    f"cannot start the worker {self.worker_cmd[0]!r}: {exc}"
-                ) from None
+                raise start_failure(self.worker_cmd[0], exc) from None
             worker = _AsyncWorker(proc, self.max_frame_size, started_at)
             if self._closed:  # close() ran while the worker started: it serves nobody
                 await worker.close()

@@ -31,6 +31,15 @@ EXIT_GRACE_S = 7.0
 CANCEL_SEND_S = 0.1
 
 
+def start_failure(program: str, exc: OSError) -> MoltWorkerUnavailable:
+    """Why a worker could not start, in terms a user can act on."""
+    why = exc.strerror or str(exc)
+    if isinstance(exc, FileNotFoundError) and "/" not in program:
+        # A bare name is looked up on PATH only: not in the working folder, not in a venv.
+        why = "no such program in any folder of PATH (a name without '/' is looked up there only)"
+    return MoltWorkerUnavailable(f"cannot start the worker {program!r}: {why}")
+
+
 class PendingCall:
     """A call waiting for its answer. The lock is held until the reader thread hands the
     answer over, so the caller blocks on one lock acquire: no polling, no condition."""
@@ -88,9 +97,7 @@ class WorkerProcess:
                 bufsize=0,
             )
         except OSError as exc:
-            raise MoltWorkerUnavailable(
-                f"cannot start the worker {worker_cmd[0]!r}: {exc.strerror or exc}"
-            ) from None
+            raise start_failure(worker_cmd[0], exc) from None
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._stdin_fd = self.proc.stdin.fileno()
         os.set_blocking(self._stdin_fd, False)  # writes wait in select(), within a deadline

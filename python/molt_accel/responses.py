@@ -75,6 +75,11 @@ _SAFE_MESSAGES = {
 }
 
 
+def _reason(status: int) -> str | None:
+    """The reason phrase when Django has none: 499 is nginx's, not in http.HTTPStatus."""
+    return "Client Closed Request" if status == 499 else None
+
+
 def _optional_django_http() -> Any:
     try:
         from django import http
@@ -93,8 +98,12 @@ def raw_json_response_factory(payload: Any, status: int) -> Any:
     if isinstance(payload, RawAnswer) and payload.codec == "msgpack":
         payload = decode_payload(payload, "msgpack")
     if isinstance(payload, (bytes, bytearray, memoryview)):
-        return http.HttpResponse(bytes(payload), status=status, content_type="application/json")
-    return http.HttpResponse(json_bytes(payload), status=status, content_type="application/json")
+        return http.HttpResponse(
+            bytes(payload), status=status, reason=_reason(status), content_type="application/json"
+        )
+    return http.HttpResponse(
+        json_bytes(payload), status=status, reason=_reason(status), content_type="application/json"
+    )
 
 
 def json_response_factory(payload: Any, status: int) -> Any:
@@ -103,8 +112,12 @@ def json_response_factory(payload: Any, status: int) -> Any:
     if http is None:
         return {"status": status, "payload": payload}
     if isinstance(payload, (bytes, bytearray, memoryview)):  # a raw export's answer
-        return http.HttpResponse(bytes(payload), status=status, content_type="application/octet-stream")
-    return http.HttpResponse(json_bytes(payload), status=status, content_type="application/json")
+        return http.HttpResponse(
+            bytes(payload), status=status, reason=_reason(status), content_type="application/octet-stream"
+        )
+    return http.HttpResponse(
+        json_bytes(payload), status=status, reason=_reason(status), content_type="application/json"
+    )
 
 
 _CONTENT_TYPES = {"json": "application/json", "msgpack": "application/msgpack"}
@@ -118,7 +131,7 @@ def undecoded_response_factory(payload: Any, status: int) -> Any:
     if http is None or not isinstance(payload, (bytes, bytearray, memoryview)):
         return json_response_factory(payload, status)
     content_type = _CONTENT_TYPES.get(getattr(payload, "codec", ""), "application/octet-stream")
-    return http.HttpResponse(bytes(payload), status=status, content_type=content_type)
+    return http.HttpResponse(bytes(payload), status=status, reason=_reason(status), content_type=content_type)
 
 
 def error_status(error: MoltAccelError, busy_status: int = 429) -> int:

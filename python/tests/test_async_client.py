@@ -55,6 +55,15 @@ def test_calls_answer_and_errors_map(worker_bin: Path, test_worker_bin: Path) ->
     run(scenario())
 
 
+def test_a_worker_name_not_on_path_says_where_it_was_looked_for() -> None:
+    async def ping() -> None:
+        async with AsyncMoltClient(["molt-worker-that-is-nowhere"]) as client:
+            await client.ping()
+
+    with pytest.raises(MoltWorkerUnavailable, match="no such program in any folder of PATH"):
+        run(ping())
+
+
 def test_an_answer_over_a_smaller_client_limit_fails_its_call_alone(worker_bin: Path) -> None:
     async def scenario() -> None:
         async with AsyncMoltClient([str(worker_bin)], env=worker_env(), max_frame_size=4096) as client:

@@ -6,6 +6,7 @@ import gc
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -649,9 +650,31 @@ def test_a_retrys_wait_never_passes_a_minute() -> None:
     assert 0.05 <= backoff_delay(100, 0, 1) <= 0.1
 
 
+# From a new-user review: a custom worker built on run_worker logged as "molt-worker".
+def test_a_custom_worker_logs_under_its_own_name(test_worker_bin: Path) -> None:
+    worker = subprocess.Popen(
+        [str(test_worker_bin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write(encode_frame(encode_request("msgpack", 1, "boom", 5000, "raw", b"")))
+    worker.stdin.flush()
+    assert b"InternalError" in worker.stdout.read(4 + 40)  # answered, so the failure is logged
+    _, stderr = worker.communicate(timeout=10)
+    lines = stderr.decode().splitlines()
+    assert lines[0].startswith("molt-test-worker: serving 4 exports")
+    assert lines[1].startswith("molt-test-worker: export 'boom' (request 1) failed")
+
+
 def test_unstartable_worker_is_unavailable(tmp_path: Path) -> None:
     client = MoltClient([str(tmp_path / "missing-worker")])
-    with pytest.raises(MoltWorkerUnavailable, match="cannot start"):
+    with pytest.raises(MoltWorkerUnavailable, match=r"cannot start.*No such file"):
+        client.ping()
+
+
+# From a new-user review: a bare name is looked up on PATH only, which the message says.
+def test_a_worker_name_not_on_path_says_where_it_was_looked_for() -> None:
+    client = MoltClient(["molt-worker-that-is-nowhere"])
+    with pytest.raises(MoltWorkerUnavailable, match="no such program in any folder of PATH"):
         client.ping()
 
 

@@ -179,8 +179,8 @@ std::string Dispatcher::deadline_message(const Job& job, bool was_queued) {
 }
 
 // Logs why an export failed and gives what the caller is told instead.
-std::string Dispatcher::logged_failure(const Job& job, const char* why) {
-  std::fprintf(stderr, "molt-worker: export '%s' (request %llu) failed: %s\n",
+std::string Dispatcher::logged_failure(const Job& job, const char* why) const {
+  std::fprintf(stderr, "%s: export '%s' (request %llu) failed: %s\n", options_.name.c_str(),
                job.exp->spec.name.c_str(), static_cast<unsigned long long>(job.request.request_id),
                core::one_line(why).c_str());
   return "export '" + job.exp->spec.name + "' failed (the worker's log says why)";

@@ -74,8 +74,8 @@ bool given_on_command_line(int argc, char** argv, const std::string& flag) {
 
 // CLI11 names the flag in its refusal even when the value came from the environment; a user
 // who set MOLT_WORKER_THREADS=abc should read that name.
-void name_the_environment(const CLI::App& app, const CLI::ParseError& error, int argc,
-                          char** argv) {
+void name_the_environment(const CLI::App& app, const CLI::ParseError& error, int argc, char** argv,
+                          const std::string& name) {
   const std::string_view what = error.what();
   for (const CLI::Option* option : app.get_options()) {
     const std::string flag = option->get_name();
@@ -83,8 +83,8 @@ void name_the_environment(const CLI::App& app, const CLI::ParseError& error, int
     const char* value = env.empty() ? nullptr : std::getenv(env.c_str());
     if (value && what.find(flag) != std::string_view::npos &&
         !given_on_command_line(argc, argv, flag))
-      std::fprintf(stderr, "molt-worker: %s took its value from %s=%s\n", flag.c_str(), env.c_str(),
-                   value);
+      std::fprintf(stderr, "%s: %s took its value from %s=%s\n", name.c_str(), flag.c_str(),
+                   env.c_str(), value);
   }
 }
 
@@ -110,11 +110,18 @@ void install_signal_handling(sigset_t& stop_signals) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 }
 
+// The program's file name: a custom worker built on run_worker logs under its own name.
+std::string program_name(int argc, char** argv) {
+  const std::string_view path = argc > 0 && argv[0] && *argv[0] ? argv[0] : "molt-worker";
+  const std::string_view name = path.substr(path.find_last_of('/') + 1);
+  return std::string(name.empty() ? "molt-worker" : name);
+}
+
 }  // namespace
 
 int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
-  CLI::App app("molt-worker: runs exported entrypoints over length-prefixed stdio frames",
-               "molt-worker");
+  const std::string name = program_name(argc, argv);
+  CLI::App app(name + ": runs exported entrypoints over length-prefixed stdio frames", name);
   WorkerSettings settings;
   add_options(app, settings);
   try {
@@ -123,7 +130,7 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
     // --help and --version print and succeed; any other refusal is a startup error like a
     // bad manifest: CLI11 prints why, and the status is 2, not CLI11's own code (105, 109...).
     const int status = app.exit(e);
-    if (status != 0) name_the_environment(app, e, argc, argv);
+    if (status != 0) name_the_environment(app, e, argc, argv, name);
     return status == 0 ? 0 : 2;
   }
 
@@ -140,7 +147,7 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
             ? ExportTable::all_of(registry)
             : ExportTable::from_manifest(registry, ipc::load_manifest_file(settings.exports_path));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "molt-worker: error: %s\n", e.what());
+    std::fprintf(stderr, "%s: error: %s\n", name.c_str(), e.what());
     return 2;
   }
 
@@ -153,7 +160,8 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
                          .max_queue = settings.max_queue,
                          .log_requests = settings.log_requests,
                          .max_frame = settings.max_frame,
-                         .max_pending_bytes = settings.max_pending_bytes},
+                         .max_pending_bytes = settings.max_pending_bytes,
+                         .name = name},
                         sink);
   StdioServer server(dispatcher, sink, STDIN_FILENO, settings.max_frame);
 
@@ -170,14 +178,14 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
     }
   });
 
-  std::fprintf(stderr, "molt-worker: serving %zu exports, %zu threads, max queue %zu\n",
+  std::fprintf(stderr, "%s: serving %zu exports, %zu threads, max queue %zu\n", name.c_str(),
                table->size(), settings.threads, settings.max_queue);
   server.run();
   reader_done.store(true, std::memory_order_release);
 
   const bool stopped = dispatcher.shutdown(std::chrono::milliseconds(settings.shutdown_grace_ms));
   if (!stopped) {
-    std::fprintf(stderr, "molt-worker: a handler ignored cancellation; exiting without it\n");
+    std::fprintf(stderr, "%s: a handler ignored cancellation; exiting without it\n", name.c_str());
     std::fflush(stderr);
     sink.close();  // the answers already made, the Cancelled ones included, still go out
     std::_Exit(0);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "molt/core/blocking_pool.hpp"
@@ -34,6 +35,8 @@ struct DispatcherOptions {
   // unless it would be the only one: decoding takes several times a payload's size, so this
   // is what bounds the worker's memory when large requests arrive together.
   std::size_t max_pending_bytes = ipc::kDefaultMaxFrame;
+  // What its log lines start with: the program's name, so a custom worker's log says its own.
+  std::string name = "molt-worker";
 };
 
 class Dispatcher {
@@ -68,7 +71,7 @@ class Dispatcher {
   // Answers `job` unless it already was; the one place a response leaves for the sink.
   void finish(Job& job, ipc::Response response);
   static std::string deadline_message(const Job& job, bool was_queued);
-  static std::string logged_failure(const Job& job, const char* why);
+  std::string logged_failure(const Job& job, const char* why) const;
   void add_timing_metrics(Job& job, ipc::Response& response, std::chrono::nanoseconds decode,
                           std::chrono::nanoseconds handler) const;
   void log_request(const Job& job, const ipc::Response& response) const;
