@@ -202,7 +202,9 @@ class _AsyncWorker:
             pass
 
     def _note_death(self) -> None:
-        if self.died_at is None:
+        # An exit this client asked for (a worker retired alive, then closed) is no death
+        # for the restart backoff: it would take a stuck worker for one that crashes.
+        if self.died_at is None and not self._closing:
             self.died_at = time.monotonic()
 
     async def close(self, grace_s: float = EXIT_GRACE_S) -> None:
@@ -440,12 +442,14 @@ class AsyncMoltClient(WorkerSettings):
                     raise Undelivered(exc.message) from None
                 answer = await self._await_answer(future, request_id, cancel_check)
         except TimeoutError:
-            # The finally below withdraws the call; the old worker is closed only once its
-            # calls have drained, so that cancel still reaches it.
-            self._retire(worker)
-            raise MoltTimeout(
-                f"no answer from the worker within {timeout_ms} ms", request_id=request_id
-            ) from None
+            answer = await self._answer_that_beat_the_deadline(future)
+            if answer is None:
+                # The finally below withdraws the call; the old worker is closed only once
+                # its calls have drained, so that cancel still reaches it.
+                self._retire(worker)
+                raise MoltTimeout(
+                    f"no answer from the worker within {timeout_ms} ms", request_id=request_id
+                ) from None
         finally:
             # Whatever ended the wait without an answer (the task was cancelled because the
             # client disconnected, the cancel_check fired, anything raised), the call must
@@ -461,6 +465,18 @@ class AsyncMoltClient(WorkerSettings):
         if answer.status != "Ok":
             raise error_for_status(answer.status, answer.error, request_id)
         return answer
+
+    @staticmethod
+    async def _answer_that_beat_the_deadline(future: asyncio.Future[Answer]) -> Answer | None:
+        """The answer, when it came by the deadline: after a stall of the event loop (a
+        blocking view, a long collection) the answer already in the pipe and the deadline are
+        seen in the same turn. The reader gets that turn first, as MoltClient takes an
+        answer that won the race."""
+        if not future.done():
+            await asyncio.sleep(0)
+        if future.done() and not future.cancelled() and future.exception() is None:
+            return future.result()
+        return None
 
     @staticmethod
     async def _await_answer(

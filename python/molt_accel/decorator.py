@@ -353,6 +353,13 @@ def molt_offload(
                 result = await active.call(payload=payload, **call_options(request, in_async_view=True))
             except MoltAccelError as exc:
                 return await view(request, *args, **kwargs) if falls_back(exc) else failure_response(exc)
+            except asyncio.CancelledError:
+                # How ASGI says the client left: the worker was told; logged as a sync view's.
+                _log_failure(
+                    entry,
+                    MoltCancelled("the request was cancelled (the client left, or the server is stopping)"),
+                )
+                raise
             finally:
                 if per_request and active is not None:
                     # As the sync view's (under WSGI its event loop ends with the request,

@@ -353,7 +353,8 @@ class WorkerProcess:
     def _mark_dead(self, reason: str) -> None:
         if not self.dead:
             self.death_reason = reason
-            self.died_at = time.monotonic()
+            if not self._input_closed:  # an exit this client asked for is no early death
+                self.died_at = time.monotonic()
             self.dead = True
         for request_id in list(self.pending):
             call = self.pending.pop(request_id, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import os
 import signal
 import threading
@@ -18,7 +19,7 @@ from conftest import child_pids, worker_env
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 from django.urls import path
-from test_client import NOT_A_WORKER, TEXT_THEN_QUIET
+from test_client import NOT_A_WORKER, TEXT_THEN_QUIET, stopped_at_start
 
 from molt_accel import (
     AsyncMoltClient,
@@ -244,6 +245,25 @@ def test_an_async_is_disconnected_is_awaited(test_worker_bin: Path) -> None:
     run(scenario())
 
 
+# From an async review: Django cancels the task of an async view whose client left; that
+# was logged nowhere (a sync view logs its MoltCancelled at INFO).
+def test_an_async_view_cancelled_by_its_server_is_logged(
+    test_worker_bin: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(test_worker_bin), "--threads", "1"], env=worker_env()) as client:
+            task = asyncio.ensure_future(sleep_view(client, 20000)(RequestFactory().get("/sleep")))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with caplog.at_level(logging.INFO, logger="molt_accel"):
+        run(scenario())
+    cancelled = [r for r in caplog.records if "molt_offload(sleep): cancelled" in r.getMessage()]
+    assert [r.levelno for r in cancelled] == [logging.INFO], caplog.text
+
+
 def test_a_sync_view_ignores_an_async_is_disconnected(test_worker_bin: Path) -> None:
     with MoltClient([str(test_worker_bin)], env=worker_env()) as client:
 
@@ -401,6 +421,40 @@ def test_calls_to_a_worker_that_reads_nothing_wait_their_turn_within_their_deadl
             assert buffered < 4 << 20, buffered  # 40 MiB before
             assert all(isinstance(outcome, MoltTimeout) for outcome in outcomes), outcomes
             assert await client.call("echo", b"after", codec="raw", timeout_ms=3000) == b"after"
+
+    run(scenario())
+
+
+# From an async review: a stall of the event loop (a view that blocks it) past a call's
+# deadline made an answer already in the pipe a 504, and retired the healthy worker.
+def test_an_answer_that_came_during_a_stall_of_the_loop_is_taken(test_worker_bin: Path) -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(test_worker_bin)], env=worker_env()) as client:
+            await client.ping()
+            pid = client.pid
+            call = asyncio.ensure_future(client.call("sleep", b"50", codec="raw", timeout_ms=200))
+            await asyncio.sleep(0.02)  # sent
+            time.sleep(0.5)  # the loop is blocked past the deadline; the answer came at 50 ms
+            assert await call == b"slept"
+            assert client.pid == pid  # kept: it answered in time
+
+    run(scenario())
+
+
+# From the same review: a worker retired because it did not answer, and then closed by the
+# client, counted as one that died right after starting: two such, and calls failed 503.
+def test_stuck_young_workers_closed_by_the_client_are_no_early_deaths(test_worker_bin: Path) -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient(stopped_at_start(test_worker_bin), env=worker_env()) as client:
+            for _ in range(3):
+                before = child_pids()
+                with pytest.raises(MoltTimeout, match="no answer"):
+                    await client.call("echo", b"x", codec="raw", timeout_ms=50)
+                (stuck,) = child_pids() - before
+                os.kill(stuck, signal.SIGCONT)  # it reads its closed input and exits
+                while stuck in child_pids():
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.02)  # its reader notes the end
 
     run(scenario())
 

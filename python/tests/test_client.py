@@ -223,6 +223,27 @@ def test_stuck_worker_is_cancelled_replaced_and_reaped_after_draining(test_worke
     client.close()
 
 
+def stopped_at_start(worker_bin: Path) -> list[str]:
+    """A worker that stops itself before it starts: alive, silent, and young."""
+    return ["sh", "-c", 'kill -STOP $$; exec "$0" "$@"', str(worker_bin)]
+
+
+# From an async review (the same in this client): a stuck worker retired and closed by the
+# client counted as one that died right after starting, and two such made calls fail 503
+# ("the worker died right after starting 2 times in a row") for a cooldown.
+def test_stuck_young_workers_closed_by_the_client_are_no_early_deaths(test_worker_bin: Path) -> None:
+    client = MoltClient(stopped_at_start(test_worker_bin), env=worker_env())
+    for _ in range(3):
+        before = child_pids()
+        with pytest.raises(MoltTimeout, match="no answer"):
+            client.call("echo", b"x", codec="raw", timeout_ms=50)
+        (stuck,) = child_pids() - before
+        os.kill(stuck, signal.SIGCONT)  # it reads its closed input and exits
+        assert wait_until(lambda pid=stuck: process_gone(pid))
+        time.sleep(0.02)  # its reader notes the end
+    client.close()
+
+
 def test_a_retired_worker_finishes_its_in_flight_calls_before_it_exits(test_worker_bin: Path) -> None:
     client = client_for(test_worker_bin)
     client.ping()
