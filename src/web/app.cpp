@@ -215,6 +215,12 @@ App& App::fallback(Handler handler, RouteOptions options) {
   return *this;
 }
 
+App& App::redirect_slashes(bool on) {
+  check_not_frozen();
+  redirect_slashes_ = on;
+  return *this;
+}
+
 void App::note_body_options(const RouteOptions& options) {
   if (options.max_body_bytes) {
     has_route_body_options_ = true;
@@ -225,7 +231,8 @@ void App::note_body_options(const RouteOptions& options) {
 
 void App::check_not_frozen() const {
   if (frozen_)
-    throw std::logic_error("molt::web::App: routes and middleware are fixed once serving starts");
+    throw std::logic_error(
+        "molt::web::App: routes, middleware and state are fixed once serving starts");
 }
 
 void App::add_route(RouteGroup::Data& group, std::string_view method, std::string_view pattern,
@@ -297,6 +304,23 @@ const App::RouteEntry* App::fallback_route(const RouteMatch& match) const {
   return &routes_[*fallback_];
 }
 
+std::optional<Response> App::slash_redirect(const Request& request) const {
+  if (!redirect_slashes_) return std::nullopt;
+  const std::string_view path = request.path();
+  std::string twin(path.ends_with('/') ? path.substr(0, path.size() - 1) : path);
+  if (!path.ends_with('/')) twin += '/';
+  // "//host" or "/\host" in a Location is another site to a browser: an open redirect.
+  if (!twin.starts_with('/') || twin.starts_with("//") || twin.starts_with("/\\"))
+    return std::nullopt;
+  RouteMatch would;
+  router_.match(request.method(), twin, would);
+  if (!would.found()) return std::nullopt;
+  if (!request.query().empty()) twin.append("?").append(request.query());
+  Response response(307);
+  response.set_header("Location", twin);
+  return response;
+}
+
 // Not a coroutine either: a matched request goes straight into its route's chain.
 boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx) const {
   RouteMatch& match = ctx.route_;
@@ -309,6 +333,7 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
     case RouteMatch::Outcome::Found:
       break;
     case RouteMatch::Outcome::NotFound:
+      if (auto redirect = slash_redirect(request)) return ready(std::move(*redirect));
       return ready(Response::error(404, "not_found", "no route for this path"));
     case RouteMatch::Outcome::BadPath:
       // `OPTIONS *` asks about the server, not a resource (RFC 9112 §3.2.4): nothing to refuse.

@@ -180,80 +180,120 @@ Middleware access_log(std::function<void(std::string_view)> sink) {
 }
 
 namespace {
-// The parts of a CORS preflight that `options` do not allow ("origin, method"), or "".
-// Headers every request may send (the CORS-safelisted ones) are always allowed.
-std::string refused_by(const CorsOptions& options, bool origin_allowed, const Request& request) {
-  std::string refused;
-  const auto add = [&refused](std::string_view part) {
-    refused.append(refused.empty() ? "" : ", ").append(part);
-  };
-  if (!origin_allowed) add("origin");
-  const std::string_view method = request.header("Access-Control-Request-Method").value_or("");
-  if (std::find(options.allowed_methods.begin(), options.allowed_methods.end(), method) ==
-      options.allowed_methods.end())
-    add("method");
-  std::string_view asked = request.header("Access-Control-Request-Headers").value_or("");
-  while (!asked.empty()) {
-    const std::string_view name = trim_ows(next_list_element(asked));
-    if (name.empty()) continue;
-    const auto named = [name](std::string_view allowed) { return iequals(name, allowed); };
-    static constexpr std::string_view kSafelisted[] = {"Accept", "Accept-Language",
-                                                       "Content-Language", "Content-Type"};
-    if (std::none_of(std::begin(kSafelisted), std::end(kSafelisted), named) &&
-        std::none_of(options.allowed_headers.begin(), options.allowed_headers.end(), named)) {
-      add("headers");
-      break;
-    }
-  }
-  return refused;
+constexpr std::string_view kSafelistedHeaders[] = {"Accept", "Accept-Language", "Content-Language",
+                                                   "Content-Type"};
+
+bool lists(const std::vector<std::string>& values, std::string_view value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
 }
+
+// How cors() reads its options, worked out once.
+struct CorsPolicy {
+  explicit CorsPolicy(CorsOptions given)
+      : options(std::move(given)),
+        any_origin(lists(options.allowed_origins, "*")),
+        any_method(lists(options.allowed_methods, "*")),
+        any_header(lists(options.allowed_headers, "*")),
+        methods(join(options.allowed_methods)),
+        exposed(join(options.expose_headers)),
+        max_age(std::to_string(options.max_age.count())) {
+    if (any_origin && options.allow_credentials)
+      throw std::invalid_argument(
+          "cors: a wildcard origin cannot be combined with credentials (list the origins)");
+    // The answer names the safelisted headers too: a browser checks Content-Type against
+    // it when the type is not a form's (application/json), safelisted or not.
+    std::vector<std::string> named(std::begin(kSafelistedHeaders), std::end(kSafelistedHeaders));
+    for (const std::string& header : options.allowed_headers)
+      if (header != "*" &&
+          std::none_of(named.begin(), named.end(),
+                       [&header](std::string_view seen) { return iequals(seen, header); }))
+        named.push_back(header);
+    headers = join(named);
+  }
+
+  bool method_allowed(std::string_view method) const {
+    return any_method || lists(options.allowed_methods, method);
+  }
+  bool header_allowed(std::string_view name) const {
+    const auto named = [name](std::string_view allowed) { return iequals(name, allowed); };
+    return any_header ||
+           std::any_of(std::begin(kSafelistedHeaders), std::end(kSafelistedHeaders), named) ||
+           std::any_of(options.allowed_headers.begin(), options.allowed_headers.end(), named);
+  }
+
+  // The parts of a preflight that are not allowed ("origin, method"), or "".
+  std::string refused_by(bool origin_allowed, const Request& request) const {
+    std::string refused;
+    const auto add = [&refused](std::string_view part) {
+      refused.append(refused.empty() ? "" : ", ").append(part);
+    };
+    if (!origin_allowed) add("origin");
+    if (!method_allowed(request.header("Access-Control-Request-Method").value_or("")))
+      add("method");
+    std::string_view asked = request.header("Access-Control-Request-Headers").value_or("");
+    while (!asked.empty()) {
+      const std::string_view name = trim_ows(next_list_element(asked));
+      if (!name.empty() && !header_allowed(name)) {
+        add("headers");
+        break;
+      }
+    }
+    return refused;
+  }
+
+  CorsOptions options;
+  bool any_origin, any_method, any_header;
+  std::string methods, exposed, max_age, headers;
+};
 }  // namespace
 
 Middleware cors(CorsOptions options) {
-  const bool any_origin = std::find(options.allowed_origins.begin(), options.allowed_origins.end(),
-                                    "*") != options.allowed_origins.end();
-  if (any_origin && options.allow_credentials)
-    throw std::invalid_argument("cors: a wildcard origin cannot be combined with credentials");
-  const std::string methods = join(options.allowed_methods);
-  const std::string headers = join(options.allowed_headers);
-  const std::string max_age = std::to_string(options.max_age.count());
-  return [options = std::move(options), any_origin, methods, headers, max_age](
-             const Request& request, Ctx&, Next next) -> boost::asio::awaitable<Response> {
+  auto policy = std::make_shared<const CorsPolicy>(std::move(options));
+  return [policy](const Request& request, Ctx&, Next next) -> boost::asio::awaitable<Response> {
+    const CorsPolicy& p = *policy;
     const auto origin = request.header("Origin");
-    const bool allowed =
-        origin &&
-        (any_origin || std::find(options.allowed_origins.begin(), options.allowed_origins.end(),
-                                 *origin) != options.allowed_origins.end());
+    const bool allowed = origin && (p.any_origin || lists(p.options.allowed_origins, *origin));
     const auto mark = [&](Response& response) {
       response.add_vary("Origin");
       if (!allowed) return;
-      response.set_header("Access-Control-Allow-Origin", any_origin ? "*" : std::string(*origin));
-      if (options.allow_credentials)
+      response.set_header("Access-Control-Allow-Origin", p.any_origin ? "*" : std::string(*origin));
+      if (p.options.allow_credentials)
         response.set_header("Access-Control-Allow-Credentials", "true");
     };
     if (request.method() == "OPTIONS" && origin &&
         request.header("Access-Control-Request-Method")) {
       // What the preflight asks that is not allowed is refused with a 400 that says so, as
       // Starlette answers it (the browser would block it either way; this tells the developer).
-      if (const std::string refused = refused_by(options, allowed, request); !refused.empty()) {
+      if (const std::string refused = p.refused_by(allowed, request); !refused.empty()) {
         Response refusal = Response::error(400, "cors_refused", "disallowed CORS " + refused);
         mark(refusal);
         co_return refusal;
       }
       Response preflight(204);
       mark(preflight);
-      if (allowed) {
-        preflight.set_header("Access-Control-Allow-Methods", methods);
-        preflight.set_header("Access-Control-Allow-Headers", headers);
-        preflight.set_header("Access-Control-Max-Age", max_age);
+      // With "*" the answer names what was asked: a literal "*" means nothing to a browser
+      // once credentials are allowed.
+      preflight.set_header(
+          "Access-Control-Allow-Methods",
+          p.any_method ? std::string(*request.header("Access-Control-Request-Method")) : p.methods);
+      const auto asked_headers = request.header("Access-Control-Request-Headers");
+      preflight.set_header("Access-Control-Allow-Headers",
+                           p.any_header && asked_headers ? std::string(*asked_headers) : p.headers);
+      preflight.set_header("Access-Control-Max-Age", p.max_age);
+      if (p.any_method || p.any_header) {
+        preflight.add_vary("Access-Control-Request-Method");
+        preflight.add_vary("Access-Control-Request-Headers");
       }
       co_return preflight;
     }
     Response response = co_await next();
-    if (origin)
+    if (origin) {
       mark(response);
-    else if (!any_origin)
+      if (allowed && !p.exposed.empty())
+        response.set_header("Access-Control-Expose-Headers", p.exposed);
+    } else if (!p.any_origin) {
       response.add_vary("Origin");  // a cache must not give this copy to a cross-origin client
+    }
     co_return response;
   };
 }

@@ -77,6 +77,65 @@ TEST(AppTest, RoutesWithParametersAndNames) {
   EXPECT_EQ(client.get("/users/%zz").status, 400);
 }
 
+// FastAPI's redirect_slashes: the twin of a path with or without its trailing slash.
+TEST(AppTest, APathsTwinWithOrWithoutATrailingSlashIsARedirect) {
+  App app;
+  app.get("/items", hello);
+  app.post("/notes/", hello);
+  TestClient client(app);
+  const auto added = client.get("/items/?limit=5&q=a%20b");
+  EXPECT_EQ(added.status, 307);
+  EXPECT_EQ(added.header("Location"), "/items?limit=5&q=a%20b");
+  EXPECT_EQ(added.body, "");
+  const auto kept_method = client.request("POST", "/notes", R"({"text":"x"})");
+  EXPECT_EQ(kept_method.status, 307);  // 307, not 301: the client sends its POST again
+  EXPECT_EQ(kept_method.header("Location"), "/notes/");
+  EXPECT_EQ(client.request("HEAD", "/items/").status, 307);
+  // A twin without the method, or without a route, is no reason to send the client there.
+  EXPECT_EQ(client.request("DELETE", "/items/").status, 404);
+  EXPECT_EQ(client.get("/other/path/").status, 404);
+  EXPECT_EQ(client.get("/").status, 404);
+}
+
+// `/\evil.example/` in a Location is `//evil.example/` to a browser: another site.
+TEST(AppTest, ASlashRedirectNeverNamesAnotherHost) {
+  App app;
+  app.get("/{name}/", hello);
+  TestClient client(app);
+  EXPECT_EQ(client.get("/x").header("Location"), "/x/");
+  EXPECT_EQ(client.get("/\\evil.example").status, 404);
+  EXPECT_EQ(client.get("//evil.example").status, 404);
+}
+
+TEST(AppTest, SlashRedirectsCanBeTurnedOffAndAFallbackTakesThosePaths) {
+  App off;
+  off.get("/items", hello);
+  off.redirect_slashes(false);
+  TestClient off_client(off);
+  EXPECT_EQ(off_client.get("/items/").status, 404);
+
+  App gateway;
+  gateway.get("/items", hello);
+  gateway.fallback([](const Request&, Ctx&) -> awaitable<Response> {
+    co_return Response::text("the application beside it");
+  });
+  TestClient gateway_client(gateway);
+  EXPECT_EQ(gateway_client.get("/items/").body, "the application beside it");
+}
+
+// From a FastAPI user's review: state set after serving started was taken silently, into a
+// table handlers on other threads read without a lock.
+TEST(AppTest, StateIsFixedOnceServingStarts) {
+  App app;
+  app.set_state(std::string("before"));
+  app.get("/hello", hello);
+  TestClient client(app);
+  EXPECT_THROW(app.set_state(std::string("after")), std::logic_error);
+  EXPECT_THROW(app.emplace_state<int>(5), std::logic_error);
+  EXPECT_EQ(*app.find_state<std::string>(), "before");
+  EXPECT_EQ(app.find_state<int>(), nullptr);
+}
+
 TEST(AppTest, HeadAnswersTheGetHeadersWithoutTheBody) {
   App app;
   app.get("/hello", hello);

@@ -276,6 +276,55 @@ TEST(MiddlewareTest, CorsAnswersPreflightsAndMarksAllowedOrigins) {
   EXPECT_THROW(molt::web::cors(bad), std::invalid_argument);
 }
 
+// From a FastAPI user's review: "*" for methods and headers was compared literally (every
+// preflight a 400), the answer did not name the safelisted headers (a JSON POST asking for
+// content-type was blocked by the browser), and no header could be exposed to scripts.
+TEST(MiddlewareTest, CorsTakesWildcardMethodsAndHeadersAndExposesHeaders) {
+  App app;
+  molt::web::CorsOptions options;
+  options.allowed_origins = {"https://app.example"};
+  options.allow_credentials = true;
+  options.allowed_methods = {"*"};
+  options.allowed_headers = {"*"};
+  options.expose_headers = {"Location", "X-Request-Id"};
+  app.use(molt::web::cors(options));
+  app.route("PURGE", "/data", show_id);
+  TestClient client(app);
+  const auto preflight =
+      client.request("OPTIONS", "/data", {},
+                     {{"Origin", "https://app.example"},
+                      {"Access-Control-Request-Method", "PURGE"},
+                      {"Access-Control-Request-Headers", "x-api-key, content-type"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.header("Access-Control-Allow-Methods"), "PURGE");
+  EXPECT_EQ(preflight.header("Access-Control-Allow-Headers"), "x-api-key, content-type");
+  EXPECT_EQ(preflight.header("Vary"),
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers");
+  EXPECT_FALSE(preflight.header("Access-Control-Expose-Headers").has_value());
+  const auto answer = client.request("PURGE", "/data", {}, {{"Origin", "https://app.example"}});
+  EXPECT_EQ(answer.header("Access-Control-Expose-Headers"), "Location, X-Request-Id");
+  EXPECT_EQ(answer.header("Access-Control-Allow-Credentials"), "true");
+  const auto stranger = client.request("PURGE", "/data", {}, {{"Origin", "https://evil.example"}});
+  EXPECT_FALSE(stranger.header("Access-Control-Expose-Headers").has_value());
+
+  App listed;
+  molt::web::CorsOptions only_key;
+  only_key.allowed_origins = {"https://app.example"};
+  only_key.allowed_headers = {"X-Api-Key", "content-type"};
+  listed.use(molt::web::cors(only_key));
+  listed.post("/data", show_id);
+  TestClient listed_client(listed);
+  const auto json_post =
+      listed_client.request("OPTIONS", "/data", {},
+                            {{"Origin", "https://app.example"},
+                             {"Access-Control-Request-Method", "POST"},
+                             {"Access-Control-Request-Headers", "content-type, x-api-key"}});
+  EXPECT_EQ(json_post.status, 204);
+  EXPECT_EQ(json_post.header("Access-Control-Allow-Headers"),
+            "Accept, Accept-Language, Content-Language, Content-Type, X-Api-Key");
+  EXPECT_EQ(json_post.header("Vary"), "Origin");
+}
+
 // A handler's exception is answered inside the chain: every middleware sees the error answer,
 // as it sees any other (its request id, its log line, its CORS headers), at app and group level.
 TEST(MiddlewareTest, ErrorsFromHandlersPassBackThroughTheMiddleware) {

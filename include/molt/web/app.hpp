@@ -300,17 +300,24 @@ class App : public RouteMethods<App> {
   // application beside it. OPTIONS on a known path and malformed paths are still answered
   // here. Its options apply to those requests' bodies as a route's would.
   App& fallback(Handler handler, RouteOptions options = {});
+  // On by default, as FastAPI's redirect_slashes: a path no route has, whose twin with or
+  // without a trailing slash has a route for the method (`/items/` beside `GET /items`), is
+  // answered 307 to the twin (the method and body are kept; the query goes along). The
+  // Location is a path of this server, never `//host`. A fallback takes such paths instead.
+  App& redirect_slashes(bool on);
 
   // App-scoped state, one value per type, set before serving. Handlers on every I/O thread
   // share it at once: what they change needs a mutex or atomics of its own.
   template <typename T>
   void set_state(T value) {
+    check_not_frozen();  // handlers read the table without a lock once serving starts
     state_[std::type_index(typeid(T))] = std::make_shared<T>(std::move(value));
   }
   // The same, built in place: for state that cannot be moved (it holds a std::mutex or a
   // std::atomic).
   template <typename T, typename... Args>
   T& emplace_state(Args&&... args) {
+    check_not_frozen();
     auto value = std::make_shared<T>(std::forward<Args>(args)...);
     T& ref = *value;
     state_[std::type_index(typeid(T))] = std::move(value);
@@ -384,6 +391,7 @@ class App : public RouteMethods<App> {
                  Handler handler, std::string_view name, RouteOptions options);
   boost::asio::awaitable<Response> dispatch(const Request& request, Ctx& ctx) const;
   const RouteEntry* fallback_route(const RouteMatch& match) const;
+  std::optional<Response> slash_redirect(const Request& request) const;
   const RouteEntry* automatic_answer_owner(const Request& request, const RouteMatch& match) const;
   boost::asio::awaitable<Response> through_group_middleware(const RouteEntry& route,
                                                             Response answer, const Request& request,
@@ -400,6 +408,7 @@ class App : public RouteMethods<App> {
   std::unique_ptr<Next::Chain> app_chain_;
   Router router_;
   bool frozen_ = false;
+  bool redirect_slashes_ = true;
   bool has_route_body_options_ = false;
   std::uint64_t largest_route_body_limit_ = 0;
   std::unordered_map<std::type_index, std::shared_ptr<void>> state_;

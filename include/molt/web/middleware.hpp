@@ -29,9 +29,15 @@ Middleware request_id();
 Middleware access_log(std::function<void(std::string_view line)> sink = {});
 
 struct CorsOptions {
-  std::vector<std::string> allowed_origins;  // exact origins; "*" allows any (without credentials)
+  // Exact origins; "*" allows any (and cannot be combined with allow_credentials).
+  std::vector<std::string> allowed_origins;
+  // "*" allows any method, as Starlette's allow_methods=["*"].
   std::vector<std::string> allowed_methods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-  std::vector<std::string> allowed_headers = {"Content-Type", "Authorization"};
+  // Besides the CORS-safelisted ones (Accept, Accept-Language, Content-Language,
+  // Content-Type), which are always allowed; "*" allows any.
+  std::vector<std::string> allowed_headers = {"Authorization"};
+  // Answer headers a page's script may read beyond the safelisted ones (Location, X-Request-Id).
+  std::vector<std::string> expose_headers;
   bool allow_credentials = false;
   std::chrono::seconds max_age{600};
 };
