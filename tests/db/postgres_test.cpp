@@ -7,10 +7,12 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -333,6 +335,22 @@ TEST(PostgresTest, ACallCannotChangeTheSessionLaterCallsShare) {
       }),
       StatusCode::InvalidInput);
   EXPECT_EQ(pg.psql("SELECT count(*) FROM guarded"), "2");
+  // From a fault review: the same with the setting's name quoted wrote.
+  EXPECT_EQ(status_of([&] {
+              db->query_batch(
+                  {{"SET LOCAL \"transaction_read_only\" = off", {}}, {"DELETE FROM guarded", {}}},
+                  {});
+            }),
+            StatusCode::InvalidInput);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM guarded"), "2");
+  // And set_config() run from text changed the session of later calls.
+  const std::string default_path =
+      db->query("SHOW search_path", {}, {}).get<std::string>(0, "search_path");
+  db->query(
+      "SELECT query_to_xml('select set_' || 'config(''search_path'',''nowhere'',false)', false, "
+      "false, '') AS x",
+      {}, {});
+  EXPECT_EQ(db->query("SHOW search_path", {}, {}).get<std::string>(0, "search_path"), default_path);
 
   // SET LOCAL ends with its transaction, and is allowed there; so is SET TRANSACTION.
   auto tx = db->begin({});
@@ -478,6 +496,117 @@ TEST(PostgresTest, AWriteStoppedAfterItsCommitSaysSo) {
   EXPECT_EQ(pg.psql("SELECT count(*) FROM late"), "2");
 }
 
+// Relays one client's connection to the test server on 127.0.0.1 and, once armed, cuts
+// it right after the server's answer to a COMMIT: the client holds "COMMIT" but not the
+// round's end, as when the session is ended (pg_terminate_backend) just after committing.
+class CutAfterCommit {
+ public:
+  explicit CutAfterCommit(int server_port) : server_port_(server_port) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        ::listen(listener_, 4) != 0)
+      throw std::runtime_error("CutAfterCommit: cannot listen");
+    socklen_t size = sizeof(address);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size);
+    port_ = ntohs(address.sin_port);
+    relay_ = std::thread([this] { relay(); });
+  }
+  ~CutAfterCommit() {
+    ::shutdown(listener_, SHUT_RDWR);
+    relay_.join();
+    ::close(listener_);
+  }
+  int port() const { return port_; }
+  void arm() { armed_ = true; }
+  int cuts() const { return cuts_; }
+
+ private:
+  // One connection at a time, as a pool of one makes them.
+  void relay() {
+    for (int client; (client = ::accept(listener_, nullptr, nullptr)) >= 0;) {
+      const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      address.sin_port = htons(static_cast<std::uint16_t>(server_port_));
+      if (::connect(server, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0)
+        pass_on(client, server);
+      ::close(server);
+      ::close(client);
+    }
+  }
+
+  void pass_on(int client, int server) {
+    // CommandComplete: 'C', its length (4 + 7) big-endian, "COMMIT" and its NUL.
+    static const std::string kCommitDone(
+        "C\0\0\0\x0b"
+        "COMMIT\0",
+        12);
+    pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+    char buffer[65536];
+    while (::poll(fds, 2, 10000) > 0) {
+      for (int side = 0; side < 2; ++side) {
+        if (!(fds[side].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        const ssize_t n = ::read(fds[side].fd, buffer, sizeof(buffer));
+        if (n <= 0) return;
+        std::string_view piece(buffer, static_cast<std::size_t>(n));
+        const auto commit = side == 1 && armed_ ? piece.find(kCommitDone) : piece.npos;
+        if (commit != piece.npos) piece = piece.substr(0, commit + kCommitDone.size());
+        if (::write(fds[1 - side].fd, piece.data(), piece.size()) != ssize_t(piece.size()) ||
+            commit != piece.npos) {
+          if (commit != piece.npos) {
+            armed_ = false;
+            ++cuts_;
+          }
+          return;
+        }
+      }
+    }
+  }
+
+  int server_port_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> armed_{false};
+  std::atomic<int> cuts_{0};
+  std::thread relay_;
+};
+
+// From a fault review: a session ended right after its COMMIT was confirmed (before the
+// round's end came) made a write that had been committed an InternalError "database
+// connection lost"; 22 of 46 such writes were in the table, and a caller would write them
+// again.
+TEST(PostgresTest, AWriteWhoseCommitWasConfirmedIsDoneWhenTheSessionEndsRightAfter) {
+  auto& pg = PostgresServer::shared();
+  pg.psql("CREATE TABLE cut_after(id int)");
+  CutAfterCommit proxy(pg.port());
+  PostgresOptions o;
+  o.dsn = pg.dsn() + " host=127.0.0.1 port=" + std::to_string(proxy.port()) + " sslmode=disable";
+  o.pool_size = 1;
+  auto db = open_postgres(o);
+  EXPECT_EQ(db->execute("INSERT INTO cut_after VALUES (1)", {}, {}).rows_affected, 1);
+  proxy.arm();  // BEGIN, the INSERT and COMMIT in one round
+  EXPECT_EQ(db->execute("INSERT INTO cut_after VALUES (2)", {}, {}).rows_affected, 1);
+  EXPECT_EQ(proxy.cuts(), 1);
+  proxy.arm();  // RETURNING: COMMIT in a round of its own, once the rows were read
+  const auto written = db->execute("INSERT INTO cut_after VALUES (3) RETURNING id", {}, {});
+  EXPECT_EQ(proxy.cuts(), 2);
+  EXPECT_EQ(written.rows_affected, 1);
+  EXPECT_EQ(written.returned.get<std::int64_t>(0, "id"), 3);
+  proxy.arm();  // a transaction of the API
+  {
+    auto tx = db->begin({});
+    tx.execute("INSERT INTO cut_after VALUES (4)", {}, {});
+    tx.commit();
+  }
+  EXPECT_EQ(proxy.cuts(), 3);
+  EXPECT_EQ(db->query("SELECT count(*) AS n FROM cut_after", {}, {}).get<std::int64_t>(0, "n"), 4);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM cut_after"), "4");
+}
+
 // Found by a review: a server that took the connection and never answered was reported as
 // the caller's deadline passing, though the call had seconds left: it was connect_timeout.
 TEST(PostgresTest, AServerThatNeverAnswersIsConnectTimeoutNotTheCallersDeadline) {
@@ -523,6 +652,19 @@ TEST(PostgresTest, AConnectionStringThatDoesNotParseIsRefusedWithoutItsSecrets) 
     EXPECT_EQ(why.find("secret"), std::string::npos) << why;
     EXPECT_NE(why.find("cannot parse the connection string"), std::string::npos) << why;
   }
+  // From a fault review: strings that parse but can never connect, whose connect error
+  // quoted pieces of the password in every log line (a URI password with '@' or '/' split
+  // into the host or the port), are refused at open without them.
+  for (const char* dsn :
+       {"postgresql://app:Zq9@secret@127.0.0.1:5432/app",
+        "postgresql://app:Zq9/secret@127.0.0.1/app", "host=127.0.0.1 sslmode=secret"}) {
+    o.dsn = dsn;
+    EXPECT_EQ(status_of([&] { open_postgres(o); }, &why), StatusCode::InvalidInput) << dsn;
+    EXPECT_EQ(why.find("secret"), std::string::npos) << why;
+    EXPECT_EQ(why.find("Zq9"), std::string::npos) << why;
+  }
+  o.dsn = "host=127.0.0.1,localhost port=5432,5433 sslmode=verify-full dbname=x";
+  EXPECT_NO_THROW(open_postgres(o));  // opening does not connect
 }
 
 TEST(PostgresTest, MaxBytesRefusesAResultPastIt) {

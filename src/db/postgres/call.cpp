@@ -133,16 +133,30 @@ std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
   PGconn* conn = c_.handle();
   callers_statements_ = static_cast<std::size_t>(
       std::count_if(steps.begin(), steps.end(), [](const Step& s) { return s.params != nullptr; }));
-  failed_step_ = static_cast<std::size_t>(-1);
+  failed_step_ = commit_step_ = static_cast<std::size_t>(-1);
   if (!PQenterPipelineMode(conn)) lost();
   std::vector<Expected> expected;
   send(steps, expected);
   flush();
 
-  StatementCache& cache = c_.statements();
   std::vector<ResultPtr> results;
   results.reserve(steps.size());
   for (std::size_t i = 0; i < steps.size(); ++i) results.push_back(no_result());
+  try {
+    receive(steps, expected, results);
+  } catch (const ConnectionLost&) {
+    // The server confirmed the COMMIT, and what came before it, and then the session ended
+    // (pg_terminate_backend, a restart): the writes stand, and the call is done. Reported
+    // lost, a caller would write them again. The connection is closed; the pool reopens it.
+    if (!committed_ || commit_step_ + 1 != steps.size()) throw;
+  }
+  return results;
+}
+
+void Call::receive(std::span<const Step> steps, const std::vector<Expected>& expected,
+                   std::vector<ResultPtr>& results) {
+  PGconn* conn = c_.handle();
+  StatementCache& cache = c_.statements();
   ResultPtr error = no_result();
   for (const Expected& e : expected) {
     if (e.kind == Expect::kSync) {
@@ -162,8 +176,11 @@ std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
       }
       const bool failed = status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE;
       if (e.kind == Expect::kPrepare) parsed = status == PGRES_COMMAND_OK;
-      note_commit(r.get());
+      if (note_commit(r.get()) && e.kind == Expect::kStep && !error) commit_step_ = e.step;
       if (e.kind == Expect::kIgnore) continue;
+      // The session ended after the COMMIT (FATAL, then the connection closes): lost, not a
+      // statement's error. The round is not read further.
+      if (failed && committed_ && commit_step_ + 1 == steps.size()) lost();
       if (failed && !error) {  // the first error is the cause; later steps were skipped
         error = std::move(r);
         failed_step_ = e.step;
@@ -189,7 +206,6 @@ std::vector<ResultPtr> Call::run(std::span<const Step> steps) {
   }
   if (!PQexitPipelineMode(conn) || PQstatus(conn) == CONNECTION_BAD) lost();
   if (error) fail_step(error.get());
-  return results;
 }
 
 void Call::send(std::span<const Step> steps, std::vector<Expected>& expected) {
@@ -303,9 +319,11 @@ void Call::fail_step(const PGresult* error) {
 }
 
 // A COMMIT of this call's round succeeded: a call stopped after it says so.
-void Call::note_commit(PGresult* result) noexcept {
-  if (PQresultStatus(result) == PGRES_COMMAND_OK && std::strcmp(PQcmdStatus(result), "COMMIT") == 0)
-    committed_ = true;
+bool Call::note_commit(PGresult* result) noexcept {
+  if (PQresultStatus(result) != PGRES_COMMAND_OK || std::strcmp(PQcmdStatus(result), "COMMIT") != 0)
+    return false;
+  committed_ = true;
+  return true;
 }
 
 // The deadline passed or the token fired: cut the round short and throw the matching

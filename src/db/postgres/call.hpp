@@ -98,12 +98,14 @@ class Call {
   };
 
   void send(std::span<const Step> steps, std::vector<Expected>& expected);
+  void receive(std::span<const Step> steps, const std::vector<Expected>& expected,
+               std::vector<ResultPtr>& results);
   void flush();
   ResultPtr next_result();
   void wait(unsigned events);
   [[noreturn]] void stop();
   bool cut_short();
-  void note_commit(PGresult* result) noexcept;
+  bool note_commit(PGresult* result) noexcept;
   bool drain(core::Clock::time_point until);
   [[noreturn]] void lost();
   [[noreturn]] void fail_step(const PGresult* error);
@@ -115,7 +117,8 @@ class Call {
   core::Clock::time_point started_;
   std::size_t callers_statements_ = 0;  // in the round being run (steps with params)
   bool stopped_ = false;
-  bool committed_ = false;          // a COMMIT of this round succeeded
+  bool committed_ = false;                                  // a COMMIT of this round succeeded
+  std::size_t commit_step_ = static_cast<std::size_t>(-1);  // the step it was, when a step
   bool heard_from_server_ = false;  // a result (an error included) came for this call
   std::size_t failed_step_ = static_cast<std::size_t>(-1);
   // Per step of the running round: the cache key and whether it ran a cached statement

@@ -10,8 +10,10 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -516,6 +518,26 @@ class PostgresDatabase final : public Database,
   ConnectionPool pool_;
 };
 
+// What makes a parsed connection string one that can never connect, said without its
+// values: a URI password with '@' or '/' not percent-encoded is split into the host or the
+// port, and libpq's connect error would quote those pieces of it in every log line.
+std::string connection_string_mistake(std::string_view keyword, std::string_view value) {
+  constexpr std::string_view kEncode =
+      " (in a URI, a password or user name with '@', '/', ':' or '?' must be percent-encoded: "
+      "%40, %2F, %3A, %3F)";
+  if ((keyword == "host" || keyword == "hostaddr") && value.find('@') != value.npos)
+    return "the connection string's host holds an '@'" + std::string(kEncode);
+  if (keyword == "port" && value.find_first_not_of("0123456789,") != value.npos)
+    return "the connection string's port is not a number" + std::string(kEncode);
+  constexpr std::string_view kModes[] = {"disable", "allow",     "prefer",
+                                         "require", "verify-ca", "verify-full"};
+  if (keyword == "sslmode" && !value.empty() &&
+      std::find(std::begin(kModes), std::end(kModes), value) == std::end(kModes))
+    return "the connection string's sslmode is none of disable, allow, prefer, require, "
+           "verify-ca, verify-full";
+  return {};
+}
+
 }  // namespace
 
 std::shared_ptr<Database> open_postgres(const PostgresOptions& options) {
@@ -527,7 +549,11 @@ std::shared_ptr<Database> open_postgres(const PostgresOptions& options) {
     PQfreemem(error);
     fail(StatusCode::InvalidInput, "PostgreSQL: cannot parse the connection string: " + why);
   }
+  std::string mistake;
+  for (const PQconninfoOption* option = parsed; option->keyword && mistake.empty(); ++option)
+    mistake = connection_string_mistake(option->keyword, option->val ? option->val : "");
   PQconninfoFree(parsed);
+  if (!mistake.empty()) fail(StatusCode::InvalidInput, "PostgreSQL: " + mistake);
   return std::make_shared<PostgresDatabase>(options);
 }
 

@@ -82,7 +82,14 @@ const char* session_statement_refusal(std::string_view sql, bool in_transaction)
   for (const std::string_view keyword : kSession) session = session || same_word(first, keyword);
   if (same_word(first, "SET")) {
     const std::string_view second = word_at(sql, skip_blanks(sql, end), end);
-    const std::string_view third = word_at(sql, skip_blanks(sql, end), end);
+    // The setting may be a quoted name (`SET LOCAL "transaction_read_only"`), which the server
+    // reads without its quotes and in any case, as a plain one.
+    std::size_t at = skip_blanks(sql, end);
+    const bool quoted = at < sql.size() && sql[at] == '"';
+    const std::string_view third = word_at(sql, at + (quoted ? 1 : 0), end);
+    // A name written with escapes (U&"...") cannot be read here: taken for a transaction's.
+    const bool unreadable =
+        at + 1 < sql.size() && (sql[at] == 'U' || sql[at] == 'u') && sql[at + 1] == '&';
     // Outside a transaction of the API a call reads only because its transaction does: a
     // statement that changes the transaction's own mode comes first in a batch and would let
     // the next one write.
@@ -92,7 +99,7 @@ const char* session_statement_refusal(std::string_view sql, bool in_transaction)
     const bool transaction_mode =
         same_word(second, "TRANSACTION") ||
         (same_word(second, "LOCAL") &&
-         (begins(third, "TRANSACTION") || begins(third, "DEFAULT_TRANSACTION")));
+         (unreadable || begins(third, "TRANSACTION") || begins(third, "DEFAULT_TRANSACTION")));
     if (transaction_mode && !in_transaction)
       return "SET TRANSACTION and SET LOCAL of a transaction setting are accepted only in a "
              "transaction of the API";
@@ -160,6 +167,13 @@ std::string_view trim_blanks(std::string_view text) {
 
 bool may_change_session(std::string_view sql) {
   if (runs_a_body(sql)) return true;
+  // Built-ins that run SQL given as text (`query_to_xml('select set_' || 'config(...)')`)
+  // and names or literals written with escapes (`U&"set\005fconfig"`) hide what they do
+  // from any reading of the text.
+  static constexpr std::array<std::string_view, 5> kRunsText = {"QUERY_TO_XML", "CURSOR_TO_XML",
+                                                                "TS_STAT", "TS_REWRITE", "U&"};
+  for (const std::string_view name : kRunsText)
+    if (contains_word(sql, name)) return true;
   // set_config(name, value, true) ends with its transaction, as SET LOCAL does (a tenant's id
   // for row-level security, say): only another third argument may outlive the call.
   constexpr std::string_view kSetConfig = "SET_CONFIG";
