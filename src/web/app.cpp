@@ -327,6 +327,7 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
   router_.match(request.method(), request.path(), match);
   if (const RouteEntry* fallback = fallback_route(match)) [[unlikely]] {
     ctx.route_name_ = fallback->name;
+    ctx.finish_after_disconnect_ = fallback->options.finish_after_disconnect;
     return Next(fallback->chain.get(), 0, request, ctx)();
   }
   switch (match.outcome()) {
@@ -353,6 +354,7 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
   }
   const RouteEntry& route = routes_[match.route()];
   ctx.route_name_ = route.name;
+  ctx.finish_after_disconnect_ = route.options.finish_after_disconnect;
   return Next(route.chain.get(), 0, request, ctx)();
 }
 

@@ -228,6 +228,8 @@ void Connection::watch_for_disconnect() {
             : self->socket_.receive(asio::buffer(spare.data(), spare.size()), 0, read_error);
     if (read_error == asio::error::would_block) return self->watch_for_disconnect();
     if (read_error || n == 0) {
+      // A route that runs on when the client leaves is left to end; its answer goes nowhere.
+      if (self->handling_ && self->handling_->finishes_after_disconnect()) return;
       self->request_cancel_.cancel(core::CancelReason::Disconnected);
       self->cancel_signal_.emit(asio::cancellation_type::terminal);
       return;
@@ -379,7 +381,9 @@ asio::awaitable<void> Connection::run() {
       body_.open();
     // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
     Ctx ctx(app_, request_cancel_, &tasks_, streamed ? &body_ : nullptr);
-    const Response response = co_await app_.handle(reader_.request(), ctx);
+    handling_ = &ctx;
+    const Response response = co_await app_.handle(reader_.request(), ctx);  // answers failures
+    handling_ = nullptr;
     stop_watching_for_disconnect();
     if (request_cancel_.reason() == core::CancelReason::Disconnected) {
       // The client closed, reset or half-closed: its answer (a 499 for the access log) and

@@ -137,6 +137,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool watching_ = false;           // a readability wait for a disconnect is outstanding
   std::uint64_t watch_number_ = 0;  // of the newest wait: an older one's completion is ignored
   std::uint64_t request_number_ = 0;
+  const Ctx* handling_ = nullptr;  // the request whose handler runs, while it runs
   RequestCancel request_cancel_;
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query
   // included) at a request timeout or a forced shutdown.

@@ -48,6 +48,7 @@ using molt::web::testing::Client;
 
 std::atomic<int> pieces_pulled{0};
 std::atomic<int> stopped_by_disconnect{0};
+std::atomic<int> finished_without_its_client{0};
 
 App& test_app() {
   static App app;
@@ -72,6 +73,16 @@ App& test_app() {
       }
       co_return Response::text("waited");
     });
+    // Two steps that must not stop half done: it runs to its end when the client leaves.
+    app.get("/two-steps",
+            [](const Request&, Ctx& ctx) -> awaitable<Response> {
+              boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+              timer.expires_after(std::chrono::milliseconds(300));
+              co_await timer.async_wait(boost::asio::use_awaitable);
+              if (!ctx.cancelled()) ++finished_without_its_client;
+              co_return Response::text("both done");
+            },
+            {}, {.finish_after_disconnect = true});
     // As a database call stopped by the request's token ends: a core::Cancelled.
     app.get("/query", [](const Request&, Ctx& ctx) -> awaitable<Response> {
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
@@ -442,6 +453,25 @@ TEST(ServerTest, AClientThatLeavesCancelsItsHandlerAtOnce) {
   Client staying(server.port());
   staying.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\nGET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(TestClient::parse_responses(staying.receive(2)).size(), 2u);
+  server.stop();
+}
+
+// From a FastAPI user's review: a handler with two writes was stopped between them when its
+// client left; a route can ask to run to its end, as FastAPI's handlers do.
+TEST(ServerTest, ARouteThatFinishesAfterADisconnectRunsToItsEnd) {
+  Server server(test_app(), local(1));
+  server.start();
+  finished_without_its_client = 0;
+  {
+    Client leaving(server.port());
+    leaving.send("GET /two-steps HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::this_thread::sleep_for(50ms);
+  }  // closes the socket mid-request
+  for (int i = 0; i < 100 && finished_without_its_client == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(finished_without_its_client.load(), 1);
+  for (int i = 0; i < 100 && server.open_connections() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(server.open_connections(), 0u);
   server.stop();
 }
 

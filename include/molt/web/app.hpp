@@ -151,6 +151,8 @@ class Ctx {
   RouteMatch& route() { return route_; }
   // The matched route's name ("" when unnamed or unmatched).
   std::string_view route_name() const { return route_name_; }
+  // Whether the route runs on when the client leaves (RouteOptions::finish_after_disconnect).
+  bool finishes_after_disconnect() const { return finish_after_disconnect_; }
 
   // App-scoped state, set up before serving with App::set_state.
   template <typename T>
@@ -219,6 +221,7 @@ class Ctx {
   detail::TaskGroup* tasks_;
   RouteMatch route_;
   std::string_view route_name_;
+  bool finish_after_disconnect_ = false;
   RequestBody body_;
   // A request carries a handful of small values at most: they and their list live in a
   // buffer inside the Ctx (the heap only past it), and a vector beats a hash map here.
@@ -236,6 +239,10 @@ struct RouteOptions {
   // it whole in request.body(): for uploads larger than memory should hold, or to process
   // them as they arrive. The socket is read only as the handler asks (backpressure).
   bool stream_body = false;
+  // The handler runs to its end when the client leaves (as FastAPI's do), instead of being
+  // cancelled: for work that must not stop half done, such as two writes that are not one
+  // transaction. The deadline and shutdown still cancel it; a streamed answer still stops.
+  bool finish_after_disconnect = false;
 };
 
 // get/post/put/patch/del for App and RouteGroup, written once: each calls Derived::route.
