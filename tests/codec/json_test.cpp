@@ -24,6 +24,7 @@ using sample::Color;
 using sample::Derived;
 using sample::Item;
 using sample::Nested;
+using sample::NotePatch;
 using sample::Payload;
 using sample::Review;
 using sample::Shelf;
@@ -305,6 +306,19 @@ TEST(JsonDecodeTest, OptionalMemberMayBeMissingOrNull) {
   EXPECT_FALSE(null.rank.has_value());
   const Item present = decode_json<Item>(R"({"name":"a","score":1.5,"rank":-4})");
   EXPECT_EQ(present.rank, -4);
+}
+
+// From a FastAPI user's review: a PATCH could not tell "clear it" (null) from "leave it"
+// (absent), as Pydantic's model_fields_set does.
+TEST(JsonDecodeTest, AnOptionalOfAnOptionalTellsNullFromAbsent) {
+  const NotePatch patch = decode_json<NotePatch>(R"({"description":null})");
+  ASSERT_TRUE(patch.description.has_value());  // given: set it to nothing
+  EXPECT_FALSE(patch.description->has_value());
+  EXPECT_FALSE(patch.due.has_value());  // absent: leave it
+  const NotePatch given = decode_json<NotePatch>(R"({"description":"two litres","due":7})");
+  EXPECT_EQ(**given.description, "two litres");
+  EXPECT_EQ(**given.due, 7);
+  EXPECT_EQ(to_json(patch), R"({"description":null,"due":null})");
 }
 
 TEST(JsonDecodeTest, UnknownKeysAreIgnored) {

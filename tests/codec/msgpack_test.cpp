@@ -19,6 +19,7 @@ using sample::Color;
 using sample::Derived;
 using sample::Item;
 using sample::Nested;
+using sample::NotePatch;
 using sample::Payload;
 using sample::Review;
 using sample::Shelf;
@@ -175,6 +176,18 @@ TEST(MsgPackDecodeTest, OptionalMemberMayBeMissingOrNil) {
   const Item item = decode_msgpack<Item>(missing);
   EXPECT_FALSE(item.rank.has_value());
   EXPECT_EQ(item.score, 1.0);
+}
+
+TEST(MsgPackDecodeTest, AnOptionalOfAnOptionalTellsNilFromAbsent) {
+  const std::string nil = build([](Packer& p) {
+    p.pack_map(1);
+    str(p, "description");
+    p.pack_nil();
+  });
+  const NotePatch patch = decode_msgpack<NotePatch>(nil);
+  ASSERT_TRUE(patch.description.has_value());
+  EXPECT_FALSE(patch.description->has_value());
+  EXPECT_FALSE(patch.due.has_value());
 }
 
 TEST(MsgPackDecodeTest, UnknownKeysIncludingNonStringKeysAreIgnored) {

@@ -90,6 +90,13 @@ struct Misnamed {
 BOOST_DESCRIBE_STRUCT(Misnamed, (), (stars))
 MOLT_DEFAULTS(Misnamed, star)
 
+// A PATCH body: absent leaves a field as it is, null clears it.
+struct NotePatch {
+  std::optional<std::optional<std::string>> description;
+  std::optional<std::optional<std::int64_t>> due;
+};
+BOOST_DESCRIBE_STRUCT(NotePatch, (), (description, due))
+
 inline Payload make_payload() {
   Payload p;
   p.items = {{"apple", 0.93, 1}, {"pear", 27.125, std::nullopt}, {"fig", -1e-05, -3}};

@@ -150,7 +150,12 @@ void from_json_value(V&& v, T& out, const PathSegment& at) {
   };
   if constexpr (traits::is_optional<T>::value) {
     if (v.is_null()) {
-      out.reset();
+      // std::optional<std::optional<U>>: null is "set to nothing", apart from an absent
+      // field (a PATCH's "clear it" against "leave it").
+      if constexpr (traits::is_optional<typename T::value_type>::value)
+        out.emplace();
+      else
+        out.reset();
       return;
     }
     typename T::value_type inner{};

@@ -212,7 +212,10 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
   using detail::MsgPackKind;
   if constexpr (traits::is_optional<T>::value) {
     if (head.kind == MsgPackKind::Nil) {
-      out.reset();
+      if constexpr (traits::is_optional<typename T::value_type>::value)
+        out.emplace();  // nil is "set to nothing", apart from an absent field (see json.hpp)
+      else
+        out.reset();
       return;
     }
     from_msgpack(reader, head, out.emplace(), at, depth);
