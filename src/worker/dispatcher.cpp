@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <new>
 #include <vector>
 
@@ -186,6 +187,20 @@ std::string Dispatcher::logged_failure(const Job& job, const char* why) const {
   return "export '" + job.exp->spec.name + "' failed (the worker's log says why)";
 }
 
+// The caller was answered at the deadline or cancel, and the handler went on to an end that
+// the answer cannot say: it finished its work (a write is in effect), or it reports that it
+// committed before it could be stopped. Said in the log, where an operator looking into a
+// Timeout finds it; a stop that undid the work is the answer's own story and not repeated.
+// `error` is nullptr when the handler returned.
+void Dispatcher::log_late_outcome(const Job& job, const char* error) const {
+  if (!job.answered.load(std::memory_order_acquire)) return;
+  if (error && !std::strstr(error, "committed")) return;
+  std::fprintf(stderr, "%s: export '%s' (request %llu) ended after its caller was answered: %s\n",
+               options_.name.c_str(), job.exp->spec.name.c_str(),
+               static_cast<unsigned long long>(job.request.request_id),
+               error ? core::one_line(error).c_str() : "Ok, its work is done");
+}
+
 void Dispatcher::run(const std::shared_ptr<Job>& job) {
   if (job->answered.load(std::memory_order_acquire)) {
     job->held.release();
@@ -203,8 +218,10 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
     ctx.check();
     response.payload = job->exp->invoke(job->request.payload, ctx);
     handler_time = Clock::now() - started - ctx.decode_time;
+    log_late_outcome(*job, nullptr);
     response.codec = ctx.codec_out().value_or(job->exp->spec.codec_out);
   } catch (const core::Error& e) {
+    log_late_outcome(*job, e.what());  // before the deadline's own message replaces it
     response.status = e.code();
     response.error = e.what();
     // An internal failure's text names hosts, files and library messages (a database that

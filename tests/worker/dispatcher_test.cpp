@@ -285,6 +285,44 @@ TEST_F(DispatcherTest, DeadlineCountsFromArrivalNotFromSubmission) {
   EXPECT_EQ(answers[0].status, StatusCode::Timeout);
 }
 
+// From a fault review: a write answered Timeout at its deadline that went on and committed
+// left no trace; the operator looking into the Timeout finds its end in the log.
+TEST_F(DispatcherTest, AHandlerThatEndsAfterItsAnswerSaysHowInTheLog) {
+  registry.add_raw("late", Codec::Raw, Codec::Raw, [](std::string_view p, ExportContext&) {
+    std::this_thread::sleep_for(150ms);  // past its deadline, not looking
+    if (p == "committed")
+      throw core::Error(StatusCode::Timeout,
+                        "query deadline exceeded; the statement had been committed before it "
+                        "could be stopped");
+    if (p == "stopped") throw core::Error(StatusCode::Timeout, "query deadline exceeded");
+    return std::string("written");
+  });
+  table = ExportTable::all_of(registry);
+  auto d = make(1, 4);
+  ::testing::internal::CaptureStderr();
+  std::uint64_t id = 0;
+  for (const char* payload : {"done", "committed", "stopped"}) {
+    auto req = request(++id, "late", /*timeout_ms=*/50);
+    req.payload = payload;
+    d->submit(req, ipc::Wire::MsgPack, core::Clock::now());
+    const auto answers = sink.wait_for(id);
+    ASSERT_EQ(answers.size(), id);
+    EXPECT_EQ(answers.back().status, StatusCode::Timeout);
+    EXPECT_TRUE(d->shutdown(2s));  // waits for the handler's end
+    d = make(1, 4);
+  }
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("export 'late' (request 1) ended after its caller was answered: Ok, its "
+                     "work is done"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("ended after its caller was answered: query deadline exceeded; the "
+                     "statement had been committed"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("answered: query deadline exceeded\n"), std::string::npos) << log;
+}
+
 TEST_F(DispatcherTest, ShutdownCancelsQueuedAndRunningWorkAndRefusesNewWork) {
   auto d = make(1, 4);
   d->submit(request(1, "gate"), ipc::Wire::MsgPack, core::Clock::now());

@@ -72,6 +72,7 @@ class Dispatcher {
   void finish(Job& job, ipc::Response response);
   static std::string deadline_message(const Job& job, bool was_queued);
   std::string logged_failure(const Job& job, const char* why) const;
+  void log_late_outcome(const Job& job, const char* error) const;
   void add_timing_metrics(Job& job, ipc::Response& response, std::chrono::nanoseconds decode,
                           std::chrono::nanoseconds handler) const;
   void log_request(const Job& job, const ipc::Response& response) const;
