@@ -321,13 +321,19 @@ std::optional<Response> App::slash_redirect(const Request& request) const {
   return response;
 }
 
+void App::take_route_options(Ctx& ctx, const RouteEntry& route) {
+  ctx.route_name_ = route.name;
+  ctx.finish_after_disconnect_ = route.options.finish_after_disconnect;
+  if (route.options.request_timeout && ctx.clock_)
+    ctx.clock_->set_request_timeout(*route.options.request_timeout);
+}
+
 // Not a coroutine either: a matched request goes straight into its route's chain.
 boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx) const {
   RouteMatch& match = ctx.route_;
   router_.match(request.method(), request.path(), match);
   if (const RouteEntry* fallback = fallback_route(match)) [[unlikely]] {
-    ctx.route_name_ = fallback->name;
-    ctx.finish_after_disconnect_ = fallback->options.finish_after_disconnect;
+    take_route_options(ctx, *fallback);
     return Next(fallback->chain.get(), 0, request, ctx)();
   }
   switch (match.outcome()) {
@@ -353,8 +359,7 @@ boost::asio::awaitable<Response> App::dispatch(const Request& request, Ctx& ctx)
     }
   }
   const RouteEntry& route = routes_[match.route()];
-  ctx.route_name_ = route.name;
-  ctx.finish_after_disconnect_ = route.options.finish_after_disconnect;
+  take_route_options(ctx, route);
   return Next(route.chain.get(), 0, request, ctx)();
 }
 

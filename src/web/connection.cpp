@@ -149,6 +149,11 @@ void Connection::reset_socket() {
 // The watchdog: one deadline, moved by each phase. The timer is re-armed only when the new
 // deadline is earlier than the one it waits for; otherwise it wakes at the old one and
 // waits again for the rest.
+void Connection::set_request_timeout(std::chrono::milliseconds timeout) {
+  route_timeout_ = timeout;
+  if (!cancelled_for_timeout_) arm(timeout);
+}
+
 void Connection::arm(Clock::duration timeout) {
   // After the shutdown's grace, the last word's moment is the end whatever phase comes: the
   // 503's write, a stream, the linger after it.
@@ -298,7 +303,7 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
       if (!piece) co_return true;
       continue;
     }
-    arm(limits_.request_timeout);
+    arm(request_timeout());
     if (!send_now() && !co_await write_out()) {
       request_cancel_.cancel(core::CancelReason::Disconnected);
       co_return false;
@@ -366,6 +371,7 @@ asio::awaitable<void> Connection::run() {
     }
 
     phase_ = Phase::Handling;
+    route_timeout_.reset();  // until a route with its own is chosen
     arm(limits_.request_timeout);
     cancelled_for_timeout_ = false;
     request_cancel_.begin();
@@ -381,6 +387,7 @@ asio::awaitable<void> Connection::run() {
       body_.open();
     // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
     Ctx ctx(app_, request_cancel_, &tasks_, streamed ? &body_ : nullptr);
+    ctx.clock_ = this;
     handling_ = &ctx;
     const Response response = co_await app_.handle(reader_.request(), ctx);  // answers failures
     handling_ = nullptr;
@@ -406,7 +413,7 @@ asio::awaitable<void> Connection::run() {
         write_answer(out_, reader_.request(), response, closing_ || rest == Rest::Abandoned);
     phase_ = Phase::Writing;
     answer_sent_ = false;
-    arm(limits_.request_timeout);  // the answer's write has the whole time, afresh
+    arm(request_timeout());  // the answer's write has the whole time, afresh
     bool written = send_now();
     if (!written) written = co_await write_out();
     bool cut_short = false;
@@ -419,7 +426,7 @@ asio::awaitable<void> Connection::run() {
     answer_sent_ = written;
     request_cancel_.end();
     if (written && keep_alive && rest == Rest::Little) {
-      arm(limits_.request_timeout);                  // the rest of the body has this long to come
+      arm(request_timeout());                        // the rest of the body has this long to come
       if (!co_await body_.drain()) written = false;  // it did not: the connection closes
     }
     if (cut_short) {

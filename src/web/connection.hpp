@@ -52,7 +52,7 @@ class ConnectionSet {
   std::function<void()> on_empty_;
 };
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection final : public std::enable_shared_from_this<Connection>, public RequestClock {
  public:
   static void start(boost::asio::ip::tcp::socket socket, const App& app, const Limits& limits,
                     ConnectionSet& set, TaskGroup& tasks);
@@ -62,6 +62,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void drain();
   void force_close();
+  // A route's own RouteOptions::request_timeout, from its dispatch on.
+  void set_request_timeout(std::chrono::milliseconds timeout) override;
 
  private:
   // Lingering: answered and closing, reading what the peer still sends (linger).
@@ -108,6 +110,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // which can destroy the answer's last bytes before the client reads them.
   boost::asio::awaitable<void> linger();
   void arm(Clock::duration timeout);
+  // The request's time: its route's own, else the server's.
+  std::chrono::milliseconds request_timeout() const {
+    return route_timeout_.value_or(limits_.request_timeout);
+  }
   void on_timer(std::uint64_t generation);
   void close_socket();
   // Closes with a reset: the answer was cut short, and a plain close would look like its end.
@@ -138,6 +144,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t watch_number_ = 0;  // of the newest wait: an older one's completion is ignored
   std::uint64_t request_number_ = 0;
   const Ctx* handling_ = nullptr;  // the request whose handler runs, while it runs
+  std::optional<std::chrono::milliseconds> route_timeout_;  // the request's route's, if it has one
   RequestCancel request_cancel_;
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query
   // included) at a request timeout or a forced shutdown.

@@ -98,7 +98,7 @@ asio::awaitable<bool> Connection::SocketBody::receive() {
   // streamed answer does: an upload of any size goes on while it keeps coming, and one that
   // stalls still ends at the timeout. Not once the timeout has cancelled the request: its
   // handler then has the short grace to answer, not a new full time.
-  if (!c.cancelled_for_timeout_) c.arm(c.limits_.request_timeout);
+  if (!c.cancelled_for_timeout_) c.arm(c.request_timeout());
   co_return true;
 }
 

@@ -83,6 +83,37 @@ App& test_app() {
               co_return Response::text("both done");
             },
             {}, {.finish_after_disconnect = true});
+    // Routes with a request_timeout of their own: a long one, a tight one, an event stream.
+    app.get("/long/{ms:int}",
+            [](const Request&, Ctx& ctx) -> awaitable<Response> {
+              boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+              timer.expires_after(std::chrono::milliseconds(ctx.int_param("ms")));
+              co_await timer.async_wait(boost::asio::use_awaitable);
+              co_return Response::text("waited long");
+            },
+            {}, {.request_timeout = std::chrono::seconds(3)});
+    app.get("/tight/{ms:int}",
+            [](const Request&, Ctx& ctx) -> awaitable<Response> {
+              boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+              timer.expires_after(std::chrono::milliseconds(ctx.int_param("ms")));
+              co_await timer.async_wait(boost::asio::use_awaitable);
+              co_return Response::text("in time");
+            },
+            {}, {.request_timeout = std::chrono::milliseconds(150)});
+    app.get("/events",
+            [](const Request&, Ctx&) -> awaitable<Response> {
+              auto left = std::make_shared<int>(3);
+              co_return Response::stream(
+                  [left]() -> awaitable<std::optional<std::string>> {
+                    if (*left == 0) co_return std::nullopt;
+                    boost::asio::steady_timer gap(co_await boost::asio::this_coro::executor);
+                    gap.expires_after(std::chrono::milliseconds(400));  // longer than the server's
+                    co_await gap.async_wait(boost::asio::use_awaitable);
+                    co_return "data: " + std::to_string((*left)--) + "\n\n";
+                  },
+                  "text/event-stream");
+            },
+            {}, {.request_timeout = std::chrono::seconds(3)});
     // As a database call stopped by the request's token ends: a core::Cancelled.
     app.get("/query", [](const Request&, Ctx& ctx) -> awaitable<Response> {
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
@@ -298,6 +329,34 @@ TEST(ServerTest, ARequestPastItsDeadlineAnswers504AndTheServerGoesOn) {
   EXPECT_EQ(answers[0].status, 504);
   client.send("GET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(TestClient::parse_responses(client.receive(1)).at(0).body, "hi");
+  server.stop();
+}
+
+// From a FastAPI user's review: one long-poll or event-stream route forced a longer
+// request_timeout on the whole server; a route sets its own.
+TEST(ServerTest, ARouteHasARequestTimeoutOfItsOwn) {
+  ServerOptions options = local(1);
+  options.limits.request_timeout = 300ms;
+  Server server(test_app(), options);
+  server.start();
+  Client client(server.port());
+  client.send("GET /long/700 HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 200);
+  EXPECT_EQ(answers[0].body, "waited long");
+  client.send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n");  // three pieces 400 ms apart
+  answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].body, "data: 3\n\ndata: 2\n\ndata: 1\n\n");
+  client.send("GET /tight/250 HTTP/1.1\r\nHost: t\r\n\r\n");  // under the server's 300
+  answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 504);
+  client.send("GET /slow/600 HTTP/1.1\r\nHost: t\r\n\r\n");  // no time of its own: 300 ms
+  answers = TestClient::parse_responses(client.receive(1));
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].status, 504);
   server.stop();
 }
 

@@ -49,6 +49,15 @@ namespace detail {
 class TaskGroup;
 class RequestCancel;
 class BodySource;
+class Connection;
+// What a route's own request_timeout is handed to: the connection serving the request.
+class RequestClock {
+ public:
+  virtual void set_request_timeout(std::chrono::milliseconds timeout) = 0;
+
+ protected:
+  ~RequestClock() = default;
+};
 }  // namespace detail
 
 // Background work started by a handler (ctx.spawn). It gets its own cancellation token.
@@ -205,6 +214,7 @@ class Ctx {
 
  private:
   friend class App;
+  friend class detail::Connection;
   core::CancelReason cancel_reason() const;
 
   struct Local {
@@ -222,6 +232,7 @@ class Ctx {
   RouteMatch route_;
   std::string_view route_name_;
   bool finish_after_disconnect_ = false;
+  detail::RequestClock* clock_ = nullptr;  // none in the TestClient
   RequestBody body_;
   // A request carries a handful of small values at most: they and their list live in a
   // buffer inside the Ctx (the heap only past it), and a vector beats a hash map here.
@@ -243,6 +254,10 @@ struct RouteOptions {
   // cancelled: for work that must not stop half done, such as two writes that are not one
   // transaction. The deadline and shutdown still cancel it; a streamed answer still stops.
   bool finish_after_disconnect = false;
+  // This route's time instead of Limits::request_timeout, from the moment the route is chosen:
+  // its handler, the write of its answer, and each piece of a streamed answer (or of a
+  // streamed body) — longer for an event stream or a long poll, shorter for a tight route.
+  std::optional<std::chrono::milliseconds> request_timeout;
 };
 
 // get/post/put/patch/del for App and RouteGroup, written once: each calls Derived::route.
@@ -398,6 +413,7 @@ class App : public RouteMethods<App> {
                  Handler handler, std::string_view name, RouteOptions options);
   boost::asio::awaitable<Response> dispatch(const Request& request, Ctx& ctx) const;
   const RouteEntry* fallback_route(const RouteMatch& match) const;
+  static void take_route_options(Ctx& ctx, const RouteEntry& route);
   std::optional<Response> slash_redirect(const Request& request) const;
   const RouteEntry* automatic_answer_owner(const Request& request, const RouteMatch& match) const;
   boost::asio::awaitable<Response> through_group_middleware(const RouteEntry& route,
