@@ -186,13 +186,16 @@ void Connection::on_timer(std::uint64_t generation) {
     arm(std::chrono::seconds(5));
     return;
   }
-  if (phase_ == Phase::Reading || (phase_ == Phase::Idle && reader_.has_buffered_input())) {
-    // The request did not arrive in time (a header or a body trickling in): say so before
-    // closing (RFC 9110 §15.5.9). Best effort: a send that would block is given up.
-    std::string answer;
-    write_read_error(answer, {408, "request_timeout", "the request did not arrive in time"});
+  if ((phase_ == Phase::Reading || (phase_ == Phase::Idle && reader_.has_buffered_input())) &&
+      !read_timed_out_) {
+    // The request did not arrive in time (a header or a body trickling in): run() says so
+    // (RFC 9110 §15.5.9) and lingers, as after any refused request, so that what the client
+    // still sends does not reset the connection under its 408. The read it waits in ends now.
+    read_timed_out_ = true;
     boost::system::error_code ignored;
-    socket_.write_some(asio::buffer(answer), ignored);
+    socket_.cancel(ignored);
+    arm(kLingerTime);  // for the 408's write; linger() takes the same time again
+    return;
   }
   // A streamed answer's producer may be waiting on something other than this socket (an
   // upstream, a database): stop that too, not only the socket.
@@ -359,6 +362,12 @@ asio::awaitable<void> Connection::run() {
       }
       reader_.commit(n);
       state = reader_.parse();
+    }
+    if (read_timed_out_) [[unlikely]] {
+      out_.clear();
+      write_read_error(out_, {408, "request_timeout", "the request did not arrive in time"});
+      if (send_now() || co_await write_out()) co_await linger();
+      break;
     }
     if (state == State::NeedMore || state == State::HeaderReady) break;
     if (state == State::Failed) {

@@ -109,6 +109,9 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   // what the peer still sends for a while. Closing with unread input would send a reset,
   // which can destroy the answer's last bytes before the client reads them.
   boost::asio::awaitable<void> linger();
+  // How long a connection closed with a body still coming reads and drops it first, so that
+  // the client gets the answer rather than a reset (a close with unread input sends RST).
+  static constexpr auto kLingerTime = std::chrono::seconds(2);
   void arm(Clock::duration timeout);
   // The request's time: its route's own, else the server's.
   std::chrono::milliseconds request_timeout() const {
@@ -144,6 +147,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   std::uint64_t watch_number_ = 0;  // of the newest wait: an older one's completion is ignored
   std::uint64_t request_number_ = 0;
   const Ctx* handling_ = nullptr;  // the request whose handler runs, while it runs
+  bool read_timed_out_ = false;    // a request that did not arrive in time: 408, then linger
   std::optional<std::chrono::milliseconds> route_timeout_;  // the request's route's, if it has one
   RequestCancel request_cancel_;
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query

@@ -18,12 +18,6 @@ namespace molt::web::detail {
 
 namespace asio = boost::asio;
 
-namespace {
-// How long a connection closed with a body still coming reads and drops it first, so that
-// the client gets the answer rather than a reset (a close with unread input sends RST).
-constexpr auto kLingerTime = std::chrono::seconds(2);
-}  // namespace
-
 asio::awaitable<void> Connection::SocketBody::send_continue() {
   Connection& c = connection_;
   c.out_.assign(kContinue);

@@ -28,7 +28,12 @@ void Request::reset() {
   absolute_form_ = false;
   version_ = 11;
   headers_.clear();
-  body_.clear();
+  // A large body's memory goes with its request: a keep-alive connection that sent one 1 MiB
+  // body and then idles (or sends small requests now and then) would hold it for ever.
+  if (body_.capacity() > kKeptBodyCapacity)
+    std::string().swap(body_);
+  else
+    body_.clear();
   keep_alive_ = true;
   body_streamed_ = false;
 }

@@ -58,7 +58,9 @@ class Request {
   // The client's IP address as text ("" when there is no socket, as in the TestClient).
   std::string_view remote_address() const { return remote_address_; }
 
-  // For parsers and test clients: the fields of a request.
+  // For parsers and test clients: the fields of a request. A body's memory is kept for the
+  // next request only up to kKeptBodyCapacity.
+  static constexpr std::size_t kKeptBodyCapacity = 64 * 1024;
   void reset();
   void set_start_line(std::string_view method, std::string_view target, int version);
   void add_header(std::string_view name, std::string_view value) {
