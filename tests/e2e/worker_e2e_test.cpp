@@ -159,6 +159,20 @@ TEST_P(WireTest, ComputeScalesAndSums) {
   EXPECT_EQ(molt::codec::to_json(out.at("scaled")), "[2.5,5.5,-7.5]");
 }
 
+// From a resource review: 48 MiB of small integers made compute build a 430 MB answer (29x
+// the payload in memory), only for it to be refused as over the frame limit.
+TEST_P(WireTest, ComputeRefusesAnAnswerOverTheFrameLimitBeforeBuildingIt) {
+  WorkerProcess worker(MOLT_WORKER_BINARY, {"--max-frame-size", "8192"});
+  std::string values = R"({"values": [0)";
+  for (int i = 1; i < 2000; ++i) values += ",0";
+  values += "]}";
+  worker.send(make_request(9, "compute", Codec::MsgPack, msgpack_of(values)), GetParam());
+  const Response r = expect_answer(worker);
+  EXPECT_EQ(r.status, StatusCode::InvalidInput) << r.error;
+  EXPECT_NE(r.error.find("values: 2000 values make an answer over the"), std::string::npos)
+      << r.error;
+}
+
 TEST_P(WireTest, OffloadTableGroupsFiltersAndAggregates) {
   WorkerProcess worker(MOLT_WORKER_BINARY, {});
   const std::string input = R"({"rows": [
