@@ -50,18 +50,21 @@ std::atomic<int> pieces_pulled{0};
 std::atomic<int> stopped_by_disconnect{0};
 std::atomic<int> finished_without_its_client{0};
 
+// Answers "slept" after the path's {ms} milliseconds.
+awaitable<Response> sleep_for_ms(const Request&, Ctx& ctx) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  timer.expires_after(std::chrono::milliseconds(ctx.int_param("ms")));
+  co_await timer.async_wait(boost::asio::use_awaitable);
+  co_return Response::text("slept");
+}
+
 App& test_app() {
   static App app;
   static bool ready = false;
   if (!ready) {
     app.get("/hi",
             [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::text("hi"); });
-    app.get("/slow/{ms:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
-      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-      timer.expires_after(std::chrono::milliseconds(ctx.int_param("ms")));
-      co_await timer.async_wait(boost::asio::use_awaitable);
-      co_return Response::text("slept");
-    });
+    app.get("/slow/{ms:int}", sleep_for_ms);
     app.get("/watched", [](const Request&, Ctx& ctx) -> awaitable<Response> {
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
       timer.expires_after(std::chrono::seconds(30));
@@ -84,22 +87,9 @@ App& test_app() {
             },
             {}, {.finish_after_disconnect = true});
     // Routes with a request_timeout of their own: a long one, a tight one, an event stream.
-    app.get("/long/{ms:int}",
-            [](const Request&, Ctx& ctx) -> awaitable<Response> {
-              boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-              timer.expires_after(std::chrono::milliseconds(ctx.int_param("ms")));
-              co_await timer.async_wait(boost::asio::use_awaitable);
-              co_return Response::text("waited long");
-            },
-            {}, {.request_timeout = std::chrono::seconds(3)});
-    app.get("/tight/{ms:int}",
-            [](const Request&, Ctx& ctx) -> awaitable<Response> {
-              boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-              timer.expires_after(std::chrono::milliseconds(ctx.int_param("ms")));
-              co_await timer.async_wait(boost::asio::use_awaitable);
-              co_return Response::text("in time");
-            },
-            {}, {.request_timeout = std::chrono::milliseconds(150)});
+    app.get("/long/{ms:int}", sleep_for_ms, {}, {.request_timeout = std::chrono::seconds(3)});
+    app.get("/tight/{ms:int}", sleep_for_ms, {},
+            {.request_timeout = std::chrono::milliseconds(150)});
     app.get("/events",
             [](const Request&, Ctx&) -> awaitable<Response> {
               auto left = std::make_shared<int>(3);
@@ -365,7 +355,7 @@ TEST(ServerTest, ARouteHasARequestTimeoutOfItsOwn) {
   auto answers = TestClient::parse_responses(client.receive(1));
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].status, 200);
-  EXPECT_EQ(answers[0].body, "waited long");
+  EXPECT_EQ(answers[0].body, "slept");
   client.send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n");  // three pieces 400 ms apart
   answers = TestClient::parse_responses(client.receive(1));
   ASSERT_EQ(answers.size(), 1u);
