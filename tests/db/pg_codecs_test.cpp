@@ -114,6 +114,19 @@ TEST(PgSessionRules, DoCallAndSetConfigAreKnownByTheirText) {
         "SELECT U&\"set\\005fconfig\"('TimeZone', 'UTC', false)",
         "SELECT ts_rewrite('a'::tsquery, 'select t, s from aliases')"})
     EXPECT_TRUE(pg::may_change_session(sql)) << sql;
+  // From a fault review: a TEMP table stayed with the pooled session, and a later caller's
+  // INSERT INTO t went there (Ok, and never in public.t).
+  for (const char* sql :
+       {"CREATE TEMP TABLE t(id int)", "create temporary table t AS SELECT 1",
+        "CREATE GLOBAL TEMPORARY TABLE t(id int)", "CREATE LOCAL TEMP TABLE t(id int)",
+        "CREATE OR REPLACE TEMP VIEW v AS SELECT 1", "CREATE TEMP SEQUENCE s",
+        "SELECT 1 AS a INTO TEMP t", "CREATE TABLE pg_temp.t(id int)",
+        "CREATE\n  TEMP TABLE t(id int)"})
+    EXPECT_TRUE(pg::may_change_session(sql)) << sql;
+  for (const char* sql : {"SELECT temperature FROM readings", "SELECT temp FROM readings",
+                          "INSERT INTO readings(temp) VALUES (1)", "CREATE TABLE temps(id int)",
+                          "UPDATE t SET temp = 1"})
+    EXPECT_FALSE(pg::may_change_session(sql)) << sql;
   // Local to its transaction, as SET LOCAL: row-level security's tenant, say.
   for (const char* sql :
        {"SELECT set_config('app.tenant', $1, true)", "select SET_CONFIG ( 'a' , 'b,c)' , TRUE )",

@@ -352,6 +352,12 @@ TEST(PostgresTest, ACallCannotChangeTheSessionLaterCallsShare) {
       {}, {});
   EXPECT_EQ(db->query("SHOW search_path", {}, {}).get<std::string>(0, "search_path"), default_path);
 
+  // And a TEMP table took a later caller's INSERT (Ok, and never in the real table).
+  pg.psql("CREATE TABLE shadowed(id int)");
+  db->execute("CREATE TEMP TABLE shadowed(id int)", {}, {});
+  db->execute("INSERT INTO shadowed VALUES (1)", {}, {});
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM shadowed"), "1");
+
   // SET LOCAL ends with its transaction, and is allowed there; so is SET TRANSACTION.
   auto tx = db->begin({});
   tx.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE");

@@ -65,6 +65,41 @@ bool contains_word(std::string_view sql, std::string_view keyword) {
   return false;
 }
 
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+}
+
+// The word (letters, digits, underscores) that ends right before `at`, past blanks.
+std::string_view word_before(std::string_view sql, std::size_t at) {
+  while (at > 0 && std::isspace(static_cast<unsigned char>(sql[at - 1]))) --at;
+  std::size_t begin = at;
+  while (begin > 0 && is_name_char(sql[begin - 1])) --begin;
+  return sql.substr(begin, at - begin);
+}
+
+// A temporary table, view or sequence stays with the session, where a later caller's
+// unqualified name would find it (its INSERT lands there, never in the real table):
+// `CREATE [GLOBAL|LOCAL] TEMP|TEMPORARY ...`, `CREATE OR REPLACE TEMP VIEW`,
+// `SELECT ... INTO TEMP t`, or a name in `pg_temp`. Whole words only: a column named
+// `temperature`, or `temp` read in a query, is none.
+bool makes_temporary_objects(std::string_view sql) {
+  for (std::size_t at = 0; at < sql.size(); ++at) {
+    if (!std::isalpha(static_cast<unsigned char>(sql[at])) || (at > 0 && is_name_char(sql[at - 1])))
+      continue;
+    std::size_t end = at;
+    while (end < sql.size() && is_name_char(sql[end])) ++end;
+    const std::string_view word = sql.substr(at, end - at);
+    if (same_word(word, "PG_TEMP")) return true;
+    if (same_word(word, "TEMP") || same_word(word, "TEMPORARY")) {
+      const std::string_view before = word_before(sql, at);
+      for (const std::string_view opener : {"CREATE", "GLOBAL", "LOCAL", "REPLACE", "INTO"})
+        if (same_word(before, opener)) return true;
+    }
+    at = end;
+  }
+  return false;
+}
+
 }  // namespace
 
 const char* session_statement_refusal(std::string_view sql, bool in_transaction) {
@@ -174,6 +209,7 @@ bool may_change_session(std::string_view sql) {
                                                                 "TS_STAT", "TS_REWRITE", "U&"};
   for (const std::string_view name : kRunsText)
     if (contains_word(sql, name)) return true;
+  if (makes_temporary_objects(sql)) return true;
   // set_config(name, value, true) ends with its transaction, as SET LOCAL does (a tenant's id
   // for row-level security, say): only another third argument may outlive the call.
   constexpr std::string_view kSetConfig = "SET_CONFIG";
