@@ -114,6 +114,11 @@ TEST(PgSessionRules, DoCallAndSetConfigAreKnownByTheirText) {
         "SELECT U&\"set\\005fconfig\"('TimeZone', 'UTC', false)",
         "SELECT ts_rewrite('a'::tsquery, 'select t, s from aliases')"})
     EXPECT_TRUE(pg::may_change_session(sql)) << sql;
+  // Whole names only: these would close their session after every call for nothing.
+  for (const char* sql : {"SELECT id, status FROM shipments_status WHERE id = $1",
+                          "SELECT * FROM products_stats", "UPDATE a SET accounts_state = 'x'",
+                          "SELECT * FROM t WHERE menu&1 = 1", "SELECT my_query_to_xml(1)"})
+    EXPECT_FALSE(pg::may_change_session(sql)) << sql;
   // From a fault review: a TEMP table stayed with the pooled session, and a later caller's
   // INSERT INTO t went there (Ok, and never in public.t).
   for (const char* sql :

@@ -669,8 +669,13 @@ TEST(PostgresTest, AConnectionStringThatDoesNotParseIsRefusedWithoutItsSecrets) 
     EXPECT_EQ(why.find("secret"), std::string::npos) << why;
     EXPECT_EQ(why.find("Zq9"), std::string::npos) << why;
   }
-  o.dsn = "host=127.0.0.1,localhost port=5432,5433 sslmode=verify-full dbname=x";
-  EXPECT_NO_THROW(open_postgres(o));  // opening does not connect
+  // Opening does not connect. A host starting with '@' is an abstract unix socket, one
+  // starting with '/' a socket folder (which may hold an '@').
+  for (const char* dsn : {"host=127.0.0.1,localhost port=5432,5433 sslmode=verify-full dbname=x",
+                          "host=@pgsock dbname=x", "host=/run/pg@15,127.0.0.1 dbname=x"}) {
+    o.dsn = dsn;
+    EXPECT_NO_THROW(open_postgres(o)) << dsn;
+  }
 }
 
 TEST(PostgresTest, MaxBytesRefusesAResultPastIt) {

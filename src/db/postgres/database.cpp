@@ -525,8 +525,16 @@ std::string connection_string_mistake(std::string_view keyword, std::string_view
   constexpr std::string_view kEncode =
       " (in a URI, a password or user name with '@', '/', ':' or '?' must be percent-encoded: "
       "%40, %2F, %3A, %3F)";
-  if ((keyword == "host" || keyword == "hostaddr") && value.find('@') != value.npos)
-    return "the connection string's host holds an '@'" + std::string(kEncode);
+  // A host starting with '@' is a socket in Linux's abstract namespace, and one starting with
+  // '/' a socket's folder: only a name or address holding an '@' is a split password.
+  for (std::string_view hosts = value;
+       (keyword == "host" || keyword == "hostaddr") && !hosts.empty();) {
+    const std::size_t comma = hosts.find(',');
+    const std::string_view host = hosts.substr(0, comma);
+    hosts = comma == hosts.npos ? std::string_view{} : hosts.substr(comma + 1);
+    if (!host.starts_with('@') && !host.starts_with('/') && host.find('@') != host.npos)
+      return "the connection string's host holds an '@'" + std::string(kEncode);
+  }
   if (keyword == "port" && value.find_first_not_of("0123456789,") != value.npos)
     return "the connection string's port is not a number" + std::string(kEncode);
   constexpr std::string_view kModes[] = {"disable", "allow",     "prefer",

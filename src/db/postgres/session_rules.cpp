@@ -77,6 +77,29 @@ std::string_view word_before(std::string_view sql, std::size_t at) {
   return sql.substr(begin, at - begin);
 }
 
+// Built-ins that run SQL given as text, by their whole names (a table `products_stats` is
+// none), and a name or literal written with escapes: `U&"..."` or `U&'...'`.
+bool runs_text_or_escapes(std::string_view sql) {
+  static constexpr std::array<std::string_view, 7> kRunsText = {
+      "QUERY_TO_XML",  "QUERY_TO_XMLSCHEMA",  "QUERY_TO_XML_AND_XMLSCHEMA",
+      "CURSOR_TO_XML", "CURSOR_TO_XMLSCHEMA", "TS_STAT",
+      "TS_REWRITE"};
+  for (std::size_t at = 0; at < sql.size(); ++at) {
+    if (at > 0 && is_name_char(sql[at - 1])) continue;
+    if ((sql[at] == 'U' || sql[at] == 'u') && at + 2 < sql.size() && sql[at + 1] == '&' &&
+        (sql[at + 2] == '"' || sql[at + 2] == '\''))
+      return true;
+    if (!std::isalpha(static_cast<unsigned char>(sql[at]))) continue;
+    std::size_t end = at;
+    while (end < sql.size() && is_name_char(sql[end])) ++end;
+    const std::string_view word = sql.substr(at, end - at);
+    for (const std::string_view name : kRunsText)
+      if (same_word(word, name)) return true;
+    at = end;
+  }
+  return false;
+}
+
 // A temporary table, view or sequence stays with the session, where a later caller's
 // unqualified name would find it (its INSERT lands there, never in the real table):
 // `CREATE [GLOBAL|LOCAL] TEMP|TEMPORARY ...`, `CREATE OR REPLACE TEMP VIEW`,
@@ -205,11 +228,7 @@ bool may_change_session(std::string_view sql) {
   // Built-ins that run SQL given as text (`query_to_xml('select set_' || 'config(...)')`)
   // and names or literals written with escapes (`U&"set\005fconfig"`) hide what they do
   // from any reading of the text.
-  static constexpr std::array<std::string_view, 5> kRunsText = {"QUERY_TO_XML", "CURSOR_TO_XML",
-                                                                "TS_STAT", "TS_REWRITE", "U&"};
-  for (const std::string_view name : kRunsText)
-    if (contains_word(sql, name)) return true;
-  if (makes_temporary_objects(sql)) return true;
+  if (runs_text_or_escapes(sql) || makes_temporary_objects(sql)) return true;
   // set_config(name, value, true) ends with its transaction, as SET LOCAL does (a tenant's id
   // for row-level security, say): only another third argument may outlive the call.
   constexpr std::string_view kSetConfig = "SET_CONFIG";
