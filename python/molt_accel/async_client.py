@@ -42,7 +42,7 @@ from molt_accel.framing import (
     refused_frame,
 )
 from molt_accel.hooks import Hook, report_answer, report_send
-from molt_accel.process import EXIT_GRACE_S, start_failure
+from molt_accel.process import EXIT_GRACE_S, exit_was_a_crash, start_failure
 from molt_accel.retry import RestartBackoff, Undelivered
 from molt_accel.wire import (
     Answer,
@@ -124,7 +124,7 @@ class _AsyncWorker:
             reason = f"worker exited with code {code}" if code > 0 else f"worker killed by signal {-code}"
         self.dead = True
         self.death_reason = reason
-        self._note_death()
+        self._note_death(crashed=exit_was_a_crash(code))
         for request_id, future in list(self.pending.items()):
             self.pending.pop(request_id, None)
             if not future.done():
@@ -201,10 +201,11 @@ class _AsyncWorker:
         except (OSError, ValueError):
             pass
 
-    def _note_death(self) -> None:
+    def _note_death(self, crashed: bool = False) -> None:
         # An exit this client asked for (a worker retired alive, then closed) is no death
-        # for the restart backoff: it would take a stuck worker for one that crashes.
-        if self.died_at is None and not self._closing:
+        # for the restart backoff, which would take a stuck worker for one that crashes; a
+        # crash after the close still is one.
+        if self.died_at is None and (not self._closing or crashed):
             self.died_at = time.monotonic()
 
     async def close(self, grace_s: float = EXIT_GRACE_S) -> None:
@@ -468,15 +469,16 @@ class AsyncMoltClient(WorkerSettings):
 
     @staticmethod
     async def _answer_that_beat_the_deadline(future: asyncio.Future[Answer]) -> Answer | None:
-        """The answer, when it came by the deadline: after a stall of the event loop (a
-        blocking view, a long collection) the answer already in the pipe and the deadline are
-        seen in the same turn. The reader gets that turn first, as MoltClient takes an
-        answer that won the race."""
+        """The answer, when it is in by the time the deadline is seen: after a stall of the
+        event loop (a blocking view, a long collection) the answer in the pipe and the
+        deadline are seen in the same turn. The reader gets that turn first, as MoltClient
+        takes an answer that won the race. What settled the call instead (the worker died)
+        is raised."""
         if not future.done():
             await asyncio.sleep(0)
-        if future.done() and not future.cancelled() and future.exception() is None:
-            return future.result()
-        return None
+        if not future.done() or future.cancelled():
+            return None
+        return future.result()  # or what settled it instead: the worker died, say (a 503)
 
     @staticmethod
     async def _await_answer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import signal
 import subprocess
 import threading
 import time
@@ -29,6 +30,12 @@ logger = logging.getLogger("molt_accel")
 EXIT_GRACE_S = 7.0
 # How long a best-effort __cancel__ waits for a worker that reads nothing.
 CANCEL_SEND_S = 0.1
+
+
+def exit_was_a_crash(code: int | None) -> bool:
+    """Whether a worker's exit status is a crash: a failure code or a signal other than the
+    SIGKILL this client sends a worker that does not exit when asked."""
+    return code is not None and code != 0 and code != -signal.SIGKILL
 
 
 def start_failure(program: str, exc: OSError) -> MoltWorkerUnavailable:
@@ -320,7 +327,7 @@ class WorkerProcess:
                 code = None
         if code is not None and code != 0 and not killed_here:  # a kill by this client is not the reason
             reason = f"worker exited with code {code}" if code > 0 else f"worker killed by signal {-code}"
-        self._mark_dead(reason)
+        self._mark_dead(reason, crashed=exit_was_a_crash(code))
         # Nothing reads the pipe any more: it goes now, not when the collector finds this
         # object (the restart backoff keeps the last worker for its timing).
         for stream in (self._stdout, self.proc.stdout):
@@ -350,10 +357,11 @@ class WorkerProcess:
                 self._settle(request_id, error=over_the_workers_limit(length, limit, request_id))
                 return
 
-    def _mark_dead(self, reason: str) -> None:
+    def _mark_dead(self, reason: str, crashed: bool = False) -> None:
         if not self.dead:
             self.death_reason = reason
-            if not self._input_closed:  # an exit this client asked for is no early death
+            # An exit this client asked for (its input closed) is no early death; a crash is.
+            if not self._input_closed or crashed:
                 self.died_at = time.monotonic()
             self.dead = True
         for request_id in list(self.pending):

@@ -19,7 +19,7 @@ from conftest import child_pids, worker_env
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 from django.urls import path
-from test_client import NOT_A_WORKER, TEXT_THEN_QUIET, stopped_at_start
+from test_client import CRASHES_UNANSWERED, NOT_A_WORKER, TEXT_THEN_QUIET, stopped_at_start
 
 from molt_accel import (
     AsyncMoltClient,
@@ -455,6 +455,23 @@ def test_stuck_young_workers_closed_by_the_client_are_no_early_deaths(test_worke
                 while stuck in child_pids():
                     await asyncio.sleep(0.01)
                 await asyncio.sleep(0.02)  # its reader notes the end
+
+    run(scenario())
+
+
+def test_a_worker_that_crashes_after_it_was_closed_is_an_early_death() -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient(CRASHES_UNANSWERED) as client:
+            for _ in range(2):
+                before = child_pids()
+                with pytest.raises(MoltTimeout, match="no answer"):
+                    await client.call("echo", b"x", codec="raw", timeout_ms=50)
+                (worker,) = child_pids() - before
+                while worker in child_pids():
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)  # its reader notes the end
+            with pytest.raises(MoltWorkerUnavailable, match="died right after starting 2 times"):
+                await client.call("echo", b"x", codec="raw", timeout_ms=50)
 
     run(scenario())
 

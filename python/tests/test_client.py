@@ -244,6 +244,26 @@ def test_stuck_young_workers_closed_by_the_client_are_no_early_deaths(test_worke
     client.close()
 
 
+# From the diff review: a worker that crashes after the client closed it (its call timed out
+# first) still counts, or a worker that fails half a second after every start never made
+# the backoff engage.
+CRASHES_UNANSWERED = ["sh", "-c", "sleep 0.3; exit 1"]
+
+
+def test_a_worker_that_crashes_after_it_was_closed_is_an_early_death() -> None:
+    client = MoltClient(CRASHES_UNANSWERED)
+    for _ in range(2):
+        before = child_pids()
+        with pytest.raises(MoltTimeout, match="no answer"):
+            client.call("echo", b"x", codec="raw", timeout_ms=50)
+        (worker,) = child_pids() - before
+        assert wait_until(lambda pid=worker: process_gone(pid))
+        time.sleep(0.05)  # its reader notes the end
+    with pytest.raises(MoltWorkerUnavailable, match="died right after starting 2 times"):
+        client.call("echo", b"x", codec="raw", timeout_ms=50)
+    client.close()
+
+
 def test_a_retired_worker_finishes_its_in_flight_calls_before_it_exits(test_worker_bin: Path) -> None:
     client = client_for(test_worker_bin)
     client.ping()
