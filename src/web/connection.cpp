@@ -325,7 +325,9 @@ asio::awaitable<void> Connection::run() {
     arm(header_due ? limits_.header_timeout : limits_.idle_timeout);
     State state = reader_.parse();
     bool yielded = false;
-    while (state == State::NeedMore || state == State::HeaderReady) {
+    // The watchdog ends a request that does not arrive in time by cancelling the read; one it
+    // found between two reads (a read done in the same turn, the yield below) ends here.
+    while ((state == State::NeedMore || state == State::HeaderReady) && !read_timed_out_) {
       if (state == State::HeaderReady) {
         phase_ = Phase::Reading;
         arm(limits_.request_timeout);
@@ -345,6 +347,7 @@ asio::awaitable<void> Connection::run() {
         // would fail all the same, and the detour costs 1.6k instructions: not taken.
         yielded = true;
         co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+        if (read_timed_out_) break;
       }
       if (closing_ && phase_ == Phase::Idle && !reader_.has_buffered_input() && !input_waiting())
         break;
@@ -363,6 +366,8 @@ asio::awaitable<void> Connection::run() {
       reader_.commit(n);
       state = reader_.parse();
     }
+    const bool arrived = state != State::NeedMore && state != State::HeaderReady;
+    if (read_timed_out_ && arrived) read_timed_out_ = false;  // just in time: it is served
     if (read_timed_out_) [[unlikely]] {
       out_.clear();
       write_read_error(out_, {408, "request_timeout", "the request did not arrive in time"});
@@ -397,9 +402,11 @@ asio::awaitable<void> Connection::run() {
     // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
     Ctx ctx(app_, request_cancel_, &tasks_, streamed ? &body_ : nullptr);
     ctx.clock_ = this;
-    handling_ = &ctx;
-    const Response response = co_await app_.handle(reader_.request(), ctx);  // answers failures
-    handling_ = nullptr;
+    Response response;
+    {
+      const HandlingGuard handling(handling_, ctx);  // not past the handler: a stream stops
+      response = co_await app_.handle(reader_.request(), ctx);
+    }
     stop_watching_for_disconnect();
     if (request_cancel_.reason() == core::CancelReason::Disconnected) {
       // The client closed, reset or half-closed: its answer (a 499 for the access log) and

@@ -147,7 +147,15 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   std::uint64_t watch_number_ = 0;  // of the newest wait: an older one's completion is ignored
   std::uint64_t request_number_ = 0;
   const Ctx* handling_ = nullptr;  // the request whose handler runs, while it runs
-  bool read_timed_out_ = false;    // a request that did not arrive in time: 408, then linger
+  // Points handling_ at a request's Ctx for as long as the guard lives (whatever ends it).
+  struct HandlingGuard {
+    HandlingGuard(const Ctx*& slot, const Ctx& ctx) : slot_(slot) { slot_ = &ctx; }
+    ~HandlingGuard() { slot_ = nullptr; }
+    HandlingGuard(const HandlingGuard&) = delete;
+    HandlingGuard& operator=(const HandlingGuard&) = delete;
+    const Ctx*& slot_;
+  };
+  bool read_timed_out_ = false;  // a request that did not arrive in time: 408, then linger
   std::optional<std::chrono::milliseconds> route_timeout_;  // the request's route's, if it has one
   RequestCancel request_cancel_;
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query

@@ -194,7 +194,7 @@ std::string Dispatcher::logged_failure(const Job& job, const char* why) const {
 // `error` is nullptr when the handler returned.
 void Dispatcher::log_late_outcome(const Job& job, const char* error) const {
   if (!job.answered.load(std::memory_order_acquire)) return;
-  if (error && !std::strstr(error, "committed")) return;
+  if (error && !std::strstr(error, "had been committed before it could be stopped")) return;
   std::fprintf(stderr, "%s: export '%s' (request %llu) ended after its caller was answered: %s\n",
                options_.name.c_str(), job.exp->spec.name.c_str(),
                static_cast<unsigned long long>(job.request.request_id),
@@ -221,7 +221,8 @@ void Dispatcher::run(const std::shared_ptr<Job>& job) {
     log_late_outcome(*job, nullptr);
     response.codec = ctx.codec_out().value_or(job->exp->spec.codec_out);
   } catch (const core::Error& e) {
-    log_late_outcome(*job, e.what());  // before the deadline's own message replaces it
+    // Before the deadline's own message replaces it; an internal error is logged below.
+    if (e.code() != StatusCode::InternalError) log_late_outcome(*job, e.what());
     response.status = e.code();
     response.error = e.what();
     // An internal failure's text names hosts, files and library messages (a database that

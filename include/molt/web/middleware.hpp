@@ -36,10 +36,10 @@ struct CorsOptions {
   // Besides the CORS-safelisted ones (Accept, Accept-Language, Content-Language,
   // Content-Type), which are always allowed; "*" allows any.
   std::vector<std::string> allowed_headers = {"Authorization"};
-  // Answer headers a page's script may read beyond the safelisted ones (Location, X-Request-Id).
-  std::vector<std::string> expose_headers;
   bool allow_credentials = false;
   std::chrono::seconds max_age{600};
+  // Answer headers a page's script may read beyond the safelisted ones (Location, X-Request-Id).
+  std::vector<std::string> expose_headers;
 };
 // Answers preflight requests itself (204) and marks answers to allowed origins.
 Middleware cors(CorsOptions options);
