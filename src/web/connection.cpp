@@ -402,11 +402,9 @@ asio::awaitable<void> Connection::run() {
     // The Ctx lives in this frame: no coroutine of its own between the connection and the app.
     Ctx ctx(app_, request_cancel_, &tasks_, streamed ? &body_ : nullptr);
     ctx.clock_ = this;
-    Response response;
-    {
-      const HandlingGuard handling(handling_, ctx);  // not past the handler: a stream stops
-      response = co_await app_.handle(reader_.request(), ctx);
-    }
+    std::optional<HandlingGuard> handling(std::in_place, handling_, ctx);
+    const Response response = co_await app_.handle(reader_.request(), ctx);
+    handling.reset();  // not past the handler: a streamed answer still stops
     stop_watching_for_disconnect();
     if (request_cancel_.reason() == core::CancelReason::Disconnected) {
       // The client closed, reset or half-closed: its answer (a 499 for the access log) and
