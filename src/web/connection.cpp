@@ -149,11 +149,6 @@ void Connection::reset_socket() {
 // The watchdog: one deadline, moved by each phase. The timer is re-armed only when the new
 // deadline is earlier than the one it waits for; otherwise it wakes at the old one and
 // waits again for the rest.
-void Connection::set_request_timeout(std::chrono::milliseconds timeout) {
-  route_timeout_ = timeout;
-  if (!cancelled_for_timeout_) arm(timeout);
-}
-
 void Connection::arm(Clock::duration timeout) {
   // After the shutdown's grace, the last word's moment is the end whatever phase comes: the
   // 503's write, a stream, the linger after it.
@@ -166,6 +161,11 @@ void Connection::arm(Clock::duration timeout) {
   timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
     if (!ec) self->on_timer(generation);
   });
+}
+
+void Connection::set_request_timeout(std::chrono::milliseconds timeout) {
+  route_timeout_ = timeout;
+  if (!cancelled_for_timeout_) arm(timeout);
 }
 
 void Connection::on_timer(std::uint64_t generation) {
