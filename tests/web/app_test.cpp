@@ -150,6 +150,34 @@ TEST(AppTest, ARequestsLargeBodyMemoryGoesWithIt) {
   EXPECT_EQ(request.body().capacity(), kept);
 }
 
+struct NewNote {
+  std::string text;
+  std::vector<std::string> tags;
+};
+BOOST_DESCRIBE_STRUCT(NewNote, (), (text, tags))
+MOLT_DEFAULTS(NewNote, tags)
+
+// From a FastAPI user's review: the TestClient had no JSON helper (client.post(url, json=...)
+// and response.json()).
+TEST(AppTest, TheTestClientSendsAndReadsJson) {
+  App app;
+  app.post("/notes", [](const Request& request, Ctx&) -> awaitable<Response> {
+    auto note = molt::codec::decode_json<NewNote>(request.body(), "body");
+    note.tags.push_back(std::string(request.header("Content-Type").value_or("")));
+    co_return Response::json_text(molt::codec::to_json(note), 201);
+  });
+  TestClient client(app);
+  const auto created = client.post_json("/notes", NewNote{"milk", {"shopping"}});
+  EXPECT_EQ(created.status, 201);
+  const auto note = created.json<NewNote>();
+  EXPECT_EQ(note.text, "milk");
+  EXPECT_EQ(note.tags, (std::vector<std::string>{"shopping", "application/json"}));
+  EXPECT_EQ(created.json().at("text"), "milk");  // a boost::json::value by default
+  EXPECT_THROW(created.json<std::vector<int>>(), molt::codec::DecodeError);
+  const auto raw = client.request_json("POST", "/notes", boost::json::value{{"text", "eggs"}});
+  EXPECT_EQ(raw.json().at("tags").as_array().size(), 1u);
+}
+
 TEST(AppTest, HeadAnswersTheGetHeadersWithoutTheBody) {
   App app;
   app.get("/hello", hello);

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "molt/codec/json.hpp"
 #include "molt/web/app.hpp"
 #include "molt/web/limits.hpp"
 
@@ -26,6 +27,12 @@ struct TestResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::optional<std::string> header(std::string_view name) const;
+  // The body read as JSON into T (a described struct, a vector, boost::json::value, ...):
+  // a codec::DecodeError naming the field ("body.items[0].id") when it does not fit.
+  template <typename T = boost::json::value>
+  T json() const {
+    return codec::decode_json<T>(body, "body");
+  }
 };
 
 class TestClient {
@@ -37,6 +44,18 @@ class TestClient {
   TestResponse get(std::string_view target, const Headers& headers = {});
   TestResponse request(std::string_view method, std::string_view target, std::string_view body = {},
                        const Headers& headers = {});
+  // `value` written as JSON (codec::to_json: a described struct, a map, boost::json::value)
+  // with `Content-Type: application/json`, as FastAPI's client.post(url, json=...).
+  template <typename T>
+  TestResponse request_json(std::string_view method, std::string_view target, const T& value,
+                            Headers headers = {}) {
+    headers.emplace_back("Content-Type", "application/json");
+    return request(method, target, codec::to_json(value), headers);
+  }
+  template <typename T>
+  TestResponse post_json(std::string_view target, const T& value, Headers headers = {}) {
+    return request_json("POST", target, value, std::move(headers));
+  }
   // Input arrives in reads of at most `bytes` (by default: as much as the server's buffer
   // takes), as from a socket: a streamed body (RouteOptions::stream_body) then reaches the
   // handler's ctx.body().next() in pieces of that size.
