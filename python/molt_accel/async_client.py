@@ -11,6 +11,7 @@ import inspect
 import itertools
 import logging
 import os
+import select
 import signal
 import time
 from collections.abc import AsyncGenerator
@@ -163,7 +164,7 @@ class _AsyncWorker:
 
     def _open_input(self) -> asyncio.StreamWriter:
         stdin = self.proc.stdin
-        if self.dead or stdin is None or stdin.is_closing():
+        if self.dead or stdin is None or stdin.is_closing() or _reader_gone(stdin):
             if not self._closing:
                 # The pipe closed under us: the process exited, and its reader may not
                 # have noticed yet. The restart backoff needs to know it died, and when.
@@ -522,6 +523,18 @@ class AsyncMoltClient(WorkerSettings):
 
         task = asyncio.get_running_loop().create_task(drain_then_close())
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+
+def _reader_gone(stdin: asyncio.StreamWriter) -> bool:
+    """Whether the worker's end of its input pipe is closed (it died), seen at once: asyncio
+    learns it a loop turn later, and its transport drops a write into such a pipe silently,
+    so a call written in between would count as delivered and not be re-sent."""
+    pipe = stdin.transport.get_extra_info("pipe")
+    if pipe is None:
+        return False
+    poller = select.poll()
+    poller.register(pipe.fileno(), select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 async def _cancel_requested(cancel_check: CancelCheck) -> bool:

@@ -441,6 +441,23 @@ def test_an_answer_that_came_during_a_stall_of_the_loop_is_taken(test_worker_bin
     run(scenario())
 
 
+# From the async review: a call made in the loop turn where an idle worker's death was not
+# yet seen was written into the dead pipe (asyncio drops that silently) and failed 503;
+# MoltClient re-sends it, the worker never having read it.
+def test_a_call_to_a_worker_that_died_idle_is_sent_to_a_new_one(test_worker_bin: Path) -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(test_worker_bin)], env=worker_env()) as client:
+            await client.ping()
+            dead = client.pid
+            assert dead is not None
+            os.kill(dead, signal.SIGKILL)
+            time.sleep(0.1)  # dead, and the loop has not run since
+            assert await client.call("echo", b"x", codec="raw", timeout_ms=3000) == b"x"
+            assert client.pid != dead
+
+    run(scenario())
+
+
 # From the same review: a worker retired because it did not answer, and then closed by the
 # client, counted as one that died right after starting: two such, and calls failed 503.
 def test_stuck_young_workers_closed_by_the_client_are_no_early_deaths(test_worker_bin: Path) -> None:
