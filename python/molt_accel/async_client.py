@@ -58,6 +58,10 @@ from molt_accel.wire import (
 logger = logging.getLogger("molt_accel")
 
 
+# How long a reader that saw its worker's output end waits for the exit status it reports.
+EXIT_STATUS_WAIT_S = 0.2
+
+
 class _AsyncWorker:
     """One worker child driven by asyncio: a reader task settles one future per call."""
 
@@ -118,7 +122,7 @@ class _AsyncWorker:
         code = self.proc.returncode
         if code is None:
             try:
-                code = await asyncio.wait_for(self.proc.wait(), 0.2)
+                code = await asyncio.wait_for(self.proc.wait(), EXIT_STATUS_WAIT_S)
             except TimeoutError:
                 code = None
         if code and not killed_here:  # a kill by this client is not the reason
@@ -444,7 +448,7 @@ class AsyncMoltClient(WorkerSettings):
                     raise Undelivered(exc.message) from None
                 answer = await self._await_answer(future, request_id, cancel_check)
         except TimeoutError:
-            answer = await self._answer_that_beat_the_deadline(future)
+            answer = await self._answer_that_beat_the_deadline(future, worker)
             if answer is None:
                 # The finally below withdraws the call; the old worker is closed only once
                 # its calls have drained, so that cancel still reaches it.
@@ -469,14 +473,19 @@ class AsyncMoltClient(WorkerSettings):
         return answer
 
     @staticmethod
-    async def _answer_that_beat_the_deadline(future: asyncio.Future[Answer]) -> Answer | None:
+    async def _answer_that_beat_the_deadline(
+        future: asyncio.Future[Answer], worker: _AsyncWorker
+    ) -> Answer | None:
         """The answer, when it is in by the time the deadline is seen: after a stall of the
         event loop (a blocking view, a long collection) the answer in the pipe and the
         deadline are seen in the same turn. The reader gets that turn first, as MoltClient
-        takes an answer that won the race. What settled the call instead (the worker died)
-        is raised."""
+        takes an answer that won the race. What settled the call instead is raised: a worker
+        that died meanwhile fails its calls once its reader has its exit status."""
         if not future.done():
             await asyncio.sleep(0)
+        stdin = worker.proc.stdin
+        if not future.done() and stdin is not None and _reader_gone(stdin):
+            await asyncio.wait({worker.reader}, timeout=EXIT_STATUS_WAIT_S + 0.1)
         if not future.done() or future.cancelled():
             return None
         return future.result()  # or what settled it instead: the worker died, say (a 503)
@@ -529,11 +538,16 @@ def _reader_gone(stdin: asyncio.StreamWriter) -> bool:
     """Whether the worker's end of its input pipe is closed (it died), seen at once: asyncio
     learns it a loop turn later, and its transport drops a write into such a pipe silently,
     so a call written in between would count as delivered and not be re-sent."""
+    if stdin.is_closing():
+        return True
     pipe = stdin.transport.get_extra_info("pipe")
     if pipe is None:
         return False
     poller = select.poll()
-    poller.register(pipe.fileno(), select.POLLOUT)
+    try:
+        poller.register(pipe.fileno(), select.POLLOUT)
+    except (OSError, ValueError):  # closed meanwhile
+        return True
     return any(events & select.POLLERR for _, events in poller.poll(0))
 
 

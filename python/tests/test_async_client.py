@@ -458,6 +458,24 @@ def test_a_call_to_a_worker_that_died_idle_is_sent_to_a_new_one(test_worker_bin:
     run(scenario())
 
 
+# From the diff review: a worker that died during such a stall is the call's failure (a 503),
+# not a timeout.
+def test_a_worker_that_died_during_a_stall_of_the_loop_is_no_timeout(test_worker_bin: Path) -> None:
+    async def scenario() -> None:
+        async with AsyncMoltClient([str(test_worker_bin)], env=worker_env()) as client:
+            await client.ping()
+            pid = client.pid
+            assert pid is not None
+            call = asyncio.ensure_future(client.call("sleep", b"5000", codec="raw", timeout_ms=200))
+            await asyncio.sleep(0.05)  # sent
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)  # the loop is blocked past the deadline; the worker died in it
+            with pytest.raises(MoltWorkerUnavailable, match="killed by signal 9"):
+                await call
+
+    run(scenario())
+
+
 # From the same review: a worker retired because it did not answer, and then closed by the
 # client, counted as one that died right after starting: two such, and calls failed 503.
 def test_stuck_young_workers_closed_by_the_client_are_no_early_deaths(test_worker_bin: Path) -> None:
