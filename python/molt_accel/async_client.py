@@ -168,7 +168,7 @@ class _AsyncWorker:
 
     def _open_input(self) -> asyncio.StreamWriter:
         stdin = self.proc.stdin
-        if self.dead or stdin is None or stdin.is_closing() or _reader_gone(stdin):
+        if self.dead or stdin is None or _reader_gone(stdin):
             if not self._closing:
                 # The pipe closed under us: the process exited, and its reader may not
                 # have noticed yet. The restart backoff needs to know it died, and when.
@@ -535,9 +535,10 @@ class AsyncMoltClient(WorkerSettings):
 
 
 def _reader_gone(stdin: asyncio.StreamWriter) -> bool:
-    """Whether the worker's end of its input pipe is closed (it died), seen at once: asyncio
-    learns it a loop turn later, and its transport drops a write into such a pipe silently,
-    so a call written in between would count as delivered and not be re-sent."""
+    """Whether the worker's input takes no more frames: this side is closing it, or the
+    worker's end is closed (it died). The latter is seen at once here: asyncio learns it a
+    loop turn later, and its transport drops a write into such a pipe silently, so a call
+    written in between would count as delivered and not be re-sent."""
     if stdin.is_closing():
         return True
     pipe = stdin.transport.get_extra_info("pipe")

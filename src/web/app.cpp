@@ -307,8 +307,9 @@ const App::RouteEntry* App::fallback_route(const RouteMatch& match) const {
 std::optional<Response> App::slash_redirect(const Request& request) const {
   if (!redirect_slashes_) return std::nullopt;
   const std::string_view path = request.path();
-  std::string twin(path.ends_with('/') ? path.substr(0, path.size() - 1) : path);
-  if (!path.ends_with('/')) twin += '/';
+  const bool slashed = path.ends_with('/');
+  std::string twin(slashed ? path.substr(0, path.size() - 1) : path);
+  if (!slashed) twin += '/';
   // "//host" or "/\host" in a Location is another site to a browser: an open redirect.
   if (!twin.starts_with('/') || twin.starts_with("//") || twin.starts_with("/\\"))
     return std::nullopt;

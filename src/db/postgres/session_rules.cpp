@@ -69,7 +69,28 @@ bool is_name_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
 }
 
-// The word (letters, digits, underscores) that ends right before `at`, past blanks.
+// Whether a name or literal written with escapes begins at `at`: `U&"..."` or `U&'...'`.
+bool escapes_at(std::string_view sql, std::size_t at) {
+  return at + 2 < sql.size() && (sql[at] == 'U' || sql[at] == 'u') && sql[at + 1] == '&' &&
+         (sql[at + 2] == '"' || sql[at + 2] == '\'');
+}
+
+// Whether `test(word, at)` holds for a whole word of `sql` (letters, digits, '_' and '$',
+// starting with a letter), in a literal or a name too: `products_stats` holds no `ts_stat`.
+template <class Test>
+bool any_whole_word(std::string_view sql, Test test) {
+  for (std::size_t at = 0; at < sql.size(); ++at) {
+    if (!std::isalpha(static_cast<unsigned char>(sql[at])) || (at > 0 && is_name_char(sql[at - 1])))
+      continue;
+    std::size_t end = at;
+    while (end < sql.size() && is_name_char(sql[end])) ++end;
+    if (test(sql.substr(at, end - at), at)) return true;
+    at = end;
+  }
+  return false;
+}
+
+// The word (letters, digits, '_' and '$') that ends right before `at`, past blanks.
 std::string_view word_before(std::string_view sql, std::size_t at) {
   while (at > 0 && std::isspace(static_cast<unsigned char>(sql[at - 1]))) --at;
   std::size_t begin = at;
@@ -77,27 +98,17 @@ std::string_view word_before(std::string_view sql, std::size_t at) {
   return sql.substr(begin, at - begin);
 }
 
-// Built-ins that run SQL given as text, by their whole names (a table `products_stats` is
-// none), and a name or literal written with escapes: `U&"..."` or `U&'...'`.
+// Built-ins that run SQL given as text, by their whole names, and names or literals written
+// with escapes.
 bool runs_text_or_escapes(std::string_view sql) {
   static constexpr std::array<std::string_view, 7> kRunsText = {
       "QUERY_TO_XML",  "QUERY_TO_XMLSCHEMA",  "QUERY_TO_XML_AND_XMLSCHEMA",
       "CURSOR_TO_XML", "CURSOR_TO_XMLSCHEMA", "TS_STAT",
       "TS_REWRITE"};
-  for (std::size_t at = 0; at < sql.size(); ++at) {
-    if (at > 0 && is_name_char(sql[at - 1])) continue;
-    if ((sql[at] == 'U' || sql[at] == 'u') && at + 2 < sql.size() && sql[at + 1] == '&' &&
-        (sql[at + 2] == '"' || sql[at + 2] == '\''))
-      return true;
-    if (!std::isalpha(static_cast<unsigned char>(sql[at]))) continue;
-    std::size_t end = at;
-    while (end < sql.size() && is_name_char(sql[end])) ++end;
-    const std::string_view word = sql.substr(at, end - at);
-    for (const std::string_view name : kRunsText)
-      if (same_word(word, name)) return true;
-    at = end;
-  }
-  return false;
+  return any_whole_word(sql, [&sql](std::string_view word, std::size_t at) {
+    return escapes_at(sql, at) || std::any_of(kRunsText.begin(), kRunsText.end(),
+                                              [word](auto name) { return same_word(word, name); });
+  });
 }
 
 // A temporary table, view or sequence stays with the session, where a later caller's
@@ -106,21 +117,14 @@ bool runs_text_or_escapes(std::string_view sql) {
 // `SELECT ... INTO TEMP t`, or a name in `pg_temp`. Whole words only: a column named
 // `temperature`, or `temp` read in a query, is none.
 bool makes_temporary_objects(std::string_view sql) {
-  for (std::size_t at = 0; at < sql.size(); ++at) {
-    if (!std::isalpha(static_cast<unsigned char>(sql[at])) || (at > 0 && is_name_char(sql[at - 1])))
-      continue;
-    std::size_t end = at;
-    while (end < sql.size() && is_name_char(sql[end])) ++end;
-    const std::string_view word = sql.substr(at, end - at);
+  return any_whole_word(sql, [&sql](std::string_view word, std::size_t at) {
     if (same_word(word, "PG_TEMP")) return true;
-    if (same_word(word, "TEMP") || same_word(word, "TEMPORARY")) {
-      const std::string_view before = word_before(sql, at);
-      for (const std::string_view opener : {"CREATE", "GLOBAL", "LOCAL", "REPLACE", "INTO"})
-        if (same_word(before, opener)) return true;
-    }
-    at = end;
-  }
-  return false;
+    if (!same_word(word, "TEMP") && !same_word(word, "TEMPORARY")) return false;
+    const std::string_view before = word_before(sql, at);
+    for (const std::string_view opener : {"CREATE", "GLOBAL", "LOCAL", "REPLACE", "INTO"})
+      if (same_word(before, opener)) return true;
+    return false;
+  });
 }
 
 }  // namespace
@@ -146,8 +150,7 @@ const char* session_statement_refusal(std::string_view sql, bool in_transaction)
     const bool quoted = at < sql.size() && sql[at] == '"';
     const std::string_view third = word_at(sql, at + (quoted ? 1 : 0), end);
     // A name written with escapes (U&"...") cannot be read here: taken for a transaction's.
-    const bool unreadable =
-        at + 1 < sql.size() && (sql[at] == 'U' || sql[at] == 'u') && sql[at + 1] == '&';
+    const bool unreadable = escapes_at(sql, at);
     // Outside a transaction of the API a call reads only because its transaction does: a
     // statement that changes the transaction's own mode comes first in a batch and would let
     // the next one write.
