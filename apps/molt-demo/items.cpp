@@ -8,6 +8,7 @@
 #include "demo_seed.hpp"
 #include "list_items_query.hpp"
 #include "molt/core/status.hpp"
+#include "molt/db/described.hpp"
 #include "molt/db/postgres.hpp"
 #include "molt/db/sqlite.hpp"
 
@@ -104,6 +105,14 @@ std::int64_t ItemsStore::last_id(molt::core::Deadline deadline) const {
   const auto rows =
       db_->query("SELECT coalesce(max(id), 0) AS last FROM items", {}, query_options(deadline, {}));
   return rows.get<std::int64_t>(0, "last");
+}
+
+std::optional<Item> ItemsStore::find(std::int64_t id, molt::core::Deadline deadline) const {
+  const auto items = molt::db::rows_as<Item>(
+      db_->query("SELECT id, created_at, status, title, score, unread FROM items WHERE id = :id",
+                 Params{{{id}}, {"id"}}, query_options(deadline, {})));
+  if (items.empty()) return std::nullopt;
+  return items.front();
 }
 
 bool ItemsStore::reads_in_process() const {

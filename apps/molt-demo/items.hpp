@@ -54,6 +54,8 @@ class ItemsStore {
   // between): what GET /items sends when the client takes JSON.
   std::string list_json(const ListItemsRequest& request, molt::core::Deadline deadline,
                         molt::core::CancelToken cancel) const;
+  // The item with this id, if there is one.
+  std::optional<Item> find(std::int64_t id, molt::core::Deadline deadline) const;
   // Throws core::InvalidInput naming the field of `item` that is wrong.
   static void validate(const NewItem& item);
   // Inserts an item; throws core::InvalidInput naming the field that is wrong.

@@ -3,8 +3,9 @@
 //   molt-demo [--port 8080] [--threads N] [--blocking-threads N] [--db molt-demo.sqlite3]
 //             [--access-log] [--upstream HOST:PORT [--items-path /offload/]]
 //
-// Serves /health, /json, /plaintext, /items (GET and POST), /items/export and /items/import
-// from an embedded SQLite file, created and seeded on first run; from PostgreSQL when
+// Serves /health, /json, /plaintext, /items (GET and POST), /items/{id}, /items/export and
+// /items/import, with their OpenAPI document at /openapi.json and its page at /docs, from an
+// embedded SQLite file, created and seeded on first run; from PostgreSQL when
 // MOLT_DB_POSTGRES_DSN is set (seed it with molt-seed --postgres). SIGTERM or SIGINT drains
 // in-flight requests and exits 0. With --upstream it is a gateway in front of Django: the
 // requests none of its routes take are forwarded there (docs/web.md, "Gateway").
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "molt/web/middleware.hpp"
+#include "molt/web/openapi.hpp"
 #include "molt/web/server.hpp"
 #include "routes.hpp"
 
@@ -87,6 +89,11 @@ int main(int argc, char** argv) {
     app.use(molt::web::request_id());
     if (access_log) app.use(molt::web::access_log());
     molt_demo::add_routes(app, services);
+    molt::web::serve_openapi(
+        app, {.title = "molt-demo",
+              .version = "0.1.0",
+              .description = "The example service of molt::web: the list_items contract "
+                             "over SQLite or PostgreSQL."});
     if (!upstream.empty())
       molt_demo::add_gateway(app, services,
                              {.upstream = upstream_from(upstream), .items_path = items_path});

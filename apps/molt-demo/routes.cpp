@@ -4,6 +4,7 @@
 
 #include "item_import.hpp"
 #include "molt/web/blocking.hpp"
+#include "molt/web/openapi.hpp"
 #include "molt/web/typed.hpp"
 
 namespace molt_demo {
@@ -33,6 +34,7 @@ using molt::web::Ctx;
 using molt::web::HttpError;
 using molt::web::Request;
 using molt::web::Response;
+using molt::web::RouteDoc;
 
 // ?user_id=&q=&status=&cursor=&limit= -> the list_items request; 400 naming what is wrong.
 ListItemsRequest list_request(const Request& request) {
@@ -43,6 +45,15 @@ ListItemsRequest list_request(const Request& request) {
   out.cursor = request.query_param("cursor");
   out.limit = molt::web::query_as<std::int64_t>(request, "limit");
   return out;
+}
+
+// The query of list_items, for the routes that take it.
+RouteDoc with_list_query(RouteDoc doc) {
+  return doc.required_query<std::int64_t>("user_id", "whose items")
+      .query<std::string>("q", "only items whose title contains this")
+      .query<std::string>("status", "only items of this status: open or closed")
+      .query<std::string>("cursor", "where the previous page ended (its next_cursor)")
+      .query<std::int64_t>("limit", "items a page, 1 to 500 (50 when absent)");
 }
 
 molt::core::Deadline query_deadline(const Services& services) {
@@ -94,40 +105,77 @@ molt::web::Handler list_items(Services& services) {
 
 void add_gateway(molt::web::App& app, Services& services, const GatewaySettings& settings) {
   if (!settings.items_path.empty())
-    app.get(settings.items_path, list_items(services), "items.list.gateway");
+    app.get(settings.items_path, list_items(services), "items.list.gateway",
+            {.doc = with_list_query(RouteDoc("A page of a user's items, at Django's own URL")
+                                        .tag("items")
+                                        .returns<ListItemsResponse>())});
   // Bodies stream through to the upstream, so that an upload is never held here whole.
   app.fallback(molt::web::proxy_to(settings.upstream),
                {.max_body_bytes = settings.max_body_bytes, .stream_body = true});
 }
 
 void add_routes(molt::web::App& app, Services& services) {
-  app.get("/health", [&services](const Request& request, Ctx&) -> awaitable<Response> {
-    const std::chrono::duration<double> up = std::chrono::steady_clock::now() - services.started;
-    co_return molt::web::respond(
-        request, Health{true, "0.1.0", up.count(), std::string(services.items.backend())});
-  });
+  app.get("/health",
+          [&services](const Request& request, Ctx&) -> awaitable<Response> {
+            const std::chrono::duration<double> up =
+                std::chrono::steady_clock::now() - services.started;
+            co_return molt::web::respond(
+                request, Health{true, "0.1.0", up.count(), std::string(services.items.backend())});
+          },
+          "health",
+          {.doc = RouteDoc("Whether the service is up").tag("service").returns<Health>()});
 
   // The benchmark endpoints of the TechEmpower kind.
-  app.get("/json", [](const Request&, Ctx&) -> awaitable<Response> {
-    co_return molt::web::json(Message{"Hello, World!"});
-  });
-  app.get("/plaintext", [](const Request&, Ctx&) -> awaitable<Response> {
-    co_return Response::text("Hello, World!");
-  });
+  app.get("/json",
+          [](const Request&, Ctx&) -> awaitable<Response> {
+            co_return molt::web::json(Message{"Hello, World!"});
+          },
+          "json",
+          {.doc = RouteDoc("Hello, World! as JSON").tag("benchmark").returns_json<Message>()});
+  app.get(
+      "/plaintext",
+      [](const Request&, Ctx&) -> awaitable<Response> {
+        co_return Response::text("Hello, World!");
+      },
+      "plaintext",
+      {.doc = RouteDoc("Hello, World! as text").tag("benchmark").returns_raw(200, "text/plain")});
 
   // list_items (DESIGN.md §5): the same JSON as molt-worker and the Django baseline.
-  app.get("/items", list_items(services), "items.list");
+  app.get("/items", list_items(services), "items.list",
+          {.doc = with_list_query(RouteDoc("A page of a user's items")
+                                      .tag("items")
+                                      .returns<ListItemsResponse>()
+                                      .error(400, "A bad query parameter or cursor"))});
+
+  app.get("/items/{id:int}",
+          [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
+            const std::int64_t id = ctx.int_param("id");
+            const auto item = co_await molt::web::run_blocking(
+                services.pool, [&] { return services.items.find(id, query_deadline(services)); });
+            if (!item) throw HttpError(404, "not_found", "no item " + std::to_string(id));
+            co_return molt::web::respond(request, *item);
+          },
+          "items.show",
+          {.doc = RouteDoc("One item")
+                      .tag("items")
+                      .path_param("id", "the item's id")
+                      .returns<Item>()
+                      .error(404, "No item has this id")});
 
   // A JSON POST: validated, 400 naming the field, 201 with the stored item.
-  app.post(
-      "/items",
-      [&services](const Request& request, Ctx&) -> awaitable<Response> {
-        const auto item = molt::web::body_as<NewItem>(request);
-        const auto created = co_await molt::web::run_blocking(
-            services.pool, [&] { return services.items.create(item, query_deadline(services)); });
-        co_return molt::web::respond(request, created, 201);
-      },
-      "items.create");
+  app.post("/items",
+           [&services](const Request& request, Ctx&) -> awaitable<Response> {
+             const auto item = molt::web::body_as<NewItem>(request);
+             const auto created = co_await molt::web::run_blocking(services.pool, [&] {
+               return services.items.create(item, query_deadline(services));
+             });
+             co_return molt::web::respond(request, created, 201);
+           },
+           "items.create",
+           {.doc = RouteDoc("Store an item")
+                       .tag("items")
+                       .body<NewItem>()
+                       .returns<Item>(201, "The item as stored")});
 
   // A streamed upload, the counterpart of the export: NDJSON items for a user, checked and
   // stored as the body arrives (one transaction per piece of it), so an import of any size
@@ -160,61 +208,73 @@ void add_routes(molt::web::App& app, Services& services) {
                                    " (items imported before it: " + std::to_string(imported) + ")");
              co_return molt::web::respond(request, Imported{imported}, 201);
            },
-           "items.import", {.max_body_bytes = 256 << 20, .stream_body = true});
+           "items.import",
+           {.max_body_bytes = 256 << 20,
+            .stream_body = true,
+            .doc = RouteDoc("Import items, one JSON object a line")
+                       .tag("items")
+                       .description("Each line is an item (title, status, score) for the user; "
+                                    "a line of /items/export fits. The lines before a bad one "
+                                    "are stored, and the 400 says how many.")
+                       .required_query<std::int64_t>("user_id", "whose items they are")
+                       .raw_body("application/x-ndjson")
+                       .returns<Imported>(201)});
 
   // Streaming: every item of a user as NDJSON, one page per piece. The next page is read only
   // once the previous one is written, so a slow client slows the queries, not the memory.
   // The export is of the items there were when it began: it stops at the highest id of then,
   // so that an import into the same user, fed by this export, cannot feed it in turn.
-  app.get(
-      "/items/export",
-      [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
-        struct Export {
-          ListItemsRequest query;
-          std::int64_t last_id = 0;
-          std::optional<ListItemsResponse> first;  // read before the answer starts
-          bool done = false;
-        };
-        auto state = std::make_shared<Export>();
-        state->query = list_request(request);
-        state->query.limit = 200;
-        const auto token = ctx.token();
-        // The first page is read here, so that a bad cursor or user is a 400 before any of
-        // the answer goes out (once the head is out, a failure can only cut the stream).
-        auto [last_id, first] = co_await molt::web::run_blocking(services.pool, [&] {
-          const auto deadline = query_deadline(services);
-          return std::pair(services.items.last_id(deadline),
-                           services.items.list(state->query, deadline, token));
-        });
-        state->last_id = last_id;
-        state->first = std::move(first);
-        co_return Response::stream(
-            [&services, state, token]() -> awaitable<std::optional<std::string>> {
-              if (state->done) co_return std::nullopt;
-              ListItemsResponse page;
-              if (state->first) {
-                page = std::move(*std::exchange(state->first, std::nullopt));
-              } else {
-                page = co_await molt::web::run_blocking(services.pool, [&] {
-                  return services.items.list(state->query, query_deadline(services), token);
-                });
-              }
-              std::string lines;
-              for (const auto& item : page.items) {
-                if (item.id > state->last_id) {
-                  state->done = true;
-                  break;
-                }
-                molt::codec::write_json(lines, item);
-                lines.push_back('\n');
-              }
-              state->query.cursor = page.next_cursor;
-              state->done = state->done || !page.next_cursor.has_value();
-              co_return lines;
-            },
-            "application/x-ndjson");
-      },
-      "items.export");
+  app.get("/items/export",
+          [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
+            struct Export {
+              ListItemsRequest query;
+              std::int64_t last_id = 0;
+              std::optional<ListItemsResponse> first;  // read before the answer starts
+              bool done = false;
+            };
+            auto state = std::make_shared<Export>();
+            state->query = list_request(request);
+            state->query.limit = 200;
+            const auto token = ctx.token();
+            // The first page is read here, so that a bad cursor or user is a 400 before any of
+            // the answer goes out (once the head is out, a failure can only cut the stream).
+            auto [last_id, first] = co_await molt::web::run_blocking(services.pool, [&] {
+              const auto deadline = query_deadline(services);
+              return std::pair(services.items.last_id(deadline),
+                               services.items.list(state->query, deadline, token));
+            });
+            state->last_id = last_id;
+            state->first = std::move(first);
+            co_return Response::stream(
+                [&services, state, token]() -> awaitable<std::optional<std::string>> {
+                  if (state->done) co_return std::nullopt;
+                  ListItemsResponse page;
+                  if (state->first) {
+                    page = std::move(*std::exchange(state->first, std::nullopt));
+                  } else {
+                    page = co_await molt::web::run_blocking(services.pool, [&] {
+                      return services.items.list(state->query, query_deadline(services), token);
+                    });
+                  }
+                  std::string lines;
+                  for (const auto& item : page.items) {
+                    if (item.id > state->last_id) {
+                      state->done = true;
+                      break;
+                    }
+                    molt::codec::write_json(lines, item);
+                    lines.push_back('\n');
+                  }
+                  state->query.cursor = page.next_cursor;
+                  state->done = state->done || !page.next_cursor.has_value();
+                  co_return lines;
+                },
+                "application/x-ndjson");
+          },
+          "items.export",
+          {.doc = with_list_query(RouteDoc("Every item of a user, one JSON object a line")
+                                      .tag("items")
+                                      .returns_raw(200, "application/x-ndjson"))});
 }
 
 }  // namespace molt_demo

@@ -35,6 +35,8 @@ struct App::RouteEntry {
   RouteGroup::Data* group = nullptr;
   std::string name;
   std::unique_ptr<Next::Chain> chain;  // built by freeze()
+  std::string method;
+  std::string pattern;
 };
 
 namespace {
@@ -250,7 +252,16 @@ void App::add_route(RouteGroup::Data& group, std::string_view method, std::strin
   // The router checks the pattern now, so that the error names the line that added it.
   router_.add(method, full, routes_.size(), name);
   note_body_options(options);
-  routes_.push_back({std::move(handler), options, &group, std::string(name), nullptr});
+  routes_.push_back(
+      {std::move(handler), options, &group, std::string(name), nullptr, std::string(method), full});
+}
+
+std::vector<RouteInfo> App::routes() const {
+  std::vector<RouteInfo> out;
+  for (std::size_t i = 0; i < routes_.size(); ++i)
+    if (i != fallback_)
+      out.push_back({routes_[i].method, routes_[i].pattern, routes_[i].name, &routes_[i].options});
+  return out;
 }
 
 void App::freeze() {

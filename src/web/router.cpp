@@ -241,6 +241,13 @@ const NodeT* walk(const NodeT& node, Walk& w, std::size_t index) {
 
 }  // namespace
 
+std::vector<PatternParam> pattern_params(std::string_view pattern) {
+  std::vector<PatternParam> params;
+  for (const PatternSegment& segment : parse_pattern("", pattern))
+    if (segment.is_param) params.push_back({segment.text, segment.kind});
+  return params;
+}
+
 Router::Router() : root_(std::make_unique<Node>()) {}
 Router::~Router() = default;
 Router::Router(Router&&) noexcept = default;

@@ -40,7 +40,7 @@ using molt::web::TestClient;
 using molt::web::testing::Client;
 
 constexpr std::uint64_t kLargeBody = 64ull << 20;
-constexpr RouteOptions kLargeStream{.max_body_bytes = kLargeBody, .stream_body = true};
+const RouteOptions kLargeStream{.max_body_bytes = kLargeBody, .stream_body = true};
 
 std::atomic<std::size_t> first_piece{0};
 std::atomic<bool> release{false};

@@ -28,7 +28,7 @@ struct Point {
 };
 BOOST_DESCRIBE_STRUCT(Point, (), (x, y))
 
-constexpr RouteOptions kStream{.stream_body = true};
+const RouteOptions kStream{.stream_body = true};
 
 // "<pieces>:<body>" of the body, read to its end with ctx.body().
 awaitable<Response> pieces(const Request&, Ctx& ctx) {

@@ -45,6 +45,7 @@ namespace molt::web {
 class App;
 class Ctx;
 class Next;
+class RouteDoc;
 namespace detail {
 class TaskGroup;
 class RequestCancel;
@@ -258,6 +259,17 @@ struct RouteOptions {
   // its handler, the write of its answer, and each piece of a streamed answer (or of a
   // streamed body) — longer for an event stream or a long poll, shorter for a tight route.
   std::optional<std::chrono::milliseconds> request_timeout;
+  // What the route takes and answers, for its OpenAPI document (openapi.hpp): give it a
+  // RouteDoc, `.doc = RouteDoc("List items").returns<Page>()`.
+  std::shared_ptr<const RouteDoc> doc;
+};
+
+// A route as added: for tools that list them (the OpenAPI document).
+struct RouteInfo {
+  std::string_view method;
+  std::string_view pattern;  // with its groups' prefixes
+  std::string_view name;     // "" when unnamed
+  const RouteOptions* options;
 };
 
 // get/post/put/patch/del for App and RouteGroup, written once: each calls Derived::route.
@@ -398,6 +410,9 @@ class App : public RouteMethods<App> {
 
   // Answers one request: routing, middleware, handler, errors. Never throws.
   boost::asio::awaitable<Response> handle(const Request& request, Ctx& ctx) const;
+
+  // Every route in the order added (the fallback is not one).
+  std::vector<RouteInfo> routes() const;
 
   std::string url_for(
       std::string_view name,

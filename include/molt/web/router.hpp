@@ -34,6 +34,14 @@ class RouteError : public std::invalid_argument {
 
 enum class ParamKind { Str, Int, Path };
 
+// A parameter of a route pattern: `/users/{id:int}` has {"id", Int}.
+struct PatternParam {
+  std::string_view name;  // a view into the pattern
+  ParamKind kind;
+};
+// The parameters of `pattern`, in order; RouteError if the router would refuse it.
+std::vector<PatternParam> pattern_params(std::string_view pattern);
+
 class RouteMatch {
  public:
   enum class Outcome {

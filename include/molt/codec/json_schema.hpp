@@ -1,0 +1,166 @@
+#pragma once
+// JSON Schema (draft 2020-12, the dialect of OpenAPI 3.1) of the types the codecs take, from
+// the same descriptions: what a client may send and what it will get back.
+//
+//   molt::codec::SchemaSet schemas("#/components/schemas/");
+//   boost::json::value body = schemas.schema_of<NewItem>();  //
+//   {"$ref":"#/components/schemas/NewItem"} schemas.definitions(); //
+//   {"NewItem":{"type":"object",...}}
+//
+//   boost::json::object alone = molt::codec::json_schema<NewItem>();  // with its own $defs
+//
+// A described struct or enum is a named definition, referred to by "$ref" (so a recursive
+// type stays finite); everything else is written in place. A struct's "required" members are
+// the ones its decoder requires: not a std::optional, not listed in MOLT_DEFAULTS (whose
+// initial value is the member's "default"). Unknown members are ignored by the decoder, so the
+// schema allows them. The schema is of the JSON form: a Bytes member is a base64 string there
+// (MsgPack carries bin).
+
+#include <boost/core/demangle.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeindex>
+#include <utility>
+#include <vector>
+
+#include "molt/codec/json.hpp"
+#include "molt/codec/traits.hpp"
+
+namespace molt::codec {
+
+class SchemaSet {
+ public:
+  // `ref_prefix` is where the definitions will be: "#/$defs/" in a schema document of their
+  // own, "#/components/schemas/" in OpenAPI.
+  explicit SchemaSet(std::string ref_prefix = "#/$defs/") : ref_prefix_(std::move(ref_prefix)) {}
+
+  // The schema of T; the definitions of the named types it uses are added to definitions().
+  template <class T>
+  boost::json::value schema_of();
+
+  // Name -> schema of every described struct and enum met so far.
+  const boost::json::object& definitions() const { return definitions_; }
+
+ private:
+  struct Claim {
+    std::string name;
+    bool fresh;  // first met now: its definition is to be written
+  };
+  // The definition name of the C++ type `type` (demangled `cxx_name`): its own name without
+  // namespaces ("NewItem", "Page_Item" for Page<Item>), qualified when another type has it.
+  Claim claim_name(std::type_index type, std::string_view cxx_name);
+  boost::json::value ref_to(std::string_view name) const;
+
+  template <class T>
+  boost::json::value named();
+  template <class T>
+  boost::json::object struct_definition(std::string_view name);
+
+  std::string ref_prefix_;
+  boost::json::object definitions_;
+  std::vector<std::pair<std::type_index, std::string>> names_;
+};
+
+namespace detail {
+boost::json::value integer_schema(std::size_t bytes, bool is_signed);
+boost::json::value number_schema(std::size_t bytes);
+boost::json::value simple_schema(std::string_view type);
+// {"anyOf":[inner,{"type":"null"}]}
+boost::json::value nullable_schema(boost::json::value inner);
+}  // namespace detail
+
+template <class T>
+boost::json::value SchemaSet::schema_of() {
+  namespace json = boost::json;
+  if constexpr (std::is_same_v<T, bool>) {
+    return detail::simple_schema("boolean");
+  } else if constexpr (traits::is_integer_v<T>) {
+    return detail::integer_schema(sizeof(T), std::is_signed_v<T>);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return detail::number_schema(sizeof(T));
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return detail::simple_schema("string");
+  } else if constexpr (std::is_same_v<T, Bytes>) {
+    json::value schema = detail::simple_schema("string");
+    schema.as_object()["contentEncoding"] = "base64";
+    return schema;
+  } else if constexpr (std::is_same_v<T, json::value>) {
+    return json::object();  // any JSON
+  } else if constexpr (traits::is_optional<T>::value) {
+    using Inner = typename T::value_type;
+    // optional<optional<U>> tells null from absent; both are "U or null" to a schema.
+    if constexpr (traits::is_optional<Inner>::value)
+      return schema_of<Inner>();
+    else
+      return detail::nullable_schema(schema_of<Inner>());
+  } else if constexpr (traits::is_vector<T>::value) {
+    return json::object{{"type", "array"}, {"items", schema_of<typename T::value_type>()}};
+  } else if constexpr (traits::is_string_map<T>::value) {
+    return json::object{{"type", "object"},
+                        {"additionalProperties", schema_of<typename T::mapped_type>()}};
+  } else if constexpr (traits::is_described_enum_v<T> || traits::is_described_struct_v<T>) {
+    return named<T>();
+  } else {
+    static_assert(sizeof(T) == 0, "molt::codec: this type has no JSON schema; describe it");
+  }
+}
+
+template <class T>
+boost::json::value SchemaSet::named() {
+  namespace json = boost::json;
+  Claim claim = claim_name(std::type_index(typeid(T)), boost::core::demangle(typeid(T).name()));
+  if (claim.fresh) {
+    json::object definition;
+    if constexpr (traits::is_described_enum_v<T>) {
+      json::array names;
+      boost::mp11::mp_for_each<boost::describe::describe_enumerators<T>>(
+          [&](auto e) { names.emplace_back(e.name); });
+      definition = {{"title", claim.name}, {"type", "string"}, {"enum", std::move(names)}};
+    } else {
+      definition = struct_definition<T>(claim.name);
+    }
+    definitions_[claim.name] = std::move(definition);
+  }
+  return ref_to(claim.name);
+}
+
+template <class T>
+boost::json::object SchemaSet::struct_definition(std::string_view name) {
+  namespace json = boost::json;
+  json::object properties;
+  json::array required;
+  boost::mp11::mp_for_each<boost::describe::describe_members<
+      T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
+    using M = std::remove_cvref_t<decltype(std::declval<T&>().*member.pointer)>;
+    json::value schema = schema_of<M>();
+    if constexpr (traits::keeps_default<T>(decltype(member)::name)) {
+      static const T fresh{};
+      schema.as_object()["default"] = parse_json(to_json(fresh.*member.pointer));
+    } else if constexpr (!traits::is_optional<M>::value) {
+      required.emplace_back(member.name);
+    }
+    properties[member.name] = std::move(schema);
+  });
+  json::object definition{
+      {"title", name}, {"type", "object"}, {"properties", std::move(properties)}};
+  if (!required.empty()) definition["required"] = std::move(required);
+  return definition;
+}
+
+// A schema document of its own for T: "$schema", T's schema, and "$defs" for its named types.
+template <class T>
+boost::json::object json_schema() {
+  SchemaSet schemas;
+  boost::json::object document{{"$schema", "https://json-schema.org/draft/2020-12/schema"}};
+  boost::json::value schema = schemas.schema_of<T>();
+  for (auto& [key, value] : schema.as_object()) document[key] = std::move(value);
+  if (!schemas.definitions().empty()) document["$defs"] = schemas.definitions();
+  return document;
+}
+
+}  // namespace molt::codec

@@ -1,0 +1,177 @@
+// An OpenAPI 3.1 document of an App, from its routes and what they declare, and the pages that
+// serve it (FastAPI's /openapi.json and /docs):
+//
+//   app.get("/items", list_items, "items.list",
+//           {.doc = RouteDoc("List a user's items")
+//                       .required_query<std::int64_t>("user_id", "whose items")
+//                       .query<std::int64_t>("limit", "1 to 500; 50 when absent")
+//                       .returns<ListItemsResponse>()});
+//   app.post("/items", create_item, "items.create",
+//            {.doc = RouteDoc("Create an item").body<NewItem>().returns<Item>(201)});
+//   molt::web::serve_openapi(app, {.title = "Items", .version = "1.0.0"});
+//
+// Path parameters come from the pattern (`{id:int}` is an integer); a route without a doc is
+// listed with what its pattern says. Bodies and answers are described structs (their JSON
+// Schema, codec/json_schema.hpp), sent as JSON or MsgPack. A route that takes parameters or a
+// body answers 400 with the {"error":{...}} shape on bad input, and says so.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "molt/codec/json_schema.hpp"
+#include "molt/web/app.hpp"
+
+namespace molt::web {
+
+namespace detail {
+class OpenApiWriter;
+}
+
+class RouteDoc {
+ public:
+  explicit RouteDoc(std::string summary = {}) : summary_(std::move(summary)) {}
+
+  RouteDoc& description(std::string text) {
+    description_ = std::move(text);
+    return *this;
+  }
+  // Groups operations in the docs page, as FastAPI's tags.
+  RouteDoc& tag(std::string name) {
+    tags_.push_back(std::move(name));
+    return *this;
+  }
+  RouteDoc& deprecated() {
+    deprecated_ = true;
+    return *this;
+  }
+  // Left out of the document (FastAPI's include_in_schema=False).
+  RouteDoc& hidden() {
+    hidden_ = true;
+    return *this;
+  }
+
+  // A query parameter as query_as<T> reads it (absent is allowed) ...
+  template <typename T>
+  RouteDoc& query(std::string name, std::string description = {}) {
+    query_.push_back({std::move(name), std::move(description), false, &schema_for<T>});
+    return *this;
+  }
+  // ... and as query_required<T> reads it.
+  template <typename T>
+  RouteDoc& required_query(std::string name, std::string description = {}) {
+    query_.push_back({std::move(name), std::move(description), true, &schema_for<T>});
+    return *this;
+  }
+  // Words for a path parameter of the pattern (its type comes from the pattern).
+  RouteDoc& path_param(std::string name, std::string description) {
+    path_.push_back({std::move(name), std::move(description), true, nullptr});
+    return *this;
+  }
+
+  // A body decoded with body_as<T>: JSON or MsgPack.
+  template <typename T>
+  RouteDoc& body(std::string description = {}) {
+    body_ = Content{{}, std::move(description), &schema_for<T>};
+    return *this;
+  }
+  // A body of another media type, read as bytes (an upload, NDJSON lines).
+  RouteDoc& raw_body(std::string media_type, std::string description = {}) {
+    body_ = Content{std::move(media_type), std::move(description), nullptr};
+    return *this;
+  }
+
+  // An answer built with respond()/json()/msgpack() from a T.
+  template <typename T>
+  RouteDoc& returns(int status = 200, std::string description = {}) {
+    answers_.push_back({status, Content{{}, std::move(description), &schema_for<T>}, false});
+    return *this;
+  }
+  // An answer built with json() from a T: JSON only.
+  template <typename T>
+  RouteDoc& returns_json(int status = 200, std::string description = {}) {
+    answers_.push_back({status, Content{kJsonOnly, std::move(description), &schema_for<T>}, false});
+    return *this;
+  }
+  // An answer of another media type (a stream, text), or with no body (a 204).
+  RouteDoc& returns_raw(int status, std::string media_type, std::string description = {}) {
+    answers_.push_back(
+        {status, Content{std::move(media_type), std::move(description), nullptr}, false});
+    return *this;
+  }
+  // An error the handler answers, in the {"error":{"code","message"}} shape of HttpError.
+  RouteDoc& error(int status, std::string description) {
+    answers_.push_back({status, Content{{}, std::move(description), nullptr}, true});
+    return *this;
+  }
+
+  // For RouteOptions::doc: `.doc = RouteDoc(...)...`.
+  operator std::shared_ptr<const RouteDoc>() const {
+    return std::make_shared<const RouteDoc>(*this);
+  }
+
+ private:
+  friend class detail::OpenApiWriter;
+  using SchemaOf = boost::json::value (*)(codec::SchemaSet&);
+  template <typename T>
+  static boost::json::value schema_for(codec::SchemaSet& schemas) {
+    return schemas.schema_of<T>();
+  }
+  struct Param {
+    std::string name;
+    std::string description;
+    bool required;
+    SchemaOf schema;
+  };
+  static constexpr char kJsonOnly[] = "application/json";
+  struct Content {
+    std::string media_type;  // "" for JSON and MsgPack
+    std::string description;
+    SchemaOf schema;  // nullptr: none to give
+  };
+  struct Answer {
+    int status;
+    Content content;
+    bool error_shape;
+  };
+
+  std::string summary_;
+  std::string description_;
+  std::vector<std::string> tags_;
+  bool deprecated_ = false;
+  bool hidden_ = false;
+  std::vector<Param> query_;
+  std::vector<Param> path_;
+  std::optional<Content> body_;
+  std::vector<Answer> answers_;
+};
+
+struct OpenApiInfo {
+  std::string title = "molt::web";
+  std::string version = "0.1.0";
+  std::string description;
+};
+
+// The OpenAPI 3.1 document of `app`'s routes.
+boost::json::object openapi_document(const App& app, const OpenApiInfo& info);
+
+struct OpenApiOptions {
+  std::string title = "molt::web";
+  std::string version = "0.1.0";
+  std::string description;
+  std::string json_path = "/openapi.json";
+  // The Swagger UI page; "" for none.
+  std::string docs_path = "/docs";
+  // Where the page loads Swagger UI from (a copy of your own, where browsers cannot reach
+  // the CDN).
+  std::string swagger_ui_url = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5";
+};
+
+// Adds GET `json_path` (the document, built at its first request, when every route is in)
+// and GET `docs_path` (a page that shows it), both left out of the document itself.
+void serve_openapi(App& app, OpenApiOptions options = {});
+
+}  // namespace molt::web

@@ -1,0 +1,267 @@
+#include "molt/web/openapi.hpp"
+
+#include <algorithm>
+#include <boost/beast/http/status.hpp>
+#include <boost/describe.hpp>
+#include <boost/json/serialize.hpp>
+#include <cctype>
+#include <mutex>
+#include <optional>
+
+#include "molt/codec/json.hpp"
+
+namespace molt::web {
+namespace detail {
+
+// The shape of every error molt::web answers (Response::error), for the document.
+struct ErrorDetail {
+  std::string code;
+  std::string message;
+  std::optional<std::string> field;  // the input that was wrong: "body.title", "query.limit"
+};
+BOOST_DESCRIBE_STRUCT(ErrorDetail, (), (code, message, field))
+struct ErrorAnswer {
+  ErrorDetail error;
+};
+BOOST_DESCRIBE_STRUCT(ErrorAnswer, (), (error))
+
+namespace {
+
+namespace json = boost::json;
+
+// The operations an OpenAPI 3.1 path item has room for; a route of another method is left out.
+std::optional<std::string> operation_key(std::string_view method) {
+  for (const std::string_view key :
+       {"get", "put", "post", "delete", "patch", "options", "head", "trace"}) {
+    if (method.size() == key.size() &&
+        std::equal(method.begin(), method.end(), key.begin(),
+                   [](char a, char b) { return a == std::toupper(static_cast<unsigned char>(b)); }))
+      return std::string(key);
+  }
+  return std::nullopt;
+}
+
+// `/users/{id:int}` -> `/users/{id}`: OpenAPI's path template. (The router took the pattern,
+// so its braces pair up.)
+std::string path_template(std::string_view pattern) {
+  std::string out;
+  while (true) {
+    const std::size_t open = pattern.find('{');
+    out.append(pattern.substr(0, open));
+    if (open == std::string_view::npos) return out;
+    const std::size_t close = pattern.find('}', open);
+    const std::string_view inside = pattern.substr(open + 1, close - open - 1);
+    out.append("{").append(inside.substr(0, inside.find(':'))).append("}");
+    pattern.remove_prefix(close + 1);
+  }
+}
+
+// "get_users_id" for an unnamed `GET /users/{id:int}`.
+std::string operation_id(std::string_view key, const std::string& path) {
+  std::string id(key);
+  for (const char c : path) {
+    const bool word = std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    if (word)
+      id += c;
+    else if (id.back() != '_')
+      id += '_';
+  }
+  while (id.back() == '_') id.pop_back();
+  return id;
+}
+
+json::object parameter(std::string_view name, std::string_view where, bool required,
+                       json::value schema, std::string_view description) {
+  json::object out{{"name", name}, {"in", where}, {"required", required}, {"schema", schema}};
+  if (!description.empty()) out["description"] = description;
+  return out;
+}
+
+std::string reason(int status) {
+  const std::string_view text =
+      boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  return text == "<unknown-status>" ? "Status " + std::to_string(status) : std::string(text);
+}
+
+}  // namespace
+
+class OpenApiWriter {
+ public:
+  json::object document(const App& app, const OpenApiInfo& info) {
+    json::object paths;
+    for (const RouteInfo& route : app.routes()) {
+      const RouteDoc* doc = route.options->doc.get();
+      const std::optional<std::string> key = operation_key(route.method);
+      if (!key || (doc != nullptr && doc->hidden_)) continue;
+      const std::string path = path_template(route.pattern);
+      json::value& item = paths[path];
+      if (!item.is_object()) item = json::object();
+      item.as_object()[*key] = operation(route, path, *key, doc ? *doc : RouteDoc());
+    }
+    json::object information{{"title", info.title}, {"version", info.version}};
+    if (!info.description.empty()) information["description"] = info.description;
+    json::object out{
+        {"openapi", "3.1.0"}, {"info", std::move(information)}, {"paths", std::move(paths)}};
+    if (!schemas_.definitions().empty())
+      out["components"] = json::object{{"schemas", schemas_.definitions()}};
+    return out;
+  }
+
+ private:
+  json::object operation(const RouteInfo& route, const std::string& path, std::string_view key,
+                         const RouteDoc& doc) {
+    json::object op;
+    if (!doc.tags_.empty()) op["tags"] = json::array(doc.tags_.begin(), doc.tags_.end());
+    if (!doc.summary_.empty()) op["summary"] = doc.summary_;
+    if (!doc.description_.empty()) op["description"] = doc.description_;
+    op["operationId"] = route.name.empty() ? operation_id(key, path) : std::string(route.name);
+
+    json::array parameters;
+    const bool takes_input = doc.body_.has_value() || !doc.query_.empty();
+    const std::vector<PatternParam> path_params = pattern_params(route.pattern);
+    for (const RouteDoc::Param& described : doc.path_) {
+      if (std::none_of(path_params.begin(), path_params.end(),
+                       [&](const PatternParam& p) { return p.name == described.name; }))
+        throw RouteError("route '" + std::string(route.method) + " " + std::string(route.pattern) +
+                         "': its doc describes a path parameter '" + described.name +
+                         "' the pattern does not have");
+    }
+    for (const PatternParam& param : path_params) {
+      std::string_view description;
+      for (const RouteDoc::Param& described : doc.path_)
+        if (described.name == param.name) description = described.description;
+      json::value schema = param.kind == ParamKind::Int ? codec::detail::integer_schema(8, true)
+                                                        : codec::detail::simple_schema("string");
+      parameters.push_back(parameter(param.name, "path", true, std::move(schema), description));
+    }
+    for (const RouteDoc::Param& query : doc.query_)
+      parameters.push_back(parameter(query.name, "query", query.required, query.schema(schemas_),
+                                     query.description));
+    if (!parameters.empty()) op["parameters"] = std::move(parameters);
+
+    if (doc.body_) {
+      json::object body{{"required", true}, {"content", content(*doc.body_)}};
+      if (!doc.body_->description.empty()) body["description"] = doc.body_->description;
+      op["requestBody"] = std::move(body);
+    }
+
+    json::object responses;
+    bool answers_success = false;
+    for (const RouteDoc::Answer& answer : doc.answers_) {
+      json::object described{{"description", answer.content.description.empty()
+                                                 ? reason(answer.status)
+                                                 : answer.content.description}};
+      if (answer.error_shape)
+        described["content"] = error_content();
+      else if (json::object media = content(answer.content); !media.empty())
+        described["content"] = std::move(media);
+      responses[std::to_string(answer.status)] = std::move(described);
+      answers_success = answers_success || (answer.status >= 200 && answer.status < 400);
+    }
+    if (!answers_success) responses["200"] = json::object{{"description", reason(200)}};
+    if (takes_input && !responses.contains("400"))
+      responses["400"] =
+          json::object{{"description", "The input is not valid"}, {"content", error_content()}};
+    op["responses"] = std::move(responses);
+    if (doc.deprecated_) op["deprecated"] = true;
+    return op;
+  }
+
+  // JSON and MsgPack carry a described type alike (or JSON alone); another media type its
+  // bytes.
+  json::object content(const RouteDoc::Content& content) {
+    if (content.schema == nullptr)
+      return content.media_type.empty() ? json::object()
+                                        : json::object{{content.media_type, json::object()}};
+    const json::value schema = content.schema(schemas_);
+    json::object media{{"application/json", json::object{{"schema", schema}}}};
+    if (content.media_type.empty()) media["application/msgpack"] = json::object{{"schema", schema}};
+    return media;
+  }
+
+  json::object error_content() {
+    return json::object{
+        {"application/json", json::object{{"schema", schemas_.schema_of<ErrorAnswer>()}}}};
+  }
+
+  codec::SchemaSet schemas_{"#/components/schemas/"};
+};
+
+}  // namespace detail
+
+boost::json::object openapi_document(const App& app, const OpenApiInfo& info) {
+  return detail::OpenApiWriter().document(app, info);
+}
+
+namespace {
+
+void append_html_escaped(std::string& out, std::string_view text) {
+  for (const char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
+// A page that loads Swagger UI and shows the document at `json_url`.
+std::string docs_page(const OpenApiOptions& options) {
+  std::string page =
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>";
+  append_html_escaped(page, options.title);
+  page += "</title>\n<link rel=\"stylesheet\" href=\"";
+  append_html_escaped(page, options.swagger_ui_url + "/swagger-ui.css");
+  page += "\">\n</head>\n<body>\n<div id=\"swagger-ui\"></div>\n<script src=\"";
+  append_html_escaped(page, options.swagger_ui_url + "/swagger-ui-bundle.js");
+  page += "\"></script>\n<script>\nSwaggerUIBundle({url: ";
+  // A JSON string is a JavaScript string; "<" escaped so that no "</script>" can end it.
+  std::string url;
+  codec::write_json_string(url, options.json_path);
+  for (const char c : url) page += c == '<' ? std::string("\\u003c") : std::string(1, c);
+  page += ", dom_id: \"#swagger-ui\"});\n</script>\n</body>\n</html>\n";
+  return page;
+}
+
+}  // namespace
+
+void serve_openapi(App& app, OpenApiOptions options) {
+  struct Document {
+    OpenApiInfo info;
+    std::once_flag built;
+    std::string text;
+  };
+  auto document = std::make_shared<Document>();
+  document->info = {options.title, options.version, options.description};
+  app.get(options.json_path,
+          [document](const Request&, Ctx& ctx) -> boost::asio::awaitable<Response> {
+            // Built when first asked, once every route is in (the app is frozen by then).
+            std::call_once(document->built, [&] {
+              document->text = boost::json::serialize(openapi_document(ctx.app(), document->info));
+            });
+            co_return Response::json_text(document->text);
+          },
+          "openapi", {.doc = RouteDoc().hidden()});
+  if (options.docs_path.empty()) return;
+  app.get(options.docs_path,
+          [page = docs_page(options)](const Request&, Ctx&) -> boost::asio::awaitable<Response> {
+            co_return Response(200, page, "text/html; charset=utf-8");
+          },
+          "openapi.docs", {.doc = RouteDoc().hidden()});
+}
+
+}  // namespace molt::web

@@ -1,0 +1,215 @@
+#include "molt/web/openapi.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/describe.hpp>
+#include <boost/json/parse.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "molt/web/test_client.hpp"
+#include "molt/web/typed.hpp"
+
+namespace openapi_sample {
+enum class Status { open, closed };
+BOOST_DESCRIBE_ENUM(Status, open, closed)
+struct NewNote {
+  std::string title;
+  Status status = Status::open;
+};
+BOOST_DESCRIBE_STRUCT(NewNote, (), (title, status))
+MOLT_DEFAULTS(NewNote, status)
+struct Note {
+  std::int64_t id = 0;
+  std::string title;
+  Status status = Status::open;
+  std::optional<std::string> owner;
+};
+BOOST_DESCRIBE_STRUCT(Note, (), (id, title, status, owner))
+struct Page {
+  std::vector<Note> notes;
+};
+BOOST_DESCRIBE_STRUCT(Page, (), (notes))
+}  // namespace openapi_sample
+
+namespace molt::web {
+namespace {
+
+using boost::asio::awaitable;
+using openapi_sample::NewNote;
+using openapi_sample::Note;
+using openapi_sample::Page;
+
+boost::json::value parse(std::string_view text) {
+  return boost::json::parse(text);
+}
+
+Response ok(const Request&, Ctx&) {
+  return Response::text("ok");
+}
+
+// A small notes service, documented as a user would.
+void add_notes(App& app) {
+  app.get("/notes", ok, "notes.list",
+          {.doc = RouteDoc("List notes")
+                      .tag("notes")
+                      .query<std::int64_t>("limit", "at most this many")
+                      .required_query<std::string>("owner")
+                      .returns<Page>()});
+  app.post("/notes", ok, "notes.create",
+           {.doc = RouteDoc("Create a note")
+                       .description("Stores a note; its status is open unless told.")
+                       .tag("notes")
+                       .body<NewNote>("the note")
+                       .returns<Note>(201)
+                       .error(409, "A note of that title exists")});
+  app.get("/notes/{id:int}", ok, "notes.show",
+          {.doc = RouteDoc("One note")
+                      .path_param("id", "the note's id")
+                      .returns<Note>()
+                      .error(404, "No such note")});
+  app.del("/notes/{id:int}", ok, {},
+          {.doc = RouteDoc("Remove a note").deprecated().returns_raw(204, "")});
+  app.get("/files/{rest:path}", ok);
+  app.get("/internal", ok, {}, {.doc = RouteDoc().hidden()});
+  app.route("PURGE", "/cache", answering_at_once(ok));  // no room for it in OpenAPI 3.1
+}
+
+TEST(OpenApi, TheDocumentListsEveryRouteWithWhatItDeclares) {
+  App app;
+  add_notes(app);
+  const boost::json::object document = openapi_document(app, {"Notes", "2.1.0", "A notes service"});
+  EXPECT_EQ(document.at("openapi"), "3.1.0");
+  EXPECT_EQ(document.at("info"),
+            parse(R"({"title":"Notes","version":"2.1.0","description":"A notes service"})"));
+  const auto& paths = document.at("paths").as_object();
+  EXPECT_EQ(paths.size(), 3u);  // /notes, /notes/{id}, /files/{rest}: not /internal nor PURGE
+
+  EXPECT_EQ(paths.at("/notes").at("get"), parse(R"({
+    "tags": ["notes"], "summary": "List notes", "operationId": "notes.list",
+    "parameters": [
+      {"name": "limit", "in": "query", "required": false,
+       "schema": {"type": "integer", "format": "int64"}, "description": "at most this many"},
+      {"name": "owner", "in": "query", "required": true, "schema": {"type": "string"}}],
+    "responses": {
+      "200": {"description": "OK", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Page"}},
+        "application/msgpack": {"schema": {"$ref": "#/components/schemas/Page"}}}},
+      "400": {"description": "The input is not valid", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}}}})"));
+
+  const auto& create = paths.at("/notes").at("post").as_object();
+  EXPECT_EQ(create.at("description"), "Stores a note; its status is open unless told.");
+  EXPECT_EQ(create.at("requestBody"), parse(R"({"required": true, "description": "the note",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewNote"}},
+                "application/msgpack": {"schema": {"$ref": "#/components/schemas/NewNote"}}}})"));
+  EXPECT_EQ(create.at("responses").at("201").at("description"), "Created");
+  EXPECT_EQ(create.at("responses").at("409"),
+            parse(R"({"description": "A note of that title exists",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}})"));
+  EXPECT_FALSE(create.at("responses").as_object().contains("200"));
+
+  const auto& show = paths.at("/notes/{id}").at("get").as_object();
+  EXPECT_EQ(show.at("parameters"), parse(R"([{"name": "id", "in": "path", "required": true,
+    "schema": {"type": "integer", "format": "int64"}, "description": "the note's id"}])"));
+  // No 400: a path whose id is not an integer matches no route (a 404).
+  EXPECT_FALSE(show.at("responses").as_object().contains("400"));
+  const auto& remove = paths.at("/notes/{id}").at("delete").as_object();
+  EXPECT_EQ(remove.at("operationId"), "delete_notes_id");
+  EXPECT_EQ(remove.at("deprecated"), true);
+  EXPECT_EQ(remove.at("responses").at("204"), parse(R"({"description": "No Content"})"));
+
+  // Undocumented: what the pattern says, and a plain 200.
+  EXPECT_EQ(paths.at("/files/{rest}").at("get"), parse(R"({"operationId": "get_files_rest",
+    "parameters": [{"name": "rest", "in": "path", "required": true, "schema": {"type": "string"}}],
+    "responses": {"200": {"description": "OK"}}})"));
+
+  const auto& schemas = document.at("components").at("schemas").as_object();
+  EXPECT_EQ(schemas.at("NewNote").at("required"), parse(R"(["title"])"));
+  EXPECT_EQ(schemas.at("NewNote").at("properties").at("status"),
+            parse(R"({"$ref": "#/components/schemas/Status", "default": "open"})"));
+  EXPECT_EQ(schemas.at("Status").at("enum"), parse(R"(["open", "closed"])"));
+  EXPECT_EQ(schemas.at("ErrorAnswer").at("required"), parse(R"(["error"])"));
+  EXPECT_EQ(schemas.at("ErrorDetail").at("required"), parse(R"(["code", "message"])"));
+}
+
+TEST(OpenApi, GroupsPrefixTheirPaths) {
+  App app;
+  auto api = app.group("/api");
+  api.group("/v1").get("/ping", ok, "ping");
+  const auto document = openapi_document(app, {});
+  EXPECT_TRUE(document.at("paths").as_object().contains("/api/v1/ping"));
+  EXPECT_FALSE(document.contains("components"));  // no described type anywhere
+}
+
+TEST(OpenApi, ADocOfAPathParameterThePatternLacksIsAnError) {
+  App app;
+  app.get("/notes/{id:int}", ok, {}, {.doc = RouteDoc().path_param("note_id", "its id")});
+  try {
+    openapi_document(app, {});
+    FAIL() << "no error";
+  } catch (const RouteError& e) {
+    EXPECT_NE(std::string(e.what()).find("'note_id'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("GET /notes/{id:int}"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OpenApi, ABadDocIsA500WhenServed) {
+  App app;
+  serve_openapi(app);
+  app.get("/notes/{id:int}", ok, {}, {.doc = RouteDoc().path_param("note_id", "its id")});
+  TestClient client(app);
+  const TestResponse answer = client.get("/openapi.json");
+  EXPECT_EQ(answer.status, 500);
+  EXPECT_EQ(answer.body.find("note_id"), std::string::npos);  // in the log, not the answer
+}
+
+TEST(OpenApi, ServedAtItsPathsOnceEveryRouteIsIn) {
+  App app;
+  serve_openapi(app, {.title = "Notes <&> \"docs\"", .version = "1.0.0"});
+  add_notes(app);  // after serve_openapi: still in the document
+  TestClient client(app);
+  const TestResponse document = client.get("/openapi.json");
+  ASSERT_EQ(document.status, 200);
+  EXPECT_EQ(document.header("Content-Type"), "application/json");
+  const auto parsed = document.json();
+  EXPECT_EQ(parsed.at("info").at("title"), "Notes <&> \"docs\"");
+  EXPECT_TRUE(parsed.at("paths").as_object().contains("/notes/{id}"));
+  EXPECT_FALSE(parsed.at("paths").as_object().contains("/openapi.json"));
+  EXPECT_FALSE(parsed.at("paths").as_object().contains("/docs"));
+  EXPECT_EQ(client.get("/openapi.json").body, document.body);
+
+  const TestResponse page = client.get("/docs");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<title>Notes &lt;&amp;&gt; &quot;docs&quot;</title>"),
+            std::string::npos)
+      << page.body;
+  EXPECT_NE(page.body.find("SwaggerUIBundle({url: \"/openapi.json\""), std::string::npos);
+  EXPECT_NE(page.body.find("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"),
+            std::string::npos);
+}
+
+TEST(OpenApi, TheDocsPageCannotBeBrokenOutOfByItsSettings) {
+  App app;
+  serve_openapi(app, {.json_path = "/x</script><script>alert(1)</script>",
+                      .swagger_ui_url = "https://cdn.example/\"><script>alert(2)</script>"});
+  TestClient client(app);
+  const std::string page = client.get("/docs").body;
+  EXPECT_EQ(page.find("alert(1)</script>"), std::string::npos) << page;
+  EXPECT_NE(page.find("\\u003c/script>"), std::string::npos) << page;
+  EXPECT_EQ(page.find("\"><script>alert(2)"), std::string::npos) << page;
+}
+
+TEST(OpenApi, NoDocsPageWhenToldSo) {
+  App app;
+  serve_openapi(app, {.docs_path = ""});
+  TestClient client(app);
+  EXPECT_EQ(client.get("/docs").status, 404);
+  EXPECT_EQ(client.get("/openapi.json").status, 200);
+}
+
+}  // namespace
+}  // namespace molt::web
