@@ -133,16 +133,10 @@ std::string ItemsStore::list_json(const ListItemsRequest& request, molt::core::D
 }
 
 void ItemsStore::validate(const NewItem& item) {
-  if (item.user_id <= 0) throw molt::core::InvalidInput("user_id: must be a positive integer");
-  if (item.title.empty() || item.title.size() > 200)
-    throw molt::core::InvalidInput("title: must be 1 to 200 bytes long");
+  molt::codec::check_rules(item, molt::codec::PathSegment{nullptr, "item", 0});
   // PostgreSQL text cannot hold a NUL (the database would refuse it: a 500), nor should a title.
   if (item.title.find('\0') != std::string::npos)
-    throw molt::core::InvalidInput("title: must not contain a NUL character");
-  if (item.status != "open" && item.status != "closed")
-    throw molt::core::InvalidInput("status: must be \"open\" or \"closed\"");
-  if (!(item.score >= 0.0 && item.score <= 10.0))
-    throw molt::core::InvalidInput("score: must be between 0 and 10");
+    throw molt::core::InvalidInput("item.title: must not contain a NUL character");
 }
 
 Item ItemsStore::create(const NewItem& item, molt::core::Deadline deadline) const {

@@ -10,6 +10,7 @@
 
 #include "contracts.hpp"
 #include "molt/codec/defaults.hpp"
+#include "molt/codec/rules.hpp"
 #include "molt/core/cancel.hpp"
 #include "molt/core/deadline.hpp"
 #include "molt/db/database.hpp"
@@ -28,6 +29,8 @@ struct NewItem {
 };
 BOOST_DESCRIBE_STRUCT(NewItem, (), (user_id, title, status, score))
 MOLT_DEFAULTS(NewItem, status, score)
+MOLT_RULES(NewItem, rule(&NewItem::user_id, at_least(1)), rule(&NewItem::title, length(1, 200)),
+           rule(&NewItem::status, one_of("open", "closed")), rule(&NewItem::score, between(0, 10)))
 
 // One line of POST /items/import: an item of the user the import is for. A line of
 // /items/export fits too (its other fields are ignored), so an export imports back.
@@ -56,7 +59,8 @@ class ItemsStore {
                         molt::core::CancelToken cancel) const;
   // The item with this id, if there is one.
   std::optional<Item> find(std::int64_t id, molt::core::Deadline deadline) const;
-  // Throws core::InvalidInput naming the field of `item` that is wrong.
+  // Throws core::InvalidInput naming the field of `item` that is wrong ("item.title: ..."):
+  // NewItem's rules, which a decoded body has met already, and no NUL in the title.
   static void validate(const NewItem& item);
   // Inserts an item; throws core::InvalidInput naming the field that is wrong.
   Item create(const NewItem& item, molt::core::Deadline deadline) const;

@@ -81,6 +81,7 @@ def test_every_operation_has_a_unique_id(document: dict[str, Any]) -> None:
         ("GET", "/items/abc", "/items/{id}", None, 404),  # not an {id:int}: no route
         ("POST", "/items", "/items", {"user_id": 3, "title": "from the test"}, 201),
         ("POST", "/items", "/items", {"user_id": 3, "title": 7}, 400),
+        ("POST", "/items", "/items", {"user_id": 3, "title": "x", "score": 11}, 400),
     ],
 )
 def test_the_answers_fit_their_documented_schemas(
@@ -91,6 +92,26 @@ def test_the_answers_fit_their_documented_schemas(
     assert headers["Content-Type"] == "application/json"
     validator = answer_schema(document, route, method.lower(), status)
     validator.validate(json.loads(answer))
+
+
+def test_the_declared_rules_are_in_the_schema_and_enforced(demo: int, document: dict[str, Any]) -> None:
+    """NewItem's MOLT_RULES: the document shows them, and a body that breaks one is refused."""
+    new_item = jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/NewItem", "components": document["components"]}
+    )
+    for body, field in (
+        ({"user_id": 0, "title": "x"}, "body.user_id"),
+        ({"user_id": 1, "title": "x" * 201}, "body.title"),
+        ({"user_id": 1, "title": "x", "status": "pending"}, "body.status"),
+        ({"user_id": 1, "title": "x", "score": 10.5}, "body.score"),
+    ):
+        assert not new_item.is_valid(body)
+        status, _, answer = call(demo, "POST", "/items", body)
+        assert status == 400, answer
+        assert json.loads(answer)["error"]["field"] == field
+    accepted = {"user_id": 1, "title": "é" * 200, "status": "closed", "score": 10}
+    assert new_item.is_valid(accepted)
+    assert call(demo, "POST", "/items", accepted)[0] == 201
 
 
 def test_a_wrong_answer_does_not_fit(document: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "molt/codec/defaults.hpp"
+#include "molt/codec/rules.hpp"
 
 namespace molt::codec::sample {
 
@@ -96,6 +97,25 @@ struct NotePatch {
   std::optional<std::optional<std::int64_t>> due;
 };
 BOOST_DESCRIBE_STRUCT(NotePatch, (), (description, due))
+
+// Declared limits on members (MOLT_RULES): both decoders hold a body to them.
+struct Listing {
+  std::int64_t user_id = 0;
+  std::string title;
+  std::string status = "open";
+  double score = 0;
+  std::vector<std::string> tags;
+  std::optional<std::int32_t> rank;
+  std::map<std::string, std::string> labels;
+  friend bool operator==(const Listing&, const Listing&) = default;
+};
+BOOST_DESCRIBE_STRUCT(Listing, (), (user_id, title, status, score, tags, rank, labels))
+MOLT_DEFAULTS(Listing, status, score, tags, labels)
+MOLT_RULES(Listing, rule(&Listing::user_id, at_least(1)), rule(&Listing::title, length(1, 20)),
+           rule(&Listing::status, one_of("open", "closed")),
+           rule(&Listing::score, between(0, 10.5)), rule(&Listing::tags, max_length(3)),
+           rule(&Listing::rank, more_than(0), less_than(100)),
+           rule(&Listing::labels, min_length(0), max_length(2)))
 
 inline Payload make_payload() {
   Payload p;

@@ -17,6 +17,7 @@
 #include "molt/codec/base64.hpp"
 #include "molt/codec/decode_error.hpp"
 #include "molt/codec/number_format.hpp"
+#include "molt/codec/rules.hpp"
 #include "molt/codec/traits.hpp"
 
 namespace molt::codec {
@@ -247,6 +248,7 @@ void from_json_value(V&& v, T& out, const PathSegment& at) {
         throw DecodeError(here, traits::expected_name<M>(), "nothing (the field is required)");
       }
     });
+    check_rules(out, at);
   } else {
     static_assert(sizeof(T) == 0, "molt::codec: this type has no JSON decoding; describe it");
   }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "molt/codec/json.hpp"
+#include "molt/codec/rules.hpp"
 #include "molt/codec/traits.hpp"
 
 namespace molt::codec {
@@ -72,6 +73,55 @@ boost::json::value number_schema(std::size_t bytes);
 boost::json::value simple_schema(std::string_view type);
 // {"anyOf":[inner,{"type":"null"}]}
 boost::json::value nullable_schema(boost::json::value inner);
+}  // namespace detail
+
+namespace detail {
+
+// The keywords of a member's rules (rules.hpp), on `schema`: the member's, of type M.
+template <class M, class B>
+void add_check(boost::json::object& schema, const rules::Bound<B>& bound) {
+  const char* keyword = bound.low ? (bound.exclusive ? "exclusiveMinimum" : "minimum")
+                                  : (bound.exclusive ? "exclusiveMaximum" : "maximum");
+  schema[keyword] = bound.value;
+}
+template <class M, class B, class C>
+void add_check(boost::json::object& schema, const rules::Range<B, C>& range) {
+  add_check<M>(schema, range.low);
+  add_check<M>(schema, range.high);
+}
+template <class M>
+void add_check(boost::json::object& schema, const rules::Length& length) {
+  const bool text = std::is_same_v<M, std::string>;
+  const bool array = traits::is_vector<M>::value;
+  if (length.min > 0)
+    schema[text ? "minLength" : array ? "minItems" : "minProperties"] = length.min;
+  if (length.max) schema[text ? "maxLength" : array ? "maxItems" : "maxProperties"] = *length.max;
+}
+template <class M, class V, std::size_t N>
+void add_check(boost::json::object& schema, const rules::OneOf<V, N>& one_of) {
+  schema["enum"] = boost::json::array(one_of.values.begin(), one_of.values.end());
+}
+
+template <class T, class M, class P>
+void add_rules(boost::json::value& schema, P pointer) {
+  // An optional's rules are on its value: the first branch of its anyOf.
+  boost::json::object& target = traits::is_optional<M>::value
+                                    ? schema.at("anyOf").as_array().at(0).as_object()
+                                    : schema.as_object();
+  using Value = typename traits::without_optional<M>::type;
+  std::apply(
+      [&](const auto&... rule) {
+        const auto add = [&](const auto& one) {
+          if constexpr (std::is_same_v<decltype(one.member), P>)
+            if (one.member == pointer)
+              std::apply([&](const auto&... checks) { (add_check<Value>(target, checks), ...); },
+                         one.checks);
+        };
+        (add(rule), ...);
+      },
+      molt_rules_of(static_cast<const T*>(nullptr)));
+}
+
 }  // namespace detail
 
 template <class T>
@@ -138,6 +188,7 @@ boost::json::object SchemaSet::struct_definition(std::string_view name) {
       T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
     using M = std::remove_cvref_t<decltype(std::declval<T&>().*member.pointer)>;
     json::value schema = schema_of<M>();
+    if constexpr (traits::has_rules<T>()) detail::add_rules<T, M>(schema, member.pointer);
     if constexpr (traits::keeps_default<T>(decltype(member)::name)) {
       static const T fresh{};
       schema.as_object()["default"] = parse_json(to_json(fresh.*member.pointer));

@@ -15,6 +15,7 @@
 
 #include "molt/codec/decode_error.hpp"
 #include "molt/codec/msgpack_reader.hpp"
+#include "molt/codec/rules.hpp"
 #include "molt/codec/traits.hpp"
 #include "molt/codec/utf8.hpp"
 
@@ -318,6 +319,7 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
         throw DecodeError(at.field(Member::name), traits::expected_name<M>(),
                           "nothing (the field is required)");
     });
+    check_rules(out, at);
   } else {
     static_assert(sizeof(T) == 0, "molt::codec: this type has no MsgPack decoding; describe it");
   }

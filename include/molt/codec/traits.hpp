@@ -23,6 +23,16 @@ struct is_optional : std::false_type {};
 template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
 
+// T, or U for std::optional<U>.
+template <class T>
+struct without_optional {
+  using type = T;
+};
+template <class T>
+struct without_optional<std::optional<T>> {
+  using type = T;
+};
+
 template <class T>
 struct is_vector : std::false_type {};
 template <class T, class A>
