@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
+#include <cmath>
 #include <functional>
 #include <string>
 
@@ -85,6 +86,19 @@ TEST(Rules, EachRuleNamesTheFieldAndWhatItTakes) {
               l.labels = {{"a", ""}, {"b", ""}, {"c", ""}};
             })),
             "payload.labels: expected an object of at most 2 entries, got 3 entries");
+}
+
+TEST(Rules, NaNIsInNoRange) {
+  // JSON cannot carry a NaN; MsgPack can.
+  const Listing nan_score = changed([](Listing& l) { l.score = std::nan(""); });
+  try {
+    decode_msgpack<Listing>(to_msgpack(nan_score));
+    FAIL() << "no error";
+  } catch (const DecodeError& e) {
+    EXPECT_EQ(e.path(), "payload.score");
+  }
+  const Listing infinite = changed([](Listing& l) { l.score = INFINITY; });
+  EXPECT_THROW(decode_msgpack<Listing>(to_msgpack(infinite)), DecodeError);
 }
 
 TEST(Rules, TextIsCountedInCharactersNotBytes) {

@@ -79,6 +79,14 @@ constexpr bool less(A a, B b) {
     return static_cast<long double>(a) < static_cast<long double>(b);
 }
 
+template <class A, class B>
+constexpr bool less_or_equal(A a, B b) {
+  if constexpr (std::is_integral_v<A> && std::is_integral_v<B>)
+    return std::cmp_less_equal(a, b);
+  else
+    return static_cast<long double>(a) <= static_cast<long double>(b);
+}
+
 template <class M>
 inline constexpr bool is_number_v = std::is_arithmetic_v<M> && !std::is_same_v<M, bool>;
 template <class M>
@@ -100,9 +108,10 @@ struct Bound {
   std::optional<RuleFailure> check(const M& number) const {
     static_assert(detail::is_number_v<M>,
                   "at_least/at_most/more_than/less_than/between: for numbers");
+    // NaN (MsgPack carries it) is in no range: every comparison with it is false.
     const bool fits =
-        low ? (exclusive ? detail::less(value, number) : !detail::less(number, value))
-            : (exclusive ? detail::less(number, value) : !detail::less(value, number));
+        low ? (exclusive ? detail::less(value, number) : detail::less_or_equal(value, number))
+            : (exclusive ? detail::less(number, value) : detail::less_or_equal(number, value));
     if (fits) return std::nullopt;
     std::string words = std::is_integral_v<M> ? "an integer " : "a number ";
     words +=
