@@ -152,16 +152,88 @@ TestResponse TestClient::request(std::string_view method, std::string_view targe
   std::string bytes;
   bytes.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: testserver\r\n");
   bool has_length = false;
+  bool has_cookie = false;
   for (const auto& [name, value] : headers) {
     bytes.append(name).append(": ").append(value).append("\r\n");
     has_length |= iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding");
+    has_cookie |= iequals(name, "Cookie");
   }
+  if (const std::string cookie = cookie_header(target); !has_cookie && !cookie.empty())
+    bytes.append("Cookie: ").append(cookie).append("\r\n");
   if (!body.empty() && !has_length)
     bytes.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
   bytes.append("\r\n").append(body);
   const auto responses = parse_responses(raw(bytes), method == "HEAD");
   if (responses.empty()) throw std::runtime_error("TestClient: the server answered nothing");
+  keep_cookies(responses.back(), target);
   return responses.back();
+}
+
+namespace {
+
+// The path of a request target, without its query.
+std::string_view target_path(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+// RFC 6265 §5.1.4: `path` is within the cookie's `cookie_path`.
+bool path_matches(std::string_view path, std::string_view cookie_path) {
+  if (!path.starts_with(cookie_path)) return false;
+  return path.size() == cookie_path.size() || cookie_path.ends_with('/') ||
+         path[cookie_path.size()] == '/';
+}
+
+// RFC 6265 §5.1.4's default path: the request path up to its last '/'.
+std::string default_cookie_path(std::string_view target) {
+  const std::string_view path = target_path(target);
+  const std::size_t slash = path.rfind('/');
+  return slash == 0 || slash == std::string_view::npos ? "/" : std::string(path.substr(0, slash));
+}
+
+}  // namespace
+
+void TestClient::set_cookie(std::string name, std::string value, std::string path) {
+  std::erase_if(cookies_, [&](const StoredCookie& c) { return c.name == name && c.path == path; });
+  cookies_.push_back({std::move(name), std::move(value), std::move(path)});
+}
+
+void TestClient::keep_cookies(const TestResponse& response, std::string_view target) {
+  for (const auto& [header, line] : response.headers) {
+    if (!iequals(header, "Set-Cookie")) continue;
+    std::string_view rest = line;
+    const std::string_view pair = next_list_element(rest, ';');
+    const std::size_t equals = pair.find('=');
+    if (equals == std::string_view::npos) continue;
+    std::string path = default_cookie_path(target);
+    bool expired = false;
+    while (!rest.empty()) {
+      const std::string_view attribute = next_list_element(rest, ';');
+      const std::size_t at = attribute.find('=');
+      const std::string_view key = trim_ows(attribute.substr(0, at));
+      const std::string_view value =
+          at == std::string_view::npos ? std::string_view() : trim_ows(attribute.substr(at + 1));
+      if (iequals(key, "Path") && value.starts_with('/')) path = std::string(value);
+      if (iequals(key, "Max-Age") && !value.empty())
+        expired = value.front() == '-' || value.find_first_not_of('0') == std::string_view::npos;
+    }
+    const std::string name(trim_ows(pair.substr(0, equals)));
+    if (expired)
+      std::erase_if(cookies_,
+                    [&](const StoredCookie& c) { return c.name == name && c.path == path; });
+    else
+      set_cookie(name, std::string(trim_ows(pair.substr(equals + 1))), std::move(path));
+  }
+}
+
+std::string TestClient::cookie_header(std::string_view target) const {
+  std::string header;
+  const std::string_view path = target_path(target);
+  for (const StoredCookie& c : cookies_) {
+    if (!path_matches(path, c.path)) continue;
+    if (!header.empty()) header += "; ";
+    header.append(c.name).append("=").append(c.value);
+  }
+  return header;
 }
 
 TestResponse TestClient::get(std::string_view target, const Headers& headers) {

@@ -61,6 +61,18 @@ class TestClient {
   // handler's ctx.body().next() in pieces of that size.
   void set_read_size(std::size_t bytes) { read_size_ = bytes == 0 ? 1 : bytes; }
 
+  // Cookies, kept as a browser keeps them (httpx's and Starlette's test clients alike): a
+  // Set-Cookie in an answer stores one (Max-Age=0 drops it), and the later requests to its
+  // Path send it, unless given a Cookie header of their own. raw() neither sends nor keeps them.
+  struct StoredCookie {
+    std::string name;
+    std::string value;
+    std::string path = "/";
+  };
+  const std::vector<StoredCookie>& cookies() const { return cookies_; }
+  void set_cookie(std::string name, std::string value, std::string path = "/");
+  void clear_cookies() { cookies_.clear(); }
+
   // Feeds `bytes` as one connection's input (then end of input) and returns every byte the
   // server wrote back: several requests give several answers, in order.
   std::string raw(std::string_view bytes);
@@ -68,9 +80,13 @@ class TestClient {
   static std::vector<TestResponse> parse_responses(std::string_view bytes, bool head = false);
 
  private:
+  void keep_cookies(const TestResponse& response, std::string_view target);
+  std::string cookie_header(std::string_view target) const;
+
   App& app_;
   Limits limits_;
   std::size_t read_size_;
+  std::vector<StoredCookie> cookies_;
 };
 
 }  // namespace molt::web
