@@ -279,6 +279,7 @@ asio::awaitable<bool> Connection::write_out() {
 // and each write gets a fresh deadline (a slow client holds the producer, not the server).
 asio::awaitable<bool> Connection::write_stream(const Response& response) {
   const Request& request = reader_.request();
+  StreamFraming framing(request, response);
   for (;;) {
     std::optional<std::string> piece;
     // The producer may wait a long while for its next piece (an upstream, a query): a client
@@ -296,12 +297,8 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
     }
     stop_watching_for_disconnect();
     out_.clear();
-    if (piece) {
-      frame_piece(out_, request, *piece);
-    } else {
-      frame_end(out_, request);
-    }
-    // Nothing to write: an empty piece, or the end of an HTTP/1.0 body (the close ends it).
+    if (!(piece ? framing.piece(out_, *piece) : framing.end(out_))) co_return false;
+    // Nothing to write: an empty piece, or the end of a body not sent in chunks.
     if (out_.empty()) {
       if (!piece) co_return true;
       continue;

@@ -20,8 +20,10 @@ void log_stream_failure(const Request& request, const char* what) {
 
 bool write_answer(std::string& out, const Request& request, const Response& response,
                   bool closing) {
-  // HTTP/1.0 has no chunks: a streamed body ends where the connection does.
-  const bool close_delimited = request.version() < 11 && sends_stream(request, response);
+  // HTTP/1.0 has no chunks: a streamed body of no declared length ends where the connection
+  // does.
+  const bool close_delimited =
+      request.version() < 11 && sends_stream(request, response) && !response.stream_length();
   const bool keep_alive = request.keep_alive() && !closing && !close_delimited;
   write_response(out, response, {request.version(), keep_alive, request.method() == "HEAD"});
   return keep_alive;
@@ -33,16 +35,35 @@ bool sends_stream(const Request& request, const Response& response) {
   return response.streaming() && !bodiless && request.method() != "HEAD";
 }
 
-void frame_piece(std::string& out, const Request& request, std::string_view piece) {
-  if (request.version() >= 11) {
-    append_chunk(out, piece);
-  } else {
-    out += piece;
+StreamFraming::StreamFraming(const Request& request, const Response& response)
+    : request_(request),
+      chunked_(request.version() >= 11 && !response.stream_length()),
+      length_(response.stream_length()) {}
+
+bool StreamFraming::piece(std::string& out, std::string_view piece) {
+  if (length_ && piece.size() > *length_ - sent_) {
+    log_request_failure(request_, ": the streamed answer failed",
+                        "its producer gave more than the " + std::to_string(*length_) +
+                            " bytes of its stream length");
+    return false;
   }
+  sent_ += piece.size();
+  if (chunked_)
+    append_chunk(out, piece);
+  else
+    out += piece;
+  return true;
 }
 
-void frame_end(std::string& out, const Request& request) {
-  if (request.version() >= 11) out += kLastChunk;
+bool StreamFraming::end(std::string& out) {
+  if (length_ && sent_ < *length_) {
+    log_request_failure(request_, ": the streamed answer failed",
+                        "its producer ended after " + std::to_string(sent_) + " of the " +
+                            std::to_string(*length_) + " bytes of its stream length");
+    return false;
+  }
+  if (chunked_) out += kLastChunk;
+  return true;
 }
 
 void write_read_error(std::string& out, const ReadError& error) {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "body_stream.hpp"
@@ -18,9 +20,23 @@ bool write_answer(std::string& out, const Request& request, const Response& resp
 
 // Whether the answer has a streamed body to send after its head.
 bool sends_stream(const Request& request, const Response& response);
-// Appends one piece of a streamed body, or its end, framed for the request's HTTP version.
-void frame_piece(std::string& out, const Request& request, std::string_view piece);
-void frame_end(std::string& out, const Request& request);
+// How the pieces of a streamed body go out: in chunks (HTTP/1.1), as they are until the
+// connection closes (HTTP/1.0), or as they are within a declared length.
+class StreamFraming {
+ public:
+  StreamFraming(const Request& request, const Response& response);
+  // Appends `piece`, framed. False, with nothing appended and the failure logged, when it
+  // would pass the declared length.
+  bool piece(std::string& out, std::string_view piece);
+  // Appends the end of the body. False, logged, when fewer bytes came than declared.
+  bool end(std::string& out);
+
+ private:
+  const Request& request_;
+  bool chunked_;
+  std::optional<std::uint64_t> length_;
+  std::uint64_t sent_ = 0;
+};
 
 // One line on stderr: "molt::web: METHOD PATH<how>: <what>", `what` made one line.
 void log_request_failure(const Request& request, std::string_view how, std::string_view what);

@@ -88,9 +88,9 @@ void write_response(std::string& out, const Response& response, const WriteOptio
       if (!response.content_type_verbatim() && lacks_charset(content_type)) p = put(p, kCharset);
       p = put(p, "\r\n");
     }
-    if (!response.streaming()) {
+    if (!response.streaming() || response.stream_length()) {
       p = put(p, "Content-Length: ");
-      p = std::to_chars(p, p + 20, response.body().size()).ptr;
+      p = std::to_chars(p, p + 20, response.stream_length().value_or(response.body().size())).ptr;
       p = put(p, "\r\n");
     } else if (options.version >= 11) {
       p = put(p, "Transfer-Encoding: chunked\r\n");

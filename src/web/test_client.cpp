@@ -30,14 +30,15 @@ namespace {
 // Collects a streamed body into `out`, framed as the server frames it. False if it failed.
 boost::asio::awaitable<bool> drain_stream(const Response& response, const Request& request,
                                           std::string& out) {
+  detail::StreamFraming framing(request, response);
   try {
-    while (auto piece = co_await response.chunks()()) detail::frame_piece(out, request, *piece);
+    while (auto piece = co_await response.chunks()())
+      if (!framing.piece(out, *piece)) co_return false;
   } catch (const std::exception& e) {
     detail::log_stream_failure(request, e.what());
     co_return false;
   }
-  detail::frame_end(out, request);
-  co_return true;
+  co_return framing.end(out);
 }
 
 // One request through the app, as a connection serves it: the Ctx lives until the whole

@@ -468,9 +468,57 @@ App& stream_app() {
           },
           "text/plain; charset=utf-8");
     });
+    // `n` pieces of two bytes under a declared length of `declared` bytes.
+    app.get("/sized/{n:int}/{declared:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+      auto left = std::make_shared<std::int64_t>(ctx.int_param("n"));
+      Response response = Response::stream(
+          [left]() -> awaitable<std::optional<std::string>> {
+            if (*left == 0) co_return std::nullopt;
+            --*left;
+            co_return "ab";
+          },
+          "application/octet-stream");
+      response.set_stream_length(static_cast<std::uint64_t>(ctx.int_param("declared")));
+      co_return response;
+    });
     ready = true;
   }
   return app;
+}
+
+TEST(HttpTest, AStreamOfDeclaredLengthGoesOutAsItIsWithContentLength) {
+  TestClient client(stream_app());
+  const std::string raw = client.raw(
+      "GET /sized/3/6 HTTP/1.1\r\nHost: t\r\n\r\nGET /sized/0/0 HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(raw.find("Transfer-Encoding"), std::string::npos);
+  const auto answers = TestClient::parse_responses(raw);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].header("Content-Length"), "6");
+  EXPECT_EQ(answers[0].body, "ababab");
+  EXPECT_EQ(answers[1].header("Content-Length"), "0");
+  // HTTP/1.0: the length ends the body, so the connection may carry another request.
+  const std::string old = client.raw(
+      "GET /sized/1/2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /sized/1/2 HTTP/1.0\r\n\r\n");
+  const auto answers10 = TestClient::parse_responses(old);
+  ASSERT_EQ(answers10.size(), 2u);
+  EXPECT_EQ(answers10[0].header("Connection"), "keep-alive");
+  // HEAD: the length without the body.
+  const auto head =
+      TestClient::parse_responses(client.raw("HEAD /sized/3/6 HTTP/1.1\r\nHost: t\r\n\r\n"), true);
+  ASSERT_EQ(head.size(), 1u);
+  EXPECT_EQ(head[0].header("Content-Length"), "6");
+}
+
+TEST(HttpTest, AStreamThatBreaksItsLengthIsCutShort) {
+  TestClient client(stream_app());
+  // More than declared: the piece that would pass it is not sent, nor anything after.
+  const std::string longer = client.raw(
+      "GET /sized/3/5 HTTP/1.1\r\nHost: t\r\n\r\nGET /sized/1/2 HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(longer.substr(longer.size() - 8), "\r\n\r\nabab") << longer;
+  // Fewer: the body ends short and the connection with it (no second answer).
+  const std::string shorter = client.raw(
+      "GET /sized/1/4 HTTP/1.1\r\nHost: t\r\n\r\nGET /sized/1/2 HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ(shorter.substr(shorter.size() - 6), "\r\n\r\nab") << shorter;
 }
 
 TEST(HttpTest, StreamedBodiesAreChunkedAndTheConnectionGoesOn) {

@@ -112,7 +112,7 @@ class Response {
     return {status, std::move(body), "application/json"};
   }
   // A body produced piece by piece, sent with chunked transfer coding (HTTP/1.1) or until
-  // the connection closes (HTTP/1.0).
+  // the connection closes (HTTP/1.0); with set_stream_length, as Content-Length bytes.
   static Response stream(BodyChunks chunks, std::string content_type, int status = 200) {
     Response response(status, {}, std::move(content_type));
     response.chunks_ = std::move(chunks);
@@ -160,6 +160,11 @@ class Response {
   void add_vary(std::string_view field);
   std::optional<std::string_view> header(std::string_view name) const;
   bool streaming() const { return static_cast<bool>(chunks_); }
+  // The length of a streamed body, when known ahead (a file): sent as Content-Length, also
+  // to HEAD, and its pieces go out as they are (an HTTP/1.0 connection stays open). A
+  // producer that gives more or fewer bytes has its connection cut, and is logged.
+  void set_stream_length(std::uint64_t bytes) { stream_length_ = bytes; }
+  std::optional<std::uint64_t> stream_length() const { return stream_length_; }
   const BodyChunks& chunks() const { return chunks_; }
   // Replaces a streamed answer's producer: for middleware that wraps it (access_log counts
   // what it produces and logs when it ends).
@@ -173,6 +178,7 @@ class Response {
   bool content_type_verbatim_ = false;
   std::vector<std::pair<std::string, std::string>> headers_;
   BodyChunks chunks_;
+  std::optional<std::uint64_t> stream_length_;
 };
 
 // Case-insensitive ASCII comparison, as header names compare.
