@@ -47,13 +47,14 @@ ListItemsRequest list_request(const Request& request) {
   return out;
 }
 
-// The query of list_items, for the routes that take it.
-RouteDoc with_list_query(RouteDoc doc) {
-  return doc.required_query<std::int64_t>("user_id", "whose items")
+// The query of list_items, for the routes that take it (the export takes no limit).
+RouteDoc with_list_query(RouteDoc doc, bool limit = true) {
+  doc.required_query<std::int64_t>("user_id", "whose items")
       .query<std::string>("q", "only items whose title contains this")
-      .query<std::string>("status", "only items of this status: open or closed")
-      .query<std::string>("cursor", "where the previous page ended (its next_cursor)")
-      .query<std::int64_t>("limit", "items a page, 1 to 500 (50 when absent)");
+      .query<std::string>("status", "only items of this status (open or closed; another has none)")
+      .query<std::string>("cursor", "where the previous page ended (its next_cursor)");
+  if (limit) doc.query<std::int64_t>("limit", "items a page, 1 to 500 (50 when absent)");
+  return doc;
 }
 
 molt::core::Deadline query_deadline(const Services& services) {
@@ -274,7 +275,8 @@ void add_routes(molt::web::App& app, Services& services) {
           "items.export",
           {.doc = with_list_query(RouteDoc("Every item of a user, one JSON object a line")
                                       .tag("items")
-                                      .returns_raw(200, "application/x-ndjson"))});
+                                      .returns_raw(200, "application/x-ndjson"),
+                                  false)});
 }
 
 }  // namespace molt_demo

@@ -4,6 +4,23 @@
 
 namespace molt::codec {
 
+namespace {
+constexpr std::size_t kMostQuoted = 40;
+}  // namespace
+
+std::string quoted_excerpt(std::string_view text) {
+  std::string out = "\"";
+  if (text.size() <= kMostQuoted) {
+    out.append(text);
+  } else {
+    std::size_t end = kMostQuoted;  // whole characters only
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    out.append(text.substr(0, end)).append("...");
+  }
+  out += '"';
+  return out;
+}
+
 std::string PathSegment::render() const {
   std::vector<const PathSegment*> chain;
   for (const PathSegment* p = this; p; p = p->parent) chain.push_back(p);
@@ -14,7 +31,10 @@ std::string PathSegment::render() const {
       out += '[' + std::to_string(s.index) + ']';
     } else {
       if (!out.empty()) out += '.';
-      out += s.key.empty() ? std::string_view("\"\"") : s.key;  // a map key "" shows as ""
+      if (s.key.empty())
+        out += "\"\"";  // a map key "" shows as ""
+      else
+        out += s.key.size() > kMostQuoted ? quoted_excerpt(s.key) : std::string(s.key);
     }
   }
   return out;

@@ -82,11 +82,12 @@ boost::json::value simple_schema(std::string_view type) {
 
 boost::json::value integer_schema(std::size_t bytes, bool is_signed) {
   boost::json::object schema{{"type", "integer"}};
+  // int64 is told by its format (its bounds are past what JavaScript numbers hold exactly);
+  // narrower types by their bounds, which validators check (int32 by its format too).
   if (is_signed && bytes == 8) {
     schema["format"] = "int64";
-  } else if (is_signed && bytes == 4) {
-    schema["format"] = "int32";
   } else if (is_signed) {
+    if (bytes == 4) schema["format"] = "int32";
     const std::int64_t max = (std::int64_t{1} << (8 * bytes - 1)) - 1;
     schema["minimum"] = -max - 1;
     schema["maximum"] = max;

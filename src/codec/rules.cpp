@@ -22,22 +22,6 @@ std::string number_text(std::uint64_t value) {
   return out;
 }
 
-std::string quoted_excerpt(std::string_view text) {
-  // An error message quotes what was sent, but not a megabyte of it.
-  constexpr std::size_t kMost = 40;
-  std::string out = "\"";
-  if (text.size() <= kMost) {
-    out.append(text);
-  } else {
-    std::size_t end = kMost;
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
-      --end;  // whole characters
-    out.append(text.substr(0, end)).append("...");
-  }
-  out += '"';
-  return out;
-}
-
 std::size_t code_points(std::string_view utf8) noexcept {
   std::size_t n = 0;
   for (const char c : utf8) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <stdexcept>
 
 #include "molt/codec/json.hpp"
 
@@ -88,6 +90,9 @@ std::string reason(int status) {
 class OpenApiWriter {
  public:
   json::object document(const App& app, const OpenApiInfo& info) {
+    // The error shape is named first, so that a type of the app's own called ErrorAnswer is
+    // the one named apart, and the names do not depend on which route comes first.
+    schemas_.schema_of<ErrorAnswer>();
     json::object paths;
     for (const RouteInfo& route : app.routes()) {
       const RouteDoc* doc = route.options->doc.get();
@@ -100,8 +105,10 @@ class OpenApiWriter {
     }
     json::object information{{"title", info.title}, {"version", info.version}};
     if (!info.description.empty()) information["description"] = info.description;
-    json::object out{
-        {"openapi", "3.1.0"}, {"info", std::move(information)}, {"paths", std::move(paths)}};
+    json::object out{{"openapi", "3.1.0"}, {"info", std::move(information)}};
+    if (!info.root_path.empty())
+      out["servers"] = json::array{json::object{{"url", info.root_path}}};
+    out["paths"] = std::move(paths);
     if (!schemas_.definitions().empty())
       out["components"] = json::object{{"schemas", schemas_.definitions()}};
     return out;
@@ -114,7 +121,8 @@ class OpenApiWriter {
     if (!doc.tags_.empty()) op["tags"] = json::array(doc.tags_.begin(), doc.tags_.end());
     if (!doc.summary_.empty()) op["summary"] = doc.summary_;
     if (!doc.description_.empty()) op["description"] = doc.description_;
-    op["operationId"] = route.name.empty() ? operation_id(key, path) : std::string(route.name);
+    op["operationId"] =
+        unique_id(route.name.empty() ? operation_id(key, path) : std::string(route.name));
 
     json::array parameters;
     const bool takes_input = doc.body_.has_value() || !doc.query_.empty();
@@ -130,8 +138,11 @@ class OpenApiWriter {
       std::string_view description;
       for (const RouteDoc::Param& described : doc.path_)
         if (described.name == param.name) description = described.description;
-      json::value schema = param.kind == ParamKind::Int ? codec::detail::integer_schema(8, true)
-                                                        : codec::detail::simple_schema("string");
+      json::value schema = codec::detail::simple_schema("string");
+      if (param.kind == ParamKind::Int) {  // the router takes digits only: no sign
+        schema = codec::detail::integer_schema(8, true);
+        schema.as_object()["minimum"] = 0;
+      }
       parameters.push_back(parameter(param.name, "path", true, std::move(schema), description));
     }
     for (const RouteDoc::Param& query : doc.query_)
@@ -184,10 +195,32 @@ class OpenApiWriter {
         {"application/json", json::object{{"schema", schemas_.schema_of<ErrorAnswer>()}}}};
   }
 
+  // `id`, or `id_2`, `id_3`... when a route has it already (`GET /a-b` and `GET /a_b`).
+  std::string unique_id(const std::string& id) {
+    std::string candidate = id;
+    for (int n = 2; !operation_ids_.insert(candidate).second; ++n)
+      candidate = id + "_" + std::to_string(n);
+    return candidate;
+  }
+
   codec::SchemaSet schemas_{"#/components/schemas/"};
+  std::set<std::string> operation_ids_;
 };
 
 }  // namespace detail
+
+void RouteDoc::check_new_query(const std::string& name) const {
+  for (const Param& query : query_)
+    if (query.name == name)
+      throw std::invalid_argument("RouteDoc: query parameter '" + name + "' is declared twice");
+}
+
+int RouteDoc::checked_status(int status) {
+  if (status < 100 || status > 599)
+    throw std::invalid_argument("RouteDoc: " + std::to_string(status) +
+                                " is not an HTTP status (100 to 599)");
+  return status;
+}
 
 boost::json::object openapi_document(const App& app, const OpenApiInfo& info) {
   return detail::OpenApiWriter().document(app, info);
@@ -231,7 +264,7 @@ std::string docs_page(const OpenApiOptions& options) {
   page += "\"></script>\n<script>\nSwaggerUIBundle({url: ";
   // A JSON string is a JavaScript string; "<" escaped so that no "</script>" can end it.
   std::string url;
-  codec::write_json_string(url, options.json_path);
+  codec::write_json_string(url, options.root_path + options.json_path);
   for (const char c : url) page += c == '<' ? std::string("\\u003c") : std::string(1, c);
   page += ", dom_id: \"#swagger-ui\"});\n</script>\n</body>\n</html>\n";
   return page;
@@ -246,7 +279,7 @@ void serve_openapi(App& app, OpenApiOptions options) {
     std::string text;
   };
   auto document = std::make_shared<Document>();
-  document->info = {options.title, options.version, options.description};
+  document->info = {options.title, options.version, options.description, options.root_path};
   app.get(options.json_path,
           [document](const Request&, Ctx& ctx) -> boost::asio::awaitable<Response> {
             // Built when first asked, once every route is in (the app is frozen by then).

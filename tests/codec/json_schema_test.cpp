@@ -53,7 +53,8 @@ std::string schema_text() {
 TEST(JsonSchema, ScalarsAreWrittenInPlace) {
   EXPECT_EQ(schema_text<bool>(), R"({"type":"boolean"})");
   EXPECT_EQ(schema_text<std::int64_t>(), R"({"type":"integer","format":"int64"})");
-  EXPECT_EQ(schema_text<std::int32_t>(), R"({"type":"integer","format":"int32"})");
+  EXPECT_EQ(schema_text<std::int32_t>(),
+            R"({"type":"integer","format":"int32","minimum":-2147483648,"maximum":2147483647})");
   EXPECT_EQ(schema_text<std::int16_t>(), R"({"type":"integer","minimum":-32768,"maximum":32767})");
   EXPECT_EQ(schema_text<std::uint8_t>(), R"({"type":"integer","minimum":0,"maximum":255})");
   EXPECT_EQ(schema_text<std::uint64_t>(),
@@ -85,7 +86,8 @@ TEST(JsonSchema, AStructIsANamedDefinitionWithWhatItsDecoderRequires) {
     "properties": {
       "name": {"type": "string"},
       "score": {"type": "number", "format": "double"},
-      "rank": {"anyOf": [{"type": "integer", "format": "int32"}, {"type": "null"}]}
+      "rank": {"anyOf": [{"type": "integer", "format": "int32", "minimum": -2147483648,
+                          "maximum": 2147483647}, {"type": "null"}]}
     },
     "required": ["name", "score"]})"));
 }
@@ -96,7 +98,8 @@ TEST(JsonSchema, DefaultedMembersAreOptionalAndShowTheirInitialValue) {
   const auto& review = schemas.definitions().at("Review").as_object();
   EXPECT_EQ(review.at("required"), parse(R"(["text"])"));
   EXPECT_EQ(review.at("properties").at("stars"),
-            parse(R"({"type":"integer","format":"int32","default":3})"));
+            parse(R"({"type":"integer","format":"int32","minimum":-2147483648,
+                      "maximum":2147483647,"default":3})"));
   EXPECT_EQ(review.at("properties").at("tags"),
             parse(R"({"type":"array","items":{"type":"string"},"default":["new"]})"));
   EXPECT_EQ(review.at("properties").at("votes").at("default"), parse("0"));

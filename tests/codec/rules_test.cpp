@@ -12,6 +12,48 @@
 #include "molt/codec/msgpack.hpp"
 #include "sample_types.hpp"
 
+// Rules and inheritance, numbers of every kind, enums: the cases a review found.
+namespace rules_sample {
+struct Base {
+  int level = 1;
+};
+BOOST_DESCRIBE_STRUCT(Base, (), (level))
+MOLT_RULES(Base, rule(&Base::level, between(1, 5)))
+struct Plain : Base {
+  std::string extra;
+};
+BOOST_DESCRIBE_STRUCT(Plain, (Base), (extra))
+struct OwnRules : Base {
+  std::string extra;
+};
+BOOST_DESCRIBE_STRUCT(OwnRules, (Base), (extra))
+MOLT_RULES(OwnRules, rule(&OwnRules::extra, max_length(3)), rule(&OwnRules::level, at_most(2)))
+struct Other {
+  int other = 1;
+};
+BOOST_DESCRIBE_STRUCT(Other, (), (other))
+MOLT_RULES(Other, rule(&Other::other, at_least(1)))
+struct TwoBases : Base, Other {};
+BOOST_DESCRIBE_STRUCT(TwoBases, (Base, Other), ())
+
+enum class Shade { light, dark, auto_ };
+BOOST_DESCRIBE_ENUM(Shade, light, dark, auto_)
+struct Numbers {
+  std::uint32_t code = 5;
+  double step = 1;
+  std::int8_t small = 0;
+  float ratio = 0;
+  int twice = 5;
+  Shade shade = Shade::light;
+};
+BOOST_DESCRIBE_STRUCT(Numbers, (), (code, step, small, ratio, twice, shade))
+MOLT_DEFAULTS(Numbers, code, step, small, ratio, twice, shade)
+MOLT_RULES(Numbers, rule(&Numbers::code, one_of(-1, 5)), rule(&Numbers::step, one_of(1, 2.5)),
+           rule(&Numbers::small, between(0, 1000)), rule(&Numbers::ratio, at_most(0.1)),
+           rule(&Numbers::twice, at_least(5), at_least(1)),
+           rule(&Numbers::shade, one_of(Shade::light, Shade::dark)))
+}  // namespace rules_sample
+
 namespace molt::codec {
 namespace {
 
@@ -136,6 +178,83 @@ TEST(Rules, CheckRulesHoldsAValueBuiltInCode) {
   EXPECT_NO_THROW(check_rules(sample::Item{}, kRootPath));
 }
 
+TEST(Rules, ADerivedStructKeepsItsBasesRulesAndAddsItsOwn) {
+  using namespace rules_sample;
+  EXPECT_THROW(decode_json<Plain>(R"({"level":9,"extra":""})"), DecodeError);
+  EXPECT_THROW(decode_json<OwnRules>(R"({"level":9,"extra":"ab"})"), DecodeError);  // Base's
+  EXPECT_THROW(decode_json<OwnRules>(R"({"level":3,"extra":"ab"})"), DecodeError);  // its own
+  EXPECT_THROW(decode_json<OwnRules>(R"({"level":0,"extra":"ab"})"), DecodeError);  // Base's
+  EXPECT_THROW(decode_json<OwnRules>(R"({"level":2,"extra":"abcd"})"), DecodeError);
+  EXPECT_NO_THROW(decode_json<OwnRules>(R"({"level":2,"extra":"abc"})"));
+  EXPECT_THROW(decode_msgpack<TwoBases>(to_msgpack(TwoBases{{1}, {0}})), DecodeError);
+  EXPECT_THROW(decode_json<TwoBases>(R"({"level":0,"other":1})"), DecodeError);
+  SchemaSet schemas;
+  schemas.schema_of<OwnRules>();
+  const auto& level = schemas.definitions().at("OwnRules").at("properties").at("level");
+  EXPECT_EQ(level.at("minimum"), 1);
+  EXPECT_EQ(level.at("maximum"), 2);
+}
+
+TEST(Rules, NumbersCompareByValueNeverConverted) {
+  using rules_sample::Numbers;
+  // A uint32 is never -1: one_of(-1, 5) takes 5 only (it took 4294967295).
+  EXPECT_THROW(decode_json<Numbers>(R"({"code":4294967295})"), DecodeError);
+  // one_of(1, 2.5) is of doubles: 2.5 is there and 2 is not (2.5 was cut to 2).
+  EXPECT_NO_THROW(decode_json<Numbers>(R"({"step":2.5})"));
+  EXPECT_THROW(decode_json<Numbers>(R"({"step":2})"), DecodeError);
+  // A float holding 0.1 is at most 0.1.
+  EXPECT_NO_THROW(decode_json<Numbers>(R"({"ratio":0.1})"));
+  EXPECT_NO_THROW(decode_msgpack<Numbers>(to_msgpack(Numbers{.ratio = 0.1f})));
+  EXPECT_THROW(decode_json<Numbers>(R"({"ratio":0.2})"), DecodeError);
+  EXPECT_THROW(decode_json<Numbers>(R"({"twice":4})"), DecodeError);
+  try {
+    decode_json<Numbers>(R"({"shade":"auto_"})");
+    FAIL() << "no error";
+  } catch (const DecodeError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              R"(payload.shade: expected one of "light", "dark", got "auto_")");
+  }
+}
+
+TEST(Rules, TheSchemaKeepsTheTighterBound) {
+  SchemaSet schemas;
+  schemas.schema_of<rules_sample::Numbers>();
+  const auto& properties = schemas.definitions().at("Numbers").at("properties");
+  EXPECT_EQ(properties.at("small").at("minimum"), 0);
+  EXPECT_EQ(properties.at("small").at("maximum"), 127);  // the type's, not the rule's 1000
+  EXPECT_EQ(properties.at("twice").at("minimum"), 5);
+  EXPECT_EQ(properties.at("code").at("enum"), boost::json::parse("[-1, 5]"));
+  EXPECT_EQ(properties.at("step").at("enum"), boost::json::parse("[1.0, 2.5]"));
+  EXPECT_EQ(
+      properties.at("shade"),
+      boost::json::parse(R"({"$ref":"#/$defs/Shade","enum":["light","dark"],"default":"light"})"));
+}
+
+TEST(Rules, NumbersTooLargeForTheirTypeAreRefused) {
+  EXPECT_THROW(decode_json<double>("1e400"), DecodeError);
+  EXPECT_THROW(decode_json<double>("-1e400"), DecodeError);
+  EXPECT_THROW(decode_json<float>("1e39"), DecodeError);
+  EXPECT_EQ(decode_json<float>("3e38"), 3e38f);
+  EXPECT_THROW(decode_msgpack<float>(to_msgpack(1e39)), DecodeError);
+  EXPECT_TRUE(std::isinf(decode_msgpack<float>(to_msgpack(INFINITY))));  // carried as it is
+}
+
+TEST(Rules, MessagesQuoteNoMoreThanAFewDozenBytesOfInput) {
+  const std::string key(100'000, 'k');
+  try {
+    decode_json<std::map<std::string, Listing>>(R"({")" + key + R"(":{"user_id":0,"title":"x"}})");
+    FAIL() << "no error";
+  } catch (const DecodeError& e) {
+    EXPECT_LT(std::string(e.what()).size(), 200u);
+  }
+  try {
+    decode_json<sample::Color>("\"" + std::string(100'000, 'r') + "\"");
+    FAIL() << "no error";
+  } catch (const DecodeError& e) {
+    EXPECT_LT(std::string(e.what()).size(), 200u);
+  }
+}
+
 TEST(Rules, TheSchemaShowsThem) {
   SchemaSet schemas;
   schemas.schema_of<Listing>();
@@ -150,8 +269,10 @@ TEST(Rules, TheSchemaShowsThem) {
       parse(R"({"type":"number","format":"double","minimum":0,"maximum":10.5,"default":0.0})"));
   EXPECT_EQ(properties.at("tags"),
             parse(R"({"type":"array","items":{"type":"string"},"maxItems":3,"default":[]})"));
+  // The rules' bounds are tighter than the type's: they replace them.
   EXPECT_EQ(properties.at("rank"), parse(R"({"anyOf":[{"type":"integer","format":"int32",
-      "exclusiveMinimum":0,"exclusiveMaximum":100},{"type":"null"}]})"));
+      "minimum":-2147483648,"maximum":2147483647,"exclusiveMinimum":0,"exclusiveMaximum":100},
+      {"type":"null"}]})"));
   EXPECT_EQ(properties.at("labels").at("maxProperties"), 2);
   EXPECT_FALSE(properties.at("labels").as_object().contains("minProperties"));  // 0 says nothing
 }

@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -113,7 +114,8 @@ TEST(OpenApi, TheDocumentListsEveryRouteWithWhatItDeclares) {
 
   const auto& show = paths.at("/notes/{id}").at("get").as_object();
   EXPECT_EQ(show.at("parameters"), parse(R"([{"name": "id", "in": "path", "required": true,
-    "schema": {"type": "integer", "format": "int64"}, "description": "the note's id"}])"));
+    "schema": {"type": "integer", "format": "int64", "minimum": 0},
+    "description": "the note's id"}])"));
   // No 400: a path whose id is not an integer matches no route (a 404).
   EXPECT_FALSE(show.at("responses").as_object().contains("400"));
   const auto& remove = paths.at("/notes/{id}").at("delete").as_object();
@@ -141,7 +143,39 @@ TEST(OpenApi, GroupsPrefixTheirPaths) {
   api.group("/v1").get("/ping", ok, "ping");
   const auto document = openapi_document(app, {});
   EXPECT_TRUE(document.at("paths").as_object().contains("/api/v1/ping"));
-  EXPECT_FALSE(document.contains("components"));  // no described type anywhere
+  // No described type anywhere: only the error shape, which every document names.
+  EXPECT_EQ(document.at("components").at("schemas").as_object().size(), 2u);
+}
+
+TEST(OpenApi, OperationIdsAreUnique) {
+  App app;
+  app.get("/a-b", ok);
+  app.get("/a_b", ok);
+  app.get("/x", ok, "get_y");
+  app.get("/y", ok);
+  const auto paths = openapi_document(app, {}).at("paths");
+  EXPECT_EQ(paths.at("/a-b").at("get").at("operationId"), "get_a_b");
+  EXPECT_EQ(paths.at("/a_b").at("get").at("operationId"), "get_a_b_2");
+  EXPECT_EQ(paths.at("/x").at("get").at("operationId"), "get_y");
+  EXPECT_EQ(paths.at("/y").at("get").at("operationId"), "get_y_2");
+}
+
+TEST(OpenApi, ADocThatCannotBeRightIsRefusedWhereItIsWritten) {
+  EXPECT_THROW(RouteDoc().query<int>("n").query<int>("n"), std::invalid_argument);
+  EXPECT_THROW(RouteDoc().query<int>("n").required_query<int>("n"), std::invalid_argument);
+  EXPECT_THROW(RouteDoc().error(999, "?"), std::invalid_argument);
+  EXPECT_THROW(RouteDoc().returns<Note>(42), std::invalid_argument);
+  EXPECT_THROW(RouteDoc().returns_raw(600, "text/plain"), std::invalid_argument);
+}
+
+TEST(OpenApi, BehindAPrefixTheDocumentNamesItsServer) {
+  App app;
+  serve_openapi(app, {.root_path = "/api"});
+  TestClient client(app);
+  const auto document = client.get("/openapi.json").json();
+  EXPECT_EQ(document.at("servers"), parse(R"([{"url": "/api"}])"));
+  EXPECT_NE(client.get("/docs").body.find("SwaggerUIBundle({url: \"/api/openapi.json\""),
+            std::string::npos);
 }
 
 TEST(OpenApi, ADocOfAPathParameterThePatternLacksIsAnError) {

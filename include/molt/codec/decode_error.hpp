@@ -20,10 +20,15 @@ struct PathSegment {
 
   PathSegment field(std::string_view name) const { return {this, name, 0, false}; }
   PathSegment element(std::size_t i) const { return {this, {}, i, true}; }
+  // "body.items[3].score"; a key longer than a few dozen bytes is cut short ("...").
   std::string render() const;
 };
 
 inline constexpr PathSegment kRootPath{nullptr, "payload", 0};
+
+// `text` in double quotes for an error message, cut to its first few dozen bytes: a message
+// quotes what was sent, but not a megabyte of it.
+std::string quoted_excerpt(std::string_view text);
 
 class DecodeError : public core::InvalidInput {
  public:

@@ -194,9 +194,14 @@ void from_json_value(V&& v, T& out, const PathSegment& at) {
       throw DecodeError(at, "integer", json_kind(v));
     }
   } else if constexpr (std::is_floating_point_v<T>) {
-    if (v.is_double())
-      out = static_cast<T>(v.get_double());
-    else if (v.is_int64())
+    if (v.is_double()) {
+      // JSON has no infinities: one here is a number too large for a double (1e400).
+      const double d = v.get_double();
+      if (!std::isfinite(d) || (sizeof(T) < sizeof(double) &&
+                                std::fabs(d) > static_cast<double>(std::numeric_limits<T>::max())))
+        throw DecodeError(at, "number in range", "out-of-range number");
+      out = static_cast<T>(d);
+    } else if (v.is_int64())
       out = static_cast<T>(v.get_int64());
     else if (v.is_uint64())
       out = static_cast<T>(v.get_uint64());
@@ -228,7 +233,7 @@ void from_json_value(V&& v, T& out, const PathSegment& at) {
     if (!v.is_string()) throw DecodeError(at, traits::enum_names_hint<T>(), json_kind(v));
     std::string_view name(v.get_string().data(), v.get_string().size());
     if (!traits::enum_from_name(name, out))
-      throw DecodeError(at, traits::enum_names_hint<T>(), "\"" + std::string(name) + "\"");
+      throw DecodeError(at, traits::enum_names_hint<T>(), quoted_excerpt(name));
   } else if constexpr (traits::is_described_struct_v<T>) {
     static_assert(traits::defaults_name_members<T>(),
                   "MOLT_DEFAULTS lists a name that is not a described member of this struct");

@@ -77,12 +77,19 @@ boost::json::value nullable_schema(boost::json::value inner);
 
 namespace detail {
 
-// The keywords of a member's rules (rules.hpp), on `schema`: the member's, of type M.
+// The keywords of a member's rules (rules.hpp), on `schema`, the schema of a member of type M.
+// A bound already there (a type's own range, another rule) is kept when it is the tighter.
 template <class M, class B>
 void add_check(boost::json::object& schema, const rules::Bound<B>& bound) {
   const char* keyword = bound.low ? (bound.exclusive ? "exclusiveMinimum" : "minimum")
                                   : (bound.exclusive ? "exclusiveMaximum" : "maximum");
-  schema[keyword] = bound.value;
+  const boost::json::value value(bound.value);
+  if (const boost::json::value* there = schema.if_contains(keyword)) {
+    const double was = there->to_number<double>();
+    const double now = value.to_number<double>();
+    if (bound.low ? now <= was : now >= was) return;
+  }
+  schema[keyword] = value;
 }
 template <class M, class B, class C>
 void add_check(boost::json::object& schema, const rules::Range<B, C>& range) {
@@ -93,33 +100,40 @@ template <class M>
 void add_check(boost::json::object& schema, const rules::Length& length) {
   const bool text = std::is_same_v<M, std::string>;
   const bool array = traits::is_vector<M>::value;
-  if (length.min > 0)
-    schema[text ? "minLength" : array ? "minItems" : "minProperties"] = length.min;
-  if (length.max) schema[text ? "maxLength" : array ? "maxItems" : "maxProperties"] = *length.max;
+  const char* min = text ? "minLength" : array ? "minItems" : "minProperties";
+  const char* max = text ? "maxLength" : array ? "maxItems" : "maxProperties";
+  if (length.min > 0 &&
+      (!schema.contains(min) || schema.at(min).to_number<std::size_t>() < length.min))
+    schema[min] = length.min;
+  if (length.max &&
+      (!schema.contains(max) || schema.at(max).to_number<std::size_t>() > *length.max))
+    schema[max] = *length.max;
 }
 template <class M, class V, std::size_t N>
 void add_check(boost::json::object& schema, const rules::OneOf<V, N>& one_of) {
-  schema["enum"] = boost::json::array(one_of.values.begin(), one_of.values.end());
+  boost::json::array values;
+  for (const V& value : one_of.values) {
+    if constexpr (std::is_enum_v<V>)
+      values.emplace_back(boost::describe::enum_to_string(value, ""));
+    else
+      values.emplace_back(value);
+  }
+  schema["enum"] = std::move(values);
 }
 
 template <class T, class M, class P>
 void add_rules(boost::json::value& schema, P pointer) {
-  // An optional's rules are on its value: the first branch of its anyOf.
-  boost::json::object& target = traits::is_optional<M>::value
-                                    ? schema.at("anyOf").as_array().at(0).as_object()
-                                    : schema.as_object();
   using Value = typename traits::without_optional<M>::type;
-  std::apply(
-      [&](const auto&... rule) {
-        const auto add = [&](const auto& one) {
-          if constexpr (std::is_same_v<decltype(one.member), P>)
-            if (one.member == pointer)
-              std::apply([&](const auto&... checks) { (add_check<Value>(target, checks), ...); },
-                         one.checks);
-        };
-        (add(rule), ...);
-      },
-      molt_rules_of(static_cast<const T*>(nullptr)));
+  boost::json::object* target = &schema.as_object();
+  if constexpr (traits::is_optional<M>::value)  // an optional's rules are on its value
+    target = &schema.at("anyOf").as_array().at(0).as_object();
+  // A described enum is a $ref: one_of narrows it in place ({"$ref":..., "enum":[...]}).
+  detail::for_each_rule<T>([&](const auto& rule) {
+    if constexpr (std::is_same_v<decltype(rule.member), P>)
+      if (rule.member == pointer)
+        std::apply([&](const auto&... checks) { (add_check<Value>(*target, checks), ...); },
+                   rule.checks);
+  });
 }
 
 }  // namespace detail

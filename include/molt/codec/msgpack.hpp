@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -230,6 +231,11 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
   } else if constexpr (std::is_floating_point_v<T>) {
     switch (head.kind) {
       case MsgPackKind::Float:
+        // NaN and the infinities are carried as they are; a finite double too large for a
+        // float is not one (and converting it would be undefined).
+        if (sizeof(T) < sizeof(double) && std::isfinite(head.real) &&
+            std::fabs(head.real) > static_cast<double>(std::numeric_limits<T>::max()))
+          throw DecodeError(at, "number in range", "out-of-range number");
         out = static_cast<T>(head.real);
         break;
       case MsgPackKind::UInt:
@@ -274,7 +280,7 @@ void from_msgpack(MsgPackReader& reader, const MsgPackValue& head, T& out, const
     if (head.kind != MsgPackKind::Str)
       throw DecodeError(at, traits::enum_names_hint<T>(), head.kind_name());
     if (!traits::enum_from_name(head.bytes, out))
-      throw DecodeError(at, traits::enum_names_hint<T>(), "\"" + std::string(head.bytes) + "\"");
+      throw DecodeError(at, traits::enum_names_hint<T>(), quoted_excerpt(head.bytes));
   } else if constexpr (traits::is_described_struct_v<T>) {
     using Members = boost::describe::describe_members<T, boost::describe::mod_public |
                                                              boost::describe::mod_inherited>;

@@ -17,17 +17,18 @@
 //              rule(&NewItem::score, between(0, 10)),
 //              rule(&NewItem::tags, max_length(20)))
 //
-// A body with "score": 11 is then a 400 "body.score: expected a number at most 10, got 11".
-// The words, each for the members it fits (another member is a compile error):
+// A body with "score": 11 is then a 400 "body.score: expected a number from 0 to 10, got
+// 11.0". The words, each for the members it fits (another member is a compile error):
 //   at_least(x), more_than(x), at_most(x), less_than(x), between(lo, hi)   numbers
 //   length(min, max), min_length(n), max_length(n)   text (in characters: code points, as
 //                                                    JSON Schema and Pydantic count), arrays
 //                                                    and maps (in elements)
-//   one_of(a, b, ...)                                text or numbers
+//   one_of(a, b, ...)                                text, numbers, a described enum's values
 // A rule on a std::optional member holds for its value when there is one. Rules are checked
-// after the struct is decoded, on every member (a MOLT_DEFAULTS initial value too); check_rules
-// checks a value built in code. Write MOLT_RULES next to BOOST_DESCRIBE_STRUCT, in the struct's
-// namespace, as MOLT_DEFAULTS.
+// after the struct is decoded, on every member (a MOLT_DEFAULTS initial value too); a derived
+// struct keeps its described bases' rules and adds its own. check_rules checks a value built
+// in code. Write MOLT_RULES next to BOOST_DESCRIBE_STRUCT, in the struct's namespace, as
+// MOLT_DEFAULTS (a template's instance through an alias: the macro takes no commas in a name).
 
 #include <array>
 #include <boost/describe.hpp>
@@ -56,8 +57,6 @@ namespace detail {
 std::string number_text(double value);
 std::string number_text(std::int64_t value);
 std::string number_text(std::uint64_t value);
-// `text` quoted, cut to its first few dozen bytes.
-std::string quoted_excerpt(std::string_view text);
 std::size_t code_points(std::string_view utf8) noexcept;
 
 template <class N>
@@ -70,7 +69,24 @@ std::string any_number_text(N value) {
     return number_text(static_cast<std::uint64_t>(value));
 }
 
-// a < b, exact for any two integers; through long double when either is floating.
+template <class M>
+inline constexpr bool is_number_v = std::is_arithmetic_v<M> && !std::is_same_v<M, bool>;
+template <class M>
+inline constexpr bool is_sized_v = std::is_same_v<M, std::string> || traits::is_vector<M>::value ||
+                                   traits::is_string_map<M>::value;
+
+// A bound as the member's own type when that is floating: a float member holding 0.1 is
+// 0.1f, which a bound of 0.1 (a double) would find larger.
+template <class M, class B>
+constexpr auto as_member_type(B bound) {
+  if constexpr (std::is_floating_point_v<M>)
+    return static_cast<M>(bound);
+  else
+    return bound;
+}
+
+// a < b, a <= b and a == b, exact for any two integers; through long double when either is
+// floating (every comparison with NaN is false).
 template <class A, class B>
 constexpr bool less(A a, B b) {
   if constexpr (std::is_integral_v<A> && std::is_integral_v<B>)
@@ -78,7 +94,6 @@ constexpr bool less(A a, B b) {
   else
     return static_cast<long double>(a) < static_cast<long double>(b);
 }
-
 template <class A, class B>
 constexpr bool less_or_equal(A a, B b) {
   if constexpr (std::is_integral_v<A> && std::is_integral_v<B>)
@@ -86,12 +101,19 @@ constexpr bool less_or_equal(A a, B b) {
   else
     return static_cast<long double>(a) <= static_cast<long double>(b);
 }
+template <class A, class B>
+constexpr bool equal(A a, B b) {
+  if constexpr (std::is_integral_v<A> && std::is_integral_v<B>)
+    return std::cmp_equal(a, b);
+  else
+    return static_cast<long double>(a) == static_cast<long double>(b);
+}
 
-template <class M>
-inline constexpr bool is_number_v = std::is_arithmetic_v<M> && !std::is_same_v<M, bool>;
-template <class M>
-inline constexpr bool is_sized_v = std::is_same_v<M, std::string> || traits::is_vector<M>::value ||
-                                   traits::is_string_map<M>::value;
+template <class E>
+std::string enumerator_text(E value) {
+  const char* name = boost::describe::enum_to_string(value, nullptr);
+  return name ? "\"" + std::string(name) + "\"" : std::string("?");
+}
 }  // namespace detail
 
 namespace rules {
@@ -104,14 +126,16 @@ struct Bound {
   bool low;
   bool exclusive;
 
+  constexpr bool valid() const { return value == value; }  // not NaN
+
   template <class M>
   std::optional<RuleFailure> check(const M& number) const {
     static_assert(detail::is_number_v<M>,
                   "at_least/at_most/more_than/less_than/between: for numbers");
-    // NaN (MsgPack carries it) is in no range: every comparison with it is false.
+    const auto bound = detail::as_member_type<M>(value);
     const bool fits =
-        low ? (exclusive ? detail::less(value, number) : detail::less_or_equal(value, number))
-            : (exclusive ? detail::less(number, value) : detail::less_or_equal(number, value));
+        low ? (exclusive ? detail::less(bound, number) : detail::less_or_equal(bound, number))
+            : (exclusive ? detail::less(number, bound) : detail::less_or_equal(number, bound));
     if (fits) return std::nullopt;
     std::string words = std::is_integral_v<M> ? "an integer " : "a number ";
     words +=
@@ -124,6 +148,11 @@ template <class B, class C>
 struct Range {
   Bound<B> low;
   Bound<C> high;
+
+  constexpr bool valid() const {
+    return low.valid() && high.valid() && detail::less_or_equal(low.value, high.value);
+  }
+
   template <class M>
   std::optional<RuleFailure> check(const M& number) const {
     static_assert(detail::is_number_v<M>, "between: for numbers");
@@ -139,6 +168,8 @@ struct Range {
 struct Length {
   std::size_t min = 0;
   std::optional<std::size_t> max;
+
+  constexpr bool valid() const { return !max || min <= *max; }
 
   template <class M>
   std::optional<RuleFailure> check(const M& sized) const {
@@ -170,22 +201,47 @@ template <class V, std::size_t N>
 struct OneOf {
   std::array<V, N> values;
 
+  constexpr bool valid() const { return true; }
+
+  template <class M>
+  static constexpr bool fits() {
+    if constexpr (std::is_same_v<V, std::string_view>)
+      return std::is_same_v<M, std::string>;
+    else if constexpr (std::is_enum_v<V>)
+      return std::is_same_v<M, V>;
+    else
+      return detail::is_number_v<M>;
+  }
+
   template <class M>
   std::optional<RuleFailure> check(const M& value) const {
-    for (const V& allowed : values)
-      if (value == allowed) return std::nullopt;
+    static_assert(fits<M>(),
+                  "one_of: text values for a std::string member, numbers for a number, the "
+                  "enum's own values for a described enum");
+    for (const V& allowed : values) {
+      if constexpr (detail::is_number_v<V>) {
+        if (detail::equal(value, detail::as_member_type<M>(allowed))) return std::nullopt;
+      } else if (value == allowed) {
+        return std::nullopt;
+      }
+    }
     std::string words = "one of ";
     for (std::size_t i = 0; i < N; ++i) {
       if (i > 0) words += ", ";
-      if constexpr (std::is_same_v<M, std::string>)
-        words += detail::quoted_excerpt(values[i]);
-      else
-        words += detail::any_number_text(values[i]);
+      words += text(values[i]);
     }
-    if constexpr (std::is_same_v<M, std::string>)
-      return RuleFailure{words, detail::quoted_excerpt(value)};
+    return RuleFailure{words, text(value)};
+  }
+
+ private:
+  template <class X>
+  static std::string text(const X& value) {
+    if constexpr (std::is_convertible_v<X, std::string_view>)
+      return quoted_excerpt(value);
+    else if constexpr (std::is_enum_v<X>)
+      return detail::enumerator_text(value);
     else
-      return RuleFailure{words, detail::any_number_text(value)};
+      return detail::any_number_text(value);
   }
 };
 
@@ -220,8 +276,21 @@ constexpr Length max_length(std::size_t max) {
 }
 template <class V, class... More>
 constexpr auto one_of(V first, More... more) {
-  using Value = std::conditional_t<std::is_convertible_v<V, std::string_view>, std::string_view, V>;
-  return OneOf<Value, 1 + sizeof...(More)>{{Value(first), Value(more)...}};
+  constexpr bool text = std::is_convertible_v<V, std::string_view> &&
+                        (std::is_convertible_v<More, std::string_view> && ...);
+  constexpr bool numbers = detail::is_number_v<V> && (detail::is_number_v<More> && ...);
+  constexpr bool enumerators = traits::is_described_enum_v<V> && (std::is_same_v<V, More> && ...);
+  static_assert(text || numbers || enumerators,
+                "one_of: all text (string literals), all numbers, or values of one described "
+                "enum");
+  if constexpr (text) {
+    return OneOf<std::string_view, 1 + sizeof...(More)>{
+        {std::string_view(first), std::string_view(more)...}};
+  } else {
+    // one_of(1, 2.5) is of doubles: no value is cut to another's type.
+    using Value = std::common_type_t<V, More...>;
+    return OneOf<Value, 1 + sizeof...(More)>{{Value(first), Value(more)...}};
+  }
 }
 
 // The checks of one member.
@@ -238,28 +307,39 @@ constexpr MemberRule<S, M, Checks...> rule(M S::*member, Checks... checks) {
 
 }  // namespace rules
 
-#define MOLT_RULES(Type, ...)                                           \
-  [[maybe_unused]] constexpr auto molt_rules_of(const Type*) noexcept { \
-    using namespace ::molt::codec::rules;                               \
-    return std::tuple{__VA_ARGS__};                                     \
-  }                                                                     \
-  static_assert(::molt::codec::traits::has_rules<Type>(),               \
-                "MOLT_RULES(" #Type ", ...) must be written in the namespace of " #Type);
-
 namespace traits {
+// The argument MOLT_RULES' function is found by: its own type's, which a derived type's does
+// not convert to (a derived struct's rules are its bases' and its own, never only a base's).
 template <class T>
-constexpr bool has_rules() {
+struct RulesOf {};
+
+// Whether T has a MOLT_RULES list of its own.
+template <class T>
+constexpr bool has_own_rules() {
   return requires {
-    molt_rules_of(static_cast<const T*>(nullptr));
+    molt_rules_of(RulesOf<T>{});
   };
 }
 }  // namespace traits
+
+#define MOLT_RULES(Type, ...)                                                                    \
+  [[maybe_unused]] constexpr auto molt_rules_of(::molt::codec::traits::RulesOf<Type>) noexcept { \
+    using namespace ::molt::codec::rules;                                                        \
+    return std::tuple{__VA_ARGS__};                                                              \
+  }                                                                                              \
+  static_assert(::molt::codec::traits::has_own_rules<Type>(),                                    \
+                "MOLT_RULES(" #Type ", ...) must be written in the namespace of " #Type);        \
+  static_assert(                                                                                 \
+      std::tuple_size_v<decltype(molt_rules_of(::molt::codec::traits::RulesOf<Type>{}))> > 0,    \
+      "MOLT_RULES(" #Type ", ...) names no rule");
 
 namespace detail {
 
 template <class T>
 using RuleMembers = boost::describe::describe_members<T, boost::describe::mod_public |
                                                              boost::describe::mod_inherited>;
+template <class T>
+using RuleBases = boost::describe::describe_bases<T, boost::describe::mod_any_access>;
 
 // The described name of the member `pointer` points to ("" when it is not described).
 template <class T, class P>
@@ -272,12 +352,52 @@ constexpr std::string_view member_name(P pointer) {
   return name;
 }
 
-// Every rule of T names a described member.
+// Every rule of T's own list names a described member and can be met.
 template <class T>
-constexpr bool rules_name_members() {
+constexpr bool own_rules_are_sound() {
   return std::apply(
-      [](const auto&... rule) { return (!member_name<T>(rule.member).empty() && ...); },
-      molt_rules_of(static_cast<const T*>(nullptr)));
+      [](const auto&... rule) {
+        const auto sound = [](const auto& one) {
+          return !member_name<T>(one.member).empty() &&
+                 std::apply([](const auto&... checks) { return (checks.valid() && ...); },
+                            one.checks);
+        };
+        return (sound(rule) && ...);
+      },
+      molt_rules_of(traits::RulesOf<T>{}));
+}
+
+}  // namespace detail
+
+namespace traits {
+// Whether T or one of its described bases has rules.
+template <class T>
+constexpr bool has_rules() {
+  if constexpr (!is_described_struct_v<T>) {
+    return false;
+  } else {
+    bool any = has_own_rules<T>();
+    boost::mp11::mp_for_each<codec::detail::RuleBases<T>>(
+        [&](auto base) { any = any || has_rules<typename decltype(base)::type>(); });
+    return any;
+  }
+}
+}  // namespace traits
+
+namespace detail {
+
+// Calls fn(rule) for each rule of T: its described bases' first, then its own.
+template <class T, class Fn>
+void for_each_rule(Fn&& fn) {
+  boost::mp11::mp_for_each<RuleBases<T>>(
+      [&](auto base) { for_each_rule<typename decltype(base)::type>(fn); });
+  if constexpr (traits::has_own_rules<T>()) {
+    static_assert(own_rules_are_sound<T>(),
+                  "MOLT_RULES names a member that is not a described member of this struct, or "
+                  "a rule no value can meet (between(10, 0), length(5, 2), a NaN bound)");
+    static constexpr auto kRules = molt_rules_of(traits::RulesOf<T>{});
+    std::apply([&](const auto&... rule) { (fn(rule), ...); }, kRules);
+  }
 }
 
 template <class M, class Check>
@@ -290,32 +410,31 @@ std::optional<RuleFailure> check_value(const M& value, const Check& check) {
 
 }  // namespace detail
 
-// Throws a DecodeError naming the first member of `value` that breaks one of T's rules
-// ("body.score: expected a number at most 10, got 11"); nothing when T has none.
+// Throws a DecodeError naming the first member of `value` that breaks one of T's rules (its
+// bases' included): "item.score: expected a number from 0 to 10, got 11.0" under the root
+// `at` ("item" here; see the overload below). Nothing when T has none.
 template <class T>
 void check_rules(const T& value, const PathSegment& at) {
   if constexpr (traits::has_rules<T>()) {
-    static_assert(detail::rules_name_members<T>(),
-                  "MOLT_RULES names a member that is not a described member of this struct");
-    static constexpr auto kRules = molt_rules_of(static_cast<const T*>(nullptr));
-    std::apply(
-        [&](const auto&... rule) {
-          const auto check_member = [&](const auto& one) {
-            std::apply(
-                [&](const auto&... checks) {
-                  const auto check_one = [&](const auto& check) {
-                    if (auto failure = detail::check_value(value.*one.member, check))
-                      throw DecodeError(at.field(detail::member_name<T>(one.member)),
-                                        failure->expected, failure->got);
-                  };
-                  (check_one(checks), ...);
-                },
-                one.checks);
-          };
-          (check_member(rule), ...);
-        },
-        kRules);
+    detail::for_each_rule<T>([&](const auto& rule) {
+      std::apply(
+          [&](const auto&... checks) {
+            const auto check_one = [&](const auto& check) {
+              if (auto failure = detail::check_value(value.*rule.member, check))
+                throw DecodeError(at.field(detail::member_name<T>(rule.member)), failure->expected,
+                                  failure->got);
+            };
+            (check_one(checks), ...);
+          },
+          rule.checks);
+    });
   }
+}
+
+// The same with the value named `root` in the message: check_rules(item, "item").
+template <class T>
+void check_rules(const T& value, std::string_view root) {
+  check_rules(value, PathSegment{nullptr, root, 0});
 }
 
 }  // namespace molt::codec

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "molt/codec/json_schema.hpp"
@@ -57,14 +58,12 @@ class RouteDoc {
   // A query parameter as query_as<T> reads it (absent is allowed) ...
   template <typename T>
   RouteDoc& query(std::string name, std::string description = {}) {
-    query_.push_back({std::move(name), std::move(description), false, &schema_for<T>});
-    return *this;
+    return add_query<T>(std::move(name), std::move(description), false);
   }
   // ... and as query_required<T> reads it.
   template <typename T>
   RouteDoc& required_query(std::string name, std::string description = {}) {
-    query_.push_back({std::move(name), std::move(description), true, &schema_for<T>});
-    return *this;
+    return add_query<T>(std::move(name), std::move(description), true);
   }
   // Words for a path parameter of the pattern (its type comes from the pattern).
   RouteDoc& path_param(std::string name, std::string description) {
@@ -87,24 +86,27 @@ class RouteDoc {
   // An answer built with respond()/json()/msgpack() from a T.
   template <typename T>
   RouteDoc& returns(int status = 200, std::string description = {}) {
-    answers_.push_back({status, Content{{}, std::move(description), &schema_for<T>}, false});
+    answers_.push_back(
+        {checked_status(status), Content{{}, std::move(description), &schema_for<T>}, false});
     return *this;
   }
   // An answer built with json() from a T: JSON only.
   template <typename T>
   RouteDoc& returns_json(int status = 200, std::string description = {}) {
-    answers_.push_back({status, Content{kJsonOnly, std::move(description), &schema_for<T>}, false});
+    answers_.push_back({checked_status(status),
+                        Content{kJsonOnly, std::move(description), &schema_for<T>}, false});
     return *this;
   }
   // An answer of another media type (a stream, text), or with no body (a 204).
   RouteDoc& returns_raw(int status, std::string media_type, std::string description = {}) {
-    answers_.push_back(
-        {status, Content{std::move(media_type), std::move(description), nullptr}, false});
+    answers_.push_back({checked_status(status),
+                        Content{std::move(media_type), std::move(description), nullptr}, false});
     return *this;
   }
   // An error the handler answers, in the {"error":{"code","message"}} shape of HttpError.
   RouteDoc& error(int status, std::string description) {
-    answers_.push_back({status, Content{{}, std::move(description), nullptr}, true});
+    answers_.push_back(
+        {checked_status(status), Content{{}, std::move(description), nullptr}, true});
     return *this;
   }
 
@@ -120,6 +122,18 @@ class RouteDoc {
   static boost::json::value schema_for(codec::SchemaSet& schemas) {
     return schemas.schema_of<T>();
   }
+  template <typename T>
+  RouteDoc& add_query(std::string name, std::string description, bool required) {
+    static_assert(std::is_same_v<T, std::string> || std::is_arithmetic_v<T>,
+                  "RouteDoc::query<T>: T is what query_as reads: std::string, bool or a number");
+    check_new_query(name);
+    query_.push_back({std::move(name), std::move(description), required, &schema_for<T>});
+    return *this;
+  }
+  // std::invalid_argument for a name declared already.
+  void check_new_query(const std::string& name) const;
+  // std::invalid_argument for a status outside 100-599.
+  static int checked_status(int status);
   struct Param {
     std::string name;
     std::string description;
@@ -153,6 +167,7 @@ struct OpenApiInfo {
   std::string title = "molt::web";
   std::string version = "0.1.0";
   std::string description;
+  std::string root_path;  // as OpenApiOptions::root_path
 };
 
 // The OpenAPI 3.1 document of `app`'s routes.
@@ -165,6 +180,9 @@ struct OpenApiOptions {
   std::string json_path = "/openapi.json";
   // The Swagger UI page; "" for none.
   std::string docs_path = "/docs";
+  // The path the app is served under behind a proxy that strips it ("/api"): the document
+  // names it as its server, and the page asks for the document there (FastAPI's root_path).
+  std::string root_path;
   // Where the page loads Swagger UI from (a copy of your own, where browsers cannot reach
   // the CDN).
   std::string swagger_ui_url = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5";
