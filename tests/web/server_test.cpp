@@ -142,6 +142,19 @@ App& test_app() {
           },
           "text/plain");
     });
+    // Three pieces under a declared length: 6 bytes, or a lie of 9.
+    app.get("/sized/{declared:int}", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+      auto left = std::make_shared<int>(3);
+      Response response = Response::stream(
+          [left]() -> awaitable<std::optional<std::string>> {
+            if (*left == 0) co_return std::nullopt;
+            --*left;
+            co_return std::string("ab");
+          },
+          "application/octet-stream");
+      response.set_stream_length(static_cast<std::uint64_t>(ctx.int_param("declared")));
+      co_return response;
+    });
     app.get("/big", [](const Request&, Ctx&) -> awaitable<Response> {
       co_return Response::text(std::string(128 << 10, 'b'));
     });
@@ -229,6 +242,29 @@ TEST(ServerTest, AStreamCutShortEndsWithAResetNotAClose) {
   char chunk[4096];
   ssize_t n;
   while ((n = ::recv(client.fd(), chunk, sizeof(chunk), 0)) > 0) data.append(chunk, n);
+  EXPECT_EQ(n, -1) << "a clean close after: " << data;
+  EXPECT_EQ(errno, ECONNRESET);
+  server.stop();
+}
+
+// A stream of declared length keeps an HTTP/1.0 connection; one that ends short of it is
+// reset, so that the client cannot take the part for the whole.
+TEST(ServerTest, AStreamOfDeclaredLengthKeepsTheConnectionOrIsResetShort) {
+  Server server(test_app(), local(1));
+  server.start();
+  Client client(server.port());
+  client.send("GET /sized/6 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  client.send("GET /sized/6 HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto answers = TestClient::parse_responses(client.receive(2));
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].body, "ababab");
+  EXPECT_EQ(answers[1].header("Content-Length"), "6");
+  Client lied(server.port());
+  lied.send("GET /sized/9 HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string data;
+  char chunk[4096];
+  ssize_t n;
+  while ((n = ::recv(lied.fd(), chunk, sizeof(chunk), 0)) > 0) data.append(chunk, n);
   EXPECT_EQ(n, -1) << "a clean close after: " << data;
   EXPECT_EQ(errno, ECONNRESET);
   server.stop();
