@@ -167,6 +167,17 @@ void http_seeds(const fs::path& dir) {
              "HTTP/1.1\r\nHost: a\r\n\r\n");
 }
 
+// Form bodies for fuzz_form: mode byte 0 urlencoded, 1 multipart (boundary "B").
+void form_seeds(const fs::path& dir) {
+  write_seed(dir, "urlencoded", std::string(1, '\0') + "a=x&n=%2B42&on=on&tags=a&tags=b+c");
+  write_seed(
+      dir, "multipart",
+      std::string(1, '\1') +
+          "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n"
+          "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f \\\"1\\\"\"\r\n"
+          "Content-Type: image/png\r\n\r\n\x89PNG\r\n--B--\r\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -180,5 +191,6 @@ int main(int argc, char** argv) {
   typed_decode_seeds(root / "fuzz_typed_decode");
   router_seeds(root / "fuzz_router");
   http_seeds(root / "fuzz_http");
+  form_seeds(root / "fuzz_form");
   return 0;
 }

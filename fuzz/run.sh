@@ -16,7 +16,7 @@ fi
 build=$1
 seconds=$2
 here=$(cd "$(dirname "$0")" && pwd)
-targets=(fuzz_frames fuzz_worker_stream fuzz_typed_decode fuzz_router fuzz_http)
+targets=(fuzz_frames fuzz_worker_stream fuzz_typed_decode fuzz_router fuzz_http fuzz_form)
 
 for target in "${targets[@]}" make_seeds; do
   if [ ! -x "$build/fuzz/$target" ]; then

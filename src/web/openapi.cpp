@@ -178,15 +178,12 @@ class OpenApiWriter {
     return op;
   }
 
-  // JSON and MsgPack carry a described type alike (or JSON alone); another media type its
-  // bytes.
+  // Each media type with the schema of its type (none for bytes).
   json::object content(const RouteDoc::Content& content) {
-    if (content.schema == nullptr)
-      return content.media_type.empty() ? json::object()
-                                        : json::object{{content.media_type, json::object()}};
-    const json::value schema = content.schema(schemas_);
-    json::object media{{"application/json", json::object{{"schema", schema}}}};
-    if (content.media_type.empty()) media["application/msgpack"] = json::object{{"schema", schema}};
+    json::object media;
+    const json::value schema = content.schema ? content.schema(schemas_) : json::value();
+    for (const std::string& type : content.media_types)
+      media[type] = content.schema ? json::object{{"schema", schema}} : json::object();
     return media;
   }
 

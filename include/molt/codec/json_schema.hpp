@@ -34,6 +34,12 @@
 
 namespace molt::codec {
 
+// The schema of a type the codecs do not know, from a function of its own namespace found by
+// argument-dependent lookup (an exact tag, so a derived type does not take its base's):
+//   boost::json::value molt_json_schema(molt::codec::SchemaTag<UploadedFile>);
+template <class T>
+struct SchemaTag {};
+
 class SchemaSet {
  public:
   // `ref_prefix` is where the definitions will be: "#/$defs/" in a schema document of their
@@ -141,7 +147,9 @@ void add_rules(boost::json::value& schema, P pointer) {
 template <class T>
 boost::json::value SchemaSet::schema_of() {
   namespace json = boost::json;
-  if constexpr (std::is_same_v<T, bool>) {
+  if constexpr (requires { molt_json_schema(SchemaTag<T>{}); }) {
+    return molt_json_schema(SchemaTag<T>{});
+  } else if constexpr (std::is_same_v<T, bool>) {
     return detail::simple_schema("boolean");
   } else if constexpr (traits::is_integer_v<T>) {
     return detail::integer_schema(sizeof(T), std::is_signed_v<T>);

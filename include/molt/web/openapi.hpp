@@ -74,39 +74,52 @@ class RouteDoc {
   // A body decoded with body_as<T>: JSON or MsgPack.
   template <typename T>
   RouteDoc& body(std::string description = {}) {
-    body_ = Content{{}, std::move(description), &schema_for<T>};
+    body_ = Content{kJsonAndMsgPack, std::move(description), &schema_for<T>};
+    return *this;
+  }
+  // A form body decoded with form_as<T> (form.hpp): urlencoded or multipart.
+  template <typename T>
+  RouteDoc& form(std::string description = {}) {
+    body_ = Content{{"application/x-www-form-urlencoded", "multipart/form-data"},
+                    std::move(description),
+                    &schema_for<T>};
     return *this;
   }
   // A body of another media type, read as bytes (an upload, NDJSON lines).
   RouteDoc& raw_body(std::string media_type, std::string description = {}) {
-    body_ = Content{std::move(media_type), std::move(description), nullptr};
+    body_ = Content{{std::move(media_type)}, std::move(description), nullptr};
     return *this;
   }
 
   // An answer built with respond()/json()/msgpack() from a T.
   template <typename T>
   RouteDoc& returns(int status = 200, std::string description = {}) {
-    answers_.push_back(
-        {checked_status(status), Content{{}, std::move(description), &schema_for<T>}, false});
+    answers_.push_back({checked_status(status),
+                        Content{kJsonAndMsgPack, std::move(description), &schema_for<T>}, false});
     return *this;
   }
   // An answer built with json() from a T: JSON only.
   template <typename T>
   RouteDoc& returns_json(int status = 200, std::string description = {}) {
     answers_.push_back({checked_status(status),
-                        Content{kJsonOnly, std::move(description), &schema_for<T>}, false});
+                        Content{{"application/json"}, std::move(description), &schema_for<T>},
+                        false});
     return *this;
   }
   // An answer of another media type (a stream, text), or with no body (a 204).
   RouteDoc& returns_raw(int status, std::string media_type, std::string description = {}) {
-    answers_.push_back({checked_status(status),
-                        Content{std::move(media_type), std::move(description), nullptr}, false});
+    answers_.push_back(
+        {checked_status(status),
+         Content{media_type.empty() ? std::vector<std::string>()
+                                    : std::vector<std::string>{std::move(media_type)},
+                 std::move(description), nullptr},
+         false});
     return *this;
   }
   // An error the handler answers, in the {"error":{"code","message"}} shape of HttpError.
   RouteDoc& error(int status, std::string description) {
-    answers_.push_back(
-        {checked_status(status), Content{{}, std::move(description), nullptr}, true});
+    answers_.push_back({checked_status(status),
+                        Content{{"application/json"}, std::move(description), nullptr}, true});
     return *this;
   }
 
@@ -140,12 +153,13 @@ class RouteDoc {
     bool required;
     SchemaOf schema;
   };
-  static constexpr char kJsonOnly[] = "application/json";
   struct Content {
-    std::string media_type;  // "" for JSON and MsgPack
+    std::vector<std::string> media_types;  // none: no body
     std::string description;
-    SchemaOf schema;  // nullptr: none to give
+    SchemaOf schema;  // nullptr: the bytes of its media type
   };
+  static inline const std::vector<std::string> kJsonAndMsgPack{"application/json",
+                                                               "application/msgpack"};
   struct Answer {
     int status;
     Content content;

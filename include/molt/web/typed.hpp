@@ -85,39 +85,57 @@ T body_as(const Request& request) {
   return body_as<T>(request, request.body());
 }
 
+namespace detail {
+// What a text was not, in the words of a 400: "an integer in range", "a number".
+struct TextMismatch {
+  std::string_view expected;
+};
+
+// `text` as T (std::string, bool, an integer or a floating-point type), as a query parameter
+// or a form field reads it; throws TextMismatch.
+template <typename T>
+T text_as(std::string_view text) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return std::string(text);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    // The spellings FastAPI (Pydantic) takes, in any case.
+    for (const std::string_view yes : {"true", "1", "yes", "on", "t", "y"})
+      if (iequals(text, yes)) return true;
+    for (const std::string_view no : {"false", "0", "no", "off", "f", "n"})
+      if (iequals(text, no)) return false;
+    throw TextMismatch{"true or false (or 1/0, yes/no, on/off)"};
+  } else {
+    static_assert(std::is_arithmetic_v<T>,
+                  "a query parameter or form field is a string, bool or number");
+    // A leading '+' is a sign, as Pydantic reads "+7" (from_chars takes only '-').
+    std::string_view digits = text;
+    if (digits.size() > 1 && digits.front() == '+' && digits[1] != '-' && digits[1] != '+')
+      digits.remove_prefix(1);
+    T value{};
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
+      throw TextMismatch{std::is_integral_v<T> ? "an integer in range" : "a number"};
+    // from_chars reads "nan" and "inf", which would slip past every range check after.
+    if constexpr (std::is_floating_point_v<T>)
+      if (!std::isfinite(value)) throw TextMismatch{"a finite number"};
+    return value;
+  }
+}
+}  // namespace detail
+
 // A query parameter as T (std::string, bool, an integer or a floating-point type); nullopt
 // when absent. Throws HttpError 400 naming the parameter when it does not parse.
 template <typename T>
 std::optional<T> query_as(const Request& request, std::string_view name) {
   std::optional<std::string> text = request.query_param(name);
   if (!text) return std::nullopt;
-  const auto bad = [&](std::string_view what) {
-    return HttpError(400, "invalid_input",
-                     "query parameter '" + std::string(name) + "' must be " + std::string(what));
-  };
-  if constexpr (std::is_same_v<T, std::string>) {
-    return text;
-  } else if constexpr (std::is_same_v<T, bool>) {
-    // The spellings FastAPI (Pydantic) takes, in any case.
-    for (const std::string_view yes : {"true", "1", "yes", "on", "t", "y"})
-      if (iequals(*text, yes)) return true;
-    for (const std::string_view no : {"false", "0", "no", "off", "f", "n"})
-      if (iequals(*text, no)) return false;
-    throw bad("true or false (or 1/0, yes/no, on/off)");
-  } else {
-    static_assert(std::is_arithmetic_v<T>, "query_as<T>: T is a string, bool or number");
-    // A leading '+' is a sign, as Pydantic reads "+7" (from_chars takes only '-').
-    std::string_view digits = *text;
-    if (digits.size() > 1 && digits.front() == '+' && digits[1] != '-' && digits[1] != '+')
-      digits.remove_prefix(1);
-    T value{};
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
-      throw bad(std::is_integral_v<T> ? "an integer in range" : "a number");
-    // from_chars reads "nan" and "inf", which would slip past every range check after.
-    if constexpr (std::is_floating_point_v<T>)
-      if (!std::isfinite(value)) throw bad("a finite number");
-    return value;
+  if constexpr (std::is_same_v<T, std::string>) return text;
+  try {
+    return detail::text_as<T>(*text);
+  } catch (const detail::TextMismatch& mismatch) {
+    throw HttpError(
+        400, "invalid_input",
+        "query parameter '" + std::string(name) + "' must be " + std::string(mismatch.expected));
   }
 }
 

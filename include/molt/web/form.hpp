@@ -1,0 +1,153 @@
+// Form bodies, as HTML forms send them (FastAPI's Form and File): application/
+// x-www-form-urlencoded and multipart/form-data.
+//
+//   struct Signup {
+//     std::string email;
+//     int age = 0;
+//     bool newsletter = false;
+//     std::vector<std::string> tags;          // every value of a repeated field
+//     std::optional<UploadedFile> avatar;     // a file field of a multipart form
+//   };
+//   BOOST_DESCRIBE_STRUCT(Signup, (), (email, age, newsletter, tags, avatar))
+//   MOLT_DEFAULTS(Signup, newsletter, tags)
+//
+//   const auto signup = molt::web::form_as<Signup>(request);  // 400 naming the field: "form.age"
+//
+// A field reads as query_as reads a query parameter (text, a bool as "on"/"true"/"1"..., a
+// number); a MOLT_DEFAULTS member or a std::optional may be missing; MOLT_RULES hold. The
+// form is parsed whole from the request's body, so an upload route raises its
+// RouteOptions::max_body_bytes (1 MiB by default).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "molt/codec/decode_error.hpp"
+#include "molt/codec/json_schema.hpp"
+#include "molt/codec/rules.hpp"
+#include "molt/codec/traits.hpp"
+#include "molt/web/typed.hpp"
+
+namespace molt::web {
+
+// A file sent in a multipart form.
+struct UploadedFile {
+  std::string filename;      // as the client named it: never a path to trust
+  std::string content_type;  // as the client said (application/octet-stream when it did not)
+  std::string data;
+};
+// In a form's schema (RouteDoc::form<T>), a file is its bytes.
+boost::json::value molt_json_schema(codec::SchemaTag<UploadedFile>);
+
+struct FormField {
+  std::string name;
+  std::string value;                    // the text, or the file's bytes
+  std::optional<std::string> filename;  // set for a file
+  std::string content_type;             // a multipart part's own ("" otherwise)
+};
+
+class Form {
+ public:
+  // At most this many fields (Starlette's max_fields), and this much head per part.
+  static constexpr std::size_t kMaxFields = 1000;
+  static constexpr std::size_t kMaxPartHead = 16 * 1024;
+
+  // The request's body by its Content-Type: HttpError 415 for another type, 400
+  // (invalid_form) for a body that is not a well-formed form of its type, or a text field
+  // that is not UTF-8.
+  static Form parse(const Request& request);
+  static Form parse(std::string_view content_type, std::string_view body);
+
+  const std::vector<FormField>& fields() const { return fields_; }
+  // The last text value of `name` (as query_param reads a repeated parameter).
+  std::optional<std::string_view> value(std::string_view name) const;
+  // Every text value of `name`, in order.
+  std::vector<std::string_view> values(std::string_view name) const;
+  // Every file of `name`, in order.
+  std::vector<const FormField*> files(std::string_view name) const;
+
+ private:
+  std::vector<FormField> fields_;
+};
+
+namespace detail {
+template <class T>
+struct is_uploaded_files : std::false_type {};
+template <>
+struct is_uploaded_files<std::vector<UploadedFile>> : std::true_type {};
+
+UploadedFile uploaded(const FormField& field);
+[[noreturn]] void form_field_error(const codec::PathSegment& at, std::string_view expected,
+                                   std::string_view got);
+
+// One field's text as T (a text, bool or number member).
+template <class T>
+T form_text_as(std::string_view text, const codec::PathSegment& at) {
+  try {
+    return text_as<T>(text);
+  } catch (const TextMismatch& mismatch) {
+    form_field_error(at, mismatch.expected, codec::quoted_excerpt(text));
+  }
+}
+}  // namespace detail
+
+// The request's form as T, a described struct: each member from the field of its name. 415 and
+// 400 as Form::parse; a missing or malformed field is a 400 naming it ("form.age: expected an
+// integer in range, got \"x\""), as body_as does.
+template <class T>
+T form_as(const Request& request) {
+  static_assert(codec::traits::is_described_struct_v<T>, "form_as<T>: T is a described struct");
+  const Form form = Form::parse(request);
+  T out{};
+  const codec::PathSegment root{nullptr, "form", 0};
+  boost::mp11::mp_for_each<boost::describe::describe_members<
+      T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
+    using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
+    const codec::PathSegment at = root.field(member.name);
+    auto& target = out.*member.pointer;
+    constexpr bool keeps_default = codec::traits::keeps_default<T>(decltype(member)::name);
+    const auto missing = [&] {
+      if constexpr (keeps_default)
+        codec::detail::restore_default(out, member.pointer);
+      else if constexpr (codec::traits::is_optional<M>::value)
+        target.reset();
+      else
+        detail::form_field_error(at, std::is_same_v<M, UploadedFile> ? "a file" : "a value",
+                                 "nothing (the field is required)");
+    };
+    if constexpr (std::is_same_v<typename codec::traits::without_optional<M>::type, UploadedFile>) {
+      const auto files = form.files(member.name);
+      if (files.empty()) {
+        if (form.value(member.name)) detail::form_field_error(at, "a file", "text");
+        missing();
+      } else {
+        target = detail::uploaded(*files.back());
+      }
+    } else if constexpr (detail::is_uploaded_files<M>::value) {
+      target.clear();
+      for (const FormField* file : form.files(member.name))
+        target.push_back(detail::uploaded(*file));
+    } else if constexpr (codec::traits::is_vector<M>::value) {
+      target.clear();
+      std::size_t i = 0;
+      for (const std::string_view text : form.values(member.name))
+        target.push_back(detail::form_text_as<typename M::value_type>(text, at.element(i++)));
+    } else {
+      const std::optional<std::string_view> text = form.value(member.name);
+      if (!text) {
+        if (!form.files(member.name).empty()) detail::form_field_error(at, "text", "a file");
+        missing();
+      } else {
+        target = detail::form_text_as<typename codec::traits::without_optional<M>::type>(*text, at);
+      }
+    }
+  });
+  codec::check_rules(out, root);
+  return out;
+}
+
+}  // namespace molt::web
