@@ -25,8 +25,17 @@ bool is_attribute_char(char c) {
   return u >= 0x20 && u < 0x7F && c != ';';
 }
 
+// A host name: letters, digits, dots and hyphens (a leading dot is old style, and allowed).
+bool is_domain_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-';
+}
+
 void require(bool ok, std::string_view what, std::string_view name) {
-  if (!ok) throw std::invalid_argument("cookie '" + std::string(name) + "': " + std::string(what));
+  if (ok) return;
+  std::string shown;  // the name as sent may hold the very bytes refused (CR, LF)
+  for (const char c : name.substr(0, 64)) shown += is_cookie_octet(c) || c == ' ' ? c : '?';
+  throw std::invalid_argument("cookie '" + shown + "': " + std::string(what));
 }
 
 template <typename Fn>
@@ -90,9 +99,10 @@ void set_cookie(Response& response, std::string_view name, std::string_view valu
           "a value holds no spaces, quotes, commas, semicolons, backslashes or control "
           "characters (base64url or percent-encode it)",
           name);
-  require(std::all_of(options.path.begin(), options.path.end(), is_attribute_char) &&
-              std::all_of(options.domain.begin(), options.domain.end(), is_attribute_char),
-          "a path or domain holds no ';' or control characters", name);
+  require(std::all_of(options.path.begin(), options.path.end(), is_attribute_char),
+          "a path holds no ';' or control characters", name);
+  require(std::all_of(options.domain.begin(), options.domain.end(), is_domain_char),
+          "a domain is a host name (letters, digits, '.' and '-')", name);
   require(options.same_site != SameSite::None || options.secure,
           "SameSite=None needs secure (browsers drop it otherwise)", name);
   std::string line;

@@ -17,6 +17,8 @@
 #include <system_error>
 #include <utility>
 
+#include "http_date.hpp"
+#include "molt/core/status.hpp"
 #include "molt/web/openapi.hpp"
 
 namespace molt::web {
@@ -27,7 +29,6 @@ namespace fs = std::filesystem;
 
 struct Folder {
   fs::path path;
-  fs::path canonical;
   StaticOptions options;
 };
 
@@ -67,49 +68,80 @@ struct FoundFile {
   std::int64_t modified_ns = 0;
 };
 
-// Opens `path` if it is a regular file (O_NONBLOCK: a FIFO never holds the thread).
-std::optional<FoundFile> open_regular(const fs::path& path, bool* is_folder = nullptr) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return std::nullopt;
-  auto file = std::make_shared<OpenFile>(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return std::nullopt;
-  if (is_folder != nullptr) *is_folder = S_ISDIR(st.st_mode);
-  if (!S_ISREG(st.st_mode)) return std::nullopt;
-  FoundFile found{
-      std::move(file), path.extension().string(), static_cast<std::uint64_t>(st.st_size),
-      st.st_mtim.tv_sec,
-      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
-  return found;
-}
-
-// Whether `path` is `folder` or inside it, compared by components.
-// (Both are canonical: no `.`, `..` or trailing slash.)
+// Whether `path` is `folder` or inside it, compared by components (both canonical: no `.`,
+// `..` or trailing slash).
 bool is_within(const fs::path& path, const fs::path& folder) {
   return std::mismatch(folder.begin(), folder.end(), path.begin(), path.end()).first ==
          folder.end();
 }
 
-// The file a request's `path` parameter names under the folder, if there is one.
-std::optional<FoundFile> find_file(const Folder& folder, std::string_view relative) {
+// What a failed open() or stat() means when the file is there: a failure of the server's own,
+// which must not pass for a missing file (a 404 a CDN would keep).
+[[noreturn]] void fail_open(int error) {
+  if (error == EACCES || error == EPERM)
+    throw HttpError(403, "forbidden", "the file cannot be read");
+  if (error == EMFILE || error == ENFILE)
+    throw core::Error(core::StatusCode::Busy, "no file descriptor free to open a static file");
+  throw std::system_error(error, std::generic_category(), "opening a static file");
+}
+bool means_absent(int error) {
+  return error == ENOENT || error == ENOTDIR || error == ELOOP || error == ENAMETOOLONG ||
+         error == ENXIO || error == ENODEV;
+}
+
+enum class Kind { File, Folder, Other };
+
+// Opens `path` (O_NONBLOCK: a FIFO never holds the thread). Nothing when it is not there, or
+// when the file it opened is not inside `within`: what was checked before the open may have
+// been swapped for a link meanwhile, so the open file's own path decides.
+std::optional<FoundFile> open_checked(const fs::path& path, const fs::path* within, Kind& kind) {
+  kind = Kind::Other;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (means_absent(errno)) return std::nullopt;
+    fail_open(errno);
+  }
+  auto file = std::make_shared<OpenFile>(fd);
+  if (within != nullptr) {
+    std::error_code ec;
+    const fs::path real = fs::read_symlink("/proc/self/fd/" + std::to_string(fd), ec);
+    if (ec || !is_within(real, *within)) return std::nullopt;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail_open(errno);
+  kind = S_ISREG(st.st_mode) ? Kind::File : S_ISDIR(st.st_mode) ? Kind::Folder : Kind::Other;
+  if (kind != Kind::File) return std::nullopt;
+  return FoundFile{
+      std::move(file), path.extension().string(), static_cast<std::uint64_t>(st.st_size),
+      st.st_mtim.tv_sec,
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+// What a request's `path` parameter names under the folder.
+struct Lookup {
+  std::optional<FoundFile> file;
+  bool folder_without_slash = false;  // an index.html to answer through a redirect
+};
+
+Lookup find_file(const Folder& folder, std::string_view relative, bool ends_in_slash) {
   // A leading or doubled slash ("/static//etc/passwd") would make the path absolute.
   if (relative.starts_with('/') || relative.find("//") != std::string_view::npos ||
       relative.find('\0') != std::string_view::npos)
-    return std::nullopt;
-  fs::path path = folder.path / fs::path(relative);
+    return {};
+  // The folder is resolved for each request: a deploy that swaps a link to it (current ->
+  // release-2) is served at once.
   std::error_code ec;
-  const fs::path canonical = fs::weakly_canonical(path, ec);
-  if (ec) return std::nullopt;
-  if (!folder.options.follow_links_out && !is_within(canonical, folder.canonical))
-    return std::nullopt;
-  bool is_folder = false;
-  std::optional<FoundFile> found = open_regular(canonical, &is_folder);
-  if (!found && is_folder && folder.options.index_html) {
-    const fs::path index = canonical / "index.html";
-    if (!folder.options.follow_links_out &&
-        !is_within(fs::weakly_canonical(index, ec), folder.canonical))
-      return std::nullopt;
-    found = open_regular(index);
+  const fs::path root = fs::canonical(folder.path, ec);
+  if (ec) throw std::system_error(ec, "the static folder " + folder.path.string());
+  const fs::path path = root / fs::path(relative);
+  const fs::path* within = folder.options.follow_links_out ? nullptr : &root;
+  Kind kind;
+  Lookup found{open_checked(path, within, kind)};
+  if (!found.file && kind == Kind::Folder && folder.options.index_html) {
+    Kind index_kind;
+    std::optional<FoundFile> index = open_checked(path / "index.html", within, index_kind);
+    if (index && !ends_in_slash && !relative.empty()) return {std::nullopt, true};
+    found.file = std::move(index);
   }
   return found;
 }
@@ -140,42 +172,6 @@ const char* content_type_for(std::string_view extension) {
   return "application/octet-stream";
 }
 
-std::string http_date(std::time_t when) {
-  std::tm utc{};
-  gmtime_r(&when, &utc);
-  std::array<char, 40> text{};
-  const std::size_t n = std::strftime(text.data(), text.size(), "%a, %d %b %Y %H:%M:%S GMT", &utc);
-  return std::string(text.data(), n);
-}
-
-// An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), the form servers send (RFC 9110 §5.6.7);
-// std::nullopt for anything else, which leaves the request unconditional.
-std::optional<std::time_t> parse_http_date(std::string_view text) {
-  if (text.size() != 29 || text.substr(3, 2) != ", " || text.substr(25) != " GMT") return {};
-  const auto number = [&](std::size_t at, std::size_t digits) -> std::optional<int> {
-    int value = 0;
-    const char* end = text.data() + at + digits;
-    const auto [ptr, ec] = std::from_chars(text.data() + at, end, value);
-    if (ec != std::errc() || ptr != end) return std::nullopt;
-    return value;
-  };
-  static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  const std::size_t month = kMonths.find(text.substr(8, 3));
-  const auto day = number(5, 2), year = number(12, 4), hour = number(17, 2), minute = number(20, 2),
-             second = number(23, 2);
-  if (month == std::string_view::npos || month % 3 != 0 || !day || !year || !hour || !minute ||
-      !second)
-    return {};
-  std::tm utc{};
-  utc.tm_year = *year - 1900;
-  utc.tm_mon = static_cast<int>(month / 3);
-  utc.tm_mday = *day;
-  utc.tm_hour = *hour;
-  utc.tm_min = *minute;
-  utc.tm_sec = *second;
-  return timegm(&utc);
-}
-
 // "tag" of an entity-tag, without W/ (If-None-Match compares weakly, RFC 9110 §13.1.2).
 std::string_view opaque_tag(std::string_view tag) {
   if (tag.starts_with("W/")) tag.remove_prefix(2);
@@ -199,15 +195,17 @@ struct ByteRange {
 // for a header that asks for several ranges or is not understood (the whole file answers,
 // as RFC 9110 §14.2 allows); an empty range when none of it is in the file (a 416).
 std::optional<std::optional<ByteRange>> parse_range(std::string_view header, std::uint64_t size) {
-  if (!header.starts_with("bytes=")) return std::nullopt;
+  if (header.size() < 6 || !iequals(header.substr(0, 6), "bytes=")) return std::nullopt;
   const std::string_view spec = trim_ows(header.substr(6));
   const std::size_t dash = spec.find('-');
   if (dash == std::string_view::npos || spec.find(',') != std::string_view::npos) return {};
+  // Digits past 2^64 are a position past any file's end.
   const auto number = [](std::string_view digits) -> std::optional<std::uint64_t> {
     std::uint64_t value = 0;
     const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size())
-      return std::nullopt;
+    if (digits.empty() || ptr != digits.data() + digits.size()) return std::nullopt;
+    if (ec == std::errc::result_out_of_range) return UINT64_MAX;
+    if (ec != std::errc()) return std::nullopt;
     return value;
   };
   const std::string_view from = spec.substr(0, dash), to = spec.substr(dash + 1);
@@ -225,7 +223,18 @@ std::optional<std::optional<ByteRange>> parse_range(std::string_view header, std
 }
 
 Response serve(const Folder& folder, const Request& request, const Ctx& ctx) {
-  const std::optional<FoundFile> found = find_file(folder, ctx.param("path").value_or(""));
+  const Lookup lookup =
+      find_file(folder, ctx.param("path").value_or(""), request.path().ends_with('/'));
+  if (lookup.folder_without_slash) {
+    // As Starlette: the folder's own URL ends in '/', so that its page's relative links work.
+    Response redirect(307);
+    std::string location(request.path());
+    location += '/';
+    if (!request.query().empty()) location.append("?").append(request.query());
+    redirect.set_header("Location", location);
+    return redirect;
+  }
+  const std::optional<FoundFile>& found = lookup.file;
   if (!found) throw HttpError(404, "not_found", "no such file");
   const std::string etag = "\"" + [&] {
     std::string tag;
@@ -235,7 +244,8 @@ Response serve(const Folder& folder, const Request& request, const Ctx& ctx) {
     tag.append(digits, std::to_chars(digits, digits + 20, found->modified_ns, 16).ptr);
     return tag;
   }() + "\"";
-  const std::string modified = http_date(found->modified);
+  const std::string modified = detail::http_date(found->modified);
+  // On what a cache may keep: 200, 206 and 304 (not a 416).
   const auto with_validators = [&](Response response) {
     response.set_header("ETag", etag);
     response.set_header("Last-Modified", modified);
@@ -247,10 +257,15 @@ Response serve(const Folder& folder, const Request& request, const Ctx& ctx) {
 
   // Conditional requests (RFC 9110 §13.2.2): If-None-Match first; If-Modified-Since only
   // without it.
-  if (const auto tags = request.header("If-None-Match")) {
-    if (none_match(*tags, etag)) return with_validators(Response(304));
+  // Every If-None-Match line counts, as one list.
+  std::optional<bool> tag_matches;
+  for (const Header& header : request.headers())
+    if (iequals(header.name, "If-None-Match"))
+      tag_matches = tag_matches.value_or(false) || none_match(header.value, etag);
+  if (tag_matches) {
+    if (*tag_matches) return with_validators(Response(304));
   } else if (const auto since = request.header("If-Modified-Since")) {
-    const auto date = parse_http_date(*since);
+    const auto date = detail::parse_http_date(*since);
     if (date && found->modified <= *date) return with_validators(Response(304));
   }
 
@@ -267,7 +282,7 @@ Response serve(const Folder& folder, const Request& request, const Ctx& ctx) {
         Response refused = Response::error(416, "range_not_satisfiable",
                                            "the range asked for is past the end of the file");
         refused.set_header("Content-Range", "bytes */" + std::to_string(found->size));
-        return with_validators(std::move(refused));
+        return refused;
       }
       first = (*range)->first;
       length = (*range)->last - first + 1;
@@ -315,8 +330,7 @@ Handler static_files(fs::path folder, StaticOptions options) {
   std::error_code ec;
   if (!fs::is_directory(folder, ec))
     throw std::invalid_argument("static_files: '" + folder.string() + "' is not a folder");
-  auto shared =
-      std::make_shared<const Folder>(Folder{folder, fs::canonical(folder), std::move(options)});
+  auto shared = std::make_shared<const Folder>(Folder{std::move(folder), std::move(options)});
   return answering_at_once(
       [shared](const Request& request, Ctx& ctx) { return serve(*shared, request, ctx); });
 }

@@ -14,6 +14,7 @@
 
 #include "body_stream.hpp"
 #include "exchange.hpp"
+#include "http_date.hpp"
 #include "request_reader.hpp"
 #include "task_group.hpp"
 
@@ -173,7 +174,15 @@ TestResponse TestClient::request(std::string_view method, std::string_view targe
 namespace {
 
 // The path of a request target, without its query.
+// The path of a request target, without its query (nor the scheme and host of an absolute
+// one).
 std::string_view target_path(std::string_view target) {
+  for (const std::string_view scheme : {"http://", "https://"}) {
+    if (target.starts_with(scheme)) {
+      const std::size_t slash = target.find('/', scheme.size());
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+  }
   return target.substr(0, target.find('?'));
 }
 
@@ -193,9 +202,15 @@ std::string default_cookie_path(std::string_view target) {
 
 }  // namespace
 
-void TestClient::set_cookie(std::string name, std::string value, std::string path) {
-  std::erase_if(cookies_, [&](const StoredCookie& c) { return c.name == name && c.path == path; });
-  cookies_.push_back({std::move(name), std::move(value), std::move(path)});
+void TestClient::set_cookie(std::string name, std::string value, std::string path, bool secure) {
+  for (StoredCookie& c : cookies_) {
+    if (c.name == name && c.path == path) {  // replaced where it was, as a browser keeps it
+      c.value = std::move(value);
+      c.secure = secure;
+      return;
+    }
+  }
+  cookies_.push_back({std::move(name), std::move(value), std::move(path), secure});
 }
 
 void TestClient::keep_cookies(const TestResponse& response, std::string_view target) {
@@ -207,6 +222,8 @@ void TestClient::keep_cookies(const TestResponse& response, std::string_view tar
     if (equals == std::string_view::npos) continue;
     std::string path = default_cookie_path(target);
     bool expired = false;
+    bool secure = false;
+    std::optional<bool> expired_by_max_age;
     while (!rest.empty()) {
       const std::string_view attribute = next_list_element(rest, ';');
       const std::size_t at = attribute.find('=');
@@ -214,25 +231,37 @@ void TestClient::keep_cookies(const TestResponse& response, std::string_view tar
       const std::string_view value =
           at == std::string_view::npos ? std::string_view() : trim_ows(attribute.substr(at + 1));
       if (iequals(key, "Path") && value.starts_with('/')) path = std::string(value);
+      if (iequals(key, "Secure")) secure = true;
       if (iequals(key, "Max-Age") && !value.empty())
-        expired = value.front() == '-' || value.find_first_not_of('0') == std::string_view::npos;
+        expired_by_max_age =
+            value.front() == '-' || value.find_first_not_of('0') == std::string_view::npos;
+      if (iequals(key, "Expires"))
+        if (const auto when = detail::parse_http_date(value)) expired = *when <= std::time(nullptr);
     }
+    expired = expired_by_max_age.value_or(expired);  // Max-Age wins over Expires
     const std::string name(trim_ows(pair.substr(0, equals)));
     if (expired)
       std::erase_if(cookies_,
                     [&](const StoredCookie& c) { return c.name == name && c.path == path; });
     else
-      set_cookie(name, std::string(trim_ows(pair.substr(equals + 1))), std::move(path));
+      set_cookie(name, std::string(trim_ows(pair.substr(equals + 1))), std::move(path), secure);
   }
 }
 
 std::string TestClient::cookie_header(std::string_view target) const {
   std::string header;
   const std::string_view path = target_path(target);
-  for (const StoredCookie& c : cookies_) {
-    if (!path_matches(path, c.path)) continue;
+  // The longer paths first, as a browser orders them (RFC 6265 §5.4), so that cookie() reads
+  // the one a browser would send first. Secure cookies stay home: the client speaks plain HTTP.
+  std::vector<const StoredCookie*> sent;
+  for (const StoredCookie& c : cookies_)
+    if (!c.secure && path_matches(path, c.path)) sent.push_back(&c);
+  std::stable_sort(sent.begin(), sent.end(), [](const StoredCookie* a, const StoredCookie* b) {
+    return a->path.size() > b->path.size();
+  });
+  for (const StoredCookie* c : sent) {
     if (!header.empty()) header += "; ";
-    header.append(c.name).append("=").append(c.value);
+    header.append(c->name).append("=").append(c->value);
   }
   return header;
 }

@@ -80,6 +80,7 @@ TEST(Cookies, WhatCannotBeACookieIsRefusedBeforeAnythingIsAdded) {
                std::invalid_argument);
   EXPECT_THROW(set_cookie(response, "v", "1", {.domain = "x\r\nInjected: 1"}),
                std::invalid_argument);
+  EXPECT_THROW(set_cookie(response, "v", "1", {.domain = "a b.example"}), std::invalid_argument);
   EXPECT_THROW(set_cookie(response, "v", "1", {.same_site = SameSite::None}),
                std::invalid_argument);
   EXPECT_TRUE(response.headers().empty());
@@ -87,6 +88,11 @@ TEST(Cookies, WhatCannotBeACookieIsRefusedBeforeAnythingIsAdded) {
     set_cookie(response, "v", "a b");
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("cookie 'v'"), std::string::npos) << e.what();
+  }
+  try {
+    set_cookie(response, "a\r\nb", "1");
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("cookie 'a??b'"), std::string::npos) << e.what();
   }
 }
 
@@ -140,6 +146,44 @@ TEST(Cookies, TheTestClientKeepsThemAsABrowserWould) {
   EXPECT_EQ(client.get("/me").body, "planted");
   client.clear_cookies();
   EXPECT_EQ(client.get("/me").status, 401);
+}
+
+TEST(Cookies, TheTestClientOrdersExpiresAndKeepsSecureCookiesHome) {
+  App app;
+  app.post("/set", [](const Request& request, Ctx&) {
+    Response response(204);
+    for (const auto& line : request.query_params("line")) response.add_header("Set-Cookie", line);
+    return response;
+  });
+  app.get("/a/b/echo", [](const Request& request, Ctx&) {
+    return Response::text(std::string(request.header("Cookie").value_or("")));
+  });
+  TestClient client(app);
+  const auto set = [&](std::string_view line) {
+    std::string encoded;
+    for (const char c : line) {
+      if (c == ' ')
+        encoded += "%20";
+      else if (c == ';')
+        encoded += "%3B";
+      else if (c == ',')
+        encoded += "%2C";
+      else
+        encoded += c;
+    }
+    ASSERT_EQ(client.request("POST", "/set?line=" + encoded).status, 204);
+  };
+  set("s=root; Path=/");
+  set("s=deeper; Path=/a");
+  set("s=root2; Path=/");  // re-set: stays where it was
+  set("old=1; Path=/");
+  set("old=1; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+  set("kept=1; Path=/; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+  set("sec=1; Path=/; Secure");
+  EXPECT_EQ(client.get("/a/b/echo").body, "s=deeper; s=root2; kept=1");
+  EXPECT_EQ(client.get("http://testserver/a/b/echo").body, "s=deeper; s=root2; kept=1");
+  ASSERT_EQ(client.cookies().size(), 4u);  // sec is kept, not sent
+  EXPECT_TRUE(client.cookies().back().secure);
 }
 
 }  // namespace

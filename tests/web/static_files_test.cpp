@@ -1,6 +1,7 @@
 #include "molt/web/static_files.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,7 +114,10 @@ TEST_F(StaticFilesTest, AFolderAnswersWithItsIndexWhenAsked) {
   EXPECT_EQ(docs.status, 200);
   EXPECT_EQ(docs.body, "<h1>docs</h1>");
   EXPECT_EQ(docs.header("Content-Type"), "text/html; charset=utf-8");
-  EXPECT_EQ(client.get("/docs").body, "<h1>docs</h1>");
+  // As Starlette: a folder's URL ends in '/', so that its page's relative links work.
+  const auto bare = client.get("/docs?v=2");
+  EXPECT_EQ(bare.status, 307);
+  EXPECT_EQ(bare.header("Location"), "/docs/?v=2");
   EXPECT_EQ(client.get("/empty/").status, 404);
   EXPECT_EQ(client.get("/").status, 404);  // the folder has no index.html of its own
   EXPECT_EQ(client.get("/hello.txt").status, 200);
@@ -139,6 +143,18 @@ TEST_F(StaticFilesTest, ConditionalRequestsAreAnswered304) {
           .status,
       200);
   EXPECT_EQ(client.get("/static/hello.txt", {{"If-Modified-Since", "not a date"}}).status, 200);
+  // The obsolete date forms a recipient must still read (RFC 9110 §5.6.7).
+  EXPECT_EQ(
+      client.get("/static/hello.txt", {{"If-Modified-Since", "Friday, 31-Dec-99 23:59:59 GMT"}})
+          .status,
+      200);
+  EXPECT_EQ(
+      client.get("/static/hello.txt", {{"If-Modified-Since", "Sun Jan  1 00:00:00 2090"}}).status,
+      304);
+  // Every If-None-Match line counts.
+  EXPECT_EQ(client.get("/static/hello.txt", {{"If-None-Match", "\"zzz\""}, {"If-None-Match", etag}})
+                .status,
+            304);
   // If-None-Match decides when both are there.
   EXPECT_EQ(client
                 .get("/static/hello.txt",
@@ -165,6 +181,12 @@ TEST_F(StaticFilesTest, OneRangeIsAnswered206) {
   const auto past = client.get("/static/hello.txt", {{"Range", "bytes=13-20"}});
   EXPECT_EQ(past.status, 416);
   EXPECT_EQ(past.header("Content-Range"), "bytes */13");
+  EXPECT_FALSE(past.header("ETag").has_value());  // nothing a cache would keep
+  EXPECT_EQ(client.get("/static/hello.txt", {{"Range", "Bytes=0-1"}}).body, "he");
+  EXPECT_EQ(client.get("/static/hello.txt", {{"Range", "bytes=12-99999999999999999999999"}}).body,
+            "\n");
+  EXPECT_EQ(client.get("/static/hello.txt", {{"Range", "bytes=99999999999999999999999-"}}).status,
+            416);
   // Several ranges, or one not understood: the whole file.
   for (const char* ignored : {"bytes=0-1,3-4", "bytes=5-2", "items=0-1", "bytes=x-"})
     EXPECT_EQ(client.get("/static/hello.txt", {{"Range", ignored}}).status, 200) << ignored;
@@ -184,6 +206,50 @@ TEST_F(StaticFilesTest, AFifoOrAFolderIsNotAFile) {
   TestClient client(app);
   EXPECT_EQ(client.get("/static/pipe").status, 404);  // and the call returns: no open() hangs
   EXPECT_EQ(client.get("/static/docs").status, 404);
+}
+
+TEST_F(StaticFilesTest, AFolderBehindALinkIsResolvedForEachRequest) {
+  // A deploy that swaps `current` from one release to the next.
+  fs::create_directories(base_ / "release-1");
+  fs::create_directories(base_ / "release-2");
+  write("release-1/app.js", "v1");
+  write("release-2/app.js", "v2");
+  fs::create_directory_symlink(base_ / "release-1", base_ / "current");
+  App app;
+  serve_files(app, "/static", base_ / "current");
+  TestClient client(app);
+  EXPECT_EQ(client.get("/static/app.js").body, "v1");
+  fs::create_directory_symlink(base_ / "release-2", base_ / "next");
+  fs::rename(base_ / "next", base_ / "current");
+  EXPECT_EQ(client.get("/static/app.js").body, "v2");
+}
+
+TEST_F(StaticFilesTest, AFileThatCannotBeReadIsA403NotA404) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads every file";
+  fs::permissions(folder() / "hello.txt", fs::perms::none);
+  App app;
+  serve_files(app, "/static", folder());
+  TestClient client(app);
+  EXPECT_EQ(client.get("/static/hello.txt").status, 403);
+  fs::permissions(folder() / "hello.txt", fs::perms::owner_all);
+}
+
+TEST_F(StaticFilesTest, OutOfFileDescriptorsIsA503NotA404) {
+  App app;
+  serve_files(app, "/static", folder());
+  TestClient client(app);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // A descriptor's number must be below the limit: none is free below the lowest free one.
+  const int lowest_free = ::dup(0);
+  ::close(lowest_free);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  const auto answer = client.get("/static/hello.txt");
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_EQ(answer.status, 503) << answer.body;
+  EXPECT_EQ(client.get("/static/hello.txt").status, 200);
 }
 
 TEST_F(StaticFilesTest, AFolderThatIsNotThereFailsAtStartup) {

@@ -29,8 +29,9 @@ struct StaticOptions {
   bool index_html = false;
   // Cache-Control: public, max-age=N; none when absent.
   std::optional<std::chrono::seconds> max_age;
-  // A file larger than this is sent in pieces of this size.
-  std::size_t piece_bytes = 256 * 1024;
+  // A file larger than this is sent in pieces of this size (one is in memory for each
+  // download in progress).
+  std::size_t piece_bytes = 64 * 1024;
   // Symbolic links may lead out of the folder (Starlette's follow_symlink).
   bool follow_links_out = false;
 };

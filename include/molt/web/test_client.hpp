@@ -61,16 +61,19 @@ class TestClient {
   // handler's ctx.body().next() in pieces of that size.
   void set_read_size(std::size_t bytes) { read_size_ = bytes == 0 ? 1 : bytes; }
 
-  // Cookies, kept as a browser keeps them (httpx's and Starlette's test clients alike): a
-  // Set-Cookie in an answer stores one (Max-Age=0 drops it), and the later requests to its
-  // Path send it, unless given a Cookie header of their own. raw() neither sends nor keeps them.
+  // Cookies, kept as httpx's and Starlette's test clients keep them: a Set-Cookie in an
+  // answer stores one (Max-Age=0, or an Expires gone by, drops it), and the later requests
+  // to its Path send it, the longer paths first, unless given a Cookie header of their own. A
+  // Secure cookie is kept but not sent (the client speaks plain http, as theirs do); Domain
+  // is not looked at (there is one host). raw() neither sends nor keeps them.
   struct StoredCookie {
     std::string name;
     std::string value;
     std::string path = "/";
+    bool secure = false;
   };
   const std::vector<StoredCookie>& cookies() const { return cookies_; }
-  void set_cookie(std::string name, std::string value, std::string path = "/");
+  void set_cookie(std::string name, std::string value, std::string path = "/", bool secure = false);
   void clear_cookies() { cookies_.clear(); }
 
   // Feeds `bytes` as one connection's input (then end of input) and returns every byte the
