@@ -4,6 +4,7 @@
 #include <array>
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/pct_string_view.hpp>
+#include <charconv>
 #include <stdexcept>
 
 #include "molt/codec/json.hpp"
@@ -231,6 +232,21 @@ std::string_view next_list_element(std::string_view& list, char separator) {
   const std::string_view element = trim_ows(list.substr(0, end));
   list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
   return element;
+}
+
+double list_quality(std::string_view params) {
+  double quality = 1;
+  while (!params.empty()) {
+    const std::string_view param = next_list_element(params, ';');
+    if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+      double parsed = 0;
+      const auto [end, ec] = std::from_chars(param.data() + 2, param.data() + param.size(), parsed);
+      const bool valid =
+          ec == std::errc() && end == param.data() + param.size() && parsed >= 0 && parsed <= 1;
+      quality = valid ? parsed : 0;
+    }
+  }
+  return quality;
 }
 
 bool list_contains(std::string_view list, std::string_view token) {

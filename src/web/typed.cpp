@@ -41,20 +41,7 @@ Acceptance acceptance(std::string_view accept, std::string_view type) {
     else if (range == "*/*")
       specificity = 0;
     if (specificity <= best.specificity) continue;
-    double quality = 1;
-    while (!params.empty()) {
-      const std::string_view param = next_list_element(params, ';');
-      if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
-        double parsed = 0;
-        const auto [end, ec] =
-            std::from_chars(param.data() + 2, param.data() + param.size(), parsed);
-        quality =
-            ec == std::errc() && end == param.data() + param.size() && parsed >= 0 && parsed <= 1
-                ? parsed
-                : 0;  // a malformed weight accepts nothing rather than everything
-      }
-    }
-    best = {quality, position, specificity};
+    best = {list_quality(params), position, specificity};
   }
   return best;
 }

@@ -165,6 +165,7 @@ class Response {
   // producer that gives more or fewer bytes has its connection cut, and is logged.
   void set_stream_length(std::uint64_t bytes) { stream_length_ = bytes; }
   std::optional<std::uint64_t> stream_length() const { return stream_length_; }
+  void clear_stream_length() { stream_length_.reset(); }
   const BodyChunks& chunks() const { return chunks_; }
   // Replaces a streamed answer's producer: for middleware that wraps it (access_log counts
   // what it produces and logs when it ends).
@@ -188,6 +189,9 @@ std::string_view trim_ows(std::string_view text);
 // Takes the next element off a header's list ("gzip, br" or "q=0.5; level=1"): the text up to
 // `separator`, without its OWS. `list` keeps what follows.
 std::string_view next_list_element(std::string_view& list, char separator = ',');
+// The weight in an element's parameters ("q=0.5; level=1", RFC 9110 §12.4.2): 1 when there
+// is none, 0 when it is malformed (a bad weight accepts nothing rather than everything).
+double list_quality(std::string_view params);
 // Whether a header's comma-separated list names `token`, compared case-insensitively.
 bool list_contains(std::string_view list, std::string_view token);
 
