@@ -40,7 +40,10 @@ def test_the_sample_serves_what_the_docs_say(notes_bin: Path, tmp_path: Path) ->
         assert status == 201 and json.loads(body) == {"id": 2, "text": "top", "pinned": True}
         status, body = call(port, "POST", "/notes", json.dumps({"txt": "x"}))
         assert status == 400 and b"body.text" in body
-        assert call(port, "POST", "/notes", json.dumps({"text": ""}))[0] == 422
+        status, body = call(port, "POST", "/notes", json.dumps({"text": ""}))
+        assert status == 400 and json.loads(body)["error"]["field"] == "body.text"
+        status, body = call(port, "GET", "/openapi.json")
+        assert status == 200 and set(json.loads(body)["paths"]) == {"/notes", "/notes/{id}", "/admin/notes"}
         assert call(port, "GET", "/notes/9")[0] == 404
         assert call(port, "DELETE", "/admin/notes")[0] == 401
         assert call(port, "DELETE", "/admin/notes", Authorization="Bearer let-me-in")[0] == 204
