@@ -117,24 +117,30 @@ Middleware compression(CompressionOptions options) {
     throw std::invalid_argument("compression: a level is 1 (fastest) to 9 (smallest)");
   return [options](const Request& request, Ctx&, Next next) -> boost::asio::awaitable<Response> {
     Response response = co_await next();
-    // Whatever the answer, a cache must keep the forms apart by what clients accept.
     const int status = response.status();
-    if (status < 200 || status == 204 || status == 304 || status == 206 ||
-        !compressible(response.content_type()) || response.header("Content-Encoding") ||
-        response.header("Content-Range"))
+    if (status < 200 || status == 204 || status == 206 || !compressible(response.content_type()) ||
+        response.header("Content-Encoding") || response.header("Content-Range"))
       co_return response;
+    // Whatever the answer, a cache must keep the forms apart by what clients accept.
     response.add_vary("Accept-Encoding");
-    if (!response.streaming() && response.body().size() < options.minimum_bytes) co_return response;
-    std::optional<std::string_view> accept;
-    std::string joined;  // several Accept-Encoding lines are one list
-    for (const Header& field : request.headers()) {
-      if (!iequals(field.name, "Accept-Encoding")) continue;
-      joined.append(joined.empty() ? "" : ", ").append(field.value);
-      accept = joined;
+    std::string accept;  // several Accept-Encoding lines are one list
+    for (const Header& field : request.headers())
+      if (iequals(field.name, "Accept-Encoding"))
+        accept.append(accept.empty() ? "" : ", ").append(field.value);
+    if (!accepts_gzip(accept)) co_return response;
+    const auto weaken_etag = [&] {
+      if (const auto etag = response.header("ETag"); etag && !etag->starts_with("W/"))
+        response.set_header("ETag", "W/" + std::string(*etag));
+    };
+    // A 304 stands for the 200 it validates, which would be compressed: the same Vary and ETag
+    // (RFC 9110 §15.4.5). (Its body's size is not known: one under minimum_bytes would not
+    // have been.)
+    if (status == 304) {
+      weaken_etag();
+      co_return response;
     }
-    if (!accept || !accepts_gzip(*accept)) co_return response;
-    if (const auto etag = response.header("ETag"); etag && !etag->starts_with("W/"))
-      response.set_header("ETag", "W/" + std::string(*etag));
+    if (!response.streaming() && response.body().size() < options.minimum_bytes) co_return response;
+    weaken_etag();
     co_return compressed(std::move(response), options.level);
   };
 }

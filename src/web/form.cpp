@@ -1,8 +1,5 @@
 #include "molt/web/form.hpp"
 
-#include <boost/url/encoding_opts.hpp>
-#include <boost/url/pct_string_view.hpp>
-
 #include "molt/codec/utf8.hpp"
 
 namespace molt::web {
@@ -25,16 +22,40 @@ void add_field(std::vector<FormField>& fields, FormField field) {
   fields.push_back(std::move(field));
 }
 
+// `text` with its %XX escapes decoded (and '+' as a space when `plus`); a '%' not followed by
+// two hex digits stays as it is, as Starlette and Django read forms.
+std::string percent_decoded(std::string_view text, bool plus) {
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+      i += 2;
+    } else {
+      out += plus && text[i] == '+' ? ' ' : text[i];
+    }
+  }
+  return out;
+}
+
+// RFC 5987's `charset'language'%-encoded` (filename*=UTF-8''r%C3%A9sum%C3%A9.pdf): the text.
+std::string extended_value(std::string_view text) {
+  const std::size_t first = text.find('\'');
+  const std::size_t second = first == std::string_view::npos ? first : text.find('\'', first + 1);
+  if (second == std::string_view::npos) return std::string(text);
+  return percent_decoded(text.substr(second + 1), false);
+}
+
 // a=1&b=two+words&c=%C3%A9, as a query string is (spaces as '+').
 std::vector<FormField> parse_urlencoded(std::string_view body) {
   std::vector<FormField> fields;
-  boost::urls::encoding_opts form;
-  form.space_as_plus = true;
-  const auto decode = [&](std::string_view text) {
-    const auto encoded = boost::urls::make_pct_string_view(text);
-    if (encoded.has_error()) malformed("a field is not valid percent-encoding");
-    return encoded->decode(form);
-  };
+  const auto decode = [](std::string_view text) { return percent_decoded(text, true); };
   while (!body.empty()) {
     const std::size_t amp = body.find('&');
     const std::string_view pair = body.substr(0, amp);
@@ -57,15 +78,26 @@ std::vector<std::pair<std::string, std::string>> header_parameters(std::string_v
   while (i != std::string_view::npos && i < value.size()) {
     ++i;  // past ';'
     while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
-    const std::size_t eq = value.find('=', i);
+    const std::size_t eq = value.find_first_of("=;", i);
     if (eq == std::string_view::npos) break;
+    if (value[eq] == ';') {  // a parameter without a value: skipped
+      i = eq;
+      continue;
+    }
     std::string name(trim_ows(value.substr(i, eq - i)));
     std::string text;
     i = eq + 1;
     while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
     if (i < value.size() && value[i] == '"') {
+      // Browsers and curl send a backslash as it is (they escape '"' as %22): only \" and
+      // \\ are escapes, as python-multipart reads them ("C:\dir\a.txt" stays whole), and a
+      // \" with no quote after it is a backslash that ends the name ("dir\").
       for (++i; i < value.size() && value[i] != '"'; ++i) {
-        if (value[i] == '\\' && i + 1 < value.size()) ++i;
+        const bool escape =
+            value[i] == '\\' && i + 1 < value.size() &&
+            (value[i + 1] == '\\' ||
+             (value[i + 1] == '"' && value.find('"', i + 2) != std::string_view::npos));
+        if (escape) ++i;
         text += value[i];
       }
       if (i >= value.size()) malformed("a quoted parameter does not end");
@@ -96,12 +128,24 @@ FormField part_head(std::string_view head) {
     if (iequals(name, "Content-Disposition")) {
       if (!iequals(media_type(value), "form-data")) malformed("a part is not form-data");
       disposition = true;
+      std::optional<std::string> extended;
+      bool named = false;
       for (auto& [key, text] : header_parameters(value)) {
-        if (key == "name") field.name = std::move(text);
+        if (key == "name") {
+          field.name = std::move(text);
+          named = true;
+        }
         if (key == "filename") field.filename = std::move(text);
+        if (key == "filename*") extended = std::move(text);
       }
+      if (!named) malformed("a part has no name");
+      if (extended) field.filename = extended_value(*extended);  // RFC 5987: it wins
     } else if (iequals(name, "Content-Type")) {
       field.content_type = std::string(value);
+    } else if (iequals(name, "Content-Transfer-Encoding")) {
+      // RFC 7578 §4.7: not to be used; a part in base64 would be read as its encoding.
+      if (!iequals(value, "binary") && !iequals(value, "8bit") && !iequals(value, "7bit"))
+        malformed("a part's Content-Transfer-Encoding " + std::string(value) + " is not read");
     }
   }
   if (!disposition) malformed("a part has no Content-Disposition");
@@ -146,7 +190,10 @@ std::vector<FormField> parse_multipart(std::string_view content_type, std::strin
     if (end == std::string_view::npos) malformed("the body ends inside a part");
     FormField field = part_head(head);
     field.value = std::string(body.substr(content, end - content));
-    add_field(fields, std::move(field));
+    // A file input left empty: browsers send a part with no filename and no bytes (Django
+    // skips it too).
+    if (!(field.filename && field.filename->empty() && field.value.empty()))
+      add_field(fields, std::move(field));
     at = end + next_delimiter.size();
   }
 }
@@ -194,16 +241,25 @@ std::vector<const FormField*> Form::files(std::string_view name) const {
   return all;
 }
 
+std::vector<FormField*> Form::files(std::string_view name) {
+  std::vector<FormField*> all;
+  for (FormField& field : fields_)
+    if (field.filename && field.name == name) all.push_back(&field);
+  return all;
+}
+
 boost::json::value molt_json_schema(codec::SchemaTag<UploadedFile>) {
-  return boost::json::object{{"type", "string"}, {"contentMediaType", "application/octet-stream"}};
+  // OpenAPI 3.1's word for bytes, and 3.0's, which Swagger UI still reads for a file picker.
+  return boost::json::object{
+      {"type", "string"}, {"contentMediaType", "application/octet-stream"}, {"format", "binary"}};
 }
 
 namespace detail {
 
-UploadedFile uploaded(const FormField& field) {
+UploadedFile uploaded(FormField&& field) {
   return {field.filename.value_or(""),
           field.content_type.empty() ? std::string("application/octet-stream") : field.content_type,
-          field.value};
+          std::move(field.value)};
 }
 
 void form_field_error(const codec::PathSegment& at, std::string_view expected,

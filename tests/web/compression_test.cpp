@@ -1,12 +1,16 @@
 #include "molt/web/compression.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
+#include "molt/web/static_files.hpp"
 #include "molt/web/test_client.hpp"
 
 namespace molt::web {
@@ -154,6 +158,29 @@ TEST(Compression, AStreamIsCompressedPieceByPiece) {
   std::string expected;
   for (int i = 50; i > 0; --i) expected += "line " + std::to_string(i) + " of the stream\n";
   EXPECT_EQ(gunzip(answer.body), expected);
+}
+
+TEST(Compression, A304CarriesTheVaryAndETagOfThe200ItStandsFor) {
+  const auto folder =
+      std::filesystem::temp_directory_path() / ("molt-gzip-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(folder);
+  std::ofstream(folder / "page.html") << std::string(4096, 'p');
+  App app;
+  app.use(compression());
+  serve_files(app, "/static", folder);
+  TestClient client(app);
+  const TestClient::Headers gzip{{"Accept-Encoding", "gzip"}};
+  const auto page = client.get("/static/page.html", gzip);
+  EXPECT_EQ(page.header("Content-Encoding"), "gzip");
+  const std::string etag = page.header("ETag").value();
+  EXPECT_TRUE(etag.starts_with("W/"));
+  TestClient::Headers again = gzip;
+  again.emplace_back("If-None-Match", etag);
+  const auto not_modified = client.get("/static/page.html", again);
+  EXPECT_EQ(not_modified.status, 304);
+  EXPECT_EQ(not_modified.header("ETag"), etag);
+  EXPECT_EQ(not_modified.header("Vary"), "Accept-Encoding");
+  std::filesystem::remove_all(folder);
 }
 
 TEST(Compression, ALevelOutsideOneToNineIsRefused) {

@@ -105,8 +105,9 @@ TEST(Form, BadFieldsAre400sNamingThem) {
             "form.newsletter: expected true or false (or 1/0, yes/no, on/off), got \"maybe\"");
   EXPECT_EQ(decode_error(kUrlencoded, "email=bob&age=20&score=nan"),
             "form.score: expected a finite number, got \"nan\"");
-  EXPECT_EQ(decode_error(kUrlencoded, "email=bob&age=20&tags=%ZZ"),
-            "400 the form is malformed: a field is not valid percent-encoding");
+  // A '%' that starts no escape stays as it is, as Starlette and Django read it.
+  EXPECT_EQ(form_as<Signup>(form_request(kUrlencoded, "email=bob&age=20&tags=%ZZ&tags=100%")).tags,
+            (std::vector<std::string>{"%ZZ", "100%"}));
   EXPECT_EQ(decode_error(kUrlencoded, "email=%FF%FE&age=20"),
             "400 the form is malformed: field 'email' is not UTF-8 text");
   EXPECT_EQ(decode_error("application/json", R"({"email":"bob"})"),
@@ -141,6 +142,39 @@ TEST(Form, AMultipartFormCarriesTextAndFiles) {
   EXPECT_EQ(upload.attachments[1].data, "");
 }
 
+TEST(Form, ABlankFieldIsOneNotSentAsFastApiReadsForms) {
+  // A browser sends every input, blank ones too.
+  const Signup signup = form_as<Signup>(
+      form_request(kUrlencoded, "email=bob&age=20&newsletter=&tags=&tags=x&score="));
+  EXPECT_FALSE(signup.newsletter);
+  EXPECT_EQ(signup.tags, (std::vector<std::string>{"x"}));
+  EXPECT_FALSE(signup.score);
+  EXPECT_EQ(decode_error(kUrlencoded, "email=&age=20"),
+            "form.email: expected a value, got nothing (the field is required)");
+}
+
+TEST(Form, FilenamesAsBrowsersAndCurlSendThem) {
+  const std::string type = "multipart/form-data; boundary=B";
+  const auto file_named = [&](std::string_view disposition) {
+    const Form form = Form::parse(type, "--B\r\nContent-Disposition: form-data; " +
+                                            std::string(disposition) + "\r\n\r\ndata\r\n--B--");
+    const auto files = form.files("f");
+    return files.empty() ? std::string("(no file)") : files[0]->filename.value();
+  };
+  EXPECT_EQ(file_named(R"(name="f"; filename="C:\dir\a.txt")"), R"(C:\dir\a.txt)");
+  EXPECT_EQ(file_named(R"(name="f"; filename="dir\")"), R"(dir\)");
+  EXPECT_EQ(file_named(R"(name="f"; filename="say \"hi\".txt")"), R"(say "hi".txt)");
+  EXPECT_EQ(file_named(R"(name="f"; filename="a.txt"; filename*=UTF-8''r%C3%A9sum%C3%A9.txt)"),
+            "r\xC3\xA9sum\xC3\xA9.txt");
+  EXPECT_EQ(file_named(R"(name="f"; filename*=UTF-8''%E2%82%AC.bin)"), "\xE2\x82\xAC.bin");
+  EXPECT_EQ(file_named(R"(foo; name="f"; filename="x")"), "x");  // a parameter without a value
+  // A file input left empty: no file at all.
+  const Form empty = Form::parse(
+      type, "--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"\"\r\n\r\n\r\n--B--");
+  EXPECT_TRUE(empty.files("f").empty());
+  EXPECT_TRUE(empty.fields().empty());
+}
+
 TEST(Form, AMalformedMultipartBodyIsA400) {
   const auto error = [](std::string_view content_type, const std::string& body) -> std::string {
     try {
@@ -160,6 +194,12 @@ TEST(Form, AMalformedMultipartBodyIsA400) {
   EXPECT_NE(error(type, "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1"), "");
   EXPECT_NE(error(type, "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n"), "");
   EXPECT_NE(error(type, "--B\r\nX-Other: 1\r\n\r\n1\r\n--B--"), "");
+  EXPECT_EQ(error(type, "--B\r\nContent-Disposition: form-data\r\n\r\n1\r\n--B--"),
+            "400 the form is malformed: a part has no name");
+  EXPECT_EQ(error(type,
+                  "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n"
+                  "Content-Transfer-Encoding: base64\r\n\r\nMQ==\r\n--B--"),
+            "400 the form is malformed: a part's Content-Transfer-Encoding base64 is not read");
   EXPECT_NE(error(type, "--B\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\n1\r\n--B--"),
             "");
   EXPECT_NE(error(type, "--B\r\nContent-Disposition: form-data; name=\"a\r\n\r\n1\r\n--B--"), "");
@@ -223,7 +263,8 @@ TEST(Form, TheOpenApiDocumentShowsAFormBodyWithItsFiles) {
   const auto& upload = document.at("components").at("schemas").at("Upload").at("properties");
   EXPECT_EQ(
       upload.at("file"),
-      boost::json::parse(R"({"type":"string","contentMediaType":"application/octet-stream"})"));
+      boost::json::parse(
+          R"({"type":"string","contentMediaType":"application/octet-stream","format":"binary"})"));
   EXPECT_EQ(upload.at("attachments").at("items").at("type"), "string");
 }
 

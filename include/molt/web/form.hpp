@@ -67,8 +67,9 @@ class Form {
   std::optional<std::string_view> value(std::string_view name) const;
   // Every text value of `name`, in order.
   std::vector<std::string_view> values(std::string_view name) const;
-  // Every file of `name`, in order.
+  // Every file of `name`, in order (a file input left empty is none).
   std::vector<const FormField*> files(std::string_view name) const;
+  std::vector<FormField*> files(std::string_view name);
 
  private:
   std::vector<FormField> fields_;
@@ -80,7 +81,7 @@ struct is_uploaded_files : std::false_type {};
 template <>
 struct is_uploaded_files<std::vector<UploadedFile>> : std::true_type {};
 
-UploadedFile uploaded(const FormField& field);
+UploadedFile uploaded(FormField&& field);
 [[noreturn]] void form_field_error(const codec::PathSegment& at, std::string_view expected,
                                    std::string_view got);
 
@@ -101,7 +102,7 @@ T form_text_as(std::string_view text, const codec::PathSegment& at) {
 template <class T>
 T form_as(const Request& request) {
   static_assert(codec::traits::is_described_struct_v<T>, "form_as<T>: T is a described struct");
-  const Form form = Form::parse(request);
+  Form form = Form::parse(request);  // its files are moved into the result
   T out{};
   const codec::PathSegment root{nullptr, "form", 0};
   boost::mp11::mp_for_each<boost::describe::describe_members<
@@ -122,23 +123,27 @@ T form_as(const Request& request) {
     if constexpr (std::is_same_v<typename codec::traits::without_optional<M>::type, UploadedFile>) {
       const auto files = form.files(member.name);
       if (files.empty()) {
-        if (form.value(member.name)) detail::form_field_error(at, "a file", "text");
+        if (const auto text = form.value(member.name); text && !text->empty())
+          detail::form_field_error(at, "a file", "text");
         missing();
       } else {
-        target = detail::uploaded(*files.back());
+        target = detail::uploaded(std::move(*files.back()));
       }
     } else if constexpr (detail::is_uploaded_files<M>::value) {
       target.clear();
-      for (const FormField* file : form.files(member.name))
-        target.push_back(detail::uploaded(*file));
+      for (FormField* file : form.files(member.name))
+        target.push_back(detail::uploaded(std::move(*file)));
     } else if constexpr (codec::traits::is_vector<M>::value) {
       target.clear();
       std::size_t i = 0;
       for (const std::string_view text : form.values(member.name))
-        target.push_back(detail::form_text_as<typename M::value_type>(text, at.element(i++)));
+        if (!text.empty())  // a blank input is no value
+          target.push_back(detail::form_text_as<typename M::value_type>(text, at.element(i++)));
     } else {
+      // A blank input counts as not sent, as FastAPI reads forms: a browser sends every
+      // field, empty ones too.
       const std::optional<std::string_view> text = form.value(member.name);
-      if (!text) {
+      if (!text || text->empty()) {
         if (!form.files(member.name).empty()) detail::form_field_error(at, "text", "a file");
         missing();
       } else {
