@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -55,6 +56,15 @@ class Client {
     for (ssize_t n; (n = ::recv(fd_, chunk, sizeof(chunk), 0)) > 0;)
       data.append(chunk, static_cast<std::size_t>(n));
     return data;
+  }
+  // Reads until the peer ends the connection (or 5 s pass): whether it ended with a reset
+  // rather than a clean close, which a body cut short must end with. What came before goes
+  // to `data`.
+  bool ended_by_reset(std::string& data) {
+    char chunk[4096];
+    ssize_t n;
+    while ((n = ::recv(fd_, chunk, sizeof(chunk), 0)) > 0) data.append(chunk, n);
+    return n == -1 && errno == ECONNRESET;
   }
   // Bytes up to the end of an answer's head, for a HEAD answer that has no body to wait for.
   std::string receive_head() {
