@@ -5,6 +5,7 @@ find_package(Threads REQUIRED)
 find_package(Boost 1.81.0 EXACT CONFIG REQUIRED COMPONENTS json url)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(ZLIB REQUIRED)  # molt::web gzips answers (compression.cpp)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # molt::web signs sessions (session.cpp)
 
 # msgpack-cxx: Debian's package, unpacked by scripts/setup into .deps/ (see the comment there).
 find_path(MSGPACK_INCLUDE_DIR msgpack.hpp
