@@ -56,10 +56,12 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
         app_(app),
         route_options_(app != nullptr && app->has_route_body_options()) {
     header_limit(max_header_bytes);
-    body_limit(route_options_ ? app_->body_limit_ceiling(max_body_bytes) : max_body_bytes);
+    limit_body(route_options_ ? app_->body_limit_ceiling(max_body_bytes) : max_body_bytes);
     eager(true);  // parse the body along with the header when it is already buffered
   }
 
+  // The most body bytes the request may have, for the 413 to say.
+  std::uint64_t body_bytes_allowed() const { return body_bytes_allowed_; }
   // True when a header set a limit that was crossed (431 rather than 400).
   bool too_many_headers() const { return too_many_headers_; }
   // True when the request is framed by a transfer coding we do not decode (501).
@@ -90,6 +92,11 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
   }
 
  private:
+  void limit_body(std::uint64_t bytes) {
+    body_limit(bytes);
+    body_bytes_allowed_ = bytes;
+  }
+  std::uint64_t body_bytes_allowed_ = 0;
   using error_code = boost::beast::error_code;
   using string_view = boost::beast::string_view;
 
@@ -200,7 +207,7 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
       // Chunked bodies are held to body_limit() chunk by chunk; a declared Content-Length
       // was only checked against the ceiling, so check it against the route's here.
       const App::BodyRule rule = app_->body_rule_for(request_, max_body_bytes_);
-      body_limit(rule.limit);
+      limit_body(rule.limit);
       // A body no route takes is never read (404, 405): left as a stream nobody asks for,
       // a waiting client is not told to send it, and gets its answer at once.
       stream_ = rule.stream || (!rule.routed && waits_for_continue);

@@ -210,7 +210,9 @@ RequestReader::State RequestReader::fail_from(const boost::beast::error_code& ec
         431, "header_too_large",
         parser_->too_many_headers() ? "too many header fields" : "the request header is too large");
   if (ec == http::error::body_limit)
-    return fail(413, "payload_too_large", "the request body is too large");
+    return fail(413, "payload_too_large",
+                "the request body is larger than the " +
+                    std::to_string(parser_->body_bytes_allowed()) + " bytes taken here");
   if (ec == http::error::bad_content_length || ec == http::error::multiple_content_length)
     return fail(400, "bad_request", "invalid Content-Length");
   if (ec == http::error::bad_transfer_encoding && parser_->old_version_coding())

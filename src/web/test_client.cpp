@@ -7,6 +7,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cctype>
 #include <cstring>
 #include <limits>
 #include <span>
@@ -264,6 +265,62 @@ std::string TestClient::cookie_header(std::string_view target) const {
     header.append(c->name).append("=").append(c->value);
   }
   return header;
+}
+
+namespace {
+
+// `text` as a form encodes it: unreserved characters as they are, ' ' as '+', the rest %XX.
+void append_form_encoded(std::string& out, std::string_view text) {
+  constexpr char kHex[] = "0123456789ABCDEF";
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '*') {
+      out += c;
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+}
+
+}  // namespace
+
+TestResponse TestClient::post_form(std::string_view target, const FormFields& fields,
+                                   Headers headers) {
+  std::string body;
+  for (const auto& [name, value] : fields) {
+    if (!body.empty()) body += '&';
+    append_form_encoded(body, name);
+    body += '=';
+    append_form_encoded(body, value);
+  }
+  headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+  return request("POST", target, body, headers);
+}
+
+TestResponse TestClient::post_multipart(std::string_view target, const FormFields& fields,
+                                        const std::vector<FormFile>& files, Headers headers) {
+  // A boundary no test data holds, as a browser picks one.
+  const std::string boundary = "----molt-test-client-7MA4YWxkTrZu0gW";
+  const auto quoted = [](std::string_view text) {  // '"' as a browser writes it
+    std::string out;
+    for (const char c : text) out += c == '"' ? std::string("%22") : std::string(1, c);
+    return out;
+  };
+  std::string body;
+  for (const auto& [name, value] : fields)
+    body.append("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + quoted(name) +
+                "\"\r\n\r\n" + value + "\r\n");
+  for (const FormFile& file : files)
+    body.append("--" + boundary + "\r\nContent-Disposition: form-data; name=\"" +
+                quoted(file.field) + "\"; filename=\"" + quoted(file.filename) +
+                "\"\r\nContent-Type: " + file.content_type + "\r\n\r\n" + file.data + "\r\n");
+  body.append("--" + boundary + "--\r\n");
+  headers.emplace_back("Content-Type", "multipart/form-data; boundary=" + boundary);
+  return request("POST", target, body, headers);
 }
 
 TestResponse TestClient::get(std::string_view target, const Headers& headers) {

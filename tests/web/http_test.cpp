@@ -586,6 +586,13 @@ TEST(HttpTest, RoutesCanRaiseOrLowerTheBodyLimit) {
   EXPECT_EQ(client.raw(sized("/plain", 100)).rfind("HTTP/1.1 200", 0), 0u);
   EXPECT_EQ(client.raw(sized("/plain", 101)).rfind("HTTP/1.1 413", 0), 0u);  // the default holds
   EXPECT_EQ(client.raw(sized("/nowhere", 3000)).rfind("HTTP/1.1 413", 0), 0u);
+  // The 413 says the limit that held.
+  EXPECT_NE(client.raw(sized("/small", 9)).find("larger than the 8 bytes taken here"),
+            std::string::npos);
+  EXPECT_NE(client.raw(chunked("/upload", 5000)).find("larger than the 4096 bytes taken here"),
+            std::string::npos);
+  EXPECT_NE(client.raw(sized("/plain", 101)).find("larger than the 100 bytes taken here"),
+            std::string::npos);
 }
 
 }  // namespace

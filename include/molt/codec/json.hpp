@@ -110,7 +110,10 @@ void write_json(std::string& out, const T& value) {
     });
     out += '}';
   } else {
-    static_assert(sizeof(T) == 0, "molt::codec: this type has no JSON encoding; describe it");
+    static_assert(sizeof(T) == 0,
+                  "molt::codec: this type has no JSON encoding: describe it "
+                  "(BOOST_DESCRIBE_STRUCT), or put it in a boost::json::value (a json::object or "
+                  "json::array converts to one)");
   }
 }
 

@@ -320,18 +320,26 @@ constexpr bool has_own_rules() {
     molt_rules_of(RulesOf<T>{});
   };
 }
+template <class T>
+constexpr bool has_rules_marker() {
+  return requires {
+    molt_rules_marker(RulesOf<T>{});
+  };
+}
 }  // namespace traits
 
+// The marker is found exactly where the list is, without compiling the list: a list that does
+// not compile is told by its own error, not as a list written in the wrong namespace.
 #define MOLT_RULES(Type, ...)                                                                    \
+  [[maybe_unused]] constexpr bool molt_rules_marker(::molt::codec::traits::RulesOf<Type>) {      \
+    return true;                                                                                 \
+  }                                                                                              \
+  static_assert(::molt::codec::traits::has_rules_marker<Type>(),                                 \
+                "MOLT_RULES(" #Type ", ...) must be written in the namespace of " #Type);        \
   [[maybe_unused]] constexpr auto molt_rules_of(::molt::codec::traits::RulesOf<Type>) noexcept { \
     using namespace ::molt::codec::rules;                                                        \
     return std::tuple{__VA_ARGS__};                                                              \
-  }                                                                                              \
-  static_assert(::molt::codec::traits::has_own_rules<Type>(),                                    \
-                "MOLT_RULES(" #Type ", ...) must be written in the namespace of " #Type);        \
-  static_assert(                                                                                 \
-      std::tuple_size_v<decltype(molt_rules_of(::molt::codec::traits::RulesOf<Type>{}))> > 0,    \
-      "MOLT_RULES(" #Type ", ...) names no rule");
+  }
 
 namespace detail {
 
@@ -352,9 +360,10 @@ constexpr std::string_view member_name(P pointer) {
   return name;
 }
 
-// Every rule of T's own list names a described member and can be met.
+// Every rule of T's own list names a described member and can be met (and there is one).
 template <class T>
 constexpr bool own_rules_are_sound() {
+  if (std::tuple_size_v<decltype(molt_rules_of(traits::RulesOf<T>{}))> == 0) return false;
   return std::apply(
       [](const auto&... rule) {
         const auto sound = [](const auto& one) {
@@ -393,8 +402,9 @@ void for_each_rule(Fn&& fn) {
       [&](auto base) { for_each_rule<typename decltype(base)::type>(fn); });
   if constexpr (traits::has_own_rules<T>()) {
     static_assert(own_rules_are_sound<T>(),
-                  "MOLT_RULES names a member that is not a described member of this struct, or "
-                  "a rule no value can meet (between(10, 0), length(5, 2), a NaN bound)");
+                  "MOLT_RULES names no rule, a member that is not a described member of this "
+                  "struct, or a rule no value can meet (between(10, 0), length(5, 2), a NaN "
+                  "bound)");
     static constexpr auto kRules = molt_rules_of(traits::RulesOf<T>{});
     std::apply([&](const auto&... rule) { (fn(rule), ...); }, kRules);
   }

@@ -25,6 +25,7 @@
 
 #include "molt/codec/json_schema.hpp"
 #include "molt/web/app.hpp"
+#include "molt/web/form.hpp"
 
 namespace molt::web {
 
@@ -77,12 +78,13 @@ class RouteDoc {
     body_ = Content{kJsonAndMsgPack, std::move(description), &schema_for<T>};
     return *this;
   }
-  // A form body decoded with form_as<T> (form.hpp): urlencoded or multipart.
+  // A form body decoded with form_as<T> (form.hpp): urlencoded or multipart, or multipart
+  // only when T has files (a file cannot be sent urlencoded).
   template <typename T>
   RouteDoc& form(std::string description = {}) {
-    body_ = Content{{"application/x-www-form-urlencoded", "multipart/form-data"},
-                    std::move(description),
-                    &schema_for<T>};
+    std::vector<std::string> types{"multipart/form-data"};
+    if (!has_files<T>()) types.insert(types.begin(), "application/x-www-form-urlencoded");
+    body_ = Content{std::move(types), std::move(description), &schema_for<T>};
     return *this;
   }
   // A body of another media type, read as bytes (an upload, NDJSON lines).
@@ -135,6 +137,20 @@ class RouteDoc {
   static boost::json::value schema_for(codec::SchemaSet& schemas) {
     return schemas.schema_of<T>();
   }
+  // Whether a member of T is an UploadedFile (or an optional or vector of them).
+  template <typename T>
+  static constexpr bool has_files() {
+    bool files = false;
+    boost::mp11::mp_for_each<boost::describe::describe_members<
+        T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
+      using M = std::remove_cvref_t<decltype(std::declval<T&>().*member.pointer)>;
+      files = files ||
+              std::is_same_v<typename codec::traits::without_optional<M>::type, UploadedFile> ||
+              std::is_same_v<M, std::vector<UploadedFile>>;
+    });
+    return files;
+  }
+
   template <typename T>
   RouteDoc& add_query(std::string name, std::string description, bool required) {
     static_assert(std::is_same_v<T, std::string> || std::is_arithmetic_v<T>,

@@ -56,6 +56,19 @@ class TestClient {
   TestResponse post_json(std::string_view target, const T& value, Headers headers = {}) {
     return request_json("POST", target, value, std::move(headers));
   }
+  // A form, as a browser posts one (Starlette's client.post(url, data=..., files=...)):
+  // urlencoded fields, or with files a multipart/form-data body.
+  struct FormFile {
+    std::string field;
+    std::string filename;
+    std::string data;
+    std::string content_type = "application/octet-stream";
+  };
+  using FormFields = std::vector<std::pair<std::string, std::string>>;
+  TestResponse post_form(std::string_view target, const FormFields& fields, Headers headers = {});
+  TestResponse post_multipart(std::string_view target, const FormFields& fields,
+                              const std::vector<FormFile>& files, Headers headers = {});
+
   // Input arrives in reads of at most `bytes` (by default: as much as the server's buffer
   // takes), as from a socket: a streamed body (RouteOptions::stream_body) then reaches the
   // handler's ctx.body().next() in pieces of that size.
