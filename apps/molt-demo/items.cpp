@@ -133,7 +133,7 @@ std::string ItemsStore::list_json(const ListItemsRequest& request, molt::core::D
 }
 
 void ItemsStore::validate(const NewItem& item) {
-  molt::codec::check_rules(item, molt::codec::PathSegment{nullptr, "item", 0});
+  molt::codec::check_rules(item, "item");
   // PostgreSQL text cannot hold a NUL (the database would refuse it: a 500), nor should a title.
   if (item.title.find('\0') != std::string::npos)
     throw molt::core::InvalidInput("item.title: must not contain a NUL character");

@@ -71,4 +71,22 @@ std::optional<std::string> decode_base64(std::string_view text) {
   return out;
 }
 
+std::string base64url(std::string_view bytes) {
+  std::string out;
+  append_base64(out, bytes);
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  return out;
+}
+
+std::optional<std::string> decode_base64url(std::string_view text) {
+  std::string padded(text);
+  for (char& c : padded) {
+    if (c == '+' || c == '/' || c == '=') return std::nullopt;  // the other alphabet
+    c = c == '-' ? '+' : c == '_' ? '/' : c;
+  }
+  padded.append((4 - padded.size() % 4) % 4, '=');
+  return decode_base64(padded);
+}
+
 }  // namespace molt::codec

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -10,8 +11,8 @@ namespace molt::web {
 
 namespace {
 
-// Types that shrink: text of every kind. Images, video, archives and fonts are compressed
-// already (or are binary that gzip does not help).
+// Types that shrink: text of every kind, and WebAssembly (binary, but it halves). Images,
+// video, archives and fonts are compressed already.
 bool compressible(std::string_view content_type) {
   const std::string_view media = trim_ows(content_type.substr(0, content_type.find(';')));
   if (media.size() >= 5 && iequals(media.substr(0, 5), "text/"))
@@ -42,6 +43,8 @@ class Gzip {
   // `input` compressed, flushed so that all of it can be sent now (Z_SYNC_FLUSH), or ended
   // (Z_FINISH).
   std::string deflate(std::string_view input, int flush) {
+    if (input.size() > std::numeric_limits<uInt>::max())
+      throw std::length_error("gzip: a piece over 4 GiB");
     std::string out;
     stream_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
     stream_.avail_in = static_cast<uInt>(input.size());
@@ -69,18 +72,21 @@ class Gzip {
 // The answer compressed, or as it was.
 Response compressed(Response response, int level) {
   if (response.streaming()) {
-    auto gzip = std::make_shared<Gzip>(level);
+    // zlib's state (about 256 KiB) is made at the first piece: a HEAD, whose producer is
+    // never pulled, makes none.
+    auto gzip = std::make_shared<std::unique_ptr<Gzip>>();
     auto ended = std::make_shared<bool>(false);
-    response.set_chunks([inner = response.chunks(), gzip,
-                         ended]() -> boost::asio::awaitable<std::optional<std::string>> {
+    response.set_chunks([inner = response.chunks(), gzip, ended,
+                         level]() -> boost::asio::awaitable<std::optional<std::string>> {
       while (!*ended) {
         std::optional<std::string> piece = co_await inner();
+        if (!*gzip) *gzip = std::make_unique<Gzip>(level);
         if (!piece) {
           *ended = true;
-          co_return gzip->deflate({}, Z_FINISH);
+          co_return (*gzip)->deflate({}, Z_FINISH);
         }
         if (piece->empty()) continue;
-        co_return gzip->deflate(*piece, Z_SYNC_FLUSH);
+        co_return (*gzip)->deflate(*piece, Z_SYNC_FLUSH);
       }
       co_return std::nullopt;
     });

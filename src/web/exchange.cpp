@@ -14,7 +14,7 @@ void log_request_failure(const Request& request, std::string_view how, std::stri
                core::one_line(what).c_str());
 }
 
-void log_stream_failure(const Request& request, const char* what) {
+void log_stream_failure(const Request& request, std::string_view what) {
   log_request_failure(request, ": the streamed answer failed", what);
 }
 
@@ -42,9 +42,8 @@ StreamFraming::StreamFraming(const Request& request, const Response& response)
 
 bool StreamFraming::piece(std::string& out, std::string_view piece) {
   if (length_ && piece.size() > *length_ - sent_) {
-    log_request_failure(request_, ": the streamed answer failed",
-                        "its producer gave more than the " + std::to_string(*length_) +
-                            " bytes of its stream length");
+    log_stream_failure(request_, "its producer gave more than the " + std::to_string(*length_) +
+                                     " bytes of its stream length");
     return false;
   }
   sent_ += piece.size();
@@ -57,9 +56,8 @@ bool StreamFraming::piece(std::string& out, std::string_view piece) {
 
 bool StreamFraming::end(std::string& out) {
   if (length_ && sent_ < *length_) {
-    log_request_failure(request_, ": the streamed answer failed",
-                        "its producer ended after " + std::to_string(sent_) + " of the " +
-                            std::to_string(*length_) + " bytes of its stream length");
+    log_stream_failure(request_, "its producer ended after " + std::to_string(sent_) + " of the " +
+                                     std::to_string(*length_) + " bytes of its stream length");
     return false;
   }
   if (chunked_) out += kLastChunk;

@@ -42,7 +42,7 @@ class StreamFraming {
 void log_request_failure(const Request& request, std::string_view how, std::string_view what);
 // A streamed answer's producer threw: the head is out, so all that is left is to cut the body
 // short; the reason goes to stderr, as a handler's does.
-void log_stream_failure(const Request& request, const char* what);
+void log_stream_failure(const Request& request, std::string_view what);
 
 // Appends the answer to a request that could not be read; the connection then closes.
 void write_read_error(std::string& out, const ReadError& error);

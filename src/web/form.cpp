@@ -121,6 +121,12 @@ FormField part_head(std::string_view head) {
     const std::size_t end = head.find("\r\n");
     const std::string_view line = head.substr(0, end);
     head = end == std::string_view::npos ? std::string_view() : head.substr(end + 2);
+    // A lone CR or LF (or another control byte) would pass into a header the handler may
+    // answer with (a file's Content-Type).
+    if (std::any_of(line.begin(), line.end(), [](char c) {
+          return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7F;
+        }))
+      malformed("a part's header holds a control character");
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) malformed("a part's header line has no ':'");
     const std::string_view name = trim_ows(line.substr(0, colon));

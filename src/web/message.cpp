@@ -205,6 +205,13 @@ void check_header(const std::string& name, const std::string& value) {
 
 }  // namespace
 
+namespace detail {
+void check_content_type(std::string_view content_type) {
+  if (content_type.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos)
+    throw std::invalid_argument("the response's content type has a CR, LF or NUL");
+}
+}  // namespace detail
+
 void Response::set_header(std::string name, std::string value) {
   check_header(name, value);
   for (auto& [existing, current] : headers_) {

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <string>
+
+#include "http_date.hpp"
 
 namespace molt::web::detail {
 namespace {
@@ -17,9 +20,8 @@ std::string_view date_line() {
   thread_local std::size_t length = 0;
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   if (now != cached_second) {
-    std::tm utc{};
-    gmtime_r(&now, &utc);
-    length = std::strftime(line.data(), line.size(), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &utc);
+    const std::string text = "Date: " + http_date(now) + "\r\n";
+    length = text.copy(line.data(), line.size());
     cached_second = now;
   }
   return {line.data(), length};
@@ -88,9 +90,12 @@ void write_response(std::string& out, const Response& response, const WriteOptio
       if (!response.content_type_verbatim() && lacks_charset(content_type)) p = put(p, kCharset);
       p = put(p, "\r\n");
     }
-    if (!response.streaming() || response.stream_length()) {
+    const bool sized_stream = response.streaming() && response.stream_length();
+    if (!response.streaming() || sized_stream) {
       p = put(p, "Content-Length: ");
-      p = std::to_chars(p, p + 20, response.stream_length().value_or(response.body().size())).ptr;
+      p = std::to_chars(p, p + 20,
+                        sized_stream ? *response.stream_length() : response.body().size())
+              .ptr;
       p = put(p, "\r\n");
     } else if (options.version >= 11) {
       p = put(p, "Transfer-Encoding: chunked\r\n");

@@ -15,50 +15,37 @@ namespace molt::web {
 
 namespace {
 
-// base64url without padding (RFC 4648 §5): safe in URLs and cookies.
-std::string base64url(std::string_view bytes) {
-  std::string out;
-  codec::append_base64(out, bytes);
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return out;
-}
-
-std::optional<std::string> from_base64url(std::string_view text) {
-  std::string padded(text);
-  for (char& c : padded) {
-    if (c == '+' || c == '/' || c == '=') return std::nullopt;  // the other alphabet
-    c = c == '-' ? '+' : c == '_' ? '/' : c;
-  }
-  padded.append((4 - padded.size() % 4) % 4, '=');
-  return codec::decode_base64(padded);
-}
-
 std::int64_t now_seconds() {
   return static_cast<std::int64_t>(std::time(nullptr));
 }
 
 }  // namespace
 
-Signer::Signer(std::string secret_key) : key_(std::move(secret_key)) {
+Signer::Signer(std::string secret_key, std::string purpose)
+    : key_(std::move(secret_key)), purpose_(std::move(purpose)) {
   if (key_.size() < 32)
     throw std::invalid_argument("Signer: a secret key has 32 bytes or more (" +
                                 std::to_string(key_.size()) + " given)");
 }
 
+// Over the purpose, a NUL, then the payload: the same payload signed for two purposes has two
+// signatures.
 std::string Signer::mac(std::string_view payload) const {
+  std::string input = purpose_;
+  input += '\0';
+  input += payload;
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   if (HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-           reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest,
+           reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest,
            &size) == nullptr)
     throw std::runtime_error("Signer: HMAC-SHA256 failed");
-  return base64url(std::string_view(reinterpret_cast<const char*>(digest), size));
+  return codec::base64url(std::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
 // "<value in base64url>.<seconds since 1970>.<HMAC-SHA256 of both in base64url>"
 std::string Signer::sign(std::string_view value) const {
-  std::string payload = base64url(value);
+  std::string payload = codec::base64url(value);
   payload += '.';
   payload += std::to_string(now_seconds());
   return payload + "." + mac(payload);
@@ -83,7 +70,7 @@ std::optional<std::string> Signer::unsign(std::string_view token,
   if (ec != std::errc() || end != time.data() + time.size()) return std::nullopt;
   const std::int64_t age = now_seconds() - signed_at;
   if (age < -60 || age > max_age.count()) return std::nullopt;  // a minute of clock skew
-  return from_base64url(payload.substr(0, dot));
+  return codec::decode_base64url(payload.substr(0, dot));
 }
 
 std::optional<std::string_view> Session::get(std::string_view name) const {
@@ -116,8 +103,12 @@ struct SessionAccess {
 };
 
 Middleware sessions(SessionOptions options) {
-  auto signer = std::make_shared<const Signer>(options.secret_key);
-  options.secret_key.clear();  // the signer holds it; no copy in the middleware's state
+  auto signer = std::make_shared<const Signer>(options.secret_key, "molt.web.session");
+  options.secret_key.clear();  // the signer keeps it; the middleware's copy of the options not
+  // Cookie options that set_cookie would refuse fail here, at startup, not at every request.
+  Response trial;
+  set_cookie(trial, options.cookie_name, "x",
+             {.path = options.path, .secure = options.https_only, .same_site = options.same_site});
   // Browsers keep a cookie of up to 4096 bytes, name and attributes included.
   constexpr std::size_t kMostCookieValue = 4000;
   return [signer, options](const Request& request, Ctx& ctx,
@@ -130,7 +121,7 @@ Middleware sessions(SessionOptions options) {
           SessionAccess::load(
               loaded, codec::decode_json<std::map<std::string, std::string, std::less<>>>(*text));
         } catch (const core::InvalidInput&) {
-          // Signed by this key but not a session (another use of the key): none.
+          // Signed for sessions by this key, yet not one (a format of an older version): none.
         }
       }
     }

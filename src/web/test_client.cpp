@@ -174,7 +174,6 @@ TestResponse TestClient::request(std::string_view method, std::string_view targe
 
 namespace {
 
-// The path of a request target, without its query.
 // The path of a request target, without its query (nor the scheme and host of an absolute
 // one).
 std::string_view target_path(std::string_view target) {

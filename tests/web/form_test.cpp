@@ -194,6 +194,11 @@ TEST(Form, AMalformedMultipartBodyIsA400) {
   EXPECT_NE(error(type, "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1"), "");
   EXPECT_NE(error(type, "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n"), "");
   EXPECT_NE(error(type, "--B\r\nX-Other: 1\r\n\r\n1\r\n--B--"), "");
+  // A lone LF in a part's header would pass into an answer's header (its Content-Type).
+  EXPECT_EQ(error(type,
+                  "--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n"
+                  "Content-Type: text/plain\nSet-Cookie: admin=1\r\n\r\n1\r\n--B--"),
+            "400 the form is malformed: a part's header holds a control character");
   EXPECT_EQ(error(type, "--B\r\nContent-Disposition: form-data\r\n\r\n1\r\n--B--"),
             "400 the form is malformed: a part has no name");
   EXPECT_EQ(error(type,

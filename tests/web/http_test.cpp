@@ -509,6 +509,21 @@ TEST(HttpTest, AStreamOfDeclaredLengthGoesOutAsItIsWithContentLength) {
   EXPECT_EQ(head[0].header("Content-Length"), "6");
 }
 
+TEST(HttpTest, AContentTypeCannotSplitTheAnswerAndALengthIsForStreamsOnly) {
+  EXPECT_THROW(Response(200, "x", std::string("text/plain\r\nSet-Cookie: a=1")),
+               std::invalid_argument);
+  Response response = Response::text("hello");
+  EXPECT_THROW(response.set_content_type("text/html\nX: y"), std::invalid_argument);
+  App app;
+  app.get("/body", [](const Request&, Ctx&) {
+    Response answer = Response::text("hello");
+    answer.set_stream_length(99);  // not a stream: its body has its own length
+    return answer;
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/body").header("Content-Length"), "5");
+}
+
 TEST(HttpTest, AStreamThatBreaksItsLengthIsCutShort) {
   TestClient client(stream_app());
   // More than declared: the piece that would pass it is not sent, nor anything after.

@@ -31,6 +31,11 @@ TEST(Signer, GivesBackWhatItSignedAndNothingElse) {
   EXPECT_FALSE(Signer(kKey + "!").unsign(token, std::chrono::hours(1)));
   EXPECT_FALSE(signer.unsign(token, std::chrono::seconds(-1)));
   EXPECT_THROW(Signer("short"), std::invalid_argument);
+  // One key, two uses: a token signed for one purpose is refused for the other.
+  const std::string link = Signer(kKey, "email-confirm").sign(R"({"user":"eve"})");
+  EXPECT_TRUE(Signer(kKey, "email-confirm").unsign(link, std::chrono::hours(1)));
+  EXPECT_FALSE(Signer(kKey, "molt.web.session").unsign(link, std::chrono::hours(1)));
+  EXPECT_FALSE(signer.unsign(link, std::chrono::hours(1)));
 }
 
 App& session_app() {
@@ -86,8 +91,14 @@ TEST(Sessions, AForgedOrForeignCookieIsAnEmptySession) {
       client.get("/me", {{"Cookie", "session=" + Signer(kKey + "?").sign(R"({"user":"eve"})")}})
           .status,
       401);
-  EXPECT_EQ(client.get("/me", {{"Cookie", "session=" + Signer(kKey).sign("not json")}}).status,
-            401);
+  EXPECT_EQ(
+      client.get("/me", {{"Cookie", "session=" + Signer(kKey).sign(R"({"user":"eve"})")}}).status,
+      401);  // this key, but not signed for sessions
+  EXPECT_EQ(
+      client
+          .get("/me", {{"Cookie", "session=" + Signer(kKey, "molt.web.session").sign("not json")}})
+          .status,
+      401);
   EXPECT_EQ(client.get("/me", {{"Cookie", "session=" + real}}).body, "bob");
 }
 
@@ -106,6 +117,9 @@ TEST(Sessions, AHandlerWithoutTheMiddlewareIsToldSo) {
   TestClient client(app);
   EXPECT_EQ(client.get("/me").status, 500);
   EXPECT_THROW(sessions({.secret_key = "short"}), std::invalid_argument);
+  EXPECT_THROW(sessions({.secret_key = kKey, .same_site = SameSite::None}), std::invalid_argument);
+  EXPECT_THROW(sessions({.secret_key = kKey, .cookie_name = "a b"}), std::invalid_argument);
+  EXPECT_NO_THROW(sessions({.secret_key = kKey, .https_only = true, .same_site = SameSite::None}));
 }
 
 }  // namespace

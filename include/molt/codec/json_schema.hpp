@@ -3,10 +3,9 @@
 // the same descriptions: what a client may send and what it will get back.
 //
 //   molt::codec::SchemaSet schemas("#/components/schemas/");
-//   boost::json::value body = schemas.schema_of<NewItem>();  //
-//   {"$ref":"#/components/schemas/NewItem"} schemas.definitions(); //
-//   {"NewItem":{"type":"object",...}}
-//
+//   boost::json::value body = schemas.schema_of<NewItem>();
+//       // {"$ref":"#/components/schemas/NewItem"}, and in schemas.definitions():
+//       // {"NewItem":{"type":"object",...}}
 //   boost::json::object alone = molt::codec::json_schema<NewItem>();  // with its own $defs
 //
 // A described struct or enum is a named definition, referred to by "$ref" (so a recursive
@@ -79,9 +78,6 @@ boost::json::value number_schema(std::size_t bytes);
 boost::json::value simple_schema(std::string_view type);
 // {"anyOf":[inner,{"type":"null"}]}
 boost::json::value nullable_schema(boost::json::value inner);
-}  // namespace detail
-
-namespace detail {
 
 // The keywords of a member's rules (rules.hpp), on `schema`, the schema of a member of type M.
 // A bound already there (a type's own range, another rule) is kept when it is the tighter.

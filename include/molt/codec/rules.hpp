@@ -35,6 +35,7 @@
 #include <boost/mp11/algorithm.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,13 +77,18 @@ inline constexpr bool is_sized_v = std::is_same_v<M, std::string> || traits::is_
                                    traits::is_string_map<M>::value;
 
 // A bound as the member's own type when that is floating: a float member holding 0.1 is
-// 0.1f, which a bound of 0.1 (a double) would find larger.
+// 0.1f, which a bound of 0.1 (a double) would find larger. A bound past the type's range is
+// its infinity (converting it would be undefined).
 template <class M, class B>
 constexpr auto as_member_type(B bound) {
-  if constexpr (std::is_floating_point_v<M>)
+  if constexpr (std::is_floating_point_v<M>) {
+    constexpr auto most = static_cast<long double>(std::numeric_limits<M>::max());
+    if (static_cast<long double>(bound) > most) return std::numeric_limits<M>::infinity();
+    if (static_cast<long double>(bound) < -most) return -std::numeric_limits<M>::infinity();
     return static_cast<M>(bound);
-  else
+  } else {
     return bound;
+  }
 }
 
 // a < b, a <= b and a == b, exact for any two integers; through long double when either is

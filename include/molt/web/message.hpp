@@ -93,12 +93,19 @@ class Request {
 // the next piece only once the previous one is written, so a slow client slows the producer.
 using BodyChunks = std::function<boost::asio::awaitable<std::optional<std::string>>()>;
 
+namespace detail {
+// std::invalid_argument for a content type with a CR, LF or NUL (response splitting).
+void check_content_type(std::string_view content_type);
+}  // namespace detail
+
 class Response {
  public:
   Response() = default;
   explicit Response(int status) : status_(status) {}
   Response(int status, std::string body, std::string content_type)
-      : status_(status), body_(std::move(body)), content_type_(std::move(content_type)) {}
+      : status_(status), body_(std::move(body)), content_type_(std::move(content_type)) {
+    detail::check_content_type(content_type_);
+  }
   // A content type written as a string literal is kept as a view: no allocation.
   template <std::size_t N>
   Response(int status, std::string body, const char (&literal_content_type)[N])
@@ -140,6 +147,7 @@ class Response {
     return static_content_type_ != nullptr ? std::string_view(static_content_type_) : content_type_;
   }
   void set_content_type(std::string content_type) {
+    detail::check_content_type(content_type);
     content_type_ = std::move(content_type);
     static_content_type_ = nullptr;
   }
@@ -162,7 +170,8 @@ class Response {
   bool streaming() const { return static_cast<bool>(chunks_); }
   // The length of a streamed body, when known ahead (a file): sent as Content-Length, also
   // to HEAD, and its pieces go out as they are (an HTTP/1.0 connection stays open). A
-  // producer that gives more or fewer bytes has its connection cut, and is logged.
+  // producer that gives more or fewer bytes has its connection cut, and is logged. A body
+  // that is not streamed has its own length: this is ignored there.
   void set_stream_length(std::uint64_t bytes) { stream_length_ = bytes; }
   std::optional<std::uint64_t> stream_length() const { return stream_length_; }
   void clear_stream_length() { stream_length_.reset(); }

@@ -1,7 +1,7 @@
 // Signed values and sessions in a signed cookie (itsdangerous and Starlette's SessionMiddleware):
 //
-//   molt::web::Signer signer(secret_key);                 // HMAC-SHA256; 32 bytes or more
-//   const std::string token = signer.sign("user:42");     // value, time and signature
+//   molt::web::Signer signer(secret_key, "email-confirm");  // HMAC-SHA256; 32 bytes or more
+//   const std::string token = signer.sign("user:42");       // value, time and signature
 //   std::optional<std::string> value = signer.unsign(token, std::chrono::hours(24));
 //
 //   app.use(molt::web::sessions({.secret_key = key}));
@@ -25,8 +25,10 @@ namespace molt::web {
 
 class Signer {
  public:
-  // std::invalid_argument for a key shorter than 32 bytes (guessable in reach).
-  explicit Signer(std::string secret_key);
+  // `purpose` names what the tokens are for: a token signed for one purpose is refused for
+  // any other, so that one key serves several uses (a link in an email cannot be replayed as
+  // a session cookie). std::invalid_argument for a key shorter than 32 bytes.
+  explicit Signer(std::string secret_key, std::string purpose = {});
 
   // `value`, the time it was signed and their signature, in URL- and cookie-safe characters.
   std::string sign(std::string_view value) const;
@@ -37,6 +39,7 @@ class Signer {
  private:
   std::string mac(std::string_view payload) const;
   std::string key_;
+  std::string purpose_;
 };
 
 // A request's session: text values by name, read from its cookie, sent back when changed.
@@ -69,7 +72,9 @@ struct SessionOptions {
 
 // Reads the session cookie before the handler and sends it back signed when the handler
 // changed the session (deleted when it was cleared). A cookie that is tampered with, signed
-// with another key or too old is an empty session. std::invalid_argument for a short key.
+// with another key or for another purpose, or too old is an empty session. Its tokens are
+// signed for the purpose "molt.web.session". std::invalid_argument for a short key or
+// cookie options set_cookie would refuse (a bad name, SameSite None without https_only).
 Middleware sessions(SessionOptions options);
 
 // The request's session; std::logic_error when no sessions() middleware runs before.

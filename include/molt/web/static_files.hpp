@@ -1,8 +1,8 @@
 // Files from a folder, as FastAPI's StaticFiles:
 //
 //   molt::web::serve_files(app, "/static", "public");   // GET and HEAD /static/<path>
-//   molt::web::serve_files(app, "/", "site", {.index_html = true, .max_age =
-//   std::chrono::hours(1)});
+//   molt::web::serve_files(app, "/", "site",
+//                          {.index_html = true, .max_age = std::chrono::hours(1)});
 //
 // A path is looked up under the folder only: `..` and `%2F..` are refused by the router, and a
 // symbolic link that leads out of the folder is a 404 unless allowed. Answers carry

@@ -129,7 +129,6 @@ template <typename T>
 std::optional<T> query_as(const Request& request, std::string_view name) {
   std::optional<std::string> text = request.query_param(name);
   if (!text) return std::nullopt;
-  if constexpr (std::is_same_v<T, std::string>) return text;
   try {
     return detail::text_as<T>(*text);
   } catch (const detail::TextMismatch& mismatch) {
