@@ -104,7 +104,7 @@ struct SessionAccess {
 
 Middleware sessions(SessionOptions options) {
   auto signer = std::make_shared<const Signer>(options.secret_key, "molt.web.session");
-  options.secret_key.clear();  // the signer keeps it; the middleware's copy of the options not
+  options.secret_key.clear();  // the key stays in the signer alone, not in the options kept
   // Cookie options that set_cookie would refuse fail here, at startup, not at every request.
   Response trial;
   set_cookie(trial, options.cookie_name, "x",
