@@ -10,5 +10,6 @@ MOLT_RULES(Item, rule(&Item::status, one_of(1, 2)))
 }  // namespace sample
 
 int main() {
-  return static_cast<int>(molt::codec::decode_json<sample::Item>(R"({"status":"1"})").status.size());
+  return static_cast<int>(
+      molt::codec::decode_json<sample::Item>(R"({"status":"1"})").status.size());
 }
