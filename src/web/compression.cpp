@@ -129,11 +129,9 @@ Middleware compression(CompressionOptions options) {
       co_return response;
     // Whatever the answer, a cache must keep the forms apart by what clients accept.
     response.add_vary("Accept-Encoding");
-    std::string accept;  // several Accept-Encoding lines are one list
-    for (const Header& field : request.headers())
-      if (iequals(field.name, "Accept-Encoding"))
-        accept.append(accept.empty() ? "" : ", ").append(field.value);
-    if (!accepts_gzip(accept)) co_return response;
+    std::string joined;
+    const auto accept = request.header_list("Accept-Encoding", joined);
+    if (!accept || !accepts_gzip(*accept)) co_return response;
     const auto weaken_etag = [&] {
       if (const auto etag = response.header("ETag"); etag && !etag->starts_with("W/"))
         response.set_header("ETag", "W/" + std::string(*etag));

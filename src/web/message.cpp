@@ -110,6 +110,22 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
   return std::nullopt;
 }
 
+std::optional<std::string_view> Request::header_list(std::string_view name,
+                                                     std::string& storage) const {
+  std::optional<std::string_view> list;
+  for (const Header& h : headers_) {
+    if (!iequals(h.name, name)) continue;
+    if (list) {
+      if (storage.empty()) storage = *list;
+      storage.append(", ").append(h.value);
+      list = storage;
+    } else {
+      list = h.value;
+    }
+  }
+  return list;
+}
+
 namespace {
 // Calls `take(value)` for each value of the query parameter `name`, decoded, in order, until
 // it returns false. A value that is not valid percent-encoding or not UTF-8 is a 400.

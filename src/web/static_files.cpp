@@ -261,13 +261,9 @@ Response serve(const Folder& folder, const Request& request, const Ctx& ctx) {
   // Its type is not sent (a 304 has no body), but middleware reads it: compression gives a 304
   // the Vary and ETag of the 200 it stands for.
   const auto not_modified = [&] { return Response(304, {}, type); };
-  // Every If-None-Match line counts, as one list.
-  std::optional<bool> tag_matches;
-  for (const Header& header : request.headers())
-    if (iequals(header.name, "If-None-Match"))
-      tag_matches = tag_matches.value_or(false) || none_match(header.value, etag);
-  if (tag_matches) {
-    if (*tag_matches) return with_validators(not_modified());
+  std::string joined;
+  if (const auto tags = request.header_list("If-None-Match", joined)) {
+    if (none_match(*tags, etag)) return with_validators(not_modified());
   } else if (const auto since = request.header("If-Modified-Since")) {
     const auto date = detail::parse_http_date(*since);
     if (date && found->modified <= *date) return with_validators(not_modified());

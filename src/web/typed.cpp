@@ -49,19 +49,8 @@ Acceptance acceptance(std::string_view accept, std::string_view type) {
 }  // namespace
 
 bool prefers_msgpack(const Request& request) {
-  // Several Accept lines are one list (RFC 9110 §5.3).
-  std::optional<std::string_view> accept;
   std::string joined;
-  for (const Header& field : request.headers()) {
-    if (!iequals(field.name, "Accept")) continue;
-    if (accept) {
-      if (joined.empty()) joined = *accept;
-      joined.append(", ").append(field.value);
-      accept = joined;
-    } else {
-      accept = field.value;
-    }
-  }
+  const std::optional<std::string_view> accept = request.header_list("Accept", joined);
   if (!accept) return false;
   // Either name of MsgPack: the one the client named more precisely, or at the same
   // precision the one it weighs more.

@@ -40,6 +40,9 @@ class Request {
   const std::vector<Header>& headers() const { return headers_; }
   // The first header called `name` (case-insensitive).
   std::optional<std::string_view> header(std::string_view name) const;
+  // Every header called `name` as one comma-separated list, as several lines of a list field
+  // are (RFC 9110 §5.3): the one line itself, or the lines joined in `storage`.
+  std::optional<std::string_view> header_list(std::string_view name, std::string& storage) const;
   // The decoded value of the query parameter called `name` (the last one of a repeated
   // parameter, as Django and Starlette read it); "" for `?flag`; std::nullopt when absent. A
   // value that is not valid percent-encoding, or not UTF-8 once decoded, is
