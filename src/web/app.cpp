@@ -37,6 +37,7 @@ struct App::RouteEntry {
   std::unique_ptr<Next::Chain> chain;  // built by freeze()
   std::string method;
   std::string pattern;
+  bool websocket = false;
 };
 
 namespace {
@@ -45,10 +46,12 @@ boost::asio::awaitable<Response> ready(Response response) {
   co_return response;
 }
 
+}  // namespace
+
 // The answer for an exception that escaped a handler or a middleware: an HttpError says its
 // own; core errors map to their status; anything else is a 500 whose details go to the log,
 // never to the client.
-Response error_answer(std::exception_ptr error, const Request& request, const Ctx& ctx) {
+Response detail::error_answer(std::exception_ptr error, const Request& request, const Ctx& ctx) {
   // Nobody will read this answer, whatever failed as the client left (its body's next()
   // throws a 400 for a body cut short): middleware (the access log) see 499, as nginx logs it.
   if (ctx.token().reason() == core::CancelReason::Disconnected)
@@ -93,6 +96,8 @@ Response error_answer(std::exception_ptr error, const Request& request, const Ct
   return Response::error(500, "internal_error", "the request failed");
 }
 
+namespace {
+
 // A handler or middleware inside middleware: its exception becomes its error answer here,
 // inside the chain, so the outer middleware see it like any other answer (request id, access
 // log line, CORS headers). `call` starts it.
@@ -104,7 +109,7 @@ boost::asio::awaitable<Response> answering_errors(Call call, const Request& requ
   } catch (...) {
     failure = std::current_exception();
   }
-  co_return error_answer(failure, request, ctx);
+  co_return detail::error_answer(failure, request, ctx);
 }
 }  // namespace
 
@@ -174,6 +179,13 @@ RouteGroup& RouteGroup::route(std::string_view method, std::string_view pattern,
   return *this;
 }
 
+RouteGroup& RouteGroup::route_websocket(std::string_view pattern, WebSocketHandler handler,
+                                        std::string_view name, WebSocketOptions options) {
+  app_->add_route(*data_, "GET", pattern, detail::websocket_route(std::move(handler), options),
+                  name, {}, true);
+  return *this;
+}
+
 RouteGroup RouteGroup::group(std::string_view prefix) {
   app_->check_not_frozen();
   if (prefix.size() < 2 || prefix.front() != '/' || prefix.back() == '/')
@@ -207,6 +219,12 @@ RouteGroup App::group(std::string_view prefix) {
   return RouteGroup(*this, *groups_.front()).group(prefix);
 }
 
+App& App::route_websocket(std::string_view pattern, WebSocketHandler handler, std::string_view name,
+                          WebSocketOptions options) {
+  RouteGroup(*this, *groups_.front()).route_websocket(pattern, std::move(handler), name, options);
+  return *this;
+}
+
 App& App::fallback(Handler handler, RouteOptions options) {
   check_not_frozen();
   if (!handler) throw RouteError("fallback: no handler");
@@ -238,7 +256,7 @@ void App::check_not_frozen() const {
 }
 
 void App::add_route(RouteGroup::Data& group, std::string_view method, std::string_view pattern,
-                    Handler handler, std::string_view name, RouteOptions options) {
+                    Handler handler, std::string_view name, RouteOptions options, bool websocket) {
   check_not_frozen();
   // "" in a group is the group's own path: group("/admin").get("") serves /admin, and
   // .get("/") serves /admin/, as in FastAPI's routers.
@@ -252,15 +270,16 @@ void App::add_route(RouteGroup::Data& group, std::string_view method, std::strin
   // The router checks the pattern now, so that the error names the line that added it.
   router_.add(method, full, routes_.size(), name);
   note_body_options(options);
-  routes_.push_back(
-      {std::move(handler), options, &group, std::string(name), nullptr, std::string(method), full});
+  routes_.push_back({std::move(handler), options, &group, std::string(name), nullptr,
+                     std::string(method), full, websocket});
 }
 
 std::vector<RouteInfo> App::routes() const {
   std::vector<RouteInfo> out;
   for (std::size_t i = 0; i < routes_.size(); ++i)
     if (i != fallback_)
-      out.push_back({routes_[i].method, routes_[i].pattern, routes_[i].name, &routes_[i].options});
+      out.push_back({routes_[i].method, routes_[i].pattern, routes_[i].name, &routes_[i].options,
+                     routes_[i].websocket});
   return out;
 }
 
@@ -440,6 +459,8 @@ boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) c
     // A final answer's status is 200 to 599 (interim 1xx answers are the server's); any
     // other would go out as a status line no client can read.
     if (response.status() >= 200 && response.status() <= 599) co_return response;
+    // A WebSocket route's yes: the connection upgrades after writing it.
+    if (response.status() == 101 && ctx.websocket_upgrade() != nullptr) co_return response;
     detail::log_request_failure(request, " failed",
                                 "the answer's status " + std::to_string(response.status()) +
                                     " is not an HTTP status for a final answer (200 to 599)");
@@ -447,7 +468,7 @@ boost::asio::awaitable<Response> App::handle(const Request& request, Ctx& ctx) c
   } catch (...) {
     failure = std::current_exception();  // from a middleware: the handlers' are answered inside
   }
-  co_return error_answer(failure, request, ctx);
+  co_return detail::error_answer(failure, request, ctx);
 }
 
 }  // namespace molt::web

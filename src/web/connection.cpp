@@ -101,6 +101,10 @@ Connection::~Connection() {
 // its moment (a close could reset the answer it was just sent).
 void Connection::drain() {
   closing_ = true;
+  if (phase_ == Phase::Upgraded) {
+    if (websocket_ != nullptr) websocket_->going_away();
+    return;
+  }
   if (phase_ == Phase::Idle && !reader_.has_buffered_input() && !input_waiting()) {
     boost::system::error_code ignored;
     socket_.cancel(ignored);
@@ -112,6 +116,11 @@ void Connection::drain() {
 void Connection::force_close() {
   request_cancel_.cancel(core::CancelReason::Shutdown);
   cancel_signal_.emit(asio::cancellation_type::terminal);
+  if (phase_ == Phase::Upgraded) {
+    forced_ = true;
+    if (websocket_ != nullptr) websocket_->cut();
+    return;
+  }
   if (phase_ == Phase::Handling && request_cancel_.active()) {
     arm(kLastWordTime);
     forced_ = true;  // from now on no phase moves the deadline past that moment (arm)
@@ -411,6 +420,10 @@ asio::awaitable<void> Connection::run() {
     }
     // A timeout cancelled the handler's operations; the answer must still go out.
     co_await asio::this_coro::reset_cancellation_state();
+    if (response.status() == 101 && ctx.websocket_upgrade() != nullptr) [[unlikely]] {
+      co_await serve_websocket(ctx, response);
+      break;
+    }
     // A body the handler left unread: dropped after the answer if little is left, else the
     // connection closes after the answer.
     using Rest = BodyStream::Rest;
@@ -461,6 +474,35 @@ asio::awaitable<void> Connection::run() {
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
   close_socket();
   timer_.cancel();
+}
+
+asio::awaitable<void> Connection::serve_websocket(Ctx& ctx, Response handshake) {
+  // The session keeps its own time (idle pings, the closing handshake): the watchdog stops.
+  ++timer_generation_;
+  timer_waiting_ = false;
+  timer_.cancel();
+  phase_ = Phase::Upgraded;
+  if (reader_.has_buffered_input()) {
+    // A client waits for the 101 before it sends frames (RFC 6455 §4.1).
+    out_.clear();
+    write_read_error(out_, {400, "invalid_handshake",
+                            "data came after the WebSocket handshake before its answer"});
+    if (send_now() || co_await write_out()) co_await linger();
+    request_cancel_.end();
+    co_return;
+  }
+  const auto session = WebSocketSession::start(
+      WebSocketTransport(std::move(socket_)), reader_.request(), std::move(handshake), ctx,
+      [this](core::CancelReason reason) { request_cancel_.cancel(reason); });
+  websocket_ = session.get();
+  if (closing_) session->going_away();  // the shutdown began while the chain ran
+  try {
+    co_await session->run();
+  } catch (const std::exception&) {
+    // Cancelled while refusing (the shutdown's grace is over): the socket is closed.
+  }
+  websocket_ = nullptr;
+  request_cancel_.end();
 }
 
 void refuse_connection(tcp::socket socket) {

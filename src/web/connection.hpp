@@ -24,6 +24,7 @@
 #include "request_cancel.hpp"
 #include "request_reader.hpp"
 #include "task_group.hpp"
+#include "websocket_session.hpp"
 
 namespace molt::web::detail {
 
@@ -66,8 +67,9 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   void set_request_timeout(std::chrono::milliseconds timeout) override;
 
  private:
-  // Lingering: answered and closing, reading what the peer still sends (linger).
-  enum class Phase { Idle, Reading, Handling, Writing, Lingering };
+  // Lingering: answered and closing, reading what the peer still sends (linger). Upgraded: a
+  // WebSocket session has the socket.
+  enum class Phase { Idle, Reading, Handling, Writing, Lingering, Upgraded };
   using Clock = std::chrono::steady_clock;
 
   // A streamed request body, read from the socket as the handler asks for it.
@@ -98,6 +100,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   };
 
   boost::asio::awaitable<void> run();
+  // The request's 101 upgraded the connection: the WebSocket session takes the socket.
+  boost::asio::awaitable<void> serve_websocket(Ctx& ctx, Response handshake);
   bool send_now();
   boost::asio::awaitable<bool> write_out();
   void watch_for_disconnect();
@@ -158,6 +162,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   bool read_timed_out_ = false;  // a request that did not arrive in time: 408, then linger
   std::optional<std::chrono::milliseconds> route_timeout_;  // the request's route's, if it has one
   RequestCancel request_cancel_;
+  WebSocketSession* websocket_ = nullptr;  // while a session has the socket
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query
   // included) at a request timeout or a forced shutdown.
   boost::asio::cancellation_signal cancel_signal_;

@@ -3,6 +3,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -37,6 +38,13 @@ class StreamFraming {
   std::optional<std::uint64_t> length_;
   std::uint64_t sent_ = 0;
 };
+
+// The answer for an exception that escaped a handler or a middleware (App::handle's).
+Response error_answer(std::exception_ptr error, const Request& request, const Ctx& ctx);
+
+// The HTTP handler of a WebSocket route: checks the handshake, and answers 101 with the
+// upgrade set in the Ctx (websocket.cpp).
+Handler websocket_route(WebSocketHandler handler, WebSocketOptions options);
 
 // One line on stderr: "molt::web: METHOD PATH<how>: <what>", `what` made one line.
 void log_request_failure(const Request& request, std::string_view how, std::string_view what);

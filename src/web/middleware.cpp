@@ -8,6 +8,7 @@
 #include <random>
 
 #include "molt/codec/json.hpp"
+#include "molt/web/websocket.hpp"
 
 namespace molt::web {
 namespace {
@@ -73,9 +74,11 @@ namespace {
 // request was stopped ("disconnected": the client left; "timeout"; "shutdown"); "failed" when
 // its producer threw on its own; "abandoned" when it was dropped unfinished for no reason the
 // request's token knows. Empty for a whole answer.
+// `close_code`: how a WebSocket closed (0 for other requests).
 std::string access_line(std::string_view method, std::string_view path, int status,
                         std::chrono::steady_clock::duration took, std::size_t bytes,
-                        const std::string* request_id, std::string_view stream) {
+                        const std::string* request_id, std::string_view stream,
+                        int close_code = 0) {
   std::string line = "{\"method\":";
   codec::write_json_string(line, method);
   line += ",\"path\":";
@@ -85,6 +88,7 @@ std::string access_line(std::string_view method, std::string_view path, int stat
           std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
   line += ",\"bytes\":" + std::to_string(bytes);
   if (!stream.empty()) line.append(",\"stream\":\"").append(stream).append("\"");
+  if (close_code != 0) line += ",\"close_code\":" + std::to_string(close_code);
   if (request_id != nullptr) {
     line += ",\"request_id\":";
     codec::write_json_string(line, *request_id);
@@ -150,6 +154,22 @@ Middleware access_log(std::function<void(std::string_view)> sink) {
     const auto start = std::chrono::steady_clock::now();
     Response response = co_await next();
     const RequestId* id = ctx.get<RequestId>();
+    if (WebSocketUpgrade* upgrade = ctx.websocket_upgrade();
+        upgrade != nullptr && response.status() == 101) [[unlikely]] {
+      // A WebSocket's line comes when its session ends: 101 and how it closed, or the
+      // status that refused it.
+      upgrade->session = [inner = std::move(upgrade->session), sink, &request, start,
+                          request_id = id ? std::optional<std::string>(id->value) : std::nullopt](
+                             WebSocket& socket) -> boost::asio::awaitable<void> {
+        co_await inner(socket);
+        const auto closed = socket.close_status();
+        sink(access_line(request.method(), request.path(),
+                         socket.accepted() ? 101 : socket.refusal_status().value_or(403),
+                         std::chrono::steady_clock::now() - start, 0,
+                         request_id ? &*request_id : nullptr, {}, closed ? closed->code() : 0));
+      };
+      co_return response;
+    }
     if (response.streaming() && request.method() != "HEAD") {  // HEAD sends no stream
       auto log =
           std::make_shared<StreamLog>(sink, request, response.status(), start, id, ctx.token());

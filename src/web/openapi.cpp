@@ -97,7 +97,8 @@ class OpenApiWriter {
     for (const RouteInfo& route : app.routes()) {
       const RouteDoc* doc = route.options->doc.get();
       const std::optional<std::string> key = operation_key(route.method);
-      if (!key || (doc != nullptr && doc->hidden_)) continue;
+      // OpenAPI describes HTTP operations: a WebSocket's upgrade is none (FastAPI leaves them out).
+      if (!key || route.websocket || (doc != nullptr && doc->hidden_)) continue;
       const std::string path = path_template(route.pattern);
       json::value& item = paths[path];
       if (!item.is_object()) item = json::object();

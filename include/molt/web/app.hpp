@@ -46,6 +46,7 @@ class App;
 class Ctx;
 class Next;
 class RouteDoc;
+class WebSocket;
 namespace detail {
 class TaskGroup;
 class RequestCancel;
@@ -98,6 +99,33 @@ struct RouteHandler {
   Handler handler;
 };
 using Middleware = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&, Next)>;
+
+// A WebSocket route's handler (websocket.hpp): it accepts the socket, then talks until either
+// side closes. `ctx` has the route's parameters and what middleware set, as an HTTP handler's.
+using WebSocketHandler = std::function<boost::asio::awaitable<void>(WebSocket&, Ctx&)>;
+
+// A WebSocket route's settings. Messages are limited as bodies are: the whole message is held
+// in memory, so its limit is the largest message a client may send.
+struct WebSocketOptions {
+  // A larger message closes the socket with 1009 (message too big).
+  std::size_t max_message_bytes = 1024 * 1024;
+  // Messages read ahead of the handler's receive(); past them the socket is not read, and
+  // the client's sends wait (backpressure).
+  std::size_t receive_queue = 16;
+  // Silence this long closes the socket; pings go out after half of it, so a client that is
+  // there but quiet answers them and stays. Zero: no limit and no pings.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // How long the handshake's answer and the closing handshake may take.
+  std::chrono::milliseconds close_timeout{5'000};
+};
+
+// What a WebSocket route's request upgrades to, once the middleware chain answered it with
+// its 101: the session that runs after the handshake. Middleware may wrap `session` (the access
+// log does, to log when the socket closes).
+struct WebSocketUpgrade {
+  std::function<boost::asio::awaitable<void>(WebSocket&)> session;
+  WebSocketOptions options;
+};
 
 // Thrown by handlers (and by Ctx's typed accessors) to answer an HTTP error with
 // {"error":{"code","message"}}; the message is shown to the client, so keep it safe.
@@ -213,6 +241,13 @@ class Ctx {
   // for it (then cancels it). False, and nothing runs, when no more tasks are taken.
   bool spawn(BackgroundTask task, SpawnOptions options = {});
 
+  // On a WebSocket route's request, what it upgrades to (nullptr on any other request).
+  WebSocketUpgrade* websocket_upgrade() const { return upgrade_.get(); }
+  // For WebSocket routes: the answer's 101 upgrades the connection to `upgrade`.
+  void set_websocket_upgrade(WebSocketUpgrade upgrade) {
+    upgrade_ = std::make_unique<WebSocketUpgrade>(std::move(upgrade));
+  }
+
  private:
   friend class App;
   friend class detail::Connection;
@@ -235,6 +270,7 @@ class Ctx {
   bool finish_after_disconnect_ = false;
   detail::RequestClock* clock_ = nullptr;  // none in the TestClient
   RequestBody body_;
+  std::unique_ptr<WebSocketUpgrade> upgrade_;
   // A request carries a handful of small values at most: they and their list live in a
   // buffer inside the Ctx (the heap only past it), and a vector beats a hash map here.
   alignas(std::max_align_t) std::byte locals_buffer_[192];
@@ -270,6 +306,7 @@ struct RouteInfo {
   std::string_view pattern;  // with its groups' prefixes
   std::string_view name;     // "" when unnamed
   const RouteOptions* options;
+  bool websocket = false;  // added with websocket(): a GET that upgrades
 };
 
 // get/post/put/patch/del for App and RouteGroup, written once: each calls Derived::route.
@@ -296,6 +333,13 @@ class RouteMethods {
                RouteOptions options = {}) {
     return self().route("DELETE", pattern, std::move(handler.handler), name, options);
   }
+  // A WebSocket endpoint (websocket.hpp) at `pattern`: a GET that upgrades. The request goes
+  // through the middleware as any other (which may refuse it, or add headers to the 101), then
+  // `handler` runs for as long as the socket is open. A plain GET is answered 426.
+  Derived& websocket(std::string_view pattern, WebSocketHandler handler, std::string_view name = {},
+                     WebSocketOptions options = {}) {
+    return self().route_websocket(pattern, std::move(handler), name, options);
+  }
 
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
@@ -308,6 +352,8 @@ class RouteGroup : public RouteMethods<RouteGroup> {
                     std::string_view name = {}, RouteOptions options = {});
   // A nested group: its prefix is appended to this one's, its middleware runs inside ours.
   RouteGroup group(std::string_view prefix);
+  RouteGroup& route_websocket(std::string_view pattern, WebSocketHandler handler,
+                              std::string_view name, WebSocketOptions options);
 
  private:
   friend class App;
@@ -329,6 +375,8 @@ class App : public RouteMethods<App> {
   App& route(std::string_view method, std::string_view pattern, Handler handler,
              std::string_view name = {}, RouteOptions options = {});
   RouteGroup group(std::string_view prefix);
+  App& route_websocket(std::string_view pattern, WebSocketHandler handler, std::string_view name,
+                       WebSocketOptions options);
   // Where requests that no route takes go (a path no route has, a method its path lacks),
   // behind the app's middleware, instead of the 404 or 405: a gateway's proxy_to() to the
   // application beside it. OPTIONS on a known path and malformed paths are still answered
@@ -425,7 +473,8 @@ class App : public RouteMethods<App> {
   friend class Next;
   struct RouteEntry;
   void add_route(RouteGroup::Data& group, std::string_view method, std::string_view pattern,
-                 Handler handler, std::string_view name, RouteOptions options);
+                 Handler handler, std::string_view name, RouteOptions options,
+                 bool websocket = false);
   boost::asio::awaitable<Response> dispatch(const Request& request, Ctx& ctx) const;
   const RouteEntry* fallback_route(const RouteMatch& match) const;
   static void take_route_options(Ctx& ctx, const RouteEntry& route);

@@ -9,8 +9,12 @@
 //   tests
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +23,7 @@
 #include "molt/codec/json.hpp"
 #include "molt/web/app.hpp"
 #include "molt/web/limits.hpp"
+#include "molt/web/websocket.hpp"
 
 namespace molt::web {
 
@@ -33,6 +38,61 @@ struct TestResponse {
   T json() const {
     return codec::decode_json<T>(body, "body");
   }
+};
+
+// Thrown by TestClient::websocket_connect when the server answers the handshake with anything
+// but 101: its answer, as Starlette's client raises at a refused connect.
+class WebSocketRefused : public std::runtime_error {
+ public:
+  explicit WebSocketRefused(TestResponse response);
+  const TestResponse& response() const { return response_; }
+
+ private:
+  TestResponse response_;
+};
+
+// A WebSocket to the app, from TestClient::websocket_connect. The server's session runs
+// in-process with the client: each call below runs both until the call is done. A call the
+// server never completes (a receive it never sends to) fails after timeout() instead of hanging
+// the test. The destructor closes the socket (1000) if it is open, and waits for the handler.
+class TestWebSocket {
+ public:
+  TestWebSocket(TestWebSocket&&) noexcept;
+  TestWebSocket& operator=(TestWebSocket&&) noexcept;
+  ~TestWebSocket();
+
+  // The handshake's answer: its 101 and headers.
+  const TestResponse& handshake() const;
+  void send_text(std::string_view text);
+  void send_bytes(std::string_view bytes);
+  template <typename T>
+  void send_json(const T& value) {
+    send_text(codec::to_json(value));
+  }
+  // The server's next message; WebSocketClosed with its code and reason once it closed.
+  WebSocketMessage receive();
+  // std::runtime_error if the message is binary.
+  std::string receive_text();
+  // std::runtime_error if the message is text.
+  std::string receive_bytes();
+  template <typename T = boost::json::value>
+  T receive_json() {
+    return codec::decode_json<T>(receive().data, "message");
+  }
+  // The client's close, then the closing handshake, and the server's handler ends.
+  void close(std::uint16_t code = close_code::normal, std::string_view reason = {});
+  // Waits (up to timeout()) until the server's side has ended: its handler returned and the
+  // socket closed; for tests of what the handler does after the client left.
+  void wait_server_done();
+  std::chrono::milliseconds timeout() const;
+  void set_timeout(std::chrono::milliseconds timeout);
+
+  struct State;
+
+ private:
+  friend class TestClient;
+  explicit TestWebSocket(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
 };
 
 class TestClient {
@@ -68,6 +128,12 @@ class TestClient {
   TestResponse post_form(std::string_view target, const FormFields& fields, Headers headers = {});
   TestResponse post_multipart(std::string_view target, const FormFields& fields,
                               const std::vector<FormFile>& files, Headers headers = {});
+
+  // Opens a WebSocket to `target` (Starlette's client.websocket_connect): the handshake goes
+  // through the server's parser, middleware and route as any request's, with the cookie jar's
+  // cookies and `headers`, offering `subprotocols`. WebSocketRefused when it is not a 101.
+  TestWebSocket websocket_connect(std::string_view target, const Headers& headers = {},
+                                  const std::vector<std::string>& subprotocols = {});
 
   // Input arrives in reads of at most `bytes` (by default: as much as the server's buffer
   // takes), as from a socket: a streamed body (RouteOptions::stream_body) then reaches the

@@ -1,0 +1,38 @@
+// A connection upgraded by its request's 101: the WebSocket session behind a route's handler,
+// shared by the socket server and the TestClient (websocket.cpp).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <functional>
+#include <memory>
+
+#include "molt/core/cancel.hpp"
+#include "molt/web/app.hpp"
+#include "molt/web/websocket.hpp"
+
+namespace molt::web::detail {
+
+// Any stream socket: TCP from the server, a socket pair from the TestClient.
+using WebSocketTransport = boost::asio::generic::stream_protocol::socket;
+
+class WebSocketSession {
+ public:
+  // `request` and `ctx` outlive the session; `handshake` is the chain's 101, whose headers go
+  // into the handshake's answer. `cancel` cancels the request's token (ctx.token()).
+  static std::shared_ptr<WebSocketSession> start(WebSocketTransport socket, const Request& request,
+                                                 Response handshake, Ctx& ctx,
+                                                 std::function<void(core::CancelReason)> cancel);
+  virtual ~WebSocketSession() = default;
+  // Runs the route's session; returns once it has ended and the socket is closed.
+  virtual boost::asio::awaitable<void> run() = 0;
+  // Graceful shutdown: the handler's token is cancelled and the client told 1001.
+  virtual void going_away() = 0;
+  // The shutdown's grace is over: the socket closes now.
+  virtual void cut() = 0;
+
+ protected:
+  static WebSocketSession& of(WebSocket& socket) { return *socket.session_; }
+};
+
+}  // namespace molt::web::detail
