@@ -6,6 +6,7 @@
 #include "molt/web/blocking.hpp"
 #include "molt/web/openapi.hpp"
 #include "molt/web/typed.hpp"
+#include "molt/web/websocket.hpp"
 
 namespace molt_demo {
 
@@ -277,6 +278,35 @@ void add_routes(molt::web::App& app, Services& services) {
                                       .tag("items")
                                       .returns_raw(200, "application/x-ndjson"),
                                   false)});
+
+  // A WebSocket: each message asks for a page as GET /items's query does
+  // ({"user_id":7,"limit":5}) and is answered with the page, the same JSON. A request that is
+  // wrong is answered with the error GET /items would give, {"error":{"code","message"}},
+  // and the socket stays open for the next.
+  app.websocket(
+      "/ws/items",
+      [&services](molt::web::WebSocket& socket, Ctx& ctx) -> awaitable<void> {
+        co_await socket.accept();
+        const auto token = ctx.token();
+        for (;;) {
+          std::optional<std::string> page;
+          Response problem;
+          try {
+            const auto query = co_await socket.receive_json<ListItemsRequest>();
+            page = co_await read_page(services, [&](molt::core::Deadline d) {
+              return services.items.list_json(query, d, token);
+            });
+          } catch (const molt::codec::DecodeError& e) {
+            problem = Response::error(400, "invalid_input", e.message(), e.path());
+          } catch (const molt::core::Error& e) {
+            if (e.code() != molt::core::StatusCode::InvalidInput) throw;
+            // A bad cursor, a search too long.
+            problem = Response::error(400, "invalid_input", e.message());
+          }
+          co_await socket.send_text(page ? *page : problem.body());
+        }
+      },
+      "items.live");
 }
 
 }  // namespace molt_demo

@@ -379,3 +379,28 @@ TEST(ListItemsJsonTest, TheDirectWriterGivesTheBytesOfTheTypedPageOnAwkwardRows)
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(DemoTest, TheLiveSocketAnswersPagesAsGetItemsDoesAndSaysWhatIsWrong) {
+  TestClient client(*app_);
+  molt::web::TestWebSocket socket = client.websocket_connect("/ws/items");
+  for (const auto& [query, message] : {std::pair{"user_id=7&limit=3", R"({"user_id":7,"limit":3})"},
+                                       std::pair{"user_id=3&status=closed&limit=5",
+                                                 R"({"user_id":3,"status":"closed","limit":5})"}}) {
+    socket.send_text(message);
+    EXPECT_EQ(socket.receive_text(), client.get(std::string("/items?") + query).body) << message;
+  }
+  socket.send_text(R"({"user_id":"seven"})");
+  auto error = socket.receive_json();
+  EXPECT_EQ(error.at("error").at("field"), "message.user_id") << error;
+  socket.send_text(R"({"user_id":7,"cursor":"abc"})");
+  error = socket.receive_json();
+  EXPECT_NE(std::string(error.at("error").at("message").as_string()).find("cursor"),
+            std::string::npos)
+      << error;
+  socket.send_text(R"({"user_id":7,"limit":1})");  // still open after both
+  EXPECT_EQ(socket.receive_json().at("items").as_array().size(), 1u);
+}
+
+}  // namespace
