@@ -171,6 +171,7 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
   static void wake(Timer& signal) { signal.cancel(); }
 
   asio::awaitable<void> read_messages();
+  asio::awaitable<void> read_until_closed();
   void note_closed(std::uint16_t code, std::string reason) {
     if (!closed_) closed_.emplace(code, std::move(reason));
   }
@@ -233,6 +234,11 @@ asio::awaitable<void> Session::accept(std::string_view subprotocol) {
   timeout.keep_alive_pings = options.idle_timeout.count() > 0;
   stream_.set_option(timeout);
   stream_.read_message_max(options.max_message_bytes);
+  if (options.compress) {
+    ws::permessage_deflate deflate;
+    deflate.server_enable = true;
+    stream_.set_option(deflate);
+  }
   stream_.set_option(ws::stream_base::decorator([this, chosen](ws::response_type& answer) {
     // Beast names itself and its version unless a Server field is set: the product alone,
     // no version banner (the HTTP answers have no Server field at all).
@@ -263,6 +269,23 @@ asio::awaitable<void> Session::accept(std::string_view subprotocol) {
 // while the handler only sends. At most receive_queue messages wait; then the socket is not
 // read until the handler takes one (the client's TCP window fills: backpressure).
 asio::awaitable<void> Session::read_messages() {
+  try {
+    co_await read_until_closed();
+  } catch (const std::exception& e) {  // out of memory for a message: the socket ends
+    note_closed(close_code::internal_error, "the server failed");
+    log_request_failure(request_, " (WebSocket) read failed", e.what());
+    close_socket();
+  }
+  reader_done_ = true;
+  close_deadline_.cancel();
+  // The client is gone or closed: the handler's token says so (a close the server began is
+  // the server's doing, and a shutdown has cancelled it already).
+  if (!close_sent_) cancel_(core::CancelReason::Disconnected);
+  wake(inbox_changed_);
+  wake(reader_ended_);
+}
+
+asio::awaitable<void> Session::read_until_closed() {
   for (;;) {
     beast::flat_buffer buffer;
     auto [ec, size] = co_await stream_.async_read(buffer, asio::as_tuple(asio::use_awaitable));
@@ -276,7 +299,7 @@ asio::awaitable<void> Session::read_messages() {
       } else {
         note_closed(code_of_read_failure(ec), reason_of_read_failure(ec));
       }
-      break;
+      co_return;
     }
     if (discarding_) continue;
     inbox_.push_back({beast::buffers_to_string(buffer.data()), !stream_.got_text()});
@@ -285,13 +308,6 @@ asio::awaitable<void> Session::read_messages() {
            !discarding_)
       co_await wait(inbox_room_);
   }
-  reader_done_ = true;
-  close_deadline_.cancel();
-  // The client is gone or closed: the handler's token says so (a close the server began is
-  // the server's doing, and a shutdown has cancelled it already).
-  if (!close_sent_) cancel_(core::CancelReason::Disconnected);
-  wake(inbox_changed_);
-  wake(reader_ended_);
 }
 
 asio::awaitable<WebSocketMessage> Session::receive() {

@@ -470,9 +470,14 @@ using tcp = asio::ip::tcp;
 struct RealClient {
   asio::io_context io;
   ws::stream<tcp::socket> stream{io};
-  explicit RealClient(std::uint16_t port, std::string_view target = "/ws/echo") {
+  ws::response_type handshake;
+  explicit RealClient(std::uint16_t port, std::string_view target = "/ws/echo",
+                      bool offer_compression = false) {
+    ws::permessage_deflate deflate;
+    deflate.client_enable = offer_compression;
+    stream.set_option(deflate);
     stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
-    stream.handshake("127.0.0.1", std::string(target));
+    stream.handshake(handshake, "127.0.0.1", std::string(target));
   }
   std::string read() {
     boost::beast::flat_buffer buffer;
@@ -508,6 +513,23 @@ TEST(WebSocketServerTest, EchoesOverTcpAndRefusesFramesBeforeTheAnswer) {
       "\x81\x80\x00\x00\x00\x00");
   const std::string answer = raw.receive_until_closed();
   EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  server.stop();
+}
+
+TEST(WebSocketServerTest, CompressionOnlyWhereTheRouteTurnsItOn) {
+  App app;
+  app.websocket("/ws/echo", echo);
+  app.websocket("/ws/packed", echo, {}, {.compress = true});
+  molt::web::Server server(app, local_server());
+  server.start();
+  for (const auto& [target, compressed] : {std::pair{"/ws/echo", false}, {"/ws/packed", true}}) {
+    RealClient client(server.port(), target, true);
+    EXPECT_EQ(client.handshake.count("Sec-WebSocket-Extensions") > 0, compressed) << target;
+    const std::string big(200'000, 'z');
+    client.stream.write(asio::buffer(big));
+    EXPECT_EQ(client.read(), "echo: " + big) << target;
+    client.stream.close(ws::close_code::normal);
+  }
   server.stop();
 }
 

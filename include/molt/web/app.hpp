@@ -117,6 +117,10 @@ struct WebSocketOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   // How long the handshake's answer and the closing handshake may take.
   std::chrono::milliseconds close_timeout{5'000};
+  // Compress messages (permessage-deflate, RFC 7692) when the client offers it. Off by
+  // default: it costs CPU and tens of KiB per socket, and compressing secrets beside text an
+  // attacker chooses leaks them (as CRIME did for TLS).
+  bool compress = false;
 };
 
 // What a WebSocket route's request upgrades to, once the middleware chain answered it with
