@@ -44,6 +44,12 @@ def notes_bin() -> Path:
     return _binary("MOLT_NOTES_BIN", ROOT / "build/dev/apps/samples/notes/notes")
 
 
+@pytest.fixture(scope="session")
+def chat_bin() -> Path:
+    """chat, the WebSocket sample service (apps/samples/chat)."""
+    return _binary("MOLT_CHAT_BIN", ROOT / "build/dev/apps/samples/chat/chat")
+
+
 def child_pids() -> set[int]:
     """Live (not zombie) children of this process, read from /proc."""
     me = os.getpid()

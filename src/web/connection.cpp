@@ -482,19 +482,19 @@ asio::awaitable<void> Connection::serve_websocket(Ctx& ctx, Response handshake) 
   timer_waiting_ = false;
   timer_.cancel();
   phase_ = Phase::Upgraded;
-  if (reader_.has_buffered_input()) {
-    // A client waits for the 101 before it sends frames (RFC 6455 §4.1).
-    out_.clear();
-    write_read_error(out_, {400, "invalid_handshake",
-                            "data came after the WebSocket handshake before its answer"});
-    if (send_now() || co_await write_out()) co_await linger();
-    request_cancel_.end();
-    co_return;
-  }
+  if (forced_) co_return;  // the shutdown's grace ended while the chain ran
+  const bool early_data = reader_.has_buffered_input();
   const auto session = WebSocketSession::start(
       WebSocketTransport(std::move(socket_)), reader_.request(), std::move(handshake), ctx,
-      [this](core::CancelReason reason) { request_cancel_.cancel(reason); });
+      [this](core::CancelReason reason, bool interrupt) {
+        request_cancel_.cancel(reason);
+        if (interrupt) cancel_signal_.emit(asio::cancellation_type::terminal);
+      });
   websocket_ = session.get();
+  // A client waits for the 101 before it sends frames (RFC 6455 §4.1).
+  if (early_data)
+    session->refuse_first(Response::error(
+        400, "invalid_handshake", "data came after the WebSocket handshake before its answer"));
   if (closing_) session->going_away();  // the shutdown began while the chain ran
   try {
     co_await session->run();

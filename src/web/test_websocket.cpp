@@ -1,6 +1,7 @@
 // TestClient::websocket_connect: a Beast WebSocket client and the server's session on the two
 // ends of a socket pair, run together on one io_context by each call.
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/connect_pair.hpp>
@@ -35,7 +36,8 @@ namespace {
 // The server's side of the pair: one request read as a connection reads it, through the app,
 // then the WebSocket session if the answer upgrades, else the answer and the end.
 asio::awaitable<void> serve_upgrade(const App& app, const Limits& limits, LocalSocket socket,
-                                    detail::TaskGroup* tasks) {
+                                    detail::TaskGroup* tasks,
+                                    asio::cancellation_signal& interrupt) {
   detail::RequestReader reader(limits, &app);
   for (;;) {
     const auto state = reader.parse();
@@ -59,7 +61,10 @@ asio::awaitable<void> serve_upgrade(const App& app, const Limits& limits, LocalS
   if (response.status() == 101 && ctx.websocket_upgrade() != nullptr) {
     const auto session = detail::WebSocketSession::start(
         detail::WebSocketTransport(std::move(socket)), reader.request(), std::move(response), ctx,
-        [&cancel](core::CancelReason reason) { cancel.cancel(reason); });
+        [&cancel, &interrupt](core::CancelReason reason, bool interrupting) {
+          cancel.cancel(reason);
+          if (interrupting) interrupt.emit(asio::cancellation_type::terminal);
+        });
     co_await session->run();
     co_return;
   }
@@ -97,17 +102,17 @@ struct TestWebSocket::State {
       : tasks(io.get_executor(), limits.max_background_tasks), client(io) {
     LocalSocket server(io);
     asio::local::connect_pair(client.next_layer(), server);
-    asio::co_spawn(io, serve_upgrade(app, limits, std::move(server), &tasks),
-                   [this](std::exception_ptr failure) {
-                     server_done = true;
-                     if (!failure) return;
-                     try {
-                       std::rethrow_exception(failure);
-                     } catch (const std::exception& e) {
-                       std::fprintf(stderr, "TestWebSocket: the server's side failed: %s\n",
-                                    e.what());
-                     }
-                   });
+    asio::co_spawn(
+        io, serve_upgrade(app, limits, std::move(server), &tasks, interrupt),
+        asio::bind_cancellation_slot(interrupt.slot(), [this](std::exception_ptr failure) {
+          server_done = true;
+          if (!failure) return;
+          try {
+            std::rethrow_exception(failure);
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "TestWebSocket: the server's side failed: %s\n", e.what());
+          }
+        }));
   }
 
   // Runs the client's `operation` and the server until the operation is done: its result, or
@@ -149,6 +154,8 @@ struct TestWebSocket::State {
   }
 
   asio::io_context io;
+  // Interrupts what the server's handler awaits, as a connection's signal does.
+  asio::cancellation_signal interrupt;
   detail::TaskGroup tasks;
   ws::stream<LocalSocket> client;
   TestResponse handshake;

@@ -1,7 +1,9 @@
 #include "molt/web/websocket.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/compose.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -11,6 +13,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <boost/beast/websocket/teardown.hpp>
 #include <deque>
 #include <exception>
 
@@ -19,6 +22,35 @@
 #include "molt/codec/utf8.hpp"
 #include "response_writer.hpp"
 #include "websocket_session.hpp"
+
+// Beast's closing of a WebSocket's TCP connection, for the sockets of molt::web: after its
+// close frame the server stops sending and reads what the client still sends up to the
+// client's end, then closes. Beast's own stops after one read (boost 1.81), so a client
+// still sending a message too big got a reset that destroyed the 1009 before it was read.
+// Found by Beast's stream through argument-dependent lookup (its customization point), and
+// bounded in time by the stream's own timer, which closes the socket.
+namespace boost::asio {
+template <typename TeardownHandler>
+void async_teardown(beast::role_type role,
+                    basic_stream_socket<generic::stream_protocol, any_io_executor>& socket,
+                    TeardownHandler&& handler) {
+  auto scratch = std::make_unique<std::array<char, 4096>>();
+  async_compose<TeardownHandler, void(boost::system::error_code)>(
+      [&socket, role, scratch = std::move(scratch), started = false](
+          auto& self, boost::system::error_code ec = {}, std::size_t = 0) mutable {
+        if (!started) {
+          started = true;
+          if (role == beast::role_type::server) socket.shutdown(socket_base::shutdown_send, ec);
+        }
+        if (!ec) return socket.async_read_some(buffer(*scratch), std::move(self));
+        boost::system::error_code ignored;
+        if (role == beast::role_type::client) socket.shutdown(socket_base::shutdown_send, ignored);
+        socket.close(ignored);
+        self.complete(ec == error::eof ? boost::system::error_code() : ec);
+      },
+      handler, socket);
+}
+}  // namespace boost::asio
 
 namespace molt::web {
 
@@ -39,12 +71,15 @@ namespace {
 // A close reason fits in a control frame: 125 bytes with the code's two (RFC 6455 §5.5).
 constexpr std::size_t kMaxCloseReason = 123;
 
-// `text` cut to at most kMaxCloseReason bytes, not inside a character.
-std::string close_reason_text(std::string_view text) {
-  if (text.size() <= kMaxCloseReason) return std::string(text);
+// `reason` made UTF-8 (a message may quote the client's bytes) and cut to at most
+// kMaxCloseReason bytes, not inside a character.
+std::string close_reason_text(std::string_view reason) {
+  std::string text = codec::replace_invalid_utf8(reason);
+  if (text.size() <= kMaxCloseReason) return text;
   std::size_t end = kMaxCloseReason;
   while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return std::string(text.substr(0, end));
+  text.resize(end);
+  return text;
 }
 
 // The codes an endpoint may send (RFC 6455 §7.4.1-2): 1004-1006 and 1015 are reserved, 1012-1014
@@ -96,8 +131,14 @@ Response handshake_answer(const Request& request, Ctx& ctx,
     answer.set_header("Sec-WebSocket-Version", "13");
     return answer;
   }
+  const auto lines = [&request](std::string_view name) {
+    return std::count_if(request.headers().begin(), request.headers().end(),
+                         [name](const Header& header) { return iequals(header.name, name); });
+  };
+  // Each at most once (RFC 6455 §11.3.1, §11.3.5): two keys are no key.
   const auto key = request.header("Sec-WebSocket-Key");
-  if (!key || !valid_key(*key))
+  if (!key || !valid_key(*key) || lines("Sec-WebSocket-Key") > 1 ||
+      lines("Sec-WebSocket-Version") > 1)
     return Response::error(400, "invalid_handshake",
                            "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455 section 4.1)");
   if (!request.body().empty() || request.body_streamed())
@@ -126,7 +167,7 @@ std::string reason_of_read_failure(const boost::system::error_code& ec) {
 class Session final : public WebSocketSession, public std::enable_shared_from_this<Session> {
  public:
   Session(WebSocketTransport socket, const Request& request, Response handshake, Ctx& ctx,
-          std::function<void(core::CancelReason)> cancel)
+          Cancel cancel)
       : stream_(std::move(socket)),
         request_(request),
         handshake_(std::move(handshake)),
@@ -142,6 +183,7 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
   asio::awaitable<void> run() override;
   void going_away() override;
   void cut() override;
+  void refuse_first(Response answer) override { refuse_first_ = std::move(answer); }
   // The route's handler, then the refusal or the close its end calls for: the innermost part
   // of the session, which middleware may wrap (WebSocketUpgrade::session).
   asio::awaitable<void> serve(const WebSocketHandler& handler);
@@ -150,7 +192,7 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
   }
 
   const Request& request() const { return request_; }
-  bool accepted() const { return state_ != State::Handshake && state_ != State::Refused; }
+  bool accepted() const { return state_ == State::Open; }
   const std::optional<WebSocketClosed>& close_status() const { return closed_; }
   std::optional<int> refusal_status() const { return refusal_status_; }
   asio::awaitable<void> accept(std::string_view subprotocol);
@@ -160,9 +202,10 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
 
  private:
   using Timer = asio::steady_timer;
-  // Handshake: the handler has not accepted yet. Refused: it will not (an HTTP answer went
-  // out). Open: messages flow, though a close may be under way (closed_ then says how).
-  enum class State { Handshake, Refused, Open };
+  // Handshake: the handler has not accepted yet. Accepting: the 101 is being written.
+  // Refused: it will not (an HTTP answer went out). Open: messages flow, though a close may be
+  // under way (closed_ then says how).
+  enum class State { Handshake, Accepting, Refused, Open };
 
   // The timers below are signals: they never expire; cancel() wakes whoever waits on one.
   static asio::awaitable<void> wait(Timer& signal) {
@@ -172,11 +215,18 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
 
   asio::awaitable<void> read_messages();
   asio::awaitable<void> read_until_closed();
+  // The 1001 of a shutdown, once the socket is open.
+  void going_away_now();
   void note_closed(std::uint16_t code, std::string reason) {
     if (!closed_) closed_.emplace(code, std::move(reason));
   }
   WebSocketClosed closed_error() const {
     return closed_ ? *closed_ : WebSocketClosed(close_code::abnormal, "the connection was lost");
+  }
+  // What a wait cancelled under the handler means: the socket closed, or the server stops.
+  WebSocketClosed interrupted_error() const {
+    return closed_ ? *closed_
+                   : WebSocketClosed(close_code::going_away, "the server is shutting down");
   }
   // The handler's end, as the close it sends: none (already closed), or a code and reason.
   std::optional<std::pair<std::uint16_t, std::string>> closing_for(std::exception_ptr failure);
@@ -191,10 +241,11 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
   Response handshake_;
   Ctx& ctx_;
   WebSocketUpgrade& upgrade_;
-  std::function<void(core::CancelReason)> cancel_;
+  Cancel cancel_;
   State state_ = State::Handshake;
   std::optional<WebSocketClosed> closed_;
   std::optional<int> refusal_status_;
+  std::optional<Response> refuse_first_;
   std::deque<WebSocketMessage> inbox_;
   bool receiving_ = false;
   bool writing_ = false;
@@ -202,6 +253,7 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
   bool reader_done_ = true;  // until accept() starts the reader
   bool discarding_ = false;  // the handler has ended: what still comes is dropped
   bool going_away_ = false;  // the server shuts down
+  bool handler_running_ = false;
   Timer inbox_changed_;
   Timer inbox_room_;
   Timer writer_free_;
@@ -211,8 +263,8 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
 
 asio::awaitable<void> Session::accept(std::string_view subprotocol) {
   if (state_ != State::Handshake)
-    throw std::logic_error(state_ == State::Open ? "WebSocket::accept: accepted already"
-                                                 : "WebSocket::accept: the socket was refused");
+    throw std::logic_error(state_ == State::Refused ? "WebSocket::accept: the socket was refused"
+                                                    : "WebSocket::accept: accepted already");
   if (going_away_) {
     co_await refuse(Response::error(503, "shutting_down", "the server is shutting down"));
     throw WebSocketClosed(close_code::going_away, "the server is shutting down");
@@ -250,12 +302,22 @@ asio::awaitable<void> Session::accept(std::string_view subprotocol) {
   upgrade_request.method_string(request_.method());
   upgrade_request.target(request_.target());
   upgrade_request.version(request_.version());
-  for (const Header& header : request_.headers()) upgrade_request.insert(header.name, header.value);
+  // Several lines of one field are one list (RFC 9110 §5.3), as the chain read them; Beast
+  // reads a field's first line only.
+  for (const Header& header : request_.headers()) {
+    if (const auto line = upgrade_request.find(header.name); line != upgrade_request.end())
+      upgrade_request.set(header.name,
+                          std::string(line->value()) + ", " + std::string(header.value));
+    else
+      upgrade_request.insert(header.name, header.value);
+  }
+  state_ = State::Accepting;
   auto [ec] = co_await stream_.async_accept(upgrade_request, asio::as_tuple(asio::use_awaitable));
   if (ec) {
     state_ = State::Refused;
+    if (ec == ws::condition::handshake_failed) refusal_status_ = 400;  // Beast's own answer
     note_closed(close_code::abnormal, "the handshake failed: " + ec.message());
-    cancel_(core::CancelReason::Disconnected);
+    cancel_(core::CancelReason::Disconnected, false);
     throw closed_error();
   }
   state_ = State::Open;
@@ -263,6 +325,7 @@ asio::awaitable<void> Session::accept(std::string_view subprotocol) {
   asio::co_spawn(
       stream_.get_executor(), [self = shared_from_this()] { return self->read_messages(); },
       asio::detached);
+  if (going_away_) going_away_now();  // the shutdown began while the 101 was written
 }
 
 // Reads ahead of the handler, so that pings are answered and a close or a lost client is seen
@@ -278,9 +341,11 @@ asio::awaitable<void> Session::read_messages() {
   }
   reader_done_ = true;
   close_deadline_.cancel();
-  // The client is gone or closed: the handler's token says so (a close the server began is
-  // the server's doing, and a shutdown has cancelled it already).
-  if (!close_sent_) cancel_(core::CancelReason::Disconnected);
+  // The socket is closed: the handler's token says so (Disconnected: the client closed or
+  // vanished; Cancelled: the server's close), and what it still awaits (a Topic's next message,
+  // a timer, the other side of an `||`) stops, as an HTTP handler's does when its client goes.
+  cancel_(close_sent_ ? core::CancelReason::Cancelled : core::CancelReason::Disconnected,
+          handler_running_);
   wake(inbox_changed_);
   wake(reader_ended_);
 }
@@ -302,8 +367,24 @@ asio::awaitable<void> Session::read_until_closed() {
       co_return;
     }
     if (discarding_) continue;
-    inbox_.push_back({beast::buffers_to_string(buffer.data()), !stream_.got_text()});
+    std::string data = beast::buffers_to_string(buffer.data());
+    const bool text = stream_.got_text();
+    // Beast lets a text message whose last frame is empty through unchecked.
+    if (text && !codec::is_valid_utf8(data)) {
+      discarding_ = true;
+      asio::co_spawn(
+          stream_.get_executor(),
+          [self = shared_from_this()] {
+            return self->close(close_code::invalid_payload, "a text message that is not UTF-8");
+          },
+          asio::detached);
+      continue;  // the reads go on, to the client's answer to the close
+    }
+    inbox_.push_back({std::move(data), !text});
     wake(inbox_changed_);
+    // A full queue stops the reads, and with them the pongs and the close that would come
+    // behind the messages: a handler that leaves them untaken for the idle timeout loses the
+    // socket (as uvicorn's does), or the client could never leave.
     while (inbox_.size() >= std::max<std::size_t>(upgrade_.options.receive_queue, 1) &&
            !discarding_)
       co_await wait(inbox_room_);
@@ -322,8 +403,8 @@ asio::awaitable<WebSocketMessage> Session::receive() {
   try {
     while (inbox_.empty() && !reader_done_) co_await wait(inbox_changed_);
   } catch (const boost::system::system_error&) {
-    // The handler was cancelled (the shutdown's grace is over): the socket is going.
-    throw WebSocketClosed(close_code::going_away, "the server is shutting down");
+    // The handler was cancelled: the socket closed, or the shutdown's grace is over.
+    throw interrupted_error();
   }
   if (inbox_.empty()) throw closed_error();
   WebSocketMessage message = std::move(inbox_.front());
@@ -340,7 +421,7 @@ asio::awaitable<void> Session::send(std::string_view data, bool binary) {
   try {
     while (writing_ && !closed_) co_await wait(writer_free_);
   } catch (const boost::system::system_error&) {
-    throw WebSocketClosed(close_code::going_away, "the server is shutting down");
+    throw interrupted_error();
   }
   if (closed_) throw closed_error();
   writing_ = true;
@@ -369,6 +450,8 @@ asio::awaitable<void> Session::close(std::uint16_t code, std::string_view reason
     co_await refuse(Response::error(403, "websocket_refused", "the server refused the WebSocket"));
     co_return;
   }
+  if (state_ == State::Accepting)
+    throw std::logic_error("WebSocket::close: accept() has not finished (await it first)");
   if (state_ != State::Open || close_sent_ || reader_done_) co_return;
   close_sent_ = true;
   std::string text = close_reason_text(reason);
@@ -425,12 +508,18 @@ std::optional<std::pair<std::uint16_t, std::string>> Session::closing_for(
 
 asio::awaitable<void> Session::serve(const WebSocketHandler& handler) {
   std::exception_ptr failure;
+  if (refuse_first_) {
+    co_await refuse(std::move(*refuse_first_));
+    co_return;
+  }
   WebSocket socket(*this);
+  handler_running_ = true;
   try {
     co_await handler(socket, ctx_);
   } catch (...) {
     failure = std::current_exception();
   }
+  handler_running_ = false;
   // The handler may have been cancelled mid-operation; what follows must still run.
   co_await asio::this_coro::reset_cancellation_state();
   if (state_ == State::Handshake) {
@@ -496,7 +585,11 @@ asio::awaitable<void> Session::run() {
 void Session::going_away() {
   if (going_away_) return;
   going_away_ = true;
-  cancel_(core::CancelReason::Shutdown);
+  cancel_(core::CancelReason::Shutdown, false);  // the close below interrupts, once it is done
+  going_away_now();
+}
+
+void Session::going_away_now() {
   if (state_ != State::Open || close_sent_ || reader_done_) return;
   asio::co_spawn(
       stream_.get_executor(),
@@ -508,7 +601,7 @@ void Session::going_away() {
 
 void Session::cut() {
   going_away_ = true;
-  cancel_(core::CancelReason::Shutdown);
+  cancel_(core::CancelReason::Shutdown, false);  // the connection interrupts the handler itself
   note_closed(close_code::going_away, "the server is shutting down");
   close_socket();
 }
@@ -523,9 +616,10 @@ asio::awaitable<void> serve(WebSocket& socket, const WebSocketHandler& handler) 
 
 }  // namespace
 
-std::shared_ptr<WebSocketSession> WebSocketSession::start(
-    WebSocketTransport socket, const Request& request, Response handshake, Ctx& ctx,
-    std::function<void(core::CancelReason)> cancel) {
+std::shared_ptr<WebSocketSession> WebSocketSession::start(WebSocketTransport socket,
+                                                          const Request& request,
+                                                          Response handshake, Ctx& ctx,
+                                                          Cancel cancel) {
   return std::make_shared<Session>(std::move(socket), request, std::move(handshake), ctx,
                                    std::move(cancel));
 }
@@ -592,6 +686,10 @@ asio::awaitable<void> WebSocket::send_text(std::string_view text) {
 
 asio::awaitable<void> WebSocket::send_bytes(std::string_view bytes) {
   return detail::impl(session_).send(bytes, true);
+}
+
+asio::awaitable<void> WebSocket::send_owned(std::string data, bool binary) {
+  co_await detail::impl(session_).send(data, binary);
 }
 
 asio::awaitable<void> WebSocket::close(std::uint16_t code, std::string_view reason) {

@@ -18,14 +18,17 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "molt/codec/utf8.hpp"
 #include "molt/web/middleware.hpp"
 #include "molt/web/openapi.hpp"
 #include "molt/web/server.hpp"
 #include "molt/web/test_client.hpp"
+#include "molt/web/topic.hpp"
 #include "socket_client.hpp"
 
 namespace {
@@ -165,7 +168,8 @@ TEST(WebSocketTest, JsonBothWaysAndADecodeErrorTheHandlerAnswers) {
       }
       boost::json::object error;
       error["error"] = problem;
-      co_await socket.send_json(boost::json::value(error));
+      const boost::json::value answer(std::move(error));  // named: see docs/web.md on GCC 12
+      co_await socket.send_json(answer);
     }
   });
   TestClient client(app);
@@ -496,6 +500,12 @@ molt::web::ServerOptions local_server() {
 
 TEST(WebSocketServerTest, EchoesOverTcpAndRefusesFramesBeforeTheAnswer) {
   App app;
+  std::vector<std::string> lines;
+  std::mutex lines_mutex;
+  app.use(molt::web::access_log([&](std::string_view line) {
+    std::lock_guard lock(lines_mutex);
+    lines.emplace_back(line);
+  }));
   app.websocket("/ws/echo", echo);
   molt::web::Server server(app, local_server());
   server.start();
@@ -514,6 +524,77 @@ TEST(WebSocketServerTest, EchoesOverTcpAndRefusesFramesBeforeTheAnswer) {
   const std::string answer = raw.receive_until_closed();
   EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
   server.stop();
+  ASSERT_EQ(lines.size(), 2u);  // the refused one is logged with what it was answered
+  EXPECT_NE(lines[1].find("\"status\":400"), std::string::npos) << lines[1];
+}
+
+// The raw bytes of a handshake, then frames written by hand (masked with a zero key).
+std::string read_handshake(molt::web::testing::Client& raw, std::string_view target) {
+  raw.send("GET " + std::string(target) +
+           " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  return raw.receive_head();
+}
+
+TEST(WebSocketServerTest, TextThatIsNotUtf8ClosesWith1007HoweverItIsFramed) {
+  App app;
+  std::atomic<bool> delivered{false};
+  app.websocket("/ws/echo",
+                [&](WebSocket& socket, Ctx&) -> awaitable<void> {
+                  co_await socket.accept();
+                  (void)co_await socket.receive();
+                  delivered = true;
+                },
+                {}, {.close_timeout = 200ms});  // this client never answers the close
+  molt::web::Server server(app, local_server());
+  server.start();
+  molt::web::testing::Client raw(server.port());
+  ASSERT_EQ(read_handshake(raw, "/ws/echo").rfind("HTTP/1.1 101", 0), 0u);
+  // "ab" and the first two bytes of a four-byte character, then an empty last frame.
+  raw.send(std::string("\x01\x84\0\0\0\0ab\xf0\x9f", 10));
+  raw.send(std::string("\x80\x80\0\0\0\0", 6));
+  const std::string close = raw.receive_until_closed();
+  ASSERT_GE(close.size(), 4u);
+  EXPECT_EQ(static_cast<unsigned char>(close[0]), 0x88);  // a close frame
+  EXPECT_EQ((static_cast<unsigned char>(close[2]) << 8) | static_cast<unsigned char>(close[3]),
+            close_code::invalid_payload);
+  EXPECT_FALSE(delivered.load());
+  server.stop();
+}
+
+TEST(WebSocketServerTest, AHandlerThatLeavesMessagesUntakenLosesTheSocketAfterTheIdleTimeout) {
+  App app;
+  std::atomic<bool> handler_ended{false};
+  app.websocket(
+      "/ws/push",
+      [&](WebSocket& socket, Ctx& ctx) -> awaitable<void> {
+        co_await socket.accept();
+        try {
+          while (!ctx.cancelled()) {  // never receives: the client's messages fill the queue
+            co_await socket.send_text("tick");
+            co_await sleep_ms(50);
+          }
+        } catch (const WebSocketClosed&) {
+        }
+        handler_ended = true;
+      },
+      {}, {.receive_queue = 2, .idle_timeout = 400ms});
+  molt::web::Server server(app, local_server());
+  server.start();
+  RealClient client(server.port(), "/ws/push");
+  for (int i = 0; i < 3; ++i) client.stream.write(asio::buffer(std::string("m")));
+  // The client reads (and so answers pings), but the server reads nothing past its full
+  // queue, neither the pongs nor a close: the idle timeout ends it, as a client that left.
+  const auto started = std::chrono::steady_clock::now();
+  boost::system::error_code ec;
+  while (!ec && std::chrono::steady_clock::now() - started < 5s) {
+    boost::beast::flat_buffer buffer;
+    client.stream.read(buffer, ec);
+  }
+  EXPECT_TRUE(ec);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  server.stop();
+  EXPECT_TRUE(handler_ended.load());
 }
 
 TEST(WebSocketServerTest, CompressionOnlyWhereTheRouteTurnsItOn) {
@@ -574,6 +655,117 @@ TEST(WebSocketServerTest, ShutdownTellsClientsGoingAwayAndCancelsTheHandler) {
   EXPECT_EQ(client.stream.reason().code, close_code::going_away);
   stopping.join();
   EXPECT_EQ(handler_reason.load(), static_cast<int>(molt::core::CancelReason::Shutdown));
+}
+
+}  // namespace
+namespace {
+
+TEST(WebSocketTest, TheClientLeavingEndsWhatTheHandlerAwaitsOnBothSidesOfAnOr) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  App app;
+  molt::web::Topic topic;
+  std::atomic<int> ended_with{-1};
+  app.websocket("/ws/relay", [&](WebSocket& socket, Ctx& ctx) -> awaitable<void> {
+    co_await socket.accept();
+    auto inbox = co_await topic.subscribe();
+    auto from_client = [&]() -> awaitable<void> {
+      for (;;) topic.publish(co_await socket.receive_text());
+    };
+    auto to_client = [&]() -> awaitable<void> {
+      for (;;) co_await socket.send_text(co_await inbox.next());
+    };
+    try {
+      // An `||` waits for a side that succeeds: the receive's WebSocketClosed alone would
+      // leave the other side waiting for the topic. The socket's close stops it too.
+      co_await (from_client() || to_client());
+    } catch (const std::exception&) {
+      ended_with = static_cast<int>(ctx.token().reason());
+    }
+  });
+  TestClient client(app);
+  TestWebSocket socket = client.websocket_connect("/ws/relay");
+  socket.send_text("round trip");
+  EXPECT_EQ(socket.receive_text(), "round trip");
+  socket.close();  // returns once the server's side has ended
+  EXPECT_EQ(ended_with.load(), static_cast<int>(molt::core::CancelReason::Disconnected));
+  EXPECT_EQ(topic.subscribers(), 0u);
+}
+
+}  // namespace
+namespace {
+
+TEST(WebSocketTest, CallsThatOverlapTheHandshakeAreRefusedNotRaced) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  App app;
+  std::atomic<int> refused_calls{0};
+  app.websocket("/ws/twice", [&](WebSocket& socket, Ctx&) -> awaitable<void> {
+    auto attempt = [&](bool close) -> awaitable<void> {
+      try {
+        if (close)
+          co_await socket.close(4001);
+        else
+          co_await socket.accept();
+      } catch (const std::logic_error&) {
+        ++refused_calls;
+      }
+    };
+    co_await (attempt(false) && attempt(false));
+    co_await socket.send_text("one 101");
+  });
+  app.websocket("/ws/accept-close", [&](WebSocket& socket, Ctx&) -> awaitable<void> {
+    auto attempt = [&](bool close) -> awaitable<void> {
+      try {
+        if (close)
+          co_await socket.close(4001);
+        else
+          co_await socket.accept();
+      } catch (const std::logic_error&) {
+        ++refused_calls;
+      }
+    };
+    co_await (attempt(false) && attempt(true));
+    co_await socket.send_text("still open");
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.websocket_connect("/ws/twice").receive_text(), "one 101");
+  EXPECT_EQ(client.websocket_connect("/ws/accept-close").receive_text(), "still open");
+  EXPECT_EQ(refused_calls.load(), 2);
+}
+
+TEST(WebSocketTest, CloseReasonsAreUtf8WhateverTheyQuote) {
+  App app;
+  app.websocket("/ws/who", [](WebSocket& socket, Ctx&) -> awaitable<void> {
+    co_await socket.accept();
+    throw molt::web::HttpError(
+        403, "forbidden",
+        "no access for " + std::string(socket.request().header("X-Who").value_or("")));
+  });
+  TestClient client(app);
+  TestWebSocket socket = client.websocket_connect("/ws/who", {{"X-Who", "\xff\xfe"}});
+  try {
+    socket.receive();
+    FAIL();
+  } catch (const WebSocketClosed& closed) {
+    EXPECT_EQ(closed.code(), close_code::policy_violation);
+    EXPECT_TRUE(molt::codec::is_valid_utf8(closed.reason())) << closed.reason();
+    EXPECT_EQ(closed.reason().rfind("no access for ", 0), 0u);
+  }
+}
+
+TEST(WebSocketTest, ListFieldsOnSeveralLinesUpgradeAndRepeatedKeysDoNot) {
+  App app;
+  app.websocket("/ws/echo", echo);
+  TestClient client(app);
+  // Beast's client writes its own Connection line; one more makes two lines of one list.
+  TestWebSocket socket = client.websocket_connect("/ws/echo", {{"Connection", "keep-alive"}});
+  socket.send_text("two lines");
+  EXPECT_EQ(socket.receive_text(), "echo: two lines");
+  const auto twice = client.get("/ws/echo", {{"Upgrade", "websocket"},
+                                             {"Connection", "Upgrade"},
+                                             {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                             {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                             {"Sec-WebSocket-Version", "13"}});
+  EXPECT_EQ(twice.status, 400);
 }
 
 }  // namespace

@@ -105,11 +105,12 @@ class WebSocket {
   // (std::invalid_argument otherwise: no client could read it).
   boost::asio::awaitable<void> send_text(std::string_view text);
   boost::asio::awaitable<void> send_bytes(std::string_view bytes);
-  // `value` as JSON text (codec::to_json: a described struct, a map, boost::json::value).
+  // `value` as JSON text (codec::to_json: a described struct, a map, boost::json::value),
+  // written before this returns: not a coroutine, so a temporary `send_json(Move{...})` is
+  // never held across a suspension (GCC 12 destroys such a temporary twice).
   template <typename T>
   boost::asio::awaitable<void> send_json(const T& value) {
-    const std::string text = codec::to_json(value);
-    co_await send_text(text);
+    return send_owned(codec::to_json(value), false);
   }
 
   // Starts the closing handshake with `code` (1000, 1001, 1003, 1007-1011, or 3000-4999 for the
@@ -125,6 +126,7 @@ class WebSocket {
 
  private:
   friend class detail::WebSocketSession;
+  boost::asio::awaitable<void> send_owned(std::string data, bool binary);
   detail::WebSocketSession* session_;
 };
 
