@@ -279,6 +279,21 @@ void add_routes(molt::web::App& app, Services& services) {
                                       .returns_raw(200, "application/x-ndjson"),
                                   false)});
 
+  // The WebSocket benchmark's endpoint (bench/run_ws_bench.py): each message back as it came.
+  app.websocket(
+      "/ws/echo",
+      [](molt::web::WebSocket& socket, Ctx&) -> awaitable<void> {
+        co_await socket.accept();
+        for (;;) {
+          const molt::web::WebSocketMessage message = co_await socket.receive();
+          if (message.binary)
+            co_await socket.send_bytes(message.data);
+          else
+            co_await socket.send_text(message.data);
+        }
+      },
+      "echo");
+
   // A WebSocket: each message asks for a page as GET /items's query does
   // ({"user_id":7,"limit":5}) and is answered with the page, the same JSON. A request that is
   // wrong is answered with the error GET /items would give, {"error":{"code","message"}},

@@ -1,5 +1,5 @@
-"""The FastAPI peer of molt-demo for bench/run_web_bench.py: the same three endpoints,
-written the way FastAPI's documentation writes them.
+"""The FastAPI peer of molt-demo for bench/run_web_bench.py and bench/run_ws_bench.py: the
+same endpoints, written the way FastAPI's documentation writes them.
 
 /json and /plaintext are the TechEmpower pair; /items is the list_items contract
 (DESIGN.md section 5) on the same SQLite file as molt-demo (MOLT_BENCH_SQLITE), the same SQL,
@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse
 
 app = FastAPI()
@@ -50,6 +50,17 @@ async def json_endpoint() -> dict[str, str]:
 @app.get("/plaintext", response_class=PlainTextResponse)
 async def plaintext() -> str:
     return "Hello, World!"
+
+
+# bench/run_ws_bench.py: each message back as it came, as FastAPI's documentation writes it.
+@app.websocket("/ws/echo")
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect:
+        pass
 
 
 # sqlite3 blocks: a plain `def`, which FastAPI runs in its thread pool.
