@@ -180,6 +180,7 @@ void Connection::set_request_timeout(std::chrono::milliseconds timeout) {
 void Connection::on_timer(std::uint64_t generation) {
   if (generation != timer_generation_) return;  // superseded by an earlier deadline
   timer_waiting_ = false;
+  if (phase_ == Phase::Upgraded) return on_websocket_timer();
   if (!socket_.is_open()) return;
   if (Clock::now() < deadline_) {
     arm(deadline_ - Clock::now());
@@ -476,13 +477,23 @@ asio::awaitable<void> Connection::run() {
   timer_.cancel();
 }
 
+// Until its handler accepts or refuses, a WebSocket's request keeps its time (the route's
+// request_timeout): a handler that does neither in time is cut. Then the session keeps its own
+// (idle pings, the closing handshake).
+void Connection::on_websocket_timer() {
+  if (websocket_ == nullptr || websocket_->handshake_done()) return;
+  if (Clock::now() < deadline_) return arm(deadline_ - Clock::now());
+  request_cancel_.cancel(core::CancelReason::Timeout);
+  cancel_signal_.emit(asio::cancellation_type::terminal);
+  websocket_->cut();
+}
+
 asio::awaitable<void> Connection::serve_websocket(Ctx& ctx, Response handshake) {
-  // The session keeps its own time (idle pings, the closing handshake): the watchdog stops.
-  ++timer_generation_;
-  timer_waiting_ = false;
-  timer_.cancel();
   phase_ = Phase::Upgraded;
-  if (forced_) co_return;  // the shutdown's grace ended while the chain ran
+  if (forced_) {  // the shutdown's grace ended while the chain ran
+    request_cancel_.end();
+    co_return;
+  }
   const bool early_data = reader_.has_buffered_input();
   const auto session = WebSocketSession::start(
       WebSocketTransport(std::move(socket_)), reader_.request(), std::move(handshake), ctx,

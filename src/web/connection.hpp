@@ -102,6 +102,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   boost::asio::awaitable<void> run();
   // The request's 101 upgraded the connection: the WebSocket session takes the socket.
   boost::asio::awaitable<void> serve_websocket(Ctx& ctx, Response handshake);
+  void on_websocket_timer();
   bool send_now();
   boost::asio::awaitable<bool> write_out();
   void watch_for_disconnect();

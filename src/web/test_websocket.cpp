@@ -119,17 +119,22 @@ struct TestWebSocket::State {
   // its exception. std::runtime_error when it is not done in time.
   template <typename T>
   T run(asio::awaitable<T> operation) {
-    std::optional<T> result;
-    std::exception_ptr failure;
-    bool done = false;
-    asio::co_spawn(io, std::move(operation), [&](std::exception_ptr e, T value) {
-      done = true;
-      failure = e;
-      if (!e) result.emplace(std::move(value));
+    // Shared with the completion: an operation that times out completes later, after this
+    // frame is gone (the destructor runs the io_context again).
+    struct Outcome {
+      std::optional<T> result;
+      std::exception_ptr failure;
+      bool done = false;
+    };
+    auto outcome = std::make_shared<Outcome>();
+    asio::co_spawn(io, std::move(operation), [outcome](std::exception_ptr e, T value) {
+      outcome->done = true;
+      outcome->failure = e;
+      if (!e) outcome->result.emplace(std::move(value));
     });
-    run_until([&] { return done; }, "the operation");
-    if (failure) std::rethrow_exception(failure);
-    return std::move(*result);
+    run_until([&] { return outcome->done; }, "the operation");
+    if (outcome->failure) std::rethrow_exception(outcome->failure);
+    return std::move(*outcome->result);
   }
 
   template <typename Done>

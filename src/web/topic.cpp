@@ -27,6 +27,7 @@ struct Subscriber {
   std::mutex mutex;  // queue and dropped: publishers on any thread
   std::deque<std::string> queue;
   std::uint64_t dropped = 0;
+  bool gone = false;  // its Subscription ended: publishers no longer post to its thread
   // A signal on the subscriber's thread: it never expires; a publish cancels its wait.
   asio::steady_timer arrived;
 };
@@ -64,14 +65,13 @@ std::size_t Topic::publish(std::string message) {
   }
   std::size_t delivered = 0;
   for (const auto& subscriber : subscribers) {
-    {
-      std::lock_guard lock(subscriber->mutex);
-      if (subscriber->queue.size() >= subscriber->limit) {
-        ++subscriber->dropped;
-        continue;
-      }
-      subscriber->queue.push_back(message);
+    std::lock_guard lock(subscriber->mutex);
+    if (subscriber->gone) continue;  // its thread may be ending: post nothing there
+    if (subscriber->queue.size() >= subscriber->limit) {
+      ++subscriber->dropped;
+      continue;
     }
+    subscriber->queue.push_back(message);
     ++delivered;
     // The wake runs on the subscriber's thread, where its next() checks the queue and waits
     // without a turn of that thread in between: it cannot be missed.
@@ -102,11 +102,16 @@ Topic::Subscription& Topic::Subscription::operator=(Subscription&& other) noexce
 
 Topic::Subscription::~Subscription() {
   if (!topic_) return;
+  {
+    std::lock_guard lock(subscriber_->mutex);
+    subscriber_->gone = true;
+  }
   std::lock_guard lock(topic_->mutex);
   std::erase(topic_->subscribers, subscriber_);
 }
 
 asio::awaitable<std::string> Topic::Subscription::next() {
+  if (!subscriber_) throw std::logic_error("Topic::Subscription::next: moved from");
   const auto subscriber = subscriber_;
   for (;;) {
     {
@@ -128,6 +133,7 @@ asio::awaitable<std::string> Topic::Subscription::next() {
 }
 
 std::uint64_t Topic::Subscription::dropped() const {
+  if (!subscriber_) return 0;
   std::lock_guard lock(subscriber_->mutex);
   return subscriber_->dropped;
 }

@@ -27,22 +27,37 @@
 // close frame the server stops sending and reads what the client still sends up to the
 // client's end, then closes. Beast's own stops after one read (boost 1.81), so a client
 // still sending a message too big got a reset that destroyed the 1009 before it was read.
-// Found by Beast's stream through argument-dependent lookup (its customization point), and
-// bounded in time by the stream's own timer, which closes the socket.
+// Found by Beast's stream through argument-dependent lookup (its customization point; only
+// this file makes Beast streams of this socket type), and bounded in time: a client that
+// never ends its side is closed after kTeardownTime.
 namespace boost::asio {
 template <typename TeardownHandler>
 void async_teardown(beast::role_type role,
                     basic_stream_socket<generic::stream_protocol, any_io_executor>& socket,
                     TeardownHandler&& handler) {
-  auto scratch = std::make_unique<std::array<char, 4096>>();
+  static constexpr auto kTeardownTime = std::chrono::seconds(5);  // as the default close_timeout
+  struct State {
+    explicit State(const any_io_executor& executor) : deadline(executor) {}
+    steady_timer deadline;
+    std::array<char, 4096> scratch;
+    bool done = false;
+  };
+  auto state = std::make_shared<State>(socket.get_executor());
+  state->deadline.expires_after(kTeardownTime);
+  state->deadline.async_wait([state, &socket](boost::system::error_code ec) {
+    boost::system::error_code ignored;
+    if (!ec && !state->done) socket.close(ignored);  // the read below ends with an error
+  });
   async_compose<TeardownHandler, void(boost::system::error_code)>(
-      [&socket, role, scratch = std::move(scratch), started = false](
-          auto& self, boost::system::error_code ec = {}, std::size_t = 0) mutable {
+      [&socket, role, state, started = false](auto& self, boost::system::error_code ec = {},
+                                              std::size_t = 0) mutable {
         if (!started) {
           started = true;
           if (role == beast::role_type::server) socket.shutdown(socket_base::shutdown_send, ec);
         }
-        if (!ec) return socket.async_read_some(buffer(*scratch), std::move(self));
+        if (!ec) return socket.async_read_some(buffer(state->scratch), std::move(self));
+        state->done = true;
+        state->deadline.cancel();
         boost::system::error_code ignored;
         if (role == beast::role_type::client) socket.shutdown(socket_base::shutdown_send, ignored);
         socket.close(ignored);
@@ -184,6 +199,7 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
   void going_away() override;
   void cut() override;
   void refuse_first(Response answer) override { refuse_first_ = std::move(answer); }
+  bool handshake_done() const override { return state_ != State::Handshake; }
   // The route's handler, then the refusal or the close its end calls for: the innermost part
   // of the session, which middleware may wrap (WebSocketUpgrade::session).
   asio::awaitable<void> serve(const WebSocketHandler& handler);
@@ -223,10 +239,21 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
   WebSocketClosed closed_error() const {
     return closed_ ? *closed_ : WebSocketClosed(close_code::abnormal, "the connection was lost");
   }
-  // What a wait cancelled under the handler means: the socket closed, or the server stops.
-  WebSocketClosed interrupted_error() const {
-    return closed_ ? *closed_
-                   : WebSocketClosed(close_code::going_away, "the server is shutting down");
+  // A wait of the handler's was cancelled: the socket's end or the server's says how; any
+  // other cancellation (the other side of the caller's own `||`) goes on as it came.
+  [[noreturn]] void rethrow_interrupted() const {
+    if (closed_) throw *closed_;
+    if (going_away_) throw WebSocketClosed(close_code::going_away, "the server is shutting down");
+    throw;
+  }
+  // The socket has ended under a running handler: its token is cancelled, and what it awaits
+  // (a Topic's next message, a timer, the other side of an `||`) stops, as an HTTP handler's
+  // does when its client goes. Not while messages still wait for it: the receive that finds
+  // them all taken does it.
+  void interrupt_handler() {
+    interrupt_pending_ = false;
+    cancel_(close_sent_ ? core::CancelReason::Cancelled : core::CancelReason::Disconnected,
+            handler_running_);
   }
   // The handler's end, as the close it sends: none (already closed), or a code and reason.
   std::optional<std::pair<std::uint16_t, std::string>> closing_for(std::exception_ptr failure);
@@ -254,6 +281,7 @@ class Session final : public WebSocketSession, public std::enable_shared_from_th
   bool discarding_ = false;  // the handler has ended: what still comes is dropped
   bool going_away_ = false;  // the server shuts down
   bool handler_running_ = false;
+  bool interrupt_pending_ = false;  // the socket ended with messages still queued
   Timer inbox_changed_;
   Timer inbox_room_;
   Timer writer_free_;
@@ -341,11 +369,12 @@ asio::awaitable<void> Session::read_messages() {
   }
   reader_done_ = true;
   close_deadline_.cancel();
-  // The socket is closed: the handler's token says so (Disconnected: the client closed or
-  // vanished; Cancelled: the server's close), and what it still awaits (a Topic's next message,
-  // a timer, the other side of an `||`) stops, as an HTTP handler's does when its client goes.
-  cancel_(close_sent_ ? core::CancelReason::Cancelled : core::CancelReason::Disconnected,
-          handler_running_);
+  // The token says so (Disconnected: the client closed or vanished; Cancelled: the server's
+  // close), and the handler's waits end, once it has taken what came before the end.
+  if (inbox_.empty() || discarding_)
+    interrupt_handler();
+  else
+    interrupt_pending_ = true;
   wake(inbox_changed_);
   wake(reader_ended_);
 }
@@ -403,10 +432,17 @@ asio::awaitable<WebSocketMessage> Session::receive() {
   try {
     while (inbox_.empty() && !reader_done_) co_await wait(inbox_changed_);
   } catch (const boost::system::system_error&) {
-    // The handler was cancelled: the socket closed, or the shutdown's grace is over.
-    throw interrupted_error();
+    rethrow_interrupted();
   }
-  if (inbox_.empty()) throw closed_error();
+  if (inbox_.empty()) {
+    // The last message before the end is taken: now the handler's other waits end too, once
+    // this receive's exception has reached it.
+    if (interrupt_pending_)
+      asio::post(stream_.get_executor(), [self = shared_from_this()] {
+        if (self->interrupt_pending_) self->interrupt_handler();
+      });
+    throw closed_error();
+  }
   WebSocketMessage message = std::move(inbox_.front());
   inbox_.pop_front();
   wake(inbox_room_);
@@ -421,7 +457,7 @@ asio::awaitable<void> Session::send(std::string_view data, bool binary) {
   try {
     while (writing_ && !closed_) co_await wait(writer_free_);
   } catch (const boost::system::system_error&) {
-    throw interrupted_error();
+    rethrow_interrupted();
   }
   if (closed_) throw closed_error();
   writing_ = true;
@@ -433,9 +469,15 @@ asio::awaitable<void> Session::send(std::string_view data, bool binary) {
     }
   } done{*this};
   stream_.text(!binary);
-  auto [ec, size] =
-      co_await stream_.async_write(asio::buffer(data), asio::as_tuple(asio::use_awaitable));
-  (void)size;
+  boost::system::error_code ec;
+  try {
+    auto [written, size] =
+        co_await stream_.async_write(asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+    ec = written;
+    (void)size;
+  } catch (const boost::system::system_error&) {
+    rethrow_interrupted();
+  }
   if (ec) {
     note_closed(close_code::abnormal, "the connection was lost");
     throw closed_error();
@@ -548,6 +590,8 @@ asio::awaitable<void> Session::run() {
   } catch (const std::exception& e) {
     // serve() answers for the handler: this came from a middleware's wrapper.
     log_request_failure(request_, " (WebSocket) failed", e.what());
+  } catch (...) {
+    log_request_failure(request_, " (WebSocket) failed", "unknown exception");
   }
   co_await asio::this_coro::reset_cancellation_state();
   if (state_ == State::Handshake) {  // a wrapper that never called the session

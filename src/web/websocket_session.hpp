@@ -30,8 +30,10 @@ class WebSocketSession {
   virtual boost::asio::awaitable<void> run() = 0;
   // Graceful shutdown: the handler's token is cancelled and the client told 1001.
   virtual void going_away() = 0;
-  // The shutdown's grace is over: the socket closes now.
+  // The shutdown's grace is over (or the handshake's time): the socket closes now.
   virtual void cut() = 0;
+  // The handler has accepted the socket or refused it.
+  virtual bool handshake_done() const = 0;
   // Before run(): the request cannot upgrade after all; run() answers this instead of running
   // the handler (the access log still sees the session, with this status).
   virtual void refuse_first(Response answer) = 0;

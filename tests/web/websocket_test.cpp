@@ -769,3 +769,54 @@ TEST(WebSocketTest, ListFieldsOnSeveralLinesUpgradeAndRepeatedKeysDoNot) {
 }
 
 }  // namespace
+namespace {
+
+TEST(WebSocketTest, MessagesSentBeforeTheClientClosedReachABusyHandlerFirst) {
+  App app;
+  std::vector<std::string> received;
+  std::atomic<int> closed_with{0};
+  app.websocket("/ws/busy", [&](WebSocket& socket, Ctx&) -> awaitable<void> {
+    co_await socket.accept();
+    // Busy (an await that throws when interrupted) while two messages and the close come.
+    boost::asio::steady_timer busy(co_await boost::asio::this_coro::executor, 100ms);
+    co_await busy.async_wait(boost::asio::use_awaitable);
+    try {
+      for (;;) received.push_back(co_await socket.receive_text());
+    } catch (const WebSocketClosed& closed) {
+      closed_with = closed.code();
+    }
+  });
+  TestClient client(app);
+  TestWebSocket socket = client.websocket_connect("/ws/busy");
+  socket.send_text("a");
+  socket.send_text("b");
+  socket.close(4002);
+  EXPECT_EQ(received, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(closed_with.load(), 4002);
+}
+
+TEST(WebSocketServerTest, AHandlerThatNeitherAcceptsNorRefusesInTimeIsCut) {
+  App app;
+  std::atomic<int> reason{-1};
+  app.websocket("/ws/slow", [&](WebSocket& socket, Ctx& ctx) -> awaitable<void> {
+    co_await sleep_ms(3000);  // an authentication call that hangs, before accept(): cut short
+    reason = static_cast<int>(ctx.token().reason());
+    co_await socket.accept();
+  });
+  molt::web::ServerOptions options = local_server();
+  options.limits.request_timeout = 300ms;
+  molt::web::Server server(app, options);
+  server.start();
+  const auto started = std::chrono::steady_clock::now();
+  asio::io_context io;
+  ws::stream<tcp::socket> stream(io);
+  stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), server.port()});
+  boost::system::error_code ec;
+  stream.handshake("127.0.0.1", "/ws/slow", ec);
+  EXPECT_TRUE(ec);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  server.stop();
+  EXPECT_EQ(reason.load(), static_cast<int>(molt::core::CancelReason::Timeout));
+}
+
+}  // namespace

@@ -46,7 +46,8 @@ class Topic {
     ~Subscription();  // leaves the topic
 
     // The next message, waiting until one is published. Cancellable as any Asio operation
-    // (the other side of an `||` ending, the request's cancellation).
+    // (the request's end); a message is never lost to it. Race whole loops with `||`, not
+    // single calls: the loser of `next() || receive()` may have taken a message already.
     boost::asio::awaitable<std::string> next();
     // Messages this subscriber missed because its queue was full.
     std::uint64_t dropped() const;
