@@ -23,7 +23,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_web_bench import ROOT, VENV_BIN, Server, cpu_seconds, free_port, rss_kib, start, stop, tree
+from run_web_bench import (
+    ROOT,
+    VENV_BIN,
+    Server,
+    cpu_seconds,
+    free_port,
+    rss_kib,
+    start,
+    stop,
+    tree,
+    wait_listening,
+)
 
 
 def round_trips(load: Path, port: int, seconds: float, connections: int) -> int:
@@ -69,10 +80,26 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--idle", type=int, default=1000, help="idle sockets for the memory figure")
     args = parser.parse_args()
+    args.build = args.build.resolve()  # the servers run in a folder of their own
     load = args.build / "bench/ws_load"
     work = Path(tempfile.mkdtemp(prefix="molt-ws-bench-"))
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOLT_")}
     env["MOLT_BENCH_SQLITE"] = str(work / "demo.sqlite3")
+    # molt-demo seeds its database on its first start, and listens once it has: not timed.
+    seed_port = free_port()
+    seeding = subprocess.Popen(
+        [
+            str(args.build / "apps/molt-demo/molt-demo"),
+            "--port",
+            str(seed_port),
+            "--db",
+            str(work / "demo.sqlite3"),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    wait_listening(seed_port, 300)
+    seeding.terminate()
+    seeding.wait()
     servers = [
         Server(
             "molt-demo",
@@ -96,7 +123,7 @@ def main() -> None:
                 "--http",
                 "httptools",
                 "--ws",
-                "websockets",
+                "auto",
                 "--workers",
                 "1",
                 "--port",
