@@ -153,6 +153,8 @@ struct TestWebSocket::State {
     }
   }
 
+  void send(std::string_view data, bool binary);
+
   void check_usable() const {
     if (broken)
       throw std::logic_error("TestWebSocket: an earlier call timed out; the socket is unusable");
@@ -198,28 +200,23 @@ void TestWebSocket::set_timeout(std::chrono::milliseconds timeout) {
   state_->timeout = timeout;
 }
 
-void TestWebSocket::send_text(std::string_view text) {
-  state_->check_usable();
-  State& s = *state_;
-  s.run([&s, text]() -> asio::awaitable<bool> {
-    s.client.text(true);
+void TestWebSocket::State::send(std::string_view data, bool binary) {
+  check_usable();
+  run([this, data, binary]() -> asio::awaitable<bool> {
+    client.binary(binary);
     auto [ec, n] =
-        co_await s.client.async_write(asio::buffer(text), asio::as_tuple(asio::use_awaitable));
-    if (ec) throw closed_by(ec, s.client);
+        co_await client.async_write(asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+    if (ec) throw closed_by(ec, client);
     co_return true;
   }());
 }
 
+void TestWebSocket::send_text(std::string_view text) {
+  state_->send(text, false);
+}
+
 void TestWebSocket::send_bytes(std::string_view bytes) {
-  state_->check_usable();
-  State& s = *state_;
-  s.run([&s, bytes]() -> asio::awaitable<bool> {
-    s.client.binary(true);
-    auto [ec, n] =
-        co_await s.client.async_write(asio::buffer(bytes), asio::as_tuple(asio::use_awaitable));
-    if (ec) throw closed_by(ec, s.client);
-    co_return true;
-  }());
+  state_->send(bytes, true);
 }
 
 WebSocketMessage TestWebSocket::receive() {

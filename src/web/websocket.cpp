@@ -706,22 +706,22 @@ asio::awaitable<WebSocketMessage> WebSocket::receive() {
   return detail::impl(session_).receive();
 }
 
-asio::awaitable<std::string> WebSocket::receive_text() {
+asio::awaitable<std::string> WebSocket::receive_kind(bool binary) {
   WebSocketMessage message = co_await receive();
-  if (message.binary) {
-    co_await close(close_code::unsupported_data, "expected a text message");
-    throw WebSocketClosed(close_code::unsupported_data, "expected a text message");
+  if (message.binary != binary) {
+    const std::string reason = binary ? "expected a binary message" : "expected a text message";
+    co_await close(close_code::unsupported_data, reason);
+    throw WebSocketClosed(close_code::unsupported_data, reason);
   }
   co_return std::move(message.data);
 }
 
+asio::awaitable<std::string> WebSocket::receive_text() {
+  return receive_kind(false);
+}
+
 asio::awaitable<std::string> WebSocket::receive_bytes() {
-  WebSocketMessage message = co_await receive();
-  if (!message.binary) {
-    co_await close(close_code::unsupported_data, "expected a binary message");
-    throw WebSocketClosed(close_code::unsupported_data, "expected a binary message");
-  }
-  co_return std::move(message.data);
+  return receive_kind(true);
 }
 
 asio::awaitable<void> WebSocket::send_text(std::string_view text) {

@@ -127,6 +127,7 @@ class WebSocket {
  private:
   friend class detail::WebSocketSession;
   boost::asio::awaitable<void> send_owned(std::string data, bool binary);
+  boost::asio::awaitable<std::string> receive_kind(bool binary);
   detail::WebSocketSession* session_;
 };
 
