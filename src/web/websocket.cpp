@@ -155,7 +155,8 @@ Response handshake_answer(const Request& request, Ctx& ctx,
   if (!key || !valid_key(*key) || lines("Sec-WebSocket-Key") > 1 ||
       lines("Sec-WebSocket-Version") > 1)
     return Response::error(400, "invalid_handshake",
-                           "Sec-WebSocket-Key must be 16 bytes in base64 (RFC 6455 section 4.1)");
+                           "a handshake has one Sec-WebSocket-Key, 16 bytes in base64, and one "
+                           "Sec-WebSocket-Version (RFC 6455 section 4.1)");
   if (!request.body().empty() || request.body_streamed())
     return Response::error(400, "invalid_handshake", "a WebSocket handshake has no body");
   ctx.set_websocket_upgrade(
