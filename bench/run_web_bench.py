@@ -55,6 +55,32 @@ class Server:
     endpoints: tuple[str, ...] = ENDPOINTS
 
 
+def fastapi_server() -> Server:
+    """FastAPI on uvicorn with uvloop and httptools, one worker: the peer of molt-demo (its
+    WebSockets on uvicorn's default implementation)."""
+    return Server(
+        "fastapi",
+        [
+            str(VENV_BIN / "uvicorn"),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--workers",
+            "1",
+            "--port",
+            "{port}",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--app-dir",
+            str(ROOT / "bench"),
+            "peers.fastapi_app:app",
+        ],
+        ROOT / "bench",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -253,27 +279,7 @@ def main() -> None:
         Server(
             "beast_hello", [str(args.build / "bench/beast_hello"), "{port}"], work, ("/json", "/plaintext")
         ),
-        Server(
-            "fastapi",
-            [
-                str(VENV_BIN / "uvicorn"),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--workers",
-                "1",
-                "--port",
-                "{port}",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                "--app-dir",
-                str(ROOT / "bench"),
-                "peers.fastapi_app:app",
-            ],
-            ROOT / "bench",
-        ),
+        fastapi_server(),
         Server(
             "granian",
             [

@@ -24,10 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_web_bench import (
-    ROOT,
-    VENV_BIN,
     Server,
     cpu_seconds,
+    fastapi_server,
     free_port,
     rss_kib,
     start,
@@ -114,29 +113,7 @@ def main() -> None:
             ],
             work,
         ),
-        Server(
-            "fastapi",
-            [
-                str(VENV_BIN / "uvicorn"),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--ws",
-                "auto",
-                "--workers",
-                "1",
-                "--port",
-                "{port}",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                "--app-dir",
-                str(ROOT / "bench"),
-                "peers.fastapi_app:app",
-            ],
-            ROOT / "bench",
-        ),
+        fastapi_server(),
     ]
     print(f"bench: {os.cpu_count()} cores, load average before: {os.getloadavg()}")
     results: dict[str, list[tuple[float, float]]] = {s.name: [] for s in servers}
