@@ -70,7 +70,18 @@ awaitable<void> sleep_ms(int ms) {
   co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
-// The code of the close the server sends next.
+// The close the next receive meets: a failure if a message comes instead.
+WebSocketClosed close_at_next_receive(TestWebSocket& socket) {
+  try {
+    socket.receive();
+  } catch (const WebSocketClosed& closed) {
+    return closed;
+  }
+  ADD_FAILURE() << "a message came, not the close";
+  return WebSocketClosed(0, "");
+}
+
+// The code of the close the server sends next, after any messages before it.
 std::uint16_t next_close_code(TestWebSocket& socket) {
   try {
     for (;;) socket.receive();
@@ -195,13 +206,9 @@ TEST(WebSocketTest, AnUncaughtDecodeErrorClosesWith1007AndItsMessage) {
   TestClient client(app);
   TestWebSocket socket = client.websocket_connect("/ws/strict");
   socket.send_text("{\"piece\":1}");
-  try {
-    socket.receive();
-    FAIL() << "the socket stayed open";
-  } catch (const WebSocketClosed& closed) {
-    EXPECT_EQ(closed.code(), close_code::invalid_payload);
-    EXPECT_NE(closed.reason().find("message.piece"), std::string::npos) << closed.reason();
-  }
+  const WebSocketClosed closed = close_at_next_receive(socket);
+  EXPECT_EQ(closed.code(), close_code::invalid_payload);
+  EXPECT_NE(closed.reason().find("message.piece"), std::string::npos) << closed.reason();
 }
 
 TEST(WebSocketTest, TheHandlersEndClosesWithACodeThatSaysHow) {
@@ -225,33 +232,21 @@ TEST(WebSocketTest, TheHandlersEndClosesWithACodeThatSaysHow) {
   TestClient client(app);
   {
     TestWebSocket socket = client.websocket_connect("/ws/bye");
-    try {
-      socket.receive();
-      FAIL();
-    } catch (const WebSocketClosed& closed) {
-      EXPECT_EQ(closed.code(), 4000);
-      EXPECT_EQ(closed.reason(), std::string(123, 'r'));
-    }
+    const WebSocketClosed closed = close_at_next_receive(socket);
+    EXPECT_EQ(closed.code(), 4000);
+    EXPECT_EQ(closed.reason(), std::string(123, 'r'));
   }
   {
     TestWebSocket socket = client.websocket_connect("/ws/fails");
-    try {
-      socket.receive();
-      FAIL();
-    } catch (const WebSocketClosed& closed) {
-      EXPECT_EQ(closed.code(), close_code::internal_error);
-      EXPECT_EQ(closed.reason().find("secret"), std::string::npos);
-    }
+    const WebSocketClosed closed = close_at_next_receive(socket);
+    EXPECT_EQ(closed.code(), close_code::internal_error);
+    EXPECT_EQ(closed.reason().find("secret"), std::string::npos);
   }
   {
     TestWebSocket socket = client.websocket_connect("/ws/forbidden");
-    try {
-      socket.receive();
-      FAIL();
-    } catch (const WebSocketClosed& closed) {
-      EXPECT_EQ(closed.code(), close_code::policy_violation);
-      EXPECT_EQ(closed.reason(), "not your room");
-    }
+    const WebSocketClosed closed = close_at_next_receive(socket);
+    EXPECT_EQ(closed.code(), close_code::policy_violation);
+    EXPECT_EQ(closed.reason(), "not your room");
   }
   {
     TestWebSocket socket = client.websocket_connect("/ws/bad-code");
@@ -729,14 +724,10 @@ TEST(WebSocketTest, CloseReasonsAreUtf8WhateverTheyQuote) {
   });
   TestClient client(app);
   TestWebSocket socket = client.websocket_connect("/ws/who", {{"X-Who", "\xff\xfe"}});
-  try {
-    socket.receive();
-    FAIL();
-  } catch (const WebSocketClosed& closed) {
-    EXPECT_EQ(closed.code(), close_code::policy_violation);
-    EXPECT_TRUE(molt::codec::is_valid_utf8(closed.reason())) << closed.reason();
-    EXPECT_EQ(closed.reason().rfind("no access for ", 0), 0u);
-  }
+  const WebSocketClosed closed = close_at_next_receive(socket);
+  EXPECT_EQ(closed.code(), close_code::policy_violation);
+  EXPECT_TRUE(molt::codec::is_valid_utf8(closed.reason())) << closed.reason();
+  EXPECT_EQ(closed.reason().rfind("no access for ", 0), 0u);
 }
 
 TEST(WebSocketTest, ListFieldsOnSeveralLinesUpgradeAndRepeatedKeysDoNot) {
