@@ -50,6 +50,12 @@ def chat_bin() -> Path:
     return _binary("MOLT_CHAT_BIN", ROOT / "build/dev/apps/samples/chat/chat")
 
 
+@pytest.fixture(scope="session")
+def uploads_bin() -> Path:
+    """uploads, the sample of multipart forms read as they arrive (apps/samples/uploads)."""
+    return _binary("MOLT_UPLOADS_BIN", ROOT / "build/dev/apps/samples/uploads/uploads")
+
+
 def child_pids() -> set[int]:
     """Live (not zombie) children of this process, read from /proc."""
     me = os.getpid()

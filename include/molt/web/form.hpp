@@ -16,7 +16,8 @@
 // A field reads as query_as reads a query parameter (text, a bool as "on"/"true"/"1"..., a
 // number); a MOLT_DEFAULTS member or a std::optional may be missing; MOLT_RULES hold. The
 // form is parsed whole from the request's body, so an upload route raises its
-// RouteOptions::max_body_bytes (1 MiB by default).
+// RouteOptions::max_body_bytes (1 MiB by default); for uploads larger than memory should
+// hold, MultipartReader (molt/web/multipart.hpp) reads the parts as they arrive.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +31,7 @@
 #include "molt/codec/json_schema.hpp"
 #include "molt/codec/rules.hpp"
 #include "molt/codec/traits.hpp"
+#include "molt/web/multipart.hpp"
 #include "molt/web/typed.hpp"
 
 namespace molt::web {
@@ -54,7 +56,7 @@ class Form {
  public:
   // At most this many fields (Starlette's max_fields), and this much head per part.
   static constexpr std::size_t kMaxFields = 1000;
-  static constexpr std::size_t kMaxPartHead = 16 * 1024;
+  static constexpr std::size_t kMaxPartHead = MultipartParser::kMaxPartHead;
 
   // The request's body by its Content-Type: HttpError 415 for another type, 400
   // (invalid_form) for a body that is not a well-formed form of its type, or a text field
