@@ -84,3 +84,37 @@ def test_the_page_serves_the_browser_client(chat: int) -> None:
     assert response.status == 200
     assert response.getheader("Content-Type") == "text/html; charset=utf-8"
     assert b"new WebSocket" in response.read()
+
+
+def test_a_listener_gets_the_room_as_server_sent_events(chat: int) -> None:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", chat, timeout=10)
+    connection.request("GET", "/events/porch", headers={"Accept": "text/event-stream"})
+    response = connection.getresponse()
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+    assert response.getheader("Cache-Control") == "no-cache"
+
+    def next_event() -> dict[str, str]:
+        fields: dict[str, str] = {}
+        while (line := response.readline().decode()) not in ("\n", ""):
+            name, _, value = line.rstrip("\n").partition(": ")
+            fields[name] = value
+        return fields
+
+    with join(chat, "porch", "ann") as socket:
+        assert said(socket) == ("*", "ann joined")
+        socket.send(json.dumps({"text": "anyone listening?"}))
+        assert said(socket) == ("ann", "anyone listening?")
+        first, second = next_event(), next_event()
+    assert first == {
+        "event": "said",
+        "data": json.dumps({"from": "*", "text": "ann joined"}, separators=(",", ":")),
+    }
+    assert second["event"] == "said" and json.loads(second["data"]) == {
+        "from": "ann",
+        "text": "anyone listening?",
+    }
+    assert json.loads(next_event()["data"]) == {"from": "*", "text": "ann left"}
+    connection.close()

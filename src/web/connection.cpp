@@ -290,14 +290,19 @@ asio::awaitable<bool> Connection::write_out() {
 asio::awaitable<bool> Connection::write_stream(const Response& response) {
   const Request& request = reader_.request();
   StreamFraming framing(request, response);
+  const bool keepalive =
+      response.stream_keepalive_interval().count() > 0 && !response.stream_length();
   for (;;) {
     std::optional<std::string> piece;
     // The producer may wait a long while for its next piece (an upstream, a query): a client
     // that leaves meanwhile cancels it, as it would a handler.
     watch_for_disconnect();
+    if (keepalive) start_keepalive(response, framing);
     try {
       piece = co_await response.chunks()();
+      if (keepalive) stop_keepalive();
     } catch (const std::exception& e) {
+      if (keepalive) stop_keepalive();
       stop_watching_for_disconnect();
       // A producer stopped because the request was (client gone, timeout, shutdown) says
       // nothing new; one that failed by itself is logged.
@@ -306,7 +311,10 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
       co_return false;  // the head is out: all that is left is to cut the body short
     }
     stop_watching_for_disconnect();
-    out_.clear();
+    if (!keepalive || keepalive_->unsent.empty())
+      out_.clear();
+    else
+      out_.swap(keepalive_->unsent);  // the rest of a keep-alive piece goes first
     if (!(piece ? framing.piece(out_, *piece) : framing.end(out_))) co_return false;
     // Nothing to write: an empty piece, or the end of a body not sent in chunks.
     if (out_.empty()) {
@@ -320,6 +328,39 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
     }
     if (!piece) co_return true;
   }
+}
+
+void Connection::start_keepalive(const Response& response, StreamFraming& framing) {
+  if (!keepalive_) keepalive_ = std::make_unique<StreamKeepalive>(socket_.get_executor());
+  keepalive_->response = &response;
+  keepalive_->framing = &framing;
+  keepalive_->timer.expires_after(response.stream_keepalive_interval());
+  keepalive_->timer.async_wait([self = shared_from_this(), generation = ++keepalive_->generation](
+                                   boost::system::error_code ec) {
+    if (!ec) self->send_keepalive(generation);
+  });
+}
+
+void Connection::send_keepalive(std::uint64_t generation) {
+  StreamKeepalive& keepalive = *keepalive_;
+  if (generation != keepalive.generation || !keepalive.response || !socket_.is_open()) return;
+  // A piece goes out only when the socket takes it now: a client that does not read needs no
+  // keep-alive, and its deadline is not renewed.
+  if (keepalive.unsent.empty() &&
+      !keepalive.framing->piece(keepalive.unsent, keepalive.response->stream_keepalive_piece()))
+    return;
+  boost::system::error_code ec;
+  const std::size_t sent = socket_.write_some(asio::buffer(keepalive.unsent), ec);
+  if (!ec) keepalive.unsent.erase(0, sent);
+  if (!ec && keepalive.unsent.empty()) arm(request_timeout());  // a piece went out: time afresh
+  start_keepalive(*keepalive.response, *keepalive.framing);
+}
+
+void Connection::stop_keepalive() {
+  ++keepalive_->generation;
+  keepalive_->response = nullptr;
+  keepalive_->framing = nullptr;
+  keepalive_->timer.cancel();
 }
 
 asio::awaitable<void> Connection::run() {

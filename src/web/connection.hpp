@@ -29,6 +29,7 @@
 namespace molt::web::detail {
 
 class Connection;
+class StreamFraming;
 
 // The connections of one server thread; used on that thread only (size() excepted).
 class ConnectionSet {
@@ -110,6 +111,20 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   // The request's streamed body has not been read to its end.
   bool body_coming() { return reader_.request().body_streamed() && !body_.ended(); }
   boost::asio::awaitable<bool> write_stream(const Response& response);
+  // A streamed answer's keep-alive pieces (Response::set_stream_keepalive), sent while its
+  // producer works on the next piece.
+  struct StreamKeepalive {
+    explicit StreamKeepalive(const boost::asio::any_io_executor& executor) : timer(executor) {}
+    boost::asio::steady_timer timer;
+    std::uint64_t generation = 0;  // of the current wait: an older one's completion is ignored
+    std::string unsent;            // a framed piece the socket took part of
+    const Response* response = nullptr;
+    StreamFraming* framing = nullptr;
+  };
+  void start_keepalive(const Response& response, StreamFraming& framing);
+  void send_keepalive(std::uint64_t generation);
+  // Stops the pieces; what of one is still unsent goes before the next bytes in out_.
+  void stop_keepalive();
   // Closes after an answer: stops sending (a FIN after the answer), then reads and drops
   // what the peer still sends for a while. Closing with unread input would send a reset,
   // which can destroy the answer's last bytes before the client reads them.
@@ -163,7 +178,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   bool read_timed_out_ = false;  // a request that did not arrive in time: 408, then linger
   std::optional<std::chrono::milliseconds> route_timeout_;  // the request's route's, if it has one
   RequestCancel request_cancel_;
-  WebSocketSession* websocket_ = nullptr;  // while a session has the socket
+  WebSocketSession* websocket_ = nullptr;       // while a session has the socket
+  std::unique_ptr<StreamKeepalive> keepalive_;  // made for the first stream that asks
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query
   // included) at a request timeout or a forced shutdown.
   boost::asio::cancellation_signal cancel_signal_;

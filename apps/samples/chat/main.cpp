@@ -1,16 +1,19 @@
 // chat: rooms of WebSockets on every I/O thread, the sample of websocket.hpp and topic.hpp.
 // A client joins a room with a name; what it sends ({"text": "hi"}) goes to everyone in the
-// room as {"from": "ann", "text": "hi"}, and joins and leaves are announced (from "*"). The
-// page at / tries it in a browser.
+// room as {"from": "ann", "text": "hi"}, and joins and leaves are announced (from "*").
+// /events/{room} gives the same to a client that only listens, as server-sent events (sse.hpp).
+// The page at / tries it in a browser.
 //
 //   chat [--port 8082] [--threads 2]
 //   open http://127.0.0.1:8082/
 //   python -m websockets 'ws://127.0.0.1:8082/ws/lobby?name=ann'
+//   curl -N http://127.0.0.1:8082/events/lobby        # listen only: server-sent events
 #include <CLI/CLI.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/describe.hpp>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -18,6 +21,7 @@
 #include "molt/codec/rules.hpp"
 #include "molt/web/middleware.hpp"
 #include "molt/web/server.hpp"
+#include "molt/web/sse.hpp"
 #include "molt/web/topic.hpp"
 #include "molt/web/websocket.hpp"
 
@@ -111,6 +115,18 @@ awaitable<void> chat(WebSocket& socket, Ctx& ctx) {
   }
 }
 
+// GET /events/{room}: what is said in the room as server-sent events, for a client that only
+// listens (an EventSource, `curl -N`). Quiet rooms get a ping comment every 15 s.
+awaitable<molt::web::Response> room_events(const molt::web::Request&, Ctx& ctx) {
+  Topic& room = ctx.state<Rooms>().room(checked_name(ctx.param("room"), "room"));
+  auto inbox = std::make_shared<Topic::Subscription>(co_await room.subscribe());
+  co_return molt::web::event_stream(
+      [inbox]() -> awaitable<std::optional<molt::web::ServerSentEvent>> {
+        std::string said = co_await inbox->next();
+        co_return molt::web::ServerSentEvent{.data = std::move(said), .event = "said"};
+      });
+}
+
 constexpr std::string_view kPage = R"html(<!doctype html>
 <meta charset="utf-8"><title>chat</title>
 <input id="text" autofocus placeholder="say something, then Enter"><pre id="log"></pre>
@@ -150,6 +166,7 @@ int main(int argc, char** argv) {
       return molt::web::Response(200, std::string(kPage), "text/html; charset=utf-8");
     });
     app.websocket("/ws/{room}", chat, "chat", {.max_message_bytes = 16 * 1024});
+    app.get("/events/{room}", room_events, "events");
     molt::web::Server server(app, options);
     server.start();
     std::fprintf(stderr, "chat: serving http://127.0.0.1:%u\n", unsigned(server.port()));

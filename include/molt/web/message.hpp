@@ -6,6 +6,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -178,6 +179,17 @@ class Response {
   void set_stream_length(std::uint64_t bytes) { stream_length_ = bytes; }
   std::optional<std::uint64_t> stream_length() const { return stream_length_; }
   void clear_stream_length() { stream_length_.reset(); }
+  // While the producer of a streamed body works on its next piece for `interval`, the server
+  // sends `piece` (a comment of an event stream), and again every `interval`: proxies and
+  // clients that drop a silent connection keep it. A keep-alive piece that is written counts
+  // as one of the stream's pieces for the route's request_timeout; one the client does not
+  // take at once is not sent. Not for a body of declared length (set_stream_length).
+  void set_stream_keepalive(std::chrono::milliseconds interval, std::string piece) {
+    keepalive_interval_ = interval;
+    keepalive_piece_ = std::move(piece);
+  }
+  std::chrono::milliseconds stream_keepalive_interval() const { return keepalive_interval_; }
+  const std::string& stream_keepalive_piece() const { return keepalive_piece_; }
   const BodyChunks& chunks() const { return chunks_; }
   // Replaces a streamed answer's producer: for middleware that wraps it (access_log counts
   // what it produces and logs when it ends).
@@ -192,6 +204,8 @@ class Response {
   std::vector<std::pair<std::string, std::string>> headers_;
   BodyChunks chunks_;
   std::optional<std::uint64_t> stream_length_;
+  std::chrono::milliseconds keepalive_interval_{0};
+  std::string keepalive_piece_;
 };
 
 // Case-insensitive ASCII comparison, as header names compare.

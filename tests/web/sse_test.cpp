@@ -1,0 +1,168 @@
+// Server-sent events: the format, the answer's head, and on real sockets the keep-alive
+// comments while the producer waits, which also renew the route's request_timeout.
+#include "molt/web/sse.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/describe.hpp>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "molt/web/app.hpp"
+#include "molt/web/server.hpp"
+#include "molt/web/test_client.hpp"
+#include "socket_client.hpp"
+
+namespace sse_sample {
+struct Tick {
+  int n = 0;
+};
+BOOST_DESCRIBE_STRUCT(Tick, (), (n))
+}  // namespace sse_sample
+
+namespace molt::web {
+namespace {
+
+using boost::asio::awaitable;
+using namespace std::chrono_literals;
+
+TEST(ServerSentEvents, EventsAreWrittenInTheFormat) {
+  EXPECT_EQ(format_event({.data = "hello"}), "data: hello\n\n");
+  EXPECT_EQ(format_event({.data = "a\nb\r\nc\rd", .event = "said", .id = "7", .retry = 1500ms}),
+            "event: said\nid: 7\nretry: 1500\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
+  EXPECT_EQ(format_event({.data = "x\n"}), "data: x\ndata: \n\n");  // a last empty line kept
+  EXPECT_EQ(format_event({.comment = "keep\nalive"}), ": keep\n: alive\n\n");
+  EXPECT_EQ(format_event({.id = "42"}), "id: 42\n\n");  // no data: only moves the last id
+  EXPECT_EQ(format_event(json_event(sse_sample::Tick{3}, "tick")),
+            "event: tick\ndata: {\"n\":3}\n\n");
+  EXPECT_THROW(format_event({.data = "x", .event = "a\nb"}), std::invalid_argument);
+  EXPECT_THROW(format_event({.data = "x", .id = "a\rb"}), std::invalid_argument);
+  EXPECT_THROW(format_event({.data = "x", .id = std::string("a\0b", 3)}), std::invalid_argument);
+}
+
+// Three ticks `gap` apart, then the end; ids from the Last-Event-ID the client sent.
+Handler ticks(std::chrono::milliseconds gap, std::chrono::milliseconds ping) {
+  return [gap, ping](const Request& request, Ctx&) -> awaitable<Response> {
+    int from = 0;
+    if (const auto last = last_event_id(request)) from = std::stoi(std::string(*last)) + 1;
+    auto n = std::make_shared<int>(from);
+    co_return event_stream(
+        [n, gap, last = from + 3]() -> awaitable<std::optional<ServerSentEvent>> {
+          if (*n == last) co_return std::nullopt;
+          boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, gap);
+          co_await timer.async_wait(boost::asio::use_awaitable);
+          ServerSentEvent event = json_event(sse_sample::Tick{*n}, "tick");
+          event.id = std::to_string((*n)++);
+          co_return event;
+        },
+        {.ping_interval = ping});
+  };
+}
+
+TEST(ServerSentEvents, AStreamHasItsHeadAndEventsAndResumesFromTheLastId) {
+  App app;
+  app.get("/ticks", ticks(0ms, 0ms));
+  TestClient client(app);
+  const TestResponse answer = client.get("/ticks");
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.header("Content-Type"), "text/event-stream; charset=utf-8");
+  EXPECT_EQ(answer.header("Cache-Control"), "no-cache");
+  EXPECT_EQ(answer.header("X-Accel-Buffering"), "no");
+  EXPECT_EQ(answer.body,
+            "event: tick\nid: 0\ndata: {\"n\":0}\n\nevent: tick\nid: 1\ndata: {\"n\":1}\n\n"
+            "event: tick\nid: 2\ndata: {\"n\":2}\n\n");
+  const TestResponse resumed = client.get("/ticks", {{"Last-Event-ID", "6"}});
+  EXPECT_TRUE(
+      resumed.body.starts_with("event: tick\nid: 7\ndata: {\"n\":7}\n\nevent: tick\nid: 8\n"))
+      << resumed.body;
+}
+
+std::unique_ptr<Server> one_thread_server(App& app) {
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  auto server = std::make_unique<Server>(app, options);
+  server->start();
+  return server;
+}
+
+// The body of a chunked answer, its chunks joined.
+std::string dechunked(const std::string& raw) {
+  const auto answers = TestClient::parse_responses(raw);
+  return answers.empty() ? std::string() : answers[0].body;
+}
+
+TEST(ServerSentEvents, PingsGoOutWhileTheProducerWaitsAndRenewTheRequestTimeout) {
+  App app;
+  // Each tick takes 400 ms, past the route's 250 ms: only the pings, every 50 ms, keep the
+  // stream from being cut.
+  app.get("/slow", ticks(400ms, 50ms), "slow", {.request_timeout = 250ms});
+  app.get("/silent", ticks(400ms, 0ms), "silent", {.request_timeout = 250ms});
+  auto server = one_thread_server(app);
+  {
+    testing::Client client(server->port());
+    client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+    const std::string body = dechunked(client.receive(1));
+    const std::string events =
+        "event: tick\nid: 0\ndata: {\"n\":0}\n\nevent: tick\nid: 1\ndata: {\"n\":1}\n\n"
+        "event: tick\nid: 2\ndata: {\"n\":2}\n\n";
+    std::string without_pings = body;
+    std::size_t pings = 0;
+    for (std::size_t at; (at = without_pings.find(": ping\n\n")) != std::string::npos; ++pings)
+      without_pings.erase(at, 8);
+    EXPECT_EQ(without_pings, events) << body;
+    EXPECT_GE(pings, 6u) << body;  // about 7 in each 400 ms wait
+  }
+  {
+    testing::Client client(server->port());
+    client.send("GET /silent HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::string data;
+    EXPECT_TRUE(client.ended_by_reset(data));  // cut at 250 ms, before its first event
+    EXPECT_EQ(data.find("data:"), std::string::npos) << data;
+  }
+  server->stop();
+}
+
+TEST(ServerSentEvents, AClientThatLeavesStopsTheProducerDespiteThePings) {
+  App app;
+  auto stopped = std::make_shared<std::atomic<bool>>(false);
+  app.get("/forever", [stopped](const Request&, Ctx&) -> awaitable<Response> {
+    co_return event_stream(
+        [stopped]() -> awaitable<std::optional<ServerSentEvent>> {
+          boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 1h);
+          try {
+            co_await timer.async_wait(boost::asio::use_awaitable);
+          } catch (...) {
+            *stopped = true;
+            throw;
+          }
+          co_return ServerSentEvent{.data = "never"};
+        },
+        {.ping_interval = 20ms});
+  });
+  auto server = one_thread_server(app);
+  {
+    testing::Client client(server->port());
+    client.send("GET /forever HTTP/1.1\r\nHost: t\r\n\r\n");
+    std::string seen;
+    char chunk[4096];
+    while (seen.find(": ping\n\n") == std::string::npos) {
+      const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
+      ASSERT_GT(n, 0);
+      seen.append(chunk, static_cast<std::size_t>(n));
+    }
+  }  // the client leaves
+  for (int i = 0; i < 500 && !*stopped; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(*stopped);
+  server->stop();
+}
+
+}  // namespace
+}  // namespace molt::web
