@@ -135,6 +135,16 @@ MultipartParser::MultipartParser(std::string_view content_type) {
 
 MultipartParser::Event MultipartParser::next() {
   if (wants_input_) throw std::logic_error("MultipartParser::next() before feed() or finish()");
+  data_ = {};
+  while (true) {
+    const Event event = step();
+    if (event != Event::NeedInput) return event;
+    if (!refill()) return Event::NeedInput;
+  }
+}
+
+// The next event from the window; NeedInput when the window is read as far as it can be.
+MultipartParser::Event MultipartParser::step() {
   while (true) {
     const std::string_view rest = this->rest();
     switch (state_) {
@@ -143,7 +153,7 @@ MultipartParser::Event MultipartParser::next() {
         if (body_start_) {
           const std::string_view opening = std::string_view(delimiter_).substr(2);
           if (rest.size() < opening.size() && opening.starts_with(rest) && !finished_)
-            return need_input();
+            return Event::NeedInput;
           body_start_ = false;
           if (rest.starts_with(opening)) {
             at_ += opening.size();
@@ -159,11 +169,11 @@ MultipartParser::Event MultipartParser::next() {
         }
         if (finished_) form_malformed("no part begins (the boundary is not in the body)");
         at_ += rest.size() - delimiter_prefix_at_end(rest, delimiter_);  // the preamble: dropped
-        return need_input();
+        return Event::NeedInput;
       }
       case State::BoundaryLine: {
         // After a delimiter: "--" ends the body; otherwise blanks, then the line's CRLF.
-        if (!blanks_ && rest.size() < 2 && !finished_) return need_input();
+        if (!blanks_ && rest.size() < 2 && !finished_) return Event::NeedInput;
         if (!blanks_ && rest.starts_with("--")) {
           state_ = State::Done;  // an epilogue may follow: not read
           continue;
@@ -174,7 +184,7 @@ MultipartParser::Event MultipartParser::next() {
         blanks_ = blanks_ || blanks > 0;
         const std::string_view line_end = rest.substr(blanks);
         if (line_end.size() < 2 && std::string_view("\r\n").starts_with(line_end) && !finished_)
-          return need_input();
+          return Event::NeedInput;
         if (!line_end.starts_with("\r\n"))
           form_malformed("a boundary line does not end where it should");
         at_ += 2;
@@ -185,12 +195,12 @@ MultipartParser::Event MultipartParser::next() {
       }
       case State::Head: {
         // Header lines up to a blank line.
-        if (rest.size() < 2 && !finished_) return need_input();
+        if (rest.size() < 2 && !finished_) return Event::NeedInput;
         if (rest.starts_with("\r\n")) form_malformed("a part has no Content-Disposition");
         const std::size_t end = rest.find("\r\n\r\n", searched_ < 3 ? 0 : searched_ - 3);
         if (end == std::string_view::npos && rest.size() <= kMaxPartHead + 3 && !finished_) {
           searched_ = rest.size();
-          return need_input();
+          return Event::NeedInput;
         }
         if (end == std::string_view::npos || end > kMaxPartHead)
           form_malformed("a part's head does not end (or passes 16 KiB)");
@@ -212,7 +222,7 @@ MultipartParser::Event MultipartParser::next() {
                                     : rest.size() - delimiter_prefix_at_end(rest, delimiter_);
         if (end == 0) {
           if (finished_) form_malformed("the body ends inside a part");
-          return need_input();
+          return Event::NeedInput;
         }
         data_ = rest.substr(0, end);
         at_ += end;
@@ -224,40 +234,51 @@ MultipartParser::Event MultipartParser::next() {
   }
 }
 
-MultipartParser::Event MultipartParser::need_input() {
-  // What is left unread moves to carry_, where the next input is appended to it: the input
-  // it points into may be gone by then.
+bool MultipartParser::refill() {
+  // What is left unread moves to carry_: the input it points into may be gone by the time
+  // more comes.
   const std::string_view rest = this->rest();
   if (rest.empty())
     carry_.clear();
-  else if (window_.data() == carry_.data())
+  else if (window_in_carry_)
     carry_.erase(0, at_);
   else
     carry_.assign(rest);
   window_ = {};
   at_ = 0;
-  wants_input_ = true;
-  return Event::NeedInput;
+  if (pending_.empty()) {
+    wants_input_ = true;
+    return false;
+  }
+  take(std::exchange(pending_, {}));
+  return true;
 }
 
-void MultipartParser::take_input(std::string_view input) {
-  if (!wants_input_) throw std::logic_error("MultipartParser: input it did not ask for");
-  wants_input_ = false;
-  if (carry_.empty()) {
-    window_ = input;
-  } else {
-    carry_.append(input);
-    window_ = carry_;
-  }
+void MultipartParser::take(std::string_view input) {
   at_ = 0;
+  window_in_carry_ = !carry_.empty();
+  if (!window_in_carry_) {
+    window_ = input;
+    return;
+  }
+  // Only as much of the input as tells what the carried bytes are (a delimiter or not, a
+  // part's head): the rest is read in place, and carry_ stays small.
+  const std::size_t room = state_ == State::Head ? kMaxPartHead + 4 : 2 * delimiter_.size();
+  const std::size_t taken =
+      std::min(input.size(), carry_.size() < room ? room - carry_.size() : std::size_t{1});
+  carry_.append(input.substr(0, taken));
+  pending_ = input.substr(taken);
+  window_ = carry_;
 }
 
 void MultipartParser::feed(std::string_view input) {
-  take_input(input);
+  if (!wants_input_) throw std::logic_error("MultipartParser: input it did not ask for");
+  wants_input_ = false;
+  take(input);
 }
 
 void MultipartParser::finish() {
-  take_input({});
+  feed({});
   finished_ = true;
 }
 
@@ -276,10 +297,18 @@ boost::asio::awaitable<MultipartParser::Event> MultipartReader::pull() {
     held_.reset();
     co_return event;
   }
+  if (failed_) std::rethrow_exception(failed_);
   while (true) {
     const MultipartParser::Event event = parser_.next();
     if (event != MultipartParser::Event::NeedInput) co_return event;
-    if (auto piece = co_await body_.next())
+    std::optional<std::string_view> piece;
+    try {
+      piece = co_await body_.next();
+    } catch (...) {
+      failed_ = std::current_exception();  // a handler that catches it and reads on meets it again
+      throw;
+    }
+    if (piece)
       parser_.feed(*piece);
     else
       parser_.finish();
@@ -292,6 +321,8 @@ boost::asio::awaitable<std::optional<FormPart>> MultipartReader::next_part() {
     const Event event = co_await pull();
     if (event == Event::Done) done_ = true;
     if (event != Event::Part) continue;  // the rest of the part before, unread
+    if (++parts_ > kMaxParts)
+      detail::form_malformed("more than " + std::to_string(kMaxParts) + " fields");
     const FormPart& part = parser_.part();
     if (part.filename && part.filename->empty()) {
       // A file input left empty: browsers send a part with no filename and no bytes.
@@ -299,8 +330,6 @@ boost::asio::awaitable<std::optional<FormPart>> MultipartReader::next_part() {
       if (first == Event::PartEnd) continue;
       held_ = first;
     }
-    if (++parts_ > kMaxParts)
-      detail::form_malformed("more than " + std::to_string(kMaxParts) + " fields");
     in_part_ = true;
     co_return part;
   }

@@ -83,9 +83,19 @@ class PendingFiles {
     if (std::fwrite(piece.data(), 1, piece.size(), file_) != piece.size())
       throw HttpError(507, "insufficient_storage", "the file could not be stored");
   }
+  // All of them or none: a rename that fails takes back those done before it.
   void keep() {
     finish_file();
-    for (const std::string& id : ids_) fs::rename(part_path(id), folder_ / id);
+    std::size_t renamed = 0;
+    try {
+      for (; renamed < ids_.size(); ++renamed)
+        fs::rename(part_path(ids_[renamed]), folder_ / ids_[renamed]);
+    } catch (const fs::filesystem_error&) {
+      std::error_code ignored;
+      for (std::size_t i = 0; i < renamed; ++i)
+        fs::rename(folder_ / ids_[i], part_path(ids_[i]), ignored);
+      throw HttpError(507, "insufficient_storage", "the files could not be stored");
+    }
     ids_.clear();
   }
 

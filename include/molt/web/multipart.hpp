@@ -22,6 +22,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,8 +49,10 @@ struct FormPart {
 //   PartEnd:   the part has ended;
 //   Done:      the last part has ended (and next() says Done ever after).
 // Bytes given to feed() must stay valid until next() asks for input again; data() until the
-// next call to next(). The parser keeps little: the head of a part (at most 16 KiB) and a tail
-// of up to a boundary's length that may begin the next delimiter. A malformed body throws
+// next call to next(); a piece of data is no larger than the input it came in (or than twice
+// the delimiter, when that is larger), and read in place where it can be. The parser
+// keeps little: the head of a part (at most 16 KiB) and a tail of up to a boundary's length
+// that may begin the next delimiter. A malformed body throws
 // HttpError 400 invalid_form from next(); the parser is then spent.
 class MultipartParser {
  public:
@@ -72,13 +75,18 @@ class MultipartParser {
   enum class State { Preamble, BoundaryLine, Head, Content, Done };
 
   std::string_view rest() const { return window_.substr(at_); }
-  Event need_input();
-  void take_input(std::string_view input);
+  Event step();
+  // Keeps what is unread, and reads on into what is left of the input; false when the input
+  // is used up.
+  bool refill();
+  void take(std::string_view input);
 
   std::string delimiter_;  // "\r\n--" + boundary
   State state_ = State::Preamble;
   std::string carry_;         // what a previous input left unread
-  std::string_view window_;   // what is being read: the input, or carry_ with the input appended
+  std::string_view window_;   // what is being read: the input, or carry_ with a little of it
+  std::string_view pending_;  // the input not yet in the window
+  bool window_in_carry_ = false;
   std::size_t at_ = 0;        // how much of window_ is read
   std::size_t searched_ = 0;  // Head: how much of rest() holds no blank line
   bool body_start_ = true;    // Preamble: rest() begins the body
@@ -101,7 +109,8 @@ class MultipartReader {
   MultipartReader(const Request& request, RequestBody& body);
 
   // The next part's head, the rest of the current part skipped; std::nullopt after the last.
-  // A file input left empty (no filename, no bytes) is no part, as Form reads it.
+  // A file input left empty (no filename, no bytes) is no part, as Form reads it (but counts
+  // toward kMaxParts).
   boost::asio::awaitable<std::optional<FormPart>> next_part();
   // The current part's next piece of bytes; std::nullopt at its end (and before a part).
   boost::asio::awaitable<std::optional<std::string_view>> read();
@@ -115,6 +124,7 @@ class MultipartReader {
   MultipartParser parser_;
   RequestBody& body_;
   std::optional<MultipartParser::Event> held_;  // an event pulled ahead of its time
+  std::exception_ptr failed_;  // the body's error, thrown again by every later call
   std::size_t parts_ = 0;
   bool in_part_ = false;
   bool done_ = false;
