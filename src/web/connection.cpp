@@ -290,8 +290,7 @@ asio::awaitable<bool> Connection::write_out() {
 asio::awaitable<bool> Connection::write_stream(const Response& response) {
   const Request& request = reader_.request();
   StreamFraming framing(request, response);
-  const bool keepalive =
-      response.stream_keepalive_interval().count() > 0 && !response.stream_length();
+  const bool keepalive = response.stream_keepalive() && !response.stream_length();
   for (;;) {
     std::optional<std::string> piece;
     // The producer may wait a long while for its next piece (an upstream, a query): a client
@@ -331,10 +330,10 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
 }
 
 void Connection::start_keepalive(const Response& response, StreamFraming& framing) {
-  if (!keepalive_) keepalive_ = std::make_unique<StreamKeepalive>(socket_.get_executor());
+  if (!keepalive_) keepalive_ = std::make_unique<KeepaliveState>(socket_.get_executor());
   keepalive_->response = &response;
   keepalive_->framing = &framing;
-  keepalive_->timer.expires_after(response.stream_keepalive_interval());
+  keepalive_->timer.expires_after(response.stream_keepalive()->interval);
   keepalive_->timer.async_wait([self = shared_from_this(), generation = ++keepalive_->generation](
                                    boost::system::error_code ec) {
     if (!ec) self->send_keepalive(generation);
@@ -342,12 +341,12 @@ void Connection::start_keepalive(const Response& response, StreamFraming& framin
 }
 
 void Connection::send_keepalive(std::uint64_t generation) {
-  StreamKeepalive& keepalive = *keepalive_;
+  KeepaliveState& keepalive = *keepalive_;
   if (generation != keepalive.generation || !keepalive.response || !socket_.is_open()) return;
   // A piece goes out only when the socket takes it now: a client that does not read needs no
   // keep-alive, and its deadline is not renewed.
   if (keepalive.unsent.empty() &&
-      !keepalive.framing->piece(keepalive.unsent, keepalive.response->stream_keepalive_piece()))
+      !keepalive.framing->piece(keepalive.unsent, keepalive.response->stream_keepalive()->piece))
     return;
   boost::system::error_code ec;
   const std::size_t sent = socket_.write_some(asio::buffer(keepalive.unsent), ec);

@@ -113,8 +113,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   boost::asio::awaitable<bool> write_stream(const Response& response);
   // A streamed answer's keep-alive pieces (Response::set_stream_keepalive), sent while its
   // producer works on the next piece.
-  struct StreamKeepalive {
-    explicit StreamKeepalive(const boost::asio::any_io_executor& executor) : timer(executor) {}
+  struct KeepaliveState {
+    explicit KeepaliveState(const boost::asio::any_io_executor& executor) : timer(executor) {}
     boost::asio::steady_timer timer;
     std::uint64_t generation = 0;  // of the current wait: an older one's completion is ignored
     std::string unsent;            // a framed piece the socket took part of
@@ -178,8 +178,8 @@ class Connection final : public std::enable_shared_from_this<Connection>, public
   bool read_timed_out_ = false;  // a request that did not arrive in time: 408, then linger
   std::optional<std::chrono::milliseconds> route_timeout_;  // the request's route's, if it has one
   RequestCancel request_cancel_;
-  WebSocketSession* websocket_ = nullptr;       // while a session has the socket
-  std::unique_ptr<StreamKeepalive> keepalive_;  // made for the first stream that asks
+  WebSocketSession* websocket_ = nullptr;      // while a session has the socket
+  std::unique_ptr<KeepaliveState> keepalive_;  // made for the first stream that asks
   // Cancels whatever the connection's coroutine awaits (a handler's timer or query
   // included) at a request timeout or a forced shutdown.
   boost::asio::cancellation_signal cancel_signal_;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -184,12 +185,19 @@ class Response {
   // clients that drop a silent connection keep it. A keep-alive piece that is written counts
   // as one of the stream's pieces for the route's request_timeout; one the client does not
   // take at once is not sent. Not for a body of declared length (set_stream_length).
+  // An interval of 0 sends none.
+  struct StreamKeepalive {
+    std::chrono::milliseconds interval;
+    std::string piece;
+  };
   void set_stream_keepalive(std::chrono::milliseconds interval, std::string piece) {
-    keepalive_interval_ = interval;
-    keepalive_piece_ = std::move(piece);
+    // Held by pointer: most answers have none, and an answer is moved several times on its way.
+    keepalive_ =
+        interval.count() > 0
+            ? std::make_shared<const StreamKeepalive>(StreamKeepalive{interval, std::move(piece)})
+            : nullptr;
   }
-  std::chrono::milliseconds stream_keepalive_interval() const { return keepalive_interval_; }
-  const std::string& stream_keepalive_piece() const { return keepalive_piece_; }
+  const StreamKeepalive* stream_keepalive() const { return keepalive_.get(); }
   const BodyChunks& chunks() const { return chunks_; }
   // Replaces a streamed answer's producer: for middleware that wraps it (access_log counts
   // what it produces and logs when it ends).
@@ -204,8 +212,7 @@ class Response {
   std::vector<std::pair<std::string, std::string>> headers_;
   BodyChunks chunks_;
   std::optional<std::uint64_t> stream_length_;
-  std::chrono::milliseconds keepalive_interval_{0};
-  std::string keepalive_piece_;
+  std::shared_ptr<const StreamKeepalive> keepalive_;
 };
 
 // Case-insensitive ASCII comparison, as header names compare.
