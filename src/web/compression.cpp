@@ -125,7 +125,8 @@ Middleware compression(CompressionOptions options) {
     Response response = co_await next();
     const int status = response.status();
     if (status < 200 || status == 204 || status == 206 || !compressible(response.content_type()) ||
-        response.header("Content-Encoding") || response.header("Content-Range"))
+        response.header("Content-Encoding") || response.header("Content-Range") ||
+        response.stream_keepalive())  // its keep-alive pieces go out as they are
       co_return response;
     // Whatever the answer, a cache must keep the forms apart by what clients accept.
     response.add_vary("Accept-Encoding");

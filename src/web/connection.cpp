@@ -109,6 +109,11 @@ void Connection::drain() {
     boost::system::error_code ignored;
     socket_.cancel(ignored);
   }
+  // A stream with keep-alive pieces waiting for its producer: it ends now (write_stream).
+  if (phase_ == Phase::Writing && keepalive_ && keepalive_->response) {
+    request_cancel_.cancel(core::CancelReason::Shutdown);
+    cancel_signal_.emit(asio::cancellation_type::terminal);
+  }
 }
 
 // The grace is over. A handler still running is cancelled and gets a moment to answer its
@@ -291,29 +296,43 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
   const Request& request = reader_.request();
   StreamFraming framing(request, response);
   const bool keepalive = response.stream_keepalive() && !response.stream_length();
+  // What waits beside the producer ends with its await, however that ends.
+  struct ProducerWait {
+    Connection& connection;
+    bool keepalive;
+    ~ProducerWait() {
+      if (keepalive) connection.stop_keepalive();
+      connection.stop_watching_for_disconnect();
+    }
+  };
   for (;;) {
     std::optional<std::string> piece;
-    // The producer may wait a long while for its next piece (an upstream, a query): a client
-    // that leaves meanwhile cancels it, as it would a handler.
-    watch_for_disconnect();
-    if (keepalive) start_keepalive(response, framing);
-    try {
-      piece = co_await response.chunks()();
-      if (keepalive) stop_keepalive();
-    } catch (const std::exception& e) {
-      if (keepalive) stop_keepalive();
-      stop_watching_for_disconnect();
-      // A producer stopped because the request was (client gone, timeout, shutdown) says
-      // nothing new; one that failed by itself is logged.
-      if (request_cancel_.reason() == core::CancelReason::None)
-        log_stream_failure(request, e.what());
-      co_return false;  // the head is out: all that is left is to cut the body short
+    // A stream with keep-alive pieces (an event stream) may never end by itself: at shutdown
+    // it ends cleanly when it next waits for its producer, or at once if it waits already
+    // (drain); its client reconnects elsewhere.
+    bool ended_by_shutdown = keepalive && closing_;
+    if (!ended_by_shutdown) {
+      // The producer may wait a long while for its next piece (an upstream, a query): a client
+      // that leaves meanwhile cancels it, as it would a handler.
+      watch_for_disconnect();
+      if (keepalive) start_keepalive(response, framing);
+      const ProducerWait waiting{*this, keepalive};
+      try {
+        piece = co_await response.chunks()();
+      } catch (const std::exception& e) {
+        const core::CancelReason reason = request_cancel_.reason();
+        if (!keepalive || reason != core::CancelReason::Shutdown || forced_) {
+          // A producer stopped because the request was (client gone, timeout, shutdown) says
+          // nothing new; one that failed by itself is logged.
+          if (reason == core::CancelReason::None) log_stream_failure(request, e.what());
+          co_return false;  // the head is out: all that is left is to cut the body short
+        }
+        ended_by_shutdown = true;
+      }
     }
-    stop_watching_for_disconnect();
-    if (!keepalive || keepalive_->unsent.empty())
-      out_.clear();
-    else
-      out_.swap(keepalive_->unsent);  // the rest of a keep-alive piece goes first
+    if (ended_by_shutdown) piece.reset();
+    out_.clear();
+    if (keepalive && keepalive_) out_.swap(keepalive_->unsent);  // the rest of one goes first
     if (!(piece ? framing.piece(out_, *piece) : framing.end(out_))) co_return false;
     // Nothing to write: an empty piece, or the end of a body not sent in chunks.
     if (out_.empty()) {
@@ -356,6 +375,7 @@ void Connection::send_keepalive(std::uint64_t generation) {
 }
 
 void Connection::stop_keepalive() {
+  if (!keepalive_) return;
   ++keepalive_->generation;
   keepalive_->response = nullptr;
   keepalive_->framing = nullptr;

@@ -278,6 +278,16 @@ bool list_contains(std::string_view list, std::string_view token) {
   return false;
 }
 
+void Response::set_stream_keepalive(std::chrono::milliseconds interval, std::string piece) {
+  if (interval.count() > 0 && piece.empty())
+    throw std::invalid_argument("a stream's keep-alive piece must not be empty");
+  // Held by pointer: most answers have none, and an answer is moved several times on its way.
+  keepalive_ =
+      interval.count() > 0
+          ? std::make_shared<const StreamKeepalive>(StreamKeepalive{interval, std::move(piece)})
+          : nullptr;
+}
+
 void Response::add_vary(std::string_view field) {
   for (auto& [name, value] : headers_) {
     if (!iequals(name, "Vary")) continue;

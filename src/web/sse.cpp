@@ -37,7 +37,9 @@ std::string format_event(const ServerSentEvent& event) {
   if (!event.id.empty()) out.append("id: ").append(event.id).push_back('\n');
   if (event.retry)
     out.append("retry: ").append(std::to_string(event.retry->count())).push_back('\n');
-  if (!event.data.empty()) append_lines(out, "data: ", event.data);
+  // A client dispatches no event without a data line: a typed one with no data gets an empty
+  // one (an event of just an id or a comment is meant not to be dispatched).
+  if (!event.data.empty() || !event.event.empty()) append_lines(out, "data: ", event.data);
   out.push_back('\n');
   return out;
 }

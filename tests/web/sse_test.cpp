@@ -14,8 +14,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "molt/web/app.hpp"
+#include "molt/web/compression.hpp"
 #include "molt/web/server.hpp"
 #include "molt/web/test_client.hpp"
 #include "socket_client.hpp"
@@ -40,6 +42,7 @@ TEST(ServerSentEvents, EventsAreWrittenInTheFormat) {
   EXPECT_EQ(format_event({.data = "x\n"}), "data: x\ndata: \n\n");  // a last empty line kept
   EXPECT_EQ(format_event({.comment = "keep\nalive"}), ": keep\n: alive\n\n");
   EXPECT_EQ(format_event({.id = "42"}), "id: 42\n\n");  // no data: only moves the last id
+  EXPECT_EQ(format_event({.event = "reset"}), "event: reset\ndata: \n\n");  // dispatched
   EXPECT_EQ(format_event(json_event(sse_sample::Tick{3}, "tick")),
             "event: tick\ndata: {\"n\":3}\n\n");
   EXPECT_THROW(format_event({.data = "x", .event = "a\nb"}), std::invalid_argument);
@@ -162,6 +165,117 @@ TEST(ServerSentEvents, AClientThatLeavesStopsTheProducerDespiteThePings) {
   for (int i = 0; i < 500 && !*stopped; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(*stopped);
   server->stop();
+}
+
+// A keep-alive piece larger than the socket's buffers goes out in parts, before the next
+// piece: the stream's framing holds, and nothing of it is sent twice nor left for the next
+// answer on the connection.
+TEST(ServerSentEvents, AKeepalivePieceSentInPartsKeepsTheStreamWhole) {
+  App app;
+  const std::string big(4 << 20, 'k');
+  app.get("/big", [&big](const Request&, Ctx&) -> awaitable<Response> {
+    auto n = std::make_shared<int>(0);
+    Response response = Response::stream(
+        [n]() -> awaitable<std::optional<std::string>> {
+          if (*n == 2) co_return std::nullopt;
+          boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 300ms);
+          co_await timer.async_wait(boost::asio::use_awaitable);
+          co_return "piece" + std::to_string((*n)++) + "\n";
+        },
+        "text/plain");
+    response.set_stream_keepalive(20ms, big);
+    co_return response;
+  });
+  app.get("/hi", [](const Request&, Ctx&) { return Response::text("hi"); });
+  auto server = one_thread_server(app);
+  testing::Client client(server->port());
+  client.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\nGET /hi HTTP/1.1\r\nHost: t\r\n\r\n");
+  // Both answers, the first too large for parse_responses: its chunks decoded here.
+  std::string raw;
+  char chunk[65536];
+  while (!raw.ends_with("\r\n\r\nhi")) {
+    const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
+    ASSERT_GT(n, 0) << raw.size();
+    raw.append(chunk, static_cast<std::size_t>(n));
+  }
+  std::size_t at = raw.find("\r\n\r\n") + 4;
+  std::string body;
+  while (true) {
+    const std::size_t line_end = raw.find("\r\n", at);
+    const std::size_t size = std::stoul(raw.substr(at, line_end - at), nullptr, 16);
+    at = line_end + 2;
+    if (size == 0) break;
+    body.append(raw, at, size);
+    ASSERT_EQ(raw.compare(at + size, 2, "\r\n"), 0) << "a chunk does not end where it says";
+    at += size + 2;
+  }
+  ASSERT_EQ(raw.compare(at, 2, "\r\n"), 0);
+  const auto answers = TestClient::parse_responses(std::string_view(raw).substr(at + 2));
+  ASSERT_EQ(answers.size(), 1u);
+  // Whole keep-alive pieces, then "piece0\n", more of them, then "piece1\n".
+  const std::size_t first = body.find("piece0\n"), second = body.find("piece1\n");
+  ASSERT_NE(first, std::string::npos);
+  ASSERT_NE(second, std::string::npos);
+  EXPECT_EQ(first % big.size(), 0u);
+  EXPECT_EQ((second - first - 7) % big.size(), 0u);
+  EXPECT_EQ(body.size(), second + 7);
+  EXPECT_EQ(body.find_first_not_of('k', 0), first);
+  EXPECT_EQ(answers[0].body, "hi");
+  server->stop();
+}
+
+TEST(ServerSentEvents, AtShutdownAnEventStreamEndsAtOnceAndCleanly) {
+  App app;
+  app.get("/forever", ticks(1h, 50ms));
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.shutdown_grace = 10s;
+  Server server(app, options);
+  server.start();
+  testing::Client client(server.port());
+  client.send("GET /forever HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string seen;
+  char chunk[4096];
+  while (seen.find(": ping\n\n") == std::string::npos) {
+    const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
+    ASSERT_GT(n, 0);
+    seen.append(chunk, static_cast<std::size_t>(n));
+  }
+  const auto before = std::chrono::steady_clock::now();
+  server.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 3s);  // not the 10 s grace
+  std::string rest;
+  EXPECT_FALSE(client.ended_by_reset(rest));
+  EXPECT_TRUE((seen + rest).ends_with("0\r\n\r\n")) << seen + rest;  // the chunked end
+}
+
+TEST(ServerSentEvents, AStreamWithKeepalivesIsNotCompressedAndAnEmptyPieceIsRefused) {
+  App app;
+  app.use(compression({.minimum_bytes = 1}));
+  const auto lines = [](bool keepalive) -> Handler {
+    return [keepalive](const Request&, Ctx&) -> awaitable<Response> {
+      auto done = std::make_shared<bool>(false);
+      Response response = Response::stream(
+          [done]() -> awaitable<std::optional<std::string>> {
+            if (std::exchange(*done, true)) co_return std::nullopt;
+            co_return std::string("{\"n\":1}\n");
+          },
+          "application/x-ndjson");
+      if (keepalive) response.set_stream_keepalive(1s, "\n");
+      co_return response;
+    };
+  };
+  app.get("/plain", lines(false));
+  app.get("/kept", lines(true));
+  TestClient client(app);
+  EXPECT_EQ(client.get("/plain", {{"Accept-Encoding", "gzip"}}).header("Content-Encoding"), "gzip");
+  const TestResponse kept = client.get("/kept", {{"Accept-Encoding", "gzip"}});
+  EXPECT_FALSE(kept.header("Content-Encoding"));
+  EXPECT_EQ(kept.body, "{\"n\":1}\n");
+  Response response = Response::stream(
+      []() -> awaitable<std::optional<std::string>> { co_return std::nullopt; }, "text/plain");
+  EXPECT_THROW(response.set_stream_keepalive(1s, ""), std::invalid_argument);
 }
 
 }  // namespace

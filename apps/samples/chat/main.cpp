@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
     molt::web::Server server(app, options);
     server.start();
     std::fprintf(stderr, "chat: serving http://127.0.0.1:%u\n", unsigned(server.port()));
-    server.wait_for_signal();  // SIGTERM/SIGINT: every socket gets 1001, then the server ends
+    server.wait_for_signal();  // SIGTERM/SIGINT: sockets get 1001, event streams end
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "chat: %s\n", e.what());

@@ -183,20 +183,16 @@ class Response {
   // While the producer of a streamed body works on its next piece for `interval`, the server
   // sends `piece` (a comment of an event stream), and again every `interval`: proxies and
   // clients that drop a silent connection keep it. A keep-alive piece that is written counts
-  // as one of the stream's pieces for the route's request_timeout; one the client does not
-  // take at once is not sent. Not for a body of declared length (set_stream_length).
-  // An interval of 0 sends none.
+  // as one of the stream's pieces for the route's request_timeout, so a quiet stream is not
+  // cut by it. The piece goes out as it is, so compression() leaves such a stream alone; not
+  // for a body of declared length (set_stream_length). At shutdown such a stream ends at its
+  // producer's next wait (at once if it waits), with the stream's proper end. An interval of
+  // 0 sends none; an empty piece is std::invalid_argument.
   struct StreamKeepalive {
     std::chrono::milliseconds interval;
     std::string piece;
   };
-  void set_stream_keepalive(std::chrono::milliseconds interval, std::string piece) {
-    // Held by pointer: most answers have none, and an answer is moved several times on its way.
-    keepalive_ =
-        interval.count() > 0
-            ? std::make_shared<const StreamKeepalive>(StreamKeepalive{interval, std::move(piece)})
-            : nullptr;
-  }
+  void set_stream_keepalive(std::chrono::milliseconds interval, std::string piece);
   const StreamKeepalive* stream_keepalive() const { return keepalive_.get(); }
   const BodyChunks& chunks() const { return chunks_; }
   // Replaces a streamed answer's producer: for middleware that wraps it (access_log counts

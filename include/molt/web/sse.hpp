@@ -12,8 +12,8 @@
 //
 // The producer is pulled as the client takes what it gave (a slow client slows it), a client
 // that leaves cancels its awaits, and while it waits longer than `ping_interval` the server
-// sends a comment (": ping"), which also renews the route's request_timeout. So the timeout
-// bounds a client that stops reading, not a quiet stream.
+// sends a comment (": ping"), which also renews the route's request_timeout: a quiet stream
+// is not cut by it. At shutdown the stream ends at once (cleanly: the client reconnects).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -29,7 +29,7 @@
 namespace molt::web {
 
 struct ServerSentEvent {
-  std::string data;   // one `data:` line per line of it (none when empty)
+  std::string data;   // one `data:` line per line of it (none when empty and untyped)
   std::string event;  // the type a client listens for ("" is the default, "message")
   std::string id;     // the client sends the last one back as Last-Event-ID when it reconnects
   std::optional<std::chrono::milliseconds> retry;  // how long a client waits to reconnect
