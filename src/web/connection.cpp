@@ -362,8 +362,8 @@ void Connection::start_keepalive(const Response& response, StreamFraming& framin
 void Connection::send_keepalive(std::uint64_t generation) {
   KeepaliveState& keepalive = *keepalive_;
   if (generation != keepalive.generation || !keepalive.response || !socket_.is_open()) return;
-  // A piece goes out only when the socket takes it now: a client that does not read needs no
-  // keep-alive, and its deadline is not renewed.
+  // Written only as far as the socket takes it now (the rest waits for the next tick, or
+  // goes before the stream's next piece); the deadline is renewed once a whole piece is out.
   if (keepalive.unsent.empty() &&
       !keepalive.framing->piece(keepalive.unsent, keepalive.response->stream_keepalive()->piece))
     return;

@@ -133,6 +133,18 @@ TEST(ServerSentEvents, PingsGoOutWhileTheProducerWaitsAndRenewTheRequestTimeout)
   server->stop();
 }
 
+// What the client read up to its first ping ("" if the connection ended first).
+std::string until_a_ping(testing::Client& client) {
+  std::string seen;
+  char chunk[4096];
+  while (seen.find(": ping\n\n") == std::string::npos) {
+    const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
+    if (n <= 0) return "";
+    seen.append(chunk, static_cast<std::size_t>(n));
+  }
+  return seen;
+}
+
 TEST(ServerSentEvents, AClientThatLeavesStopsTheProducerDespiteThePings) {
   App app;
   auto stopped = std::make_shared<std::atomic<bool>>(false);
@@ -154,13 +166,7 @@ TEST(ServerSentEvents, AClientThatLeavesStopsTheProducerDespiteThePings) {
   {
     testing::Client client(server->port());
     client.send("GET /forever HTTP/1.1\r\nHost: t\r\n\r\n");
-    std::string seen;
-    char chunk[4096];
-    while (seen.find(": ping\n\n") == std::string::npos) {
-      const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
-      ASSERT_GT(n, 0);
-      seen.append(chunk, static_cast<std::size_t>(n));
-    }
+    ASSERT_NE(until_a_ping(client), "");
   }  // the client leaves
   for (int i = 0; i < 500 && !*stopped; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_TRUE(*stopped);
@@ -235,13 +241,8 @@ TEST(ServerSentEvents, AtShutdownAnEventStreamEndsAtOnceAndCleanly) {
   server.start();
   testing::Client client(server.port());
   client.send("GET /forever HTTP/1.1\r\nHost: t\r\n\r\n");
-  std::string seen;
-  char chunk[4096];
-  while (seen.find(": ping\n\n") == std::string::npos) {
-    const ssize_t n = ::recv(client.fd(), chunk, sizeof(chunk), 0);
-    ASSERT_GT(n, 0);
-    seen.append(chunk, static_cast<std::size_t>(n));
-  }
+  const std::string seen = until_a_ping(client);
+  ASSERT_NE(seen, "");
   const auto before = std::chrono::steady_clock::now();
   server.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - before, 3s);  // not the 10 s grace
