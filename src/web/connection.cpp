@@ -290,6 +290,19 @@ asio::awaitable<bool> Connection::write_out() {
   co_return !ec;
 }
 
+namespace {
+// What the exception being handled says.
+std::string failure_text() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+}  // namespace
+
 // Pulls a streamed body piece by piece; each piece is written before the next is asked for,
 // and each write gets a fresh deadline (a slow client holds the producer, not the server).
 asio::awaitable<bool> Connection::write_stream(const Response& response) {
@@ -319,12 +332,12 @@ asio::awaitable<bool> Connection::write_stream(const Response& response) {
       const ProducerWait waiting{*this, keepalive};
       try {
         piece = co_await response.chunks()();
-      } catch (const std::exception& e) {
+      } catch (...) {  // whatever it throws, as a handler's exception (not only std's)
         const core::CancelReason reason = request_cancel_.reason();
         if (!keepalive || reason != core::CancelReason::Shutdown || forced_) {
           // A producer stopped because the request was (client gone, timeout, shutdown) says
           // nothing new; one that failed by itself is logged.
-          if (reason == core::CancelReason::None) log_stream_failure(request, e.what());
+          if (reason == core::CancelReason::None) log_stream_failure(request, failure_text());
           co_return false;  // the head is out: all that is left is to cut the body short
         }
         ended_by_shutdown = true;

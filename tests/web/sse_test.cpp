@@ -230,6 +230,30 @@ TEST(ServerSentEvents, AKeepalivePieceSentInPartsKeepsTheStreamWhole) {
   server->stop();
 }
 
+// A producer that throws what is no std::exception ends its stream and its pings as any
+// failure does (the pings went on from a freed frame, and the connection stayed open).
+TEST(ServerSentEvents, AProducerThrowingAnythingEndsItsPings) {
+  App app;
+  app.get("/odd", [](const Request&, Ctx&) -> awaitable<Response> {
+    auto calls = std::make_shared<int>(0);
+    co_return event_stream(
+        [calls]() -> awaitable<std::optional<ServerSentEvent>> {
+          if ((*calls)++ == 0) co_return ServerSentEvent{.data = "x"};
+          boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 200ms);
+          co_await timer.async_wait(boost::asio::use_awaitable);
+          throw 42;
+        },
+        {.ping_interval = 20ms});
+  });
+  auto server = one_thread_server(app);
+  testing::Client client(server->port());
+  client.send("GET /odd HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::string data;
+  EXPECT_TRUE(client.ended_by_reset(data));  // cut short at once, as any failed stream
+  EXPECT_NE(data.find("data: x"), std::string::npos);
+  server->stop();
+}
+
 TEST(ServerSentEvents, AtShutdownAnEventStreamEndsAtOnceAndCleanly) {
   App app;
   app.get("/forever", ticks(1h, 50ms));
