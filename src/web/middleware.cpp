@@ -77,8 +77,8 @@ namespace {
 // `close_code`: how a WebSocket closed (0 for other requests).
 std::string access_line(std::string_view method, std::string_view path, int status,
                         std::chrono::steady_clock::duration took, std::size_t bytes,
-                        const std::string* request_id, std::string_view stream,
-                        int close_code = 0) {
+                        const std::string* request_id, std::string_view client,
+                        std::string_view stream, int close_code = 0) {
   std::string line = "{\"method\":";
   codec::write_json_string(line, method);
   line += ",\"path\":";
@@ -89,6 +89,10 @@ std::string access_line(std::string_view method, std::string_view path, int stat
   line += ",\"bytes\":" + std::to_string(bytes);
   if (!stream.empty()) line.append(",\"stream\":\"").append(stream).append("\"");
   if (close_code != 0) line += ",\"close_code\":" + std::to_string(close_code);
+  if (!client.empty()) {  // the peer's address (none without a socket, as in the TestClient)
+    line += ",\"client\":";
+    codec::write_json_string(line, client);
+  }
   if (request_id != nullptr) {
     line += ",\"request_id\":";
     codec::write_json_string(line, *request_id);
@@ -108,6 +112,7 @@ class StreamLog {
         token_(std::move(token)),
         method_(request.method()),
         path_(request.path()),
+        client_(request.remote_address()),
         status_(status),
         start_(start),
         request_id_(id ? std::optional<std::string>(id->value) : std::nullopt) {}
@@ -126,7 +131,7 @@ class StreamLog {
     if (std::exchange(ended_, true)) return;
     if (token_.cancelled()) how = core::to_string(token_.reason());
     sink_(access_line(method_, path_, status_, std::chrono::steady_clock::now() - start_, bytes_,
-                      request_id_ ? &*request_id_ : nullptr, how));
+                      request_id_ ? &*request_id_ : nullptr, client_, how));
   }
 
  private:
@@ -134,6 +139,7 @@ class StreamLog {
   core::CancelToken token_;
   std::string method_;
   std::string path_;
+  std::string client_;
   int status_;
   std::chrono::steady_clock::time_point start_;
   std::optional<std::string> request_id_;
@@ -166,7 +172,8 @@ Middleware access_log(std::function<void(std::string_view)> sink) {
         sink(access_line(request.method(), request.path(),
                          socket.accepted() ? 101 : socket.refusal_status().value_or(403),
                          std::chrono::steady_clock::now() - start, 0,
-                         request_id ? &*request_id : nullptr, {}, closed ? closed->code() : 0));
+                         request_id ? &*request_id : nullptr, request.remote_address(), {},
+                         closed ? closed->code() : 0));
       };
       co_return response;
     }
@@ -194,7 +201,7 @@ Middleware access_log(std::function<void(std::string_view)> sink) {
     const std::size_t sent = request.method() == "HEAD" ? 0 : response.body().size();
     sink(access_line(request.method(), request.path(), response.status(),
                      std::chrono::steady_clock::now() - start, sent, id ? &id->value : nullptr,
-                     {}));
+                     request.remote_address(), {}));
     co_return response;
   };
 }

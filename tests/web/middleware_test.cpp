@@ -159,6 +159,7 @@ TEST(MiddlewareTest, AccessLogSaysWhenAClientLeftAStream) {
   const std::lock_guard lock(mutex);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find(R"("stream":"disconnected")"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"("client":"127.0.0.1")"), std::string::npos) << lines[0];
 }
 
 // cors() on a group: the automatic OPTIONS and 405 answers at its routes' paths go through
