@@ -55,7 +55,7 @@ struct FormField {
 class Form {
  public:
   // At most this many fields (Starlette's max_fields), and this much head per part.
-  static constexpr std::size_t kMaxFields = 1000;
+  static constexpr std::size_t kMaxFields = MultipartReader::kMaxParts;
   static constexpr std::size_t kMaxPartHead = MultipartParser::kMaxPartHead;
 
   // The request's body by its Content-Type: HttpError 415 for another type, 400

@@ -102,7 +102,7 @@ class MultipartParser {
 // read() stays valid until the next call to read(), text() or next_part().
 class MultipartReader {
  public:
-  // At most this many parts (as Form has at most kMaxFields fields).
+  // At most this many parts (Starlette's max_fields; Form::kMaxFields is the same).
   static constexpr std::size_t kMaxParts = 1000;
 
   // 415 unless the request's Content-Type is multipart/form-data; 400 without a boundary.

@@ -1,14 +1,14 @@
 // Server-sent events (text/event-stream, the EventSource of browsers): a stream of events the
 // server pushes over one long answer, with comments as keep-alives while nothing happens.
 //
-//   app.get("/rooms/{room}/events", [](const Request& request, Ctx& ctx) -> awaitable<Response> {
-//     auto feed = std::make_shared<Topic::Subscription>(rooms.subscribe(ctx.param("room")));
+//   app.get("/events", [](const Request&, Ctx& ctx) -> awaitable<Response> {
+//     Topic& news = ctx.state<Topic>();
+//     auto feed = std::make_shared<Topic::Subscription>(co_await news.subscribe());
 //     co_return molt::web::event_stream([feed]() -> awaitable<std::optional<ServerSentEvent>> {
-//       auto said = co_await feed->next();                // waits as long as it takes
-//       if (!said) co_return std::nullopt;                // the end of the stream
-//       co_return ServerSentEvent{.data = *said, .event = "said"};
-//     });
-//   }, "room.events", {.request_timeout = std::chrono::minutes(2)});
+//       std::string said = co_await feed->next();         // waits as long as it takes
+//       co_return ServerSentEvent{.data = std::move(said), .event = "news"};
+//     });                                                 // std::nullopt would end it
+//   }, "events");
 //
 // The producer is pulled as the client takes what it gave (a slow client slows it), a client
 // that leaves cancels its awaits, and while it waits longer than `ping_interval` the server
