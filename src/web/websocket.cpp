@@ -624,6 +624,10 @@ asio::awaitable<void> Session::run() {
       co_await asio::this_coro::reset_cancellation_state();
     }
   }
+  // A receive posted the interrupt that was due once its messages were taken: it is given
+  // now, while the connection that `cancel_` calls into is alive. Left posted, it would run
+  // after this session's owner has gone.
+  if (interrupt_pending_) interrupt_handler();
   close_socket();
 }
 
