@@ -2,7 +2,8 @@
 // server's own reader, router and writer (TestClient::raw). Properties: no crash or
 // sanitizer report, and whatever the server writes back is a sequence of well-formed
 // HTTP/1.1 answers. The first byte of the input also picks how it is split into reads, so that
-// streamed bodies (POST /stream) come in pieces of every size.
+// streamed bodies (POST /stream) come in pieces of every size. Requests come from a trusted
+// proxy, so X-Forwarded-For and X-Forwarded-Proto are parsed too.
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include "fuzz_check.hpp"
 #include "molt/web/app.hpp"
+#include "molt/web/middleware.hpp"
 #include "molt/web/test_client.hpp"
 
 namespace {
@@ -23,8 +25,13 @@ molt::web::App& app() {
   static molt::web::App instance;
   static bool ready = false;
   if (!ready) {
-    instance.get(
-        "/", [](const Request&, Ctx&) -> awaitable<Response> { co_return Response::text("root"); });
+    // Every request comes from a trusted proxy (set_peer_address below): its X-Forwarded-*
+    // are read, and the answer to / says what was made of them.
+    instance.use(molt::web::proxy_headers({.trusted_proxies = {"127.0.0.0/8", "2001:db8::/32"}}));
+    instance.get("/", [](const Request& request, Ctx&) -> awaitable<Response> {
+      co_return Response::text(std::string(request.remote_address()) + " " +
+                               std::string(request.scheme()));
+    });
     instance.post("/echo", [](const Request& request, Ctx&) -> awaitable<Response> {
       co_return Response::text(request.body());
     });
@@ -58,6 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.max_header_bytes = 2048;
   limits.max_body_bytes = 4096;
   molt::web::TestClient client(app(), limits);
+  client.set_peer_address("127.0.0.1");
   if (size > 0 && (data[0] & 1) != 0) client.set_read_size(1 + data[0] % 61);
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const std::string out = client.raw(input);

@@ -165,6 +165,10 @@ void http_seeds(const fs::path& dir) {
              "POST /stream HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: "
              "100-continue\r\n\r\n3\r\nabc\r\n2\r\nqz\r\n4\r\nrest\r\n0\r\n\r\nGET / "
              "HTTP/1.1\r\nHost: a\r\n\r\n");
+  write_seed(dir, "forwarded",
+             "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.7:80, unknown, "
+             "[2001:db8::1]:443, 127.0.0.2\r\nX-Forwarded-For: ::ffff:127.0.0.3\r\n"
+             "X-Forwarded-Proto: http, wss\r\n\r\n");
 }
 
 // Form bodies for fuzz_form: mode byte 0 urlencoded, 1 multipart (boundary "B").

@@ -1,20 +1,25 @@
 // molt-demo: the example service of molt::web (what `make run` starts).
 //
 //   molt-demo [--port 8080] [--threads N] [--blocking-threads N] [--db molt-demo.sqlite3]
-//             [--access-log] [--upstream HOST:PORT [--items-path /offload/]]
+//             [--access-log] [--forwarded-allow-ips 127.0.0.1,10.0.0.0/8]
+//             [--upstream HOST:PORT [--items-path /offload/]]
 //
 // Serves /health, /json, /plaintext, /items (GET and POST), /items/{id}, /items/export and
 // /items/import, with their OpenAPI document at /openapi.json and its page at /docs, from an
 // embedded SQLite file, created and seeded on first run; from PostgreSQL when
 // MOLT_DB_POSTGRES_DSN is set (seed it with molt-seed --postgres). SIGTERM or SIGINT drains
 // in-flight requests and exits 0. With --upstream it is a gateway in front of Django: the
-// requests none of its routes take are forwarded there (docs/web.md, "Gateway").
+// requests none of its routes take are forwarded there (docs/web.md, "Gateway"). Behind a
+// reverse proxy, --forwarded-allow-ips names the proxies whose X-Forwarded-For and
+// X-Forwarded-Proto say who the client is (docs/web.md, "Behind a proxy").
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "molt/web/middleware.hpp"
 #include "molt/web/openapi.hpp"
@@ -42,6 +47,16 @@ molt::web::UpstreamOptions upstream_from(std::string text) {
   return upstream;
 }
 
+// "127.0.0.1,10.0.0.0/8" as a list, as uvicorn's --forwarded-allow-ips takes it.
+std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::size_t begin = 0;
+  for (std::size_t comma; (comma = text.find(',', begin)) != std::string::npos; begin = comma + 1)
+    items.push_back(text.substr(begin, comma - begin));
+  items.push_back(text.substr(begin));
+  return items;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,6 +68,7 @@ int main(int argc, char** argv) {
   bool access_log = false;
   std::string upstream;
   std::string items_path;
+  std::optional<std::string> forwarded_allow_ips;
   cli.add_option("--port", options.port, "TCP port (0: any free port)")->capture_default_str();
   cli.add_option("--host", options.host, "address to listen on")->capture_default_str();
   cli.add_option("--threads", options.threads, "I/O threads (0: one per core)")
@@ -63,6 +79,9 @@ int main(int argc, char** argv) {
   cli.add_option("--db", db_path, "SQLite file, created and seeded when missing")
       ->capture_default_str();
   cli.add_flag("--access-log", access_log, "one JSON line per request on stderr");
+  cli.add_option("--forwarded-allow-ips", forwarded_allow_ips,
+                 "behind a reverse proxy: the proxies (addresses, networks, or *) whose "
+                 "X-Forwarded-For and X-Forwarded-Proto name the client");
   auto* upstream_option = cli.add_option(
       "--upstream", upstream, "gateway mode: forward what no route takes to HOST:PORT (Django)");
   cli.add_option("--items-path", items_path,
@@ -75,6 +94,10 @@ int main(int argc, char** argv) {
     molt_demo::GatewaySettings gateway;
     if (!upstream.empty())
       gateway = {.upstream = upstream_from(upstream), .items_path = items_path};
+    molt::web::Middleware proxy_headers;
+    if (forwarded_allow_ips)
+      proxy_headers =
+          molt::web::proxy_headers({.trusted_proxies = comma_list(*forwarded_allow_ips)});
     const char* dsn = std::getenv("MOLT_DB_POSTGRES_DSN");
     auto store = dsn && *dsn ? molt_demo::ItemsStore::open_postgres(dsn)
                              : molt_demo::ItemsStore::open_sqlite(db_path);
@@ -86,6 +109,7 @@ int main(int argc, char** argv) {
     molt_demo::Services services{std::move(store), pool};
 
     molt::web::App app;
+    if (proxy_headers) app.use(std::move(proxy_headers));  // first: the rest see the client
     app.use(molt::web::request_id());
     if (access_log) app.use(molt::web::access_log());
     molt_demo::add_routes(app, services);
@@ -94,9 +118,7 @@ int main(int argc, char** argv) {
               .version = "0.1.0",
               .description = "The example service of molt::web: the list_items contract "
                              "over SQLite or PostgreSQL."});
-    if (!upstream.empty())
-      molt_demo::add_gateway(app, services,
-                             {.upstream = upstream_from(upstream), .items_path = items_path});
+    if (!upstream.empty()) molt_demo::add_gateway(app, services, gateway);
 
     molt::web::Server server(app, options);
     server.start();

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 
-def start(demo_bin: Path, db: Path) -> tuple[subprocess.Popen[str], int]:
+def start(demo_bin: Path, db: Path, *options: str) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
-        [str(demo_bin), "--port", "0", "--host", "127.0.0.1", "--threads", "1", "--db", str(db)],
+        [str(demo_bin), "--port", "0", "--host", "127.0.0.1", "--threads", "1", "--db", str(db), *options],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -126,3 +126,41 @@ def test_a_second_start_on_the_same_port_fails_naming_it(demo_bin: Path, tmp_pat
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=15) == 0
+
+
+def test_behind_a_trusted_proxy_the_log_names_the_forwarded_client(demo_bin: Path, tmp_path: Path) -> None:
+    db = tmp_path / "demo.sqlite3"
+    process, port = start(demo_bin, db, "--access-log", "--forwarded-allow-ips", "10.0.0.0/8, 127.0.0.1")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/health", headers={"X-Forwarded-For": "198.51.100.4, 10.1.1.1"})
+        assert connection.getresponse().read()
+        connection.request("GET", "/health")  # the same connection, no proxy headers: the peer
+        assert connection.getresponse().read()
+        connection.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    assert process.stderr is not None
+    lines = [json.loads(line) for line in process.stderr.read().splitlines() if line.startswith("{")]
+    assert [line["client"] for line in lines if line["path"] == "/health"] == ["198.51.100.4", "127.0.0.1"]
+
+
+def test_a_mistyped_trusted_proxy_fails_at_start_naming_it(demo_bin: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            str(demo_bin),
+            "--port",
+            "0",
+            "--db",
+            str(tmp_path / "demo.sqlite3"),
+            "--forwarded-allow-ips",
+            "10.0.0.1/8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "'10.0.0.1/8' has bits set past its prefix; the network is 10.0.0.0/8" in result.stderr
+    assert not (tmp_path / "demo.sqlite3").exists()  # refused before the database was made

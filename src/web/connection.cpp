@@ -85,7 +85,7 @@ Connection::Connection(tcp::socket socket, const App& app, const Limits& limits,
   boost::system::error_code ignored;
   socket_.non_blocking(true, ignored);
   const auto peer = socket_.remote_endpoint(ignored);
-  if (!ignored) reader_.request().set_remote_address(peer.address().to_string());
+  if (!ignored) reader_.request().set_peer_address(peer.address().to_string());
   set_.add(this);
   closing_ = set_.draining();
 }

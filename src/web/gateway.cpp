@@ -257,12 +257,14 @@ std::string request_head(const Request& request, const Upstream& upstream,
       continue;
     head.append(name).append(": ").append(value).append("\r\n");
   }
-  if (!request.remote_address().empty()) {
+  // The address this hop came from, as each proxy appends its own (the client's address that
+  // proxy_headers may have found is further left in the list already).
+  if (!request.peer_address().empty()) {
     if (!forwarded_for.empty()) forwarded_for += ", ";
-    forwarded_for.append(request.remote_address());
+    forwarded_for.append(request.peer_address());
   }
   if (!forwarded_for.empty()) head.append("X-Forwarded-For: ").append(forwarded_for).append("\r\n");
-  head.append("X-Forwarded-Proto: http\r\n");
+  head.append("X-Forwarded-Proto: ").append(request.scheme()).append("\r\n");
   // Always forwarded (HTTP/1.1 needs one), even when the Connection header names it; an
   // absolute-form target's authority is the request's host, not its Host header.
   if (const std::string_view host = request.host(); !host.empty()) {

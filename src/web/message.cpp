@@ -37,6 +37,8 @@ void Request::reset() {
     body_.clear();
   keep_alive_ = true;
   body_streamed_ = false;
+  https_ = false;
+  client_address_.clear();
 }
 
 namespace {

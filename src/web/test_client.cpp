@@ -105,6 +105,7 @@ TestClient::TestClient(App& app, Limits limits)
 
 std::string TestClient::raw(std::string_view bytes) {
   detail::RequestReader reader(limits_, &app_);
+  reader.request().set_peer_address(peer_address_);
   std::string out;
   boost::asio::io_context io;
   // Spawned tasks run on the same io_context: each run() below finishes them too.

@@ -35,10 +35,11 @@ namespace {
 
 // The server's side of the pair: one request read as a connection reads it, through the app,
 // then the WebSocket session if the answer upgrades, else the answer and the end.
-asio::awaitable<void> serve_upgrade(const App& app, const Limits& limits, LocalSocket socket,
-                                    detail::TaskGroup* tasks,
+asio::awaitable<void> serve_upgrade(const App& app, const Limits& limits, std::string peer_address,
+                                    LocalSocket socket, detail::TaskGroup* tasks,
                                     asio::cancellation_signal& interrupt) {
   detail::RequestReader reader(limits, &app);
+  reader.request().set_peer_address(std::move(peer_address));
   for (;;) {
     const auto state = reader.parse();
     if (state == detail::RequestReader::State::Ready) break;
@@ -98,12 +99,13 @@ WebSocketClosed closed_by(const boost::system::error_code& ec,
 }  // namespace
 
 struct TestWebSocket::State {
-  State(const App& app, const Limits& limits)
+  State(const App& app, const Limits& limits, std::string peer_address)
       : tasks(io.get_executor(), limits.max_background_tasks), client(io) {
     LocalSocket server(io);
     asio::local::connect_pair(client.next_layer(), server);
     asio::co_spawn(
-        io, serve_upgrade(app, limits, std::move(server), &tasks, interrupt),
+        io,
+        serve_upgrade(app, limits, std::move(peer_address), std::move(server), &tasks, interrupt),
         asio::bind_cancellation_slot(interrupt.slot(), [this](std::exception_ptr failure) {
           server_done = true;
           if (!failure) return;
@@ -273,7 +275,7 @@ void TestWebSocket::wait_server_done() {
 
 TestWebSocket TestClient::websocket_connect(std::string_view target, const Headers& headers,
                                             const std::vector<std::string>& subprotocols) {
-  auto state = std::make_unique<TestWebSocket::State>(app_, limits_);
+  auto state = std::make_unique<TestWebSocket::State>(app_, limits_, peer_address_);
   TestWebSocket::State& s = *state;
   std::string cookie = cookie_header(target);
   for (const auto& [name, value] : headers)

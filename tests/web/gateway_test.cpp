@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "molt/web/middleware.hpp"
 #include "molt/web/server.hpp"
 #include "molt/web/test_client.hpp"
 #include "socket_client.hpp"
@@ -144,11 +145,13 @@ ServerOptions local(molt::web::Limits limits = {}) {
 
 // The upstream and the gateway in front of it.
 struct Gateway {
-  explicit Gateway(UpstreamOptions upstream = {}, molt::web::Limits upstream_limits = {})
+  explicit Gateway(UpstreamOptions upstream = {}, molt::web::Limits upstream_limits = {},
+                   molt::web::Middleware first = nullptr)
       : upstream_server(upstream_app, local(upstream_limits)) {
     add_upstream_routes(upstream_app);
     upstream_server.start();
     upstream.port = upstream_server.port();
+    if (first) gateway_app.use(std::move(first));
     gateway_app.route("GET", "/native", [](const Request&, Ctx&) -> awaitable<Response> {
       co_return Response::text("from the gateway");
     });
@@ -224,6 +227,18 @@ TEST(GatewayTest, ForwardsEndToEndHeadersAndSetsTheForwardedOnes) {
   EXPECT_NE(answer.body.find("X-Secret=(none)\n"), std::string::npos);  // named by Connection
   EXPECT_NE(answer.body.find("Keep-Alive=(none)\n"), std::string::npos);
   EXPECT_NE(answer.body.find("Accept=text/plain"), std::string::npos);
+}
+
+// Behind a trusted proxy (proxy_headers), the gateway passes on the scheme it was told and
+// appends the address it was reached from, not the client's again.
+TEST(GatewayTest, BehindATrustedProxyTheSchemeGoesOnAndTheChainGrowsByOneHop) {
+  Gateway gateway({}, {}, molt::web::proxy_headers());
+  auto answer =
+      gateway.get("/echo", "X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n");
+  ASSERT_EQ(answer.status, 200);
+  EXPECT_NE(answer.body.find("X-Forwarded-For=203.0.113.9, 127.0.0.1\n"), std::string::npos)
+      << answer.body;
+  EXPECT_NE(answer.body.find("X-Forwarded-Proto=https\n"), std::string::npos) << answer.body;
 }
 
 // What the upstream trusts as said by its proxy is not the client's to say: every Connection

@@ -60,8 +60,16 @@ class Request {
   // Whether the body is left on the connection for the handler to pull (ctx.body()).
   bool body_streamed() const { return body_streamed_; }
   bool keep_alive() const { return keep_alive_; }
-  // The client's IP address as text ("" when there is no socket, as in the TestClient).
-  std::string_view remote_address() const { return remote_address_; }
+  // The client's IP address as text: the socket's peer, or the client a trusted proxy named
+  // (the proxy_headers middleware); "" when there is no socket, as in the TestClient.
+  std::string_view remote_address() const {
+    return client_address_.empty() ? peer_address_ : client_address_;
+  }
+  // The socket's peer, whatever a proxy said ("" without a socket).
+  std::string_view peer_address() const { return peer_address_; }
+  // "http", or "https" when a trusted proxy says the client came to it over TLS (molt::web
+  // itself speaks plain HTTP, behind such a proxy).
+  std::string_view scheme() const { return https_ ? "https" : "http"; }
 
   // For parsers and test clients: the fields of a request. A body's memory is kept for the
   // next request only up to kKeptBodyCapacity.
@@ -75,7 +83,10 @@ class Request {
   void set_keep_alive(bool keep_alive) { keep_alive_ = keep_alive; }
   void set_body_streamed(bool streamed) { body_streamed_ = streamed; }
   // The connection's, so reset() keeps it.
-  void set_remote_address(std::string address) { remote_address_ = std::move(address); }
+  void set_peer_address(std::string address) { peer_address_ = std::move(address); }
+  // This request's, from a trusted proxy's headers; reset() forgets them.
+  void set_client_address(std::string address) { client_address_ = std::move(address); }
+  void set_https(bool https) { https_ = https; }
   // The buffer the views point into moved by `delta` bytes: move the views with it.
   void rebase(std::ptrdiff_t delta);
 
@@ -91,7 +102,9 @@ class Request {
   std::string body_;
   bool keep_alive_ = true;
   bool body_streamed_ = false;
-  std::string remote_address_;
+  bool https_ = false;
+  std::string peer_address_;
+  std::string client_address_;
 };
 
 // A streamed body: each call gives the next piece, std::nullopt at the end. The server pulls

@@ -44,6 +44,21 @@ struct CorsOptions {
 // Answers preflight requests itself (204) and marks answers to allowed origins.
 Middleware cors(CorsOptions options);
 
+struct ProxyHeadersOptions {
+  // The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, as uvicorn's
+  // --forwarded-allow-ips: addresses ("127.0.0.1", "::1") and networks ("10.0.0.0/8",
+  // "fd00::/8"). "*" believes any peer: only for a server nothing but its proxies can reach.
+  std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};
+};
+// Behind a reverse proxy (nginx, a load balancer): when the socket's peer is a trusted
+// proxy, request.remote_address() becomes the client that X-Forwarded-For names (read from
+// the right, the first address that is not a trusted proxy) and request.scheme() "https"
+// when X-Forwarded-Proto says so; request.peer_address() stays the socket's. Headers from
+// any other peer are ignored, so a client cannot choose its own address. Add it first, so
+// that access_log and everything after it see the client. std::invalid_argument at once for
+// an entry that is neither an address nor a network.
+Middleware proxy_headers(ProxyHeadersOptions options = {});
+
 // `Server-Timing: app;dur=<ms>`: the time spent inside the chain after this middleware.
 Middleware server_timing();
 

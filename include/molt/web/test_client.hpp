@@ -139,6 +139,9 @@ class TestClient {
   // takes), as from a socket: a streamed body (RouteOptions::stream_body) then reaches the
   // handler's ctx.body().next() in pieces of that size.
   void set_read_size(std::size_t bytes) { read_size_ = bytes == 0 ? 1 : bytes; }
+  // The address requests come from, as a socket's peer (request.peer_address()); none by
+  // default. For proxy_headers and what reads request.remote_address().
+  void set_peer_address(std::string address) { peer_address_ = std::move(address); }
 
   // Cookies, kept as httpx's and Starlette's test clients keep them: a Set-Cookie in an
   // answer stores one (Max-Age=0, or an Expires gone by, drops it), and the later requests
@@ -168,6 +171,7 @@ class TestClient {
   App& app_;
   Limits limits_;
   std::size_t read_size_;
+  std::string peer_address_;
   std::vector<StoredCookie> cookies_;
 };
 
