@@ -6,6 +6,11 @@ find_package(Boost 1.81.0 EXACT CONFIG REQUIRED COMPONENTS json url)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(ZLIB REQUIRED)  # molt::web gzips answers (compression.cpp)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # molt::web signs sessions (session.cpp)
+# RE2 (libre2-dev): the pattern rule's matcher (src/codec/pattern.cpp), linear in the text
+# whatever the expression. Its static library: a program carries RE2 only when it uses a
+# pattern, and no libre2.so of one soversion (the wheel's molt-worker runs elsewhere).
+find_path(RE2_INCLUDE_DIR re2/re2.h REQUIRED)
+find_library(RE2_STATIC_LIBRARY NAMES libre2.a REQUIRED)
 
 # msgpack-cxx: Debian's package, unpacked by scripts/setup into .deps/ (see the comment there).
 find_path(MSGPACK_INCLUDE_DIR msgpack.hpp

@@ -28,7 +28,8 @@ struct Fields {
 };
 BOOST_DESCRIBE_STRUCT(Fields, (), (a, n, on, tags, file))
 MOLT_DEFAULTS(Fields, n, on, tags)
-MOLT_RULES(Fields, rule(&Fields::a, max_length(8)))
+// The pattern's matcher (RE2) reads whatever text the form carries too.
+MOLT_RULES(Fields, rule(&Fields::a, pattern(R"(^(\w|[^\x00-\x7f])*\.?.$)"), max_length(8)))
 }  // namespace fuzz_form
 
 // The parser's events over `body` fed in pieces of `piece` bytes, each from a buffer that is

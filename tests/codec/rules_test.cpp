@@ -5,6 +5,8 @@
 #include <boost/json/parse.hpp>
 #include <cmath>
 #include <functional>
+#include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "molt/codec/json.hpp"
@@ -52,6 +54,27 @@ MOLT_RULES(Numbers, rule(&Numbers::code, one_of(-1, 5)), rule(&Numbers::step, on
            rule(&Numbers::small, between(0, 1000)), rule(&Numbers::ratio, at_most(0.1)),
            rule(&Numbers::twice, at_least(5), at_least(1)),
            rule(&Numbers::shade, one_of(Shade::light, Shade::dark)))
+
+struct Slugged {
+  std::string slug = "a";
+  std::optional<std::string> code;
+  std::string phrase = "b";
+};
+BOOST_DESCRIBE_STRUCT(Slugged, (), (slug, code, phrase))
+MOLT_DEFAULTS(Slugged, slug, code, phrase)
+MOLT_RULES(Slugged, rule(&Slugged::slug, pattern("^[a-z0-9-]+$"), max_length(20)),
+           rule(&Slugged::code, pattern(R"(^\d{3}$)")),
+           rule(&Slugged::phrase, pattern("b+"), pattern("^[^x]")))
+struct Hopeless {
+  std::string text;
+};
+BOOST_DESCRIBE_STRUCT(Hopeless, (), (text))
+MOLT_RULES(Hopeless, rule(&Hopeless::text, pattern("^(a+)+$")))
+struct Broken {
+  std::string text;
+};
+BOOST_DESCRIBE_STRUCT(Broken, (), (text))
+MOLT_RULES(Broken, rule(&Broken::text, pattern("([a-z]")))
 }  // namespace rules_sample
 
 namespace molt::codec {
@@ -253,6 +276,91 @@ TEST(Rules, MessagesQuoteNoMoreThanAFewDozenBytesOfInput) {
   } catch (const DecodeError& e) {
     EXPECT_LT(std::string(e.what()).size(), 200u);
   }
+}
+
+// The message decoding `json` as a Slugged gives, through JSON and through MsgPack (the same
+// value re-encoded): "" when both take it.
+std::string slug_error(std::string_view json) {
+  using rules_sample::Slugged;
+  const auto value = boost::json::parse(json);
+  std::string from_json, from_msgpack;
+  try {
+    (void)decode_json<Slugged>(json);
+  } catch (const DecodeError& e) {
+    from_json = e.what();
+  }
+  try {
+    (void)decode_msgpack<Slugged>(to_msgpack(value));
+  } catch (const DecodeError& e) {
+    from_msgpack = e.what();
+  }
+  EXPECT_EQ(from_json, from_msgpack);
+  return from_json;
+}
+
+TEST(Rules, APatternMustMatchTheText) {
+  EXPECT_EQ(slug_error(R"({"slug":"my-post-2","code":"123","phrase":"abba"})"), "");
+  EXPECT_EQ(slug_error(R"({"slug":"My Post"})"),
+            "payload.slug: expected text matching ^[a-z0-9-]+$, got \"My Post\"");
+  EXPECT_EQ(slug_error(R"({"code":"1234"})"),
+            "payload.code: expected text matching ^\\d{3}$, got \"1234\"");
+  EXPECT_EQ(slug_error(R"({"code":null})"), "");  // an optional's rule is for its value
+  // Unanchored, it is found anywhere, as JSON Schema's and Pydantic's: "b+" in "abba".
+  EXPECT_EQ(slug_error(R"({"phrase":"cbc"})"), "");
+  EXPECT_EQ(slug_error(R"({"phrase":"cac"})"),
+            "payload.phrase: expected text matching b+, got \"cac\"");
+  EXPECT_EQ(slug_error(R"({"phrase":"xb"})"),
+            "payload.phrase: expected text matching ^[^x], got \"xb\"");  // both must
+}
+
+// `^` and `$` are the text's ends, as in ECMAScript and Pydantic: Boost's Perl default (and
+// Python's `$` before a final newline) would let a line break smuggle anything past them.
+TEST(Rules, APatternsAnchorsAreTheTextsEndsNotALines) {
+  EXPECT_NE(slug_error(R"({"slug":"ok\nDROP TABLE"})"), "");
+  EXPECT_NE(slug_error(R"({"slug":"ok\n"})"), "");
+  EXPECT_NE(slug_error(R"({"code":"123\n"})"), "");
+  EXPECT_NE(slug_error(R"({"code":"\n123"})"), "");
+  EXPECT_EQ(slug_error(R"({"phrase":"a\nb"})"), "");  // unanchored still finds it
+}
+
+// What makes a backtracking matcher run for ever (`^(a+)+$` on a's and a '!': 2^n paths) is
+// a linear scan for RE2. A megabyte would take a backtracking matcher years.
+TEST(Rules, APathologicalExpressionStillMatchesInLinearTime) {
+  const std::string text = std::string(1 << 20, 'a') + "!";
+  EXPECT_THROW((void)decode_json<rules_sample::Hopeless>(R"({"text":")" + text + R"("})"),
+               DecodeError);
+  EXPECT_NO_THROW((void)decode_json<rules_sample::Hopeless>(R"({"text":"aaaa"})"));
+}
+
+// Characters, not bytes: "^.{2}$" takes two characters of any width, as Pydantic counts.
+TEST(Rules, APatternReadsCharacters) {
+  EXPECT_TRUE(detail::pattern_found("^.{2}$", "\xc3\xa9\xe2\x82\xac"));  // é€
+  EXPECT_FALSE(detail::pattern_found("^.{2}$", "ab\xc3\xa9"));
+}
+
+TEST(Rules, AnExpressionThatIsNoRegularExpressionSaysSo) {
+  try {
+    (void)decode_json<rules_sample::Broken>(R"({"text":"a"})");
+    FAIL() << "took it";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("pattern(\"([a-z]\"): not a regular expression RE2 takes"),
+              std::string::npos)
+        << e.what();
+  }
+  SchemaSet schemas;  // and so does writing its schema, as serve_openapi does at startup
+  EXPECT_THROW(schemas.schema_of<rules_sample::Broken>(), std::invalid_argument);
+}
+
+TEST(Rules, TheSchemaShowsPatterns) {
+  SchemaSet schemas;
+  schemas.schema_of<rules_sample::Slugged>();
+  const auto& properties = schemas.definitions().at("Slugged").at("properties");
+  EXPECT_EQ(properties.at("slug"),
+            boost::json::parse(
+                R"({"type":"string","pattern":"^[a-z0-9-]+$","maxLength":20,"default":"a"})"));
+  EXPECT_EQ(properties.at("code").at("anyOf").at(0).at("pattern"), "^\\d{3}$");
+  EXPECT_EQ(properties.at("phrase").at("pattern"), "b+");
+  EXPECT_EQ(properties.at("phrase").at("allOf"), boost::json::parse(R"([{"pattern":"^[^x]"}])"));
 }
 
 TEST(Rules, TheSchemaShowsThem) {

@@ -123,6 +123,19 @@ void add_check(boost::json::object& schema, const rules::OneOf<V, N>& one_of) {
   schema["enum"] = std::move(values);
 }
 
+template <class M>
+void add_check(boost::json::object& schema, const rules::Pattern& pattern) {
+  (void)pattern_found(pattern.expression, {});  // a broken one fails here, at startup
+  if (!schema.contains("pattern")) {
+    schema["pattern"] = pattern.expression;
+    return;
+  }
+  // A member's second pattern: both must match, and "pattern" holds one.
+  boost::json::value& all = schema["allOf"];
+  if (!all.is_array()) all = boost::json::array();
+  all.as_array().push_back(boost::json::object{{"pattern", pattern.expression}});
+}
+
 template <class T, class M, class P>
 void add_rules(boost::json::value& schema, P pointer) {
   using Value = typename traits::without_optional<M>::type;

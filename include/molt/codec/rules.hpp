@@ -24,6 +24,8 @@
 //                                                    JSON Schema and Pydantic count), arrays
 //                                                    and maps (in elements)
 //   one_of(a, b, ...)                                text, numbers, a described enum's values
+//   pattern(R"(^[a-z0-9-]+$)")                       text that the regular expression matches
+//                                                    (see Pattern below)
 // A rule on a std::optional member holds for its value when there is one. Rules are checked
 // after the struct is decoded, on every member (a MOLT_DEFAULTS initial value too); a derived
 // struct keeps its described bases' rules and adds its own. check_rules checks a value built
@@ -59,6 +61,10 @@ std::string number_text(double value);
 std::string number_text(std::int64_t value);
 std::string number_text(std::uint64_t value);
 std::size_t code_points(std::string_view utf8) noexcept;
+
+// Whether the regular expression `expression` matches somewhere in `text` (RE2).
+// std::invalid_argument naming it when `expression` is no regular expression.
+bool pattern_found(std::string_view expression, std::string_view text);
 
 template <class N>
 std::string any_number_text(N value) {
@@ -251,6 +257,27 @@ struct OneOf {
   }
 };
 
+// Text in which the regular expression finds a match, as JSON Schema's and Pydantic's
+// `pattern`: anywhere in the text unless anchored (`^...$` for the whole text). The syntax is
+// RE2's, as Pydantic's (Rust's regex): Perl's classes and repeats, no backreferences or
+// lookaround. `^` and `$` are the text's ends (not a line's, nor before a final line break),
+// `.` is any character but `\n`, and characters are UTF-8's, as length() counts them. The
+// match takes time linear in the text whatever the expression: no input can make it
+// backtrack for ever. An expression RE2 refuses is a std::invalid_argument naming it at its
+// first check, and when its schema is written (serve_openapi, at startup).
+struct Pattern {
+  std::string_view expression;
+
+  constexpr bool valid() const { return !expression.empty(); }
+
+  template <class M>
+  std::optional<RuleFailure> check(const M& text) const {
+    static_assert(std::is_same_v<M, std::string>, "pattern: for text");
+    if (detail::pattern_found(expression, text)) return std::nullopt;
+    return RuleFailure{"text matching " + std::string(expression), quoted_excerpt(text)};
+  }
+};
+
 template <class B>
 constexpr Bound<B> at_least(B value) {
   return {value, true, false};
@@ -279,6 +306,9 @@ constexpr Length min_length(std::size_t min) {
 }
 constexpr Length max_length(std::size_t max) {
   return {0, max};
+}
+constexpr Pattern pattern(std::string_view expression) {
+  return {expression};
 }
 template <class V, class... More>
 constexpr auto one_of(V first, More... more) {
@@ -410,7 +440,7 @@ void for_each_rule(Fn&& fn) {
     static_assert(own_rules_are_sound<T>(),
                   "MOLT_RULES names no rule, a member that is not a described member of this "
                   "struct, or a rule no value can meet (between(10, 0), length(5, 2), a NaN "
-                  "bound)");
+                  "bound, an empty pattern)");
     static constexpr auto kRules = molt_rules_of(traits::RulesOf<T>{});
     std::apply([&](const auto&... rule) { (fn(rule), ...); }, kRules);
   }
