@@ -11,7 +11,7 @@
 // in-flight requests and exits 0. With --upstream it is a gateway in front of Django: the
 // requests none of its routes take are forwarded there (docs/web.md, "Gateway"). Behind a
 // reverse proxy, --forwarded-allow-ips names the proxies whose X-Forwarded-For and
-// X-Forwarded-Proto say who the client is (docs/web.md, "Behind a proxy").
+// X-Forwarded-Proto say who the client is (docs/web.md, "Behind a reverse proxy").
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>

@@ -15,6 +15,10 @@ namespace {
 
 namespace ip = boost::asio::ip;
 
+// More hops than any real chain of proxies has: a longer list (a client's own entries behind
+// a proxy that appends, under "*") is not read further.
+constexpr int kMaxHops = 32;
+
 // An IPv4 client seen through an IPv6 socket (`::ffff:10.0.0.1`) is that IPv4 client.
 ip::address unmapped(const ip::address& address) {
   if (address.is_v6() && address.to_v6().is_v4_mapped())
@@ -22,11 +26,20 @@ ip::address unmapped(const ip::address& address) {
   return address;
 }
 
+// An address without a zone id: `fe80::1%eth0` names an interface of the host that wrote it,
+// which no other host can check (and Asio would look the name up with a system call).
 std::optional<ip::address> parse_address(std::string_view text) {
+  if (text.find('%') != std::string_view::npos) return std::nullopt;
   boost::system::error_code ec;
   const ip::address address = ip::make_address(text, ec);
   if (ec) return std::nullopt;
   return unmapped(address);
+}
+
+// The socket's peer as the connection wrote it: a link-local peer carries its interface
+// (`fe80::1%eth0`), which has no say in whether the proxy is trusted.
+std::optional<ip::address> parse_peer(std::string_view text) {
+  return parse_address(text.substr(0, text.find('%')));
 }
 
 // One X-Forwarded-For entry: an address, as proxies write it; some add the client's port
@@ -43,6 +56,10 @@ std::optional<ip::address> parse_forwarded_entry(std::string_view entry) {
   if (colon != std::string_view::npos && entry.find(':', colon + 1) == std::string_view::npos)
     return parse_address(entry.substr(0, colon));  // IPv4 with a port: IPv6 has two colons
   return parse_address(entry);
+}
+
+[[noreturn]] void refuse_entry(std::string_view entry, std::string_view why) {
+  throw std::invalid_argument("proxy_headers: '" + std::string(entry) + "' " + std::string(why));
 }
 
 class TrustedProxies {
@@ -76,32 +93,42 @@ class TrustedProxies {
       any_ = true;
       return;
     }
+    if (text.find('%') != std::string_view::npos)
+      refuse_entry(entry,
+                   "has a zone id, which is not taken: the address alone matches a "
+                   "peer on any interface");
     const std::size_t slash = text.find('/');
-    const auto address = parse_address(text.substr(0, slash));
-    if (!address)
-      throw std::invalid_argument("proxy_headers: '" + std::string(entry) +
-                                  "' is not an IP address or network (such as 10.0.0.0/8)");
-    unsigned prefix = address->is_v4() ? 32 : 128;
+    boost::system::error_code ec;
+    ip::address address = ip::make_address(text.substr(0, slash), ec);
+    if (ec) refuse_entry(entry, "is not an IP address or network (such as 10.0.0.0/8)");
+    unsigned prefix = address.is_v4() ? 32 : 128;
     if (slash != std::string_view::npos) {
       const std::string_view digits = text.substr(slash + 1);
       unsigned parsed = 0;
-      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), parsed);
-      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      const auto [end, error] =
+          std::from_chars(digits.data(), digits.data() + digits.size(), parsed);
+      if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
           parsed > prefix)
-        throw std::invalid_argument("proxy_headers: '" + std::string(entry) +
-                                    "' has no valid prefix length (0 to " + std::to_string(prefix) +
-                                    ")");
+        refuse_entry(entry, "has no valid prefix length (0 to " + std::to_string(prefix) + ")");
       prefix = parsed;
     }
-    const Network network = address->is_v4() ? Network(ip::network_v4(address->to_v4(), prefix))
-                                             : Network(ip::network_v6(address->to_v6(), prefix));
+    // Mapped peers (`::ffff:10.0.0.1`) are compared as IPv4: so are networks of them.
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+      if (prefix < 96)
+        refuse_entry(entry,
+                     "reaches past the IPv4-mapped addresses; write an IPv4 network as "
+                     "such (10.0.0.0/8)");
+      address = unmapped(address);
+      prefix -= 96;
+    }
+    const Network network = address.is_v4() ? Network(ip::network_v4(address.to_v4(), prefix))
+                                            : Network(ip::network_v6(address.to_v6(), prefix));
     const ip::address base =
         std::visit([](const auto& net) { return ip::address(net.network()); }, network);
     // Bits past the prefix are a typing slip (10.0.0.1/8): which network was meant?
-    if (base != *address)
-      throw std::invalid_argument("proxy_headers: '" + std::string(entry) +
-                                  "' has bits set past its prefix; the network is " +
-                                  base.to_string() + "/" + std::to_string(prefix));
+    if (base != address)
+      refuse_entry(entry, "has bits set past its prefix; the network is " + base.to_string() + "/" +
+                              std::to_string(prefix));
     networks_.push_back(network);
   }
 
@@ -111,17 +138,19 @@ class TrustedProxies {
 
 // The client that X-Forwarded-For names, read from the right as each proxy appends the
 // address it was reached from: the first entry that is not a trusted proxy. An entry that is
-// no address ("unknown", garbage) ends the walk: the client is then the nearest address
-// known for certain. std::nullopt when the list names no one before such an entry.
+// no address ("unknown", garbage, a zone id), or one past kMaxHops, ends the walk: the client
+// is then the nearest address known for certain. std::nullopt when the list names no one
+// before such an entry.
 std::optional<ip::address> forwarded_client(std::string_view list, const TrustedProxies& trusted) {
   std::optional<ip::address> nearest;
   std::string_view rest = list;
-  while (!rest.empty()) {
+  for (int hops = 0; !rest.empty() && hops < kMaxHops;) {
     const std::size_t comma = rest.rfind(',');
     const std::string_view entry =
         trim_ows(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
     if (entry.empty()) continue;  // an empty list element (`a, , b`) counts for nothing
+    ++hops;
     const auto address = parse_forwarded_entry(entry);
     if (!address) break;
     nearest = *address;
@@ -145,16 +174,16 @@ std::optional<bool> forwarded_https(std::string_view list) {
 Middleware proxy_headers(ProxyHeadersOptions options) {
   auto trusted = std::make_shared<const TrustedProxies>(options.trusted_proxies);
   return [trusted](const Request& request, Ctx&, Next next) -> boost::asio::awaitable<Response> {
-    const auto peer = parse_address(request.peer_address());
+    const auto peer = parse_peer(request.peer_address());
     if (peer && trusted->contains(*peer)) {
       // Every request the chain sees belongs to its connection (or test client), which lets
       // the chain's first middleware say who sent it; the rest of the chain reads it.
       Request& forwarded = const_cast<Request&>(request);
-      std::string storage;
-      if (const auto list = request.header_list("X-Forwarded-For", storage))
+      std::string for_lines, proto_lines;
+      if (const auto list = request.header_list("X-Forwarded-For", for_lines))
         if (const auto client = forwarded_client(*list, *trusted))
           forwarded.set_client_address(client->to_string());
-      if (const auto proto = request.header_list("X-Forwarded-Proto", storage))
+      if (const auto proto = request.header_list("X-Forwarded-Proto", proto_lines))
         if (const auto https = forwarded_https(*proto)) forwarded.set_https(*https);
     }
     co_return co_await next();

@@ -185,14 +185,6 @@ TestWebSocket::~TestWebSocket() {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "TestWebSocket: closing: %s\n", e.what());
   }
-  // Work the server's side handed off may still be finishing: a blocking-pool task that has
-  // handed back its result holds the io_context until it lets go of its work, and must not
-  // find it destroyed. Running until no work is left waits for that (a real server's threads
-  // run until then too).
-  if (state_->server_done) {
-    state_->io.restart();
-    state_->io.run_for(state_->timeout);
-  }
   // What still waits (a handler that never ended) is destroyed with the io_context.
   boost::system::error_code ignored;
   state_->client.next_layer().close(ignored);

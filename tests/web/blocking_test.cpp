@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <future>
 #include <stdexcept>
@@ -12,6 +15,7 @@
 #include "molt/core/status.hpp"
 #include "molt/web/server.hpp"
 #include "molt/web/test_client.hpp"
+#include "molt/web/websocket.hpp"
 #include "socket_client.hpp"
 
 namespace {
@@ -170,6 +174,56 @@ TEST(BlockingTest, TwoPoolThreadsOfOneHandlerAskForItsTokenAtOnce) {
     EXPECT_EQ(answers[0].body, "one token");
   }
   server.stop();
+  pool.close();
+}
+
+// Found by a review: an io_context destroyed while the pool still held its hand-off (a test's,
+// run for a while and dropped) was posted into and released after it was freed. Its
+// destruction now waits for the hand-off to end.
+TEST(BlockingTest, AnIoContextDroppedUnderAPoolTaskWaitsForItsHandOff) {
+  molt::core::BlockingPool pool(1, 4);
+  std::atomic<bool> finished{false};
+  for (int round = 0; round < 3; ++round) {
+    finished = false;
+    {
+      boost::asio::io_context io;
+      boost::asio::co_spawn(
+          io,
+          [&]() -> awaitable<void> {
+            co_await molt::web::run_blocking(pool, [&] {
+              std::this_thread::sleep_for(std::chrono::milliseconds(150));
+              finished = true;
+            });
+          },
+          boost::asio::detached);
+      io.run_for(std::chrono::milliseconds(20));  // the task is on the pool now
+    }                                             // destroyed here, the pool's thread still asleep
+    EXPECT_TRUE(finished.load());
+  }
+  pool.close();
+}
+
+// The same through TestClient::websocket_connect: a handler still in run_blocking when the
+// test gives up on it (its timeout) and drops the socket.
+TEST(BlockingTest, ATestWebSocketDroppedUnderAPoolTaskWaitsForItsHandOff) {
+  molt::core::BlockingPool pool(1, 4);
+  std::atomic<bool> finished{false};
+  App app;
+  app.websocket("/ws", [&](molt::web::WebSocket& socket, Ctx&) -> awaitable<void> {
+    co_await socket.accept();
+    co_await socket.send_text("hi");
+    co_await molt::web::run_blocking(pool, [&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      finished = true;
+    });
+  });
+  TestClient client(app);
+  {
+    auto socket = client.websocket_connect("/ws");
+    socket.set_timeout(std::chrono::milliseconds(50));
+    EXPECT_EQ(socket.receive_text(), "hi");
+  }  // its close times out (the handler is on the pool), then the io_context goes
+  EXPECT_TRUE(finished.load());
   pool.close();
 }
 

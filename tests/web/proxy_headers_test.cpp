@@ -101,6 +101,30 @@ TEST(ProxyHeadersTest, PortsBracketsAndMappedAddressesAreUnderstood) {
             "203.0.113.7 ::ffff:10.0.0.1 http");
 }
 
+// Found by a review. A link-local proxy's peer address carries its interface (`fe80::1%eth0`),
+// which has no say in the trust; in the list, a zone id is another host's interface, and
+// nothing to trust (nor to look up with a system call per entry).
+TEST(ProxyHeadersTest, ZoneIdsAreNoPartOfTheTrustAndNoClientAddress) {
+  const TestClient::Headers named = {{"X-Forwarded-For", "203.0.113.7"}};
+  EXPECT_EQ(whoami(trusting({"fe80::/10"}), "fe80::1%eth0", named),
+            "203.0.113.7 fe80::1%eth0 http");
+  EXPECT_EQ(whoami(trusting({"fe80::1"}), "fe80::1%2", named), "203.0.113.7 fe80::1%2 http");
+  for (const char* entry : {"2001:db8::7%garbage", "[2001:db8::7%5]:443", "fe80::1%lo"})
+    EXPECT_EQ(whoami(trusting({"10.0.0.0/8"}), "10.0.0.1",
+                     {{"X-Forwarded-For", std::string("198.51.100.1, ") + entry}}),
+              "10.0.0.1 10.0.0.1 http")
+        << entry;
+}
+
+// A client behind a proxy that appends writes as many entries as it likes on the left: past
+// 32 hops the list is not read (under "*" each would be parsed).
+TEST(ProxyHeadersTest, AListIsReadForAtMost32Hops) {
+  std::string list;
+  for (int i = 40; i > 0; --i) list += "10.0.0." + std::to_string(i) + (i > 1 ? ", " : "");
+  EXPECT_EQ(whoami(trusting({"*"}), "10.0.0.99", {{"X-Forwarded-For", list}}),
+            "10.0.0.32 10.0.0.99 http");
+}
+
 // "unknown" (nginx's word when it does not know), an obfuscated name or garbage cannot be
 // the client's address: the walk stops there, at the nearest address known for certain.
 TEST(ProxyHeadersTest, AnEntryThatIsNoAddressStopsAtTheNearestKnownOne) {
@@ -140,7 +164,16 @@ TEST(ProxyHeadersTest, AMistypedTrustedEntryFailsAtStartupSayingWhy) {
   EXPECT_NE(refusal({"localhost"}).find("'localhost' is not an IP address"), std::string::npos);
   for (const char* bad : {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "::1/129", "10.0.0.0/8x", ""})
     EXPECT_NE(refusal({bad}), "accepted") << bad;
-  EXPECT_EQ(refusal({" 10.0.0.0/8 ", "::/0", "0.0.0.0/0", "fe80::1", "*"}), "accepted");
+  EXPECT_NE(refusal({"fe80::1%lo"}).find("zone id"), std::string::npos);
+  EXPECT_NE(refusal({"::ffff:0.0.0.0/95"}).find("reaches past the IPv4-mapped addresses"),
+            std::string::npos);
+  EXPECT_EQ(refusal({" 10.0.0.0/8 ", "::/0", "0.0.0.0/0", "fe80::1", "*", "::ffff:10.0.0.0/104"}),
+            "accepted");
+  // A mapped network is its IPv4 network, as mapped peers are compared.
+  EXPECT_EQ(whoami(trusting({"::ffff:10.0.0.0/104"}), "10.9.9.9", {{"X-Forwarded-For", "1.2.3.4"}}),
+            "1.2.3.4 10.9.9.9 http");
+  EXPECT_EQ(whoami(trusting({"::ffff:10.0.0.0/104"}), "11.0.0.1", {{"X-Forwarded-For", "1.2.3.4"}}),
+            "11.0.0.1 11.0.0.1 http");
 }
 
 // The access log after it names the client; a later request on the same connection without

@@ -10,15 +10,21 @@
 
 #include <atomic>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/context.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/execution_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -31,11 +37,37 @@
 
 namespace molt::web {
 
+namespace detail {
+// The hand-offs to a BlockingPool that are not done with their io_context yet: its destruction
+// waits for them. A pool thread posts the result back and then releases its work; an owner
+// that destroys the io_context once it has no work (a test's, run for a while) could do so
+// while that thread is still inside the post or the release, on freed memory.
+class PoolHandoffs final : public boost::asio::execution_context::service {
+ public:
+  using key_type = PoolHandoffs;
+  static inline boost::asio::execution_context::id id;
+
+  explicit PoolHandoffs(boost::asio::execution_context& context)
+      : boost::asio::execution_context::service(context) {}
+  void begin();
+  void end();
+
+ private:
+  void shutdown() override;  // the io_context's destruction: waits until none is in flight
+
+  std::mutex mutex_;
+  std::condition_variable ended_;
+  std::size_t in_flight_ = 0;
+};
+}  // namespace detail
+
 template <typename F>
 boost::asio::awaitable<std::invoke_result_t<F&>> run_blocking(core::BlockingPool& pool, F fn) {
   using Result = std::invoke_result_t<F&>;
   constexpr bool kReturnsNothing = std::is_void_v<Result>;
   const auto executor = co_await boost::asio::this_coro::executor;
+  auto& handoffs = boost::asio::use_service<detail::PoolHandoffs>(
+      boost::asio::query(executor, boost::asio::execution::context));
   // The coroutine stays suspended until the pool hands back, so these outlive the task.
   std::optional<std::conditional_t<kReturnsNothing, std::monostate, Result>> result;
   std::exception_ptr error;
@@ -52,12 +84,18 @@ boost::asio::awaitable<std::invoke_result_t<F&>> run_blocking(core::BlockingPool
         auto resume = std::make_shared<Resume>(Resume{std::move(completion), std::move(tracked)});
         // The work is released only once the post has returned: until then the io_context
         // cannot run out of work, so it cannot be destroyed while this (pool) thread is still
-        // inside post, signalling its scheduler (a race TSan saw with a short-lived one).
-        const auto hand_back = [resume, executor] {
+        // inside post, signalling its scheduler (a race TSan saw with a short-lived one). Nor
+        // while it releases the work: its destruction waits for the hand-off's end. The
+        // handler goes before the end too: the last to hold it must be the io_context (its
+        // queue or its thread), not this closure, which the pool thread destroys later.
+        handoffs.begin();
+        auto hand_back = [resume, executor, &handoffs]() mutable {
           boost::asio::post(executor, [resume] { std::move(resume->handler)(); });
           resume->work.reset();
+          resume.reset();
+          handoffs.end();
         };
-        const bool queued = pool.try_post([&, hand_back] {
+        const bool queued = pool.try_post([&, hand_back]() mutable {
                                   try {
                                     if constexpr (kReturnsNothing) {
                                       fn();

@@ -48,6 +48,7 @@ struct ProxyHeadersOptions {
   // The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, as uvicorn's
   // --forwarded-allow-ips: addresses ("127.0.0.1", "::1") and networks ("10.0.0.0/8",
   // "fd00::/8"). "*" believes any peer: only for a server nothing but its proxies can reach.
+  // A trusted proxy must set X-Forwarded-Proto and append to X-Forwarded-For itself.
   std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};
 };
 // Behind a reverse proxy (nginx, a load balancer): when the socket's peer is a trusted
@@ -55,7 +56,7 @@ struct ProxyHeadersOptions {
 // the right, the first address that is not a trusted proxy) and request.scheme() "https"
 // when X-Forwarded-Proto says so; request.peer_address() stays the socket's. Headers from
 // any other peer are ignored, so a client cannot choose its own address. Add it first, so
-// that access_log and everything after it see the client. std::invalid_argument at once for
+// that access_log and everything else see the client. std::invalid_argument at once for
 // an entry that is neither an address nor a network.
 Middleware proxy_headers(ProxyHeadersOptions options = {});
 
