@@ -5,9 +5,11 @@
 #include <boost/json/parse.hpp>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "molt/codec/json.hpp"
 #include "molt/codec/json_schema.hpp"
@@ -65,6 +67,17 @@ MOLT_DEFAULTS(Slugged, slug, code, phrase)
 MOLT_RULES(Slugged, rule(&Slugged::slug, pattern("^[a-z0-9-]+$"), max_length(20)),
            rule(&Slugged::code, pattern(R"(^\d{3}$)")),
            rule(&Slugged::phrase, pattern("b+"), pattern("^[^x]")))
+struct Tagged {
+  std::vector<std::string> tags;
+  std::map<std::string, int> scores;
+  std::optional<std::vector<std::optional<std::string>>> notes;
+  std::vector<std::vector<int>> grid;
+};
+BOOST_DESCRIBE_STRUCT(Tagged, (), (tags, scores, notes, grid))
+MOLT_DEFAULTS(Tagged, tags, scores, notes, grid)
+MOLT_RULES(Tagged, rule(&Tagged::tags, max_length(3), each(length(1, 5), pattern("^[a-z]+$"))),
+           rule(&Tagged::scores, each(between(0, 10))), rule(&Tagged::notes, each(max_length(4))),
+           rule(&Tagged::grid, each(max_length(2), each(at_least(0)))))
 struct Hopeless {
   std::string text;
 };
@@ -361,6 +374,71 @@ TEST(Rules, TheSchemaShowsPatterns) {
   EXPECT_EQ(properties.at("code").at("anyOf").at(0).at("pattern"), "^\\d{3}$");
   EXPECT_EQ(properties.at("phrase").at("pattern"), "b+");
   EXPECT_EQ(properties.at("phrase").at("allOf"), boost::json::parse(R"([{"pattern":"^[^x]"}])"));
+}
+
+// The message decoding `json` as a Tagged gives, through JSON and through MsgPack.
+std::string tagged_error(std::string_view json) {
+  const auto value = boost::json::parse(json);
+  std::string from_json, from_msgpack;
+  try {
+    (void)decode_json<rules_sample::Tagged>(json);
+  } catch (const DecodeError& e) {
+    from_json = e.what();
+  }
+  try {
+    (void)decode_msgpack<rules_sample::Tagged>(to_msgpack(value));
+  } catch (const DecodeError& e) {
+    from_msgpack = e.what();
+  }
+  EXPECT_EQ(from_json, from_msgpack);
+  return from_json;
+}
+
+TEST(Rules, EachElementHoldsTheChecksAndAFailureNamesIt) {
+  EXPECT_EQ(tagged_error(R"({"tags":["a","bc"],"scores":{"x":0,"y":10},"notes":["ab",null],
+                             "grid":[[0,1],[]]})"),
+            "");
+  EXPECT_EQ(tagged_error(R"({"tags":["ok",""]})"),
+            "payload.tags[1]: expected text of 1 to 5 characters, got 0 characters");
+  EXPECT_EQ(tagged_error(R"({"tags":["ok","Nope"]})"),
+            "payload.tags[1]: expected text matching ^[a-z]+$, got \"Nope\"");
+  // The array's own check comes first, as written.
+  EXPECT_EQ(tagged_error(R"({"tags":["a","b","c",""]})"),
+            "payload.tags: expected an array of at most 3 elements, got 4 elements");
+  EXPECT_EQ(tagged_error(R"({"scores":{"a":1,"b":11}})"),
+            "payload.scores.b: expected an integer from 0 to 10, got 11");
+  EXPECT_EQ(tagged_error(R"({"notes":[null,"abcde"]})"),
+            "payload.notes[1]: expected text of at most 4 characters, got 5 characters");
+  EXPECT_EQ(tagged_error(R"({"notes":null})"), "");
+  EXPECT_EQ(tagged_error(R"({"grid":[[1],[2,-1]]})"),
+            "payload.grid[1][1]: expected an integer at least 0, got -1");
+  EXPECT_EQ(tagged_error(R"({"grid":[[1],[2,3,4]]})"),
+            "payload.grid[1]: expected an array of at most 2 elements, got 3 elements");
+  // check_rules holds a value built in code to them too.
+  rules_sample::Tagged built;
+  built.scores["z"] = -1;
+  try {
+    check_rules(built, "item");
+    FAIL() << "took it";
+  } catch (const DecodeError& e) {
+    EXPECT_EQ(std::string(e.what()), "item.scores.z: expected an integer from 0 to 10, got -1");
+  }
+}
+
+TEST(Rules, TheSchemaShowsEachElementsChecksOnItsItems) {
+  SchemaSet schemas;
+  schemas.schema_of<rules_sample::Tagged>();
+  const auto& properties = schemas.definitions().at("Tagged").at("properties");
+  const auto parse = [](std::string_view text) { return boost::json::parse(text); };
+  EXPECT_EQ(properties.at("tags").at("items"),
+            parse(R"({"type":"string","minLength":1,"maxLength":5,"pattern":"^[a-z]+$"})"));
+  EXPECT_EQ(properties.at("tags").at("maxItems"), 3);
+  EXPECT_EQ(properties.at("scores").at("additionalProperties").at("minimum"), 0);
+  EXPECT_EQ(properties.at("scores").at("additionalProperties").at("maximum"), 10);
+  EXPECT_EQ(properties.at("notes").at("anyOf").at(0).at("items").at("anyOf").at(0),
+            parse(R"({"type":"string","maxLength":4})"));
+  EXPECT_EQ(properties.at("grid").at("items").at("maxItems"), 2);
+  EXPECT_EQ(properties.at("grid").at("items").at("items").at("minimum"), 0);
 }
 
 TEST(Rules, TheSchemaShowsThem) {

@@ -136,6 +136,30 @@ void add_check(boost::json::object& schema, const rules::Pattern& pattern) {
   all.as_array().push_back(boost::json::object{{"pattern", pattern.expression}});
 }
 
+// An array's element type, a map's value type.
+template <class M, bool = traits::is_vector<M>::value>
+struct element_of {
+  using type = typename M::value_type;
+};
+template <class M>
+struct element_of<M, false> {
+  using type = typename M::mapped_type;
+};
+
+// each(...)'s checks on the schema of the elements (an array's items, a map's values).
+template <class M, class... Checks>
+void add_check(boost::json::object& schema, const rules::Each<Checks...>& each) {
+  static_assert(traits::is_vector<M>::value || traits::is_string_map<M>::value,
+                "each(...): for arrays and maps");
+  using Element = typename element_of<M>::type;
+  boost::json::object* target =
+      &schema.at(traits::is_vector<M>::value ? "items" : "additionalProperties").as_object();
+  if constexpr (traits::is_optional<Element>::value)  // an optional's checks are on its value
+    target = &target->at("anyOf").as_array().at(0).as_object();
+  using Value = typename traits::without_optional<Element>::type;
+  std::apply([&](const auto&... check) { (add_check<Value>(*target, check), ...); }, each.checks);
+}
+
 template <class T, class M, class P>
 void add_rules(boost::json::value& schema, P pointer) {
   using Value = typename traits::without_optional<M>::type;

@@ -26,6 +26,9 @@
 //   one_of(a, b, ...)                                text, numbers, a described enum's values
 //   pattern(R"(^[a-z0-9-]+$)")                       text that the regular expression matches
 //                                                    (see Pattern below)
+//   each(check, ...)                                 every element of an array (every value of
+//                                                    a map) holds the checks: Pydantic's
+//                                                    list[Annotated[str, Field(...)]]
 // A rule on a std::optional member holds for its value when there is one. Rules are checked
 // after the struct is decoded, on every member (a MOLT_DEFAULTS initial value too); a derived
 // struct keeps its described bases' rules and adds its own. check_rules checks a value built
@@ -329,6 +332,22 @@ constexpr auto one_of(V first, More... more) {
   }
 }
 
+// Checks for every element of an array, every value of a map: `each(length(1, 30))`. A
+// failure names the element: "body.tags[2]: expected text of 1 to 30 characters, got ...".
+template <class... Checks>
+struct Each {
+  std::tuple<Checks...> checks;
+
+  constexpr bool valid() const {
+    return std::apply([](const auto&... check) { return (check.valid() && ...); }, checks);
+  }
+};
+template <class... Checks>
+constexpr Each<Checks...> each(Checks... checks) {
+  static_assert(sizeof...(Checks) > 0, "each(...): name at least one check");
+  return {{checks...}};
+}
+
 // The checks of one member.
 template <class S, class M, class... Checks>
 struct MemberRule {
@@ -446,12 +465,32 @@ void for_each_rule(Fn&& fn) {
   }
 }
 
+template <class Check>
+struct is_each : std::false_type {};
+template <class... Checks>
+struct is_each<rules::Each<Checks...>> : std::true_type {};
+
+// Throws a DecodeError at `at` when `value` breaks `check`; an optional's check is for its
+// value, each(...)'s for every element (or map value), named by its index (or key).
 template <class M, class Check>
-std::optional<RuleFailure> check_value(const M& value, const Check& check) {
-  if constexpr (traits::is_optional<M>::value)
-    return value ? check_value(*value, check) : std::nullopt;
-  else
-    return check.check(value);
+void check_at(const M& value, const Check& check, const PathSegment& at) {
+  if constexpr (traits::is_optional<M>::value) {
+    if (value) check_at(*value, check, at);
+  } else if constexpr (is_each<Check>::value) {
+    static_assert(traits::is_vector<M>::value || traits::is_string_map<M>::value,
+                  "each(...): for arrays and maps");
+    const auto check_element = [&](const auto& element, const PathSegment& where) {
+      std::apply([&](const auto&... inner) { (check_at(element, inner, where), ...); },
+                 check.checks);
+    };
+    if constexpr (traits::is_vector<M>::value) {
+      for (std::size_t i = 0; i < value.size(); ++i) check_element(value[i], at.element(i));
+    } else {
+      for (const auto& [key, element] : value) check_element(element, at.field(key));
+    }
+  } else if (auto failure = check.check(value)) {
+    throw DecodeError(at, failure->expected, failure->got);
+  }
 }
 
 }  // namespace detail
@@ -465,12 +504,8 @@ void check_rules(const T& value, const PathSegment& at) {
     detail::for_each_rule<T>([&](const auto& rule) {
       std::apply(
           [&](const auto&... checks) {
-            const auto check_one = [&](const auto& check) {
-              if (auto failure = detail::check_value(value.*rule.member, check))
-                throw DecodeError(at.field(detail::member_name<T>(rule.member)), failure->expected,
-                                  failure->got);
-            };
-            (check_one(checks), ...);
+            const PathSegment member = at.field(detail::member_name<T>(rule.member));
+            (detail::check_at(value.*rule.member, checks, member), ...);
           },
           rule.checks);
     });
