@@ -169,11 +169,6 @@ UploadedFile uploaded(FormField&& field) {
           std::move(field.value)};
 }
 
-void form_field_error(const codec::PathSegment& at, std::string_view expected,
-                      std::string_view got) {
-  throw codec::DecodeError(at, expected, got);
-}
-
 }  // namespace detail
 
 }  // namespace molt::web

@@ -68,4 +68,12 @@ bool prefers_msgpack(const Request& request) {
   return msgpack.position < json.position;
 }
 
+namespace detail {
+
+void field_error(const codec::PathSegment& at, std::string_view expected, std::string_view got) {
+  throw codec::DecodeError(at, expected, got);
+}
+
+}  // namespace detail
+
 }  // namespace molt::web

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "molt/codec/defaults.hpp"
+#include "molt/codec/rules.hpp"
 #include "molt/web/test_client.hpp"
 #include "molt/web/typed.hpp"
 
@@ -33,6 +35,16 @@ struct Page {
   std::vector<Note> notes;
 };
 BOOST_DESCRIBE_STRUCT(Page, (), (notes))
+struct NoteFilter {
+  std::string owner;
+  std::optional<Status> status;
+  std::vector<std::string> tag;
+  int limit = 20;
+};
+BOOST_DESCRIBE_STRUCT(NoteFilter, (), (owner, status, tag, limit))
+MOLT_DEFAULTS(NoteFilter, limit)
+MOLT_RULES(NoteFilter, rule(&NoteFilter::limit, between(1, 100)),
+           rule(&NoteFilter::tag, each(max_length(10))))
 }  // namespace openapi_sample
 
 namespace molt::web {
@@ -158,6 +170,26 @@ TEST(OpenApi, OperationIdsAreUnique) {
   EXPECT_EQ(paths.at("/a_b").at("get").at("operationId"), "get_a_b_2");
   EXPECT_EQ(paths.at("/x").at("get").at("operationId"), "get_y");
   EXPECT_EQ(paths.at("/y").at("get").at("operationId"), "get_y_2");
+}
+
+// A query parameter model (query_as<T>(request)): each member a parameter, with its rules.
+TEST(OpenApi, AStructOfQueryParametersListsEachMember) {
+  App app;
+  app.get("/notes", ok, "notes.filter",
+          {.doc = RouteDoc("Filter notes").query<openapi_sample::NoteFilter>()});
+  const auto document = openapi_document(app, {});
+  EXPECT_EQ(document.at("paths").at("/notes").at("get").at("parameters"), parse(R"([
+    {"name": "owner", "in": "query", "required": true, "schema": {"type": "string"}},
+    {"name": "status", "in": "query", "required": false, "schema": {"anyOf": [
+      {"$ref": "#/components/schemas/Status"}, {"type": "null"}]}},
+    {"name": "tag", "in": "query", "required": false, "schema": {"type": "array",
+      "items": {"type": "string", "maxLength": 10}}},
+    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer",
+      "format": "int32", "minimum": 1, "maximum": 100, "default": 20}}])"));
+  EXPECT_TRUE(document.at("components").at("schemas").as_object().contains("Status"));
+  // A name declared twice, by the struct and by hand, is refused as any repeated one.
+  EXPECT_THROW(RouteDoc().query<openapi_sample::NoteFilter>().query<int>("limit"),
+               std::invalid_argument);
 }
 
 TEST(OpenApi, ADocThatCannotBeRightIsRefusedWhereItIsWritten) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "molt/codec/defaults.hpp"
+#include "molt/codec/rules.hpp"
 #include "molt/web/test_client.hpp"
 
 namespace typed_test {
@@ -24,6 +26,21 @@ struct Created {
   double score;
 };
 BOOST_DESCRIBE_STRUCT(Created, (), (id, title, score))
+
+enum class Sort { id, title };
+BOOST_DESCRIBE_ENUM(Sort, id, title)
+struct ItemFilter {
+  std::int64_t user_id = 0;
+  std::optional<std::string> status;
+  std::vector<std::string> tag;
+  int limit = 50;
+  bool open = false;
+  Sort sort = Sort::id;
+};
+BOOST_DESCRIBE_STRUCT(ItemFilter, (), (user_id, status, tag, limit, open, sort))
+MOLT_DEFAULTS(ItemFilter, limit, open, sort)
+MOLT_RULES(ItemFilter, rule(&ItemFilter::limit, between(1, 500)),
+           rule(&ItemFilter::tag, each(pattern("^[a-z ]+$"))))
 
 }  // namespace typed_test
 
@@ -184,6 +201,59 @@ TEST(TypedTest, QueryParametersAreTyped) {
             std::string::npos)
       << malformed.body;
   EXPECT_EQ(client.get("/page?%zz=1&limit=7").body, "7");
+}
+
+// FastAPI's query parameter models: a struct from the query string.
+TEST(TypedTest, AStructFromTheQueryStringTakesItsMembersByName) {
+  using typed_test::ItemFilter;
+  const auto filter = [](const char* target) {
+    molt::web::Request request;
+    request.set_start_line("GET", target, 11);
+    return molt::web::query_as<ItemFilter>(request);
+  };
+  const ItemFilter full = filter("/p?user_id=7&tag=a&status=open&tag=b+c&limit=%2B5&open=on&x=1");
+  EXPECT_EQ(full.user_id, 7);
+  EXPECT_EQ(full.status, "open");
+  EXPECT_EQ(full.tag, (std::vector<std::string>{"a", "b c"}));
+  EXPECT_EQ(full.limit, 5);
+  EXPECT_TRUE(full.open);
+  EXPECT_EQ(full.sort, typed_test::Sort::id);
+  EXPECT_EQ(filter("/p?user_id=7&sort=title").sort, typed_test::Sort::title);
+  const ItemFilter bare = filter("/p?user_id=7");
+  EXPECT_EQ(bare.status, std::nullopt);
+  EXPECT_TRUE(bare.tag.empty());
+  EXPECT_EQ(bare.limit, 50);  // MOLT_DEFAULTS
+  EXPECT_FALSE(bare.open);
+  EXPECT_EQ(filter("/p?user_id=7&status=").status, "");    // an empty value is the empty text
+  EXPECT_EQ(filter("/p?user_id=1&user_id=9").user_id, 9);  // the last, as query_as reads one
+}
+
+TEST(TypedTest, AStructFromTheQueryStringNamesTheParameterItCannotRead) {
+  App app;
+  app.get("/items", [](const Request& request, Ctx&) -> awaitable<Response> {
+    const auto filter = molt::web::query_as<typed_test::ItemFilter>(request);
+    co_return Response::text(std::to_string(filter.user_id));
+  });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/items?user_id=7").body, "7");
+  const auto message = [&](const char* target) {
+    const auto answer = client.get(target);
+    EXPECT_EQ(answer.status, 400) << target;
+    return answer.json().at("error").at("message").as_string();
+  };
+  EXPECT_EQ(message("/items"),
+            "query.user_id: expected a value, got nothing (the field is required)");
+  EXPECT_EQ(message("/items?user_id=x"), "query.user_id: expected an integer in range, got \"x\"");
+  EXPECT_EQ(message("/items?user_id="), "query.user_id: expected an integer in range, got \"\"");
+  EXPECT_EQ(message("/items?user_id=7&limit=0"),
+            "query.limit: expected an integer from 1 to 500, got 0");
+  EXPECT_EQ(message("/items?user_id=7&tag=ok&tag=NO"),
+            "query.tag[1]: expected text matching ^[a-z ]+$, got \"NO\"");
+  EXPECT_EQ(message("/items?user_id=7&open=maybe"),
+            "query.open: expected true or false (or 1/0, yes/no, on/off), got \"maybe\"");
+  EXPECT_EQ(message("/items?user_id=7&sort=Title"),
+            "query.sort: expected one of \"id\", \"title\", got \"Title\"");
+  EXPECT_EQ(client.get("/items?user_id=7&tag=%FF").status, 400);  // not UTF-8
 }
 
 TEST(TypedTest, QueryNumbersAreFinite) {

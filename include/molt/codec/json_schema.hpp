@@ -48,6 +48,10 @@ class SchemaSet {
   // The schema of T; the definitions of the named types it uses are added to definitions().
   template <class T>
   boost::json::value schema_of();
+  // The schema of the member of T that the Boost.Describe descriptor D describes, with T's
+  // rules for it and its MOLT_DEFAULTS initial value as "default".
+  template <class T, class D>
+  boost::json::value member_schema();
 
   // Name -> schema of every described struct and enum met so far.
   const boost::json::object& definitions() const { return definitions_; }
@@ -242,20 +246,27 @@ boost::json::object SchemaSet::struct_definition(std::string_view name) {
   boost::mp11::mp_for_each<boost::describe::describe_members<
       T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
     using M = std::remove_cvref_t<decltype(std::declval<T&>().*member.pointer)>;
-    json::value schema = schema_of<M>();
-    if constexpr (traits::has_rules<T>()) detail::add_rules<T, M>(schema, member.pointer);
-    if constexpr (traits::keeps_default<T>(decltype(member)::name)) {
-      static const T fresh{};
-      schema.as_object()["default"] = parse_json(to_json(fresh.*member.pointer));
-    } else if constexpr (!traits::is_optional<M>::value) {
+    if constexpr (!traits::keeps_default<T>(decltype(member)::name) &&
+                  !traits::is_optional<M>::value)
       required.emplace_back(member.name);
-    }
-    properties[member.name] = std::move(schema);
+    properties[member.name] = member_schema<T, decltype(member)>();
   });
   json::object definition{
       {"title", name}, {"type", "object"}, {"properties", std::move(properties)}};
   if (!required.empty()) definition["required"] = std::move(required);
   return definition;
+}
+
+template <class T, class D>
+boost::json::value SchemaSet::member_schema() {
+  using M = std::remove_cvref_t<decltype(std::declval<T&>().*D::pointer)>;
+  boost::json::value schema = schema_of<M>();
+  if constexpr (traits::has_rules<T>()) detail::add_rules<T, M>(schema, D::pointer);
+  if constexpr (traits::keeps_default<T>(D::name)) {
+    static const T fresh{};
+    schema.as_object()["default"] = parse_json(to_json(fresh.*D::pointer));
+  }
+  return schema;
 }
 
 // A schema document of its own for T: "$schema", T's schema, and "$defs" for its named types.

@@ -84,18 +84,6 @@ template <>
 struct is_uploaded_files<std::vector<UploadedFile>> : std::true_type {};
 
 UploadedFile uploaded(FormField&& field);
-[[noreturn]] void form_field_error(const codec::PathSegment& at, std::string_view expected,
-                                   std::string_view got);
-
-// One field's text as T (a text, bool or number member).
-template <class T>
-T form_text_as(std::string_view text, const codec::PathSegment& at) {
-  try {
-    return text_as<T>(text);
-  } catch (const TextMismatch& mismatch) {
-    form_field_error(at, mismatch.expected, codec::quoted_excerpt(text));
-  }
-}
 }  // namespace detail
 
 // The request's form as T, a described struct: each member from the field of its name. 415 and
@@ -112,45 +100,32 @@ T form_as(const Request& request) {
     using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
     const codec::PathSegment at = root.field(member.name);
     auto& target = out.*member.pointer;
-    constexpr bool keeps_default = codec::traits::keeps_default<T>(decltype(member)::name);
-    const auto missing = [&] {
-      if constexpr (keeps_default)
-        codec::detail::restore_default(out, member.pointer);
-      else if constexpr (codec::traits::is_optional<M>::value)
-        target.reset();
-      else
-        detail::form_field_error(at, std::is_same_v<M, UploadedFile> ? "a file" : "a value",
-                                 "nothing (the field is required)");
-    };
     if constexpr (std::is_same_v<typename codec::traits::without_optional<M>::type, UploadedFile>) {
       const auto files = form.files(member.name);
-      if (files.empty()) {
-        if (const auto text = form.value(member.name); text && !text->empty())
-          detail::form_field_error(at, "a file", "text");
-        missing();
-      } else {
+      if (!files.empty()) {
         target = detail::uploaded(std::move(*files.back()));
+      } else {
+        if (const auto text = form.value(member.name); text && !text->empty())
+          detail::field_error(at, "a file", "text");
+        if constexpr (codec::traits::keeps_default<T>(decltype(member)::name))
+          codec::detail::restore_default(out, member.pointer);
+        else if constexpr (codec::traits::is_optional<M>::value)
+          target.reset();
+        else
+          detail::field_error(at, "a file", "nothing (the field is required)");
       }
     } else if constexpr (detail::is_uploaded_files<M>::value) {
       target.clear();
       for (FormField* file : form.files(member.name))
         target.push_back(detail::uploaded(std::move(*file)));
-    } else if constexpr (codec::traits::is_vector<M>::value) {
-      target.clear();
-      std::size_t i = 0;
-      for (const std::string_view text : form.values(member.name))
-        if (!text.empty())  // a blank input is no value
-          target.push_back(detail::form_text_as<typename M::value_type>(text, at.element(i++)));
     } else {
       // A blank input counts as not sent, as FastAPI reads forms: a browser sends every
       // field, empty ones too.
-      const std::optional<std::string_view> text = form.value(member.name);
-      if (!text || text->empty()) {
-        if (!form.files(member.name).empty()) detail::form_field_error(at, "text", "a file");
-        missing();
-      } else {
-        target = detail::form_text_as<typename codec::traits::without_optional<M>::type>(*text, at);
-      }
+      const std::vector<std::string_view> texts = form.values(member.name);
+      if constexpr (!codec::traits::is_vector<M>::value)
+        if ((texts.empty() || texts.back().empty()) && !form.files(member.name).empty())
+          detail::field_error(at, "text", "a file");
+      detail::text_member(out, member, texts, at, true);
     }
   });
   codec::check_rules(out, root);

@@ -66,6 +66,21 @@ class RouteDoc {
   RouteDoc& required_query(std::string name, std::string description = {}) {
     return add_query<T>(std::move(name), std::move(description), true);
   }
+  // Every member of T, a described struct, as a query parameter, as query_as<T>(request)
+  // reads them: its type, rules and default, required unless optional, defaulted or a list.
+  template <typename T>
+  requires codec::traits::is_described_struct_v<T> RouteDoc& query() {
+    boost::mp11::mp_for_each<boost::describe::describe_members<
+        T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
+      using M = std::remove_cvref_t<decltype(std::declval<T&>().*member.pointer)>;
+      constexpr bool required = !codec::traits::keeps_default<T>(decltype(member)::name) &&
+                                !codec::traits::is_optional<M>::value &&
+                                !codec::traits::is_vector<M>::value;
+      check_new_query(member.name);
+      query_.push_back({member.name, {}, required, &member_schema_for<T, decltype(member)>});
+    });
+    return *this;
+  }
   // Words for a path parameter of the pattern (its type comes from the pattern).
   RouteDoc& path_param(std::string name, std::string description) {
     path_.push_back({std::move(name), std::move(description), true, nullptr});
@@ -151,10 +166,15 @@ class RouteDoc {
     return files;
   }
 
+  template <typename T, typename D>
+  static boost::json::value member_schema_for(codec::SchemaSet& schemas) {
+    return schemas.member_schema<T, D>();
+  }
   template <typename T>
   RouteDoc& add_query(std::string name, std::string description, bool required) {
-    static_assert(std::is_same_v<T, std::string> || std::is_arithmetic_v<T>,
-                  "RouteDoc::query<T>: T is what query_as reads: std::string, bool or a number");
+    static_assert(detail::is_text_value_v<T>,
+                  "RouteDoc::query<T>: T is what query_as reads: std::string, bool, a number or "
+                  "a described enum");
     check_new_query(name);
     query_.push_back({std::move(name), std::move(description), required, &schema_for<T>});
     return *this;

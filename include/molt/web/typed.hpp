@@ -10,6 +10,8 @@
 //   });
 #pragma once
 
+#include <boost/describe/members.hpp>
+#include <boost/mp11/algorithm.hpp>
 #include <charconv>
 #include <cmath>
 #include <optional>
@@ -17,7 +19,10 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
+#include "molt/codec/decode_error.hpp"
+#include "molt/codec/defaults.hpp"
 #include "molt/codec/json.hpp"
 #include "molt/codec/msgpack.hpp"
 #include "molt/web/app.hpp"
@@ -86,13 +91,26 @@ T body_as(const Request& request) {
 }
 
 namespace detail {
+// What text_as reads.
+template <typename T>
+inline constexpr bool is_text_value_v = std::is_same_v<T, std::string> || std::is_arithmetic_v<T> ||
+                                        codec::traits::is_described_enum_v<T>;
+
+// What one text of a member of type M is read as: M's value, an optional's, a vector's element.
+template <typename M>
+struct one_value : codec::traits::without_optional<M> {};
+template <typename E, typename A>
+struct one_value<std::vector<E, A>> {
+  using type = E;
+};
+
 // What a text was not, in the words of a 400: "an integer in range", "a number".
 struct TextMismatch {
   std::string_view expected;
 };
 
-// `text` as T (std::string, bool, an integer or a floating-point type), as a query parameter
-// or a form field reads it; throws TextMismatch.
+// `text` as T (std::string, bool, an integer or a floating-point type, a described enum by
+// its enumerator's name), as a query parameter or a form field reads it; throws TextMismatch.
 template <typename T>
 T text_as(std::string_view text) {
   if constexpr (std::is_same_v<T, std::string>) {
@@ -104,9 +122,16 @@ T text_as(std::string_view text) {
     for (const std::string_view no : {"false", "0", "no", "off", "f", "n"})
       if (iequals(text, no)) return false;
     throw TextMismatch{"true or false (or 1/0, yes/no, on/off)"};
+  } else if constexpr (codec::traits::is_described_enum_v<T>) {
+    std::optional<T> found;  // an enumerator by its name, as a body names it
+    boost::mp11::mp_for_each<boost::describe::describe_enumerators<T>>([&](auto e) {
+      if (text == e.name) found = e.value;
+    });
+    if (!found) throw TextMismatch{codec::traits::enum_names_hint<T>()};
+    return *found;
   } else {
     static_assert(std::is_arithmetic_v<T>,
-                  "a query parameter or form field is a string, bool or number");
+                  "a query parameter or form field is a string, bool, number or described enum");
     // A leading '+' is a sign, as Pydantic reads "+7" (from_chars takes only '-').
     std::string_view digits = text;
     if (digits.size() > 1 && digits.front() == '+' && digits[1] != '-' && digits[1] != '+')
@@ -119,6 +144,50 @@ T text_as(std::string_view text) {
     if constexpr (std::is_floating_point_v<T>)
       if (!std::isfinite(value)) throw TextMismatch{"a finite number"};
     return value;
+  }
+}
+}  // namespace detail
+
+namespace detail {
+// Throws codec::DecodeError: a 400 naming the field ("query.limit: expected ..., got ...").
+[[noreturn]] void field_error(const codec::PathSegment& at, std::string_view expected,
+                              std::string_view got);
+
+// One field's text as T (a text, bool or number member).
+template <class T>
+T field_text_as(std::string_view text, const codec::PathSegment& at) {
+  try {
+    return text_as<T>(text);
+  } catch (const TextMismatch& mismatch) {
+    field_error(at, mismatch.expected, codec::quoted_excerpt(text));
+  }
+}
+
+// A struct's member, described by `member`, from the texts its name was given (`texts`, in
+// order), as query parameters and form fields are read: a std::vector takes each, any other
+// member the last. None (or, with `blank_is_absent`, an empty last one, as a form's empty
+// input): a MOLT_DEFAULTS member keeps its initial value, a std::optional is empty, anything
+// else is a 400 "nothing (the field is required)".
+template <class S, class D, class Texts>
+void text_member(S& out, D member, const Texts& texts, const codec::PathSegment& at,
+                 bool blank_is_absent) {
+  using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
+  auto& target = out.*member.pointer;
+  if constexpr (codec::traits::is_vector<M>::value) {
+    target.clear();
+    std::size_t i = 0;
+    for (const std::string_view text : texts)
+      if (!blank_is_absent || !text.empty())
+        target.push_back(field_text_as<typename M::value_type>(text, at.element(i++)));
+  } else if (texts.empty() || (blank_is_absent && std::string_view(texts.back()).empty())) {
+    if constexpr (codec::traits::keeps_default<S>(D::name))
+      codec::detail::restore_default(out, member.pointer);
+    else if constexpr (codec::traits::is_optional<M>::value)
+      target.reset();
+    else
+      field_error(at, "a value", "nothing (the field is required)");
+  } else {
+    target = field_text_as<typename codec::traits::without_optional<M>::type>(texts.back(), at);
   }
 }
 }  // namespace detail
@@ -161,6 +230,37 @@ T query_required(const Request& request, std::string_view name) {
     throw HttpError(400, "invalid_input",
                     "query parameter '" + std::string(name) + "' is required");
   return std::move(*value);
+}
+
+// The query string as T, a described struct, as FastAPI's query parameter models:
+//
+//   struct ItemFilter { std::int64_t user_id; std::optional<std::string> status;
+//                       std::vector<std::string> tag; int limit = 50; };
+//   BOOST_DESCRIBE_STRUCT(ItemFilter, (), (user_id, status, tag, limit))
+//   MOLT_DEFAULTS(ItemFilter, tag, limit)
+//   MOLT_RULES(ItemFilter, rule(&ItemFilter::limit, between(1, 500)))
+//
+//   const auto filter = molt::web::query_as<ItemFilter>(request);  // ?user_id=7&tag=a&tag=b
+//
+// Each member reads the parameter of its name as query_as reads one (an empty value is the
+// empty text, and no number); a std::vector takes every value of a repeated parameter; a
+// MOLT_DEFAULTS or std::optional member may be absent; MOLT_RULES hold; other parameters are
+// ignored. A 400 names the parameter: "query.limit: expected an integer in range, got \"x\"".
+template <class T>
+requires codec::traits::is_described_struct_v<T> T query_as(const Request& request) {
+  T out{};
+  const codec::PathSegment root{nullptr, "query", 0};
+  boost::mp11::mp_for_each<boost::describe::describe_members<
+      T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
+    using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
+    static_assert(detail::is_text_value_v<typename detail::one_value<M>::type>,
+                  "query_as<T>: a member is text, a bool, a number, a described enum, an "
+                  "optional of one, or a std::vector of them");
+    detail::text_member(out, member, request.query_params(member.name), root.field(member.name),
+                        false);
+  });
+  codec::check_rules(out, root);
+  return out;
 }
 
 }  // namespace molt::web
