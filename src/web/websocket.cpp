@@ -81,6 +81,13 @@ WebSocketClosed::WebSocketClosed(std::uint16_t code, std::string reason)
       reason_(std::move(reason)) {}
 
 namespace detail {
+
+struct UpgradeAccess {
+  static void set(Ctx& ctx, WebSocketUpgrade upgrade) {
+    ctx.upgrade_ = std::make_unique<WebSocketUpgrade>(std::move(upgrade));
+  }
+};
+
 namespace {
 
 // A close reason fits in a control frame: 125 bytes with the code's two (RFC 6455 §5.5).
@@ -159,8 +166,8 @@ Response handshake_answer(const Request& request, Ctx& ctx,
                            "Sec-WebSocket-Version (RFC 6455 section 4.1)");
   if (!request.body().empty() || request.body_streamed())
     return Response::error(400, "invalid_handshake", "a WebSocket handshake has no body");
-  ctx.set_websocket_upgrade(
-      {[handler](WebSocket& socket) { return serve(socket, *handler); }, options});
+  detail::UpgradeAccess::set(
+      ctx, {[handler](WebSocket& socket) { return serve(socket, *handler); }, options});
   return Response(101);
 }
 

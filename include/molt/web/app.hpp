@@ -52,6 +52,7 @@ class TaskGroup;
 class RequestCancel;
 class BodySource;
 class Connection;
+struct UpgradeAccess;  // websocket.cpp: a WebSocket route's 101 sets the request's upgrade
 // What a route's own request_timeout is handed to: the connection serving the request.
 class RequestClock {
  public:
@@ -245,16 +246,14 @@ class Ctx {
   // for it (then cancels it). False, and nothing runs, when no more tasks are taken.
   bool spawn(BackgroundTask task, SpawnOptions options = {});
 
-  // On a WebSocket route's request, what it upgrades to (nullptr on any other request).
+  // On a WebSocket route's request, what it upgrades to (nullptr on any other request): a
+  // middleware may wrap its session.
   WebSocketUpgrade* websocket_upgrade() const { return upgrade_.get(); }
-  // For WebSocket routes: the answer's 101 upgrades the connection to `upgrade`.
-  void set_websocket_upgrade(WebSocketUpgrade upgrade) {
-    upgrade_ = std::make_unique<WebSocketUpgrade>(std::move(upgrade));
-  }
 
  private:
   friend class App;
   friend class detail::Connection;
+  friend struct detail::UpgradeAccess;
   core::CancelReason cancel_reason() const;
 
   struct Local {
