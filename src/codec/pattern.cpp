@@ -22,6 +22,9 @@ struct TextHash {
 std::unique_ptr<const re2::RE2> compile(std::string_view expression) {
   re2::RE2::Options options;
   options.set_log_errors(false);  // the error is thrown, naming the expression
+  // RE2's default (8 MiB) refuses a bounded repeat of a Unicode class, such as
+  // ^[\p{L}\p{N}_-]{1,1000}$, as "pattern too large".
+  options.set_max_mem(64 << 20);
   auto regex = std::make_unique<const re2::RE2>(
       re2::StringPiece(expression.data(), expression.size()), options);
   if (!regex->ok())

@@ -30,6 +30,12 @@ struct Upload {
   std::vector<molt::web::UploadedFile> attachments;
 };
 BOOST_DESCRIBE_STRUCT(Upload, (), (title, file, thumbnail, attachments))
+struct Tagging {
+  std::vector<int> ids;
+  std::vector<std::string> labels{"all"};
+};
+BOOST_DESCRIBE_STRUCT(Tagging, (), (ids, labels))
+MOLT_DEFAULTS(Tagging, labels)
 }  // namespace form_sample
 
 namespace molt::web {
@@ -235,6 +241,30 @@ TEST(Form, AFileWhereTextIsExpectedIsA400AndTheOtherWayRound) {
   } catch (const codec::DecodeError& e) {
     EXPECT_EQ(std::string(e.what()), "form.file: expected a file, got text");
   }
+}
+
+// Found by a review: a list's MOLT_DEFAULTS value was dropped (an empty list instead), a
+// file under a list of text was ignored, and a message counted the inputs without the blanks.
+TEST(Form, ListsKeepTheirDefaultsRefuseFilesAndNameTheInputThatFailed) {
+  using form_sample::Tagging;
+  EXPECT_EQ(form_as<Tagging>(form_request(kUrlencoded, "ids=1")).labels,
+            (std::vector<std::string>{"all"}));
+  EXPECT_EQ(form_as<Tagging>(form_request(kUrlencoded, "ids=1&labels=&labels=x")).labels,
+            (std::vector<std::string>{"x"}));
+  const auto failure = [](std::string_view type, std::string body) {
+    try {
+      form_as<Tagging>(form_request(type, std::move(body)));
+    } catch (const codec::DecodeError& e) {
+      return std::string(e.what());
+    }
+    return std::string("took it");
+  };
+  EXPECT_EQ(failure(kUrlencoded, "ids=&ids=x"),
+            "form.ids[1]: expected an integer in range, got \"x\"");
+  EXPECT_EQ(failure("multipart/form-data; boundary=B",
+                    "--B\r\nContent-Disposition: form-data; name=\"labels\"; filename=\"f\"\r\n\r\n"
+                    "x\r\n--B--"),
+            "form.labels: expected text, got a file");
 }
 
 TEST(Form, ThroughTheAppBadFormsAnswer400WithTheField) {

@@ -45,6 +45,11 @@ BOOST_DESCRIBE_STRUCT(NoteFilter, (), (owner, status, tag, limit))
 MOLT_DEFAULTS(NoteFilter, limit)
 MOLT_RULES(NoteFilter, rule(&NoteFilter::limit, between(1, 100)),
            rule(&NoteFilter::tag, each(max_length(10))))
+struct Slug {
+  std::string slug;
+};
+BOOST_DESCRIBE_STRUCT(Slug, (), (slug))
+MOLT_RULES(Slug, rule(&Slug::slug, pattern("([a-z]")))
 }  // namespace openapi_sample
 
 namespace molt::web {
@@ -190,6 +195,15 @@ TEST(OpenApi, AStructOfQueryParametersListsEachMember) {
   // A name declared twice, by the struct and by hand, is refused as any repeated one.
   EXPECT_THROW(RouteDoc().query<openapi_sample::NoteFilter>().query<int>("limit"),
                std::invalid_argument);
+}
+
+// Found by a review: the document is written at the first request for it, so a pattern RE2
+// refuses was a 500 there, not a failure at startup. The route's doc writes its types' schemas
+// where it is declared.
+TEST(OpenApi, APatternThatIsNoRegularExpressionFailsWhereTheRouteIsDeclared) {
+  EXPECT_THROW(RouteDoc().body<openapi_sample::Slug>(), std::invalid_argument);
+  EXPECT_THROW(RouteDoc().returns<openapi_sample::Slug>(), std::invalid_argument);
+  EXPECT_THROW(RouteDoc().query<openapi_sample::Slug>(), std::invalid_argument);
 }
 
 TEST(OpenApi, ADocThatCannotBeRightIsRefusedWhereItIsWritten) {

@@ -36,9 +36,10 @@ struct ItemFilter {
   int limit = 50;
   bool open = false;
   Sort sort = Sort::id;
+  std::vector<std::string> fields{"id", "title"};
 };
-BOOST_DESCRIBE_STRUCT(ItemFilter, (), (user_id, status, tag, limit, open, sort))
-MOLT_DEFAULTS(ItemFilter, limit, open, sort)
+BOOST_DESCRIBE_STRUCT(ItemFilter, (), (user_id, status, tag, limit, open, sort, fields))
+MOLT_DEFAULTS(ItemFilter, limit, open, sort, fields)
 MOLT_RULES(ItemFilter, rule(&ItemFilter::limit, between(1, 500)),
            rule(&ItemFilter::tag, each(pattern("^[a-z ]+$"))))
 
@@ -224,6 +225,8 @@ TEST(TypedTest, AStructFromTheQueryStringTakesItsMembersByName) {
   EXPECT_TRUE(bare.tag.empty());
   EXPECT_EQ(bare.limit, 50);  // MOLT_DEFAULTS
   EXPECT_FALSE(bare.open);
+  EXPECT_EQ(bare.fields, (std::vector<std::string>{"id", "title"}));  // a list's default too
+  EXPECT_EQ(filter("/p?user_id=7&fields=score").fields, (std::vector<std::string>{"score"}));
   EXPECT_EQ(filter("/p?user_id=7&status=").status, "");    // an empty value is the empty text
   EXPECT_EQ(filter("/p?user_id=1&user_id=9").user_id, 9);  // the last, as query_as reads one
 }
@@ -253,7 +256,13 @@ TEST(TypedTest, AStructFromTheQueryStringNamesTheParameterItCannotRead) {
             "query.open: expected true or false (or 1/0, yes/no, on/off), got \"maybe\"");
   EXPECT_EQ(message("/items?user_id=7&sort=Title"),
             "query.sort: expected one of \"id\", \"title\", got \"Title\"");
-  EXPECT_EQ(client.get("/items?user_id=7&tag=%FF").status, 400);  // not UTF-8
+  // A value that is no percent-encoded UTF-8 is named as any other bad value.
+  EXPECT_EQ(message("/items?user_id=7&tag=%FF"),
+            "query.tag: expected percent-encoded UTF-8, got a malformed escape or bytes that "
+            "are not");
+  EXPECT_EQ(message("/items?user_id=%zz"),
+            "query.user_id: expected percent-encoded UTF-8, got a malformed escape or bytes "
+            "that are not");
 }
 
 TEST(TypedTest, QueryNumbersAreFinite) {

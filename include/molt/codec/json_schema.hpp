@@ -129,7 +129,7 @@ void add_check(boost::json::object& schema, const rules::OneOf<V, N>& one_of) {
 
 template <class M>
 void add_check(boost::json::object& schema, const rules::Pattern& pattern) {
-  (void)pattern_found(pattern.expression, {});  // a broken one fails here, at startup
+  (void)pattern_found(pattern.expression, {});  // a broken one fails here
   if (!schema.contains("pattern")) {
     schema["pattern"] = pattern.expression;
     return;

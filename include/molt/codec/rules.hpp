@@ -262,12 +262,13 @@ struct OneOf {
 
 // Text in which the regular expression finds a match, as JSON Schema's and Pydantic's
 // `pattern`: anywhere in the text unless anchored (`^...$` for the whole text). The syntax is
-// RE2's, as Pydantic's (Rust's regex): Perl's classes and repeats, no backreferences or
-// lookaround. `^` and `$` are the text's ends (not a line's, nor before a final line break),
-// `.` is any character but `\n`, and characters are UTF-8's, as length() counts them. The
-// match takes time linear in the text whatever the expression: no input can make it
-// backtrack for ever. An expression RE2 refuses is a std::invalid_argument naming it at its
-// first check, and when its schema is written (serve_openapi, at startup).
+// RE2's (near Pydantic's Rust regex, but `\d`, `\w`, `\s` are ASCII: `\p{Nd}`, `\p{L}` are
+// Unicode's): no backreferences or lookaround. `^` and `$` are the text's ends (not a line's,
+// nor before a final line break), `.` is any character but `\n`, and characters are UTF-8's,
+// as length() counts them. The match takes time linear in the text whatever the expression:
+// no input can make it backtrack for ever. An expression RE2 refuses is a
+// std::invalid_argument naming it when a route's doc names the type (RouteDoc::body<T>() and
+// the like, at startup) and at its first check.
 struct Pattern {
   std::string_view expression;
 

@@ -92,6 +92,8 @@ UploadedFile uploaded(FormField&& field);
 template <class T>
 T form_as(const Request& request) {
   static_assert(codec::traits::is_described_struct_v<T>, "form_as<T>: T is a described struct");
+  static_assert(codec::traits::defaults_name_members<T>(),
+                "MOLT_DEFAULTS lists a name that is not a described member of this struct");
   Form form = Form::parse(request);  // its files are moved into the result
   T out{};
   const codec::PathSegment root{nullptr, "form", 0};
@@ -122,9 +124,11 @@ T form_as(const Request& request) {
       // A blank input counts as not sent, as FastAPI reads forms: a browser sends every
       // field, empty ones too.
       const std::vector<std::string_view> texts = form.values(member.name);
-      if constexpr (!codec::traits::is_vector<M>::value)
-        if ((texts.empty() || texts.back().empty()) && !form.files(member.name).empty())
-          detail::field_error(at, "text", "a file");
+      const bool file_instead =
+          codec::traits::is_vector<M>::value
+              ? !form.files(member.name).empty()
+              : (texts.empty() || texts.back().empty()) && !form.files(member.name).empty();
+      if (file_instead) detail::field_error(at, "text", "a file");
       detail::text_member(out, member, texts, at, true);
     }
   });

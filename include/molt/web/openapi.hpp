@@ -70,6 +70,10 @@ class RouteDoc {
   // reads them: its type, rules and default, required unless optional, defaulted or a list.
   template <typename T>
   requires codec::traits::is_described_struct_v<T> RouteDoc& query() {
+    static_assert(detail::is_query_model<T>(),
+                  "RouteDoc::query<T>(): T is what query_as<T>(request) reads: members of text, "
+                  "bools, numbers, described enums, optionals or std::vectors of them");
+    (void)checked_schema<T>();
     boost::mp11::mp_for_each<boost::describe::describe_members<
         T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
       using M = std::remove_cvref_t<decltype(std::declval<T&>().*member.pointer)>;
@@ -90,7 +94,7 @@ class RouteDoc {
   // A body decoded with body_as<T>: JSON or MsgPack.
   template <typename T>
   RouteDoc& body(std::string description = {}) {
-    body_ = Content{kJsonAndMsgPack, std::move(description), &schema_for<T>};
+    body_ = Content{kJsonAndMsgPack, std::move(description), checked_schema<T>()};
     return *this;
   }
   // A form body decoded with form_as<T> (form.hpp): urlencoded or multipart, or multipart
@@ -99,7 +103,7 @@ class RouteDoc {
   RouteDoc& form(std::string description = {}) {
     std::vector<std::string> types{"multipart/form-data"};
     if (!has_files<T>()) types.insert(types.begin(), "application/x-www-form-urlencoded");
-    body_ = Content{std::move(types), std::move(description), &schema_for<T>};
+    body_ = Content{std::move(types), std::move(description), checked_schema<T>()};
     return *this;
   }
   // A body of another media type, read as bytes (an upload, NDJSON lines).
@@ -112,14 +116,15 @@ class RouteDoc {
   template <typename T>
   RouteDoc& returns(int status = 200, std::string description = {}) {
     answers_.push_back({checked_status(status),
-                        Content{kJsonAndMsgPack, std::move(description), &schema_for<T>}, false});
+                        Content{kJsonAndMsgPack, std::move(description), checked_schema<T>()},
+                        false});
     return *this;
   }
   // An answer built with json() from a T: JSON only.
   template <typename T>
   RouteDoc& returns_json(int status = 200, std::string description = {}) {
     answers_.push_back({checked_status(status),
-                        Content{{"application/json"}, std::move(description), &schema_for<T>},
+                        Content{{"application/json"}, std::move(description), checked_schema<T>()},
                         false});
     return *this;
   }
@@ -166,6 +171,14 @@ class RouteDoc {
     return files;
   }
 
+  // schema_for<T>, once T's schema has been written: a rule that cannot be (a pattern RE2
+  // refuses) fails here, where the route is declared, at startup, not at a first request.
+  template <typename T>
+  static SchemaOf checked_schema() {
+    codec::SchemaSet probe;
+    (void)probe.schema_of<T>();
+    return &schema_for<T>;
+  }
   template <typename T, typename D>
   static boost::json::value member_schema_for(codec::SchemaSet& schemas) {
     return schemas.member_schema<T, D>();

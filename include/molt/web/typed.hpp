@@ -104,6 +104,24 @@ struct one_value<std::vector<E, A>> {
   using type = E;
 };
 
+// Whether query_as<T>(request) can read T: a described struct whose members are each text, a
+// bool, a number, a described enum, an optional of one or a std::vector of them, and whose
+// MOLT_DEFAULTS name its members.
+template <typename T>
+constexpr bool is_query_model() {
+  if constexpr (!codec::traits::is_described_struct_v<T>) {
+    return false;
+  } else {
+    bool readable = codec::traits::defaults_name_members<T>();
+    boost::mp11::mp_for_each<boost::describe::describe_members<
+        T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
+      using M = std::remove_cvref_t<decltype(std::declval<T&>().*member.pointer)>;
+      readable = readable && is_text_value_v<typename one_value<M>::type>;
+    });
+    return readable;
+  }
+}
+
 // What a text was not, in the words of a 400: "an integer in range", "a number".
 struct TextMismatch {
   std::string_view expected;
@@ -173,14 +191,19 @@ void text_member(S& out, D member, const Texts& texts, const codec::PathSegment&
                  bool blank_is_absent) {
   using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
   auto& target = out.*member.pointer;
+  constexpr bool keeps_default = codec::traits::keeps_default<S>(D::name);
   if constexpr (codec::traits::is_vector<M>::value) {
     target.clear();
-    std::size_t i = 0;
-    for (const std::string_view text : texts)
+    std::size_t i = 0;  // the input's own place, blanks counted, for the message
+    for (const std::string_view text : texts) {
       if (!blank_is_absent || !text.empty())
-        target.push_back(field_text_as<typename M::value_type>(text, at.element(i++)));
+        target.push_back(field_text_as<typename M::value_type>(text, at.element(i)));
+      ++i;
+    }
+    if constexpr (keeps_default)
+      if (target.empty()) codec::detail::restore_default(out, member.pointer);
   } else if (texts.empty() || (blank_is_absent && std::string_view(texts.back()).empty())) {
-    if constexpr (codec::traits::keeps_default<S>(D::name))
+    if constexpr (keeps_default)
       codec::detail::restore_default(out, member.pointer);
     else if constexpr (codec::traits::is_optional<M>::value)
       target.reset();
@@ -248,16 +271,21 @@ T query_required(const Request& request, std::string_view name) {
 // ignored. A 400 names the parameter: "query.limit: expected an integer in range, got \"x\"".
 template <class T>
 requires codec::traits::is_described_struct_v<T> T query_as(const Request& request) {
+  static_assert(detail::is_query_model<T>(),
+                "query_as<T>: each member is text, a bool, a number, a described enum, an "
+                "optional of one, or a std::vector of them; MOLT_DEFAULTS names members");
   T out{};
   const codec::PathSegment root{nullptr, "query", 0};
   boost::mp11::mp_for_each<boost::describe::describe_members<
       T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
-    using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
-    static_assert(detail::is_text_value_v<typename detail::one_value<M>::type>,
-                  "query_as<T>: a member is text, a bool, a number, a described enum, an "
-                  "optional of one, or a std::vector of them");
-    detail::text_member(out, member, request.query_params(member.name), root.field(member.name),
-                        false);
+    const codec::PathSegment at = root.field(member.name);
+    std::vector<std::string> texts;
+    try {
+      texts = request.query_params(member.name);
+    } catch (const core::InvalidInput&) {  // a malformed escape, or not UTF-8 once decoded
+      detail::field_error(at, "percent-encoded UTF-8", "a malformed escape or bytes that are not");
+    }
+    detail::text_member(out, member, texts, at, false);
   });
   codec::check_rules(out, root);
   return out;
