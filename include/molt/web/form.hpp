@@ -124,10 +124,10 @@ T form_as(const Request& request) {
       // A blank input counts as not sent, as FastAPI reads forms: a browser sends every
       // field, empty ones too.
       const std::vector<std::string_view> texts = form.values(member.name);
+      // A file where text is expected: anywhere under a list, else in the value's place.
       const bool file_instead =
-          codec::traits::is_vector<M>::value
-              ? !form.files(member.name).empty()
-              : (texts.empty() || texts.back().empty()) && !form.files(member.name).empty();
+          !form.files(member.name).empty() &&
+          (codec::traits::is_vector<M>::value || texts.empty() || texts.back().empty());
       if (file_instead) detail::field_error(at, "text", "a file");
       detail::text_member(out, member, texts, at, true);
     }

@@ -141,12 +141,10 @@ T text_as(std::string_view text) {
       if (iequals(text, no)) return false;
     throw TextMismatch{"true or false (or 1/0, yes/no, on/off)"};
   } else if constexpr (codec::traits::is_described_enum_v<T>) {
-    std::optional<T> found;  // an enumerator by its name, as a body names it
-    boost::mp11::mp_for_each<boost::describe::describe_enumerators<T>>([&](auto e) {
-      if (text == e.name) found = e.value;
-    });
-    if (!found) throw TextMismatch{codec::traits::enum_names_hint<T>()};
-    return *found;
+    T value{};  // an enumerator by its name, as a body names it
+    if (!codec::traits::enum_from_name(text, value))
+      throw TextMismatch{codec::traits::enum_names_hint<T>()};
+    return value;
   } else {
     static_assert(std::is_arithmetic_v<T>,
                   "a query parameter or form field is a string, bool, number or described enum");
@@ -164,14 +162,12 @@ T text_as(std::string_view text) {
     return value;
   }
 }
-}  // namespace detail
 
-namespace detail {
 // Throws codec::DecodeError: a 400 naming the field ("query.limit: expected ..., got ...").
 [[noreturn]] void field_error(const codec::PathSegment& at, std::string_view expected,
                               std::string_view got);
 
-// One field's text as T (a text, bool or number member).
+// One field's text as T (a text, bool, number or described enum member).
 template <class T>
 T field_text_as(std::string_view text, const codec::PathSegment& at) {
   try {
