@@ -127,6 +127,11 @@ void add_check(boost::json::object& schema, const rules::OneOf<V, N>& one_of) {
   schema["enum"] = std::move(values);
 }
 
+// The keywords of `checks` on `schema`, the schema of a value of type M: an optional's on its
+// value ({"anyOf":[value, null]}).
+template <class M, class... Checks>
+void add_checks(boost::json::object& schema, const std::tuple<Checks...>& checks);
+
 template <class M>
 void add_check(boost::json::object& schema, const rules::Pattern& pattern) {
   (void)pattern_found(pattern.expression, {});  // a broken one fails here
@@ -155,27 +160,26 @@ template <class M, class... Checks>
 void add_check(boost::json::object& schema, const rules::Each<Checks...>& each) {
   static_assert(traits::is_vector<M>::value || traits::is_string_map<M>::value,
                 "each(...): for arrays and maps");
-  using Element = typename element_of<M>::type;
-  boost::json::object* target =
-      &schema.at(traits::is_vector<M>::value ? "items" : "additionalProperties").as_object();
-  if constexpr (traits::is_optional<Element>::value)  // an optional's checks are on its value
-    target = &target->at("anyOf").as_array().at(0).as_object();
-  using Value = typename traits::without_optional<Element>::type;
-  std::apply([&](const auto&... check) { (add_check<Value>(*target, check), ...); }, each.checks);
+  add_checks<typename element_of<M>::type>(
+      schema.at(traits::is_vector<M>::value ? "items" : "additionalProperties").as_object(),
+      each.checks);
+}
+
+template <class M, class... Checks>
+void add_checks(boost::json::object& schema, const std::tuple<Checks...>& checks) {
+  boost::json::object* target = &schema;
+  if constexpr (traits::is_optional<M>::value)
+    target = &schema.at("anyOf").as_array().at(0).as_object();
+  using Value = typename traits::without_optional<M>::type;
+  std::apply([&](const auto&... check) { (add_check<Value>(*target, check), ...); }, checks);
 }
 
 template <class T, class M, class P>
 void add_rules(boost::json::value& schema, P pointer) {
-  using Value = typename traits::without_optional<M>::type;
-  boost::json::object* target = &schema.as_object();
-  if constexpr (traits::is_optional<M>::value)  // an optional's rules are on its value
-    target = &schema.at("anyOf").as_array().at(0).as_object();
   // A described enum is a $ref: one_of narrows it in place ({"$ref":..., "enum":[...]}).
   detail::for_each_rule<T>([&](const auto& rule) {
     if constexpr (std::is_same_v<decltype(rule.member), P>)
-      if (rule.member == pointer)
-        std::apply([&](const auto&... checks) { (add_check<Value>(*target, checks), ...); },
-                   rule.checks);
+      if (rule.member == pointer) add_checks<M>(schema.as_object(), rule.checks);
   });
 }
 
