@@ -19,6 +19,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "molt/web/middleware.hpp"
@@ -47,13 +48,14 @@ molt::web::UpstreamOptions upstream_from(std::string text) {
   return upstream;
 }
 
-// "127.0.0.1,10.0.0.0/8" as a list, as uvicorn's --forwarded-allow-ips takes it.
-std::vector<std::string> comma_list(const std::string& text) {
+// "127.0.0.1,10.0.0.0/8" as a list, as uvicorn's --forwarded-allow-ips takes it (an empty
+// element included: proxy_headers says what is wrong with it).
+std::vector<std::string> comma_list(std::string_view text) {
   std::vector<std::string> items;
-  std::size_t begin = 0;
-  for (std::size_t comma; (comma = text.find(',', begin)) != std::string::npos; begin = comma + 1)
-    items.push_back(text.substr(begin, comma - begin));
-  items.push_back(text.substr(begin));
+  for (bool last = false; !last;) {
+    last = text.find(',') == std::string_view::npos;
+    items.emplace_back(molt::web::next_list_element(text));
+  }
   return items;
 }
 
