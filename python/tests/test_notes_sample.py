@@ -43,7 +43,14 @@ def test_the_sample_serves_what_the_docs_say(notes_bin: Path, tmp_path: Path) ->
         status, body = call(port, "POST", "/notes", json.dumps({"text": ""}))
         assert status == 400 and json.loads(body)["error"]["field"] == "body.text"
         status, body = call(port, "GET", "/openapi.json")
-        assert status == 200 and set(json.loads(body)["paths"]) == {"/notes", "/notes/{id}", "/admin/notes"}
+        paths = json.loads(body)["paths"]
+        assert status == 200 and set(paths) == {"/notes", "/notes/{id}", "/admin/notes"}
+        # What the typed handlers' signatures declare, beside the words their docs add.
+        add = paths["/notes"]["post"]
+        assert add["summary"] == "Add a note" and set(add["responses"]) == {"201", "400"}
+        assert "application/json" in add["requestBody"]["content"]
+        assert set(paths["/notes/{id}"]["get"]["responses"]) == {"200", "400", "404"}  # 400: past int64
+        assert set(paths["/admin/notes"]["delete"]["responses"]) == {"204", "401"}
         assert call(port, "GET", "/notes/9")[0] == 404
         assert call(port, "DELETE", "/admin/notes")[0] == 401
         assert call(port, "DELETE", "/admin/notes", Authorization="Bearer let-me-in")[0] == 204

@@ -8,6 +8,7 @@
 #include "exchange.hpp"
 #include "molt/codec/decode_error.hpp"
 #include "molt/core/status.hpp"
+#include "molt/web/openapi.hpp"
 #include "request_cancel.hpp"
 #include "task_group.hpp"
 
@@ -267,6 +268,8 @@ void App::add_route(RouteGroup::Data& group, std::string_view method, std::strin
     throw RouteError("route '" + std::string(method) + " " + std::string(pattern) +
                      "': no handler");
   const std::string full = group.prefix + std::string(pattern);
+  // A doc (or a typed handler) that reads a path parameter the pattern lacks fails here.
+  if (options.doc) options.doc->check_pattern(method, full);
   // The router checks the pattern now, so that the error names the line that added it.
   router_.add(method, full, routes_.size(), name);
   note_body_options(options);

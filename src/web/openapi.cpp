@@ -126,29 +126,31 @@ class OpenApiWriter {
         unique_id(route.name.empty() ? operation_id(key, path) : std::string(route.name));
 
     json::array parameters;
-    const bool takes_input = doc.body_.has_value() || !doc.query_.empty();
-    const std::vector<PatternParam> path_params = pattern_params(route.pattern);
-    for (const RouteDoc::Param& described : doc.path_) {
-      if (std::none_of(path_params.begin(), path_params.end(),
-                       [&](const PatternParam& p) { return p.name == described.name; }))
-        throw RouteError("route '" + std::string(route.method) + " " + std::string(route.pattern) +
-                         "': its doc describes a path parameter '" + described.name +
-                         "' the pattern does not have");
-    }
-    for (const PatternParam& param : path_params) {
+    // A typed path parameter answers 400 when the text is not its type.
+    const bool takes_input =
+        doc.body_.has_value() || !doc.params_.empty() ||
+        std::any_of(doc.path_.begin(), doc.path_.end(),
+                    [](const RouteDoc::Param& p) { return p.schema != nullptr; });
+    for (const PatternParam& param : pattern_params(route.pattern)) {
       std::string_view description;
-      for (const RouteDoc::Param& described : doc.path_)
-        if (described.name == param.name) description = described.description;
+      RouteDoc::SchemaOf typed = nullptr;
+      for (const RouteDoc::Param& described : doc.path_) {
+        if (described.name != param.name) continue;
+        description = described.description;
+        typed = described.schema;
+      }
       json::value schema = codec::detail::simple_schema("string");
       if (param.kind == ParamKind::Int) {  // the router takes digits only: no sign
         schema = codec::detail::integer_schema(8, true);
         schema.as_object()["minimum"] = 0;
+      } else if (typed != nullptr) {
+        schema = typed(schemas_);
       }
       parameters.push_back(parameter(param.name, "path", true, std::move(schema), description));
     }
-    for (const RouteDoc::Param& query : doc.query_)
-      parameters.push_back(parameter(query.name, "query", query.required, query.schema(schemas_),
-                                     query.description));
+    for (const RouteDoc::Param& param : doc.params_)
+      parameters.push_back(parameter(param.name, param.in, param.required, param.schema(schemas_),
+                                     param.description));
     if (!parameters.empty()) op["parameters"] = std::move(parameters);
 
     if (doc.body_) {
@@ -207,10 +209,56 @@ class OpenApiWriter {
 
 }  // namespace detail
 
-void RouteDoc::check_new_query(const std::string& name) const {
-  for (const Param& query : query_)
-    if (query.name == name)
-      throw std::invalid_argument("RouteDoc: query parameter '" + name + "' is declared twice");
+bool RouteDoc::has_param(std::string_view in, std::string_view name) const {
+  // Header names are case-insensitive; query and cookie names are not.
+  return std::any_of(params_.begin(), params_.end(), [&](const Param& param) {
+    return param.in == in && (in == kHeader ? iequals(param.name, name) : param.name == name);
+  });
+}
+
+void RouteDoc::check_new_param(std::string_view in, const std::string& name) const {
+  if (has_param(in, name))
+    throw std::invalid_argument("RouteDoc: " + std::string(in) + " parameter '" + name +
+                                "' is declared twice");
+}
+
+RouteDoc& RouteDoc::merge(const RouteDoc& other) {
+  if (summary_.empty()) summary_ = other.summary_;
+  if (description_.empty()) description_ = other.description_;
+  for (const std::string& tag : other.tags_)
+    if (std::find(tags_.begin(), tags_.end(), tag) == tags_.end()) tags_.push_back(tag);
+  deprecated_ = deprecated_ || other.deprecated_;
+  hidden_ = hidden_ || other.hidden_;
+  for (const Param& param : other.params_)
+    if (!has_param(param.in, param.name)) params_.push_back(param);
+  for (const Param& param : other.path_) {
+    const auto mine = std::find_if(path_.begin(), path_.end(),
+                                   [&](const Param& p) { return p.name == param.name; });
+    if (mine == path_.end()) {
+      path_.push_back(param);
+    } else {
+      if (mine->schema == nullptr) mine->schema = param.schema;
+      if (mine->description.empty()) mine->description = param.description;
+    }
+  }
+  if (!body_) body_ = other.body_;
+  for (const Answer& answer : other.answers_)
+    if (std::none_of(answers_.begin(), answers_.end(),
+                     [&](const Answer& a) { return a.status == answer.status; }))
+      answers_.push_back(answer);
+  return *this;
+}
+
+void RouteDoc::check_pattern(std::string_view method, std::string_view pattern) const {
+  if (path_.empty()) return;
+  const std::vector<PatternParam> in_pattern = pattern_params(pattern);
+  for (const Param& described : path_)
+    if (std::none_of(in_pattern.begin(), in_pattern.end(),
+                     [&](const PatternParam& p) { return p.name == described.name; }))
+      throw RouteError("route '" + std::string(method) + " " + std::string(pattern) +
+                       "': a path parameter '" + described.name +
+                       "' is read or described that "
+                       "the pattern does not have");
 }
 
 int RouteDoc::checked_status(int status) {

@@ -1,5 +1,5 @@
 // notes: the smallest whole service on molt::web, the skeleton docs/web.md starts from.
-// A SQLite table of notes behind three routes, typed JSON in and out with declared limits, a
+// A SQLite table of notes behind three typed handlers, JSON in and out with declared limits, a
 // group with a token check, the database on a blocking pool, its OpenAPI document at
 // /openapi.json (and /docs), and a graceful stop on SIGTERM or SIGINT.
 //
@@ -18,14 +18,18 @@
 #include "molt/web/middleware.hpp"
 #include "molt/web/openapi.hpp"
 #include "molt/web/server.hpp"
-#include "molt/web/typed.hpp"
+#include "molt/web/typed_handler.hpp"
 
 namespace {
 
 using boost::asio::awaitable;
+using molt::web::Body;
 using molt::web::Ctx;
+using molt::web::Path;
 using molt::web::Request;
 using molt::web::Response;
+using molt::web::State;
+using molt::web::Status;
 
 struct NewNote {
   std::string text;
@@ -48,38 +52,34 @@ struct Notes {
   molt::core::BlockingPool* pool;
 };
 
-awaitable<Response> add_note(const Request& request, Ctx& ctx) {
-  const auto note = molt::web::body_as<NewNote>(request);  // 400 naming the field
-  const Notes& notes = ctx.state<Notes>();
-  const auto id = co_await molt::web::run_blocking(*notes.pool, [&] {
-    return notes.db
+// Typed handlers (typed_handler.hpp): the parameters say what is read (a 400 names what does
+// not fit, before the handler runs), the return type what is answered, and both go into the
+// OpenAPI document.
+awaitable<Status<201, Note>> add_note(Body<NewNote> note, State<Notes> notes) {
+  const auto id = co_await molt::web::run_blocking(*notes->pool, [&] {
+    return notes->db
         ->execute("INSERT INTO notes(text, pinned) VALUES (?, ?)",
-                  molt::db::Params::positional({{note.text}, {note.pinned}}), {})
+                  molt::db::Params::positional({{note->text}, {note->pinned}}), {})
         .last_insert_id.value_or(0);
   });
-  co_return molt::web::json(Note{id, note.text, note.pinned}, 201);
+  co_return Status<201, Note>{{id, note->text, note->pinned}};
 }
 
-awaitable<Response> get_note(const Request& request, Ctx& ctx) {
-  const Notes& notes = ctx.state<Notes>();
-  const std::int64_t id = ctx.int_param("id");
+awaitable<Note> get_note(Path<"id", std::int64_t> id, State<Notes> notes, Ctx& ctx) {
   molt::db::QueryOptions call;
   call.cancel = ctx.token();  // a client that leaves stops the query
-  const auto rows = co_await molt::web::run_blocking(*notes.pool, [&] {
-    return notes.db->query("SELECT id, text, pinned FROM notes WHERE id = ?",
-                           molt::db::Params::positional({{id}}), call);
+  const auto rows = co_await molt::web::run_blocking(*notes->pool, [&] {
+    return notes->db->query("SELECT id, text, pinned FROM notes WHERE id = ?",
+                            molt::db::Params::positional({{*id}}), call);
   });
   if (rows.empty()) throw molt::web::HttpError(404, "not_found", "no such note");
-  co_return molt::web::respond(
-      request, Note{rows.get<std::int64_t>(0, "id"), rows.get<std::string>(0, "text"),
-                    rows.get<std::int64_t>(0, "pinned") != 0});
+  co_return Note{rows.get<std::int64_t>(0, "id"), rows.get<std::string>(0, "text"),
+                 rows.get<std::int64_t>(0, "pinned") != 0};
 }
 
-awaitable<Response> clear_notes(const Request&, Ctx& ctx) {
-  const Notes& notes = ctx.state<Notes>();
-  co_await molt::web::run_blocking(*notes.pool,
-                                   [&] { return notes.db->execute("DELETE FROM notes", {}, {}); });
-  co_return Response(204);
+awaitable<void> clear_notes(State<Notes> notes) {  // nothing to say: a 204
+  co_await molt::web::run_blocking(*notes->pool,
+                                   [&] { return notes->db->execute("DELETE FROM notes", {}, {}); });
 }
 
 }  // namespace
@@ -106,10 +106,10 @@ int main(int argc, char** argv) {
     app.use(molt::web::request_id());
     app.use(molt::web::access_log());
     using molt::web::RouteDoc;
-    app.post("/notes", add_note, "notes.add",
-             {.doc = RouteDoc("Add a note").body<NewNote>().returns_json<Note>(201)});
+    // A doc adds words to what the handlers' signatures declare.
+    app.post("/notes", add_note, "notes.add", {.doc = RouteDoc("Add a note")});
     app.get("/notes/{id:int}", get_note, "notes.get",
-            {.doc = RouteDoc("One note").returns<Note>().error(404, "No such note")});
+            {.doc = RouteDoc("One note").error(404, "No such note")});
     auto admin = app.group("/admin");
     admin.use([](const Request& request, Ctx&, molt::web::Next next) -> awaitable<Response> {
       if (request.header("Authorization") != "Bearer let-me-in")
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
       co_return co_await next();
     });
     admin.del("/notes", clear_notes, "notes.clear",
-              {.doc = RouteDoc("Remove every note").returns_raw(204, "").error(401, "No token")});
+              {.doc = RouteDoc("Remove every note").error(401, "No token")});
     molt::web::serve_openapi(app, {.title = "notes", .version = "1.0.0"});
 
     molt::web::Server server(app, options);

@@ -81,7 +81,55 @@ using ImmediateHandler = std::function<Response(const Request&, Ctx&)>;
 // The coroutine handler that runs `handler` (one frame, as a `co_return` handler costs).
 Handler answering_at_once(ImmediateHandler handler);
 
-// What get/post/put/patch/del take: a coroutine Handler, or an ImmediateHandler run as one.
+namespace detail {
+// The parameter and result types of a function, a function pointer, or an object with one
+// const, non-template operator() (a lambda that is neither generic nor mutable).
+template <typename R, typename... P>
+struct Signature {
+  using result = R;
+};
+template <typename F>
+struct function_signature {};
+template <typename R, typename... P>
+struct function_signature<R(P...)> {
+  using type = Signature<R, P...>;
+};
+template <typename R, typename... P>
+struct function_signature<R(P...) noexcept> : function_signature<R(P...)> {};
+template <typename R, typename... P>
+struct function_signature<R (*)(P...)> : function_signature<R(P...)> {};
+template <typename R, typename... P>
+struct function_signature<R (*)(P...) noexcept> : function_signature<R(P...)> {};
+template <typename C, typename R, typename... P>
+struct function_signature<R (C::*)(P...) const> : function_signature<R(P...)> {};
+template <typename C, typename R, typename... P>
+struct function_signature<R (C::*)(P...) const noexcept> : function_signature<R(P...)> {};
+template <typename F>
+struct signature_of : function_signature<F> {};
+template <typename F>
+requires requires {
+  &F::operator();
+}
+struct signature_of<F> : function_signature<decltype(&F::operator())> {};
+template <typename F>
+concept HasSignature = requires {
+  typename signature_of<F>::type;
+};
+
+// A handler whose parameters say what it reads: the Handler that decodes them, and what they
+// add to the route's doc. typed_handler.hpp defines it; without it a handler that is not of
+// the two plain shapes gets this message.
+template <typename F, typename = void>
+struct TypedRoute {
+  static_assert(sizeof(F) == 0,
+                "a route handler is a coroutine `awaitable<Response>(const Request&, Ctx&)`, "
+                "`Response(const Request&, Ctx&)`, or a typed handler (include "
+                "molt/web/typed_handler.hpp): check its return type and its parameters");
+};
+}  // namespace detail
+
+// What get/post/put/patch/del take: a coroutine Handler, an ImmediateHandler run as one, or a
+// typed handler (typed_handler.hpp: `awaitable<Item> show(Path<"id", std::int64_t> id)`).
 struct RouteHandler {
   template <typename F>
   requires std::constructible_from<Handler, F> RouteHandler(F f) : handler(std::move(f)) {}
@@ -89,15 +137,24 @@ struct RouteHandler {
   requires(!std::constructible_from<Handler, F> && std::constructible_from<ImmediateHandler, F>)
       RouteHandler(F f)
       : handler(answering_at_once(ImmediateHandler(std::move(f)))) {}
+  template <typename F>
+  requires(!std::constructible_from<Handler, F> && !std::constructible_from<ImmediateHandler, F> &&
+           detail::HasSignature<F>) RouteHandler(F f)
+      : handler(detail::TypedRoute<F>::handler(std::move(f))),
+        complete_doc(&detail::TypedRoute<F>::complete_doc) {}
   // Anything else: one clear message instead of a list of constructors that did not fit.
   template <typename F>
-  requires(!std::constructible_from<Handler, F> && !std::constructible_from<ImmediateHandler, F>)
-      RouteHandler(F) {
+  requires(!std::constructible_from<Handler, F> && !std::constructible_from<ImmediateHandler, F> &&
+           !detail::HasSignature<F>) RouteHandler(F) {
     static_assert(sizeof(F) == 0,
-                  "a route handler is a coroutine `awaitable<Response>(const Request&, Ctx&)` or "
-                  "`Response(const Request&, Ctx&)`: check its return type and its parameters");
+                  "a route handler is a coroutine `awaitable<Response>(const Request&, Ctx&)`, "
+                  "`Response(const Request&, Ctx&)`, or a typed handler (typed_handler.hpp) "
+                  "that is not a generic or mutable lambda: check its return type and its "
+                  "parameters");
   }
   Handler handler;
+  // A typed handler's: the route's doc with what its signature reads and answers added.
+  std::shared_ptr<const RouteDoc> (*complete_doc)(std::shared_ptr<const RouteDoc> given) = nullptr;
 };
 using Middleware = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&, Next)>;
 
@@ -318,23 +375,28 @@ class RouteMethods {
  public:
   Derived& get(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                RouteOptions options = {}) {
-    return self().route("GET", pattern, std::move(handler.handler), name, options);
+    return self().route("GET", pattern, std::move(handler.handler), name,
+                        with_signature_doc(handler, std::move(options)));
   }
   Derived& post(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                 RouteOptions options = {}) {
-    return self().route("POST", pattern, std::move(handler.handler), name, options);
+    return self().route("POST", pattern, std::move(handler.handler), name,
+                        with_signature_doc(handler, std::move(options)));
   }
   Derived& put(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                RouteOptions options = {}) {
-    return self().route("PUT", pattern, std::move(handler.handler), name, options);
+    return self().route("PUT", pattern, std::move(handler.handler), name,
+                        with_signature_doc(handler, std::move(options)));
   }
   Derived& patch(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                  RouteOptions options = {}) {
-    return self().route("PATCH", pattern, std::move(handler.handler), name, options);
+    return self().route("PATCH", pattern, std::move(handler.handler), name,
+                        with_signature_doc(handler, std::move(options)));
   }
   Derived& del(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                RouteOptions options = {}) {
-    return self().route("DELETE", pattern, std::move(handler.handler), name, options);
+    return self().route("DELETE", pattern, std::move(handler.handler), name,
+                        with_signature_doc(handler, std::move(options)));
   }
   // A WebSocket endpoint (websocket.hpp) at `pattern`: a GET that upgrades. The request goes
   // through the middleware as any other (which may refuse it, or add headers to the 101), then
@@ -346,6 +408,10 @@ class RouteMethods {
 
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
+  static RouteOptions with_signature_doc(const RouteHandler& handler, RouteOptions options) {
+    if (handler.complete_doc != nullptr) options.doc = handler.complete_doc(std::move(options.doc));
+    return options;
+  }
 };
 
 class RouteGroup : public RouteMethods<RouteGroup> {

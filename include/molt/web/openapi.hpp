@@ -59,12 +59,30 @@ class RouteDoc {
   // A query parameter as query_as<T> reads it (absent is allowed) ...
   template <typename T>
   RouteDoc& query(std::string name, std::string description = {}) {
-    return add_query<T>(std::move(name), std::move(description), false);
+    return add_param<T>(kQuery, std::move(name), std::move(description), false);
   }
   // ... and as query_required<T> reads it.
   template <typename T>
   RouteDoc& required_query(std::string name, std::string description = {}) {
-    return add_query<T>(std::move(name), std::move(description), true);
+    return add_param<T>(kQuery, std::move(name), std::move(description), true);
+  }
+  // A request header read as a T (typed_handler.hpp's HeaderParam<"X-Token", T>), optional or not.
+  template <typename T>
+  RouteDoc& header(std::string name, std::string description = {}) {
+    return add_param<T>(kHeader, std::move(name), std::move(description), false);
+  }
+  template <typename T>
+  RouteDoc& required_header(std::string name, std::string description = {}) {
+    return add_param<T>(kHeader, std::move(name), std::move(description), true);
+  }
+  // A cookie read as a T (cookie(), or typed_handler.hpp's CookieParam<"session", T>).
+  template <typename T>
+  RouteDoc& cookie(std::string name, std::string description = {}) {
+    return add_param<T>(kCookie, std::move(name), std::move(description), false);
+  }
+  template <typename T>
+  RouteDoc& required_cookie(std::string name, std::string description = {}) {
+    return add_param<T>(kCookie, std::move(name), std::move(description), true);
   }
   // Every member of T, a described struct, as a query parameter, as query_as<T>(request)
   // reads them: its type, rules and default, required unless optional, defaulted or a list.
@@ -80,14 +98,23 @@ class RouteDoc {
       constexpr bool required = !codec::traits::keeps_default<T>(decltype(member)::name) &&
                                 !codec::traits::is_optional<M>::value &&
                                 !codec::traits::is_vector<M>::value;
-      check_new_query(member.name);
-      query_.push_back({member.name, {}, required, &member_schema_for<T, decltype(member)>});
+      check_new_param(kQuery, member.name);
+      params_.push_back(
+          {member.name, {}, required, &member_schema_for<T, decltype(member)>, kQuery});
     });
     return *this;
   }
-  // Words for a path parameter of the pattern (its type comes from the pattern).
+  // Words for a path parameter of the pattern (its type comes from the pattern) ...
   RouteDoc& path_param(std::string name, std::string description) {
-    path_.push_back({std::move(name), std::move(description), true, nullptr});
+    path_.push_back({std::move(name), std::move(description), true, nullptr, kPath});
+    return *this;
+  }
+  // ... or a type for it too, when the handler reads `{id}` as a T (an integer, say).
+  template <typename T>
+  RouteDoc& path_param(std::string name, std::string description = {}) {
+    static_assert(detail::is_text_value_v<T>,
+                  "RouteDoc::path_param<T>: T is std::string, bool, a number or a described enum");
+    path_.push_back({std::move(name), std::move(description), true, &schema_for<T>, kPath});
     return *this;
   }
 
@@ -145,6 +172,16 @@ class RouteDoc {
     return *this;
   }
 
+  // Adds what `other` declares and this doc does not: parameters by name (a path parameter's
+  // type, if only words were given here), the body, answers by status, tags. What both
+  // declare stays as this doc has it. A typed handler's signature (typed_handler.hpp) is
+  // merged into its route's doc this way.
+  RouteDoc& merge(const RouteDoc& other);
+
+  // RouteError when this doc describes a path parameter that `pattern` does not have. App
+  // checks each route's doc as the route is added.
+  void check_pattern(std::string_view method, std::string_view pattern) const;
+
   // For RouteOptions::doc: `.doc = RouteDoc(...)...`.
   operator std::shared_ptr<const RouteDoc>() const {
     return std::make_shared<const RouteDoc>(*this);
@@ -183,24 +220,30 @@ class RouteDoc {
   static boost::json::value member_schema_for(codec::SchemaSet& schemas) {
     return schemas.member_schema<T, D>();
   }
+  // Where a parameter is, OpenAPI's `in`.
+  static constexpr std::string_view kQuery = "query", kHeader = "header", kCookie = "cookie",
+                                    kPath = "path";
   template <typename T>
-  RouteDoc& add_query(std::string name, std::string description, bool required) {
+  RouteDoc& add_param(std::string_view in, std::string name, std::string description,
+                      bool required) {
     static_assert(detail::is_text_value_v<T>,
-                  "RouteDoc::query<T>: T is what query_as reads: std::string, bool, a number or "
-                  "a described enum");
-    check_new_query(name);
-    query_.push_back({std::move(name), std::move(description), required, &schema_for<T>});
+                  "RouteDoc::query<T>, header<T>, cookie<T>: T is what query_as reads: "
+                  "std::string, bool, a number or a described enum");
+    check_new_param(in, name);
+    params_.push_back({std::move(name), std::move(description), required, &schema_for<T>, in});
     return *this;
   }
-  // std::invalid_argument for a name declared already.
-  void check_new_query(const std::string& name) const;
+  // std::invalid_argument for a name declared already in `in` (header names in any case).
+  void check_new_param(std::string_view in, const std::string& name) const;
+  bool has_param(std::string_view in, std::string_view name) const;
   // std::invalid_argument for a status outside 100-599.
   static int checked_status(int status);
   struct Param {
     std::string name;
     std::string description;
     bool required;
-    SchemaOf schema;
+    SchemaOf schema;  // a path parameter's may be nullptr: its type is the pattern's
+    std::string_view in;
   };
   struct Content {
     std::vector<std::string> media_types;  // none: no body
@@ -220,7 +263,7 @@ class RouteDoc {
   std::vector<std::string> tags_;
   bool deprecated_ = false;
   bool hidden_ = false;
-  std::vector<Param> query_;
+  std::vector<Param> params_;  // query, header and cookie parameters, in the order declared
   std::vector<Param> path_;
   std::optional<Content> body_;
   std::vector<Answer> answers_;

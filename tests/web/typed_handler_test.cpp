@@ -1,0 +1,331 @@
+#include "molt/web/typed_handler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/describe.hpp>
+#include <boost/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "molt/codec/defaults.hpp"
+#include "molt/codec/rules.hpp"
+#include "molt/web/test_client.hpp"
+
+namespace typed_handler_test {
+
+struct NewNote {
+  std::string text;
+  bool pinned = false;
+};
+BOOST_DESCRIBE_STRUCT(NewNote, (), (text, pinned))
+MOLT_DEFAULTS(NewNote, pinned)
+MOLT_RULES(NewNote, rule(&NewNote::text, length(1, 100)))
+
+struct Note {
+  std::int64_t id;
+  std::string text;
+  bool pinned;
+};
+BOOST_DESCRIBE_STRUCT(Note, (), (id, text, pinned))
+
+struct NoteFilter {
+  std::optional<std::string> q;
+  int limit = 10;
+};
+BOOST_DESCRIBE_STRUCT(NoteFilter, (), (q, limit))
+MOLT_DEFAULTS(NoteFilter, limit)
+MOLT_RULES(NoteFilter, rule(&NoteFilter::limit, between(1, 100)))
+
+struct Signup {
+  std::string name;
+  int age;
+};
+BOOST_DESCRIBE_STRUCT(Signup, (), (name, age))
+
+enum class Color { red, green };
+BOOST_DESCRIBE_ENUM(Color, red, green)
+
+}  // namespace typed_handler_test
+
+namespace {
+
+using boost::asio::awaitable;
+using molt::web::App;
+using molt::web::Body;
+using molt::web::CookieParam;
+using molt::web::Ctx;
+using molt::web::FormBody;
+using molt::web::HeaderParam;
+using molt::web::Path;
+using molt::web::Query;
+using molt::web::QueryParam;
+using molt::web::Request;
+using molt::web::Response;
+using molt::web::RouteDoc;
+using molt::web::State;
+using molt::web::Status;
+using molt::web::TestClient;
+using typed_handler_test::Color;
+using typed_handler_test::NewNote;
+using typed_handler_test::Note;
+using typed_handler_test::NoteFilter;
+using typed_handler_test::Signup;
+
+// What the handlers share: notes by id, and a count of the handler runs.
+struct Notebook {
+  std::vector<Note> notes{{1, "first", false}, {2, "second", true}};
+  int runs = 0;
+};
+
+// A dependency of the app's own (FastAPI's Depends): the caller named by a bearer token.
+struct Caller {
+  std::string name;
+  static Caller from_request(const Request& request, Ctx&) {
+    const auto authorization = request.header("Authorization");
+    if (authorization != "Bearer sesame")
+      throw molt::web::HttpError(401, "unauthorized", "a bearer token is required");
+    return {"ali"};
+  }
+  static void describe(RouteDoc& doc) {
+    doc.required_header<std::string>("Authorization", "Bearer <token>")
+        .error(401, "no token or a wrong one");
+  }
+};
+
+// One read by a coroutine, as a lookup on a pool would be.
+struct SlowCaller {
+  std::string name;
+  static awaitable<SlowCaller> from_request(const Request& request, Ctx& ctx) {
+    co_return SlowCaller{Caller::from_request(request, ctx).name + " (awaited)"};
+  }
+};
+
+// Handlers of every shape: a coroutine or not, answering a value, a Status, a Response or
+// nothing, taking the request and the Ctx or not.
+awaitable<Note> show_note(Path<"id", std::int64_t> id, State<Notebook> book) {
+  ++book->runs;
+  for (const Note& note : book->notes)
+    if (note.id == *id) co_return note;
+  throw molt::web::HttpError(404, "not_found", "no such note");
+}
+
+awaitable<Status<201, Note>> add_note(Body<NewNote> note, State<Notebook> book, Caller caller) {
+  ++book->runs;
+  Note added{static_cast<std::int64_t>(book->notes.size()) + 1, note->text + " by " + caller.name,
+             note->pinned};
+  book->notes.push_back(added);
+  co_return Status<201, Note>{added};
+}
+
+std::vector<Note> list_notes(Query<NoteFilter> filter, State<Notebook> book) {
+  ++book->runs;
+  std::vector<Note> out;
+  for (const Note& note : book->notes) {
+    if (filter->q && note.text.find(*filter->q) == std::string::npos) continue;
+    if (static_cast<int>(out.size()) == filter->limit) break;
+    out.push_back(note);
+  }
+  return out;
+}
+
+App& notes_app() {
+  static App app;
+  static bool ready = false;
+  if (!ready) {
+    app.set_state(Notebook{});
+    app.get("/notes/{id}", show_note, "notes.show",
+            {.doc = RouteDoc("One note").path_param("id", "the note's number")});
+    app.post("/notes", add_note);
+    app.get("/notes", list_notes);
+    app.del("/notes/{id}", [](Path<"id", std::int64_t> id, State<Notebook> book) {
+      std::erase_if(book->notes, [&](const Note& note) { return note.id == *id; });
+    });
+    app.get("/raw/{name}",
+            [](const Request& request, Path<"name", std::string> name,
+               Ctx& ctx) -> awaitable<Response> {
+              co_return Response::text(std::string(request.method()) + " " + *name + " " +
+                                       std::string(ctx.route_name()));
+            });
+    app.get("/params", [](QueryParam<"n", int> n, QueryParam<"tag", std::vector<std::string>> tags,
+                          QueryParam<"color", std::optional<Color>> color,
+                          HeaderParam<"X-Trace", std::optional<std::string>> trace,
+                          CookieParam<"theme", std::optional<std::string>> theme) {
+      std::string out = std::to_string(*n);
+      for (const std::string& tag : *tags) out += " #" + tag;
+      if (*color) out += *color == Color::red ? " red" : " green";
+      if (*trace) out += " trace=" + **trace;
+      if (*theme) out += " theme=" + **theme;
+      return Response::text(out);
+    });
+    app.get("/whoami", [](SlowCaller caller) -> awaitable<std::string> { co_return caller.name; });
+    app.post("/signup",
+             [](FormBody<Signup> form) { return Status<202, Signup>{std::move(*form)}; });
+    app.get("/ping", [] { return std::string("pong"); });
+    ready = true;
+  }
+  return app;
+}
+
+TEST(TypedHandlerTest, PathParametersAreReadAsTheirType) {
+  TestClient client(notes_app());
+  const auto found = client.get("/notes/2");
+  EXPECT_EQ(found.status, 200) << found.body;
+  EXPECT_EQ(found.body, R"({"id":2,"text":"second","pinned":true})");
+  EXPECT_EQ(found.header("Vary"), "Accept");
+  // Not an integer: the handler never runs, the 400 names the parameter.
+  const int runs = notes_app().find_state<Notebook>()->runs;
+  const auto bad = client.get("/notes/two");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("path.id"), std::string::npos) << bad.body;
+  EXPECT_NE(bad.body.find("integer"), std::string::npos) << bad.body;
+  EXPECT_EQ(notes_app().find_state<Notebook>()->runs, runs);
+  EXPECT_EQ(client.get("/notes/99999999999999999999").status, 400);  // out of range
+  EXPECT_EQ(client.get("/notes/7").status, 404);                     // the handler's own answer
+  const auto raw = client.get("/raw/a%20b");
+  EXPECT_EQ(raw.body, "GET a b ");
+}
+
+TEST(TypedHandlerTest, BodiesAndDependenciesAreReadInOrderBeforeTheHandler) {
+  TestClient client(notes_app());
+  const int runs = notes_app().find_state<Notebook>()->runs;
+  // The body is read first: a bad body is its 400 even without a token.
+  const auto bad_body = client.request("POST", "/notes", R"({"text":""})");
+  EXPECT_EQ(bad_body.status, 400);
+  EXPECT_NE(bad_body.body.find("body.text"), std::string::npos) << bad_body.body;
+  const auto no_token = client.request("POST", "/notes", R"({"text":"hi"})");
+  EXPECT_EQ(no_token.status, 401) << no_token.body;
+  const auto wrong_type =
+      client.request("POST", "/notes", "text=hi", {{"Content-Type", "text/plain"}});
+  EXPECT_EQ(wrong_type.status, 415);
+  EXPECT_EQ(notes_app().find_state<Notebook>()->runs, runs);
+
+  const auto added =
+      client.request("POST", "/notes", R"({"text":"hi"})", {{"Authorization", "Bearer sesame"}});
+  EXPECT_EQ(added.status, 201) << added.body;
+  const auto note = boost::json::parse(added.body).as_object();
+  EXPECT_EQ(note.at("text"), "hi by ali");
+  EXPECT_EQ(note.at("pinned"), false);  // the default
+  // MsgPack by Accept, as respond() answers.
+  const auto packed =
+      client.request("POST", "/notes", R"({"text":"x","pinned":true})",
+                     {{"Authorization", "Bearer sesame"}, {"Accept", "application/msgpack"}});
+  EXPECT_EQ(packed.status, 201);
+  EXPECT_EQ(packed.header("Content-Type"), "application/msgpack");
+  EXPECT_EQ(molt::codec::decode_msgpack<Note>(packed.body).text, "x by ali");
+}
+
+TEST(TypedHandlerTest, QueryModelsAndPlainHandlers) {
+  TestClient client(notes_app());
+  const auto listed = client.get("/notes?q=first");
+  EXPECT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.body, R"([{"id":1,"text":"first","pinned":false}])");
+  const auto limited = client.get("/notes?limit=1");
+  EXPECT_EQ(boost::json::parse(limited.body).as_array().size(), 1u);
+  const auto bad = client.get("/notes?limit=0");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("query.limit"), std::string::npos) << bad.body;
+  EXPECT_EQ(client.get("/ping").body, R"("pong")");
+}
+
+TEST(TypedHandlerTest, AVoidHandlerAnswers204) {
+  TestClient client(notes_app());
+  const auto before = notes_app().find_state<Notebook>()->notes.size();
+  const auto deleted = client.request("DELETE", "/notes/1", "");
+  EXPECT_EQ(deleted.status, 204);
+  EXPECT_EQ(deleted.body, "");
+  EXPECT_EQ(notes_app().find_state<Notebook>()->notes.size(), before - 1);
+}
+
+TEST(TypedHandlerTest, NamedQueryHeaderAndCookieParameters) {
+  TestClient client(notes_app());
+  EXPECT_EQ(client.get("/params?n=3").body, "3");
+  EXPECT_EQ(client
+                .request("GET", "/params?n=%2B4&tag=a&tag=b%20c&color=green", "",
+                         {{"x-trace", "t1"}, {"Cookie", "theme=dark; other=1"}})
+                .body,
+            "4 #a #b c green trace=t1 theme=dark");
+  const auto missing = client.get("/params");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("query.n"), std::string::npos) << missing.body;
+  EXPECT_NE(missing.body.find("required"), std::string::npos) << missing.body;
+  const auto color = client.get("/params?n=1&color=blue");
+  EXPECT_EQ(color.status, 400);
+  EXPECT_NE(color.body.find("query.color"), std::string::npos) << color.body;
+  const auto escape = client.get("/params?n=1&tag=%ff");
+  EXPECT_EQ(escape.status, 400);
+  EXPECT_NE(escape.body.find("query.tag"), std::string::npos) << escape.body;
+}
+
+TEST(TypedHandlerTest, AsyncDependenciesAndForms) {
+  TestClient client(notes_app());
+  const auto who = client.request("GET", "/whoami", "", {{"Authorization", "Bearer sesame"}});
+  EXPECT_EQ(who.status, 200);
+  EXPECT_EQ(who.body, R"x("ali (awaited)")x");
+  EXPECT_EQ(client.get("/whoami").status, 401);
+  const auto signed_up = client.request("POST", "/signup", "name=Ada&age=36",
+                                        {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(signed_up.status, 202);
+  EXPECT_EQ(signed_up.body, R"({"name":"Ada","age":36})");
+  const auto bad = client.request("POST", "/signup", "name=Ada&age=old",
+                                  {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("form.age"), std::string::npos) << bad.body;
+}
+
+TEST(TypedHandlerTest, TheSignatureGoesIntoTheOpenApiDocument) {
+  const boost::json::object document = molt::web::openapi_document(notes_app(), {});
+  const auto& paths = document.at("paths").as_object();
+  // The path parameter's type from Path<"id", std::int64_t>, its words from the doc given.
+  const auto& show = paths.at("/notes/{id}").at("get").as_object();
+  EXPECT_EQ(show.at("summary"), "One note");
+  const auto& id = show.at("parameters").as_array().at(0).as_object();
+  EXPECT_EQ(id.at("name"), "id");
+  EXPECT_EQ(id.at("description"), "the note's number");
+  EXPECT_EQ(id.at("schema").at("type"), "integer");
+  EXPECT_TRUE(show.at("responses").as_object().contains("200"));
+  EXPECT_TRUE(show.at("responses").as_object().contains("400"));  // path.id may be wrong
+  // The body, the Status's code, and what the dependency declared.
+  const auto& add = paths.at("/notes").at("post").as_object();
+  EXPECT_TRUE(add.contains("requestBody"));
+  const auto& answers = add.at("responses").as_object();
+  EXPECT_TRUE(answers.contains("201"));
+  EXPECT_TRUE(answers.contains("401"));
+  EXPECT_FALSE(answers.contains("200"));
+  const auto& auth = add.at("parameters").as_array().at(0).as_object();
+  EXPECT_EQ(auth.at("name"), "Authorization");
+  EXPECT_EQ(auth.at("in"), "header");
+  EXPECT_EQ(auth.at("required"), true);
+  // The query model's members; a void handler's 204; named parameters where they are.
+  const auto& list = paths.at("/notes").at("get").as_object();
+  EXPECT_EQ(list.at("parameters").as_array().size(), 2u);
+  EXPECT_TRUE(paths.at("/notes/{id}").at("delete").at("responses").as_object().contains("204"));
+  const auto& params = paths.at("/params").at("get").at("parameters").as_array();
+  ASSERT_EQ(params.size(), 5u);
+  EXPECT_EQ(params.at(0).at("in"), "query");
+  EXPECT_EQ(params.at(0).at("required"), true);
+  EXPECT_EQ(params.at(1).at("required"), false);  // a list may be absent
+  EXPECT_EQ(params.at(3).at("in"), "header");
+  EXPECT_EQ(params.at(4).at("in"), "cookie");
+  EXPECT_EQ(params.at(4).at("name"), "theme");
+  const auto& signup = paths.at("/signup").at("post").as_object();
+  EXPECT_TRUE(signup.at("requestBody")
+                  .at("content")
+                  .as_object()
+                  .contains("application/x-www-form-urlencoded"));
+}
+
+TEST(TypedHandlerTest, APathParameterThePatternLacksFailsWhenTheRouteIsAdded) {
+  App app;
+  EXPECT_THROW(app.get("/notes/{note_id}", show_note), molt::web::RouteError);
+  EXPECT_THROW(app.get("/notes", [](Path<"id", int>) { return 1; }), molt::web::RouteError);
+  // Two readers of one name are refused too.
+  EXPECT_THROW(app.get("/x", [](QueryParam<"limit", int>, Query<NoteFilter>) { return 1; }),
+               std::invalid_argument);
+  // So is a doc's own description of a parameter the pattern lacks, typed handler or not.
+  EXPECT_THROW(app.get("/y", [](const Request&, Ctx&) { return Response(204); }, {},
+                       {.doc = RouteDoc().path_param("id", "none")}),
+               molt::web::RouteError);
+}
+
+}  // namespace
