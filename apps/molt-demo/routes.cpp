@@ -5,7 +5,7 @@
 #include "item_import.hpp"
 #include "molt/web/blocking.hpp"
 #include "molt/web/openapi.hpp"
-#include "molt/web/typed.hpp"
+#include "molt/web/typed_handler.hpp"
 #include "molt/web/websocket.hpp"
 
 namespace molt_demo {
@@ -31,11 +31,14 @@ BOOST_DESCRIBE_STRUCT(Imported, (), (imported))
 namespace {
 
 using boost::asio::awaitable;
+using molt::web::Body;
 using molt::web::Ctx;
 using molt::web::HttpError;
+using molt::web::Path;
 using molt::web::Request;
 using molt::web::Response;
 using molt::web::RouteDoc;
+using molt::web::Status;
 
 // ?user_id=&q=&status=&cursor=&limit= -> the list_items request; 400 naming what is wrong.
 ListItemsRequest list_request(const Request& request) {
@@ -149,35 +152,32 @@ void add_routes(molt::web::App& app, Services& services) {
                                       .returns<ListItemsResponse>()
                                       .error(400, "A bad query parameter or cursor"))});
 
+  // Typed handlers (typed_handler.hpp): what they read and answer is in their signature, and
+  // from there in the OpenAPI document; the docs add words.
   app.get("/items/{id:int}",
-          [&services](const Request& request, Ctx& ctx) -> awaitable<Response> {
-            const std::int64_t id = ctx.int_param("id");
+          [&services](Path<"id", std::int64_t> id) -> awaitable<Item> {
             const auto item = co_await molt::web::run_blocking(
-                services.pool, [&] { return services.items.find(id, query_deadline(services)); });
-            if (!item) throw HttpError(404, "not_found", "no item " + std::to_string(id));
-            co_return molt::web::respond(request, *item);
+                services.pool, [&] { return services.items.find(*id, query_deadline(services)); });
+            if (!item) throw HttpError(404, "not_found", "no item " + std::to_string(*id));
+            co_return *item;
           },
           "items.show",
           {.doc = RouteDoc("One item")
                       .tag("items")
                       .path_param("id", "the item's id")
-                      .returns<Item>()
                       .error(404, "No item has this id")});
 
-  // A JSON POST: validated, 400 naming the field, 201 with the stored item.
-  app.post("/items",
-           [&services](const Request& request, Ctx&) -> awaitable<Response> {
-             const auto item = molt::web::body_as<NewItem>(request);
-             const auto created = co_await molt::web::run_blocking(services.pool, [&] {
-               return services.items.create(item, query_deadline(services));
-             });
-             co_return molt::web::respond(request, created, 201);
-           },
-           "items.create",
-           {.doc = RouteDoc("Store an item")
-                       .tag("items")
-                       .body<NewItem>()
-                       .returns<Item>(201, "The item as stored")});
+  // A JSON POST: validated (400 naming the field before the handler runs), 201 with the stored
+  // item.
+  app.post(
+      "/items",
+      [&services](Body<NewItem> item) -> awaitable<Status<201, Item>> {
+        Item created = co_await molt::web::run_blocking(
+            services.pool, [&] { return services.items.create(*item, query_deadline(services)); });
+        co_return Status<201, Item>{std::move(created)};
+      },
+      "items.create",
+      {.doc = RouteDoc("Store an item").tag("items").returns<Item>(201, "The item as stored")});
 
   // A streamed upload, the counterpart of the export: NDJSON items for a user, checked and
   // stored as the body arrives (one transaction per piece of it), so an import of any size

@@ -228,6 +228,9 @@ template <int Code, class T>
 struct Status {
   static_assert(Code >= 200 && Code <= 599, "Status<code, T>: a final HTTP status, 200 to 599");
   static constexpr int code = Code;
+  // A constructor, not an aggregate: GCC 12 destroys an awaited value twice when it
+  // initialises an aggregate in place (`co_return Status<201, Item>{co_await ...}` crashed).
+  explicit Status(T answer) : value(std::move(answer)) {}
   T value;
 };
 
