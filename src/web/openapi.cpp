@@ -148,9 +148,16 @@ class OpenApiWriter {
       }
       parameters.push_back(parameter(param.name, "path", true, std::move(schema), description));
     }
-    for (const RouteDoc::Param& param : doc.params_)
+    for (const RouteDoc::Param& param : doc.params_) {
+      // OpenAPI 3.1 (§4.8.12.1): header parameters of these names are ignored; the document
+      // leaves them out rather than list what tools will not show.
+      if (param.in == RouteDoc::kHeader &&
+          (iequals(param.name, "Accept") || iequals(param.name, "Content-Type") ||
+           iequals(param.name, "Authorization")))
+        continue;
       parameters.push_back(parameter(param.name, param.in, param.required, param.schema(schemas_),
                                      param.description));
+    }
     if (!parameters.empty()) op["parameters"] = std::move(parameters);
 
     if (doc.body_) {
@@ -209,49 +216,108 @@ class OpenApiWriter {
 
 }  // namespace detail
 
-bool RouteDoc::has_param(std::string_view in, std::string_view name) const {
+std::vector<RouteDoc::Param>::iterator RouteDoc::find_param(std::string_view in,
+                                                            std::string_view name) {
   // Header names are case-insensitive; query and cookie names are not.
-  return std::any_of(params_.begin(), params_.end(), [&](const Param& param) {
+  return std::find_if(params_.begin(), params_.end(), [&](const Param& param) {
     return param.in == in && (in == kHeader ? iequals(param.name, name) : param.name == name);
   });
 }
 
-void RouteDoc::check_new_param(std::string_view in, const std::string& name) const {
-  if (has_param(in, name))
+void RouteDoc::check_new_param(std::string_view in, const std::string& name) {
+  if (find_param(in, name) != params_.end())
     throw std::invalid_argument("RouteDoc: " + std::string(in) + " parameter '" + name +
                                 "' is declared twice");
 }
 
-RouteDoc& RouteDoc::merge(const RouteDoc& other) {
-  if (summary_.empty()) summary_ = other.summary_;
-  if (description_.empty()) description_ = other.description_;
-  for (const std::string& tag : other.tags_)
+RouteDoc& RouteDoc::merge(const RouteDoc& signature) {
+  for (const std::string& tag : signature.tags_)
     if (std::find(tags_.begin(), tags_.end(), tag) == tags_.end()) tags_.push_back(tag);
-  deprecated_ = deprecated_ || other.deprecated_;
-  hidden_ = hidden_ || other.hidden_;
-  for (const Param& param : other.params_)
-    if (!has_param(param.in, param.name)) params_.push_back(param);
-  for (const Param& param : other.path_) {
-    const auto mine = std::find_if(path_.begin(), path_.end(),
-                                   [&](const Param& p) { return p.name == param.name; });
-    if (mine == path_.end()) {
-      path_.push_back(param);
-    } else {
-      if (mine->schema == nullptr) mine->schema = param.schema;
-      if (mine->description.empty()) mine->description = param.description;
+  for (const Param& param : signature.params_) {
+    const auto mine = find_param(param.in, param.name);
+    if (mine == params_.end()) {
+      params_.push_back(param);
+    } else {  // the words this doc gives, the type the handler reads
+      mine->schema = param.schema;
+      mine->required = param.required;
     }
   }
-  if (!body_) body_ = other.body_;
-  for (const Answer& answer : other.answers_)
+  for (const Param& param : signature.path_) {
+    const auto mine = std::find_if(path_.begin(), path_.end(),
+                                   [&](const Param& p) { return p.name == param.name; });
+    if (mine == path_.end())
+      path_.push_back(param);
+    else if (param.schema != nullptr)
+      mine->schema = param.schema;
+  }
+  if (signature.body_) {
+    std::string words = body_ ? body_->description : std::string();
+    body_ = signature.body_;
+    if (!words.empty()) body_->description = std::move(words);
+  }
+  for (const Answer& answer : signature.answers_) {
+    for (Answer& mine : answers_) {
+      if (mine.error_shape || mine.status >= 400 || mine.status == answer.status) continue;
+      throw std::invalid_argument("RouteDoc: the doc declares a " + std::to_string(mine.status) +
+                                  " answer, and the handler answers " +
+                                  std::to_string(answer.status));
+    }
+    const auto mine = std::find_if(answers_.begin(), answers_.end(),
+                                   [&](const Answer& a) { return a.status == answer.status; });
+    if (mine == answers_.end()) {
+      answers_.push_back(answer);
+    } else {
+      std::string words = std::move(mine->content.description);
+      *mine = answer;
+      if (!words.empty()) mine->content.description = std::move(words);
+    }
+  }
+  return *this;
+}
+
+RouteDoc& RouteDoc::add_reader(const RouteDoc& reader) {
+  const auto refuse = [](std::string_view what, std::string_view name) {
+    throw std::invalid_argument("RouteDoc: " + std::string(what) + " '" + std::string(name) +
+                                "' is read twice, in two ways");
+  };
+  for (const Param& param : reader.params_) {
+    const auto same = find_param(param.in, param.name);
+    if (same == params_.end())
+      params_.push_back(param);
+    else if (same->schema != param.schema || same->required != param.required)
+      refuse(std::string(param.in) + " parameter", param.name);
+  }
+  for (const Param& param : reader.path_) {
+    const auto same = std::find_if(path_.begin(), path_.end(),
+                                   [&](const Param& p) { return p.name == param.name; });
+    if (same == path_.end())
+      path_.push_back(param);
+    else if (same->schema != param.schema)
+      refuse("path parameter", param.name);
+  }
+  if (reader.body_) {
+    if (body_ &&
+        (body_->schema != reader.body_->schema || body_->media_types != reader.body_->media_types))
+      refuse("the body", "body");
+    body_ = reader.body_;
+  }
+  for (const Answer& answer : reader.answers_)
     if (std::none_of(answers_.begin(), answers_.end(),
                      [&](const Answer& a) { return a.status == answer.status; }))
       answers_.push_back(answer);
+  for (const std::string& tag : reader.tags_)
+    if (std::find(tags_.begin(), tags_.end(), tag) == tags_.end()) tags_.push_back(tag);
   return *this;
 }
 
 void RouteDoc::check_pattern(std::string_view method, std::string_view pattern) const {
   if (path_.empty()) return;
-  const std::vector<PatternParam> in_pattern = pattern_params(pattern);
+  std::vector<PatternParam> in_pattern;
+  try {
+    in_pattern = pattern_params(pattern);
+  } catch (const RouteError&) {
+    return;  // a malformed pattern: the router says so, naming the route whole
+  }
   for (const Param& described : path_)
     if (std::none_of(in_pattern.begin(), in_pattern.end(),
                      [&](const PatternParam& p) { return p.name == described.name; }))

@@ -81,17 +81,16 @@ struct Notebook {
   int runs = 0;
 };
 
-// A dependency of the app's own (FastAPI's Depends): the caller named by a bearer token.
+// A dependency of the app's own (FastAPI's Depends): the caller named by an API key.
 struct Caller {
   std::string name;
   static Caller from_request(const Request& request, Ctx&) {
-    const auto authorization = request.header("Authorization");
-    if (authorization != "Bearer sesame")
-      throw molt::web::HttpError(401, "unauthorized", "a bearer token is required");
+    const auto key = request.header("X-Api-Key");
+    if (key != "sesame") throw molt::web::HttpError(401, "unauthorized", "an API key is required");
     return {"ali"};
   }
   static void describe(RouteDoc& doc) {
-    doc.required_header<std::string>("Authorization", "Bearer <token>")
+    doc.required_header<std::string>("X-Api-Key", "the caller's key")
         .error(401, "no token or a wrong one");
   }
 };
@@ -223,15 +222,14 @@ TEST(TypedHandlerTest, BodiesAndDependenciesAreReadInOrderBeforeTheHandler) {
   EXPECT_EQ(notes_app().find_state<Notebook>()->runs, runs);
 
   const auto added =
-      client.request("POST", "/notes", R"({"text":"hi"})", {{"Authorization", "Bearer sesame"}});
+      client.request("POST", "/notes", R"({"text":"hi"})", {{"X-Api-Key", "sesame"}});
   EXPECT_EQ(added.status, 201) << added.body;
   const auto note = boost::json::parse(added.body).as_object();
   EXPECT_EQ(note.at("text"), "hi by ali");
   EXPECT_EQ(note.at("pinned"), false);  // the default
   // MsgPack by Accept, as respond() answers.
-  const auto packed =
-      client.request("POST", "/notes", R"({"text":"x","pinned":true})",
-                     {{"Authorization", "Bearer sesame"}, {"Accept", "application/msgpack"}});
+  const auto packed = client.request("POST", "/notes", R"({"text":"x","pinned":true})",
+                                     {{"X-Api-Key", "sesame"}, {"Accept", "application/msgpack"}});
   EXPECT_EQ(packed.status, 201);
   EXPECT_EQ(packed.header("Content-Type"), "application/msgpack");
   EXPECT_EQ(molt::codec::decode_msgpack<Note>(packed.body).text, "x by ali");
@@ -290,12 +288,11 @@ TEST(TypedHandlerTest, NamedQueryHeaderAndCookieParameters) {
 
 TEST(TypedHandlerTest, AsyncDependenciesAndForms) {
   TestClient client(notes_app());
-  const auto who = client.request("GET", "/whoami", "", {{"Authorization", "Bearer sesame"}});
+  const auto who = client.request("GET", "/whoami", "", {{"X-Api-Key", "sesame"}});
   EXPECT_EQ(who.status, 200);
   EXPECT_EQ(who.body, R"x("ali (awaited, a name long enough for the heap)")x");
-  EXPECT_EQ(client.request("GET", "/whoami?n=x", "", {{"Authorization", "Bearer sesame"}}).status,
-            400);
-  EXPECT_EQ(client.request("GET", "/whoami?n=4", "", {{"Authorization", "Bearer sesame"}}).body,
+  EXPECT_EQ(client.request("GET", "/whoami?n=x", "", {{"X-Api-Key", "sesame"}}).status, 400);
+  EXPECT_EQ(client.request("GET", "/whoami?n=4", "", {{"X-Api-Key", "sesame"}}).body,
             R"x("ali (awaited, a name long enough for the heap) 4")x");
   EXPECT_EQ(client.get("/whoami").status, 401);
   const auto signed_up = client.request("POST", "/signup", "name=Ada&age=36",
@@ -328,7 +325,7 @@ TEST(TypedHandlerTest, TheSignatureGoesIntoTheOpenApiDocument) {
   EXPECT_TRUE(answers.contains("401"));
   EXPECT_FALSE(answers.contains("200"));
   const auto& auth = add.at("parameters").as_array().at(0).as_object();
-  EXPECT_EQ(auth.at("name"), "Authorization");
+  EXPECT_EQ(auth.at("name"), "X-Api-Key");
   EXPECT_EQ(auth.at("in"), "header");
   EXPECT_EQ(auth.at("required"), true);
   // The query model's members; a void handler's 204; named parameters where they are.
@@ -361,6 +358,119 @@ TEST(TypedHandlerTest, APathParameterThePatternLacksFailsWhenTheRouteIsAdded) {
   EXPECT_THROW(app.get("/y", [](const Request&, Ctx&) { return Response(204); }, {},
                        {.doc = RouteDoc().path_param("id", "none")}),
                molt::web::RouteError);
+}
+
+}  // namespace
+
+namespace {
+
+// Another dependency reading the same key, as sub-dependencies do (FastAPI's usual pattern).
+struct Admin {
+  bool admin;
+  static Admin from_request(const Request& request, Ctx& ctx) {
+    return {Caller::from_request(request, ctx).name == "ali"};
+  }
+  static void describe(RouteDoc& doc) {
+    doc.required_header<std::string>("X-Api-Key", "the caller's key").error(403, "not an admin");
+  }
+};
+// The same header read as another type: a doc that cannot say both.
+struct KeyNumber {
+  static KeyNumber from_request(const Request&, Ctx&) { return {}; }
+  static void describe(RouteDoc& doc) { doc.required_header<int>("x-api-key"); }
+};
+
+// A reader that could also be built from the request: its from_request still reads it.
+struct Token {
+  std::string value;
+  explicit Token(std::string v) : value(std::move(v)) {}
+  Token(const Request&) : value("built by the constructor") {}  // NOLINT: implicit on purpose
+  static Token from_request(const Request& request, Ctx&) {
+    if (!request.header("X-Token"))
+      throw molt::web::HttpError(401, "unauthorized", "an X-Token header is required");
+    return Token(std::string(*request.header("X-Token")));
+  }
+};
+
+const boost::json::object& operation(const boost::json::object& document, const char* path,
+                                     const char* method) {
+  return document.at("paths").at(path).at(method).as_object();
+}
+
+TEST(TypedHandlerTest, ReadersDeclaringOneThingAlikeShareItAndUnlikeAreRefused) {
+  App app;
+  app.get("/both",
+          [](Caller caller, Admin admin) { return caller.name + (admin.admin ? "!" : ""); });
+  const auto document = molt::web::openapi_document(app, {});
+  const auto& both = operation(document, "/both", "get");
+  EXPECT_EQ(both.at("parameters").as_array().size(), 1u);
+  EXPECT_TRUE(both.at("responses").as_object().contains("401"));
+  EXPECT_TRUE(both.at("responses").as_object().contains("403"));
+  TestClient client(app);
+  EXPECT_EQ(client.request("GET", "/both", "", {{"X-Api-Key", "sesame"}}).body, R"("ali!")");
+  EXPECT_THROW(app.get("/unlike", [](Caller, KeyNumber) { return 1; }), std::invalid_argument);
+}
+
+TEST(TypedHandlerTest, ABodyReadWholeIsRefusedOnAStreamingRoute) {
+  App app;
+  try {
+    app.post("/s", [](Body<NewNote> note) { return note->text; }, {}, {.stream_body = true});
+    FAIL() << "no error";
+  } catch (const molt::web::RouteError& e) {
+    EXPECT_NE(std::string(e.what()).find("POST /s"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(
+      app.post("/f", [](FormBody<Signup> form) { return form->name; }, {}, {.stream_body = true}),
+      molt::web::RouteError);
+  EXPECT_NO_THROW(app.post("/raw", [](Ctx&) { return 1; }, {}, {.stream_body = true}));
+}
+
+TEST(TypedHandlerTest, AReaderBuiltFromTheRequestIsStillReadByItsFromRequest) {
+  App app;
+  app.get("/t",
+          [](Token token, Ctx&) -> awaitable<Response> { co_return Response::text(token.value); });
+  TestClient client(app);
+  EXPECT_EQ(client.get("/t").status, 401);
+  EXPECT_EQ(client.request("GET", "/t", "", {{"X-Token", "abc"}}).body, "abc");
+}
+
+TEST(TypedHandlerTest, TheSignatureSaysTypesAndAnswersAndTheDocItsWords) {
+  App app;
+  app.get("/tags", [](QueryParam<"tag", std::vector<std::string>> tags) { return tags->size(); });
+  // The doc's words stay; the handler's types win (an integer, required).
+  app.get("/typed", [](HeaderParam<"X-Count", int> count) { return *count; }, {},
+          {.doc = RouteDoc("Count")
+                      .header<std::string>("x-count", "how many")
+                      .returns<int>(200, "the count")});
+  app.get("/auth", [](HeaderParam<"Authorization", std::optional<std::string>>) { return 1; });
+  const auto document = molt::web::openapi_document(app, {});
+  const auto& tag = operation(document, "/tags", "get").at("parameters").at(0).as_object();
+  EXPECT_EQ(tag.at("schema").at("type"), "array");
+  EXPECT_EQ(tag.at("schema").at("items").at("type"), "string");
+  const auto& typed = operation(document, "/typed", "get");
+  const auto& count = typed.at("parameters").at(0).as_object();
+  EXPECT_EQ(count.at("description"), "how many");
+  EXPECT_EQ(count.at("schema").at("type"), "integer");
+  EXPECT_EQ(count.at("required"), true);
+  EXPECT_EQ(typed.at("responses").at("200").at("description"), "the count");
+  // OpenAPI ignores a header parameter named Authorization: the document leaves it out.
+  EXPECT_FALSE(operation(document, "/auth", "get").contains("parameters"));
+  // A doc that names another success status than the handler's answer is refused.
+  EXPECT_THROW(app.get("/created", [] { return 1; }, {}, {.doc = RouteDoc().returns<int>(201)}),
+               std::invalid_argument);
+  EXPECT_THROW(app.del("/gone", [] {}, {}, {.doc = RouteDoc().returns<int>()}),
+               std::invalid_argument);
+  EXPECT_NO_THROW(app.del("/gone", [] {}, {}, {.doc = RouteDoc().error(404, "no such thing")}));
+}
+
+TEST(TypedHandlerTest, AMalformedPatternIsNamedWithItsMethod) {
+  App app;
+  try {
+    app.get("/a/{id", [](Path<"id", int> id) { return *id; });
+    FAIL() << "no error";
+  } catch (const molt::web::RouteError& e) {
+    EXPECT_NE(std::string(e.what()).find("GET /a/{id"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -116,6 +116,22 @@ concept HasSignature = requires {
   typename signature_of<F>::type;
 };
 
+// A type a typed handler's parameter reads with its `from_request` (typed_handler.hpp).
+template <typename P>
+concept Reader = requires(const Request& request, Ctx& ctx) {
+  std::remove_cvref_t<P>::from_request(request, ctx);
+};
+template <typename S>
+struct names_readers : std::false_type {};
+template <typename R, typename... P>
+struct names_readers<Signature<R, P...>> : std::bool_constant<(Reader<P> || ...)> {};
+// A typed handler: one whose parameters name a reader (so a reader that could also be built
+// from the request is still read by its from_request), or that has no other shape.
+template <typename F, typename Plain, typename Immediate>
+concept TypedHandler = HasSignature<F> &&
+    (names_readers<typename signature_of<F>::type>::value ||
+     (!std::constructible_from<Plain, F> && !std::constructible_from<Immediate, F>));
+
 // A handler whose parameters say what it reads: the Handler that decodes them, and what they
 // add to the route's doc. typed_handler.hpp defines it; without it a handler that is not of
 // the two plain shapes gets this message.
@@ -132,20 +148,24 @@ struct TypedRoute {
 // typed handler (typed_handler.hpp: `awaitable<Item> show(Path<"id", std::int64_t> id)`).
 struct RouteHandler {
   template <typename F>
-  requires std::constructible_from<Handler, F> RouteHandler(F f) : handler(std::move(f)) {}
+  requires(!detail::TypedHandler<F, Handler, ImmediateHandler> &&
+           std::constructible_from<Handler, F>) RouteHandler(F f)
+      : handler(std::move(f)) {}
   template <typename F>
-  requires(!std::constructible_from<Handler, F> && std::constructible_from<ImmediateHandler, F>)
+  requires(!detail::TypedHandler<F, Handler, ImmediateHandler> &&
+           !std::constructible_from<Handler, F> && std::constructible_from<ImmediateHandler, F>)
       RouteHandler(F f)
       : handler(answering_at_once(ImmediateHandler(std::move(f)))) {}
   template <typename F>
-  requires(!std::constructible_from<Handler, F> && !std::constructible_from<ImmediateHandler, F> &&
-           detail::HasSignature<F>) RouteHandler(F f)
+  requires detail::TypedHandler<F, Handler, ImmediateHandler> RouteHandler(F f)
       : handler(detail::TypedRoute<F>::handler(std::move(f))),
-        complete_doc(&detail::TypedRoute<F>::complete_doc) {}
+        complete_doc(&detail::TypedRoute<F>::complete_doc),
+        reads_whole_body(detail::TypedRoute<F>::reads_whole_body) {}
   // Anything else: one clear message instead of a list of constructors that did not fit.
   template <typename F>
-  requires(!std::constructible_from<Handler, F> && !std::constructible_from<ImmediateHandler, F> &&
-           !detail::HasSignature<F>) RouteHandler(F) {
+  requires(!detail::TypedHandler<F, Handler, ImmediateHandler> &&
+           !std::constructible_from<Handler, F> && !std::constructible_from<ImmediateHandler, F>)
+      RouteHandler(F) {
     static_assert(sizeof(F) == 0,
                   "a route handler is a coroutine `awaitable<Response>(const Request&, Ctx&)`, "
                   "`Response(const Request&, Ctx&)`, or a typed handler (typed_handler.hpp) "
@@ -155,6 +175,8 @@ struct RouteHandler {
   Handler handler;
   // A typed handler's: the route's doc with what its signature reads and answers added.
   std::shared_ptr<const RouteDoc> (*complete_doc)(std::shared_ptr<const RouteDoc> given) = nullptr;
+  // A typed handler that reads the body whole (Body<T>, FormBody<T>): not on a stream_body route.
+  bool reads_whole_body = false;
 };
 using Middleware = std::function<boost::asio::awaitable<Response>(const Request&, Ctx&, Next)>;
 
@@ -376,27 +398,27 @@ class RouteMethods {
   Derived& get(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                RouteOptions options = {}) {
     return self().route("GET", pattern, std::move(handler.handler), name,
-                        with_signature_doc(handler, std::move(options)));
+                        typed_options("GET", pattern, handler, std::move(options)));
   }
   Derived& post(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                 RouteOptions options = {}) {
     return self().route("POST", pattern, std::move(handler.handler), name,
-                        with_signature_doc(handler, std::move(options)));
+                        typed_options("POST", pattern, handler, std::move(options)));
   }
   Derived& put(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                RouteOptions options = {}) {
     return self().route("PUT", pattern, std::move(handler.handler), name,
-                        with_signature_doc(handler, std::move(options)));
+                        typed_options("PUT", pattern, handler, std::move(options)));
   }
   Derived& patch(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                  RouteOptions options = {}) {
     return self().route("PATCH", pattern, std::move(handler.handler), name,
-                        with_signature_doc(handler, std::move(options)));
+                        typed_options("PATCH", pattern, handler, std::move(options)));
   }
   Derived& del(std::string_view pattern, RouteHandler handler, std::string_view name = {},
                RouteOptions options = {}) {
     return self().route("DELETE", pattern, std::move(handler.handler), name,
-                        with_signature_doc(handler, std::move(options)));
+                        typed_options("DELETE", pattern, handler, std::move(options)));
   }
   // A WebSocket endpoint (websocket.hpp) at `pattern`: a GET that upgrades. The request goes
   // through the middleware as any other (which may refuse it, or add headers to the 101), then
@@ -408,7 +430,14 @@ class RouteMethods {
 
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
-  static RouteOptions with_signature_doc(const RouteHandler& handler, RouteOptions options) {
+  // A typed handler's options: its doc completed from its signature; RouteError for a body it
+  // reads whole on a route that streams it.
+  static RouteOptions typed_options(std::string_view method, std::string_view pattern,
+                                    const RouteHandler& handler, RouteOptions options) {
+    if (handler.reads_whole_body && options.stream_body)
+      throw RouteError("route '" + std::string(method) + " " + std::string(pattern) +
+                       "': Body<T> and FormBody<T> read the body whole, and a stream_body "
+                       "route hands it over piece by piece (read ctx.body() instead)");
     if (handler.complete_doc != nullptr) options.doc = handler.complete_doc(std::move(options.doc));
     return options;
   }

@@ -56,10 +56,20 @@ class RouteDoc {
     return *this;
   }
 
-  // A query parameter as query_as<T> reads it (absent is allowed) ...
+  // A query parameter as query_as<T> reads it (absent is allowed), or every value of a
+  // repeated one as a std::vector<T> (typed_handler.hpp's QueryParam<"tag", std::vector<T>>) ...
   template <typename T>
   RouteDoc& query(std::string name, std::string description = {}) {
-    return add_param<T>(kQuery, std::move(name), std::move(description), false);
+    if constexpr (codec::traits::is_vector<T>::value) {
+      static_assert(detail::is_text_value_v<typename T::value_type>,
+                    "RouteDoc::query<std::vector<T>>: T is std::string, bool, a number or a "
+                    "described enum");
+      check_new_param(kQuery, name);
+      params_.push_back({std::move(name), std::move(description), false, &schema_for<T>, kQuery});
+      return *this;
+    } else {
+      return add_param<T>(kQuery, std::move(name), std::move(description), false);
+    }
   }
   // ... and as query_required<T> reads it.
   template <typename T>
@@ -172,11 +182,17 @@ class RouteDoc {
     return *this;
   }
 
-  // Adds what `other` declares and this doc does not: parameters by name (a path parameter's
-  // type, if only words were given here), the body, answers by status, tags. What both
-  // declare stays as this doc has it. A typed handler's signature (typed_handler.hpp) is
-  // merged into its route's doc this way.
-  RouteDoc& merge(const RouteDoc& other);
+  // A typed handler's signature (typed_handler.hpp), declared in `signature`, merged into
+  // this doc, the route's: the signature says what is read and answered (parameters, their
+  // types and whether they are required, the body's type, the success answer), this doc adds
+  // words (summary, descriptions, tags), errors and what else it declares (a parameter that
+  // middleware reads). std::invalid_argument when this doc declares a success answer of
+  // another status than the handler's.
+  RouteDoc& merge(const RouteDoc& signature);
+  // What one reader of a signature declares, added to the others': a declaration made twice
+  // alike (two dependencies reading one header) is kept once; two that differ (one name, two
+  // types or places) are a std::invalid_argument.
+  RouteDoc& add_reader(const RouteDoc& reader);
 
   // RouteError when this doc describes a path parameter that `pattern` does not have. App
   // checks each route's doc as the route is added.
@@ -234,8 +250,8 @@ class RouteDoc {
     return *this;
   }
   // std::invalid_argument for a name declared already in `in` (header names in any case).
-  void check_new_param(std::string_view in, const std::string& name) const;
-  bool has_param(std::string_view in, std::string_view name) const;
+  void check_new_param(std::string_view in, const std::string& name);
+
   // std::invalid_argument for a status outside 100-599.
   static int checked_status(int status);
   struct Param {
@@ -245,6 +261,8 @@ class RouteDoc {
     SchemaOf schema;  // a path parameter's may be nullptr: its type is the pattern's
     std::string_view in;
   };
+  // The parameter declared in `in` under `name` (header names in any case), or end().
+  std::vector<Param>::iterator find_param(std::string_view in, std::string_view name);
   struct Content {
     std::vector<std::string> media_types;  // none: no body
     std::string description;

@@ -146,7 +146,9 @@ struct QueryParam : detail::Holder<T> {
   }
   static void describe(RouteDoc& doc) {
     using One = typename detail::one_value<T>::type;
-    if constexpr (codec::traits::is_optional<T>::value || codec::traits::is_vector<T>::value)
+    if constexpr (codec::traits::is_vector<T>::value)
+      doc.query<T>(std::string(Name.view()));  // an array: every value of the parameter
+    else if constexpr (codec::traits::is_optional<T>::value)
       doc.query<One>(std::string(Name.view()));
     else
       doc.required_query<One>(std::string(Name.view()));
@@ -203,6 +205,7 @@ struct CookieParam : detail::Holder<T> {
 // The body as a T, JSON or MsgPack by its Content-Type, as body_as<T>(request) reads it.
 template <class T>
 struct Body : detail::Holder<T> {
+  static constexpr bool reads_whole_body = true;  // refused on a stream_body route
   static Body from_request(const Request& request, Ctx&) { return {{body_as<T>(request)}}; }
   static void describe(RouteDoc& doc) { doc.body<T>(); }
 };
@@ -210,6 +213,7 @@ struct Body : detail::Holder<T> {
 // The body as a form (urlencoded or multipart), as form_as<T>(request) reads it (form.hpp).
 template <class T>
 struct FormBody : detail::Holder<T> {
+  static constexpr bool reads_whole_body = true;
   static FormBody from_request(const Request& request, Ctx&) { return {{form_as<T>(request)}}; }
   static void describe(RouteDoc& doc) { doc.form<T>(); }
 };
@@ -227,6 +231,9 @@ struct State {
 template <int Code, class T>
 struct Status {
   static_assert(Code >= 200 && Code <= 599, "Status<code, T>: a final HTTP status, 200 to 599");
+  static_assert(Code != 204 && Code != 205 && Code != 304,
+                "Status<code, T>: a 204, 205 or 304 answer has no body; return void for a 204, "
+                "or a Response");
   static constexpr int code = Code;
   // A constructor, not an aggregate: GCC 12 destroys an awaited value twice when it
   // initialises an aggregate in place (`co_return Status<201, Item>{co_await ...}` crashed).
@@ -401,16 +408,33 @@ template <class R, class... P>
 std::shared_ptr<const RouteDoc> typed_doc(std::shared_ptr<const RouteDoc> given,
                                           Signature<R, P...>) {
   RouteDoc read;
-  (describe_param<P>(read), ...);
+  const auto add = [&read](auto describe) {
+    RouteDoc reader;  // each reader's own, so that two may declare the same thing alike
+    describe(reader);
+    read.add_reader(reader);
+  };
+  (add([](RouteDoc& doc) { describe_param<P>(doc); }), ...);
   describe_answer<typename handler_result<R>::value_type>(read);
   RouteDoc merged = given ? *given : RouteDoc();
   merged.merge(read);
   return std::make_shared<const RouteDoc>(std::move(merged));
 }
 
+template <class P>
+constexpr bool reads_whole_body() {
+  if constexpr (requires { std::remove_cvref_t<P>::reads_whole_body; })
+    return std::remove_cvref_t<P>::reads_whole_body;
+  return false;
+}
+template <class R, class... P>
+constexpr bool reads_whole_body(Signature<R, P...>) {
+  return (reads_whole_body<P>() || ...);
+}
+
 template <class F>
 struct TypedRoute<F, std::void_t<typename signature_of<F>::type>> {
   using Read = typename signature_of<F>::type;
+  static constexpr bool reads_whole_body = detail::reads_whole_body(Read{});
   static Handler handler(F f) { return typed_handler(std::move(f), Read{}); }
   static std::shared_ptr<const RouteDoc> complete_doc(std::shared_ptr<const RouteDoc> given) {
     return typed_doc(std::move(given), Read{});
