@@ -10,6 +10,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+from openapi_spec_validator import validate
+
 
 def call(port: int, method: str, path: str, body: str | None = None, **headers: str) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -50,9 +52,12 @@ def test_the_sample_serves_what_the_docs_say(notes_bin: Path, tmp_path: Path) ->
         assert add["summary"] == "Add a note" and set(add["responses"]) == {"201", "400"}
         assert "application/json" in add["requestBody"]["content"]
         assert set(paths["/notes/{id}"]["get"]["responses"]) == {"200", "400", "404"}  # 400: past int64
-        assert set(paths["/admin/notes"]["delete"]["responses"]) == {"204", "401"}
+        clear = paths["/admin/notes"]["delete"]
+        assert set(clear["responses"]) == {"204", "401", "403"} and clear["security"] == [{"bearer": []}]
+        validate(json.loads(body))  # the OpenAPI specification's own validator
         assert call(port, "GET", "/notes/9")[0] == 404
         assert call(port, "DELETE", "/admin/notes")[0] == 401
+        assert call(port, "DELETE", "/admin/notes", Authorization="Bearer guess")[0] == 403
         assert call(port, "DELETE", "/admin/notes", Authorization="Bearer let-me-in")[0] == 204
         assert call(port, "GET", "/notes/1")[0] == 404
         process.send_signal(signal.SIGTERM)

@@ -62,8 +62,17 @@ Response detail::error_answer(std::exception_ptr error, const Request& request, 
   try {
     std::rethrow_exception(error);
   } catch (const HttpError& e) {
-    if (e.status() >= 400 && e.status() <= 599)
-      return Response::error(e.status(), e.code(), e.message());
+    if (e.status() >= 400 && e.status() <= 599) {
+      Response answer = Response::error(e.status(), e.code(), e.message());
+      for (const auto& [name, value] : e.headers()) {
+        try {
+          answer.add_header(name, value);
+        } catch (const std::invalid_argument& bad) {  // a CR or LF would split the answer
+          detail::log_request_failure(request, " failed", std::string("HttpError: ") + bad.what());
+        }
+      }
+      return answer;
+    }
     failure = "HttpError with status " + std::to_string(e.status()) +
               ", which is not an error status (400 to 599): " + e.what();
   } catch (const codec::DecodeError& e) {

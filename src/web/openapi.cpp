@@ -110,8 +110,10 @@ class OpenApiWriter {
     if (!info.root_path.empty())
       out["servers"] = json::array{json::object{{"url", info.root_path}}};
     out["paths"] = std::move(paths);
-    if (!schemas_.definitions().empty())
-      out["components"] = json::object{{"schemas", schemas_.definitions()}};
+    json::object components;
+    if (!schemas_.definitions().empty()) components["schemas"] = schemas_.definitions();
+    if (!security_schemes_.empty()) components["securitySchemes"] = security_schemes_;
+    if (!components.empty()) out["components"] = std::move(components);
     return out;
   }
 
@@ -184,6 +186,14 @@ class OpenApiWriter {
       responses["400"] =
           json::object{{"description", "The input is not valid"}, {"content", error_content()}};
     op["responses"] = std::move(responses);
+    if (!doc.security_.empty()) {
+      json::array requirements;
+      for (const auto& [name, scheme] : doc.security_) {
+        add_security_scheme(name, scheme);
+        requirements.push_back(json::object{{name, json::array()}});
+      }
+      op["security"] = std::move(requirements);
+    }
     if (doc.deprecated_) op["deprecated"] = true;
     return op;
   }
@@ -210,7 +220,24 @@ class OpenApiWriter {
     return candidate;
   }
 
+  // std::invalid_argument when two routes give one name two schemes.
+  void add_security_scheme(const std::string& name, const SecurityScheme& scheme) {
+    json::object described{{"type", scheme.type}};
+    if (!scheme.scheme.empty()) described["scheme"] = scheme.scheme;
+    if (!scheme.bearer_format.empty()) described["bearerFormat"] = scheme.bearer_format;
+    if (!scheme.in.empty()) described["in"] = scheme.in;
+    if (!scheme.name.empty()) described["name"] = scheme.name;
+    if (!scheme.description.empty()) described["description"] = scheme.description;
+    if (const json::value* known = security_schemes_.if_contains(name)) {
+      if (*known != described)
+        throw std::invalid_argument("OpenAPI: two routes name two security schemes '" + name + "'");
+      return;
+    }
+    security_schemes_[name] = std::move(described);
+  }
+
   codec::SchemaSet schemas_{"#/components/schemas/"};
+  json::object security_schemes_;
   std::set<std::string> operation_ids_;
 };
 
@@ -231,6 +258,7 @@ void RouteDoc::check_new_param(std::string_view in, const std::string& name) {
 }
 
 RouteDoc& RouteDoc::merge(const RouteDoc& signature) {
+  for (const auto& [name, scheme] : signature.security_) security(name, scheme);
   for (const std::string& tag : signature.tags_)
     if (std::find(tags_.begin(), tags_.end(), tag) == tags_.end()) tags_.push_back(tag);
   for (const Param& param : signature.params_) {
@@ -256,8 +284,11 @@ RouteDoc& RouteDoc::merge(const RouteDoc& signature) {
     if (!words.empty()) body_->description = std::move(words);
   }
   for (const Answer& answer : signature.answers_) {
-    for (Answer& mine : answers_) {
-      if (mine.error_shape || mine.status >= 400 || mine.status == answer.status) continue;
+    // The handler's one success answer: the doc may not promise another.
+    const bool success = !answer.error_shape && answer.status < 400;
+    for (const Answer& mine : answers_) {
+      if (!success || mine.error_shape || mine.status >= 400 || mine.status == answer.status)
+        continue;
       throw std::invalid_argument("RouteDoc: the doc declares a " + std::to_string(mine.status) +
                                   " answer, and the handler answers " +
                                   std::to_string(answer.status));
@@ -272,6 +303,18 @@ RouteDoc& RouteDoc::merge(const RouteDoc& signature) {
       if (!words.empty()) mine->content.description = std::move(words);
     }
   }
+  return *this;
+}
+
+RouteDoc& RouteDoc::security(std::string name, SecurityScheme scheme) {
+  for (const auto& [known, definition] : security_) {
+    if (known != name) continue;
+    if (definition == scheme) return *this;
+    throw std::invalid_argument("RouteDoc: security scheme '" + name +
+                                "' is declared twice, "
+                                "in two ways");
+  }
+  security_.emplace_back(std::move(name), std::move(scheme));
   return *this;
 }
 
@@ -305,6 +348,7 @@ RouteDoc& RouteDoc::add_reader(const RouteDoc& reader) {
     if (std::none_of(answers_.begin(), answers_.end(),
                      [&](const Answer& a) { return a.status == answer.status; }))
       answers_.push_back(answer);
+  for (const auto& [name, scheme] : reader.security_) security(name, scheme);
   for (const std::string& tag : reader.tags_)
     if (std::find(tags_.begin(), tags_.end(), tag) == tags_.end()) tags_.push_back(tag);
   return *this;

@@ -474,3 +474,85 @@ TEST(TypedHandlerTest, AMalformedPatternIsNamedWithItsMethod) {
 }
 
 }  // namespace
+
+namespace {
+
+using molt::web::ApiKeyCookie;
+using molt::web::ApiKeyHeader;
+using molt::web::BearerToken;
+
+TEST(TypedHandlerTest, BearerTokensAndApiKeys) {
+  App app;
+  app.get("/me", [](BearerToken bearer) { return bearer.token; });
+  app.get("/key", [](ApiKeyHeader<"X-Api-Key"> key) { return key.key; });
+  app.get("/sid", [](ApiKeyCookie<"sid"> key) { return key.key; });
+  TestClient client(app);
+  const auto none = client.get("/me");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.header("WWW-Authenticate"), "Bearer");
+  EXPECT_NE(none.body.find("not_authenticated"), std::string::npos) << none.body;
+  const auto bearer = [&](const std::string& value) {
+    return client.request("GET", "/me", "", {{"Authorization", value}});
+  };
+  EXPECT_EQ(bearer("Bearer abc.DEF-_~+/==").body, R"("abc.DEF-_~+/==")");
+  EXPECT_EQ(bearer("bearer   t0k ").body, R"("t0k")");  // the scheme in any case
+  EXPECT_EQ(bearer("Basic dXNlcjpwYXNz").status, 401);
+  EXPECT_EQ(bearer("Bearer").status, 401);
+  EXPECT_EQ(bearer("Bearer a=b").status, 401);  // '=' only at the end
+  const auto spaced = bearer("Bearer a b");
+  EXPECT_EQ(spaced.status, 401);
+  EXPECT_EQ(spaced.header("WWW-Authenticate"), R"(Bearer error="invalid_request")");
+
+  const auto no_key = client.get("/key");
+  EXPECT_EQ(no_key.status, 401);
+  EXPECT_EQ(no_key.header("WWW-Authenticate"), "APIKey");
+  EXPECT_EQ(client.request("GET", "/key", "", {{"X-Api-Key", ""}}).status, 401);
+  EXPECT_EQ(client.request("GET", "/key", "", {{"x-api-key", "k1"}}).body, R"("k1")");
+  EXPECT_EQ(client.get("/sid").status, 401);
+  EXPECT_EQ(client.request("GET", "/sid", "", {{"Cookie", "a=1; sid=s2"}}).body, R"("s2")");
+
+  // The document lists each scheme once, and each route's requirement and 401.
+  const auto document = molt::web::openapi_document(app, {});
+  const auto& schemes = document.at("components").at("securitySchemes").as_object();
+  EXPECT_EQ(schemes.at("bearer").at("type"), "http");
+  EXPECT_EQ(schemes.at("bearer").at("scheme"), "bearer");
+  EXPECT_EQ(schemes.at("X-Api-Key").at("in"), "header");
+  EXPECT_EQ(schemes.at("X-Api-Key").at("name"), "X-Api-Key");
+  EXPECT_EQ(schemes.at("sid_cookie").at("in"), "cookie");
+  const auto& me = operation(document, "/me", "get");
+  EXPECT_EQ(me.at("security"), boost::json::parse(R"([{"bearer":[]}])"));
+  EXPECT_TRUE(me.at("responses").as_object().contains("401"));
+}
+
+TEST(TypedHandlerTest, AnHttpErrorCarriesItsHeaders) {
+  App app;
+  app.get("/slow", [](const Request&, Ctx&) -> Response {
+    throw molt::web::HttpError(429, "too_many", "slow down").with_header("Retry-After", "3");
+  });
+  app.get("/split", [](const Request&, Ctx&) -> Response {
+    throw molt::web::HttpError(429, "too_many", "x").with_header("Retry-After", "3\r\nX: y");
+  });
+  TestClient client(app);
+  const auto slow = client.get("/slow");
+  EXPECT_EQ(slow.status, 429);
+  EXPECT_EQ(slow.header("Retry-After"), "3");
+  const auto split = client.get("/split");  // the header is dropped (and logged), not split
+  EXPECT_EQ(split.status, 429);
+  EXPECT_FALSE(split.header("X").has_value());
+}
+
+TEST(TypedHandlerTest, ADependencysErrorBesideTheDocsOwnSuccessAnswer) {
+  App app;
+  // The doc's words for the handler's 201; the dependency's 401 is no second success.
+  EXPECT_NO_THROW(app.post("/notes",
+                           [](Caller) -> awaitable<Status<201, Note>> {
+                             co_return Status<201, Note>{Note{1, "", false}};
+                           },
+                           {}, {.doc = RouteDoc().returns<Note>(201, "the note as stored")}));
+  const auto document = molt::web::openapi_document(app, {});
+  const auto& answers = operation(document, "/notes", "post").at("responses").as_object();
+  EXPECT_EQ(answers.at("201").at("description"), "the note as stored");
+  EXPECT_TRUE(answers.contains("401"));
+}
+
+}  // namespace

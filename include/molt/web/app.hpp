@@ -224,11 +224,19 @@ class HttpError : public std::runtime_error {
   const std::string& code() const { return code_; }
   // All of it: what() ends at a NUL byte, which a message quoting the request may hold.
   const std::string& message() const { return message_; }
+  // A header for the error's answer: a 401's `WWW-Authenticate: Bearer` (RFC 9110 §11.6.1),
+  // a 429's `Retry-After`.
+  HttpError& with_header(std::string name, std::string value) {
+    headers_.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+  const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
 
  private:
   int status_;
   std::string code_;
   std::string message_;
+  std::vector<std::pair<std::string, std::string>> headers_;
 };
 
 // The rest of the chain, for a middleware to call (or not, to short-circuit).

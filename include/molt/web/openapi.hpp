@@ -33,6 +33,19 @@ namespace detail {
 class OpenApiWriter;
 }
 
+// How a client proves who it is, as the document's securitySchemes describe it (OpenAPI 3.1
+// §4.8.27): `{.type = "http", .scheme = "bearer"}`, or `{.type = "apiKey", .in = "header",
+// .name = "X-Api-Key"}`. typed_handler.hpp's BearerToken and ApiKeyHeader declare theirs.
+struct SecurityScheme {
+  std::string type;           // "http" or "apiKey"
+  std::string scheme;         // http: "bearer" or "basic"
+  std::string in;             // apiKey: "header", "query" or "cookie"
+  std::string name;           // apiKey: the header's, parameter's or cookie's name
+  std::string bearer_format;  // http bearer, a hint: "JWT"
+  std::string description;
+  bool operator==(const SecurityScheme&) const = default;
+};
+
 class RouteDoc {
  public:
   explicit RouteDoc(std::string summary = {}) : summary_(std::move(summary)) {}
@@ -55,6 +68,9 @@ class RouteDoc {
     hidden_ = true;
     return *this;
   }
+  // The route asks for `scheme`, listed as `name` in the document's securitySchemes; one name
+  // is one scheme across the app (two that differ fail when the document is built).
+  RouteDoc& security(std::string name, SecurityScheme scheme);
 
   // A query parameter as query_as<T> reads it (absent is allowed), or every value of a
   // repeated one as a std::vector<T> (typed_handler.hpp's QueryParam<"tag", std::vector<T>>) ...
@@ -285,6 +301,7 @@ class RouteDoc {
   std::vector<Param> path_;
   std::optional<Content> body_;
   std::vector<Answer> answers_;
+  std::vector<std::pair<std::string, SecurityScheme>> security_;
 };
 
 struct OpenApiInfo {

@@ -227,6 +227,48 @@ struct State {
   static State from_request(const Request&, Ctx& ctx) { return {&ctx.state<T>()}; }
 };
 
+// The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1), as FastAPI's
+// HTTPBearer: what it proves (a session, a JWT) is the app's to check, in a dependency of its
+// own that reads this one. Absent, of another scheme, or not a token: 401 not_authenticated
+// with `WWW-Authenticate: Bearer`. The route's doc lists the scheme (as "bearer") and the 401.
+struct BearerToken {
+  std::string token;
+  static BearerToken from_request(const Request& request, Ctx& ctx);
+  static void describe(RouteDoc& doc);
+};
+
+namespace detail {
+// The 401 of a missing API key, with `WWW-Authenticate: APIKey`.
+[[noreturn]] void missing_api_key(std::string_view where, std::string_view name);
+// An API key's scheme in the doc ("apiKey" in `in` under `name`) and its 401.
+void describe_api_key(RouteDoc& doc, std::string_view in, std::string_view name);
+}  // namespace detail
+
+// An API key sent in a header, as FastAPI's APIKeyHeader: `ApiKeyHeader<"X-Api-Key">`. Absent
+// or empty: 401 not_authenticated. Whether the key is good is the app's to check.
+template <ParamName Name>
+struct ApiKeyHeader {
+  std::string key;
+  static ApiKeyHeader from_request(const Request& request, Ctx&) {
+    const std::optional<std::string_view> key = request.header(Name.view());
+    if (!key || key->empty()) detail::missing_api_key("header", Name.view());
+    return {std::string(*key)};
+  }
+  static void describe(RouteDoc& doc) { detail::describe_api_key(doc, "header", Name.view()); }
+};
+
+// An API key sent in a cookie, as FastAPI's APIKeyCookie.
+template <ParamName Name>
+struct ApiKeyCookie {
+  std::string key;
+  static ApiKeyCookie from_request(const Request& request, Ctx&) {
+    const std::optional<std::string_view> key = cookie(request, Name.view());
+    if (!key || key->empty()) detail::missing_api_key("cookie", Name.view());
+    return {std::string(*key)};
+  }
+  static void describe(RouteDoc& doc) { detail::describe_api_key(doc, "cookie", Name.view()); }
+};
+
 // An answer of another status than 200: `co_return Status<201, Item>{item};`.
 template <int Code, class T>
 struct Status {
