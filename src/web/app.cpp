@@ -65,6 +65,14 @@ Response detail::error_answer(std::exception_ptr error, const Request& request, 
     if (e.status() >= 400 && e.status() <= 599) {
       Response answer = Response::error(e.status(), e.code(), e.message());
       for (const auto& [name, value] : e.headers()) {
+        // The server frames the answer: a second length or type would make two answers of it
+        // for whatever reads it next.
+        if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+            iequals(name, "Connection") || iequals(name, "Content-Type")) {
+          detail::log_request_failure(request, " failed",
+                                      "HttpError: the server writes " + name + " itself");
+          continue;
+        }
         try {
           answer.add_header(name, value);
         } catch (const std::invalid_argument& bad) {  // a CR or LF would split the answer
@@ -277,10 +285,24 @@ void App::add_route(RouteGroup::Data& group, std::string_view method, std::strin
     throw RouteError("route '" + std::string(method) + " " + std::string(pattern) +
                      "': no handler");
   const std::string full = group.prefix + std::string(pattern);
-  // A doc (or a typed handler) that reads a path parameter the pattern lacks fails here.
-  if (options.doc) options.doc->check_pattern(method, full);
+  // A doc (or a typed handler) that reads a path parameter the pattern lacks fails here, and
+  // one that gives a security scheme's name to another scheme than earlier routes did.
+  const std::string route = std::string(method) + " " + full;
+  std::vector<std::pair<std::string, std::string>> schemes;
+  if (options.doc) {
+    options.doc->check_pattern(method, full);
+    schemes = options.doc->security_identities();
+    for (const auto& [scheme, identity] : schemes) {
+      const auto known = security_schemes_.find(scheme);
+      if (known != security_schemes_.end() && known->second.first != identity)
+        throw RouteError("route '" + route + "': security scheme '" + scheme +
+                         "' is another scheme on route '" + known->second.second + "'");
+    }
+  }
   // The router checks the pattern now, so that the error names the line that added it.
   router_.add(method, full, routes_.size(), name);
+  for (auto& [scheme, identity] : schemes)
+    security_schemes_.try_emplace(std::move(scheme), std::move(identity), route);
   note_body_options(options);
   routes_.push_back({std::move(handler), options, &group, std::string(name), nullptr,
                      std::string(method), full, websocket});

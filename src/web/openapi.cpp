@@ -187,12 +187,14 @@ class OpenApiWriter {
           json::object{{"description", "The input is not valid"}, {"content", error_content()}};
     op["responses"] = std::move(responses);
     if (!doc.security_.empty()) {
-      json::array requirements;
+      // One requirement naming every scheme: all of them are needed (the entries of the
+      // `security` array would be alternatives).
+      json::object requirement;
       for (const auto& [name, scheme] : doc.security_) {
         add_security_scheme(name, scheme);
-        requirements.push_back(json::object{{name, json::array()}});
+        requirement[name] = json::array();
       }
-      op["security"] = std::move(requirements);
+      op["security"] = json::array{std::move(requirement)};
     }
     if (doc.deprecated_) op["deprecated"] = true;
     return op;
@@ -220,20 +222,20 @@ class OpenApiWriter {
     return candidate;
   }
 
-  // std::invalid_argument when two routes give one name two schemes.
+  // A scheme once, with the first words any route gives it (App saw to it that one name is
+  // one scheme).
   void add_security_scheme(const std::string& name, const SecurityScheme& scheme) {
-    json::object described{{"type", scheme.type}};
-    if (!scheme.scheme.empty()) described["scheme"] = scheme.scheme;
-    if (!scheme.bearer_format.empty()) described["bearerFormat"] = scheme.bearer_format;
-    if (!scheme.in.empty()) described["in"] = scheme.in;
-    if (!scheme.name.empty()) described["name"] = scheme.name;
-    if (!scheme.description.empty()) described["description"] = scheme.description;
-    if (const json::value* known = security_schemes_.if_contains(name)) {
-      if (*known != described)
-        throw std::invalid_argument("OpenAPI: two routes name two security schemes '" + name + "'");
-      return;
-    }
-    security_schemes_[name] = std::move(described);
+    json::value& entry = security_schemes_[name];
+    if (!entry.is_object()) entry = json::object{{"type", scheme.type}};
+    json::object& described = entry.as_object();
+    const auto put = [&](std::string_view key, const std::string& value) {
+      if (!value.empty() && !described.contains(key)) described[key] = value;
+    };
+    put("scheme", scheme.scheme);
+    put("bearerFormat", scheme.bearer_format);
+    put("in", scheme.in);
+    put("name", scheme.name);
+    put("description", scheme.description);
   }
 
   codec::SchemaSet schemas_{"#/components/schemas/"};
@@ -306,16 +308,51 @@ RouteDoc& RouteDoc::merge(const RouteDoc& signature) {
   return *this;
 }
 
+std::string SecurityScheme::identity() const {
+  return type + '\n' + scheme + '\n' + in + '\n' + name;
+}
+
 RouteDoc& RouteDoc::security(std::string name, SecurityScheme scheme) {
-  for (const auto& [known, definition] : security_) {
+  const auto refuse = [&](const std::string& why) {
+    throw std::invalid_argument("RouteDoc: security scheme '" + name + "': " + why);
+  };
+  const auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (name.empty() || !std::all_of(name.begin(), name.end(), [&](char c) {
+        return alnum(c) || c == '.' || c == '-' || c == '_';
+      }))
+    refuse("a name is letters, digits, '.', '-' and '_'");
+  if (scheme.type == "http") {
+    if (scheme.scheme.empty() || !std::all_of(scheme.scheme.begin(), scheme.scheme.end(),
+                                              [&](char c) { return alnum(c) || c == '-'; }))
+      refuse("an http scheme names its scheme (bearer, basic)");
+    if (!scheme.in.empty() || !scheme.name.empty()) refuse("an http scheme has no in or name");
+  } else if (scheme.type == "apiKey") {
+    if (scheme.in != "query" && scheme.in != "header" && scheme.in != "cookie")
+      refuse("an apiKey is in a query, header or cookie");
+    if (scheme.name.empty()) refuse("an apiKey names its parameter, header or cookie");
+    if (!scheme.scheme.empty() || !scheme.bearer_format.empty())
+      refuse("an apiKey has no scheme or bearer format");
+  } else {
+    refuse("its type is http or apiKey");
+  }
+  for (auto& [known, definition] : security_) {
     if (known != name) continue;
-    if (definition == scheme) return *this;
-    throw std::invalid_argument("RouteDoc: security scheme '" + name +
-                                "' is declared twice, "
-                                "in two ways");
+    if (definition.identity() != scheme.identity()) refuse("declared twice, in two ways");
+    // The same scheme: words given once stay, words given now fill what was not.
+    if (definition.bearer_format.empty()) definition.bearer_format = scheme.bearer_format;
+    if (definition.description.empty()) definition.description = scheme.description;
+    return *this;
   }
   security_.emplace_back(std::move(name), std::move(scheme));
   return *this;
+}
+
+std::vector<std::pair<std::string, std::string>> RouteDoc::security_identities() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, scheme] : security_) out.emplace_back(name, scheme.identity());
+  return out;
 }
 
 RouteDoc& RouteDoc::add_reader(const RouteDoc& reader) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -498,10 +499,18 @@ TEST(TypedHandlerTest, BearerTokensAndApiKeys) {
   EXPECT_EQ(bearer("bearer   t0k ").body, R"("t0k")");  // the scheme in any case
   EXPECT_EQ(bearer("Basic dXNlcjpwYXNz").status, 401);
   EXPECT_EQ(bearer("Bearer").status, 401);
-  EXPECT_EQ(bearer("Bearer a=b").status, 401);  // '=' only at the end
+  EXPECT_EQ(bearer("Bearer   ").status, 401);
+  // A request the scheme cannot read is a 400 (RFC 6750 §3.1).
+  EXPECT_EQ(bearer("Bearer a=b").status, 400);  // '=' only at the end
+  EXPECT_EQ(bearer("Bearer \xc3\xa9t\xc3\xa9").status, 400);
   const auto spaced = bearer("Bearer a b");
-  EXPECT_EQ(spaced.status, 401);
+  EXPECT_EQ(spaced.status, 400);
   EXPECT_EQ(spaced.header("WWW-Authenticate"), R"(Bearer error="invalid_request")");
+  EXPECT_EQ(spaced.body.find("a b"), std::string::npos);  // no token text in the answer
+  // Two Authorization lines: a proxy might have checked the other one.
+  const auto twice = client.request("GET", "/me", "",
+                                    {{"Authorization", "Bearer a"}, {"authorization", "Bearer b"}});
+  EXPECT_EQ(twice.status, 400);
 
   const auto no_key = client.get("/key");
   EXPECT_EQ(no_key.status, 401);
@@ -516,9 +525,9 @@ TEST(TypedHandlerTest, BearerTokensAndApiKeys) {
   const auto& schemes = document.at("components").at("securitySchemes").as_object();
   EXPECT_EQ(schemes.at("bearer").at("type"), "http");
   EXPECT_EQ(schemes.at("bearer").at("scheme"), "bearer");
-  EXPECT_EQ(schemes.at("X-Api-Key").at("in"), "header");
-  EXPECT_EQ(schemes.at("X-Api-Key").at("name"), "X-Api-Key");
-  EXPECT_EQ(schemes.at("sid_cookie").at("in"), "cookie");
+  EXPECT_EQ(schemes.at("apiKey.header.x-api-key").at("in"), "header");
+  EXPECT_EQ(schemes.at("apiKey.header.x-api-key").at("name"), "X-Api-Key");
+  EXPECT_EQ(schemes.at("apiKey.cookie.sid").at("in"), "cookie");
   const auto& me = operation(document, "/me", "get");
   EXPECT_EQ(me.at("security"), boost::json::parse(R"([{"bearer":[]}])"));
   EXPECT_TRUE(me.at("responses").as_object().contains("401"));
@@ -526,19 +535,43 @@ TEST(TypedHandlerTest, BearerTokensAndApiKeys) {
 
 TEST(TypedHandlerTest, AnHttpErrorCarriesItsHeaders) {
   App app;
+  struct Busy : molt::web::HttpError {
+    Busy() : HttpError(503, "busy", "come back later", {{"Retry-After", "1"}}) {}
+  };
+  app.on_exception<Busy>([](const Busy& busy, const Request&) {
+    Response answer = Response::text("mapped", 503);
+    answer.set_header("Retry-After", busy.headers().at(0).second);
+    return answer;
+  });
   app.get("/slow", [](const Request&, Ctx&) -> Response {
-    throw molt::web::HttpError(429, "too_many", "slow down").with_header("Retry-After", "3");
+    throw molt::web::HttpError(429, "too_many", "slow down", {{"Retry-After", "3"}});
   });
   app.get("/split", [](const Request&, Ctx&) -> Response {
-    throw molt::web::HttpError(429, "too_many", "x").with_header("Retry-After", "3\r\nX: y");
+    throw molt::web::HttpError(429, "too_many", "x",
+                               {{"Retry-After", "3\r\nX: y"},
+                                {"Content-Length", "0"},
+                                {"content-type", "text/html"},
+                                {"Cache-Control", "no-store"}});
   });
+  app.get("/busy", [](const Request&, Ctx&) -> Response { throw Busy(); });
   TestClient client(app);
   const auto slow = client.get("/slow");
   EXPECT_EQ(slow.status, 429);
   EXPECT_EQ(slow.header("Retry-After"), "3");
-  const auto split = client.get("/split");  // the header is dropped (and logged), not split
+  // A header that would split the answer, or frame it twice, is dropped (and logged).
+  const auto split = client.get("/split");
   EXPECT_EQ(split.status, 429);
   EXPECT_FALSE(split.header("X").has_value());
+  EXPECT_EQ(split.header("Content-Type"), "application/json");
+  EXPECT_EQ(split.header("Cache-Control"), "no-store");
+  EXPECT_EQ(
+      std::count_if(split.headers.begin(), split.headers.end(),
+                    [](const auto& h) { return molt::web::iequals(h.first, "Content-Length"); }),
+      1);
+  // A subclass keeps its type, and its map.
+  const auto busy = client.get("/busy");
+  EXPECT_EQ(busy.body, "mapped");
+  EXPECT_EQ(busy.header("Retry-After"), "1");
 }
 
 TEST(TypedHandlerTest, ADependencysErrorBesideTheDocsOwnSuccessAnswer) {
@@ -553,6 +586,44 @@ TEST(TypedHandlerTest, ADependencysErrorBesideTheDocsOwnSuccessAnswer) {
   const auto& answers = operation(document, "/notes", "post").at("responses").as_object();
   EXPECT_EQ(answers.at("201").at("description"), "the note as stored");
   EXPECT_TRUE(answers.contains("401"));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(TypedHandlerTest, SecuritySchemesAreAllNeededAndOneNameIsOneScheme) {
+  App app;
+  app.get("/both", [](molt::web::BearerToken, molt::web::ApiKeyHeader<"X-Api-Key">) { return 1; });
+  // A doc adds words to a reader's scheme.
+  app.get("/me", [](molt::web::BearerToken bearer) { return bearer.token; }, {},
+          {.doc = RouteDoc("me").security(
+               "bearer", {.type = "http", .scheme = "bearer", .bearer_format = "JWT"})});
+  const auto document = molt::web::openapi_document(app, {});
+  EXPECT_EQ(operation(document, "/both", "get").at("security"),
+            boost::json::parse(R"([{"bearer":[],"apiKey.header.x-api-key":[]}])"));
+  EXPECT_EQ(document.at("components").at("securitySchemes").at("bearer").at("bearerFormat"), "JWT");
+  // Another scheme under a name a route gave already: refused, naming that route.
+  try {
+    app.get("/other", [] { return 1; }, {},
+            {.doc = RouteDoc().security("bearer", {.type = "http", .scheme = "basic"})});
+    FAIL() << "no error";
+  } catch (const molt::web::RouteError& e) {
+    EXPECT_NE(std::string(e.what()).find("GET /both"), std::string::npos) << e.what();
+  }
+  // What OpenAPI would not take is refused where it is written.
+  using Scheme = molt::web::SecurityScheme;
+  EXPECT_THROW(RouteDoc().security("my key", {.type = "apiKey", .in = "header", .name = "k"}),
+               std::invalid_argument);
+  EXPECT_THROW(RouteDoc().security("h", Scheme{.type = "http"}), std::invalid_argument);
+  EXPECT_THROW(RouteDoc().security("k", {.type = "apiKey", .in = "path", .name = "k"}),
+               std::invalid_argument);
+  EXPECT_THROW(RouteDoc().security("k", {.type = "apiKey", .in = "header"}), std::invalid_argument);
+  EXPECT_THROW(RouteDoc().security("o", Scheme{.type = "oauth2"}), std::invalid_argument);
+  EXPECT_THROW(RouteDoc()
+                   .security("k", {.type = "apiKey", .in = "header", .name = "k"})
+                   .security("k", {.type = "apiKey", .in = "cookie", .name = "k"}),
+               std::invalid_argument);
 }
 
 }  // namespace

@@ -215,28 +215,27 @@ struct WebSocketUpgrade {
 // {"error":{"code","message"}}; the message is shown to the client, so keep it safe.
 class HttpError : public std::runtime_error {
  public:
-  HttpError(int status, std::string code, std::string message)
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  // `headers` go on the error's answer: a 401's `WWW-Authenticate: Bearer` (RFC 9110 §11.6.1),
+  // a 429's `Retry-After`. The framing headers (Content-Length, Transfer-Encoding, Connection,
+  // Content-Type) and any with a CR, LF or NUL are left off, and logged.
+  HttpError(int status, std::string code, std::string message, Headers headers = {})
       : std::runtime_error(message),
         status_(status),
         code_(std::move(code)),
-        message_(std::move(message)) {}
+        message_(std::move(message)),
+        headers_(std::move(headers)) {}
   int status() const { return status_; }
   const std::string& code() const { return code_; }
   // All of it: what() ends at a NUL byte, which a message quoting the request may hold.
   const std::string& message() const { return message_; }
-  // A header for the error's answer: a 401's `WWW-Authenticate: Bearer` (RFC 9110 §11.6.1),
-  // a 429's `Retry-After`.
-  HttpError& with_header(std::string name, std::string value) {
-    headers_.emplace_back(std::move(name), std::move(value));
-    return *this;
-  }
-  const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
+  const Headers& headers() const { return headers_; }
 
  private:
   int status_;
   std::string code_;
   std::string message_;
-  std::vector<std::pair<std::string, std::string>> headers_;
+  Headers headers_;
 };
 
 // The rest of the chain, for a middleware to call (or not, to short-circuit).
@@ -605,6 +604,8 @@ class App : public RouteMethods<App> {
   bool has_route_body_options_ = false;
   std::uint64_t largest_route_body_limit_ = 0;
   std::unordered_map<std::type_index, std::shared_ptr<void>> state_;
+  // Each security scheme's name, as routes' docs give it: its identity and the first route.
+  std::unordered_map<std::string, std::pair<std::string, std::string>> security_schemes_;
   std::vector<ExceptionMap> exception_maps_;
 };
 

@@ -43,7 +43,8 @@ struct SecurityScheme {
   std::string name;           // apiKey: the header's, parameter's or cookie's name
   std::string bearer_format;  // http bearer, a hint: "JWT"
   std::string description;
-  bool operator==(const SecurityScheme&) const = default;
+  // What makes it this scheme (its type, scheme, in and name; not its words).
+  std::string identity() const;
 };
 
 class RouteDoc {
@@ -68,9 +69,13 @@ class RouteDoc {
     hidden_ = true;
     return *this;
   }
-  // The route asks for `scheme`, listed as `name` in the document's securitySchemes; one name
-  // is one scheme across the app (two that differ fail when the document is built).
+  // The route asks for `scheme`, listed as `name` in the document's securitySchemes; a route
+  // that asks for several needs all of them. std::invalid_argument for a name or scheme
+  // OpenAPI would not take; one name is one scheme across the app (App refuses a route that
+  // gives a name another).
   RouteDoc& security(std::string name, SecurityScheme scheme);
+  // Each scheme's name and identity(), for that check.
+  std::vector<std::pair<std::string, std::string>> security_identities() const;
 
   // A query parameter as query_as<T> reads it (absent is allowed), or every value of a
   // repeated one as a std::vector<T> (typed_handler.hpp's QueryParam<"tag", std::vector<T>>) ...
