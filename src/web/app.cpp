@@ -83,6 +83,11 @@ Response detail::error_answer(std::exception_ptr error, const Request& request, 
     }
     failure = "HttpError with status " + std::to_string(e.status()) +
               ", which is not an error status (400 to 599): " + e.what();
+  } catch (const codec::DecodeErrors& e) {
+    std::vector<Response::FieldProblem> problems;
+    for (const codec::DecodeError& each : e.all())
+      problems.push_back({each.path(), each.message()});
+    return Response::error(400, "invalid_input", e.message(), e.path(), problems);
   } catch (const codec::DecodeError& e) {
     return Response::error(400, "invalid_input", e.message(), e.path());
   } catch (const core::SqlError& e) {

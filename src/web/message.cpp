@@ -187,6 +187,11 @@ Response Response::error(int status, std::string_view code, std::string_view mes
 
 Response Response::error(int status, std::string_view code, std::string_view message,
                          std::string_view field) {
+  return error(status, code, message, field, {});
+}
+
+Response Response::error(int status, std::string_view code, std::string_view message,
+                         std::string_view field, const std::vector<FieldProblem>& problems) {
   std::string body = "{\"error\":{\"code\":";
   codec::write_json_string(body, code);
   body += ",\"message\":";
@@ -194,6 +199,18 @@ Response Response::error(int status, std::string_view code, std::string_view mes
   if (!field.empty()) {
     body += ",\"field\":";
     codec::write_json_string(body, field);
+  }
+  if (!problems.empty()) {
+    body += ",\"errors\":[";
+    for (const FieldProblem& problem : problems) {
+      if (body.back() == '}') body += ',';
+      body += "{\"field\":";
+      codec::write_json_string(body, problem.field);
+      body += ",\"message\":";
+      codec::write_json_string(body, problem.message);
+      body += '}';
+    }
+    body += ']';
   }
   body += "}}";
   return {status, std::move(body), "application/json"};

@@ -16,12 +16,18 @@ namespace molt::web {
 namespace detail {
 
 // The shape of every error molt::web answers (Response::error), for the document.
+struct FieldError {
+  std::string field;
+  std::string message;
+};
+BOOST_DESCRIBE_STRUCT(FieldError, (), (field, message))
 struct ErrorDetail {
   std::string code;
   std::string message;
   std::optional<std::string> field;  // the input that was wrong: "body.title", "query.limit"
+  std::optional<std::vector<FieldError>> errors;  // each input that was wrong, when several were
 };
-BOOST_DESCRIBE_STRUCT(ErrorDetail, (), (code, message, field))
+BOOST_DESCRIBE_STRUCT(ErrorDetail, (), (code, message, field, errors))
 struct ErrorAnswer {
   ErrorDetail error;
 };

@@ -211,10 +211,14 @@ TEST(TypedHandlerTest, PathParametersAreReadAsTheirType) {
 TEST(TypedHandlerTest, BodiesAndDependenciesAreReadInOrderBeforeTheHandler) {
   TestClient client(notes_app());
   const int runs = notes_app().find_state<Notebook>()->runs;
-  // The body is read first: a bad body is its 400 even without a token.
-  const auto bad_body = client.request("POST", "/notes", R"({"text":""})");
+  // Bad input is gathered, and reading goes on; a failure of another kind (the dependency's
+  // 401) answers at once, bad input before it or not.
+  EXPECT_EQ(client.request("POST", "/notes", R"({"text":""})").status, 401);
+  const auto bad_body =
+      client.request("POST", "/notes", R"({"text":""})", {{"X-Api-Key", "sesame"}});
   EXPECT_EQ(bad_body.status, 400);
   EXPECT_NE(bad_body.body.find("body.text"), std::string::npos) << bad_body.body;
+  EXPECT_EQ(bad_body.body.find("\"errors\""), std::string::npos);  // one error: no list
   const auto no_token = client.request("POST", "/notes", R"({"text":"hi"})");
   EXPECT_EQ(no_token.status, 401) << no_token.body;
   const auto wrong_type =
@@ -282,6 +286,16 @@ TEST(TypedHandlerTest, NamedQueryHeaderAndCookieParameters) {
   const auto color = client.get("/params?n=1&color=blue");
   EXPECT_EQ(color.status, 400);
   EXPECT_NE(color.body.find("query.color"), std::string::npos) << color.body;
+  // Several wrong at once: one 400 naming each, the first as its field (FastAPI's list).
+  const auto several = client.get("/params?n=x&color=blue");
+  EXPECT_EQ(several.status, 400);
+  const auto error = boost::json::parse(several.body).at("error");
+  EXPECT_EQ(error.at("field"), "query.n");
+  const auto& errors = error.at("errors").as_array();
+  ASSERT_EQ(errors.size(), 2u) << several.body;
+  EXPECT_EQ(errors.at(0).at("field"), "query.n");
+  EXPECT_EQ(errors.at(1).at("field"), "query.color");
+  EXPECT_NE(std::string(errors.at(1).at("message").as_string()).find("red"), std::string::npos);
   const auto escape = client.get("/params?n=1&tag=%ff");
   EXPECT_EQ(escape.status, 400);
   EXPECT_NE(escape.body.find("query.tag"), std::string::npos) << escape.body;
@@ -624,6 +638,34 @@ TEST(TypedHandlerTest, SecuritySchemesAreAllNeededAndOneNameIsOneScheme) {
                    .security("k", {.type = "apiKey", .in = "header", .name = "k"})
                    .security("k", {.type = "apiKey", .in = "cookie", .name = "k"}),
                std::invalid_argument);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(TypedHandlerTest, EveryBadInputIsNamedBesideAnAwaitedReader) {
+  App app;
+  app.get("/sum",
+          [](QueryParam<"a", int> a, SlowCaller, QueryParam<"b", int> b,
+             Body<NewNote> note) -> awaitable<int> { co_return *a + *b + int(note->pinned); });
+  TestClient client(app);
+  const auto answer =
+      client.request("GET", "/sum?a=x", R"({"text":""})", {{"X-Api-Key", "sesame"}});
+  EXPECT_EQ(answer.status, 400);
+  const boost::json::value parsed = boost::json::parse(answer.body);
+  const auto& errors = parsed.at("error").at("errors").as_array();
+  ASSERT_EQ(errors.size(), 3u) << answer.body;
+  EXPECT_EQ(errors.at(0).at("field"), "query.a");
+  EXPECT_EQ(errors.at(1).at("field"), "query.b");
+  EXPECT_EQ(errors.at(2).at("field"), "body.text");
+  EXPECT_EQ(client
+                .request("GET", "/sum?a=1&b=2", R"({"text":"t","pinned":true})",
+                         {{"X-Api-Key", "sesame"}})
+                .body,
+            "4");
+  // The reader that awaits still answers its own failure at once.
+  EXPECT_EQ(client.request("GET", "/sum?a=x", R"({"text":""})").status, 401);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "molt/core/status.hpp"
 
@@ -39,6 +40,18 @@ class DecodeError : public core::InvalidInput {
 
  private:
   std::string path_, expected_, got_;
+};
+
+// Several inputs that do not fit, as one error: it is the first of them (what a caller that
+// knows only DecodeError reads), and carries them all.
+class DecodeErrors : public DecodeError {
+ public:
+  explicit DecodeErrors(std::vector<DecodeError> all)
+      : DecodeError(all.at(0)), all_(std::move(all)) {}
+  const std::vector<DecodeError>& all() const noexcept { return all_; }
+
+ private:
+  std::vector<DecodeError> all_;
 };
 
 }  // namespace molt::codec

@@ -156,6 +156,14 @@ class Response {
   // {"error":{"code","message","field":"body.tags[1]"}}.
   static Response error(int status, std::string_view code, std::string_view message,
                         std::string_view field);
+  // ... and every input that was wrong, each as its field and message, when there were several:
+  // {"error":{"code","message","field","errors":[{"field","message"},...]}}.
+  struct FieldProblem {
+    std::string_view field;
+    std::string_view message;
+  };
+  static Response error(int status, std::string_view code, std::string_view message,
+                        std::string_view field, const std::vector<FieldProblem>& problems);
 
   int status() const { return status_; }
   void set_status(int status) { status_ = status; }

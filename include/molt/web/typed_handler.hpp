@@ -7,8 +7,9 @@
 //   app.get("/items/{id}", show_item);   // a 400 names path.id when it is not an integer
 //   app.post("/items", add_item);
 //
-// Each parameter is read before the handler runs, left to right; the first one that does not
-// fit answers 400 (415 for a body of another type) and the handler does not run. A parameter is
+// Each parameter is read before the handler runs, left to right; inputs that do not fit answer
+// one 400 naming each (a 415 for a body of another type, a dependency's own failure, answer at
+// once), and the handler does not run. A parameter is
 // `const Request&`, `Ctx&`, one of the readers below, or a type of your own with
 // `static T from_request(const Request&, Ctx&)` (or one returning `awaitable<T>`), and, if it
 // has something to say in the route's doc, `static void describe(RouteDoc&)`: FastAPI's
@@ -364,6 +365,77 @@ boost::asio::awaitable<held_t<P>> read_later(const Request& request, Ctx& ctx) {
     co_return read_now<P>(request, ctx);
 }
 
+// A handler's parameters, read in order. An input that does not fit (a DecodeError) is kept
+// and the reading goes on, so that one 400 names every such input (its `errors`); any other
+// failure (a 401, a 415) answers at once.
+template <class... P>
+struct Arguments {
+  using Held = std::tuple<held_t<P>...>;
+  using Slots = std::tuple<std::optional<held_t<P>>...>;
+  using Wrong = std::vector<codec::DecodeError>;
+  static constexpr std::size_t readers = ((!is_request_param_v<P> && !is_ctx_param_v<P>)+... + 0);
+
+  static Held read(const Request& request, Ctx& ctx) {
+    if constexpr (readers <= 1) {
+      return Held{read_now<P>(request, ctx)...};  // one error at most: nothing to gather
+    } else {
+      Slots slots;
+      Wrong wrong;
+      read_each(slots, wrong, request, ctx, std::index_sequence_for<P...>{});
+      return take(slots, wrong, std::index_sequence_for<P...>{});
+    }
+  }
+
+  static boost::asio::awaitable<Held> read_later(const Request& request, Ctx& ctx) {
+    Slots slots;
+    Wrong wrong;
+    co_await read_each_later(slots, wrong, request, ctx, std::index_sequence_for<P...>{});
+    co_return take(slots, wrong, std::index_sequence_for<P...>{});
+  }
+
+ private:
+  static void keep(Wrong& wrong, const codec::DecodeError& error) {
+    if (const auto* several = dynamic_cast<const codec::DecodeErrors*>(&error))
+      wrong.insert(wrong.end(), several->all().begin(), several->all().end());
+    else
+      wrong.push_back(error);
+  }
+  template <std::size_t... I>
+  static void read_each(Slots& slots, Wrong& wrong, const Request& request, Ctx& ctx,
+                        std::index_sequence<I...>) {
+    const auto one = [&]<class Q>(std::optional<held_t<Q>>& slot) {
+      try {
+        slot.emplace(read_now<Q>(request, ctx));
+      } catch (const codec::DecodeError& error) {
+        keep(wrong, error);
+      }
+    };
+    (one.template operator()<P>(std::get<I>(slots)), ...);
+  }
+  template <class Q>
+  static boost::asio::awaitable<void> read_one_later(std::optional<held_t<Q>>& slot, Wrong& wrong,
+                                                     const Request& request, Ctx& ctx) {
+    try {
+      held_t<Q> value = co_await detail::read_later<Q>(request, ctx);
+      slot.emplace(std::move(value));
+    } catch (const codec::DecodeError& error) {
+      keep(wrong, error);
+    }
+  }
+  template <std::size_t... I>
+  static boost::asio::awaitable<void> read_each_later(Slots& slots, Wrong& wrong,
+                                                      const Request& request, Ctx& ctx,
+                                                      std::index_sequence<I...>) {
+    (co_await read_one_later<P>(std::get<I>(slots), wrong, request, ctx), ...);
+  }
+  template <std::size_t... I>
+  static Held take(Slots& slots, Wrong& wrong, std::index_sequence<I...>) {
+    if (wrong.size() == 1) throw wrong.front();
+    if (!wrong.empty()) throw codec::DecodeErrors(std::move(wrong));
+    return Held{std::move(*std::get<I>(slots))...};
+  }
+};
+
 // A handler's value as the answer.
 template <class V>
 Response answer_of(const Request& request, V&& value) {
@@ -403,7 +475,7 @@ Handler typed_handler(F f, Signature<R, P...>) {
     // Some parameter is read by a coroutine: each is awaited, in order.
     return
         [f = std::move(f)](const Request& request, Ctx& ctx) -> boost::asio::awaitable<Response> {
-          std::tuple<held_t<P>...> args{co_await read_later<P>(request, ctx)...};
+          std::tuple<held_t<P>...> args = co_await Arguments<P...>::read_later(request, ctx);
           co_return co_await call_and_answer(f, std::move(args), request);
         };
   } else if constexpr (coroutine &&
@@ -412,11 +484,11 @@ Handler typed_handler(F f, Signature<R, P...>) {
     // into it before it first suspends).
     return
         [f = std::move(f)](const Request& request, Ctx& ctx) -> boost::asio::awaitable<Response> {
-          return std::apply(f, std::tuple<held_t<P>...>{read_now<P>(request, ctx)...});
+          return std::apply(f, Arguments<P...>::read(request, ctx));
         };
   } else if constexpr (!coroutine) {
     return answering_at_once([f = std::move(f)](const Request& request, Ctx& ctx) -> Response {
-      std::tuple<held_t<P>...> args{read_now<P>(request, ctx)...};
+      std::tuple<held_t<P>...> args = Arguments<P...>::read(request, ctx);
       if constexpr (std::is_void_v<R>) {
         std::apply(f, std::move(args));
         return Response(204);
@@ -425,10 +497,10 @@ Handler typed_handler(F f, Signature<R, P...>) {
       }
     });
   } else {
-    return [f = std::move(f)](const Request& request,
-                              Ctx& ctx) -> boost::asio::awaitable<Response> {
-      return call_and_answer(f, std::tuple<held_t<P>...>{read_now<P>(request, ctx)...}, request);
-    };
+    return
+        [f = std::move(f)](const Request& request, Ctx& ctx) -> boost::asio::awaitable<Response> {
+          return call_and_answer(f, Arguments<P...>::read(request, ctx), request);
+        };
   }
 }
 
