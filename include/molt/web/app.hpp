@@ -85,9 +85,7 @@ namespace detail {
 // The parameter and result types of a function, a function pointer, or an object with one
 // const, non-template operator() (a lambda that is neither generic nor mutable).
 template <typename R, typename... P>
-struct Signature {
-  using result = R;
-};
+struct Signature {};
 template <typename F>
 struct function_signature {};
 template <typename R, typename... P>

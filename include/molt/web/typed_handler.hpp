@@ -448,22 +448,28 @@ Response answer_of(const Request& request, V&& value) {
     return respond(request, value);
 }
 
-// Calls `f` with `args` (a tuple of held_t) and answers with what it gives.
+// Calls `f`, a plain function, with `args` (a tuple of held_t) and answers with what it gives.
+template <class F, class Tuple>
+Response call_now(const F& f, Tuple args, const Request& request) {
+  if constexpr (std::is_void_v<decltype(std::apply(f, std::move(args)))>) {
+    std::apply(f, std::move(args));
+    return Response(204);
+  } else {
+    return answer_of(request, std::apply(f, std::move(args)));
+  }
+}
+
+// The same for any `f`, awaiting a coroutine's answer.
 template <class F, class Tuple>
 boost::asio::awaitable<Response> call_and_answer(const F& f, Tuple args, const Request& request) {
   using R = decltype(std::apply(f, std::move(args)));
-  if constexpr (handler_result<R>::coroutine) {
-    if constexpr (std::is_void_v<typename handler_result<R>::value_type>) {
-      co_await std::apply(f, std::move(args));
-      co_return Response(204);
-    } else {
-      co_return answer_of(request, co_await std::apply(f, std::move(args)));
-    }
-  } else if constexpr (std::is_void_v<R>) {
-    std::apply(f, std::move(args));
+  if constexpr (!handler_result<R>::coroutine) {
+    co_return call_now(f, std::move(args), request);
+  } else if constexpr (std::is_void_v<typename handler_result<R>::value_type>) {
+    co_await std::apply(f, std::move(args));
     co_return Response(204);
   } else {
-    co_return answer_of(request, std::apply(f, std::move(args)));
+    co_return answer_of(request, co_await std::apply(f, std::move(args)));
   }
 }
 
@@ -488,13 +494,7 @@ Handler typed_handler(F f, Signature<R, P...>) {
         };
   } else if constexpr (!coroutine) {
     return answering_at_once([f = std::move(f)](const Request& request, Ctx& ctx) -> Response {
-      std::tuple<held_t<P>...> args = Arguments<P...>::read(request, ctx);
-      if constexpr (std::is_void_v<R>) {
-        std::apply(f, std::move(args));
-        return Response(204);
-      } else {
-        return answer_of(request, std::apply(f, std::move(args)));
-      }
+      return call_now(f, Arguments<P...>::read(request, ctx), request);
     });
   } else {
     return
