@@ -61,6 +61,16 @@ def test_the_sample_serves_what_the_docs_say(notes_bin: Path, tmp_path: Path) ->
         assert call(port, "DELETE", "/admin/notes")[0] == 401
         assert call(port, "DELETE", "/admin/notes", Authorization="Bearer guess")[0] == 403
         assert call(port, "DELETE", "/admin/notes", Authorization="Bearer let-me-in")[0] == 204
+        # The admin group's own middleware marks its answers, refusals included.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("DELETE", "/admin/notes")
+        refused = connection.getresponse()
+        assert refused.status == 401 and refused.getheader("Cache-Control") == "no-store"
+        connection.close()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/notes/1")
+        assert connection.getresponse().getheader("Cache-Control") is None
+        connection.close()
         assert call(port, "GET", "/notes/1")[0] == 404
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
