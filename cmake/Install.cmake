@@ -14,7 +14,7 @@ if(MOLT_SANITIZE)
 endif()
 
 set(MOLT_PACKAGE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/molt")
-set(molt_libraries molt_core molt_codec molt_ipc molt_db molt_worker molt_web)
+set(molt_libraries molt_core molt_codec molt_ipc molt_db molt_jobs molt_worker molt_web)
 foreach(library IN LISTS molt_libraries)
   string(REPLACE "molt_" "" short "${library}")
   set_target_properties(${library} PROPERTIES EXPORT_NAME ${short})
