@@ -109,10 +109,13 @@ TEST_P(JobStoreTest, RunsAJobFromEnqueueToSuccess) {
   EXPECT_FALSE(s.claim("default", 30s)) << "a running job is not claimed twice";
   EXPECT_EQ(s.find(made.id)->state, JobState::Running);
 
-  EXPECT_TRUE(s.complete(*claimed));
+  EXPECT_EQ(status_of([&] { s.complete(*claimed, "\xff"); }), StatusCode::InvalidInput);
+  EXPECT_TRUE(s.complete(*claimed, R"({"sent":true})"));
   const auto info = s.find(made.id);
   ASSERT_TRUE(info);
   EXPECT_EQ(info->state, JobState::Succeeded);
+  EXPECT_EQ(info->result, R"({"sent":true})");
+  EXPECT_FALSE(info->last_error);
   EXPECT_EQ(info->attempts, 1);
   EXPECT_EQ(info->finished_at, clock_.now());
   EXPECT_EQ(info->created_at, clock_.now());
@@ -135,6 +138,8 @@ TEST_P(JobStoreTest, ClaimsDueJobsOldestFirstAndPerQueue) {
   EXPECT_EQ(s.claim("default", 30s)->id, first);
   EXPECT_EQ(s.claim("default", 30s)->id, second);
   EXPECT_FALSE(s.claim("default", 30s)) << "the delayed job is not due";
+  EXPECT_EQ(s.next_due("default"), clock_.now() - 1ms + 10s);
+  EXPECT_FALSE(s.next_due("nothing_here"));
   clock_.advance(10s);
   EXPECT_EQ(s.claim("default", 30s)->id, late);
   EXPECT_EQ(s.claim("mail", 30s)->id, elsewhere);

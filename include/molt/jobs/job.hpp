@@ -63,6 +63,7 @@ struct JobInfo {
   int max_attempts = 1;
   std::optional<std::string> idempotency_key;
   std::optional<std::string> last_error;  // the latest failure's message
+  std::optional<std::string> result;      // what a succeeded run left (JobContext::result)
   bool cancel_requested = false;          // cancel() reached it while it ran
   Clock::time_point created_at;
   Clock::time_point run_at;  // a queued job's earliest start

@@ -81,8 +81,9 @@ class JobStore {
   // caller's for `lease`; heartbeat() extends it.
   std::optional<ClaimedJob> claim(std::string_view queue, std::chrono::milliseconds lease);
   LeaseState heartbeat(const ClaimedJob& job, std::chrono::milliseconds lease);
-  // Ends a run. False (and nothing changed) when the lease was lost.
-  bool complete(const ClaimedJob& job);
+  // Ends a run, keeping `result` (text, at most max_payload_bytes) for find(). False (and
+  // nothing changed) when the lease was lost.
+  bool complete(const ClaimedJob& job, std::string_view result = {});
   FailOutcome fail(const ClaimedJob& job, std::string_view error);
   // The run ended because cancel() asked: the job is cancelled.
   bool finish_cancelled(const ClaimedJob& job);
@@ -94,6 +95,8 @@ class JobStore {
   // its runner sees at its next heartbeat; a finished or unknown one: false.
   bool cancel(std::int64_t id);
   std::optional<JobInfo> find(std::int64_t id);
+  // When the queue's next queued job is due (perhaps already), or nothing when none waits.
+  std::optional<Clock::time_point> next_due(std::string_view queue);
   QueueCounts counts(std::string_view queue);
   // Removes jobs that finished before `before`; how many.
   std::int64_t purge_finished(Clock::time_point before);
@@ -105,11 +108,11 @@ class JobStore {
   [[nodiscard]] Subscription subscribe(Listener listener);
 
   const JobStoreOptions& options() const noexcept { return options_; }
+  Clock::time_point now() const;  // the options' clock
   db::Database& database() const noexcept { return *db_; }
 
  private:
   struct Listeners;
-  Clock::time_point now() const;
   db::QueryOptions within() const;
   // Queues again the jobs whose lease ran out (failed when they have no attempts left).
   void expire_leases(std::int64_t now_ms);

@@ -1,0 +1,301 @@
+#include "molt/jobs/job_runner.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+
+#include "molt/core/status.hpp"
+
+namespace molt::jobs {
+
+// A run going now: what the heartbeat needs to keep its lease and to stop it.
+struct JobRunner::Run {
+  explicit Run(ClaimedJob j) : job(std::move(j)) {}
+  const ClaimedJob job;
+  core::CancelSource source;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // Why the run was told to stop; set once, before source is cancelled, under mutex_.
+  enum class Stop { None, CancelRequested, LeaseLost, TooLong, Shutdown } stop = Stop::None;
+};
+
+JobRunner::JobRunner(JobStore& store, JobRunnerOptions options)
+    : store_(store), options_(std::move(options)) {
+  if (options_.queues.empty()) throw std::invalid_argument("JobRunnerOptions::queues is empty");
+  if (options_.threads == 0) throw std::invalid_argument("JobRunnerOptions::threads must be > 0");
+  if (options_.lease < std::chrono::milliseconds(3))
+    throw std::invalid_argument("JobRunnerOptions::lease must be at least 3 ms");
+  if (options_.poll_interval.count() <= 0)
+    throw std::invalid_argument("JobRunnerOptions::poll_interval must be positive");
+  if (options_.max_run_time.count() < 0)
+    throw std::invalid_argument("JobRunnerOptions::max_run_time is negative");
+}
+
+JobRunner::~JobRunner() {
+  stop(std::chrono::milliseconds(0));
+}
+
+void JobRunner::handle(std::string kind, JobHandler handler) {
+  const std::lock_guard lock(mutex_);
+  if (started_) throw std::logic_error("JobRunner::handle after start()");
+  if (!handler) throw std::invalid_argument("JobRunner::handle: an empty handler for " + kind);
+  handlers_[std::move(kind)] = std::move(handler);
+}
+
+void JobRunner::start() {
+  {
+    const std::lock_guard lock(mutex_);
+    if (started_) throw std::logic_error("JobRunner::start called twice");
+    started_ = true;
+  }
+  subscription_ = store_.subscribe([this](std::string_view queue) {
+    if (std::find(options_.queues.begin(), options_.queues.end(), queue) == options_.queues.end())
+      return;
+    {
+      const std::lock_guard lock(mutex_);
+      ++wake_count_;
+    }
+    wake_.notify_one();
+  });
+  for (std::size_t i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { work(); });
+  heartbeat_ = std::thread([this] { keep_leases(); });
+}
+
+void JobRunner::stop(std::chrono::milliseconds drain) {
+  {
+    std::unique_lock lock(mutex_);
+    if (!started_ || stopping_) {
+      stopping_ = true;
+      lock.unlock();
+      for (auto& t : workers_)
+        if (t.joinable()) t.join();
+      if (heartbeat_.joinable()) heartbeat_.join();
+      return;
+    }
+    stopping_ = true;
+  }
+  subscription_.reset();
+  wake_.notify_all();
+  {
+    std::unique_lock lock(mutex_);
+    runs_ended_.wait_for(lock, drain, [this] { return runs_.empty(); });
+    for (const auto& r : runs_) {
+      if (r->stop == Run::Stop::None) r->stop = Run::Stop::Shutdown;
+      r->source.cancel(core::CancelReason::Shutdown);
+    }
+  }
+  for (auto& t : workers_) t.join();
+  {
+    const std::lock_guard lock(mutex_);
+    workers_joined_ = true;  // the leases of runs still going were kept until here
+  }
+  beat_.notify_all();
+  heartbeat_.join();
+}
+
+RunnerCounts JobRunner::counts() const {
+  const std::lock_guard lock(mutex_);
+  return counts_;
+}
+
+void JobRunner::log(std::string_view line) const {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+  }
+}
+
+void JobRunner::work() {
+  std::size_t next_queue = 0;
+  for (;;) {
+    std::uint64_t heard = 0;
+    {
+      const std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      heard = wake_count_;
+    }
+    // One claim from each queue in turn, starting after the last one served, so that a busy
+    // first queue does not starve the others.
+    std::optional<ClaimedJob> claimed;
+    bool database_failed = false;
+    for (std::size_t i = 0; i < options_.queues.size() && !claimed; ++i) {
+      const std::string& queue = options_.queues[(next_queue + i) % options_.queues.size()];
+      try {
+        claimed = store_.claim(queue, options_.lease);
+      } catch (const std::exception& e) {
+        log("job runner: claiming from queue " + queue + " failed: " + core::one_line(e.what()));
+        database_failed = true;
+        break;
+      }
+      if (claimed) next_queue = (next_queue + i + 1) % options_.queues.size();
+    }
+    if (claimed) {
+      run(std::move(*claimed));
+      continue;
+    }
+    // Nothing due (or the database failing): wait for an enqueue here, for the next job
+    // that waits for its time (a retry, a delay), or look again after the poll interval.
+    auto wait = options_.poll_interval;
+    if (!database_failed) {
+      try {
+        for (const std::string& queue : options_.queues)
+          if (const auto due = store_.next_due(queue))
+            wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(
+                                      std::max(*due - store_.now(), Clock::duration(0))) +
+                                      std::chrono::milliseconds(1));
+      } catch (const std::exception& e) {
+        log("job runner: reading when the next job is due failed: " + core::one_line(e.what()));
+      }
+    }
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, wait,
+                   [&] { return stopping_ || (!database_failed && wake_count_ != heard); });
+  }
+}
+
+void JobRunner::run(ClaimedJob claimed) {
+  auto current = std::make_shared<Run>(std::move(claimed));
+  const ClaimedJob& job = current->job;
+  {
+    const std::lock_guard lock(mutex_);
+    if (stopping_)
+      current->stop = Run::Stop::Shutdown;  // claimed as stop() began
+    else
+      runs_.push_back(current);
+  }
+  if (current->stop == Run::Stop::Shutdown) {
+    try {
+      record(job, store_.release(job) ? "released" : "lost", {});
+    } catch (const std::exception& e) {
+      log("job runner: job " + std::to_string(job.id) +
+          " was not released: " + core::one_line(e.what()));
+    }
+    return;
+  }
+  const auto handler = handlers_.find(job.kind);
+  JobContext context{job, current->source.token(), store_, {}};
+  bool succeeded = false;
+  std::string error;
+  if (handler == handlers_.end()) {
+    error = "no handler for the kind \"" + job.kind + "\" in this runner";
+  } else {
+    try {
+      handler->second(context);
+      succeeded = true;
+    } catch (const core::Error& e) {
+      error = e.message();
+    } catch (const std::exception& e) {
+      error = e.what();
+    } catch (...) {
+      error = "the handler threw something that is not a std::exception";
+    }
+  }
+  Run::Stop stop = Run::Stop::None;
+  {
+    const std::lock_guard lock(mutex_);
+    std::erase(runs_, current);
+    stop = current->stop;
+  }
+  runs_ended_.notify_all();
+
+  const auto took = std::chrono::steady_clock::now() - current->started;
+  try {
+    if (succeeded) {
+      record(job, store_.complete(job, context.result) ? "succeeded" : "lost", took);
+    } else if (stop == Run::Stop::CancelRequested) {
+      record(job, store_.finish_cancelled(job) ? "cancelled" : "lost", took);
+    } else if (stop == Run::Stop::Shutdown) {
+      record(job, store_.release(job) ? "released" : "lost", took);
+    } else if (stop == Run::Stop::LeaseLost) {
+      record(job, "lost", took);
+    } else {
+      if (stop == Run::Stop::TooLong)
+        error = "ran longer than the runner's max_run_time (" +
+                std::to_string(options_.max_run_time.count()) + " ms): " + error;
+      switch (store_.fail(job, error)) {
+        case FailOutcome::Retrying:
+          record(job, "retrying", took, error);
+          break;
+        case FailOutcome::Failed:
+          record(job, "failed", took, error);
+          break;
+        case FailOutcome::LeaseLost:
+          record(job, "lost", took, error);
+          break;
+      }
+    }
+  } catch (const std::exception& e) {
+    // The outcome could not be written; the lease runs out and the job comes back.
+    log("job runner: job " + std::to_string(job.id) +
+        " ended but its outcome was not saved: " + core::one_line(e.what()));
+  }
+}
+
+void JobRunner::record(const ClaimedJob& job, std::string_view outcome,
+                       std::chrono::nanoseconds took, std::string_view detail) {
+  {
+    const std::lock_guard lock(mutex_);
+    if (outcome == "succeeded") ++counts_.succeeded;
+    if (outcome == "retrying") ++counts_.retrying;
+    if (outcome == "failed") ++counts_.failed;
+    if (outcome == "cancelled") ++counts_.cancelled;
+    if (outcome == "released") ++counts_.released;
+    if (outcome == "lost") ++counts_.lost;
+  }
+  std::string line =
+      "job id=" + std::to_string(job.id) + " kind=" + job.kind + " queue=" + job.queue +
+      " attempt=" + std::to_string(job.attempt) + "/" + std::to_string(job.max_attempts) +
+      " outcome=" + std::string(outcome) +
+      " ms=" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+  if (!detail.empty()) line += " error=\"" + core::one_line(detail.substr(0, 300)) + "\"";
+  log(line);
+}
+
+void JobRunner::keep_leases() {
+  const auto period = options_.lease / 3;
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    // Wakes at the next renewal, or sooner for a run about to pass max_run_time.
+    auto next = std::chrono::steady_clock::now() + period;
+    if (options_.max_run_time.count() > 0)
+      for (const auto& r : runs_) next = std::min(next, r->started + options_.max_run_time);
+    beat_.wait_until(lock, next, [this] { return workers_joined_; });
+    if (workers_joined_) return;
+    const std::vector<std::shared_ptr<Run>> runs = runs_;
+    lock.unlock();
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& r : runs) {
+      Run::Stop stop = Run::Stop::None;
+      if (options_.max_run_time.count() > 0 && now - r->started >= options_.max_run_time) {
+        stop = Run::Stop::TooLong;
+      } else {
+        try {
+          switch (store_.heartbeat(r->job, options_.lease)) {
+            case LeaseState::Held:
+              break;
+            case LeaseState::CancelRequested:
+              stop = Run::Stop::CancelRequested;
+              break;
+            case LeaseState::Lost:
+              stop = Run::Stop::LeaseLost;
+              break;
+          }
+        } catch (const std::exception& e) {
+          // Tried again next time; once the lease has run out the store says Lost.
+          log("job runner: the heartbeat of job " + std::to_string(r->job.id) +
+              " failed: " + core::one_line(e.what()));
+        }
+      }
+      if (stop == Run::Stop::None) continue;
+      const std::lock_guard stop_lock(mutex_);
+      if (r->stop != Run::Stop::None) continue;
+      r->stop = stop;
+      r->source.cancel(stop == Run::Stop::TooLong ? core::CancelReason::Timeout
+                                                  : core::CancelReason::Cancelled);
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace molt::jobs

@@ -1,0 +1,271 @@
+// molt::jobs::JobRunner against a real SQLite file: jobs run on the runner's threads, and
+// each ending (success, retry, failure, cancel, timeout, stop, lost lease) is what the store
+// keeps.
+
+#include "molt/jobs/job_runner.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "molt/db/sqlite.hpp"
+
+namespace molt::jobs {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Polls `done` for up to ten seconds.
+bool eventually(const std::function<bool()>& done) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return done();
+}
+
+class JobRunnerTest : public ::testing::Test {
+ protected:
+  JobRunnerTest() {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("molt_runner_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db::SqliteOptions o;
+    o.path = (dir_ / "jobs.db").string();
+    o.read_write = true;
+    o.create = true;
+    db_ = db::open_sqlite(o);
+    JobStoreOptions so;
+    so.retry.base_delay = 10ms;
+    so.retry.max_delay = 20ms;
+    so.retry.max_attempts = 3;
+    so.expiry_scan = 0ms;
+    so.clock = [this] { return Clock::now() + skew_ms_.load() * 1ms; };
+    store_ = std::make_unique<JobStore>(db_, so);
+    store_->install();
+  }
+  ~JobRunnerTest() override {
+    runner_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  JobRunnerOptions options() {
+    JobRunnerOptions o;
+    o.threads = 2;
+    o.lease = 300ms;
+    o.poll_interval = 10s;  // a test that passes sooner was woken, not polled
+    o.log = [this](std::string_view line) {
+      const std::lock_guard lock(log_mutex_);
+      log_.emplace_back(line);
+    };
+    return o;
+  }
+  JobRunner& runner(JobRunnerOptions o) {
+    runner_ = std::make_unique<JobRunner>(*store_, std::move(o));
+    return *runner_;
+  }
+  JobRunner& runner() { return runner(options()); }
+
+  std::int64_t enqueue(std::string kind, std::string payload = "{}") {
+    NewJob j;
+    j.kind = std::move(kind);
+    j.payload = std::move(payload);
+    return store_->enqueue(j).id;
+  }
+  JobState state_of(std::int64_t id) { return store_->find(id)->state; }
+  // Whether a line of the log holds `text` (and `more`).
+  bool logged(std::string_view text, std::string_view more = {}) {
+    const std::lock_guard lock(log_mutex_);
+    for (const auto& line : log_)
+      if (line.find(text) != std::string::npos && line.find(more) != std::string::npos) return true;
+    return false;
+  }
+
+  std::filesystem::path dir_;
+  std::shared_ptr<db::Database> db_;
+  std::atomic<std::int64_t> skew_ms_{0};
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<JobRunner> runner_;
+  std::mutex log_mutex_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(JobRunnerTest, RunsEnqueuedJobsAndKeepsTheirResults) {
+  JobRunner& r = runner();
+  r.handle("double", [](JobContext& job) {
+    job.result = std::to_string(2 * std::stoi(std::string(job.payload())));
+  });
+  r.start();
+  const auto a = enqueue("double", "21");
+  const auto b = enqueue("double", "50");
+  ASSERT_TRUE(eventually([&] { return r.counts().succeeded == 2; }));
+  EXPECT_EQ(store_->find(a)->result, "42");
+  EXPECT_EQ(store_->find(b)->result, "100");
+  EXPECT_EQ(state_of(a), JobState::Succeeded);
+  EXPECT_TRUE(eventually([&] {
+    return logged("job id=" + std::to_string(a) +
+                  " kind=double queue=default attempt=1/3 outcome=succeeded");
+  }));
+}
+
+TEST_F(JobRunnerTest, SeesJobsOtherProcessesEnqueueWithinThePollInterval) {
+  auto o = options();
+  o.poll_interval = 50ms;
+  JobRunner& r = runner(o);
+  r.handle("x", [](JobContext&) {});
+  r.start();
+  // Another store on the same file, as another process would have: no wake-up reaches here.
+  JobStoreOptions so;
+  JobStore elsewhere(db_, so);
+  NewJob j;
+  j.kind = "x";
+  const auto id = elsewhere.enqueue(j).id;
+  ASSERT_TRUE(eventually([&] { return state_of(id) == JobState::Succeeded; }));
+}
+
+TEST_F(JobRunnerTest, AThrowingHandlerIsRetriedUntilItsAttemptsRunOut) {
+  JobRunner& r = runner();
+  std::atomic<int> calls{0};
+  r.handle("flaky", [&](JobContext& job) {
+    ++calls;
+    if (job.job.attempt < 2) throw std::runtime_error("not yet");
+  });
+  r.handle("broken", [](JobContext&) { throw core::InvalidInput("bad payload"); });
+  r.start();
+  const auto flaky = enqueue("flaky");
+  const auto broken = enqueue("broken");
+  ASSERT_TRUE(eventually([&] { return state_of(flaky) == JobState::Succeeded; }));
+  EXPECT_EQ(calls.load(), 2);
+  EXPECT_EQ(store_->find(flaky)->last_error, "not yet");
+  ASSERT_TRUE(eventually([&] { return state_of(broken) == JobState::Failed; }));
+  EXPECT_EQ(store_->find(broken)->attempts, 3);
+  EXPECT_EQ(store_->find(broken)->last_error, "bad payload");
+  // The line follows the store's change.
+  EXPECT_TRUE(eventually([&] { return logged("outcome=retrying", "error=\"not yet\""); }));
+  EXPECT_TRUE(
+      eventually([&] { return logged("attempt=3/3 outcome=failed", "error=\"bad payload\""); }));
+}
+
+TEST_F(JobRunnerTest, AJobOfAnUnknownKindFailsWithAMessage) {
+  JobRunner& r = runner();
+  r.start();
+  const auto id = enqueue("nobody_knows");
+  ASSERT_TRUE(eventually([&] { return state_of(id) == JobState::Failed; }));
+  EXPECT_EQ(store_->find(id)->last_error,
+            "no handler for the kind \"nobody_knows\" in this runner");
+}
+
+// A handler that runs until its token is cancelled, and says why it stopped.
+JobHandler until_cancelled(std::atomic<int>& started, std::atomic<int>& reason) {
+  return [&](JobContext& job) {
+    ++started;
+    while (!job.cancel.cancelled()) std::this_thread::sleep_for(2ms);
+    reason = static_cast<int>(job.cancel.reason());
+    job.cancel.throw_if_cancelled();
+  };
+}
+
+TEST_F(JobRunnerTest, CancelStopsARunningJob) {
+  JobRunner& r = runner();
+  std::atomic<int> started{0}, reason{0};
+  r.handle("long", until_cancelled(started, reason));
+  r.start();
+  const auto id = enqueue("long");
+  ASSERT_TRUE(eventually([&] { return started == 1; }));
+  EXPECT_TRUE(store_->cancel(id));
+  ASSERT_TRUE(eventually([&] { return state_of(id) == JobState::Cancelled; }));
+  EXPECT_EQ(reason.load(), static_cast<int>(core::CancelReason::Cancelled));
+  EXPECT_EQ(r.counts().cancelled, 1u);
+}
+
+TEST_F(JobRunnerTest, ARunPastMaxRunTimeIsStoppedAndRetried) {
+  auto o = options();
+  o.max_run_time = 50ms;
+  JobRunner& r = runner(o);
+  std::atomic<int> started{0}, reason{0};
+  r.handle("long", until_cancelled(started, reason));
+  r.start();
+  const auto id = enqueue("long");
+  ASSERT_TRUE(eventually([&] { return r.counts().retrying >= 1; }));
+  EXPECT_EQ(reason.load(), static_cast<int>(core::CancelReason::Timeout));
+  EXPECT_NE(store_->find(id)->last_error->find("max_run_time (50 ms)"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return state_of(id) == JobState::Failed; }));
+}
+
+TEST_F(JobRunnerTest, StopDrainsRunsThatEndInTime) {
+  JobRunner& r = runner();
+  std::atomic<bool> in_handler{false};
+  r.handle("short", [&](JobContext&) {
+    in_handler = true;
+    std::this_thread::sleep_for(200ms);
+  });
+  r.start();
+  const auto id = enqueue("short");
+  ASSERT_TRUE(eventually([&] { return in_handler.load(); }));
+  r.stop(5s);
+  EXPECT_EQ(state_of(id), JobState::Succeeded);
+  // Stopped: new jobs wait for the next runner.
+  const auto later = enqueue("short");
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(state_of(later), JobState::Queued);
+  r.stop();  // again: nothing
+}
+
+TEST_F(JobRunnerTest, StopCancelsRunsPastTheDrainAndQueuesThemAgain) {
+  JobRunner& r = runner();
+  std::atomic<int> started{0}, reason{0};
+  r.handle("long", until_cancelled(started, reason));
+  r.start();
+  const auto id = enqueue("long");
+  ASSERT_TRUE(eventually([&] { return started == 1; }));
+  r.stop(50ms);
+  EXPECT_EQ(reason.load(), static_cast<int>(core::CancelReason::Shutdown));
+  const auto info = store_->find(id);
+  EXPECT_EQ(info->state, JobState::Queued);
+  EXPECT_EQ(info->attempts, 0) << "a run stopped from outside is not an attempt";
+  EXPECT_EQ(r.counts().released, 1u);
+}
+
+TEST_F(JobRunnerTest, ARunThatLostItsLeaseIsStoppedAndItsOutcomeNotKept) {
+  JobRunner& r = runner();
+  std::atomic<int> started{0}, reason{0};
+  r.handle("long", until_cancelled(started, reason));
+  r.start();
+  const auto id = enqueue("long");
+  ASSERT_TRUE(eventually([&] { return started == 1; }));
+  // The store's clock jumps past the lease, and another runner takes the job.
+  skew_ms_ = 3'600'000;
+  auto taken = store_->claim("default", 1h);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->id, id);
+  ASSERT_TRUE(eventually([&] { return r.counts().lost == 1; }));
+  EXPECT_EQ(reason.load(), static_cast<int>(core::CancelReason::Cancelled));
+  EXPECT_EQ(state_of(id), JobState::Running) << "still the other runner's";
+  EXPECT_TRUE(store_->complete(*taken));
+}
+
+TEST_F(JobRunnerTest, RefusesOptionsOutOfRange) {
+  auto o = options();
+  o.queues.clear();
+  EXPECT_THROW(JobRunner(*store_, o), std::invalid_argument);
+  o = options();
+  o.threads = 0;
+  EXPECT_THROW(JobRunner(*store_, o), std::invalid_argument);
+  JobRunner& r = runner();
+  r.start();
+  EXPECT_THROW(r.handle("late", [](JobContext&) {}), std::logic_error);
+}
+
+}  // namespace
+}  // namespace molt::jobs
