@@ -115,6 +115,21 @@ std::optional<Item> ItemsStore::find(std::int64_t id, molt::core::Deadline deadl
   return items.front();
 }
 
+ItemSummary ItemsStore::summary(std::int64_t user_id, molt::core::Deadline deadline,
+                                molt::core::CancelToken cancel) const {
+  const auto rows = db_->query(
+      "SELECT count(*) AS items,"
+      " coalesce(sum(CASE WHEN status = 'open' THEN 1 ELSE 0 END), 0) AS n_open,"
+      " coalesce(sum(CASE WHEN status = 'closed' THEN 1 ELSE 0 END), 0) AS n_closed,"
+      " coalesce(avg(score), 0) AS mean_score FROM items WHERE user_id = :user_id",
+      Params{{{user_id}}, {"user_id"}}, query_options(deadline, std::move(cancel)));
+  return {.user_id = user_id,
+          .items = rows.get<std::int64_t>(0, "items"),
+          .open = rows.get<std::int64_t>(0, "n_open"),
+          .closed = rows.get<std::int64_t>(0, "n_closed"),
+          .mean_score = rows.get<double>(0, "mean_score")};
+}
+
 bool ItemsStore::reads_in_process() const {
   return db_->backend() == molt::db::Backend::Sqlite;
 }

@@ -42,6 +42,16 @@ struct ImportLine {
 BOOST_DESCRIBE_STRUCT(ImportLine, (), (title, status, score))
 MOLT_DEFAULTS(ImportLine, status, score)
 
+// A user's items summed up: what the demo's report job computes.
+struct ItemSummary {
+  std::int64_t user_id = 0;
+  std::int64_t items = 0;
+  std::int64_t open = 0;
+  std::int64_t closed = 0;
+  double mean_score = 0.0;  // 0 when the user has no items
+};
+BOOST_DESCRIBE_STRUCT(ItemSummary, (), (user_id, items, open, closed, mean_score))
+
 class ItemsStore {
  public:
   // SQLite at `path`: created and seeded with the demo rows (1,000 users x 200 items) when the
@@ -67,6 +77,12 @@ class ItemsStore {
   // Inserts the items in one transaction (all or none), after validating every one.
   std::vector<Item> create_all(const std::vector<NewItem>& items,
                                molt::core::Deadline deadline) const;
+
+  // The user's items summed up (all of them, not a page).
+  ItemSummary summary(std::int64_t user_id, molt::core::Deadline deadline,
+                      molt::core::CancelToken cancel) const;
+  // The database itself, for what shares it (the job store).
+  const std::shared_ptr<molt::db::Database>& database() const { return db_; }
 
   // The highest item id there is (0 when there is none): new items get higher ones, so an
   // export that stops there is a snapshot of what existed when it began.

@@ -2,10 +2,11 @@
 //
 //   molt-demo [--port 8080] [--threads N] [--blocking-threads N] [--db molt-demo.sqlite3]
 //             [--access-log] [--forwarded-allow-ips 127.0.0.1,10.0.0.0/8]
-//             [--upstream HOST:PORT [--items-path /offload/]]
+//             [--job-threads 1] [--upstream HOST:PORT [--items-path /offload/]]
 //
-// Serves /health, /json, /plaintext, /items (GET and POST), /items/{id}, /items/export and
-// /items/import, with their OpenAPI document at /openapi.json and its page at /docs, from an
+// Serves /health, /json, /plaintext, /items (GET and POST), /items/{id}, /items/export,
+// /items/import and /reports (durable jobs, run by --job-threads threads of this process; 0
+// runs none), with their OpenAPI document at /openapi.json and its page at /docs, from an
 // embedded SQLite file, created and seeded on first run; from PostgreSQL when
 // MOLT_DB_POSTGRES_DSN is set (seed it with molt-seed --postgres). SIGTERM or SIGINT drains
 // in-flight requests and exits 0. With --upstream it is a gateway in front of Django: the
@@ -25,6 +26,7 @@
 #include "molt/web/middleware.hpp"
 #include "molt/web/openapi.hpp"
 #include "molt/web/server.hpp"
+#include "reports.hpp"
 #include "routes.hpp"
 
 namespace {
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
   options.host = "0.0.0.0";
   std::string db_path = "molt-demo.sqlite3";
   unsigned blocking_threads = 0;
+  unsigned job_threads = 1;
   bool access_log = false;
   std::string upstream;
   std::string items_path;
@@ -77,6 +80,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--blocking-threads", blocking_threads,
                  "threads for database work (0: two per core; more pay only while they wait)")
+      ->capture_default_str();
+  cli.add_option("--job-threads", job_threads,
+                 "threads running the report jobs (0: none; another process may run them)")
       ->capture_default_str();
   cli.add_option("--db", db_path, "SQLite file, created and seeded when missing")
       ->capture_default_str();
@@ -109,12 +115,22 @@ int main(int argc, char** argv) {
     if (blocking_threads == 0) blocking_threads = 2 * molt::core::usable_cores();
     molt::core::BlockingPool pool(blocking_threads, 256);
     molt_demo::Services services{std::move(store), pool};
+    // Report jobs live in the same database, and run here unless --job-threads is 0.
+    molt::jobs::JobStore jobs(services.items.database());
+    jobs.install();
+    std::optional<molt::jobs::JobRunner> runner;
+    if (job_threads > 0) {
+      runner.emplace(jobs, molt::jobs::JobRunnerOptions{.threads = job_threads});
+      molt_demo::handle_report_jobs(*runner, services.items);
+      runner->start();
+    }
 
     molt::web::App app;
     if (proxy_headers) app.use(std::move(proxy_headers));  // first: the rest see the client
     app.use(molt::web::request_id());
     if (access_log) app.use(molt::web::access_log());
     molt_demo::add_routes(app, services);
+    molt_demo::add_report_routes(app, services, jobs);
     molt::web::serve_openapi(
         app, {.title = "molt-demo",
               .version = "0.1.0",
@@ -130,6 +146,8 @@ int main(int argc, char** argv) {
     if (!upstream.empty())
       std::fprintf(stderr, "molt-demo: gateway to http://%s for the rest\n", upstream.c_str());
     server.wait_for_signal();
+    // The runs going get a moment to end; what is left goes back to the queue.
+    if (runner) runner->stop(std::chrono::seconds(5));
     pool.close();
     std::fprintf(stderr, "molt-demo: stopped\n");
   } catch (const std::exception& error) {

@@ -60,6 +60,8 @@ def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
         "/items/{id}",
         "/items/import",
         "/items/export",
+        "/reports",
+        "/reports/{id}",
     }
 
 
@@ -82,6 +84,11 @@ def test_every_operation_has_a_unique_id(document: dict[str, Any]) -> None:
         ("POST", "/items", "/items", {"user_id": 3, "title": "from the test"}, 201),
         ("POST", "/items", "/items", {"user_id": 3, "title": 7}, 400),
         ("POST", "/items", "/items", {"user_id": 3, "title": "x", "score": 11}, 400),
+        ("POST", "/reports", "/reports", {"user_id": 7}, 202),
+        ("POST", "/reports", "/reports", {"user_id": 0}, 400),
+        ("GET", "/reports/1", "/reports/{id}", None, 200),  # the job the POST above made
+        ("GET", "/reports/999999", "/reports/{id}", None, 404),
+        ("DELETE", "/reports/999999", "/reports/{id}", None, 404),
     ],
 )
 def test_the_answers_fit_their_documented_schemas(

@@ -164,3 +164,56 @@ def test_a_mistyped_trusted_proxy_fails_at_start_naming_it(demo_bin: Path, tmp_p
     assert result.returncode == 2
     assert "'10.0.0.1/8' has bits set past its prefix; the network is 10.0.0.0/8" in result.stderr
     assert not (tmp_path / "demo.sqlite3").exists()  # refused before the database was made
+
+
+def post_json(
+    connection: http.client.HTTPConnection, path: str, value: object
+) -> tuple[int, dict[str, str], bytes]:
+    connection.request("POST", path, body=json.dumps(value), headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    return response.status, dict(response.getheaders()), response.read()
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+
+
+def test_a_report_job_outlives_the_process_that_was_asked_for_it(demo_bin: Path, tmp_path: Path) -> None:
+    db = tmp_path / "demo.sqlite3"
+    # Asked for while no thread runs jobs: it waits in the database, through a restart.
+    process, port = start(demo_bin, db, "--job-threads", "0")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        status, headers, body = post_json(connection, "/reports", {"user_id": 7})
+        assert status == 202, body
+        job = json.loads(body)
+        assert job["state"] == "queued"
+        assert headers["Location"] == f"/reports/{job['id']}"
+        connection.close()
+        stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    process, port = start(demo_bin, db, "--job-threads", "1")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        deadline = time.monotonic() + 15
+        while True:
+            status, _, body = get(connection, f"/reports/{job['id']}")
+            assert status == 200
+            shown = json.loads(body)
+            if shown["state"] == "succeeded" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert shown["state"] == "succeeded", shown
+        assert shown["report"]["user_id"] == 7
+        assert shown["report"]["items"] == 200
+        assert shown["report"]["open"] + shown["report"]["closed"] == 200
+        stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

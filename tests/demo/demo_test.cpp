@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <thread>
 
 #include "demo_seed.hpp"
 #include "list_items_query.hpp"
@@ -18,6 +20,7 @@
 #include "molt/web/middleware.hpp"
 #include "molt/web/server.hpp"
 #include "molt/web/test_client.hpp"
+#include "reports.hpp"
 #include "routes.hpp"
 #include "support/postgres_server.hpp"
 #include "support/worker_process.hpp"
@@ -401,6 +404,97 @@ TEST_F(DemoTest, TheLiveSocketAnswersPagesAsGetItemsDoesAndSaysWhatIsWrong) {
       << error;
   socket.send_text(R"({"user_id":7,"limit":1})");  // still open after both
   EXPECT_EQ(socket.receive_json().at("items").as_array().size(), 1u);
+}
+
+}  // namespace
+
+namespace {
+
+// Polls `done` for up to ten seconds.
+bool eventually(const std::function<bool()>& done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
+
+TEST_F(DemoTest, ReportsAreDurableJobsAskedForAndReadBackOverHttp) {
+  molt::jobs::JobStore jobs(services_->items.database(), {.table = "report_jobs_test"});
+  jobs.install();
+  molt::web::App app;
+  molt_demo::add_report_routes(app, *services_, jobs);
+  TestClient client(app);
+
+  // Asked for while no runner runs: queued, and the same job for a repeated key.
+  auto made =
+      client.post_json("/reports", molt_demo::ReportRequest{7}, {{"Idempotency-Key", "r7"}});
+  ASSERT_EQ(made.status, 202) << made.body;
+  const auto job = made.json<molt_demo::ReportJob>();
+  EXPECT_EQ(job.state, "queued");
+  EXPECT_EQ(made.header("Location"), "/reports/" + std::to_string(job.id));
+  auto again =
+      client.post_json("/reports", molt_demo::ReportRequest{7}, {{"Idempotency-Key", "r7"}});
+  EXPECT_EQ(again.status, 202);
+  EXPECT_EQ(again.json<molt_demo::ReportJob>().id, job.id);
+
+  // Another, cancelled before it ran.
+  const auto other =
+      client.post_json("/reports", molt_demo::ReportRequest{8}).json<molt_demo::ReportJob>();
+  EXPECT_NE(other.id, job.id);
+  const auto cancelled = client.request("DELETE", "/reports/" + std::to_string(other.id));
+  EXPECT_EQ(cancelled.status, 202);
+  EXPECT_EQ(cancelled.json<molt_demo::ReportJob>().state, "cancelled");
+  EXPECT_EQ(client.request("DELETE", "/reports/" + std::to_string(other.id)).status, 409);
+
+  // A runner takes the first; the report is the user's items summed up.
+  molt::jobs::JobRunner runner(jobs, {.threads = 1});
+  molt_demo::handle_report_jobs(runner, services_->items);
+  runner.start();
+  molt_demo::ReportJob done;
+  ASSERT_TRUE(eventually([&] {
+    done = client.get("/reports/" + std::to_string(job.id)).json<molt_demo::ReportJob>();
+    return done.state == "succeeded";
+  }));
+  ASSERT_TRUE(done.report);
+  const auto counts = services_->items.database()->query(
+      "SELECT count(*) AS n, sum(CASE WHEN status = 'open' THEN 1 ELSE 0 END) AS n_open "
+      "FROM items WHERE user_id = 7");
+  EXPECT_EQ(done.report->user_id, 7);
+  EXPECT_EQ(done.report->items, counts.get<std::int64_t>(0, "n"));
+  EXPECT_EQ(done.report->open, counts.get<std::int64_t>(0, "n_open"));
+  EXPECT_EQ(done.report->open + done.report->closed, done.report->items);
+  EXPECT_GT(done.report->mean_score, 0);
+  EXPECT_EQ(done.attempts, 1);
+  runner.stop();
+  EXPECT_EQ(jobs.find(other.id)->state, molt::jobs::JobState::Cancelled) << "never ran";
+
+  // What is wrong is said.
+  EXPECT_EQ(client.get("/reports/999999").status, 404);
+  const auto bad = client.post_json("/reports", molt_demo::ReportRequest{0});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("body.user_id"), std::string::npos) << bad.body;
+  EXPECT_EQ(client
+                .post_json("/reports", molt_demo::ReportRequest{7},
+                           {{"Idempotency-Key", std::string(201, 'k')}})
+                .status,
+            400);
+}
+
+TEST_F(DemoTest, AFullReportQueueAnswers503WithRetryAfter) {
+  molt::jobs::JobStore jobs(services_->items.database(),
+                            {.table = "report_jobs_full", .max_pending = 1});
+  jobs.install();
+  molt::web::App app;
+  molt_demo::add_report_routes(app, *services_, jobs);
+  TestClient client(app);
+  EXPECT_EQ(client.post_json("/reports", molt_demo::ReportRequest{1}).status, 202);
+  const auto full = client.post_json("/reports", molt_demo::ReportRequest{2});
+  EXPECT_EQ(full.status, 503);
+  EXPECT_EQ(full.header("Retry-After"), "5");
+  EXPECT_NE(full.body.find("queue_full"), std::string::npos) << full.body;
+  EXPECT_EQ(jobs.counts("default").queued, 1) << "the refused one was not kept";
 }
 
 }  // namespace
