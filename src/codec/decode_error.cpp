@@ -57,4 +57,18 @@ DecodeError::DecodeError(const PathSegment& at, std::string_view expected, std::
       expected_(expected),
       got_(got) {}
 
+void detail::Problems::add(const DecodeError& problem) {
+  kept_.push_back(problem);
+  if (kept_.size() >= kMost) throw_kept();
+}
+
+void detail::Problems::check() {
+  if (!kept_.empty()) throw_kept();
+}
+
+void detail::Problems::throw_kept() {
+  if (kept_.size() == 1) throw DecodeError(std::move(kept_.front()));
+  throw DecodeErrors(std::move(kept_));
+}
+
 }  // namespace molt::codec

@@ -1,5 +1,6 @@
 #include "molt/codec/msgpack.hpp"
 
+#include <algorithm>
 #include <boost/json/value.hpp>
 #include <cstring>
 
@@ -80,11 +81,22 @@ std::string_view detail::key_text(const MsgPackValue& key, const PathSegment& at
   return key.bytes;
 }
 
-void detail::FailedValues::check() const {
-  const Failure* first = nullptr;
-  for (const auto& [key, failure] : failed_)
-    if (first == nullptr || failure.order < first->order) first = &failure;
-  if (first != nullptr) std::rethrow_exception(first->error);
+void detail::skip_value(MsgPackReader& reader, const MsgPackReader& value_at, int depth) {
+  reader = value_at;
+  MsgPackValue value;
+  reader.read(value);
+  reader.skip_inside(value, depth);
+}
+
+void detail::FailedValues::check(Problems& problems) const {
+  if (failed_.empty()) return;
+  std::vector<const Failure*> in_order;
+  in_order.reserve(failed_.size());
+  for (const auto& [key, failure] : failed_) in_order.push_back(&failure);
+  std::sort(in_order.begin(), in_order.end(),
+            [](const Failure* a, const Failure* b) { return a->order < b->order; });
+  for (const Failure* failure : in_order)
+    problems.attempt([&] { std::rethrow_exception(failure->error); });
 }
 
 void detail::check_depth(const MsgPackReader& reader, int depth) {
@@ -140,7 +152,9 @@ void detail::json_from_msgpack(MsgPackReader& reader, const MsgPackValue& head,
           json_from_msgpack(reader, value, object[name], at.field(name), depth + 1);
         });
       }
-      failed.check();
+      Problems problems;
+      failed.check(problems);
+      problems.check();
       break;
     }
     case MsgPackKind::Ext:

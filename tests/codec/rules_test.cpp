@@ -465,3 +465,90 @@ TEST(Rules, TheSchemaShowsThem) {
 
 }  // namespace
 }  // namespace molt::codec
+
+namespace molt::codec {
+namespace {
+
+// The paths of every problem decoding `text` (JSON) gives, and the same for its MsgPack
+// twin: the two decoders must agree.
+std::vector<std::string> problems_of(std::string_view json_text) {
+  std::vector<std::string> from_json, from_msgpack;
+  auto paths = [](const DecodeError& e) {
+    std::vector<std::string> out;
+    if (const auto* several = dynamic_cast<const DecodeErrors*>(&e)) {
+      for (const DecodeError& each : several->all()) out.push_back(each.path());
+    } else {
+      out.push_back(e.path());
+    }
+    return out;
+  };
+  try {
+    decode_json<Listing>(json_text, "body");
+  } catch (const DecodeError& e) {
+    from_json = paths(e);
+  }
+  try {
+    decode_msgpack<Listing>(to_msgpack(boost::json::parse(json_text)), "body");
+  } catch (const DecodeError& e) {
+    from_msgpack = paths(e);
+  }
+  EXPECT_EQ(from_json, from_msgpack) << json_text;
+  return from_json;
+}
+
+using Paths = std::vector<std::string>;
+
+TEST(GatheredProblems, EveryMemberThatDoesNotFitIsNamedInOrder) {
+  EXPECT_EQ(problems_of(R"({"user_id":"seven","title":5,"score":"high"})"),
+            (Paths{"body.user_id", "body.title", "body.score"}));
+  // Missing required members, beside wrong ones.
+  EXPECT_EQ(problems_of(R"({"score":1})"), (Paths{"body.user_id", "body.title"}));
+  // A rule broken beside a type that does not fit; the member that did not decode is not also
+  // checked against its rule (user_id's default 0 would break at_least(1)).
+  EXPECT_EQ(problems_of(R"({"user_id":"x","title":"","status":"gone"})"),
+            (Paths{"body.user_id", "body.title", "body.status"}));
+  // Rules alone: each broken one.
+  EXPECT_EQ(problems_of(R"({"user_id":0,"title":"t","score":11,"rank":0})"),
+            (Paths{"body.user_id", "body.score", "body.rank"}));
+  // One problem is a plain DecodeError, as before.
+  try {
+    decode_json<Listing>(R"({"user_id":0,"title":"t"})", "body");
+    FAIL() << "decoded";
+  } catch (const DecodeError& e) {
+    EXPECT_EQ(dynamic_cast<const DecodeErrors*>(&e), nullptr);
+    EXPECT_STREQ(e.what(), "body.user_id: expected an integer at least 1, got 0");
+  }
+}
+
+TEST(GatheredProblems, ElementsAndMapValuesAreNamedEach) {
+  EXPECT_EQ(problems_of(R"({"user_id":1,"title":"t","tags":["a",2,"c",false]})"),
+            (Paths{"body.tags[1]", "body.tags[3]"}));
+  EXPECT_EQ(problems_of(R"({"user_id":1,"title":"t","labels":{"a":1,"b":"x"}})"),
+            (Paths{"body.labels.a"}));
+  // The first problems of a huge input, not all of them: the error stays small.
+  std::string many = R"({"user_id":1,"title":"t","tags":[)";
+  for (int i = 0; i < 10'000; ++i) many += i ? ",0" : "0";
+  many += "]}";
+  const Paths first = problems_of(many);
+  ASSERT_EQ(first.size(), detail::Problems::kMost);
+  EXPECT_EQ(first.front(), "body.tags[0]");
+  EXPECT_EQ(first.back(), "body.tags[49]");
+}
+
+TEST(GatheredProblems, CheckRulesOnAValueBuiltInCodeNamesEachBrokenRule) {
+  Listing listing = good_listing();
+  listing.user_id = 0;
+  listing.score = 99;
+  try {
+    check_rules(listing, "listing");
+    FAIL() << "no rule broken";
+  } catch (const DecodeErrors& e) {
+    ASSERT_EQ(e.all().size(), 2u);
+    EXPECT_EQ(e.all()[0].path(), "listing.user_id");
+    EXPECT_EQ(e.all()[1].path(), "listing.score");
+    EXPECT_EQ(e.path(), "listing.user_id") << "the first, for who reads one";
+  }
+}
+
+}  // namespace
+}  // namespace molt::codec

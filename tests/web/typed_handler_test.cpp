@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "molt/codec/defaults.hpp"
+#include "molt/codec/msgpack.hpp"
 #include "molt/codec/rules.hpp"
 #include "molt/web/test_client.hpp"
 
@@ -219,6 +220,22 @@ TEST(TypedHandlerTest, BodiesAndDependenciesAreReadInOrderBeforeTheHandler) {
   EXPECT_EQ(bad_body.status, 400);
   EXPECT_NE(bad_body.body.find("body.text"), std::string::npos) << bad_body.body;
   EXPECT_EQ(bad_body.body.find("\"errors\""), std::string::npos);  // one error: no list
+  // Within one body, every member that does not fit is named (as FastAPI's 422 lists them),
+  // in JSON and in MsgPack alike: first the members that did not decode, then the rules the
+  // others break.
+  const auto two_wrong =
+      client.request("POST", "/notes", R"({"text":"","pinned":"yes"})", {{"X-Api-Key", "sesame"}});
+  EXPECT_EQ(two_wrong.status, 400);
+  const auto listed = boost::json::parse(two_wrong.body).at("error").at("errors").as_array();
+  ASSERT_EQ(listed.size(), 2u) << two_wrong.body;
+  EXPECT_EQ(listed.at(0).at("field"), "body.pinned");  // what did not decode, then the rules
+  EXPECT_EQ(listed.at(1).at("field"), "body.text");
+  const auto packed_wrong = client.request(
+      "POST", "/notes", molt::codec::to_msgpack(boost::json::parse(R"({"text":"","pinned":3})")),
+      {{"X-Api-Key", "sesame"}, {"Content-Type", "application/msgpack"}});
+  EXPECT_EQ(packed_wrong.status, 400);
+  EXPECT_EQ(boost::json::parse(packed_wrong.body).at("error").at("errors").as_array().size(), 2u)
+      << packed_wrong.body;
   const auto no_token = client.request("POST", "/notes", R"({"text":"hi"})");
   EXPECT_EQ(no_token.status, 401) << no_token.body;
   const auto wrong_type =

@@ -54,4 +54,40 @@ class DecodeErrors : public DecodeError {
   std::vector<DecodeError> all_;
 };
 
+namespace detail {
+
+// The inputs of one value that do not fit, gathered while it is decoded so that one error
+// lists them all (as FastAPI's 422 does) instead of the first alone. At most kMost are kept:
+// past that the decoding stops with those, so that a huge array of wrong elements does not
+// become a huge error.
+class Problems {
+ public:
+  static constexpr std::size_t kMost = 50;
+
+  // Runs `decode`; what it throws as a DecodeError (or each of a DecodeErrors) is kept.
+  // Whether it decoded.
+  template <class Decode>
+  bool attempt(Decode&& decode) {
+    try {
+      decode();
+      return true;
+    } catch (const DecodeErrors& several) {
+      for (const DecodeError& each : several.all()) add(each);
+    } catch (const DecodeError& one) {
+      add(one);
+    }
+    return false;
+  }
+  void add(const DecodeError& problem);
+  bool empty() const noexcept { return kept_.empty(); }
+  // Throws what was kept: one problem as itself, several as DecodeErrors; nothing when none.
+  void check();
+
+ private:
+  [[noreturn]] void throw_kept();
+  std::vector<DecodeError> kept_;
+};
+
+}  // namespace detail
+
 }  // namespace molt::codec

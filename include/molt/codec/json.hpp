@@ -2,6 +2,7 @@
 // Typed JSON: parse with Boost.JSON, decode into described types with path-naming errors;
 // write described types straight to bytes (no DOM), numbers in Python's notation.
 
+#include <algorithm>
 #include <array>
 #include <boost/json/parse.hpp>
 #include <boost/json/storage_ptr.hpp>
@@ -13,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "molt/codec/base64.hpp"
 #include "molt/codec/decode_error.hpp"
@@ -223,15 +225,19 @@ void from_json_value(V&& v, T& out, const PathSegment& at) {
     auto& arr = v.get_array();
     out.clear();
     out.resize(arr.size());
+    detail::Problems problems;  // every element that does not fit, not the first alone
     for (std::size_t i = 0; i < arr.size(); ++i)
-      from_json_value(pass(arr[i]), out[i], at.element(i));
+      problems.attempt([&] { from_json_value(pass(arr[i]), out[i], at.element(i)); });
+    problems.check();
   } else if constexpr (traits::is_string_map<T>::value) {
     if (!v.is_object()) throw DecodeError(at, "object", json_kind(v));
     out.clear();
+    detail::Problems problems;
     for (auto& kv : v.get_object()) {
       std::string key(kv.key());
-      from_json_value(pass(kv.value()), out[key], at.field(kv.key()));
+      problems.attempt([&] { from_json_value(pass(kv.value()), out[key], at.field(kv.key())); });
     }
+    problems.check();
   } else if constexpr (traits::is_described_enum_v<T>) {
     if (!v.is_string()) throw DecodeError(at, traits::enum_names_hint<T>(), json_kind(v));
     std::string_view name(v.get_string().data(), v.get_string().size());
@@ -242,21 +248,31 @@ void from_json_value(V&& v, T& out, const PathSegment& at) {
                   "MOLT_DEFAULTS lists a name that is not a described member of this struct");
     if (!v.is_object()) throw DecodeError(at, "object", json_kind(v));
     auto& obj = v.get_object();
+    // Every member is decoded, and every one that does not fit is named; the rules are
+    // checked on the members that decoded.
+    detail::Problems problems;
+    std::vector<std::string_view> failed;
     boost::mp11::mp_for_each<boost::describe::describe_members<
         T, boost::describe::mod_public | boost::describe::mod_inherited>>([&](auto member) {
       using M = std::remove_cvref_t<decltype(out.*member.pointer)>;
       const PathSegment here = at.field(member.name);
-      if (auto* field = obj.if_contains(member.name)) {
-        from_json_value(pass(*field), out.*member.pointer, here);
-      } else if constexpr (traits::keeps_default<T>(decltype(member)::name)) {
-        detail::restore_default(out, member.pointer);
-      } else if constexpr (traits::is_optional<M>::value) {
-        (out.*member.pointer).reset();
-      } else {
-        throw DecodeError(here, traits::expected_name<M>(), "nothing (the field is required)");
-      }
+      const bool decoded = problems.attempt([&] {
+        if (auto* field = obj.if_contains(member.name)) {
+          from_json_value(pass(*field), out.*member.pointer, here);
+        } else if constexpr (traits::keeps_default<T>(decltype(member)::name)) {
+          detail::restore_default(out, member.pointer);
+        } else if constexpr (traits::is_optional<M>::value) {
+          (out.*member.pointer).reset();
+        } else {
+          throw DecodeError(here, traits::expected_name<M>(), "nothing (the field is required)");
+        }
+      });
+      if (!decoded) failed.push_back(member.name);
     });
-    check_rules(out, at);
+    check_rules(out, at, problems, [&](std::string_view name) {
+      return std::find(failed.begin(), failed.end(), name) != failed.end();
+    });
+    problems.check();
   } else {
     static_assert(sizeof(T) == 0, "molt::codec: this type has no JSON decoding; describe it");
   }

@@ -496,20 +496,40 @@ void check_at(const M& value, const Check& check, const PathSegment& at) {
 
 }  // namespace detail
 
-// Throws a DecodeError naming the first member of `value` that breaks one of T's rules (its
-// bases' included): "item.score: expected a number from 0 to 10, got 11.0" under the root
-// `at` ("item" here; see the overload below). Nothing when T has none.
+// Throws a DecodeError naming the member of `value` that breaks one of T's rules, its bases'
+// included (a DecodeErrors listing each when several do): "item.score: expected a number
+// from 0 to 10, got 11.0" under the root `at` ("item" here; see the overload below). Nothing
+// when T has none.
+template <class T>
+void check_rules(const T& value, const PathSegment& at);
+
+// The same, each rule broken kept in `problems` (the first check of a rule that fails), the
+// rules of the members `skip(name)` names left out: the decoders check the members that
+// decoded, and gather what they break with what did not decode.
+template <class T, class Skip>
+void check_rules(const T& value, const PathSegment& at, detail::Problems& problems, Skip&& skip) {
+  if constexpr (traits::has_rules<T>()) {
+    detail::for_each_rule<T>([&](const auto& rule) {
+      const std::string_view name = detail::member_name<T>(rule.member);
+      if (skip(name)) return;
+      problems.attempt([&] {
+        std::apply(
+            [&](const auto&... checks) {
+              const PathSegment member = at.field(name);
+              (detail::check_at(value.*rule.member, checks, member), ...);
+            },
+            rule.checks);
+      });
+    });
+  }
+}
+
 template <class T>
 void check_rules(const T& value, const PathSegment& at) {
   if constexpr (traits::has_rules<T>()) {
-    detail::for_each_rule<T>([&](const auto& rule) {
-      std::apply(
-          [&](const auto&... checks) {
-            const PathSegment member = at.field(detail::member_name<T>(rule.member));
-            (detail::check_at(value.*rule.member, checks, member), ...);
-          },
-          rule.checks);
-    });
+    detail::Problems problems;
+    check_rules(value, at, problems, [](std::string_view) { return false; });
+    problems.check();
   }
 }
 
