@@ -62,9 +62,8 @@ void add_report_routes(molt::web::App& app, Services& services, molt::jobs::JobS
         try {
           made = co_await molt::web::run_blocking(
               services.pool, [&] { return find_report(jobs, jobs.enqueue(job).id); });
-        } catch (const molt::core::Error& e) {
-          if (e.code() != molt::core::StatusCode::Busy) throw;
-          // The queue is full: say when to come back rather than lose the request.
+        } catch (const molt::jobs::QueueFull& e) {
+          // Say when to come back rather than lose the request.
           throw HttpError(503, "queue_full", e.message(), {{"Retry-After", "5"}});
         }
         co_return accepted(request, *made);

@@ -15,6 +15,15 @@ constexpr std::array<std::pair<JobState, std::string_view>, 5> kStateNames{{
 }};
 }  // namespace
 
+bool is_job_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 200) return false;
+  for (const char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '.' || c == ':' || c == '-'))
+      return false;
+  return true;
+}
+
 std::string_view to_string(JobState state) noexcept {
   for (const auto& [s, name] : kStateNames)
     if (s == state) return name;

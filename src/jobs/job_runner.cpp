@@ -8,6 +8,10 @@
 #include "molt/core/status.hpp"
 
 namespace molt::jobs {
+namespace {
+// The longest any wait here lasts at once: longer is "until it happens".
+constexpr std::chrono::milliseconds kLongestWait = std::chrono::hours(24 * 366);
+}  // namespace
 
 // A run going now: what the heartbeat needs to keep its lease and to stop it.
 struct JobRunner::Run {
@@ -25,10 +29,17 @@ JobRunner::JobRunner(JobStore& store, JobRunnerOptions options)
   if (options_.threads == 0) throw std::invalid_argument("JobRunnerOptions::threads must be > 0");
   if (options_.lease < std::chrono::milliseconds(3))
     throw std::invalid_argument("JobRunnerOptions::lease must be at least 3 ms");
-  if (options_.poll_interval.count() <= 0)
-    throw std::invalid_argument("JobRunnerOptions::poll_interval must be positive");
-  if (options_.max_run_time.count() < 0)
-    throw std::invalid_argument("JobRunnerOptions::max_run_time is negative");
+  // Bounded, so that the waits' time arithmetic never overflows.
+  constexpr auto kDay = std::chrono::hours(24);
+  if (options_.lease > kDay) throw std::invalid_argument("JobRunnerOptions::lease is over a day");
+  if (options_.poll_interval.count() <= 0 || options_.poll_interval > kDay)
+    throw std::invalid_argument("JobRunnerOptions::poll_interval must be 1 ms to a day");
+  if (options_.max_run_time.count() < 0 || options_.max_run_time > 366 * kDay)
+    throw std::invalid_argument("JobRunnerOptions::max_run_time must be 0 to 366 days");
+  for (const std::string& queue : options_.queues)
+    if (!is_job_name(queue))
+      throw std::invalid_argument("JobRunnerOptions::queues: \"" + queue +
+                                  "\" is not 1 to 200 letters, digits and _ . : -");
 }
 
 JobRunner::~JobRunner() {
@@ -46,6 +57,7 @@ void JobRunner::start() {
   {
     const std::lock_guard lock(mutex_);
     if (started_) throw std::logic_error("JobRunner::start called twice");
+    if (stopping_) throw std::logic_error("JobRunner::start after stop()");
     started_ = true;
   }
   subscription_ = store_.subscribe([this](std::string_view queue) {
@@ -62,23 +74,22 @@ void JobRunner::start() {
 }
 
 void JobRunner::stop(std::chrono::milliseconds drain) {
+  // One stop at a time: a second caller (a signal's thread and the destructor) waits for the
+  // first to end, and finds nothing left to do.
+  const std::lock_guard stopping(stop_mutex_);
   {
-    std::unique_lock lock(mutex_);
-    if (!started_ || stopping_) {
-      stopping_ = true;
-      lock.unlock();
-      for (auto& t : workers_)
-        if (t.joinable()) t.join();
-      if (heartbeat_.joinable()) heartbeat_.join();
-      return;
-    }
+    const std::lock_guard lock(mutex_);
+    const bool running = started_ && !stopping_;
     stopping_ = true;
+    if (!running) return;
   }
   subscription_.reset();
   wake_.notify_all();
   {
     std::unique_lock lock(mutex_);
-    runs_ended_.wait_for(lock, drain, [this] { return runs_.empty(); });
+    // A drain of years is a wait without end (and no overflow of the clock).
+    const auto until = std::chrono::steady_clock::now() + std::min(drain, kLongestWait);
+    runs_ended_.wait_until(lock, until, [this] { return runs_.empty(); });
     for (const auto& r : runs_) {
       if (r->stop == Run::Stop::None) r->stop = Run::Stop::Shutdown;
       r->source.cancel(core::CancelReason::Shutdown);
@@ -139,11 +150,17 @@ void JobRunner::work() {
     auto wait = options_.poll_interval;
     if (!database_failed) {
       try {
-        for (const std::string& queue : options_.queues)
-          if (const auto due = store_.next_due(queue))
-            wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(
-                                      std::max(*due - store_.now(), Clock::duration(0))) +
-                                      std::chrono::milliseconds(1));
+        for (const std::string& queue : options_.queues) {
+          const auto due = store_.next_due(queue);
+          if (!due) continue;
+          // Due already, yet not claimed: another runner holds its row (PostgreSQL skips
+          // locked rows). Not worth a turn every millisecond.
+          const auto left = *due - store_.now();
+          wait = std::min(wait, left <= Clock::duration(0)
+                                    ? std::chrono::milliseconds(100)
+                                    : std::chrono::ceil<std::chrono::milliseconds>(left) +
+                                          std::chrono::milliseconds(1));
+        }
       } catch (const std::exception& e) {
         log("job runner: reading when the next job is due failed: " + core::one_line(e.what()));
       }
@@ -164,6 +181,8 @@ void JobRunner::run(ClaimedJob claimed) {
     else
       runs_.push_back(current);
   }
+  // The heartbeat's next wake-up may have to be this run's max_run_time.
+  if (options_.max_run_time.count() > 0) beat_.notify_all();
   if (current->stop == Run::Stop::Shutdown) {
     try {
       record(job, store_.release(job) ? "released" : "lost", {});
@@ -202,8 +221,15 @@ void JobRunner::run(ClaimedJob claimed) {
   const auto took = std::chrono::steady_clock::now() - current->started;
   try {
     if (succeeded) {
-      record(job, store_.complete(job, context.result) ? "succeeded" : "lost", took);
-    } else if (stop == Run::Stop::CancelRequested) {
+      try {
+        record(job, store_.complete(job, context.result) ? "succeeded" : "lost", took);
+        return;
+      } catch (const core::InvalidInput& e) {
+        // A result the store will not keep (not text, too long) fails the run, saying why.
+        error = "the store refused the handler's result: " + e.message();
+      }
+    }
+    if (stop == Run::Stop::CancelRequested) {
       record(job, store_.finish_cancelled(job) ? "cancelled" : "lost", took);
     } else if (stop == Run::Stop::Shutdown) {
       record(job, store_.release(job) ? "released" : "lost", took);
@@ -219,6 +245,9 @@ void JobRunner::run(ClaimedJob claimed) {
           break;
         case FailOutcome::Failed:
           record(job, "failed", took, error);
+          break;
+        case FailOutcome::Cancelled:
+          record(job, "cancelled", took, error);
           break;
         case FailOutcome::LeaseLost:
           record(job, "lost", took, error);
@@ -256,10 +285,12 @@ void JobRunner::keep_leases() {
   const auto period = options_.lease / 3;
   std::unique_lock lock(mutex_);
   for (;;) {
-    // Wakes at the next renewal, or sooner for a run about to pass max_run_time.
+    // Wakes at the next renewal, or sooner for a run about to pass max_run_time (one told to
+    // stop already is not waited for again).
     auto next = std::chrono::steady_clock::now() + period;
     if (options_.max_run_time.count() > 0)
-      for (const auto& r : runs_) next = std::min(next, r->started + options_.max_run_time);
+      for (const auto& r : runs_)
+        if (r->stop == Run::Stop::None) next = std::min(next, r->started + options_.max_run_time);
     beat_.wait_until(lock, next, [this] { return workers_joined_; });
     if (workers_joined_) return;
     const std::vector<std::shared_ptr<Run>> runs = runs_;
@@ -267,25 +298,25 @@ void JobRunner::keep_leases() {
     const auto now = std::chrono::steady_clock::now();
     for (const auto& r : runs) {
       Run::Stop stop = Run::Stop::None;
-      if (options_.max_run_time.count() > 0 && now - r->started >= options_.max_run_time) {
+      if (options_.max_run_time.count() > 0 && now - r->started >= options_.max_run_time)
         stop = Run::Stop::TooLong;
-      } else {
-        try {
-          switch (store_.heartbeat(r->job, options_.lease)) {
-            case LeaseState::Held:
-              break;
-            case LeaseState::CancelRequested:
-              stop = Run::Stop::CancelRequested;
-              break;
-            case LeaseState::Lost:
-              stop = Run::Stop::LeaseLost;
-              break;
-          }
-        } catch (const std::exception& e) {
-          // Tried again next time; once the lease has run out the store says Lost.
-          log("job runner: the heartbeat of job " + std::to_string(r->job.id) +
-              " failed: " + core::one_line(e.what()));
+      // Every run going keeps its lease, also one told to stop: until its handler returns, no
+      // other runner may take the job.
+      try {
+        switch (store_.heartbeat(r->job, options_.lease)) {
+          case LeaseState::Held:
+            break;
+          case LeaseState::CancelRequested:
+            if (stop == Run::Stop::None) stop = Run::Stop::CancelRequested;
+            break;
+          case LeaseState::Lost:
+            stop = Run::Stop::LeaseLost;
+            break;
         }
+      } catch (const std::exception& e) {
+        // Tried again next time; once the lease has run out the store says Lost.
+        log("job runner: the heartbeat of job " + std::to_string(r->job.id) +
+            " failed: " + core::one_line(e.what()));
       }
       if (stop == Run::Stop::None) continue;
       const std::lock_guard stop_lock(mutex_);

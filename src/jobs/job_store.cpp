@@ -35,14 +35,8 @@ bool is_identifier(std::string_view name) {
   });
 }
 
-// A job's kind or queue: something a log line and a URL can carry as it is.
 void check_name(std::string_view what, std::string_view name) {
-  const bool fits =
-      !name.empty() && name.size() <= 200 && std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '.' || c == ':' || c == '-';
-      });
-  if (!fits)
+  if (!is_job_name(name))
     throw core::InvalidInput("a job's " + std::string(what) +
                              " is 1 to 200 letters, digits and _ . : - (got \"" +
                              core::one_line(name.substr(0, 60)) + "\")");
@@ -80,6 +74,9 @@ std::int64_t stable_hash(std::string_view text) {
 }
 
 // The columns a JobInfo reads, in the statements that give one.
+// The longest delay a job or retry may have: time arithmetic stays far from overflow.
+constexpr auto kLongest = std::chrono::hours(24 * 366);
+
 constexpr std::string_view kInfoColumns =
     "id, queue, kind, payload, state, attempts, max_attempts, idempotency_key, last_error, "
     "result, cancel_requested, created_at, run_at, finished_at";
@@ -94,7 +91,14 @@ struct JobStore::Listeners {
   void notify(std::string_view queue) {
     // Under the lock, so that a listener reset() has returned from is never called again.
     const std::lock_guard lock(mutex);
-    for (const auto& [id, listener] : list) listener(queue);
+    for (const auto& [id, listener] : list) {
+      try {
+        listener(queue);
+      } catch (...) {
+        // The job is stored: a listener that failed to hear of it must not make the enqueue
+        // look failed (and be repeated).
+      }
+    }
   }
 };
 
@@ -129,8 +133,19 @@ std::string JobStore::sql(std::string_view text) const {
   out.reserve(text.size() + 32);
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text.compare(i, 3, "{t}") == 0) {
+      // Quoted, so that a name SQL keeps for itself ("order") is a name here.
+      out += '"';
       out += options_.table;
+      out += '"';
       i += 2;
+    } else if (text.compare(i, 3, "{i}") == 0) {
+      // An index, named after the table: {i}_due is "molt_jobs_due".
+      const std::size_t end = text.find(' ', i);
+      out += '"';
+      out += options_.table;
+      out += text.substr(i + 3, end - (i + 3));
+      out += '"';
+      i = end - 1;
     } else {
       out += text[i];
     }
@@ -157,16 +172,28 @@ void JobStore::install() {
           " finished_at BIGINT, UNIQUE (queue, idempotency_key))"));
   // claim(): the queue's due jobs in order. Leases: the running jobs by expiry. Purges: the
   // finished ones by age.
-  tx.execute(sql("CREATE INDEX IF NOT EXISTS {t}_due ON {t} (queue, state, run_at, id)"));
+  tx.execute(sql("CREATE INDEX IF NOT EXISTS {i}_due ON {t} (queue, state, run_at, id)"));
   tx.execute(
-      sql("CREATE INDEX IF NOT EXISTS {t}_leases ON {t} (lease_until) WHERE state = 'running'"));
+      sql("CREATE INDEX IF NOT EXISTS {i}_leases ON {t} (lease_until) WHERE state = 'running'"));
   tx.execute(
-      sql("CREATE INDEX IF NOT EXISTS {t}_finished ON {t} (finished_at)"
+      sql("CREATE INDEX IF NOT EXISTS {i}_finished ON {t} (finished_at)"
           " WHERE finished_at IS NOT NULL"));
   tx.commit();
 }
 
 Enqueued JobStore::enqueue(const NewJob& job) {
+  db::Transaction tx = db_->begin(within());
+  const Enqueued made = insert(tx, job);
+  tx.commit();
+  if (made.created) notify(job.queue);
+  return made;
+}
+
+Enqueued JobStore::enqueue(db::Transaction& transaction, const NewJob& job) {
+  return insert(transaction, job);
+}
+
+Enqueued JobStore::insert(db::Transaction& tx, const NewJob& job) {
   check_name("kind", job.kind);
   check_name("queue", job.queue);
   check_text("payload", job.payload);
@@ -179,13 +206,13 @@ Enqueued JobStore::enqueue(const NewJob& job) {
       throw core::InvalidInput("a job's idempotency key is 1 to 200 bytes");
     check_text("idempotency key", *job.idempotency_key);
   }
-  if (job.delay.count() < 0) throw core::InvalidInput("a job's delay is negative");
+  if (job.delay < Clock::duration(0) || job.delay > kLongest)
+    throw core::InvalidInput("a job's delay is 0 to 366 days");
   const int max_attempts = job.max_attempts.value_or(options_.retry.max_attempts);
   if (max_attempts < 1 || max_attempts > 1000)
     throw core::InvalidInput("a job's max_attempts is 1 to 1000");
 
   const std::int64_t now_ms = to_ms(now());
-  db::Transaction tx = db_->begin(within());
   // SQLite's write transaction already holds every other writer off; PostgreSQL's needs a
   // lock of the queue's own, or two enqueues could both see room for one.
   if (db_->backend() == db::Backend::Postgres)
@@ -193,10 +220,14 @@ Enqueued JobStore::enqueue(const NewJob& job) {
              Params::named({{"key", stable_hash(options_.table + '\0' + job.queue)}}));
   if (job.idempotency_key) {
     const db::Rows found =
-        tx.query(sql("SELECT id FROM {t} WHERE queue = :queue AND idempotency_key = :key"),
+        tx.query(sql("SELECT id, kind FROM {t} WHERE queue = :queue AND idempotency_key = :key"),
                  Params::named({{"queue", job.queue}, {"key", *job.idempotency_key}}));
     if (!found.empty()) {
-      tx.commit();
+      // The same key for other work is a client's mistake, not a repeat.
+      if (found.get<std::string>(0, "kind") != job.kind)
+        throw core::InvalidInput("the idempotency key names job " +
+                                 std::to_string(found.get<std::int64_t>(0, "id")) +
+                                 ", of another kind (" + found.get<std::string>(0, "kind") + ")");
       return {found.get<std::int64_t>(0, "id"), false};
     }
   }
@@ -205,10 +236,8 @@ Enqueued JobStore::enqueue(const NewJob& job) {
                                 Params::named({{"queue", job.queue}}))
                            .get<std::int64_t>(0, "n");
   if (static_cast<std::uint64_t>(pending) >= options_.max_pending)
-    throw core::Error(core::StatusCode::Busy, "the job queue \"" + job.queue +
-                                                  "\" is full: " + std::to_string(pending) +
-                                                  " jobs wait or run (max_pending " +
-                                                  std::to_string(options_.max_pending) + ")");
+    throw QueueFull("the job queue \"" + job.queue + "\" is full: " + std::to_string(pending) +
+                    " jobs wait or run (max_pending " + std::to_string(options_.max_pending) + ")");
   const db::ExecResult made = tx.execute(
       sql("INSERT INTO {t} (queue, kind, payload, state, max_attempts, idempotency_key,"
           " created_at, run_at)"
@@ -221,25 +250,27 @@ Enqueued JobStore::enqueue(const NewJob& job) {
                      {"key", job.idempotency_key},
                      {"now", now_ms},
                      {"run_at", now_ms + ms_of(job.delay)}}));
-  tx.commit();
-  listeners_->notify(job.queue);
   return {made.returned.get<std::int64_t>(0, "id"), true};
+}
+
+void JobStore::notify(std::string_view queue) {
+  listeners_->notify(queue);
 }
 
 void JobStore::expire_leases(std::int64_t now_ms) {
   // A run whose lease ran out counted as an attempt when it was claimed; with none left the
   // job has failed, and a job cancel() had asked to stop is cancelled.
-  db_->execute(
-      sql("UPDATE {t} SET"
-          " state = CASE WHEN cancel_requested = 1 THEN 'cancelled'"
-          " WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,"
-          " finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts"
-          " THEN :now ELSE NULL END,"
-          " last_error = 'the lease of its run ran out (the runner stopped or could not reach"
-          " the database)',"
-          " run_at = :now, lease_token = NULL, lease_until = NULL"
-          " WHERE state = 'running' AND lease_until < :now"),
-      Params::named({{"now", now_ms}}), within());
+  db_->execute(sql("UPDATE {t} SET"
+                   " state = CASE WHEN cancel_requested = 1 THEN 'cancelled'"
+                   " WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,"
+                   " finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts"
+                   " THEN :now ELSE NULL END,"
+                   " last_error = CASE WHEN cancel_requested = 1 THEN last_error"
+                   " ELSE 'the lease of its run ran out (the runner stopped or could not reach"
+                   " the database)' END,"
+                   " run_at = :now, lease_token = NULL, lease_until = NULL"
+                   " WHERE state = 'running' AND lease_until < :now"),
+               Params::named({{"now", now_ms}}), within());
 }
 
 std::optional<ClaimedJob> JobStore::claim(std::string_view queue, milliseconds lease) {
@@ -328,8 +359,10 @@ FailOutcome JobStore::fail(const ClaimedJob& job, std::string_view error) {
   }
   const db::ExecResult ended = db_->execute(
       sql("UPDATE {t} SET"
-          " state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,"
-          " finished_at = CASE WHEN attempts >= max_attempts THEN :now ELSE NULL END,"
+          " state = CASE WHEN cancel_requested = 1 THEN 'cancelled'"
+          " WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,"
+          " finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts"
+          " THEN :now ELSE NULL END,"
           " run_at = :retry_at, last_error = :error, lease_token = NULL, lease_until = NULL"
           " WHERE id = :id AND lease_token = :token AND state = 'running'"
           " RETURNING state"),
@@ -340,8 +373,10 @@ FailOutcome JobStore::fail(const ClaimedJob& job, std::string_view error) {
                      {"token", job.lease_token}}),
       within());
   if (ended.returned.empty()) return FailOutcome::LeaseLost;
-  return ended.returned.get<std::string>(0, "state") == "failed" ? FailOutcome::Failed
-                                                                 : FailOutcome::Retrying;
+  const std::string state = ended.returned.get<std::string>(0, "state");
+  if (state == "failed") return FailOutcome::Failed;
+  if (state == "cancelled") return FailOutcome::Cancelled;
+  return FailOutcome::Retrying;
 }
 
 bool JobStore::finish_cancelled(const ClaimedJob& job) {

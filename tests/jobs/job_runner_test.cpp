@@ -50,7 +50,10 @@ class JobRunnerTest : public ::testing::Test {
     so.retry.max_delay = 20ms;
     so.retry.max_attempts = 3;
     so.expiry_scan = 0ms;
-    so.clock = [this] { return Clock::now() + skew_ms_.load() * 1ms; };
+    so.clock = [this] {
+      ++clock_reads_;
+      return Clock::now() + skew_ms_.load() * 1ms;
+    };
     store_ = std::make_unique<JobStore>(db_, so);
     store_->install();
   }
@@ -95,6 +98,7 @@ class JobRunnerTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::shared_ptr<db::Database> db_;
   std::atomic<std::int64_t> skew_ms_{0};
+  std::atomic<std::int64_t> clock_reads_{0};  // a measure of how many statements ran
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobRunner> runner_;
   std::mutex log_mutex_;
@@ -255,12 +259,115 @@ TEST_F(JobRunnerTest, ARunThatLostItsLeaseIsStoppedAndItsOutcomeNotKept) {
   EXPECT_TRUE(store_->complete(*taken));
 }
 
+// From a review: a cancel that reached a run as its handler failed queued it for a retry.
+TEST_F(JobRunnerTest, ACancelledRunThatFailsIsNotRunAgain) {
+  JobRunner& r = runner();
+  std::atomic<int> calls{0};
+  std::atomic<bool> go{false};
+  r.handle("x", [&](JobContext&) {
+    ++calls;
+    while (!go) std::this_thread::sleep_for(1ms);
+    throw std::runtime_error("failed on its own");
+  });
+  r.start();
+  const auto id = enqueue("x");
+  ASSERT_TRUE(eventually([&] { return calls == 1; }));
+  EXPECT_TRUE(store_->cancel(id));
+  go = true;
+  ASSERT_TRUE(eventually([&] { return state_of(id) == JobState::Cancelled; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(state_of(id), JobState::Cancelled);
+}
+
+// From a review: a run past max_run_time whose handler went on made the heartbeat spin, and
+// its lease ran out, so that another runner could take the job while it still ran.
+TEST_F(JobRunnerTest, ARunPastMaxRunTimeKeepsItsLeaseWithoutSpinning) {
+  auto o = options();
+  o.max_run_time = 50ms;
+  JobRunner& r = runner(o);
+  std::atomic<bool> started{false}, release{false};
+  r.handle("stubborn", [&](JobContext&) {
+    started = true;
+    while (!release) std::this_thread::sleep_for(1ms);  // does not look at its token
+  });
+  r.start();
+  const auto id = enqueue("stubborn");
+  ASSERT_TRUE(eventually([&] { return started.load(); }));
+  const std::int64_t reads_before = clock_reads_;
+  std::this_thread::sleep_for(700ms);  // past max_run_time, and twice past the lease
+  EXPECT_LT(clock_reads_ - reads_before, 100) << "the heartbeat spun";
+  EXPECT_FALSE(store_->claim("default", 1s)) << "the lease was kept";
+  release = true;
+  ASSERT_TRUE(eventually([&] { return r.counts().retrying == 1; }));
+  EXPECT_EQ(store_->find(id)->attempts, 1);
+}
+
+TEST_F(JobRunnerTest, MaxRunTimeIsKeptOnTimeWithALongLease) {
+  auto o = options();
+  o.max_run_time = 50ms;
+  o.lease = 6s;  // heartbeats every 2 s
+  JobRunner& r = runner(o);
+  std::atomic<int> started{0}, reason{0};
+  r.handle("long", until_cancelled(started, reason));
+  r.start();
+  std::this_thread::sleep_for(100ms);  // the heartbeat sleeps, with no run to wait for
+  const auto begun = std::chrono::steady_clock::now();
+  enqueue("long");
+  ASSERT_TRUE(eventually([&] { return reason != 0; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - begun, 1s);
+  EXPECT_EQ(reason.load(), static_cast<int>(core::CancelReason::Timeout));
+}
+
+// From a review: a result complete() refused left the job running until its lease ran out.
+TEST_F(JobRunnerTest, AResultTheStoreRefusesFailsTheRunSayingWhy) {
+  JobRunner& r = runner();
+  r.handle("bad_result", [](JobContext& job) { job.result = "\xff"; });
+  r.start();
+  const auto id = enqueue("bad_result");
+  ASSERT_TRUE(eventually([&] { return state_of(id) == JobState::Failed; }));
+  EXPECT_EQ(store_->find(id)->attempts, 3);
+  EXPECT_NE(store_->find(id)->last_error->find("refused the handler's result"), std::string::npos)
+      << *store_->find(id)->last_error;
+}
+
+TEST_F(JobRunnerTest, TwoStopsAtOnceBothReturn) {
+  JobRunner& r = runner();
+  r.handle("x", [](JobContext&) {});
+  r.start();
+  std::thread other([&] { r.stop(1s); });
+  r.stop(1s);
+  other.join();
+  SUCCEED();
+}
+
+TEST_F(JobRunnerTest, AStoppedRunnerDoesNotStartAndAnUnboundedDrainWaits) {
+  {
+    JobRunner never(*store_, options());
+    never.stop();
+    EXPECT_THROW(never.start(), std::logic_error);
+  }  // and its destructor returns
+  JobRunner& r = runner();
+  r.handle("short", [](JobContext&) { std::this_thread::sleep_for(100ms); });
+  r.start();
+  const auto id = enqueue("short");
+  ASSERT_TRUE(eventually([&] { return state_of(id) == JobState::Running; }));
+  r.stop(std::chrono::milliseconds::max());
+  EXPECT_EQ(state_of(id), JobState::Succeeded);
+}
+
 TEST_F(JobRunnerTest, RefusesOptionsOutOfRange) {
   auto o = options();
   o.queues.clear();
   EXPECT_THROW(JobRunner(*store_, o), std::invalid_argument);
   o = options();
   o.threads = 0;
+  EXPECT_THROW(JobRunner(*store_, o), std::invalid_argument);
+  o = options();
+  o.queues = {"bad queue"};
+  EXPECT_THROW(JobRunner(*store_, o), std::invalid_argument);
+  o = options();
+  o.poll_interval = std::chrono::milliseconds::max();
   EXPECT_THROW(JobRunner(*store_, o), std::invalid_argument);
   JobRunner& r = runner();
   r.start();

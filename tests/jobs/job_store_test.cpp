@@ -420,6 +420,76 @@ TEST_P(JobStoreTest, ListenersHearOfNewJobsUntilTheyLeave) {
   EXPECT_EQ(heard.size(), 2u);
 }
 
+// From a review: fail() queued a job cancel() had asked to stop, and it ran again.
+TEST_P(JobStoreTest, ACancelledRunThatFailsIsNotRetried) {
+  JobStore& s = store();
+  const auto id = s.enqueue(job("x")).id;
+  auto run = s.claim("default", 30s);
+  EXPECT_TRUE(s.cancel(id));
+  EXPECT_EQ(s.fail(*run, "stopped"), FailOutcome::Cancelled);
+  EXPECT_EQ(s.find(id)->state, JobState::Cancelled);
+  clock_.advance(1h);
+  EXPECT_FALSE(s.claim("default", 30s));
+}
+
+TEST_P(JobStoreTest, AKeyForAnotherKindOfJobIsRefused) {
+  JobStore& s = store();
+  NewJob j = job("charge");
+  j.idempotency_key = "k1";
+  const auto first = s.enqueue(j).id;
+  j.kind = "refund";
+  std::string message;
+  EXPECT_EQ(status_of([&] { s.enqueue(j); }, &message), StatusCode::InvalidInput);
+  EXPECT_NE(message.find("job " + std::to_string(first)), std::string::npos) << message;
+  EXPECT_NE(message.find("charge"), std::string::npos) << message;
+}
+
+TEST_P(JobStoreTest, AJobIsEnqueuedInTheCallersTransactionOrNotAtAll) {
+  JobStore& s = store();
+  int heard = 0;
+  auto subscription = s.subscribe([&](std::string_view) { ++heard; });
+  std::int64_t kept = 0;
+  {
+    db::Transaction tx = db_->begin();
+    kept = s.enqueue(tx, job("receipt")).id;
+    EXPECT_EQ(heard, 0) << "not before the commit";
+    tx.commit();
+  }
+  s.notify("default");
+  EXPECT_EQ(heard, 1);
+  EXPECT_EQ(s.find(kept)->state, JobState::Queued);
+  std::int64_t dropped = 0;
+  {
+    db::Transaction tx = db_->begin();
+    dropped = s.enqueue(tx, job("receipt")).id;
+  }  // rolled back
+  EXPECT_FALSE(s.find(dropped));
+  EXPECT_EQ(s.counts("default").queued, 1);
+}
+
+TEST_P(JobStoreTest, ATableNamedAfterAnSqlKeywordWorks) {
+  if (GetParam() == db::Backend::Postgres) db_->execute("DROP TABLE IF EXISTS \"order\"");
+  auto o = options();
+  o.table = "order";
+  JobStore& s = store(o);
+  const auto id = s.enqueue(job("x")).id;
+  EXPECT_EQ(s.claim("default", 30s)->id, id);
+  o.table = std::string(51, 'a');
+  EXPECT_THROW(JobStore(db_, o), std::invalid_argument);
+}
+
+TEST_P(JobStoreTest, AFullQueueIsQueueFullAndTimesAreBounded) {
+  auto o = options();
+  o.max_pending = 1;
+  JobStore& s = store(o);
+  s.enqueue(job("a"));
+  EXPECT_THROW(s.enqueue(job("b")), QueueFull);
+  NewJob far = job("far");
+  far.queue = "other";
+  far.delay = std::chrono::hours(24 * 367);
+  EXPECT_EQ(status_of([&] { s.enqueue(far); }), StatusCode::InvalidInput);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, JobStoreTest,
                          ::testing::Values(db::Backend::Sqlite, db::Backend::Postgres),
                          [](const auto& info) {
@@ -444,6 +514,17 @@ TEST(RetryPolicyTest, DoublesUpToTheLimitLessTheJitter) {
   EXPECT_EQ(p.delay_after(2, 0.5), 100ms);
   EXPECT_NO_THROW(p.validate());
   p.max_attempts = 0;
+  EXPECT_THROW(p.validate(), std::invalid_argument);
+}
+
+// From a review: a long max_delay made the doubling overflow (and retry at once).
+TEST(RetryPolicyTest, ALongMaxDelayDoesNotOverflow) {
+  RetryPolicy p;
+  p.jitter = 0;
+  p.max_delay = std::chrono::hours(24 * 366);
+  EXPECT_EQ(p.delay_after(80, 0.5), p.max_delay);
+  EXPECT_NO_THROW(p.validate());
+  p.max_delay = std::chrono::milliseconds::max();
   EXPECT_THROW(p.validate(), std::invalid_argument);
 }
 

@@ -23,6 +23,10 @@ constexpr bool is_finished(JobState state) noexcept {
   return state == JobState::Succeeded || state == JobState::Failed || state == JobState::Cancelled;
 }
 
+// Whether `name` can be a job's kind or queue: 1 to 200 letters, digits and _ . : -, which a
+// log line and a URL carry as they are.
+bool is_job_name(std::string_view name) noexcept;
+
 // A job to enqueue.
 struct NewJob {
   std::string kind;               // which handler runs it; letters, digits, "_.:-", 1-200
@@ -31,8 +35,9 @@ struct NewJob {
   // Enqueueing again with the same key (in the same queue) gives back the job the first call
   // made, whatever its state, instead of a second job: safe to repeat after a timeout.
   std::optional<std::string> idempotency_key;  // 1-200 bytes of UTF-8 text
-  Clock::duration delay{0};                    // runs no earlier than this long after enqueueing
-  std::optional<int> max_attempts;             // the store's RetryPolicy when absent; 1 = no retry
+  // Runs no earlier than this long after enqueueing (at most 366 days).
+  Clock::duration delay{0};
+  std::optional<int> max_attempts;  // the store's RetryPolicy when absent; 1 = no retry
 };
 
 struct Enqueued {
@@ -64,7 +69,7 @@ struct JobInfo {
   std::optional<std::string> idempotency_key;
   std::optional<std::string> last_error;  // the latest failure's message
   std::optional<std::string> result;      // what a succeeded run left (JobContext::result)
-  bool cancel_requested = false;          // cancel() reached it while it ran
+  bool cancel_requested = false;          // cancel() was asked for it
   Clock::time_point created_at;
   Clock::time_point run_at;  // a queued job's earliest start
   std::optional<Clock::time_point> finished_at;

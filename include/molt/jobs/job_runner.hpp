@@ -87,7 +87,8 @@ class JobRunner {
   void start();
   // Claims nothing more, waits up to `drain` for the runs going to end, then cancels the rest
   // (CancelReason::Shutdown) and waits for them: each is queued again once its handler
-  // returns. Safe to call twice.
+  // returns (a handler that never looks at its token is waited for). Safe to call twice, and
+  // from two threads at once; a runner stopped cannot start again.
   void stop(std::chrono::milliseconds drain = std::chrono::seconds(10));
 
   RunnerCounts counts() const;
@@ -105,6 +106,7 @@ class JobRunner {
   JobRunnerOptions options_;
   std::map<std::string, JobHandler, std::less<>> handlers_;
 
+  std::mutex stop_mutex_;  // one stop() at a time
   mutable std::mutex mutex_;
   std::condition_variable wake_;        // workers: a new job, or stop
   std::condition_variable runs_ended_;  // stop(): a run ended

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "molt/core/status.hpp"
 #include "molt/db/database.hpp"
 #include "molt/jobs/job.hpp"
 #include "molt/jobs/retry_policy.hpp"
@@ -35,7 +36,7 @@
 namespace molt::jobs {
 
 struct JobStoreOptions {
-  std::string table = "molt_jobs";  // an SQL identifier: letters, digits and _, 1-63
+  std::string table = "molt_jobs";  // letters, digits and _, 1-50, not a digit first
   // Jobs a queue may hold that have not finished (queued or running); one more is Busy.
   std::size_t max_pending = 10'000;
   std::size_t max_payload_bytes = 1u << 20;  // a larger payload is InvalidInput
@@ -50,9 +51,19 @@ struct JobStoreOptions {
 
 // What fail() did with the job.
 enum class FailOutcome {
-  Retrying,  // queued again, for after the policy's delay
-  Failed,    // no attempts left: it stays failed
-  LeaseLost  // the lease was not this caller's any more: nothing changed
+  Retrying,   // queued again, for after the policy's delay
+  Failed,     // no attempts left: it stays failed
+  Cancelled,  // cancel() had asked the run to stop: it is cancelled, not retried
+  LeaseLost   // the lease was not this caller's any more: nothing changed
+};
+
+// enqueue() into a queue that holds max_pending unfinished jobs: a Busy error of its own, so
+// that a caller can tell a full queue (shed the work, or ask the client to come back) from a
+// database that is busy.
+class QueueFull : public core::Error {
+ public:
+  explicit QueueFull(std::string message)
+      : core::Error(core::StatusCode::Busy, std::move(message)) {}
 };
 
 // What heartbeat() found.
@@ -73,9 +84,18 @@ class JobStore {
   // from several processes.
   void install();
 
-  // Adds a job, or finds the one its idempotency key made. Busy when the queue holds
-  // max_pending unfinished jobs (a repeated key is answered even then).
+  // Adds a job, or finds the one its idempotency key made (InvalidInput when that job is of
+  // another kind). QueueFull when the queue holds max_pending unfinished jobs (a repeated key
+  // is answered even then).
   Enqueued enqueue(const NewJob& job);
+  // The same inside the caller's transaction, so that the job exists if and only if the
+  // caller's own writes are committed (an order and the job that mails its receipt). No
+  // listener hears of it: after the commit, notify(queue) wakes this process's runners (those
+  // of others see it within their poll interval). On PostgreSQL the queue's lock is held until
+  // the transaction ends.
+  Enqueued enqueue(db::Transaction& transaction, const NewJob& job);
+  // Tells the listeners that `queue` has a new job.
+  void notify(std::string_view queue);
 
   // Takes the queue's next due job (oldest run_at first), or nothing. The job is this
   // caller's for `lease`; heartbeat() extends it.
@@ -102,7 +122,8 @@ class JobStore {
   std::int64_t purge_finished(Clock::time_point before);
 
   // Called after each enqueue that made a job, with the job's queue: an in-process runner's
-  // wake-up. The callback must not block.
+  // wake-up. The callback must not block, nor enqueue (it runs under the listeners' lock);
+  // what it throws is ignored.
   using Listener = std::function<void(std::string_view queue)>;
   class Subscription;
   [[nodiscard]] Subscription subscribe(Listener listener);
@@ -117,6 +138,7 @@ class JobStore {
   // Queues again the jobs whose lease ran out (failed when they have no attempts left).
   void expire_leases(std::int64_t now_ms);
   JobInfo read_info(const db::Rows& rows) const;
+  Enqueued insert(db::Transaction& transaction, const NewJob& job);
   std::string sql(std::string_view text) const;  // text with {t} as the table's name
 
   std::shared_ptr<db::Database> db_;

@@ -9,7 +9,7 @@ namespace molt::jobs {
 struct RetryPolicy {
   int max_attempts = 5;  // runs in all, the first included; 1 = never retried
   std::chrono::milliseconds base_delay{1000};
-  std::chrono::milliseconds max_delay{std::chrono::minutes(10)};
+  std::chrono::milliseconds max_delay{std::chrono::minutes(10)};  // at most 366 days
   // How much of each delay is random: 0 keeps it exact, 1 draws it anywhere from zero to the
   // full delay ("full jitter"). Between: the delay shrinks by up to this fraction.
   double jitter = 0.5;
