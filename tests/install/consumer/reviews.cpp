@@ -1,12 +1,17 @@
 // A small molt::web service that checks itself through the TestClient: typed body in (with a
-// default), SQLite through molt::db, JSON out. Exits 0 when every answer is the expected one.
+// default), SQLite through molt::db, JSON out; and a durable job through molt::jobs. Exits 0
+// when every answer is the expected one.
 #include <boost/describe.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <thread>
 
 #include "molt/db/sqlite.hpp"
+#include "molt/jobs/job_runner.hpp"
+#include "molt/jobs/job_store.hpp"
 #include "molt/web/test_client.hpp"
 #include "molt/web/typed.hpp"
 
@@ -31,6 +36,24 @@ bool expect(const molt::web::TestResponse& got, int status, const std::string& b
   std::fprintf(stderr, "reviews: expected %d %s, got %d %s\n", status, body.c_str(), got.status,
                got.body.c_str());
   return false;
+}
+
+// molt::jobs on the same file: a job enqueued, run by a JobRunner, its result kept.
+bool thanks_are_sent(const std::shared_ptr<molt::db::Database>& db) {
+  molt::jobs::JobStore jobs(db);
+  jobs.install();
+  const auto made = jobs.enqueue({.kind = "thank", .payload = R"({"review":1})"});
+  {
+    molt::jobs::JobRunner runner(jobs, {.threads = 1, .log = [](std::string_view) {}});
+    runner.handle("thank", [](molt::jobs::JobContext& job) { job.result = "sent"; });
+    runner.start();
+    for (int i = 0; i < 1000 && jobs.find(made.id)->state != molt::jobs::JobState::Succeeded; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto done = jobs.find(made.id);
+  const bool ok = done && done->state == molt::jobs::JobState::Succeeded && done->result == "sent";
+  std::puts(ok ? "jobs: ok" : "jobs: FAILED");
+  return ok;
 }
 
 }  // namespace
@@ -62,5 +85,5 @@ int main() {
                   client.request("POST", "/reviews", R"({"stars":5})", json).status == 400 &&
                   client.get("/nowhere").status == 404;
   std::puts(ok ? "reviews: ok" : "reviews: FAILED");
-  return ok ? 0 : 1;
+  return ok && thanks_are_sent(db) ? 0 : 1;
 }
