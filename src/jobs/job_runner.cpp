@@ -176,10 +176,12 @@ void JobRunner::run(ClaimedJob claimed) {
   const ClaimedJob& job = current->job;
   {
     const std::lock_guard lock(mutex_);
-    if (stopping_)
+    if (stopping_) {
       current->stop = Run::Stop::Shutdown;  // claimed as stop() began
-    else
+    } else {
       runs_.push_back(current);
+      runs_added_ = true;
+    }
   }
   // The heartbeat's next wake-up may have to be this run's max_run_time.
   if (options_.max_run_time.count() > 0) beat_.notify_all();
@@ -195,6 +197,7 @@ void JobRunner::run(ClaimedJob claimed) {
   const auto handler = handlers_.find(job.kind);
   JobContext context{job, current->source.token(), store_, {}};
   bool succeeded = false;
+  bool retry = true;  // bad input does not get better: InvalidInput is not retried
   std::string error;
   if (handler == handlers_.end()) {
     error = "no handler for the kind \"" + job.kind + "\" in this runner";
@@ -204,6 +207,7 @@ void JobRunner::run(ClaimedJob claimed) {
       succeeded = true;
     } catch (const core::Error& e) {
       error = e.message();
+      retry = e.code() != core::StatusCode::InvalidInput;
     } catch (const std::exception& e) {
       error = e.what();
     } catch (...) {
@@ -239,7 +243,7 @@ void JobRunner::run(ClaimedJob claimed) {
       if (stop == Run::Stop::TooLong)
         error = "ran longer than the runner's max_run_time (" +
                 std::to_string(options_.max_run_time.count()) + " ms): " + error;
-      switch (store_.fail(job, error)) {
+      switch (store_.fail(job, error, retry)) {
         case FailOutcome::Retrying:
           record(job, "retrying", took, error);
           break;
@@ -286,13 +290,17 @@ void JobRunner::keep_leases() {
   std::unique_lock lock(mutex_);
   for (;;) {
     // Wakes at the next renewal, or sooner for a run about to pass max_run_time (one told to
-    // stop already is not waited for again).
-    auto next = std::chrono::steady_clock::now() + period;
-    if (options_.max_run_time.count() > 0)
-      for (const auto& r : runs_)
-        if (r->stop == Run::Stop::None) next = std::min(next, r->started + options_.max_run_time);
-    beat_.wait_until(lock, next, [this] { return workers_joined_; });
-    if (workers_joined_) return;
+    // stop already is not waited for again); a run that starts meanwhile is waited for too.
+    const auto renewal = std::chrono::steady_clock::now() + period;
+    for (;;) {
+      auto next = renewal;
+      if (options_.max_run_time.count() > 0)
+        for (const auto& r : runs_)
+          if (r->stop == Run::Stop::None) next = std::min(next, r->started + options_.max_run_time);
+      runs_added_ = false;
+      if (!beat_.wait_until(lock, next, [this] { return workers_joined_ || runs_added_; })) break;
+      if (workers_joined_) return;
+    }
     const std::vector<std::shared_ptr<Run>> runs = runs_;
     lock.unlock();
     const auto now = std::chrono::steady_clock::now();

@@ -78,8 +78,8 @@ std::int64_t stable_hash(std::string_view text) {
 constexpr auto kLongest = std::chrono::hours(24 * 366);
 
 constexpr std::string_view kInfoColumns =
-    "id, queue, kind, payload, state, attempts, max_attempts, idempotency_key, last_error, "
-    "result, cancel_requested, created_at, run_at, finished_at";
+    "id, queue, kind, payload, state, attempts, max_attempts, idempotency_key, origin, "
+    "last_error, result, cancel_requested, created_at, run_at, finished_at";
 
 }  // namespace
 
@@ -166,7 +166,8 @@ void JobStore::install() {
       sql("CREATE TABLE IF NOT EXISTS {t} (" + id_column +
           ", queue TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,"
           " state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
-          " max_attempts INTEGER NOT NULL, idempotency_key TEXT, last_error TEXT, result TEXT,"
+          " max_attempts INTEGER NOT NULL, idempotency_key TEXT, origin TEXT, last_error TEXT,"
+          " result TEXT,"
           " cancel_requested INTEGER NOT NULL DEFAULT 0, lease_token TEXT,"
           " lease_until BIGINT, created_at BIGINT NOT NULL, run_at BIGINT NOT NULL,"
           " finished_at BIGINT, UNIQUE (queue, idempotency_key))"));
@@ -206,6 +207,11 @@ Enqueued JobStore::insert(db::Transaction& tx, const NewJob& job) {
       throw core::InvalidInput("a job's idempotency key is 1 to 200 bytes");
     check_text("idempotency key", *job.idempotency_key);
   }
+  if (job.origin) {
+    if (job.origin->size() > 1000)
+      throw core::InvalidInput("a job's origin is at most 1,000 bytes");
+    check_text("origin", *job.origin);
+  }
   if (job.delay < Clock::duration(0) || job.delay > kLongest)
     throw core::InvalidInput("a job's delay is 0 to 366 days");
   const int max_attempts = job.max_attempts.value_or(options_.retry.max_attempts);
@@ -239,15 +245,16 @@ Enqueued JobStore::insert(db::Transaction& tx, const NewJob& job) {
     throw QueueFull("the job queue \"" + job.queue + "\" is full: " + std::to_string(pending) +
                     " jobs wait or run (max_pending " + std::to_string(options_.max_pending) + ")");
   const db::ExecResult made = tx.execute(
-      sql("INSERT INTO {t} (queue, kind, payload, state, max_attempts, idempotency_key,"
+      sql("INSERT INTO {t} (queue, kind, payload, state, max_attempts, idempotency_key, origin,"
           " created_at, run_at)"
-          " VALUES (:queue, :kind, :payload, 'queued', :max_attempts, :key, :now, :run_at)"
-          " RETURNING id"),
+          " VALUES (:queue, :kind, :payload, 'queued', :max_attempts, :key, :origin, :now,"
+          " :run_at) RETURNING id"),
       Params::named({{"queue", job.queue},
                      {"kind", job.kind},
                      {"payload", job.payload},
                      {"max_attempts", std::int64_t{max_attempts}},
                      {"key", job.idempotency_key},
+                     {"origin", job.origin},
                      {"now", now_ms},
                      {"run_at", now_ms + ms_of(job.delay)}}));
   return {made.returned.get<std::int64_t>(0, "id"), true};
@@ -342,7 +349,7 @@ bool JobStore::complete(const ClaimedJob& job, std::string_view result) {
              .rows_affected == 1;
 }
 
-FailOutcome JobStore::fail(const ClaimedJob& job, std::string_view error) {
+FailOutcome JobStore::fail(const ClaimedJob& job, std::string_view error, bool retry) {
   const std::int64_t now_ms = to_ms(now());
   const std::int64_t retry_at =
       now_ms + options_.retry.delay_after(job.attempt, random_unit()).count();
@@ -360,8 +367,9 @@ FailOutcome JobStore::fail(const ClaimedJob& job, std::string_view error) {
   const db::ExecResult ended = db_->execute(
       sql("UPDATE {t} SET"
           " state = CASE WHEN cancel_requested = 1 THEN 'cancelled'"
-          " WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,"
+          " WHEN attempts >= max_attempts OR :final = 1 THEN 'failed' ELSE 'queued' END,"
           " finished_at = CASE WHEN cancel_requested = 1 OR attempts >= max_attempts"
+          " OR :final = 1"
           " THEN :now ELSE NULL END,"
           " run_at = :retry_at, last_error = :error, lease_token = NULL, lease_until = NULL"
           " WHERE id = :id AND lease_token = :token AND state = 'running'"
@@ -369,6 +377,7 @@ FailOutcome JobStore::fail(const ClaimedJob& job, std::string_view error) {
       Params::named({{"now", now_ms},
                      {"retry_at", retry_at},
                      {"error", message},
+                     {"final", std::int64_t{retry ? 0 : 1}},
                      {"id", job.id},
                      {"token", job.lease_token}}),
       within());
@@ -431,6 +440,7 @@ JobInfo JobStore::read_info(const db::Rows& rows) const {
   info.attempts = rows.get<int>(0, "attempts");
   info.max_attempts = rows.get<int>(0, "max_attempts");
   info.idempotency_key = rows.get<std::optional<std::string>>(0, "idempotency_key");
+  info.origin = rows.get<std::optional<std::string>>(0, "origin");
   info.last_error = rows.get<std::optional<std::string>>(0, "last_error");
   info.result = rows.get<std::optional<std::string>>(0, "result");
   info.cancel_requested = rows.get<bool>(0, "cancel_requested");

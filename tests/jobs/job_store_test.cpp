@@ -236,6 +236,20 @@ TEST_P(JobStoreTest, AJobWithOneAttemptIsNotRetried) {
   EXPECT_EQ(s.fail(*s.claim("default", 30s), "no"), FailOutcome::Failed);
 }
 
+TEST_P(JobStoreTest, AFailureWithoutRetryEndsTheJobAndItsOriginIsKept) {
+  JobStore& s = store();
+  NewJob j = job("x");
+  j.origin = "myapp.tasks.send_report";
+  const auto id = s.enqueue(j).id;
+  EXPECT_EQ(s.fail(*s.claim("default", 30s), "bad input", false), FailOutcome::Failed);
+  const auto info = s.find(id);
+  EXPECT_EQ(info->state, JobState::Failed);
+  EXPECT_EQ(info->attempts, 1);
+  EXPECT_EQ(info->origin, "myapp.tasks.send_report");
+  j.origin = std::string(1001, 'o');
+  EXPECT_EQ(status_of([&] { s.enqueue(j); }), StatusCode::InvalidInput);
+}
+
 TEST_P(JobStoreTest, AFailureMessageIsKeptAsText) {
   JobStore& s = store();
   const auto id = s.enqueue(job("x")).id;

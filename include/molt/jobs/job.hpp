@@ -38,6 +38,9 @@ struct NewJob {
   // Runs no earlier than this long after enqueueing (at most 366 days).
   Clock::duration delay{0};
   std::optional<int> max_attempts;  // the store's RetryPolicy when absent; 1 = no retry
+  // Who asked for it, as its enqueuer names it (Django's task path, "molt_accel.tasks"), kept
+  // for whoever reads the job back; text, at most 1,000 bytes.
+  std::optional<std::string> origin;
 };
 
 struct Enqueued {
@@ -67,6 +70,7 @@ struct JobInfo {
   int attempts = 0;  // runs started so far
   int max_attempts = 1;
   std::optional<std::string> idempotency_key;
+  std::optional<std::string> origin;
   std::optional<std::string> last_error;  // the latest failure's message
   std::optional<std::string> result;      // what a succeeded run left (JobContext::result)
   bool cancel_requested = false;          // cancel() was asked for it

@@ -14,7 +14,8 @@
 //   runner.stop(10s);             // drains the runs, then stops what is left
 //
 // A handler that returns has done its job (succeeded). One that throws has failed, and the
-// job is retried by the store's RetryPolicy; one that throws after its token was cancelled is
+// job is retried by the store's RetryPolicy (not for a core::InvalidInput: bad input does not
+// get better, and the job fails at once); one that throws after its token was cancelled is
 // stopped: cancelled when cancel() asked, queued again (not counted as an attempt) when the
 // runner is stopping, failed-for-retry when it ran past max_run_time. Handlers run on the
 // runner's own threads, so they may block (molt::db calls, files).
@@ -115,6 +116,7 @@ class JobRunner {
   bool started_ = false;
   bool stopping_ = false;
   bool workers_joined_ = false;             // stop(): no run is going, the heartbeat may end
+  bool runs_added_ = false;                 // a run started since the heartbeat last looked
   std::vector<std::shared_ptr<Run>> runs_;  // going now
   RunnerCounts counts_;
   JobStore::Subscription subscription_;

@@ -104,7 +104,9 @@ class JobStore {
   // Ends a run, keeping `result` (text, at most max_payload_bytes) for find(). False (and
   // nothing changed) when the lease was lost.
   bool complete(const ClaimedJob& job, std::string_view result = {});
-  FailOutcome fail(const ClaimedJob& job, std::string_view error);
+  // Ends a run that failed: queued again after the policy's delay while attempts are left and
+  // `retry` is true, failed for good otherwise.
+  FailOutcome fail(const ClaimedJob& job, std::string_view error, bool retry = true);
   // The run ended because cancel() asked: the job is cancelled.
   bool finish_cancelled(const ClaimedJob& job);
   // The run was stopped from outside (the runner shutting down): the job is queued again at
