@@ -13,9 +13,11 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "molt/core/blocking_pool.hpp"
 #include "molt/worker/dispatcher.hpp"
+#include "molt/worker/export_jobs.hpp"
 #include "molt/worker/stdio_server.hpp"
 
 namespace molt::worker {
@@ -31,6 +33,11 @@ struct WorkerSettings {
   bool print_exports = false;
   bool log_requests = false;
   bool stdio = true;
+  // Durable jobs (docs/jobs.md): the exports also run as the jobs of this database's queues.
+  ExportJobsSettings jobs;
+  std::string jobs_queues = "default";
+  std::int64_t jobs_max_run_time_ms = 0;
+  bool jobs_only = false;  // no stdio: run jobs until SIGTERM
 };
 
 // CLI11 gives flags precedence over the environment, as DESIGN.md §4 asks.
@@ -60,6 +67,41 @@ void add_options(CLI::App& app, WorkerSettings& s) {
   app.add_flag("--stdio", s.stdio, "serve frames on stdin/stdout (the default)");
   app.add_flag("--print-exports", s.print_exports,
                "print the manifest of the built-in exports and exit");
+  auto* sqlite = app.add_option("--jobs-sqlite", s.jobs.sqlite_path,
+                                "also run the exports as durable jobs from this SQLite file")
+                     ->envname("MOLT_JOBS_SQLITE_PATH");
+  app.add_option("--jobs-postgres", s.jobs.postgres_dsn,
+                 "also run the exports as durable jobs from this PostgreSQL database")
+      ->envname("MOLT_JOBS_POSTGRES_DSN")
+      ->excludes(sqlite);
+  app.add_option("--jobs-queues", s.jobs_queues, "the job queues to run, comma-separated")
+      ->envname("MOLT_JOBS_QUEUES")
+      ->capture_default_str();
+  app.add_option("--jobs-threads", s.jobs.threads, "jobs run at once")
+      ->envname("MOLT_JOBS_THREADS")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--jobs-table", s.jobs.table, "the jobs' table")
+      ->envname("MOLT_JOBS_TABLE")
+      ->capture_default_str();
+  app.add_option("--jobs-max-run-time-ms", s.jobs_max_run_time_ms,
+                 "a job running longer is stopped and fails (0: no limit)")
+      ->envname("MOLT_JOBS_MAX_RUN_TIME_MS")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400'000}));
+  app.add_flag("--jobs-only", s.jobs_only, "run jobs only (no stdio), until SIGTERM or SIGINT")
+      ->envname("MOLT_JOBS_ONLY");
+}
+
+// "a,b" as a list of queue names.
+std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = text.find(',', start);
+    out.push_back(text.substr(start, comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
 }
 
 // Whether `argv` gives `flag` itself ("--threads 2" or "--threads=2").
@@ -151,8 +193,41 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
     return 2;
   }
 
+  // Jobs: checked and their database opened before anything runs, so that a wrong setting
+  // is a startup error.
+  std::optional<ExportJobs> jobs;
+  const bool want_jobs = !settings.jobs.sqlite_path.empty() || !settings.jobs.postgres_dsn.empty();
+  if (settings.jobs_only && !want_jobs) {
+    std::fprintf(stderr, "%s: error: --jobs-only needs --jobs-sqlite or --jobs-postgres\n",
+                 name.c_str());
+    return 2;
+  }
+  if (want_jobs) {
+    try {
+      settings.jobs.queues = comma_list(settings.jobs_queues);
+      settings.jobs.max_run_time = std::chrono::milliseconds(settings.jobs_max_run_time_ms);
+      jobs.emplace(*table, settings.jobs, name);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: error: jobs: %s\n", name.c_str(), e.what());
+      return 2;
+    }
+  }
+
   sigset_t stop_signals;
   install_signal_handling(stop_signals);
+
+  const auto grace = std::chrono::milliseconds(settings.shutdown_grace_ms);
+  if (jobs) {
+    jobs->start();
+    std::fprintf(stderr, "%s: running %zu exports as jobs of %s\n", name.c_str(), jobs->kinds(),
+                 settings.jobs_queues.c_str());
+  }
+  if (settings.jobs_only) {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    jobs->stop(grace);
+    return 0;
+  }
 
   FdResponseSink sink(STDOUT_FILENO);
   Dispatcher dispatcher(*table,
@@ -183,7 +258,8 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
   server.run();
   reader_done.store(true, std::memory_order_release);
 
-  const bool stopped = dispatcher.shutdown(std::chrono::milliseconds(settings.shutdown_grace_ms));
+  const bool stopped = dispatcher.shutdown(grace);
+  if (jobs) jobs->stop(grace);
   if (!stopped) {
     std::fprintf(stderr, "%s: a handler ignored cancellation; exiting without it\n", name.c_str());
     std::fflush(stderr);

@@ -55,7 +55,7 @@ DEBUG = _env_bool("MOLT_DEMO_DEBUG", False)
 SECRET_KEY = os.environ.get("MOLT_DEMO_SECRET_KEY", "molt-demo-not-secret: no sessions, no auth")
 ALLOWED_HOSTS = _env_list("MOLT_DEMO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
-INSTALLED_APPS = ["items"]
+INSTALLED_APPS = ["items", "django_tasks"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,6 +95,18 @@ elif not any(os.environ.get(name) for name in _WORKER_DB_VARIABLES):
         os.environ["MOLT_DB_POSTGRES_DSN"] = POSTGRES_DSN
     else:
         os.environ["MOLT_DB_SQLITE_PATH"] = str(SQLITE_PATH)
+
+# Durable tasks (items/tasks.py): jobs in this project's database, run by
+# `molt-worker --jobs-sqlite <the same file>` (or --jobs-postgres), which also creates their
+# table. A second backend, with a small bound on a queue no worker runs, shows a full queue.
+TASKS = {
+    "default": {"BACKEND": "molt_accel.tasks.MoltTaskBackend"},
+    "bounded": {
+        "BACKEND": "molt_accel.tasks.MoltTaskBackend",
+        "QUEUES": ["later"],
+        "OPTIONS": {"MAX_PENDING": 1},
+    },
+}
 
 # The offloaded views: their deadline, and whether a failing worker falls back to Django.
 MOLT_DEMO_TIMEOUT_MS = int(os.environ.get("MOLT_DEMO_TIMEOUT_MS", "250"))

@@ -84,6 +84,7 @@ class ExportTable {
 
   const Export* find(std::string_view name) const;
   std::size_t size() const noexcept { return exports_.size(); }
+  const std::map<std::string, const Export*, std::less<>>& all() const noexcept { return exports_; }
 
  private:
   std::map<std::string, const Export*, std::less<>> exports_;
