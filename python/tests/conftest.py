@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,6 +58,31 @@ def chat_bin() -> Path:
 def uploads_bin() -> Path:
     """uploads, the sample of multipart forms read as they arrive (apps/samples/uploads)."""
     return _binary("MOLT_UPLOADS_BIN", ROOT / "build/dev/apps/samples/uploads/uploads")
+
+
+def postgres_installed() -> bool:
+    return shutil.which("pg_config") is not None or any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster_dsn() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on loopback (bench/pg_cluster.sh), for the whole session;
+    skips when PostgreSQL is not installed."""
+    if not postgres_installed():
+        pytest.skip("PostgreSQL is not installed")
+    base = Path(tempfile.mkdtemp(prefix="molt-pg-"))
+    base.chmod(0o755)  # the cluster runs as `postgres` when we are root
+    cluster = base / "cluster"
+    script = ROOT / "bench" / "pg_cluster.sh"
+    try:
+        started = subprocess.run(
+            ["bash", str(script), "start", str(cluster)], capture_output=True, text=True, timeout=120
+        )
+        assert started.returncode == 0, started.stderr
+        yield started.stdout.strip()
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(cluster)], capture_output=True, timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def child_pids() -> set[int]:

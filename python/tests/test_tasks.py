@@ -69,12 +69,26 @@ print(json.dumps(report))
 """
 
 
-@pytest.fixture()
-def project(tmp_path: Path, worker_bin: Path) -> Iterator[dict[str, str]]:
-    """The Django child's environment, and a worker running the jobs of its database."""
-    database = tmp_path / "demo.sqlite3"
+@pytest.fixture(params=["sqlite", "postgres"])
+def project(request: pytest.FixtureRequest, tmp_path: Path, worker_bin: Path) -> Iterator[dict[str, str]]:
+    """The Django child's environment, and a worker running the jobs of its database: a SQLite
+    file, or a database of its own on a throwaway PostgreSQL cluster."""
+    if request.param == "sqlite":
+        database = str(tmp_path / "demo.sqlite3")
+        worker_database = ["--jobs-sqlite", database]
+        django_database = {"MOLT_DEMO_SQLITE_PATH": database}
+    else:
+        cluster = request.getfixturevalue("postgres_cluster_dsn")
+        name = f"tasks_{tmp_path.name.lower()}"[:60]
+        import psycopg
+
+        with psycopg.connect(cluster, autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {name}")
+        dsn = f"{cluster} dbname={name}"
+        worker_database = ["--jobs-postgres", dsn]
+        django_database = {"MOLT_DEMO_POSTGRES_DSN": dsn}
     worker = subprocess.Popen(
-        [str(worker_bin), "--jobs-only", "--jobs-sqlite", str(database), "--jobs-threads", "2"],
+        [str(worker_bin), "--jobs-only", *worker_database, "--jobs-threads", "2"],
         env=worker_env(),
         stderr=subprocess.PIPE,
         text=True,
@@ -84,9 +98,9 @@ def project(tmp_path: Path, worker_bin: Path) -> Iterator[dict[str, str]]:
     assert "as jobs of default" in line, line
     env = worker_env(
         DJANGO_SETTINGS_MODULE="molt_demo.settings",
-        MOLT_DEMO_SQLITE_PATH=str(database),
         MOLT_WORKER_CMD=f"{worker_bin} --stdio",
         PYTHONPATH=f"{ROOT / 'python'}:{ROOT / 'demo/django_app'}",
+        **django_database,
     )
     yield env
     worker.send_signal(signal.SIGTERM)
@@ -216,3 +230,10 @@ def test_a_misconfigured_backend_is_an_error_of_the_checks(tmp_path: Path) -> No
     assert "DATABASE 'elsewhere' is not in settings.DATABASES" in text
     assert "MAX_PENDING must be a whole number of at least 1, not 0" in text
     assert "the worker's exports cannot be read" in text and "no-such-worker" in text
+
+
+def test_the_queue_lock_is_the_one_molt_jobs_takes() -> None:
+    from molt_accel.tasks import _queue_lock_key
+
+    # What molt::jobs' JobStore computes for the same table and queue (64-bit FNV-1a, signed).
+    assert _queue_lock_key("molt_jobs", "default") == 2449976575452535381

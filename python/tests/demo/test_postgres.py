@@ -1,48 +1,24 @@
 """The list_items parity on PostgreSQL: the demo suite run again, in a child pytest, against a
-throwaway cluster (bench/pg_cluster.sh). Skipped when PostgreSQL is not installed, and inside
+throwaway cluster (conftest's postgres_cluster_dsn). Skipped when PostgreSQL is not installed, and inside
 that child run itself."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-CLUSTER_SCRIPT = ROOT / "bench" / "pg_cluster.sh"
-
-
-def _postgres_installed() -> bool:
-    return shutil.which("pg_config") is not None or any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 
 
 @pytest.fixture(scope="module")
-def postgres_dsn() -> Iterator[str]:
+def postgres_dsn(request: pytest.FixtureRequest) -> str:
     if os.environ.get("MOLT_DEMO_TEST_POSTGRES_DSN"):
         pytest.skip("already running on PostgreSQL")
-    if not _postgres_installed():
-        pytest.skip("PostgreSQL is not installed")
-    base = Path(tempfile.mkdtemp(prefix="molt-demo-pg-"))
-    base.chmod(0o755)  # the cluster runs as `postgres` when we are root
-    cluster = base / "cluster"
-    try:
-        started = subprocess.run(
-            ["bash", str(CLUSTER_SCRIPT), "start", str(cluster)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert started.returncode == 0, started.stderr
-        yield started.stdout.strip()
-    finally:
-        subprocess.run(["bash", str(CLUSTER_SCRIPT), "stop", str(cluster)], capture_output=True, timeout=120)
-        shutil.rmtree(base, ignore_errors=True)
+    return request.getfixturevalue("postgres_cluster_dsn")
 
 
 def test_database_tests_on_postgres(postgres_dsn: str) -> None:
