@@ -13,20 +13,14 @@
 #include <thread>
 #include <vector>
 
+#include "support/eventually.hpp"
+
 namespace molt::core {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Spins until `condition` holds; false after a generous bound (a hang, not a speed check).
-bool eventually(const std::function<bool()>& condition) {
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::sleep_for(100us);
-  }
-  return true;
-}
+using molt::testing::eventually;
 
 // Tasks that block until the test opens the gate.
 class Gate {

@@ -12,19 +12,14 @@
 #include <thread>
 #include <vector>
 
+#include "support/eventually.hpp"
+
 namespace molt::core {
 namespace {
 
 using namespace std::chrono_literals;
 
-bool eventually(const std::function<bool()>& condition) {
-  const auto give_up = Clock::now() + 10s;
-  while (!condition()) {
-    if (Clock::now() > give_up) return false;
-    std::this_thread::sleep_for(100us);
-  }
-  return true;
-}
+using molt::testing::eventually;
 
 // Holds the timer thread inside a callback until released, so that tests can arrange what is
 // pending without racing it. The callback owns what it touches, so it may outlive the Blocker.

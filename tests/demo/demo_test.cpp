@@ -22,6 +22,7 @@
 #include "molt/web/test_client.hpp"
 #include "reports.hpp"
 #include "routes.hpp"
+#include "support/eventually.hpp"
 #include "support/postgres_server.hpp"
 #include "support/worker_process.hpp"
 
@@ -410,15 +411,7 @@ TEST_F(DemoTest, TheLiveSocketAnswersPagesAsGetItemsDoesAndSaysWhatIsWrong) {
 
 namespace {
 
-// Polls `done` for up to ten seconds.
-bool eventually(const std::function<bool()>& done) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
+using molt::testing::eventually;
 
 TEST_F(DemoTest, ReportsAreDurableJobsAskedForAndReadBackOverHttp) {
   molt::jobs::JobStore jobs(services_->items.database(), {.table = "report_jobs_test"});

@@ -16,21 +16,14 @@
 #include <vector>
 
 #include "molt/db/sqlite.hpp"
+#include "support/eventually.hpp"
 
 namespace molt::jobs {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Polls `done` for up to ten seconds.
-bool eventually(const std::function<bool()>& done) {
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return done();
-}
+using molt::testing::eventually;
 
 class JobRunnerTest : public ::testing::Test {
  protected:
