@@ -212,6 +212,9 @@ class MoltTaskBackend(BaseTaskBackend):
                 ],
             )
             (job_id,) = cursor.fetchone()
+            if connection.vendor == "postgresql":
+                # The runners LISTEN on the table's name: they hear of it once this commits.
+                cursor.execute("SELECT pg_notify(%s, %s)", [self.table, task.queue_name])
         result = TaskResult(
             task=task,
             id=str(job_id),

@@ -61,16 +61,14 @@ void JobRunner::start() {
     started_ = true;
   }
   subscription_ = store_.subscribe([this](std::string_view queue) {
-    if (std::find(options_.queues.begin(), options_.queues.end(), queue) == options_.queues.end())
-      return;
-    {
-      const std::lock_guard lock(mutex_);
-      ++wake_count_;
-    }
-    wake_.notify_one();
+    if (std::find(options_.queues.begin(), options_.queues.end(), queue) != options_.queues.end())
+      wake_workers();
   });
   for (std::size_t i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { work(); });
   heartbeat_ = std::thread([this] { keep_leases(); });
+  // PostgreSQL tells of the jobs other processes enqueue (NOTIFY): no poll to wait for.
+  if (store_.database().backend() == db::Backend::Postgres)
+    listener_ = std::thread([this] { listen_for_jobs(); });
 }
 
 void JobRunner::stop(std::chrono::milliseconds drain) {
@@ -84,7 +82,9 @@ void JobRunner::stop(std::chrono::milliseconds drain) {
     if (!running) return;
   }
   subscription_.reset();
+  stop_listening_.cancel(core::CancelReason::Shutdown);
   wake_.notify_all();
+  if (listener_.joinable()) listener_.join();
   {
     std::unique_lock lock(mutex_);
     // A drain of years is a wait without end (and no overflow of the clock).
@@ -114,6 +114,35 @@ void JobRunner::log(std::string_view line) const {
     options_.log(line);
   } else {
     std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
+  }
+}
+
+void JobRunner::wake_workers() {
+  {
+    const std::lock_guard lock(mutex_);
+    ++wake_count_;
+  }
+  wake_.notify_all();
+}
+
+void JobRunner::listen_for_jobs() {
+  const core::CancelToken stop = stop_listening_.token();
+  std::unique_ptr<db::Listener> listener;
+  while (!stop.cancelled()) {
+    try {
+      if (!listener) listener = store_.database().listen({store_.options().table});
+      const db::Listener::Heard heard = listener->wait(core::Deadline::none(), stop);
+      bool ours = heard.may_have_missed;  // a job may have come unheard: look
+      for (const db::Notification& notification : heard.notifications)
+        ours = ours || std::find(options_.queues.begin(), options_.queues.end(),
+                                 notification.payload) != options_.queues.end();
+      if (ours) wake_workers();
+    } catch (const std::exception& e) {
+      // The workers poll meanwhile; listening is tried again after a poll interval.
+      log("job runner: listening for new jobs failed: " + core::one_line(e.what()));
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, options_.poll_interval, [this] { return stopping_; });
+    }
   }
 }
 

@@ -257,6 +257,10 @@ Enqueued JobStore::insert(db::Transaction& tx, const NewJob& job) {
                      {"origin", job.origin},
                      {"now", now_ms},
                      {"run_at", now_ms + ms_of(job.delay)}}));
+  // PostgreSQL: every listening runner hears of it once the transaction commits.
+  if (db_->backend() == db::Backend::Postgres)
+    tx.execute("SELECT pg_notify(:channel, :queue)",
+               Params::named({{"channel", options_.table}, {"queue", job.queue}}));
   return {made.returned.get<std::int64_t>(0, "id"), true};
 }
 

@@ -15,8 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include "molt/db/postgres.hpp"
 #include "molt/db/sqlite.hpp"
 #include "support/eventually.hpp"
+#include "support/postgres_server.hpp"
 
 namespace molt::jobs {
 namespace {
@@ -371,6 +373,37 @@ TEST_F(JobRunnerTest, RefusesOptionsOutOfRange) {
   JobRunner& r = runner();
   r.start();
   EXPECT_THROW(r.handle("late", [](JobContext&) {}), std::logic_error);
+}
+
+}  // namespace
+}  // namespace molt::jobs
+
+namespace molt::jobs {
+namespace {
+
+// PostgreSQL: a job another process enqueues (here another store, whose enqueue no listener
+// of this process hears) wakes the runner through LISTEN/NOTIFY, long before its poll.
+TEST(JobRunnerOnPostgresTest, AJobEnqueuedElsewhereIsHeardAtOnce) {
+  db::PostgresOptions o;
+  o.dsn = molt::testing::PostgresServer::shared().dsn() + " application_name=molt-runner-listen";
+  auto db = db::open_postgres(o);
+  db->execute("DROP TABLE IF EXISTS jobs_listen");
+  JobStore store(db, {.table = "jobs_listen"});
+  store.install();
+  JobRunner runner(store, {.threads = 1, .poll_interval = 30s, .log = [](std::string_view) {}});
+  std::atomic<int> ran{0};
+  runner.handle("x", [&](JobContext&) { ++ran; });
+  runner.start();
+  std::this_thread::sleep_for(300ms);  // the runner has polled once and waits now
+
+  JobStore elsewhere(db::open_postgres(o), {.table = "jobs_listen"});
+  NewJob job;
+  job.kind = "x";
+  const auto started = std::chrono::steady_clock::now();
+  elsewhere.enqueue(job);
+  ASSERT_TRUE(eventually([&] { return ran == 1; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s) << "heard, not polled";
+  runner.stop();
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "molt/core/cancel.hpp"
 #include "molt/core/deadline.hpp"
 #include "molt/core/status.hpp"
+#include "molt/db/listener.hpp"
 #include "molt/db/row_view.hpp"
 #include "molt/db/rows.hpp"
 
@@ -97,6 +98,10 @@ class Database {
   virtual Transaction begin(const QueryOptions& options = {}) = 0;
 
   virtual PoolStats stats() const = 0;
+
+  // A connection of its own listening on `channels` (PostgreSQL's LISTEN; names of 1 to 63
+  // letters, digits and _). InvalidInput on a backend without it (SQLite).
+  virtual std::unique_ptr<Listener> listen(const std::vector<std::string>& channels);
 };
 
 // The part of a transaction a backend implements.

@@ -54,7 +54,8 @@ struct JobRunnerOptions {
   std::size_t threads = 2;                     // runs at once
   std::chrono::milliseconds lease{30'000};     // renewed every third of it
   // How long an idle thread waits before it looks again: enqueues through this process's
-  // store wake it at once; those of other processes are seen within this.
+  // store wake it at once, and on PostgreSQL those of every process (LISTEN/NOTIFY); on
+  // SQLite, those of other processes are seen within this.
   std::chrono::milliseconds poll_interval{1000};
   // A run still going after this is stopped (its token cancelled with Timeout) and fails
   // for a retry. 0: no limit.
@@ -97,6 +98,9 @@ class JobRunner {
  private:
   struct Run;
   void work();
+  void wake_workers();
+  // PostgreSQL: hears the NOTIFY of each job enqueued (by any process) and wakes the workers.
+  void listen_for_jobs();
   void keep_leases();
   void run(ClaimedJob job);
   void record(const ClaimedJob& job, std::string_view outcome, std::chrono::nanoseconds took,
@@ -122,6 +126,8 @@ class JobRunner {
   JobStore::Subscription subscription_;
   std::vector<std::thread> workers_;
   std::thread heartbeat_;
+  core::CancelSource stop_listening_;
+  std::thread listener_;
 };
 
 }  // namespace molt::jobs

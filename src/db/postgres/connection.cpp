@@ -171,6 +171,19 @@ void Connection::connect(core::Deadline call_deadline, const core::CancelToken& 
 
 // kSessionSettings, in the same deadline as the connect: one more round trip per session.
 void Connection::apply_session_settings(core::Deadline deadline, const core::CancelToken& cancel) {
+  static const std::string setup = session_setup_sql();
+  run_simple(setup, deadline, cancel, [this](const PGresult* result) {
+    if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1) return;
+    const std::string_view ms = PQgetvalue(result, 0, 0);
+    std::int64_t value = 0;
+    if (std::from_chars(ms.data(), ms.data() + ms.size(), value).ec == std::errc{})
+      statement_timeout_ = std::chrono::milliseconds(value);
+  });
+}
+
+void Connection::run_simple(const std::string& sql, core::Deadline deadline,
+                            const core::CancelToken& cancel,
+                            const std::function<void(const PGresult*)>& on_result) {
   const auto failed = [&](const std::string& why) {
     close();
     fail(StatusCode::InternalError, "cannot set up the PostgreSQL session: " + why);
@@ -179,10 +192,11 @@ void Connection::apply_session_settings(core::Deadline deadline, const core::Can
     if (wait(events, deadline.at()) == WaitResult::kReady) return;
     close();
     cancel.throw_if_cancelled();
-    fail(StatusCode::Timeout, "deadline passed while connecting to PostgreSQL");
+    fail(StatusCode::Timeout, "deadline passed while setting up a PostgreSQL session");
   };
-  static const std::string setup = session_setup_sql();
-  if (!PQsendQuery(conn_, setup.c_str())) failed(trimmed(PQerrorMessage(conn_)));
+  clear_wake();
+  auto wake = cancel.on_cancel([this] { this->wake(); });
+  if (!PQsendQuery(conn_, sql.c_str())) failed(trimmed(PQerrorMessage(conn_)));
   for (int flushed = PQflush(conn_); flushed != 0; flushed = PQflush(conn_)) {
     if (flushed < 0) failed(trimmed(PQerrorMessage(conn_)));
     ready(SocketWaiter::kRead | SocketWaiter::kWrite);
@@ -197,12 +211,7 @@ void Connection::apply_session_settings(core::Deadline deadline, const core::Can
     if (result == nullptr) return;
     const auto status = PQresultStatus(result);
     const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-    if (status == PGRES_TUPLES_OK && PQntuples(result) == 1) {
-      const std::string_view ms = PQgetvalue(result, 0, 0);
-      std::int64_t value = 0;
-      if (std::from_chars(ms.data(), ms.data() + ms.size(), value).ec == std::errc{})
-        statement_timeout_ = std::chrono::milliseconds(value);
-    }
+    if (ok && on_result) on_result(result);
     const std::string why = ok ? "" : trimmed(PQresultErrorMessage(result));
     PQclear(result);
     if (!ok) failed(why);

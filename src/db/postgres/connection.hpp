@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -66,6 +67,12 @@ class Connection {
   // the termination message and end of stream waiting on its socket. True when it opened a
   // new session now, false when the one it had serves on.
   bool ensure_open(core::Deadline deadline, const core::CancelToken& cancel);
+
+  // Runs `sql` (one or more statements, the simple protocol) on the open connection within
+  // `deadline`, handing each result to `on_result`; a failure closes the connection and is
+  // thrown. For sessions set up by this library (its settings, a listener's LISTEN).
+  void run_simple(const std::string& sql, core::Deadline deadline, const core::CancelToken& cancel,
+                  const std::function<void(const PGresult*)>& on_result = {});
 
   // The session's statement_timeout when it started (role, database, server or connection
   // string settings); zero for none. A call cannot change it after (SET is refused).

@@ -22,6 +22,7 @@
 #include "../result_budget.hpp"
 #include "call.hpp"
 #include "connection.hpp"
+#include "listener.hpp"
 #include "molt/db/postgres.hpp"
 #include "named_params.hpp"
 #include "session_rules.hpp"
@@ -467,6 +468,10 @@ class PostgresDatabase final : public Database,
   }
 
   PoolStats stats() const override { return pool_.stats(); }
+
+  std::unique_ptr<Listener> listen(const std::vector<std::string>& channels) override {
+    return pg::make_listener(options_, channels);
+  }
 
  private:
   std::vector<Rows> run(const std::vector<Statement>& statements, const QueryOptions& o) {
