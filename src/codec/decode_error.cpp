@@ -57,6 +57,26 @@ DecodeError::DecodeError(const PathSegment& at, std::string_view expected, std::
       expected_(expected),
       got_(got) {}
 
+DecodeError::DecodeError(std::string message, const DecodeError& first)
+    : core::InvalidInput(std::move(message)),
+      path_(first.path_),
+      expected_(first.expected_),
+      got_(first.got_) {}
+
+namespace {
+std::string joined_messages(const std::vector<DecodeError>& all) {
+  std::string out;
+  for (const DecodeError& each : all) {
+    if (!out.empty()) out += "; ";
+    out += each.message();
+  }
+  return out;
+}
+}  // namespace
+
+DecodeErrors::DecodeErrors(std::vector<DecodeError> all)
+    : DecodeError(joined_messages(all), all.at(0)), all_(std::move(all)) {}
+
 void detail::Problems::add(const DecodeError& problem) {
   kept_.push_back(problem);
   if (kept_.size() >= kMost) throw_kept();

@@ -87,7 +87,8 @@ Response detail::error_answer(std::exception_ptr error, const Request& request, 
     std::vector<Response::FieldProblem> problems;
     for (const codec::DecodeError& each : e.all())
       problems.push_back({each.path(), each.message()});
-    return Response::error(400, "invalid_input", e.message(), e.path(), problems);
+    // The first as message and field, as one problem alone is answered; each in the list.
+    return Response::error(400, "invalid_input", e.all().front().message(), e.path(), problems);
   } catch (const codec::DecodeError& e) {
     return Response::error(400, "invalid_input", e.message(), e.path());
   } catch (const core::SqlError& e) {

@@ -36,6 +36,8 @@ template <class T>
 std::string decode_error(std::string_view text) {
   try {
     decode_json<T>(text);
+  } catch (const DecodeErrors& several) {
+    return several.all().front().what();  // the first problem (rules_test.cpp checks them all)
   } catch (const core::InvalidInput& e) {
     return e.what();
   }

@@ -510,6 +510,17 @@ TEST(GatheredProblems, EveryMemberThatDoesNotFitIsNamedInOrder) {
   // Rules alone: each broken one.
   EXPECT_EQ(problems_of(R"({"user_id":0,"title":"t","score":11,"rank":0})"),
             (Paths{"body.user_id", "body.score", "body.rank"}));
+  // Several: the message names each, for who reads only the message (a worker's answer, a
+  // job's last error); path() is the first's.
+  try {
+    decode_json<Listing>(R"({"user_id":"seven","title":5})", "body");
+    FAIL() << "decoded";
+  } catch (const DecodeErrors& e) {
+    EXPECT_EQ(e.message(),
+              "body.user_id: expected integer, got string; body.title: expected string, got "
+              "integer");
+    EXPECT_EQ(e.path(), "body.user_id");
+  }
   // One problem is a plain DecodeError, as before.
   try {
     decode_json<Listing>(R"({"user_id":0,"title":"t"})", "body");
@@ -533,6 +544,20 @@ TEST(GatheredProblems, ElementsAndMapValuesAreNamedEach) {
   ASSERT_EQ(first.size(), detail::Problems::kMost);
   EXPECT_EQ(first.front(), "body.tags[0]");
   EXPECT_EQ(first.back(), "body.tags[49]");
+}
+
+// From a review: a MsgPack map kept every bad value until its end (a million throws for a
+// map of a million); it stops at the cap, as the JSON decoder does.
+TEST(GatheredProblems, AMsgPackMapOfManyBadValuesStopsAtTheCap) {
+  boost::json::object labels;
+  for (int i = 0; i < 20'000; ++i) labels["k" + std::to_string(i)] = i;
+  boost::json::object body{{"user_id", 1}, {"title", "t"}, {"labels", labels}};
+  try {
+    decode_msgpack<Listing>(to_msgpack(boost::json::value(body)), "body");
+    FAIL() << "decoded";
+  } catch (const DecodeErrors& e) {
+    EXPECT_EQ(e.all().size(), detail::Problems::kMost);
+  }
 }
 
 TEST(GatheredProblems, CheckRulesOnAValueBuiltInCodeNamesEachBrokenRule) {

@@ -38,16 +38,20 @@ class DecodeError : public core::InvalidInput {
   const std::string& expected() const noexcept { return expected_; }
   const std::string& got() const noexcept { return got_; }
 
+ protected:
+  // `first`'s parts under another message (DecodeErrors': all of them).
+  DecodeError(std::string message, const DecodeError& first);
+
  private:
   std::string path_, expected_, got_;
 };
 
-// Several inputs that do not fit, as one error: it is the first of them (what a caller that
-// knows only DecodeError reads), and carries them all.
+// Several inputs that do not fit, as one error: its path, expected and got are the first's
+// (what a caller that knows only DecodeError reads), its message names them all ("a: ...; b:
+// ..."), and all() gives each.
 class DecodeErrors : public DecodeError {
  public:
-  explicit DecodeErrors(std::vector<DecodeError> all)
-      : DecodeError(all.at(0)), all_(std::move(all)) {}
+  explicit DecodeErrors(std::vector<DecodeError> all);
   const std::vector<DecodeError>& all() const noexcept { return all_; }
 
  private:

@@ -172,6 +172,13 @@ class FailedValues {
     } catch (const DecodeError&) {
       skip_value(reader, value_at, depth);
       failed_.insert_or_assign(key, Failure{count_++, std::current_exception()});
+      // As many as an error lists: decoding stops here (a later repeat of a key could have
+      // mended one, but a map of a million bad values must not cost a million throws).
+      if (failed_.size() >= Problems::kMost) {
+        Problems problems;
+        check(problems);
+        problems.check();
+      }
       return false;
     }
   }
