@@ -94,12 +94,18 @@ class WorkerProcess:
         # Read by the restart backoff: a worker that dies young is not restarted at once.
         self.started_at = time.monotonic()
         self.died_at: float | None = None
+        # A pipe worker serves its caller: a job runner's settings in the environment (a
+        # shared env file) must not make it run jobs as well, or jobs only; the command's own
+        # --jobs-... flags still do.
+        child_env = {
+            k: v for k, v in (os.environ if env is None else env).items() if not k.startswith("MOLT_JOBS_")
+        }
         try:
             self.proc = subprocess.Popen(
                 worker_cmd,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                env=dict(env) if env is not None else None,
+                env=child_env,
                 cwd=cwd,
                 bufsize=0,
             )

@@ -29,8 +29,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core import checks
 from django.db import connections, transaction
+from django.utils import timezone as django_timezone
 from django.utils.module_loading import import_string
 from django_tasks.backends.base import BaseTaskBackend
 from django_tasks.base import Task, TaskError, TaskResult, TaskResultStatus
@@ -85,7 +87,11 @@ def _ms(moment: datetime) -> int:
 
 
 def _moment(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+    """A stored time as Django gives times: aware in UTC with USE_TZ, else naive local."""
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment if settings.USE_TZ else django_timezone.make_naive(moment)
 
 
 def _queue_lock_key(table: str, queue: str) -> int:
@@ -126,6 +132,8 @@ class MoltTaskBackend(BaseTaskBackend):
         self.table: str = options.get("TABLE", "molt_jobs")
         self.max_pending: int = options.get("MAX_PENDING", 10_000)
         self.max_attempts: int = options.get("MAX_ATTEMPTS", 5)
+        # molt::jobs' own bound on a payload (JobStoreOptions::max_payload_bytes).
+        self.max_payload_bytes: int = options.get("MAX_PAYLOAD_BYTES", 1 << 20)
         self.worker_cmd: list[str] | None = options.get("WORKER_CMD")
         self._exports: dict[str, ExportSpec] | None = None
 
@@ -172,6 +180,12 @@ class MoltTaskBackend(BaseTaskBackend):
             raise InvalidTaskError(
                 f"{task.module_path}: the worker has no export {entry!r} (it has: {known})"
             )
+        spec = exports[entry]
+        if spec.codec_in not in ("json", "msgpack") or spec.codec_out not in ("json", "msgpack"):
+            raise InvalidTaskError(
+                f"{task.module_path}: the export {entry!r} takes {spec.codec_in} and gives {spec.codec_out}; "
+                "a task's export takes and gives JSON or MsgPack"
+            )
         if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", task.queue_name):
             raise InvalidTaskError(f"queue {task.queue_name!r}: 1 to 200 letters, digits and _ . : -")
 
@@ -180,38 +194,47 @@ class MoltTaskBackend(BaseTaskBackend):
         payload = json.dumps(_payload(task, args, kwargs), separators=(",", ":"), allow_nan=False)
         now = int(time.time() * 1000)
         run_at = _ms(task.run_after) if task.run_after is not None else now
+        if len(payload.encode()) > self.max_payload_bytes:
+            raise InvalidTaskError(
+                f"{task.module_path}: its arguments are {len(payload.encode())} bytes of JSON, more than "
+                f"MAX_PAYLOAD_BYTES ({self.max_payload_bytes})"
+            )
         connection = connections[self.database]
+        table = f'"{self.table}"'
         with transaction.atomic(using=self.database), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
+                # The lock molt::jobs takes too: the queue's room is counted by one at a time.
                 cursor.execute(
                     "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(%s)) AS held",
                     [_queue_lock_key(self.table, task.queue_name)],
                 )
+            # One statement that counts and writes: on SQLite it takes the write lock before it
+            # reads (a read first, then a write, fails when another process wrote in between).
             cursor.execute(
-                f'SELECT count(*) FROM "{self.table}" WHERE queue = %s AND state IN (%s, %s)',
-                [task.queue_name, "queued", "running"],
-            )
-            (pending,) = cursor.fetchone()
-            if pending >= self.max_pending:
-                raise TaskQueueFull(
-                    f'the task queue "{task.queue_name}" is full: {pending} tasks wait or run '
-                    f"(MAX_PENDING {self.max_pending})"
-                )
-            cursor.execute(
-                f'INSERT INTO "{self.table}" (queue, kind, payload, state, max_attempts, origin,'
-                " created_at, run_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                f"INSERT INTO {table} (queue, kind, payload, state, max_attempts, origin, created_at, run_at)"
+                " SELECT %s, %s, %s, 'queued', %s, %s, %s, %s"
+                f" WHERE (SELECT count(*) FROM {table}"
+                " WHERE queue = %s AND state IN ('queued', 'running')) < %s"
+                " RETURNING id",
                 [
                     task.queue_name,
                     entry_of(task),
                     payload,
-                    "queued",
                     self.max_attempts,
                     task.module_path,
                     now,
                     run_at,
+                    task.queue_name,
+                    self.max_pending,
                 ],
             )
-            (job_id,) = cursor.fetchone()
+            made = cursor.fetchone()
+            if made is None:
+                raise TaskQueueFull(
+                    f'the task queue "{task.queue_name}" is full: MAX_PENDING ({self.max_pending}) tasks '
+                    "wait or run"
+                )
+            (job_id,) = made
             if connection.vendor == "postgresql":
                 # The runners LISTEN on the table's name: they hear of it once this commits.
                 cursor.execute("SELECT pg_notify(%s, %s)", [self.table, task.queue_name])
@@ -233,22 +256,31 @@ class MoltTaskBackend(BaseTaskBackend):
         return result
 
     def get_result(self, result_id: str) -> TaskResult:
-        if not result_id.isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", result_id):
             raise TaskResultDoesNotExist(result_id)
         with connections[self.database].cursor() as cursor:
             cursor.execute(
-                "SELECT payload, state, attempts, origin, last_error, result, created_at, finished_at"
-                f' FROM "{self.table}" WHERE id = %s',
+                "SELECT queue, payload, state, attempts, origin, last_error, result, created_at, run_at,"
+                f' finished_at FROM "{self.table}" WHERE id = %s',
                 [int(result_id)],
             )
             row = cursor.fetchone()
-        if row is None or not row[3]:
+        if row is None:
             raise TaskResultDoesNotExist(result_id)
-        payload, state, attempts, origin, last_error, returned, created_at, finished_at = row
+        queue, payload, state, attempts, origin, last_error, returned, created_at, run_at, finished_at = row
+        # Only a task of Django's: a job another enqueuer made has no Task to show.
         try:
-            task = import_string(origin)
-        except ImportError:
+            declared = import_string(origin) if origin else None
+            kwargs = json.loads(payload)
+        except (ImportError, ValueError):
             raise TaskResultDoesNotExist(result_id) from None
+        if not isinstance(declared, Task) or not isinstance(kwargs, dict):
+            raise TaskResultDoesNotExist(result_id)
+        task = declared.using(
+            queue_name=queue,
+            backend=self.alias,
+            run_after=_moment(run_at) if run_at > created_at else None,
+        )
         status = _STATUS.get(state, TaskResultStatus.FAILED)
         errors = []
         if last_error and status == TaskResultStatus.FAILED:
@@ -262,7 +294,7 @@ class MoltTaskBackend(BaseTaskBackend):
             last_attempted_at=None,
             finished_at=_moment(finished_at),
             args=[],
-            kwargs=json.loads(payload),
+            kwargs=kwargs,
             backend=self.alias,
             errors=errors,
             worker_ids=["molt-worker"] * attempts,

@@ -58,8 +58,30 @@ try:
     report["positional"] = "accepted"
 except InvalidTaskError as exc:
     report["positional"] = str(exc)
+# Many enqueues while the worker claims and completes: none may fail on SQLite's lock.
+failures = 0
+for i in range(150):
+    try:
+        compute.enqueue(values=[i])
+    except Exception as exc:
+        failures += 1
+        report["enqueue_failure"] = repr(exc)
+report["enqueue_failures"] = failures
 bounded = compute.using(backend="bounded", queue_name="later")
-bounded.enqueue(values=[1])
+kept = bounded.enqueue(values=[1])
+again = task_backends["bounded"].get_result(kept.id)
+report["bounded_result"] = [again.task.backend, again.task.queue_name, again.backend]
+for bad_id in ["\u00b2", "99999999999999999999", "0", "abc"]:
+    try:
+        task_backends["default"].get_result(bad_id)
+        report.setdefault("bad_ids", []).append("found")
+    except Exception as exc:
+        report.setdefault("bad_ids", []).append(type(exc).__name__)
+try:
+    compute.enqueue(values=[0.5] * 300000)
+    report["too_big"] = "accepted"
+except InvalidTaskError as exc:
+    report["too_big"] = str(exc)
 try:
     bounded.enqueue(values=[2])
     report["full"] = "accepted"
@@ -134,6 +156,11 @@ def test_tasks_enqueued_in_django_are_run_by_the_worker(project: dict[str, str])
     assert report["deferred"]["status"] == "SUCCESSFUL"
     assert "keyword arguments" in report["positional"]
     assert 'the task queue "later" is full' in report["full"]
+    assert report["enqueue_failures"] == 0, report.get("enqueue_failure")
+    # A result read back keeps its backend and queue (refresh() reads the same place).
+    assert report["bounded_result"] == ["bounded", "later", "bounded"]
+    assert report["bad_ids"] == ["TaskResultDoesNotExist"] * 4
+    assert "MAX_PAYLOAD_BYTES" in report["too_big"]
 
 
 def test_a_task_the_worker_does_not_export_is_refused_where_it_is_declared(
@@ -175,6 +202,29 @@ print("renamed: ok" if renamed.get_backend().exports()["compute"] else "renamed:
     assert "the worker has no export 'not_exported'" in lines[0]
     assert "compute" in lines[0]  # it names what there is
     assert lines[1] == "renamed: ok"
+
+
+def test_a_pipe_worker_is_not_turned_into_a_job_runner_by_the_environment(
+    worker_bin: Path, tmp_path: Path
+) -> None:
+    from molt_accel import MoltClient
+
+    jobs_env = worker_env(MOLT_JOBS_ONLY="1", MOLT_JOBS_SQLITE_PATH=str(tmp_path / "jobs.db"))
+    # The worker itself: --stdio given, jobs-only from the environment, is a startup error.
+    done = subprocess.run(
+        [str(worker_bin), "--stdio"],
+        env=jobs_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "--jobs-only" in done.stderr, done.stderr
+    # molt_accel's workers leave the jobs' settings out of their environment: they serve.
+    with MoltClient(worker_cmd=[str(worker_bin), "--stdio"], env=jobs_env) as client:
+        client.ping()
+    assert not (tmp_path / "jobs.db").exists()
 
 
 def test_the_worker_refuses_jobs_only_without_a_database(worker_bin: Path, tmp_path: Path) -> None:

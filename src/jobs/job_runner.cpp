@@ -203,18 +203,18 @@ void JobRunner::work() {
 void JobRunner::run(ClaimedJob claimed) {
   auto current = std::make_shared<Run>(std::move(claimed));
   const ClaimedJob& job = current->job;
+  bool claimed_while_stopping = false;
   {
     const std::lock_guard lock(mutex_);
-    if (stopping_) {
-      current->stop = Run::Stop::Shutdown;  // claimed as stop() began
-    } else {
+    claimed_while_stopping = stopping_;
+    if (!claimed_while_stopping) {
       runs_.push_back(current);
       runs_added_ = true;
     }
   }
   // The heartbeat's next wake-up may have to be this run's max_run_time.
   if (options_.max_run_time.count() > 0) beat_.notify_all();
-  if (current->stop == Run::Stop::Shutdown) {
+  if (claimed_while_stopping) {
     try {
       record(job, store_.release(job) ? "released" : "lost", {});
     } catch (const std::exception& e) {
@@ -260,6 +260,7 @@ void JobRunner::run(ClaimedJob claimed) {
       } catch (const core::InvalidInput& e) {
         // A result the store will not keep (not text, too long) fails the run, saying why.
         error = "the store refused the handler's result: " + e.message();
+        retry = false;  // the same work would give the same result
       }
     }
     if (stop == Run::Stop::CancelRequested) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -90,6 +91,8 @@ void add_options(CLI::App& app, WorkerSettings& s) {
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400'000}));
   app.add_flag("--jobs-only", s.jobs_only, "run jobs only (no stdio), until SIGTERM or SIGINT")
       ->envname("MOLT_JOBS_ONLY");
+  // Given on the command line, --stdio means a pipe worker, whatever the environment says.
+  app.get_option("--stdio")->excludes("--jobs-only");
 }
 
 // "a,b" as a list of queue names.
@@ -159,6 +162,18 @@ std::string program_name(int argc, char** argv) {
   return std::string(name.empty() ? "molt-worker" : name);
 }
 
+// Stops the jobs: their runs get `grace`, then are cancelled; a job export that ignores its
+// cancellation gets `grace` once more, and then the process ends without it (its lease runs
+// out, and the job runs again elsewhere).
+void stop_jobs_within(ExportJobs& jobs, std::chrono::milliseconds grace, const std::string& name) {
+  auto stopped = std::async(std::launch::async, [&] { jobs.stop(grace); });
+  if (stopped.wait_for(2 * grace + std::chrono::milliseconds(100)) == std::future_status::ready)
+    return;
+  std::fprintf(stderr, "%s: a job ignored cancellation; exiting without it\n", name.c_str());
+  std::fflush(stderr);
+  std::_Exit(0);
+}
+
 }  // namespace
 
 int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
@@ -225,7 +240,7 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
   if (settings.jobs_only) {
     int signal = 0;
     sigwait(&stop_signals, &signal);
-    jobs->stop(grace);
+    stop_jobs_within(*jobs, grace, name);
     return 0;
   }
 
@@ -259,7 +274,7 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
   reader_done.store(true, std::memory_order_release);
 
   const bool stopped = dispatcher.shutdown(grace);
-  if (jobs) jobs->stop(grace);
+  if (jobs) stop_jobs_within(*jobs, grace, name);
   if (!stopped) {
     std::fprintf(stderr, "%s: a handler ignored cancellation; exiting without it\n", name.c_str());
     std::fflush(stderr);

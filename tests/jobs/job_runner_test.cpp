@@ -327,7 +327,7 @@ TEST_F(JobRunnerTest, AResultTheStoreRefusesFailsTheRunSayingWhy) {
   r.start();
   const auto id = enqueue("bad_result");
   ASSERT_TRUE(eventually([&] { return state_of(id) == JobState::Failed; }));
-  EXPECT_EQ(store_->find(id)->attempts, 3);
+  EXPECT_EQ(store_->find(id)->attempts, 1) << "the same work would give the same result";
   EXPECT_NE(store_->find(id)->last_error->find("refused the handler's result"), std::string::npos)
       << *store_->find(id)->last_error;
 }
