@@ -261,13 +261,25 @@ class MoltTaskBackend(BaseTaskBackend):
         with connections[self.database].cursor() as cursor:
             cursor.execute(
                 "SELECT queue, payload, state, attempts, origin, last_error, result, created_at, run_at,"
-                f' finished_at FROM "{self.table}" WHERE id = %s',
+                f' started_at, finished_at FROM "{self.table}" WHERE id = %s',
                 [int(result_id)],
             )
             row = cursor.fetchone()
         if row is None:
             raise TaskResultDoesNotExist(result_id)
-        queue, payload, state, attempts, origin, last_error, returned, created_at, run_at, finished_at = row
+        (
+            queue,
+            payload,
+            state,
+            attempts,
+            origin,
+            last_error,
+            returned,
+            created_at,
+            run_at,
+            started_at,
+            finished_at,
+        ) = row
         # Only a task of Django's: a job another enqueuer made has no Task to show.
         try:
             declared = import_string(origin) if origin else None
@@ -282,16 +294,18 @@ class MoltTaskBackend(BaseTaskBackend):
             run_after=_moment(run_at) if run_at > created_at else None,
         )
         status = _STATUS.get(state, TaskResultStatus.FAILED)
+        # The latest failure, also of a task waiting for its retry or one that succeeded after
+        # it (molt::jobs keeps the last one only).
         errors = []
-        if last_error and status == TaskResultStatus.FAILED:
+        if last_error:
             errors.append(TaskError(exception_class_path=f"{__name__}.TaskFailed", traceback=last_error))
         result = TaskResult(
             task=task,
             id=result_id,
             status=status,
             enqueued_at=_moment(created_at),
-            started_at=None,
-            last_attempted_at=None,
+            started_at=_moment(started_at),
+            last_attempted_at=_moment(started_at),
             finished_at=_moment(finished_at),
             args=[],
             kwargs=kwargs,

@@ -42,6 +42,8 @@ def seen(result):
     if str(result.status) == "SUCCESSFUL":
         out["value"] = result.return_value
     out["errors"] = [e.traceback for e in result.errors]
+    times = (result.enqueued_at, result.started_at, result.finished_at)
+    out["timed"] = None not in times and times[0] <= times[1] <= times[2]
     return out
 
 report = {}
@@ -146,6 +148,7 @@ def test_tasks_enqueued_in_django_are_run_by_the_worker(project: dict[str, str])
     assert report["good"]["status"] == "SUCCESSFUL", report
     assert report["good"]["value"] == {"count": 3, "sum": 6.0, "scaled": [2.0, 4.0, 6.0]}
     assert report["good"]["attempts"] == 1
+    assert report["good"]["timed"], report["good"]
     assert report["as_dict"]["value"] == {"count": 1, "sum": 4.0, "scaled": [5.0]}
     # Bad input fails at once (not retried), with the worker's words.
     assert report["bad"]["status"] == "FAILED"

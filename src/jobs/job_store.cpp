@@ -79,7 +79,7 @@ constexpr auto kLongest = std::chrono::hours(24 * 366);
 
 constexpr std::string_view kInfoColumns =
     "id, queue, kind, payload, state, attempts, max_attempts, idempotency_key, origin, "
-    "last_error, result, cancel_requested, created_at, run_at, finished_at";
+    "last_error, result, cancel_requested, created_at, run_at, started_at, finished_at";
 
 }  // namespace
 
@@ -170,7 +170,7 @@ void JobStore::install() {
           " result TEXT,"
           " cancel_requested INTEGER NOT NULL DEFAULT 0, lease_token TEXT,"
           " lease_until BIGINT, created_at BIGINT NOT NULL, run_at BIGINT NOT NULL,"
-          " finished_at BIGINT, UNIQUE (queue, idempotency_key))"));
+          " started_at BIGINT, finished_at BIGINT, UNIQUE (queue, idempotency_key))"));
   // claim(): the queue's due jobs in order. Leases: the running jobs by expiry. Purges: the
   // finished ones by age.
   tx.execute(sql("CREATE INDEX IF NOT EXISTS {i}_due ON {t} (queue, state, run_at, id)"));
@@ -299,7 +299,7 @@ std::optional<ClaimedJob> JobStore::claim(std::string_view queue, milliseconds l
   std::string token = new_lease_token();
   const db::ExecResult taken = db_->execute(
       sql("UPDATE {t} SET state = 'running', attempts = attempts + 1, lease_token = :token,"
-          " lease_until = :until"
+          " lease_until = :until, started_at = :now"
           " WHERE id = (SELECT id FROM {t} WHERE queue = :queue AND state = 'queued'"
           " AND run_at <= :now ORDER BY run_at, id LIMIT 1" +
           std::string(skip_locked) +
@@ -450,6 +450,8 @@ JobInfo JobStore::read_info(const db::Rows& rows) const {
   info.cancel_requested = rows.get<bool>(0, "cancel_requested");
   info.created_at = from_ms(rows.get<std::int64_t>(0, "created_at"));
   info.run_at = from_ms(rows.get<std::int64_t>(0, "run_at"));
+  if (const auto started = rows.get<std::optional<std::int64_t>>(0, "started_at"))
+    info.started_at = from_ms(*started);
   if (const auto finished = rows.get<std::optional<std::int64_t>>(0, "finished_at"))
     info.finished_at = from_ms(*finished);
   return info;

@@ -119,6 +119,9 @@ TEST_P(JobStoreTest, RunsAJobFromEnqueueToSuccess) {
   EXPECT_EQ(info->attempts, 1);
   EXPECT_EQ(info->finished_at, clock_.now());
   EXPECT_EQ(info->created_at, clock_.now());
+  EXPECT_EQ(info->started_at, clock_.now());
+  clock_.advance(1s);
+  EXPECT_FALSE(s.find(s.enqueue(job("later")).id)->started_at) << "not started yet";
   EXPECT_FALSE(s.complete(*claimed)) << "a finished job is not finished twice";
   EXPECT_FALSE(s.find(made.id + 1000));
 }

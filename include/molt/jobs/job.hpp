@@ -75,7 +75,8 @@ struct JobInfo {
   std::optional<std::string> result;      // what a succeeded run left (JobContext::result)
   bool cancel_requested = false;          // cancel() was asked for it
   Clock::time_point created_at;
-  Clock::time_point run_at;  // a queued job's earliest start
+  Clock::time_point run_at;                     // a queued job's earliest start
+  std::optional<Clock::time_point> started_at;  // the latest run's start
   std::optional<Clock::time_point> finished_at;
 };
 
