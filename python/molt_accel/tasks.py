@@ -137,6 +137,16 @@ class MoltTaskBackend(BaseTaskBackend):
         self.worker_cmd: list[str] | None = options.get("WORKER_CMD")
         self._exports: dict[str, ExportSpec] | None = None
 
+    def _quoted_table(self) -> str:
+        """The table's name for SQL, checked here too: Django's checks may not have run."""
+        if not _TABLE_NAME.fullmatch(self.table):
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(
+                f"molt task backend {self.alias!r}: TABLE {self.table!r} is not a table name"
+            )
+        return f'"{self.table}"'
+
     def exports(self) -> dict[str, ExportSpec]:
         """The worker's exports, read once (it runs the worker command with --print-exports)."""
         if self._exports is None:
@@ -191,7 +201,10 @@ class MoltTaskBackend(BaseTaskBackend):
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
         self.validate_task(task)
-        payload = json.dumps(_payload(task, args, kwargs), separators=(",", ":"), allow_nan=False)
+        try:
+            payload = json.dumps(_payload(task, args, kwargs), separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:  # a set, a date, NaN: not JSON
+            raise InvalidTaskError(f"{task.module_path}: its arguments are not JSON: {exc}") from None
         now = int(time.time() * 1000)
         run_at = _ms(task.run_after) if task.run_after is not None else now
         if len(payload.encode()) > self.max_payload_bytes:
@@ -200,7 +213,7 @@ class MoltTaskBackend(BaseTaskBackend):
                 f"MAX_PAYLOAD_BYTES ({self.max_payload_bytes})"
             )
         connection = connections[self.database]
-        table = f'"{self.table}"'
+        table = self._quoted_table()
         with transaction.atomic(using=self.database), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # The lock molt::jobs takes too: the queue's room is counted by one at a time.
@@ -258,10 +271,11 @@ class MoltTaskBackend(BaseTaskBackend):
     def get_result(self, result_id: str) -> TaskResult:
         if not re.fullmatch(r"[0-9]{1,18}", result_id):
             raise TaskResultDoesNotExist(result_id)
+        table = self._quoted_table()
         with connections[self.database].cursor() as cursor:
             cursor.execute(
                 "SELECT queue, payload, state, attempts, origin, last_error, result, created_at, run_at,"
-                f' started_at, finished_at FROM "{self.table}" WHERE id = %s',
+                f" started_at, finished_at FROM {table} WHERE id = %s",
                 [int(result_id)],
             )
             row = cursor.fetchone()

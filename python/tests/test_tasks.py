@@ -80,6 +80,11 @@ for bad_id in ["\u00b2", "99999999999999999999", "0", "abc"]:
     except Exception as exc:
         report.setdefault("bad_ids", []).append(type(exc).__name__)
 try:
+    compute.enqueue(values=[float("nan")])
+    report["nan"] = "accepted"
+except InvalidTaskError as exc:
+    report["nan"] = str(exc)
+try:
     compute.enqueue(values=[0.5] * 300000)
     report["too_big"] = "accepted"
 except InvalidTaskError as exc:
@@ -164,6 +169,7 @@ def test_tasks_enqueued_in_django_are_run_by_the_worker(project: dict[str, str])
     assert report["bounded_result"] == ["bounded", "later", "bounded"]
     assert report["bad_ids"] == ["TaskResultDoesNotExist"] * 4
     assert "MAX_PAYLOAD_BYTES" in report["too_big"]
+    assert "its arguments are not JSON" in report["nan"]
 
 
 def test_a_task_the_worker_does_not_export_is_refused_where_it_is_declared(
@@ -283,6 +289,11 @@ def test_a_misconfigured_backend_is_an_error_of_the_checks(tmp_path: Path) -> No
     assert "DATABASE 'elsewhere' is not in settings.DATABASES" in text
     assert "MAX_PENDING must be a whole number of at least 1, not 0" in text
     assert "the worker's exports cannot be read" in text and "no-such-worker" in text
+    # Without the checks, the table's name is still never put into SQL.
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="is not a table name"):
+        backend.get_result("1")
 
 
 def test_the_queue_lock_is_the_one_molt_jobs_takes() -> None:
