@@ -252,6 +252,15 @@ def test_the_worker_refuses_jobs_only_without_a_database(worker_bin: Path, tmp_p
     )
     assert done.returncode == 2
     assert "jobs:" in done.stderr and "missing/x.db" in done.stderr, done.stderr
+    done = subprocess.run(
+        [str(worker_bin), "--jobs-only", "--jobs-sqlite", str(tmp_path / "x.db"), "--jobs-poll-ms", "5"],
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "--jobs-poll-ms" in done.stderr, done.stderr
     assert time.monotonic() - started < 10
 
 

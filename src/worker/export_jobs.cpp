@@ -60,6 +60,7 @@ ExportJobs::ExportJobs(const ExportTable& exports, const ExportJobsSettings& set
   runner_ = std::make_unique<jobs::JobRunner>(
       *store_, jobs::JobRunnerOptions{.queues = settings.queues,
                                       .threads = settings.threads,
+                                      .poll_interval = settings.poll_interval,
                                       .max_run_time = settings.max_run_time,
                                       .log = [name](std::string_view line) {
                                         std::fprintf(stderr, "%s: %.*s\n", name.c_str(),

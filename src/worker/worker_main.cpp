@@ -38,6 +38,7 @@ struct WorkerSettings {
   ExportJobsSettings jobs;
   std::string jobs_queues = "default";
   std::int64_t jobs_max_run_time_ms = 0;
+  std::int64_t jobs_poll_ms = 250;
   bool jobs_only = false;  // no stdio: run jobs until SIGTERM
 };
 
@@ -89,6 +90,11 @@ void add_options(CLI::App& app, WorkerSettings& s) {
                  "a job running longer is stopped and fails (0: no limit)")
       ->envname("MOLT_JOBS_MAX_RUN_TIME_MS")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{86'400'000}));
+  app.add_option("--jobs-poll-ms", s.jobs_poll_ms,
+                 "how often an idle runner looks for jobs of other processes (SQLite)")
+      ->envname("MOLT_JOBS_POLL_MS")
+      ->check(CLI::Range(std::int64_t{10}, std::int64_t{60'000}))
+      ->capture_default_str();
   app.add_flag("--jobs-only", s.jobs_only, "run jobs only (no stdio), until SIGTERM or SIGINT")
       ->envname("MOLT_JOBS_ONLY");
   // Given on the command line, --stdio means a pipe worker, whatever the environment says.
@@ -221,6 +227,7 @@ int run_worker(int argc, char** argv, const RegisterExports& register_exports) {
     try {
       settings.jobs.queues = comma_list(settings.jobs_queues);
       settings.jobs.max_run_time = std::chrono::milliseconds(settings.jobs_max_run_time_ms);
+      settings.jobs.poll_interval = std::chrono::milliseconds(settings.jobs_poll_ms);
       jobs.emplace(*table, settings.jobs, name);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s: error: jobs: %s\n", name.c_str(), e.what());

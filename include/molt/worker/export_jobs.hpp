@@ -23,6 +23,9 @@ struct ExportJobsSettings {
   std::vector<std::string> queues{"default"};
   std::size_t threads = 2;
   std::chrono::milliseconds max_run_time{0};  // 0: none
+  // How often an idle runner looks for jobs other processes enqueued on SQLite (PostgreSQL's
+  // are heard at once): a claim and a look at the next due time, both by index.
+  std::chrono::milliseconds poll_interval{250};
 };
 
 // The job handler that calls `entry`: the payload turned into the export's codec, the answer
