@@ -466,9 +466,14 @@ std::optional<JobInfo> JobStore::find(std::int64_t id) {
 }
 
 std::optional<Clock::time_point> JobStore::next_due(std::string_view queue) {
-  const db::Rows rows = db_->query(
-      sql("SELECT min(run_at) AS due FROM {t} WHERE queue = :queue AND state = 'queued'"),
-      Params::named({{"queue", queue}}), within());
+  // A queued job's start, or a running one's lease running out (its runner may be gone).
+  const db::Rows rows =
+      db_->query(sql("SELECT min(due) AS due FROM ("
+                     "SELECT min(run_at) AS due FROM {t} WHERE queue = :queue AND state = 'queued'"
+                     " UNION ALL "
+                     "SELECT min(lease_until) FROM {t} WHERE queue = :queue AND state = 'running'"
+                     ") AS due_times"),
+                 Params::named({{"queue", queue}}), within());
   const auto due = rows.get<std::optional<std::int64_t>>(0, "due");
   if (!due) return std::nullopt;
   return from_ms(*due);

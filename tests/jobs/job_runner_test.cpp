@@ -349,12 +349,31 @@ TEST_F(JobRunnerTest, AStoppedRunnerDoesNotStartAndAnUnboundedDrainWaits) {
     EXPECT_THROW(never.start(), std::logic_error);
   }  // and its destructor returns
   JobRunner& r = runner();
-  r.handle("short", [](JobContext&) { std::this_thread::sleep_for(100ms); });
+  std::atomic<bool> in_handler{false};
+  r.handle("short", [&](JobContext&) {
+    in_handler = true;
+    std::this_thread::sleep_for(100ms);
+  });
   r.start();
   const auto id = enqueue("short");
-  ASSERT_TRUE(eventually([&] { return state_of(id) == JobState::Running; }));
+  // In its handler, not only claimed: a job claimed as stop() begins goes back to the queue.
+  ASSERT_TRUE(eventually([&] { return in_handler.load(); }));
   r.stop(std::chrono::milliseconds::max());
   EXPECT_EQ(state_of(id), JobState::Succeeded);
+}
+
+// A runner that died leaves its job running until the lease runs out: a runner waiting for
+// work wakes then to take it back, not at its next poll.
+TEST_F(JobRunnerTest, AJobWhoseRunnerDiedIsTakenBackWhenItsLeaseRunsOut) {
+  const auto id = enqueue("x");
+  ASSERT_TRUE(store_->claim("default", 300ms));  // and never a word from that runner again
+  JobRunner& r = runner();                       // polls every 10 s
+  std::atomic<int> ran{0};
+  r.handle("x", [&](JobContext&) { ++ran; });
+  r.start();
+  ASSERT_TRUE(eventually([&] { return ran == 1; }, 5s));
+  EXPECT_TRUE(eventually([&] { return state_of(id) == JobState::Succeeded; }));
+  EXPECT_EQ(store_->find(id)->attempts, 2);
 }
 
 TEST_F(JobRunnerTest, RefusesOptionsOutOfRange) {

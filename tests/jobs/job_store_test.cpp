@@ -143,6 +143,12 @@ TEST_P(JobStoreTest, ClaimsDueJobsOldestFirstAndPerQueue) {
   EXPECT_FALSE(s.claim("default", 30s)) << "the delayed job is not due";
   EXPECT_EQ(s.next_due("default"), clock_.now() - 1ms + 10s);
   EXPECT_FALSE(s.next_due("nothing_here"));
+  // A running job's lease running out is a time to look too.
+  NewJob mail = job("mail");
+  mail.queue = "mail_only";
+  s.enqueue(mail);
+  ASSERT_TRUE(s.claim("mail_only", 7s));
+  EXPECT_EQ(s.next_due("mail_only"), clock_.now() + 7s);
   clock_.advance(10s);
   EXPECT_EQ(s.claim("default", 30s)->id, late);
   EXPECT_EQ(s.claim("mail", 30s)->id, elsewhere);

@@ -117,7 +117,9 @@ class JobStore {
   // its runner sees at its next heartbeat; a finished or unknown one: false.
   bool cancel(std::int64_t id);
   std::optional<JobInfo> find(std::int64_t id);
-  // When the queue's next queued job is due (perhaps already), or nothing when none waits.
+  // When the queue may next have a job to claim (perhaps already): its earliest queued job's
+  // start, or a running job's lease running out (its runner may have died); nothing when the
+  // queue has neither.
   std::optional<Clock::time_point> next_due(std::string_view queue);
   QueueCounts counts(std::string_view queue);
   // Removes jobs that finished before `before`; how many.
