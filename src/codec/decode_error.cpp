@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "molt/codec/utf8.hpp"
+
 namespace molt::codec {
 
 namespace {
@@ -10,13 +12,8 @@ constexpr std::size_t kMostQuoted = 40;
 
 std::string quoted_excerpt(std::string_view text) {
   std::string out = "\"";
-  if (text.size() <= kMostQuoted) {
-    out.append(text);
-  } else {
-    std::size_t end = kMostQuoted;  // whole characters only
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    out.append(text.substr(0, end)).append("...");
-  }
+  out.append(text.substr(0, utf8_cut(text, kMostQuoted)));  // whole characters only
+  if (text.size() > kMostQuoted) out.append("...");
   out += '"';
   return out;
 }

@@ -53,6 +53,13 @@ bool is_valid_utf8_beyond_ascii(std::string_view text) noexcept {
 
 }  // namespace detail
 
+std::size_t utf8_cut(std::string_view text, std::size_t max_bytes) noexcept {
+  if (text.size() <= max_bytes) return text.size();
+  std::size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return end;
+}
+
 std::string replace_invalid_utf8(std::string_view text) {
   std::string out;
   out.reserve(text.size());

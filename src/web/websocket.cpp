@@ -97,10 +97,7 @@ constexpr std::size_t kMaxCloseReason = 123;
 // kMaxCloseReason bytes, not inside a character.
 std::string close_reason_text(std::string_view reason) {
   std::string text = codec::replace_invalid_utf8(reason);
-  if (text.size() <= kMaxCloseReason) return text;
-  std::size_t end = kMaxCloseReason;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  text.resize(end);
+  text.resize(codec::utf8_cut(text, kMaxCloseReason));
   return text;
 }
 

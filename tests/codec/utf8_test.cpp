@@ -49,5 +49,15 @@ TEST(Utf8Test, ReplacesEachBadByteAndKeepsTheRest) {
   EXPECT_TRUE(is_valid_utf8(replace_invalid_utf8("\xed\xa0\x80 \xf8\x88")));
 }
 
+TEST(Utf8Test, ACutNeverSplitsACharacter) {
+  EXPECT_EQ(utf8_cut("abc", 10), 3u);
+  EXPECT_EQ(utf8_cut("abc", 2), 2u);
+  const std::string_view e_acute = "a\xc3\xa9b";  // "aéb": é is bytes 1-2
+  EXPECT_EQ(utf8_cut(e_acute, 2), 1u);            // not between é's two bytes
+  EXPECT_EQ(utf8_cut(e_acute, 3), 3u);
+  EXPECT_EQ(utf8_cut("\xe2\x82\xac", 2), 0u);  // "€" whole or nothing
+  EXPECT_EQ(utf8_cut("", 0), 0u);
+}
+
 }  // namespace
 }  // namespace molt::codec

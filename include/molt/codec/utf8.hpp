@@ -46,5 +46,8 @@ inline bool is_valid_utf8(std::string_view text) noexcept {
 }
 // `text` with each ill-formed sequence replaced by U+FFFD.
 std::string replace_invalid_utf8(std::string_view text);
+// Where to cut `text` to at most `max_bytes` without cutting a character in two: the length
+// of its longest prefix that long that does not end inside one.
+std::size_t utf8_cut(std::string_view text, std::size_t max_bytes) noexcept;
 
 }  // namespace molt::codec
