@@ -47,10 +47,24 @@ void check_text(std::string_view what, std::string_view text) {
     throw core::InvalidInput("a job's " + std::string(what) + " is text: UTF-8 without NUL bytes");
 }
 
+// A payload or a result: text, and at most the store's max_payload_bytes.
+void check_payload(std::string_view what, std::string_view text, std::size_t max_bytes) {
+  check_text(what, text);
+  if (text.size() > max_bytes)
+    throw core::InvalidInput("a job's " + std::string(what) + " is " + std::to_string(text.size()) +
+                             " bytes, more than the store's max_payload_bytes (" +
+                             std::to_string(max_bytes) + ")");
+}
+
 // Who holds a lease: 128 random bits, so that a runner that lost its lease cannot pass for
 // the one that holds it now.
+std::mt19937_64& random_engine() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return engine;
+}
+
 std::string new_lease_token() {
-  thread_local std::mt19937_64 random{std::random_device{}()};
+  std::mt19937_64& random = random_engine();
   char text[33];
   std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(random()),
                 static_cast<unsigned long long>(random()));
@@ -58,8 +72,7 @@ std::string new_lease_token() {
 }
 
 double random_unit() {
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  return std::uniform_real_distribution<double>(0.0, 1.0)(random);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(random_engine());
 }
 
 // 64-bit FNV-1a: the same number in every process for the same text (PostgreSQL's advisory
@@ -73,10 +86,10 @@ std::int64_t stable_hash(std::string_view text) {
   return static_cast<std::int64_t>(h);
 }
 
-// The columns a JobInfo reads, in the statements that give one.
 // The longest delay a job or retry may have: time arithmetic stays far from overflow.
 constexpr auto kLongest = std::chrono::hours(24 * 366);
 
+// The columns a JobInfo reads, in the statements that give one.
 constexpr std::string_view kInfoColumns =
     "id, queue, kind, payload, state, attempts, max_attempts, idempotency_key, origin, "
     "last_error, result, cancel_requested, created_at, run_at, started_at, finished_at";
@@ -197,11 +210,7 @@ Enqueued JobStore::enqueue(db::Transaction& transaction, const NewJob& job) {
 Enqueued JobStore::insert(db::Transaction& tx, const NewJob& job) {
   check_name("kind", job.kind);
   check_name("queue", job.queue);
-  check_text("payload", job.payload);
-  if (job.payload.size() > options_.max_payload_bytes)
-    throw core::InvalidInput("a job's payload is " + std::to_string(job.payload.size()) +
-                             " bytes, more than the store's max_payload_bytes (" +
-                             std::to_string(options_.max_payload_bytes) + ")");
+  check_payload("payload", job.payload, options_.max_payload_bytes);
   if (job.idempotency_key) {
     if (job.idempotency_key->empty() || job.idempotency_key->size() > 200)
       throw core::InvalidInput("a job's idempotency key is 1 to 200 bytes");
@@ -336,11 +345,7 @@ LeaseState JobStore::heartbeat(const ClaimedJob& job, milliseconds lease) {
 }
 
 bool JobStore::complete(const ClaimedJob& job, std::string_view result) {
-  check_text("result", result);
-  if (result.size() > options_.max_payload_bytes)
-    throw core::InvalidInput("a job's result is " + std::to_string(result.size()) +
-                             " bytes, more than the store's max_payload_bytes (" +
-                             std::to_string(options_.max_payload_bytes) + ")");
+  check_payload("result", result, options_.max_payload_bytes);
   const db::Param kept = result.empty() ? db::Param::null(db::ValueType::Text) : db::Param(result);
   return db_->execute(sql("UPDATE {t} SET state = 'succeeded', finished_at = :now,"
                           " result = :result, lease_token = NULL, lease_until = NULL"
@@ -360,10 +365,7 @@ FailOutcome JobStore::fail(const ClaimedJob& job, std::string_view error, bool r
   // The message as text the table can hold, and not without end (cut between characters).
   std::string message;
   if (codec::is_valid_utf8(error)) {
-    std::size_t cut = std::min<std::size_t>(error.size(), 2000);
-    while (cut > 0 && cut < error.size() && (static_cast<unsigned char>(error[cut]) & 0xC0) == 0x80)
-      --cut;
-    message = error.substr(0, cut);
+    message = error.substr(0, codec::utf8_cut(error, 2000));
     std::erase(message, '\0');
   } else {
     message = "(a message that was not UTF-8)";

@@ -38,8 +38,9 @@ struct NewJob {
   // Runs no earlier than this long after enqueueing (at most 366 days).
   Clock::duration delay{0};
   std::optional<int> max_attempts;  // the store's RetryPolicy when absent; 1 = no retry
-  // Who asked for it, as its enqueuer names it (Django's task path, "molt_accel.tasks"), kept
-  // for whoever reads the job back; text, at most 1,000 bytes.
+  // Who asked for it, as its enqueuer names it (molt_accel's task backend: the Django task's
+  // import path, "myapp.tasks.send_report"), kept for whoever reads the job back; text, at
+  // most 1,000 bytes.
   std::optional<std::string> origin;
 };
 
